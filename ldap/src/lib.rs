@@ -1,0 +1,1 @@
+//! LDAP v3 server protocol.

@@ -1,0 +1,122 @@
+//! First start: the roles, the `admin` user and the provisioning service account with its token,
+//! so a fresh directory can be administered and provisioned at once. Idempotent: an interrupted
+//! bootstrap completes on the next start, and a finished one never runs again.
+
+use crate::audit::Source;
+use crate::model::{EntityPermissions, PermissionLevel, Permissions, PrincipalKind, Role, RoleType, User};
+use crate::service::{Actor, NewUser, Result, Service, ServiceError};
+use crate::token;
+
+const DONE: &str = "bootstrapped";
+pub const ADMIN_USER: &str = "admin";
+pub const ADMIN_ROLE: &str = "Administrators";
+pub const PROVISIONING_ROLE: &str = "Provisioning";
+pub const PROVISIONING_ACCOUNT: &str = "provisioning";
+
+/// Secrets chosen by automation instead of generated (`ROLLCALL_BOOTSTRAP_*`).
+#[derive(Clone, Debug, Default)]
+pub struct Seed {
+    pub admin_password: Option<String>,
+    pub token: Option<String>,
+}
+
+/// What the operator must be told once.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    pub admin_password: String,
+    pub admin_password_generated: bool,
+    pub token: String,
+    pub token_generated: bool,
+}
+
+/// Returns the credentials when this call did the bootstrap, `None` when it was done before.
+pub fn ensure(service: &Service, seed: Seed) -> Result<Option<Credentials>> {
+    if service.meta(DONE)?.is_some() {
+        return Ok(None);
+    }
+    let actor = Actor::system(Source::System);
+    let admin_role = find_or_create_role(service, &actor, ADMIN_ROLE, |role| {
+        role.administrator = true;
+        role.permissions = Permissions {
+            user: EntityPermissions::uniform(PermissionLevel::All),
+            role: EntityPermissions::uniform(PermissionLevel::All),
+            account: EntityPermissions::uniform(PermissionLevel::All),
+        };
+        role.settings.api_access = true;
+        role.settings.description = Some("Administrator System Role: everything".into());
+    })?;
+    let provisioning_role = find_or_create_role(service, &actor, PROVISIONING_ROLE, |role| {
+        role.permissions = Permissions {
+            user: EntityPermissions::uniform(PermissionLevel::All),
+            role: EntityPermissions::uniform(PermissionLevel::All),
+            account: EntityPermissions::uniform(PermissionLevel::All),
+        };
+        role.settings.api_access = true;
+        role.settings.description =
+            Some("Identity-provider provisioning: users, groups and accounts".into());
+    })?;
+
+    let admin_password_generated = seed.admin_password.is_none();
+    let admin_password = seed.admin_password.unwrap_or_else(generated_password);
+    if let Err(ServiceError::NotFound { .. }) = service.user_by_name(&actor, ADMIN_USER) {
+        let mut admin = User::new(ADMIN_USER);
+        admin.display_name = Some("Administrator".into());
+        admin.active = true;
+        admin.roles = vec![admin_role.id];
+        service.create_user(
+            &actor,
+            NewUser {
+                user: admin,
+                password: Some(admin_password.clone()),
+            },
+        )?;
+    } else {
+        let admin = service.user_by_name(&actor, ADMIN_USER)?;
+        service.set_password(&actor, admin.id, &admin_password)?;
+    }
+
+    let account = match service.user_by_name(&actor, PROVISIONING_ACCOUNT) {
+        Ok(user) => user,
+        Err(ServiceError::NotFound { .. }) => {
+            let mut account = User::new(PROVISIONING_ACCOUNT);
+            account.kind = PrincipalKind::Api;
+            account.display_name = Some("Provisioning service account".into());
+            account.active = true;
+            account.roles = vec![provisioning_role.id];
+            service.create_user(&actor, NewUser { user: account, password: None })?
+        }
+        Err(e) => return Err(e),
+    };
+    let token_generated = seed.token.is_none();
+    let token = service.create_api_token(&actor, "bootstrap", account.id, seed.token)?;
+    service.set_meta(DONE, b"1")?;
+    Ok(Some(Credentials {
+        admin_password,
+        admin_password_generated,
+        token,
+        token_generated,
+    }))
+}
+
+fn find_or_create_role(
+    service: &Service,
+    actor: &Actor,
+    name: &str,
+    shape: impl Fn(&mut Role),
+) -> Result<Role> {
+    match service.role_by_name(actor, name) {
+        Ok(role) => Ok(role),
+        Err(ServiceError::NotFound { .. }) => {
+            let mut role = Role::new(name, Some(RoleType::Employee));
+            shape(&mut role);
+            service.create_role(actor, role)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// 24 URL-safe characters from 18 random bytes: long enough for any password policy, typeable.
+fn generated_password() -> String {
+    let secret = token::random_secret();
+    format!("{}-{}", &secret[..12], &secret[12..24])
+}

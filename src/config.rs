@@ -1,0 +1,251 @@
+//! Configuration: built-in defaults, then a TOML file, then `ROLLCALL_*` variables and flags
+//! (the flags and variables are merged by clap in `main`). Unknown keys are refused, so a typo
+//! in a config file is an error at start-up, not a silently ignored setting.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::model::LicenseLimits;
+use crate::password::Argon2Params;
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the store, the generated TLS material and nothing else live.
+    pub data: PathBuf,
+    pub base_dn: String,
+    /// Base of the links put in activation messages.
+    pub public_url: Option<String>,
+    pub http: HttpConfig,
+    pub ldap: LdapConfig,
+    pub tls: TlsConfig,
+    pub licenses: LicenseLimits,
+    pub argon2: Argon2Params,
+    pub activation: ActivationConfig,
+    pub store: StoreConfig,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub addr: SocketAddr,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LdapConfig {
+    pub addr: SocketAddr,
+    pub ldaps_addr: SocketAddr,
+}
+
+/// Certificate and key (PEM). When both are absent a self-signed pair is generated in
+/// `<data>/tls/` on first start.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActivationConfig {
+    pub link_ttl_hours: u32,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Page cache of the embedded engine.
+    pub cache_mb: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data: PathBuf::from("./rollcall-data"),
+            base_dn: "dc=example,dc=com".into(),
+            public_url: None,
+            http: HttpConfig::default(),
+            ldap: LdapConfig::default(),
+            tls: TlsConfig::default(),
+            licenses: LicenseLimits::default(),
+            argon2: Argon2Params::default(),
+            activation: ActivationConfig::default(),
+            store: StoreConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+impl Default for LdapConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 3890)),
+            ldaps_addr: SocketAddr::from(([127, 0, 0, 1], 6360)),
+        }
+    }
+}
+
+impl Default for ActivationConfig {
+    fn default() -> Self {
+        Self { link_ttl_hours: 72 }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { cache_mb: 256 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Values given on the command line or in `ROLLCALL_*` variables; they win over the file.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub data: Option<PathBuf>,
+    pub http: Option<SocketAddr>,
+    pub ldap: Option<SocketAddr>,
+    pub ldaps: Option<SocketAddr>,
+    pub base_dn: Option<String>,
+}
+
+impl Config {
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut config = match file {
+            Some(path) => Self::from_toml_file(path)?,
+            None => Self::default(),
+        };
+        if let Some(v) = &overrides.data {
+            config.data.clone_from(v);
+        }
+        if let Some(v) = overrides.http {
+            config.http.addr = v;
+        }
+        if let Some(v) = overrides.ldap {
+            config.ldap.addr = v;
+        }
+        if let Some(v) = overrides.ldaps {
+            config.ldap.ldaps_addr = v;
+        }
+        if let Some(v) = &overrides.base_dn {
+            config.base_dn.clone_from(v);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn from_toml_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.base_dn.trim().is_empty() || !self.base_dn.contains('=') {
+            return Err(ConfigError::Invalid(format!(
+                "base_dn {:?} is not a DN (expected e.g. dc=example,dc=com)",
+                self.base_dn
+            )));
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(ConfigError::Invalid(
+                "[tls] needs both cert and key, or neither".into(),
+            ));
+        }
+        self.argon2
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("[argon2]: {e}")))?;
+        Ok(())
+    }
+
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.http.addr))
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    pub fn store_dir(&self) -> PathBuf {
+        self.data.join("store")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_values_apply_and_overrides_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rollcall.toml");
+        std::fs::write(
+            &path,
+            r#"
+            base_dn = "dc=corp,dc=test"
+            [http]
+            addr = "127.0.0.1:9000"
+            [licenses]
+            employee = 10
+            partner_model = "per_account"
+            "#,
+        )
+        .unwrap();
+        let config = Config::load(Some(&path), &Overrides::default()).unwrap();
+        assert_eq!(config.base_dn, "dc=corp,dc=test");
+        assert_eq!(config.http.addr.port(), 9000);
+        assert_eq!(config.licenses.employee, Some(10));
+        assert_eq!(config.ldap.addr.port(), 3890, "defaults fill the rest");
+
+        let overrides = Overrides {
+            http: Some("127.0.0.1:9100".parse().unwrap()),
+            base_dn: Some("dc=other".into()),
+            ..Overrides::default()
+        };
+        let config = Config::load(Some(&path), &overrides).unwrap();
+        assert_eq!(config.http.addr.port(), 9100);
+        assert_eq!(config.base_dn, "dc=other");
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "[licenses]\nemployees = 5\n").unwrap();
+        let err = Config::load(Some(&path), &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("employees"), "{err}");
+
+        std::fs::write(&path, "[tls]\ncert = \"a.pem\"\n").unwrap();
+        assert!(Config::load(Some(&path), &Overrides::default()).is_err());
+
+        std::fs::write(&path, "base_dn = \"example\"\n").unwrap();
+        assert!(Config::load(Some(&path), &Overrides::default()).is_err());
+    }
+}

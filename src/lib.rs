@@ -1,0 +1,14 @@
+//! Rollcall's directory core: the domain model, the rules that govern it (the service), the
+//! store behind a narrow trait, and the wiring of the LDAP and SCIM front ends.
+
+pub mod audit;
+pub mod bootstrap;
+pub mod config;
+pub mod model;
+pub mod outbox;
+pub mod password;
+pub mod server;
+pub mod service;
+pub mod store;
+pub mod tls;
+pub mod token;

@@ -1,0 +1,290 @@
+//! The `rollcall` binary: command line, configuration, logging and signals. Everything it does
+//! goes through the core service.
+
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use rollcall::audit::Source;
+use rollcall::bootstrap::{self, Credentials, Seed};
+use rollcall::config::{Config, Overrides};
+use rollcall::model::User;
+use rollcall::service::{Actor, NewUser, Plan, Policy, Service};
+use rollcall::store::{SledStore, StoreOptions};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "rollcall", version, about = "Directory server: LDAP v3 and SCIM 2.0 over one store, under role and license rules")]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct GlobalArgs {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "ROLLCALL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (store and generated TLS material).
+    #[arg(long, global = true, env = "ROLLCALL_DATA")]
+    data: Option<PathBuf>,
+    /// HTTP listen address (SCIM, REST, health).
+    #[arg(long, global = true, env = "ROLLCALL_HTTP_ADDR")]
+    http: Option<SocketAddr>,
+    /// LDAP listen address.
+    #[arg(long, global = true, env = "ROLLCALL_LDAP_ADDR")]
+    ldap: Option<SocketAddr>,
+    /// LDAPS listen address.
+    #[arg(long, global = true, env = "ROLLCALL_LDAPS_ADDR")]
+    ldaps: Option<SocketAddr>,
+    /// Base DN of the LDAP tree.
+    #[arg(long, global = true, env = "ROLLCALL_BASE_DN")]
+    base_dn: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (initialises the data directory on first start).
+    Serve,
+    /// Initialise the data directory and print the first credentials, without serving.
+    Init,
+    /// API tokens for provisioning.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Cross-check every index and counter against the records.
+    Check,
+    /// Show license usage per type.
+    Licenses,
+    /// Create users from JSON lines on stdin (the `export` format plus an optional "password");
+    /// prints one line per user once it is durably stored.
+    Import,
+    /// Write every readable user as a JSON line (password hashes are never exported).
+    Export,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print only the token.
+    Create {
+        /// A label for the token, e.g. the identity provider using it.
+        #[arg(long)]
+        name: String,
+        /// The api service account the token acts as.
+        #[arg(long, default_value = bootstrap::PROVISIONING_ACCOUNT)]
+        account: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ROLLCALL_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let overrides = Overrides {
+        data: cli.global.data.clone(),
+        http: cli.global.http,
+        ldap: cli.global.ldap,
+        ldaps: cli.global.ldaps,
+        base_dn: cli.global.base_dn.clone(),
+    };
+    let config = Config::load(cli.global.config.as_deref(), &overrides)?;
+    match cli.command {
+        Command::Serve => serve(config),
+        Command::Init => {
+            let service = open(&config)?;
+            match initialise(&service, &config)? {
+                Some(credentials) => print_credentials(&config, &credentials),
+                None => eprintln!("{} is already initialised", config.data.display()),
+            }
+            Ok(())
+        }
+        Command::Token { command: TokenCommand::Create { name, account } } => {
+            let service = open(&config)?;
+            initialise(&service, &config)?;
+            let actor = Actor::system(Source::Cli);
+            let principal = service
+                .user_by_name(&actor, &account)
+                .with_context(|| format!("service account {account:?}"))?;
+            let token = service.create_api_token(&actor, &name, principal.id, None)?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Check => {
+            let service = open(&config)?;
+            let problems = service.verify()?;
+            if problems.is_empty() {
+                println!("ok: every index and counter agrees with the records");
+                Ok(())
+            } else {
+                for p in &problems {
+                    println!("{p}");
+                }
+                bail!("{} inconsistencies", problems.len())
+            }
+        }
+        Command::Licenses => {
+            let service = open(&config)?;
+            for usage in service.license_usage()? {
+                let limit = usage.limit.map_or("unlimited".to_string(), |l| l.to_string());
+                println!("{:<9} {}/{}", usage.license, usage.used, limit);
+            }
+            Ok(())
+        }
+        Command::Import => import(&open(&config)?),
+        Command::Export => {
+            let service = open(&config)?;
+            let actor = Actor::system(Source::Cli);
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let mut failed = None;
+            service.list_users(&actor, &Plan::Scan, &mut |mut user| {
+                user.password_hash = None;
+                match serde_json::to_writer(&mut out, &user).map_err(std::io::Error::from).and_then(|()| writeln!(out)) {
+                    Ok(()) => std::ops::ControlFlow::Continue(()),
+                    Err(e) => {
+                        failed = Some(e);
+                        std::ops::ControlFlow::Break(())
+                    }
+                }
+            })?;
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
+            out.flush()?;
+            Ok(())
+        }
+    }
+}
+
+fn open(config: &Config) -> anyhow::Result<Service> {
+    let dir = config.store_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let store = SledStore::open(
+        &dir,
+        &StoreOptions {
+            cache_capacity_bytes: config.store.cache_mb * 1024 * 1024,
+        },
+    )?;
+    let policy = Policy {
+        licenses: config.licenses,
+        public_url: config.public_url(),
+        activation_link_ttl: time::Duration::hours(config.activation.link_ttl_hours.into()),
+        argon2: config.argon2,
+    };
+    Ok(Service::new(Arc::new(store), policy))
+}
+
+fn initialise(service: &Service, config: &Config) -> anyhow::Result<Option<Credentials>> {
+    let seed = Seed {
+        admin_password: std::env::var("ROLLCALL_BOOTSTRAP_ADMIN_PASSWORD").ok().filter(|s| !s.is_empty()),
+        token: std::env::var("ROLLCALL_BOOTSTRAP_TOKEN").ok().filter(|s| !s.is_empty()),
+    };
+    let credentials = bootstrap::ensure(service, seed).context("initialising the directory")?;
+    rollcall::tls::ensure_material(config)?;
+    Ok(credentials)
+}
+
+fn print_credentials(config: &Config, c: &Credentials) {
+    let shown = |secret: &str, generated: bool| {
+        if generated { secret.to_string() } else { "(as given in the environment)".to_string() }
+    };
+    println!("Rollcall initialised {}", config.data.display());
+    println!("  admin user:          {} (uid={},ou=people,{})", bootstrap::ADMIN_USER, bootstrap::ADMIN_USER, config.base_dn);
+    println!("  admin password:      {}", shown(&c.admin_password, c.admin_password_generated));
+    println!("  provisioning token:  {}", shown(&c.token, c.token_generated));
+    println!("These are shown only once: store them now.");
+    let _ = std::io::stdout().flush();
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    let service = open(&config)?;
+    if let Some(credentials) = initialise(&service, &config)? {
+        print_credentials(&config, &credentials);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("rollcall")
+        .build()?;
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        let signals = shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            signals.cancel();
+        });
+        rollcall::server::run(config, service, shutdown).await
+    })?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("install the SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// One import line: a user record plus an optional password.
+#[derive(serde::Deserialize)]
+struct ImportLine {
+    #[serde(flatten)]
+    user: User,
+    password: Option<String>,
+}
+
+fn import(service: &Service) -> anyhow::Result<()> {
+    let actor = Actor::system(Source::Cli);
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let (mut created, mut failed) = (0u64, 0u64);
+    for (n, line) in stdin.lock().lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let outcome = serde_json::from_str::<ImportLine>(&line)
+            .map_err(anyhow::Error::from)
+            .and_then(|l| {
+                service
+                    .create_user(&actor, NewUser { user: l.user, password: l.password })
+                    .map_err(anyhow::Error::from)
+            });
+        match outcome {
+            Ok(user) => {
+                created += 1;
+                let mut out = stdout.lock();
+                writeln!(out, "{}", serde_json::json!({"id": user.id, "userName": user.user_name}))?;
+                out.flush()?;
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("line {}: {e:#}", n + 1);
+            }
+        }
+    }
+    eprintln!("imported {created} users, {failed} failed");
+    if failed > 0 {
+        bail!("{failed} lines were not imported");
+    }
+    Ok(())
+}

@@ -1,0 +1,212 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::RoleType;
+
+/// How far a permission reaches (seed 001). Ordered from narrowest to widest within each family;
+/// comparing levels across families (hierarchy vs account) is the permission engine's job.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PermissionLevel {
+    #[default]
+    None,
+    Private,
+    SubordinatesDirect,
+    SubordinatesAll,
+    Team,
+    TeamSubordinatesDirect,
+    TeamSubordinatesAll,
+    AllEmployees,
+    Account,
+    AccountHierarchy,
+    All,
+}
+
+impl PermissionLevel {
+    pub const ALL: [PermissionLevel; 11] = [
+        Self::None,
+        Self::Private,
+        Self::SubordinatesDirect,
+        Self::SubordinatesAll,
+        Self::Team,
+        Self::TeamSubordinatesDirect,
+        Self::TeamSubordinatesAll,
+        Self::AllEmployees,
+        Self::Account,
+        Self::AccountHierarchy,
+        Self::All,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Private => "private",
+            Self::SubordinatesDirect => "subordinates_direct",
+            Self::SubordinatesAll => "subordinates_all",
+            Self::Team => "team",
+            Self::TeamSubordinatesDirect => "team_subordinates_direct",
+            Self::TeamSubordinatesAll => "team_subordinates_all",
+            Self::AllEmployees => "all_employees",
+            Self::Account => "account",
+            Self::AccountHierarchy => "account_hierarchy",
+            Self::All => "all",
+        }
+    }
+
+    /// Which levels a role of `role_type` may use on `entity` (seed 001): hierarchy levels need a
+    /// `manager` chain, which only employees have; account levels need an account, which only
+    /// partners and customers have; `all` is withheld from external roles on the account-connected
+    /// entities; the guest role is all-or-nothing.
+    pub fn allowed_for(self, role_type: Option<RoleType>, entity: Entity) -> bool {
+        use PermissionLevel as L;
+        match role_type {
+            // A plain group grants nothing.
+            None => self == L::None,
+            Some(RoleType::Guest) => matches!(self, L::None | L::All),
+            Some(RoleType::Employee) => !matches!(self, L::Account | L::AccountHierarchy),
+            Some(RoleType::Partner | RoleType::Customer) => match self {
+                L::None | L::Private | L::Account | L::AccountHierarchy => true,
+                L::All => entity == Entity::Role,
+                _ => false,
+            },
+        }
+    }
+}
+
+impl fmt::Display for PermissionLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PermissionLevel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|l| l.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown permission level {s:?}"))
+    }
+}
+
+/// The directory's entities a permission applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Entity {
+    User,
+    Role,
+    Account,
+}
+
+/// What a principal wants to do with an entity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Read,
+    Create,
+    Edit,
+    Delete,
+}
+
+/// Read/Create/Edit/Delete levels on one entity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EntityPermissions {
+    pub read: PermissionLevel,
+    pub create: PermissionLevel,
+    pub edit: PermissionLevel,
+    pub delete: PermissionLevel,
+}
+
+impl EntityPermissions {
+    pub fn uniform(level: PermissionLevel) -> Self {
+        Self {
+            read: level,
+            create: level,
+            edit: level,
+            delete: level,
+        }
+    }
+
+    pub fn get(&self, action: Action) -> PermissionLevel {
+        match action {
+            Action::Read => self.read,
+            Action::Create => self.create,
+            Action::Edit => self.edit,
+            Action::Delete => self.delete,
+        }
+    }
+
+    fn levels(&self) -> [PermissionLevel; 4] {
+        [self.read, self.create, self.edit, self.delete]
+    }
+}
+
+/// A role's permissions. New roles have none (every level `none`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Permissions {
+    pub user: EntityPermissions,
+    pub role: EntityPermissions,
+    pub account: EntityPermissions,
+}
+
+impl Permissions {
+    pub fn get(&self, entity: Entity, action: Action) -> PermissionLevel {
+        match entity {
+            Entity::User => self.user.get(action),
+            Entity::Role => self.role.get(action),
+            Entity::Account => self.account.get(action),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The first level this role type may not use, for a precise error message.
+    pub fn first_disallowed(
+        &self,
+        role_type: Option<RoleType>,
+    ) -> Option<(Entity, PermissionLevel)> {
+        [
+            (Entity::User, &self.user),
+            (Entity::Role, &self.role),
+            (Entity::Account, &self.account),
+        ]
+        .into_iter()
+        .flat_map(|(entity, p)| p.levels().into_iter().map(move |l| (entity, l)))
+        .find(|(entity, level)| !level.allowed_for(role_type, *entity))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_roles_never_get_hierarchy_levels_or_all_on_users() {
+        for rt in [RoleType::Partner, RoleType::Customer] {
+            assert!(!PermissionLevel::SubordinatesAll.allowed_for(Some(rt), Entity::User));
+            assert!(!PermissionLevel::All.allowed_for(Some(rt), Entity::User));
+            assert!(!PermissionLevel::All.allowed_for(Some(rt), Entity::Account));
+            assert!(PermissionLevel::AccountHierarchy.allowed_for(Some(rt), Entity::User));
+        }
+        assert!(!PermissionLevel::Account.allowed_for(Some(RoleType::Employee), Entity::User));
+        assert!(PermissionLevel::TeamSubordinatesAll.allowed_for(Some(RoleType::Employee), Entity::User));
+        assert!(!PermissionLevel::Private.allowed_for(Some(RoleType::Guest), Entity::User));
+        assert!(!PermissionLevel::All.allowed_for(None, Entity::User));
+    }
+
+    #[test]
+    fn levels_round_trip_through_their_names() {
+        for level in PermissionLevel::ALL {
+            assert_eq!(level.as_str().parse::<PermissionLevel>().unwrap(), level);
+            let json = serde_json::to_string(&level).unwrap();
+            assert_eq!(json, format!("\"{}\"", level.as_str()));
+        }
+        assert!("everything".parse::<PermissionLevel>().is_err());
+    }
+}

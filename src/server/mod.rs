@@ -1,0 +1,87 @@
+//! The running server: listeners for HTTP, LDAP and LDAPS, and an orderly shutdown.
+
+mod http;
+mod ldap;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::service::Service;
+
+/// How long in-flight requests get to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("HTTP server: {0}")]
+    Http(std::io::Error),
+    #[error("final flush: {0}")]
+    Flush(#[from] crate::service::ServiceError),
+}
+
+async fn listen(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Listen { addr, source })
+}
+
+/// Serves until `shutdown` is cancelled, then stops accepting, lets in-flight work finish and
+/// flushes the store.
+pub async fn run(config: Config, service: Service, shutdown: CancellationToken) -> Result<(), ServerError> {
+    let (cert, key) = crate::tls::ensure_material(&config)?;
+    let tls = crate::tls::server_config(&cert, &key)?;
+
+    let http_listener = listen(config.http.addr).await?;
+    let ldap_listener = listen(config.ldap.addr).await?;
+    let ldaps_listener = listen(config.ldap.ldaps_addr).await?;
+    tracing::info!(
+        http = %config.http.addr,
+        ldap = %config.ldap.addr,
+        ldaps = %config.ldap.ldaps_addr,
+        "rollcall is serving"
+    );
+
+    let tracker = TaskTracker::new();
+    let http = tokio::spawn(http::serve(http_listener, service.clone(), shutdown.clone()));
+    tracker.spawn(ldap::accept(ldap_listener, None, tracker.clone(), shutdown.clone()));
+    tracker.spawn(ldap::accept(
+        ldaps_listener,
+        Some(tokio_rustls::TlsAcceptor::from(Arc::clone(&tls))),
+        tracker.clone(),
+        shutdown.clone(),
+    ));
+
+    shutdown.cancelled().await;
+    tracing::info!("shutting down: no new connections, finishing requests in flight");
+    tracker.close();
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        let http_result = http.await;
+        tracker.wait().await;
+        http_result
+    })
+    .await;
+    match drained {
+        Ok(Ok(Err(e))) => return Err(ServerError::Http(e)),
+        Ok(_) => {}
+        Err(_) => tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them"),
+    }
+    let flusher = service.clone();
+    tokio::task::spawn_blocking(move || flusher.flush())
+        .await
+        .expect("the flush task does not panic")?;
+    tracing::info!("store flushed; bye");
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! Accounts: the organisations partner and customer users belong to.
+
+use time::OffsetDateTime;
+
+use super::users::check_version;
+use super::{Actor, Result, Service, ServiceError};
+use crate::audit::AuditKind;
+use crate::model::{Account, AccountId, Entity, fold};
+use crate::store::Txn;
+
+/// Deepest account nesting accepted; deeper chains are refused rather than walked forever.
+const MAX_ACCOUNT_DEPTH: usize = 256;
+
+impl Service {
+    pub fn create_account(&self, actor: &Actor, mut account: Account) -> Result<Account> {
+        validate_account(&mut account)?;
+        let now = OffsetDateTime::now_utc();
+        account.created = now;
+        account.modified = now;
+        account.version = 1;
+        self.transact(|tx| {
+            if tx.account(account.id)?.is_some() {
+                return Err(ServiceError::invalid("id", format!("{} already exists", account.id)));
+            }
+            self.commit_account(tx, actor, None, account.clone())
+        })
+    }
+
+    pub fn account(&self, _actor: &Actor, id: AccountId) -> Result<Account> {
+        self.store
+            .account(id)?
+            .ok_or_else(|| ServiceError::not_found(Entity::Account, id))
+    }
+
+    pub fn account_by_name(&self, actor: &Actor, name: &str) -> Result<Account> {
+        let id = self
+            .store
+            .account_by_name(&fold(name))?
+            .ok_or_else(|| ServiceError::not_found(Entity::Account, name))?;
+        self.account(actor, id)
+    }
+
+    pub fn accounts(&self, _actor: &Actor) -> Result<Vec<Account>> {
+        Ok(self.store.accounts().collect::<Result<_, _>>()?)
+    }
+
+    /// The account and all its descendants (account_hierarchy scope).
+    pub fn account_tree(&self, _actor: &Actor, root: AccountId) -> Result<Vec<AccountId>> {
+        let mut out = vec![root];
+        let mut i = 0;
+        while i < out.len() && out.len() <= 100_000 {
+            for child in self.store.child_accounts(out[i])? {
+                if !out.contains(&child) {
+                    out.push(child);
+                }
+            }
+            i += 1;
+        }
+        Ok(out)
+    }
+
+    pub fn replace_account(
+        &self,
+        actor: &Actor,
+        id: AccountId,
+        replacement: Account,
+        expected_version: Option<u64>,
+    ) -> Result<Account> {
+        let mut replacement = replacement;
+        validate_account(&mut replacement)?;
+        self.transact(|tx| {
+            let old = tx
+                .account(id)?
+                .ok_or_else(|| ServiceError::not_found(Entity::Account, id))?;
+            check_version(expected_version, old.version)?;
+            let mut new = replacement.clone();
+            new.id = id;
+            new.created = old.created;
+            new.version = old.version + 1;
+            new.modified = OffsetDateTime::now_utc();
+            self.commit_account(tx, actor, Some(&old), new)
+        })
+    }
+
+    /// Only an account nobody points at (no users, no child accounts) can go.
+    pub fn delete_account(&self, actor: &Actor, id: AccountId, expected_version: Option<u64>) -> Result<()> {
+        self.transact(|tx| {
+            let old = tx
+                .account(id)?
+                .ok_or_else(|| ServiceError::not_found(Entity::Account, id))?;
+            check_version(expected_version, old.version)?;
+            if tx.account_refs(id)? > 0 {
+                return Err(ServiceError::AccountInUse(old.name));
+            }
+            tx.delete_account(id)?;
+            let before = serde_json::to_value(&old).unwrap_or_default();
+            self.audit(tx, actor, AuditKind::AccountDeleted, Some(id.to_string()), None, Some((before, serde_json::Value::Null)))
+        })
+    }
+
+    fn commit_account(
+        &self,
+        tx: &mut dyn Txn,
+        actor: &Actor,
+        old: Option<&Account>,
+        new: Account,
+    ) -> Result<Account> {
+        if let Some(holder) = tx.account_by_name(&fold(&new.name))?
+            && holder != new.id
+        {
+            return Err(ServiceError::AccountNameTaken(new.name.clone()));
+        }
+        if let Some(parent) = new.parent
+            && old.and_then(|o| o.parent) != Some(parent)
+        {
+            check_parent_chain(tx, new.id, parent)?;
+        }
+        tx.put_account(&new)?;
+        let kind = if old.is_some() { AuditKind::AccountChanged } else { AuditKind::AccountCreated };
+        let change = crate::audit::diff(
+            old.map(|o| serde_json::to_value(o).unwrap_or_default()).unwrap_or_default(),
+            serde_json::to_value(&new).unwrap_or_default(),
+        );
+        self.audit(tx, actor, kind, Some(new.id.to_string()), None, Some(change))?;
+        Ok(new)
+    }
+}
+
+fn check_parent_chain(tx: &mut dyn Txn, account: AccountId, parent: AccountId) -> Result<()> {
+    let mut next = Some(parent);
+    for _ in 0..MAX_ACCOUNT_DEPTH {
+        let Some(current) = next else {
+            return Ok(());
+        };
+        if current == account {
+            return Err(ServiceError::AccountCycle(account.to_string()));
+        }
+        let Some(record) = tx.account(current)? else {
+            return if current == parent {
+                Err(ServiceError::UnknownAccount(parent.to_string()))
+            } else {
+                Ok(())
+            };
+        };
+        next = record.parent;
+    }
+    Err(ServiceError::invalid("parent", format!("accounts nest deeper than {MAX_ACCOUNT_DEPTH}")))
+}
+
+fn validate_account(account: &mut Account) -> Result<()> {
+    account.name = account.name.trim().to_string();
+    if account.name.is_empty() || account.name.chars().any(char::is_control) {
+        return Err(ServiceError::invalid("name", "must be non-empty text"));
+    }
+    if account.parent == Some(account.id) {
+        return Err(ServiceError::AccountCycle(account.id.to_string()));
+    }
+    Ok(())
+}

@@ -1,0 +1,81 @@
+use crate::model::{Entity, LicenseType, PermissionLevel, RoleType};
+use crate::store::StoreError;
+
+/// Everything a front end can be told about a refused request. Each variant maps to one LDAP
+/// result code and one SCIM status/scimType in the adapters; the texts are written for the admin
+/// who reads them in a provisioning log.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{entity:?} {id} not found")]
+    NotFound { entity: Entity, id: String },
+    #[error("userName {0:?} is already taken")]
+    UserNameTaken(String),
+    #[error("a role or group named {0:?} already exists")]
+    RoleNameTaken(String),
+    #[error("an account named {0:?} already exists")]
+    AccountNameTaken(String),
+    #[error("{license} license limit reached: {used}/{limit} in use")]
+    LicenseLimit {
+        license: LicenseType,
+        used: u64,
+        limit: u64,
+    },
+    #[error("account {0:?} is not licensed for partner users (partner_model = per_account)")]
+    AccountNotLicensed(String),
+    #[error("{0} users must belong to an account")]
+    AccountRequired(LicenseType),
+    #[error("account {0} does not exist")]
+    UnknownAccount(String),
+    #[error("manager {0} does not exist")]
+    UnknownManager(String),
+    #[error("role {0} does not exist")]
+    UnknownRole(String),
+    #[error("setting this manager would make {0} their own (indirect) manager")]
+    ManagerCycle(String),
+    #[error("setting this parent would make account {0} its own ancestor")]
+    AccountCycle(String),
+    #[error("role {role:?} is a {role_type} role; user {user:?} holds a {license} license")]
+    RoleTypeMismatch {
+        role: String,
+        role_type: RoleType,
+        user: String,
+        license: LicenseType,
+    },
+    #[error("{role_type} roles cannot use the {level} level on {entity:?}")]
+    LevelNotAllowed {
+        role_type: String,
+        entity: Entity,
+        level: PermissionLevel,
+    },
+    #[error("the record changed: expected version {expected}, it is at {current}")]
+    VersionConflict { expected: u64, current: u64 },
+    #[error("account {0:?} still has users or child accounts")]
+    AccountInUse(String),
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("{0}")]
+    Forbidden(String),
+    /// A record kept changing while a multi-step change read it; the caller may try again.
+    #[error("{0} is changing concurrently; try again")]
+    Busy(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ServiceError {
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn not_found(entity: Entity, id: impl ToString) -> Self {
+        Self::NotFound {
+            entity,
+            id: id.to_string(),
+        }
+    }
+}
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;

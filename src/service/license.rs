@@ -1,0 +1,112 @@
+//! Seats: who may take one, and what the admins are told when the pools run low.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Actor, Result, Service, ServiceError};
+use crate::audit::AuditKind;
+use crate::model::{LicenseType, LicenseUsage, PartnerModel, User};
+use crate::outbox::{ADMINS, MessageKind, OutboxMessage};
+use crate::store::Txn;
+
+impl Service {
+    /// Refuses `new` taking a seat it did not hold in `old` when its pool is full. Runs inside the
+    /// writing transaction, so the count and the activation are one atomic step: under any
+    /// concurrency, active users never exceed the limit. Warns the admins, in the same
+    /// transaction, when this seat brings the pool to 90%.
+    pub(super) fn take_seat(&self, tx: &mut dyn Txn, old: Option<&User>, new: &User) -> Result<()> {
+        let Some(license) = new.seat() else {
+            return Ok(());
+        };
+        if old.and_then(User::seat) == Some(license) {
+            return Ok(());
+        }
+        let limits = &self.policy.licenses;
+        if license == LicenseType::Partner && limits.partner_model == PartnerModel::PerAccount {
+            let account = match new.account {
+                Some(id) => tx.account(id)?,
+                None => None,
+            };
+            return match account {
+                Some(a) if a.licensed => Ok(()),
+                Some(a) => Err(ServiceError::AccountNotLicensed(a.name)),
+                None => Err(ServiceError::AccountRequired(license)),
+            };
+        }
+        let Some(limit) = limits.limit(license) else {
+            return Ok(());
+        };
+        let used = tx.seats(license)?;
+        if used >= limit {
+            return Err(ServiceError::LicenseLimit {
+                license,
+                used,
+                limit,
+            });
+        }
+        if used * 10 < limit * 9 && (used + 1) * 10 >= limit * 9 {
+            tx.push_outbox(&admin_notice(
+                MessageKind::LicenseThreshold,
+                format!("{license} licenses at {}/{limit}", used + 1),
+                format!(
+                    "{} of {limit} {license} licenses are now in use. Deactivate unused users \
+                     or raise the limit before activations are refused.",
+                    used + 1
+                ),
+            ))?;
+        }
+        Ok(())
+    }
+
+    /// After a refused activation: tell the admins and leave a trace in the audit trail. Its own
+    /// transaction, since the refused one wrote nothing.
+    pub(super) fn record_refusal(&self, actor: &Actor, user_name: &str, refusal: &ServiceError) {
+        let detail = refusal.to_string();
+        let result = self.transact(|tx| {
+            tx.push_outbox(&admin_notice(
+                MessageKind::LicenseRefused,
+                "license refused an activation".into(),
+                format!("Activating {user_name:?} was refused: {detail}."),
+            ))?;
+            self.audit(
+                tx,
+                actor,
+                AuditKind::LicenseRefused,
+                Some(user_name.to_string()),
+                Some(detail.clone()),
+                None,
+            )
+        });
+        if let Err(e) = result {
+            tracing::error!(error = %e, "could not record a refused activation");
+        }
+    }
+
+    /// Seats in use and the limit, per license type.
+    pub fn license_usage(&self) -> Result<Vec<LicenseUsage>> {
+        LicenseType::ALL
+            .into_iter()
+            .map(|license| {
+                Ok(LicenseUsage {
+                    license,
+                    used: self.store.seats(license)?,
+                    limit: self.policy.licenses.limit(license),
+                })
+            })
+            .collect()
+    }
+}
+
+fn admin_notice(kind: MessageKind, subject: String, body: String) -> OutboxMessage {
+    OutboxMessage {
+        id: Uuid::now_v7(),
+        created: OffsetDateTime::now_utc(),
+        kind,
+        to: Some(ADMINS.into()),
+        user: None,
+        subject,
+        body,
+        link_expires: None,
+        sent: false,
+    }
+}

@@ -1,0 +1,195 @@
+//! The core service: the one place where the directory's rules are decided. LDAP, SCIM, REST and
+//! the CLI all call these methods; none of them writes to the store or decides a rule itself.
+
+mod accounts;
+mod error;
+mod license;
+mod notice;
+mod query;
+mod roles;
+mod tokens;
+mod users;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::audit::{AuditEvent, AuditKind, Source};
+use crate::model::{LicenseLimits, UserId};
+use crate::store::{Store, StoreError, Txn, TxError};
+
+pub use error::{Result, ServiceError};
+pub use query::{Candidates, Plan, UserLookup};
+pub use tokens::TokenPrincipal;
+pub use users::NewUser;
+
+/// Who is asking, and from where; recorded with every change.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub principal: Principal,
+    pub source: Source,
+    pub client: Option<IpAddr>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Principal {
+    /// The server itself, or an operator at the CLI on the data directory.
+    System,
+    User(UserId),
+}
+
+impl Actor {
+    pub fn system(source: Source) -> Self {
+        Self {
+            principal: Principal::System,
+            source,
+            client: None,
+        }
+    }
+
+    fn name(&self) -> String {
+        match self.principal {
+            Principal::System => "system".into(),
+            Principal::User(id) => id.to_string(),
+        }
+    }
+}
+
+/// Rules that come from configuration rather than from records.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub licenses: LicenseLimits,
+    /// Base of links put in messages, e.g. `https://directory.example.com`.
+    pub public_url: String,
+    /// How long a set-password link in an activation notice works.
+    pub activation_link_ttl: time::Duration,
+    pub argon2: crate::password::Argon2Params,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            licenses: LicenseLimits::default(),
+            public_url: "http://127.0.0.1:8080".into(),
+            activation_link_ttl: time::Duration::hours(72),
+            argon2: crate::password::Argon2Params::default(),
+        }
+    }
+}
+
+/// Outcome of a transaction body: a rule's refusal is carried out of the store untouched.
+enum Step<T> {
+    Done(T),
+    Refused(ServiceError),
+}
+
+#[derive(Clone)]
+pub struct Service {
+    store: Arc<dyn Store>,
+    policy: Arc<Policy>,
+}
+
+impl Service {
+    pub fn new(store: Arc<dyn Store>, policy: Policy) -> Self {
+        Self {
+            store,
+            policy: Arc::new(policy),
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Forces everything to disk; used at shutdown.
+    pub fn flush(&self) -> Result<()> {
+        Ok(self.store.flush()?)
+    }
+
+    /// Cross-checks indexes and counters against records (`rollcall check`).
+    pub fn verify(&self) -> Result<Vec<String>> {
+        Ok(self.store.verify()?)
+    }
+
+    /// Runs `body` atomically and durably. A [`ServiceError`] from the body aborts the
+    /// transaction (nothing is written) and is returned as is.
+    fn transact<T>(&self, mut body: impl FnMut(&mut dyn Txn) -> Result<T>) -> Result<T> {
+        let mut outcome: Option<Step<T>> = None;
+        self.store.write(&mut |tx| match body(tx) {
+            Ok(value) => {
+                outcome = Some(Step::Done(value));
+                Ok(())
+            }
+            Err(ServiceError::Store(StoreError::Conflict)) => Err(TxError::Conflict),
+            Err(ServiceError::Store(e)) => Err(TxError::Store(e)),
+            Err(e) => {
+                outcome = Some(Step::Refused(e));
+                Err(TxError::Abort)
+            }
+        })?;
+        match outcome.expect("a committed or refused transaction records its outcome") {
+            Step::Done(value) => Ok(value),
+            Step::Refused(e) => Err(e),
+        }
+    }
+
+    fn audit(
+        &self,
+        tx: &mut dyn Txn,
+        actor: &Actor,
+        kind: AuditKind,
+        target: Option<String>,
+        detail: Option<String>,
+        change: Option<(serde_json::Value, serde_json::Value)>,
+    ) -> Result<()> {
+        let (before, after) = match change {
+            Some((b, a)) => (Some(b), Some(a)),
+            None => (None, None),
+        };
+        tx.append_audit(&AuditEvent {
+            id: Uuid::now_v7(),
+            at: OffsetDateTime::now_utc(),
+            kind,
+            actor: actor.name(),
+            source: actor.source,
+            client: actor.client,
+            target,
+            detail,
+            before,
+            after,
+        })
+        .map_err(Into::into)
+    }
+
+    /// The audit trail, oldest first.
+    pub fn audit_events(&self) -> Result<Vec<AuditEvent>> {
+        Ok(self.store.audit().collect::<Result<_, _>>()?)
+    }
+
+    /// Messages waiting in (or sent from) the outbox, oldest first.
+    pub fn outbox(&self) -> Result<Vec<crate::outbox::OutboxMessage>> {
+        Ok(self.store.outbox().collect::<Result<_, _>>()?)
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.store.meta(key)?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.transact(|tx| Ok(tx.set_meta(key, value)?))
+    }
+}
+
+impl From<TxError> for ServiceError {
+    /// Inside a body, store errors travel as [`ServiceError::Store`] (a conflict included) so that
+    /// `?` works; [`Service::transact`] hands them back to the engine.
+    fn from(e: TxError) -> Self {
+        match e {
+            TxError::Store(e) => ServiceError::Store(e),
+            TxError::Conflict => ServiceError::Store(StoreError::Conflict),
+            TxError::Abort => ServiceError::Store(StoreError::Engine("transaction aborted".into())),
+        }
+    }
+}

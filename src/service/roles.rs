@@ -1,0 +1,282 @@
+//! Roles (SCIM Groups, LDAP groupOfNames) and their members.
+
+use std::collections::BTreeSet;
+
+use time::OffsetDateTime;
+
+use super::users::{check_version, readable};
+use super::{Actor, Result, Service, ServiceError};
+use crate::audit::AuditKind;
+use crate::model::{Entity, Role, RoleId, RoleType, UserId, fold};
+use crate::store::{Txn, UserKey};
+
+/// How often a change that reads a role's member list outside its transaction starts over when
+/// the role keeps changing underneath it.
+const MEMBER_SNAPSHOT_TRIES: usize = 8;
+
+impl Service {
+    pub fn create_role(&self, actor: &Actor, mut role: Role) -> Result<Role> {
+        validate_role(&mut role)?;
+        let now = OffsetDateTime::now_utc();
+        role.created = now;
+        role.modified = now;
+        role.version = 1;
+        self.transact(|tx| {
+            if tx.role(role.id)?.is_some() {
+                return Err(ServiceError::invalid("id", format!("{} already exists", role.id)));
+            }
+            if tx.role_by_name(&fold(&role.name))?.is_some() {
+                return Err(ServiceError::RoleNameTaken(role.name.clone()));
+            }
+            tx.put_role(&role)?;
+            let after = serde_json::to_value(&role).unwrap_or_default();
+            self.audit(tx, actor, AuditKind::RoleCreated, Some(role.id.to_string()), None, Some((serde_json::Value::Null, after)))?;
+            Ok(role.clone())
+        })
+    }
+
+    pub fn role(&self, _actor: &Actor, id: RoleId) -> Result<Role> {
+        self.store
+            .role(id)?
+            .ok_or_else(|| ServiceError::not_found(Entity::Role, id))
+    }
+
+    pub fn role_by_name(&self, actor: &Actor, name: &str) -> Result<Role> {
+        let id = self
+            .store
+            .role_by_name(&fold(name))?
+            .ok_or_else(|| ServiceError::not_found(Entity::Role, name))?;
+        self.role(actor, id)
+    }
+
+    /// Every role and plain group, in creation order.
+    pub fn roles(&self, _actor: &Actor) -> Result<Vec<Role>> {
+        Ok(self.store.roles().collect::<Result<_, _>>()?)
+    }
+
+    /// Member ids in creation order of the users.
+    pub fn role_members(&self, _actor: &Actor, id: RoleId) -> Result<Vec<UserId>> {
+        Ok(self.store.users_by(&UserKey::Role(id))?)
+    }
+
+    /// Replaces name, type, flags, permissions and settings. A new role type must admit every
+    /// current member.
+    pub fn replace_role(
+        &self,
+        actor: &Actor,
+        id: RoleId,
+        replacement: Role,
+        expected_version: Option<u64>,
+    ) -> Result<Role> {
+        let mut replacement = replacement;
+        validate_role(&mut replacement)?;
+        self.with_members(id, |tx, old, members| {
+            check_version(expected_version, old.version)?;
+            let mut new = replacement.clone();
+            new.id = old.id;
+            new.created = old.created;
+            new.version = old.version + 1;
+            new.modified = OffsetDateTime::now_utc();
+            if new.role_type != old.role_type {
+                for member in members {
+                    let user = readable(tx, *member)?;
+                    if let Some(role_type) = new.role_type
+                        && !new.admits(user.license)
+                    {
+                        return Err(ServiceError::RoleTypeMismatch {
+                            role: new.name.clone(),
+                            role_type,
+                            user: user.user_name,
+                            license: user.license,
+                        });
+                    }
+                }
+            }
+            if fold(&new.name) != fold(&old.name)
+                && tx.role_by_name(&fold(&new.name))?.is_some()
+            {
+                return Err(ServiceError::RoleNameTaken(new.name.clone()));
+            }
+            tx.put_role(&new)?;
+            let change = crate::audit::diff(
+                serde_json::to_value(old).unwrap_or_default(),
+                serde_json::to_value(&new).unwrap_or_default(),
+            );
+            self.audit(tx, actor, AuditKind::RoleChanged, Some(id.to_string()), None, Some(change))?;
+            Ok(new)
+        })
+    }
+
+    /// Deletes a role after detaching its members (roles, unlike users, may be deleted).
+    pub fn delete_role(&self, actor: &Actor, id: RoleId, expected_version: Option<u64>) -> Result<()> {
+        self.with_members(id, |tx, old, members| {
+            check_version(expected_version, old.version)?;
+            for member in members {
+                if let Some(mut user) = tx.user(*member)? {
+                    user.roles.retain(|r| *r != id);
+                    user.version += 1;
+                    user.modified = OffsetDateTime::now_utc();
+                    tx.put_user(&user)?;
+                }
+            }
+            tx.delete_role(id)?;
+            let before = serde_json::to_value(old).unwrap_or_default();
+            self.audit(tx, actor, AuditKind::RoleDeleted, Some(id.to_string()), Some(format!("{} members detached", members.len())), Some((before, serde_json::Value::Null)))
+        })
+    }
+
+    /// Adds `user` to the role; adding a current member is a no-op.
+    pub fn add_member(&self, actor: &Actor, role: RoleId, user: UserId) -> Result<()> {
+        self.change_members(actor, role, None, &[user], &[])
+    }
+
+    pub fn remove_member(&self, actor: &Actor, role: RoleId, user: UserId) -> Result<()> {
+        self.change_members(actor, role, None, &[], &[user])
+    }
+
+    /// Makes `members` the role's exact member list (SCIM PUT of a Group).
+    pub fn set_members(
+        &self,
+        actor: &Actor,
+        role: RoleId,
+        members: &[UserId],
+        expected_version: Option<u64>,
+    ) -> Result<()> {
+        let wanted: BTreeSet<UserId> = members.iter().copied().collect();
+        self.with_members(role, |tx, old, current| {
+            check_version(expected_version, old.version)?;
+            let current: BTreeSet<UserId> = current.iter().copied().collect();
+            let add: Vec<_> = wanted.difference(&current).copied().collect();
+            let remove: Vec<_> = current.difference(&wanted).copied().collect();
+            self.apply_membership(tx, actor, old, &add, &remove)
+        })
+    }
+
+    /// Adds and removes members in one transaction (a SCIM PATCH with both).
+    pub fn change_members(
+        &self,
+        actor: &Actor,
+        role: RoleId,
+        expected_version: Option<u64>,
+        add: &[UserId],
+        remove: &[UserId],
+    ) -> Result<()> {
+        self.transact(|tx| {
+            let old = tx
+                .role(role)?
+                .ok_or_else(|| ServiceError::not_found(Entity::Role, role))?;
+            check_version(expected_version, old.version)?;
+            self.apply_membership(tx, actor, &old, add, remove)
+        })
+    }
+
+    fn apply_membership(
+        &self,
+        tx: &mut dyn Txn,
+        actor: &Actor,
+        role: &Role,
+        add: &[UserId],
+        remove: &[UserId],
+    ) -> Result<()> {
+        let mut changed = Vec::new();
+        for (user_id, adding) in add.iter().map(|u| (u, true)).chain(remove.iter().map(|u| (u, false))) {
+            let old = readable(tx, *user_id)?;
+            let holds = old.roles.contains(&role.id);
+            if holds == adding {
+                continue;
+            }
+            let mut new = old.clone();
+            if adding {
+                if let Some(role_type) = role.role_type
+                    && !role.admits(new.license)
+                {
+                    return Err(ServiceError::RoleTypeMismatch {
+                        role: role.name.clone(),
+                        role_type,
+                        user: new.user_name,
+                        license: new.license,
+                    });
+                }
+                new.roles.push(role.id);
+            } else {
+                new.roles.retain(|r| *r != role.id);
+            }
+            new.version = old.version + 1;
+            new.modified = OffsetDateTime::now_utc();
+            tx.put_user(&new)?;
+            changed.push(format!("{}{}", if adding { "+" } else { "-" }, new.id));
+        }
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let mut bumped = role.clone();
+        bumped.version += 1;
+        bumped.modified = OffsetDateTime::now_utc();
+        tx.put_role(&bumped)?;
+        self.audit(
+            tx,
+            actor,
+            AuditKind::MembershipChanged,
+            Some(role.id.to_string()),
+            Some(changed.join(" ")),
+            None,
+        )
+    }
+
+    /// Runs `body` with the role and a member list that is current inside the transaction: the
+    /// list is read from the index first, and the body only commits if the role's version (which
+    /// every membership change bumps) has not moved since.
+    fn with_members<T>(
+        &self,
+        id: RoleId,
+        mut body: impl FnMut(&mut dyn Txn, &Role, &[UserId]) -> Result<T>,
+    ) -> Result<T> {
+        for _ in 0..MEMBER_SNAPSHOT_TRIES {
+            let seen = self
+                .store
+                .role(id)?
+                .ok_or_else(|| ServiceError::not_found(Entity::Role, id))?;
+            let members = self.store.users_by(&UserKey::Role(id))?;
+            let result = self.transact(|tx| {
+                let role = tx
+                    .role(id)?
+                    .ok_or_else(|| ServiceError::not_found(Entity::Role, id))?;
+                if role.version != seen.version {
+                    return Err(ServiceError::Busy(format!("role {id}")));
+                }
+                body(tx, &role, &members)
+            });
+            match result {
+                Err(ServiceError::Busy(_)) => continue,
+                other => return other,
+            }
+        }
+        Err(ServiceError::Busy(format!("role {id}")))
+    }
+}
+
+fn validate_role(role: &mut Role) -> Result<()> {
+    role.name = role.name.trim().to_string();
+    if role.name.is_empty() || role.name.chars().any(char::is_control) {
+        return Err(ServiceError::invalid("name", "must be non-empty text"));
+    }
+    if role.administrator && role.role_type != Some(RoleType::Employee) {
+        return Err(ServiceError::invalid(
+            "administrator",
+            "only employee roles can be the Administrator System Role",
+        ));
+    }
+    if let Some((entity, level)) = role.permissions.first_disallowed(role.role_type) {
+        return Err(ServiceError::LevelNotAllowed {
+            role_type: role
+                .role_type
+                .map_or_else(|| "plain group".to_string(), |t| t.to_string()),
+            entity,
+            level,
+        });
+    }
+    if role.role_type.is_none() && role.settings != Default::default() {
+        return Err(ServiceError::invalid("settings", "a plain group carries no settings"));
+    }
+    Ok(())
+}

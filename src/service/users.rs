@@ -1,0 +1,368 @@
+//! Users: creation, changes under compare-and-swap, activation under the license rules, and
+//! anonymisation. There is no hard delete.
+
+use std::ops::ControlFlow;
+
+use time::OffsetDateTime;
+
+use super::{Actor, Candidates, Plan, Result, Service, ServiceError};
+use crate::audit::AuditKind;
+use crate::model::{Entity, PrincipalKind, User, UserId, fold};
+use crate::store::Txn;
+
+/// Longest chain of managers followed when checking for cycles; deeper organisations than this
+/// are refused rather than walked forever.
+const MAX_MANAGER_DEPTH: usize = 1024;
+
+/// A user to create, with an optional initial password (hashed before the transaction).
+pub struct NewUser {
+    pub user: User,
+    pub password: Option<String>,
+}
+
+impl Service {
+    pub fn create_user(&self, actor: &Actor, new: NewUser) -> Result<User> {
+        let NewUser { mut user, password } = new;
+        normalise(&mut user)?;
+        user.password_hash = match password {
+            Some(pw) => Some(self.hash_password(&pw)?),
+            None => None,
+        };
+        let now = OffsetDateTime::now_utc();
+        user.created = now;
+        user.anonymised = false;
+        user.first_activated = None;
+        user.password_changed = user.password_hash.as_ref().map(|_| now);
+        let result = self.transact(|tx| {
+            if tx.user(user.id)?.is_some() {
+                return Err(ServiceError::invalid("id", format!("{} already exists", user.id)));
+            }
+            self.commit_user(tx, actor, None, user.clone())
+        });
+        self.after_write(actor, &user.user_name, result)
+    }
+
+    /// A readable user: anonymised ones are gone as far as every front end is concerned.
+    pub fn user(&self, _actor: &Actor, id: UserId) -> Result<User> {
+        self.store
+            .user(id)?
+            .filter(|u| !u.anonymised)
+            .ok_or_else(|| ServiceError::not_found(Entity::User, id))
+    }
+
+    /// By userName, in any case.
+    pub fn user_by_name(&self, actor: &Actor, name: &str) -> Result<User> {
+        let id = self
+            .store
+            .user_by_name(&fold(name))?
+            .ok_or_else(|| ServiceError::not_found(Entity::User, name))?;
+        self.user(actor, id)
+    }
+
+    /// Replaces every writable attribute of a user (SCIM PUT). Server-managed fields (id,
+    /// timestamps, password, roles, anonymisation) are kept.
+    pub fn replace_user(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        replacement: User,
+        expected_version: Option<u64>,
+    ) -> Result<User> {
+        self.update_user(actor, id, expected_version, |current| {
+            let mut next = replacement.clone();
+            next.id = current.id;
+            next.roles = current.roles.clone();
+            next.password_hash = current.password_hash.clone();
+            next.password_changed = current.password_changed;
+            next.first_activated = current.first_activated;
+            next.created = current.created;
+            next.kind = current.kind;
+            *current = next;
+            Ok(())
+        })
+    }
+
+    /// Applies `change` to the current record and writes it if the version still matches
+    /// `expected_version` (when given). `change` may run more than once and must be pure.
+    pub fn update_user(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        expected_version: Option<u64>,
+        change: impl Fn(&mut User) -> Result<()>,
+    ) -> Result<User> {
+        let mut user_name = String::new();
+        let result = self.transact(|tx| {
+            let old = readable(tx, id)?;
+            check_version(expected_version, old.version)?;
+            user_name.clone_from(&old.user_name);
+            let mut new = old.clone();
+            change(&mut new)?;
+            new.id = old.id;
+            new.created = old.created;
+            new.anonymised = false;
+            normalise(&mut new)?;
+            self.commit_user(tx, actor, Some(&old), new)
+        });
+        self.after_write(actor, &user_name, result)
+    }
+
+    pub fn set_active(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        active: bool,
+        expected_version: Option<u64>,
+    ) -> Result<User> {
+        self.update_user(actor, id, expected_version, |u| {
+            u.active = active;
+            Ok(())
+        })
+    }
+
+    /// Sets a password an admin or the user chose (policy checks come with authentication).
+    pub fn set_password(&self, actor: &Actor, id: UserId, password: &str) -> Result<User> {
+        let hash = self.hash_password(password)?;
+        let now = OffsetDateTime::now_utc();
+        self.update_user(actor, id, None, |u| {
+            u.password_hash = Some(hash.clone());
+            u.password_changed = Some(now);
+            Ok(())
+        })
+    }
+
+    /// Final: erases personal data, frees the license and the userName, drops role memberships.
+    /// The record stays (unreadable) so the audit trail still resolves the id.
+    pub fn anonymise_user(&self, actor: &Actor, id: UserId, expected_version: Option<u64>) -> Result<()> {
+        self.transact(|tx| {
+            let old = readable(tx, id)?;
+            check_version(expected_version, old.version)?;
+            let mut new = old.clone();
+            new.erase_personal_data();
+            new.version = old.version + 1;
+            new.modified = OffsetDateTime::now_utc();
+            tx.put_user(&new)?;
+            for role_id in &old.roles {
+                if let Some(mut role) = tx.role(*role_id)? {
+                    role.version += 1;
+                    role.modified = new.modified;
+                    tx.put_role(&role)?;
+                }
+            }
+            // No snapshots: the point is that the personal data is gone.
+            self.audit(tx, actor, AuditKind::UserAnonymised, Some(id.to_string()), None, None)
+        })
+    }
+
+    /// Streams the readable users among the plan's candidates, in creation order, until `visit`
+    /// breaks. The caller applies its exact filter; the plan only narrows.
+    pub fn list_users(
+        &self,
+        _actor: &Actor,
+        plan: &Plan,
+        visit: &mut dyn FnMut(User) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let mut emit = |user: User| {
+            if user.anonymised {
+                ControlFlow::Continue(())
+            } else {
+                visit(user)
+            }
+        };
+        match plan.execute(self.store.as_ref())? {
+            Candidates::All => {
+                for user in self.store.users() {
+                    if emit(user?).is_break() {
+                        break;
+                    }
+                }
+            }
+            Candidates::Ids(ids) => {
+                for id in ids {
+                    if let Some(user) = self.store.user(id)?
+                        && emit(user).is_break()
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn hash_password(&self, password: &str) -> Result<String> {
+        if password.is_empty() {
+            return Err(ServiceError::invalid("password", "must not be empty"));
+        }
+        self.policy
+            .argon2
+            .hash(password)
+            .map_err(|e| ServiceError::invalid("password", e.to_string()))
+    }
+
+    /// The one write path for users: every rule, then the record, its notice and its audit entry.
+    fn commit_user(
+        &self,
+        tx: &mut dyn Txn,
+        actor: &Actor,
+        old: Option<&User>,
+        mut new: User,
+    ) -> Result<User> {
+        self.check_references(tx, old, &new)?;
+        self.take_seat(tx, old, &new)?;
+        self.notify_activation(tx, old, &mut new)?;
+        new.version = old.map_or(1, |o| o.version + 1);
+        new.modified = OffsetDateTime::now_utc();
+        tx.put_user(&new)?;
+        let kind = match (old.map(|o| o.active), new.active) {
+            (None, _) => AuditKind::UserCreated,
+            (Some(false), true) => AuditKind::UserActivated,
+            (Some(true), false) => AuditKind::UserDeactivated,
+            _ => AuditKind::UserChanged,
+        };
+        let change = crate::audit::diff(
+            old.map(redacted).unwrap_or(serde_json::Value::Null),
+            redacted(&new),
+        );
+        self.audit(tx, actor, kind, Some(new.id.to_string()), None, Some(change))?;
+        Ok(new)
+    }
+
+    /// userName uniqueness, account, manager and role constraints, read inside the transaction.
+    fn check_references(&self, tx: &mut dyn Txn, old: Option<&User>, new: &User) -> Result<()> {
+        if let Some(holder) = tx.user_by_name(&fold(&new.user_name))?
+            && holder != new.id
+        {
+            return Err(ServiceError::UserNameTaken(new.user_name.clone()));
+        }
+        if new.kind == PrincipalKind::Person && new.license.requires_account() && new.account.is_none() {
+            return Err(ServiceError::AccountRequired(new.license));
+        }
+        if let Some(account) = new.account
+            && old.and_then(|o| o.account) != Some(account)
+            && tx.account(account)?.is_none()
+        {
+            return Err(ServiceError::UnknownAccount(account.to_string()));
+        }
+        if let Some(manager) = new.manager
+            && old.and_then(|o| o.manager) != Some(manager)
+        {
+            check_manager_chain(tx, new.id, manager)?;
+        }
+        let roles_changed = old.is_none_or(|o| o.roles != new.roles || o.license != new.license);
+        if roles_changed {
+            for role_id in &new.roles {
+                let role = tx
+                    .role(*role_id)?
+                    .ok_or_else(|| ServiceError::UnknownRole(role_id.to_string()))?;
+                if let Some(role_type) = role.role_type
+                    && !role.admits(new.license)
+                {
+                    return Err(ServiceError::RoleTypeMismatch {
+                        role: role.name,
+                        role_type,
+                        user: new.user_name.clone(),
+                        license: new.license,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A refused activation is worth an admin notification even though nothing was written.
+    fn after_write(&self, actor: &Actor, user_name: &str, result: Result<User>) -> Result<User> {
+        if let Err(e @ (ServiceError::LicenseLimit { .. } | ServiceError::AccountNotLicensed(_))) =
+            &result
+        {
+            self.record_refusal(actor, user_name, e);
+        }
+        result
+    }
+}
+
+pub(super) fn readable(tx: &mut dyn Txn, id: UserId) -> Result<User> {
+    tx.user(id)?
+        .filter(|u| !u.anonymised)
+        .ok_or_else(|| ServiceError::not_found(Entity::User, id))
+}
+
+pub(super) fn check_version(expected: Option<u64>, current: u64) -> Result<()> {
+    match expected {
+        Some(expected) if expected != current => {
+            Err(ServiceError::VersionConflict { expected, current })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a manager that is missing, anonymised, or would close a loop in the hierarchy.
+fn check_manager_chain(tx: &mut dyn Txn, user: UserId, manager: UserId) -> Result<()> {
+    let mut next = Some(manager);
+    for _ in 0..MAX_MANAGER_DEPTH {
+        let Some(current) = next else {
+            return Ok(());
+        };
+        if current == user {
+            return Err(ServiceError::ManagerCycle(user.to_string()));
+        }
+        let record = tx.user(current)?.filter(|u| !u.anonymised);
+        let Some(record) = record else {
+            return if current == manager {
+                Err(ServiceError::UnknownManager(manager.to_string()))
+            } else {
+                Ok(())
+            };
+        };
+        next = record.manager;
+    }
+    Err(ServiceError::invalid(
+        "manager",
+        format!("the management chain is deeper than {MAX_MANAGER_DEPTH}"),
+    ))
+}
+
+/// Trims and checks the attributes every front end must agree on.
+fn normalise(user: &mut User) -> Result<()> {
+    let name = user.user_name.trim();
+    if name.is_empty() {
+        return Err(ServiceError::invalid("userName", "must not be empty"));
+    }
+    if name.chars().count() > 256 {
+        return Err(ServiceError::invalid("userName", "longer than 256 characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ServiceError::invalid("userName", "contains control characters"));
+    }
+    user.user_name = name.to_string();
+    if user.manager == Some(user.id) {
+        return Err(ServiceError::ManagerCycle(user.id.to_string()));
+    }
+    if user.kind == PrincipalKind::System && user.active {
+        // The system principal never logs in; an active flag would suggest otherwise.
+        user.active = false;
+    }
+    for email in &mut user.emails {
+        email.value = email.value.trim().to_string();
+        if email.value.is_empty() || email.value.chars().any(char::is_control) {
+            return Err(ServiceError::invalid("emails", "an address is empty or has control characters"));
+        }
+    }
+    if let Some(ext) = &user.external_id
+        && (ext.is_empty() || ext.contains('\0'))
+    {
+        return Err(ServiceError::invalid("externalId", "must be non-empty text"));
+    }
+    Ok(())
+}
+
+/// A user as the audit trail may keep it: never the password hash.
+fn redacted(user: &User) -> serde_json::Value {
+    let mut value = serde_json::to_value(user).unwrap_or_default();
+    if let Some(obj) = value.as_object_mut() {
+        obj.remove("password_hash");
+        obj.remove("version");
+        obj.remove("modified");
+    }
+    value
+}

@@ -1,0 +1,131 @@
+//! Persistence behind a narrow trait. The rules in [`crate::service`] see only [`Store`] and
+//! [`Txn`], so another engine (PostgreSQL for many stateless instances) can be added without
+//! touching them. Index maintenance is the store's job: `put_user` derives every secondary index
+//! from the record, so indexes cannot drift from records through a forgotten call.
+
+mod codec;
+mod commit;
+mod sled;
+
+use crate::audit::AuditEvent;
+use crate::model::{Account, AccountId, LicenseType, Role, RoleId, User, UserId};
+use crate::outbox::OutboxMessage;
+use crate::token::{ApiToken, OneTimeLink, SecretDigest};
+
+pub use self::sled::{SledStore, StoreOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the data directory {0} is in use by another rollcall process")]
+    Locked(String),
+    #[error("storage engine: {0}")]
+    Engine(String),
+    #[error("corrupt record in {tree}: {detail}")]
+    Corrupt { tree: &'static str, detail: String },
+    /// Two transactions touched the same keys. Only seen inside a transaction body, where it
+    /// tells the engine to run the body again; never returned by [`Store::write`].
+    #[error("transaction conflict")]
+    Conflict,
+    #[error("the data directory uses format {found}, this build reads format {expected}")]
+    Format { found: u32, expected: u32 },
+}
+
+/// How a transaction body ends when it does not commit.
+#[derive(Debug)]
+pub enum TxError {
+    /// Another transaction touched the same keys; the engine runs the body again.
+    Conflict,
+    /// The body refused the change (a rule failed); nothing is written.
+    Abort,
+    Store(StoreError),
+}
+
+impl From<StoreError> for TxError {
+    fn from(e: StoreError) -> Self {
+        TxError::Store(e)
+    }
+}
+
+/// A secondary index over users, for point lookups of a query plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UserKey {
+    ExternalId(String),
+    /// Case-folded address.
+    Email(String),
+    Manager(UserId),
+    Account(AccountId),
+    Role(RoleId),
+}
+
+pub type Iter<'a, T> = Box<dyn Iterator<Item = Result<T, StoreError>> + 'a>;
+
+/// Reads outside a transaction, and the single way to write.
+pub trait Store: Send + Sync + 'static {
+    fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    /// `name` is case-folded ([`crate::model::fold`]).
+    fn user_by_name(&self, name: &str) -> Result<Option<UserId>, StoreError>;
+    fn users_by(&self, key: &UserKey) -> Result<Vec<UserId>, StoreError>;
+    /// Every user record, anonymised ones included, in id (creation) order.
+    fn users(&self) -> Iter<'_, User>;
+
+    fn role(&self, id: RoleId) -> Result<Option<Role>, StoreError>;
+    fn role_by_name(&self, name: &str) -> Result<Option<RoleId>, StoreError>;
+    fn roles(&self) -> Iter<'_, Role>;
+
+    fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
+    fn account_by_name(&self, name: &str) -> Result<Option<AccountId>, StoreError>;
+    fn accounts(&self) -> Iter<'_, Account>;
+    fn child_accounts(&self, parent: AccountId) -> Result<Vec<AccountId>, StoreError>;
+
+    /// Seats in use per license type.
+    fn seats(&self, license: LicenseType) -> Result<u64, StoreError>;
+
+    fn outbox(&self) -> Iter<'_, OutboxMessage>;
+    fn audit(&self) -> Iter<'_, AuditEvent>;
+    fn api_token(&self, digest: &SecretDigest) -> Result<Option<ApiToken>, StoreError>;
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Runs `body` as one atomic transaction and returns once the result is durable. The body may
+    /// run more than once (on conflicts) and must have no effects outside `tx`.
+    fn write(
+        &self,
+        body: &mut dyn FnMut(&mut dyn Txn) -> Result<(), TxError>,
+    ) -> Result<(), StoreError>;
+
+    /// Forces everything written so far to disk.
+    fn flush(&self) -> Result<(), StoreError>;
+
+    /// Cross-checks every index and counter against the records; returns what disagrees.
+    fn verify(&self) -> Result<Vec<String>, StoreError>;
+}
+
+/// Point reads and writes inside one transaction. No range scans: engines with optimistic
+/// transactions (sled) cannot validate them.
+pub trait Txn {
+    fn user(&mut self, id: UserId) -> Result<Option<User>, TxError>;
+    fn user_by_name(&mut self, name: &str) -> Result<Option<UserId>, TxError>;
+    /// Stores `user` and brings every index in line with it.
+    fn put_user(&mut self, user: &User) -> Result<(), TxError>;
+
+    fn role(&mut self, id: RoleId) -> Result<Option<Role>, TxError>;
+    fn role_by_name(&mut self, name: &str) -> Result<Option<RoleId>, TxError>;
+    fn put_role(&mut self, role: &Role) -> Result<(), TxError>;
+    /// Removes the record and its name; members must have been detached first.
+    fn delete_role(&mut self, id: RoleId) -> Result<(), TxError>;
+
+    fn account(&mut self, id: AccountId) -> Result<Option<Account>, TxError>;
+    fn account_by_name(&mut self, name: &str) -> Result<Option<AccountId>, TxError>;
+    fn put_account(&mut self, account: &Account) -> Result<(), TxError>;
+    fn delete_account(&mut self, id: AccountId) -> Result<(), TxError>;
+    /// Users and child accounts that point at the account; deletion needs zero.
+    fn account_refs(&mut self, id: AccountId) -> Result<u64, TxError>;
+
+    /// Seats in use; `put_user` keeps the counters in step with the records.
+    fn seats(&mut self, license: LicenseType) -> Result<u64, TxError>;
+
+    fn push_outbox(&mut self, message: &OutboxMessage) -> Result<(), TxError>;
+    fn append_audit(&mut self, event: &AuditEvent) -> Result<(), TxError>;
+    fn put_api_token(&mut self, digest: &SecretDigest, token: &ApiToken) -> Result<(), TxError>;
+    fn put_link(&mut self, digest: &SecretDigest, link: &OneTimeLink) -> Result<(), TxError>;
+    fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), TxError>;
+}

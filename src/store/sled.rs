@@ -1,0 +1,677 @@
+//! The embedded engine: one sled tree per entity and per index, all written through multi-tree
+//! transactions, made durable by a shared group-commit flusher.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use ::sled::transaction::{
+    ConflictableTransactionError, TransactionError, Transactional, TransactionalTree,
+    UnabortableTransactionError,
+};
+use ::sled::{Db, IVec, Tree};
+
+use super::codec::{decode, encode};
+use super::commit::GroupCommit;
+use super::{Iter, Store, StoreError, Txn, TxError, UserKey};
+use crate::audit::AuditEvent;
+use crate::model::{Account, AccountId, LicenseType, Role, RoleId, User, UserId, fold};
+use crate::outbox::OutboxMessage;
+use crate::token::{ApiToken, OneTimeLink, SecretDigest};
+
+/// Layout version of the data directory as a whole (tree names and key shapes).
+const STORE_FORMAT: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum T {
+    Users,
+    UserNames,
+    UserExternal,
+    UserEmail,
+    UserManager,
+    UserAccount,
+    RoleMembers,
+    Roles,
+    RoleNames,
+    Accounts,
+    AccountNames,
+    AccountChildren,
+    Seats,
+    AccountRefs,
+    Outbox,
+    Audit,
+    Tokens,
+    Links,
+    Meta,
+}
+
+const TREES: [(T, &str); 19] = [
+    (T::Users, "users"),
+    (T::UserNames, "idx_user_name"),
+    (T::UserExternal, "idx_user_external_id"),
+    (T::UserEmail, "idx_user_email"),
+    (T::UserManager, "idx_user_manager"),
+    (T::UserAccount, "idx_user_account"),
+    (T::RoleMembers, "idx_role_members"),
+    (T::Roles, "roles"),
+    (T::RoleNames, "idx_role_name"),
+    (T::Accounts, "accounts"),
+    (T::AccountNames, "idx_account_name"),
+    (T::AccountChildren, "idx_account_children"),
+    (T::Seats, "license_seats"),
+    (T::AccountRefs, "account_refs"),
+    (T::Outbox, "outbox"),
+    (T::Audit, "audit"),
+    (T::Tokens, "api_tokens"),
+    (T::Links, "one_time_links"),
+    (T::Meta, "meta"),
+];
+
+fn tree_name(t: T) -> &'static str {
+    TREES[t as usize].1
+}
+
+/// Tuning for the embedded engine.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    pub cache_capacity_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            cache_capacity_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+pub struct SledStore {
+    db: Db,
+    trees: Vec<Tree>,
+    commit: GroupCommit,
+}
+
+fn engine(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Engine(e.to_string())
+}
+
+impl SledStore {
+    pub fn open(dir: &Path, options: &StoreOptions) -> Result<Self, StoreError> {
+        let db = ::sled::Config::new()
+            .path(dir)
+            .cache_capacity(options.cache_capacity_bytes)
+            .flush_every_ms(Some(1000))
+            .open()
+            .map_err(|e| {
+                let text = e.to_string();
+                if text.contains("could not acquire lock") {
+                    StoreError::Locked(dir.display().to_string())
+                } else {
+                    engine(text)
+                }
+            })?;
+        match db.get("store_format").map_err(engine)? {
+            None => {
+                db.insert("store_format", &STORE_FORMAT.to_be_bytes())
+                    .map_err(engine)?;
+                db.flush().map_err(engine)?;
+            }
+            Some(v) => {
+                let found = u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 4]));
+                if found != STORE_FORMAT {
+                    return Err(StoreError::Format {
+                        found,
+                        expected: STORE_FORMAT,
+                    });
+                }
+            }
+        }
+        let trees = TREES
+            .iter()
+            .map(|(_, name)| db.open_tree(name).map_err(engine))
+            .collect::<Result<Vec<_>, _>>()?;
+        let flush_db = db.clone();
+        let commit = GroupCommit::start(move || flush_db.flush().map(drop).map_err(|e| e.to_string()));
+        Ok(Self { db, trees, commit })
+    }
+
+    fn tree(&self, t: T) -> &Tree {
+        &self.trees[t as usize]
+    }
+
+    fn get<V: serde::de::DeserializeOwned>(&self, t: T, key: &[u8]) -> Result<Option<V>, StoreError> {
+        self.tree(t)
+            .get(key)
+            .map_err(engine)?
+            .map(|v| decode(tree_name(t), &v))
+            .transpose()
+    }
+
+    fn id_at<I>(&self, t: T, key: &[u8], from: fn(&[u8]) -> Option<I>) -> Result<Option<I>, StoreError> {
+        Ok(self.tree(t).get(key).map_err(engine)?.and_then(|v| from(&v)))
+    }
+
+    fn records<V: serde::de::DeserializeOwned + 'static>(&self, t: T) -> Iter<'_, V> {
+        Box::new(self.tree(t).iter().values().map(move |v| {
+            let v = v.map_err(engine)?;
+            decode(tree_name(t), &v)
+        }))
+    }
+
+    /// Ids stored as the last 16 bytes of index keys under `prefix`.
+    fn ids_under(&self, t: T, prefix: &[u8]) -> Result<Vec<UserId>, StoreError> {
+        self.tree(t)
+            .scan_prefix(prefix)
+            .keys()
+            .map(|k| {
+                let k = k.map_err(engine)?;
+                id_suffix(&k).ok_or_else(|| StoreError::Corrupt {
+                    tree: tree_name(t),
+                    detail: "index key without id".into(),
+                })
+            })
+            .collect()
+    }
+}
+
+fn id_suffix(key: &[u8]) -> Option<UserId> {
+    key.len()
+        .checked_sub(16)
+        .and_then(|start| UserId::from_slice(&key[start..]))
+}
+
+/// `text 0x00 id`: a multi-valued index entry; scanning `text 0x00` finds every id.
+fn text_key(text: &str, id: &[u8; 16]) -> Vec<u8> {
+    let mut k = text_prefix(text);
+    k.extend_from_slice(id);
+    k
+}
+
+fn text_prefix(text: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(text.len() + 17);
+    k.extend_from_slice(text.as_bytes());
+    k.push(0);
+    k
+}
+
+fn pair_key(a: &[u8; 16], b: &[u8; 16]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(32);
+    k.extend_from_slice(a);
+    k.extend_from_slice(b);
+    k
+}
+
+/// Every multi-valued index entry a user record implies. Anonymised users are in no index.
+fn user_index_entries(user: &User) -> BTreeSet<(T, Vec<u8>)> {
+    let mut out = BTreeSet::new();
+    if user.anonymised {
+        return out;
+    }
+    let id = user.id.as_bytes();
+    if let Some(ext) = &user.external_id {
+        out.insert((T::UserExternal, text_key(ext, id)));
+    }
+    for email in &user.emails {
+        out.insert((T::UserEmail, text_key(&fold(&email.value), id)));
+    }
+    if let Some(manager) = user.manager {
+        out.insert((T::UserManager, pair_key(manager.as_bytes(), id)));
+    }
+    if let Some(account) = user.account {
+        out.insert((T::UserAccount, pair_key(account.as_bytes(), id)));
+    }
+    for role in &user.roles {
+        out.insert((T::RoleMembers, pair_key(role.as_bytes(), id)));
+    }
+    out
+}
+
+fn seat_key(license: LicenseType) -> &'static [u8] {
+    license.as_str().as_bytes()
+}
+
+fn read_u64(v: Option<IVec>) -> u64 {
+    v.and_then(|v| v.as_ref().try_into().ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0)
+}
+
+impl Store for SledStore {
+    fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.get(T::Users, id.as_bytes())
+    }
+
+    fn user_by_name(&self, name: &str) -> Result<Option<UserId>, StoreError> {
+        self.id_at(T::UserNames, name.as_bytes(), UserId::from_slice)
+    }
+
+    fn users_by(&self, key: &UserKey) -> Result<Vec<UserId>, StoreError> {
+        match key {
+            UserKey::ExternalId(ext) => self.ids_under(T::UserExternal, &text_prefix(ext)),
+            UserKey::Email(email) => self.ids_under(T::UserEmail, &text_prefix(email)),
+            UserKey::Manager(m) => self.ids_under(T::UserManager, m.as_bytes()),
+            UserKey::Account(a) => self.ids_under(T::UserAccount, a.as_bytes()),
+            UserKey::Role(r) => self.ids_under(T::RoleMembers, r.as_bytes()),
+        }
+    }
+
+    fn users(&self) -> Iter<'_, User> {
+        self.records(T::Users)
+    }
+
+    fn role(&self, id: RoleId) -> Result<Option<Role>, StoreError> {
+        self.get(T::Roles, id.as_bytes())
+    }
+
+    fn role_by_name(&self, name: &str) -> Result<Option<RoleId>, StoreError> {
+        self.id_at(T::RoleNames, name.as_bytes(), RoleId::from_slice)
+    }
+
+    fn roles(&self) -> Iter<'_, Role> {
+        self.records(T::Roles)
+    }
+
+    fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+        self.get(T::Accounts, id.as_bytes())
+    }
+
+    fn account_by_name(&self, name: &str) -> Result<Option<AccountId>, StoreError> {
+        self.id_at(T::AccountNames, name.as_bytes(), AccountId::from_slice)
+    }
+
+    fn accounts(&self) -> Iter<'_, Account> {
+        self.records(T::Accounts)
+    }
+
+    fn child_accounts(&self, parent: AccountId) -> Result<Vec<AccountId>, StoreError> {
+        Ok(self
+            .ids_under(T::AccountChildren, parent.as_bytes())?
+            .into_iter()
+            .map(|id| AccountId(id.0))
+            .collect())
+    }
+
+    fn seats(&self, license: LicenseType) -> Result<u64, StoreError> {
+        Ok(read_u64(self.tree(T::Seats).get(seat_key(license)).map_err(engine)?))
+    }
+
+    fn outbox(&self) -> Iter<'_, OutboxMessage> {
+        self.records(T::Outbox)
+    }
+
+    fn audit(&self) -> Iter<'_, AuditEvent> {
+        self.records(T::Audit)
+    }
+
+    fn api_token(&self, digest: &SecretDigest) -> Result<Option<ApiToken>, StoreError> {
+        self.get(T::Tokens, digest)
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .tree(T::Meta)
+            .get(key.as_bytes())
+            .map_err(engine)?
+            .map(|v| v.to_vec()))
+    }
+
+    fn write(
+        &self,
+        body: &mut dyn FnMut(&mut dyn Txn) -> Result<(), TxError>,
+    ) -> Result<(), StoreError> {
+        // sled wants an `Fn` closure; the body is only ever run by one thread at a time.
+        let body = std::cell::RefCell::new(body);
+        let trees: &[Tree] = &self.trees;
+        let result = Transactional::<Option<StoreError>>::transaction(trees, |trees: &Vec<TransactionalTree>| {
+            let mut tx = SledTxn { trees };
+            match (body.borrow_mut())(&mut tx) {
+                Ok(()) => Ok(()),
+                Err(TxError::Conflict) => Err(ConflictableTransactionError::Conflict),
+                Err(TxError::Abort) => Err(ConflictableTransactionError::Abort(None)),
+                Err(TxError::Store(e)) => Err(ConflictableTransactionError::Abort(Some(e))),
+            }
+        });
+        match result {
+            Ok(()) => self.commit.wait_durable().map_err(StoreError::Engine),
+            // The body recorded its own reason for refusing; there is nothing to make durable.
+            Err(TransactionError::Abort(None)) => Ok(()),
+            Err(TransactionError::Abort(Some(e))) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(engine(e)),
+        }
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(drop).map_err(engine)
+    }
+
+    fn verify(&self) -> Result<Vec<String>, StoreError> {
+        let mut problems = Vec::new();
+        let mut expected: BTreeSet<(T, Vec<u8>)> = BTreeSet::new();
+        let mut names: BTreeMap<Vec<u8>, UserId> = BTreeMap::new();
+        let mut seats: BTreeMap<LicenseType, u64> = BTreeMap::new();
+        for user in self.users() {
+            let user = user?;
+            expected.extend(user_index_entries(&user));
+            if !user.anonymised
+                && names.insert(fold(&user.user_name).into_bytes(), user.id).is_some()
+            {
+                problems.push(format!("userName {:?} is held by two users", user.user_name));
+            }
+            if let Some(license) = user.seat() {
+                *seats.entry(license).or_default() += 1;
+            }
+        }
+        for t in [
+            T::UserExternal,
+            T::UserEmail,
+            T::UserManager,
+            T::UserAccount,
+            T::RoleMembers,
+        ] {
+            let mut actual = BTreeSet::new();
+            for k in self.tree(t).iter().keys() {
+                actual.insert((t, k.map_err(engine)?.to_vec()));
+            }
+            let wanted: BTreeSet<_> = expected.iter().filter(|(tt, _)| *tt == t).cloned().collect();
+            for missing in wanted.difference(&actual) {
+                problems.push(format!("{}: missing entry {:?}", tree_name(t), missing.1));
+            }
+            for stale in actual.difference(&wanted) {
+                problems.push(format!("{}: stale entry {:?}", tree_name(t), stale.1));
+            }
+        }
+        let mut indexed_names = BTreeMap::new();
+        for kv in self.tree(T::UserNames).iter() {
+            let (k, v) = kv.map_err(engine)?;
+            indexed_names.insert(k.to_vec(), UserId::from_slice(&v));
+        }
+        for (name, id) in &names {
+            if indexed_names.get(name) != Some(&Some(*id)) {
+                problems.push(format!(
+                    "{}: {:?} does not point at {id}",
+                    tree_name(T::UserNames),
+                    String::from_utf8_lossy(name)
+                ));
+            }
+        }
+        for name in indexed_names.keys().filter(|n| !names.contains_key(*n)) {
+            problems.push(format!(
+                "{}: stale name {:?}",
+                tree_name(T::UserNames),
+                String::from_utf8_lossy(name)
+            ));
+        }
+        for license in LicenseType::ALL {
+            let counted = seats.get(&license).copied().unwrap_or(0);
+            let stored = self.seats(license)?;
+            if counted != stored {
+                problems.push(format!(
+                    "{license} seats: counter says {stored}, {counted} users are active"
+                ));
+            }
+        }
+        for role in self.roles() {
+            let role = role?;
+            if self.role_by_name(&fold(&role.name))? != Some(role.id) {
+                problems.push(format!("role name {:?} is not indexed", role.name));
+            }
+        }
+        let mut refs: BTreeMap<AccountId, u64> = BTreeMap::new();
+        for user in self.users() {
+            let user = user?;
+            if let (false, Some(a)) = (user.anonymised, user.account) {
+                *refs.entry(a).or_default() += 1;
+            }
+        }
+        let accounts: Vec<Account> = self.accounts().collect::<Result<_, _>>()?;
+        for account in &accounts {
+            if let Some(p) = account.parent {
+                *refs.entry(p).or_default() += 1;
+            }
+        }
+        for account in &accounts {
+            if self.account_by_name(&fold(&account.name))? != Some(account.id) {
+                problems.push(format!("account name {:?} is not indexed", account.name));
+            }
+            let stored = read_u64(
+                self.tree(T::AccountRefs)
+                    .get(account.id.as_bytes())
+                    .map_err(engine)?,
+            );
+            let counted = refs.get(&account.id).copied().unwrap_or(0);
+            if stored != counted {
+                problems.push(format!(
+                    "account {:?}: {stored} references counted, {counted} found",
+                    account.name
+                ));
+            }
+        }
+        Ok(problems)
+    }
+}
+
+struct SledTxn<'a> {
+    trees: &'a Vec<TransactionalTree>,
+}
+
+impl From<UnabortableTransactionError> for TxError {
+    fn from(e: UnabortableTransactionError) -> Self {
+        match e {
+            UnabortableTransactionError::Conflict => TxError::Conflict,
+            UnabortableTransactionError::Storage(e) => TxError::Store(engine(e)),
+        }
+    }
+}
+
+impl SledTxn<'_> {
+    fn tree(&self, t: T) -> &TransactionalTree {
+        &self.trees[t as usize]
+    }
+
+    fn get<V: serde::de::DeserializeOwned>(&self, t: T, key: &[u8]) -> Result<Option<V>, TxError> {
+        match self.tree(t).get(key)? {
+            Some(v) => Ok(Some(decode(tree_name(t), &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn put<V: serde::Serialize>(&self, t: T, key: &[u8], value: &V) -> Result<(), TxError> {
+        self.tree(t).insert(key, encode(value))?;
+        Ok(())
+    }
+
+    fn id_at(&self, t: T, key: &[u8]) -> Result<Option<[u8; 16]>, TxError> {
+        Ok(self.tree(t).get(key)?.and_then(|v| v.as_ref().try_into().ok()))
+    }
+
+    /// Points a unique name at `id`, releasing `old` if it was this record's.
+    fn rename(&self, t: T, old: Option<&str>, new: Option<&str>, id: &[u8; 16]) -> Result<(), TxError> {
+        let old = old.map(fold);
+        let new = new.map(fold);
+        if old == new {
+            return Ok(());
+        }
+        if let Some(old) = old
+            && self.id_at(t, old.as_bytes())?.as_ref() == Some(id)
+        {
+            self.tree(t).remove(old.as_bytes())?;
+        }
+        if let Some(new) = new {
+            if let Some(holder) = self.id_at(t, new.as_bytes())?
+                && &holder != id
+            {
+                return Err(TxError::Store(StoreError::Engine(format!(
+                    "{}: {new:?} is held by another record",
+                    tree_name(t)
+                ))));
+            }
+            self.tree(t).insert(new.as_bytes(), &id[..])?;
+        }
+        Ok(())
+    }
+
+    /// Adjusts a counter that `put_*` derives from records (seats, account references).
+    fn count(&self, t: T, key: &[u8], delta: i64) -> Result<(), TxError> {
+        let current = read_u64(self.tree(t).get(key)?);
+        let next = current.checked_add_signed(delta).ok_or_else(|| {
+            TxError::Store(StoreError::Corrupt {
+                tree: tree_name(t),
+                detail: "a counter would go below zero".into(),
+            })
+        })?;
+        self.tree(t).insert(key, &next.to_be_bytes())?;
+        Ok(())
+    }
+
+    fn move_count(&self, t: T, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<(), TxError> {
+        if from != to {
+            if let Some(key) = from {
+                self.count(t, key, -1)?;
+            }
+            if let Some(key) = to {
+                self.count(t, key, 1)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Txn for SledTxn<'_> {
+    fn user(&mut self, id: UserId) -> Result<Option<User>, TxError> {
+        self.get(T::Users, id.as_bytes())
+    }
+
+    fn user_by_name(&mut self, name: &str) -> Result<Option<UserId>, TxError> {
+        Ok(self.id_at(T::UserNames, name.as_bytes())?.map(|b| UserId(uuid::Uuid::from_bytes(b))))
+    }
+
+    fn put_user(&mut self, user: &User) -> Result<(), TxError> {
+        let id = user.id.as_bytes();
+        let old: Option<User> = self.get(T::Users, id)?;
+        let old_name = old.as_ref().filter(|u| !u.anonymised).map(|u| u.user_name.as_str());
+        let new_name = (!user.anonymised).then_some(user.user_name.as_str());
+        self.rename(T::UserNames, old_name, new_name, id)?;
+
+        let before = old.as_ref().map(user_index_entries).unwrap_or_default();
+        let after = user_index_entries(user);
+        for (t, key) in before.difference(&after) {
+            self.tree(*t).remove(key.as_slice())?;
+        }
+        for (t, key) in after.difference(&before) {
+            self.tree(*t).insert(key.as_slice(), &[][..])?;
+        }
+
+        let old_seat = old.as_ref().and_then(User::seat).map(seat_key);
+        self.move_count(T::Seats, old_seat, user.seat().map(seat_key))?;
+        let account_of = |u: &User| u.account.filter(|_| !u.anonymised);
+        let old_account = old.as_ref().and_then(account_of);
+        self.move_count(
+            T::AccountRefs,
+            old_account.as_ref().map(|a| &a.as_bytes()[..]),
+            account_of(user).as_ref().map(|a| &a.as_bytes()[..]),
+        )?;
+        self.put(T::Users, id, user)
+    }
+
+    fn role(&mut self, id: RoleId) -> Result<Option<Role>, TxError> {
+        self.get(T::Roles, id.as_bytes())
+    }
+
+    fn role_by_name(&mut self, name: &str) -> Result<Option<RoleId>, TxError> {
+        Ok(self.id_at(T::RoleNames, name.as_bytes())?.map(|b| RoleId(uuid::Uuid::from_bytes(b))))
+    }
+
+    fn put_role(&mut self, role: &Role) -> Result<(), TxError> {
+        let id = role.id.as_bytes();
+        let old: Option<Role> = self.get(T::Roles, id)?;
+        self.rename(T::RoleNames, old.as_ref().map(|r| r.name.as_str()), Some(&role.name), id)?;
+        self.put(T::Roles, id, role)
+    }
+
+    fn delete_role(&mut self, id: RoleId) -> Result<(), TxError> {
+        let old: Option<Role> = self.get(T::Roles, id.as_bytes())?;
+        if let Some(old) = old {
+            self.rename(T::RoleNames, Some(&old.name), None, id.as_bytes())?;
+            self.tree(T::Roles).remove(&id.as_bytes()[..])?;
+        }
+        Ok(())
+    }
+
+    fn account(&mut self, id: AccountId) -> Result<Option<Account>, TxError> {
+        self.get(T::Accounts, id.as_bytes())
+    }
+
+    fn account_by_name(&mut self, name: &str) -> Result<Option<AccountId>, TxError> {
+        Ok(self.id_at(T::AccountNames, name.as_bytes())?.map(|b| AccountId(uuid::Uuid::from_bytes(b))))
+    }
+
+    fn put_account(&mut self, account: &Account) -> Result<(), TxError> {
+        let id = account.id.as_bytes();
+        let old: Option<Account> = self.get(T::Accounts, id)?;
+        self.rename(
+            T::AccountNames,
+            old.as_ref().map(|a| a.name.as_str()),
+            Some(&account.name),
+            id,
+        )?;
+        let old_parent = old.as_ref().and_then(|a| a.parent);
+        self.move_count(
+            T::AccountRefs,
+            old_parent.as_ref().map(|p| &p.as_bytes()[..]),
+            account.parent.as_ref().map(|p| &p.as_bytes()[..]),
+        )?;
+        if old_parent != account.parent {
+            if let Some(p) = old_parent {
+                self.tree(T::AccountChildren).remove(pair_key(p.as_bytes(), id))?;
+            }
+            if let Some(p) = account.parent {
+                self.tree(T::AccountChildren)
+                    .insert(pair_key(p.as_bytes(), id), &[][..])?;
+            }
+        }
+        self.put(T::Accounts, id, account)
+    }
+
+    fn delete_account(&mut self, id: AccountId) -> Result<(), TxError> {
+        let old: Option<Account> = self.get(T::Accounts, id.as_bytes())?;
+        if let Some(old) = old {
+            self.rename(T::AccountNames, Some(&old.name), None, id.as_bytes())?;
+            if let Some(p) = old.parent {
+                self.tree(T::AccountChildren)
+                    .remove(pair_key(p.as_bytes(), id.as_bytes()))?;
+                self.count(T::AccountRefs, p.as_bytes(), -1)?;
+            }
+            self.tree(T::AccountRefs).remove(&id.as_bytes()[..])?;
+            self.tree(T::Accounts).remove(&id.as_bytes()[..])?;
+        }
+        Ok(())
+    }
+
+    fn seats(&mut self, license: LicenseType) -> Result<u64, TxError> {
+        Ok(read_u64(self.tree(T::Seats).get(seat_key(license))?))
+    }
+
+    fn account_refs(&mut self, id: AccountId) -> Result<u64, TxError> {
+        Ok(read_u64(self.tree(T::AccountRefs).get(id.as_bytes())?))
+    }
+
+    fn push_outbox(&mut self, message: &OutboxMessage) -> Result<(), TxError> {
+        self.put(T::Outbox, message.id.as_bytes(), message)
+    }
+
+    fn append_audit(&mut self, event: &AuditEvent) -> Result<(), TxError> {
+        self.put(T::Audit, event.id.as_bytes(), event)
+    }
+
+    fn put_api_token(&mut self, digest: &SecretDigest, token: &ApiToken) -> Result<(), TxError> {
+        self.put(T::Tokens, digest, token)
+    }
+
+    fn put_link(&mut self, digest: &SecretDigest, link: &OneTimeLink) -> Result<(), TxError> {
+        self.put(T::Links, digest, link)
+    }
+
+    fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), TxError> {
+        self.tree(T::Meta).insert(key.as_bytes(), value)?;
+        Ok(())
+    }
+}
