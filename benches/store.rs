@@ -1,1 +1,144 @@
-fn main() {}
+//! Store benchmark: durable creates/s with 1 and 16 concurrent writers (group commit at work),
+//! and point reads (get by id, userName lookup) at 10k and 100k users.
+//!
+//! `cargo bench --bench store` (add `-- --quick` for 10k only). Figures, not assertions: the
+//! README's "Benchmarks" section records a run.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rollcall::audit::Source;
+use rollcall::model::{LicenseType, MultiValue, User, UserId};
+use rollcall::service::{Actor, NewUser, Policy, Service};
+use rollcall::store::{SledStore, StoreOptions};
+
+fn user(i: usize) -> User {
+    let mut u = User::new(format!("bench.user{i:07}"));
+    u.license = LicenseType::Employee;
+    u.active = !i.is_multiple_of(4);
+    u.external_id = Some(format!("ext-{i}"));
+    u.display_name = Some(format!("Bench User {i}"));
+    u.emails = vec![MultiValue {
+        value: format!("bench.user{i:07}@example.com"),
+        kind: Some("work".into()),
+        primary: true,
+        display: None,
+    }];
+    u
+}
+
+/// Creates users `range` with `writers` threads; returns (ids, creates per second).
+fn create_users(
+    service: &Service,
+    range: std::ops::Range<usize>,
+    writers: usize,
+) -> (Vec<UserId>, f64) {
+    let next = Arc::new(AtomicUsize::new(range.start));
+    let end = range.end;
+    let started = Instant::now();
+    let handles: Vec<_> = (0..writers)
+        .map(|_| {
+            let (service, next) = (service.clone(), Arc::clone(&next));
+            thread::spawn(move || {
+                let actor = Actor::system(Source::Cli);
+                let mut ids = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= end {
+                        return ids;
+                    }
+                    let created = service
+                        .create_user(
+                            &actor,
+                            NewUser {
+                                user: user(i),
+                                password: None,
+                            },
+                        )
+                        .expect("create");
+                    ids.push(created.id);
+                }
+            })
+        })
+        .collect();
+    let ids: Vec<UserId> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    let rate = ids.len() as f64 / started.elapsed().as_secs_f64();
+    (ids, rate)
+}
+
+/// Runs `op` over `n` keys and returns (ops/s, p99).
+fn measure(n: usize, mut op: impl FnMut(usize)) -> (f64, Duration) {
+    let mut samples = Vec::with_capacity(n);
+    let started = Instant::now();
+    for i in 0..n {
+        let t = Instant::now();
+        op(i);
+        samples.push(t.elapsed());
+    }
+    let total = started.elapsed();
+    samples.sort();
+    (n as f64 / total.as_secs_f64(), samples[n * 99 / 100])
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let sizes: &[usize] = if quick { &[10_000] } else { &[10_000, 100_000] };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SledStore::open(&dir.path().join("store"), &StoreOptions::default()).expect("open");
+    let service = Service::new(Arc::new(store), Policy::default());
+    let actor = Actor::system(Source::Cli);
+
+    println!("| measurement | users | result |");
+    println!("|---|---|---|");
+    let (_, one) = create_users(&service, 0..2_000, 1);
+    println!("| durable creates/s, 1 writer | 0→2k | {one:.0} |");
+    let (_, sixteen) = create_users(&service, 2_000..12_000, 16);
+    println!(
+        "| durable creates/s, 16 writers | 2k→12k | {sixteen:.0} ({:.1}× one writer) |",
+        sixteen / one
+    );
+
+    let mut loaded = 12_000;
+    for &size in sizes {
+        if size > loaded {
+            let (_, rate) = create_users(&service, loaded..size, 16);
+            println!(
+                "| durable creates/s, 16 writers | {}k→{}k | {rate:.0} |",
+                loaded / 1000,
+                size / 1000
+            );
+            loaded = size;
+        }
+        let mut ids = Vec::new();
+        service
+            .list_users(&actor, &rollcall::service::Plan::Scan, &mut |u| {
+                ids.push(u.id);
+                std::ops::ControlFlow::Continue(())
+            })
+            .unwrap();
+        let probes = 50_000;
+        let stride = 7919; // prime: spreads probes over the whole key space
+        let (rate, p99) = measure(probes, |i| {
+            let id = ids[(i * stride) % ids.len()];
+            std::hint::black_box(service.user(&actor, id).unwrap());
+        });
+        println!(
+            "| get by id | {}k | {rate:.0}/s, p99 {p99:?} |",
+            size / 1000
+        );
+        let (rate, p99) = measure(probes, |i| {
+            let n = (i * stride) % size;
+            let name = format!("BENCH.USER{n:07}");
+            std::hint::black_box(service.user_by_name(&actor, &name).unwrap());
+        });
+        println!(
+            "| userName lookup (any case) | {}k | {rate:.0}/s, p99 {p99:?} |",
+            size / 1000
+        );
+    }
+}

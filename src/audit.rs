@@ -72,7 +72,10 @@ pub struct AuditEvent {
 }
 
 /// Keeps only the top-level fields that differ, so an entry shows what changed and no more.
-pub fn diff(before: serde_json::Value, after: serde_json::Value) -> (serde_json::Value, serde_json::Value) {
+pub fn diff(
+    before: serde_json::Value,
+    after: serde_json::Value,
+) -> (serde_json::Value, serde_json::Value) {
     match (before, after) {
         (serde_json::Value::Object(mut b), serde_json::Value::Object(mut a)) => {
             let same: Vec<String> = b

@@ -3,7 +3,9 @@
 //! bootstrap completes on the next start, and a finished one never runs again.
 
 use crate::audit::Source;
-use crate::model::{EntityPermissions, PermissionLevel, Permissions, PrincipalKind, Role, RoleType, User};
+use crate::model::{
+    EntityPermissions, PermissionLevel, Permissions, PrincipalKind, Role, RoleType, User,
+};
 use crate::service::{Actor, NewUser, Result, Service, ServiceError};
 use crate::token;
 
@@ -83,7 +85,13 @@ pub fn ensure(service: &Service, seed: Seed) -> Result<Option<Credentials>> {
             account.display_name = Some("Provisioning service account".into());
             account.active = true;
             account.roles = vec![provisioning_role.id];
-            service.create_user(&actor, NewUser { user: account, password: None })?
+            service.create_user(
+                &actor,
+                NewUser {
+                    user: account,
+                    password: None,
+                },
+            )?
         }
         Err(e) => return Err(e),
     };

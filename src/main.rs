@@ -17,7 +17,11 @@ use rollcall::store::{SledStore, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "rollcall", version, about = "Directory server: LDAP v3 and SCIM 2.0 over one store, under role and license rules")]
+#[command(
+    name = "rollcall",
+    version,
+    about = "Directory server: LDAP v3 and SCIM 2.0 over one store, under role and license rules"
+)]
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
@@ -109,7 +113,9 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Token { command: TokenCommand::Create { name, account } } => {
+        Command::Token {
+            command: TokenCommand::Create { name, account },
+        } => {
             let service = open(&config)?;
             initialise(&service, &config)?;
             let actor = Actor::system(Source::Cli);
@@ -136,7 +142,9 @@ fn main() -> anyhow::Result<()> {
         Command::Licenses => {
             let service = open(&config)?;
             for usage in service.license_usage()? {
-                let limit = usage.limit.map_or("unlimited".to_string(), |l| l.to_string());
+                let limit = usage
+                    .limit
+                    .map_or("unlimited".to_string(), |l| l.to_string());
                 println!("{:<9} {}/{}", usage.license, usage.used, limit);
             }
             Ok(())
@@ -150,7 +158,10 @@ fn main() -> anyhow::Result<()> {
             let mut failed = None;
             service.list_users(&actor, &Plan::Scan, &mut |mut user| {
                 user.password_hash = None;
-                match serde_json::to_writer(&mut out, &user).map_err(std::io::Error::from).and_then(|()| writeln!(out)) {
+                match serde_json::to_writer(&mut out, &user)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| writeln!(out))
+                {
                     Ok(()) => std::ops::ControlFlow::Continue(()),
                     Err(e) => {
                         failed = Some(e);
@@ -187,8 +198,12 @@ fn open(config: &Config) -> anyhow::Result<Service> {
 
 fn initialise(service: &Service, config: &Config) -> anyhow::Result<Option<Credentials>> {
     let seed = Seed {
-        admin_password: std::env::var("ROLLCALL_BOOTSTRAP_ADMIN_PASSWORD").ok().filter(|s| !s.is_empty()),
-        token: std::env::var("ROLLCALL_BOOTSTRAP_TOKEN").ok().filter(|s| !s.is_empty()),
+        admin_password: std::env::var("ROLLCALL_BOOTSTRAP_ADMIN_PASSWORD")
+            .ok()
+            .filter(|s| !s.is_empty()),
+        token: std::env::var("ROLLCALL_BOOTSTRAP_TOKEN")
+            .ok()
+            .filter(|s| !s.is_empty()),
     };
     let credentials = bootstrap::ensure(service, seed).context("initialising the directory")?;
     rollcall::tls::ensure_material(config)?;
@@ -197,12 +212,27 @@ fn initialise(service: &Service, config: &Config) -> anyhow::Result<Option<Crede
 
 fn print_credentials(config: &Config, c: &Credentials) {
     let shown = |secret: &str, generated: bool| {
-        if generated { secret.to_string() } else { "(as given in the environment)".to_string() }
+        if generated {
+            secret.to_string()
+        } else {
+            "(as given in the environment)".to_string()
+        }
     };
     println!("Rollcall initialised {}", config.data.display());
-    println!("  admin user:          {} (uid={},ou=people,{})", bootstrap::ADMIN_USER, bootstrap::ADMIN_USER, config.base_dn);
-    println!("  admin password:      {}", shown(&c.admin_password, c.admin_password_generated));
-    println!("  provisioning token:  {}", shown(&c.token, c.token_generated));
+    println!(
+        "  admin user:          {} (uid={},ou=people,{})",
+        bootstrap::ADMIN_USER,
+        bootstrap::ADMIN_USER,
+        config.base_dn
+    );
+    println!(
+        "  admin password:      {}",
+        shown(&c.admin_password, c.admin_password_generated)
+    );
+    println!(
+        "  provisioning token:  {}",
+        shown(&c.token, c.token_generated)
+    );
     println!("These are shown only once: store them now.");
     let _ = std::io::stdout().flush();
 }
@@ -266,14 +296,24 @@ fn import(service: &Service) -> anyhow::Result<()> {
             .map_err(anyhow::Error::from)
             .and_then(|l| {
                 service
-                    .create_user(&actor, NewUser { user: l.user, password: l.password })
+                    .create_user(
+                        &actor,
+                        NewUser {
+                            user: l.user,
+                            password: l.password,
+                        },
+                    )
                     .map_err(anyhow::Error::from)
             });
         match outcome {
             Ok(user) => {
                 created += 1;
                 let mut out = stdout.lock();
-                writeln!(out, "{}", serde_json::json!({"id": user.id, "userName": user.user_name}))?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({"id": user.id, "userName": user.user_name})
+                )?;
                 out.flush()?;
             }
             Err(e) => {

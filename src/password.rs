@@ -46,7 +46,9 @@ impl Argon2Params {
     /// Slow on purpose (tens of milliseconds): call it off async executors and outside store
     /// transactions.
     pub fn hash(&self, password: &str) -> Result<String, PasswordError> {
-        let hash: PasswordHash = self.hasher()?.hash_password(password.as_bytes())
+        let hash: PasswordHash = self
+            .hasher()?
+            .hash_password(password.as_bytes())
             .map_err(|e| PasswordError::Hash(e.to_string()))?;
         Ok(hash.to_string())
     }

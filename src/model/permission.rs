@@ -77,7 +77,7 @@ impl PermissionLevel {
 
 impl fmt::Display for PermissionLevel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -195,7 +195,10 @@ mod tests {
             assert!(PermissionLevel::AccountHierarchy.allowed_for(Some(rt), Entity::User));
         }
         assert!(!PermissionLevel::Account.allowed_for(Some(RoleType::Employee), Entity::User));
-        assert!(PermissionLevel::TeamSubordinatesAll.allowed_for(Some(RoleType::Employee), Entity::User));
+        assert!(
+            PermissionLevel::TeamSubordinatesAll
+                .allowed_for(Some(RoleType::Employee), Entity::User)
+        );
         assert!(!PermissionLevel::Private.allowed_for(Some(RoleType::Guest), Entity::User));
         assert!(!PermissionLevel::All.allowed_for(None, Entity::User));
     }

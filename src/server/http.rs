@@ -8,11 +8,18 @@ use tokio_util::sync::CancellationToken;
 
 use crate::service::Service;
 
-pub async fn serve(listener: TcpListener, service: Service, shutdown: CancellationToken) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    service: Service,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let app = router(service);
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
 }
 
 fn router(_service: Service) -> Router {

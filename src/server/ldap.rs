@@ -34,7 +34,10 @@ pub async fn accept(
             match tls {
                 None => session(socket, shutdown).await,
                 Some(acceptor) => {
-                    let handshake = tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(socket));
+                    let handshake = tokio::time::timeout(
+                        std::time::Duration::from_secs(10),
+                        acceptor.accept(socket),
+                    );
                     match handshake.await {
                         Ok(Ok(stream)) => session(stream, shutdown).await,
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "LDAPS handshake failed"),
@@ -69,7 +72,11 @@ async fn session(io: impl AsyncRead + AsyncWrite + Unpin, shutdown: Cancellation
             _ => return,
         };
         if framed
-            .send(LdapMsg { msgid: msg.msgid, op: reply, ctrl: vec![] })
+            .send(LdapMsg {
+                msgid: msg.msgid,
+                op: reply,
+                ctrl: vec![],
+            })
             .await
             .is_err()
         {

@@ -40,7 +40,11 @@ async fn listen(addr: SocketAddr) -> Result<TcpListener, ServerError> {
 
 /// Serves until `shutdown` is cancelled, then stops accepting, lets in-flight work finish and
 /// flushes the store.
-pub async fn run(config: Config, service: Service, shutdown: CancellationToken) -> Result<(), ServerError> {
+pub async fn run(
+    config: Config,
+    service: Service,
+    shutdown: CancellationToken,
+) -> Result<(), ServerError> {
     let (cert, key) = crate::tls::ensure_material(&config)?;
     let tls = crate::tls::server_config(&cert, &key)?;
 
@@ -55,8 +59,17 @@ pub async fn run(config: Config, service: Service, shutdown: CancellationToken) 
     );
 
     let tracker = TaskTracker::new();
-    let http = tokio::spawn(http::serve(http_listener, service.clone(), shutdown.clone()));
-    tracker.spawn(ldap::accept(ldap_listener, None, tracker.clone(), shutdown.clone()));
+    let http = tokio::spawn(http::serve(
+        http_listener,
+        service.clone(),
+        shutdown.clone(),
+    ));
+    tracker.spawn(ldap::accept(
+        ldap_listener,
+        None,
+        tracker.clone(),
+        shutdown.clone(),
+    ));
     tracker.spawn(ldap::accept(
         ldaps_listener,
         Some(tokio_rustls::TlsAcceptor::from(Arc::clone(&tls))),

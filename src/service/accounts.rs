@@ -20,7 +20,10 @@ impl Service {
         account.version = 1;
         self.transact(|tx| {
             if tx.account(account.id)?.is_some() {
-                return Err(ServiceError::invalid("id", format!("{} already exists", account.id)));
+                return Err(ServiceError::invalid(
+                    "id",
+                    format!("{} already exists", account.id),
+                ));
             }
             self.commit_account(tx, actor, None, account.clone())
         })
@@ -83,7 +86,12 @@ impl Service {
     }
 
     /// Only an account nobody points at (no users, no child accounts) can go.
-    pub fn delete_account(&self, actor: &Actor, id: AccountId, expected_version: Option<u64>) -> Result<()> {
+    pub fn delete_account(
+        &self,
+        actor: &Actor,
+        id: AccountId,
+        expected_version: Option<u64>,
+    ) -> Result<()> {
         self.transact(|tx| {
             let old = tx
                 .account(id)?
@@ -94,7 +102,14 @@ impl Service {
             }
             tx.delete_account(id)?;
             let before = serde_json::to_value(&old).unwrap_or_default();
-            self.audit(tx, actor, AuditKind::AccountDeleted, Some(id.to_string()), None, Some((before, serde_json::Value::Null)))
+            self.audit(
+                tx,
+                actor,
+                AuditKind::AccountDeleted,
+                Some(id.to_string()),
+                None,
+                Some((before, serde_json::Value::Null)),
+            )
         })
     }
 
@@ -116,12 +131,24 @@ impl Service {
             check_parent_chain(tx, new.id, parent)?;
         }
         tx.put_account(&new)?;
-        let kind = if old.is_some() { AuditKind::AccountChanged } else { AuditKind::AccountCreated };
+        let kind = if old.is_some() {
+            AuditKind::AccountChanged
+        } else {
+            AuditKind::AccountCreated
+        };
         let change = crate::audit::diff(
-            old.map(|o| serde_json::to_value(o).unwrap_or_default()).unwrap_or_default(),
+            old.map(|o| serde_json::to_value(o).unwrap_or_default())
+                .unwrap_or_default(),
             serde_json::to_value(&new).unwrap_or_default(),
         );
-        self.audit(tx, actor, kind, Some(new.id.to_string()), None, Some(change))?;
+        self.audit(
+            tx,
+            actor,
+            kind,
+            Some(new.id.to_string()),
+            None,
+            Some(change),
+        )?;
         Ok(new)
     }
 }
@@ -144,7 +171,10 @@ fn check_parent_chain(tx: &mut dyn Txn, account: AccountId, parent: AccountId) -
         };
         next = record.parent;
     }
-    Err(ServiceError::invalid("parent", format!("accounts nest deeper than {MAX_ACCOUNT_DEPTH}")))
+    Err(ServiceError::invalid(
+        "parent",
+        format!("accounts nest deeper than {MAX_ACCOUNT_DEPTH}"),
+    ))
 }
 
 fn validate_account(account: &mut Account) -> Result<()> {

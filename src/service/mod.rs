@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::audit::{AuditEvent, AuditKind, Source};
 use crate::model::{LicenseLimits, UserId};
-use crate::store::{Store, StoreError, Txn, TxError};
+use crate::store::{Store, StoreError, TxError, Txn};
 
 pub use error::{Result, ServiceError};
 pub use query::{Candidates, Plan, UserLookup};

@@ -23,14 +23,24 @@ impl Service {
         role.version = 1;
         self.transact(|tx| {
             if tx.role(role.id)?.is_some() {
-                return Err(ServiceError::invalid("id", format!("{} already exists", role.id)));
+                return Err(ServiceError::invalid(
+                    "id",
+                    format!("{} already exists", role.id),
+                ));
             }
             if tx.role_by_name(&fold(&role.name))?.is_some() {
                 return Err(ServiceError::RoleNameTaken(role.name.clone()));
             }
             tx.put_role(&role)?;
             let after = serde_json::to_value(&role).unwrap_or_default();
-            self.audit(tx, actor, AuditKind::RoleCreated, Some(role.id.to_string()), None, Some((serde_json::Value::Null, after)))?;
+            self.audit(
+                tx,
+                actor,
+                AuditKind::RoleCreated,
+                Some(role.id.to_string()),
+                None,
+                Some((serde_json::Value::Null, after)),
+            )?;
             Ok(role.clone())
         })
     }
@@ -92,9 +102,7 @@ impl Service {
                     }
                 }
             }
-            if fold(&new.name) != fold(&old.name)
-                && tx.role_by_name(&fold(&new.name))?.is_some()
-            {
+            if fold(&new.name) != fold(&old.name) && tx.role_by_name(&fold(&new.name))?.is_some() {
                 return Err(ServiceError::RoleNameTaken(new.name.clone()));
             }
             tx.put_role(&new)?;
@@ -102,13 +110,25 @@ impl Service {
                 serde_json::to_value(old).unwrap_or_default(),
                 serde_json::to_value(&new).unwrap_or_default(),
             );
-            self.audit(tx, actor, AuditKind::RoleChanged, Some(id.to_string()), None, Some(change))?;
+            self.audit(
+                tx,
+                actor,
+                AuditKind::RoleChanged,
+                Some(id.to_string()),
+                None,
+                Some(change),
+            )?;
             Ok(new)
         })
     }
 
     /// Deletes a role after detaching its members (roles, unlike users, may be deleted).
-    pub fn delete_role(&self, actor: &Actor, id: RoleId, expected_version: Option<u64>) -> Result<()> {
+    pub fn delete_role(
+        &self,
+        actor: &Actor,
+        id: RoleId,
+        expected_version: Option<u64>,
+    ) -> Result<()> {
         self.with_members(id, |tx, old, members| {
             check_version(expected_version, old.version)?;
             for member in members {
@@ -121,7 +141,14 @@ impl Service {
             }
             tx.delete_role(id)?;
             let before = serde_json::to_value(old).unwrap_or_default();
-            self.audit(tx, actor, AuditKind::RoleDeleted, Some(id.to_string()), Some(format!("{} members detached", members.len())), Some((before, serde_json::Value::Null)))
+            self.audit(
+                tx,
+                actor,
+                AuditKind::RoleDeleted,
+                Some(id.to_string()),
+                Some(format!("{} members detached", members.len())),
+                Some((before, serde_json::Value::Null)),
+            )
         })
     }
 
@@ -179,7 +206,11 @@ impl Service {
         remove: &[UserId],
     ) -> Result<()> {
         let mut changed = Vec::new();
-        for (user_id, adding) in add.iter().map(|u| (u, true)).chain(remove.iter().map(|u| (u, false))) {
+        for (user_id, adding) in add
+            .iter()
+            .map(|u| (u, true))
+            .chain(remove.iter().map(|u| (u, false)))
+        {
             let old = readable(tx, *user_id)?;
             let holds = old.roles.contains(&role.id);
             if holds == adding {
@@ -276,7 +307,10 @@ fn validate_role(role: &mut Role) -> Result<()> {
         });
     }
     if role.role_type.is_none() && role.settings != Default::default() {
-        return Err(ServiceError::invalid("settings", "a plain group carries no settings"));
+        return Err(ServiceError::invalid(
+            "settings",
+            "a plain group carries no settings",
+        ));
     }
     Ok(())
 }

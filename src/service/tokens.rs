@@ -33,7 +33,10 @@ impl Service {
         }
         let secret = secret.unwrap_or_else(token::new_api_token);
         if secret.len() < 20 {
-            return Err(ServiceError::invalid("token", "must be at least 20 characters"));
+            return Err(ServiceError::invalid(
+                "token",
+                "must be at least 20 characters",
+            ));
         }
         let record = ApiToken {
             id: Uuid::now_v7(),

@@ -35,7 +35,10 @@ impl Service {
         user.password_changed = user.password_hash.as_ref().map(|_| now);
         let result = self.transact(|tx| {
             if tx.user(user.id)?.is_some() {
-                return Err(ServiceError::invalid("id", format!("{} already exists", user.id)));
+                return Err(ServiceError::invalid(
+                    "id",
+                    format!("{} already exists", user.id),
+                ));
             }
             self.commit_user(tx, actor, None, user.clone())
         });
@@ -133,7 +136,12 @@ impl Service {
 
     /// Final: erases personal data, frees the license and the userName, drops role memberships.
     /// The record stays (unreadable) so the audit trail still resolves the id.
-    pub fn anonymise_user(&self, actor: &Actor, id: UserId, expected_version: Option<u64>) -> Result<()> {
+    pub fn anonymise_user(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        expected_version: Option<u64>,
+    ) -> Result<()> {
         self.transact(|tx| {
             let old = readable(tx, id)?;
             check_version(expected_version, old.version)?;
@@ -150,7 +158,14 @@ impl Service {
                 }
             }
             // No snapshots: the point is that the personal data is gone.
-            self.audit(tx, actor, AuditKind::UserAnonymised, Some(id.to_string()), None, None)
+            self.audit(
+                tx,
+                actor,
+                AuditKind::UserAnonymised,
+                Some(id.to_string()),
+                None,
+                None,
+            )
         })
     }
 
@@ -224,7 +239,14 @@ impl Service {
             old.map(redacted).unwrap_or(serde_json::Value::Null),
             redacted(&new),
         );
-        self.audit(tx, actor, kind, Some(new.id.to_string()), None, Some(change))?;
+        self.audit(
+            tx,
+            actor,
+            kind,
+            Some(new.id.to_string()),
+            None,
+            Some(change),
+        )?;
         Ok(new)
     }
 
@@ -235,7 +257,10 @@ impl Service {
         {
             return Err(ServiceError::UserNameTaken(new.user_name.clone()));
         }
-        if new.kind == PrincipalKind::Person && new.license.requires_account() && new.account.is_none() {
+        if new.kind == PrincipalKind::Person
+            && new.license.requires_account()
+            && new.account.is_none()
+        {
             return Err(ServiceError::AccountRequired(new.license));
         }
         if let Some(account) = new.account
@@ -329,10 +354,16 @@ fn normalise(user: &mut User) -> Result<()> {
         return Err(ServiceError::invalid("userName", "must not be empty"));
     }
     if name.chars().count() > 256 {
-        return Err(ServiceError::invalid("userName", "longer than 256 characters"));
+        return Err(ServiceError::invalid(
+            "userName",
+            "longer than 256 characters",
+        ));
     }
     if name.chars().any(char::is_control) {
-        return Err(ServiceError::invalid("userName", "contains control characters"));
+        return Err(ServiceError::invalid(
+            "userName",
+            "contains control characters",
+        ));
     }
     user.user_name = name.to_string();
     if user.manager == Some(user.id) {
@@ -345,13 +376,19 @@ fn normalise(user: &mut User) -> Result<()> {
     for email in &mut user.emails {
         email.value = email.value.trim().to_string();
         if email.value.is_empty() || email.value.chars().any(char::is_control) {
-            return Err(ServiceError::invalid("emails", "an address is empty or has control characters"));
+            return Err(ServiceError::invalid(
+                "emails",
+                "an address is empty or has control characters",
+            ));
         }
     }
     if let Some(ext) = &user.external_id
         && (ext.is_empty() || ext.contains('\0'))
     {
-        return Err(ServiceError::invalid("externalId", "must be non-empty text"));
+        return Err(ServiceError::invalid(
+            "externalId",
+            "must be non-empty text",
+        ));
     }
     Ok(())
 }

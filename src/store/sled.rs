@@ -12,7 +12,7 @@ use ::sled::{Db, IVec, Tree};
 
 use super::codec::{decode, encode};
 use super::commit::GroupCommit;
-use super::{Iter, Store, StoreError, Txn, TxError, UserKey};
+use super::{Iter, Store, StoreError, TxError, Txn, UserKey};
 use crate::audit::AuditEvent;
 use crate::model::{Account, AccountId, LicenseType, Role, RoleId, User, UserId, fold};
 use crate::outbox::OutboxMessage;
@@ -130,7 +130,8 @@ impl SledStore {
             .map(|(_, name)| db.open_tree(name).map_err(engine))
             .collect::<Result<Vec<_>, _>>()?;
         let flush_db = db.clone();
-        let commit = GroupCommit::start(move || flush_db.flush().map(drop).map_err(|e| e.to_string()));
+        let commit =
+            GroupCommit::start(move || flush_db.flush().map(drop).map_err(|e| e.to_string()));
         Ok(Self { db, trees, commit })
     }
 
@@ -138,7 +139,11 @@ impl SledStore {
         &self.trees[t as usize]
     }
 
-    fn get<V: serde::de::DeserializeOwned>(&self, t: T, key: &[u8]) -> Result<Option<V>, StoreError> {
+    fn get<V: serde::de::DeserializeOwned>(
+        &self,
+        t: T,
+        key: &[u8],
+    ) -> Result<Option<V>, StoreError> {
         self.tree(t)
             .get(key)
             .map_err(engine)?
@@ -146,8 +151,17 @@ impl SledStore {
             .transpose()
     }
 
-    fn id_at<I>(&self, t: T, key: &[u8], from: fn(&[u8]) -> Option<I>) -> Result<Option<I>, StoreError> {
-        Ok(self.tree(t).get(key).map_err(engine)?.and_then(|v| from(&v)))
+    fn id_at<I>(
+        &self,
+        t: T,
+        key: &[u8],
+        from: fn(&[u8]) -> Option<I>,
+    ) -> Result<Option<I>, StoreError> {
+        Ok(self
+            .tree(t)
+            .get(key)
+            .map_err(engine)?
+            .and_then(|v| from(&v)))
     }
 
     fn records<V: serde::de::DeserializeOwned + 'static>(&self, t: T) -> Iter<'_, V> {
@@ -291,7 +305,9 @@ impl Store for SledStore {
     }
 
     fn seats(&self, license: LicenseType) -> Result<u64, StoreError> {
-        Ok(read_u64(self.tree(T::Seats).get(seat_key(license)).map_err(engine)?))
+        Ok(read_u64(
+            self.tree(T::Seats).get(seat_key(license)).map_err(engine)?,
+        ))
     }
 
     fn outbox(&self) -> Iter<'_, OutboxMessage> {
@@ -321,15 +337,18 @@ impl Store for SledStore {
         // sled wants an `Fn` closure; the body is only ever run by one thread at a time.
         let body = std::cell::RefCell::new(body);
         let trees: &[Tree] = &self.trees;
-        let result = Transactional::<Option<StoreError>>::transaction(trees, |trees: &Vec<TransactionalTree>| {
-            let mut tx = SledTxn { trees };
-            match (body.borrow_mut())(&mut tx) {
-                Ok(()) => Ok(()),
-                Err(TxError::Conflict) => Err(ConflictableTransactionError::Conflict),
-                Err(TxError::Abort) => Err(ConflictableTransactionError::Abort(None)),
-                Err(TxError::Store(e)) => Err(ConflictableTransactionError::Abort(Some(e))),
-            }
-        });
+        let result = Transactional::<Option<StoreError>>::transaction(
+            trees,
+            |trees: &Vec<TransactionalTree>| {
+                let mut tx = SledTxn { trees };
+                match (body.borrow_mut())(&mut tx) {
+                    Ok(()) => Ok(()),
+                    Err(TxError::Conflict) => Err(ConflictableTransactionError::Conflict),
+                    Err(TxError::Abort) => Err(ConflictableTransactionError::Abort(None)),
+                    Err(TxError::Store(e)) => Err(ConflictableTransactionError::Abort(Some(e))),
+                }
+            },
+        );
         match result {
             Ok(()) => self.commit.wait_durable().map_err(StoreError::Engine),
             // The body recorded its own reason for refusing; there is nothing to make durable.
@@ -352,9 +371,14 @@ impl Store for SledStore {
             let user = user?;
             expected.extend(user_index_entries(&user));
             if !user.anonymised
-                && names.insert(fold(&user.user_name).into_bytes(), user.id).is_some()
+                && names
+                    .insert(fold(&user.user_name).into_bytes(), user.id)
+                    .is_some()
             {
-                problems.push(format!("userName {:?} is held by two users", user.user_name));
+                problems.push(format!(
+                    "userName {:?} is held by two users",
+                    user.user_name
+                ));
             }
             if let Some(license) = user.seat() {
                 *seats.entry(license).or_default() += 1;
@@ -371,7 +395,11 @@ impl Store for SledStore {
             for k in self.tree(t).iter().keys() {
                 actual.insert((t, k.map_err(engine)?.to_vec()));
             }
-            let wanted: BTreeSet<_> = expected.iter().filter(|(tt, _)| *tt == t).cloned().collect();
+            let wanted: BTreeSet<_> = expected
+                .iter()
+                .filter(|(tt, _)| *tt == t)
+                .cloned()
+                .collect();
             for missing in wanted.difference(&actual) {
                 problems.push(format!("{}: missing entry {:?}", tree_name(t), missing.1));
             }
@@ -480,11 +508,20 @@ impl SledTxn<'_> {
     }
 
     fn id_at(&self, t: T, key: &[u8]) -> Result<Option<[u8; 16]>, TxError> {
-        Ok(self.tree(t).get(key)?.and_then(|v| v.as_ref().try_into().ok()))
+        Ok(self
+            .tree(t)
+            .get(key)?
+            .and_then(|v| v.as_ref().try_into().ok()))
     }
 
     /// Points a unique name at `id`, releasing `old` if it was this record's.
-    fn rename(&self, t: T, old: Option<&str>, new: Option<&str>, id: &[u8; 16]) -> Result<(), TxError> {
+    fn rename(
+        &self,
+        t: T,
+        old: Option<&str>,
+        new: Option<&str>,
+        id: &[u8; 16],
+    ) -> Result<(), TxError> {
         let old = old.map(fold);
         let new = new.map(fold);
         if old == new {
@@ -541,13 +578,18 @@ impl Txn for SledTxn<'_> {
     }
 
     fn user_by_name(&mut self, name: &str) -> Result<Option<UserId>, TxError> {
-        Ok(self.id_at(T::UserNames, name.as_bytes())?.map(|b| UserId(uuid::Uuid::from_bytes(b))))
+        Ok(self
+            .id_at(T::UserNames, name.as_bytes())?
+            .map(|b| UserId(uuid::Uuid::from_bytes(b))))
     }
 
     fn put_user(&mut self, user: &User) -> Result<(), TxError> {
         let id = user.id.as_bytes();
         let old: Option<User> = self.get(T::Users, id)?;
-        let old_name = old.as_ref().filter(|u| !u.anonymised).map(|u| u.user_name.as_str());
+        let old_name = old
+            .as_ref()
+            .filter(|u| !u.anonymised)
+            .map(|u| u.user_name.as_str());
         let new_name = (!user.anonymised).then_some(user.user_name.as_str());
         self.rename(T::UserNames, old_name, new_name, id)?;
 
@@ -577,13 +619,20 @@ impl Txn for SledTxn<'_> {
     }
 
     fn role_by_name(&mut self, name: &str) -> Result<Option<RoleId>, TxError> {
-        Ok(self.id_at(T::RoleNames, name.as_bytes())?.map(|b| RoleId(uuid::Uuid::from_bytes(b))))
+        Ok(self
+            .id_at(T::RoleNames, name.as_bytes())?
+            .map(|b| RoleId(uuid::Uuid::from_bytes(b))))
     }
 
     fn put_role(&mut self, role: &Role) -> Result<(), TxError> {
         let id = role.id.as_bytes();
         let old: Option<Role> = self.get(T::Roles, id)?;
-        self.rename(T::RoleNames, old.as_ref().map(|r| r.name.as_str()), Some(&role.name), id)?;
+        self.rename(
+            T::RoleNames,
+            old.as_ref().map(|r| r.name.as_str()),
+            Some(&role.name),
+            id,
+        )?;
         self.put(T::Roles, id, role)
     }
 
@@ -601,7 +650,9 @@ impl Txn for SledTxn<'_> {
     }
 
     fn account_by_name(&mut self, name: &str) -> Result<Option<AccountId>, TxError> {
-        Ok(self.id_at(T::AccountNames, name.as_bytes())?.map(|b| AccountId(uuid::Uuid::from_bytes(b))))
+        Ok(self
+            .id_at(T::AccountNames, name.as_bytes())?
+            .map(|b| AccountId(uuid::Uuid::from_bytes(b))))
     }
 
     fn put_account(&mut self, account: &Account) -> Result<(), TxError> {
@@ -621,7 +672,8 @@ impl Txn for SledTxn<'_> {
         )?;
         if old_parent != account.parent {
             if let Some(p) = old_parent {
-                self.tree(T::AccountChildren).remove(pair_key(p.as_bytes(), id))?;
+                self.tree(T::AccountChildren)
+                    .remove(pair_key(p.as_bytes(), id))?;
             }
             if let Some(p) = account.parent {
                 self.tree(T::AccountChildren)

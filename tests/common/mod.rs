@@ -1,0 +1,264 @@
+//! Helpers shared by the end-to-end tests: a real service over a real store in a temp dir, and
+//! the real `rollcall` binary on free loopback ports.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rollcall::audit::Source;
+use rollcall::model::{Account, LicenseLimits, LicenseType, User};
+use rollcall::password::Argon2Params;
+use rollcall::service::{Actor, NewUser, Policy, Service};
+use rollcall::store::{SledStore, StoreOptions};
+use tempfile::TempDir;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_rollcall");
+
+/// Cheap hashing for tests that set passwords; production parameters are tested elsewhere.
+pub fn fast_argon2() -> Argon2Params {
+    Argon2Params {
+        memory_kib: 256,
+        iterations: 1,
+        parallelism: 1,
+    }
+}
+
+pub fn service_with(limits: LicenseLimits) -> (TempDir, Service) {
+    let dir = tempfile::tempdir().unwrap();
+    let service = open_service(dir.path(), limits);
+    (dir, service)
+}
+
+pub fn open_service(dir: &Path, limits: LicenseLimits) -> Service {
+    let store = SledStore::open(&dir.join("store"), &StoreOptions::default()).unwrap();
+    Service::new(
+        Arc::new(store),
+        Policy {
+            licenses: limits,
+            argon2: fast_argon2(),
+            ..Policy::default()
+        },
+    )
+}
+
+pub fn admin() -> Actor {
+    Actor::system(Source::Cli)
+}
+
+pub fn person(name: &str, license: LicenseType, active: bool) -> User {
+    let mut user = User::new(name);
+    user.license = license;
+    user.active = active;
+    user.emails = vec![rollcall::model::MultiValue {
+        value: format!("{name}@example.com"),
+        kind: Some("work".into()),
+        primary: true,
+        display: None,
+    }];
+    user
+}
+
+pub fn create(service: &Service, user: User) -> User {
+    service
+        .create_user(
+            &admin(),
+            NewUser {
+                user,
+                password: None,
+            },
+        )
+        .unwrap()
+}
+
+pub fn account(service: &Service, name: &str, licensed: bool) -> Account {
+    let mut account = Account::new(name);
+    account.licensed = licensed;
+    service.create_account(&admin(), account).unwrap()
+}
+
+pub fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// True when the run is CI's: a test whose external tool is missing must fail there.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// A running `rollcall serve` child with its own data dir and ports.
+pub struct Server {
+    pub child: Child,
+    pub data: PathBuf,
+    pub http: SocketAddr,
+    pub ldap: SocketAddr,
+    pub ldaps: SocketAddr,
+    pub stdout: Vec<String>,
+    _dir: Option<TempDir>,
+}
+
+impl Server {
+    pub fn start() -> Self {
+        Self::start_with(&[], &[])
+    }
+
+    pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let mut server = Self::spawn(&data, args, env);
+        server._dir = Some(dir);
+        server
+    }
+
+    pub fn spawn(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let (http, ldap, ldaps) = (free_addr(), free_addr(), free_addr());
+        let mut command = Command::new(BIN);
+        command
+            .arg("serve")
+            .arg("--data")
+            .arg(data)
+            .args([
+                "--http",
+                &http.to_string(),
+                "--ldap",
+                &ldap.to_string(),
+                "--ldaps",
+                &ldaps.to_string(),
+            ])
+            .args(args)
+            .env_remove("ROLLCALL_CONFIG")
+            .env("ROLLCALL_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().unwrap();
+        let stdout = read_until_ready(&mut child, http);
+        Self {
+            child,
+            data: data.to_path_buf(),
+            http,
+            ldap,
+            ldaps,
+            stdout,
+            _dir: None,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    /// The value printed after `label:` on first start.
+    pub fn printed(&self, label: &str) -> Option<String> {
+        printed(&self.stdout, label)
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        signal(&self.child, "TERM");
+        wait_timeout(&mut self.child, Duration::from_secs(30)).expect("server exits after SIGTERM")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn printed(lines: &[String], label: &str) -> Option<String> {
+    lines.iter().find_map(|l| {
+        l.trim()
+            .strip_prefix(label)
+            .and_then(|rest| rest.trim().strip_prefix(':'))
+            .map(|v| v.trim().to_string())
+    })
+}
+
+/// Collects the first-start banner (if any) and waits until /healthz answers.
+fn read_until_ready(child: &mut Child, http: SocketAddr) -> Vec<String> {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut lines = Vec::new();
+    loop {
+        while let Ok(line) = rx.try_recv() {
+            lines.push(line);
+        }
+        if healthy(http) {
+            // The banner is printed before the listeners open; take what is left of it.
+            std::thread::sleep(Duration::from_millis(50));
+            while let Ok(line) = rx.try_recv() {
+                lines.push(line);
+            }
+            return lines;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("rollcall exited before serving: {status}; stdout: {lines:?}");
+        }
+        assert!(Instant::now() < deadline, "rollcall did not become healthy");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn healthy(http: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&http, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body.starts_with("HTTP/1.1 200") && body.contains("\"ok\"")
+}
+
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// Runs a one-shot `rollcall` subcommand on a data dir.
+pub fn run(data: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .env("ROLLCALL_LOG", "warn")
+        .output()
+        .unwrap()
+}

@@ -1,0 +1,281 @@
+//! `rollcall serve` as an operator runs it: embedded defaults, configuration layering, first-start
+//! credentials, token creation and orderly shutdown.
+
+mod common;
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use rollcall::model::LicenseLimits;
+
+/// Completes a TLS handshake against `addr`, trusting only `cert_pem`, for `name`.
+fn tls_handshake(addr: &str, cert_pem: &Path, name: &str) -> Result<(), String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(cert_pem).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut conn = rustls::ClientConnection::new(
+        Arc::new(config),
+        ServerName::try_from(name.to_string()).unwrap(),
+    )
+    .unwrap();
+    let mut sock = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    while conn.is_handshaking() {
+        conn.complete_io(&mut sock).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn clean_env(command: &mut Command) -> &mut Command {
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ROLLCALL_") {
+            command.env_remove(key);
+        }
+    }
+    command.env("ROLLCALL_LOG", "warn")
+}
+
+#[test]
+fn serve_with_no_arguments_runs_on_embedded_defaults_and_stops_cleanly_on_sigterm() {
+    let cwd = tempfile::tempdir().unwrap();
+    let start = || {
+        let mut child = clean_env(Command::new(BIN).arg("serve").current_dir(cwd.path()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let lines = std::thread::spawn(move || {
+            use std::io::BufRead;
+            std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<_>>()
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !healthy("127.0.0.1:8080".parse().unwrap()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no /healthz on 127.0.0.1:8080"
+            );
+            assert!(child.try_wait().unwrap().is_none(), "rollcall serve exited");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (child, lines)
+    };
+
+    let (mut child, lines) = start();
+    let data = cwd.path().join("rollcall-data");
+    assert!(data.join("store").is_dir(), "data in ./rollcall-data");
+    let cert = data.join("tls/cert.pem");
+    assert!(
+        cert.is_file() && data.join("tls/key.pem").is_file(),
+        "self-signed certificate generated"
+    );
+    TcpStream::connect("127.0.0.1:3890").expect("LDAP listener on 127.0.0.1:3890");
+    tls_handshake("127.0.0.1:6360", &cert, "127.0.0.1")
+        .expect("LDAPS on 6360 with the generated certificate (IP SAN)");
+    tls_handshake("127.0.0.1:6360", &cert, "localhost")
+        .expect("the certificate names localhost too");
+
+    signal(&child, "TERM");
+    let status = wait_timeout(&mut child, Duration::from_secs(30)).expect("exits after SIGTERM");
+    assert!(status.success(), "{status}");
+    let first = lines.join().unwrap();
+    let password =
+        printed(&first, "admin password").expect("admin password printed on first start");
+    let token = printed(&first, "provisioning token").expect("token printed on first start");
+    assert!(password.len() >= 20, "{password}");
+    assert!(token.starts_with("rc_"), "{token}");
+    assert!(
+        first
+            .iter()
+            .any(|l| l.contains("uid=admin,ou=people,dc=example,dc=com"))
+    );
+
+    // Second start: same data, nothing printed again, same certificate.
+    let cert_before = std::fs::read(&cert).unwrap();
+    let (mut child, lines) = start();
+    signal(&child, "INT");
+    assert!(
+        wait_timeout(&mut child, Duration::from_secs(30))
+            .unwrap()
+            .success()
+    );
+    let second = lines.join().unwrap();
+    assert!(
+        printed(&second, "admin password").is_none(),
+        "credentials are printed once: {second:?}"
+    );
+    assert_eq!(std::fs::read(&cert).unwrap(), cert_before);
+
+    // The printed secrets are the ones stored.
+    let service = open_service(&data, LicenseLimits::default());
+    let principal = service
+        .authenticate_token(&token)
+        .unwrap()
+        .expect("printed token works");
+    assert_eq!(principal.account.user_name, "provisioning");
+    let admin_user = service.user_by_name(&admin(), "admin").unwrap();
+    assert!(rollcall::password::verify(
+        &password,
+        admin_user.password_hash.as_deref().unwrap()
+    ));
+    assert!(
+        service
+            .authenticate_token("rc_not-a-real-token-at-all-000")
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn config_file_then_environment_then_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file_addr, env_addr, flag_addr) = (free_addr(), free_addr(), free_addr());
+    let config = dir.path().join("rollcall.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "base_dn = \"dc=corp,dc=test\"\n[http]\naddr = \"{file_addr}\"\n[ldap]\naddr = \"{}\"\nldaps_addr = \"{}\"\n[licenses]\nemployee = 3\n",
+            free_addr(),
+            free_addr()
+        ),
+    )
+    .unwrap();
+    let spawn = |extra: &[&str], env_http: Option<String>| {
+        let mut command = Command::new(BIN);
+        clean_env(&mut command)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .arg("--data")
+            .arg(dir.path().join("data"))
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(addr) = env_http {
+            command.env("ROLLCALL_HTTP_ADDR", addr);
+        }
+        command.spawn().unwrap()
+    };
+    let wait_healthy = |addr| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !healthy(addr) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nothing serving on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    let mut child = spawn(&[], None);
+    wait_healthy(file_addr);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let mut child = spawn(&[], Some(env_addr.to_string()));
+    wait_healthy(env_addr);
+    assert!(!healthy(file_addr), "the environment overrides the file");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let mut child = spawn(
+        &["--http", &flag_addr.to_string()],
+        Some(env_addr.to_string()),
+    );
+    wait_healthy(flag_addr);
+    assert!(!healthy(env_addr), "a flag overrides the environment");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // A typo in the file is a start-up error that names it.
+    std::fs::write(&config, "[licences]\nemployee = 3\n").unwrap();
+    let out = clean_env(&mut Command::new(BIN))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("licences"));
+}
+
+#[test]
+fn bootstrap_secrets_can_come_from_the_environment() {
+    let token = "rc_automation-chosen-token-0123456789";
+    let password = "Automation-Chosen-Pass-1";
+    let mut server = Server::start_with(
+        &[],
+        &[
+            ("ROLLCALL_BOOTSTRAP_ADMIN_PASSWORD", password),
+            ("ROLLCALL_BOOTSTRAP_TOKEN", token),
+        ],
+    );
+    let shown = server.stdout.join("\n");
+    assert!(
+        !shown.contains(token) && !shown.contains(password),
+        "given secrets are not echoed: {shown}"
+    );
+    assert!(
+        server
+            .printed("provisioning token")
+            .unwrap()
+            .contains("environment")
+    );
+    assert!(server.terminate().success());
+
+    let service = open_service(&server.data, LicenseLimits::default());
+    assert!(service.authenticate_token(token).unwrap().is_some());
+    let admin_user = service.user_by_name(&admin(), "admin").unwrap();
+    assert!(rollcall::password::verify(
+        password,
+        admin_user.password_hash.as_deref().unwrap()
+    ));
+    assert!(admin_user.active);
+    let roles = service.roles(&admin()).unwrap();
+    let admin_role = roles.iter().find(|r| r.name == "Administrators").unwrap();
+    assert!(admin_role.administrator);
+    assert_eq!(admin_user.roles, vec![admin_role.id]);
+}
+
+#[test]
+fn token_create_prints_only_the_token_and_refuses_a_data_dir_held_by_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = run(&data, &["token", "create", "--name", "okta"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<_> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "only the token: {stdout:?}");
+    assert!(lines[0].starts_with("rc_"));
+    {
+        let service = open_service(&data, LicenseLimits::default());
+        let principal = service.authenticate_token(lines[0]).unwrap().unwrap();
+        assert_eq!(principal.token.name, "okta");
+    }
+
+    let server = Server::spawn(&data, &[], &[]);
+    let out = run(&data, &["token", "create", "--name", "entra"]);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another rollcall process"));
+    drop(server);
+}
