@@ -3,9 +3,9 @@
 use time::OffsetDateTime;
 
 use super::users::check_version;
-use super::{Actor, Result, Service, ServiceError};
+use super::{Actor, InTx, Result, Service, ServiceError};
 use crate::audit::AuditKind;
-use crate::model::{Account, AccountId, Entity, fold};
+use crate::model::{Account, AccountId, Action, Entity, fold};
 use crate::store::Txn;
 
 /// Deepest account nesting accepted; deeper chains are refused rather than walked forever.
@@ -14,6 +14,14 @@ const MAX_ACCOUNT_DEPTH: usize = 256;
 impl Service {
     pub fn create_account(&self, actor: &Actor, mut account: Account) -> Result<Account> {
         validate_account(&mut account)?;
+        let subject = self.subject(actor)?;
+        let scope = self.account_scope(&subject, Action::Create)?;
+        if !scope.all && !account.parent.is_some_and(|p| scope.contains(p)) {
+            return Err(ServiceError::Forbidden(
+                "creating this account needs Create on Account at level all (or for its parent)"
+                    .into(),
+            ));
+        }
         let now = OffsetDateTime::now_utc();
         account.created = now;
         account.modified = now;
@@ -29,10 +37,14 @@ impl Service {
         })
     }
 
-    pub fn account(&self, _actor: &Actor, id: AccountId) -> Result<Account> {
-        self.store
+    pub fn account(&self, actor: &Actor, id: AccountId) -> Result<Account> {
+        let account = self
+            .store
             .account(id)?
-            .ok_or_else(|| ServiceError::not_found(Entity::Account, id))
+            .ok_or_else(|| ServiceError::not_found(Entity::Account, id))?;
+        let subject = self.subject(actor)?;
+        self.authorize_account(&mut self.records(), &subject, Action::Read, &account)?;
+        Ok(account)
     }
 
     pub fn account_by_name(&self, actor: &Actor, name: &str) -> Result<Account> {
@@ -43,21 +55,15 @@ impl Service {
         self.account(actor, id)
     }
 
-    pub fn accounts(&self, _actor: &Actor) -> Result<Vec<Account>> {
-        Ok(self.store.accounts().collect::<Result<_, _>>()?)
-    }
-
-    /// The account and all its descendants (account_hierarchy scope).
-    pub fn account_tree(&self, _actor: &Actor, root: AccountId) -> Result<Vec<AccountId>> {
-        let mut out = vec![root];
-        let mut i = 0;
-        while i < out.len() && out.len() <= 100_000 {
-            for child in self.store.child_accounts(out[i])? {
-                if !out.contains(&child) {
-                    out.push(child);
-                }
+    pub fn accounts(&self, actor: &Actor) -> Result<Vec<Account>> {
+        let subject = self.subject(actor)?;
+        let scope = self.account_scope(&subject, Action::Read)?;
+        let mut out = Vec::new();
+        for account in self.store.accounts() {
+            let account = account?;
+            if scope.contains(account.id) {
+                out.push(account);
             }
-            i += 1;
         }
         Ok(out)
     }
@@ -71,10 +77,12 @@ impl Service {
     ) -> Result<Account> {
         let mut replacement = replacement;
         validate_account(&mut replacement)?;
+        let subject = self.subject(actor)?;
         self.transact(|tx| {
             let old = tx
                 .account(id)?
                 .ok_or_else(|| ServiceError::not_found(Entity::Account, id))?;
+            self.authorize_account(&mut InTx(tx), &subject, Action::Edit, &old)?;
             check_version(expected_version, old.version)?;
             let mut new = replacement.clone();
             new.id = id;

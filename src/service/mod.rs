@@ -2,6 +2,7 @@
 //! the CLI all call these methods; none of them writes to the store or decides a rule itself.
 
 mod accounts;
+mod authz;
 mod error;
 mod license;
 mod notice;
@@ -20,6 +21,7 @@ use crate::audit::{AuditEvent, AuditKind, Source};
 use crate::model::{LicenseLimits, UserId};
 use crate::store::{Store, StoreError, TxError, Txn};
 
+pub use authz::{IdScope, InTx, Records, Subject, UserScope};
 pub use error::{Result, ServiceError};
 pub use query::{Candidates, Plan, UserLookup};
 pub use tokens::TokenPrincipal;
@@ -38,6 +40,8 @@ pub enum Principal {
     /// The server itself, or an operator at the CLI on the data directory.
     System,
     User(UserId),
+    /// An unauthenticated client: it gets what the guest roles grant (nothing by default).
+    Anonymous,
 }
 
 impl Actor {
@@ -49,10 +53,19 @@ impl Actor {
         }
     }
 
+    pub fn user(id: UserId, source: Source, client: Option<IpAddr>) -> Self {
+        Self {
+            principal: Principal::User(id),
+            source,
+            client,
+        }
+    }
+
     fn name(&self) -> String {
         match self.principal {
             Principal::System => "system".into(),
             Principal::User(id) => id.to_string(),
+            Principal::Anonymous => "anonymous".into(),
         }
     }
 }
@@ -97,6 +110,11 @@ impl Service {
             store,
             policy: Arc::new(policy),
         }
+    }
+
+    /// Reads for decisions made outside a transaction.
+    fn records(&self) -> &dyn Store {
+        self.store.as_ref()
     }
 
     pub fn policy(&self) -> &Policy {

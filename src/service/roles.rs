@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 use time::OffsetDateTime;
 
 use super::users::{check_version, readable};
-use super::{Actor, Result, Service, ServiceError};
+use super::{Actor, InTx, Result, Service, ServiceError};
 use crate::audit::AuditKind;
-use crate::model::{Entity, Role, RoleId, RoleType, UserId, fold};
+use crate::model::{Action, Entity, Role, RoleId, RoleType, UserId, fold};
 use crate::store::{Txn, UserKey};
 
 /// How often a change that reads a role's member list outside its transaction starts over when
@@ -17,6 +17,13 @@ const MEMBER_SNAPSHOT_TRIES: usize = 8;
 impl Service {
     pub fn create_role(&self, actor: &Actor, mut role: Role) -> Result<Role> {
         validate_role(&mut role)?;
+        let subject = self.subject(actor)?;
+        if !self.role_scope(&subject, Action::Create).all {
+            return Err(ServiceError::Forbidden(
+                "creating roles needs Create on Role at level all".into(),
+            ));
+        }
+        self.authorize_role_definition(&subject, None, &role)?;
         let now = OffsetDateTime::now_utc();
         role.created = now;
         role.modified = now;
@@ -45,10 +52,14 @@ impl Service {
         })
     }
 
-    pub fn role(&self, _actor: &Actor, id: RoleId) -> Result<Role> {
-        self.store
+    pub fn role(&self, actor: &Actor, id: RoleId) -> Result<Role> {
+        let role = self
+            .store
             .role(id)?
-            .ok_or_else(|| ServiceError::not_found(Entity::Role, id))
+            .ok_or_else(|| ServiceError::not_found(Entity::Role, id))?;
+        let subject = self.subject(actor)?;
+        self.authorize_role(&subject, Action::Read, &role)?;
+        Ok(role)
     }
 
     pub fn role_by_name(&self, actor: &Actor, name: &str) -> Result<Role> {
@@ -60,13 +71,35 @@ impl Service {
     }
 
     /// Every role and plain group, in creation order.
-    pub fn roles(&self, _actor: &Actor) -> Result<Vec<Role>> {
-        Ok(self.store.roles().collect::<Result<_, _>>()?)
+    pub fn roles(&self, actor: &Actor) -> Result<Vec<Role>> {
+        let subject = self.subject(actor)?;
+        let scope = self.role_scope(&subject, Action::Read);
+        let mut out = Vec::new();
+        for role in self.store.roles() {
+            let role = role?;
+            if scope.contains(role.id) {
+                out.push(role);
+            }
+        }
+        Ok(out)
     }
 
-    /// Member ids in creation order of the users.
-    pub fn role_members(&self, _actor: &Actor, id: RoleId) -> Result<Vec<UserId>> {
-        Ok(self.store.users_by(&UserKey::Role(id))?)
+    /// Member ids in creation order of the users, limited to the users the actor may read.
+    pub fn role_members(&self, actor: &Actor, id: RoleId) -> Result<Vec<UserId>> {
+        self.role(actor, id)?;
+        let subject = self.subject(actor)?;
+        let ids = self.store.users_by(&UserKey::Role(id))?;
+        let scope = self.user_scope(&subject, Action::Read)?;
+        if scope.all {
+            return Ok(ids);
+        }
+        let mut visible = Vec::with_capacity(ids.len());
+        for member in ids {
+            if self.store.user(member)?.is_some_and(|u| scope.contains(&u)) {
+                visible.push(member);
+            }
+        }
+        Ok(visible)
     }
 
     /// Replaces name, type, flags, permissions and settings. A new role type must admit every
@@ -80,7 +113,10 @@ impl Service {
     ) -> Result<Role> {
         let mut replacement = replacement;
         validate_role(&mut replacement)?;
+        let subject = self.subject(actor)?;
         self.with_members(id, |tx, old, members| {
+            self.authorize_role(&subject, Action::Edit, old)?;
+            self.authorize_role_definition(&subject, Some(old), &replacement)?;
             check_version(expected_version, old.version)?;
             let mut new = replacement.clone();
             new.id = old.id;
@@ -170,12 +206,13 @@ impl Service {
         expected_version: Option<u64>,
     ) -> Result<()> {
         let wanted: BTreeSet<UserId> = members.iter().copied().collect();
+        let subject = self.subject(actor)?;
         self.with_members(role, |tx, old, current| {
             check_version(expected_version, old.version)?;
             let current: BTreeSet<UserId> = current.iter().copied().collect();
             let add: Vec<_> = wanted.difference(&current).copied().collect();
             let remove: Vec<_> = current.difference(&wanted).copied().collect();
-            self.apply_membership(tx, actor, old, &add, &remove)
+            self.apply_membership(tx, actor, &subject, old, &add, &remove)
         })
     }
 
@@ -188,12 +225,13 @@ impl Service {
         add: &[UserId],
         remove: &[UserId],
     ) -> Result<()> {
+        let subject = self.subject(actor)?;
         self.transact(|tx| {
             let old = tx
                 .role(role)?
                 .ok_or_else(|| ServiceError::not_found(Entity::Role, role))?;
             check_version(expected_version, old.version)?;
-            self.apply_membership(tx, actor, &old, add, remove)
+            self.apply_membership(tx, actor, &subject, &old, add, remove)
         })
     }
 
@@ -201,10 +239,16 @@ impl Service {
         &self,
         tx: &mut dyn Txn,
         actor: &Actor,
+        subject: &super::Subject,
         role: &Role,
         add: &[UserId],
         remove: &[UserId],
     ) -> Result<()> {
+        if add.is_empty() && remove.is_empty() {
+            return Ok(());
+        }
+        self.authorize_role(subject, Action::Edit, role)?;
+        self.authorize_grant(subject, role)?;
         let mut changed = Vec::new();
         for (user_id, adding) in add
             .iter()
@@ -212,6 +256,8 @@ impl Service {
             .chain(remove.iter().map(|u| (u, false)))
         {
             let old = readable(tx, *user_id)?;
+            self.authorize_user(&mut InTx(tx), subject, Action::Edit, &old)?;
+            self.authorize_touching(&mut InTx(tx), subject, &old)?;
             let holds = old.roles.contains(&role.id);
             if holds == adding {
                 continue;

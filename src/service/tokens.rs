@@ -46,6 +46,11 @@ impl Service {
             revoked: false,
         };
         let digest = token::digest(&secret);
+        if !self.subject(actor)?.is_administrator() {
+            return Err(ServiceError::Forbidden(
+                "only administrators create API tokens".into(),
+            ));
+        }
         self.transact(|tx| {
             let account = readable(tx, principal)?;
             if account.kind != PrincipalKind::Api {

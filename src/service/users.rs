@@ -5,9 +5,9 @@ use std::ops::ControlFlow;
 
 use time::OffsetDateTime;
 
-use super::{Actor, Candidates, Plan, Result, Service, ServiceError};
+use super::{Actor, Candidates, InTx, Plan, Records, Result, Service, ServiceError};
 use crate::audit::AuditKind;
-use crate::model::{Entity, PrincipalKind, User, UserId, fold};
+use crate::model::{Action, Entity, PrincipalKind, User, UserId, fold};
 use crate::store::Txn;
 
 /// Longest chain of managers followed when checking for cycles; deeper organisations than this
@@ -24,6 +24,9 @@ impl Service {
     pub fn create_user(&self, actor: &Actor, new: NewUser) -> Result<User> {
         let NewUser { mut user, password } = new;
         normalise(&mut user)?;
+        let subject = self.subject(actor)?;
+        self.authorize_user(&mut self.records(), &subject, Action::Create, &user)?;
+        self.authorize_roles_granted(&mut self.records(), &subject, &[], &user.roles)?;
         user.password_hash = match password {
             Some(pw) => Some(self.hash_password(&pw)?),
             None => None,
@@ -46,11 +49,15 @@ impl Service {
     }
 
     /// A readable user: anonymised ones are gone as far as every front end is concerned.
-    pub fn user(&self, _actor: &Actor, id: UserId) -> Result<User> {
-        self.store
+    pub fn user(&self, actor: &Actor, id: UserId) -> Result<User> {
+        let user = self
+            .store
             .user(id)?
             .filter(|u| !u.anonymised)
-            .ok_or_else(|| ServiceError::not_found(Entity::User, id))
+            .ok_or_else(|| ServiceError::not_found(Entity::User, id))?;
+        let subject = self.subject(actor)?;
+        self.authorize_user(&mut self.records(), &subject, Action::Read, &user)?;
+        Ok(user)
     }
 
     /// By userName, in any case.
@@ -94,9 +101,12 @@ impl Service {
         expected_version: Option<u64>,
         change: impl Fn(&mut User) -> Result<()>,
     ) -> Result<User> {
+        let subject = self.subject(actor)?;
         let mut user_name = String::new();
         let result = self.transact(|tx| {
             let old = readable(tx, id)?;
+            self.authorize_user(&mut InTx(tx), &subject, Action::Edit, &old)?;
+            self.authorize_touching(&mut InTx(tx), &subject, &old)?;
             check_version(expected_version, old.version)?;
             user_name.clone_from(&old.user_name);
             let mut new = old.clone();
@@ -105,6 +115,8 @@ impl Service {
             new.created = old.created;
             new.anonymised = false;
             normalise(&mut new)?;
+            self.authorize_user(&mut InTx(tx), &subject, Action::Edit, &new)?;
+            self.authorize_roles_granted(&mut InTx(tx), &subject, &old.roles, &new.roles)?;
             self.commit_user(tx, actor, Some(&old), new)
         });
         self.after_write(actor, &user_name, result)
@@ -142,8 +154,11 @@ impl Service {
         id: UserId,
         expected_version: Option<u64>,
     ) -> Result<()> {
+        let subject = self.subject(actor)?;
         self.transact(|tx| {
             let old = readable(tx, id)?;
+            self.authorize_user(&mut InTx(tx), &subject, Action::Delete, &old)?;
+            self.authorize_touching(&mut InTx(tx), &subject, &old)?;
             check_version(expected_version, old.version)?;
             let mut new = old.clone();
             new.erase_personal_data();
@@ -169,16 +184,27 @@ impl Service {
         })
     }
 
-    /// Streams the readable users among the plan's candidates, in creation order, until `visit`
-    /// breaks. The caller applies its exact filter; the plan only narrows.
+    /// Streams the users among the plan's candidates that the actor may read, in creation
+    /// order, until `visit` breaks. The caller applies its exact filter; the plan only narrows,
+    /// and the actor's read scope narrows it further before anything is loaded.
     pub fn list_users(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         plan: &Plan,
         visit: &mut dyn FnMut(User) -> ControlFlow<()>,
     ) -> Result<()> {
+        let subject = self.subject(actor)?;
+        let scope = self.user_scope(&subject, Action::Read)?;
+        if scope.is_empty() {
+            return Ok(());
+        }
+        let plan = if scope.all {
+            plan.clone()
+        } else {
+            Plan::And(vec![plan.clone(), scope.plan()])
+        };
         let mut emit = |user: User| {
-            if user.anonymised {
+            if user.anonymised || !scope.contains(&user) {
                 ControlFlow::Continue(())
             } else {
                 visit(user)
@@ -201,6 +227,28 @@ impl Service {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Every role newly in `new` must be grantable by the subject, and every role dropped
+    /// from `old` too (taking away an administrator role is an administrator's act).
+    fn authorize_roles_granted(
+        &self,
+        records: &mut dyn Records,
+        subject: &super::Subject,
+        old: &[crate::model::RoleId],
+        new: &[crate::model::RoleId],
+    ) -> Result<()> {
+        let changed = new
+            .iter()
+            .filter(|r| !old.contains(r))
+            .chain(old.iter().filter(|r| !new.contains(r)));
+        for role_id in changed {
+            let role = records
+                .role(*role_id)?
+                .ok_or_else(|| ServiceError::UnknownRole(role_id.to_string()))?;
+            self.authorize_grant(subject, &role)?;
         }
         Ok(())
     }

@@ -90,6 +90,19 @@ pub struct SledStore {
     commit: GroupCommit,
 }
 
+thread_local! {
+    /// Set while this thread runs a transaction body. sled holds a process-wide lock during the
+    /// body, so a non-transactional read from it would deadlock; debug builds catch that here.
+    static IN_TRANSACTION: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn outside_transaction() {
+    debug_assert!(
+        !IN_TRANSACTION.with(std::cell::Cell::get),
+        "a store read inside a transaction body deadlocks on sled's lock: read through the Txn"
+    );
+}
+
 fn engine(e: impl std::fmt::Display) -> StoreError {
     StoreError::Engine(e.to_string())
 }
@@ -173,6 +186,7 @@ impl SledStore {
 
     /// Ids stored as the last 16 bytes of index keys under `prefix`.
     fn ids_under(&self, t: T, prefix: &[u8]) -> Result<Vec<UserId>, StoreError> {
+        outside_transaction();
         self.tree(t)
             .scan_prefix(prefix)
             .keys()

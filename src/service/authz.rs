@@ -1,0 +1,612 @@
+//! The permission engine (seed 001): what a principal may do to which records. Every service
+//! method asks here; the front ends never decide.
+//!
+//! Levels on users, for a principal P and a record R (P always reaches itself, except with
+//! `none`):
+//! - `private`: R is P.
+//! - `subordinates_direct` / `subordinates_all`: R reports to P directly / transitively.
+//! - `team`: P's manager and P's peers (same manager).
+//! - `team_subordinates_direct` / `team_subordinates_all`: team plus P's direct / all
+//!   subordinates.
+//! - `all_employees`: every employee-licensed user.
+//! - `account` / `account_hierarchy`: users of P's account / of it and its descendant accounts.
+//! - `all`: everyone.
+//!
+//! On roles, any level short of `all` reaches the roles P holds; on accounts, it reaches P's
+//! account (and, for `account_hierarchy`, its descendants). With several roles, the scopes add up
+//! (the widest wins); the Administrator System Role reaches everything.
+
+use std::collections::BTreeSet;
+
+use super::{Actor, Plan, Principal, Result, Service, ServiceError, UserLookup};
+use crate::model::{
+    Account, AccountId, Action, Entity, LicenseType, PermissionLevel, Role, RoleId, RoleType, User,
+    UserId,
+};
+use crate::store::UserKey;
+
+/// Upper bound on a reporting tree walked for a scope; larger trees are cut off (and logged),
+/// never looped over forever.
+const MAX_SCOPE_USERS: usize = 1_000_000;
+
+/// Longest manager or account chain followed for one decision.
+const MAX_CHAIN: usize = 4096;
+
+/// Point reads a decision needs. Decisions made inside a transaction must read through it:
+/// sled holds a process-wide lock while a transaction body runs, and a plain read from the body
+/// would wait for it forever.
+pub trait Records {
+    fn user(&mut self, id: UserId) -> Result<Option<User>>;
+    fn role(&mut self, id: RoleId) -> Result<Option<Role>>;
+    fn account(&mut self, id: AccountId) -> Result<Option<Account>>;
+}
+
+impl Records for &dyn crate::store::Store {
+    fn user(&mut self, id: UserId) -> Result<Option<User>> {
+        Ok(crate::store::Store::user(*self, id)?)
+    }
+    fn role(&mut self, id: RoleId) -> Result<Option<Role>> {
+        Ok(crate::store::Store::role(*self, id)?)
+    }
+    fn account(&mut self, id: AccountId) -> Result<Option<Account>> {
+        Ok(crate::store::Store::account(*self, id)?)
+    }
+}
+
+/// A transaction seen as [`Records`].
+pub struct InTx<'a>(pub &'a mut dyn crate::store::Txn);
+
+impl Records for InTx<'_> {
+    fn user(&mut self, id: UserId) -> Result<Option<User>> {
+        Ok(self.0.user(id)?)
+    }
+    fn role(&mut self, id: RoleId) -> Result<Option<Role>> {
+        Ok(self.0.role(id)?)
+    }
+    fn account(&mut self, id: AccountId) -> Result<Option<Account>> {
+        Ok(self.0.account(id)?)
+    }
+}
+
+/// The users a principal reaches for one action.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserScope {
+    pub all: bool,
+    pub all_employees: bool,
+    pub ids: BTreeSet<UserId>,
+    pub accounts: BTreeSet<AccountId>,
+}
+
+impl UserScope {
+    fn everything() -> Self {
+        Self {
+            all: true,
+            ..Self::default()
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        !self.all && !self.all_employees && self.ids.is_empty() && self.accounts.is_empty()
+    }
+
+    pub fn contains(&self, user: &User) -> bool {
+        self.all
+            || (self.all_employees && user.license == LicenseType::Employee)
+            || self.ids.contains(&user.id)
+            || user.account.is_some_and(|a| self.accounts.contains(&a))
+    }
+
+    /// Candidates for a scoped list: point lookups unless the scope is broad.
+    pub fn plan(&self) -> Plan {
+        if self.all || self.all_employees {
+            return Plan::Scan;
+        }
+        let mut parts: Vec<Plan> = self
+            .ids
+            .iter()
+            .map(|id| Plan::Lookup(UserLookup::Id(*id)))
+            .collect();
+        parts.extend(
+            self.accounts
+                .iter()
+                .map(|a| Plan::Lookup(UserLookup::Account(*a))),
+        );
+        Plan::Or(parts)
+    }
+}
+
+/// Roles or accounts a principal reaches.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdScope<I: Ord> {
+    pub all: bool,
+    pub ids: BTreeSet<I>,
+}
+
+impl<I: Ord + Copy> IdScope<I> {
+    pub fn contains(&self, id: I) -> bool {
+        self.all || self.ids.contains(&id)
+    }
+}
+
+/// A principal with its roles resolved; built once per request.
+#[derive(Clone, Debug)]
+pub struct Subject {
+    pub principal: Principal,
+    pub user: Option<User>,
+    pub roles: Vec<Role>,
+}
+
+impl Subject {
+    pub fn is_administrator(&self) -> bool {
+        self.principal == Principal::System || self.roles.iter().any(|r| r.administrator)
+    }
+
+    /// Levels the principal's roles grant for an action, widest first not implied.
+    fn levels(&self, entity: Entity, action: Action) -> BTreeSet<LevelKey> {
+        self.roles
+            .iter()
+            .filter(|r| r.role_type.is_some())
+            .map(|r| LevelKey(r.permissions.get(entity, action)))
+            .filter(|l| l.0 != PermissionLevel::None)
+            .collect()
+    }
+}
+
+/// `PermissionLevel` ordered by its declaration, for sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LevelKey(PermissionLevel);
+
+impl PartialOrd for LevelKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for LevelKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let index = |l: PermissionLevel| PermissionLevel::ALL.iter().position(|x| *x == l);
+        index(self.0).cmp(&index(other.0))
+    }
+}
+
+impl Service {
+    /// Resolves who is acting: the system, a user (with their roles), or anonymous (guest
+    /// roles).
+    pub fn subject(&self, actor: &Actor) -> Result<Subject> {
+        match actor.principal {
+            Principal::System => Ok(Subject {
+                principal: Principal::System,
+                user: None,
+                roles: Vec::new(),
+            }),
+            Principal::Anonymous => {
+                let roles = self
+                    .store
+                    .roles()
+                    .filter(|r| {
+                        r.as_ref()
+                            .map_or(true, |r| r.role_type == Some(RoleType::Guest))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Subject {
+                    principal: Principal::Anonymous,
+                    user: None,
+                    roles,
+                })
+            }
+            Principal::User(id) => {
+                let user = self
+                    .store
+                    .user(id)?
+                    .filter(|u| u.active && !u.anonymised)
+                    .ok_or_else(|| {
+                        ServiceError::Forbidden("the acting user is not active".into())
+                    })?;
+                let mut roles = Vec::with_capacity(user.roles.len());
+                for role_id in &user.roles {
+                    if let Some(role) = self.store.role(*role_id)? {
+                        roles.push(role);
+                    }
+                }
+                Ok(Subject {
+                    principal: actor.principal,
+                    user: Some(user),
+                    roles,
+                })
+            }
+        }
+    }
+
+    /// The users `subject` may act on with `action`.
+    pub fn user_scope(&self, subject: &Subject, action: Action) -> Result<UserScope> {
+        if subject.is_administrator() {
+            return Ok(UserScope::everything());
+        }
+        let mut scope = UserScope::default();
+        for LevelKey(level) in subject.levels(Entity::User, action) {
+            self.widen(&mut scope, subject, level)?;
+        }
+        Ok(scope)
+    }
+
+    fn widen(
+        &self,
+        scope: &mut UserScope,
+        subject: &Subject,
+        level: PermissionLevel,
+    ) -> Result<()> {
+        use PermissionLevel as L;
+        if level == L::All {
+            scope.all = true;
+            return Ok(());
+        }
+        let Some(me) = &subject.user else {
+            return Ok(()); // anonymous has no self, team or account
+        };
+        scope.ids.insert(me.id);
+        match level {
+            L::None | L::Private | L::All => {}
+            L::SubordinatesDirect => scope.ids.extend(self.reports(me.id, false)?),
+            L::SubordinatesAll => scope.ids.extend(self.reports(me.id, true)?),
+            L::Team => scope.ids.extend(self.team(me)?),
+            L::TeamSubordinatesDirect => {
+                scope.ids.extend(self.team(me)?);
+                scope.ids.extend(self.reports(me.id, false)?);
+            }
+            L::TeamSubordinatesAll => {
+                scope.ids.extend(self.team(me)?);
+                scope.ids.extend(self.reports(me.id, true)?);
+            }
+            L::AllEmployees => scope.all_employees = true,
+            L::Account => scope.accounts.extend(me.account),
+            L::AccountHierarchy => {
+                if let Some(account) = me.account {
+                    scope.accounts.extend(self.descendant_accounts(account)?);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Direct reports, or the whole reporting tree; a visited set makes loops harmless.
+    fn reports(&self, manager: UserId, transitive: bool) -> Result<BTreeSet<UserId>> {
+        let mut seen = BTreeSet::new();
+        let mut frontier = vec![manager];
+        while let Some(next) = frontier.pop() {
+            for report in self.store.users_by(&UserKey::Manager(next))? {
+                if report != manager && seen.insert(report) && transitive {
+                    frontier.push(report);
+                }
+            }
+            if seen.len() >= MAX_SCOPE_USERS {
+                tracing::warn!(%manager, "reporting tree cut off at {MAX_SCOPE_USERS} users");
+                break;
+            }
+        }
+        Ok(seen)
+    }
+
+    /// The manager and the peers who share them.
+    fn team(&self, me: &User) -> Result<BTreeSet<UserId>> {
+        let mut team = BTreeSet::new();
+        if let Some(manager) = me.manager {
+            team.insert(manager);
+            team.extend(self.store.users_by(&UserKey::Manager(manager))?);
+        }
+        Ok(team)
+    }
+
+    fn descendant_accounts(&self, root: AccountId) -> Result<BTreeSet<AccountId>> {
+        let mut seen = BTreeSet::from([root]);
+        let mut frontier = vec![root];
+        while let Some(next) = frontier.pop() {
+            for child in self.store.child_accounts(next)? {
+                if seen.insert(child) {
+                    frontier.push(child);
+                }
+            }
+        }
+        Ok(seen)
+    }
+
+    /// The roles `subject` may act on with `action`.
+    pub fn role_scope(&self, subject: &Subject, action: Action) -> IdScope<RoleId> {
+        if subject.is_administrator() {
+            return IdScope {
+                all: true,
+                ids: BTreeSet::new(),
+            };
+        }
+        let levels = subject.levels(Entity::Role, action);
+        IdScope {
+            all: levels.contains(&LevelKey(PermissionLevel::All)),
+            ids: if levels.is_empty() {
+                BTreeSet::new()
+            } else {
+                subject
+                    .user
+                    .iter()
+                    .flat_map(|u| u.roles.iter().copied())
+                    .collect()
+            },
+        }
+    }
+
+    /// The accounts `subject` may act on with `action`.
+    pub fn account_scope(&self, subject: &Subject, action: Action) -> Result<IdScope<AccountId>> {
+        if subject.is_administrator() {
+            return Ok(IdScope {
+                all: true,
+                ids: BTreeSet::new(),
+            });
+        }
+        let mut scope = IdScope {
+            all: false,
+            ids: BTreeSet::new(),
+        };
+        let own = subject.user.as_ref().and_then(|u| u.account);
+        for LevelKey(level) in subject.levels(Entity::Account, action) {
+            match level {
+                PermissionLevel::All => scope.all = true,
+                PermissionLevel::AccountHierarchy => {
+                    if let Some(a) = own {
+                        scope.ids.extend(self.descendant_accounts(a)?);
+                    }
+                }
+                _ => scope.ids.extend(own),
+            }
+        }
+        Ok(scope)
+    }
+
+    /// Refuses unless `subject` may do `action` to `user`. A read refusal is reported as
+    /// not-found, so that out-of-scope records are indistinguishable from missing ones. Decided
+    /// from the record's own links (manager chain, account chain), so it also works for a record
+    /// about to be created.
+    pub fn authorize_user(
+        &self,
+        records: &mut dyn Records,
+        subject: &Subject,
+        action: Action,
+        user: &User,
+    ) -> Result<()> {
+        if subject.is_administrator() {
+            return Ok(());
+        }
+        for LevelKey(level) in subject.levels(Entity::User, action) {
+            if reaches(records, subject, level, user)? {
+                return Ok(());
+            }
+        }
+        Err(match action {
+            Action::Read => ServiceError::not_found(Entity::User, user.id),
+            _ => ServiceError::Forbidden(format!(
+                "{} may not {} user {:?}",
+                describe(subject),
+                verb(action),
+                user.user_name
+            )),
+        })
+    }
+
+    /// Only administrators edit or remove administrators.
+    pub fn authorize_touching(
+        &self,
+        records: &mut dyn Records,
+        subject: &Subject,
+        user: &User,
+    ) -> Result<()> {
+        if subject.is_administrator() {
+            return Ok(());
+        }
+        for role_id in &user.roles {
+            if records.role(*role_id)?.is_some_and(|r| r.administrator) {
+                return Err(ServiceError::Forbidden(format!(
+                    "only administrators can change administrator {:?}",
+                    user.user_name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn authorize_role(&self, subject: &Subject, action: Action, role: &Role) -> Result<()> {
+        if self.role_scope(subject, action).contains(role.id) {
+            return Ok(());
+        }
+        Err(match action {
+            Action::Read => ServiceError::not_found(Entity::Role, role.id),
+            _ => ServiceError::Forbidden(format!(
+                "{} may not {} role {:?}",
+                describe(subject),
+                verb(action),
+                role.name
+            )),
+        })
+    }
+
+    /// Decided from the account's parent chain, so it works inside transactions.
+    pub fn authorize_account(
+        &self,
+        records: &mut dyn Records,
+        subject: &Subject,
+        action: Action,
+        account: &Account,
+    ) -> Result<()> {
+        if subject.is_administrator() {
+            return Ok(());
+        }
+        let own = subject.user.as_ref().and_then(|u| u.account);
+        for LevelKey(level) in subject.levels(Entity::Account, action) {
+            let reached = match (level, own) {
+                (PermissionLevel::All, _) => true,
+                (PermissionLevel::AccountHierarchy, Some(own)) => {
+                    account_within(records, account.id, own)?
+                }
+                (_, Some(own)) => own == account.id,
+                (_, None) => false,
+            };
+            if reached {
+                return Ok(());
+            }
+        }
+        Err(match action {
+            Action::Read => ServiceError::not_found(Entity::Account, account.id),
+            _ => ServiceError::Forbidden(format!(
+                "{} may not {} account {:?}",
+                describe(subject),
+                verb(action),
+                account.name
+            )),
+        })
+    }
+
+    /// Role permissions, settings, type and the administrator flag are the administrators' to
+    /// change (limited administrators and provisioning tokens manage members only).
+    pub fn authorize_role_definition(
+        &self,
+        subject: &Subject,
+        old: Option<&Role>,
+        new: &Role,
+    ) -> Result<()> {
+        if subject.is_administrator() {
+            return Ok(());
+        }
+        let defines = |r: &Role| {
+            (
+                r.role_type,
+                r.administrator,
+                r.permissions,
+                r.settings.clone(),
+            )
+        };
+        let changed = match old {
+            Some(old) => defines(old) != defines(new),
+            None => {
+                new.administrator
+                    || !new.permissions.is_empty()
+                    || new.settings != Default::default()
+            }
+        };
+        if changed {
+            return Err(ServiceError::Forbidden(
+                "only administrators can change a role's type, permissions or settings".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn authorize_grant(&self, subject: &Subject, role: &Role) -> Result<()> {
+        if subject.is_administrator() {
+            return Ok(());
+        }
+        if role.administrator {
+            return Err(ServiceError::Forbidden(format!(
+                "only administrators can grant {:?}",
+                role.name
+            )));
+        }
+        for entity in [Entity::User, Entity::Role, Entity::Account] {
+            for action in [Action::Read, Action::Create, Action::Edit, Action::Delete] {
+                let level = role.permissions.get(entity, action);
+                if level != PermissionLevel::None
+                    && !subject.levels(entity, action).contains(&LevelKey(level))
+                    && !subject
+                        .levels(entity, action)
+                        .contains(&LevelKey(PermissionLevel::All))
+                {
+                    return Err(ServiceError::Forbidden(format!(
+                        "granting {:?} would give {level} {action:?} on {entity:?}, which {} does not hold",
+                        role.name,
+                        describe(subject)
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn verb(action: Action) -> &'static str {
+    match action {
+        Action::Read => "read",
+        Action::Create => "create",
+        Action::Edit => "edit",
+        Action::Delete => "delete",
+    }
+}
+
+fn describe(subject: &Subject) -> String {
+    match (&subject.principal, &subject.user) {
+        (Principal::System, _) => "the system".into(),
+        (Principal::Anonymous, _) => "an anonymous client".into(),
+        (_, Some(user)) => format!("{:?}", user.user_name),
+        (Principal::User(id), None) => id.to_string(),
+    }
+}
+
+fn reaches(
+    records: &mut dyn Records,
+    subject: &Subject,
+    level: PermissionLevel,
+    user: &User,
+) -> Result<bool> {
+    use PermissionLevel as L;
+    if level == L::All {
+        return Ok(true);
+    }
+    let Some(me) = &subject.user else {
+        return Ok(false);
+    };
+    if user.id == me.id {
+        return Ok(level != L::None);
+    }
+    let in_team =
+        || me.manager.is_some() && (Some(user.id) == me.manager || user.manager == me.manager);
+    Ok(match level {
+        L::None | L::Private | L::All => false,
+        L::SubordinatesDirect => user.manager == Some(me.id),
+        L::SubordinatesAll => reports_to(records, user, me.id)?,
+        L::Team => in_team(),
+        L::TeamSubordinatesDirect => in_team() || user.manager == Some(me.id),
+        L::TeamSubordinatesAll => in_team() || reports_to(records, user, me.id)?,
+        L::AllEmployees => user.license == LicenseType::Employee,
+        L::Account => me.account.is_some() && user.account == me.account,
+        L::AccountHierarchy => match (me.account, user.account) {
+            (Some(mine), Some(theirs)) => account_within(records, theirs, mine)?,
+            _ => false,
+        },
+    })
+}
+
+/// Whether `manager` is on `user`'s management chain.
+fn reports_to(records: &mut dyn Records, user: &User, manager: UserId) -> Result<bool> {
+    let mut next = user.manager;
+    let mut seen = BTreeSet::new();
+    while let Some(current) = next {
+        if current == manager {
+            return Ok(true);
+        }
+        if !seen.insert(current) || seen.len() > MAX_CHAIN {
+            return Ok(false);
+        }
+        next = records.user(current)?.and_then(|u| u.manager);
+    }
+    Ok(false)
+}
+
+/// Whether `account` is `root` or one of its descendants.
+fn account_within(records: &mut dyn Records, account: AccountId, root: AccountId) -> Result<bool> {
+    let mut next = Some(account);
+    let mut seen = BTreeSet::new();
+    while let Some(current) = next {
+        if current == root {
+            return Ok(true);
+        }
+        if !seen.insert(current) || seen.len() > MAX_CHAIN {
+            return Ok(false);
+        }
+        next = records.account(current)?.and_then(|a| a.parent);
+    }
+    Ok(false)
+}

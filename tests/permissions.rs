@@ -1,0 +1,432 @@
+//! The permission engine over a realistic organisation: who sees whom, who may change what.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::*;
+use rollcall::audit::Source;
+use rollcall::model::{
+    EntityPermissions, LicenseLimits, LicenseType, PermissionLevel as L, Role, RoleType, User,
+    UserId,
+};
+use rollcall::service::{Actor, NewUser, Plan, Principal, Service, ServiceError};
+
+struct Org {
+    service: Service,
+    ids: BTreeMap<&'static str, UserId>,
+    _dir: tempfile::TempDir,
+}
+
+const EMPLOYEES: [(&str, Option<&str>); 9] = [
+    ("ceo", None),
+    ("vp_a", Some("ceo")),
+    ("vp_b", Some("ceo")),
+    ("mgr_a1", Some("vp_a")),
+    ("mgr_a2", Some("vp_a")),
+    ("eng1", Some("mgr_a1")),
+    ("eng2", Some("mgr_a1")),
+    ("eng3", Some("mgr_a2")),
+    ("temp", None),
+];
+
+fn org() -> Org {
+    let (dir, service) = service_with(LicenseLimits::default());
+    let mut ids = BTreeMap::new();
+    for (name, manager) in EMPLOYEES {
+        let mut u = person(name, LicenseType::Employee, true);
+        u.manager = manager.map(|m| ids[m]);
+        ids.insert(name, create(&service, u).id);
+    }
+    let parent = account(&service, "Parent Co", true);
+    let mut child = rollcall::model::Account::new("Child Co");
+    child.parent = Some(parent.id);
+    let child = service.create_account(&admin(), child).unwrap();
+    let other = account(&service, "Other Co", true);
+    for (name, license, acct) in [
+        ("p_parent", LicenseType::Partner, parent.id),
+        ("c_parent", LicenseType::Customer, parent.id),
+        ("p_child", LicenseType::Partner, child.id),
+        ("p_other", LicenseType::Partner, other.id),
+    ] {
+        let mut u = person(name, license, true);
+        u.account = Some(acct);
+        ids.insert(name, create(&service, u).id);
+    }
+    Org {
+        service,
+        ids,
+        _dir: dir,
+    }
+}
+
+impl Org {
+    /// Gives `who` a fresh role whose user permissions are `levels` (read, create, edit, delete).
+    fn grant(&self, who: &str, role_type: RoleType, levels: [L; 4]) {
+        let mut role = Role::new(
+            format!("{who}-{}", self.service.roles(&admin()).unwrap().len()),
+            Some(role_type),
+        );
+        role.permissions.user = EntityPermissions {
+            read: levels[0],
+            create: levels[1],
+            edit: levels[2],
+            delete: levels[3],
+        };
+        let role = self.service.create_role(&admin(), role).unwrap();
+        self.service
+            .add_member(&admin(), role.id, self.ids[who])
+            .unwrap();
+    }
+
+    fn actor(&self, who: &str) -> Actor {
+        Actor::user(self.ids[who], Source::Scim, None)
+    }
+
+    fn name_of(&self, id: UserId) -> &'static str {
+        self.ids
+            .iter()
+            .find(|(_, v)| **v == id)
+            .map(|(k, _)| *k)
+            .unwrap()
+    }
+
+    fn visible(&self, actor: &Actor) -> BTreeSet<&'static str> {
+        let mut seen = BTreeSet::new();
+        self.service
+            .list_users(actor, &Plan::Scan, &mut |u: User| {
+                seen.insert(self.name_of(u.id));
+                std::ops::ControlFlow::Continue(())
+            })
+            .unwrap();
+        // Single reads must agree with the list.
+        for (name, id) in &self.ids {
+            let readable = self.service.user(actor, *id).is_ok();
+            assert_eq!(readable, seen.contains(name), "{name}: single read vs list");
+        }
+        seen
+    }
+}
+
+fn set(names: &[&'static str]) -> BTreeSet<&'static str> {
+    names.iter().copied().collect()
+}
+
+#[test]
+fn read_levels_give_exactly_the_expected_users() {
+    let cases: Vec<(&str, RoleType, L, Vec<&'static str>)> = vec![
+        ("eng1", RoleType::Employee, L::Private, vec!["eng1"]),
+        (
+            "mgr_a1",
+            RoleType::Employee,
+            L::SubordinatesDirect,
+            vec!["mgr_a1", "eng1", "eng2"],
+        ),
+        (
+            "vp_a",
+            RoleType::Employee,
+            L::SubordinatesDirect,
+            vec!["vp_a", "mgr_a1", "mgr_a2"],
+        ),
+        (
+            "vp_a",
+            RoleType::Employee,
+            L::SubordinatesAll,
+            vec!["vp_a", "mgr_a1", "mgr_a2", "eng1", "eng2", "eng3"],
+        ),
+        (
+            "eng1",
+            RoleType::Employee,
+            L::Team,
+            vec!["eng1", "mgr_a1", "eng2"],
+        ),
+        (
+            "mgr_a1",
+            RoleType::Employee,
+            L::Team,
+            vec!["mgr_a1", "vp_a", "mgr_a2"],
+        ),
+        (
+            "mgr_a1",
+            RoleType::Employee,
+            L::TeamSubordinatesDirect,
+            vec!["mgr_a1", "vp_a", "mgr_a2", "eng1", "eng2"],
+        ),
+        (
+            "vp_a",
+            RoleType::Employee,
+            L::TeamSubordinatesAll,
+            vec![
+                "vp_a", "ceo", "vp_b", "mgr_a1", "mgr_a2", "eng1", "eng2", "eng3",
+            ],
+        ),
+        ("temp", RoleType::Employee, L::Team, vec!["temp"]),
+        (
+            "eng3",
+            RoleType::Employee,
+            L::AllEmployees,
+            EMPLOYEES.iter().map(|(n, _)| *n).collect(),
+        ),
+        (
+            "p_parent",
+            RoleType::Partner,
+            L::Account,
+            vec!["p_parent", "c_parent"],
+        ),
+        (
+            "p_parent",
+            RoleType::Partner,
+            L::AccountHierarchy,
+            vec!["p_parent", "c_parent", "p_child"],
+        ),
+        (
+            "p_child",
+            RoleType::Partner,
+            L::AccountHierarchy,
+            vec!["p_child"],
+        ),
+        ("c_parent", RoleType::Customer, L::Private, vec!["c_parent"]),
+        ("eng2", RoleType::Employee, L::None, vec![]),
+    ];
+    for (who, role_type, level, expected) in cases {
+        let org = org();
+        org.grant(who, role_type, [level, L::None, L::None, L::None]);
+        let expected: BTreeSet<_> = expected.into_iter().collect();
+        assert_eq!(org.visible(&org.actor(who)), expected, "{who} with {level}");
+    }
+}
+
+#[test]
+fn several_roles_add_up_and_administrators_see_everyone() {
+    let org = org();
+    org.grant(
+        "eng1",
+        RoleType::Employee,
+        [L::Private, L::None, L::None, L::None],
+    );
+    org.grant(
+        "eng1",
+        RoleType::Employee,
+        [L::SubordinatesAll, L::None, L::None, L::None],
+    );
+    org.grant(
+        "eng1",
+        RoleType::Employee,
+        [L::Team, L::None, L::None, L::None],
+    );
+    assert_eq!(
+        org.visible(&org.actor("eng1")),
+        set(&["eng1", "mgr_a1", "eng2"])
+    );
+
+    let mut admins = Role::new("Admins", Some(RoleType::Employee));
+    admins.administrator = true;
+    let admins = org.service.create_role(&admin(), admins).unwrap();
+    org.service
+        .add_member(&admin(), admins.id, org.ids["vp_b"])
+        .unwrap();
+    assert_eq!(org.visible(&org.actor("vp_b")).len(), org.ids.len());
+}
+
+#[test]
+fn anonymous_sees_nothing_until_a_guest_role_grants_it() {
+    let org = org();
+    let anonymous = Actor {
+        principal: Principal::Anonymous,
+        source: Source::Ldap,
+        client: None,
+    };
+    assert!(org.visible(&anonymous).is_empty());
+    let mut guest = Role::new("Public", Some(RoleType::Guest));
+    guest.permissions.user.read = L::All;
+    org.service.create_role(&admin(), guest).unwrap();
+    assert_eq!(org.visible(&anonymous).len(), org.ids.len());
+}
+
+#[test]
+fn writes_need_the_matching_level() {
+    let org = org();
+    org.grant(
+        "eng1",
+        RoleType::Employee,
+        [L::Team, L::None, L::Private, L::None],
+    );
+    let eng1 = org.actor("eng1");
+    org.service
+        .update_user(&eng1, org.ids["eng1"], None, |u| {
+            u.title = Some("Engineer".into());
+            Ok(())
+        })
+        .unwrap();
+    let err = org
+        .service
+        .update_user(&eng1, org.ids["eng2"], None, |u| {
+            u.title = Some("Intern".into());
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Forbidden(_)), "{err}");
+    assert!(matches!(
+        org.service.anonymise_user(&eng1, org.ids["eng2"], None),
+        Err(ServiceError::Forbidden(_))
+    ));
+    // Out of read scope reads as missing, not forbidden.
+    assert!(matches!(
+        org.service.user(&eng1, org.ids["ceo"]),
+        Err(ServiceError::NotFound { .. })
+    ));
+
+    // A partner who may create users in its account cannot create them elsewhere.
+    org.grant(
+        "p_parent",
+        RoleType::Partner,
+        [L::Account, L::Account, L::Account, L::None],
+    );
+    let partner = org.actor("p_parent");
+    let parent_co = org.service.account_by_name(&admin(), "Parent Co").unwrap();
+    let other_co = org.service.account_by_name(&admin(), "Other Co").unwrap();
+    let mut mine = person("p_new", LicenseType::Partner, false);
+    mine.account = Some(parent_co.id);
+    org.service
+        .create_user(
+            &partner,
+            NewUser {
+                user: mine,
+                password: None,
+            },
+        )
+        .unwrap();
+    let mut theirs = person("p_intruder", LicenseType::Partner, false);
+    theirs.account = Some(other_co.id);
+    assert!(matches!(
+        org.service.create_user(
+            &partner,
+            NewUser {
+                user: theirs,
+                password: None
+            }
+        ),
+        Err(ServiceError::Forbidden(_))
+    ));
+    // Nor move one of its users into another account.
+    let err = org
+        .service
+        .update_user(&partner, org.ids["c_parent"], None, |u| {
+            u.account = Some(other_co.id);
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Forbidden(_)), "{err}");
+}
+
+#[test]
+fn limited_administrators_cannot_escalate() {
+    let org = org();
+    let mut admins = Role::new("Admins", Some(RoleType::Employee));
+    admins.administrator = true;
+    let admins = org.service.create_role(&admin(), admins).unwrap();
+    org.service
+        .add_member(&admin(), admins.id, org.ids["ceo"])
+        .unwrap();
+
+    let mut hr = Role::new("HR", Some(RoleType::Employee));
+    hr.permissions.user = EntityPermissions {
+        read: L::AllEmployees,
+        create: L::AllEmployees,
+        edit: L::AllEmployees,
+        delete: L::None,
+    };
+    hr.permissions.role = EntityPermissions {
+        read: L::All,
+        create: L::None,
+        edit: L::All,
+        delete: L::None,
+    };
+    let hr = org.service.create_role(&admin(), hr).unwrap();
+    org.service
+        .add_member(&admin(), hr.id, org.ids["vp_b"])
+        .unwrap();
+    let vp_b = org.actor("vp_b");
+
+    // Can do the job: edit an ordinary employee, add them to HR-or-lesser roles.
+    org.service
+        .update_user(&vp_b, org.ids["eng3"], None, |u| {
+            u.department = Some("R&D".into());
+            Ok(())
+        })
+        .unwrap();
+    let mut readers = Role::new("Readers", Some(RoleType::Employee));
+    readers.permissions.user.read = L::AllEmployees;
+    let readers = org.service.create_role(&admin(), readers).unwrap();
+    org.service
+        .add_member(&vp_b, readers.id, org.ids["eng3"])
+        .unwrap();
+
+    // Cannot make anyone (themselves included) an administrator.
+    for who in ["vp_b", "eng3"] {
+        let err = org
+            .service
+            .add_member(&vp_b, admins.id, org.ids[who])
+            .unwrap_err();
+        assert!(matches!(err, ServiceError::Forbidden(_)), "{err}");
+    }
+    // Cannot grant a role holding more than they hold.
+    let mut deleters = Role::new("Deleters", Some(RoleType::Employee));
+    deleters.permissions.user.delete = L::All;
+    let deleters = org.service.create_role(&admin(), deleters).unwrap();
+    assert!(matches!(
+        org.service.add_member(&vp_b, deleters.id, org.ids["eng3"]),
+        Err(ServiceError::Forbidden(_))
+    ));
+    // Cannot edit an administrator.
+    let err = org
+        .service
+        .update_user(&vp_b, org.ids["ceo"], None, |u| {
+            u.title = Some("ex-CEO".into());
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Forbidden(_)), "{err}");
+    // Cannot change role permissions, their own role's included.
+    let mut wider = hr.clone();
+    wider.permissions.user.delete = L::All;
+    assert!(matches!(
+        org.service.replace_role(&vp_b, hr.id, wider, None),
+        Err(ServiceError::Forbidden(_))
+    ));
+    let mut renamed = readers.clone();
+    renamed.name = "Employee Readers".into();
+    org.service
+        .replace_role(&vp_b, readers.id, renamed, None)
+        .unwrap();
+
+    let ceo = org.service.user(&admin(), org.ids["ceo"]).unwrap();
+    assert_eq!(ceo.title, None);
+    assert_eq!(
+        org.service.role_members(&admin(), admins.id).unwrap(),
+        vec![org.ids["ceo"]]
+    );
+}
+
+#[test]
+fn manager_cycles_are_refused_on_write_and_never_loop_on_read() {
+    let org = org();
+    let err = org
+        .service
+        .update_user(&admin(), org.ids["ceo"], None, |u| {
+            u.manager = Some(org.ids["eng1"]);
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::ManagerCycle(_)), "{err}");
+    org.grant(
+        "ceo",
+        RoleType::Employee,
+        [L::TeamSubordinatesAll, L::None, L::None, L::None],
+    );
+    assert_eq!(
+        org.visible(&org.actor("ceo")).len(),
+        8,
+        "everyone under the CEO, not temp or externals"
+    );
+}
