@@ -87,12 +87,22 @@ fn measure(n: usize, mut op: impl FnMut(usize)) -> (f64, Duration) {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    // `--creates N`: only N single-writer creates, for profiling one transaction's cost.
+    let only_creates = std::env::args()
+        .skip_while(|a| a != "--creates")
+        .nth(1)
+        .and_then(|n| n.parse::<usize>().ok());
     let sizes: &[usize] = if quick { &[10_000] } else { &[10_000, 100_000] };
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SledStore::open(&dir.path().join("store"), &StoreOptions::default()).expect("open");
     let service = Service::new(Arc::new(store), Policy::default());
     let actor = Actor::system(Source::Cli);
 
+    if let Some(n) = only_creates {
+        let (_, rate) = create_users(&service, 0..n, 1);
+        println!("{n} creates, 1 writer: {rate:.0}/s");
+        return;
+    }
     println!("| measurement | users | result |");
     println!("|---|---|---|");
     let (_, one) = create_users(&service, 0..2_000, 1);

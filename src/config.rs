@@ -104,7 +104,7 @@ impl Default for ActivationConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { cache_mb: 256 }
+        Self { cache_mb: 512 }
     }
 }
 

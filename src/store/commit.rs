@@ -1,12 +1,24 @@
 //! Group commit: a write is acknowledged only once it is on disk, yet concurrent writers share one
-//! flush. Each writer takes a ticket after its transaction commits; a single flusher thread flushes
-//! and then releases every ticket issued before that flush began.
+//! flush. A writer announces itself before its transaction ([`GroupCommit::begin`]) and takes a
+//! ticket after it commits; the flusher thread releases every ticket issued before its flush
+//! began.
+//!
+//! sled's flush and its transactions exclude each other (one process-wide lock), so flushing the
+//! moment the first ticket arrives would flush once per transaction while the other writers wait
+//! for the lock. Instead the flusher waits until the writers already under way have committed
+//! (bounded by [`MAX_DELAY`]), then flushes them all at once. A lone writer is flushed at once.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
+
+/// Longest a commit waits for concurrent writers to join its flush.
+const MAX_DELAY: Duration = Duration::from_millis(4);
 
 #[derive(Default)]
 struct State {
+    /// Writers between `begin` and their ticket (or `abandon`).
+    active: u64,
     /// Highest ticket handed out.
     requested: u64,
     /// Highest ticket known to be durable.
@@ -16,37 +28,28 @@ struct State {
     stopping: bool,
 }
 
+type Shared = (Mutex<State>, Condvar, Condvar);
+
 pub struct GroupCommit {
-    shared: Arc<(Mutex<State>, Condvar, Condvar)>,
+    shared: Arc<Shared>,
     flusher: Option<thread::JoinHandle<()>>,
+}
+
+/// A writer's place in the next flush; dropped without [`Self::wait_durable`] it withdraws.
+pub struct Writer<'a> {
+    commit: &'a GroupCommit,
+    done: bool,
 }
 
 impl GroupCommit {
     /// `flush` makes everything committed so far durable.
     pub fn start(flush: impl Fn() -> Result<(), String> + Send + 'static) -> Self {
-        let shared = Arc::new((Mutex::new(State::default()), Condvar::new(), Condvar::new()));
+        let shared: Arc<Shared> =
+            Arc::new((Mutex::new(State::default()), Condvar::new(), Condvar::new()));
         let worker = Arc::clone(&shared);
         let flusher = thread::Builder::new()
             .name("rollcall-flush".into())
-            .spawn(move || {
-                let (lock, wake_flusher, wake_writers) = &*worker;
-                let mut state = lock.lock().expect("group commit lock");
-                loop {
-                    while state.requested == state.durable && !state.stopping {
-                        state = wake_flusher.wait(state).expect("group commit lock");
-                    }
-                    if state.requested == state.durable && state.stopping {
-                        return;
-                    }
-                    let target = state.requested;
-                    drop(state);
-                    let result = flush();
-                    state = lock.lock().expect("group commit lock");
-                    state.durable = target;
-                    state.failed = result.err();
-                    wake_writers.notify_all();
-                }
-            })
+            .spawn(move || run_flusher(&worker, flush))
             .expect("spawn the flusher thread");
         Self {
             shared,
@@ -54,10 +57,23 @@ impl GroupCommit {
         }
     }
 
-    /// Blocks until everything committed before the call is durable.
-    pub fn wait_durable(&self) -> Result<(), String> {
-        let (lock, wake_flusher, wake_writers) = &*self.shared;
+    /// Announces a writer about to run a transaction.
+    pub fn begin(&self) -> Writer<'_> {
+        self.shared.0.lock().expect("group commit lock").active += 1;
+        Writer {
+            commit: self,
+            done: false,
+        }
+    }
+}
+
+impl Writer<'_> {
+    /// Blocks until everything this writer committed is durable.
+    pub fn wait_durable(mut self) -> Result<(), String> {
+        self.done = true;
+        let (lock, wake_flusher, wake_writers) = &*self.commit.shared;
         let mut state = lock.lock().expect("group commit lock");
+        state.active -= 1;
         state.requested += 1;
         let ticket = state.requested;
         wake_flusher.notify_one();
@@ -68,6 +84,47 @@ impl GroupCommit {
             Some(e) => Err(e.clone()),
             None => Ok(()),
         }
+    }
+}
+
+impl Drop for Writer<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let (lock, wake_flusher, _) = &*self.commit.shared;
+            lock.lock().expect("group commit lock").active -= 1;
+            wake_flusher.notify_one();
+        }
+    }
+}
+
+fn run_flusher(shared: &Shared, flush: impl Fn() -> Result<(), String>) {
+    let (lock, wake_flusher, wake_writers) = shared;
+    let mut state = lock.lock().expect("group commit lock");
+    loop {
+        while state.requested == state.durable && !state.stopping {
+            state = wake_flusher.wait(state).expect("group commit lock");
+        }
+        if state.requested == state.durable && state.stopping {
+            return;
+        }
+        let deadline = Instant::now() + MAX_DELAY;
+        while state.active > 0 && !state.stopping {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            state = wake_flusher
+                .wait_timeout(state, deadline - now)
+                .expect("group commit lock")
+                .0;
+        }
+        let target = state.requested;
+        drop(state);
+        let result = flush();
+        state = lock.lock().expect("group commit lock");
+        state.durable = target;
+        state.failed = result.err();
+        wake_writers.notify_all();
     }
 }
 
@@ -88,7 +145,6 @@ impl Drop for GroupCommit {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::Duration;
 
     #[test]
     fn concurrent_writers_share_flushes_and_all_return() {
@@ -104,7 +160,7 @@ mod tests {
                 let commit = Arc::clone(&commit);
                 thread::spawn(move || {
                     for _ in 0..10 {
-                        commit.wait_durable().unwrap();
+                        commit.begin().wait_durable().unwrap();
                     }
                 })
             })
@@ -118,8 +174,18 @@ mod tests {
     }
 
     #[test]
+    fn a_withdrawn_writer_does_not_hold_up_the_others() {
+        let commit = GroupCommit::start(|| Ok(()));
+        let abandoned = commit.begin();
+        let started = Instant::now();
+        drop(abandoned);
+        commit.begin().wait_durable().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[test]
     fn a_failed_flush_is_reported_to_the_waiting_writer() {
         let commit = GroupCommit::start(|| Err("disk full".into()));
-        assert_eq!(commit.wait_durable().unwrap_err(), "disk full");
+        assert_eq!(commit.begin().wait_durable().unwrap_err(), "disk full");
     }
 }

@@ -6,7 +6,6 @@ use std::path::Path;
 
 use ::sled::transaction::{
     ConflictableTransactionError, TransactionError, Transactional, TransactionalTree,
-    UnabortableTransactionError,
 };
 use ::sled::{Db, IVec, Tree};
 
@@ -79,7 +78,7 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
-            cache_capacity_bytes: 256 * 1024 * 1024,
+            cache_capacity_bytes: 512 * 1024 * 1024,
         }
     }
 }
@@ -88,19 +87,6 @@ pub struct SledStore {
     db: Db,
     trees: Vec<Tree>,
     commit: GroupCommit,
-}
-
-thread_local! {
-    /// Set while this thread runs a transaction body. sled holds a process-wide lock during the
-    /// body, so a non-transactional read from it would deadlock; debug builds catch that here.
-    static IN_TRANSACTION: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-fn outside_transaction() {
-    debug_assert!(
-        !IN_TRANSACTION.with(std::cell::Cell::get),
-        "a store read inside a transaction body deadlocks on sled's lock: read through the Txn"
-    );
 }
 
 fn engine(e: impl std::fmt::Display) -> StoreError {
@@ -113,6 +99,7 @@ impl SledStore {
             .path(dir)
             .cache_capacity(options.cache_capacity_bytes)
             .flush_every_ms(Some(1000))
+            .mode(::sled::Mode::HighThroughput)
             .open()
             .map_err(|e| {
                 let text = e.to_string();
@@ -186,7 +173,6 @@ impl SledStore {
 
     /// Ids stored as the last 16 bytes of index keys under `prefix`.
     fn ids_under(&self, t: T, prefix: &[u8]) -> Result<Vec<UserId>, StoreError> {
-        outside_transaction();
         self.tree(t)
             .scan_prefix(prefix)
             .keys()
@@ -200,6 +186,47 @@ impl SledStore {
             .collect()
     }
 }
+
+impl SledStore {
+    /// Validates `tx`'s reads and applies its writes atomically; `false` if a read is stale.
+    fn apply(&self, tx: &SledTxn<'_>) -> Result<bool, StoreError> {
+        let trees: &[Tree] = &self.trees;
+        let result = Transactional::<Stale>::transaction(trees, |view: &Vec<TransactionalTree>| {
+            for ((t, key), seen) in &tx.reads {
+                if view[*t as usize].get(key)?.as_deref() != seen.as_deref() {
+                    return Err(ConflictableTransactionError::Abort(Stale));
+                }
+            }
+            for ((t, key), value) in &tx.writes {
+                let tree = &view[*t as usize];
+                match value {
+                    Some(v) => tree.insert(key.as_slice(), v.as_slice())?,
+                    None => tree.remove(key.as_slice())?,
+                };
+            }
+            for ((t, key), delta) in &tx.deltas {
+                let tree = &view[*t as usize];
+                let current = read_u64(tree.get(key)?);
+                // Validation guarantees a consistent read set; a negative counter would mean a
+                // record disagreed with its counter, which `verify` reports.
+                let next = current.saturating_add_signed(*delta);
+                tree.insert(key.as_slice(), &next.to_be_bytes())?;
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => Ok(true),
+            Err(TransactionError::Abort(Stale)) => Ok(false),
+            Err(TransactionError::Storage(e)) => Err(engine(e)),
+        }
+    }
+}
+
+/// A read that changed before its transaction could commit.
+struct Stale;
+
+/// Attempts before a write gives up under extreme contention.
+const MAX_ATTEMPTS: usize = 10_000;
 
 fn id_suffix(key: &[u8]) -> Option<UserId> {
     key.len()
@@ -344,32 +371,42 @@ impl Store for SledStore {
             .map(|v| v.to_vec()))
     }
 
+    /// Optimistic concurrency: the body runs outside sled's process-wide transaction lock,
+    /// reading committed data (each read is remembered) and buffering its writes; then a short
+    /// sled transaction checks that nothing it read has changed and applies the writes, or the
+    /// body runs again. Concurrent bodies thus run in parallel, and only validation and
+    /// application are serial. Counters are applied as deltas at commit, so they conflict only
+    /// when a body actually read them (a limit check).
     fn write(
         &self,
         body: &mut dyn FnMut(&mut dyn Txn) -> Result<(), TxError>,
     ) -> Result<(), StoreError> {
-        // sled wants an `Fn` closure; the body is only ever run by one thread at a time.
-        let body = std::cell::RefCell::new(body);
-        let trees: &[Tree] = &self.trees;
-        let result = Transactional::<Option<StoreError>>::transaction(
-            trees,
-            |trees: &Vec<TransactionalTree>| {
-                let mut tx = SledTxn { trees };
-                match (body.borrow_mut())(&mut tx) {
-                    Ok(()) => Ok(()),
-                    Err(TxError::Conflict) => Err(ConflictableTransactionError::Conflict),
-                    Err(TxError::Abort) => Err(ConflictableTransactionError::Abort(None)),
-                    Err(TxError::Store(e)) => Err(ConflictableTransactionError::Abort(Some(e))),
-                }
-            },
-        );
-        match result {
-            Ok(()) => self.commit.wait_durable().map_err(StoreError::Engine),
-            // The body recorded its own reason for refusing; there is nothing to make durable.
-            Err(TransactionError::Abort(None)) => Ok(()),
-            Err(TransactionError::Abort(Some(e))) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(engine(e)),
+        let writer = self.commit.begin();
+        for _ in 0..MAX_ATTEMPTS {
+            let mut tx = SledTxn {
+                store: self,
+                reads: BTreeMap::new(),
+                writes: BTreeMap::new(),
+                deltas: BTreeMap::new(),
+            };
+            match body(&mut tx) {
+                Ok(()) => {}
+                Err(TxError::Conflict) => continue,
+                // The body recorded its own reason for refusing; nothing is written.
+                Err(TxError::Abort) => return Ok(()),
+                Err(TxError::Store(e)) => return Err(e),
+            }
+            if tx.writes.is_empty() && tx.deltas.is_empty() {
+                return Ok(());
+            }
+            match self.apply(&tx)? {
+                true => return writer.wait_durable().map_err(StoreError::Engine),
+                false => continue,
+            }
         }
+        Err(StoreError::Engine(format!(
+            "a write conflicted {MAX_ATTEMPTS} times in a row; giving up"
+        )))
     }
 
     fn flush(&self) -> Result<(), StoreError> {
@@ -491,46 +528,58 @@ impl Store for SledStore {
     }
 }
 
+/// A transaction body's view: committed data plus its own buffered writes.
 struct SledTxn<'a> {
-    trees: &'a Vec<TransactionalTree>,
-}
-
-impl From<UnabortableTransactionError> for TxError {
-    fn from(e: UnabortableTransactionError) -> Self {
-        match e {
-            UnabortableTransactionError::Conflict => TxError::Conflict,
-            UnabortableTransactionError::Storage(e) => TxError::Store(engine(e)),
-        }
-    }
+    store: &'a SledStore,
+    /// What each key held when first read (validated at commit).
+    reads: BTreeMap<(T, Vec<u8>), Option<IVec>>,
+    /// Buffered writes; `None` removes.
+    writes: BTreeMap<(T, Vec<u8>), Option<Vec<u8>>>,
+    /// Counter changes applied at commit.
+    deltas: BTreeMap<(T, Vec<u8>), i64>,
 }
 
 impl SledTxn<'_> {
-    fn tree(&self, t: T) -> &TransactionalTree {
-        &self.trees[t as usize]
+    fn raw(&mut self, t: T, key: &[u8]) -> Result<Option<Vec<u8>>, TxError> {
+        let k = (t, key.to_vec());
+        if let Some(written) = self.writes.get(&k) {
+            return Ok(written.clone());
+        }
+        if let Some(seen) = self.reads.get(&k) {
+            return Ok(seen.as_ref().map(|v| v.to_vec()));
+        }
+        let value = self.store.tree(t).get(key).map_err(engine)?;
+        let out = value.as_ref().map(|v| v.to_vec());
+        self.reads.insert(k, value);
+        Ok(out)
     }
 
-    fn get<V: serde::de::DeserializeOwned>(&self, t: T, key: &[u8]) -> Result<Option<V>, TxError> {
-        match self.tree(t).get(key)? {
+    fn get<V: serde::de::DeserializeOwned>(
+        &mut self,
+        t: T,
+        key: &[u8],
+    ) -> Result<Option<V>, TxError> {
+        match self.raw(t, key)? {
             Some(v) => Ok(Some(decode(tree_name(t), &v)?)),
             None => Ok(None),
         }
     }
 
-    fn put<V: serde::Serialize>(&self, t: T, key: &[u8], value: &V) -> Result<(), TxError> {
-        self.tree(t).insert(key, encode(value))?;
-        Ok(())
+    fn set(&mut self, t: T, key: &[u8], value: Option<Vec<u8>>) {
+        self.writes.insert((t, key.to_vec()), value);
     }
 
-    fn id_at(&self, t: T, key: &[u8]) -> Result<Option<[u8; 16]>, TxError> {
-        Ok(self
-            .tree(t)
-            .get(key)?
-            .and_then(|v| v.as_ref().try_into().ok()))
+    fn put<V: serde::Serialize>(&mut self, t: T, key: &[u8], value: &V) {
+        self.set(t, key, Some(encode(value)));
+    }
+
+    fn id_at(&mut self, t: T, key: &[u8]) -> Result<Option<[u8; 16]>, TxError> {
+        Ok(self.raw(t, key)?.and_then(|v| v.as_slice().try_into().ok()))
     }
 
     /// Points a unique name at `id`, releasing `old` if it was this record's.
     fn rename(
-        &self,
+        &mut self,
         t: T,
         old: Option<&str>,
         new: Option<&str>,
@@ -544,7 +593,7 @@ impl SledTxn<'_> {
         if let Some(old) = old
             && self.id_at(t, old.as_bytes())?.as_ref() == Some(id)
         {
-            self.tree(t).remove(old.as_bytes())?;
+            self.set(t, old.as_bytes(), None);
         }
         if let Some(new) = new {
             if let Some(holder) = self.id_at(t, new.as_bytes())?
@@ -555,35 +604,32 @@ impl SledTxn<'_> {
                     tree_name(t)
                 ))));
             }
-            self.tree(t).insert(new.as_bytes(), &id[..])?;
+            self.set(t, new.as_bytes(), Some(id.to_vec()));
         }
         Ok(())
     }
 
-    /// Adjusts a counter that `put_*` derives from records (seats, account references).
-    fn count(&self, t: T, key: &[u8], delta: i64) -> Result<(), TxError> {
-        let current = read_u64(self.tree(t).get(key)?);
-        let next = current.checked_add_signed(delta).ok_or_else(|| {
-            TxError::Store(StoreError::Corrupt {
-                tree: tree_name(t),
-                detail: "a counter would go below zero".into(),
-            })
-        })?;
-        self.tree(t).insert(key, &next.to_be_bytes())?;
-        Ok(())
+    /// A counter as this body sees it: committed value plus its own pending changes.
+    fn counter(&mut self, t: T, key: &[u8]) -> Result<u64, TxError> {
+        let stored = read_u64(self.raw(t, key)?.map(IVec::from));
+        let pending = self.deltas.get(&(t, key.to_vec())).copied().unwrap_or(0);
+        Ok(stored.saturating_add_signed(pending))
     }
 
-    fn move_count(&self, t: T, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<(), TxError> {
+    fn move_count(&mut self, t: T, from: Option<&[u8]>, to: Option<&[u8]>) {
         if from != to {
             if let Some(key) = from {
-                self.count(t, key, -1)?;
+                *self.deltas.entry((t, key.to_vec())).or_default() -= 1;
             }
             if let Some(key) = to {
-                self.count(t, key, 1)?;
+                *self.deltas.entry((t, key.to_vec())).or_default() += 1;
             }
         }
-        Ok(())
     }
+}
+
+fn as_slice(key: &Option<[u8; 16]>) -> Option<&[u8]> {
+    key.as_ref().map(|k| &k[..])
 }
 
 impl Txn for SledTxn<'_> {
@@ -610,22 +656,23 @@ impl Txn for SledTxn<'_> {
         let before = old.as_ref().map(user_index_entries).unwrap_or_default();
         let after = user_index_entries(user);
         for (t, key) in before.difference(&after) {
-            self.tree(*t).remove(key.as_slice())?;
+            self.set(*t, key, None);
         }
         for (t, key) in after.difference(&before) {
-            self.tree(*t).insert(key.as_slice(), &[][..])?;
+            self.set(*t, key, Some(Vec::new()));
         }
 
         let old_seat = old.as_ref().and_then(User::seat).map(seat_key);
-        self.move_count(T::Seats, old_seat, user.seat().map(seat_key))?;
-        let account_of = |u: &User| u.account.filter(|_| !u.anonymised);
+        self.move_count(T::Seats, old_seat, user.seat().map(seat_key));
+        let account_of = |u: &User| u.account.filter(|_| !u.anonymised).map(|a| *a.as_bytes());
         let old_account = old.as_ref().and_then(account_of);
         self.move_count(
             T::AccountRefs,
-            old_account.as_ref().map(|a| &a.as_bytes()[..]),
-            account_of(user).as_ref().map(|a| &a.as_bytes()[..]),
-        )?;
-        self.put(T::Users, id, user)
+            as_slice(&old_account),
+            as_slice(&account_of(user)),
+        );
+        self.put(T::Users, id, user);
+        Ok(())
     }
 
     fn role(&mut self, id: RoleId) -> Result<Option<Role>, TxError> {
@@ -647,14 +694,15 @@ impl Txn for SledTxn<'_> {
             Some(&role.name),
             id,
         )?;
-        self.put(T::Roles, id, role)
+        self.put(T::Roles, id, role);
+        Ok(())
     }
 
     fn delete_role(&mut self, id: RoleId) -> Result<(), TxError> {
         let old: Option<Role> = self.get(T::Roles, id.as_bytes())?;
         if let Some(old) = old {
             self.rename(T::RoleNames, Some(&old.name), None, id.as_bytes())?;
-            self.tree(T::Roles).remove(&id.as_bytes()[..])?;
+            self.set(T::Roles, id.as_bytes(), None);
         }
         Ok(())
     }
@@ -678,23 +726,19 @@ impl Txn for SledTxn<'_> {
             Some(&account.name),
             id,
         )?;
-        let old_parent = old.as_ref().and_then(|a| a.parent);
-        self.move_count(
-            T::AccountRefs,
-            old_parent.as_ref().map(|p| &p.as_bytes()[..]),
-            account.parent.as_ref().map(|p| &p.as_bytes()[..]),
-        )?;
-        if old_parent != account.parent {
-            if let Some(p) = old_parent {
-                self.tree(T::AccountChildren)
-                    .remove(pair_key(p.as_bytes(), id))?;
+        let old_parent = old.as_ref().and_then(|a| a.parent).map(|p| *p.as_bytes());
+        let new_parent = account.parent.map(|p| *p.as_bytes());
+        self.move_count(T::AccountRefs, as_slice(&old_parent), as_slice(&new_parent));
+        if old_parent != new_parent {
+            if let Some(p) = &old_parent {
+                self.set(T::AccountChildren, &pair_key(p, id), None);
             }
-            if let Some(p) = account.parent {
-                self.tree(T::AccountChildren)
-                    .insert(pair_key(p.as_bytes(), id), &[][..])?;
+            if let Some(p) = &new_parent {
+                self.set(T::AccountChildren, &pair_key(p, id), Some(Vec::new()));
             }
         }
-        self.put(T::Accounts, id, account)
+        self.put(T::Accounts, id, account);
+        Ok(())
     }
 
     fn delete_account(&mut self, id: AccountId) -> Result<(), TxError> {
@@ -702,42 +746,49 @@ impl Txn for SledTxn<'_> {
         if let Some(old) = old {
             self.rename(T::AccountNames, Some(&old.name), None, id.as_bytes())?;
             if let Some(p) = old.parent {
-                self.tree(T::AccountChildren)
-                    .remove(pair_key(p.as_bytes(), id.as_bytes()))?;
-                self.count(T::AccountRefs, p.as_bytes(), -1)?;
+                self.set(
+                    T::AccountChildren,
+                    &pair_key(p.as_bytes(), id.as_bytes()),
+                    None,
+                );
+                self.move_count(T::AccountRefs, Some(&p.as_bytes()[..]), None);
             }
-            self.tree(T::AccountRefs).remove(&id.as_bytes()[..])?;
-            self.tree(T::Accounts).remove(&id.as_bytes()[..])?;
+            self.set(T::AccountRefs, id.as_bytes(), None);
+            self.set(T::Accounts, id.as_bytes(), None);
         }
         Ok(())
     }
 
-    fn seats(&mut self, license: LicenseType) -> Result<u64, TxError> {
-        Ok(read_u64(self.tree(T::Seats).get(seat_key(license))?))
+    fn account_refs(&mut self, id: AccountId) -> Result<u64, TxError> {
+        self.counter(T::AccountRefs, id.as_bytes())
     }
 
-    fn account_refs(&mut self, id: AccountId) -> Result<u64, TxError> {
-        Ok(read_u64(self.tree(T::AccountRefs).get(id.as_bytes())?))
+    fn seats(&mut self, license: LicenseType) -> Result<u64, TxError> {
+        self.counter(T::Seats, seat_key(license))
     }
 
     fn push_outbox(&mut self, message: &OutboxMessage) -> Result<(), TxError> {
-        self.put(T::Outbox, message.id.as_bytes(), message)
+        self.put(T::Outbox, message.id.as_bytes(), message);
+        Ok(())
     }
 
     fn append_audit(&mut self, event: &AuditEvent) -> Result<(), TxError> {
-        self.put(T::Audit, event.id.as_bytes(), event)
+        self.put(T::Audit, event.id.as_bytes(), event);
+        Ok(())
     }
 
     fn put_api_token(&mut self, digest: &SecretDigest, token: &ApiToken) -> Result<(), TxError> {
-        self.put(T::Tokens, digest, token)
+        self.put(T::Tokens, digest, token);
+        Ok(())
     }
 
     fn put_link(&mut self, digest: &SecretDigest, link: &OneTimeLink) -> Result<(), TxError> {
-        self.put(T::Links, digest, link)
+        self.put(T::Links, digest, link);
+        Ok(())
     }
 
     fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), TxError> {
-        self.tree(T::Meta).insert(key.as_bytes(), value)?;
+        self.set(T::Meta, key.as_bytes(), Some(value.to_vec()));
         Ok(())
     }
 }
