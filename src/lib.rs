@@ -1,6 +1,7 @@
 //! Rollcall's directory core: the domain model, the rules that govern it (the service), the
 //! store behind a narrow trait, and the wiring of the LDAP and SCIM front ends.
 
+pub mod adapter;
 pub mod audit;
 pub mod bootstrap;
 pub mod config;

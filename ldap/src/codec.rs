@@ -1,0 +1,362 @@
+//! Message framing on the wire.
+//!
+//! `ldap3_proto::LdapCodec` turns any request it cannot decode into an I/O error, losing the
+//! message id, so the client never learns what went wrong. This codec frames the BER envelope
+//! itself (enforcing the size limit from the length header, before buffering the body), pulls
+//! out the message id, operation tag and control criticality, and only then asks `ldap3_proto`
+//! for the typed message. A request that is well framed but has a bad body becomes
+//! [`Frame::Malformed`] and gets a protocolError answer on a connection that stays usable; a
+//! broken envelope is fatal (RFC 4511 §4.1.1: notice of disconnection, then close).
+
+use bytes::{Buf, Bytes, BytesMut};
+use ldap3_lber::common::TagClass;
+use ldap3_lber::structure::{PL, StructureTag};
+use ldap3_lber::universal::Types;
+use ldap3_proto::proto::LdapMsg;
+use tokio_util::codec::{Decoder, Encoder};
+
+/// BER nesting depth accepted; LDAP requests need a handful of levels plus filter nesting.
+const MAX_DEPTH: usize = 64;
+
+/// A control as it was on the wire: enough to decide about unavailableCriticalExtension even
+/// for controls `ldap3_proto` decodes without keeping their criticality.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlInfo {
+    pub oid: String,
+    pub critical: bool,
+}
+
+#[derive(Debug)]
+pub enum Frame {
+    Msg {
+        msg: LdapMsg,
+        controls: Vec<ControlInfo>,
+    },
+    /// A well-framed request whose content does not decode: answer protocolError.
+    Malformed {
+        msgid: i32,
+        /// Application tag number of the request operation.
+        op: u64,
+        reason: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("request of {size} bytes exceeds the limit of {max}")]
+    TooLarge { size: usize, max: usize },
+    #[error("malformed LDAP message: {0}")]
+    Malformed(&'static str),
+}
+
+pub struct Codec {
+    max_size: usize,
+}
+
+impl Codec {
+    pub fn new(max_size: usize) -> Codec {
+        Codec { max_size }
+    }
+}
+
+/// Request operations a client may send (RFC 4511 §4.2): anything else is a protocol error.
+fn is_request(op: u64) -> bool {
+    matches!(op, 0 | 2 | 3 | 6 | 8 | 10 | 12 | 14 | 16 | 23)
+}
+
+/// Reads the BER header: total length of the element (header + content), or None if more
+/// bytes are needed.
+fn envelope_len(buf: &[u8]) -> Result<Option<usize>, CodecError> {
+    let Some(&tag) = buf.first() else {
+        return Ok(None);
+    };
+    if tag != 0x30 {
+        return Err(CodecError::Malformed("message is not a SEQUENCE"));
+    }
+    let Some(&first) = buf.get(1) else {
+        return Ok(None);
+    };
+    if first < 0x80 {
+        return Ok(Some(2 + first as usize));
+    }
+    let n = (first & 0x7f) as usize;
+    if n == 0 {
+        return Err(CodecError::Malformed("indefinite length"));
+    }
+    if n > 4 {
+        return Err(CodecError::Malformed("length field too long"));
+    }
+    let Some(bytes) = buf.get(2..2 + n) else {
+        return Ok(None);
+    };
+    let len = bytes.iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
+    Ok(Some(2 + n + len))
+}
+
+fn ber_int(bytes: &[u8]) -> Option<i64> {
+    if bytes.is_empty() || bytes.len() > 8 {
+        return None;
+    }
+    let neg = bytes[0] & 0x80 != 0;
+    let mut v: i64 = if neg { -1 } else { 0 };
+    for b in bytes {
+        v = (v << 8) | *b as i64;
+    }
+    Some(v)
+}
+
+fn controls_of(tag: Option<&StructureTag>) -> Vec<ControlInfo> {
+    let Some(StructureTag {
+        class: TagClass::Context,
+        id: 0,
+        payload: PL::C(controls),
+    }) = tag
+    else {
+        return Vec::new();
+    };
+    controls
+        .iter()
+        .filter_map(|c| {
+            let PL::C(parts) = &c.payload else {
+                return None;
+            };
+            let oid = match parts.first().map(|t| &t.payload) {
+                Some(PL::P(b)) => String::from_utf8_lossy(b).into_owned(),
+                _ => return None,
+            };
+            let critical = parts.iter().skip(1).any(|t| {
+                t.class == TagClass::Universal
+                    && t.id == Types::Boolean as u64
+                    && matches!(&t.payload, PL::P(b) if b.iter().any(|x| *x != 0))
+            });
+            Some(ControlInfo { oid, critical })
+        })
+        .collect()
+}
+
+impl Decoder for Codec {
+    type Item = Frame;
+    type Error = CodecError;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, CodecError> {
+        let Some(total) = envelope_len(buf)? else {
+            return Ok(None);
+        };
+        if total > self.max_size {
+            return Err(CodecError::TooLarge {
+                size: total,
+                max: self.max_size,
+            });
+        }
+        if buf.len() < total {
+            buf.reserve(total - buf.len());
+            return Ok(None);
+        }
+        let raw = buf.split_to(total);
+        let mut parser = ldap3_lber::Parser::new(MAX_DEPTH);
+        let tag = match parser.parse(&raw) {
+            Ok(([], tag)) => tag,
+            _ => return Err(CodecError::Malformed("invalid BER")),
+        };
+        let PL::C(parts) = &tag.payload else {
+            return Err(CodecError::Malformed("message is not constructed"));
+        };
+        let msgid = match parts.first() {
+            Some(StructureTag {
+                class: TagClass::Universal,
+                id,
+                payload: PL::P(b),
+            }) if *id == Types::Integer as u64 => ber_int(b),
+            _ => None,
+        }
+        .filter(|id| (0..=i32::MAX as i64).contains(id))
+        .ok_or(CodecError::Malformed("invalid message id"))? as i32;
+        let op = match parts.get(1) {
+            Some(t) if t.class == TagClass::Application && is_request(t.id) => t.id,
+            _ => return Err(CodecError::Malformed("not a request operation")),
+        };
+        if parts.len() > 3 {
+            return Err(CodecError::Malformed("too many message elements"));
+        }
+        let controls = controls_of(parts.get(2));
+        match LdapMsg::try_from(tag) {
+            Ok(msg) => Ok(Some(Frame::Msg { msg, controls })),
+            Err(e) => Ok(Some(Frame::Malformed {
+                msgid,
+                op,
+                reason: e.to_string(),
+            })),
+        }
+    }
+}
+
+/// BER-encodes a message. Done by whoever produces it (a search's blocking thread), so that the
+/// connection task only copies bytes.
+pub fn encode(msg: LdapMsg) -> Bytes {
+    let mut buf = BytesMut::new();
+    // Encoding into memory cannot fail.
+    let _ = ldap3_lber::write::encode_into(&mut buf, StructureTag::from(msg));
+    buf.freeze()
+}
+
+impl Encoder<Bytes> for Codec {
+    type Error = CodecError;
+
+    fn encode(&mut self, item: Bytes, dst: &mut BytesMut) -> Result<(), CodecError> {
+        dst.extend_from_slice(item.chunk());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ldap3_proto::proto::{LdapDerefAliases, LdapSearchScope};
+    use ldap3_proto::proto::{LdapFilter, LdapOp, LdapSearchRequest};
+
+    fn search(msgid: i32, filter: LdapFilter) -> LdapMsg {
+        LdapMsg::new(
+            msgid,
+            LdapOp::SearchRequest(LdapSearchRequest {
+                base: "dc=example".into(),
+                scope: LdapSearchScope::Subtree,
+                aliases: LdapDerefAliases::Never,
+                sizelimit: 0,
+                timelimit: 0,
+                typesonly: false,
+                filter,
+                attrs: vec![],
+            }),
+        )
+    }
+
+    fn decode_all(bytes: &[u8], max: usize) -> Vec<Result<Frame, String>> {
+        let mut c = Codec::new(max);
+        let mut buf = BytesMut::from(bytes);
+        let mut out = Vec::new();
+        loop {
+            match c.decode(&mut buf) {
+                Ok(Some(f)) => out.push(Ok(f)),
+                Ok(None) => break,
+                Err(e) => {
+                    out.push(Err(e.to_string()));
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn round_trip_and_partial_input() {
+        let bytes = encode(search(7, LdapFilter::Present("uid".into())));
+        let mut c = Codec::new(1024);
+        let mut buf = BytesMut::from(&bytes[..bytes.len() - 1]);
+        assert!(matches!(c.decode(&mut buf), Ok(None)));
+        buf.extend_from_slice(&bytes[bytes.len() - 1..]);
+        match c.decode(&mut buf) {
+            Ok(Some(Frame::Msg { msg, controls })) => {
+                assert_eq!(msg, search(7, LdapFilter::Present("uid".into())));
+                assert!(controls.is_empty());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn non_utf8_filter_value_is_malformed_but_keeps_msgid() {
+        let mut bytes = encode(search(9, LdapFilter::Equality("cn".into(), "zz".into()))).to_vec();
+        let pos = bytes.windows(2).position(|w| w == b"zz").expect("value");
+        bytes[pos] = 0xff;
+        // And a valid request behind it is still decoded.
+        bytes.extend_from_slice(&encode(search(10, LdapFilter::Present("cn".into()))));
+        let frames = decode_all(&bytes, 1024);
+        assert_eq!(frames.len(), 2);
+        assert!(matches!(
+            &frames[0],
+            Ok(Frame::Malformed {
+                msgid: 9,
+                op: 3,
+                ..
+            })
+        ));
+        assert!(matches!(&frames[1], Ok(Frame::Msg { msg, .. }) if msg.msgid == 10));
+    }
+
+    #[test]
+    fn broken_envelopes_are_fatal() {
+        for bad in [
+            &b"\x04\x01a"[..],
+            b"\x30\x80\x00\x00",
+            b"\x30\x89\x01\x01\x01\x01\x01\x01\x01\x01\x01",
+            // msgid is not an integer
+            b"\x30\x05\x04\x01\x01\x42\x00",
+            // a response, not a request
+            b"\x30\x05\x02\x01\x01\x61\x00",
+            // negative message id
+            b"\x30\x05\x02\x01\xff\x42\x00",
+            // content shorter than the declared inner length
+            b"\x30\x04\x02\x05\x01\x42",
+        ] {
+            let frames = decode_all(bad, 1024);
+            assert!(
+                matches!(frames.last(), Some(Err(_))),
+                "{bad:02x?} gave {frames:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn size_limit_is_checked_from_the_header() {
+        // Declares 1 MiB; refused before the body arrives.
+        let frames = decode_all(b"\x30\x83\x10\x00\x00\x02\x01\x01", 4096);
+        assert!(matches!(frames.as_slice(), [Err(e)] if e.contains("exceeds")));
+    }
+
+    #[test]
+    fn control_criticality_is_kept() {
+        let msg = LdapMsg::new_with_ctrls(
+            3,
+            LdapOp::UnbindRequest,
+            vec![
+                ldap3_proto::control::LdapControl::Unknown {
+                    oid: "1.2.3.4".into(),
+                    criticality: true,
+                    value: None,
+                },
+                ldap3_proto::control::LdapControl::SimplePagedResults {
+                    size: 5,
+                    cookie: vec![],
+                },
+            ],
+        );
+        let frames = decode_all(&encode(msg), 1024);
+        match frames.as_slice() {
+            [Ok(Frame::Msg { controls, .. })] => assert_eq!(
+                controls,
+                &[
+                    ControlInfo {
+                        oid: "1.2.3.4".into(),
+                        critical: true
+                    },
+                    ControlInfo {
+                        oid: "1.2.840.113556.1.4.319".into(),
+                        critical: false
+                    }
+                ]
+            ),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ber_integers() {
+        assert_eq!(ber_int(&[0x01]), Some(1));
+        assert_eq!(ber_int(&[0x00, 0x80]), Some(128));
+        assert_eq!(ber_int(&[0xff]), Some(-1));
+        assert_eq!(ber_int(&[]), None);
+    }
+}

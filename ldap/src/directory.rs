@@ -1,0 +1,286 @@
+//! The contract between the protocol server and the directory behind it.
+//!
+//! Every method is synchronous: the core is blocking (sled, argon2 at ~30 ms a hash) and the
+//! server runs each call on tokio's blocking pool behind a global bound, so a slow bind never
+//! stalls other connections. Authorisation is entirely the directory's business: the server
+//! passes the session it got from [`Directory::bind`] (or [`Directory::anonymous`]) to every
+//! call and trusts the answer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ldap3_proto::proto::{LdapFilter, LdapResultCode, LdapSearchScope};
+
+use crate::dn::{Dn, Rdn};
+use crate::entry::{Attribute, Entry, Selection};
+use crate::filter::{Plan, referenced_attributes};
+use crate::schema::Schema;
+
+/// An LDAP result other than success, as the directory wants it sent to the client.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct LdapError {
+    pub code: LdapResultCode,
+    pub message: String,
+    /// The deepest existing entry, for noSuchObject (RFC 4511 §4.1.9).
+    pub matched_dn: Option<Dn>,
+}
+
+impl LdapError {
+    pub fn new(code: LdapResultCode, message: impl Into<String>) -> LdapError {
+        LdapError {
+            code,
+            message: message.into(),
+            matched_dn: None,
+        }
+    }
+
+    pub fn with_matched(mut self, dn: Dn) -> LdapError {
+        self.matched_dn = Some(dn);
+        self
+    }
+
+    /// Also the answer for unknown users, so that a bind does not reveal who exists.
+    pub fn invalid_credentials() -> LdapError {
+        LdapError::new(LdapResultCode::InvalidCredentials, "invalid credentials")
+    }
+
+    pub fn no_such_object() -> LdapError {
+        LdapError::new(LdapResultCode::NoSuchObject, "no such object")
+    }
+
+    pub fn insufficient_access() -> LdapError {
+        LdapError::new(
+            LdapResultCode::InsufficentAccessRights,
+            "insufficient access rights",
+        )
+    }
+
+    pub fn unwilling(message: impl Into<String>) -> LdapError {
+        LdapError::new(LdapResultCode::UnwillingToPerform, message)
+    }
+
+    pub fn other(message: impl Into<String>) -> LdapError {
+        LdapError::new(LdapResultCode::Other, message)
+    }
+}
+
+/// Who is on the other end of a connection, for audit and rate limiting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub peer: SocketAddr,
+    /// True once the connection is protected by TLS (LDAPS or after StartTLS).
+    pub tls: bool,
+    /// Per-server connection number, for correlating log lines.
+    pub connection_id: u64,
+}
+
+/// The bound identity of a connection, as the directory defines it.
+pub trait Session: Clone + Send + Sync + 'static {
+    /// The DN a WhoAmI request (RFC 4532) reports; `None` for anonymous.
+    fn dn(&self) -> Option<&Dn>;
+}
+
+/// A search as the directory receives it: already validated, with the filter compiled by the
+/// server. The directory finds candidates (using [`SearchQuery::plan`] for its indexes) and
+/// pushes them to the [`EntrySink`]; the server checks scope and filter exactly, selects
+/// attributes, applies size, time and page limits and writes to the socket as entries arrive.
+#[derive(Debug, Clone)]
+pub struct SearchQuery {
+    pub base: Dn,
+    pub scope: LdapSearchScope,
+    pub filter: LdapFilter,
+    pub selection: Selection,
+    /// For a paged search continuing a previous page: the position the directory attached to
+    /// the last entry sent (see [`EntrySink::send_at`]). Continue strictly after it.
+    pub resume_after: Option<Vec<u8>>,
+    /// How many more entries the server will send at most (`None`: no limit). A hint: the
+    /// server enforces it.
+    pub limit: Option<usize>,
+}
+
+impl SearchQuery {
+    /// The index plan of the filter; `indexed` says which canonical attribute names have an
+    /// equality index.
+    pub fn plan(&self, schema: &Schema, indexed: &dyn Fn(&str) -> bool) -> Plan {
+        Plan::new(&self.filter, schema, indexed)
+    }
+
+    /// True if the entries sent must carry attribute `name` (in any spelling), because the
+    /// filter or the selection uses it. Lets the directory skip computing costly attributes.
+    pub fn needs(&self, name: &str, schema: &Schema) -> bool {
+        let canonical = schema.canonical(name);
+        self.selection.includes(name, schema)
+            || referenced_attributes(&self.filter, schema)
+                .iter()
+                .any(|a| *a == canonical || a == "*")
+    }
+
+    /// True if an entry at `dn` is inside the search scope.
+    pub fn in_scope(&self, dn: &Dn) -> bool {
+        in_scope(&self.base, self.scope.clone(), dn)
+    }
+}
+
+pub(crate) fn in_scope(base: &Dn, scope: LdapSearchScope, dn: &Dn) -> bool {
+    match scope {
+        LdapSearchScope::Base => dn == base,
+        LdapSearchScope::OneLevel => dn.is_child_of(base),
+        LdapSearchScope::Subtree => dn.is_within(base),
+        LdapSearchScope::Children => dn.is_descendant_of(base),
+    }
+}
+
+/// Why the sink refuses more entries: the directory should stop and return `Ok(())`; the
+/// server already knows the outcome (limit reached, abandoned, client gone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("search stopped")]
+pub struct Stop;
+
+/// Where a directory pushes candidate entries of a search.
+pub trait EntrySink {
+    /// Offers a candidate. The server drops it if it is out of scope or does not match.
+    fn send(&mut self, entry: Entry) -> Result<(), Stop>;
+
+    /// Offers a candidate with its position in the directory's iteration order: an opaque key
+    /// that must increase (bytewise) along the iteration. Paged searches then resume with
+    /// [`SearchQuery::resume_after`] instead of re-reading and skipping earlier entries.
+    fn send_at(&mut self, entry: Entry, position: Vec<u8>) -> Result<(), Stop>;
+
+    /// True once the search should stop (abandoned, limit reached, client gone); lets a
+    /// directory stop between candidates it does not send.
+    fn is_stopped(&self) -> bool;
+}
+
+/// A request to add an entry; attribute names as the client sent them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddRequest {
+    pub dn: Dn,
+    pub attributes: Vec<Attribute>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModifyOp {
+    Add,
+    Delete,
+    Replace,
+    Increment,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Modification {
+    pub op: ModifyOp,
+    pub attribute: Attribute,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModifyRequest {
+    pub dn: Dn,
+    pub changes: Vec<Modification>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModifyDnRequest {
+    pub dn: Dn,
+    pub new_rdn: Rdn,
+    pub delete_old_rdn: bool,
+    pub new_superior: Option<Dn>,
+}
+
+/// RFC 3062 Password Modify. `user` absent means the bound user; `new_password` absent asks the
+/// directory to generate one and return it.
+#[derive(Clone, PartialEq)]
+pub struct PasswordModify {
+    pub user: Option<Dn>,
+    pub old_password: Option<String>,
+    pub new_password: Option<String>,
+}
+
+impl std::fmt::Debug for PasswordModify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordModify")
+            .field("user", &self.user)
+            .field("old_password", &self.old_password.as_ref().map(|_| "***"))
+            .field("new_password", &self.new_password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// What the core implements. Write operations default to unwillingToPerform so a read-only
+/// directory implements only what it serves.
+pub trait Directory: Send + Sync + 'static {
+    type Session: Session;
+
+    /// The session of a connection that has not bound, or bound anonymously.
+    fn anonymous(&self, client: &ClientInfo) -> Self::Session;
+
+    /// Simple bind with a non-empty password. Failures should be
+    /// [`LdapError::invalid_credentials`] whatever the cause, taking the same time for unknown
+    /// DNs as for known ones.
+    fn bind(
+        &self,
+        dn: &Dn,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<Self::Session, LdapError>;
+
+    /// Streams the candidates of `query` into `sink`. Return `Ok(())` when done or when the
+    /// sink said [`Stop`]; an error (noSuchObject for a missing base, ...) ends the search with
+    /// that result after the entries already sent.
+    fn search(
+        &self,
+        session: &Self::Session,
+        query: &SearchQuery,
+        sink: &mut dyn EntrySink,
+    ) -> Result<(), LdapError>;
+
+    fn add(&self, session: &Self::Session, request: AddRequest) -> Result<(), LdapError> {
+        let _ = (session, request);
+        Err(LdapError::unwilling("add is not supported"))
+    }
+
+    fn modify(&self, session: &Self::Session, request: ModifyRequest) -> Result<(), LdapError> {
+        let _ = (session, request);
+        Err(LdapError::unwilling("modify is not supported"))
+    }
+
+    fn delete(&self, session: &Self::Session, dn: &Dn) -> Result<(), LdapError> {
+        let _ = (session, dn);
+        Err(LdapError::unwilling("delete is not supported"))
+    }
+
+    fn modify_dn(
+        &self,
+        session: &Self::Session,
+        request: ModifyDnRequest,
+    ) -> Result<(), LdapError> {
+        let _ = (session, request);
+        Err(LdapError::unwilling("modify DN is not supported"))
+    }
+
+    /// Returns the generated password when the request had none.
+    fn password_modify(
+        &self,
+        session: &Self::Session,
+        request: PasswordModify,
+    ) -> Result<Option<String>, LdapError> {
+        let _ = (session, request);
+        Err(LdapError::unwilling("password modify is not supported"))
+    }
+}
+
+/// A cancellation flag shared between the connection (Abandon, shutdown, client gone) and the
+/// blocking call that is producing entries.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    pub(crate) fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,628 @@
+//! The LDAP operations, each run on a blocking thread with the connection's session at the time
+//! the request arrived. Each returns the final response message, or `None` when the operation
+//! was abandoned and must not be answered.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ldap3_proto::control::LdapControl;
+use ldap3_proto::proto::{
+    LdapAddRequest, LdapBindCred, LdapBindRequest, LdapCompareRequest, LdapExtendedRequest,
+    LdapExtendedResponse, LdapFilter, LdapModifyDNRequest, LdapModifyRequest, LdapModifyType,
+    LdapMsg, LdapOp, LdapPasswordModifyRequest, LdapPasswordModifyResponse, LdapResult,
+    LdapResultCode, LdapSearchRequest, LdapSearchScope,
+};
+use tokio::sync::mpsc;
+
+use crate::directory::{
+    AddRequest, CancelFlag, ClientInfo, Directory, LdapError, Modification, ModifyDnRequest,
+    ModifyOp, ModifyRequest, PasswordModify, SearchQuery, Session,
+};
+use crate::dn::{Dn, Rdn, valid_type};
+use crate::entry::{Attribute, Selection};
+use crate::filter::{Filter, Truth};
+use crate::paging::{PageState, PagedSearches, Resume};
+use crate::schema::MatchingRule;
+use crate::search::{FirstEntry, LimitKind, Outcome, ServerSink};
+use crate::server::Shared;
+
+pub(crate) struct OpContext<D: Directory> {
+    pub shared: Arc<Shared<D>>,
+    pub session: D::Session,
+    pub client: ClientInfo,
+    pub tx: mpsc::Sender<Bytes>,
+    pub cancel: CancelFlag,
+    pub paged: Arc<Mutex<PagedSearches>>,
+    pub msgid: i32,
+}
+
+pub(crate) fn result(code: LdapResultCode, message: impl Into<String>) -> LdapResult {
+    LdapResult {
+        code,
+        matcheddn: String::new(),
+        message: message.into(),
+        referral: Vec::new(),
+    }
+}
+
+fn error_result(e: LdapError) -> LdapResult {
+    LdapResult {
+        code: e.code,
+        matcheddn: e.matched_dn.map(|d| d.to_string()).unwrap_or_default(),
+        message: e.message,
+        referral: Vec::new(),
+    }
+}
+
+/// The response to request operation `op` (application tag number) carrying `res`; `None` for
+/// requests that have no response (unbind, abandon).
+pub(crate) fn response(op: u64, msgid: i32, res: LdapResult) -> Option<LdapMsg> {
+    let op = match op {
+        0 => LdapOp::BindResponse(ldap3_proto::proto::LdapBindResponse {
+            res,
+            saslcreds: None,
+        }),
+        3 => LdapOp::SearchResultDone(res),
+        6 => LdapOp::ModifyResponse(res),
+        8 => LdapOp::AddResponse(res),
+        10 => LdapOp::DelResponse(res),
+        12 => LdapOp::ModifyDNResponse(res),
+        14 => LdapOp::CompareResult(res),
+        23 => LdapOp::ExtendedResponse(LdapExtendedResponse {
+            res,
+            name: None,
+            value: None,
+        }),
+        _ => return None,
+    };
+    Some(LdapMsg::new(msgid, op))
+}
+
+/// Application tag number of a request, for [`response`].
+pub(crate) fn op_tag(op: &LdapOp) -> u64 {
+    match op {
+        LdapOp::BindRequest(_) => 0,
+        LdapOp::UnbindRequest => 2,
+        LdapOp::SearchRequest(_) => 3,
+        LdapOp::ModifyRequest(_) => 6,
+        LdapOp::AddRequest(_) => 8,
+        LdapOp::DelRequest(_) => 10,
+        LdapOp::ModifyDNRequest(_) => 12,
+        LdapOp::CompareRequest(_) => 14,
+        LdapOp::AbandonRequest(_) => 16,
+        LdapOp::ExtendedRequest(_) => 23,
+        _ => u64::MAX,
+    }
+}
+
+/// Outcome of a simple bind: the response, and the new session (`None`: the connection falls
+/// back to anonymous, as after any failed bind).
+pub(crate) fn bind<D: Directory>(
+    shared: &Shared<D>,
+    client: &ClientInfo,
+    req: &LdapBindRequest,
+) -> (LdapResult, Option<D::Session>) {
+    if req.version != 3 {
+        return (
+            result(
+                LdapResultCode::ProtocolError,
+                "only LDAP version 3 is supported",
+            ),
+            Some(shared.directory.anonymous(client)),
+        );
+    }
+    let password = match &req.cred {
+        LdapBindCred::Simple(p) => p,
+        LdapBindCred::SASL(_) | LdapBindCred::Unsupported => {
+            return (
+                result(
+                    LdapResultCode::AuthMethodNotSupported,
+                    "only simple bind is supported",
+                ),
+                None,
+            );
+        }
+    };
+    let anonymous = || Some(shared.directory.anonymous(client));
+    match (req.dn.trim().is_empty(), password.is_empty()) {
+        (true, true) => return (result(LdapResultCode::Success, ""), anonymous()),
+        // RFC 4513 §5.1.2: an unauthenticated bind is a misconfigured client, not a login.
+        (false, true) => {
+            return (
+                result(
+                    LdapResultCode::UnwillingToPerform,
+                    "unauthenticated bind (DN with no password) disallowed",
+                ),
+                anonymous(),
+            );
+        }
+        (true, false) => {
+            return (
+                result(LdapResultCode::InvalidCredentials, "invalid credentials"),
+                anonymous(),
+            );
+        }
+        (false, false) => {}
+    }
+    if shared.config.require_tls_for_passwords && !client.tls {
+        return (
+            result(
+                LdapResultCode::ConfidentialityRequired,
+                "TLS is required for simple bind",
+            ),
+            anonymous(),
+        );
+    }
+    let dn = match Dn::parse(&req.dn) {
+        Ok(d) => d,
+        Err(e) => {
+            return (
+                result(LdapResultCode::InvalidDNSyntax, e.to_string()),
+                anonymous(),
+            );
+        }
+    };
+    match shared.directory.bind(&dn, password, client) {
+        Ok(s) => (result(LdapResultCode::Success, ""), Some(s)),
+        Err(e) => (error_result(e), anonymous()),
+    }
+}
+
+pub(crate) fn whoami<S: Session>(msgid: i32, session: &S) -> LdapMsg {
+    let authz = session.dn().map(|d| format!("dn:{d}")).unwrap_or_default();
+    LdapMsg::new(
+        msgid,
+        LdapOp::ExtendedResponse(LdapExtendedResponse {
+            res: result(LdapResultCode::Success, ""),
+            name: None,
+            value: Some(authz.into_bytes()),
+        }),
+    )
+}
+
+fn deadline(client_secs: i32, server: Option<Duration>) -> Option<Instant> {
+    let client = (client_secs > 0).then(|| Duration::from_secs(client_secs as u64));
+    let limit = match (client, server) {
+        (Some(c), Some(s)) => Some(c.min(s)),
+        (a, b) => a.or(b),
+    };
+    limit.map(|d| Instant::now() + d)
+}
+
+fn paged_done(msgid: i32, res: LdapResult, paged: bool, cookie: Vec<u8>) -> LdapMsg {
+    let ctrl = if paged {
+        vec![LdapControl::SimplePagedResults { size: 0, cookie }]
+    } else {
+        Vec::new()
+    };
+    LdapMsg::new_with_ctrls(msgid, LdapOp::SearchResultDone(res), ctrl)
+}
+
+pub(crate) fn search<D: Directory>(
+    ctx: &OpContext<D>,
+    req: LdapSearchRequest,
+    controls: &[LdapControl],
+) -> Option<LdapMsg> {
+    let msgid = ctx.msgid;
+    let shared = &ctx.shared;
+    let schema = &shared.config.schema;
+    let limits = &shared.config.limits;
+    let paging = controls.iter().find_map(|c| match c {
+        LdapControl::SimplePagedResults { size, cookie } => Some((*size, cookie.clone())),
+        _ => None,
+    });
+    let is_paged = paging.is_some();
+    let done = |code, msg: &str| Some(paged_done(msgid, result(code, msg), is_paged, Vec::new()));
+
+    let base = match Dn::parse(&req.base) {
+        Ok(d) => d,
+        Err(e) => return done(LdapResultCode::InvalidDNSyntax, &e.to_string()),
+    };
+
+    let mut previous: Option<PageState> = None;
+    if let Some((size, cookie)) = &paging {
+        let taken = if cookie.is_empty() {
+            None
+        } else {
+            match ctx.paged.lock() {
+                Ok(mut p) => p.take(cookie),
+                Err(_) => None,
+            }
+        };
+        if !cookie.is_empty() && taken.is_none() {
+            return done(
+                LdapResultCode::UnwillingToPerform,
+                "paged results cookie is invalid",
+            );
+        }
+        if *size <= 0 {
+            // RFC 2696 §3: a size of zero abandons the paged search.
+            return done(LdapResultCode::Success, "");
+        }
+        if let Some(state) = &taken
+            && !state.same_search(&req)
+        {
+            return done(
+                LdapResultCode::UnwillingToPerform,
+                "paged results cookie belongs to a different search",
+            );
+        }
+        previous = taken;
+    }
+
+    let selection = Selection::parse(&req.attrs, req.typesonly, schema);
+    let filter = Filter::compile(&req.filter, schema);
+
+    // Size limits: the client's over the whole search, the server's per search or per page.
+    let client_limit = (req.sizelimit > 0).then_some(req.sizelimit as usize);
+    let server_limit = (limits.size_limit > 0).then_some(limits.size_limit);
+    let sent_before = previous.as_ref().map(|s| s.sent_total).unwrap_or(0) as usize;
+    let (limit, limit_kind) = match &paging {
+        None => match (client_limit, server_limit) {
+            (Some(c), Some(s)) => (Some(c.min(s)), LimitKind::Size),
+            (a, b) => (a.or(b), LimitKind::Size),
+        },
+        Some((size, _)) => {
+            let page = (*size).clamp(1, i64::from(i32::MAX)) as usize;
+            let page = server_limit.map_or(page, |s| page.min(s));
+            match client_limit.map(|c| c.saturating_sub(sent_before)) {
+                Some(rest) if rest <= page => (Some(rest), LimitKind::Size),
+                _ => (Some(page), LimitKind::Page),
+            }
+        }
+    };
+    let (skip, resume_after) = match previous.as_ref().map(|s| &s.resume) {
+        Some(Resume::Skip(n)) => (*n, None),
+        Some(Resume::After(p)) => (0, Some(p.clone())),
+        None => (0, None),
+    };
+
+    let mut sink = ServerSink {
+        msgid,
+        base: &base,
+        scope: req.scope.clone(),
+        filter: &filter,
+        schema,
+        selection: &selection,
+        tx: &ctx.tx,
+        cancel: &ctx.cancel,
+        deadline: deadline(req.timelimit, limits.time_limit),
+        skip,
+        resume_after: resume_after.clone(),
+        limit,
+        limit_kind,
+        sent: 0,
+        last_position: None,
+        outcome: None,
+    };
+
+    // The root DSE and the subschema entry are the server's own and always readable.
+    let special = if req.scope == LdapSearchScope::Base && base.is_root() {
+        Some(&shared.root_dse)
+    } else if req.scope == LdapSearchScope::Base && base == shared.config.root_dse.subschema {
+        Some(&shared.subschema)
+    } else {
+        None
+    };
+    let searched = match special {
+        Some(entry) => {
+            use crate::directory::EntrySink;
+            let _ = sink.send(entry.clone());
+            Ok(())
+        }
+        None => {
+            let query = SearchQuery {
+                base: base.clone(),
+                scope: req.scope.clone(),
+                filter: req.filter.clone(),
+                selection: selection.clone(),
+                resume_after,
+                limit,
+            };
+            shared.directory.search(&ctx.session, &query, &mut sink)
+        }
+    };
+
+    let sent = sink.sent;
+    let last_position = sink.last_position.take();
+    let outcome = sink.outcome.clone().unwrap_or(Outcome::Complete);
+    if outcome == Outcome::Cancelled {
+        return None;
+    }
+    if let Err(e) = searched {
+        return Some(paged_done(msgid, error_result(e), is_paged, Vec::new()));
+    }
+    match outcome {
+        Outcome::SizeLimit => done(LdapResultCode::SizeLimitExceeded, "size limit exceeded"),
+        Outcome::TimeLimit => done(LdapResultCode::TimeLimitExceeded, "time limit exceeded"),
+        Outcome::PageFull => {
+            let resume = match last_position {
+                Some(p) => Resume::After(p),
+                None => Resume::Skip(skip + sent as u64),
+            };
+            let state = PageState {
+                request: req,
+                resume,
+                sent_total: (sent_before + sent) as u64,
+            };
+            let cookie = match ctx.paged.lock() {
+                Ok(mut p) => p.insert(state),
+                Err(_) => Vec::new(),
+            };
+            Some(paged_done(
+                msgid,
+                result(LdapResultCode::Success, ""),
+                true,
+                cookie,
+            ))
+        }
+        Outcome::Complete | Outcome::Cancelled => done(LdapResultCode::Success, ""),
+    }
+}
+
+pub(crate) fn compare<D: Directory>(
+    ctx: &OpContext<D>,
+    req: LdapCompareRequest,
+) -> Option<LdapMsg> {
+    let res = compare_result(ctx, &req).unwrap_or_else(error_result);
+    if ctx.cancel.is_cancelled() {
+        return None;
+    }
+    Some(LdapMsg::new(ctx.msgid, LdapOp::CompareResult(res)))
+}
+
+fn compare_result<D: Directory>(
+    ctx: &OpContext<D>,
+    req: &LdapCompareRequest,
+) -> Result<LdapResult, LdapError> {
+    let schema = &ctx.shared.config.schema;
+    let dn = Dn::parse(&req.dn)
+        .map_err(|e| LdapError::new(LdapResultCode::InvalidDNSyntax, e.to_string()))?;
+    let entry = if dn.is_root() {
+        Some(ctx.shared.root_dse.clone())
+    } else if dn == ctx.shared.config.root_dse.subschema {
+        Some(ctx.shared.subschema.clone())
+    } else {
+        let query = SearchQuery {
+            base: dn.clone(),
+            scope: LdapSearchScope::Base,
+            filter: LdapFilter::Present("objectClass".into()),
+            selection: Selection::everything(),
+            resume_after: None,
+            limit: Some(1),
+        };
+        let mut sink = FirstEntry {
+            dn: Some(dn.clone()),
+            entry: None,
+        };
+        ctx.shared
+            .directory
+            .search(&ctx.session, &query, &mut sink)?;
+        sink.entry
+    };
+    let entry = entry.ok_or_else(LdapError::no_such_object)?;
+    if entry.find(schema, &req.atype).next().is_none() {
+        return Ok(result(LdapResultCode::NoSuchAttribute, "no such attribute"));
+    }
+    let rule = schema
+        .attribute(&req.atype)
+        .map(|a| a.equality)
+        .unwrap_or(Some(MatchingRule::CaseIgnore));
+    let code = match (rule, std::str::from_utf8(&req.val)) {
+        (None, _) => LdapResultCode::InappropriateMatching,
+        (Some(MatchingRule::OctetString), _) => {
+            let hit = entry
+                .find(schema, &req.atype)
+                .any(|a| a.values.contains(&req.val));
+            if hit {
+                LdapResultCode::CompareTrue
+            } else {
+                LdapResultCode::CompareFalse
+            }
+        }
+        (Some(_), Err(_)) => LdapResultCode::InvalidAttributeSyntax,
+        (Some(_), Ok(v)) => {
+            let f = Filter::compile(
+                &LdapFilter::Equality(req.atype.clone(), v.to_string()),
+                schema,
+            );
+            match f.evaluate(&entry, schema) {
+                Truth::True => LdapResultCode::CompareTrue,
+                Truth::False => LdapResultCode::CompareFalse,
+                Truth::Undefined => LdapResultCode::InvalidAttributeSyntax,
+            }
+        }
+    };
+    Ok(result(code, ""))
+}
+
+fn parse_dn(s: &str) -> Result<Dn, LdapError> {
+    Dn::parse(s).map_err(|e| LdapError::new(LdapResultCode::InvalidDNSyntax, e.to_string()))
+}
+
+fn attribute(name: String, values: Vec<Vec<u8>>) -> Result<Attribute, LdapError> {
+    if !valid_type(name.split(';').next().unwrap_or("")) {
+        return Err(LdapError::new(
+            LdapResultCode::UndefinedAttributeType,
+            format!("invalid attribute description {name:?}"),
+        ));
+    }
+    Ok(Attribute { name, values })
+}
+
+fn write_result(r: Result<(), LdapError>) -> LdapResult {
+    match r {
+        Ok(()) => result(LdapResultCode::Success, ""),
+        Err(e) => error_result(e),
+    }
+}
+
+pub(crate) fn add<D: Directory>(ctx: &OpContext<D>, req: LdapAddRequest) -> LdapMsg {
+    let r = (|| {
+        let dn = parse_dn(&req.dn)?;
+        let attributes = req
+            .attributes
+            .into_iter()
+            .map(|a| attribute(a.atype, a.vals))
+            .collect::<Result<Vec<_>, _>>()?;
+        ctx.shared
+            .directory
+            .add(&ctx.session, AddRequest { dn, attributes })
+    })();
+    LdapMsg::new(ctx.msgid, LdapOp::AddResponse(write_result(r)))
+}
+
+pub(crate) fn modify<D: Directory>(ctx: &OpContext<D>, req: LdapModifyRequest) -> LdapMsg {
+    let r = (|| {
+        let dn = parse_dn(&req.dn)?;
+        let changes = req
+            .changes
+            .into_iter()
+            .map(|m| {
+                let op = match m.operation {
+                    LdapModifyType::Add => ModifyOp::Add,
+                    LdapModifyType::Delete => ModifyOp::Delete,
+                    LdapModifyType::Replace => ModifyOp::Replace,
+                    LdapModifyType::Increment => ModifyOp::Increment,
+                };
+                Ok(Modification {
+                    op,
+                    attribute: attribute(m.modification.atype, m.modification.vals)?,
+                })
+            })
+            .collect::<Result<Vec<_>, LdapError>>()?;
+        ctx.shared
+            .directory
+            .modify(&ctx.session, ModifyRequest { dn, changes })
+    })();
+    LdapMsg::new(ctx.msgid, LdapOp::ModifyResponse(write_result(r)))
+}
+
+pub(crate) fn delete<D: Directory>(ctx: &OpContext<D>, dn: String) -> LdapMsg {
+    let r = parse_dn(&dn).and_then(|dn| ctx.shared.directory.delete(&ctx.session, &dn));
+    LdapMsg::new(ctx.msgid, LdapOp::DelResponse(write_result(r)))
+}
+
+pub(crate) fn modify_dn<D: Directory>(ctx: &OpContext<D>, req: LdapModifyDNRequest) -> LdapMsg {
+    let r = (|| {
+        let dn = parse_dn(&req.dn)?;
+        let new_rdn = Rdn::parse(&req.newrdn)
+            .map_err(|e| LdapError::new(LdapResultCode::InvalidDNSyntax, e.to_string()))?;
+        let new_superior = req.new_superior.as_deref().map(parse_dn).transpose()?;
+        ctx.shared.directory.modify_dn(
+            &ctx.session,
+            ModifyDnRequest {
+                dn,
+                new_rdn,
+                delete_old_rdn: req.deleteoldrdn,
+                new_superior,
+            },
+        )
+    })();
+    LdapMsg::new(ctx.msgid, LdapOp::ModifyDNResponse(write_result(r)))
+}
+
+pub(crate) fn password_modify<D: Directory>(
+    ctx: &OpContext<D>,
+    req: &LdapExtendedRequest,
+) -> LdapMsg {
+    let reply = |res: LdapResult, generated: Option<String>| {
+        let ext = match generated {
+            Some(p) => LdapExtendedResponse::from(LdapPasswordModifyResponse {
+                res,
+                gen_password: Some(p),
+            }),
+            None => LdapExtendedResponse {
+                res,
+                name: None,
+                value: None,
+            },
+        };
+        LdapMsg::new(ctx.msgid, LdapOp::ExtendedResponse(ext))
+    };
+    if ctx.shared.config.require_tls_for_passwords && !ctx.client.tls {
+        return reply(
+            result(
+                LdapResultCode::ConfidentialityRequired,
+                "TLS is required to change passwords",
+            ),
+            None,
+        );
+    }
+    let parsed = match &req.value {
+        // RFC 3062: the value is optional; without it, the bound user gets a generated password.
+        None => PasswordModify {
+            user: None,
+            old_password: None,
+            new_password: None,
+        },
+        Some(_) => {
+            let p = match LdapPasswordModifyRequest::try_from(req) {
+                Ok(p) => p,
+                Err(e) => {
+                    return reply(result(LdapResultCode::ProtocolError, e.to_string()), None);
+                }
+            };
+            let user = match p.user_identity.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(u) => match Dn::parse(u.strip_prefix("dn:").unwrap_or(u)) {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        return reply(result(LdapResultCode::InvalidDNSyntax, e.to_string()), None);
+                    }
+                },
+            };
+            PasswordModify {
+                user,
+                old_password: p.old_password,
+                new_password: p.new_password.filter(|n| !n.is_empty()),
+            }
+        }
+    };
+    match ctx.shared.directory.password_modify(&ctx.session, parsed) {
+        Ok(generated) => reply(result(LdapResultCode::Success, ""), generated),
+        Err(e) => reply(error_result(e), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn responses_match_their_requests() {
+        let r = || result(LdapResultCode::ProtocolError, "x");
+        assert!(matches!(
+            response(0, 1, r()).map(|m| m.op),
+            Some(LdapOp::BindResponse(_))
+        ));
+        assert!(matches!(
+            response(3, 1, r()).map(|m| m.op),
+            Some(LdapOp::SearchResultDone(_))
+        ));
+        assert!(matches!(
+            response(14, 1, r()).map(|m| m.op),
+            Some(LdapOp::CompareResult(_))
+        ));
+        assert!(matches!(
+            response(23, 1, r()).map(|m| m.op),
+            Some(LdapOp::ExtendedResponse(_))
+        ));
+        assert!(response(2, 1, r()).is_none());
+        assert!(response(16, 1, r()).is_none());
+        assert_eq!(op_tag(&LdapOp::DelRequest("x".into())), 10);
+    }
+
+    #[test]
+    fn deadline_takes_the_stricter_limit() {
+        let now = Instant::now();
+        assert!(deadline(0, None).is_none());
+        let d = deadline(1, Some(Duration::from_secs(60))).expect("deadline");
+        assert!(d <= now + Duration::from_secs(2));
+        let d = deadline(0, Some(Duration::from_secs(60))).expect("deadline");
+        assert!(d >= now + Duration::from_secs(59));
+        let d = deadline(100, Some(Duration::from_secs(1))).expect("deadline");
+        assert!(d <= now + Duration::from_secs(2));
+    }
+}

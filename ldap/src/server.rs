@@ -1,0 +1,274 @@
+//! Listeners, connection admission and shutdown.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::directory::Directory;
+use crate::entry::Entry;
+use crate::paging::OID_PAGED_RESULTS;
+use crate::schema::{RootDse, Schema};
+use crate::session::Connection;
+use crate::tls::OID_STARTTLS;
+
+/// Manage DSA IT (RFC 3296): honoured trivially, as the server holds no referral objects.
+pub const OID_MANAGE_DSA_IT: &str = "2.16.840.1.113730.3.4.2";
+pub use ldap3_proto::proto::{OID_PASSWORD_MODIFY, OID_WHOAMI};
+
+/// Limits that protect the server from clients, by mistake or on purpose.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Open connections over all listeners of one [`Server`].
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    /// Largest request accepted, in bytes; a larger one closes the connection.
+    pub max_request_size: usize,
+    /// Requests processed at once on one connection; further ones wait in the socket.
+    pub max_ops_per_connection: usize,
+    /// Directory calls running at once over the whole server (each holds a blocking thread).
+    pub max_concurrent_calls: usize,
+    /// Entries a search returns at most, whatever the client asks; 0 for none. For a paged
+    /// search it caps the page size instead, so that large exports stay possible by paging.
+    pub size_limit: usize,
+    /// Longest a search may run, whatever the client asks.
+    pub time_limit: Option<Duration>,
+    /// A connection with no request in flight and nothing received for this long is closed.
+    pub idle_timeout: Option<Duration>,
+    pub tls_handshake_timeout: Duration,
+    /// Paged-search cookies remembered per connection.
+    pub max_paged_searches: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 4096,
+            max_connections_per_ip: 512,
+            max_request_size: 256 * 1024,
+            max_ops_per_connection: 32,
+            max_concurrent_calls: 64,
+            size_limit: 1000,
+            time_limit: Some(Duration::from_secs(60)),
+            idle_timeout: Some(Duration::from_secs(15 * 60)),
+            tls_handshake_timeout: Duration::from_secs(10),
+            max_paged_searches: 16,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub schema: Arc<Schema>,
+    pub root_dse: RootDse,
+    pub limits: Limits,
+    /// Certificate for LDAPS and StartTLS; without it StartTLS is not offered and
+    /// [`Transport::Ldaps`] listeners refuse to start.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Refuse simple binds with a password, and password changes, on connections without TLS
+    /// (confidentialityRequired).
+    pub require_tls_for_passwords: bool,
+}
+
+impl ServerConfig {
+    pub fn new(root_dse: RootDse) -> ServerConfig {
+        ServerConfig {
+            schema: Arc::new(Schema::standard()),
+            root_dse,
+            limits: Limits::default(),
+            tls: None,
+            require_tls_for_passwords: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Plain LDAP, upgradable with StartTLS when TLS is configured.
+    Ldap,
+    /// TLS from the first byte.
+    Ldaps,
+}
+
+/// Anything a connection can run over: TCP, TLS over TCP, or an in-memory pipe in tests.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
+pub(crate) struct Shared<D: Directory> {
+    pub directory: Arc<D>,
+    pub config: ServerConfig,
+    pub calls: Arc<Semaphore>,
+    pub root_dse: Entry,
+    pub subschema: Entry,
+    connections: Arc<Semaphore>,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    next_id: AtomicU64,
+}
+
+/// An LDAP server over one [`Directory`]. Cheap to clone; clones share limits and counters, so
+/// one server can serve an LDAP and an LDAPS listener.
+pub struct Server<D: Directory> {
+    shared: Arc<Shared<D>>,
+}
+
+impl<D: Directory> Clone for Server<D> {
+    fn clone(&self) -> Self {
+        Server {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+/// Releases a connection's slots when it ends, however it ends.
+struct Admission<D: Directory> {
+    shared: Arc<Shared<D>>,
+    ip: IpAddr,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl<D: Directory> Drop for Admission<D> {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.shared.per_ip.lock()
+            && let Some(n) = m.get_mut(&self.ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl<D: Directory> Server<D> {
+    pub fn new(directory: Arc<D>, config: ServerConfig) -> Server<D> {
+        let mut extensions = vec![OID_WHOAMI, OID_PASSWORD_MODIFY];
+        if config.tls.is_some() {
+            extensions.push(OID_STARTTLS);
+        }
+        let root_dse =
+            config
+                .root_dse
+                .entry(&[OID_PAGED_RESULTS, OID_MANAGE_DSA_IT], &extensions, &[]);
+        let subschema = config.schema.subschema_entry(&config.root_dse.subschema);
+        let limits = &config.limits;
+        Server {
+            shared: Arc::new(Shared {
+                directory,
+                calls: Arc::new(Semaphore::new(limits.max_concurrent_calls.max(1))),
+                connections: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+                per_ip: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+                root_dse,
+                subschema,
+                config,
+            }),
+        }
+    }
+
+    fn admit(&self, ip: IpAddr) -> Option<Admission<D>> {
+        let permit = Arc::clone(&self.shared.connections)
+            .try_acquire_owned()
+            .ok()?;
+        let mut m = self.shared.per_ip.lock().ok()?;
+        let n = m.entry(ip).or_insert(0);
+        if *n >= self.shared.config.limits.max_connections_per_ip {
+            return None;
+        }
+        *n += 1;
+        Some(Admission {
+            shared: Arc::clone(&self.shared),
+            ip,
+            _permit: permit,
+        })
+    }
+
+    /// Accepts connections until `shutdown` is cancelled, then stops accepting, lets every
+    /// connection finish the requests it has in flight, sends each a notice of disconnection
+    /// and returns once all are closed.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        transport: Transport,
+        shutdown: CancellationToken,
+    ) -> io::Result<()> {
+        let tls = match (transport, &self.shared.config.tls) {
+            (Transport::Ldaps, None) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "LDAPS listener without a TLS configuration",
+                ));
+            }
+            (Transport::Ldaps, Some(c)) => Some(Arc::clone(c)),
+            (Transport::Ldap, _) => None,
+        };
+        let tracker = TaskTracker::new();
+        loop {
+            let (stream, peer) = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = listener.accept() => match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait instead of spinning.
+                        tracing::warn!(error = %e, "LDAP accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let Some(admission) = self.admit(peer.ip()) else {
+                tracing::warn!(%peer, "LDAP connection refused: connection limit reached");
+                drop(stream);
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let server = self.clone();
+            let shutdown = shutdown.clone();
+            let tls = tls.clone();
+            tracker.spawn(async move {
+                let _admission = admission;
+                match tls {
+                    Some(cfg) => {
+                        let timeout = server.shared.config.limits.tls_handshake_timeout;
+                        match crate::tls::accept(&cfg, stream, timeout).await {
+                            Ok(s) => server.serve_connection(s, peer, true, shutdown).await,
+                            Err(e) => tracing::debug!(%peer, error = %e, "LDAPS handshake failed"),
+                        }
+                    }
+                    None => server.serve_connection(stream, peer, false, shutdown).await,
+                }
+            });
+        }
+        tracker.close();
+        tracker.wait().await;
+        Ok(())
+    }
+
+    /// Serves one already accepted connection until it closes. `tls` says whether `io` is
+    /// already encrypted. For custom listeners and tests; [`Server::serve`] uses it.
+    pub async fn serve_connection(
+        &self,
+        io: impl Io,
+        peer: SocketAddr,
+        tls: bool,
+        shutdown: CancellationToken,
+    ) {
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let conn = Connection::new(
+            Arc::clone(&self.shared),
+            Box::new(io),
+            peer,
+            tls,
+            id,
+            shutdown,
+        );
+        conn.run().await;
+    }
+}

@@ -1,0 +1,355 @@
+//! SCIM User ⇄ domain user.
+
+use serde_json::{Value, json};
+
+use super::error::ScimFailure;
+use super::json::{self, Object, put};
+use super::{ENTERPRISE_USER, ROLLCALL_USER, USER_SCHEMA, etag};
+use crate::model::{AccountId, Address, LicenseType, MultiValue, PrincipalKind, User, UserId};
+
+/// What a User resource shows besides the record: names of what it points at.
+#[derive(Clone, Debug, Default)]
+pub struct UserContext {
+    /// Base URL of the SCIM endpoint, e.g. `https://dir.example.com/scim/v2`.
+    pub base: String,
+    pub manager_display: Option<String>,
+    pub account_name: Option<String>,
+    /// (role id, role name) of the roles and groups the user is in.
+    pub groups: Vec<(String, String)>,
+    pub locked: bool,
+}
+
+pub fn user_to_scim(user: &User, ctx: &UserContext) -> Value {
+    let mut out = Object::new();
+    out.insert(
+        "schemas".into(),
+        json!([USER_SCHEMA, ENTERPRISE_USER, ROLLCALL_USER]),
+    );
+    out.insert("id".into(), json!(user.id.to_string()));
+    put(&mut out, "externalId", user.external_id.clone());
+    out.insert("userName".into(), json!(user.user_name));
+    let name = &user.name;
+    let mut n = Object::new();
+    put(&mut n, "formatted", name.formatted.clone());
+    put(&mut n, "familyName", name.family_name.clone());
+    put(&mut n, "givenName", name.given_name.clone());
+    put(&mut n, "middleName", name.middle_name.clone());
+    put(&mut n, "honorificPrefix", name.honorific_prefix.clone());
+    put(&mut n, "honorificSuffix", name.honorific_suffix.clone());
+    if !n.is_empty() {
+        out.insert("name".into(), Value::Object(n));
+    }
+    put(&mut out, "displayName", user.display_name.clone());
+    put(&mut out, "nickName", user.nick_name.clone());
+    put(&mut out, "title", user.title.clone());
+    put(&mut out, "userType", user.user_type.clone());
+    put(
+        &mut out,
+        "preferredLanguage",
+        user.preferred_language.clone(),
+    );
+    put(&mut out, "locale", user.locale.clone());
+    put(&mut out, "timezone", user.timezone.clone());
+    out.insert("active".into(), json!(user.active));
+    if !user.emails.is_empty() {
+        out.insert("emails".into(), multi_values(&user.emails));
+    }
+    if !user.phone_numbers.is_empty() {
+        out.insert("phoneNumbers".into(), multi_values(&user.phone_numbers));
+    }
+    if !user.addresses.is_empty() {
+        out.insert(
+            "addresses".into(),
+            Value::Array(user.addresses.iter().map(address_to_scim).collect()),
+        );
+    }
+    if !ctx.groups.is_empty() {
+        let groups = ctx
+            .groups
+            .iter()
+            .map(|(id, name)| {
+                json!({"value": id, "$ref": format!("{}/Groups/{id}", ctx.base), "display": name, "type": "direct"})
+            })
+            .collect();
+        out.insert("groups".into(), Value::Array(groups));
+    }
+
+    let mut enterprise = Object::new();
+    put(
+        &mut enterprise,
+        "employeeNumber",
+        user.employee_number.clone(),
+    );
+    put(&mut enterprise, "costCenter", user.cost_center.clone());
+    put(&mut enterprise, "organization", user.organization.clone());
+    put(&mut enterprise, "division", user.division.clone());
+    put(&mut enterprise, "department", user.department.clone());
+    if let Some(manager) = user.manager {
+        let mut m = Object::new();
+        m.insert("value".into(), json!(manager.to_string()));
+        m.insert(
+            "$ref".into(),
+            json!(format!("{}/Users/{manager}", ctx.base)),
+        );
+        put(&mut m, "displayName", ctx.manager_display.clone());
+        enterprise.insert("manager".into(), Value::Object(m));
+    }
+    out.insert(ENTERPRISE_USER.into(), Value::Object(enterprise));
+
+    let mut rollcall = Object::new();
+    rollcall.insert("licenseType".into(), json!(user.license.as_str()));
+    if let Some(account) = user.account {
+        let mut a = Object::new();
+        a.insert("value".into(), json!(account.to_string()));
+        a.insert(
+            "$ref".into(),
+            json!(format!("{}/Accounts/{account}", ctx.base)),
+        );
+        put(&mut a, "display", ctx.account_name.clone());
+        rollcall.insert("account".into(), Value::Object(a));
+    }
+    rollcall.insert("locked".into(), json!(ctx.locked));
+    rollcall.insert("kind".into(), json!(user.kind.as_str()));
+    out.insert(ROLLCALL_USER.into(), Value::Object(rollcall));
+
+    out.insert(
+        "meta".into(),
+        json!({
+            "resourceType": "User",
+            "created": rfc3339(user.created),
+            "lastModified": rfc3339(user.modified),
+            "location": format!("{}/Users/{}", ctx.base, user.id),
+            "version": etag(user.version),
+        }),
+    );
+    Value::Object(out)
+}
+
+/// The writable attributes of a SCIM User as a domain user (a new record's shape: the service
+/// keeps server-managed fields on replace). `password`, if any, is returned separately.
+pub fn user_from_scim(resource: &Value) -> Result<(User, Option<String>), ScimFailure> {
+    let obj = resource
+        .as_object()
+        .ok_or_else(|| ScimFailure::invalid_value("a User must be a JSON object"))?;
+    let user_name = json::string(obj, "userName")?
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| ScimFailure::invalid_value("userName is required"))?;
+    let mut user = User::new(user_name);
+    user.external_id = json::string(obj, "externalId")?;
+    if let Some(name) = json::object(obj, "name")? {
+        user.name.formatted = json::string(name, "formatted")?;
+        user.name.family_name = json::string(name, "familyName")?;
+        user.name.given_name = json::string(name, "givenName")?;
+        user.name.middle_name = json::string(name, "middleName")?;
+        user.name.honorific_prefix = json::string(name, "honorificPrefix")?;
+        user.name.honorific_suffix = json::string(name, "honorificSuffix")?;
+    }
+    user.display_name = json::string(obj, "displayName")?;
+    user.nick_name = json::string(obj, "nickName")?;
+    user.title = json::string(obj, "title")?;
+    user.user_type = json::string(obj, "userType")?;
+    user.preferred_language = json::string(obj, "preferredLanguage")?;
+    user.locale = json::string(obj, "locale")?;
+    user.timezone = json::string(obj, "timezone")?;
+    // RFC 7643 leaves the default to the provider; an IdP that omits `active` means a usable
+    // account, which is what Okta and Entra expect.
+    user.active = json::boolean(obj, "active")?.unwrap_or(true);
+    user.emails = multi_values_from(obj, "emails")?;
+    user.phone_numbers = multi_values_from(obj, "phoneNumbers")?;
+    user.addresses = json::array(obj, "addresses")?
+        .iter()
+        .map(address_from_scim)
+        .collect::<Result<_, _>>()?;
+
+    if let Some(ent) = json::object(obj, ENTERPRISE_USER)? {
+        user.employee_number = json::string(ent, "employeeNumber")?;
+        user.cost_center = json::string(ent, "costCenter")?;
+        user.organization = json::string(ent, "organization")?;
+        user.division = json::string(ent, "division")?;
+        user.department = json::string(ent, "department")?;
+        user.manager = json::reference(ent, "manager")?
+            .map(|id| parse_id::<UserId>(&id, "manager"))
+            .transpose()?;
+    }
+    if let Some(ext) = json::object(obj, ROLLCALL_USER)? {
+        if let Some(license) = json::string(ext, "licenseType")? {
+            user.license = license
+                .parse::<LicenseType>()
+                .map_err(ScimFailure::invalid_value)?;
+        }
+        user.account = json::reference(ext, "account")?
+            .map(|id| parse_id::<AccountId>(&id, "account"))
+            .transpose()?;
+        if let Some(kind) = json::string(ext, "kind")? {
+            user.kind = kind
+                .parse::<PrincipalKind>()
+                .map_err(ScimFailure::invalid_value)?;
+        }
+    }
+    let password = json::string(obj, "password")?;
+    Ok((user, password))
+}
+
+fn parse_id<I: std::str::FromStr>(id: &str, attribute: &str) -> Result<I, ScimFailure> {
+    id.parse().map_err(|_| {
+        ScimFailure::invalid_value(format!(
+            "{attribute}: {id:?} is not an id of this directory"
+        ))
+    })
+}
+
+fn multi_values(values: &[MultiValue]) -> Value {
+    Value::Array(
+        values
+            .iter()
+            .map(|v| {
+                let mut o = Object::new();
+                o.insert("value".into(), json!(v.value));
+                put(&mut o, "type", v.kind.clone());
+                put(&mut o, "display", v.display.clone());
+                if v.primary {
+                    o.insert("primary".into(), json!(true));
+                }
+                Value::Object(o)
+            })
+            .collect(),
+    )
+}
+
+fn multi_values_from(obj: &Object, name: &str) -> Result<Vec<MultiValue>, ScimFailure> {
+    let mut out = Vec::new();
+    for item in json::array(obj, name)? {
+        let o = item
+            .as_object()
+            .ok_or_else(|| ScimFailure::invalid_value(format!("{name} entries must be objects")))?;
+        let Some(value) = json::string(o, "value")? else {
+            continue; // an entry without a value carries nothing
+        };
+        out.push(MultiValue {
+            value,
+            kind: json::string(o, "type")?,
+            primary: json::boolean(o, "primary")?.unwrap_or(false),
+            display: json::string(o, "display")?,
+        });
+    }
+    if out.iter().filter(|v| v.primary).count() > 1 {
+        return Err(ScimFailure::invalid_value(format!(
+            "{name}: at most one value may be primary"
+        )));
+    }
+    Ok(out)
+}
+
+fn address_to_scim(a: &Address) -> Value {
+    let mut o = Object::new();
+    put(&mut o, "type", a.kind.clone());
+    put(&mut o, "formatted", a.formatted.clone());
+    put(&mut o, "streetAddress", a.street_address.clone());
+    put(&mut o, "locality", a.locality.clone());
+    put(&mut o, "region", a.region.clone());
+    put(&mut o, "postalCode", a.postal_code.clone());
+    put(&mut o, "country", a.country.clone());
+    if a.primary {
+        o.insert("primary".into(), json!(true));
+    }
+    Value::Object(o)
+}
+
+fn address_from_scim(v: &Value) -> Result<Address, ScimFailure> {
+    let o = v
+        .as_object()
+        .ok_or_else(|| ScimFailure::invalid_value("addresses entries must be objects"))?;
+    Ok(Address {
+        kind: json::string(o, "type")?,
+        formatted: json::string(o, "formatted")?,
+        street_address: json::string(o, "streetAddress")?,
+        locality: json::string(o, "locality")?,
+        region: json::string(o, "region")?,
+        postal_code: json::string(o, "postalCode")?,
+        country: json::string(o, "country")?,
+        primary: json::boolean(o, "primary")?.unwrap_or(false),
+    })
+}
+
+pub(super) fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_round_trips_and_never_shows_a_password_hash() {
+        let body = json!({
+            "schemas": [USER_SCHEMA, ENTERPRISE_USER],
+            "userName": "bjensen@example.com",
+            "externalId": "00u1",
+            "name": {"givenName": "Barbara", "familyName": "Jensen"},
+            "active": "False",
+            "emails": [{"value": "bjensen@example.com", "type": "work", "primary": "True"}],
+            "password": "Secret-Pass-123",
+            ENTERPRISE_USER: {"department": "Tour Operations", "manager": "0196a3b4-0000-7000-8000-000000000001"},
+            ROLLCALL_USER: {"licenseType": "employee"}
+        });
+        let (mut user, password) = user_from_scim(&body).unwrap();
+        assert_eq!(password.as_deref(), Some("Secret-Pass-123"));
+        assert!(!user.active, "string booleans are booleans");
+        assert!(user.emails[0].primary);
+        assert_eq!(
+            user.manager.unwrap().to_string(),
+            "0196a3b4-0000-7000-8000-000000000001"
+        );
+        user.password_hash = Some("$argon2id$...".into());
+        let out = user_to_scim(
+            &user,
+            &UserContext {
+                base: "https://d/scim/v2".into(),
+                ..Default::default()
+            },
+        );
+        let text = out.to_string();
+        assert!(!text.contains("argon2") && !text.contains("password"));
+        assert_eq!(out["active"], json!(false));
+        assert_eq!(out["name"]["familyName"], "Jensen");
+        assert_eq!(
+            out[ENTERPRISE_USER]["manager"]["value"],
+            "0196a3b4-0000-7000-8000-000000000001"
+        );
+        assert_eq!(out[ENTERPRISE_USER]["department"], "Tour Operations");
+        assert_eq!(out["meta"]["version"], "W/\"0\"");
+        let (again, _) = user_from_scim(&out).unwrap();
+        assert_eq!(again.emails, user.emails);
+        assert_eq!(again.manager, user.manager);
+    }
+
+    #[test]
+    fn wrong_types_are_invalid_values_that_name_the_attribute() {
+        for (body, attribute) in [
+            (json!({"userName": 42}), "userName"),
+            (json!({"userName": "a", "active": "maybe"}), "active"),
+            (json!({"userName": "a", "emails": "a@b"}), "emails"),
+            (
+                json!({"userName": "a", ROLLCALL_USER: {"licenseType": "contractor"}}),
+                "contractor",
+            ),
+            (
+                json!({"userName": "a", ENTERPRISE_USER: {"manager": {"value": "not-an-id"}}}),
+                "manager",
+            ),
+        ] {
+            let err = user_from_scim(&body).unwrap_err();
+            assert_eq!((err.status, err.scim_type), (400, Some("invalidValue")));
+            assert!(
+                err.detail.contains(attribute),
+                "{attribute}: {}",
+                err.detail
+            );
+        }
+        assert!(
+            user_from_scim(&json!({"displayName": "x"})).is_err(),
+            "userName is required"
+        );
+    }
+}
