@@ -51,6 +51,9 @@ pub enum AuditKind {
     LicenseRefused,
     TokenCreated,
     Bootstrap,
+    LoginSucceeded,
+    LoginFailed,
+    PasswordChanged,
 }
 
 /// One entry of the trail. `before`/`after` are redacted snapshots: never a hash, code or token.

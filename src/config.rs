@@ -38,6 +38,18 @@ pub struct HttpConfig {
 pub struct LdapConfig {
     pub addr: SocketAddr,
     pub ldaps_addr: SocketAddr,
+    /// Entries one search returns at most, whatever the client asks (0: no limit). A paged
+    /// search is capped per page instead, so full exports still work by paging.
+    pub size_limit: usize,
+    /// Longest a search may run, in seconds (0: no limit).
+    pub time_limit_seconds: u64,
+    /// Refuse simple binds and password changes on connections without TLS (LDAPS or
+    /// StartTLS) with confidentialityRequired.
+    pub require_tls: bool,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    /// Largest request accepted, in bytes.
+    pub max_request_bytes: usize,
 }
 
 /// Certificate and key (PEM). When both are absent a self-signed pair is generated in
@@ -92,6 +104,12 @@ impl Default for LdapConfig {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 3890)),
             ldaps_addr: SocketAddr::from(([127, 0, 0, 1], 6360)),
+            size_limit: 1000,
+            time_limit_seconds: 60,
+            require_tls: false,
+            max_connections: 4096,
+            max_connections_per_ip: 512,
+            max_request_bytes: 256 * 1024,
         }
     }
 }
@@ -174,6 +192,9 @@ impl Config {
                 self.base_dn
             )));
         }
+        rollcall_ldap::Dn::parse(&self.base_dn).map_err(|e| {
+            ConfigError::Invalid(format!("base_dn {:?} is not a DN: {e}", self.base_dn))
+        })?;
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return Err(ConfigError::Invalid(
                 "[tls] needs both cert and key, or neither".into(),

@@ -1,86 +1,38 @@
-//! LDAP and LDAPS listeners. Until the directory is wired to the LDAP protocol crate, every bind
-//! is answered with unwillingToPerform so clients get a clear answer instead of a hang.
+//! LDAP and LDAPS listeners: the protocol crate's server over the core's directory adapter.
 
-use futures::{SinkExt, StreamExt};
-use ldap3_proto::LdapCodec;
-use ldap3_proto::proto::{LdapBindResponse, LdapMsg, LdapOp, LdapResult, LdapResultCode};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
-use tokio_util::codec::Framed;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use std::sync::Arc;
+use std::time::Duration;
 
-pub async fn accept(
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
-    tracker: TaskTracker,
-    shutdown: CancellationToken,
-) {
-    loop {
-        let (socket, peer) = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    tracing::warn!(error = %e, "LDAP accept failed");
-                    continue;
-                }
-            },
-        };
-        let tls = tls.clone();
-        let shutdown = shutdown.clone();
-        tracker.spawn(async move {
-            match tls {
-                None => session(socket, shutdown).await,
-                Some(acceptor) => {
-                    let handshake = tokio::time::timeout(
-                        std::time::Duration::from_secs(10),
-                        acceptor.accept(socket),
-                    );
-                    match handshake.await {
-                        Ok(Ok(stream)) => session(stream, shutdown).await,
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "LDAPS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "LDAPS handshake timed out"),
-                    }
-                }
-            }
-        });
-    }
-}
+use rollcall_ldap::{Dn, Limits, RootDse, Server, ServerConfig};
 
-async fn session(io: impl AsyncRead + AsyncWrite + Unpin, shutdown: CancellationToken) {
-    let mut framed = Framed::new(io, LdapCodec::default());
-    loop {
-        let msg = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            msg = framed.next() => msg,
-        };
-        let Some(Ok(msg)) = msg else {
-            return;
-        };
-        let reply = match msg.op {
-            LdapOp::BindRequest(_) => LdapOp::BindResponse(LdapBindResponse {
-                res: LdapResult {
-                    code: LdapResultCode::UnwillingToPerform,
-                    matcheddn: String::new(),
-                    message: "LDAP operations are not enabled in this build".into(),
-                    referral: vec![],
-                },
-                saslcreds: None,
-            }),
-            _ => return,
-        };
-        if framed
-            .send(LdapMsg {
-                msgid: msg.msgid,
-                op: reply,
-                ctrl: vec![],
-            })
-            .await
-            .is_err()
-        {
-            return;
-        }
-    }
+use crate::adapter::ldap::{LdapDirectory, schema};
+use crate::config::Config;
+use crate::service::Service;
+
+pub fn server(
+    config: &Config,
+    service: Service,
+    tls: Arc<rustls::ServerConfig>,
+) -> Result<Server<LdapDirectory>, rollcall_ldap::DnError> {
+    let base = Dn::parse(&config.base_dn)?;
+    let schema = Arc::new(schema());
+    let directory = LdapDirectory::new(service, base.clone(), Arc::clone(&schema));
+    let mut server_config = ServerConfig::new(RootDse::new(
+        vec![base],
+        "Rollcall",
+        env!("CARGO_PKG_VERSION"),
+    ));
+    server_config.schema = schema;
+    server_config.tls = Some(tls);
+    server_config.require_tls_for_passwords = config.ldap.require_tls;
+    let l = &config.ldap;
+    server_config.limits = Limits {
+        max_connections: l.max_connections,
+        max_connections_per_ip: l.max_connections_per_ip,
+        max_request_size: l.max_request_bytes,
+        size_limit: l.size_limit,
+        time_limit: (l.time_limit_seconds > 0).then(|| Duration::from_secs(l.time_limit_seconds)),
+        ..Limits::default()
+    };
+    Ok(Server::new(Arc::new(directory), server_config))
 }

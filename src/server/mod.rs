@@ -28,6 +28,8 @@ pub enum ServerError {
     Tls(#[from] crate::tls::TlsError),
     #[error("HTTP server: {0}")]
     Http(std::io::Error),
+    #[error("configuration: {0}")]
+    Config(String),
     #[error("final flush: {0}")]
     Flush(#[from] crate::service::ServiceError),
 }
@@ -64,18 +66,20 @@ pub async fn run(
         service.clone(),
         shutdown.clone(),
     ));
-    tracker.spawn(ldap::accept(
-        ldap_listener,
-        None,
-        tracker.clone(),
-        shutdown.clone(),
-    ));
-    tracker.spawn(ldap::accept(
-        ldaps_listener,
-        Some(tokio_rustls::TlsAcceptor::from(Arc::clone(&tls))),
-        tracker.clone(),
-        shutdown.clone(),
-    ));
+    let ldap = ldap::server(&config, service.clone(), Arc::clone(&tls))
+        .map_err(|e| ServerError::Config(format!("base_dn: {e}")))?;
+    for (listener, transport) in [
+        (ldap_listener, rollcall_ldap::Transport::Ldap),
+        (ldaps_listener, rollcall_ldap::Transport::Ldaps),
+    ] {
+        let ldap = ldap.clone();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            if let Err(e) = ldap.serve(listener, transport, shutdown).await {
+                tracing::error!(error = %e, ?transport, "LDAP listener stopped");
+            }
+        });
+    }
 
     shutdown.cancelled().await;
     tracing::info!("shutting down: no new connections, finishing requests in flight");

@@ -52,7 +52,11 @@ impl Service {
             .store
             .account_by_name(&fold(name))?
             .ok_or_else(|| ServiceError::not_found(Entity::Account, name))?;
-        self.account(actor, id)
+        // Out of scope reads as missing, under the name asked for: never leak the id.
+        self.account(actor, id).map_err(|e| match e {
+            ServiceError::NotFound { .. } => ServiceError::not_found(Entity::Account, name),
+            e => e,
+        })
     }
 
     pub fn accounts(&self, actor: &Actor) -> Result<Vec<Account>> {

@@ -123,6 +123,10 @@ pub struct IdScope<I: Ord> {
 }
 
 impl<I: Ord + Copy> IdScope<I> {
+    pub fn is_empty(&self) -> bool {
+        !self.all && self.ids.is_empty()
+    }
+
     pub fn contains(&self, id: I) -> bool {
         self.all || self.ids.contains(&id)
     }
@@ -307,6 +311,15 @@ impl Service {
             }
         }
         Ok(seen)
+    }
+
+    /// True when `actor` may read no record at all (anonymous without a guest role, a user
+    /// without roles): such a principal is not shown even the shape of the directory.
+    pub fn reads_nothing(&self, actor: &Actor) -> Result<bool> {
+        let subject = self.subject(actor)?;
+        Ok(self.user_scope(&subject, Action::Read)?.is_empty()
+            && self.role_scope(&subject, Action::Read).is_empty()
+            && self.account_scope(&subject, Action::Read)?.is_empty())
     }
 
     /// The roles `subject` may act on with `action`.

@@ -55,6 +55,9 @@ pub enum ServiceError {
     Invalid { field: &'static str, reason: String },
     #[error("{0}")]
     Forbidden(String),
+    /// Any failed login: the client learns nothing more; the audit trail has the reason.
+    #[error("invalid credentials")]
+    InvalidCredentials,
     /// A record kept changing while a multi-step change read it; the caller may try again.
     #[error("{0} is changing concurrently; try again")]
     Busy(String),

@@ -5,8 +5,10 @@ mod accounts;
 mod authz;
 mod error;
 mod license;
+mod login;
 mod notice;
 mod query;
+mod refs;
 mod roles;
 mod tokens;
 mod users;
@@ -23,7 +25,9 @@ use crate::store::{Store, StoreError, TxError, Txn};
 
 pub use authz::{IdScope, InTx, Records, Subject, UserScope};
 pub use error::{Result, ServiceError};
+pub use login::LoginSource;
 pub use query::{Candidates, Plan, UserLookup};
+pub use refs::{References, UserRef};
 pub use tokens::TokenPrincipal;
 pub use users::NewUser;
 

@@ -67,7 +67,11 @@ impl Service {
             .store
             .role_by_name(&fold(name))?
             .ok_or_else(|| ServiceError::not_found(Entity::Role, name))?;
-        self.role(actor, id)
+        // Out of scope reads as missing, under the name asked for: never leak the id.
+        self.role(actor, id).map_err(|e| match e {
+            ServiceError::NotFound { .. } => ServiceError::not_found(Entity::Role, name),
+            e => e,
+        })
     }
 
     /// Every role and plain group, in creation order.

@@ -66,7 +66,11 @@ impl Service {
             .store
             .user_by_name(&fold(name))?
             .ok_or_else(|| ServiceError::not_found(Entity::User, name))?;
-        self.user(actor, id)
+        // Out of scope reads as missing, under the name asked for: never leak the id.
+        self.user(actor, id).map_err(|e| match e {
+            ServiceError::NotFound { .. } => ServiceError::not_found(Entity::User, name),
+            e => e,
+        })
     }
 
     /// Replaces every writable attribute of a user (SCIM PUT). Server-managed fields (id,
@@ -344,6 +348,21 @@ impl Service {
     }
 
     /// A refused activation is worth an admin notification even though nothing was written.
+    /// A change a user makes to its own record that needs no Edit permission (its password).
+    pub(super) fn update_own(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        change: impl Fn(&mut User),
+    ) -> Result<User> {
+        self.transact(|tx| {
+            let old = readable(tx, id)?;
+            let mut new = old.clone();
+            change(&mut new);
+            self.commit_user(tx, actor, Some(&old), new)
+        })
+    }
+
     fn after_write(&self, actor: &Actor, user_name: &str, result: Result<User>) -> Result<User> {
         if let Err(e @ (ServiceError::LicenseLimit { .. } | ServiceError::AccountNotLicensed(_))) =
             &result

@@ -262,3 +262,60 @@ pub fn run(data: &Path, args: &[&str]) -> std::process::Output {
         .output()
         .unwrap()
 }
+
+/// The repository's test certificates (see certs/README.md).
+pub fn cert_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("certs")
+        .join(name)
+}
+
+pub const ADMIN_PASSWORD: &str = "Admin-Pass-123";
+pub const ADMIN_DN: &str = "uid=admin,ou=people,dc=example,dc=com";
+
+/// A server with the test certificate, a known admin password and `extra` config lines.
+pub fn start_directory(extra: &str) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rollcall.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[tls]\ncert = {:?}\nkey = {:?}\n\n[argon2]\nmemory_kib = 1024\niterations = 1\nparallelism = 1\n\n{extra}\n",
+            cert_path("server.pem"),
+            cert_path("server.key"),
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::spawn(
+        &data,
+        &["--config", config.to_str().unwrap()],
+        &[("ROLLCALL_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD)],
+    );
+    server._dir = Some(dir);
+    server
+}
+
+/// An OpenLDAP client tool, or `None` when it is not installed outside CI (the test then skips
+/// with a message). In CI a missing tool fails the test.
+pub fn openldap_tool(name: &str) -> Option<Command> {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            !in_ci(),
+            "{name} is required in CI (apt-get install -y ldap-utils)"
+        );
+        eprintln!("skipping: {name} is not installed (apt-get install -y ldap-utils)");
+        return None;
+    }
+    let mut command = Command::new(name);
+    command
+        .env("LDAPTLS_CACERT", cert_path("test-ca.pem"))
+        .env("LDAPTLS_REQCERT", "demand")
+        .env("LDAPCONF", "/dev/null")
+        .env("LDAPRC", "/dev/null");
+    Some(command)
+}

@@ -45,6 +45,7 @@ pub fn failure(e: &ServiceError) -> ScimFailure {
         | E::Invalid { .. } => (400, Some("invalidValue")),
         E::VersionConflict { .. } => (412, None),
         E::Forbidden(_) => (403, None),
+        E::InvalidCredentials => (401, None),
         E::Store(StoreError::Locked(_) | StoreError::Engine(_) | StoreError::Conflict) => {
             (500, None)
         }

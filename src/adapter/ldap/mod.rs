@@ -1,0 +1,132 @@
+//! The LDAP view of the directory (DESIGN §3): the core's implementation of
+//! [`rollcall_ldap::Directory`]. It maps DNs and attributes and plans searches on the store's
+//! indexes; who may see or change what is decided by the service it calls.
+
+mod entry;
+mod error;
+mod schema;
+mod search;
+mod tree;
+mod write;
+
+use std::net::IpAddr;
+
+use rollcall_ldap::{
+    AddRequest, ClientInfo, Directory, Dn, EntrySink, LdapError, ModifyDnRequest, ModifyRequest,
+    PasswordModify, SearchQuery, Session,
+};
+
+pub use self::schema::schema;
+use self::tree::{Branch, Target, Tree};
+use crate::audit::Source;
+use crate::service::{Actor, LoginSource, Principal, Service};
+
+/// The identity of an LDAP connection.
+#[derive(Clone, Debug)]
+pub struct LdapSession {
+    actor: Actor,
+    dn: Option<Dn>,
+}
+
+impl Session for LdapSession {
+    fn dn(&self) -> Option<&Dn> {
+        self.dn.as_ref()
+    }
+}
+
+pub struct LdapDirectory {
+    service: Service,
+    tree: Tree,
+    schema: std::sync::Arc<rollcall_ldap::Schema>,
+}
+
+impl LdapDirectory {
+    pub fn new(service: Service, base: Dn, schema: std::sync::Arc<rollcall_ldap::Schema>) -> Self {
+        Self {
+            service,
+            tree: Tree::new(base),
+            schema,
+        }
+    }
+}
+
+fn client_ip(client: &ClientInfo) -> Option<IpAddr> {
+    Some(client.peer.ip())
+}
+
+impl Directory for LdapDirectory {
+    type Session = LdapSession;
+
+    fn anonymous(&self, client: &ClientInfo) -> LdapSession {
+        LdapSession {
+            actor: Actor {
+                principal: Principal::Anonymous,
+                source: Source::Ldap,
+                client: client_ip(client),
+            },
+            dn: None,
+        }
+    }
+
+    fn bind(&self, dn: &Dn, password: &str, client: &ClientInfo) -> Result<LdapSession, LdapError> {
+        let from = LoginSource {
+            source: Source::Ldap,
+            client: client_ip(client),
+        };
+        let (branch, name) = match self.tree.resolve(dn) {
+            Target::Record(b @ (Branch::People | Branch::Services), name) => (Some(b), name),
+            // Not a DN anyone can bind as: still pay for one verification.
+            _ => (None, dn.to_string()),
+        };
+        let user = self
+            .service
+            .login(&name, password, from)
+            .map_err(|_| LdapError::invalid_credentials())?;
+        if branch != Some(entry::user_branch(&user)) {
+            return Err(LdapError::invalid_credentials());
+        }
+        Ok(LdapSession {
+            actor: Actor::user(user.id, Source::Ldap, client_ip(client)),
+            dn: Some(entry::user_dn(&self.tree, &user)),
+        })
+    }
+
+    fn search(
+        &self,
+        session: &LdapSession,
+        query: &SearchQuery,
+        sink: &mut dyn EntrySink,
+    ) -> Result<(), LdapError> {
+        search::Search {
+            directory: self,
+            actor: &session.actor,
+            query,
+            seen: Default::default(),
+        }
+        .run(sink)
+    }
+
+    fn add(&self, session: &LdapSession, request: AddRequest) -> Result<(), LdapError> {
+        write::add(self, &session.actor, request)
+    }
+
+    fn modify(&self, session: &LdapSession, request: ModifyRequest) -> Result<(), LdapError> {
+        write::modify(self, &session.actor, request)
+    }
+
+    fn delete(&self, session: &LdapSession, dn: &Dn) -> Result<(), LdapError> {
+        write::delete(self, &session.actor, dn)
+    }
+
+    fn modify_dn(&self, session: &LdapSession, request: ModifyDnRequest) -> Result<(), LdapError> {
+        write::modify_dn(self, &session.actor, request)
+    }
+
+    fn password_modify(
+        &self,
+        session: &LdapSession,
+        request: PasswordModify,
+    ) -> Result<Option<String>, LdapError> {
+        write::password_modify(self, session, request)
+    }
+}

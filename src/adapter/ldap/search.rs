@@ -1,0 +1,402 @@
+//! Searches: which parts of the tree a query covers, the index plan for users, and entries
+//! streamed to the sink in one fixed order so that paged searches can resume by position.
+//!
+//! Positions: `0x00` base entry, `0x01..=0x04` branch entries, then records: users (people and
+//! services, by id) `0x10`, roles `0x20`, accounts `0x30`, each followed by the record id. Ids are
+//! UUIDv7, so bytewise order is creation order and matches the store's iteration.
+
+use std::ops::ControlFlow;
+
+use rollcall_ldap::filter::Plan as LdapPlan;
+use rollcall_ldap::{Dn, Entry, EntrySink, LdapError, LdapSearchScope, SearchQuery};
+
+use super::LdapDirectory;
+use super::entry::{account_entry, base_entry, branch_entry, role_entry, user_branch, user_entry};
+use super::error::ldap_error;
+use super::tree::{Branch, Target};
+use crate::model::{User, UserId};
+use crate::service::{Actor, Plan, ServiceError, UserLookup};
+
+const USERS: u8 = 0x10;
+const ROLES: u8 = 0x20;
+const ACCOUNTS: u8 = 0x30;
+
+/// What a search visits, in order.
+#[derive(Default)]
+struct Coverage {
+    base: bool,
+    branches: Vec<Branch>,
+    /// Records of these branches; with `only`, just the one record of that name.
+    records: Vec<Branch>,
+    only: Option<String>,
+    /// The base is a record and the scope asks for its children, of which there are none: the
+    /// record is only looked up to answer noSuchObject when it is missing.
+    children_only: bool,
+}
+
+pub(super) struct Search<'a> {
+    pub directory: &'a LdapDirectory,
+    pub actor: &'a Actor,
+    pub query: &'a SearchQuery,
+    /// Whether any record was found, before paging or filtering: tells a missing base apart.
+    pub seen: std::cell::Cell<bool>,
+}
+
+impl Search<'_> {
+    pub fn run(&self, sink: &mut dyn EntrySink) -> Result<(), LdapError> {
+        let coverage = self.coverage()?;
+        if (coverage.base || !coverage.branches.is_empty())
+            && self
+                .directory
+                .service
+                .reads_nothing(self.actor)
+                .map_err(ldap_error)?
+        {
+            // Like a missing tree: a principal that may read nothing learns nothing.
+            return Err(LdapError::no_such_object());
+        }
+        if let (Some(_), Some(branch)) = (&coverage.only, coverage.records.first()) {
+            let mut probe = Found(false);
+            let sink: &mut dyn EntrySink = if coverage.children_only {
+                &mut probe
+            } else {
+                sink
+            };
+            self.records(sink, &coverage)?;
+            if !self.seen.get() {
+                return Err(LdapError::no_such_object()
+                    .with_matched(self.directory.tree.branch_dn(*branch)));
+            }
+            return Ok(());
+        }
+        let tree = &self.directory.tree;
+        if coverage.base && self.send(sink, base_entry(tree), vec![0]).is_break() {
+            return Ok(());
+        }
+        for b in &coverage.branches {
+            let pos = vec![1 + *b as u8];
+            if self.send(sink, branch_entry(tree, *b), pos).is_break() {
+                return Ok(());
+            }
+        }
+        self.records(sink, &coverage)
+    }
+
+    fn records(&self, sink: &mut dyn EntrySink, coverage: &Coverage) -> Result<(), LdapError> {
+        let wants = |b: Branch| coverage.records.contains(&b);
+        let only = coverage.only.as_deref();
+        if (wants(Branch::People) || wants(Branch::Services))
+            && self.users(sink, coverage)?.is_break()
+        {
+            return Ok(());
+        }
+        if wants(Branch::Roles) && self.roles(sink, only)?.is_break() {
+            return Ok(());
+        }
+        if wants(Branch::Accounts) {
+            let _ = self.accounts(sink, only)?;
+        }
+        // Accounts come last: whether they stopped early changes nothing.
+        Ok(())
+    }
+
+    fn coverage(&self) -> Result<Coverage, LdapError> {
+        use LdapSearchScope as S;
+        let scope = self.query.scope.clone();
+        let all = Branch::ALL.to_vec();
+        Ok(match self.directory.tree.resolve(&self.query.base) {
+            Target::Outside => return Err(LdapError::no_such_object()),
+            Target::Missing { matched } => {
+                return Err(LdapError::no_such_object().with_matched(matched));
+            }
+            Target::Base => match scope {
+                S::Base => Coverage {
+                    base: true,
+                    ..Coverage::default()
+                },
+                S::OneLevel => Coverage {
+                    branches: all,
+                    ..Coverage::default()
+                },
+                S::Subtree => Coverage {
+                    base: true,
+                    branches: all.clone(),
+                    records: all,
+                    ..Coverage::default()
+                },
+                S::Children => Coverage {
+                    branches: all.clone(),
+                    records: all,
+                    ..Coverage::default()
+                },
+            },
+            Target::Branch(b) => match scope {
+                S::Base => Coverage {
+                    branches: vec![b],
+                    ..Coverage::default()
+                },
+                S::OneLevel | S::Children => Coverage {
+                    records: vec![b],
+                    ..Coverage::default()
+                },
+                S::Subtree => Coverage {
+                    branches: vec![b],
+                    records: vec![b],
+                    ..Coverage::default()
+                },
+            },
+            Target::Record(b, name) => Coverage {
+                records: vec![b],
+                only: Some(name),
+                children_only: matches!(scope, S::OneLevel | S::Children),
+                ..Coverage::default()
+            },
+        })
+    }
+
+    /// Offers an entry unless it is at or before the resume position of a paged search.
+    fn send(&self, sink: &mut dyn EntrySink, entry: Entry, position: Vec<u8>) -> ControlFlow<()> {
+        self.seen.set(true);
+        if self
+            .query
+            .resume_after
+            .as_ref()
+            .is_some_and(|after| position <= *after)
+        {
+            return ControlFlow::Continue(());
+        }
+        match sink.send_at(entry, position) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(_) => ControlFlow::Break(()),
+        }
+    }
+
+    fn needs(&self, attribute: &str) -> bool {
+        self.query.needs(attribute, &self.directory.schema)
+    }
+
+    fn users(
+        &self,
+        sink: &mut dyn EntrySink,
+        coverage: &Coverage,
+    ) -> Result<ControlFlow<()>, LdapError> {
+        let people = coverage.records.contains(&Branch::People);
+        let services = coverage.records.contains(&Branch::Services);
+        let plan = match &coverage.only {
+            Some(name) => Plan::Lookup(UserLookup::UserName(name.clone())),
+            None => {
+                let indexed = |a: &str| {
+                    matches!(
+                        a,
+                        "uid" | "mail" | "entryuuid" | "manager" | "memberof" | "account"
+                    )
+                };
+                self.user_plan(&self.query.plan(&self.directory.schema, &indexed))?
+            }
+        };
+        let resume = self
+            .query
+            .resume_after
+            .as_ref()
+            .and_then(|p| match p.split_first() {
+                Some((&USERS, id)) => UserId::from_slice(id),
+                Some((s, _)) if *s > USERS => Some(UserId(uuid::Uuid::max())),
+                _ => None,
+            });
+        let member_of = self.needs("memberOf");
+        let mut refs = self.directory.service.references();
+        let mut failure: Option<ServiceError> = None;
+        let mut flow = ControlFlow::Continue(());
+        let mut visit = |user: User| {
+            if sink.is_stopped() {
+                flow = ControlFlow::Break(());
+                return flow;
+            }
+            if resume.is_some_and(|r| user.id <= r) {
+                return ControlFlow::Continue(());
+            }
+            let wanted = match user_branch(&user) {
+                Branch::People => people,
+                _ => services,
+            };
+            if !wanted {
+                return ControlFlow::Continue(());
+            }
+            match user_entry(&self.directory.tree, &user, &mut refs, member_of) {
+                Ok(entry) => {
+                    let mut pos = Vec::with_capacity(17);
+                    pos.push(USERS);
+                    pos.extend_from_slice(user.id.as_bytes());
+                    flow = self.send(sink, entry, pos);
+                    flow
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    ControlFlow::Break(())
+                }
+            }
+        };
+        self.directory
+            .service
+            .list_users(self.actor, &plan, &mut visit)
+            .map_err(ldap_error)?;
+        if let Some(e) = failure {
+            return Err(ldap_error(e));
+        }
+        Ok(flow)
+    }
+
+    /// The service's plan for an LDAP index plan. References by DN resolve to ids; a DN that
+    /// names nothing (or nothing visible) makes that branch of the plan empty.
+    fn user_plan(&self, plan: &LdapPlan) -> Result<Plan, LdapError> {
+        let nothing = || Plan::Or(Vec::new());
+        Ok(match plan {
+            LdapPlan::Scan => Plan::Scan,
+            LdapPlan::And(parts) => Plan::And(
+                parts
+                    .iter()
+                    .map(|p| self.user_plan(p))
+                    .collect::<Result<_, _>>()?,
+            ),
+            LdapPlan::Or(parts) => Plan::Or(
+                parts
+                    .iter()
+                    .map(|p| self.user_plan(p))
+                    .collect::<Result<_, _>>()?,
+            ),
+            LdapPlan::Equal { attr, value } => match attr.as_str() {
+                "uid" => Plan::Lookup(UserLookup::UserName(value.clone())),
+                "mail" => Plan::Lookup(UserLookup::Email(value.clone())),
+                "entryuuid" => match value.parse() {
+                    Ok(id) => Plan::Lookup(UserLookup::Id(UserId(id))),
+                    Err(_) => nothing(),
+                },
+                "manager" | "memberof" | "account" => match self.reference(attr, value)? {
+                    Some(lookup) => Plan::Lookup(lookup),
+                    None => nothing(),
+                },
+                _ => Plan::Scan,
+            },
+        })
+    }
+
+    fn reference(&self, attr: &str, value: &str) -> Result<Option<UserLookup>, LdapError> {
+        let Ok(dn) = Dn::parse(value) else {
+            return Ok(None);
+        };
+        let service = &self.directory.service;
+        let found = match (attr, self.directory.tree.resolve(&dn)) {
+            ("manager", Target::Record(Branch::People, name)) => service
+                .user_by_name(self.actor, &name)
+                .map(|u| UserLookup::Manager(u.id)),
+            ("memberof", Target::Record(Branch::Roles, name)) => service
+                .role_by_name(self.actor, &name)
+                .map(|r| UserLookup::Role(r.id)),
+            ("account", Target::Record(Branch::Accounts, name)) => service
+                .account_by_name(self.actor, &name)
+                .map(|a| UserLookup::Account(a.id)),
+            _ => return Ok(None),
+        };
+        match found {
+            Ok(lookup) => Ok(Some(lookup)),
+            Err(ServiceError::NotFound { .. } | ServiceError::Forbidden(_)) => Ok(None),
+            Err(e) => Err(ldap_error(e)),
+        }
+    }
+
+    fn roles(
+        &self,
+        sink: &mut dyn EntrySink,
+        only: Option<&str>,
+    ) -> Result<ControlFlow<()>, LdapError> {
+        let service = &self.directory.service;
+        let mut roles = service.roles(self.actor).map_err(ldap_error)?;
+        if let Some(name) = only {
+            roles.retain(|r| crate::model::fold(&r.name) == crate::model::fold(name));
+        }
+        roles.sort_by_key(|r| r.id);
+        let with_members = self.needs("member");
+        let mut refs = service.references();
+        for role in roles {
+            if sink.is_stopped() {
+                return Ok(ControlFlow::Break(()));
+            }
+            let members = if with_members {
+                let ids = service
+                    .role_members(self.actor, role.id)
+                    .map_err(ldap_error)?;
+                let mut dns = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if let Some(u) = refs.user(id).map_err(ldap_error)? {
+                        let branch = if u.kind.is_service_account() {
+                            Branch::Services
+                        } else {
+                            Branch::People
+                        };
+                        dns.push(
+                            self.directory
+                                .tree
+                                .record_dn(branch, &u.user_name)
+                                .to_string(),
+                        );
+                    }
+                }
+                Some(dns)
+            } else {
+                None
+            };
+            let mut pos = vec![ROLES];
+            pos.extend_from_slice(role.id.as_bytes());
+            if self
+                .send(sink, role_entry(&self.directory.tree, &role, members), pos)
+                .is_break()
+            {
+                return Ok(ControlFlow::Break(()));
+            }
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+
+    fn accounts(
+        &self,
+        sink: &mut dyn EntrySink,
+        only: Option<&str>,
+    ) -> Result<ControlFlow<()>, LdapError> {
+        let service = &self.directory.service;
+        let mut accounts = service.accounts(self.actor).map_err(ldap_error)?;
+        if let Some(name) = only {
+            accounts.retain(|a| crate::model::fold(&a.name) == crate::model::fold(name));
+        }
+        accounts.sort_by_key(|a| a.id);
+        let mut refs = service.references();
+        for account in accounts {
+            if sink.is_stopped() {
+                return Ok(ControlFlow::Break(()));
+            }
+            let entry =
+                account_entry(&self.directory.tree, &account, &mut refs).map_err(ldap_error)?;
+            let mut pos = vec![ACCOUNTS];
+            pos.extend_from_slice(account.id.as_bytes());
+            if self.send(sink, entry, pos).is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+}
+
+/// A sink that only records whether anything arrived: the existence probe of a record base.
+struct Found(bool);
+
+impl EntrySink for Found {
+    fn send(&mut self, _: Entry) -> Result<(), rollcall_ldap::Stop> {
+        self.0 = true;
+        Err(rollcall_ldap::Stop)
+    }
+    fn send_at(&mut self, entry: Entry, _: Vec<u8>) -> Result<(), rollcall_ldap::Stop> {
+        self.send(entry)
+    }
+    fn is_stopped(&self) -> bool {
+        self.0
+    }
+}

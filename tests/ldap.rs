@@ -1,0 +1,631 @@
+//! The LDAP view end to end: the real binary on loopback ports, driven by OpenLDAP's client tools
+//! (required in CI) and by the `ldap3` client library.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{ADMIN_DN, ADMIN_PASSWORD, Server, openldap_tool, start_directory};
+use ldap3::{LdapConnAsync, Scope, SearchEntry};
+
+const BASE: &str = "dc=example,dc=com";
+
+fn run(mut command: Command, stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("tool starts");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("tool finishes")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn url(s: &Server) -> String {
+    format!("ldap://{}", s.ldap)
+}
+
+/// `ldapsearch` as `bind` (dn, password) or anonymously; `None` when the tool is missing.
+fn ldapsearch(s: &Server, bind: Option<(&str, &str)>, args: &[&str]) -> Option<Output> {
+    let mut c = openldap_tool("ldapsearch")?;
+    c.args(["-x", "-LLL", "-o", "ldif-wrap=no", "-H", &url(s)]);
+    if let Some((dn, pw)) = bind {
+        c.args(["-D", dn, "-w", pw]);
+    }
+    c.args(args);
+    Some(run(c, None))
+}
+
+fn admin_tool(s: &Server, tool: &str, args: &[&str], stdin: Option<&str>) -> Option<Output> {
+    let mut c = openldap_tool(tool)?;
+    c.args(["-x", "-H", &url(s), "-D", ADMIN_DN, "-w", ADMIN_PASSWORD]);
+    c.args(args);
+    Some(run(c, stdin))
+}
+
+fn dns(o: &Output) -> Vec<String> {
+    let mut v: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("dn: ").map(str::to_lowercase))
+        .collect();
+    v.sort();
+    v
+}
+
+fn person_ldif(uid: &str, password: &str, active: bool) -> String {
+    format!(
+        "dn: uid={uid},ou=people,{BASE}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid} Person\nsn: Person\ngivenName: {uid}\nmail: {uid}@example.com\nuserPassword: {password}\nactive: {}\n\n",
+        if active { "TRUE" } else { "FALSE" }
+    )
+}
+
+fn add(s: &Server, ldif: &str) -> Option<Output> {
+    admin_tool(s, "ldapadd", &[], Some(ldif))
+}
+
+#[test]
+fn tree_and_entries_as_ldapsearch_sees_them_with_hashes_never_returned() {
+    let s = start_directory("");
+    let Some(out) = ldapsearch(
+        &s,
+        Some((ADMIN_DN, ADMIN_PASSWORD)),
+        &["-b", BASE, "(objectClass=*)", "dn"],
+    ) else {
+        return;
+    };
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        dns(&out),
+        vec![
+            "cn=administrators,ou=roles,dc=example,dc=com",
+            "cn=provisioning,ou=roles,dc=example,dc=com",
+            "cn=provisioning,ou=services,dc=example,dc=com",
+            "dc=example,dc=com",
+            "ou=accounts,dc=example,dc=com",
+            "ou=people,dc=example,dc=com",
+            "ou=roles,dc=example,dc=com",
+            "ou=services,dc=example,dc=com",
+            "uid=admin,ou=people,dc=example,dc=com",
+        ]
+    );
+
+    // Everything, user and operational, explicitly asking for the password too.
+    let out = ldapsearch(
+        &s,
+        Some((ADMIN_DN, ADMIN_PASSWORD)),
+        &[
+            "-b",
+            ADMIN_DN,
+            "-s",
+            "base",
+            "(objectClass=*)",
+            "*",
+            "+",
+            "userPassword",
+        ],
+    )
+    .unwrap();
+    let body = text(&out);
+    assert!(out.status.success(), "{body}");
+    for expected in [
+        "objectClass: inetOrgPerson",
+        "objectClass: rollcallPerson",
+        "uid: admin",
+        "licenseType: employee",
+        "active: TRUE",
+        "memberOf: cn=Administrators,ou=roles,dc=example,dc=com",
+        "entryUUID: ",
+        "createTimestamp: ",
+        "modifyTimestamp: ",
+        "structuralObjectClass: inetOrgPerson",
+        "subschemaSubentry: cn=subschema",
+    ] {
+        assert!(body.contains(expected), "missing {expected:?} in {body}");
+    }
+    assert!(!body.to_lowercase().contains("userpassword"), "{body}");
+    assert!(!body.contains("$argon2"), "{body}");
+
+    // Operational attributes only on request.
+    let out = ldapsearch(
+        &s,
+        Some((ADMIN_DN, ADMIN_PASSWORD)),
+        &["-b", ADMIN_DN, "-s", "base", "(objectClass=*)"],
+    )
+    .unwrap();
+    assert!(!text(&out).contains("entryUUID"), "{}", text(&out));
+
+    // The rootDSE and subschema are readable anonymously; the directory itself is not.
+    let out = ldapsearch(&s, None, &["-b", "", "-s", "base", "(objectClass=*)", "+"]).unwrap();
+    let body = text(&out);
+    assert!(body.contains("namingContexts: dc=example,dc=com"), "{body}");
+    assert!(
+        body.contains("supportedExtension: 1.3.6.1.4.1.4203.1.11.1"),
+        "{body}"
+    );
+    assert!(
+        body.contains("supportedControl: 1.2.840.113556.1.4.319"),
+        "{body}"
+    );
+    let out = ldapsearch(
+        &s,
+        None,
+        &[
+            "-b",
+            "cn=subschema",
+            "-s",
+            "base",
+            "(objectClass=*)",
+            "objectClasses",
+        ],
+    )
+    .unwrap();
+    assert!(
+        text(&out).contains("NAME 'rollcallPerson'"),
+        "{}",
+        text(&out)
+    );
+    let out = ldapsearch(&s, None, &["-b", BASE, "(objectClass=*)", "dn"]).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(32),
+        "anonymous sees nothing by default: {}",
+        text(&out)
+    );
+    assert!(dns(&out).is_empty(), "{}", text(&out));
+    let out = ldapsearch(&s, None, &["-b", ADMIN_DN, "-s", "base", "(objectClass=*)"]).unwrap();
+    assert_eq!(out.status.code(), Some(32), "{}", text(&out));
+}
+
+#[test]
+fn bind_rules_for_people_wrong_passwords_inactive_and_anonymised_users() {
+    let s = start_directory("");
+    let Some(out) = add(
+        &s,
+        &format!(
+            "{}{}",
+            person_ldif("alice", "Alice-Pass-1", true),
+            person_ldif("bob", "Bob-Pass-1", false)
+        ),
+    ) else {
+        return;
+    };
+    assert!(out.status.success(), "{}", text(&out));
+    let whoami = |dn: &str, pw: &str| {
+        let mut c = openldap_tool("ldapwhoami").unwrap();
+        c.args(["-x", "-H", &url(&s), "-D", dn, "-w", pw]);
+        run(c, None)
+    };
+    let alice = format!("uid=alice,ou=people,{BASE}");
+    let out = whoami(&alice, "Alice-Pass-1");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("dn:{alice}")
+    );
+    // Any case in the DN.
+    let out = whoami(
+        "UID=Alice,OU=People,DC=Example,DC=com",
+        "Alice-Pass-1",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+
+    for (dn, pw, why) in [
+        (alice.as_str(), "wrong", "wrong password"),
+        (
+            &format!("uid=nobody,ou=people,{BASE}") as &str,
+            "Alice-Pass-1",
+            "unknown user",
+        ),
+        (
+            &format!("uid=bob,ou=people,{BASE}") as &str,
+            "Bob-Pass-1",
+            "inactive user",
+        ),
+        (
+            &format!("cn=alice,ou=roles,{BASE}") as &str,
+            "Alice-Pass-1",
+            "not a user DN",
+        ),
+    ] {
+        let out = whoami(dn, pw);
+        assert_eq!(out.status.code(), Some(49), "{why}: {}", text(&out));
+        assert!(
+            text(&out).contains("Invalid credentials"),
+            "{why}: {}",
+            text(&out)
+        );
+    }
+
+    // Deleting a user anonymises it: it can no longer bind and is gone from searches.
+    let out = admin_tool(&s, "ldapdelete", &[&alice], None).unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(whoami(&alice, "Alice-Pass-1").status.code(), Some(49));
+    let out = ldapsearch(
+        &s,
+        Some((ADMIN_DN, ADMIN_PASSWORD)),
+        &["-b", BASE, "(uid=alice)", "dn"],
+    )
+    .unwrap();
+    assert!(dns(&out).is_empty(), "{}", text(&out));
+    // The userName is free again.
+    let out = add(&s, &person_ldif("alice", "Alice-Pass-2", true)).unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(whoami(&alice, "Alice-Pass-2").status.success());
+}
+
+#[test]
+fn paged_results_return_every_entry_once_across_pages() {
+    let s = start_directory("");
+    let ldif: String = (0..23)
+        .map(|i| person_ldif(&format!("p{i:02}"), "Paged-Pass-1", false))
+        .collect();
+    let Some(out) = add(&s, &ldif) else {
+        return;
+    };
+    assert!(out.status.success(), "{}", text(&out));
+    let out = ldapsearch(
+        &s,
+        Some((ADMIN_DN, ADMIN_PASSWORD)),
+        &[
+            "-E",
+            "pr=5/noprompt",
+            "-b",
+            &format!("ou=people,{BASE}"),
+            "-s",
+            "one",
+            "(uid=p*)",
+            "dn",
+        ],
+    )
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let found = dns(&out);
+    let expected: Vec<String> = (0..23)
+        .map(|i| format!("uid=p{i:02},ou=people,{BASE}"))
+        .collect();
+    assert_eq!(found, expected);
+    // Five pages: four full cookies and the final empty one.
+    assert_eq!(
+        text(&out).matches("pagedresults: cookie=").count(),
+        5,
+        "{}",
+        text(&out)
+    );
+
+    // The server-side size limit applies to an unpaged search.
+    let s2 = start_directory("[ldap]\nsize_limit = 10\n");
+    add(&s2, &ldif).unwrap();
+    let out = ldapsearch(
+        &s2,
+        Some((ADMIN_DN, ADMIN_PASSWORD)),
+        &["-b", &format!("ou=people,{BASE}"), "(uid=p*)", "dn"],
+    )
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "sizeLimitExceeded: {}",
+        text(&out)
+    );
+    assert_eq!(dns(&out).len(), 10);
+}
+
+#[test]
+fn starttls_and_ldaps_with_the_test_ca() {
+    let s = start_directory("[ldap]\nrequire_tls = true\n");
+    let Some(mut c) = openldap_tool("ldapwhoami") else {
+        return;
+    };
+    c.args([
+        "-x",
+        "-ZZ",
+        "-H",
+        &url(&s),
+        "-D",
+        ADMIN_DN,
+        "-w",
+        ADMIN_PASSWORD,
+    ]);
+    let out = run(c, None);
+    assert!(out.status.success(), "StartTLS: {}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("dn:{ADMIN_DN}")
+    );
+
+    let mut c = openldap_tool("ldapwhoami").unwrap();
+    c.args([
+        "-x",
+        "-H",
+        &format!("ldaps://{}", s.ldaps),
+        "-D",
+        ADMIN_DN,
+        "-w",
+        ADMIN_PASSWORD,
+    ]);
+    let out = run(c, None);
+    assert!(out.status.success(), "LDAPS: {}", text(&out));
+
+    // require_tls: a password bind in the clear is refused with confidentialityRequired.
+    let mut c = openldap_tool("ldapwhoami").unwrap();
+    c.args(["-x", "-H", &url(&s), "-D", ADMIN_DN, "-w", ADMIN_PASSWORD]);
+    let out = run(c, None);
+    assert_eq!(out.status.code(), Some(13), "{}", text(&out));
+}
+
+#[test]
+fn ldappasswd_self_service_admin_reset_and_generated_passwords() {
+    let s = start_directory("");
+    let Some(out) = add(&s, &person_ldif("carol", "Carol-Pass-1", true)) else {
+        return;
+    };
+    assert!(out.status.success(), "{}", text(&out));
+    let carol = format!("uid=carol,ou=people,{BASE}");
+    let passwd = |bind: (&str, &str), args: &[&str]| {
+        let mut c = openldap_tool("ldappasswd").unwrap();
+        c.args(["-x", "-H", &url(&s), "-D", bind.0, "-w", bind.1]);
+        c.args(args);
+        run(c, None)
+    };
+    let binds = |dn: &str, pw: &str| {
+        let mut c = openldap_tool("ldapwhoami").unwrap();
+        c.args(["-x", "-H", &url(&s), "-D", dn, "-w", pw]);
+        run(c, None).status.success()
+    };
+    // Self-service with the old password.
+    let out = passwd(
+        (&carol, "Carol-Pass-1"),
+        &["-a", "Carol-Pass-1", "-s", "Carol-Pass-2"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(binds(&carol, "Carol-Pass-2"));
+    assert!(!binds(&carol, "Carol-Pass-1"));
+    // A wrong old password changes nothing.
+    let out = passwd(
+        (&carol, "Carol-Pass-2"),
+        &["-a", "nope", "-s", "Carol-Pass-3"],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(binds(&carol, "Carol-Pass-2"));
+    // Admin reset with a generated password, printed once.
+    let out = passwd((ADMIN_DN, ADMIN_PASSWORD), &[&carol]);
+    assert!(out.status.success(), "{}", text(&out));
+    let generated = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("New password: ").map(str::to_owned))
+        .expect("generated password");
+    assert!(generated.len() >= 20, "{generated}");
+    assert!(binds(&carol, &generated));
+    // Carol cannot reset the admin's password; she cannot even see the admin's entry.
+    let out = passwd((&carol, &generated), &["-s", "Taken-Over-1", ADMIN_DN]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("No such object (32)"), "{}", text(&out));
+    assert!(binds(ADMIN_DN, ADMIN_PASSWORD));
+}
+
+#[test]
+fn ldapmodify_and_ldapcompare_go_through_the_license_rules() {
+    let s = start_directory("[licenses]\nemployee = 2\n");
+    // admin holds one employee license already.
+    let Some(out) = add(
+        &s,
+        &format!(
+            "{}{}",
+            person_ldif("dave", "Dave-Pass-1", true),
+            person_ldif("erin", "Erin-Pass-1", false)
+        ),
+    ) else {
+        return;
+    };
+    assert!(out.status.success(), "{}", text(&out));
+    let activate = |uid: &str, value: &str| {
+        admin_tool(&s, "ldapmodify", &[], Some(&format!("dn: uid={uid},ou=people,{BASE}\nchangetype: modify\nreplace: active\nactive: {value}\n"))).unwrap()
+    };
+    let out = activate("erin", "TRUE");
+    assert_eq!(
+        out.status.code(),
+        Some(11),
+        "adminLimitExceeded: {}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("employee license limit reached: 2/2"),
+        "{}",
+        text(&out)
+    );
+    // Nothing changed.
+    let compare = |uid: &str, ava: &str| {
+        let mut c = openldap_tool("ldapcompare").unwrap();
+        c.args([
+            "-x",
+            "-H",
+            &url(&s),
+            "-D",
+            ADMIN_DN,
+            "-w",
+            ADMIN_PASSWORD,
+            &format!("uid={uid},ou=people,{BASE}"),
+            ava,
+        ]);
+        run(c, None).status.code()
+    };
+    assert_eq!(compare("erin", "active:FALSE"), Some(6), "compareTrue");
+    assert_eq!(compare("erin", "active:TRUE"), Some(5), "compareFalse");
+    // Deactivating dave frees the seat for erin.
+    assert!(activate("dave", "FALSE").status.success());
+    let out = activate("erin", "TRUE");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(compare("erin", "active:TRUE"), Some(6));
+
+    // Attribute changes, a manager by DN, and a rename.
+    let out = admin_tool(&s, "ldapmodify", &[], Some(&format!(
+        "dn: uid=erin,ou=people,{BASE}\nchangetype: modify\nreplace: title\ntitle: Engineer\n-\nadd: mail\nmail: erin.alt@example.com\n-\nreplace: manager\nmanager: uid=dave,ou=people,{BASE}\n\ndn: uid=erin,ou=people,{BASE}\nchangetype: modrdn\nnewrdn: uid=erin2\ndeleteoldrdn: 1\n"
+    ))).unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = ldapsearch(
+        &s,
+        Some((ADMIN_DN, ADMIN_PASSWORD)),
+        &[
+            "-b",
+            BASE,
+            &format!("(manager=uid=DAVE,ou=people,{BASE})"),
+            "title",
+            "mail",
+            "uid",
+        ],
+    )
+    .unwrap();
+    let body = text(&out);
+    assert!(
+        body.contains(&format!("dn: uid=erin2,ou=people,{BASE}")),
+        "{body}"
+    );
+    assert!(body.contains("title: Engineer"), "{body}");
+    assert!(body.contains("mail: erin.alt@example.com"), "{body}");
+    // Unknown attributes and bad values are refused with the right codes.
+    let out = admin_tool(&s, "ldapmodify", &[], Some(&format!("dn: uid=erin2,ou=people,{BASE}\nchangetype: modify\nreplace: favouriteColour\nfavouriteColour: blue\n"))).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(17),
+        "undefinedAttributeType: {}",
+        text(&out)
+    );
+    let out = admin_tool(&s, "ldapmodify", &[], Some(&format!("dn: uid=erin2,ou=people,{BASE}\nchangetype: modify\nreplace: manager\nmanager: uid=ghost,ou=people,{BASE}\n"))).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(19),
+        "constraintViolation: {}",
+        text(&out)
+    );
+    let out = add(&s, &person_ldif("erin2", "x", false)).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(68),
+        "entryAlreadyExists: {}",
+        text(&out)
+    );
+}
+
+#[test]
+fn the_ldap3_client_library_searches_with_every_filter_kind() {
+    let s = start_directory("");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (conn, mut ldap) = LdapConnAsync::new(&url(&s)).await.unwrap();
+        ldap3::drive!(conn);
+        ldap.simple_bind(ADMIN_DN, ADMIN_PASSWORD)
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+        let people = format!("ou=people,{BASE}");
+        for (uid, given, sn, title) in [
+            ("ann", "Ann", "Archer", "CEO"),
+            ("a,b", "Comma", "Person", "Engineer"),
+            ("ben", "Ben", "Baker", "Engineer"),
+        ] {
+            let dn = format!("uid={},{people}", ldap3::dn_escape(uid));
+            let cn = format!("{given} {sn}");
+            let mail = format!("{given}@Example.com");
+            let attrs = vec![
+                ("objectClass", ["inetOrgPerson"].into()),
+                ("uid", [uid].into()),
+                ("givenName", [given].into()),
+                ("sn", [sn].into()),
+                ("cn", [cn.as_str()].into()),
+                ("title", [title].into()),
+                ("mail", [mail.as_str()].into()),
+            ];
+            let attrs: Vec<(&str, std::collections::HashSet<&str>)> = attrs;
+            ldap.add(&dn, attrs).await.unwrap().success().unwrap();
+        }
+        let search = |filter: &'static str| {
+            let people = people.clone();
+            let mut ldap = ldap.clone();
+            async move {
+                let (entries, res) = ldap
+                    .search(&people, Scope::OneLevel, filter, vec!["uid"])
+                    .await
+                    .unwrap()
+                    .success()
+                    .unwrap();
+                assert_eq!(res.rc, 0);
+                let mut uids: Vec<String> = entries
+                    .into_iter()
+                    .map(|e| SearchEntry::construct(e).attrs["uid"][0].clone())
+                    .collect();
+                uids.sort();
+                uids
+            }
+        };
+        assert_eq!(search("(uid=ANN)").await, ["ann"]);
+        assert_eq!(search("(uid=a\\2cb)").await, ["a,b"]);
+        assert_eq!(search("(mail=ben@example.COM)").await, ["ben"]);
+        assert_eq!(search("(cn=*er*)").await, ["a,b", "ann", "ben"]);
+        assert_eq!(search("(cn=an*)").await, ["ann"]);
+        assert_eq!(search("(&(title=engineer)(!(sn=Baker)))").await, ["a,b"]);
+        assert_eq!(
+            search("(|(sn=Archer)(givenName=Ben))").await,
+            ["ann", "ben"]
+        );
+        assert_eq!(
+            search("(&(createTimestamp>=20000101000000Z)(title=*))").await,
+            ["a,b", "ann", "ben"]
+        );
+        assert!(
+            search("(createTimestamp<=20000101000000Z)")
+                .await
+                .is_empty()
+        );
+        assert_eq!(search("(title=*)").await, ["a,b", "ann", "ben"]);
+        assert_eq!(search("(sn~=baker)").await, ["ben"]);
+        let (entries, _) = ldap
+            .search(
+                &format!("uid=a\\,b,{people}"),
+                Scope::Base,
+                "(objectClass=*)",
+                vec!["cn"],
+            )
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+        assert_eq!(
+            SearchEntry::construct(entries[0].clone()).attrs["cn"],
+            ["Comma Person"]
+        );
+        // A base below a record does not exist; matchedDN names the deepest existing entry.
+        let res = ldap
+            .search(
+                &format!("cn=x,uid=ann,{people}"),
+                Scope::Base,
+                "(objectClass=*)",
+                vec!["cn"],
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.1.rc, 32);
+        assert_eq!(res.1.matched.to_lowercase(), people.to_lowercase());
+        ldap.unbind().await.unwrap();
+    });
+}
