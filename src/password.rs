@@ -62,9 +62,38 @@ pub fn verify(password: &str, phc: &str) -> bool {
         .is_ok()
 }
 
+/// An argon2id hash exported by another directory as `{ARGON2}$argon2id$...` (OpenLDAP's
+/// argon2 module), as the PHC string Rollcall stores; `None` for anything else.
+pub fn imported_argon2(value: &str) -> Option<&str> {
+    let scheme = value.get(..8)?;
+    if !scheme.eq_ignore_ascii_case("{ARGON2}") {
+        return None;
+    }
+    let phc = &value[8..];
+    let parsed = PasswordHash::new(phc).ok()?;
+    (parsed.algorithm.as_str() == "argon2id").then_some(phc)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn imported_argon2_hashes_are_recognised_and_verify() {
+        let params = Argon2Params {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let phc = params.hash("imported pw").unwrap();
+        let exported = format!("{{ARGON2}}{phc}");
+        assert_eq!(imported_argon2(&exported), Some(phc.as_str()));
+        assert!(verify("imported pw", imported_argon2(&exported).unwrap()));
+        assert_eq!(imported_argon2(&phc), None);
+        assert_eq!(imported_argon2("{ARGON2}not a hash"), None);
+        assert_eq!(imported_argon2("{SSHA}abcd"), None);
+        assert_eq!(imported_argon2("{ARG"), None);
+    }
 
     #[test]
     fn hashes_verify_and_carry_their_parameters() {

@@ -220,10 +220,7 @@ fn bind_rules_for_people_wrong_passwords_inactive_and_anonymised_users() {
         format!("dn:{alice}")
     );
     // Any case in the DN.
-    let out = whoami(
-        "UID=Alice,OU=People,DC=Example,DC=com",
-        "Alice-Pass-1",
-    );
+    let out = whoami("UID=Alice,OU=People,DC=Example,DC=com", "Alice-Pass-1");
     assert!(out.status.success(), "{}", text(&out));
 
     for (dn, pw, why) in [
@@ -252,6 +249,15 @@ fn bind_rules_for_people_wrong_passwords_inactive_and_anonymised_users() {
             text(&out)
         );
     }
+
+    // A hash exported from another directory ({ARGON2}, as OpenLDAP's argon2 module writes it)
+    // is kept as is and verifies the original password.
+    let phc = common::fast_argon2().hash("Migrated-Pass-1").unwrap();
+    let out = add(&s, &person_ldif("mig", &format!("{{ARGON2}}{phc}"), true)).unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let mig = format!("uid=mig,ou=people,{BASE}");
+    assert!(whoami(&mig, "Migrated-Pass-1").status.success());
+    assert_eq!(whoami(&mig, &format!("{{ARGON2}}{phc}")).status.code(), Some(49));
 
     // Deleting a user anonymises it: it can no longer bind and is gone from searches.
     let out = admin_tool(&s, "ldapdelete", &[&alice], None).unwrap();

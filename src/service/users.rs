@@ -150,6 +150,20 @@ impl Service {
         })
     }
 
+    /// Stores a password hash exported by another directory (`{ARGON2}` argon2id), for
+    /// migrations: the clear text is never known here. Needs Edit on the user, like a reset.
+    pub fn import_password_hash(&self, actor: &Actor, id: UserId, exported: &str) -> Result<User> {
+        let phc = crate::password::imported_argon2(exported)
+            .ok_or_else(|| ServiceError::invalid("password", "not an {ARGON2} argon2id hash"))?
+            .to_owned();
+        let now = OffsetDateTime::now_utc();
+        self.update_user(actor, id, None, |u| {
+            u.password_hash = Some(phc.clone());
+            u.password_changed = Some(now);
+            Ok(())
+        })
+    }
+
     /// Final: erases personal data, frees the license and the userName, drops role memberships.
     /// The record stays (unreadable) so the audit trail still resolves the id.
     pub fn anonymise_user(

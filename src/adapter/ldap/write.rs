@@ -412,10 +412,18 @@ pub(super) fn add(
             }
             let changes = user_changes(dir, actor, &changes)?;
             apply_user_changes(&mut user, &changes).map_err(ldap_error)?;
-            dir.service
+            // A hash exported by another directory is stored as is, after the user exists.
+            let imported = password.take_if(|p| crate::password::imported_argon2(p).is_some());
+            let user = dir
+                .service
                 .create_user(actor, NewUser { user, password })
-                .map(drop)
-                .map_err(ldap_error)
+                .map_err(ldap_error)?;
+            if let Some(hash) = imported {
+                dir.service
+                    .import_password_hash(actor, user.id, &hash)
+                    .map_err(ldap_error)?;
+            }
+            Ok(())
         }
         Branch::Roles => {
             let mut role = Role::new(name, None);
@@ -498,11 +506,12 @@ pub(super) fn modify(
             {
                 let password = single(&text(&attribute.values, &attribute.name)?, &attribute.name)?
                     .ok_or_else(|| LdapError::new(Code::ConstraintViolation, "empty password"))?;
-                return dir
-                    .service
-                    .set_password(actor, user.id, &password)
-                    .map(drop)
-                    .map_err(ldap_error);
+                let result = if crate::password::imported_argon2(&password).is_some() {
+                    dir.service.import_password_hash(actor, user.id, &password)
+                } else {
+                    dir.service.set_password(actor, user.id, &password)
+                };
+                return result.map(drop).map_err(ldap_error);
             }
             let changes = user_changes(dir, actor, &request.changes)?;
             dir.service
