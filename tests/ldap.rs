@@ -257,7 +257,10 @@ fn bind_rules_for_people_wrong_passwords_inactive_and_anonymised_users() {
     assert!(out.status.success(), "{}", text(&out));
     let mig = format!("uid=mig,ou=people,{BASE}");
     assert!(whoami(&mig, "Migrated-Pass-1").status.success());
-    assert_eq!(whoami(&mig, &format!("{{ARGON2}}{phc}")).status.code(), Some(49));
+    assert_eq!(
+        whoami(&mig, &format!("{{ARGON2}}{phc}")).status.code(),
+        Some(49)
+    );
 
     // Deleting a user anonymises it: it can no longer bind and is gone from searches.
     let out = admin_tool(&s, "ldapdelete", &[&alice], None).unwrap();

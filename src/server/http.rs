@@ -1,4 +1,6 @@
-//! The HTTP front end: health now; SCIM and the REST endpoints mount here.
+//! The HTTP front end: health, and SCIM 2.0 under `/scim/v2`.
+
+use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
@@ -6,14 +8,16 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::adapter::scim::ScimDirectory;
 use crate::service::Service;
 
 pub async fn serve(
     listener: TcpListener,
     service: Service,
+    public_url: String,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let app = router(service);
+    let app = router(service, &public_url);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -22,8 +26,15 @@ pub async fn serve(
     .await
 }
 
-fn router(_service: Service) -> Router {
-    Router::new().route("/healthz", get(healthz))
+fn router(service: Service, public_url: &str) -> Router {
+    let base = format!("{}/scim/v2", public_url.trim_end_matches('/'));
+    let scim = rollcall_scim::router::router(
+        Arc::new(ScimDirectory::new(service, base.clone())),
+        rollcall_scim::router::RouterConfig::new(base),
+    );
+    Router::new()
+        .route("/healthz", get(healthz))
+        .nest("/scim/v2", scim)
 }
 
 async fn healthz() -> Json<serde_json::Value> {

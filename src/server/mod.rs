@@ -64,6 +64,7 @@ pub async fn run(
     let http = tokio::spawn(http::serve(
         http_listener,
         service.clone(),
+        config.public_url(),
         shutdown.clone(),
     ));
     let ldap = ldap::server(&config, service.clone(), Arc::clone(&tls))

@@ -275,6 +275,10 @@ pub const ADMIN_DN: &str = "uid=admin,ou=people,dc=example,dc=com";
 
 /// A server with the test certificate, a known admin password and `extra` config lines.
 pub fn start_directory(extra: &str) -> Server {
+    start_directory_with_env(extra, &[])
+}
+
+pub fn start_directory_with_env(extra: &str, env: &[(&str, &str)]) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("rollcall.toml");
     std::fs::write(
@@ -290,7 +294,11 @@ pub fn start_directory(extra: &str) -> Server {
     let mut server = Server::spawn(
         &data,
         &["--config", config.to_str().unwrap()],
-        &[("ROLLCALL_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD)],
+        &[
+            &[("ROLLCALL_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD)],
+            env,
+        ]
+        .concat(),
     );
     server._dir = Some(dir);
     server

@@ -2,11 +2,11 @@
 
 use serde_json::{Value, json};
 
-use super::error::ScimFailure;
 use super::json::{self, Object, put};
 use super::user::rfc3339;
 use super::{ACCOUNT_SCHEMA, etag};
 use crate::model::{Account, AccountId};
+use rollcall_scim::ScimError;
 
 pub fn account_to_scim(account: &Account, base: &str) -> Value {
     let mut out = Object::new();
@@ -34,20 +34,20 @@ pub fn account_to_scim(account: &Account, base: &str) -> Value {
     Value::Object(out)
 }
 
-pub fn account_from_scim(resource: &Value) -> Result<Account, ScimFailure> {
+pub fn account_from_scim(resource: &Value) -> Result<Account, ScimError> {
     let obj = resource
         .as_object()
-        .ok_or_else(|| ScimFailure::invalid_value("an Account must be a JSON object"))?;
+        .ok_or_else(|| ScimError::invalid_value("an Account must be a JSON object"))?;
     let name = json::string(obj, "name")?
         .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| ScimFailure::invalid_value("name is required"))?;
+        .ok_or_else(|| ScimError::invalid_value("name is required"))?;
     let mut account = Account::new(name);
     account.external_id = json::string(obj, "externalId")?;
     account.licensed = json::boolean(obj, "licensed")?.unwrap_or(false);
     account.parent = json::reference(obj, "parent")?
         .map(|id| {
             id.parse::<AccountId>().map_err(|_| {
-                ScimFailure::invalid_value(format!("parent: {id:?} is not an account id"))
+                ScimError::invalid_value(format!("parent: {id:?} is not an account id"))
             })
         })
         .transpose()?;

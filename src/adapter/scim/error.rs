@@ -1,34 +1,17 @@
 //! Service errors as SCIM errors: the status and `scimType` an identity provider acts on, and a
 //! detail an admin can read in a provisioning log.
 
+use rollcall_scim::{ScimError, ScimType};
+
 use crate::service::ServiceError;
-use crate::store::StoreError;
-
-/// A SCIM error response (RFC 7644 §3.12) before it is put on the wire.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ScimFailure {
-    pub status: u16,
-    pub scim_type: Option<&'static str>,
-    pub detail: String,
-}
-
-impl ScimFailure {
-    pub fn invalid_value(detail: impl Into<String>) -> Self {
-        Self {
-            status: 400,
-            scim_type: Some("invalidValue"),
-            detail: detail.into(),
-        }
-    }
-}
 
 /// The mapping every SCIM endpoint uses.
-pub fn failure(e: &ServiceError) -> ScimFailure {
+pub fn failure(e: ServiceError) -> ScimError {
     use ServiceError as E;
-    let (status, scim_type) = match e {
+    let (status, scim_type) = match &e {
         E::NotFound { .. } => (404, None),
         E::UserNameTaken(_) | E::RoleNameTaken(_) | E::AccountNameTaken(_) => {
-            (409, Some("uniqueness"))
+            (409, Some(ScimType::Uniqueness))
         }
         // The request is valid but the license pool says no: a conflict with the current state.
         E::LicenseLimit { .. } | E::AccountNotLicensed(_) | E::AccountInUse(_) | E::Busy(_) => {
@@ -42,18 +25,14 @@ pub fn failure(e: &ServiceError) -> ScimFailure {
         | E::AccountCycle(_)
         | E::RoleTypeMismatch { .. }
         | E::LevelNotAllowed { .. }
-        | E::Invalid { .. } => (400, Some("invalidValue")),
+        | E::Invalid { .. } => (400, Some(ScimType::InvalidValue)),
         E::VersionConflict { .. } => (412, None),
         E::Forbidden(_) => (403, None),
         E::InvalidCredentials => (401, None),
-        E::Store(StoreError::Locked(_) | StoreError::Engine(_) | StoreError::Conflict) => {
-            (500, None)
+        E::Store(_) => {
+            tracing::error!(error = %e, "store failure during a SCIM request");
+            return ScimError::internal("internal error; see the server log");
         }
-        E::Store(StoreError::Corrupt { .. } | StoreError::Format { .. }) => (500, None),
     };
-    ScimFailure {
-        status,
-        scim_type,
-        detail: e.to_string(),
-    }
+    ScimError::new(status, scim_type, e.to_string())
 }

@@ -2,13 +2,13 @@
 
 use serde_json::{Value, json};
 
-use super::error::ScimFailure;
 use super::json::{self, Object, put};
 use super::user::rfc3339;
 use super::{GROUP_SCHEMA, ROLLCALL_ROLE, etag};
 use crate::model::{
     EntityPermissions, PermissionLevel, Permissions, Role, RoleSettings, RoleType, UserId,
 };
+use rollcall_scim::ScimError;
 
 /// (user id, userName) of the members a Group resource lists.
 pub type GroupMembers = Vec<(UserId, String)>;
@@ -62,18 +62,18 @@ pub fn role_to_scim(role: &Role, members: Option<&GroupMembers>, base: &str) -> 
 }
 
 /// The role a Group resource describes and, if `members` was given, the member ids.
-pub fn role_from_scim(resource: &Value) -> Result<(Role, Option<Vec<UserId>>), ScimFailure> {
+pub fn role_from_scim(resource: &Value) -> Result<(Role, Option<Vec<UserId>>), ScimError> {
     let obj = resource
         .as_object()
-        .ok_or_else(|| ScimFailure::invalid_value("a Group must be a JSON object"))?;
+        .ok_or_else(|| ScimError::invalid_value("a Group must be a JSON object"))?;
     let name = json::string(obj, "displayName")?
         .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| ScimFailure::invalid_value("displayName is required"))?;
+        .ok_or_else(|| ScimError::invalid_value("displayName is required"))?;
     let mut role = Role::new(name, None);
     role.external_id = json::string(obj, "externalId")?;
     if let Some(ext) = json::object(obj, ROLLCALL_ROLE)? {
         role.role_type = json::string(ext, "roleType")?
-            .map(|t| t.parse::<RoleType>().map_err(ScimFailure::invalid_value))
+            .map(|t| t.parse::<RoleType>().map_err(ScimError::invalid_value))
             .transpose()?;
         role.administrator = json::boolean(ext, "administrator")?.unwrap_or(false);
         if let Some(p) = json::object(ext, "permissions")? {
@@ -88,7 +88,7 @@ pub fn role_from_scim(resource: &Value) -> Result<(Role, Option<Vec<UserId>>), S
                             .and_then(|n| u32::try_from(n).ok())
                             .filter(|n| *n > 0)
                             .ok_or_else(|| {
-                                ScimFailure::invalid_value(
+                                ScimError::invalid_value(
                                     "sessionTimeoutMinutes must be a positive integer",
                                 )
                             })?,
@@ -110,24 +110,24 @@ pub fn role_from_scim(resource: &Value) -> Result<(Role, Option<Vec<UserId>>), S
 }
 
 /// Member ids from `[{"value": id, ...}]`; `$ref: null` and a `type` of `User` are fine.
-pub fn member_ids(values: &[Value]) -> Result<Vec<UserId>, ScimFailure> {
+pub fn member_ids(values: &[Value]) -> Result<Vec<UserId>, ScimError> {
     values
         .iter()
         .map(|m| {
             let o = m
                 .as_object()
-                .ok_or_else(|| ScimFailure::invalid_value("members entries must be objects"))?;
+                .ok_or_else(|| ScimError::invalid_value("members entries must be objects"))?;
             if let Some(kind) = json::string(o, "type")?
                 && !kind.eq_ignore_ascii_case("user")
             {
-                return Err(ScimFailure::invalid_value(format!(
+                return Err(ScimError::invalid_value(format!(
                     "members of type {kind:?} are not supported: only users can be members"
                 )));
             }
             let id = json::string(o, "value")?
-                .ok_or_else(|| ScimFailure::invalid_value("a member needs a value"))?;
+                .ok_or_else(|| ScimError::invalid_value("a member needs a value"))?;
             id.parse::<UserId>()
-                .map_err(|_| ScimFailure::invalid_value(format!("member {id:?} is not a user id")))
+                .map_err(|_| ScimError::invalid_value(format!("member {id:?} is not a user id")))
         })
         .collect()
 }
@@ -137,16 +137,16 @@ fn permissions_to_scim(p: &Permissions) -> Value {
     json!({"user": entity(&p.user), "role": entity(&p.role), "account": entity(&p.account)})
 }
 
-fn permissions_from_scim(obj: &Object) -> Result<Permissions, ScimFailure> {
-    let entity = |name: &str| -> Result<EntityPermissions, ScimFailure> {
+fn permissions_from_scim(obj: &Object) -> Result<Permissions, ScimError> {
+    let entity = |name: &str| -> Result<EntityPermissions, ScimError> {
         let Some(e) = json::object(obj, name)? else {
             return Ok(EntityPermissions::default());
         };
-        let level = |action: &str| -> Result<PermissionLevel, ScimFailure> {
+        let level = |action: &str| -> Result<PermissionLevel, ScimError> {
             json::string(e, action)?
                 .map(|l| {
                     l.parse::<PermissionLevel>().map_err(|m| {
-                        ScimFailure::invalid_value(format!("permissions.{name}.{action}: {m}"))
+                        ScimError::invalid_value(format!("permissions.{name}.{action}: {m}"))
                     })
                 })
                 .transpose()
@@ -164,7 +164,7 @@ fn permissions_from_scim(obj: &Object) -> Result<Permissions, ScimFailure> {
             .iter()
             .any(|k| k.eq_ignore_ascii_case(key))
         {
-            return Err(ScimFailure::invalid_value(format!(
+            return Err(ScimError::invalid_value(format!(
                 "permissions: unknown entity {key:?} (expected user, role, account)"
             )));
         }

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::error::ScimFailure;
+use rollcall_scim::ScimError;
 
 pub type Object = Map<String, Value>;
 
@@ -20,22 +20,22 @@ pub fn present<'a>(obj: &'a Object, name: &str) -> Option<&'a Value> {
     get(obj, name).filter(|v| !v.is_null())
 }
 
-pub fn string(obj: &Object, name: &str) -> Result<Option<String>, ScimFailure> {
+pub fn string(obj: &Object, name: &str) -> Result<Option<String>, ScimError> {
     match present(obj, name) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(ScimFailure::invalid_value(format!(
+        Some(other) => Err(ScimError::invalid_value(format!(
             "{name} must be a string, got {other}"
         ))),
     }
 }
 
-pub fn boolean(obj: &Object, name: &str) -> Result<Option<bool>, ScimFailure> {
+pub fn boolean(obj: &Object, name: &str) -> Result<Option<bool>, ScimError> {
     match present(obj, name) {
         None => Ok(None),
-        Some(v) => as_bool(v).map(Some).ok_or_else(|| {
-            ScimFailure::invalid_value(format!("{name} must be a boolean, got {v}"))
-        }),
+        Some(v) => as_bool(v)
+            .map(Some)
+            .ok_or_else(|| ScimError::invalid_value(format!("{name} must be a boolean, got {v}"))),
     }
 }
 
@@ -48,21 +48,21 @@ pub fn as_bool(v: &Value) -> Option<bool> {
     }
 }
 
-pub fn object<'a>(obj: &'a Object, name: &str) -> Result<Option<&'a Object>, ScimFailure> {
+pub fn object<'a>(obj: &'a Object, name: &str) -> Result<Option<&'a Object>, ScimError> {
     match present(obj, name) {
         None => Ok(None),
         Some(Value::Object(o)) => Ok(Some(o)),
-        Some(other) => Err(ScimFailure::invalid_value(format!(
+        Some(other) => Err(ScimError::invalid_value(format!(
             "{name} must be an object, got {other}"
         ))),
     }
 }
 
-pub fn array<'a>(obj: &'a Object, name: &str) -> Result<&'a [Value], ScimFailure> {
+pub fn array<'a>(obj: &'a Object, name: &str) -> Result<&'a [Value], ScimError> {
     match present(obj, name) {
         None => Ok(&[]),
         Some(Value::Array(a)) => Ok(a),
-        Some(other) => Err(ScimFailure::invalid_value(format!(
+        Some(other) => Err(ScimError::invalid_value(format!(
             "{name} must be an array, got {other}"
         ))),
     }
@@ -70,13 +70,13 @@ pub fn array<'a>(obj: &'a Object, name: &str) -> Result<&'a [Value], ScimFailure
 
 /// A reference given either as `{"value": id}` or as the bare id string (Entra sends the
 /// Enterprise `manager` that way).
-pub fn reference(obj: &Object, name: &str) -> Result<Option<String>, ScimFailure> {
+pub fn reference(obj: &Object, name: &str) -> Result<Option<String>, ScimError> {
     match present(obj, name) {
         None => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(Value::Object(o)) => string(o, "value").map(|v| v.filter(|s| !s.is_empty())),
-        Some(other) => Err(ScimFailure::invalid_value(format!(
+        Some(other) => Err(ScimError::invalid_value(format!(
             "{name} must be a reference, got {other}"
         ))),
     }

@@ -2,10 +2,10 @@
 
 use serde_json::{Value, json};
 
-use super::error::ScimFailure;
 use super::json::{self, Object, put};
 use super::{ENTERPRISE_USER, ROLLCALL_USER, USER_SCHEMA, etag};
 use crate::model::{AccountId, Address, LicenseType, MultiValue, PrincipalKind, User, UserId};
+use rollcall_scim::ScimError;
 
 /// What a User resource shows besides the record: names of what it points at.
 #[derive(Clone, Debug, Default)]
@@ -127,13 +127,13 @@ pub fn user_to_scim(user: &User, ctx: &UserContext) -> Value {
 
 /// The writable attributes of a SCIM User as a domain user (a new record's shape: the service
 /// keeps server-managed fields on replace). `password`, if any, is returned separately.
-pub fn user_from_scim(resource: &Value) -> Result<(User, Option<String>), ScimFailure> {
+pub fn user_from_scim(resource: &Value) -> Result<(User, Option<String>), ScimError> {
     let obj = resource
         .as_object()
-        .ok_or_else(|| ScimFailure::invalid_value("a User must be a JSON object"))?;
+        .ok_or_else(|| ScimError::invalid_value("a User must be a JSON object"))?;
     let user_name = json::string(obj, "userName")?
         .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| ScimFailure::invalid_value("userName is required"))?;
+        .ok_or_else(|| ScimError::invalid_value("userName is required"))?;
     let mut user = User::new(user_name);
     user.external_id = json::string(obj, "externalId")?;
     if let Some(name) = json::object(obj, "name")? {
@@ -175,7 +175,7 @@ pub fn user_from_scim(resource: &Value) -> Result<(User, Option<String>), ScimFa
         if let Some(license) = json::string(ext, "licenseType")? {
             user.license = license
                 .parse::<LicenseType>()
-                .map_err(ScimFailure::invalid_value)?;
+                .map_err(ScimError::invalid_value)?;
         }
         user.account = json::reference(ext, "account")?
             .map(|id| parse_id::<AccountId>(&id, "account"))
@@ -183,16 +183,16 @@ pub fn user_from_scim(resource: &Value) -> Result<(User, Option<String>), ScimFa
         if let Some(kind) = json::string(ext, "kind")? {
             user.kind = kind
                 .parse::<PrincipalKind>()
-                .map_err(ScimFailure::invalid_value)?;
+                .map_err(ScimError::invalid_value)?;
         }
     }
     let password = json::string(obj, "password")?;
     Ok((user, password))
 }
 
-fn parse_id<I: std::str::FromStr>(id: &str, attribute: &str) -> Result<I, ScimFailure> {
+fn parse_id<I: std::str::FromStr>(id: &str, attribute: &str) -> Result<I, ScimError> {
     id.parse().map_err(|_| {
-        ScimFailure::invalid_value(format!(
+        ScimError::invalid_value(format!(
             "{attribute}: {id:?} is not an id of this directory"
         ))
     })
@@ -216,12 +216,12 @@ fn multi_values(values: &[MultiValue]) -> Value {
     )
 }
 
-fn multi_values_from(obj: &Object, name: &str) -> Result<Vec<MultiValue>, ScimFailure> {
+fn multi_values_from(obj: &Object, name: &str) -> Result<Vec<MultiValue>, ScimError> {
     let mut out = Vec::new();
     for item in json::array(obj, name)? {
         let o = item
             .as_object()
-            .ok_or_else(|| ScimFailure::invalid_value(format!("{name} entries must be objects")))?;
+            .ok_or_else(|| ScimError::invalid_value(format!("{name} entries must be objects")))?;
         let Some(value) = json::string(o, "value")? else {
             continue; // an entry without a value carries nothing
         };
@@ -233,7 +233,7 @@ fn multi_values_from(obj: &Object, name: &str) -> Result<Vec<MultiValue>, ScimFa
         });
     }
     if out.iter().filter(|v| v.primary).count() > 1 {
-        return Err(ScimFailure::invalid_value(format!(
+        return Err(ScimError::invalid_value(format!(
             "{name}: at most one value may be primary"
         )));
     }
@@ -255,10 +255,10 @@ fn address_to_scim(a: &Address) -> Value {
     Value::Object(o)
 }
 
-fn address_from_scim(v: &Value) -> Result<Address, ScimFailure> {
+fn address_from_scim(v: &Value) -> Result<Address, ScimError> {
     let o = v
         .as_object()
-        .ok_or_else(|| ScimFailure::invalid_value("addresses entries must be objects"))?;
+        .ok_or_else(|| ScimError::invalid_value("addresses entries must be objects"))?;
     Ok(Address {
         kind: json::string(o, "type")?,
         formatted: json::string(o, "formatted")?,
@@ -340,7 +340,7 @@ mod tests {
             ),
         ] {
             let err = user_from_scim(&body).unwrap_err();
-            assert_eq!((err.status, err.scim_type), (400, Some("invalidValue")));
+            assert_eq!((err.status, err.scim_type), (400, Some(rollcall_scim::ScimType::InvalidValue)));
             assert!(
                 err.detail.contains(attribute),
                 "{attribute}: {}",

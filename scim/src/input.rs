@@ -1,0 +1,328 @@
+//! Checking and normalising what clients write (POST/PUT bodies and PATCH values) against the
+//! schema, so the provider only ever sees canonical, typed JSON.
+//!
+//! IdPs are loose: Entra sends `"False"` for booleans and unknown schema URIs, Okta and Entra
+//! send back `id`, `meta` and `groups` on PUT. RFC 7643 §2.2 says readOnly values in requests
+//! are ignored, so they are dropped here rather than rejected.
+
+use serde_json::{Map, Number, Value};
+
+use crate::error::ScimError;
+use crate::filter::parse_datetime;
+use crate::path::AttrPath;
+use crate::schema::{AttrType, AttributeDef, Mutability, Schemas, find_key};
+
+/// Coerces a value written to attribute `def` (named `name` in errors). `None` means
+/// "unassigned" (JSON null, or a multi-valued attribute given only nulls). For a multi-valued
+/// attribute a single value is accepted and wrapped when `wrap_single` (PATCH `add` allows it).
+pub(crate) fn coerce(
+    def: &AttributeDef,
+    value: Value,
+    name: &str,
+    wrap_single: bool,
+) -> Result<Option<Value>, ScimError> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    if !def.multi_valued {
+        return coerce_single(def, value, name);
+    }
+    let items = match value {
+        Value::Array(items) => items,
+        other if wrap_single => vec![other],
+        _ => {
+            return Err(ScimError::invalid_value(format!(
+                "'{name}' is multi-valued and needs an array"
+            )));
+        }
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        if let Some(v) = coerce_single(def, item, name)? {
+            out.push(v);
+        }
+    }
+    Ok(Some(Value::Array(out)))
+}
+
+/// One value of `def` (an element, for multi-valued attributes).
+pub(crate) fn coerce_single(
+    def: &AttributeDef,
+    value: Value,
+    name: &str,
+) -> Result<Option<Value>, ScimError> {
+    let wrong = |what: &str| {
+        ScimError::invalid_value(format!(
+            "'{name}' must be {what} ({} attribute)",
+            def.kind.as_str()
+        ))
+    };
+    let v = match (def.kind, value) {
+        (_, Value::Null) => return Ok(None),
+        (AttrType::Boolean, Value::Bool(b)) => Value::Bool(b),
+        (AttrType::Boolean, Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => return Err(wrong("a boolean")),
+        },
+        (AttrType::Boolean, _) => return Err(wrong("a boolean")),
+        (AttrType::Integer, Value::Number(n)) if n.is_i64() || n.is_u64() => Value::Number(n),
+        (AttrType::Integer, Value::String(s)) => match s.trim().parse::<i64>() {
+            Ok(i) => Value::Number(i.into()),
+            Err(_) => return Err(wrong("an integer")),
+        },
+        (AttrType::Integer, _) => return Err(wrong("an integer")),
+        (AttrType::Decimal, Value::Number(n)) => Value::Number(n),
+        (AttrType::Decimal, Value::String(s)) => {
+            match s.trim().parse::<f64>().ok().and_then(Number::from_f64) {
+                Some(n) => Value::Number(n),
+                None => return Err(wrong("a number")),
+            }
+        }
+        (AttrType::Decimal, _) => return Err(wrong("a number")),
+        (AttrType::DateTime, Value::String(s)) if parse_datetime(&s).is_some() => Value::String(s),
+        (AttrType::DateTime, _) => return Err(wrong("an RFC 3339 date-time string")),
+        (AttrType::String | AttrType::Reference | AttrType::Binary, Value::String(s)) => {
+            Value::String(s)
+        }
+        (AttrType::String | AttrType::Reference | AttrType::Binary, _) => {
+            return Err(wrong("a string"));
+        }
+        (AttrType::Complex, Value::Object(obj)) => {
+            let mut out = Map::new();
+            for (k, v) in obj {
+                let Some(sub) = def.sub(&k) else {
+                    // Unknown sub-attributes are not part of the resource; ignore them.
+                    continue;
+                };
+                if sub.mutability == Mutability::ReadOnly {
+                    continue;
+                }
+                let sub_name = format!("{name}.{}", sub.name);
+                if let Some(v) = coerce(sub, v, &sub_name, false)? {
+                    out.insert(sub.name.clone(), v);
+                }
+            }
+            if out.is_empty() {
+                return Ok(None);
+            }
+            Value::Object(out)
+        }
+        // A complex attribute with a `value` sub-attribute given as a bare string: Entra sends
+        // the enterprise `manager` as the manager's id.
+        (AttrType::Complex, Value::String(s))
+            if !def.multi_valued && def.sub("value").is_some() =>
+        {
+            let mut out = Map::new();
+            out.insert("value".into(), Value::String(s));
+            Value::Object(out)
+        }
+        (AttrType::Complex, _) => return Err(wrong("an object")),
+    };
+    Ok(Some(v))
+}
+
+/// Normalises a POST/PUT body for `resource_type`: canonical attribute names, typed values
+/// (string booleans coerced), readOnly and unknown attributes dropped, nulls dropped (they mean
+/// "unassigned"), `schemas` rebuilt from what is present, required attributes checked.
+/// A resource type the registry does not describe passes through unchanged.
+pub fn normalize_input(
+    value: Value,
+    schemas: &Schemas,
+    resource_type: &str,
+) -> Result<Value, ScimError> {
+    let Value::Object(obj) = value else {
+        return Err(ScimError::invalid_syntax(
+            "the request body must be a JSON object",
+        ));
+    };
+    let Some(rt) = schemas.resource_type(resource_type) else {
+        return Ok(Value::Object(obj));
+    };
+    if schemas.schema(&rt.schema).is_none() {
+        return Ok(Value::Object(obj));
+    }
+    let mut out = Map::new();
+    let mut extensions: Vec<(String, Map<String, Value>)> = Vec::new();
+    let mut put =
+        |container: Option<&str>, name: String, v: Value, out: &mut Map<String, Value>| {
+            match container {
+                None => {
+                    out.insert(name, v);
+                }
+                Some(urn) => match extensions.iter_mut().find(|(u, _)| u == urn) {
+                    Some((_, m)) => {
+                        m.insert(name, v);
+                    }
+                    None => {
+                        let mut m = Map::new();
+                        m.insert(name, v);
+                        extensions.push((urn.to_string(), m));
+                    }
+                },
+            }
+        };
+    for (key, v) in obj {
+        if key.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
+        if let Some(ext) = schemas.extension_of(resource_type, &key) {
+            let inner = match v {
+                Value::Object(inner) => inner,
+                Value::Null => continue,
+                _ => {
+                    return Err(ScimError::invalid_value(format!(
+                        "'{key}' must be an object of extension attributes"
+                    )));
+                }
+            };
+            for (k2, v2) in inner {
+                let Some(def) = ext.attribute(&k2) else {
+                    continue;
+                };
+                if def.mutability == Mutability::ReadOnly {
+                    continue;
+                }
+                if let Some(v2) = coerce(def, v2, &format!("{}:{}", ext.id, def.name), false)? {
+                    put(Some(ext.id.as_str()), def.name.clone(), v2, &mut out);
+                }
+            }
+            continue;
+        }
+        let Ok(path) = AttrPath::parse(&key) else {
+            continue;
+        };
+        if path.sub.is_some() {
+            continue;
+        }
+        let Some(r) = schemas.resolve(resource_type, path.urn.as_deref(), &path.name) else {
+            continue;
+        };
+        if r.attr.mutability == Mutability::ReadOnly {
+            continue;
+        }
+        if let Some(v) = coerce(r.attr, v, &r.attr.name, false)? {
+            put(r.container(), r.attr.name.clone(), v, &mut out);
+        }
+    }
+    // Required attributes (RFC 7643 §2.2 "required").
+    let core = schemas.schema(&rt.schema);
+    for def in core.iter().flat_map(|s| s.attributes.iter()) {
+        if def.required && !out.get(&def.name).is_some_and(present) {
+            return Err(ScimError::invalid_value(format!(
+                "attribute '{}' is required",
+                def.name
+            )));
+        }
+    }
+    let mut schema_list = vec![Value::String(rt.schema.clone())];
+    for (ext, required) in schemas.extensions(rt) {
+        let data = extensions
+            .iter()
+            .find(|(u, _)| *u == ext.id)
+            .map(|(_, m)| m);
+        if required && data.is_none() {
+            return Err(ScimError::invalid_value(format!(
+                "extension '{}' is required",
+                ext.id
+            )));
+        }
+        if let Some(data) = data {
+            for def in ext.attributes.iter().filter(|d| d.required) {
+                if !data.get(&def.name).is_some_and(present) {
+                    return Err(ScimError::invalid_value(format!(
+                        "attribute '{}:{}' is required",
+                        ext.id, def.name
+                    )));
+                }
+            }
+        }
+    }
+    for (urn, data) in extensions {
+        schema_list.push(Value::String(urn.clone()));
+        out.insert(urn, Value::Object(data));
+    }
+    out.insert("schemas".into(), Value::Array(schema_list));
+    Ok(Value::Object(out))
+}
+
+pub(crate) fn present(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        _ => true,
+    }
+}
+
+/// Moves `name` to its canonical spelling if the object holds it under another case.
+pub(crate) fn canonicalize_key(obj: &mut Map<String, Value>, canonical: &str) {
+    if obj.contains_key(canonical) {
+        return;
+    }
+    if let Some(k) = find_key(obj, canonical).map(str::to_string)
+        && let Some(v) = obj.remove(&k)
+    {
+        obj.insert(canonical.to_string(), v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ScimType;
+    use crate::schema::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
+    use serde_json::json;
+
+    #[test]
+    fn coerces_and_drops() {
+        let s = Schemas::builtin();
+        let body = json!({
+            "schemas": [USER_SCHEMA, "urn:ietf:params:scim:schemas:extension:unknown"],
+            "id": "should-go",
+            "meta": {"version": "W/\"1\""},
+            "groups": [],
+            "USERNAME": "bob",
+            "active": "False",
+            "nickName": null,
+            "emails": [{"value": "b@x", "primary": "True", "type": "work"}],
+            "unknownThing": 1,
+            ENTERPRISE_USER_SCHEMA: {"manager": "m1", "department": "R&D"}
+        });
+        let out = normalize_input(body, &s, "Users").expect("ok");
+        assert_eq!(out["userName"], "bob");
+        assert_eq!(out["active"], false);
+        assert_eq!(out["emails"][0]["primary"], true);
+        assert!(out.get("id").is_none());
+        assert!(out.get("meta").is_none());
+        assert!(out.get("groups").is_none());
+        assert!(out.get("nickName").is_none());
+        assert!(out.get("unknownThing").is_none());
+        assert_eq!(
+            out[ENTERPRISE_USER_SCHEMA]["manager"],
+            json!({"value": "m1"})
+        );
+        assert_eq!(out["schemas"], json!([USER_SCHEMA, ENTERPRISE_USER_SCHEMA]));
+    }
+
+    #[test]
+    fn required_and_types() {
+        let s = Schemas::builtin();
+        let e = normalize_input(json!({"schemas": [USER_SCHEMA]}), &s, "Users").expect_err("req");
+        assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
+        let e = normalize_input(json!({"userName": "a", "active": "maybe"}), &s, "Users")
+            .expect_err("bool");
+        assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
+        let e = normalize_input(json!({"userName": "a", "emails": "x@y"}), &s, "Users")
+            .expect_err("multi");
+        assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
+        let g = normalize_input(
+            json!({"schemas": [GROUP_SCHEMA, "urn:ietf:params:scim:schemas:extension:Entra:Group"],
+                   "displayName": "G", "members": [{"value": "u1", "$ref": null}]}),
+            &s,
+            "Groups",
+        )
+        .expect("group");
+        assert_eq!(g["members"], json!([{"value": "u1"}]));
+    }
+}

@@ -1,0 +1,105 @@
+//! The contract between the SCIM router and the directory behind it.
+//!
+//! The router handles HTTP, content types, ETags, filters, sorting, paging, attribute
+//! projection, PATCH semantics, Bulk and discovery. The provider stores and authorises: every
+//! call carries the principal it got from [`Provider::authenticate`], and the provider decides
+//! what that principal may see or change. Calls are synchronous (the core is blocking); the
+//! router runs them on tokio's blocking pool.
+
+use serde_json::Value;
+
+use crate::error::ScimError;
+use crate::filter::Filter;
+use crate::schema::{ResourceTypeDef, SchemaDef};
+
+/// A resource type the provider serves: `Users`, `Groups` or a custom one (`Accounts`).
+/// The string is the endpoint name without the leading slash.
+pub type Endpoint = str;
+
+/// A resource as the provider returns it: the full SCIM JSON (with `schemas`, `id`, `meta`
+/// including `meta.version`), and its version for ETags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    pub id: String,
+    pub version: u64,
+    pub json: Value,
+}
+
+/// Who is on the other end of the request, for audit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub peer: Option<std::net::SocketAddr>,
+}
+
+/// A list request as the provider receives it. The provider returns candidates (it may use
+/// `filter` to plan a lookup on its indexes, or ignore it and return everything the principal
+/// may see); the router evaluates the filter exactly, sorts, pages and projects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    pub filter: Option<Filter>,
+}
+
+pub trait Provider: Send + Sync + 'static {
+    type Principal: Clone + Send + Sync + 'static;
+
+    /// Checks a bearer token. Failure → 401 with a `WWW-Authenticate: Bearer` header.
+    fn authenticate(&self, bearer: &str, client: &ClientInfo)
+    -> Result<Self::Principal, ScimError>;
+
+    /// The schemas served beyond the built-in core User, Group and Enterprise User schemas
+    /// (extensions and custom resource schemas), for discovery, validation and filtering.
+    fn schemas(&self) -> Vec<SchemaDef>;
+
+    /// The resource types served, in discovery order.
+    fn resource_types(&self) -> Vec<ResourceTypeDef>;
+
+    /// The id of the User resource of the principal, for `/Me`; `None` if it has none (404).
+    fn me(&self, who: &Self::Principal) -> Option<String>;
+
+    /// One resource. Not found and not visible both → 404 (`ScimError::not_found`).
+    fn get(
+        &self,
+        who: &Self::Principal,
+        endpoint: &Endpoint,
+        id: &str,
+    ) -> Result<Resource, ScimError>;
+
+    /// Candidates for a list or search, in a stable order (the router keeps that order when
+    /// no `sortBy` is given, so paging is stable).
+    fn list(
+        &self,
+        who: &Self::Principal,
+        endpoint: &Endpoint,
+        query: &ListQuery,
+    ) -> Result<Vec<Resource>, ScimError>;
+
+    /// Creates a resource from a request body already checked by the router against the
+    /// schema (required attributes, types, readOnly attributes dropped, string booleans and
+    /// case normalised).
+    fn create(
+        &self,
+        who: &Self::Principal,
+        endpoint: &Endpoint,
+        body: Value,
+    ) -> Result<Resource, ScimError>;
+
+    /// Replaces a resource (PUT, and the result of a PATCH). `if_version`: fail with 412 when
+    /// the stored version differs (compare-and-swap).
+    fn replace(
+        &self,
+        who: &Self::Principal,
+        endpoint: &Endpoint,
+        id: &str,
+        body: Value,
+        if_version: Option<u64>,
+    ) -> Result<Resource, ScimError>;
+
+    /// DELETE.
+    fn delete(
+        &self,
+        who: &Self::Principal,
+        endpoint: &Endpoint,
+        id: &str,
+        if_version: Option<u64>,
+    ) -> Result<(), ScimError>;
+}

@@ -1,0 +1,479 @@
+//! The core's implementation of [`rollcall_scim::Provider`]: resources in and out of the domain,
+//! filters planned on the store's indexes. Every decision (who sees what, license rules,
+//! uniqueness) is the service's.
+
+use std::ops::ControlFlow;
+
+use rollcall_scim::filter::Plan as ScimPlan;
+use rollcall_scim::{
+    AttrPath, AttributeDef, ClientInfo, Endpoint, ListQuery, Provider, Resource, ResourceTypeDef,
+    SchemaDef, ScimError,
+};
+use serde_json::Value;
+
+use super::{
+    ACCOUNT_SCHEMA, ENTERPRISE_USER, GROUP_SCHEMA, GroupMembers, ROLLCALL_ROLE, ROLLCALL_USER,
+    USER_SCHEMA, UserContext, account_from_scim, account_to_scim, failure, role_from_scim,
+    role_to_scim, user_from_scim, user_to_scim,
+};
+use crate::audit::Source;
+use crate::model::{Account, AccountId, Role, RoleId, User, UserId};
+use crate::service::{Actor, NewUser, Plan, Principal, Service, UserLookup};
+
+pub struct ScimDirectory {
+    service: Service,
+    /// Absolute URL of `/scim/v2`, for `$ref` and `meta.location`.
+    base: String,
+}
+
+impl ScimDirectory {
+    pub fn new(service: Service, base: String) -> Self {
+        Self { service, base }
+    }
+
+    fn user_resource(&self, user: &User) -> Result<Resource, ScimError> {
+        let mut refs = self.service.references();
+        let mut ctx = UserContext {
+            base: self.base.clone(),
+            ..UserContext::default()
+        };
+        if let Some(m) = user.manager {
+            ctx.manager_display = refs
+                .user(m)
+                .map_err(failure)?
+                .map(|r| r.display_name.unwrap_or(r.user_name));
+        }
+        if let Some(a) = user.account {
+            ctx.account_name = refs.account(a).map_err(failure)?;
+        }
+        for role in &user.roles {
+            if let Some(name) = refs.role(*role).map_err(failure)? {
+                ctx.groups.push((role.to_string(), name));
+            }
+        }
+        Ok(Resource {
+            id: user.id.to_string(),
+            version: user.version,
+            json: user_to_scim(user, &ctx),
+        })
+    }
+
+    fn role_resource(&self, actor: &Actor, role: &Role) -> Result<Resource, ScimError> {
+        let ids = self.service.role_members(actor, role.id).map_err(failure)?;
+        let mut refs = self.service.references();
+        let mut members: GroupMembers = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(u) = refs.user(id).map_err(failure)? {
+                members.push((id, u.user_name));
+            }
+        }
+        Ok(Resource {
+            id: role.id.to_string(),
+            version: role.version,
+            json: role_to_scim(role, Some(&members), &self.base),
+        })
+    }
+
+    fn account_resource(&self, account: &Account) -> Resource {
+        Resource {
+            id: account.id.to_string(),
+            version: account.version,
+            json: account_to_scim(account, &self.base),
+        }
+    }
+
+    /// The service's plan for a SCIM filter's index plan.
+    fn user_plan(plan: &ScimPlan) -> Plan {
+        match plan {
+            ScimPlan::All => Plan::Scan,
+            ScimPlan::And(parts) => Plan::And(parts.iter().map(Self::user_plan).collect()),
+            ScimPlan::Or(parts) => Plan::Or(parts.iter().map(Self::user_plan).collect()),
+            ScimPlan::Eq { path, value } => {
+                let Some(v) = value.as_str() else {
+                    return Plan::Scan;
+                };
+                match user_index(path) {
+                    Some(Index::Id) => match v.parse() {
+                        Ok(id) => Plan::Lookup(UserLookup::Id(UserId(id))),
+                        // Not an id: nothing has it (a filter on a random id → 0 results).
+                        Err(_) => Plan::Or(Vec::new()),
+                    },
+                    Some(Index::UserName) => Plan::Lookup(UserLookup::UserName(v.to_owned())),
+                    Some(Index::ExternalId) => Plan::Lookup(UserLookup::ExternalId(v.to_owned())),
+                    Some(Index::Email) => Plan::Lookup(UserLookup::Email(v.to_owned())),
+                    Some(Index::Manager) => match v.parse() {
+                        Ok(id) => Plan::Lookup(UserLookup::Manager(UserId(id))),
+                        Err(_) => Plan::Or(Vec::new()),
+                    },
+                    Some(Index::Group) => match v.parse() {
+                        Ok(id) => Plan::Lookup(UserLookup::Role(RoleId(id))),
+                        Err(_) => Plan::Or(Vec::new()),
+                    },
+                    None => Plan::Scan,
+                }
+            }
+        }
+    }
+}
+
+enum Index {
+    Id,
+    UserName,
+    ExternalId,
+    Email,
+    Manager,
+    Group,
+}
+
+/// Which store index answers an equality on `path` of a User, if any.
+fn user_index(path: &AttrPath) -> Option<Index> {
+    let name = path.name.to_ascii_lowercase();
+    let sub = path.sub.as_deref().map(str::to_ascii_lowercase);
+    let urn = path.urn.as_deref().map(str::to_ascii_lowercase);
+    let enterprise = urn.as_deref() == Some(&ENTERPRISE_USER.to_ascii_lowercase());
+    let core = urn.is_none() || urn.as_deref() == Some(&USER_SCHEMA.to_ascii_lowercase());
+    match (name.as_str(), sub.as_deref()) {
+        ("id", None) if core => Some(Index::Id),
+        ("username", None) if core => Some(Index::UserName),
+        ("externalid", None) if core => Some(Index::ExternalId),
+        ("emails", Some("value")) if core => Some(Index::Email),
+        ("groups", Some("value")) if core => Some(Index::Group),
+        ("manager", Some("value")) if enterprise || urn.is_none() => Some(Index::Manager),
+        _ => None,
+    }
+}
+
+fn parse_id<I: std::str::FromStr>(id: &str) -> Result<I, ScimError> {
+    // A malformed id names nothing: the same 404 as a missing one.
+    id.parse()
+        .map_err(|_| ScimError::not_found(format!("{id} not found")))
+}
+
+fn unknown_endpoint(endpoint: &Endpoint) -> ScimError {
+    ScimError::not_found(format!("no resource type at /{endpoint}"))
+}
+
+impl Provider for ScimDirectory {
+    type Principal = Actor;
+
+    fn authenticate(&self, bearer: &str, client: &ClientInfo) -> Result<Actor, ScimError> {
+        let found = self
+            .service
+            .authenticate_token(bearer)
+            .map_err(failure)?
+            .ok_or_else(|| ScimError::unauthorized("invalid or expired token"))?;
+        Ok(Actor::user(
+            found.account.id,
+            Source::Scim,
+            client.peer.map(|p| p.ip()),
+        ))
+    }
+
+    fn schemas(&self) -> Vec<SchemaDef> {
+        schemas()
+    }
+
+    fn resource_types(&self) -> Vec<ResourceTypeDef> {
+        let mut users = ResourceTypeDef::new("User", "/Users", USER_SCHEMA);
+        users.description = "People and service accounts".into();
+        users.schema_extensions = vec![
+            (ENTERPRISE_USER.into(), false),
+            (ROLLCALL_USER.into(), false),
+        ];
+        let mut groups = ResourceTypeDef::new("Group", "/Groups", GROUP_SCHEMA);
+        groups.description = "Roles, and plain groups without a role type".into();
+        groups.schema_extensions = vec![(ROLLCALL_ROLE.into(), false)];
+        let mut accounts = ResourceTypeDef::new("Account", "/Accounts", ACCOUNT_SCHEMA);
+        accounts.description = "Organisations that partner and customer users belong to".into();
+        vec![users, groups, accounts]
+    }
+
+    fn me(&self, who: &Actor) -> Option<String> {
+        match who.principal {
+            Principal::User(id) => Some(id.to_string()),
+            _ => None,
+        }
+    }
+
+    fn get(&self, who: &Actor, endpoint: &Endpoint, id: &str) -> Result<Resource, ScimError> {
+        match endpoint {
+            "Users" => {
+                let user = self.service.user(who, parse_id(id)?).map_err(failure)?;
+                self.user_resource(&user)
+            }
+            "Groups" => {
+                let role = self.service.role(who, parse_id(id)?).map_err(failure)?;
+                self.role_resource(who, &role)
+            }
+            "Accounts" => {
+                let account = self.service.account(who, parse_id(id)?).map_err(failure)?;
+                Ok(self.account_resource(&account))
+            }
+            other => Err(unknown_endpoint(other)),
+        }
+    }
+
+    fn list(
+        &self,
+        who: &Actor,
+        endpoint: &Endpoint,
+        query: &ListQuery,
+    ) -> Result<Vec<Resource>, ScimError> {
+        match endpoint {
+            "Users" => {
+                let plan = match &query.filter {
+                    Some(f) => Self::user_plan(&f.plan(&|p| user_index(p).is_some())),
+                    None => Plan::Scan,
+                };
+                let mut out = Vec::new();
+                let mut failed = None;
+                self.service
+                    .list_users(who, &plan, &mut |user| match self.user_resource(&user) {
+                        Ok(r) => {
+                            out.push(r);
+                            ControlFlow::Continue(())
+                        }
+                        Err(e) => {
+                            failed = Some(e);
+                            ControlFlow::Break(())
+                        }
+                    })
+                    .map_err(failure)?;
+                match failed {
+                    Some(e) => Err(e),
+                    None => Ok(out),
+                }
+            }
+            "Groups" => self
+                .service
+                .roles(who)
+                .map_err(failure)?
+                .iter()
+                .map(|r| self.role_resource(who, r))
+                .collect(),
+            "Accounts" => Ok(self
+                .service
+                .accounts(who)
+                .map_err(failure)?
+                .iter()
+                .map(|a| self.account_resource(a))
+                .collect()),
+            other => Err(unknown_endpoint(other)),
+        }
+    }
+
+    fn create(&self, who: &Actor, endpoint: &Endpoint, body: Value) -> Result<Resource, ScimError> {
+        match endpoint {
+            "Users" => {
+                let (user, password) = user_from_scim(&body)?;
+                let user = self
+                    .service
+                    .create_user(who, NewUser { user, password })
+                    .map_err(failure)?;
+                self.user_resource(&user)
+            }
+            "Groups" => {
+                let (role, members) = role_from_scim(&body)?;
+                let role = self.service.create_role(who, role).map_err(failure)?;
+                if let Some(members) = members.filter(|m| !m.is_empty()) {
+                    // The role exists now; a refused member list must not leave it behind.
+                    if let Err(e) = self.service.set_members(who, role.id, &members, None) {
+                        let _ = self.service.delete_role(who, role.id, None);
+                        return Err(failure(e));
+                    }
+                }
+                let role = self.service.role(who, role.id).map_err(failure)?;
+                self.role_resource(who, &role)
+            }
+            "Accounts" => {
+                let account = account_from_scim(&body)?;
+                let account = self.service.create_account(who, account).map_err(failure)?;
+                Ok(self.account_resource(&account))
+            }
+            other => Err(unknown_endpoint(other)),
+        }
+    }
+
+    fn replace(
+        &self,
+        who: &Actor,
+        endpoint: &Endpoint,
+        id: &str,
+        body: Value,
+        if_version: Option<u64>,
+    ) -> Result<Resource, ScimError> {
+        match endpoint {
+            "Users" => {
+                let id: UserId = parse_id(id)?;
+                let (user, password) = user_from_scim(&body)?;
+                let mut user = self
+                    .service
+                    .replace_user(who, id, user, if_version)
+                    .map_err(failure)?;
+                if let Some(password) = password {
+                    user = self
+                        .service
+                        .set_password(who, id, &password)
+                        .map_err(failure)?;
+                }
+                self.user_resource(&user)
+            }
+            "Groups" => {
+                let id: RoleId = parse_id(id)?;
+                let (role, members) = role_from_scim(&body)?;
+                let current = self.service.role(who, id).map_err(failure)?;
+                let definition_changed = role.name != current.name
+                    || role.external_id != current.external_id
+                    || role.role_type != current.role_type
+                    || role.administrator != current.administrator
+                    || role.permissions != current.permissions
+                    || role.settings != current.settings;
+                let mut version = if_version;
+                if definition_changed {
+                    let replaced = self
+                        .service
+                        .replace_role(who, id, role, if_version)
+                        .map_err(failure)?;
+                    version = Some(replaced.version);
+                }
+                if let Some(members) = members {
+                    self.service
+                        .set_members(who, id, &members, version)
+                        .map_err(failure)?;
+                }
+                let role = self.service.role(who, id).map_err(failure)?;
+                self.role_resource(who, &role)
+            }
+            "Accounts" => {
+                let id: AccountId = parse_id(id)?;
+                let account = account_from_scim(&body)?;
+                let account = self
+                    .service
+                    .replace_account(who, id, account, if_version)
+                    .map_err(failure)?;
+                Ok(self.account_resource(&account))
+            }
+            other => Err(unknown_endpoint(other)),
+        }
+    }
+
+    fn delete(
+        &self,
+        who: &Actor,
+        endpoint: &Endpoint,
+        id: &str,
+        if_version: Option<u64>,
+    ) -> Result<(), ScimError> {
+        match endpoint {
+            "Users" => self
+                .service
+                .anonymise_user(who, parse_id(id)?, if_version)
+                .map_err(failure),
+            "Groups" => self
+                .service
+                .delete_role(who, parse_id(id)?, if_version)
+                .map_err(failure),
+            "Accounts" => self
+                .service
+                .delete_account(who, parse_id(id)?, if_version)
+                .map_err(failure),
+            other => Err(unknown_endpoint(other)),
+        }
+    }
+}
+
+/// The Rollcall extension schemas and the Account resource schema (DESIGN §7).
+fn schemas() -> Vec<SchemaDef> {
+    use rollcall_scim::Mutability;
+    let level = || {
+        AttributeDef::string("level").canonical(&[
+            "none",
+            "private",
+            "subordinates_direct",
+            "subordinates_all",
+            "team",
+            "team_subordinates_direct",
+            "team_subordinates_all",
+            "all_employees",
+            "account",
+            "account_hierarchy",
+            "all",
+        ])
+    };
+    let actions = |entity: &str| {
+        AttributeDef::complex(
+            entity,
+            ["read", "create", "edit", "delete"]
+                .into_iter()
+                .map(|a| {
+                    let mut l = level();
+                    l.name = a.into();
+                    l
+                })
+                .collect(),
+        )
+    };
+    let reference = |name: &str, description: &str| {
+        AttributeDef::complex(
+            name,
+            vec![
+                AttributeDef::string("value"),
+                AttributeDef::string("display").read_only(),
+                AttributeDef::reference("$ref", &["Account"]).read_only(),
+            ],
+        )
+        .describe(description)
+    };
+    vec![
+        SchemaDef::new(
+            ROLLCALL_USER,
+            "RollcallUser",
+            "License, account and state of a Rollcall user",
+            vec![
+                AttributeDef::string("licenseType")
+                    .canonical(&["employee", "partner", "customer"])
+                    .describe("The license the user consumes while active"),
+                reference("account", "The account a partner or customer belongs to"),
+                AttributeDef::boolean("locked").describe("Locked after failed logins"),
+                AttributeDef::string("kind")
+                    .canonical(&["person", "api", "bind", "system"])
+                    .mutability(Mutability::Immutable),
+            ],
+        ),
+        SchemaDef::new(
+            ROLLCALL_ROLE,
+            "RollcallRole",
+            "Role type, permissions and settings of a Rollcall role",
+            vec![
+                AttributeDef::string("roleType")
+                    .canonical(&["employee", "partner", "customer", "guest"]),
+                AttributeDef::boolean("administrator"),
+                AttributeDef::complex(
+                    "permissions",
+                    vec![actions("user"), actions("role"), actions("account")],
+                ),
+                AttributeDef::complex(
+                    "settings",
+                    vec![
+                        AttributeDef::integer("sessionTimeoutMinutes"),
+                        AttributeDef::boolean("mfaRequired"),
+                        AttributeDef::boolean("passwordLoginDisabled"),
+                        AttributeDef::boolean("apiAccess"),
+                        AttributeDef::string("description"),
+                    ],
+                ),
+            ],
+        ),
+        SchemaDef::new(
+            ACCOUNT_SCHEMA,
+            "Account",
+            "An organisation of partner or customer users",
+            vec![
+                AttributeDef::string("name").required(),
+                AttributeDef::string("externalId").case_exact(),
+                reference("parent", "The parent account"),
+                AttributeDef::boolean("licensed"),
+            ],
+        ),
+    ]
+}

@@ -1,0 +1,524 @@
+//! The SCIM view end to end: the real binary, driven over HTTP with reqwest, the way Okta and
+//! Microsoft Entra ID provision (each IdP behaviour cites the document it comes from).
+
+mod common;
+
+use common::Server;
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "rc_test_provisioning_token_0123456789";
+const SCIM: &str = "application/scim+json";
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+const ROLLCALL: &str = "urn:rollcall:scim:schemas:extension:2.0:User";
+const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+struct Scim {
+    server: Server,
+    http: Client,
+}
+
+impl Scim {
+    fn start(extra: &str) -> Scim {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let server =
+            common::start_directory_with_env(extra, &[("ROLLCALL_BOOTSTRAP_TOKEN", TOKEN)]);
+        Scim {
+            server,
+            http: Client::new(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        self.server.url(&format!("/scim/v2{path}"))
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(TOKEN);
+        if let Some(b) = body {
+            req = req.header("content-type", SCIM).body(b.to_string());
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"))
+        };
+        (status, value)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    async fn patch(&self, path: &str, ops: Value) -> (StatusCode, Value) {
+        self.call(
+            Method::PATCH,
+            path,
+            Some(json!({"schemas": [PATCH_OP], "Operations": ops})),
+        )
+        .await
+    }
+
+    async fn user(&self, user_name: &str, active: bool) -> String {
+        let (status, body) = self
+            .post(
+                "/Users",
+                json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": user_name,
+                    "name": {"givenName": user_name, "familyName": "Test"},
+                    "emails": [{"value": format!("{user_name}@example.com"), "type": "work", "primary": true}],
+                    "active": active,
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+}
+
+fn assert_error(status: StatusCode, body: &Value, expected: u16, scim_type: Option<&str>) {
+    assert_eq!(status.as_u16(), expected, "{body}");
+    assert_eq!(
+        body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
+        "{body}"
+    );
+    assert_eq!(body["status"], expected.to_string(), "{body}");
+    if let Some(t) = scim_type {
+        assert_eq!(body["scimType"], t, "{body}");
+    }
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_are_created_found_and_never_show_their_password() {
+    let s = Scim::start("");
+    let (status, created) = s
+        .post(
+            "/Users",
+            json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
+                "userName": "Alice.Smith@example.com",
+                "externalId": "okta-00u1",
+                "password": "Alice-Pass-123",
+                "name": {"givenName": "Alice", "familyName": "Smith"},
+                "emails": [{"value": "alice@example.com", "type": "work", "primary": true}],
+                ENTERPRISE: {"department": "Engineering", "employeeNumber": "1001"},
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(created["active"], true);
+    assert_eq!(created["meta"]["resourceType"], "User");
+    assert!(created.get("password").is_none(), "{created}");
+    assert!(!created.to_string().contains("argon2"), "{created}");
+    assert_eq!(created[ENTERPRISE]["department"], "Engineering");
+    assert_eq!(created[ROLLCALL]["licenseType"], "employee");
+
+    let (status, got) = s.get(&format!("/Users/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    assert_eq!(got["userName"], "Alice.Smith@example.com");
+    assert_eq!(got["meta"]["version"], created["meta"]["version"]);
+
+    // Lookups the IdPs make (Okta SCIM 2.0 guide: "userName eq" on import and assignment;
+    // Entra ID: "Known issues ... SCIM 2.0": externalId and case-insensitive userName).
+    for filter in [
+        "userName eq \"alice.smith@EXAMPLE.com\"",
+        "externalId eq \"okta-00u1\"",
+        "emails[type eq \"work\"].value eq \"alice@example.com\"",
+        "userName eq \"Alice.Smith@example.com\" and externalId eq \"okta-00u1\"",
+    ] {
+        let (status, list) = s.get(&format!("/Users?filter={}", urlencode(filter))).await;
+        assert_eq!(status, StatusCode::OK, "{filter}: {list}");
+        assert_eq!(list["totalResults"], 1, "{filter}: {list}");
+        assert_eq!(list["Resources"][0]["id"], id, "{filter}");
+    }
+    // `+` for spaces, and a random id: 200 with nothing.
+    let (status, list) = s.get("/Users?filter=userName+eq+%22nobody%22").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["totalResults"], 0, "{list}");
+    let (_, list) = s
+        .get(&format!("/Users?filter=id+eq+%22{}%22", uuid_like()))
+        .await;
+    assert_eq!(list["totalResults"], 0, "{list}");
+
+    // Duplicate userName in another case → 409 uniqueness.
+    let (status, body) = s
+        .post("/Users", json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ALICE.SMITH@example.com"}))
+        .await;
+    assert_error(status, &body, 409, Some("uniqueness"));
+
+    // The same user over LDAP, with the password set through SCIM.
+    let mut c = match common::openldap_tool("ldapwhoami") {
+        Some(c) => c,
+        None => return,
+    };
+    c.args([
+        "-x",
+        "-H",
+        &format!("ldap://{}", s.server.ldap),
+        "-D",
+        "uid=Alice.Smith@example.com,ou=people,dc=example,dc=com",
+        "-w",
+        "Alice-Pass-123",
+    ]);
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activation_follows_the_license_rules_and_a_refusal_changes_nothing() {
+    // admin holds one employee seat; one more fits.
+    let s = Scim::start("[licenses]\nemployee = 2\n");
+    s.user("first", true).await;
+    let (status, body) = s
+        .post("/Users", json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "second", "active": true}))
+        .await;
+    assert_eq!(status.as_u16(), 409, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("employee license limit reached: 2/2"),
+        "{body}"
+    );
+    // Created inactive past the limit: allowed.
+    let id = s.user("second", false).await;
+    // Entra ID sends capitalised ops and string booleans ("Known issues and resolutions with
+    // SCIM 2.0 compliance": "Replace", "False"/"True").
+    let (status, body) = s
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "Replace", "path": "active", "value": "True"}]),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 409, "{body}");
+    let (_, got) = s.get(&format!("/Users/{id}")).await;
+    assert_eq!(got["active"], false, "{got}");
+    assert_eq!(got["meta"]["version"], json!("W/\"1\""), "{got}");
+    // Deactivated users still GET and still match filters.
+    let first = s.get("/Users?filter=userName+eq+%22first%22").await.1["Resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = s
+        .patch(
+            &format!("/Users/{first}"),
+            json!([{"op": "replace", "value": {"active": "False"}}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["active"], false);
+    let (status, body) = s
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "path": "active", "value": true}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["active"], true);
+    let (_, list) = s.get("/Users?filter=active+eq+false").await;
+    assert_eq!(list["totalResults"], 1, "{list}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entra_and_okta_patch_forms() {
+    let s = Scim::start("");
+    let boss = s.user("boss", true).await;
+    let id = s.user("worker", true).await;
+    // Entra ID ("Known issues and resolutions with SCIM 2.0 compliance"): value-filtered paths
+    // create the entry, dotted keys in a path-less value, URN-qualified extension paths, manager
+    // as a plain id string.
+    let (status, body) = s
+        .patch(
+            &format!("/Users/{id}"),
+            json!([
+                {"op": "Add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1 555 0100"},
+                {"op": "Add", "path": "addresses[type eq \"work\"].streetAddress", "value": "1 Main St"},
+                {"op": "Add", "path": "addresses[type eq \"work\"].locality", "value": "Springfield"},
+                {"op": "Replace", "path": "emails[type eq \"work\"].Value", "value": "worker@corp.example"},
+                {"op": "Replace", "value": {"name.givenName": "Will", "displayName": "Will Worker"}},
+                {"op": "Add", "path": format!("{ENTERPRISE}:manager"), "value": boss},
+                {"op": "Replace", "path": format!("{ENTERPRISE}:department"), "value": "Ops"},
+            ]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["phoneNumbers"][0]["value"], "+1 555 0100", "{body}");
+    assert_eq!(body["phoneNumbers"][0]["type"], "mobile", "{body}");
+    assert_eq!(
+        body["addresses"].as_array().unwrap().len(),
+        1,
+        "merged into one: {body}"
+    );
+    assert_eq!(body["addresses"][0]["locality"], "Springfield", "{body}");
+    assert_eq!(body["emails"][0]["value"], "worker@corp.example", "{body}");
+    assert_eq!(body["name"]["givenName"], "Will");
+    assert_eq!(body[ENTERPRISE]["department"], "Ops");
+    assert_eq!(body[ENTERPRISE]["manager"]["value"], boss, "{body}");
+    assert_eq!(body[ENTERPRISE]["manager"]["displayName"], "boss", "{body}");
+
+    // All or nothing: one bad op in a PATCH leaves the user as it was.
+    let (_, before) = s.get(&format!("/Users/{id}")).await;
+    let (status, body) = s
+        .patch(
+            &format!("/Users/{id}"),
+            json!([
+                {"op": "replace", "path": "title", "value": "Changed"},
+                {"op": "replace", "path": "noSuchAttribute", "value": "x"},
+            ]),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 400, "{body}");
+    let (_, after) = s.get(&format!("/Users/{id}")).await;
+    assert_eq!(before, after);
+
+    // Groups (Okta "SCIM 2.0 guide": PATCH members add/remove; replace with id inside; Entra:
+    // remove with a value list, excludedAttributes=members).
+    let other = s.user("other", true).await;
+    let (status, group) = s
+        .post(
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", "urn:unknown:entra:extension"], "displayName": "Sales", "members": [{"value": id, "$ref": null}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    let gid = group["id"].as_str().unwrap();
+    let (status, body) = s
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([
+                {"op": "add", "path": "members", "value": [{"value": other}, {"value": id}]},
+            ]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, g) = s.get(&format!("/Groups/{gid}")).await;
+    assert_eq!(g["members"].as_array().unwrap().len(), 2, "{g}");
+    let (_, u) = s.get(&format!("/Users/{other}")).await;
+    assert_eq!(u["groups"][0]["display"], "Sales", "{u}");
+    let (status, body) = s
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([{"op": "remove", "path": format!("members[value eq \"{other}\"]")}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, g) = s
+        .get(&format!("/Groups/{gid}?excludedAttributes=members"))
+        .await;
+    assert!(g.get("members").is_none(), "{g}");
+    let (_, g) = s.get(&format!("/Groups/{gid}")).await;
+    assert_eq!(g["members"].as_array().unwrap().len(), 1, "{g}");
+    let (status, body) = s
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([{"op": "replace", "value": {"id": gid, "displayName": "Sales EMEA", "members": [{"value": other}]}}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, g) = s.get(&format!("/Groups/{gid}")).await;
+    assert_eq!(g["displayName"], "Sales EMEA");
+    assert_eq!(g["members"][0]["value"], other, "{g}");
+
+    // DELETE anonymises: 404 afterwards, out of its groups.
+    let (status, _) = s
+        .call(Method::DELETE, &format!("/Users/{other}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = s.get(&format!("/Users/{other}")).await;
+    assert_error(status, &body, 404, None);
+    let (_, g) = s.get(&format!("/Groups/{gid}")).await;
+    assert!(
+        g.get("members")
+            .is_none_or(|m| m.as_array().unwrap().is_empty()),
+        "{g}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etags_bad_input_and_discovery() {
+    let s = Scim::start("");
+    let id = s.user("etag", true).await;
+    let (_, got) = s.get(&format!("/Users/{id}")).await;
+    let etag = got["meta"]["version"].as_str().unwrap().to_owned();
+    let res = s
+        .http
+        .get(s.url(&format!("/Users/{id}")))
+        .bearer_auth(TOKEN)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    let res = s
+        .http
+        .patch(s.url(&format!("/Users/{id}")))
+        .bearer_auth(TOKEN)
+        .header("if-match", "W/\"999\"")
+        .header("content-type", SCIM)
+        .body(json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "x"}]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+    assert_eq!(res.headers()["content-type"].to_str().unwrap(), SCIM);
+
+    // No token, bad JSON, wrong content type, invalid filter, oversized body.
+    let res = s.http.get(s.url("/Users")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = s
+        .http
+        .post(s.url("/Users"))
+        .bearer_auth(TOKEN)
+        .header("content-type", SCIM)
+        .body("{\"userName\": ")
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert_error(status, &body, 400, Some("invalidSyntax"));
+    let res = s
+        .http
+        .post(s.url("/Users"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "text/plain")
+        .body("userName=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, body) = s.get("/Users?filter=userName+eq").await;
+    assert_error(status, &body, 400, Some("invalidFilter"));
+    let (status, body) = s
+        .post(
+            "/Users",
+            json!({"userName": "big", "title": "x".repeat(2 * 1024 * 1024)}),
+        )
+        .await;
+    assert_error(status, &body, 413, None);
+    let (status, body) = s
+        .post("/Users", json!({"userName": "typed", "active": 42}))
+        .await;
+    assert_error(status, &body, 400, Some("invalidValue"));
+    // Nothing half-written by any of them.
+    let (_, list) = s
+        .get("/Users?filter=userName+eq+%22big%22+or+userName+eq+%22typed%22")
+        .await;
+    assert_eq!(list["totalResults"], 0, "{list}");
+
+    // Discovery describes what is served, including the Account resource type.
+    let (status, spc) = s.get("/ServiceProviderConfig").await;
+    assert_eq!(status, StatusCode::OK, "{spc}");
+    assert_eq!(spc["patch"]["supported"], true);
+    assert_eq!(spc["etag"]["supported"], true);
+    let (_, types) = s.get("/ResourceTypes").await;
+    let names: Vec<&str> = types["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"Account") && names.contains(&"User") && names.contains(&"Group"),
+        "{types}"
+    );
+    let (status, schema) = s.get(&format!("/Schemas/{ROLLCALL}")).await;
+    assert_eq!(status, StatusCode::OK, "{schema}");
+    assert!(schema.to_string().contains("licenseType"), "{schema}");
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn uuid_like() -> &'static str {
+    "0192f1c4-7a3e-7cc1-9a5b-3c2d1e0f9a8b"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_resolves_bulk_ids_and_accounts_scope_partners() {
+    let s = Scim::start("");
+    let (status, body) = s
+        .post(
+            "/Bulk",
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                "failOnErrors": 1,
+                "Operations": [
+                    {"method": "POST", "path": "/Accounts", "bulkId": "acme",
+                     "data": {"schemas": ["urn:rollcall:scim:schemas:2.0:Account"], "name": "Acme"}},
+                    {"method": "POST", "path": "/Users", "bulkId": "p1",
+                     "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "partner1",
+                              ROLLCALL: {"licenseType": "partner", "account": {"value": "bulkId:acme"}}}},
+                    {"method": "POST", "path": "/Groups", "bulkId": "g1",
+                     "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Acme users",
+                              "members": [{"value": "bulkId:p1"}]}},
+                ]
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ops = body["Operations"].as_array().unwrap();
+    assert_eq!(ops.len(), 3, "{body}");
+    for op in ops {
+        assert_eq!(op["status"], "201", "{body}");
+    }
+    let (_, list) = s.get("/Users?filter=userName+eq+%22partner1%22").await;
+    let user = &list["Resources"][0];
+    assert_eq!(user[ROLLCALL]["account"]["display"], "Acme", "{user}");
+    assert_eq!(user["groups"][0]["display"], "Acme users", "{user}");
+    // A partner without an account is refused, and failOnErrors stops the rest.
+    let (status, body) = s
+        .post(
+            "/Bulk",
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                "failOnErrors": 1,
+                "Operations": [
+                    {"method": "POST", "path": "/Users", "bulkId": "bad",
+                     "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "loner",
+                              ROLLCALL: {"licenseType": "partner"}}},
+                    {"method": "POST", "path": "/Users", "bulkId": "never",
+                     "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "never"}},
+                ]
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ops = body["Operations"].as_array().unwrap();
+    assert_eq!(ops.len(), 1, "stopped after the first error: {body}");
+    assert_eq!(ops[0]["status"], "400", "{body}");
+    assert!(
+        ops[0]["response"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("account"),
+        "{body}"
+    );
+    let (_, list) = s.get("/Users?filter=userName+eq+%22never%22").await;
+    assert_eq!(list["totalResults"], 0);
+}
