@@ -522,3 +522,29 @@ async fn bulk_resolves_bulk_ids_and_accounts_scope_partners() {
     let (_, list) = s.get("/Users?filter=userName+eq+%22never%22").await;
     assert_eq!(list["totalResults"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_of_the_whole_object_as_read_updates_and_unknown_ids_are_404() {
+    let s = Scim::start("");
+    let id = s.user("putter", true).await;
+    let (_, mut whole) = s.get(&format!("/Users/{id}")).await;
+    // Sent back as read, with read-only fields, an empty groups list and a null.
+    whole["title"] = json!("Director");
+    whole["groups"] = json!([]);
+    whole["nickName"] = Value::Null;
+    let (status, body) = s
+        .call(Method::PUT, &format!("/Users/{id}"), Some(whole))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["title"], "Director");
+    assert_eq!(body["id"], id.as_str());
+    assert_eq!(body["meta"]["version"], "W/\"2\"", "{body}");
+    for missing in [
+        "/Users/not-a-uuid",
+        "/Users/0192f1c4-7a3e-7cc1-9a5b-3c2d1e0f9a8b",
+        "/Groups/nope",
+    ] {
+        let (status, body) = s.get(missing).await;
+        assert_error(status, &body, 404, None);
+    }
+}
