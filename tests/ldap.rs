@@ -623,6 +623,37 @@ fn the_ldap3_client_library_searches_with_every_filter_kind() {
             SearchEntry::construct(entries[0].clone()).attrs["cn"],
             ["Comma Person"]
         );
+        // Groups by member: only the member's own groups, in any DN spelling.
+        let roles = format!("ou=roles,{BASE}");
+        let ann = format!("uid=ann,{people}");
+        let group: Vec<(&str, std::collections::HashSet<&str>)> = vec![
+            ("objectClass", ["groupOfNames"].into()),
+            ("cn", ["Leaders"].into()),
+            ("member", [ann.as_str()].into()),
+        ];
+        ldap.add(&format!("cn=Leaders,{roles}"), group)
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+        for (member, expected) in [
+            (format!("UID=Ann,{people}"), vec!["Leaders".to_string()]),
+            (format!("uid=ben,{people}"), vec![]),
+            (format!("uid=ghost,{people}"), vec![]),
+        ] {
+            let filter = format!("(&(objectClass=groupOfNames)(member={member}))");
+            let (entries, _) = ldap
+                .search(&roles, Scope::OneLevel, &filter, vec!["cn"])
+                .await
+                .unwrap()
+                .success()
+                .unwrap();
+            let cns: Vec<String> = entries
+                .into_iter()
+                .map(|e| SearchEntry::construct(e).attrs["cn"][0].clone())
+                .collect();
+            assert_eq!(cns, expected, "{filter}");
+        }
         // A base below a record does not exist; matchedDN names the deepest existing entry.
         let res = ldap
             .search(

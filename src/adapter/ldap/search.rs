@@ -304,6 +304,42 @@ impl Search<'_> {
         }
     }
 
+    /// The user named by a `member` equality the filter requires, if it has one. A DN that
+    /// names no visible user matches no role.
+    fn member_lookup(&self) -> Result<Option<User>, LdapError> {
+        let indexed = |a: &str| a == "member";
+        let plan = self.query.plan(&self.directory.schema, &indexed);
+        let value = match &plan {
+            LdapPlan::Equal { value, .. } => Some(value),
+            LdapPlan::And(parts) => parts.iter().find_map(|p| match p {
+                LdapPlan::Equal { value, .. } => Some(value),
+                _ => None,
+            }),
+            _ => None,
+        };
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        let missing = || {
+            let mut nobody = User::new("");
+            nobody.roles.clear();
+            Ok(Some(nobody))
+        };
+        let Ok(dn) = Dn::parse(value) else {
+            return missing();
+        };
+        let Target::Record(Branch::People | Branch::Services, name) =
+            self.directory.tree.resolve(&dn)
+        else {
+            return missing();
+        };
+        match self.directory.service.user_by_name(self.actor, &name) {
+            Ok(user) => Ok(Some(user)),
+            Err(ServiceError::NotFound { .. } | ServiceError::Forbidden(_)) => missing(),
+            Err(e) => Err(ldap_error(e)),
+        }
+    }
+
     fn roles(
         &self,
         sink: &mut dyn EntrySink,
@@ -313,6 +349,10 @@ impl Search<'_> {
         let mut roles = service.roles(self.actor).map_err(ldap_error)?;
         if let Some(name) = only {
             roles.retain(|r| crate::model::fold(&r.name) == crate::model::fold(name));
+        }
+        if let Some(user) = self.member_lookup()? {
+            // `(member=<dn>)` (alone or under `&`): only the member's own roles can match.
+            roles.retain(|r| user.roles.contains(&r.id));
         }
         roles.sort_by_key(|r| r.id);
         let with_members = self.needs("member");

@@ -340,7 +340,10 @@ mod tests {
             ),
         ] {
             let err = user_from_scim(&body).unwrap_err();
-            assert_eq!((err.status, err.scim_type), (400, Some(rollcall_scim::ScimType::InvalidValue)));
+            assert_eq!(
+                (err.status, err.scim_type),
+                (400, Some(rollcall_scim::ScimType::InvalidValue))
+            );
             assert!(
                 err.detail.contains(attribute),
                 "{attribute}: {}",
