@@ -5,7 +5,7 @@
 #   pair.sh --manifest /tmp/ldapbench-data/u100000/manifest.json --out /tmp/rcbench-runs/u100k.jsonl \
 #       --modes "search-eq bind" --conc "1 4 16" --reps 2
 #
-# Both servers must be running: slapd from /work/shared/bench/slapd/run-slapd.sh (PID file
+# Both servers must be running: slapd from ../shared/bench/slapd/run-slapd.sh (PID file
 # $SLAPD_DIR/slapd.pid, ldap://127.0.0.1:3891), Rollcall from rollcall.sh ($RC_DIR/rollcall.pid,
 # ldap://127.0.0.1:3890). Same client options for both (ldapbench defaults: --client raw
 # --threads 1); 2 s warm-up + 10 s measured, like RESULTS-slapd.md. Before each run waits up to
@@ -13,7 +13,7 @@
 # records other_cpu_s and steal_cpu_s. Within a cell the order alternates by rep
 # (rep 1: slapd then rollcall, rep 2: rollcall then slapd, ...).
 set -euo pipefail
-BENCH=${BENCH:-/work/shared/bench}
+BENCH=${BENCH:-$(cd "$(dirname "$0")/../../.." && pwd)/shared/bench}
 BIN="$BENCH/ldapbench/target/release/ldapbench"
 SLAPD_PIDFILE=${SLAPD_DIR:-/tmp/ldapbench-slapd}/slapd.pid
 RC_PIDFILE=${RC_DIR:-/tmp/rcbench}/rollcall.pid

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A private Rollcall instance for the LDAP comparison with slapd (bench harness in
-# /work/shared/bench). Everything lives in $RC_DIR; nothing else is touched.
+# ../shared/bench next to this repository). Everything lives in $RC_DIR; nothing else is touched.
 #
 #   rollcall.sh load DATADIR   stop, wipe, start fresh, ldapadd DATADIR/rollcall.ldif (timed),
 #                              make cn=reader an Administrators member
@@ -11,7 +11,7 @@
 #
 # Settings (environment):
 #   RC_DIR     instance dir (config, data, log, pid)   default /tmp/rcbench
-#   RC_BIN     binary                                  default /work/main/target/release/rollcall
+#   RC_BIN     binary                                  default <repo>/target/release/rollcall
 #   RC_LDAP    LDAP address                            default 127.0.0.1:3890
 #   RC_HTTP    HTTP address                            default 127.0.0.1:18080
 #   RC_LDAPS   LDAPS address                           default 127.0.0.1:16360
@@ -19,7 +19,8 @@
 set -euo pipefail
 
 DIR=${RC_DIR:-/tmp/rcbench}
-BIN=${RC_BIN:-/work/main/target/release/rollcall}
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${RC_BIN:-$REPO/target/release/rollcall}
 LDAP=${RC_LDAP:-127.0.0.1:3890}
 HTTP=${RC_HTTP:-127.0.0.1:18080}
 LDAPS=${RC_LDAPS:-127.0.0.1:16360}

@@ -15,7 +15,18 @@ use crate::store::{Txn, UserKey};
 const MEMBER_SNAPSHOT_TRIES: usize = 8;
 
 impl Service {
-    pub fn create_role(&self, actor: &Actor, mut role: Role) -> Result<Role> {
+    pub fn create_role(&self, actor: &Actor, role: Role) -> Result<Role> {
+        self.create_role_with_members(actor, role, &[])
+    }
+
+    /// Creates a role and its first members in one transaction: a refused member (wrong
+    /// license type, out of scope) means no role either.
+    pub fn create_role_with_members(
+        &self,
+        actor: &Actor,
+        mut role: Role,
+        members: &[UserId],
+    ) -> Result<Role> {
         validate_role(&mut role)?;
         let subject = self.subject(actor)?;
         if !self.role_scope(&subject, Action::Create).all {
@@ -48,6 +59,7 @@ impl Service {
                 None,
                 Some((serde_json::Value::Null, after)),
             )?;
+            self.apply_membership(tx, actor, &subject, &role, members, &[])?;
             Ok(role.clone())
         })
     }

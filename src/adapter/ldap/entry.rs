@@ -6,7 +6,7 @@ use time::macros::format_description;
 
 use super::schema::{ACCOUNT_CLASS, PERSON_CLASS, ROLE_CLASS, SERVICE_CLASS};
 use super::tree::{Branch, Tree};
-use crate::model::{Account, Role, User};
+use crate::model::{Account, PrincipalKind, Role, User};
 use crate::service::{References, Result};
 
 /// GeneralizedTime in UTC, as createTimestamp/modifyTimestamp carry it.
@@ -37,13 +37,17 @@ fn operational(
     entry.add("hasSubordinates", ["FALSE"]);
 }
 
-/// Which branch a user lives in.
-pub fn user_branch(user: &User) -> Branch {
-    if user.kind.is_service_account() {
+/// Which branch a user of this kind lives in.
+pub fn kind_branch(kind: PrincipalKind) -> Branch {
+    if kind.is_service_account() {
         Branch::Services
     } else {
         Branch::People
     }
+}
+
+pub fn user_branch(user: &User) -> Branch {
+    kind_branch(user.kind)
 }
 
 pub fn user_dn(tree: &Tree, user: &User) -> Dn {

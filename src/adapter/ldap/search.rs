@@ -11,7 +11,9 @@ use rollcall_ldap::filter::Plan as LdapPlan;
 use rollcall_ldap::{Dn, Entry, EntrySink, LdapError, LdapSearchScope, SearchQuery};
 
 use super::LdapDirectory;
-use super::entry::{account_entry, base_entry, branch_entry, role_entry, user_branch, user_entry};
+use super::entry::{
+    account_entry, base_entry, branch_entry, kind_branch, role_entry, user_branch, user_entry,
+};
 use super::error::ldap_error;
 use super::tree::{Branch, Target};
 use crate::model::{User, UserId};
@@ -368,11 +370,7 @@ impl Search<'_> {
                 let mut dns = Vec::with_capacity(ids.len());
                 for id in ids {
                     if let Some(u) = refs.user(id).map_err(ldap_error)? {
-                        let branch = if u.kind.is_service_account() {
-                            Branch::Services
-                        } else {
-                            Branch::People
-                        };
+                        let branch = kind_branch(u.kind);
                         dns.push(
                             self.directory
                                 .tree

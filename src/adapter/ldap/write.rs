@@ -69,8 +69,18 @@ fn record(dir: &LdapDirectory, dn: &Dn) -> Result<(Branch, String), LdapError> {
 }
 
 impl LdapDirectory {
-    fn user_id(&self, actor: &Actor, name: &str) -> Result<User, LdapError> {
+    fn user_named(&self, actor: &Actor, name: &str) -> Result<User, LdapError> {
         self.service.user_by_name(actor, name).map_err(ldap_error)
+    }
+
+    fn role_named(&self, actor: &Actor, name: &str) -> Result<Role, LdapError> {
+        self.service.role_by_name(actor, name).map_err(ldap_error)
+    }
+
+    fn account_named(&self, actor: &Actor, name: &str) -> Result<Account, LdapError> {
+        self.service
+            .account_by_name(actor, name)
+            .map_err(ldap_error)
     }
 
     fn dn_reference(&self, actor: &Actor, value: &str, want: Branch) -> Result<DnRef, LdapError> {
@@ -452,13 +462,10 @@ pub(super) fn add(
                     other => return Err(undefined(other)),
                 }
             }
-            let role = dir.service.create_role(actor, role).map_err(ldap_error)?;
-            if !members.is_empty() {
-                dir.service
-                    .change_members(actor, role.id, None, &members, &[])
-                    .map_err(ldap_error)?;
-            }
-            Ok(())
+            dir.service
+                .create_role_with_members(actor, role, &members)
+                .map(drop)
+                .map_err(ldap_error)
         }
         Branch::Accounts => {
             let mut account = Account::new(name);
@@ -495,7 +502,7 @@ pub(super) fn modify(
     let (branch, name) = record(dir, &request.dn)?;
     match branch {
         Branch::People | Branch::Services => {
-            let user = dir.user_id(actor, &name)?;
+            let user = dir.user_named(actor, &name)?;
             if let [
                 Modification {
                     op: ModifyOp::Replace | ModifyOp::Add,
@@ -520,7 +527,7 @@ pub(super) fn modify(
                 .map_err(ldap_error)
         }
         Branch::Roles => {
-            let role = dir.service.role_by_name(actor, &name).map_err(ldap_error)?;
+            let role = dir.role_named(actor, &name)?;
             let mut add = Vec::new();
             let mut remove = Vec::new();
             let mut replaced = role.clone();
@@ -578,10 +585,7 @@ pub(super) fn modify(
             Ok(())
         }
         Branch::Accounts => {
-            let account = dir
-                .service
-                .account_by_name(actor, &name)
-                .map_err(ldap_error)?;
+            let account = dir.account_named(actor, &name)?;
             let mut replaced = account.clone();
             for Modification { op, attribute } in &request.changes {
                 let values = text(&attribute.values, &attribute.name)?;
@@ -615,22 +619,19 @@ pub(super) fn delete(dir: &LdapDirectory, actor: &Actor, dn: &Dn) -> Result<(), 
     let (branch, name) = record(dir, dn)?;
     match branch {
         Branch::People | Branch::Services => {
-            let user = dir.user_id(actor, &name)?;
+            let user = dir.user_named(actor, &name)?;
             dir.service
                 .anonymise_user(actor, user.id, None)
                 .map_err(ldap_error)
         }
         Branch::Roles => {
-            let role = dir.service.role_by_name(actor, &name).map_err(ldap_error)?;
+            let role = dir.role_named(actor, &name)?;
             dir.service
                 .delete_role(actor, role.id, None)
                 .map_err(ldap_error)
         }
         Branch::Accounts => {
-            let account = dir
-                .service
-                .account_by_name(actor, &name)
-                .map_err(ldap_error)?;
+            let account = dir.account_named(actor, &name)?;
             dir.service
                 .delete_account(actor, account.id, None)
                 .map_err(ldap_error)
@@ -666,7 +667,7 @@ pub(super) fn modify_dn(
         .to_owned();
     match branch {
         Branch::People | Branch::Services => {
-            let user = dir.user_id(actor, &name)?;
+            let user = dir.user_named(actor, &name)?;
             dir.service
                 .update_user(actor, user.id, None, |u| {
                     u.user_name.clone_from(&new_name);
@@ -676,7 +677,7 @@ pub(super) fn modify_dn(
                 .map_err(ldap_error)
         }
         Branch::Roles => {
-            let role = dir.service.role_by_name(actor, &name).map_err(ldap_error)?;
+            let role = dir.role_named(actor, &name)?;
             let mut replaced = role.clone();
             replaced.name = new_name;
             dir.service
@@ -685,10 +686,7 @@ pub(super) fn modify_dn(
                 .map_err(ldap_error)
         }
         Branch::Accounts => {
-            let account = dir
-                .service
-                .account_by_name(actor, &name)
-                .map_err(ldap_error)?;
+            let account = dir.account_named(actor, &name)?;
             let mut replaced = account.clone();
             replaced.name = new_name;
             dir.service
@@ -720,7 +718,7 @@ pub(super) fn password_modify(
         .unwrap_or_else(crate::token::random_secret);
     let target = match &request.user {
         Some(dn) => match record(dir, dn)? {
-            (Branch::People | Branch::Services, name) => dir.user_id(actor, &name)?.id,
+            (Branch::People | Branch::Services, name) => dir.user_named(actor, &name)?.id,
             _ => return Err(LdapError::unwilling("only users have passwords")),
         },
         None => match actor.principal {

@@ -274,15 +274,10 @@ impl Provider for ScimDirectory {
             }
             "Groups" => {
                 let (role, members) = role_from_scim(&body)?;
-                let role = self.service.create_role(who, role).map_err(failure)?;
-                if let Some(members) = members.filter(|m| !m.is_empty()) {
-                    // The role exists now; a refused member list must not leave it behind.
-                    if let Err(e) = self.service.set_members(who, role.id, &members, None) {
-                        let _ = self.service.delete_role(who, role.id, None);
-                        return Err(failure(e));
-                    }
-                }
-                let role = self.service.role(who, role.id).map_err(failure)?;
+                let role = self
+                    .service
+                    .create_role_with_members(who, role, &members.unwrap_or_default())
+                    .map_err(failure)?;
                 self.role_resource(who, &role)
             }
             "Accounts" => {
