@@ -54,6 +54,24 @@ pub enum AuditKind {
     LoginSucceeded,
     LoginFailed,
     PasswordChanged,
+    PasswordResetRequested,
+    UserLocked,
+    UserUnlocked,
+    MfaEnrolled,
+    MfaRemoved,
+    SessionCreated,
+    SessionRevoked,
+    ActAs,
+    TokenRevoked,
+    SigningKeyRotated,
+}
+
+impl std::str::FromStr for AuditKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        serde_json::from_value(serde_json::Value::String(s.to_string()))
+            .map_err(|_| format!("unknown audit kind {s:?}"))
+    }
 }
 
 /// One entry of the trail. `before`/`after` are redacted snapshots: never a hash, code or token.
@@ -65,6 +83,9 @@ pub struct AuditEvent {
     pub kind: AuditKind,
     /// Who acted: a user id, or `system`.
     pub actor: String,
+    /// The administrator who acted as `actor` (act-as sessions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acting_admin: Option<String>,
     pub source: Source,
     pub client: Option<IpAddr>,
     /// The record acted upon.

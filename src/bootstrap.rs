@@ -7,7 +7,6 @@ use crate::model::{
     EntityPermissions, PermissionLevel, Permissions, PrincipalKind, Role, RoleType, User,
 };
 use crate::service::{Actor, NewUser, Result, Service, ServiceError};
-use crate::token;
 
 const DONE: &str = "bootstrapped";
 pub const ADMIN_USER: &str = "admin";
@@ -33,6 +32,7 @@ pub struct Credentials {
 
 /// Returns the credentials when this call did the bootstrap, `None` when it was done before.
 pub fn ensure(service: &Service, seed: Seed) -> Result<Option<Credentials>> {
+    service.ensure_signing_keys()?;
     if service.meta(DONE)?.is_some() {
         return Ok(None);
     }
@@ -59,7 +59,9 @@ pub fn ensure(service: &Service, seed: Seed) -> Result<Option<Credentials>> {
     })?;
 
     let admin_password_generated = seed.admin_password.is_none();
-    let admin_password = seed.admin_password.unwrap_or_else(generated_password);
+    let admin_password = seed
+        .admin_password
+        .unwrap_or_else(|| service.generate_password());
     if let Err(ServiceError::NotFound { .. }) = service.user_by_name(&actor, ADMIN_USER) {
         let mut admin = User::new(ADMIN_USER);
         admin.display_name = Some("Administrator".into());
@@ -96,7 +98,7 @@ pub fn ensure(service: &Service, seed: Seed) -> Result<Option<Credentials>> {
         Err(e) => return Err(e),
     };
     let token_generated = seed.token.is_none();
-    let token = service.create_api_token(&actor, "bootstrap", account.id, seed.token)?;
+    let token = service.create_api_token(&actor, "bootstrap", account.id, seed.token, None)?;
     service.set_meta(DONE, b"1")?;
     Ok(Some(Credentials {
         admin_password,
@@ -121,10 +123,4 @@ fn find_or_create_role(
         }
         Err(e) => Err(e),
     }
-}
-
-/// 24 URL-safe characters from 18 random bytes: long enough for any password policy, typeable.
-fn generated_password() -> String {
-    let secret = token::random_secret();
-    format!("{}-{}", &secret[..12], &secret[12..24])
 }

@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::auth::lockout::LockoutPolicy;
 use crate::model::LicenseLimits;
 use crate::password::Argon2Params;
+use crate::password::policy::PasswordPolicy;
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -23,8 +25,48 @@ pub struct Config {
     pub tls: TlsConfig,
     pub licenses: LicenseLimits,
     pub argon2: Argon2Params,
+    pub password: PasswordPolicy,
+    pub lockout: LockoutPolicy,
+    pub sessions: SessionConfig,
+    pub recovery: RecoveryConfig,
     pub activation: ActivationConfig,
     pub store: StoreConfig,
+}
+
+/// Session tokens from `POST /auth/token`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// Lifetime of a session when none of the user's roles sets a session timeout.
+    pub default_timeout_minutes: u32,
+    /// Whether administrators may act as another user (seed 002's "log in as").
+    pub act_as: bool,
+}
+
+/// Self-service password recovery by emailed link.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecoveryConfig {
+    pub enabled: bool,
+    pub link_ttl_minutes: u32,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            default_timeout_minutes: 480,
+            act_as: true,
+        }
+    }
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            link_ttl_minutes: 60,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -85,6 +127,10 @@ impl Default for Config {
             tls: TlsConfig::default(),
             licenses: LicenseLimits::default(),
             argon2: Argon2Params::default(),
+            password: PasswordPolicy::default(),
+            lockout: LockoutPolicy::default(),
+            sessions: SessionConfig::default(),
+            recovery: RecoveryConfig::default(),
             activation: ActivationConfig::default(),
             store: StoreConfig::default(),
         }
@@ -203,6 +249,19 @@ impl Config {
         self.argon2
             .validate()
             .map_err(|e| ConfigError::Invalid(format!("[argon2]: {e}")))?;
+        self.password
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("[password]: {e}")))?;
+        if self.sessions.default_timeout_minutes == 0 {
+            return Err(ConfigError::Invalid(
+                "[sessions] default_timeout_minutes must be at least 1".into(),
+            ));
+        }
+        if self.recovery.link_ttl_minutes == 0 {
+            return Err(ConfigError::Invalid(
+                "[recovery] link_ttl_minutes must be at least 1".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -212,6 +271,22 @@ impl Config {
             .unwrap_or_else(|| format!("http://{}", self.http.addr))
             .trim_end_matches('/')
             .to_string()
+    }
+
+    /// The rules the core service takes from configuration.
+    pub fn policy(&self) -> crate::service::Policy {
+        crate::service::Policy {
+            licenses: self.licenses,
+            public_url: self.public_url(),
+            activation_link_ttl: time::Duration::hours(self.activation.link_ttl_hours.into()),
+            argon2: self.argon2,
+            password: self.password,
+            lockout: self.lockout,
+            session_timeout: time::Duration::minutes(self.sessions.default_timeout_minutes.into()),
+            act_as: self.sessions.act_as,
+            recovery: self.recovery.enabled,
+            recovery_link_ttl: time::Duration::minutes(self.recovery.link_ttl_minutes.into()),
+        }
     }
 
     pub fn store_dir(&self) -> PathBuf {

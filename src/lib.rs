@@ -3,6 +3,7 @@
 
 pub mod adapter;
 pub mod audit;
+pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod model;

@@ -12,7 +12,7 @@ use rollcall::audit::Source;
 use rollcall::bootstrap::{self, Credentials, Seed};
 use rollcall::config::{Config, Overrides};
 use rollcall::model::User;
-use rollcall::service::{Actor, NewUser, Plan, Policy, Service};
+use rollcall::service::{Actor, NewUser, Plan, Service};
 use rollcall::store::{SledStore, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
@@ -62,6 +62,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// User administration that needs no running server.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Cross-check every index and counter against the records.
     Check,
     /// Show license usage per type.
@@ -83,6 +88,30 @@ enum TokenCommand {
         /// The api service account the token acts as.
         #[arg(long, default_value = bootstrap::PROVISIONING_ACCOUNT)]
         account: String,
+        /// Days until the token stops working (default: never).
+        #[arg(long)]
+        expires_days: Option<u32>,
+    },
+    /// List tokens (never their secrets) as JSON lines.
+    List,
+    /// Revoke a token by id, or by name when one live token has it.
+    Revoke {
+        /// Token id or name.
+        token: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Lift a lockout after failed logins.
+    Unlock {
+        /// userName of the locked user.
+        user_name: String,
+    },
+    /// End every session of a user.
+    SignOut {
+        /// userName of the user.
+        user_name: String,
     },
 }
 
@@ -113,17 +142,26 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Token {
-            command: TokenCommand::Create { name, account },
-        } => {
+        Command::Token { command } => {
             let service = open(&config)?;
             initialise(&service, &config)?;
+            token_command(&service, command)
+        }
+        Command::User { command } => {
+            let service = open(&config)?;
             let actor = Actor::system(Source::Cli);
-            let principal = service
-                .user_by_name(&actor, &account)
-                .with_context(|| format!("service account {account:?}"))?;
-            let token = service.create_api_token(&actor, &name, principal.id, None)?;
-            println!("{token}");
+            match command {
+                UserCommand::Unlock { user_name } => {
+                    let user = service.user_by_name(&actor, &user_name)?;
+                    service.unlock_user(&actor, user.id)?;
+                    println!("unlocked {}", user.user_name);
+                }
+                UserCommand::SignOut { user_name } => {
+                    let user = service.user_by_name(&actor, &user_name)?;
+                    service.revoke_all_sessions(&actor, user.id)?;
+                    println!("ended every session of {}", user.user_name);
+                }
+            }
             Ok(())
         }
         Command::Check => {
@@ -157,7 +195,10 @@ fn main() -> anyhow::Result<()> {
             let mut out = std::io::BufWriter::new(stdout.lock());
             let mut failed = None;
             service.list_users(&actor, &Plan::Scan, &mut |mut user| {
+                // Secrets never leave the server, not even to its own operator.
                 user.password_hash = None;
+                user.password_history.clear();
+                user.totp = None;
                 match serde_json::to_writer(&mut out, &user)
                     .map_err(std::io::Error::from)
                     .and_then(|()| writeln!(out))
@@ -178,6 +219,35 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+fn token_command(service: &Service, command: TokenCommand) -> anyhow::Result<()> {
+    let actor = Actor::system(Source::Cli);
+    match command {
+        TokenCommand::Create {
+            name,
+            account,
+            expires_days,
+        } => {
+            let principal = service
+                .user_by_name(&actor, &account)
+                .with_context(|| format!("service account {account:?}"))?;
+            let expires = expires_days
+                .map(|d| time::OffsetDateTime::now_utc() + time::Duration::days(d.into()));
+            let token = service.create_api_token(&actor, &name, principal.id, None, expires)?;
+            println!("{token}");
+        }
+        TokenCommand::List => {
+            for token in service.api_tokens(&actor)? {
+                println!("{}", serde_json::to_string(&token)?);
+            }
+        }
+        TokenCommand::Revoke { token } => {
+            let revoked = service.revoke_api_token(&actor, &token)?;
+            println!("revoked {} ({})", revoked.name, revoked.id);
+        }
+    }
+    Ok(())
+}
+
 fn open(config: &Config) -> anyhow::Result<Service> {
     let dir = config.store_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -187,12 +257,7 @@ fn open(config: &Config) -> anyhow::Result<Service> {
             cache_capacity_bytes: config.store.cache_mb * 1024 * 1024,
         },
     )?;
-    let policy = Policy {
-        licenses: config.licenses,
-        public_url: config.public_url(),
-        activation_link_ttl: time::Duration::hours(config.activation.link_ttl_hours.into()),
-        argon2: config.argon2,
-    };
+    let policy = config.policy();
     Ok(Service::new(Arc::new(store), policy))
 }
 

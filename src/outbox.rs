@@ -17,6 +17,10 @@ pub enum MessageKind {
     LicenseThreshold,
     /// An activation was refused for lack of seats.
     LicenseRefused,
+    /// A password reset link the user asked for.
+    PasswordReset,
+    /// Failed logins locked a user (to the admins).
+    AccountLocked,
 }
 
 /// Recipient of admin notifications; delivery expands it to the administrators' addresses.

@@ -42,13 +42,18 @@ pub struct ApiToken {
     pub created: OffsetDateTime,
     #[serde(default)]
     pub revoked: bool,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expires: Option<OffsetDateTime>,
 }
 
 /// What a one-time link lets its holder do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkPurpose {
+    /// The first password, from an activation notice.
     SetPassword,
+    /// A forgotten password, from a recovery request.
+    ResetPassword,
 }
 
 /// A one-time, expiring link (set password after activation, password reset).

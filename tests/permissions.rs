@@ -10,7 +10,7 @@ use rollcall::model::{
     EntityPermissions, LicenseLimits, LicenseType, PermissionLevel as L, Role, RoleType, User,
     UserId,
 };
-use rollcall::service::{Actor, NewUser, Plan, Principal, Service, ServiceError};
+use rollcall::service::{Actor, NewUser, Plan, Service, ServiceError};
 
 struct Org {
     service: Service,
@@ -231,11 +231,7 @@ fn several_roles_add_up_and_administrators_see_everyone() {
 #[test]
 fn anonymous_sees_nothing_until_a_guest_role_grants_it() {
     let org = org();
-    let anonymous = Actor {
-        principal: Principal::Anonymous,
-        source: Source::Ldap,
-        client: None,
-    };
+    let anonymous = Actor::anonymous(Source::Ldap, None);
     assert!(org.visible(&anonymous).is_empty());
     let mut guest = Role::new("Public", Some(RoleType::Guest));
     guest.permissions.user.read = L::All;

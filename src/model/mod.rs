@@ -13,7 +13,7 @@ pub use account::Account;
 pub use id::{AccountId, RoleId, UserId};
 pub use license::{LicenseLimits, LicenseType, LicenseUsage, PartnerModel};
 pub use permission::{Action, Entity, EntityPermissions, PermissionLevel, Permissions};
-pub use role::{Role, RoleSettings, RoleType};
+pub use role::{EffectiveSettings, Role, RoleSettings, RoleType};
 pub use user::{Address, MultiValue, Name, PrincipalKind, User};
 
 /// Case-folds a name for uniqueness and lookups. userName, role and account names are unique

@@ -69,6 +69,34 @@ pub struct RoleSettings {
     pub description: Option<String>,
 }
 
+/// What a user's roles impose together: per setting the strictest wins (DESIGN §2). Plain
+/// groups carry no settings and are left out; the Administrator System Role implies API access.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EffectiveSettings {
+    pub session_timeout_minutes: Option<u32>,
+    pub mfa_required: bool,
+    pub password_login_disabled: bool,
+    pub api_access: bool,
+}
+
+impl EffectiveSettings {
+    pub fn of<'a>(roles: impl IntoIterator<Item = &'a Role>) -> Self {
+        let mut out = Self::default();
+        for role in roles.into_iter().filter(|r| r.role_type.is_some()) {
+            let s = &role.settings;
+            out.session_timeout_minutes =
+                match (out.session_timeout_minutes, s.session_timeout_minutes) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            out.mfa_required |= s.mfa_required;
+            out.password_login_disabled |= s.password_login_disabled;
+            out.api_access |= s.api_access || role.administrator;
+        }
+        out
+    }
+}
+
 /// A security role, or a plain group when `role_type` is `None` (IdPs push groups like "Sales"
 /// with mixed members; such a group grants nothing).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

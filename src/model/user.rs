@@ -159,6 +159,18 @@ pub struct User {
     pub password_hash: Option<String>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub password_changed: Option<OffsetDateTime>,
+    /// Earlier password hashes, newest first, as many as `[password] history` asks for.
+    #[serde(default)]
+    pub password_history: Vec<String>,
+    /// Locked after too many failed logins until this time (or until an admin unlocks).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub locked_until: Option<OffsetDateTime>,
+    /// The TOTP authenticator, once enrolled.
+    #[serde(default)]
+    pub totp: Option<crate::auth::totp::TotpEnrolment>,
+    /// Sessions issued before this time are void ("sign out everywhere").
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub sessions_revoked: Option<OffsetDateTime>,
     /// When the user was first activated; a user created inactive and activated later must set
     /// a password through the emailed link (seed 000).
     #[serde(default, with = "time::serde::rfc3339::option")]
@@ -207,6 +219,10 @@ impl User {
             roles: Vec::new(),
             password_hash: None,
             password_changed: None,
+            password_history: Vec::new(),
+            locked_until: None,
+            totp: None,
+            sessions_revoked: None,
             first_activated: None,
             extensions: BTreeMap::new(),
             created: now,
@@ -219,6 +235,16 @@ impl User {
     pub fn seat(&self) -> Option<LicenseType> {
         (self.kind == PrincipalKind::Person && self.active && !self.anonymised)
             .then_some(self.license)
+    }
+
+    /// Whether failed logins have locked the user at `now`.
+    pub fn is_locked(&self, now: OffsetDateTime) -> bool {
+        self.locked_until.is_some_and(|until| until > now)
+    }
+
+    /// Whether logins must present a TOTP code: an enrolled, confirmed authenticator.
+    pub fn has_mfa(&self) -> bool {
+        self.totp.as_ref().is_some_and(|t| t.confirmed)
     }
 
     /// The address activation and recovery messages go to: the primary email, else the first.

@@ -1,7 +1,14 @@
 //! Password hashing: argon2id PHC strings with configurable cost. Verification reads the cost
-//! from the stored string, so raising the configured cost does not lock anyone out.
+//! from the stored string, so raising the configured cost does not lock anyone out. Hashes
+//! imported from other directories ({SSHA}, {SSHA512}, bcrypt, {ARGON2}) live in [`import()`]
+//! and its module; [`verify`] checks every stored form, so login needs to know none of them.
 
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
+mod import;
+pub mod policy;
+
+pub use import::{ImportError, StoredHash, import, looks_like_hash, needs_upgrade, verify};
+
+use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, Version};
 use serde::{Deserialize, Serialize};
 
 /// argon2id cost (`[argon2]` in the config); the defaults are the argon2 crate's (OWASP's).
@@ -54,46 +61,9 @@ impl Argon2Params {
     }
 }
 
-/// Checks `password` against a stored PHC string in constant time; a malformed hash never
-/// matches.
-pub fn verify(password: &str, phc: &str) -> bool {
-    Argon2::default()
-        .verify_password(password.as_bytes(), phc)
-        .is_ok()
-}
-
-/// An argon2id hash exported by another directory as `{ARGON2}$argon2id$...` (OpenLDAP's
-/// argon2 module), as the PHC string Rollcall stores; `None` for anything else.
-pub fn imported_argon2(value: &str) -> Option<&str> {
-    let scheme = value.get(..8)?;
-    if !scheme.eq_ignore_ascii_case("{ARGON2}") {
-        return None;
-    }
-    let phc = &value[8..];
-    let parsed = PasswordHash::new(phc).ok()?;
-    (parsed.algorithm.as_str() == "argon2id").then_some(phc)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn imported_argon2_hashes_are_recognised_and_verify() {
-        let params = Argon2Params {
-            memory_kib: 1024,
-            iterations: 1,
-            parallelism: 1,
-        };
-        let phc = params.hash("imported pw").unwrap();
-        let exported = format!("{{ARGON2}}{phc}");
-        assert_eq!(imported_argon2(&exported), Some(phc.as_str()));
-        assert!(verify("imported pw", imported_argon2(&exported).unwrap()));
-        assert_eq!(imported_argon2(&phc), None);
-        assert_eq!(imported_argon2("{ARGON2}not a hash"), None);
-        assert_eq!(imported_argon2("{SSHA}abcd"), None);
-        assert_eq!(imported_argon2("{ARG"), None);
-    }
 
     #[test]
     fn hashes_verify_and_carry_their_parameters() {

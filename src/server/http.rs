@@ -1,4 +1,5 @@
-//! The HTTP front end: health, and SCIM 2.0 under `/scim/v2`.
+//! The HTTP front end: health, SCIM 2.0 under `/scim/v2`, and the REST API (`/auth/`,
+//! `/admin/`).
 
 use std::sync::Arc;
 
@@ -29,12 +30,13 @@ pub async fn serve(
 fn router(service: Service, public_url: &str) -> Router {
     let base = format!("{}/scim/v2", public_url.trim_end_matches('/'));
     let scim = rollcall_scim::router::router(
-        Arc::new(ScimDirectory::new(service, base.clone())),
+        Arc::new(ScimDirectory::new(service.clone(), base.clone())),
         rollcall_scim::router::RouterConfig::new(base),
     );
     Router::new()
         .route("/healthz", get(healthz))
         .nest("/scim/v2", scim)
+        .merge(super::rest::router(service))
 }
 
 async fn healthz() -> Json<serde_json::Value> {

@@ -2,6 +2,7 @@
 
 mod http;
 mod ldap;
+mod rest;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

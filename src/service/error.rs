@@ -55,6 +55,8 @@ pub enum ServiceError {
     Invalid { field: &'static str, reason: String },
     #[error("{0}")]
     Forbidden(String),
+    #[error(transparent)]
+    PasswordPolicy(#[from] crate::password::policy::Violation),
     /// Any failed login: the client learns nothing more; the audit trail has the reason.
     #[error("invalid credentials")]
     InvalidCredentials,

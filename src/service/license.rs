@@ -97,7 +97,7 @@ impl Service {
     }
 }
 
-fn admin_notice(kind: MessageKind, subject: String, body: String) -> OutboxMessage {
+pub(super) fn admin_notice(kind: MessageKind, subject: String, body: String) -> OutboxMessage {
     OutboxMessage {
         id: Uuid::now_v7(),
         created: OffsetDateTime::now_utc(),

@@ -1,6 +1,7 @@
-//! Password authentication for LDAP binds (and later REST logins). Every refusal looks the same
-//! to the client and takes the same time: an unknown name still costs one argon2 verification,
-//! against a hash made once with the configured parameters. The real reason goes to the audit.
+//! Password authentication for LDAP binds and REST logins. Every refusal looks the same to the
+//! client ("invalid credentials") and costs the same: an unknown name still pays for one argon2
+//! verification against a decoy hash. The real reason goes to the audit trail, and failures of a
+//! known user count towards the lockout.
 
 use std::sync::OnceLock;
 
@@ -8,7 +9,8 @@ use time::OffsetDateTime;
 
 use super::{Actor, Result, Service, ServiceError};
 use crate::audit::{AuditKind, Source};
-use crate::model::{PrincipalKind, User, UserId, fold};
+use crate::auth::totp;
+use crate::model::{EffectiveSettings, PrincipalKind, User, UserId, fold};
 
 /// Where a login attempt comes from, for the audit trail.
 #[derive(Clone, Copy, Debug)]
@@ -17,15 +19,40 @@ pub struct LoginSource {
     pub client: Option<std::net::IpAddr>,
 }
 
+/// How the TOTP code travels with a login.
+#[derive(Clone, Copy, Debug)]
+pub enum SecondFactor<'a> {
+    /// LDAP simple bind: the password is followed by the 6-digit code when MFA applies.
+    Appended,
+    /// REST: a separate field, absent when the user has none.
+    Separate(Option<&'a str>),
+}
+
+/// A successful login.
+#[derive(Clone, Debug)]
+pub struct LoggedIn {
+    pub user: User,
+    pub settings: EffectiveSettings,
+    /// The roles require MFA and no authenticator is enrolled: the session may enrol one and
+    /// do nothing else. Never the case for LDAP binds, which are refused instead.
+    pub enrol_only: bool,
+}
+
 /// Why a login was refused; only ever written to the audit trail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Refusal {
     UnknownUser,
     NoPassword,
     WrongPassword,
+    Locked,
     Inactive,
     System,
+    PasswordExpired,
     PasswordLoginDisabled,
+    CodeMissing,
+    CodeWrong,
+    CodeReplayed,
+    MfaNotEnrolled,
 }
 
 impl Refusal {
@@ -34,60 +61,257 @@ impl Refusal {
             Self::UnknownUser => "unknown user",
             Self::NoPassword => "no password set",
             Self::WrongPassword => "wrong password",
+            Self::Locked => "user is locked after failed logins",
             Self::Inactive => "user is inactive",
             Self::System => "the system principal cannot log in",
+            Self::PasswordExpired => "password has expired",
             Self::PasswordLoginDisabled => "password login is disabled by the user's roles",
+            Self::CodeMissing => "TOTP code missing",
+            Self::CodeWrong => "wrong TOTP code",
+            Self::CodeReplayed => "TOTP code already used",
+            Self::MfaNotEnrolled => "the user's roles require MFA and no authenticator is enrolled",
         }
+    }
+
+    /// Failures that guess at a secret count towards the lockout.
+    fn counts(self) -> bool {
+        matches!(
+            self,
+            Self::WrongPassword | Self::CodeWrong | Self::CodeReplayed
+        )
     }
 }
 
+/// What the attempt proved before the rules were applied.
+struct Checked {
+    refusal: Option<Refusal>,
+    totp_step: Option<u64>,
+}
+
 impl Service {
-    /// Checks a userName and password. Succeeds only for an active person or service account
-    /// with a matching password whose roles allow password login.
-    pub fn login(&self, user_name: &str, password: &str, from: LoginSource) -> Result<User> {
+    /// Checks a userName, password and (when MFA applies) TOTP code. Succeeds only for an
+    /// active, unlocked person or service account with a matching, unexpired password whose
+    /// roles allow password login.
+    pub fn login(
+        &self,
+        user_name: &str,
+        password: &str,
+        code: SecondFactor<'_>,
+        from: LoginSource,
+    ) -> Result<LoggedIn> {
         let found = match self.records().user_by_name(&fold(user_name))? {
             Some(id) => self.records().user(id)?.filter(|u| !u.anonymised),
             None => None,
         };
-        let verified = match found.as_ref().and_then(|u| u.password_hash.as_deref()) {
-            Some(hash) => crate::password::verify(password, hash),
-            None => {
-                // Same cost as a real verification, so timing does not tell who exists.
-                let _ = crate::password::verify(password, self.decoy_hash());
-                false
-            }
-        };
-        let refusal = match &found {
-            None => Some(Refusal::UnknownUser),
-            Some(u) if u.password_hash.is_none() => Some(Refusal::NoPassword),
-            Some(_) if !verified => Some(Refusal::WrongPassword),
-            Some(u) if u.kind == PrincipalKind::System => Some(Refusal::System),
-            Some(u) if !u.active => Some(Refusal::Inactive),
-            Some(u) if self.password_login_disabled(u)? => Some(Refusal::PasswordLoginDisabled),
-            Some(_) => None,
-        };
         let actor = match &found {
             Some(u) => Actor::user(u.id, from.source, from.client),
-            None => Actor {
-                principal: super::Principal::Anonymous,
-                source: from.source,
-                client: from.client,
-            },
+            None => Actor::anonymous(from.source, from.client),
         };
-        let target = found.as_ref().map_or_else(
-            || format!("userName:{}", fold(user_name)),
-            |u| u.id.to_string(),
-        );
-        match refusal {
-            Some(r) => {
-                self.record_login(&actor, AuditKind::LoginFailed, target, Some(r.as_str()))?;
+        let Some(user) = found else {
+            // Same cost as a real verification, so timing does not tell who exists.
+            let _ = self.verify_at_equal_cost(password, None);
+            let target = format!("userName:{}", fold(user_name));
+            self.record_login(
+                &actor,
+                AuditKind::LoginFailed,
+                target,
+                Some(Refusal::UnknownUser),
+            )?;
+            return Err(ServiceError::InvalidCredentials);
+        };
+        let settings = self.settings_of(&user)?;
+        let now = OffsetDateTime::now_utc();
+        let checked = self.check(&user, &settings, password, code, now)?;
+        let enrol_only = checked.refusal.is_none() && settings.mfa_required && !user.has_mfa();
+        match checked.refusal {
+            Some(refusal) => {
+                self.refuse(&actor, &user, refusal, now)?;
                 Err(ServiceError::InvalidCredentials)
             }
             None => {
-                self.record_login(&actor, AuditKind::LoginSucceeded, target, None)?;
-                Ok(found.expect("a login without refusal has a user"))
+                self.accept(&actor, &user, password, code, checked.totp_step)?;
+                Ok(LoggedIn {
+                    user,
+                    settings,
+                    enrol_only,
+                })
             }
         }
+    }
+
+    fn check(
+        &self,
+        user: &User,
+        settings: &EffectiveSettings,
+        password: &str,
+        code: SecondFactor<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Checked> {
+        // The code is split off before the password is verified, so that the argon2 work is
+        // the same whatever the outcome.
+        let (password, presented) = match (code, user.has_mfa()) {
+            (SecondFactor::Appended, true) => match totp::split_code(password) {
+                Some((pw, code)) => (pw, Some(code)),
+                None => (password, None),
+            },
+            (SecondFactor::Appended, false) => (password, None),
+            (SecondFactor::Separate(code), _) => (password, code),
+        };
+        let verified = self.verify_at_equal_cost(password, user.password_hash.as_deref());
+        let mut totp_step = None;
+        let refusal = if user.password_hash.is_none() {
+            Some(Refusal::NoPassword)
+        } else if user.is_locked(now) {
+            Some(Refusal::Locked)
+        } else if !verified {
+            Some(Refusal::WrongPassword)
+        } else if user.kind == PrincipalKind::System {
+            Some(Refusal::System)
+        } else if !user.active {
+            Some(Refusal::Inactive)
+        } else if settings.password_login_disabled {
+            Some(Refusal::PasswordLoginDisabled)
+        } else if self.policy.password.expired(user.password_changed, now) {
+            Some(Refusal::PasswordExpired)
+        } else if let Some(enrolment) = user.totp.as_ref().filter(|t| t.confirmed) {
+            match presented {
+                None => Some(Refusal::CodeMissing),
+                Some(code) => match enrolment
+                    .check(code, now.unix_timestamp().max(0).unsigned_abs())
+                    .map_err(|e| ServiceError::invalid("totp", e.to_string()))?
+                {
+                    None => Some(Refusal::CodeWrong),
+                    Some(step) => {
+                        let last = self
+                            .records()
+                            .login_state(user.id)?
+                            .and_then(|s| s.last_totp_step);
+                        if last.is_some_and(|last| step <= last) {
+                            Some(Refusal::CodeReplayed)
+                        } else {
+                            totp_step = Some(step);
+                            None
+                        }
+                    }
+                },
+            }
+        } else if settings.mfa_required && matches!(code, SecondFactor::Appended) {
+            // A bind cannot enrol an authenticator; a REST login gets an enrol-only session.
+            Some(Refusal::MfaNotEnrolled)
+        } else {
+            None
+        };
+        Ok(Checked { refusal, totp_step })
+    }
+
+    /// The strictest settings of the user's roles.
+    pub fn settings_of(&self, user: &User) -> Result<EffectiveSettings> {
+        let mut roles = Vec::with_capacity(user.roles.len());
+        for id in &user.roles {
+            if let Some(role) = self.records().role(*id)? {
+                roles.push(role);
+            }
+        }
+        Ok(EffectiveSettings::of(&roles))
+    }
+
+    /// A successful login: audited, failures forgotten, the TOTP step used up, and an imported
+    /// or outdated hash replaced by one at the configured cost.
+    fn accept(
+        &self,
+        actor: &Actor,
+        user: &User,
+        password: &str,
+        code: SecondFactor<'_>,
+        totp_step: Option<u64>,
+    ) -> Result<()> {
+        let target = user.id.to_string();
+        self.transact(|tx| {
+            let state = tx.login_state(user.id)?;
+            if state.as_ref().is_some_and(|s| !s.failures.is_empty()) || totp_step.is_some() {
+                let mut state = state.unwrap_or_default();
+                state.failures.clear();
+                if totp_step.is_some() {
+                    state.last_totp_step = totp_step;
+                }
+                tx.put_login_state(user.id, &state)?;
+            }
+            self.audit(
+                tx,
+                actor,
+                AuditKind::LoginSucceeded,
+                Some(target.clone()),
+                None,
+                None,
+            )
+        })?;
+        let clear = match (code, user.has_mfa()) {
+            (SecondFactor::Appended, true) => totp::split_code(password).map_or(password, |p| p.0),
+            _ => password,
+        };
+        self.upgrade_hash(actor, user, clear);
+        Ok(())
+    }
+
+    /// Re-hashes at the configured argon2id cost after a login proved the password. Best
+    /// effort: a failure here must not fail the login that already succeeded.
+    fn upgrade_hash(&self, actor: &Actor, user: &User, password: &str) {
+        let Some(old) = user.password_hash.as_deref() else {
+            return;
+        };
+        if !crate::password::needs_upgrade(old, &self.policy.argon2) {
+            return;
+        }
+        let Ok(hash) = self.policy.argon2.hash(password) else {
+            return;
+        };
+        let result = self.transact(|tx| {
+            let Some(mut current) = tx.user(user.id)? else {
+                return Ok(());
+            };
+            // Only if nobody changed the password meanwhile.
+            if current.password_hash.as_deref() != Some(old) {
+                return Ok(());
+            }
+            current.password_hash = Some(hash.clone());
+            tx.put_user(&current)?;
+            self.audit(
+                tx,
+                actor,
+                AuditKind::PasswordChanged,
+                Some(user.id.to_string()),
+                Some("stored hash upgraded to argon2id at the configured cost".into()),
+                None,
+            )
+        });
+        if let Err(e) = result {
+            tracing::warn!(user = %user.id, error = %e, "could not upgrade a password hash");
+        }
+    }
+
+    /// A refused login: audited with the real reason; guesses count towards the lockout.
+    fn refuse(
+        &self,
+        actor: &Actor,
+        user: &User,
+        refusal: Refusal,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let target = user.id.to_string();
+        self.transact(|tx| {
+            self.audit(
+                tx,
+                actor,
+                AuditKind::LoginFailed,
+                Some(target.clone()),
+                Some(refusal.as_str().to_string()),
+                None,
+            )?;
+            if refusal.counts() {
+                self.count_failure(tx, user.id, now)?;
+            }
+            Ok(())
+        })
     }
 
     /// The user behind a login, by id, for a session that already authenticated.
@@ -98,44 +322,48 @@ impl Service {
             .filter(|u| !u.anonymised && u.active))
     }
 
-    /// Changes the caller's own password after checking the current one. Needs no Edit
-    /// permission: a user may always change their own password.
-    pub fn change_own_password(
-        &self,
-        actor: &Actor,
-        old_password: &str,
-        new_password: &str,
-    ) -> Result<User> {
-        let super::Principal::User(id) = actor.principal else {
-            return Err(ServiceError::Forbidden(
-                "only a bound user can change its own password".into(),
-            ));
-        };
+    /// Checks a bound user's own password again (Password Modify, act-as re-entry). No code
+    /// and no expiry check: the caller is already authenticated, and an expired password is
+    /// exactly what a user changes. Wrong guesses count towards the lockout.
+    pub(super) fn reauthenticate(&self, actor: &Actor, id: UserId, password: &str) -> Result<User> {
         let user = self
             .login_user(id)?
             .ok_or(ServiceError::InvalidCredentials)?;
-        let from = LoginSource {
-            source: actor.source,
-            client: actor.client,
-        };
-        self.login(&user.user_name, old_password, from)?;
-        let hash = self.hash_password(new_password)?;
         let now = OffsetDateTime::now_utc();
-        self.update_own(actor, id, |u| {
-            u.password_hash = Some(hash.clone());
-            u.password_changed = Some(now);
-        })
+        let verified = self.verify_at_equal_cost(password, user.password_hash.as_deref());
+        let refusal = if user.is_locked(now) {
+            Some(Refusal::Locked)
+        } else if !verified {
+            Some(Refusal::WrongPassword)
+        } else {
+            None
+        };
+        match refusal {
+            Some(r) => {
+                self.refuse(actor, &user, r, now)?;
+                Err(ServiceError::InvalidCredentials)
+            }
+            None => Ok(user),
+        }
     }
 
-    fn password_login_disabled(&self, user: &User) -> Result<bool> {
-        for role in &user.roles {
-            if let Some(role) = self.records().role(*role)?
-                && role.settings.password_login_disabled
-            {
-                return Ok(true);
+    /// Verifies against the stored hash, paying at least one argon2 verification whatever is
+    /// stored: no hash, or an imported salted SHA that checks in microseconds, would otherwise
+    /// tell an observer who exists and whose hash is old.
+    fn verify_at_equal_cost(&self, password: &str, stored: Option<&str>) -> bool {
+        match stored {
+            Some(hash) => {
+                let ok = crate::password::verify(password, hash);
+                if hash.starts_with('{') {
+                    let _ = crate::password::verify(password, self.decoy_hash());
+                }
+                ok
+            }
+            None => {
+                let _ = crate::password::verify(password, self.decoy_hash());
+                false
             }
         }
-        Ok(false)
     }
 
     fn decoy_hash(&self) -> &str {
@@ -153,7 +381,7 @@ impl Service {
         actor: &Actor,
         kind: AuditKind,
         target: String,
-        detail: Option<&str>,
+        refusal: Option<Refusal>,
     ) -> Result<()> {
         self.transact(|tx| {
             self.audit(
@@ -161,7 +389,7 @@ impl Service {
                 actor,
                 kind,
                 Some(target.clone()),
-                detail.map(str::to_owned),
+                refusal.map(|r| r.as_str().to_string()),
                 None,
             )
         })

@@ -2,14 +2,21 @@
 //! the CLI all call these methods; none of them writes to the store or decides a rule itself.
 
 mod accounts;
+mod admin;
+mod audit_query;
 mod authz;
 mod error;
 mod license;
+mod lockout;
 mod login;
+mod mfa;
 mod notice;
+mod passwords;
 mod query;
+mod recovery;
 mod refs;
 mod roles;
+mod sessions;
 mod tokens;
 mod users;
 
@@ -23,11 +30,14 @@ use crate::audit::{AuditEvent, AuditKind, Source};
 use crate::model::{LicenseLimits, UserId};
 use crate::store::{Store, StoreError, TxError, Txn};
 
+pub use audit_query::{AuditQuery, MAX_AUDIT_COUNT};
 pub use authz::{IdScope, InTx, Records, Subject, UserScope};
 pub use error::{Result, ServiceError};
-pub use login::LoginSource;
+pub use login::{LoggedIn, LoginSource, SecondFactor};
+pub use mfa::Enrolment;
 pub use query::{Candidates, Plan, UserLookup};
 pub use refs::{References, UserRef};
+pub use sessions::{IssuedToken, SessionPrincipal, SessionUse};
 pub use tokens::TokenPrincipal;
 pub use users::NewUser;
 
@@ -37,6 +47,8 @@ pub struct Actor {
     pub principal: Principal,
     pub source: Source,
     pub client: Option<IpAddr>,
+    /// The administrator behind an act-as session; audited next to the principal.
+    pub acting_admin: Option<UserId>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +66,7 @@ impl Actor {
             principal: Principal::System,
             source,
             client: None,
+            acting_admin: None,
         }
     }
 
@@ -62,6 +75,17 @@ impl Actor {
             principal: Principal::User(id),
             source,
             client,
+            acting_admin: None,
+        }
+    }
+
+    /// An unauthenticated client: it gets what the guest roles grant.
+    pub fn anonymous(source: Source, client: Option<IpAddr>) -> Self {
+        Self {
+            principal: Principal::Anonymous,
+            source,
+            client,
+            acting_admin: None,
         }
     }
 
@@ -83,6 +107,13 @@ pub struct Policy {
     /// How long a set-password link in an activation notice works.
     pub activation_link_ttl: time::Duration,
     pub argon2: crate::password::Argon2Params,
+    pub password: crate::password::policy::PasswordPolicy,
+    pub lockout: crate::auth::lockout::LockoutPolicy,
+    /// Session lifetime when no role sets a timeout.
+    pub session_timeout: time::Duration,
+    pub act_as: bool,
+    pub recovery: bool,
+    pub recovery_link_ttl: time::Duration,
 }
 
 impl Default for Policy {
@@ -92,6 +123,12 @@ impl Default for Policy {
             public_url: "http://127.0.0.1:8080".into(),
             activation_link_ttl: time::Duration::hours(72),
             argon2: crate::password::Argon2Params::default(),
+            password: crate::password::policy::PasswordPolicy::default(),
+            lockout: crate::auth::lockout::LockoutPolicy::default(),
+            session_timeout: time::Duration::hours(8),
+            act_as: true,
+            recovery: true,
+            recovery_link_ttl: time::Duration::hours(1),
         }
     }
 }
@@ -106,6 +143,8 @@ enum Step<T> {
 pub struct Service {
     store: Arc<dyn Store>,
     policy: Arc<Policy>,
+    /// Session-token keys, loaded from the store on first use.
+    keys: Arc<std::sync::RwLock<Option<Arc<crate::auth::jwt::KeyRing>>>>,
 }
 
 impl Service {
@@ -113,6 +152,7 @@ impl Service {
         Self {
             store,
             policy: Arc::new(policy),
+            keys: Arc::default(),
         }
     }
 
@@ -175,6 +215,7 @@ impl Service {
             at: OffsetDateTime::now_utc(),
             kind,
             actor: actor.name(),
+            acting_admin: actor.acting_admin.map(|a| a.to_string()),
             source: actor.source,
             client: actor.client,
             target,

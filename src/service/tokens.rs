@@ -26,6 +26,7 @@ impl Service {
         name: &str,
         principal: UserId,
         secret: Option<String>,
+        expires: Option<OffsetDateTime>,
     ) -> Result<String> {
         let name = name.trim();
         if name.is_empty() {
@@ -44,7 +45,11 @@ impl Service {
             principal,
             created: OffsetDateTime::now_utc(),
             revoked: false,
+            expires,
         };
+        if expires.is_some_and(|e| e <= record.created) {
+            return Err(ServiceError::invalid("expires", "must be in the future"));
+        }
         let digest = token::digest(&secret);
         if !self.subject(actor)?.is_administrator() {
             return Err(ServiceError::Forbidden(
@@ -78,7 +83,11 @@ impl Service {
         let Some(token) = self.store.api_token(&token::digest(secret))? else {
             return Ok(None);
         };
-        if token.revoked {
+        if token.revoked
+            || token
+                .expires
+                .is_some_and(|e| e <= OffsetDateTime::now_utc())
+        {
             return Ok(None);
         }
         Ok(self
@@ -86,5 +95,63 @@ impl Service {
             .user(token.principal)?
             .filter(|u| u.active && !u.anonymised)
             .map(|account| TokenPrincipal { token, account }))
+    }
+
+    /// Every API token (revoked and expired ones included, for the record). Administrators
+    /// only. Secrets are not kept, so none is shown.
+    pub fn api_tokens(&self, actor: &Actor) -> Result<Vec<ApiToken>> {
+        self.require_administrator(actor, "list API tokens")?;
+        let mut out = self
+            .store
+            .api_tokens()
+            .map(|t| t.map(|(_, token)| token))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by(|a, b| a.created.cmp(&b.created));
+        Ok(out)
+    }
+
+    /// Revokes a token by id (or by name, when exactly one live token has it). Administrators
+    /// only.
+    pub fn revoke_api_token(&self, actor: &Actor, id_or_name: &str) -> Result<ApiToken> {
+        self.require_administrator(actor, "revoke API tokens")?;
+        let mut matches = Vec::new();
+        for entry in self.store.api_tokens() {
+            let (digest, token) = entry?;
+            let by_id = token.id.to_string() == id_or_name;
+            if by_id || (!token.revoked && token.name == id_or_name) {
+                matches.push((digest, token));
+            }
+        }
+        let (digest, _) = match matches.len() {
+            1 => matches.remove(0),
+            0 => {
+                return Err(ServiceError::invalid(
+                    "token",
+                    format!("no token with id or name {id_or_name:?}"),
+                ));
+            }
+            n => {
+                return Err(ServiceError::invalid(
+                    "token",
+                    format!("{n} live tokens are named {id_or_name:?}; give the id"),
+                ));
+            }
+        };
+        self.transact(|tx| {
+            let mut token = tx
+                .api_token(&digest)?
+                .ok_or_else(|| ServiceError::invalid("token", "the token disappeared meanwhile"))?;
+            token.revoked = true;
+            tx.put_api_token(&digest, &token)?;
+            self.audit(
+                tx,
+                actor,
+                AuditKind::TokenRevoked,
+                Some(token.principal.to_string()),
+                Some(format!("token {:?} ({})", token.name, token.id)),
+                None,
+            )?;
+            Ok(token)
+        })
     }
 }

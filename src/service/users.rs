@@ -28,9 +28,13 @@ impl Service {
         self.authorize_user(&mut self.records(), &subject, Action::Create, &user)?;
         self.authorize_roles_granted(&mut self.records(), &subject, &[], &user.roles)?;
         user.password_hash = match password {
-            Some(pw) => Some(self.hash_password(&pw)?),
+            Some(pw) => Some(self.new_password_hash(None, &pw)?),
             None => None,
         };
+        user.password_history.clear();
+        user.locked_until = None;
+        user.totp = None;
+        user.sessions_revoked = None;
         let now = OffsetDateTime::now_utc();
         user.created = now;
         user.anonymised = false;
@@ -88,6 +92,10 @@ impl Service {
             next.roles = current.roles.clone();
             next.password_hash = current.password_hash.clone();
             next.password_changed = current.password_changed;
+            next.password_history = current.password_history.clone();
+            next.locked_until = current.locked_until;
+            next.totp = current.totp.clone();
+            next.sessions_revoked = current.sessions_revoked;
             next.first_activated = current.first_activated;
             next.created = current.created;
             next.kind = current.kind;
@@ -139,27 +147,16 @@ impl Service {
         })
     }
 
-    /// Sets a password an admin or the user chose (policy checks come with authentication).
-    pub fn set_password(&self, actor: &Actor, id: UserId, password: &str) -> Result<User> {
-        let hash = self.hash_password(password)?;
-        let now = OffsetDateTime::now_utc();
-        self.update_user(actor, id, None, |u| {
-            u.password_hash = Some(hash.clone());
-            u.password_changed = Some(now);
-            Ok(())
-        })
-    }
-
-    /// Stores a password hash exported by another directory (`{ARGON2}` argon2id), for
-    /// migrations: the clear text is never known here. Needs Edit on the user, like a reset.
+    /// Stores a password hash exported by another directory (`{SSHA}`, `{SSHA512}`, bcrypt,
+    /// `{ARGON2}`; see [`crate::password::import()`]), for migrations: the clear text is never
+    /// known here. Needs Edit on the user, like a reset. A weak or malformed hash is refused
+    /// with the reason, so the admin knows which users must reset instead.
     pub fn import_password_hash(&self, actor: &Actor, id: UserId, exported: &str) -> Result<User> {
-        let phc = crate::password::imported_argon2(exported)
-            .ok_or_else(|| ServiceError::invalid("password", "not an {ARGON2} argon2id hash"))?
-            .to_owned();
+        let hash = crate::password::import(exported)
+            .map_err(|e| ServiceError::invalid("password", e.to_string()))?;
         let now = OffsetDateTime::now_utc();
         self.update_user(actor, id, None, |u| {
-            u.password_hash = Some(phc.clone());
-            u.password_changed = Some(now);
+            self.install_password(u, hash.clone(), now);
             Ok(())
         })
     }
@@ -271,18 +268,8 @@ impl Service {
         Ok(())
     }
 
-    pub(super) fn hash_password(&self, password: &str) -> Result<String> {
-        if password.is_empty() {
-            return Err(ServiceError::invalid("password", "must not be empty"));
-        }
-        self.policy
-            .argon2
-            .hash(password)
-            .map_err(|e| ServiceError::invalid("password", e.to_string()))
-    }
-
     /// The one write path for users: every rule, then the record, its notice and its audit entry.
-    fn commit_user(
+    pub(super) fn commit_user(
         &self,
         tx: &mut dyn Txn,
         actor: &Actor,
@@ -479,6 +466,11 @@ fn redacted(user: &User) -> serde_json::Value {
     let mut value = serde_json::to_value(user).unwrap_or_default();
     if let Some(obj) = value.as_object_mut() {
         obj.remove("password_hash");
+        obj.remove("password_history");
+        if let Some(totp) = obj.get_mut("totp").filter(|t| t.is_object()) {
+            // Whether MFA is on is worth auditing; the shared secret never is.
+            *totp = serde_json::json!({"enrolled": true, "confirmed": totp["confirmed"]});
+        }
         obj.remove("version");
         obj.remove("modified");
     }

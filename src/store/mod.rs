@@ -8,6 +8,8 @@ mod commit;
 mod sled;
 
 use crate::audit::AuditEvent;
+use crate::auth::lockout::LoginState;
+use crate::auth::session::Session;
 use crate::model::{Account, AccountId, LicenseType, Role, RoleId, User, UserId};
 use crate::outbox::OutboxMessage;
 use crate::token::{ApiToken, OneTimeLink, SecretDigest};
@@ -82,7 +84,15 @@ pub trait Store: Send + Sync + 'static {
 
     fn outbox(&self) -> Iter<'_, OutboxMessage>;
     fn audit(&self) -> Iter<'_, AuditEvent>;
+    /// Audit events from `from` on (event ids are time-ordered UUIDv7s), oldest first.
+    fn audit_from(&self, from: uuid::Uuid) -> Iter<'_, AuditEvent>;
     fn api_token(&self, digest: &SecretDigest) -> Result<Option<ApiToken>, StoreError>;
+    fn api_tokens(&self) -> Iter<'_, (SecretDigest, ApiToken)>;
+    fn link(&self, digest: &SecretDigest) -> Result<Option<OneTimeLink>, StoreError>;
+    fn login_state(&self, user: UserId) -> Result<Option<LoginState>, StoreError>;
+    fn session(&self, user: UserId, jti: uuid::Uuid) -> Result<Option<Session>, StoreError>;
+    fn sessions_of(&self, user: UserId) -> Result<Vec<Session>, StoreError>;
+    fn sessions(&self) -> Iter<'_, Session>;
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Runs `body` as one atomic transaction and returns once the result is durable. The body may
@@ -126,6 +136,13 @@ pub trait Txn {
     fn push_outbox(&mut self, message: &OutboxMessage) -> Result<(), TxError>;
     fn append_audit(&mut self, event: &AuditEvent) -> Result<(), TxError>;
     fn put_api_token(&mut self, digest: &SecretDigest, token: &ApiToken) -> Result<(), TxError>;
+    fn api_token(&mut self, digest: &SecretDigest) -> Result<Option<ApiToken>, TxError>;
     fn put_link(&mut self, digest: &SecretDigest, link: &OneTimeLink) -> Result<(), TxError>;
+    fn link(&mut self, digest: &SecretDigest) -> Result<Option<OneTimeLink>, TxError>;
+    fn delete_link(&mut self, digest: &SecretDigest) -> Result<(), TxError>;
+    fn login_state(&mut self, user: UserId) -> Result<Option<LoginState>, TxError>;
+    fn put_login_state(&mut self, user: UserId, state: &LoginState) -> Result<(), TxError>;
+    fn session(&mut self, user: UserId, jti: uuid::Uuid) -> Result<Option<Session>, TxError>;
+    fn put_session(&mut self, session: &Session) -> Result<(), TxError>;
     fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), TxError>;
 }

@@ -13,6 +13,8 @@ use super::codec::{decode, encode};
 use super::commit::GroupCommit;
 use super::{Iter, Store, StoreError, TxError, Txn, UserKey};
 use crate::audit::AuditEvent;
+use crate::auth::lockout::LoginState;
+use crate::auth::session::Session;
 use crate::model::{Account, AccountId, LicenseType, Role, RoleId, User, UserId, fold};
 use crate::outbox::OutboxMessage;
 use crate::token::{ApiToken, OneTimeLink, SecretDigest};
@@ -41,9 +43,11 @@ enum T {
     Tokens,
     Links,
     Meta,
+    LoginStates,
+    Sessions,
 }
 
-const TREES: [(T, &str); 19] = [
+const TREES: [(T, &str); 21] = [
     (T::Users, "users"),
     (T::UserNames, "idx_user_name"),
     (T::UserExternal, "idx_user_external_id"),
@@ -63,6 +67,8 @@ const TREES: [(T, &str); 19] = [
     (T::Tokens, "api_tokens"),
     (T::Links, "one_time_links"),
     (T::Meta, "meta"),
+    (T::LoginStates, "login_state"),
+    (T::Sessions, "sessions"),
 ];
 
 fn tree_name(t: T) -> &'static str {
@@ -359,8 +365,52 @@ impl Store for SledStore {
         self.records(T::Audit)
     }
 
+    fn audit_from(&self, from: uuid::Uuid) -> Iter<'_, AuditEvent> {
+        Box::new(
+            self.tree(T::Audit)
+                .range(from.as_bytes().to_vec()..)
+                .values()
+                .map(|v| decode(tree_name(T::Audit), &v.map_err(engine)?)),
+        )
+    }
+
     fn api_token(&self, digest: &SecretDigest) -> Result<Option<ApiToken>, StoreError> {
         self.get(T::Tokens, digest)
+    }
+
+    fn api_tokens(&self) -> Iter<'_, (SecretDigest, ApiToken)> {
+        Box::new(self.tree(T::Tokens).iter().map(|kv| {
+            let (k, v) = kv.map_err(engine)?;
+            let digest: SecretDigest = k.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                tree: tree_name(T::Tokens),
+                detail: "token key is not a digest".into(),
+            })?;
+            Ok((digest, decode(tree_name(T::Tokens), &v)?))
+        }))
+    }
+
+    fn link(&self, digest: &SecretDigest) -> Result<Option<OneTimeLink>, StoreError> {
+        self.get(T::Links, digest)
+    }
+
+    fn login_state(&self, user: UserId) -> Result<Option<LoginState>, StoreError> {
+        self.get(T::LoginStates, user.as_bytes())
+    }
+
+    fn session(&self, user: UserId, jti: uuid::Uuid) -> Result<Option<Session>, StoreError> {
+        self.get(T::Sessions, &pair_key(user.as_bytes(), jti.as_bytes()))
+    }
+
+    fn sessions_of(&self, user: UserId) -> Result<Vec<Session>, StoreError> {
+        self.tree(T::Sessions)
+            .scan_prefix(user.as_bytes())
+            .values()
+            .map(|v| decode(tree_name(T::Sessions), &v.map_err(engine)?))
+            .collect()
+    }
+
+    fn sessions(&self) -> Iter<'_, Session> {
+        self.records(T::Sessions)
     }
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -782,8 +832,43 @@ impl Txn for SledTxn<'_> {
         Ok(())
     }
 
+    fn api_token(&mut self, digest: &SecretDigest) -> Result<Option<ApiToken>, TxError> {
+        self.get(T::Tokens, digest)
+    }
+
     fn put_link(&mut self, digest: &SecretDigest, link: &OneTimeLink) -> Result<(), TxError> {
         self.put(T::Links, digest, link);
+        Ok(())
+    }
+
+    fn link(&mut self, digest: &SecretDigest) -> Result<Option<OneTimeLink>, TxError> {
+        self.get(T::Links, digest)
+    }
+
+    fn delete_link(&mut self, digest: &SecretDigest) -> Result<(), TxError> {
+        self.set(T::Links, digest, None);
+        Ok(())
+    }
+
+    fn login_state(&mut self, user: UserId) -> Result<Option<LoginState>, TxError> {
+        self.get(T::LoginStates, user.as_bytes())
+    }
+
+    fn put_login_state(&mut self, user: UserId, state: &LoginState) -> Result<(), TxError> {
+        self.put(T::LoginStates, user.as_bytes(), state);
+        Ok(())
+    }
+
+    fn session(&mut self, user: UserId, jti: uuid::Uuid) -> Result<Option<Session>, TxError> {
+        self.get(T::Sessions, &pair_key(user.as_bytes(), jti.as_bytes()))
+    }
+
+    fn put_session(&mut self, session: &Session) -> Result<(), TxError> {
+        self.put(
+            T::Sessions,
+            &pair_key(session.user.as_bytes(), session.jti.as_bytes()),
+            session,
+        );
         Ok(())
     }
 

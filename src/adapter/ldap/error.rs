@@ -22,6 +22,10 @@ pub fn ldap_error(e: ServiceError) -> LdapError {
         | E::RoleTypeMismatch { .. }
         | E::LevelNotAllowed { .. }
         | E::Invalid { .. } => Code::ConstraintViolation,
+        E::PasswordPolicy(crate::password::policy::Violation::SelfServiceDisabled) => {
+            Code::InsufficentAccessRights
+        }
+        E::PasswordPolicy(_) => Code::ConstraintViolation,
         E::VersionConflict { .. } | E::Busy(_) => Code::Busy,
         E::AccountInUse(_) => Code::NotAllowedOnNonLeaf,
         E::Forbidden(_) => Code::InsufficentAccessRights,

@@ -19,7 +19,7 @@ use rollcall_ldap::{
 pub use self::schema::schema;
 use self::tree::{Branch, Target, Tree};
 use crate::audit::Source;
-use crate::service::{Actor, LoginSource, Principal, Service};
+use crate::service::{Actor, LoginSource, SecondFactor, Service};
 
 /// The identity of an LDAP connection.
 #[derive(Clone, Debug)]
@@ -59,11 +59,7 @@ impl Directory for LdapDirectory {
 
     fn anonymous(&self, client: &ClientInfo) -> LdapSession {
         LdapSession {
-            actor: Actor {
-                principal: Principal::Anonymous,
-                source: Source::Ldap,
-                client: client_ip(client),
-            },
+            actor: Actor::anonymous(Source::Ldap, client_ip(client)),
             dn: None,
         }
     }
@@ -80,8 +76,14 @@ impl Directory for LdapDirectory {
         };
         let user = self
             .service
-            .login(&name, password, from)
-            .map_err(|_| LdapError::invalid_credentials())?;
+            .login(&name, password, SecondFactor::Appended, from)
+            .map(|l| l.user)
+            .map_err(|e| match e {
+                crate::service::ServiceError::InvalidCredentials => {
+                    LdapError::invalid_credentials()
+                }
+                e => error::ldap_error(e),
+            })?;
         if branch != Some(entry::user_branch(&user)) {
             return Err(LdapError::invalid_credentials());
         }

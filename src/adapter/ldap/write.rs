@@ -422,8 +422,14 @@ pub(super) fn add(
             }
             let changes = user_changes(dir, actor, &changes)?;
             apply_user_changes(&mut user, &changes).map_err(ldap_error)?;
-            // A hash exported by another directory is stored as is, after the user exists.
-            let imported = password.take_if(|p| crate::password::imported_argon2(p).is_some());
+            // A hash exported by another directory is stored after the user exists. It is
+            // checked first, so a weak or malformed one refuses the add instead of leaving a
+            // user behind without a password.
+            let imported = password.take_if(|p| crate::password::looks_like_hash(p));
+            if let Some(hash) = &imported {
+                crate::password::import(hash)
+                    .map_err(|e| ldap_error(ServiceError::invalid("password", e.to_string())))?;
+            }
             let user = dir
                 .service
                 .create_user(actor, NewUser { user, password })
@@ -513,7 +519,7 @@ pub(super) fn modify(
             {
                 let password = single(&text(&attribute.values, &attribute.name)?, &attribute.name)?
                     .ok_or_else(|| LdapError::new(Code::ConstraintViolation, "empty password"))?;
-                let result = if crate::password::imported_argon2(&password).is_some() {
+                let result = if crate::password::looks_like_hash(&password) {
                     dir.service.import_password_hash(actor, user.id, &password)
                 } else {
                     dir.service.set_password(actor, user.id, &password)
@@ -715,7 +721,7 @@ pub(super) fn password_modify(
     let new_password = request
         .new_password
         .clone()
-        .unwrap_or_else(crate::token::random_secret);
+        .unwrap_or_else(|| dir.service.generate_password());
     let target = match &request.user {
         Some(dn) => match record(dir, dn)? {
             (Branch::People | Branch::Services, name) => dir.user_named(actor, &name)?.id,

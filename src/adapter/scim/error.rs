@@ -26,6 +26,8 @@ pub fn failure(e: ServiceError) -> ScimError {
         | E::RoleTypeMismatch { .. }
         | E::LevelNotAllowed { .. }
         | E::Invalid { .. } => (400, Some(ScimType::InvalidValue)),
+        E::PasswordPolicy(crate::password::policy::Violation::SelfServiceDisabled) => (403, None),
+        E::PasswordPolicy(_) => (400, Some(ScimType::InvalidValue)),
         E::VersionConflict { .. } => (412, None),
         E::Forbidden(_) => (403, None),
         E::InvalidCredentials => (401, None),

@@ -14,11 +14,13 @@ use serde_json::Value;
 use super::{
     ACCOUNT_SCHEMA, ENTERPRISE_USER, GROUP_SCHEMA, GroupMembers, ROLLCALL_ROLE, ROLLCALL_USER,
     USER_SCHEMA, UserContext, account_from_scim, account_to_scim, failure, role_from_scim,
-    role_to_scim, user_from_scim, user_to_scim,
+    role_to_scim, unlock_requested, user_from_scim, user_to_scim,
 };
 use crate::audit::Source;
 use crate::model::{Account, AccountId, Role, RoleId, User, UserId};
-use crate::service::{Actor, NewUser, Plan, Principal, Service, UserLookup};
+use crate::service::{
+    Actor, NewUser, Plan, Principal, Service, ServiceError, SessionUse, UserLookup,
+};
 
 pub struct ScimDirectory {
     service: Service,
@@ -157,16 +159,25 @@ impl Provider for ScimDirectory {
     type Principal = Actor;
 
     fn authenticate(&self, bearer: &str, client: &ClientInfo) -> Result<Actor, ScimError> {
+        let client = client.peer.map(|p| p.ip());
+        if !bearer.starts_with(crate::token::API_TOKEN_PREFIX) {
+            // A user's session token, under the API-access rule of its roles.
+            return self
+                .service
+                .session_actor(bearer, SessionUse::Api, Source::Scim, client)
+                .map_err(|e| match e {
+                    ServiceError::InvalidCredentials => {
+                        ScimError::unauthorized("invalid or expired token")
+                    }
+                    e => failure(e),
+                });
+        }
         let found = self
             .service
             .authenticate_token(bearer)
             .map_err(failure)?
             .ok_or_else(|| ScimError::unauthorized("invalid or expired token"))?;
-        Ok(Actor::user(
-            found.account.id,
-            Source::Scim,
-            client.peer.map(|p| p.ip()),
-        ))
+        Ok(Actor::user(found.account.id, Source::Scim, client))
     }
 
     fn schemas(&self) -> Vec<SchemaDef> {
@@ -305,6 +316,9 @@ impl Provider for ScimDirectory {
                     .service
                     .replace_user(who, id, user, if_version)
                     .map_err(failure)?;
+                if unlock_requested(&body)? && user.locked_until.is_some() {
+                    user = self.service.unlock_user(who, id).map_err(failure)?;
+                }
                 if let Some(password) = password {
                     user = self
                         .service
@@ -429,7 +443,8 @@ fn schemas() -> Vec<SchemaDef> {
                     .canonical(&["employee", "partner", "customer"])
                     .describe("The license the user consumes while active"),
                 reference("account", "The account a partner or customer belongs to"),
-                AttributeDef::boolean("locked").describe("Locked after failed logins"),
+                AttributeDef::boolean("locked")
+                    .describe("Locked after failed logins; write false to unlock"),
                 AttributeDef::string("kind")
                     .canonical(&["person", "api", "bind", "system"])
                     .mutability(Mutability::Immutable),

@@ -16,7 +16,6 @@ pub struct UserContext {
     pub account_name: Option<String>,
     /// (role id, role name) of the roles and groups the user is in.
     pub groups: Vec<(String, String)>,
-    pub locked: bool,
 }
 
 pub fn user_to_scim(user: &User, ctx: &UserContext) -> Value {
@@ -108,7 +107,10 @@ pub fn user_to_scim(user: &User, ctx: &UserContext) -> Value {
         put(&mut a, "display", ctx.account_name.clone());
         rollcall.insert("account".into(), Value::Object(a));
     }
-    rollcall.insert("locked".into(), json!(ctx.locked));
+    rollcall.insert(
+        "locked".into(),
+        json!(user.is_locked(time::OffsetDateTime::now_utc())),
+    );
     rollcall.insert("kind".into(), json!(user.kind.as_str()));
     out.insert(ROLLCALL_USER.into(), Value::Object(rollcall));
 
@@ -188,6 +190,18 @@ pub fn user_from_scim(resource: &Value) -> Result<(User, Option<String>), ScimEr
     }
     let password = json::string(obj, "password")?;
     Ok((user, password))
+}
+
+/// The `locked` flag of a User body: `false` asks to lift a lockout. Locks come only from
+/// failed logins (an admin disables a user with `active`), so `true` changes nothing.
+pub fn unlock_requested(resource: &Value) -> Result<bool, ScimError> {
+    let Some(obj) = resource.as_object() else {
+        return Ok(false);
+    };
+    match json::object(obj, ROLLCALL_USER)? {
+        Some(ext) => Ok(json::boolean(ext, "locked")? == Some(false)),
+        None => Ok(false),
+    }
 }
 
 fn parse_id<I: std::str::FromStr>(id: &str, attribute: &str) -> Result<I, ScimError> {

@@ -1,0 +1,107 @@
+//! Failed-attempt lockout (`[lockout]`): `threshold` failures within `window_seconds` lock the
+//! account for `duration_seconds`. The failure times live in the store, so a restart neither
+//! forgets them nor unlocks anyone.
+
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LockoutPolicy {
+    /// Failures that lock the account (0: never lock).
+    pub threshold: u32,
+    pub window_seconds: u64,
+    pub duration_seconds: u64,
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> Self {
+        Self {
+            threshold: 5,
+            window_seconds: 900,
+            duration_seconds: 900,
+        }
+    }
+}
+
+/// Per-user login bookkeeping that changes on every attempt. Kept apart from the user record
+/// so that logins do not bump the record's version (a SCIM client's ETag).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LoginState {
+    /// Recent failures, oldest first; only those inside the window are kept.
+    #[serde(with = "timestamps")]
+    pub failures: Vec<OffsetDateTime>,
+    /// The last TOTP time step accepted, so a code cannot be used twice (RFC 6238 §5.2).
+    pub last_totp_step: Option<u64>,
+}
+
+impl LockoutPolicy {
+    fn window(&self) -> Duration {
+        Duration::seconds(i64::try_from(self.window_seconds).unwrap_or(i64::MAX))
+    }
+
+    pub fn duration(&self) -> Duration {
+        Duration::seconds(i64::try_from(self.duration_seconds).unwrap_or(i64::MAX))
+    }
+
+    /// Records a failure at `now`; true when it reaches the threshold (the caller locks).
+    pub fn fail(&self, state: &mut LoginState, now: OffsetDateTime) -> bool {
+        if self.threshold == 0 {
+            state.failures.clear();
+            return false;
+        }
+        let window = self.window();
+        state.failures.retain(|t| now - *t < window);
+        state.failures.push(now);
+        state.failures.len() >= self.threshold as usize
+    }
+}
+
+mod timestamps {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use time::OffsetDateTime;
+
+    pub fn serialize<S: Serializer>(v: &[OffsetDateTime], s: S) -> Result<S::Ok, S::Error> {
+        v.iter()
+            .map(|t| t.unix_timestamp())
+            .collect::<Vec<_>>()
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<OffsetDateTime>, D::Error> {
+        Vec::<i64>::deserialize(d)?
+            .into_iter()
+            .map(|t| OffsetDateTime::from_unix_timestamp(t).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_outside_the_window_do_not_count() {
+        let policy = LockoutPolicy {
+            threshold: 3,
+            window_seconds: 60,
+            duration_seconds: 60,
+        };
+        let t0 = OffsetDateTime::now_utc();
+        let mut state = LoginState::default();
+        assert!(!policy.fail(&mut state, t0));
+        assert!(!policy.fail(&mut state, t0 + Duration::seconds(10)));
+        // The first failure has left the window: still two.
+        assert!(!policy.fail(&mut state, t0 + Duration::seconds(65)));
+        assert!(policy.fail(&mut state, t0 + Duration::seconds(66)));
+        assert_eq!(state.failures.len(), 3);
+
+        let never = LockoutPolicy {
+            threshold: 0,
+            ..policy
+        };
+        let mut state = LoginState::default();
+        assert!((0..100).all(|_| !never.fail(&mut state, t0)));
+    }
+}

@@ -1,0 +1,180 @@
+//! The password policy (`[password]` in the config): what a new password must look like, how
+//! many earlier ones it may not repeat, and how long one lasts. Checked by the core service for
+//! every clear-text password, whoever sets it and through whichever front end.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordPolicy {
+    /// In characters (not bytes), so non-ASCII passwords are not favoured.
+    pub min_length: usize,
+    /// How many of the classes lower case, upper case, digit and symbol must appear (0–4).
+    pub required_classes: u8,
+    /// How many earlier passwords of a user a new one may not repeat (0: no history).
+    pub history: usize,
+    /// Days after which a password expires and binds/logins are refused until it is reset
+    /// (0: never).
+    pub max_age_days: u32,
+    /// Whether users may change their own password (LDAP Password Modify with the old
+    /// password, REST); admins can always reset.
+    pub users_may_change: bool,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        Self {
+            min_length: 12,
+            required_classes: 3,
+            history: 5,
+            max_age_days: 0,
+            users_may_change: true,
+        }
+    }
+}
+
+/// Which rule a password broke; the text is shown to the person choosing it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Violation {
+    #[error("password must be at least {min} characters long")]
+    TooShort { min: usize },
+    #[error(
+        "password must mix at least {required} of: lower case, upper case, digits, symbols \
+         (it has {found})"
+    )]
+    TooFewClasses { required: u8, found: u8 },
+    #[error("password must not repeat any of the last {history} passwords")]
+    Reused { history: usize },
+    #[error("users may not change their own password here; ask an administrator")]
+    SelfServiceDisabled,
+}
+
+impl PasswordPolicy {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.required_classes > 4 {
+            return Err(format!(
+                "required_classes is {}; there are only 4 classes",
+                self.required_classes
+            ));
+        }
+        Ok(())
+    }
+
+    /// The checks that need only the password itself.
+    pub fn check_strength(&self, password: &str) -> Result<(), Violation> {
+        if password.chars().count() < self.min_length.max(1) {
+            return Err(Violation::TooShort {
+                min: self.min_length.max(1),
+            });
+        }
+        let found = classes(password);
+        if found < self.required_classes {
+            return Err(Violation::TooFewClasses {
+                required: self.required_classes,
+                found,
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether a password set at `changed` has expired at `now`.
+    pub fn expired(
+        &self,
+        changed: Option<time::OffsetDateTime>,
+        now: time::OffsetDateTime,
+    ) -> bool {
+        match (self.max_age_days, changed) {
+            (0, _) | (_, None) => false,
+            (days, Some(changed)) => now - changed > time::Duration::days(days.into()),
+        }
+    }
+}
+
+fn classes(password: &str) -> u8 {
+    let mut lower = false;
+    let mut upper = false;
+    let mut digit = false;
+    let mut symbol = false;
+    for c in password.chars() {
+        if c.is_lowercase() {
+            lower = true;
+        } else if c.is_uppercase() {
+            upper = true;
+        } else if c.is_numeric() {
+            digit = true;
+        } else {
+            symbol = true;
+        }
+    }
+    [lower, upper, digit, symbol]
+        .into_iter()
+        .map(u8::from)
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strength_rules_name_the_rule_that_failed() {
+        let policy = PasswordPolicy::default();
+        assert_eq!(
+            policy.check_strength("Short-1"),
+            Err(Violation::TooShort { min: 12 })
+        );
+        assert_eq!(
+            policy.check_strength("alllowercaseletters"),
+            Err(Violation::TooFewClasses {
+                required: 3,
+                found: 1
+            })
+        );
+        assert_eq!(policy.check_strength("Correct-Horse-9"), Ok(()));
+        // Length counts characters: twelve non-ASCII letters are twelve, not 24.
+        assert_eq!(
+            policy.check_strength("ÄÖÜäöüßéèêëç").unwrap_err(),
+            Violation::TooFewClasses {
+                required: 3,
+                found: 2
+            }
+        );
+        assert!(
+            policy
+                .check_strength("Ab1")
+                .unwrap_err()
+                .to_string()
+                .contains("at least 12 characters")
+        );
+    }
+
+    #[test]
+    fn lenient_policies_and_expiry() {
+        let policy = PasswordPolicy {
+            min_length: 0,
+            required_classes: 0,
+            ..PasswordPolicy::default()
+        };
+        assert_eq!(policy.check_strength("x"), Ok(()));
+        assert!(policy.check_strength("").is_err(), "never empty");
+
+        let now = time::OffsetDateTime::now_utc();
+        let never = PasswordPolicy::default();
+        assert!(!never.expired(Some(now - time::Duration::days(5000)), now));
+        let monthly = PasswordPolicy {
+            max_age_days: 30,
+            ..PasswordPolicy::default()
+        };
+        assert!(monthly.expired(Some(now - time::Duration::days(31)), now));
+        assert!(!monthly.expired(Some(now - time::Duration::days(29)), now));
+        assert!(!monthly.expired(None, now));
+        assert!(
+            PasswordPolicy {
+                required_classes: 5,
+                ..PasswordPolicy::default()
+            }
+            .validate()
+            .is_err()
+        );
+    }
+}

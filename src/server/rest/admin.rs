@@ -1,0 +1,288 @@
+//! `/admin/`: licenses, audit, outbox, sessions, API tokens, unlocking users and rotating the
+//! session signing key. Callers authenticate with a session token of a user whose roles enable
+//! API access, or with an API token; what each may do is the core service's decision.
+
+use std::net::SocketAddr;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::bearer::Bearer;
+use super::{RestError, RestResult, blocking, body};
+use crate::audit::AuditKind;
+use crate::model::UserId;
+use crate::service::{Actor, AuditQuery, Service, SessionUse};
+
+pub fn router() -> Router<Service> {
+    Router::new()
+        .route("/licenses", get(licenses))
+        .route("/audit", get(audit))
+        .route("/outbox", get(outbox))
+        .route("/sessions", get(sessions))
+        .route("/sessions/{user}/{jti}", delete(revoke_session))
+        .route("/users/{user}/sign-out", post(sign_out))
+        .route("/users/{user}/unlock", post(unlock))
+        .route("/tokens", get(tokens).post(create_token))
+        .route("/tokens/{token}", delete(revoke_token))
+        .route("/keys/rotate", post(rotate_keys))
+}
+
+type Peer = ConnectInfo<SocketAddr>;
+
+/// Runs `f` as the authenticated API caller.
+async fn as_caller<T: Send + 'static>(
+    service: Service,
+    headers: &HeaderMap,
+    peer: Peer,
+    f: impl FnOnce(&Service, &Actor) -> RestResult<T> + Send + 'static,
+) -> RestResult<T> {
+    let bearer = Bearer::from_request(headers, Some(peer));
+    blocking(move || {
+        let actor = bearer.actor(&service, SessionUse::Api)?;
+        f(&service, &actor)
+    })
+    .await
+}
+
+fn user_id(text: &str) -> RestResult<UserId> {
+    text.parse()
+        .map_err(|_| RestError::bad_request(format!("{text:?} is not a user id")))
+}
+
+async fn licenses(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+) -> RestResult<Json<Value>> {
+    as_caller(service, &headers, peer, |s, actor| {
+        Ok(Json(json!(s.license_report(actor)?)))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditParams {
+    since: Option<String>,
+    actor: Option<String>,
+    target: Option<String>,
+    kind: Option<String>,
+    count: Option<usize>,
+    /// `jsonl` for JSON lines (also chosen by `Accept: application/x-ndjson`).
+    format: Option<String>,
+}
+
+async fn audit(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+    params: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
+) -> RestResult<Response> {
+    let Query(params) = params.map_err(|e| RestError::bad_request(e.body_text()))?;
+    let since = params
+        .since
+        .as_deref()
+        .map(|s| {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .map_err(|e| RestError::bad_request(format!("since {s:?} is not RFC 3339: {e}")))
+        })
+        .transpose()?;
+    let kind = params
+        .kind
+        .as_deref()
+        .map(|k| k.parse::<AuditKind>().map_err(RestError::bad_request))
+        .transpose()?;
+    let lines = params.format.as_deref() == Some("jsonl")
+        || headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("application/x-ndjson"));
+    if let Some(f) = params
+        .format
+        .as_deref()
+        .filter(|f| *f != "jsonl" && *f != "json")
+    {
+        return Err(RestError::bad_request(format!(
+            "format {f:?} is not one of json, jsonl"
+        )));
+    }
+    let query = AuditQuery {
+        since,
+        actor: params.actor,
+        target: params.target,
+        kind,
+        count: params.count,
+    };
+    let events = as_caller(service, &headers, peer, move |s, actor| {
+        Ok(s.audit_query(actor, &query)?)
+    })
+    .await?;
+    if lines {
+        let mut out = String::new();
+        for event in &events {
+            out.push_str(&serde_json::to_string(event).unwrap_or_default());
+            out.push('\n');
+        }
+        let mut response = out.into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-ndjson"),
+        );
+        Ok(response)
+    } else {
+        Ok(Json(events).into_response())
+    }
+}
+
+async fn outbox(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+) -> RestResult<Json<Value>> {
+    as_caller(service, &headers, peer, |s, actor| {
+        Ok(Json(json!(s.outbox_report(actor)?)))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionParams {
+    user: Option<String>,
+}
+
+async fn sessions(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+    Query(params): Query<SessionParams>,
+) -> RestResult<Json<Value>> {
+    let user = params.user.as_deref().map(user_id).transpose()?;
+    as_caller(service, &headers, peer, move |s, actor| {
+        Ok(Json(json!(s.sessions(actor, user)?)))
+    })
+    .await
+}
+
+async fn revoke_session(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+    Path((user, jti)): Path<(String, String)>,
+) -> RestResult<StatusCode> {
+    let user = user_id(&user)?;
+    let jti = jti
+        .parse()
+        .map_err(|_| RestError::bad_request(format!("{jti:?} is not a session id")))?;
+    as_caller(service, &headers, peer, move |s, actor| {
+        s.revoke_session(actor, user, jti)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+async fn sign_out(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+    Path(user): Path<String>,
+) -> RestResult<StatusCode> {
+    let user = user_id(&user)?;
+    as_caller(service, &headers, peer, move |s, actor| {
+        s.revoke_all_sessions(actor, user)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+async fn unlock(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+    Path(user): Path<String>,
+) -> RestResult<StatusCode> {
+    let user = user_id(&user)?;
+    as_caller(service, &headers, peer, move |s, actor| {
+        s.unlock_user(actor, user)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+async fn tokens(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+) -> RestResult<Json<Value>> {
+    as_caller(service, &headers, peer, |s, actor| {
+        Ok(Json(json!(s.api_tokens(actor)?)))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    name: String,
+    /// userName of the `api` service account (default: the provisioning account).
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default)]
+    expires_days: Option<u32>,
+}
+
+async fn create_token(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+    json: Result<Json<NewToken>, JsonRejection>,
+) -> RestResult<(StatusCode, Json<Value>)> {
+    let request = body(json)?;
+    as_caller(service, &headers, peer, move |s, actor| {
+        let account = request
+            .account
+            .as_deref()
+            .unwrap_or(crate::bootstrap::PROVISIONING_ACCOUNT);
+        let principal = s.user_by_name(actor, account)?;
+        let expires = request
+            .expires_days
+            .map(|d| time::OffsetDateTime::now_utc() + time::Duration::days(d.into()));
+        let token = s.create_api_token(actor, &request.name, principal.id, None, expires)?;
+        Ok((
+            StatusCode::CREATED,
+            Json(json!({"token": token, "name": request.name, "account": principal.user_name})),
+        ))
+    })
+    .await
+}
+
+async fn revoke_token(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+    Path(token): Path<String>,
+) -> RestResult<StatusCode> {
+    as_caller(service, &headers, peer, move |s, actor| {
+        s.revoke_api_token(actor, &token)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+async fn rotate_keys(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+) -> RestResult<StatusCode> {
+    as_caller(service, &headers, peer, |s, actor| {
+        s.rotate_signing_key(actor)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}

@@ -1,0 +1,362 @@
+//! `/auth/`: sign-in, the signed-in user's own sessions, password and authenticator, password
+//! recovery and first passwords, and act-as.
+
+use std::net::SocketAddr;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::bearer::Bearer;
+use super::{RestError, RestResult, blocking, body};
+use crate::audit::Source;
+use crate::auth::session::Session;
+use crate::model::UserId;
+use crate::service::{IssuedToken, LoginSource, Principal, Service, SessionUse};
+use crate::token::LinkPurpose;
+
+pub fn router() -> Router<Service> {
+    Router::new()
+        .route("/token", post(token))
+        .route("/logout", post(logout))
+        .route("/sessions", get(my_sessions).delete(end_all_my_sessions))
+        .route("/sessions/{jti}", delete(end_my_session))
+        .route("/password", post(change_password))
+        .route("/password/forgot", post(forgot))
+        .route("/password/reset", post(reset))
+        .route("/activate", post(activate))
+        .route("/totp/enroll", post(totp_enroll))
+        .route("/totp/confirm", post(totp_confirm))
+        .route("/totp", delete(totp_remove))
+        .route("/act-as", post(act_as))
+}
+
+type Peer = ConnectInfo<SocketAddr>;
+
+fn bearer(headers: &HeaderMap, peer: Peer) -> Bearer {
+    Bearer::from_request(headers, Some(peer))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenRequest {
+    username: String,
+    password: String,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+fn token_response(issued: &IssuedToken) -> Json<Value> {
+    Json(json!({
+        "access_token": issued.token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
+    }))
+}
+
+async fn token(
+    State(service): State<Service>,
+    ConnectInfo(peer): Peer,
+    json: Result<Json<TokenRequest>, JsonRejection>,
+) -> RestResult<Json<Value>> {
+    let request = body(json)?;
+    let from = LoginSource {
+        source: Source::Rest,
+        client: Some(peer.ip()),
+    };
+    let issued = blocking(move || {
+        Ok(service.open_session(
+            &request.username,
+            &request.password,
+            request.code.as_deref().filter(|c| !c.is_empty()),
+            from,
+        )?)
+    })
+    .await?;
+    Ok(token_response(&issued))
+}
+
+/// The current session, from its own token.
+fn current_session(service: &Service, bearer: &Bearer) -> RestResult<Session> {
+    let token = bearer.token().ok_or_else(RestError::unauthorized)?;
+    service
+        .authenticate_session(token)?
+        .map(|p| p.session)
+        .ok_or_else(RestError::unauthorized)
+}
+
+async fn logout(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+) -> RestResult<StatusCode> {
+    let bearer = bearer(&headers, peer);
+    blocking(move || {
+        let actor = bearer.actor(&service, SessionUse::Enrolment)?;
+        let session = current_session(&service, &bearer)?;
+        service.revoke_session(&actor, session.user, session.jti)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+fn own_id(actor: &crate::service::Actor) -> RestResult<UserId> {
+    match actor.principal {
+        Principal::User(id) => Ok(id),
+        _ => Err(RestError::unauthorized()),
+    }
+}
+
+async fn my_sessions(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+) -> RestResult<Json<Vec<Session>>> {
+    let bearer = bearer(&headers, peer);
+    blocking(move || {
+        let actor = bearer.actor(&service, SessionUse::OwnAccount)?;
+        Ok(Json(service.sessions(&actor, Some(own_id(&actor)?))?))
+    })
+    .await
+}
+
+async fn end_my_session(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+    Path(jti): Path<String>,
+) -> RestResult<StatusCode> {
+    let bearer = bearer(&headers, peer);
+    let jti = jti
+        .parse()
+        .map_err(|_| RestError::bad_request(format!("{jti:?} is not a session id")))?;
+    blocking(move || {
+        let actor = bearer.actor(&service, SessionUse::OwnAccount)?;
+        service.revoke_session(&actor, own_id(&actor)?, jti)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+async fn end_all_my_sessions(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+) -> RestResult<StatusCode> {
+    let bearer = bearer(&headers, peer);
+    blocking(move || {
+        let actor = bearer.actor(&service, SessionUse::OwnAccount)?;
+        service.revoke_all_sessions(&actor, own_id(&actor)?)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordChange {
+    old_password: String,
+    new_password: String,
+}
+
+async fn change_password(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+    json: Result<Json<PasswordChange>, JsonRejection>,
+) -> RestResult<StatusCode> {
+    let request = body(json)?;
+    let bearer = bearer(&headers, peer);
+    blocking(move || {
+        let actor = bearer.actor(&service, SessionUse::OwnAccount)?;
+        service.change_own_password(&actor, &request.old_password, &request.new_password)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Forgot {
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+/// Always the same answer, at the same speed: the work happens after the response.
+async fn forgot(
+    State(service): State<Service>,
+    ConnectInfo(peer): Peer,
+    json: Result<Json<Forgot>, JsonRejection>,
+) -> RestResult<(StatusCode, Json<Value>)> {
+    let request = body(json)?;
+    if !service.policy().recovery {
+        return Err(RestError::new(
+            StatusCode::NOT_FOUND,
+            "disabled",
+            "password recovery is disabled",
+        ));
+    }
+    let Some(who) = request
+        .username
+        .or(request.email)
+        .filter(|w| !w.trim().is_empty())
+    else {
+        return Err(RestError::bad_request("give a username or an email"));
+    };
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = service.request_password_reset(&who, Some(peer.ip())) {
+            tracing::warn!(error = %e, "password recovery request failed");
+        }
+    });
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "status": "if an account matches, a reset link has been sent to its address"
+        })),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Redeem {
+    token: String,
+    password: String,
+}
+
+async fn redeem(
+    service: Service,
+    purpose: LinkPurpose,
+    peer: SocketAddr,
+    json: Result<Json<Redeem>, JsonRejection>,
+) -> RestResult<StatusCode> {
+    let request = body(json)?;
+    blocking(move || {
+        service.redeem_link(purpose, &request.token, &request.password, Some(peer.ip()))?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+async fn reset(
+    State(service): State<Service>,
+    ConnectInfo(peer): Peer,
+    json: Result<Json<Redeem>, JsonRejection>,
+) -> RestResult<StatusCode> {
+    redeem(service, LinkPurpose::ResetPassword, peer, json).await
+}
+
+async fn activate(
+    State(service): State<Service>,
+    ConnectInfo(peer): Peer,
+    json: Result<Json<Redeem>, JsonRejection>,
+) -> RestResult<StatusCode> {
+    redeem(service, LinkPurpose::SetPassword, peer, json).await
+}
+
+async fn totp_enroll(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+) -> RestResult<Json<Value>> {
+    let bearer = bearer(&headers, peer);
+    blocking(move || {
+        let actor = bearer.actor(&service, SessionUse::Enrolment)?;
+        let enrolment = service.enrol_totp(&actor)?;
+        Ok(Json(json!({
+            "secret": enrolment.secret,
+            "otpauth_uri": enrolment.otpauth_uri,
+        })))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Confirm {
+    code: String,
+}
+
+async fn totp_confirm(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+    json: Result<Json<Confirm>, JsonRejection>,
+) -> RestResult<StatusCode> {
+    let request = body(json)?;
+    let bearer = bearer(&headers, peer);
+    blocking(move || {
+        let actor = bearer.actor(&service, SessionUse::Enrolment)?;
+        service.confirm_totp(&actor, &request.code)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TotpTarget {
+    #[serde(default)]
+    user: Option<String>,
+}
+
+async fn totp_remove(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+    Query(target): Query<TotpTarget>,
+) -> RestResult<StatusCode> {
+    let bearer = bearer(&headers, peer);
+    let target = target
+        .user
+        .map(|u| {
+            u.parse::<UserId>()
+                .map_err(|_| RestError::bad_request(format!("{u:?} is not a user id")))
+        })
+        .transpose()?;
+    blocking(move || {
+        // Someone else's authenticator is admin work, under the API rules.
+        let usage = match target {
+            Some(_) => SessionUse::Api,
+            None => SessionUse::OwnAccount,
+        };
+        let actor = bearer.actor(&service, usage)?;
+        service.remove_totp(&actor, target)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActAs {
+    /// The target's id or userName.
+    user: String,
+    /// The administrator's own password, entered again.
+    password: String,
+}
+
+async fn act_as(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+    json: Result<Json<ActAs>, JsonRejection>,
+) -> RestResult<Json<Value>> {
+    let request = body(json)?;
+    let bearer = bearer(&headers, peer);
+    let issued = blocking(move || {
+        let actor = bearer.actor(&service, SessionUse::Api)?;
+        let target = match request.user.parse::<UserId>() {
+            Ok(id) => id,
+            Err(_) => service.user_by_name(&actor, &request.user)?.id,
+        };
+        Ok(service.act_as(&actor, &request.password, target)?)
+    })
+    .await?;
+    Ok(token_response(&issued))
+}

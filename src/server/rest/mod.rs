@@ -1,0 +1,131 @@
+//! The REST API beside SCIM: sign-in and the user's own account under `/auth/`, and admin work
+//! under `/admin/`. Handlers only translate HTTP to service calls; every decision is the core
+//! service's. Errors are JSON `{"error", "detail"}` with the status a client acts on.
+
+mod admin;
+mod auth;
+mod bearer;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+use crate::service::{Service, ServiceError};
+
+/// Largest request body the REST endpoints read; their bodies are a few fields.
+const BODY_LIMIT: usize = 64 * 1024;
+
+pub fn router(service: Service) -> Router {
+    Router::new()
+        .nest("/auth", auth::router())
+        .nest("/admin", admin::router())
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(service)
+}
+
+/// A refused request, as the client sees it.
+#[derive(Debug)]
+pub struct RestError {
+    status: StatusCode,
+    error: &'static str,
+    detail: String,
+}
+
+impl RestError {
+    fn new(status: StatusCode, error: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            error,
+            detail: detail.into(),
+        }
+    }
+
+    fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", detail)
+    }
+
+    fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "invalid credentials",
+        )
+    }
+}
+
+impl IntoResponse for RestError {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            Json(serde_json::json!({"error": self.error, "detail": self.detail})),
+        )
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"rollcall\""),
+            );
+        }
+        response
+    }
+}
+
+impl From<ServiceError> for RestError {
+    fn from(e: ServiceError) -> Self {
+        use ServiceError as E;
+        let (status, error) = match &e {
+            E::InvalidCredentials => return Self::unauthorized(),
+            E::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            E::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            E::PasswordPolicy(crate::password::policy::Violation::SelfServiceDisabled) => {
+                (StatusCode::FORBIDDEN, "forbidden")
+            }
+            E::PasswordPolicy(_) => (StatusCode::BAD_REQUEST, "password_policy"),
+            E::VersionConflict { .. } | E::Busy(_) => (StatusCode::CONFLICT, "conflict"),
+            E::Store(_) => {
+                tracing::error!(error = %e, "store failure during a REST request");
+                return Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; see the server log",
+                );
+            }
+            _ => (StatusCode::BAD_REQUEST, "invalid_request"),
+        };
+        Self::new(status, error, e.to_string())
+    }
+}
+
+pub type RestResult<T> = Result<T, RestError>;
+
+/// A JSON body, or a 400 that says what is wrong with it.
+fn body<T: DeserializeOwned>(json: Result<Json<T>, JsonRejection>) -> RestResult<T> {
+    match json {
+        Ok(Json(v)) => Ok(v),
+        Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(RestError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the body exceeds {BODY_LIMIT} bytes"),
+            ))
+        }
+        Err(e) => Err(RestError::bad_request(e.body_text())),
+    }
+}
+
+/// Runs a service call off the async workers: argon2 and durable writes block.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> RestResult<T> + Send + 'static,
+) -> RestResult<T> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a REST handler panicked");
+        Err(RestError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        ))
+    })
+}

@@ -1,0 +1,125 @@
+//! TOTP enrolment: a user starts it with its own session, proves possession with one code to
+//! turn it on, and it or an administrator (Edit on the user) turns it off.
+
+use time::OffsetDateTime;
+
+use super::users::readable;
+use super::{Actor, Principal, Result, Service, ServiceError};
+use crate::audit::AuditKind;
+use crate::auth::totp::TotpEnrolment;
+use crate::model::{Action, UserId};
+
+/// What the user copies into an authenticator app; shown once.
+#[derive(Clone, Debug)]
+pub struct Enrolment {
+    pub secret: String,
+    pub otpauth_uri: String,
+}
+
+impl Service {
+    /// Starts (or restarts) enrolment for the signed-in user. A confirmed authenticator is not
+    /// replaced this way: remove it first, so a stolen session cannot swap it.
+    pub fn enrol_totp(&self, actor: &Actor) -> Result<Enrolment> {
+        let id = own_user(actor)?;
+        let enrolment = TotpEnrolment::generate();
+        let user = self.transact(|tx| {
+            let mut user = readable(tx, id)?;
+            if user.has_mfa() {
+                return Err(ServiceError::invalid(
+                    "totp",
+                    "an authenticator is already enrolled; remove it first",
+                ));
+            }
+            user.totp = Some(enrolment.clone());
+            user.version += 1;
+            user.modified = OffsetDateTime::now_utc();
+            tx.put_user(&user)?;
+            Ok(user)
+        })?;
+        let issuer = "Rollcall";
+        let otpauth_uri = enrolment
+            .uri(issuer, &user.user_name)
+            .map_err(|e| ServiceError::invalid("totp", e.to_string()))?;
+        Ok(Enrolment {
+            secret: enrolment.secret,
+            otpauth_uri,
+        })
+    }
+
+    /// Turns the pending enrolment on once `code` proves the user holds the secret. The step
+    /// used is spent, like a login's.
+    pub fn confirm_totp(&self, actor: &Actor, code: &str) -> Result<()> {
+        let id = own_user(actor)?;
+        let now = OffsetDateTime::now_utc();
+        self.transact(|tx| {
+            let mut user = readable(tx, id)?;
+            let Some(enrolment) = user.totp.clone().filter(|t| !t.confirmed) else {
+                return Err(ServiceError::invalid(
+                    "totp",
+                    "no enrolment is pending; start one with POST /auth/totp/enroll",
+                ));
+            };
+            let step = enrolment
+                .check(code, now.unix_timestamp().max(0).unsigned_abs())
+                .map_err(|e| ServiceError::invalid("totp", e.to_string()))?
+                .ok_or_else(|| ServiceError::invalid("code", "the code does not match"))?;
+            let mut state = tx.login_state(id)?.unwrap_or_default();
+            state.last_totp_step = Some(step);
+            tx.put_login_state(id, &state)?;
+            user.totp = Some(crate::auth::totp::TotpEnrolment {
+                confirmed: true,
+                ..enrolment
+            });
+            user.version += 1;
+            user.modified = now;
+            tx.put_user(&user)?;
+            self.audit(
+                tx,
+                actor,
+                AuditKind::MfaEnrolled,
+                Some(id.to_string()),
+                None,
+                None,
+            )
+        })
+    }
+
+    /// Removes the authenticator of `target` (the caller's own when `None`).
+    pub fn remove_totp(&self, actor: &Actor, target: Option<UserId>) -> Result<()> {
+        let id = match target {
+            Some(id) => id,
+            None => own_user(actor)?,
+        };
+        let subject = self.subject(actor)?;
+        self.transact(|tx| {
+            let mut user = readable(tx, id)?;
+            if actor.principal != Principal::User(id) {
+                self.authorize_user(&mut super::InTx(tx), &subject, Action::Edit, &user)?;
+            }
+            if user.totp.is_none() {
+                return Ok(());
+            }
+            user.totp = None;
+            user.version += 1;
+            user.modified = OffsetDateTime::now_utc();
+            tx.put_user(&user)?;
+            self.audit(
+                tx,
+                actor,
+                AuditKind::MfaRemoved,
+                Some(id.to_string()),
+                None,
+                None,
+            )
+        })
+    }
+}
+
+fn own_user(actor: &Actor) -> Result<UserId> {
+    match actor.principal {
+        Principal::User(id) => Ok(id),
+        _ => Err(ServiceError::Forbidden(
+            "only a signed-in user has an authenticator".into(),
+        )),
+    }
+}

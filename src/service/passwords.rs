@@ -1,0 +1,99 @@
+//! Setting passwords under the policy (`[password]`): strength, history and self-service.
+//! Every clear-text password passes here, whoever sets it and through whichever front end;
+//! imported hashes cannot be checked and are taken as they are.
+
+use time::OffsetDateTime;
+
+use super::{Actor, Principal, Result, Service, ServiceError};
+use crate::model::{Action, User, UserId};
+use crate::password::policy::Violation;
+
+impl Service {
+    /// Checks `password` against the policy (and, for an existing user, its history) and
+    /// hashes it. Slow (argon2, once per history entry): call outside transactions.
+    pub(super) fn new_password_hash(&self, user: Option<&User>, password: &str) -> Result<String> {
+        let policy = &self.policy.password;
+        policy.check_strength(password)?;
+        if let Some(user) = user
+            && policy.history > 0
+        {
+            let earlier = user
+                .password_hash
+                .iter()
+                .chain(user.password_history.iter().take(policy.history - 1));
+            for hash in earlier {
+                if crate::password::verify(password, hash) {
+                    return Err(Violation::Reused {
+                        history: policy.history,
+                    }
+                    .into());
+                }
+            }
+        }
+        self.policy
+            .argon2
+            .hash(password)
+            .map_err(|e| ServiceError::invalid("password", e.to_string()))
+    }
+
+    /// Puts `hash` in place, keeping the one it replaces in the history. A new password voids
+    /// every session made with the old one (they were issued before `password_changed`).
+    pub(super) fn install_password(&self, user: &mut User, hash: String, now: OffsetDateTime) {
+        let keep = self.policy.password.history.saturating_sub(1);
+        if let Some(old) = user.password_hash.take() {
+            user.password_history.insert(0, old);
+        }
+        user.password_history.truncate(keep);
+        user.password_hash = Some(hash);
+        user.password_changed = Some(now);
+    }
+
+    /// A password that satisfies the policy, for Password Modify without a new password and
+    /// for the first admin.
+    pub fn generate_password(&self) -> String {
+        loop {
+            let secret = crate::token::random_secret();
+            let candidate = format!("{}-{}", &secret[..12], &secret[12..24]);
+            if self.policy.password.check_strength(&candidate).is_ok() {
+                return candidate;
+            }
+        }
+    }
+
+    /// Sets a password an admin chose (or the user, through an admin-level front end). Needs
+    /// Edit on the user.
+    pub fn set_password(&self, actor: &Actor, id: UserId, password: &str) -> Result<User> {
+        let current = self.user(actor, id)?;
+        // Edit before anything else: the history check must tell nothing to the unauthorised.
+        let subject = self.subject(actor)?;
+        self.authorize_user(&mut self.records(), &subject, Action::Edit, &current)?;
+        let hash = self.new_password_hash(Some(&current), password)?;
+        let now = OffsetDateTime::now_utc();
+        self.update_user(actor, id, None, |u| {
+            self.install_password(u, hash.clone(), now);
+            Ok(())
+        })
+    }
+
+    /// Changes the caller's own password after checking the current one. Needs no Edit
+    /// permission, only `[password] users_may_change`.
+    pub fn change_own_password(
+        &self,
+        actor: &Actor,
+        old_password: &str,
+        new_password: &str,
+    ) -> Result<User> {
+        let Principal::User(id) = actor.principal else {
+            return Err(ServiceError::Forbidden(
+                "only a signed-in user can change its own password".into(),
+            ));
+        };
+        if !self.policy.password.users_may_change {
+            return Err(Violation::SelfServiceDisabled.into());
+        }
+        let user = self.reauthenticate(actor, id, old_password)?;
+        let hash = self.new_password_hash(Some(&user), new_password)?;
+        let now = OffsetDateTime::now_utc();
+        self.update_own(actor, id, |u| self.install_password(u, hash.clone(), now))
+    }
+}

@@ -1,0 +1,145 @@
+//! Password recovery and first passwords by one-time link (seeds 000 and 002). A request never
+//! tells whether the name or address exists; a link works once, until it expires, and only for
+//! its purpose.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Actor, Result, Service, ServiceError};
+use crate::audit::{AuditKind, Source};
+use crate::model::{PrincipalKind, User, fold};
+use crate::outbox::{MessageKind, OutboxMessage};
+use crate::store::UserKey;
+use crate::token::{self, LinkPurpose, OneTimeLink};
+
+impl Service {
+    /// `POST /auth/password/forgot`: queues a reset link for the user with this userName or
+    /// email address, if there is exactly one who may sign in. The caller answers the same
+    /// whatever happens here.
+    pub fn request_password_reset(
+        &self,
+        name_or_email: &str,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<()> {
+        if !self.policy.recovery {
+            return Err(ServiceError::Forbidden(
+                "password recovery is disabled".into(),
+            ));
+        }
+        let Some(user) = self.recoverable(name_or_email)? else {
+            return Ok(());
+        };
+        let Some(to) = user.contact_email().map(str::to_string) else {
+            return Ok(());
+        };
+        let secret = token::random_secret();
+        let now = OffsetDateTime::now_utc();
+        let expires = now + self.policy.recovery_link_ttl;
+        let login = &self.policy.public_url;
+        let message = OutboxMessage {
+            id: Uuid::now_v7(),
+            created: now,
+            kind: MessageKind::PasswordReset,
+            to: Some(to),
+            user: Some(user.id),
+            subject: "Reset your password".into(),
+            body: format!(
+                "Hello {},\n\nsomeone (hopefully you) asked to reset the password of {:?}.\n\
+                 Choose a new one here (the link works once, until {expires}):\n\
+                 {login}/auth/password/reset?token={secret}\n\n\
+                 If it was not you, ignore this message; your password stays as it is.\n",
+                user.display_name.as_deref().unwrap_or(&user.user_name),
+                user.user_name
+            ),
+            link_expires: Some(expires),
+            sent: false,
+        };
+        let actor = Actor::anonymous(Source::Rest, client);
+        self.transact(|tx| {
+            tx.put_link(
+                &token::digest(&secret),
+                &OneTimeLink {
+                    user: user.id,
+                    purpose: LinkPurpose::ResetPassword,
+                    expires,
+                },
+            )?;
+            tx.push_outbox(&message)?;
+            self.audit(
+                tx,
+                &actor,
+                AuditKind::PasswordResetRequested,
+                Some(user.id.to_string()),
+                None,
+                None,
+            )
+        })
+    }
+
+    fn recoverable(&self, name_or_email: &str) -> Result<Option<User>> {
+        let key = fold(name_or_email.trim());
+        let id = match self.records().user_by_name(&key)? {
+            Some(id) => Some(id),
+            None => match self.records().users_by(&UserKey::Email(key))?.as_slice() {
+                [one] => Some(*one),
+                _ => None,
+            },
+        };
+        let Some(id) = id else { return Ok(None) };
+        Ok(self
+            .records()
+            .user(id)?
+            .filter(|u| u.active && !u.anonymised && u.kind == PrincipalKind::Person))
+    }
+
+    /// `POST /auth/password/reset` and `POST /auth/activate`: sets the password of the link's
+    /// user under the policy, spends the link and lifts a lockout (the holder proved they own
+    /// the mailbox).
+    pub fn redeem_link(
+        &self,
+        purpose: LinkPurpose,
+        secret: &str,
+        password: &str,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<()> {
+        let digest = token::digest(secret);
+        let invalid = || ServiceError::invalid("token", "the link is invalid, used or expired");
+        let now = OffsetDateTime::now_utc();
+        let link = self
+            .records()
+            .link(&digest)?
+            .filter(|l| l.purpose == purpose && l.expires > now)
+            .ok_or_else(invalid)?;
+        let user = self
+            .records()
+            .user(link.user)?
+            .filter(|u| u.active && !u.anonymised)
+            .ok_or_else(invalid)?;
+        let hash = self.new_password_hash(Some(&user), password)?;
+        let actor = Actor::user(user.id, Source::Rest, client);
+        self.transact(|tx| {
+            // Spent inside the transaction: two concurrent redemptions cannot both win.
+            if tx.link(&digest)?.is_none() {
+                return Err(invalid());
+            }
+            tx.delete_link(&digest)?;
+            let old = super::users::readable(tx, user.id)?;
+            let mut new = old.clone();
+            self.install_password(&mut new, hash.clone(), now);
+            new.locked_until = None;
+            let detail = match purpose {
+                LinkPurpose::SetPassword => "first password set from the activation link",
+                LinkPurpose::ResetPassword => "password reset by link",
+            };
+            self.audit(
+                tx,
+                &actor,
+                AuditKind::PasswordChanged,
+                Some(user.id.to_string()),
+                Some(detail.into()),
+                None,
+            )?;
+            self.commit_user(tx, &actor, Some(&old), new).map(drop)
+        })
+    }
+}

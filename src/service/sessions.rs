@@ -1,0 +1,428 @@
+//! Sessions: the JWTs of `POST /auth/token` and act-as, each recorded by its `jti` so that it
+//! can be listed and revoked. A token is honoured only while its session is live and its user
+//! may still hold sessions: active, not anonymised, not locked, and no password change or
+//! "sign out everywhere" since it was issued.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::login::LoggedIn;
+use super::users::readable;
+use super::{Actor, LoginSource, Principal, Result, Service, ServiceError};
+use crate::audit::AuditKind;
+use crate::auth::jwt::{AUDIENCE, ActorClaim, Claims, KeyRing};
+use crate::auth::session::Session;
+use crate::model::{Action, EffectiveSettings, Entity, PrincipalKind, User, UserId};
+
+const KEYS: &str = "jwt_keys";
+/// Rotated-out keys that still validate the tokens they signed.
+const KEPT_KEYS: usize = 2;
+
+/// A token as handed to the client: shown once, never stored.
+#[derive(Clone, Debug)]
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_in: i64,
+    pub session: Session,
+}
+
+/// Who a presented session token speaks for.
+#[derive(Clone, Debug)]
+pub struct SessionPrincipal {
+    pub user: User,
+    pub session: Session,
+    pub settings: EffectiveSettings,
+}
+
+impl SessionPrincipal {
+    /// The actor requests made with this token act as.
+    pub fn actor(&self, source: crate::audit::Source, client: Option<std::net::IpAddr>) -> Actor {
+        Actor {
+            acting_admin: self.session.acting_admin,
+            ..Actor::user(self.user.id, source, client)
+        }
+    }
+}
+
+/// What a session token is presented for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionUse {
+    /// SCIM and the admin REST API: only for users whose roles enable API access.
+    Api,
+    /// The user's own account endpoints under `/auth/` (sessions, password, MFA).
+    OwnAccount,
+    /// Enrolling an authenticator: the one thing an enrol-only session may do.
+    Enrolment,
+}
+
+impl Service {
+    /// The actor a bearer session token acts as for `usage`. An invalid or revoked token is
+    /// [`ServiceError::InvalidCredentials`]; a valid one used beyond its reach is
+    /// [`ServiceError::Forbidden`].
+    pub fn session_actor(
+        &self,
+        token: &str,
+        usage: SessionUse,
+        source: crate::audit::Source,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<Actor> {
+        let principal = self
+            .authenticate_session(token)?
+            .ok_or(ServiceError::InvalidCredentials)?;
+        if principal.session.enrol_only && usage != SessionUse::Enrolment {
+            return Err(ServiceError::Forbidden(
+                "your roles require MFA: enrol an authenticator (POST /auth/totp/enroll) and \
+                 sign in again with a code"
+                    .into(),
+            ));
+        }
+        if usage == SessionUse::Api && !principal.settings.api_access {
+            return Err(ServiceError::Forbidden(
+                "API access is not enabled by any of your roles".into(),
+            ));
+        }
+        Ok(principal.actor(source, client))
+    }
+
+    /// Loads (or, on first use, creates) the signing keys.
+    fn key_ring(&self) -> Result<Arc<KeyRing>> {
+        if let Some(ring) = self.keys.read().expect("key lock").as_ref() {
+            return Ok(Arc::clone(ring));
+        }
+        let mut slot = self.keys.write().expect("key lock");
+        if let Some(ring) = slot.as_ref() {
+            return Ok(Arc::clone(ring));
+        }
+        let ring = match self.store.meta(KEYS)? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                ServiceError::Store(crate::store::StoreError::Corrupt {
+                    tree: "meta",
+                    detail: format!("{KEYS}: {e}"),
+                })
+            })?,
+            None => {
+                let ring = KeyRing::generate();
+                let bytes = serde_json::to_vec(&ring).expect("keys serialise");
+                self.transact(|tx| Ok(tx.set_meta(KEYS, &bytes)?))?;
+                ring
+            }
+        };
+        let ring = Arc::new(ring);
+        *slot = Some(Arc::clone(&ring));
+        Ok(ring)
+    }
+
+    /// Makes sure signing keys exist (at initialisation).
+    pub fn ensure_signing_keys(&self) -> Result<()> {
+        self.key_ring().map(drop)
+    }
+
+    /// A new signing key; tokens signed by the previous ones stay valid until they expire.
+    /// Administrators only.
+    pub fn rotate_signing_key(&self, actor: &Actor) -> Result<()> {
+        self.require_administrator(actor, "rotate signing keys")?;
+        let mut slot = self.keys.write().expect("key lock");
+        let mut ring = match slot.as_ref() {
+            Some(ring) => (**ring).clone(),
+            None => match self.store.meta(KEYS)? {
+                Some(bytes) => serde_json::from_slice(&bytes)
+                    .map_err(|e| ServiceError::invalid("keys", e.to_string()))?,
+                None => KeyRing::generate(),
+            },
+        };
+        ring.rotate(KEPT_KEYS);
+        let bytes = serde_json::to_vec(&ring).expect("keys serialise");
+        self.transact(|tx| {
+            tx.set_meta(KEYS, &bytes)?;
+            self.audit(tx, actor, AuditKind::SigningKeyRotated, None, None, None)
+        })?;
+        *slot = Some(Arc::new(ring));
+        Ok(())
+    }
+
+    pub(super) fn require_administrator(&self, actor: &Actor, what: &str) -> Result<()> {
+        if self.subject(actor)?.is_administrator() {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(format!(
+                "only administrators may {what}"
+            )))
+        }
+    }
+
+    /// `POST /auth/token`: a login, then a session token whose lifetime is the strictest
+    /// session timeout of the user's roles.
+    pub fn open_session(
+        &self,
+        user_name: &str,
+        password: &str,
+        code: Option<&str>,
+        from: LoginSource,
+    ) -> Result<IssuedToken> {
+        let LoggedIn {
+            user,
+            settings,
+            enrol_only,
+        } = self.login(
+            user_name,
+            password,
+            super::SecondFactor::Separate(code),
+            from,
+        )?;
+        let actor = Actor::user(user.id, from.source, from.client);
+        self.issue(&actor, &user, &settings, None, enrol_only)
+    }
+
+    fn issue(
+        &self,
+        actor: &Actor,
+        user: &User,
+        settings: &EffectiveSettings,
+        acting_admin: Option<UserId>,
+        enrol_only: bool,
+    ) -> Result<IssuedToken> {
+        let ring = self.key_ring()?;
+        let now = OffsetDateTime::now_utc();
+        let lifetime = settings
+            .session_timeout_minutes
+            .map_or(self.policy.session_timeout, |m| {
+                time::Duration::minutes(m.into())
+            });
+        let session = Session {
+            jti: Uuid::now_v7(),
+            user: user.id,
+            acting_admin,
+            created: now,
+            expires: now + lifetime,
+            revoked: None,
+            source: actor.source,
+            client: actor.client,
+            enrol_only,
+        };
+        let claims = Claims {
+            iss: self.policy.public_url.clone(),
+            aud: AUDIENCE.into(),
+            sub: user.id.to_string(),
+            jti: session.jti.to_string(),
+            iat: now.unix_timestamp(),
+            nbf: now.unix_timestamp(),
+            exp: session.expires.unix_timestamp(),
+            act: acting_admin.map(|a| ActorClaim { sub: a.to_string() }),
+            enrol_only,
+        };
+        let token = ring
+            .sign(&claims)
+            .map_err(|e| ServiceError::invalid("token", e.to_string()))?;
+        let detail = match acting_admin {
+            Some(admin) => format!("session {} (admin {admin} acting)", session.jti),
+            None => format!("session {}", session.jti),
+        };
+        self.transact(|tx| {
+            tx.put_session(&session)?;
+            self.audit(
+                tx,
+                actor,
+                AuditKind::SessionCreated,
+                Some(user.id.to_string()),
+                Some(detail.clone()),
+                None,
+            )
+        })?;
+        Ok(IssuedToken {
+            token,
+            expires_in: lifetime.whole_seconds(),
+            session,
+        })
+    }
+
+    /// The principal behind a session token, or `None` for anything not honoured now: bad
+    /// signature or claims, unknown or revoked session, or a user who may no longer hold it.
+    pub fn authenticate_session(&self, token: &str) -> Result<Option<SessionPrincipal>> {
+        let ring = self.key_ring()?;
+        let Ok(claims) = ring.verify(token, &self.policy.public_url) else {
+            return Ok(None);
+        };
+        let (Ok(user_id), Ok(jti)) = (claims.sub.parse::<UserId>(), claims.jti.parse::<Uuid>())
+        else {
+            return Ok(None);
+        };
+        let Some(session) = self.store.session(user_id, jti)? else {
+            return Ok(None);
+        };
+        let now = OffsetDateTime::now_utc();
+        let Some(user) = self.store.user(user_id)? else {
+            return Ok(None);
+        };
+        if !session.is_live(now) || !holds_sessions(&user, &session, now) {
+            return Ok(None);
+        }
+        if let Some(admin) = session.acting_admin
+            && self.login_user(admin)?.is_none_or(|a| a.is_locked(now))
+        {
+            return Ok(None);
+        }
+        let settings = self.settings_of(&user)?;
+        Ok(Some(SessionPrincipal {
+            user,
+            session,
+            settings,
+        }))
+    }
+
+    /// Live sessions of `user` (all users when `None`), newest first. Listing someone else's
+    /// needs Edit on them; everybody may list their own.
+    pub fn sessions(&self, actor: &Actor, user: Option<UserId>) -> Result<Vec<Session>> {
+        let now = OffsetDateTime::now_utc();
+        let mut out = match user {
+            Some(id) => {
+                let target = self.session_owner(actor, id)?;
+                self.store
+                    .sessions_of(id)?
+                    .into_iter()
+                    .filter(|s| s.is_live(now) && holds_sessions(&target, s, now))
+                    .collect::<Vec<_>>()
+            }
+            None => {
+                self.require_administrator(actor, "list every session")?;
+                let mut live = Vec::new();
+                for session in self.store.sessions() {
+                    let session = session?;
+                    if !session.is_live(now) {
+                        continue;
+                    }
+                    if let Some(user) = self.store.user(session.user)?
+                        && holds_sessions(&user, &session, now)
+                    {
+                        live.push(session);
+                    }
+                }
+                live
+            }
+        };
+        out.sort_by(|a, b| b.created.cmp(&a.created));
+        Ok(out)
+    }
+
+    /// Ends one session (remote termination).
+    pub fn revoke_session(&self, actor: &Actor, user: UserId, jti: Uuid) -> Result<()> {
+        self.session_owner(actor, user)?;
+        let now = OffsetDateTime::now_utc();
+        self.transact(|tx| {
+            let mut session = tx
+                .session(user, jti)?
+                .ok_or_else(|| ServiceError::not_found(Entity::User, format!("session {jti}")))?;
+            if session.revoked.is_none() {
+                session.revoked = Some(now);
+                tx.put_session(&session)?;
+                self.audit(
+                    tx,
+                    actor,
+                    AuditKind::SessionRevoked,
+                    Some(user.to_string()),
+                    Some(format!("session {jti}")),
+                    None,
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Ends every session of a user ("sign out everywhere").
+    pub fn revoke_all_sessions(&self, actor: &Actor, user: UserId) -> Result<()> {
+        self.session_owner(actor, user)?;
+        let now = OffsetDateTime::now_utc();
+        self.transact(|tx| {
+            let mut record = readable(tx, user)?;
+            record.sessions_revoked = Some(now);
+            record.version += 1;
+            record.modified = now;
+            tx.put_user(&record)?;
+            self.audit(
+                tx,
+                actor,
+                AuditKind::SessionRevoked,
+                Some(user.to_string()),
+                Some("every session".into()),
+                None,
+            )
+        })
+    }
+
+    /// The user whose sessions `actor` wants to see or end: itself, or one it may edit.
+    fn session_owner(&self, actor: &Actor, id: UserId) -> Result<User> {
+        if actor.principal == Principal::User(id) {
+            return self
+                .records()
+                .user(id)?
+                .filter(|u| !u.anonymised)
+                .ok_or_else(|| ServiceError::not_found(Entity::User, id));
+        }
+        let user = self.user(actor, id)?;
+        let subject = self.subject(actor)?;
+        self.authorize_user(&mut self.records(), &subject, Action::Edit, &user)?;
+        Ok(user)
+    }
+
+    /// Act as another user (seed 002): an administrator re-enters its own password and gets a
+    /// session for `target`. Never for administrators or the system principal; the token and
+    /// every audit entry made with it name both.
+    pub fn act_as(&self, actor: &Actor, password: &str, target: UserId) -> Result<IssuedToken> {
+        if !self.policy.act_as {
+            return Err(ServiceError::Forbidden(
+                "acting as another user is disabled ([sessions] act_as)".into(),
+            ));
+        }
+        let Principal::User(admin) = actor.principal else {
+            return Err(ServiceError::Forbidden(
+                "only a signed-in administrator may act as another user".into(),
+            ));
+        };
+        if actor.acting_admin.is_some() {
+            return Err(ServiceError::Forbidden(
+                "an act-as session cannot act as someone else".into(),
+            ));
+        }
+        self.require_administrator(actor, "act as another user")?;
+        self.reauthenticate(actor, admin, password)?;
+        let user = self
+            .login_user(target)?
+            .ok_or_else(|| ServiceError::not_found(Entity::User, target))?;
+        let settings = self.settings_of(&user)?;
+        let target_subject = self.subject(&Actor::user(target, actor.source, actor.client))?;
+        if user.kind == PrincipalKind::System || target_subject.is_administrator() {
+            return Err(ServiceError::Forbidden(
+                "nobody may act as an administrator or the system principal".into(),
+            ));
+        }
+        if user.id == admin {
+            return Err(ServiceError::invalid("user", "that is yourself"));
+        }
+        let acting = Actor {
+            acting_admin: Some(admin),
+            ..Actor::user(target, actor.source, actor.client)
+        };
+        self.transact(|tx| {
+            self.audit(
+                tx,
+                actor,
+                AuditKind::ActAs,
+                Some(target.to_string()),
+                Some(format!("administrator {admin} acts as {}", user.user_name)),
+                None,
+            )
+        })?;
+        self.issue(&acting, &user, &settings, Some(admin), false)
+    }
+}
+
+/// Whether `user` may still hold `session`: deactivation, anonymisation, lockout, a password
+/// change and "sign out everywhere" all end the sessions issued before them.
+fn holds_sessions(user: &User, session: &Session, now: OffsetDateTime) -> bool {
+    user.active
+        && !user.anonymised
+        && !user.is_locked(now)
+        && user.password_changed.is_none_or(|t| session.created >= t)
+        && user.sessions_revoked.is_none_or(|t| session.created >= t)
+}
