@@ -88,6 +88,11 @@ impl Service {
                 "only a signed-in user can change its own password".into(),
             ));
         };
+        if actor.acting_admin.is_some() {
+            return Err(ServiceError::Forbidden(
+                "an administrator acting as a user cannot change the user's password".into(),
+            ));
+        }
         if !self.policy.password.users_may_change {
             return Err(Violation::SelfServiceDisabled.into());
         }

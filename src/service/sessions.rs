@@ -368,7 +368,8 @@ impl Service {
     /// Act as another user (seed 002): an administrator re-enters its own password and gets a
     /// session for `target`. Never for administrators or the system principal; the token and
     /// every audit entry made with it name both.
-    pub fn act_as(&self, actor: &Actor, password: &str, target: UserId) -> Result<IssuedToken> {
+    /// `target` is a user id or userName.
+    pub fn act_as(&self, actor: &Actor, password: &str, target: &str) -> Result<IssuedToken> {
         if !self.policy.act_as {
             return Err(ServiceError::Forbidden(
                 "acting as another user is disabled ([sessions] act_as)".into(),
@@ -386,6 +387,10 @@ impl Service {
         }
         self.require_administrator(actor, "act as another user")?;
         self.reauthenticate(actor, admin, password)?;
+        let target = match target.parse::<UserId>() {
+            Ok(id) => id,
+            Err(_) => self.user_by_name(actor, target)?.id,
+        };
         let user = self
             .login_user(target)?
             .ok_or_else(|| ServiceError::not_found(Entity::User, target))?;

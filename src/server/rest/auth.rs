@@ -351,11 +351,7 @@ async fn act_as(
     let bearer = bearer(&headers, peer);
     let issued = blocking(move || {
         let actor = bearer.actor(&service, SessionUse::Api)?;
-        let target = match request.user.parse::<UserId>() {
-            Ok(id) => id,
-            Err(_) => service.user_by_name(&actor, &request.user)?.id,
-        };
-        Ok(service.act_as(&actor, &request.password, target)?)
+        Ok(service.act_as(&actor, &request.password, &request.user)?)
     })
     .await?;
     Ok(token_response(&issued))

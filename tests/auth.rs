@@ -1,0 +1,1162 @@
+//! Authentication end to end: the real binary, REST sign-in and admin calls over HTTP, LDAP
+//! binds with the `ldap3` library and OpenLDAP's tools. Each rule of the password policy,
+//! lockout, MFA, sessions, recovery and act-as is exercised through the interfaces users have.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use common::{ADMIN_PASSWORD, Server};
+use ldap3::LdapConnAsync;
+use reqwest::{Client, Method, StatusCode};
+use rollcall::auth::jwt::{AUDIENCE, Claims, KeyRing, SigningKey};
+use rollcall::auth::totp::TotpEnrolment;
+use serde_json::{Value, json};
+use sha1::Digest as _;
+
+const TOKEN: &str = "rc_test_provisioning_token_0123456789";
+const SCIM: &str = "application/scim+json";
+const ROLLCALL: &str = "urn:rollcall:scim:schemas:extension:2.0:User";
+const ROLE: &str = "urn:rollcall:scim:schemas:extension:2.0:Role";
+const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const PEOPLE: &str = "ou=people,dc=example,dc=com";
+
+struct Directory {
+    server: Server,
+    http: Client,
+}
+
+impl Directory {
+    fn start(extra: &str) -> Directory {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let server =
+            common::start_directory_with_env(extra, &[("ROLLCALL_BOOTSTRAP_TOKEN", TOKEN)]);
+        Directory {
+            server,
+            http: Client::new(),
+        }
+    }
+
+    /// `bearer` is an API token or a session token.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, self.server.url(path));
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        if let Some(b) = body {
+            let kind = if path.starts_with("/scim") {
+                SCIM
+            } else {
+                "application/json"
+            };
+            req = req.header("content-type", kind).body(b.to_string());
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        code: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut body = json!({"username": username, "password": password});
+        if let Some(code) = code {
+            body["code"] = json!(code);
+        }
+        self.call(Method::POST, "/auth/token", None, Some(body))
+            .await
+    }
+
+    /// A session token, or a panic that says why not.
+    async fn token(&self, username: &str, password: &str, code: Option<&str>) -> String {
+        let (status, body) = self.login(username, password, code).await;
+        assert_eq!(status, StatusCode::OK, "login of {username}: {body}");
+        assert_eq!(body["token_type"], "Bearer");
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    async fn admin_token(&self) -> String {
+        self.token("admin", ADMIN_PASSWORD, None).await
+    }
+
+    /// Creates a user through SCIM with the provisioning token; returns its id.
+    async fn user(&self, user_name: &str, password: Option<&str>, roles: &[&str]) -> String {
+        let mut body = json!({
+            "userName": user_name,
+            "active": true,
+            "emails": [{"value": format!("{user_name}@example.com"), "type": "work", "primary": true}],
+        });
+        if let Some(pw) = password {
+            body["password"] = json!(pw);
+        }
+        let (status, created) = self
+            .call(Method::POST, "/scim/v2/Users", Some(TOKEN), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let id = created["id"].as_str().unwrap().to_string();
+        for role in roles {
+            let (status, body) = self
+                .call(
+                    Method::PATCH,
+                    &format!("/scim/v2/Groups/{role}"),
+                    Some(TOKEN),
+                    Some(json!({"schemas": [PATCH_OP], "Operations": [
+                        {"op": "add", "path": "members", "value": [{"value": id}]}
+                    ]})),
+                )
+                .await;
+            assert!(status.is_success(), "{body}");
+        }
+        id
+    }
+
+    /// Creates an employee role with the given settings (administrators' work, done with the
+    /// admin's session); returns its id.
+    async fn role(&self, name: &str, settings: Value) -> String {
+        let admin = self.admin_token().await;
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/scim/v2/Groups",
+                Some(&admin),
+                Some(json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", ROLE],
+                    "displayName": name,
+                    // Reading one's own record is what `/Me` needs.
+                    ROLE: {
+                        "roleType": "employee",
+                        "settings": settings,
+                        "permissions": {"user": {"read": "private"}},
+                    },
+                })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    async fn bind(&self, user_name: &str, password: &str) -> u32 {
+        let url = format!("ldap://{}", self.server.ldap);
+        let (conn, mut ldap) = LdapConnAsync::new(&url).await.unwrap();
+        ldap3::drive!(conn);
+        let rc = ldap
+            .simple_bind(&format!("uid={user_name},{PEOPLE}"), password)
+            .await
+            .unwrap()
+            .rc;
+        let _ = ldap.unbind().await;
+        rc
+    }
+
+    async fn audit(&self, admin: &str, query: &str) -> Vec<Value> {
+        let (status, body) = self
+            .call(
+                Method::GET,
+                &format!("/admin/audit?{query}"),
+                Some(admin),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body.as_array().unwrap().clone()
+    }
+
+    async fn outbox(&self, admin: &str) -> Vec<Value> {
+        let (status, body) = self
+            .call(Method::GET, "/admin/outbox", Some(admin), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body.as_array().unwrap().clone()
+    }
+}
+
+fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+fn now() -> u64 {
+    time::OffsetDateTime::now_utc().unix_timestamp() as u64
+}
+
+/// The one-time link token in an outbox message body.
+fn link_token(body: &str, path: &str) -> String {
+    let at = body
+        .find(path)
+        .unwrap_or_else(|| panic!("{path} in {body}"))
+        + path.len();
+    body[at..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_start_matches("?token=")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_are_issued_used_listed_and_revoked() {
+    let d = Directory::start("");
+    let admin = d.admin_token().await;
+    let claims = claims_of(&admin);
+    assert_eq!(claims["aud"], AUDIENCE);
+    assert_eq!(claims["iss"], format!("http://{}", d.server.http));
+
+    // The admin role enables API access: the session works at SCIM, as itself.
+    let (status, me) = d.call(Method::GET, "/scim/v2/Me", Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["userName"], "admin");
+
+    // Refusals all look the same: unknown user, wrong password.
+    let (s1, unknown) = d.login("nobody", "Whatever-Pass-1", None).await;
+    let (s2, wrong) = d.login("admin", "Wrong-Pass-123", None).await;
+    assert_eq!(
+        (s1, s2),
+        (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
+    );
+    assert_eq!(unknown, wrong);
+    assert_eq!(unknown["error"], "invalid_credentials");
+    // ...while the audit trail has the real reasons.
+    let failures = d.audit(&admin, "kind=login_failed").await;
+    let reasons: Vec<&str> = failures
+        .iter()
+        .filter_map(|e| e["detail"].as_str())
+        .collect();
+    assert!(
+        reasons.contains(&"unknown user") && reasons.contains(&"wrong password"),
+        "{reasons:?}"
+    );
+    assert!(
+        failures
+            .iter()
+            .all(|e| e["source"] == "rest" && e["client"] == "127.0.0.1")
+    );
+
+    // Lifetime: the strictest session timeout of the user's roles, else the default (480 min).
+    let (_, body) = d.login("admin", ADMIN_PASSWORD, None).await;
+    assert_eq!(body["expires_in"], 480 * 60);
+    let short = d
+        .role(
+            "Short sessions",
+            json!({"sessionTimeoutMinutes": 5, "apiAccess": true}),
+        )
+        .await;
+    let long = d
+        .role("Long sessions", json!({"sessionTimeoutMinutes": 600}))
+        .await;
+    d.user("carol", Some("Carol-Pass-123"), &[&long, &short])
+        .await;
+    let (_, body) = d.login("carol", "Carol-Pass-123", None).await;
+    assert_eq!(body["expires_in"], 5 * 60);
+    let carol = body["access_token"].as_str().unwrap().to_string();
+    let (status, me) = d.call(Method::GET, "/scim/v2/Me", Some(&carol), None).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["userName"], "carol");
+
+    // Sessions are listed and one can be ended remotely.
+    let second = d.token("carol", "Carol-Pass-123", None).await;
+    let (status, list) = d
+        .call(Method::GET, "/auth/sessions", Some(&carol), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    let jti = claims_of(&second)["jti"].as_str().unwrap().to_string();
+    let (status, _) = d
+        .call(
+            Method::DELETE,
+            &format!("/auth/sessions/{jti}"),
+            Some(&carol),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = d
+        .call(Method::GET, "/scim/v2/Me", Some(&second), None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a revoked session is refused"
+    );
+    let (status, _) = d.call(Method::GET, "/scim/v2/Me", Some(&carol), None).await;
+    assert_eq!(status, StatusCode::OK, "the other session lives on");
+
+    // A password change ends the sessions made with the old password.
+    let (status, body) = d
+        .call(
+            Method::POST,
+            "/auth/password",
+            Some(&carol),
+            Some(json!({"old_password": "Carol-Pass-123", "new_password": "Carol-Pass-456"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, _) = d.call(Method::GET, "/scim/v2/Me", Some(&carol), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let carol = d.token("carol", "Carol-Pass-456", None).await;
+
+    // An admin signs a user out everywhere; deactivation ends sessions too.
+    let carol_id = claims_of(&carol)["sub"].as_str().unwrap().to_string();
+    let (status, _) = d
+        .call(
+            Method::POST,
+            &format!("/admin/users/{carol_id}/sign-out"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = d.call(Method::GET, "/scim/v2/Me", Some(&carol), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let carol = d.token("carol", "Carol-Pass-456", None).await;
+    let (status, _) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Users/{carol_id}"),
+            Some(TOKEN),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "active", "value": false}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = d.call(Method::GET, "/scim/v2/Me", Some(&carol), None).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "deactivation ends sessions"
+    );
+
+    // Logout ends the current session.
+    let (status, _) = d
+        .call(Method::POST, "/auth/logout", Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = d.call(Method::GET, "/scim/v2/Me", Some(&admin), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_tokens_are_refused() {
+    let d = Directory::start("");
+    let admin = d.admin_token().await;
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(admin.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "HS256");
+    let kid = header["kid"].as_str().unwrap();
+    let claims: Claims = serde_json::from_value(claims_of(&admin)).unwrap();
+    let refused = |token: String| {
+        let d = &d;
+        async move {
+            let (status, body) = d.call(Method::GET, "/scim/v2/Me", Some(&token), None).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{token}: {body}");
+        }
+    };
+
+    // alg none, with the real key id and claims and no signature.
+    let none = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","typ":"JWT","kid":"{kid}"}}"#));
+    let payload = admin.split('.').nth(1).unwrap();
+    refused(format!("{none}.{payload}.")).await;
+    // The right key id, a wrong key.
+    let wrong_key = KeyRing {
+        current: SigningKey {
+            kid: kid.to_string(),
+            ..SigningKey::generate()
+        },
+        previous: Vec::new(),
+    };
+    refused(wrong_key.sign(&claims).unwrap()).await;
+    // A tampered payload under the original signature (another subject).
+    let mut other = claims_of(&admin);
+    other["sub"] = json!(uuid::Uuid::new_v4().to_string());
+    let forged_payload = URL_SAFE_NO_PAD.encode(other.to_string());
+    let parts: Vec<&str> = admin.split('.').collect();
+    refused(format!("{}.{forged_payload}.{}", parts[0], parts[2])).await;
+    // HS256 is pinned: a token claiming HS512 is refused even before its signature.
+    let hs512 = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"HS512","typ":"JWT","kid":"{kid}"}}"#));
+    refused(format!("{hs512}.{payload}.{}", parts[2])).await;
+    // Garbage and an API-token look-alike.
+    refused("not.a.jwt".into()).await;
+    refused("rc_not_a_real_token_at_all_000000".into()).await;
+    // A session token is not an API token and an API token is not a session at /auth/.
+    let (status, _) = d
+        .call(Method::GET, "/auth/sessions", Some(TOKEN), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // The real one still works: the refusals above changed nothing.
+    let (status, _) = d.call(Method::GET, "/scim/v2/Me", Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn password_policy_over_scim_rest_and_ldap() {
+    let d = Directory::start("[password]\nmin_length = 12\nrequired_classes = 3\nhistory = 2\n");
+    let (status, body) = d
+        .call(
+            Method::POST,
+            "/scim/v2/Users",
+            Some(TOKEN),
+            Some(json!({"userName": "weak", "password": "Short-1"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["scimType"], "invalidValue");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("at least 12 characters"),
+        "{body}"
+    );
+    let (status, found) = d
+        .call(
+            Method::GET,
+            "/scim/v2/Users?filter=userName+eq+%22weak%22",
+            Some(TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, found["totalResults"].clone()),
+        (StatusCode::OK, json!(0))
+    );
+
+    let id = d.user("dave", Some("Dave-Pass-1234"), &[]).await;
+    let patch = |pw: &str| json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "password", "value": pw}]});
+    let (status, body) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Users/{id}"),
+            Some(TOKEN),
+            Some(patch("alllowercaseletters")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["detail"].as_str().unwrap().contains("at least 3 of"),
+        "{body}"
+    );
+    // History: the current password cannot come back, nor the one before it (history = 2).
+    let (status, body) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Users/{id}"),
+            Some(TOKEN),
+            Some(patch("Dave-Pass-1234")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("last 2 passwords"),
+        "{body}"
+    );
+    let (status, _) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Users/{id}"),
+            Some(TOKEN),
+            Some(patch("Dave-Pass-5678")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Users/{id}"),
+            Some(TOKEN),
+            Some(patch("Dave-Pass-1234")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "still in the history");
+    assert_eq!(d.bind("dave", "Dave-Pass-5678").await, 0);
+
+    // Self-service over REST names the rule too.
+    let dave = d.token("dave", "Dave-Pass-5678", None).await;
+    let (status, body) = d
+        .call(
+            Method::POST,
+            "/auth/password",
+            Some(&dave),
+            Some(json!({"old_password": "Dave-Pass-5678", "new_password": "short"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "password_policy");
+
+    // LDAP Password Modify: constraintViolation (19) with the rule in the text.
+    let Some(mut ldappasswd) = common::openldap_tool("ldappasswd") else {
+        return;
+    };
+    let out = ldappasswd
+        .args([
+            "-x",
+            "-H",
+            &format!("ldap://{}", d.server.ldap),
+            "-D",
+            common::ADMIN_DN,
+            "-w",
+            ADMIN_PASSWORD,
+        ])
+        .args(["-s", "tooshort", &format!("uid=dave,{PEOPLE}")])
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success());
+    assert!(
+        said.contains("Constraint violation (19)") && said.contains("at least 12 characters"),
+        "{said}"
+    );
+    assert_eq!(d.bind("dave", "Dave-Pass-5678").await, 0, "nothing changed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lockout_counts_failures_survives_restart_and_admins_unlock() {
+    let extra = "[lockout]\nthreshold = 3\nwindow_seconds = 900\nduration_seconds = 900\n";
+    let mut d = Directory::start(extra);
+    let admin = d.admin_token().await;
+    let id = d.user("erin", Some("Erin-Pass-1234"), &[]).await;
+    for _ in 0..3 {
+        assert_eq!(d.bind("erin", "Wrong-Pass-999").await, 49);
+    }
+    // Locked: the right password is refused now, over LDAP and REST alike.
+    assert_eq!(d.bind("erin", "Erin-Pass-1234").await, 49);
+    let (status, _) = d.login("erin", "Erin-Pass-1234", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, user) = d
+        .call(
+            Method::GET,
+            &format!("/scim/v2/Users/{id}"),
+            Some(TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(user[ROLLCALL]["locked"], true, "{user}");
+    let locked = d
+        .audit(&admin, &format!("kind=user_locked&target={id}"))
+        .await;
+    assert_eq!(locked.len(), 1);
+    assert!(
+        d.outbox(&admin)
+            .await
+            .iter()
+            .any(|m| m["kind"] == "account_locked" && m["to"] == "admins")
+    );
+    let reasons: Vec<String> = d
+        .audit(&admin, &format!("kind=login_failed&target={id}"))
+        .await
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| r.as_str() == "wrong password")
+            .count(),
+        3
+    );
+    assert!(reasons.iter().any(|r| r.contains("locked")), "{reasons:?}");
+
+    // A restart unlocks nobody.
+    let config = d.server.data.parent().unwrap().join("rollcall.toml");
+    d.server.terminate();
+    let data = d.server.data.clone();
+    let restarted = Server::spawn(
+        &data,
+        &["--config", config.to_str().unwrap()],
+        &[("ROLLCALL_BOOTSTRAP_TOKEN", TOKEN)],
+    );
+    let d = Directory {
+        server: restarted,
+        http: Client::new(),
+    };
+    assert_eq!(d.bind("erin", "Erin-Pass-1234").await, 49);
+
+    // The admin unlocks over SCIM (`locked: false`), and the user is back.
+    let (status, user) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Users/{id}"),
+            Some(TOKEN),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "replace", "path": format!("{ROLLCALL}:locked"), "value": false}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    assert_eq!(user[ROLLCALL]["locked"], false);
+    assert_eq!(d.bind("erin", "Erin-Pass-1234").await, 0);
+    // Failures were forgotten: two more wrong ones do not lock again.
+    for _ in 0..2 {
+        assert_eq!(d.bind("erin", "Wrong-Pass-999").await, 49);
+    }
+    assert_eq!(d.bind("erin", "Erin-Pass-1234").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn totp_enrolment_mfa_binds_and_replays() {
+    let d = Directory::start("");
+    let admin = d.admin_token().await;
+    let id = d.user("fay", Some("Fay-Pass-12345"), &[]).await;
+    let fay = d.token("fay", "Fay-Pass-12345", None).await;
+    let (status, enrolment) = d
+        .call(Method::POST, "/auth/totp/enroll", Some(&fay), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{enrolment}");
+    let secret = enrolment["secret"].as_str().unwrap().to_string();
+    let uri = enrolment["otpauth_uri"].as_str().unwrap();
+    assert!(
+        uri.starts_with("otpauth://totp/Rollcall:fay?") && uri.contains(&secret),
+        "{uri}"
+    );
+    let app = TotpEnrolment {
+        secret,
+        confirmed: true,
+    };
+    // Not on until confirmed: a wrong code is refused, the right one turns it on.
+    let (status, _) = d
+        .call(
+            Method::POST,
+            "/auth/totp/confirm",
+            Some(&fay),
+            Some(json!({"code": "000000"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(d.bind("fay", "Fay-Pass-12345").await, 0, "not yet required");
+    let t = now();
+    let (status, body) = d
+        .call(
+            Method::POST,
+            "/auth/totp/confirm",
+            Some(&fay),
+            Some(json!({"code": app.current_code(t - 30).unwrap()})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    // LDAP: the password alone no longer binds; password followed by the code does, once.
+    assert_eq!(d.bind("fay", "Fay-Pass-12345").await, 49);
+    let code = app.current_code(t).unwrap();
+    assert_eq!(d.bind("fay", &format!("Fay-Pass-12345{code}")).await, 0);
+    assert_eq!(
+        d.bind("fay", &format!("Fay-Pass-12345{code}")).await,
+        49,
+        "replay"
+    );
+    // REST: the code in its own field; the next step is accepted (one step of skew), once.
+    let (status, _) = d.login("fay", "Fay-Pass-12345", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let next = app.current_code(t + 30).unwrap();
+    d.token("fay", "Fay-Pass-12345", Some(&next)).await;
+    let (status, _) = d.login("fay", "Fay-Pass-12345", Some(&next)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "replay");
+    let reasons: Vec<String> = d
+        .audit(&admin, &format!("kind=login_failed&target={id}"))
+        .await
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        reasons.contains(&"TOTP code already used".to_string()),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&"TOTP code missing".to_string()),
+        "{reasons:?}"
+    );
+
+    // An admin removes the authenticator; the password alone binds again.
+    let (status, _) = d
+        .call(
+            Method::DELETE,
+            &format!("/auth/totp?user={id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(d.bind("fay", "Fay-Pass-12345").await, 0);
+
+    // Roles that require MFA: no bind without an authenticator; a REST login gets a session
+    // that can enrol one and do nothing else.
+    let mfa = d
+        .role("Needs MFA", json!({"mfaRequired": true, "apiAccess": true}))
+        .await;
+    d.user("gus", Some("Gus-Pass-12345"), &[&mfa]).await;
+    assert_eq!(d.bind("gus", "Gus-Pass-12345").await, 49);
+    let gus = d.token("gus", "Gus-Pass-12345", None).await;
+    assert_eq!(claims_of(&gus)["enrol_only"], true);
+    let (status, body) = d.call(Method::GET, "/scim/v2/Me", Some(&gus), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, _) = d
+        .call(Method::GET, "/auth/sessions", Some(&gus), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, enrolment) = d
+        .call(Method::POST, "/auth/totp/enroll", Some(&gus), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let app = TotpEnrolment {
+        secret: enrolment["secret"].as_str().unwrap().to_string(),
+        confirmed: true,
+    };
+    let t = now();
+    let (status, _) = d
+        .call(
+            Method::POST,
+            "/auth/totp/confirm",
+            Some(&gus),
+            Some(json!({"code": app.current_code(t - 30).unwrap()})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let gus = d
+        .token("gus", "Gus-Pass-12345", Some(&app.current_code(t).unwrap()))
+        .await;
+    assert!(claims_of(&gus).get("enrol_only").is_none());
+    let (status, _) = d.call(Method::GET, "/scim/v2/Me", Some(&gus), None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recovery_and_activation_links() {
+    let d = Directory::start("");
+    let admin = d.admin_token().await;
+    d.user("hal", Some("Hal-Pass-12345"), &[]).await;
+    // Known and unknown: the same answer.
+    let (s1, known) = d
+        .call(
+            Method::POST,
+            "/auth/password/forgot",
+            None,
+            Some(json!({"username": "hal"})),
+        )
+        .await;
+    let (s2, unknown) = d
+        .call(
+            Method::POST,
+            "/auth/password/forgot",
+            None,
+            Some(json!({"email": "nobody@example.com"})),
+        )
+        .await;
+    assert_eq!((s1, s2), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
+    assert_eq!(known, unknown);
+    // The link arrives in the outbox (the request is handled after the answer).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let message = loop {
+        let found = d
+            .outbox(&admin)
+            .await
+            .into_iter()
+            .find(|m| m["kind"] == "password_reset");
+        if let Some(m) = found {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "no reset message");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(message["to"], "hal@example.com");
+    assert_eq!(
+        d.outbox(&admin)
+            .await
+            .iter()
+            .filter(|m| m["kind"] == "password_reset")
+            .count(),
+        1,
+        "nothing for the unknown address"
+    );
+    let token = link_token(message["body"].as_str().unwrap(), "/auth/password/reset");
+    let redeem = |path: &'static str, token: String, password: &'static str| {
+        let d = &d;
+        async move {
+            d.call(
+                Method::POST,
+                path,
+                None,
+                Some(json!({"token": token, "password": password})),
+            )
+            .await
+        }
+    };
+    let (status, body) = redeem("/auth/password/reset", token.clone(), "weak").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "password_policy");
+    let (status, body) = redeem("/auth/activate", token.clone(), "Hal-New-Pass-1").await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a reset link is not an activation link: {body}"
+    );
+    let (status, _) = redeem("/auth/password/reset", token.clone(), "Hal-New-Pass-1").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = redeem("/auth/password/reset", token, "Hal-New-Pass-2").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a link works once");
+    assert_eq!(d.bind("hal", "Hal-New-Pass-1").await, 0);
+    assert_eq!(d.bind("hal", "Hal-Pass-12345").await, 49);
+
+    // Activation: a user created active without a password sets the first one by the link.
+    let id = d.user("ivy", None, &[]).await;
+    let notice = d
+        .outbox(&admin)
+        .await
+        .into_iter()
+        .find(|m| m["kind"] == "activation" && m["user"] == id.as_str())
+        .expect("activation notice");
+    let token = link_token(notice["body"].as_str().unwrap(), "/auth/activate");
+    let (status, _) = redeem("/auth/activate", token, "Ivy-First-Pass-1").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(d.bind("ivy", "Ivy-First-Pass-1").await, 0);
+
+    // Recovery can be disabled.
+    let off = Directory::start("[recovery]\nenabled = false\n");
+    let (status, _) = off
+        .call(
+            Method::POST,
+            "/auth/password/forgot",
+            None,
+            Some(json!({"username": "admin"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn act_as_needs_the_admin_password_and_audits_both() {
+    let d = Directory::start("");
+    let admin = d.admin_token().await;
+    let admin_id = claims_of(&admin)["sub"].as_str().unwrap().to_string();
+    let jo = d.user("jo", Some("Jo-Pass-123456"), &[]).await;
+    let act = |user: &'static str, password: &'static str| {
+        let d = &d;
+        let admin = admin.clone();
+        async move {
+            d.call(
+                Method::POST,
+                "/auth/act-as",
+                Some(&admin),
+                Some(json!({"user": user, "password": password})),
+            )
+            .await
+        }
+    };
+    let (status, _) = act("jo", "Wrong-Pass-123").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = act("admin", ADMIN_PASSWORD).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "never as an administrator: {body}"
+    );
+    let (status, body) = act("jo", ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_string();
+    let claims = claims_of(&token);
+    assert_eq!(claims["sub"], jo.as_str());
+    assert_eq!(claims["act"]["sub"], admin_id.as_str());
+    // What the session does is audited under both identities.
+    let (status, _) = d
+        .call(
+            Method::POST,
+            "/auth/password",
+            Some(&token),
+            Some(json!({"old_password": "Jo-Pass-123456", "new_password": "Jo-Pass-654321"})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "acting admins do not change passwords"
+    );
+    let (status, _) = d
+        .call(Method::DELETE, "/auth/sessions", Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let events = d
+        .audit(&admin, &format!("actor={admin_id}&target={jo}"))
+        .await;
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"act_as"), "{kinds:?}");
+    let revoked = events
+        .iter()
+        .find(|e| e["kind"] == "session_revoked")
+        .expect("the act-as session's own action");
+    assert_eq!(revoked["actor"], jo.as_str());
+    assert_eq!(revoked["acting_admin"], admin_id.as_str());
+    // JSON lines export of the same query.
+    let res = d
+        .http
+        .get(
+            d.server
+                .url(&format!("/admin/audit?target={jo}&format=jsonl")),
+        )
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-type"], "application/x-ndjson");
+    let text = res.text().await.unwrap();
+    assert!(
+        text.lines().count() >= 3
+            && text
+                .lines()
+                .all(|l| serde_json::from_str::<Value>(l).is_ok())
+    );
+    assert!(
+        !text.contains("Jo-Pass") && !text.contains(ADMIN_PASSWORD),
+        "no secrets in the audit"
+    );
+    // Non-administrators cannot act as anyone, nor read the audit.
+    let api = d.role("API users", json!({"apiAccess": true})).await;
+    d.user("kim", Some("Kim-Pass-123456"), &[&api]).await;
+    let kim = d.token("kim", "Kim-Pass-123456", None).await;
+    let (status, _) = d
+        .call(
+            Method::POST,
+            "/auth/act-as",
+            Some(&kim),
+            Some(json!({"user": "jo", "password": "Kim-Pass-123456"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = d.call(Method::GET, "/admin/audit", Some(&kim), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Without API access in any role, a session is for the user's own account only.
+    let kim_id = claims_of(&kim)["sub"].as_str().unwrap().to_string();
+    let (status, _) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Groups/{api}"),
+            Some(TOKEN),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "remove", "path": format!("members[value eq \"{kim_id}\"]")}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, group) = d
+        .call(
+            Method::GET,
+            &format!("/scim/v2/Groups/{api}"),
+            Some(TOKEN),
+            None,
+        )
+        .await;
+    assert!(
+        group.get("members").is_none_or(|m| m == &json!([])),
+        "the last member left: {group}"
+    );
+    let (status, body) = d.call(Method::GET, "/scim/v2/Me", Some(&kim), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, _) = d
+        .call(Method::GET, "/auth/sessions", Some(&kim), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_tokens_are_created_listed_and_revoked_by_admins() {
+    let mut d = Directory::start("");
+    let admin = d.admin_token().await;
+    let (status, created) = d
+        .call(
+            Method::POST,
+            "/admin/tokens",
+            Some(&admin),
+            Some(json!({"name": "okta", "expires_days": 30})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let okta = created["token"].as_str().unwrap().to_string();
+    assert!(okta.starts_with("rc_"));
+    let (status, _) = d
+        .call(Method::GET, "/scim/v2/Users", Some(&okta), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, list) = d
+        .call(Method::GET, "/admin/tokens", Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !list.to_string().contains(&okta),
+        "secrets are never listed"
+    );
+    let entry = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "okta")
+        .unwrap()
+        .clone();
+    assert!(entry["expires"].is_string());
+    let (status, _) = d
+        .call(
+            Method::DELETE,
+            &format!("/admin/tokens/{}", entry["id"].as_str().unwrap()),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = d
+        .call(Method::GET, "/scim/v2/Users", Some(&okta), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Provisioning tokens do not administer tokens.
+    let (status, _) = d
+        .call(
+            Method::POST,
+            "/admin/tokens",
+            Some(TOKEN),
+            Some(json!({"name": "sneaky"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // The CLI on the stopped server's data directory lists and revokes too.
+    d.server.terminate();
+    let listed = common::run(&d.server.data, &["token", "list"]);
+    assert!(listed.status.success());
+    let lines = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        lines.contains("\"bootstrap\"") && lines.contains("\"okta\""),
+        "{lines}"
+    );
+    assert!(!lines.contains(TOKEN));
+    let revoked = common::run(&d.server.data, &["token", "revoke", "bootstrap"]);
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    let restarted = Server::spawn(&d.server.data.clone(), &[], &[]);
+    let res = d
+        .http
+        .get(restarted.url("/scim/v2/Users"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn imported_hashes_bind_and_are_upgraded() {
+    let d = Directory::start("");
+    let admin = d.admin_token().await;
+    let Some(mut ldapadd) = common::openldap_tool("ldapadd") else {
+        return;
+    };
+    // {SSHA} as OpenLDAP makes it: base64(sha1(password + salt) + salt).
+    let salt = b"s4lt";
+    let mut digest = sha1::Sha1::digest([b"Imported-Pass-1".as_slice(), salt].concat()).to_vec();
+    digest.extend_from_slice(salt);
+    let ssha = format!("{{SSHA}}{}", STANDARD.encode(digest));
+    let ldif = format!(
+        "dn: uid=lee,{PEOPLE}\nobjectClass: inetOrgPerson\nuid: lee\ncn: Lee\nsn: Lee\nactive: TRUE\nuserPassword: {ssha}\n\n\
+         dn: uid=weak,{PEOPLE}\nobjectClass: inetOrgPerson\nuid: weak\ncn: Weak\nsn: Weak\nuserPassword: {{SHA}}qUqP5cyxm6YcTAhz05Hph5gvu9M=\n\n"
+    );
+    let mut child = ldapadd
+        .args([
+            "-x",
+            "-c",
+            "-H",
+            &format!("ldap://{}", d.server.ldap),
+            "-D",
+            common::ADMIN_DN,
+            "-w",
+            ADMIN_PASSWORD,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ldif.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Constraint violation") && stderr.contains("weak"),
+        "{stderr}"
+    );
+    assert_eq!(d.bind("lee", "Imported-Pass-1").await, 0);
+    assert_eq!(d.bind("lee", "Imported-Pass-2").await, 49);
+    let upgraded = d.audit(&admin, "kind=password_changed").await;
+    assert!(
+        upgraded
+            .iter()
+            .any(|e| e["detail"].as_str().is_some_and(|d| d.contains("upgraded"))),
+        "{upgraded:?}"
+    );
+    // The upgraded hash verifies the same password.
+    assert_eq!(d.bind("lee", "Imported-Pass-1").await, 0);
+    let (status, found) = d
+        .call(
+            Method::GET,
+            "/scim/v2/Users?filter=userName+eq+%22weak%22",
+            Some(TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        found["totalResults"], 0,
+        "a refused hash refuses the whole entry"
+    );
+}
+
+/// Unknown users and wrong passwords must cost the same. Statistical, not a timed assertion:
+/// the medians of interleaved attempts must be within a factor of two of each other.
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_and_known_users_take_alike_time() {
+    let d = Directory::start("[lockout]\nthreshold = 0\n");
+    d.user("mo", Some("Mo-Pass-1234567"), &[]).await;
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for i in 0..21 {
+        for (name, samples) in [("mo", &mut known), ("nobody-here", &mut unknown)] {
+            let started = Instant::now();
+            let (status, _) = d.login(name, &format!("Wrong-Pass-{i}"), None).await;
+            samples.push(started.elapsed());
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+        }
+    }
+    known.sort();
+    unknown.sort();
+    let (k, u) = (known[10].as_secs_f64(), unknown[10].as_secs_f64());
+    let ratio = k / u;
+    assert!(
+        (0.5..2.0).contains(&ratio),
+        "known {k:.4}s vs unknown {u:.4}s"
+    );
+}
