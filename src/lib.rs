@@ -5,6 +5,7 @@ pub mod adapter;
 pub mod audit;
 pub mod bootstrap;
 pub mod config;
+pub mod mail;
 pub mod model;
 pub mod outbox;
 pub mod password;

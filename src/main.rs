@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use rollcall::audit::Source;
 use rollcall::bootstrap::{self, Credentials, Seed};
 use rollcall::config::{Config, Overrides};
+use rollcall::mail::Templates;
 use rollcall::model::User;
 use rollcall::service::{Actor, NewUser, Plan, Policy, Service};
 use rollcall::store::{SledStore, StoreOptions};
@@ -179,6 +180,8 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn open(config: &Config) -> anyhow::Result<Service> {
+    // Checked first: a broken template is refused before the store is opened and locked.
+    let templates = Templates::load(&config.data.join("templates"))?;
     let dir = config.store_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let store = SledStore::open(
@@ -188,6 +191,7 @@ fn open(config: &Config) -> anyhow::Result<Service> {
         },
     )?;
     let policy = Policy {
+        templates: Arc::new(templates),
         licenses: config.licenses,
         public_url: config.public_url(),
         activation_link_ttl: time::Duration::hours(config.activation.link_ttl_hours.into()),

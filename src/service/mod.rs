@@ -7,6 +7,7 @@ mod error;
 mod license;
 mod login;
 mod notice;
+mod outbox;
 mod query;
 mod refs;
 mod roles;
@@ -20,6 +21,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::audit::{AuditEvent, AuditKind, Source};
+use crate::mail::Templates;
 use crate::model::{LicenseLimits, UserId};
 use crate::store::{Store, StoreError, TxError, Txn};
 
@@ -83,6 +85,8 @@ pub struct Policy {
     /// How long a set-password link in an activation notice works.
     pub activation_link_ttl: time::Duration,
     pub argon2: crate::password::Argon2Params,
+    /// Subjects and bodies of the messages put in the outbox.
+    pub templates: Arc<Templates>,
 }
 
 impl Default for Policy {
@@ -92,6 +96,7 @@ impl Default for Policy {
             public_url: "http://127.0.0.1:8080".into(),
             activation_link_ttl: time::Duration::hours(72),
             argon2: crate::password::Argon2Params::default(),
+            templates: Arc::new(Templates::default()),
         }
     }
 }
@@ -188,11 +193,6 @@ impl Service {
     /// The audit trail, oldest first.
     pub fn audit_events(&self) -> Result<Vec<AuditEvent>> {
         Ok(self.store.audit().collect::<Result<_, _>>()?)
-    }
-
-    /// Messages waiting in (or sent from) the outbox, oldest first.
-    pub fn outbox(&self) -> Result<Vec<crate::outbox::OutboxMessage>> {
-        Ok(self.store.outbox().collect::<Result<_, _>>()?)
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
