@@ -15,7 +15,7 @@ use crate::password::policy::PasswordPolicy;
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Where the store, the generated TLS material and nothing else live.
+    /// Where the store, the generated TLS material and the message templates live.
     pub data: PathBuf,
     pub base_dn: String,
     /// Base of the links put in activation messages.
@@ -31,6 +31,7 @@ pub struct Config {
     pub recovery: RecoveryConfig,
     pub activation: ActivationConfig,
     pub store: StoreConfig,
+    pub smtp: SmtpConfig,
 }
 
 /// Session tokens from `POST /auth/token`.
@@ -116,6 +117,125 @@ pub struct StoreConfig {
     pub cache_mb: u64,
 }
 
+/// Outgoing mail for the outbox. Without a `host` nothing is sent: messages stay in the outbox
+/// for the admins to read.
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub host: Option<String>,
+    /// Default: 465 with `security = "tls"`, else 587.
+    pub port: Option<u16>,
+    pub security: SmtpSecurity,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// The sender, e.g. `Directory <directory@example.com>`.
+    pub from: Option<String>,
+    /// Extra trusted roots (PEM) for a relay with a private CA.
+    pub ca_file: Option<PathBuf>,
+    /// For connecting and for each SMTP command.
+    pub timeout_seconds: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with STARTTLS, which must succeed (no silent downgrade).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
+    /// No encryption: only for a relay on the loopback interface.
+    None,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: None,
+            port: None,
+            security: SmtpSecurity::default(),
+            username: None,
+            password: None,
+            from: None,
+            ca_file: None,
+            timeout_seconds: 30,
+        }
+    }
+}
+
+impl SmtpConfig {
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.security {
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::Starttls | SmtpSecurity::None => 587,
+        })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(format!("[smtp] {m}")));
+        let Some(host) = &self.host else {
+            return Ok(());
+        };
+        if host.trim().is_empty() {
+            return invalid("host is empty (leave it out to send no mail)".into());
+        }
+        if self.security == SmtpSecurity::None && !is_loopback(host) {
+            return invalid(format!(
+                "security = \"none\" sends mail and credentials in clear text; it is only \
+                 allowed for a relay on the loopback interface, not host {host:?} \
+                 (use \"starttls\" or \"tls\")"
+            ));
+        }
+        match &self.from {
+            None => return invalid("from is required when host is set".into()),
+            Some(from) => {
+                if let Err(e) = from.parse::<lettre::message::Mailbox>() {
+                    return invalid(format!("from {from:?} is not a mail address: {e}"));
+                }
+            }
+        }
+        if self.username.is_some() != self.password.is_some() {
+            return invalid("needs both username and password, or neither".into());
+        }
+        if self.timeout_seconds == 0 {
+            return invalid("timeout_seconds must be at least 1".into());
+        }
+        if self.port == Some(0) {
+            return invalid("port 0 is not a port".into());
+        }
+        Ok(())
+    }
+}
+
+/// `localhost` or a loopback address: the only places mail may go unencrypted.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim();
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The password never reaches a log line, even through `{config:?}`.
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("from", &self.from)
+            .field("ca_file", &self.ca_file)
+            .field("timeout_seconds", &self.timeout_seconds)
+            .finish()
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -133,6 +253,7 @@ impl Default for Config {
             recovery: RecoveryConfig::default(),
             activation: ActivationConfig::default(),
             store: StoreConfig::default(),
+            smtp: SmtpConfig::default(),
         }
     }
 }
@@ -262,6 +383,7 @@ impl Config {
                 "[recovery] link_ttl_minutes must be at least 1".into(),
             ));
         }
+        self.smtp.validate()?;
         Ok(())
     }
 
@@ -273,9 +395,11 @@ impl Config {
             .to_string()
     }
 
-    /// The rules the core service takes from configuration.
+    /// The rules the core service takes from configuration (templates are loaded apart, from
+    /// the data directory).
     pub fn policy(&self) -> crate::service::Policy {
         crate::service::Policy {
+            templates: std::sync::Arc::default(),
             licenses: self.licenses,
             public_url: self.public_url(),
             activation_link_ttl: time::Duration::hours(self.activation.link_ttl_hours.into()),
@@ -343,5 +467,83 @@ mod tests {
 
         std::fs::write(&path, "base_dn = \"example\"\n").unwrap();
         assert!(Config::load(Some(&path), &Overrides::default()).is_err());
+    }
+
+    fn smtp(toml: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("smtp.toml");
+        std::fs::write(&path, format!("[smtp]\n{toml}\n")).unwrap();
+        Config::load(Some(&path), &Overrides::default())
+    }
+
+    #[test]
+    fn smtp_defaults_and_ports() {
+        let config = Config::default();
+        assert_eq!(config.smtp.host, None, "no SMTP unless configured");
+        let config = smtp("host = \"mail.example.com\"\nfrom = \"dir@example.com\"").unwrap();
+        assert_eq!(config.smtp.security, SmtpSecurity::Starttls);
+        assert_eq!(config.smtp.port(), 587);
+        assert_eq!(config.smtp.timeout_seconds, 30);
+        let config = smtp(
+            "host = \"mail.example.com\"\nfrom = \"Directory <dir@example.com>\"\nsecurity = \"tls\"",
+        )
+        .unwrap();
+        assert_eq!(config.smtp.port(), 465);
+        let config = smtp(
+            "host = \"mail.example.com\"\nfrom = \"dir@example.com\"\nsecurity = \"tls\"\nport = 2465",
+        )
+        .unwrap();
+        assert_eq!(config.smtp.port(), 2465);
+    }
+
+    #[test]
+    fn smtp_without_encryption_only_on_loopback() {
+        for host in ["127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.53"] {
+            smtp(&format!(
+                "host = \"{host}\"\nfrom = \"dir@example.com\"\nsecurity = \"none\""
+            ))
+            .unwrap_or_else(|e| panic!("{host}: {e}"));
+        }
+        for host in ["mail.example.com", "10.0.0.5", "localhost.example.com"] {
+            let err = smtp(&format!(
+                "host = \"{host}\"\nfrom = \"dir@example.com\"\nsecurity = \"none\""
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("loopback") && err.contains(host), "{err}");
+        }
+    }
+
+    #[test]
+    fn smtp_settings_are_checked() {
+        let err = smtp("host = \"mail.example.com\"").unwrap_err().to_string();
+        assert!(err.contains("from is required"), "{err}");
+        let err = smtp("host = \"mail.example.com\"\nfrom = \"not an address\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a mail address"), "{err}");
+        let err = smtp("host = \"m.example.com\"\nfrom = \"d@example.com\"\nusername = \"u\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("username and password"), "{err}");
+        let err = smtp("host = \"m.example.com\"\nfrom = \"d@example.com\"\nsecurity = \"ssl\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ssl"), "{err}");
+        let err = smtp("hostname = \"m.example.com\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("hostname"), "unknown keys are refused: {err}");
+    }
+
+    #[test]
+    fn smtp_debug_redacts_the_password() {
+        let config = smtp(
+            "host = \"m.example.com\"\nfrom = \"d@example.com\"\nusername = \"u\"\npassword = \"hunter2-secret\"",
+        )
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2-secret"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
     }
 }

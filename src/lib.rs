@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
+pub mod mail;
 pub mod model;
 pub mod outbox;
 pub mod password;

@@ -11,8 +11,9 @@ use clap::{Args, Parser, Subcommand};
 use rollcall::audit::Source;
 use rollcall::bootstrap::{self, Credentials, Seed};
 use rollcall::config::{Config, Overrides};
+use rollcall::mail::Templates;
 use rollcall::model::User;
-use rollcall::service::{Actor, NewUser, Plan, Service};
+use rollcall::service::{Actor, NewUser, Plan, Policy, Service};
 use rollcall::store::{SledStore, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
@@ -249,6 +250,8 @@ fn token_command(service: &Service, command: TokenCommand) -> anyhow::Result<()>
 }
 
 fn open(config: &Config) -> anyhow::Result<Service> {
+    // Checked first: a broken template is refused before the store is opened and locked.
+    let templates = Templates::load(&config.data.join("templates"))?;
     let dir = config.store_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let store = SledStore::open(
@@ -257,7 +260,10 @@ fn open(config: &Config) -> anyhow::Result<Service> {
             cache_capacity_bytes: config.store.cache_mb * 1024 * 1024,
         },
     )?;
-    let policy = config.policy();
+    let policy = Policy {
+        templates: Arc::new(templates),
+        ..config.policy()
+    };
     Ok(Service::new(Arc::new(store), policy))
 }
 

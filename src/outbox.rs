@@ -1,6 +1,8 @@
 //! Messages the directory owes to people: activation notices and admin notifications. They are
 //! written in the transaction that causes them, so an activation is never acknowledged without its
-//! notice; delivery (SMTP) reads from here.
+//! notice; delivery ([`crate::mail`]) reads from here and records each attempt on the message.
+
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -8,25 +10,54 @@ use uuid::Uuid;
 
 use crate::model::UserId;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {
     /// Sent when a user becomes active; may carry a set-password link.
     Activation,
+    /// A password-recovery link, on the user's request.
+    PasswordReset,
+    /// Too many failed logins locked an account.
+    AccountLocked,
     /// A license pool reached 90% of its limit.
     LicenseThreshold,
     /// An activation was refused for lack of seats.
     LicenseRefused,
-    /// A password reset link the user asked for.
-    PasswordReset,
-    /// Failed logins locked a user (to the admins).
-    AccountLocked,
+}
+
+impl MessageKind {
+    pub const ALL: [MessageKind; 5] = [
+        Self::Activation,
+        Self::PasswordReset,
+        Self::AccountLocked,
+        Self::LicenseThreshold,
+        Self::LicenseRefused,
+    ];
+
+    /// The snake_case name used in records and in template file names (`<name>.txt`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Activation => "activation",
+            Self::PasswordReset => "password_reset",
+            Self::AccountLocked => "account_locked",
+            Self::LicenseThreshold => "license_threshold",
+            Self::LicenseRefused => "license_refused",
+        }
+    }
+}
+
+impl fmt::Display for MessageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
 }
 
 /// Recipient of admin notifications; delivery expands it to the administrators' addresses.
 pub const ADMINS: &str = "admins";
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A queued message and its delivery history. The fields after `sent` came with SMTP delivery;
+/// they default so that records written before it still decode.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxMessage {
     pub id: Uuid,
     #[serde(with = "time::serde::rfc3339")]
@@ -36,10 +67,112 @@ pub struct OutboxMessage {
     pub to: Option<String>,
     pub user: Option<UserId>,
     pub subject: String,
+    /// May hold a one-time link: never logged (see the `Debug` impl).
     pub body: String,
     /// When the set-password link in the body stops working.
     #[serde(with = "time::serde::rfc3339::option")]
     pub link_expires: Option<OffsetDateTime>,
     #[serde(default)]
     pub sent: bool,
+    /// Failed delivery attempts so far.
+    #[serde(default)]
+    pub attempts: u32,
+    /// Why the last attempt failed, or why the message is undeliverable.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// Not retried before this time (backoff after a failure); `None`: due now.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub next_attempt: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub sent_at: Option<OffsetDateTime>,
+    /// Can never be delivered (no address, no administrator with one): kept for the admins to
+    /// read, never retried.
+    #[serde(default)]
+    pub undeliverable: bool,
+}
+
+impl OutboxMessage {
+    /// A new, unsent message created now.
+    pub fn new(
+        kind: MessageKind,
+        to: Option<String>,
+        user: Option<UserId>,
+        subject: String,
+        body: String,
+    ) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            created: OffsetDateTime::now_utc(),
+            kind,
+            to,
+            user,
+            subject,
+            body,
+            link_expires: None,
+            sent: false,
+            attempts: 0,
+            last_error: None,
+            next_attempt: None,
+            sent_at: None,
+            undeliverable: false,
+        }
+    }
+
+    /// Waiting for delivery and due at `now`.
+    pub fn is_due(&self, now: OffsetDateTime) -> bool {
+        !self.sent && !self.undeliverable && self.next_attempt.is_none_or(|at| at <= now)
+    }
+}
+
+/// Leaves the body out: it may carry a one-time link, and a `?message` in a log line must not
+/// hand it to whoever reads the logs.
+impl fmt::Debug for OutboxMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutboxMessage")
+            .field("id", &self.id)
+            .field("created", &self.created)
+            .field("kind", &self.kind)
+            .field("to", &self.to)
+            .field("user", &self.user)
+            .field("subject", &self.subject)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .field("link_expires", &self.link_expires)
+            .field("sent", &self.sent)
+            .field("attempts", &self.attempts)
+            .field("last_error", &self.last_error)
+            .field("next_attempt", &self.next_attempt)
+            .field("sent_at", &self.sent_at)
+            .field("undeliverable", &self.undeliverable)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_written_before_delivery_existed_still_decode() {
+        let old = r#"{"id":"0190b6a4-0000-7000-8000-000000000000","created":"2024-07-01T10:00:00Z",
+            "kind":"activation","to":"a@example.com","user":null,"subject":"s","body":"b",
+            "link_expires":null,"sent":false}"#;
+        let m: OutboxMessage = serde_json::from_str(old).unwrap();
+        assert_eq!((m.attempts, m.undeliverable), (0, false));
+        assert!(m.last_error.is_none() && m.next_attempt.is_none() && m.sent_at.is_none());
+        assert!(m.is_due(OffsetDateTime::now_utc()));
+    }
+
+    #[test]
+    fn debug_leaves_the_body_out() {
+        let m = OutboxMessage::new(
+            MessageKind::Activation,
+            None,
+            None,
+            "s".into(),
+            "secret-link".into(),
+        );
+        let shown = format!("{m:?}");
+        assert!(!shown.contains("secret-link"), "{shown}");
+        assert!(shown.contains("<11 bytes>"), "{shown}");
+    }
 }

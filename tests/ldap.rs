@@ -201,7 +201,7 @@ fn bind_rules_for_people_wrong_passwords_inactive_and_anonymised_users() {
         &format!(
             "{}{}",
             person_ldif("alice", "Alice-Pass-1", true),
-            person_ldif("bob", "Bob-Pass-1", false)
+            person_ldif("bob", "Bob-Pass-1234", false)
         ),
     ) else {
         return;
@@ -232,7 +232,7 @@ fn bind_rules_for_people_wrong_passwords_inactive_and_anonymised_users() {
         ),
         (
             &format!("uid=bob,ou=people,{BASE}") as &str,
-            "Bob-Pass-1",
+            "Bob-Pass-1234",
             "inactive user",
         ),
         (
@@ -437,8 +437,8 @@ fn ldapmodify_and_ldapcompare_go_through_the_license_rules() {
         &s,
         &format!(
             "{}{}",
-            person_ldif("dave", "Dave-Pass-1", true),
-            person_ldif("erin", "Erin-Pass-1", false)
+            person_ldif("dave", "Dave-Pass-123", true),
+            person_ldif("erin", "Erin-Pass-123", false)
         ),
     ) else {
         return;

@@ -353,6 +353,20 @@ impl<P: Provider> BulkExecutor for Ctx<'_, P> {
     }
 }
 
+/// A PATCH that removes every value of a multi-valued attribute (the last member of a group)
+/// leaves it unassigned, which a provider reading the result as a PUT body could take as "not
+/// given, keep". The emptied attribute is handed over as `[]` so the removal is explicit.
+fn explicit_removals(current: &Value, patched: &mut Value) {
+    let (Some(before), Some(after)) = (current.as_object(), patched.as_object_mut()) else {
+        return;
+    };
+    for (name, value) in before {
+        if value.as_array().is_some_and(|a| !a.is_empty()) && !after.contains_key(name) {
+            after.insert(name.clone(), Value::Array(Vec::new()));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,19 +385,5 @@ mod tests {
         assert_eq!(ETagCondition::parse("\"abc\""), ETagCondition::Unmatchable);
         assert!(ETagCondition::parse("W/\"4\"").matches(4));
         assert_eq!(etag(7), "W/\"7\"");
-    }
-}
-
-/// A PATCH that removes every value of a multi-valued attribute (the last member of a group)
-/// leaves it unassigned, which a provider reading the result as a PUT body could take as "not
-/// given, keep". The emptied attribute is handed over as `[]` so the removal is explicit.
-fn explicit_removals(current: &Value, patched: &mut Value) {
-    let (Some(before), Some(after)) = (current.as_object(), patched.as_object_mut()) else {
-        return;
-    };
-    for (name, value) in before {
-        if value.as_array().is_some_and(|a| !a.is_empty()) && !after.contains_key(name) {
-            after.insert(name.clone(), Value::Array(Vec::new()));
-        }
     }
 }

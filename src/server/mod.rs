@@ -33,6 +33,8 @@ pub enum ServerError {
     Config(String),
     #[error("final flush: {0}")]
     Flush(#[from] crate::service::ServiceError),
+    #[error(transparent)]
+    Mail(#[from] crate::mail::MailError),
 }
 
 async fn listen(addr: SocketAddr) -> Result<TcpListener, ServerError> {
@@ -50,6 +52,8 @@ pub async fn run(
 ) -> Result<(), ServerError> {
     let (cert, key) = crate::tls::ensure_material(&config)?;
     let tls = crate::tls::server_config(&cert, &key)?;
+    // Before any listener: a bad [smtp] section stops the start, not the first mail.
+    let mailer = crate::mail::Mailer::from_config(&config.smtp)?;
 
     let http_listener = listen(config.http.addr).await?;
     let ldap_listener = listen(config.ldap.addr).await?;
@@ -81,6 +85,17 @@ pub async fn run(
                 tracing::error!(error = %e, ?transport, "LDAP listener stopped");
             }
         });
+    }
+
+    match mailer {
+        Some(mailer) => {
+            tracker.spawn(crate::mail::deliver(
+                service.clone(),
+                mailer,
+                shutdown.clone(),
+            ));
+        }
+        None => tracing::info!("no [smtp] host: messages stay in the outbox, nothing is mailed"),
     }
 
     shutdown.cancelled().await;

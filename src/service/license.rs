@@ -1,10 +1,8 @@
 //! Seats: who may take one, and what the admins are told when the pools run low.
 
-use time::OffsetDateTime;
-use uuid::Uuid;
-
 use super::{Actor, Result, Service, ServiceError};
 use crate::audit::AuditKind;
+use crate::mail::{Rendered, Var, Vars};
 use crate::model::{LicenseType, LicenseUsage, PartnerModel, User};
 use crate::outbox::{ADMINS, MessageKind, OutboxMessage};
 use crate::store::Txn;
@@ -45,13 +43,11 @@ impl Service {
             });
         }
         if used * 10 < limit * 9 && (used + 1) * 10 >= limit * 9 {
-            tx.push_outbox(&admin_notice(
+            tx.push_outbox(&self.admin_notice(
                 MessageKind::LicenseThreshold,
-                format!("{license} licenses at {}/{limit}", used + 1),
-                format!(
-                    "{} of {limit} {license} licenses are now in use. Deactivate unused users \
-                     or raise the limit before activations are refused.",
-                    used + 1
+                Vars::new().with(
+                    Var::Detail,
+                    format!("{} of {limit} {license} licenses are in use", used + 1),
                 ),
             ))?;
         }
@@ -63,11 +59,14 @@ impl Service {
     pub(super) fn record_refusal(&self, actor: &Actor, user_name: &str, refusal: &ServiceError) {
         let detail = refusal.to_string();
         let result = self.transact(|tx| {
-            tx.push_outbox(&admin_notice(
-                MessageKind::LicenseRefused,
-                "license refused an activation".into(),
-                format!("Activating {user_name:?} was refused: {detail}."),
-            ))?;
+            tx.push_outbox(
+                &self.admin_notice(
+                    MessageKind::LicenseRefused,
+                    Vars::new()
+                        .with(Var::UserName, user_name)
+                        .with(Var::Detail, &detail),
+                ),
+            )?;
             self.audit(
                 tx,
                 actor,
@@ -82,6 +81,13 @@ impl Service {
         }
     }
 
+    /// A notification for the administrators, worded by its template.
+    pub(super) fn admin_notice(&self, kind: MessageKind, vars: Vars) -> OutboxMessage {
+        let vars = vars.with(Var::LoginUrl, &self.policy.public_url);
+        let Rendered { subject, body } = self.policy.templates.render(kind, &vars);
+        OutboxMessage::new(kind, Some(ADMINS.into()), None, subject, body)
+    }
+
     /// Seats in use and the limit, per license type.
     pub fn license_usage(&self) -> Result<Vec<LicenseUsage>> {
         LicenseType::ALL
@@ -94,19 +100,5 @@ impl Service {
                 })
             })
             .collect()
-    }
-}
-
-pub(super) fn admin_notice(kind: MessageKind, subject: String, body: String) -> OutboxMessage {
-    OutboxMessage {
-        id: Uuid::now_v7(),
-        created: OffsetDateTime::now_utc(),
-        kind,
-        to: Some(ADMINS.into()),
-        user: None,
-        subject,
-        body,
-        link_expires: None,
-        sent: false,
     }
 }

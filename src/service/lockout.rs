@@ -3,10 +3,10 @@
 
 use time::OffsetDateTime;
 
-use super::license::admin_notice;
 use super::users::readable;
 use super::{Actor, Result, Service};
 use crate::audit::{AuditKind, Source};
+use crate::mail::{Var, Vars};
 use crate::model::{Action, UserId};
 use crate::outbox::MessageKind;
 use crate::store::Txn;
@@ -55,15 +55,18 @@ impl Service {
             Some(detail.clone()),
             None,
         )?;
-        tx.push_outbox(&admin_notice(
-            MessageKind::AccountLocked,
-            format!("User {} is locked", user.user_name),
-            format!(
-                "User {:?} ({id}) is locked after failed logins: {detail}.\n\
-                 Unlock it by setting locked to false over SCIM, or with `rollcall user unlock`.\n",
-                user.user_name
+        tx.push_outbox(
+            &self.admin_notice(
+                MessageKind::AccountLocked,
+                Vars::new()
+                    .with(Var::UserName, &user.user_name)
+                    .with(
+                        Var::DisplayName,
+                        user.display_name.as_deref().unwrap_or(&user.user_name),
+                    )
+                    .with(Var::Detail, &detail),
             ),
-        ))?;
+        )?;
         Ok(())
     }
 

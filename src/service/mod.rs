@@ -11,6 +11,7 @@ mod lockout;
 mod login;
 mod mfa;
 mod notice;
+mod outbox;
 mod passwords;
 mod query;
 mod recovery;
@@ -27,6 +28,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::audit::{AuditEvent, AuditKind, Source};
+use crate::mail::Templates;
 use crate::model::{LicenseLimits, UserId};
 use crate::store::{Store, StoreError, TxError, Txn};
 
@@ -114,6 +116,8 @@ pub struct Policy {
     pub act_as: bool,
     pub recovery: bool,
     pub recovery_link_ttl: time::Duration,
+    /// Subjects and bodies of the messages put in the outbox.
+    pub templates: Arc<Templates>,
 }
 
 impl Default for Policy {
@@ -129,6 +133,7 @@ impl Default for Policy {
             act_as: true,
             recovery: true,
             recovery_link_ttl: time::Duration::hours(1),
+            templates: Arc::new(Templates::default()),
         }
     }
 }
@@ -229,11 +234,6 @@ impl Service {
     /// The audit trail, oldest first.
     pub fn audit_events(&self) -> Result<Vec<AuditEvent>> {
         Ok(self.store.audit().collect::<Result<_, _>>()?)
-    }
-
-    /// Messages waiting in (or sent from) the outbox, oldest first.
-    pub fn outbox(&self) -> Result<Vec<crate::outbox::OutboxMessage>> {
-        Ok(self.store.outbox().collect::<Result<_, _>>()?)
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {

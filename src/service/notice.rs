@@ -2,9 +2,9 @@
 //! their own gets a one-time link to set one. A password an admin chose is never put in a message.
 
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::{Result, Service};
+use crate::mail::{Rendered, Var, Vars};
 use crate::model::{PrincipalKind, User};
 use crate::outbox::{MessageKind, OutboxMessage};
 use crate::store::Txn;
@@ -33,11 +33,13 @@ impl Service {
         let needs_link = new.password_hash.is_none() || (first_time && created_inactive);
 
         let login = &self.policy.public_url;
-        let mut body = format!(
-            "Hello {},\n\nyour account {:?} is now active. Sign in at {login}.\n",
-            new.display_name.as_deref().unwrap_or(&new.user_name),
-            new.user_name
-        );
+        let mut vars = Vars::new()
+            .with(
+                Var::DisplayName,
+                new.display_name.as_deref().unwrap_or(&new.user_name),
+            )
+            .with(Var::UserName, &new.user_name)
+            .with(Var::LoginUrl, login);
         let mut link_expires = None;
         if needs_link {
             let secret = token::random_secret();
@@ -50,23 +52,31 @@ impl Service {
                     expires,
                 },
             )?;
-            body.push_str(&format!(
-                "\nChoose your password here (the link works once, until {expires}):\n\
-                 {login}/auth/activate?token={secret}\n"
-            ));
+            vars = vars
+                .with(Var::Link, format!("{login}/auth/activate?token={secret}"))
+                .with(Var::LinkExpires, human_time(expires));
             link_expires = Some(expires);
         }
-        tx.push_outbox(&OutboxMessage {
-            id: Uuid::now_v7(),
-            created: now,
-            kind: MessageKind::Activation,
-            to: new.contact_email().map(str::to_string),
-            user: Some(new.id),
-            subject: "Your account is active".into(),
+        let Rendered { subject, body } =
+            self.policy.templates.render(MessageKind::Activation, &vars);
+        let mut message = OutboxMessage::new(
+            MessageKind::Activation,
+            new.contact_email().map(str::to_string),
+            Some(new.id),
+            subject,
             body,
-            link_expires,
-            sent: false,
-        })?;
+        );
+        message.created = now;
+        message.link_expires = link_expires;
+        tx.push_outbox(&message)?;
         Ok(())
     }
+}
+
+/// A link's expiry as people read it in a mail, e.g. `2025-03-01 14:30 UTC`.
+fn human_time(at: OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_else(|_| at.to_string())
 }

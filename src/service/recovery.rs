@@ -3,10 +3,10 @@
 //! its purpose.
 
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::{Actor, Result, Service, ServiceError};
 use crate::audit::{AuditKind, Source};
+use crate::mail::{Rendered, Var, Vars};
 use crate::model::{PrincipalKind, User, fold};
 use crate::outbox::{MessageKind, OutboxMessage};
 use crate::store::UserKey;
@@ -36,24 +36,30 @@ impl Service {
         let now = OffsetDateTime::now_utc();
         let expires = now + self.policy.recovery_link_ttl;
         let login = &self.policy.public_url;
-        let message = OutboxMessage {
-            id: Uuid::now_v7(),
-            created: now,
-            kind: MessageKind::PasswordReset,
-            to: Some(to),
-            user: Some(user.id),
-            subject: "Reset your password".into(),
-            body: format!(
-                "Hello {},\n\nsomeone (hopefully you) asked to reset the password of {:?}.\n\
-                 Choose a new one here (the link works once, until {expires}):\n\
-                 {login}/auth/password/reset?token={secret}\n\n\
-                 If it was not you, ignore this message; your password stays as it is.\n",
+        let vars = Vars::new()
+            .with(
+                Var::DisplayName,
                 user.display_name.as_deref().unwrap_or(&user.user_name),
-                user.user_name
-            ),
-            link_expires: Some(expires),
-            sent: false,
-        };
+            )
+            .with(Var::UserName, &user.user_name)
+            .with(Var::LoginUrl, login)
+            .with(
+                Var::Link,
+                format!("{login}/auth/password/reset?token={secret}"),
+            )
+            .with(Var::LinkExpires, expires.to_string());
+        let Rendered { subject, body } = self
+            .policy
+            .templates
+            .render(MessageKind::PasswordReset, &vars);
+        let mut message = OutboxMessage::new(
+            MessageKind::PasswordReset,
+            Some(to),
+            Some(user.id),
+            subject,
+            body,
+        );
+        message.link_expires = Some(expires);
         let actor = Actor::anonymous(Source::Rest, client);
         self.transact(|tx| {
             tx.put_link(

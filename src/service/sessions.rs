@@ -301,7 +301,7 @@ impl Service {
                 live
             }
         };
-        out.sort_by(|a, b| b.created.cmp(&a.created));
+        out.sort_by_key(|s| std::cmp::Reverse(s.created));
         Ok(out)
     }
 

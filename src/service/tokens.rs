@@ -106,7 +106,7 @@ impl Service {
             .api_tokens()
             .map(|t| t.map(|(_, token)| token))
             .collect::<Result<Vec<_>, _>>()?;
-        out.sort_by(|a, b| a.created.cmp(&b.created));
+        out.sort_by_key(|t| t.created);
         Ok(out)
     }
 

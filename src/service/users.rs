@@ -27,6 +27,15 @@ impl Service {
         let subject = self.subject(actor)?;
         self.authorize_user(&mut self.records(), &subject, Action::Create, &user)?;
         self.authorize_roles_granted(&mut self.records(), &subject, &[], &user.roles)?;
+        // Checked again in the transaction; here it spares the argon2 work, and a taken name
+        // is the error that matters when the password is also unacceptable.
+        if self
+            .records()
+            .user_by_name(&fold(&user.user_name))?
+            .is_some()
+        {
+            return Err(ServiceError::UserNameTaken(user.user_name.clone()));
+        }
         user.password_hash = match password {
             Some(pw) => Some(self.new_password_hash(None, &pw)?),
             None => None,

@@ -133,7 +133,10 @@ pub trait Txn {
     /// Seats in use; `put_user` keeps the counters in step with the records.
     fn seats(&mut self, license: LicenseType) -> Result<u64, TxError>;
 
+    /// Stores `message`, replacing the one with the same id (delivery records its attempts so).
     fn push_outbox(&mut self, message: &OutboxMessage) -> Result<(), TxError>;
+    /// One outbox message, for a read-modify-write of its delivery state.
+    fn outbox_message(&mut self, id: uuid::Uuid) -> Result<Option<OutboxMessage>, TxError>;
     fn append_audit(&mut self, event: &AuditEvent) -> Result<(), TxError>;
     fn put_api_token(&mut self, digest: &SecretDigest, token: &ApiToken) -> Result<(), TxError>;
     fn api_token(&mut self, digest: &SecretDigest) -> Result<Option<ApiToken>, TxError>;

@@ -822,6 +822,10 @@ impl Txn for SledTxn<'_> {
         Ok(())
     }
 
+    fn outbox_message(&mut self, id: uuid::Uuid) -> Result<Option<OutboxMessage>, TxError> {
+        self.get(T::Outbox, id.as_bytes())
+    }
+
     fn append_audit(&mut self, event: &AuditEvent) -> Result<(), TxError> {
         self.put(T::Audit, event.id.as_bytes(), event);
         Ok(())

@@ -1,0 +1,184 @@
+//! Delivery of the outbox: a task that wakes every few seconds, sends what is due oldest first
+//! and records each outcome on the message. A failed message stays, with its error and a next
+//! attempt after an exponential backoff; a message that can never go (no address) is marked
+//! undeliverable instead of being retried forever. Delivery is at least once: a crash between
+//! the relay's acceptance and the mark sends that message again on the next start.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use super::smtp::{Mailer, SendError};
+use crate::outbox::{ADMINS, OutboxMessage};
+use crate::service::{Service, ServiceError};
+
+/// How often the outbox is looked at. Also the delay before a new message goes out.
+const POLL_INTERVAL: Duration = Duration::from_secs(5);
+/// Wait after the first failure; doubled after each further one, up to [`MAX_BACKOFF`].
+const FIRST_RETRY: Duration = Duration::from_secs(5);
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// How long to wait after the `attempts`-th failed attempt (1 for the first failure).
+pub fn backoff(attempts: u32) -> Duration {
+    let doublings = attempts.saturating_sub(1).min(16);
+    FIRST_RETRY.saturating_mul(1 << doublings).min(MAX_BACKOFF)
+}
+
+#[derive(Debug, thiserror::Error)]
+enum PassError {
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error("store task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Runs until `shutdown`; a send in progress is finished and recorded first.
+pub async fn deliver(service: Service, mailer: Mailer, shutdown: CancellationToken) {
+    tracing::info!(relay = mailer.relay(), "delivering the outbox over SMTP");
+    // The first tick is immediate: what was queued while the server was down goes out now.
+    let mut ticker = tokio::time::interval(POLL_INTERVAL);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        if let Err(e) = pass(&service, &mailer, &shutdown).await {
+            tracing::error!(error = %e, "outbox delivery pass failed; trying again later");
+        }
+    }
+}
+
+/// Store calls block (sled, flush on commit): they run off the async runtime.
+async fn blocking<T, F>(service: &Service, call: F) -> Result<T, PassError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Service) -> Result<T, ServiceError> + Send + 'static,
+{
+    let service = service.clone();
+    Ok(tokio::task::spawn_blocking(move || call(&service)).await??)
+}
+
+async fn pass(
+    service: &Service,
+    mailer: &Mailer,
+    shutdown: &CancellationToken,
+) -> Result<(), PassError> {
+    let now = OffsetDateTime::now_utc();
+    let due = blocking(service, move |s| s.pending_messages(now)).await?;
+    // Looked up once per pass, and only when an admin notification is due.
+    let mut admins: Option<Vec<String>> = None;
+    for message in due {
+        if shutdown.is_cancelled() {
+            break;
+        }
+        let recipients = match message.to.as_deref() {
+            None => {
+                undeliverable(service, &message, "the user has no email address").await?;
+                continue;
+            }
+            Some(ADMINS) => {
+                if admins.is_none() {
+                    admins = Some(blocking(service, |s| s.administrator_addresses()).await?);
+                }
+                let addresses = admins.clone().unwrap_or_default();
+                if addresses.is_empty() {
+                    undeliverable(
+                        service,
+                        &message,
+                        "no active administrator has an email address",
+                    )
+                    .await?;
+                    continue;
+                }
+                addresses
+            }
+            Some(address) => vec![address.to_string()],
+        };
+        match mailer
+            .send(&recipients, &message.subject, &message.body)
+            .await
+        {
+            Ok(()) => {
+                let id = message.id;
+                blocking(service, move |s| s.mark_sent(id)).await?;
+                tracing::info!(message_id = %id, kind = %message.kind, "message sent");
+            }
+            Err(SendError::Invalid(reason)) => undeliverable(service, &message, &reason).await?,
+            Err(SendError::Transport(e)) => {
+                let relay_down = !e.is_permanent();
+                failed(service, &message, e.to_string()).await?;
+                // Unreachable or busy relay: leave the rest for the next pass rather than
+                // waiting out a timeout for each of them now.
+                if relay_down {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn failed(
+    service: &Service,
+    message: &OutboxMessage,
+    error: String,
+) -> Result<(), PassError> {
+    let attempts = message.attempts.saturating_add(1);
+    let next = OffsetDateTime::now_utc() + backoff(attempts);
+    tracing::warn!(
+        message_id = %message.id,
+        kind = %message.kind,
+        attempts,
+        retry_at = %next.format(&Rfc3339).unwrap_or_default(),
+        error = %error,
+        "could not send a message; it stays in the outbox"
+    );
+    let id = message.id;
+    blocking(service, move |s| s.mark_failed(id, &error, next)).await
+}
+
+async fn undeliverable(
+    service: &Service,
+    message: &OutboxMessage,
+    reason: &str,
+) -> Result<(), PassError> {
+    if message.to.is_none() {
+        // Expected for users without an address on file (the first admin, for one).
+        tracing::info!(
+            message_id = %message.id,
+            kind = %message.kind,
+            reason,
+            "message not mailed; it stays in the outbox for the admins"
+        );
+    } else {
+        tracing::warn!(
+            message_id = %message.id,
+            kind = %message.kind,
+            reason,
+            "message cannot be delivered; it stays in the outbox for the admins"
+        );
+    }
+    let (id, reason) = (message.id, reason.to_string());
+    blocking(service, move |s| s.mark_undeliverable(id, &reason)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_seconds_up_to_an_hour() {
+        assert_eq!(backoff(1), Duration::from_secs(5));
+        assert_eq!(backoff(2), Duration::from_secs(10));
+        assert_eq!(backoff(3), Duration::from_secs(20));
+        assert_eq!(backoff(10), Duration::from_secs(2560));
+        assert_eq!(backoff(11), Duration::from_secs(3600));
+        assert_eq!(backoff(u32::MAX), Duration::from_secs(3600));
+        assert_eq!(backoff(0), Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,598 @@
+//! Outbox delivery end to end: the real binary mails to a fake SMTP relay written here (plain
+//! SMTP on loopback), driven through SCIM and LDAP like an IdP and an admin would.
+
+mod common;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{ADMIN_DN, ADMIN_PASSWORD, BIN, Server, free_addr, wait_timeout};
+use ldap3::{LdapConnAsync, Mod};
+use reqwest::{Client, StatusCode};
+use rollcall::model::LicenseLimits;
+use rollcall::outbox::{MessageKind, OutboxMessage};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+
+const TOKEN: &str = "rc_test_provisioning_token_0123456789";
+const FROM: &str = "directory@example.com";
+
+/// One message as the relay received it.
+#[derive(Clone, Debug)]
+struct Mail {
+    from: String,
+    to: Vec<String>,
+    /// Headers and body as sent (CRLF, transfer-encoded), dot-unstuffed.
+    data: String,
+    /// Whether the message came after a STARTTLS handshake.
+    tls: bool,
+}
+
+impl Mail {
+    fn split(&self) -> (&str, &str) {
+        self.data.split_once("\r\n\r\n").unwrap_or((&self.data, ""))
+    }
+
+    /// A header's value, with folded lines joined.
+    fn header(&self, name: &str) -> Option<String> {
+        let (headers, _) = self.split();
+        let unfolded = headers.replace("\r\n ", " ").replace("\r\n\t", " ");
+        unfolded.split("\r\n").find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_string())
+        })
+    }
+
+    /// The body with its transfer encoding undone and LF line ends.
+    fn body(&self) -> String {
+        let (_, body) = self.split();
+        let decoded = match self
+            .header("Content-Transfer-Encoding")
+            .map(|e| e.to_ascii_lowercase())
+            .as_deref()
+        {
+            Some("quoted-printable") => quoted_printable(body),
+            Some("base64") => {
+                use base64::Engine;
+                let compact: String = body.split_whitespace().collect();
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(compact)
+                    .expect("base64 body");
+                String::from_utf8(bytes).expect("UTF-8 body")
+            }
+            _ => body.to_string(),
+        };
+        decoded.replace("\r\n", "\n")
+    }
+}
+
+fn quoted_printable(text: &str) -> String {
+    let text = text.replace("=\r\n", "");
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = bytes
+            .get(i + 1..i + 3)
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match (bytes[i], escaped) {
+            (b'=', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).expect("UTF-8 body")
+}
+
+/// A relay that accepts everything and reports each message on a channel.
+struct FakeSmtp {
+    addr: SocketAddr,
+    mails: mpsc::UnboundedReceiver<Mail>,
+}
+
+impl FakeSmtp {
+    async fn start() -> FakeSmtp {
+        Self::on(TcpListener::bind("127.0.0.1:0").await.unwrap(), None)
+    }
+
+    async fn start_at(addr: SocketAddr) -> FakeSmtp {
+        let listener = TcpListener::bind(addr)
+            .await
+            .expect("rebind the relay port");
+        Self::on(listener, None)
+    }
+
+    /// Offers STARTTLS with the test certificate (signed by `certs/test-ca.pem`).
+    async fn start_with_starttls() -> FakeSmtp {
+        let config = rollcall::tls::server_config(
+            &common::cert_path("server.pem"),
+            &common::cert_path("server.key"),
+        )
+        .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::on(listener, Some(TlsAcceptor::from(config)))
+    }
+
+    fn on(listener: TcpListener, tls: Option<TlsAcceptor>) -> FakeSmtp {
+        let addr = listener.local_addr().unwrap();
+        let (tx, mails) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (tx, tls) = (tx.clone(), tls.clone());
+                tokio::spawn(async move {
+                    let _ = session(stream, tls, tx).await;
+                });
+            }
+        });
+        FakeSmtp { addr, mails }
+    }
+
+    /// The next message, or a panic at `deadline`.
+    async fn next(&mut self, within: Duration) -> Mail {
+        tokio::time::timeout(within, self.mails.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no mail arrived within {within:?}"))
+            .expect("relay running")
+    }
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Enough RFC 5321 for a client: greeting, EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT, and
+/// STARTTLS (RFC 3207) when given an acceptor.
+async fn session(
+    stream: tokio::net::TcpStream,
+    tls: Option<TlsAcceptor>,
+    tx: mpsc::UnboundedSender<Mail>,
+) -> std::io::Result<()> {
+    let mut conn = BufReader::new(Box::new(stream) as Box<dyn Io>);
+    conn.get_mut()
+        .write_all(b"220 fake.test ESMTP ready\r\n")
+        .await?;
+    let (mut from, mut to) = (String::new(), Vec::new());
+    let mut secured = false;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if conn.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let command = line.trim_end().to_string();
+        let verb = command
+            .split([' ', ':'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        let reply: &[u8] = match verb.as_str() {
+            "EHLO" if tls.is_some() && !secured => {
+                b"250-fake.test\r\n250-STARTTLS\r\n250 8BITMIME\r\n"
+            }
+            "EHLO" => b"250-fake.test\r\n250-8BITMIME\r\n250 SIZE 10485760\r\n",
+            "HELO" => b"250 fake.test\r\n",
+            "STARTTLS" if tls.is_some() && !secured => {
+                conn.get_mut().write_all(b"220 go ahead\r\n").await?;
+                assert!(
+                    conn.buffer().is_empty(),
+                    "nothing pipelined before the handshake"
+                );
+                let plain = conn.into_inner();
+                let acceptor = tls.clone().unwrap();
+                conn = BufReader::new(Box::new(acceptor.accept(plain).await?) as Box<dyn Io>);
+                secured = true;
+                from.clear();
+                to.clear();
+                continue;
+            }
+            "MAIL" => {
+                from = angle_address(&command);
+                to.clear();
+                b"250 OK\r\n"
+            }
+            "RCPT" => {
+                to.push(angle_address(&command));
+                b"250 OK\r\n"
+            }
+            "DATA" => {
+                conn.get_mut()
+                    .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                    .await?;
+                let mut data = String::new();
+                loop {
+                    line.clear();
+                    if conn.read_line(&mut line).await? == 0 {
+                        return Ok(());
+                    }
+                    if line == ".\r\n" || line == ".\n" {
+                        break;
+                    }
+                    data.push_str(line.strip_prefix('.').unwrap_or(&line));
+                }
+                let _ = tx.send(Mail {
+                    from: std::mem::take(&mut from),
+                    to: std::mem::take(&mut to),
+                    data,
+                    tls: secured,
+                });
+                b"250 OK queued\r\n"
+            }
+            "RSET" => {
+                from.clear();
+                to.clear();
+                b"250 OK\r\n"
+            }
+            "NOOP" => b"250 OK\r\n",
+            "QUIT" => {
+                conn.get_mut().write_all(b"221 bye\r\n").await?;
+                return Ok(());
+            }
+            _ => b"502 command not implemented\r\n",
+        };
+        let out = conn.get_mut();
+        out.write_all(reply).await?;
+        out.flush().await?;
+    }
+}
+
+fn angle_address(command: &str) -> String {
+    command
+        .split_once('<')
+        .and_then(|(_, rest)| rest.split_once('>'))
+        .map(|(address, _)| address.to_string())
+        .unwrap_or_default()
+}
+
+fn smtp_config(port: u16) -> String {
+    format!("[smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\nfrom = \"{FROM}\"\n")
+}
+
+fn start(extra: &str) -> Server {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    common::start_directory_with_env(extra, &[("ROLLCALL_BOOTSTRAP_TOKEN", TOKEN)])
+}
+
+/// Like [`common::start_directory`], on a data directory the test prepared (templates).
+fn start_on(data: &Path, config_dir: &Path, extra: &str) -> Server {
+    let config = config_dir.join("rollcall.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[tls]\ncert = {:?}\nkey = {:?}\n\n[argon2]\nmemory_kib = 1024\niterations = 1\nparallelism = 1\n\n{extra}\n",
+            common::cert_path("server.pem"),
+            common::cert_path("server.key"),
+        ),
+    )
+    .unwrap();
+    Server::spawn(
+        data,
+        &["--config", config.to_str().unwrap()],
+        &[
+            ("ROLLCALL_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("ROLLCALL_BOOTSTRAP_TOKEN", TOKEN),
+        ],
+    )
+}
+
+async fn create_user(server: &Server, body: Value) -> (StatusCode, Value) {
+    let res = Client::new()
+        .post(server.url("/scim/v2/Users"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/scim+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("request");
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+fn person(user_name: &str, email: Option<&str>, display: &str) -> Value {
+    let mut user = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": user_name,
+        "displayName": display,
+        "active": true,
+    });
+    if let Some(email) = email {
+        user["emails"] = json!([{"value": email, "type": "work", "primary": true}]);
+    }
+    user
+}
+
+/// Stops the server (waiting for a send in progress to be recorded) and reads its outbox.
+fn outbox_after_stop(server: &mut Server) -> Vec<OutboxMessage> {
+    let status = server.terminate();
+    assert!(status.success(), "{status}");
+    common::open_service(&server.data, LicenseLimits::default())
+        .outbox()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_activation_notice_is_mailed_to_the_users_work_address() {
+    let mut relay = FakeSmtp::start().await;
+    let mut server = start(&smtp_config(relay.addr.port()));
+
+    let (status, body) = create_user(&server, person("nomail", None, "No Mail")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = create_user(
+        &server,
+        person("alice", Some("alice.work@example.com"), "Alice Example"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let alice_id = body["id"].as_str().unwrap().to_string();
+
+    let mail = relay.next(Duration::from_secs(60)).await;
+    assert_eq!(mail.from, FROM);
+    assert_eq!(mail.to, vec!["alice.work@example.com".to_string()]);
+    assert_eq!(
+        mail.header("Subject").as_deref(),
+        Some("Your account is active")
+    );
+    assert_eq!(mail.header("From").as_deref(), Some(FROM));
+    assert_eq!(mail.header("To").as_deref(), Some("alice.work@example.com"));
+    let text = mail.body();
+    assert!(text.starts_with("Hello Alice Example,"), "{text}");
+    let link_prefix = format!("http://{}/auth/activate?token=", server.http);
+    let link = text
+        .lines()
+        .find(|l| l.starts_with(&link_prefix))
+        .unwrap_or_else(|| panic!("no set-password link in {text}"));
+    assert!(link.len() > link_prefix.len() + 16, "a real token: {link}");
+
+    let outbox = outbox_after_stop(&mut server);
+    let sent = outbox
+        .iter()
+        .find(|m| m.user.is_some_and(|u| u.to_string() == alice_id))
+        .expect("alice's notice");
+    assert!(sent.sent && sent.sent_at.is_some(), "{sent:?}");
+    assert_eq!(sent.attempts, 0, "{sent:?}");
+    let unaddressed = outbox
+        .iter()
+        .find(|m| m.kind == MessageKind::Activation && m.to.is_none())
+        .expect("the notice of the user without an address");
+    assert!(
+        unaddressed.undeliverable && !unaddressed.sent,
+        "{unaddressed:?}"
+    );
+    assert!(
+        unaddressed
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("no email address")),
+        "{unaddressed:?}"
+    );
+    assert!(
+        relay.mails.try_recv().is_err(),
+        "nothing mailed for the user without an address"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_to_a_relay_with_a_private_ca_from_ca_file() {
+    let mut relay = FakeSmtp::start_with_starttls().await;
+    let server = start(&format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {}\nfrom = \"Directory <{FROM}>\"\nca_file = {:?}\n",
+        relay.addr.port(),
+        common::cert_path("test-ca.pem"),
+    ));
+    let (status, body) =
+        create_user(&server, person("tls", Some("tls@example.com"), "T. L. S.")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let mail = relay.next(Duration::from_secs(60)).await;
+    assert!(mail.tls, "sent only after STARTTLS (the default security)");
+    assert_eq!(mail.to, vec!["tls@example.com".to_string()]);
+    assert_eq!(
+        mail.header("From").as_deref(),
+        Some("Directory <directory@example.com>")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_queued_while_the_relay_is_down_is_delivered_once_it_is_up() {
+    // Port closed: nothing listens there when the server starts and the message is queued.
+    let relay_addr = free_addr();
+    let mut server = start(&smtp_config(relay_addr.port()));
+    let (status, body) = create_user(&server, person("bob", Some("bob@example.com"), "Bob")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // Still down, but now we can see the attempt: the relay answers 421 and hangs up.
+    {
+        let down = TcpListener::bind(relay_addr).await.unwrap();
+        let (mut conn, _) = tokio::time::timeout(Duration::from_secs(60), down.accept())
+            .await
+            .expect("a delivery attempt while the relay is down")
+            .unwrap();
+        conn.write_all(b"421 fake.test service not available\r\n")
+            .await
+            .unwrap();
+    }
+
+    let mut relay = FakeSmtp::start_at(relay_addr).await;
+    let mail = relay.next(Duration::from_secs(60)).await;
+    assert_eq!(mail.to, vec!["bob@example.com".to_string()]);
+    assert_eq!(
+        mail.header("Subject").as_deref(),
+        Some("Your account is active")
+    );
+
+    let outbox = outbox_after_stop(&mut server);
+    let message = outbox
+        .iter()
+        .find(|m| m.to.as_deref() == Some("bob@example.com"))
+        .unwrap();
+    assert!(message.sent, "{message:?}");
+    assert!(
+        message.attempts >= 1,
+        "the failed attempts are recorded: {message:?}"
+    );
+    assert!(message.last_error.is_some(), "{message:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_file_in_the_data_directory_rewords_the_message() {
+    let mut relay = FakeSmtp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("templates")).unwrap();
+    std::fs::write(
+        data.join("templates/activation.txt"),
+        "Subject: Welcome to Example Corp, {{display_name}}\n\n\
+         Your user name is {{user_name}}.\n{{#link}}\nSet your password: {{link}}\n{{/link}}\n",
+    )
+    .unwrap();
+    let server = start_on(&data, dir.path(), &smtp_config(relay.addr.port()));
+
+    let (status, body) =
+        create_user(&server, person("carol", Some("carol@example.com"), "Carol")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let mail = relay.next(Duration::from_secs(60)).await;
+    assert_eq!(
+        mail.header("Subject").as_deref(),
+        Some("Welcome to Example Corp, Carol")
+    );
+    let text = mail.body();
+    assert!(text.starts_with("Your user name is carol.\n"), "{text}");
+    assert!(text.contains("Set your password: http://"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_notifications_go_to_the_administrators_addresses() {
+    let mut relay = FakeSmtp::start().await;
+    // The admin holds one of the two employee seats.
+    let server = start(&format!(
+        "[licenses]\nemployee = 2\n\n{}",
+        smtp_config(relay.addr.port())
+    ));
+    let (conn, mut ldap) = LdapConnAsync::new(&format!("ldap://{}", server.ldap))
+        .await
+        .unwrap();
+    ldap3::drive!(conn);
+    ldap.simple_bind(ADMIN_DN, ADMIN_PASSWORD)
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    ldap.modify(
+        ADMIN_DN,
+        vec![Mod::Replace("mail", HashSet::from(["boss@example.com"]))],
+    )
+    .await
+    .unwrap()
+    .success()
+    .unwrap();
+    let _ = ldap.unbind().await;
+
+    // Takes the last seat (the pool reaches 90%), then one too many is refused.
+    let (status, body) =
+        create_user(&server, person("dave", Some("dave@example.com"), "Dave")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) =
+        create_user(&server, person("erin", Some("erin@example.com"), "Erin")).await;
+    assert_ne!(status, StatusCode::CREATED, "{body}");
+
+    let mut to_admins = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while to_admins.len() < 2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mail = relay.next(left).await;
+        if mail.to == vec!["boss@example.com".to_string()] {
+            to_admins.push(mail.header("Subject").unwrap_or_default());
+        } else {
+            assert_eq!(mail.to, vec!["dave@example.com".to_string()], "{mail:?}");
+        }
+    }
+    to_admins.sort();
+    assert_eq!(
+        to_admins,
+        vec![
+            "Activation of erin refused".to_string(),
+            "License pool nearly full: 2 of 2 employee licenses are in use".to_string(),
+        ]
+    );
+}
+
+/// Runs `rollcall serve` on `data` with `config`, expecting it to refuse to start; its stderr.
+fn refused_start(config: &str, data: &Path) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rollcall.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .arg("--data")
+        .arg(data)
+        .args(["--http", &free_addr().to_string()])
+        .args(["--ldap", &free_addr().to_string()])
+        .args(["--ldaps", &free_addr().to_string()])
+        .env_remove("ROLLCALL_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let Some(status) = wait_timeout(&mut child, Duration::from_secs(30)) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the server started although its configuration is wrong");
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "{stderr}");
+    stderr
+}
+
+#[test]
+fn unencrypted_smtp_to_a_remote_host_is_refused_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let stderr = refused_start(
+        &format!(
+            "[smtp]\nhost = \"mail.example.com\"\nport = 25\nsecurity = \"none\"\nfrom = \"{FROM}\"\n"
+        ),
+        &data,
+    );
+    assert!(
+        stderr.contains("[smtp]")
+            && stderr.contains("loopback")
+            && stderr.contains("mail.example.com"),
+        "{stderr}"
+    );
+    assert!(!data.exists(), "refused before touching the data directory");
+}
+
+#[test]
+fn a_template_with_an_unknown_placeholder_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("templates")).unwrap();
+    std::fs::write(
+        data.join("templates/license_refused.txt"),
+        "Subject: Refused\n\n{{detail}} for {{first_name}}\n",
+    )
+    .unwrap();
+    let stderr = refused_start("", &data);
+    assert!(
+        stderr.contains("license_refused.txt")
+            && stderr.contains("line 3")
+            && stderr.contains("{{first_name}}"),
+        "{stderr}"
+    );
+    assert!(
+        !data.join("store").exists(),
+        "refused before opening the store"
+    );
+}
