@@ -393,6 +393,24 @@ async fn forged_tokens_are_refused() {
     // HS256 is pinned: a token claiming HS512 is refused even before its signature.
     let hs512 = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"HS512","typ":"JWT","kid":"{kid}"}}"#));
     refused(format!("{hs512}.{payload}.{}", parts[2])).await;
+    // Rotating the signing key keeps tokens signed with the old one valid until they expire.
+    let (status, _) = d
+        .call(Method::POST, "/admin/keys/rotate", Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let fresh = d.admin_token().await;
+    let fresh_kid = serde_json::from_slice::<Value>(
+        &URL_SAFE_NO_PAD
+            .decode(fresh.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap()["kid"]
+        .clone();
+    assert_ne!(fresh_kid, json!(kid), "new tokens use the new key");
+    for token in [&admin, &fresh] {
+        let (status, _) = d.call(Method::GET, "/scim/v2/Me", Some(token), None).await;
+        assert_eq!(status, StatusCode::OK);
+    }
     // Garbage and an API-token look-alike.
     refused("not.a.jwt".into()).await;
     refused("rc_not_a_real_token_at_all_000000".into()).await;
@@ -1159,4 +1177,99 @@ async fn unknown_and_known_users_take_alike_time() {
         (0.5..2.0).contains(&ratio),
         "known {k:.4}s vs unknown {u:.4}s"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sso_only_roles_refuse_password_logins() {
+    let d = Directory::start("");
+    let admin = d.admin_token().await;
+    let sso = d
+        .role("SSO only", json!({"passwordLoginDisabled": true}))
+        .await;
+    let id = d.user("nia", Some("Nia-Pass-123456"), &[]).await;
+    assert_eq!(d.bind("nia", "Nia-Pass-123456").await, 0);
+    let (status, _) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Groups/{sso}"),
+            Some(TOKEN),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": id}]}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(d.bind("nia", "Nia-Pass-123456").await, 49);
+    let (status, _) = d.login("nia", "Nia-Pass-123456", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let reasons: Vec<String> = d
+        .audit(&admin, &format!("kind=login_failed&target={id}"))
+        .await
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        reasons,
+        vec!["password login is disabled by the user's roles"; 2],
+        "LDAP and REST alike"
+    );
+}
+
+/// Expiry needs a password set long ago, which no interface can fake: the core service over a
+/// real store, with the change date moved back through the service itself.
+#[test]
+fn expired_passwords_refuse_logins_but_can_be_changed() {
+    use rollcall::model::LicenseLimits;
+    use rollcall::service::{LoginSource, NewUser, Policy, SecondFactor, ServiceError};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        rollcall::store::SledStore::open(&dir.path().join("store"), &Default::default()).unwrap();
+    let mut policy = Policy {
+        licenses: LicenseLimits::default(),
+        argon2: common::fast_argon2(),
+        ..Policy::default()
+    };
+    policy.password.max_age_days = 30;
+    let service = rollcall::service::Service::new(std::sync::Arc::new(store), policy);
+    let system = common::admin();
+    let mut user = rollcall::model::User::new("olga");
+    user.active = true;
+    let user = service
+        .create_user(
+            &system,
+            NewUser {
+                user,
+                password: Some("Olga-Pass-12345".into()),
+            },
+        )
+        .unwrap();
+    let from = LoginSource {
+        source: rollcall::audit::Source::Rest,
+        client: None,
+    };
+    let login = |pw: &str| service.login("olga", pw, SecondFactor::Separate(None), from);
+    assert!(login("Olga-Pass-12345").is_ok(), "fresh");
+    let long_ago = time::OffsetDateTime::now_utc() - time::Duration::days(31);
+    service
+        .update_user(&system, user.id, None, |u| {
+            u.password_changed = Some(long_ago);
+            Ok(())
+        })
+        .unwrap();
+    assert!(matches!(
+        login("Olga-Pass-12345"),
+        Err(ServiceError::InvalidCredentials)
+    ));
+    let events = service.audit_events().unwrap();
+    assert_eq!(
+        events.last().unwrap().detail.as_deref(),
+        Some("password has expired")
+    );
+    // The user can still change it (Password Modify with the old password), then log in.
+    let actor = rollcall::service::Actor::user(user.id, rollcall::audit::Source::Ldap, None);
+    service
+        .change_own_password(&actor, "Olga-Pass-12345", "Olga-Pass-67890")
+        .unwrap();
+    assert!(login("Olga-Pass-67890").is_ok());
 }

@@ -80,11 +80,28 @@ pub fn account(service: &Service, name: &str, licensed: bool) -> Account {
     service.create_account(&admin(), account).unwrap()
 }
 
+/// A loopback port nobody listens on, taken below the kernel's ephemeral range (32768 and up
+/// on Linux): a port the kernel hands out for `:0` can be handed out again, to a client's
+/// outgoing connection, before the server under test binds it.
 pub fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        20_000 + (std::process::id() % 1_000) as u16 * 10,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::SeqCst);
+        if port >= 32_000 {
+            NEXT.store(20_000, Ordering::SeqCst);
+            continue;
+        }
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            return listener.local_addr().unwrap();
+        }
+    }
 }
 
 /// True when the run is CI's: a test whose external tool is missing must fail there.
