@@ -55,6 +55,8 @@ pub enum AuditKind {
     LoginFailed,
     PasswordChanged,
     PasswordResetRequested,
+    /// A provisioning client's password broke the policy and was not stored.
+    PasswordRejected,
     UserLocked,
     UserUnlocked,
     MfaEnrolled,

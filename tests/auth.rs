@@ -427,11 +427,13 @@ async fn forged_tokens_are_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn password_policy_over_scim_rest_and_ldap() {
     let d = Directory::start("[password]\nmin_length = 12\nrequired_classes = 3\nhistory = 2\n");
+    let admin = d.admin_token().await;
+    // Passwords set by admins are always checked.
     let (status, body) = d
         .call(
             Method::POST,
             "/scim/v2/Users",
-            Some(TOKEN),
+            Some(&admin),
             Some(json!({"userName": "weak", "password": "Short-1"})),
         )
         .await;
@@ -457,13 +459,60 @@ async fn password_policy_over_scim_rest_and_ldap() {
         (StatusCode::OK, json!(0))
     );
 
+    // A provisioning client's (Okta's generated) weak password: the user is created without
+    // it, gets the activation link to choose one, and the audit says why.
+    let (status, created) = d
+        .call(
+            Method::POST,
+            "/scim/v2/Users",
+            Some(TOKEN),
+            Some(
+                json!({"userName": "okta-user", "password": "short", "active": true,
+                        "emails": [{"value": "okta-user@example.com", "primary": true}]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let okta_id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(d.bind("okta-user", "short").await, 49);
+    let rejected = d
+        .audit(&admin, &format!("kind=password_rejected&target={okta_id}"))
+        .await;
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert!(
+        rejected[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("at least 12 characters")
+    );
+    assert!(d.outbox(&admin).await.iter().any(|m| {
+        m["user"] == okta_id.as_str()
+            && m["body"]
+                .as_str()
+                .unwrap()
+                .contains("/auth/activate?token=")
+    }));
+
     let id = d.user("dave", Some("Dave-Pass-1234"), &[]).await;
     let patch = |pw: &str| json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "password", "value": pw}]});
-    let (status, body) = d
+    // From the provisioning client: accepted, not stored, the old password still works.
+    let (status, _) = d
         .call(
             Method::PATCH,
             &format!("/scim/v2/Users/{id}"),
             Some(TOKEN),
+            Some(patch("alllowercaseletters")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(d.bind("dave", "Dave-Pass-1234").await, 0);
+    assert_eq!(d.bind("dave", "alllowercaseletters").await, 49);
+    // From an admin: refused with the rule.
+    let (status, body) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Users/{id}"),
+            Some(&admin),
             Some(patch("alllowercaseletters")),
         )
         .await;
@@ -477,7 +526,7 @@ async fn password_policy_over_scim_rest_and_ldap() {
         .call(
             Method::PATCH,
             &format!("/scim/v2/Users/{id}"),
-            Some(TOKEN),
+            Some(&admin),
             Some(patch("Dave-Pass-1234")),
         )
         .await;
@@ -493,7 +542,7 @@ async fn password_policy_over_scim_rest_and_ldap() {
         .call(
             Method::PATCH,
             &format!("/scim/v2/Users/{id}"),
-            Some(TOKEN),
+            Some(&admin),
             Some(patch("Dave-Pass-5678")),
         )
         .await;
@@ -502,7 +551,7 @@ async fn password_policy_over_scim_rest_and_ldap() {
         .call(
             Method::PATCH,
             &format!("/scim/v2/Users/{id}"),
-            Some(TOKEN),
+            Some(&admin),
             Some(patch("Dave-Pass-1234")),
         )
         .await;
@@ -521,6 +570,21 @@ async fn password_policy_over_scim_rest_and_ldap() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "password_policy");
+
+    // Config can make provisioning clients' weak passwords a 400 too.
+    let strict = Directory::start("[password]\nprovisioned = \"refuse\"\n");
+    let (status, body) = strict
+        .call(
+            Method::POST,
+            "/scim/v2/Users",
+            Some(TOKEN),
+            Some(json!({"userName": "okta-user", "password": "short"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["scimType"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalidValue"))
+    );
 
     // LDAP Password Modify: constraintViolation (19) with the rule in the text.
     let Some(mut ldappasswd) = common::openldap_tool("ldappasswd") else {

@@ -19,6 +19,22 @@ pub struct PasswordPolicy {
     /// Whether users may change their own password (LDAP Password Modify with the old
     /// password, REST); admins can always reset.
     pub users_may_change: bool,
+    /// What happens to a password a provisioning client (an `api` service account: Okta,
+    /// Entra ID) sends that breaks the policy. IdPs generate passwords by their own rules, and
+    /// failing the whole provisioning request over it would leave the user out of sync.
+    pub provisioned: ProvisionedViolation,
+}
+
+/// See [`PasswordPolicy::provisioned`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProvisionedViolation {
+    /// The request succeeds without that password (a new user sets one through the
+    /// activation link; an existing user keeps the current one) and the audit says why.
+    #[default]
+    Drop,
+    /// The request fails with the rule, as for admins and users.
+    Refuse,
 }
 
 impl Default for PasswordPolicy {
@@ -29,6 +45,7 @@ impl Default for PasswordPolicy {
             history: 5,
             max_age_days: 0,
             users_may_change: true,
+            provisioned: ProvisionedViolation::Drop,
         }
     }
 }

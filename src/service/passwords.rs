@@ -4,9 +4,11 @@
 
 use time::OffsetDateTime;
 
-use super::{Actor, Principal, Result, Service, ServiceError};
-use crate::model::{Action, User, UserId};
-use crate::password::policy::Violation;
+use super::{Actor, Principal, Result, Service, ServiceError, Subject};
+use crate::audit::AuditKind;
+use crate::model::{Action, PrincipalKind, User, UserId};
+use crate::password::policy::{ProvisionedViolation, Violation};
+use crate::store::Txn;
 
 impl Service {
     /// Checks `password` against the policy (and, for an existing user, its history) and
@@ -67,7 +69,14 @@ impl Service {
         // Edit before anything else: the history check must tell nothing to the unauthorised.
         let subject = self.subject(actor)?;
         self.authorize_user(&mut self.records(), &subject, Action::Edit, &current)?;
-        let hash = self.new_password_hash(Some(&current), password)?;
+        let hash = match self.new_password_hash(Some(&current), password) {
+            Ok(hash) => hash,
+            Err(ServiceError::PasswordPolicy(v)) if self.drops_provisioned(&subject) => {
+                self.transact(|tx| self.audit_dropped_password(tx, actor, id, &v))?;
+                return Ok(current);
+            }
+            Err(e) => return Err(e),
+        };
         let now = OffsetDateTime::now_utc();
         self.update_user(actor, id, None, |u| {
             self.install_password(u, hash.clone(), now);
@@ -100,5 +109,34 @@ impl Service {
         let hash = self.new_password_hash(Some(&user), new_password)?;
         let now = OffsetDateTime::now_utc();
         self.update_own(actor, id, |u| self.install_password(u, hash.clone(), now))
+    }
+
+    /// Whether a policy violation in a password `subject` sends is dropped rather than refused:
+    /// only for provisioning clients, and only under `provisioned = "drop"`.
+    pub(super) fn drops_provisioned(&self, subject: &Subject) -> bool {
+        self.policy.password.provisioned == ProvisionedViolation::Drop
+            && subject
+                .user
+                .as_ref()
+                .is_some_and(|u| u.kind == PrincipalKind::Api)
+    }
+
+    pub(super) fn audit_dropped_password(
+        &self,
+        tx: &mut dyn Txn,
+        actor: &Actor,
+        id: UserId,
+        violation: &Violation,
+    ) -> Result<()> {
+        self.audit(
+            tx,
+            actor,
+            AuditKind::PasswordRejected,
+            Some(id.to_string()),
+            Some(format!(
+                "the provisioned password was not stored: {violation}"
+            )),
+            None,
+        )
     }
 }

@@ -36,8 +36,16 @@ impl Service {
         {
             return Err(ServiceError::UserNameTaken(user.user_name.clone()));
         }
+        let mut dropped = None;
         user.password_hash = match password {
-            Some(pw) => Some(self.new_password_hash(None, &pw)?),
+            Some(pw) => match self.new_password_hash(None, &pw) {
+                Ok(hash) => Some(hash),
+                Err(ServiceError::PasswordPolicy(v)) if self.drops_provisioned(&subject) => {
+                    dropped = Some(v);
+                    None
+                }
+                Err(e) => return Err(e),
+            },
             None => None,
         };
         user.password_history.clear();
@@ -56,7 +64,11 @@ impl Service {
                     format!("{} already exists", user.id),
                 ));
             }
-            self.commit_user(tx, actor, None, user.clone())
+            let created = self.commit_user(tx, actor, None, user.clone())?;
+            if let Some(v) = &dropped {
+                self.audit_dropped_password(tx, actor, created.id, v)?;
+            }
+            Ok(created)
         });
         self.after_write(actor, &user.user_name, result)
     }
