@@ -630,6 +630,8 @@ fn the_ldap3_client_library_searches_with_every_filter_kind() {
             ("objectClass", ["groupOfNames"].into()),
             ("cn", ["Leaders"].into()),
             ("member", [ann.as_str()].into()),
+            // A plain group (no roleType) takes a description, as IdPs push them.
+            ("description", ["People who lead"].into()),
         ];
         ldap.add(&format!("cn=Leaders,{roles}"), group)
             .await
@@ -641,7 +643,9 @@ fn the_ldap3_client_library_searches_with_every_filter_kind() {
             (format!("uid=ben,{people}"), vec![]),
             (format!("uid=ghost,{people}"), vec![]),
         ] {
-            let filter = format!("(&(objectClass=groupOfNames)(member={member}))");
+            let filter = format!(
+                "(&(objectClass=groupOfNames)(member={member})(description=people who lead))"
+            );
             let (entries, _) = ldap
                 .search(&roles, Scope::OneLevel, &filter, vec!["cn"])
                 .await

@@ -127,6 +127,20 @@ pub enum Filter {
     },
 }
 
+impl Filter {
+    /// Whether the filter reads the top-level attribute `name` (case-insensitive), at any depth.
+    pub fn mentions(&self, name: &str) -> bool {
+        match self {
+            Self::Compare { path, .. } | Self::Present { path } => {
+                path.name.eq_ignore_ascii_case(name)
+            }
+            Self::ValuePath { path, .. } => path.name.eq_ignore_ascii_case(name),
+            Self::And(a, b) | Self::Or(a, b) => a.mentions(name) || b.mentions(name),
+            Self::Not(f) => f.mentions(name),
+        }
+    }
+}
+
 impl fmt::Display for Filter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

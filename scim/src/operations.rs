@@ -191,6 +191,20 @@ impl<P: Provider> Ctx<'_, P> {
         endpoints: &[String],
         params: &ListParams,
     ) -> Result<(usize, Vec<(String, Resource)>), ScimError> {
+        if let ([endpoint], None, None) = (endpoints, &params.filter, &params.sort_by) {
+            let ep = self.endpoint(endpoint)?;
+            let query = ListQuery {
+                filter: None,
+                unused: unused_attributes(params),
+            };
+            if let Some((total, resources)) =
+                self.provider
+                    .list_page(self.who, &ep, &query, params.start_index, params.count)?
+            {
+                let page = resources.into_iter().map(|r| (ep.clone(), r)).collect();
+                return Ok((total, page));
+            }
+        }
         let mut all: Vec<(String, Resource)> = Vec::new();
         for endpoint in endpoints {
             let ep = self.endpoint(endpoint)?;
@@ -199,6 +213,7 @@ impl<P: Provider> Ctx<'_, P> {
             }
             let query = ListQuery {
                 filter: params.filter.clone(),
+                unused: unused_attributes(params),
             };
             let candidates = self.provider.list(self.who, &ep, &query)?;
             all.extend(
@@ -351,6 +366,26 @@ impl<P: Provider> BulkExecutor for Ctx<'_, P> {
             }
         }
     }
+}
+
+/// Costly attributes a list request neither returns nor reads. Only `members` is worth it
+/// today (a group's member list can be long); the rule is general.
+fn unused_attributes(params: &ListParams) -> Vec<String> {
+    const COSTLY: [&str; 1] = ["members"];
+    let p = &params.projection;
+    COSTLY
+        .iter()
+        .filter(|name| {
+            let is =
+                |a: &crate::path::AttrPath| a.urn.is_none() && a.name.eq_ignore_ascii_case(name);
+            let hidden = p.excluded.iter().any(is)
+                || (!p.attributes.is_empty() && !p.attributes.iter().any(is));
+            let read = params.filter.as_ref().is_some_and(|f| f.mentions(name))
+                || params.sort_by.as_ref().is_some_and(is);
+            hidden && !read
+        })
+        .map(|name| name.to_string())
+        .collect()
 }
 
 /// A PATCH that removes every value of a multi-valued attribute (the last member of a group)

@@ -37,6 +37,17 @@ pub struct ClientInfo {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListQuery {
     pub filter: Option<Filter>,
+    /// Top-level attributes the response will not show and neither the filter nor the sort
+    /// reads (`excludedAttributes=members`, or `attributes=` without them): a provider may
+    /// leave out what is costly to build.
+    pub unused: Vec<String>,
+}
+
+impl ListQuery {
+    /// Whether the provider must fill in the top-level attribute `name`.
+    pub fn needs(&self, name: &str) -> bool {
+        !self.unused.iter().any(|u| u.eq_ignore_ascii_case(name))
+    }
 }
 
 pub trait Provider: Send + Sync + 'static {
@@ -72,6 +83,21 @@ pub trait Provider: Send + Sync + 'static {
         endpoint: &Endpoint,
         query: &ListQuery,
     ) -> Result<Vec<Resource>, ScimError>;
+
+    /// One page of an unfiltered, unsorted list (IdPs import a directory this way, 100 at a
+    /// time): the total and the resources at 1-based `start_index`, at most `count`, in the
+    /// order [`Provider::list`] would give. A provider that can count without building every
+    /// resource answers `Some`; the default `None` makes the router use `list`.
+    fn list_page(
+        &self,
+        _who: &Self::Principal,
+        _endpoint: &Endpoint,
+        _query: &ListQuery,
+        _start_index: usize,
+        _count: usize,
+    ) -> Result<Option<(usize, Vec<Resource>)>, ScimError> {
+        Ok(None)
+    }
 
     /// Creates a resource from a request body already checked by the router against the
     /// schema (required attributes, types, readOnly attributes dropped, string booleans and

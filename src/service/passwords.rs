@@ -65,23 +65,37 @@ impl Service {
     /// Sets a password an admin chose (or the user, through an admin-level front end). Needs
     /// Edit on the user.
     pub fn set_password(&self, actor: &Actor, id: UserId, password: &str) -> Result<User> {
-        let current = self.user(actor, id)?;
-        // Edit before anything else: the history check must tell nothing to the unauthorised.
-        let subject = self.subject(actor)?;
-        self.authorize_user(&mut self.records(), &subject, Action::Edit, &current)?;
-        let hash = match self.new_password_hash(Some(&current), password) {
-            Ok(hash) => hash,
-            Err(ServiceError::PasswordPolicy(v)) if self.drops_provisioned(&subject) => {
-                self.transact(|tx| self.audit_dropped_password(tx, actor, id, &v))?;
-                return Ok(current);
-            }
-            Err(e) => return Err(e),
+        let Some(hash) = self.checked_password_for(actor, id, password)? else {
+            return self.user(actor, id);
         };
         let now = OffsetDateTime::now_utc();
         self.update_user(actor, id, None, |u| {
             self.install_password(u, hash.clone(), now);
             Ok(())
         })
+    }
+
+    /// The hash of a password `actor` sets for user `id`, checked against the policy and the
+    /// user's history; `None` when a provisioning client's password broke the policy and is
+    /// dropped (audited). Authorises Edit first: the history check must tell nothing to the
+    /// unauthorised.
+    pub(super) fn checked_password_for(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        password: &str,
+    ) -> Result<Option<String>> {
+        let current = self.user(actor, id)?;
+        let subject = self.subject(actor)?;
+        self.authorize_user(&mut self.records(), &subject, Action::Edit, &current)?;
+        match self.new_password_hash(Some(&current), password) {
+            Ok(hash) => Ok(Some(hash)),
+            Err(ServiceError::PasswordPolicy(v)) if self.drops_provisioned(&subject) => {
+                self.transact(|tx| self.audit_dropped_password(tx, actor, id, &v))?;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Changes the caller's own password after checking the current one. Needs no Edit

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::users::{check_version, readable};
 use super::{Actor, InTx, Result, Service, ServiceError};
 use crate::audit::AuditKind;
-use crate::model::{Action, Entity, Role, RoleId, RoleType, UserId, fold};
+use crate::model::{Action, Entity, Role, RoleId, RoleSettings, RoleType, UserId, fold};
 use crate::store::{Txn, UserKey};
 
 /// How often a change that reads a role's member list outside its transaction starts over when
@@ -368,10 +368,15 @@ fn validate_role(role: &mut Role) -> Result<()> {
             level,
         });
     }
-    if role.role_type.is_none() && role.settings != Default::default() {
+    // A description is a label, not a setting: plain groups pushed by IdPs carry one.
+    let rules = RoleSettings {
+        description: None,
+        ..role.settings.clone()
+    };
+    if role.role_type.is_none() && rules != RoleSettings::default() {
         return Err(ServiceError::invalid(
             "settings",
-            "a plain group carries no settings",
+            "a plain group carries no settings (only a description)",
         ));
     }
     Ok(())

@@ -99,14 +99,21 @@ impl Service {
     }
 
     /// Replaces every writable attribute of a user (SCIM PUT). Server-managed fields (id,
-    /// timestamps, password, roles, anonymisation) are kept.
+    /// timestamps, password, roles, anonymisation) are kept. A `password` sent along is set
+    /// in the same transaction, under the password policy (see [`Service::set_password`]).
     pub fn replace_user(
         &self,
         actor: &Actor,
         id: UserId,
         replacement: User,
         expected_version: Option<u64>,
+        password: Option<&str>,
     ) -> Result<User> {
+        let hash = match password {
+            Some(password) => self.checked_password_for(actor, id, password)?,
+            None => None,
+        };
+        let now = OffsetDateTime::now_utc();
         self.update_user(actor, id, expected_version, |current| {
             let mut next = replacement.clone();
             next.id = current.id;
@@ -120,6 +127,9 @@ impl Service {
             next.first_activated = current.first_activated;
             next.created = current.created;
             next.kind = current.kind;
+            if let Some(hash) = &hash {
+                self.install_password(&mut next, hash.clone(), now);
+            }
             *current = next;
             Ok(())
         })

@@ -255,13 +255,25 @@ impl Provider for ScimDirectory {
                     None => Ok(out),
                 }
             }
-            "Groups" => self
-                .service
-                .roles(who)
-                .map_err(failure)?
-                .iter()
-                .map(|r| self.role_resource(who, r))
-                .collect(),
+            "Groups" => {
+                let members = query.needs("members");
+                self.service
+                    .roles(who)
+                    .map_err(failure)?
+                    .iter()
+                    .map(|r| {
+                        if members {
+                            self.role_resource(who, r)
+                        } else {
+                            Ok(Resource {
+                                id: r.id.to_string(),
+                                version: r.version,
+                                json: role_to_scim(r, None, &self.base),
+                            })
+                        }
+                    })
+                    .collect()
+            }
             "Accounts" => Ok(self
                 .service
                 .accounts(who)
@@ -270,6 +282,43 @@ impl Provider for ScimDirectory {
                 .map(|a| self.account_resource(a))
                 .collect()),
             other => Err(unknown_endpoint(other)),
+        }
+    }
+
+    fn list_page(
+        &self,
+        who: &Actor,
+        endpoint: &Endpoint,
+        _query: &ListQuery,
+        start_index: usize,
+        count: usize,
+    ) -> Result<Option<(usize, Vec<Resource>)>, ScimError> {
+        if endpoint != "Users" {
+            return Ok(None);
+        }
+        // Every visible user is counted, but only the page's are turned into resources.
+        let first = start_index.saturating_sub(1);
+        let mut total = 0usize;
+        let mut page = Vec::with_capacity(count.min(1000));
+        let mut failed = None;
+        self.service
+            .list_users(who, &Plan::Scan, &mut |user| {
+                if total >= first && page.len() < count {
+                    match self.user_resource(&user) {
+                        Ok(r) => page.push(r),
+                        Err(e) => {
+                            failed = Some(e);
+                            return ControlFlow::Break(());
+                        }
+                    }
+                }
+                total += 1;
+                ControlFlow::Continue(())
+            })
+            .map_err(failure)?;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(Some((total, page))),
         }
     }
 
@@ -314,16 +363,10 @@ impl Provider for ScimDirectory {
                 let (user, password) = user_from_scim(&body)?;
                 let mut user = self
                     .service
-                    .replace_user(who, id, user, if_version)
+                    .replace_user(who, id, user, if_version, password.as_deref())
                     .map_err(failure)?;
                 if unlock_requested(&body)? && user.locked_until.is_some() {
                     user = self.service.unlock_user(who, id).map_err(failure)?;
-                }
-                if let Some(password) = password {
-                    user = self
-                        .service
-                        .set_password(who, id, &password)
-                        .map_err(failure)?;
                 }
                 self.user_resource(&user)
             }
