@@ -17,6 +17,9 @@ use rollcall::service::{Actor, NewUser, Plan, Policy, Service};
 use rollcall::store::{SledStore, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "rollcall",

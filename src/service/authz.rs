@@ -17,6 +17,7 @@
 //! (the widest wins); the Administrator System Role reaches everything.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use super::{Actor, Plan, Principal, Result, Service, ServiceError, UserLookup};
 use crate::model::{
@@ -176,7 +177,23 @@ impl Ord for LevelKey {
 impl Service {
     /// Resolves who is acting: the system, a user (with their roles), or anonymous (guest
     /// roles).
-    pub fn subject(&self, actor: &Actor) -> Result<Subject> {
+    pub fn subject(&self, actor: &Actor) -> Result<Arc<Subject>> {
+        if actor.principal == Principal::System {
+            return self.load_subject(actor).map(Arc::new);
+        }
+        // Taken before the records are read: a change committed meanwhile bumps it, so a
+        // subject built from older records is never served as current.
+        let generation = self.store.generation();
+        if let Some(subject) = self.subjects.get(actor.principal, generation) {
+            return Ok(subject);
+        }
+        let subject = Arc::new(self.load_subject(actor)?);
+        self.subjects
+            .put(actor.principal, generation, Arc::clone(&subject));
+        Ok(subject)
+    }
+
+    fn load_subject(&self, actor: &Actor) -> Result<Subject> {
         match actor.principal {
             Principal::System => Ok(Subject {
                 principal: Principal::System,

@@ -18,6 +18,7 @@ mod recovery;
 mod refs;
 mod roles;
 mod sessions;
+mod subjects;
 mod tokens;
 mod users;
 
@@ -53,7 +54,7 @@ pub struct Actor {
     pub acting_admin: Option<UserId>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Principal {
     /// The server itself, or an operator at the CLI on the data directory.
     System,
@@ -150,6 +151,7 @@ pub struct Service {
     policy: Arc<Policy>,
     /// Session-token keys, loaded from the store on first use.
     keys: Arc<std::sync::RwLock<Option<Arc<crate::auth::jwt::KeyRing>>>>,
+    subjects: Arc<subjects::SubjectCache>,
 }
 
 impl Service {
@@ -158,6 +160,7 @@ impl Service {
             store,
             policy: Arc::new(policy),
             keys: Arc::default(),
+            subjects: Arc::default(),
         }
     }
 

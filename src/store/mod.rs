@@ -95,6 +95,11 @@ pub trait Store: Send + Sync + 'static {
     fn sessions(&self) -> Iter<'_, Session>;
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// A number that changes after every committed change to a user or role record (within
+    /// this process). Read it *before* loading records to cache what was derived from them:
+    /// while it stays the same, the records have not changed.
+    fn generation(&self) -> u64;
+
     /// Runs `body` as one atomic transaction and returns once the result is durable. The body may
     /// run more than once (on conflicts) and must have no effects outside `tx`.
     fn write(

@@ -93,6 +93,9 @@ pub struct SledStore {
     db: Db,
     trees: Vec<Tree>,
     commit: GroupCommit,
+    /// Bumped after every commit that changes a user or role record; see
+    /// [`Store::generation`].
+    generation: std::sync::atomic::AtomicU64,
 }
 
 fn engine(e: impl std::fmt::Display) -> StoreError {
@@ -138,7 +141,12 @@ impl SledStore {
         let flush_db = db.clone();
         let commit =
             GroupCommit::start(move || flush_db.flush().map(drop).map_err(|e| e.to_string()));
-        Ok(Self { db, trees, commit })
+        Ok(Self {
+            db,
+            trees,
+            commit,
+            generation: std::sync::atomic::AtomicU64::new(0),
+        })
     }
 
     fn tree(&self, t: T) -> &Tree {
@@ -221,7 +229,17 @@ impl SledStore {
             Ok(())
         });
         match result {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                if tx
+                    .writes
+                    .keys()
+                    .any(|(t, _)| matches!(t, T::Users | T::Roles))
+                {
+                    self.generation
+                        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                }
+                Ok(true)
+            }
             Err(TransactionError::Abort(Stale)) => Ok(false),
             Err(TransactionError::Storage(e)) => Err(engine(e)),
         }
@@ -411,6 +429,10 @@ impl Store for SledStore {
 
     fn sessions(&self) -> Iter<'_, Session> {
         self.records(T::Sessions)
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
