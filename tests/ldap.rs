@@ -673,3 +673,67 @@ fn the_ldap3_client_library_searches_with_every_filter_kind() {
         ldap.unbind().await.unwrap();
     });
 }
+
+#[test]
+fn connection_and_request_size_limits_hold_and_the_server_stays_usable() {
+    let s = start_directory("[ldap]\nmax_connections_per_ip = 2\nmax_request_bytes = 4096\n");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let connect = || async {
+            let (conn, mut ldap) = LdapConnAsync::new(&url(&s)).await?;
+            ldap3::drive!(conn);
+            let rc = ldap.simple_bind(ADMIN_DN, ADMIN_PASSWORD).await?.rc;
+            Ok::<_, ldap3::LdapError>((ldap, rc))
+        };
+        // Two connections from this address are admitted; the third is closed at once.
+        let (mut first, rc) = connect().await.unwrap();
+        assert_eq!(rc, 0);
+        let (second, rc) = connect().await.unwrap();
+        assert_eq!(rc, 0);
+        assert!(
+            connect().await.is_err(),
+            "a third connection from one address"
+        );
+        // Closing one makes room again.
+        drop(second);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut third = loop {
+            if let Ok((ldap, 0)) = connect().await {
+                break ldap;
+            }
+            assert!(std::time::Instant::now() < deadline, "room after a close");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+
+        // A request over max_request_bytes closes that connection and changes nothing.
+        let big = "x".repeat(8 * 1024);
+        let dn = format!("uid=huge,ou=people,{BASE}");
+        let attrs: Vec<(&str, std::collections::HashSet<&str>)> = vec![
+            ("objectClass", ["inetOrgPerson"].into()),
+            ("uid", ["huge"].into()),
+            ("sn", ["Huge"].into()),
+            ("cn", ["Huge"].into()),
+            ("title", [big.as_str()].into()),
+        ];
+        let refused = third.add(&dn, attrs).await;
+        assert!(refused.is_err(), "the connection is closed: {refused:?}");
+        assert!(
+            third.simple_bind(ADMIN_DN, ADMIN_PASSWORD).await.is_err(),
+            "and stays closed"
+        );
+        // The other connection is unaffected, and the entry does not exist.
+        let (entries, _) = first
+            .search(
+                &format!("ou=people,{BASE}"),
+                Scope::OneLevel,
+                "(uid=huge)",
+                vec!["uid"],
+            )
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+        assert!(entries.is_empty());
+        let _ = first.unbind().await;
+    });
+}
