@@ -193,9 +193,12 @@ impl StoredHash {
     /// Checks `password`; digests are compared in constant time.
     pub fn verify(&self, password: &str) -> bool {
         match self {
-            Self::Argon2id { phc, .. } => Argon2::default()
-                .verify_password(password.as_bytes(), &**phc)
-                .is_ok(),
+            Self::Argon2id { phc, .. } => {
+                let _pass = super::gate::Gate::global().enter();
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &**phc)
+                    .is_ok()
+            }
             Self::Ssha { digest, salt } => {
                 let computed = Sha1::new()
                     .chain_update(password)
@@ -212,7 +215,10 @@ impl StoredHash {
             }
             // bcrypt compares with `subtle` too. It reads at most 72 bytes of the password, as
             // every bcrypt does, so longer passwords verify the way they were hashed.
-            Self::Bcrypt { hash, .. } => bcrypt::verify(password, hash).unwrap_or(false),
+            Self::Bcrypt { hash, .. } => {
+                let _pass = super::gate::Gate::global().enter();
+                bcrypt::verify(password, hash).unwrap_or(false)
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 //! imported from other directories ({SSHA}, {SSHA512}, bcrypt, {ARGON2}) live in [`import()`]
 //! and its module; [`verify`] checks every stored form, so login needs to know none of them.
 
+mod gate;
 mod import;
 pub mod policy;
 
@@ -53,6 +54,7 @@ impl Argon2Params {
     /// Slow on purpose (tens of milliseconds): call it off async executors and outside store
     /// transactions.
     pub fn hash(&self, password: &str) -> Result<String, PasswordError> {
+        let _pass = gate::Gate::global().enter();
         let hash: PasswordHash = self
             .hasher()?
             .hash_password(password.as_bytes())
