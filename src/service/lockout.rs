@@ -40,9 +40,7 @@ impl Service {
         let until = now + self.policy.lockout.duration();
         user.locked_until = Some(until);
         user.sessions_revoked = Some(now);
-        user.version += 1;
-        user.modified = now;
-        tx.put_user(&user)?;
+        super::users::put_server_managed(tx, &mut user, now)?;
         let detail = format!(
             "{} failed logins within {} s; locked until {until}",
             failures, self.policy.lockout.window_seconds
@@ -85,9 +83,7 @@ impl Service {
                 return Ok(user);
             }
             user.locked_until = None;
-            user.version += 1;
-            user.modified = OffsetDateTime::now_utc();
-            tx.put_user(&user)?;
+            super::users::put_server_managed(tx, &mut user, OffsetDateTime::now_utc())?;
             self.audit(
                 tx,
                 actor,

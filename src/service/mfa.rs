@@ -31,9 +31,7 @@ impl Service {
                 ));
             }
             user.totp = Some(enrolment.clone());
-            user.version += 1;
-            user.modified = OffsetDateTime::now_utc();
-            tx.put_user(&user)?;
+            super::users::put_server_managed(tx, &mut user, OffsetDateTime::now_utc())?;
             Ok(user)
         })?;
         let issuer = "Rollcall";
@@ -70,9 +68,7 @@ impl Service {
                 confirmed: true,
                 ..enrolment
             });
-            user.version += 1;
-            user.modified = now;
-            tx.put_user(&user)?;
+            super::users::put_server_managed(tx, &mut user, now)?;
             self.audit(
                 tx,
                 actor,
@@ -100,9 +96,7 @@ impl Service {
                 return Ok(());
             }
             user.totp = None;
-            user.version += 1;
-            user.modified = OffsetDateTime::now_utc();
-            tx.put_user(&user)?;
+            super::users::put_server_managed(tx, &mut user, OffsetDateTime::now_utc())?;
             self.audit(
                 tx,
                 actor,

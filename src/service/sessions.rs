@@ -336,9 +336,7 @@ impl Service {
         self.transact(|tx| {
             let mut record = readable(tx, user)?;
             record.sessions_revoked = Some(now);
-            record.version += 1;
-            record.modified = now;
-            tx.put_user(&record)?;
+            super::users::put_server_managed(tx, &mut record, now)?;
             self.audit(
                 tx,
                 actor,

@@ -405,6 +405,20 @@ impl Service {
     }
 }
 
+/// Writes a change to server-managed fields only (lock, authenticator, sessions), which needs
+/// none of the rules of `commit_user`; the version (the ETag) still moves, so a client holding
+/// the old representation learns that it changed.
+pub(super) fn put_server_managed(
+    tx: &mut dyn Txn,
+    user: &mut User,
+    now: OffsetDateTime,
+) -> Result<()> {
+    user.version += 1;
+    user.modified = now;
+    tx.put_user(user)?;
+    Ok(())
+}
+
 pub(super) fn readable(tx: &mut dyn Txn, id: UserId) -> Result<User> {
     tx.user(id)?
         .filter(|u| !u.anonymised)

@@ -13,8 +13,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::bearer::Bearer;
-use super::{RestError, RestResult, blocking, body};
+use super::{RestError, RestResult, body};
 use crate::audit::AuditKind;
 use crate::model::UserId;
 use crate::service::{Actor, AuditQuery, Service, SessionUse};
@@ -39,15 +38,10 @@ type Peer = ConnectInfo<SocketAddr>;
 async fn as_caller<T: Send + 'static>(
     service: Service,
     headers: &HeaderMap,
-    peer: Peer,
+    ConnectInfo(peer): Peer,
     f: impl FnOnce(&Service, &Actor) -> RestResult<T> + Send + 'static,
 ) -> RestResult<T> {
-    let bearer = Bearer::from_request(headers, Some(peer));
-    blocking(move || {
-        let actor = bearer.actor(&service, SessionUse::Api)?;
-        f(&service, &actor)
-    })
-    .await
+    super::as_caller(service, headers, peer, SessionUse::Api, f).await
 }
 
 fn user_id(text: &str) -> RestResult<UserId> {

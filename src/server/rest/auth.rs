@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::bearer::Bearer;
-use super::{RestError, RestResult, blocking, body};
+use super::{RestError, RestResult, as_caller, blocking, body};
 use crate::audit::Source;
 use crate::auth::session::Session;
 use crate::model::UserId;
@@ -116,11 +116,13 @@ async fn my_sessions(
     headers: HeaderMap,
     peer: Peer,
 ) -> RestResult<Json<Vec<Session>>> {
-    let bearer = bearer(&headers, peer);
-    blocking(move || {
-        let actor = bearer.actor(&service, SessionUse::OwnAccount)?;
-        Ok(Json(service.sessions(&actor, Some(own_id(&actor)?))?))
-    })
+    as_caller(
+        service,
+        &headers,
+        peer.0,
+        SessionUse::OwnAccount,
+        |s, actor| Ok(Json(s.sessions(actor, Some(own_id(actor)?))?)),
+    )
     .await
 }
 
@@ -130,15 +132,19 @@ async fn end_my_session(
     peer: Peer,
     Path(jti): Path<String>,
 ) -> RestResult<StatusCode> {
-    let bearer = bearer(&headers, peer);
     let jti = jti
         .parse()
         .map_err(|_| RestError::bad_request(format!("{jti:?} is not a session id")))?;
-    blocking(move || {
-        let actor = bearer.actor(&service, SessionUse::OwnAccount)?;
-        service.revoke_session(&actor, own_id(&actor)?, jti)?;
-        Ok(StatusCode::NO_CONTENT)
-    })
+    as_caller(
+        service,
+        &headers,
+        peer.0,
+        SessionUse::OwnAccount,
+        move |s, actor| {
+            s.revoke_session(actor, own_id(actor)?, jti)?;
+            Ok(StatusCode::NO_CONTENT)
+        },
+    )
     .await
 }
 
@@ -147,12 +153,16 @@ async fn end_all_my_sessions(
     headers: HeaderMap,
     peer: Peer,
 ) -> RestResult<StatusCode> {
-    let bearer = bearer(&headers, peer);
-    blocking(move || {
-        let actor = bearer.actor(&service, SessionUse::OwnAccount)?;
-        service.revoke_all_sessions(&actor, own_id(&actor)?)?;
-        Ok(StatusCode::NO_CONTENT)
-    })
+    as_caller(
+        service,
+        &headers,
+        peer.0,
+        SessionUse::OwnAccount,
+        |s, actor| {
+            s.revoke_all_sessions(actor, own_id(actor)?)?;
+            Ok(StatusCode::NO_CONTENT)
+        },
+    )
     .await
 }
 
@@ -170,12 +180,16 @@ async fn change_password(
     json: Result<Json<PasswordChange>, JsonRejection>,
 ) -> RestResult<StatusCode> {
     let request = body(json)?;
-    let bearer = bearer(&headers, peer);
-    blocking(move || {
-        let actor = bearer.actor(&service, SessionUse::OwnAccount)?;
-        service.change_own_password(&actor, &request.old_password, &request.new_password)?;
-        Ok(StatusCode::NO_CONTENT)
-    })
+    as_caller(
+        service,
+        &headers,
+        peer.0,
+        SessionUse::OwnAccount,
+        move |s, actor| {
+            s.change_own_password(actor, &request.old_password, &request.new_password)?;
+            Ok(StatusCode::NO_CONTENT)
+        },
+    )
     .await
 }
 
@@ -264,15 +278,19 @@ async fn totp_enroll(
     headers: HeaderMap,
     peer: Peer,
 ) -> RestResult<Json<Value>> {
-    let bearer = bearer(&headers, peer);
-    blocking(move || {
-        let actor = bearer.actor(&service, SessionUse::Enrolment)?;
-        let enrolment = service.enrol_totp(&actor)?;
-        Ok(Json(json!({
-            "secret": enrolment.secret,
-            "otpauth_uri": enrolment.otpauth_uri,
-        })))
-    })
+    as_caller(
+        service,
+        &headers,
+        peer.0,
+        SessionUse::Enrolment,
+        |s, actor| {
+            let enrolment = s.enrol_totp(actor)?;
+            Ok(Json(json!({
+                "secret": enrolment.secret,
+                "otpauth_uri": enrolment.otpauth_uri,
+            })))
+        },
+    )
     .await
 }
 
@@ -289,12 +307,16 @@ async fn totp_confirm(
     json: Result<Json<Confirm>, JsonRejection>,
 ) -> RestResult<StatusCode> {
     let request = body(json)?;
-    let bearer = bearer(&headers, peer);
-    blocking(move || {
-        let actor = bearer.actor(&service, SessionUse::Enrolment)?;
-        service.confirm_totp(&actor, &request.code)?;
-        Ok(StatusCode::NO_CONTENT)
-    })
+    as_caller(
+        service,
+        &headers,
+        peer.0,
+        SessionUse::Enrolment,
+        move |s, actor| {
+            s.confirm_totp(actor, &request.code)?;
+            Ok(StatusCode::NO_CONTENT)
+        },
+    )
     .await
 }
 
@@ -311,7 +333,6 @@ async fn totp_remove(
     peer: Peer,
     Query(target): Query<TotpTarget>,
 ) -> RestResult<StatusCode> {
-    let bearer = bearer(&headers, peer);
     let target = target
         .user
         .map(|u| {
@@ -319,14 +340,13 @@ async fn totp_remove(
                 .map_err(|_| RestError::bad_request(format!("{u:?} is not a user id")))
         })
         .transpose()?;
-    blocking(move || {
-        // Someone else's authenticator is admin work, under the API rules.
-        let usage = match target {
-            Some(_) => SessionUse::Api,
-            None => SessionUse::OwnAccount,
-        };
-        let actor = bearer.actor(&service, usage)?;
-        service.remove_totp(&actor, target)?;
+    // Someone else's authenticator is admin work, under the API rules.
+    let usage = match target {
+        Some(_) => SessionUse::Api,
+        None => SessionUse::OwnAccount,
+    };
+    as_caller(service, &headers, peer.0, usage, move |s, actor| {
+        s.remove_totp(actor, target)?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await
@@ -348,11 +368,13 @@ async fn act_as(
     json: Result<Json<ActAs>, JsonRejection>,
 ) -> RestResult<Json<Value>> {
     let request = body(json)?;
-    let bearer = bearer(&headers, peer);
-    let issued = blocking(move || {
-        let actor = bearer.actor(&service, SessionUse::Api)?;
-        Ok(service.act_as(&actor, &request.password, &request.user)?)
-    })
+    let issued = as_caller(
+        service,
+        &headers,
+        peer.0,
+        SessionUse::Api,
+        move |s, actor| Ok(s.act_as(actor, &request.password, &request.user)?),
+    )
     .await?;
     Ok(token_response(&issued))
 }

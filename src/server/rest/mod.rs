@@ -116,6 +116,22 @@ fn body<T: DeserializeOwned>(json: Result<Json<T>, JsonRejection>) -> RestResult
     }
 }
 
+/// Runs `f` off the async workers as the actor behind the request's credentials, for `usage`.
+async fn as_caller<T: Send + 'static>(
+    service: Service,
+    headers: &axum::http::HeaderMap,
+    peer: std::net::SocketAddr,
+    usage: crate::service::SessionUse,
+    f: impl FnOnce(&Service, &crate::service::Actor) -> RestResult<T> + Send + 'static,
+) -> RestResult<T> {
+    let bearer = bearer::Bearer::from_request(headers, Some(axum::extract::ConnectInfo(peer)));
+    blocking(move || {
+        let actor = bearer.actor(&service, usage)?;
+        f(&service, &actor)
+    })
+    .await
+}
+
 /// Runs a service call off the async workers: argon2 and durable writes block.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> RestResult<T> + Send + 'static,
