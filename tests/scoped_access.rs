@@ -358,6 +358,34 @@ async fn read_levels_show_the_same_people_over_ldap_and_scim() {
         assert_eq!(people, expected, "SCIM: {who} with {level}");
         org.levels(who, ["none", "none", "none", "none"]).await;
     }
+    // Every permission change is in the audit trail with what it was and what it became.
+    let (status, events) = org
+        .call(
+            Method::GET,
+            &format!(
+                "/admin/audit?kind=role_changed&target={}",
+                org.roles["vp_a"]
+            ),
+            &org.admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let reads: Vec<(Value, Value)> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["before"]["permissions"]["user"]["read"].clone(),
+                e["after"]["permissions"]["user"]["read"].clone(),
+            )
+        })
+        .collect();
+    assert!(
+        reads.contains(&(json!("none"), json!("subordinates_all"))),
+        "{reads:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
