@@ -239,6 +239,18 @@ impl Service {
         plan: &Plan,
         visit: &mut dyn FnMut(User) -> ControlFlow<()>,
     ) -> Result<()> {
+        self.list_users_after(actor, plan, None, visit)
+    }
+
+    /// [`Service::list_users`] from the user after `after` on: a page that resumes where the
+    /// last one ended reads nothing before it.
+    pub fn list_users_after(
+        &self,
+        actor: &Actor,
+        plan: &Plan,
+        after: Option<UserId>,
+        visit: &mut dyn FnMut(User) -> ControlFlow<()>,
+    ) -> Result<()> {
         let subject = self.subject(actor)?;
         let scope = self.user_scope(&subject, Action::Read)?;
         if scope.is_empty() {
@@ -258,14 +270,18 @@ impl Service {
         };
         match plan.execute(self.store.as_ref())? {
             Candidates::All => {
-                for user in self.store.users() {
+                let users = match after {
+                    Some(after) => self.store.users_after(after),
+                    None => self.store.users(),
+                };
+                for user in users {
                     if emit(user?).is_break() {
                         break;
                     }
                 }
             }
             Candidates::Ids(ids) => {
-                for id in ids {
+                for id in ids.into_iter().filter(|id| after.is_none_or(|a| *id > a)) {
                     if let Some(user) = self.store.user(id)?
                         && emit(user).is_break()
                     {

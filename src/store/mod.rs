@@ -69,6 +69,8 @@ pub trait Store: Send + Sync + 'static {
     fn users_by(&self, key: &UserKey) -> Result<Vec<UserId>, StoreError>;
     /// Every user record, anonymised ones included, in id (creation) order.
     fn users(&self) -> Iter<'_, User>;
+    /// The same, starting after `after` (a page boundary), without reading what comes before.
+    fn users_after(&self, after: UserId) -> Iter<'_, User>;
 
     fn role(&self, id: RoleId) -> Result<Option<Role>, StoreError>;
     fn role_by_name(&self, name: &str) -> Result<Option<RoleId>, StoreError>;

@@ -333,6 +333,17 @@ impl Store for SledStore {
         }
     }
 
+    fn users_after(&self, after: UserId) -> Iter<'_, User> {
+        use std::ops::Bound;
+        let from = Bound::Excluded(after.as_bytes().to_vec());
+        Box::new(
+            self.tree(T::Users)
+                .range::<Vec<u8>, _>((from, Bound::Unbounded))
+                .values()
+                .map(|v| decode(tree_name(T::Users), &v.map_err(engine)?)),
+        )
+    }
+
     fn users(&self) -> Iter<'_, User> {
         self.records(T::Users)
     }

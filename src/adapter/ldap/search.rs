@@ -240,7 +240,7 @@ impl Search<'_> {
         };
         self.directory
             .service
-            .list_users(self.actor, &plan, &mut visit)
+            .list_users_after(self.actor, &plan, resume, &mut visit)
             .map_err(ldap_error)?;
         if let Some(e) = failure {
             return Err(ldap_error(e));
