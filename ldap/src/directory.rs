@@ -117,6 +117,50 @@ impl SearchQuery {
                 .any(|a| *a == canonical || a == "*")
     }
 
+    /// The value of an equality on `name` that the whole filter requires (the filter itself,
+    /// or a conjunct of a top-level AND), when that is the filter's only use of `name` and the
+    /// selection does not return it. A directory that knows an entry holds this value may
+    /// present `name` with this one value: the filter decides the same, and building the full
+    /// attribute (a large group's `member`) is spared.
+    pub fn sole_required_equality(&self, name: &str, schema: &Schema) -> Option<&str> {
+        let canonical = schema.canonical(name);
+        if self.selection.includes(name, schema) {
+            return None;
+        }
+        fn uses(f: &LdapFilter, schema: &Schema, canonical: &str) -> usize {
+            match f {
+                LdapFilter::And(v) | LdapFilter::Or(v) => {
+                    v.iter().map(|f| uses(f, schema, canonical)).sum()
+                }
+                LdapFilter::Not(f) => uses(f, schema, canonical),
+                LdapFilter::Equality(a, _)
+                | LdapFilter::Substring(a, _)
+                | LdapFilter::GreaterOrEqual(a, _)
+                | LdapFilter::LessOrEqual(a, _)
+                | LdapFilter::Present(a)
+                | LdapFilter::Approx(a, _) => usize::from(schema.canonical(a) == canonical),
+                // Without a type it may match any attribute: count it as a use.
+                LdapFilter::Extensible(m) => match &m.type_ {
+                    Some(t) => usize::from(schema.canonical(t) == canonical),
+                    None => 1,
+                },
+            }
+        }
+        if uses(&self.filter, schema, &canonical) != 1 {
+            return None;
+        }
+        fn equality<'f>(f: &'f LdapFilter, schema: &Schema, canonical: &str) -> Option<&'f str> {
+            match f {
+                LdapFilter::Equality(a, v) if schema.canonical(a) == canonical => Some(v.as_str()),
+                _ => None,
+            }
+        }
+        match &self.filter {
+            LdapFilter::And(parts) => parts.iter().find_map(|p| equality(p, schema, &canonical)),
+            f => equality(f, schema, &canonical),
+        }
+    }
+
     /// True if an entry at `dn` is inside the search scope.
     pub fn in_scope(&self, dn: &Dn) -> bool {
         in_scope(&self.base, self.scope.clone(), dn)
@@ -282,5 +326,47 @@ impl CancelFlag {
 
     pub(crate) fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::Selection;
+    use crate::filter::parse_filter;
+
+    fn query(filter: &str, attrs: &[&str]) -> SearchQuery {
+        let schema = Schema::standard();
+        let attrs: Vec<String> = attrs.iter().map(|a| a.to_string()).collect();
+        SearchQuery {
+            base: Dn::parse("dc=example,dc=com").unwrap(),
+            scope: LdapSearchScope::Subtree,
+            filter: parse_filter(filter).unwrap(),
+            selection: Selection::parse(&attrs, false, &schema),
+            resume_after: None,
+            limit: None,
+        }
+    }
+
+    #[test]
+    fn a_sole_required_equality_is_found_only_when_nothing_else_reads_the_attribute() {
+        let s = Schema::standard();
+        let sole = |f: &str, attrs: &[&str]| {
+            query(f, attrs)
+                .sole_required_equality("member", &s)
+                .map(str::to_string)
+        };
+        assert_eq!(sole("(member=uid=a)", &["cn"]).as_deref(), Some("uid=a"));
+        assert_eq!(
+            sole("(&(objectClass=groupOfNames)(MEMBER=uid=a))", &["cn"]).as_deref(),
+            Some("uid=a")
+        );
+        // Returned, read twice, negated elsewhere, or only one branch of an OR: not sole.
+        assert_eq!(sole("(member=uid=a)", &["member"]), None);
+        assert_eq!(sole("(member=uid=a)", &[]), None, "all attributes");
+        assert_eq!(sole("(&(member=uid=a)(!(member=uid=b)))", &["cn"]), None);
+        assert_eq!(sole("(|(member=uid=a)(cn=x))", &["cn"]), None);
+        assert_eq!(sole("(&(member=uid=a)(member=*))", &["cn"]), None);
+        assert_eq!(sole("(cn=x)", &["cn"]), None);
     }
 }

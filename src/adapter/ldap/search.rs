@@ -352,12 +352,22 @@ impl Search<'_> {
         if let Some(name) = only {
             roles.retain(|r| crate::model::fold(&r.name) == crate::model::fold(name));
         }
-        if let Some(user) = self.member_lookup()? {
+        let member = self.member_lookup()?;
+        if let Some(user) = &member {
             // `(member=<dn>)` (alone or under `&`): only the member's own roles can match.
             roles.retain(|r| user.roles.contains(&r.id));
         }
         roles.sort_by_key(|r| r.id);
-        let with_members = self.needs("member");
+        // Every role left holds that member; when nothing else reads `member`, the entry
+        // carries that one value instead of a list that may run to thousands.
+        let only_member = member
+            .as_ref()
+            .and(
+                self.query
+                    .sole_required_equality("member", &self.directory.schema),
+            )
+            .map(str::to_string);
+        let with_members = only_member.is_none() && self.needs("member");
         let mut refs = service.references();
         for role in roles {
             if sink.is_stopped() {
@@ -381,7 +391,7 @@ impl Search<'_> {
                 }
                 Some(dns)
             } else {
-                None
+                only_member.clone().map(|dn| vec![dn])
             };
             let mut pos = vec![ROLES];
             pos.extend_from_slice(role.id.as_bytes());
