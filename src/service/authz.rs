@@ -239,10 +239,22 @@ impl Service {
     }
 
     /// The users `subject` may act on with `action`.
-    pub fn user_scope(&self, subject: &Subject, action: Action) -> Result<UserScope> {
+    pub fn user_scope(&self, subject: &Subject, action: Action) -> Result<Arc<UserScope>> {
         if subject.is_administrator() {
-            return Ok(UserScope::everything());
+            return Ok(Arc::new(UserScope::everything()));
         }
+        // As for subjects: the generation is taken before the records are read.
+        let key = (subject.principal, action);
+        let generation = self.store.generation();
+        if let Some(scope) = self.subjects.scope(key, generation) {
+            return Ok(scope);
+        }
+        let scope = Arc::new(self.compute_user_scope(subject, action)?);
+        self.subjects.put_scope(key, generation, Arc::clone(&scope));
+        Ok(scope)
+    }
+
+    fn compute_user_scope(&self, subject: &Subject, action: Action) -> Result<UserScope> {
         let mut scope = UserScope::default();
         for LevelKey(level) in subject.levels(Entity::User, action) {
             self.widen(&mut scope, subject, level)?;

@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::{Principal, Subject};
+use super::{Principal, Subject, UserScope};
+use crate::model::Action;
 
 /// Principals remembered at most; the map is emptied when it grows past this.
 const CAPACITY: usize = 4096;
@@ -14,6 +15,9 @@ const CAPACITY: usize = 4096;
 #[derive(Default)]
 pub(super) struct SubjectCache {
     entries: Mutex<HashMap<Principal, (u64, Arc<Subject>)>>,
+    /// The users a principal reaches per action: a reporting tree or an account's users is
+    /// worth keeping too, since every scoped request needs it.
+    scopes: Mutex<HashMap<(Principal, Action), (u64, Arc<UserScope>)>>,
 }
 
 impl SubjectCache {
@@ -33,5 +37,21 @@ impl SubjectCache {
             entries.clear();
         }
         entries.insert(principal, (generation, subject));
+    }
+
+    pub fn scope(&self, key: (Principal, Action), generation: u64) -> Option<Arc<UserScope>> {
+        let scopes = self.scopes.lock().expect("scope cache lock");
+        scopes
+            .get(&key)
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, s)| Arc::clone(s))
+    }
+
+    pub fn put_scope(&self, key: (Principal, Action), generation: u64, scope: Arc<UserScope>) {
+        let mut scopes = self.scopes.lock().expect("scope cache lock");
+        if scopes.len() >= CAPACITY {
+            scopes.clear();
+        }
+        scopes.insert(key, (generation, scope));
     }
 }

@@ -14,6 +14,10 @@ use crate::store::Txn;
 /// are refused rather than walked forever.
 const MAX_MANAGER_DEPTH: usize = 1024;
 
+/// Query candidates up to this many are checked against the caller's scope one by one rather
+/// than intersected with the scope's own candidates.
+const POINT_CHECKS: usize = 64;
+
 /// A user to create, with an optional initial password (hashed before the transaction).
 pub struct NewUser {
     pub user: User,
@@ -256,11 +260,23 @@ impl Service {
         if scope.is_empty() {
             return Ok(());
         }
-        let plan = if scope.all {
-            plan.clone()
-        } else {
-            Plan::And(vec![plan.clone(), scope.plan()])
+        // The query's own candidates first: a point lookup is checked against the scope user
+        // by user, and only a broad query pays for the scope's candidates (an account's users,
+        // a reporting tree) to narrow it.
+        let mut candidates = plan.execute(self.store.as_ref())?;
+        let narrow = match &candidates {
+            Candidates::Ids(ids) => ids.len() > POINT_CHECKS,
+            Candidates::All => true,
         };
+        if !scope.all && narrow {
+            candidates = match (candidates, scope.plan().execute(self.store.as_ref())?) {
+                (Candidates::All, allowed) => allowed,
+                (query, Candidates::All) => query,
+                (Candidates::Ids(query), Candidates::Ids(allowed)) => {
+                    Candidates::Ids(query.intersection(&allowed).copied().collect())
+                }
+            };
+        }
         let mut emit = |user: User| {
             if user.anonymised || !scope.contains(&user) {
                 ControlFlow::Continue(())
@@ -268,7 +284,7 @@ impl Service {
                 visit(user)
             }
         };
-        match plan.execute(self.store.as_ref())? {
+        match candidates {
             Candidates::All => {
                 let users = match after {
                     Some(after) => self.store.users_after(after),

@@ -97,8 +97,8 @@ pub trait Store: Send + Sync + 'static {
     fn sessions(&self) -> Iter<'_, Session>;
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
-    /// A number that changes after every committed change to a user or role record (within
-    /// this process). Read it *before* loading records to cache what was derived from them:
+    /// A number that changes after every committed change to a user, role or account record
+    /// (within this process). Read it *before* loading records to cache what was derived from them:
     /// while it stays the same, the records have not changed.
     fn generation(&self) -> u64;
 

@@ -93,7 +93,7 @@ pub struct SledStore {
     db: Db,
     trees: Vec<Tree>,
     commit: GroupCommit,
-    /// Bumped after every commit that changes a user or role record; see
+    /// Bumped after every commit that changes a user, role or account record; see
     /// [`Store::generation`].
     generation: std::sync::atomic::AtomicU64,
 }
@@ -233,7 +233,7 @@ impl SledStore {
                 if tx
                     .writes
                     .keys()
-                    .any(|(t, _)| matches!(t, T::Users | T::Roles))
+                    .any(|(t, _)| matches!(t, T::Users | T::Roles | T::Accounts))
                 {
                     self.generation
                         .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
