@@ -46,7 +46,16 @@ pub(super) struct Search<'a> {
 
 impl Search<'_> {
     pub fn run(&self, sink: &mut dyn EntrySink) -> Result<(), LdapError> {
-        let coverage = self.coverage()?;
+        let mut coverage = self.coverage()?;
+        if coverage.only.is_none() && self.requires_user_attribute() {
+            // Only users carry uid and mail: the base, the branch entries, roles and accounts
+            // cannot match, so they are not even built.
+            coverage.base = false;
+            coverage.branches.clear();
+            coverage
+                .records
+                .retain(|b| matches!(b, Branch::People | Branch::Services));
+        }
         if (coverage.base || !coverage.branches.is_empty())
             && self
                 .directory
@@ -154,6 +163,17 @@ impl Search<'_> {
                 ..Coverage::default()
             },
         })
+    }
+
+    /// Whether the filter holds only for entries with a `uid` or `mail` value: it is, or is
+    /// a conjunction with, an equality on one of them (the query plan says so).
+    fn requires_user_attribute(&self) -> bool {
+        let user_only = |a: &str| a == "uid" || a == "mail";
+        let required = |p: &LdapPlan| matches!(p, LdapPlan::Equal { attr, .. } if user_only(attr));
+        match self.query.plan(&self.directory.schema, &user_only) {
+            LdapPlan::And(parts) => parts.iter().any(required),
+            plan => required(&plan),
+        }
     }
 
     /// Offers an entry unless it is at or before the resume position of a paged search.
