@@ -31,10 +31,9 @@
 //! `cargo bench --bench scim -- [--users N] [--seconds S] [--quick]` (`--quick`: 5,000 users,
 //! 2 s per cell). See `benches/scim/README.md` for a recorded run.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -43,11 +42,12 @@ use axum::body::Bytes;
 use axum::http::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tempfile::TempDir;
 use uuid::Uuid;
 
-const ADMIN_PASSWORD: &str = "Admin-Bench-Pass-1";
-const TOKEN: &str = "rc_bench_provisioning_token_000000000";
+mod support;
+
+use support::{Instance, Rng, TOKEN, binary, free_addr, loadavg, memory_mib, stop};
+
 const SCIM: &str = "application/scim+json";
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -87,23 +87,6 @@ fn options() -> Options {
     };
     assert!(opts.users > PAGE, "--users must be more than {PAGE}");
     opts
-}
-
-/// SplitMix64: seeded, so every run asks for the same users in the same order.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -150,234 +133,6 @@ fn ids_by_index(printed: &[String], n: usize) -> Vec<String> {
 
 // ---------------------------------------------------------------------------------------------
 // The server under test
-
-/// A data directory, its config and its HTTP port; `serve` runs it.
-struct Instance {
-    bin: PathBuf,
-    dir: TempDir,
-    config: PathBuf,
-    http: SocketAddr,
-}
-
-/// A running `rollcall serve`, killed if the bench stops early.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The binary under test: `ROLLCALL_BIN`, else the one cargo built for this bench, built with
-/// `cargo build --release --bin rollcall` if it is missing.
-fn binary() -> PathBuf {
-    if let Ok(bin) = std::env::var("ROLLCALL_BIN") {
-        return PathBuf::from(bin);
-    }
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_rollcall"));
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--release", "--bin", "rollcall"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo build");
-        assert!(
-            status.success(),
-            "cargo build --release --bin rollcall failed"
-        );
-    }
-    bin
-}
-
-/// A loopback port nobody listens on, below the kernel's ephemeral range (as tests/common does).
-fn free_addr() -> SocketAddr {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let _ = NEXT.compare_exchange(
-        0,
-        20_000 + (std::process::id() as usize % 1_000) * 10 + 5,
-        Ordering::SeqCst,
-        Ordering::SeqCst,
-    );
-    loop {
-        let port = NEXT.fetch_add(1, Ordering::SeqCst);
-        if port >= 32_000 {
-            NEXT.store(20_000, Ordering::SeqCst);
-            continue;
-        }
-        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port as u16)) {
-            return listener.local_addr().expect("bound address");
-        }
-    }
-}
-
-impl Instance {
-    /// Runs a private copy of `bin`, so that a rebuild during the run changes nothing.
-    fn new(bin: &Path) -> Instance {
-        let dir = tempfile::Builder::new()
-            .prefix("rollcall-scim-")
-            .tempdir()
-            .expect("temp dir");
-        let copy = dir.path().join("rollcall");
-        std::fs::copy(bin, &copy).expect("copy the binary");
-        let (http, ldap, ldaps) = (free_addr(), free_addr(), free_addr());
-        let config = dir.path().join("rollcall.toml");
-        // No [licenses] limits: unlimited. Cheap argon2; no lockout.
-        let text = format!(
-            "data = {data:?}\n\n[http]\naddr = \"{http}\"\n\n[ldap]\naddr = \"{ldap}\"\n\
-             ldaps_addr = \"{ldaps}\"\n\n[argon2]\nmemory_kib = 1024\niterations = 1\n\
-             parallelism = 1\n\n[lockout]\nthreshold = 0\n",
-            data = dir.path().join("data"),
-        );
-        std::fs::write(&config, text).expect("write the config");
-        Instance {
-            bin: copy,
-            dir,
-            config,
-            http,
-        }
-    }
-
-    fn command(&self, sub: &str) -> Command {
-        let mut command = Command::new(&self.bin);
-        command.arg(sub).arg("--config").arg(&self.config);
-        for var in [
-            "ROLLCALL_CONFIG",
-            "ROLLCALL_DATA",
-            "ROLLCALL_HTTP_ADDR",
-            "ROLLCALL_LDAP_ADDR",
-            "ROLLCALL_LDAPS_ADDR",
-            "ROLLCALL_BASE_DN",
-        ] {
-            command.env_remove(var);
-        }
-        command.env("ROLLCALL_LOG", "warn");
-        command
-    }
-
-    fn init(&self) {
-        let out = self
-            .command("init")
-            .env("ROLLCALL_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("ROLLCALL_BOOTSTRAP_TOKEN", TOKEN)
-            .output()
-            .expect("run rollcall init");
-        assert!(
-            out.status.success(),
-            "rollcall init: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// Starts `rollcall serve` and waits until /healthz answers.
-    fn serve(&self) -> Running {
-        let child = self
-            .command("serve")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn rollcall serve");
-        let mut running = Running(child);
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while !healthy(self.http) {
-            if let Ok(Some(status)) = running.0.try_wait() {
-                panic!("rollcall serve exited before serving: {status}");
-            }
-            assert!(Instant::now() < deadline, "rollcall did not become healthy");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        running
-    }
-
-    /// Feeds `lines` to `rollcall import`; returns what it printed (one line per stored user)
-    /// and the time it took.
-    fn import(&self, lines: String) -> (Vec<String>, Duration) {
-        let started = Instant::now();
-        let mut child = self
-            .command("import")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn rollcall import");
-        let mut stdin = child.stdin.take().expect("stdin");
-        let feeder = std::thread::spawn(move || stdin.write_all(lines.as_bytes()));
-        let printed = BufReader::new(child.stdout.take().expect("stdout"))
-            .lines()
-            .map_while(Result::ok)
-            .collect();
-        feeder.join().expect("feeder").expect("write to import");
-        let status = child.wait().expect("wait for import");
-        assert!(status.success(), "rollcall import failed: {status}");
-        (printed, started.elapsed())
-    }
-
-    fn data_mib(&self) -> u64 {
-        fn size(path: &Path) -> u64 {
-            std::fs::read_dir(path).map_or(0, |entries| {
-                entries
-                    .filter_map(Result::ok)
-                    .map(|e| match e.metadata() {
-                        Ok(m) if m.is_dir() => size(&e.path()),
-                        Ok(m) => m.len(),
-                        Err(_) => 0,
-                    })
-                    .sum()
-            })
-        }
-        size(&self.dir.path().join("data")) / (1024 * 1024)
-    }
-}
-
-fn healthy(http: SocketAddr) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(&http, Duration::from_millis(200)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut body = String::new();
-    let _ = s.read_to_string(&mut body);
-    body.starts_with("HTTP/1.1 200")
-}
-
-/// SIGTERM, then wait: sled allows one process per data directory.
-fn stop(mut running: Running) {
-    let status = Command::new("kill")
-        .args(["-TERM", &running.0.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success(), "kill -TERM failed");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while running.0.try_wait().expect("try_wait").is_none() {
-        assert!(Instant::now() < deadline, "rollcall did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// (VmRSS, VmHWM) of a process in MiB.
-fn memory_mib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-            .map_or(0, |kib| kib / 1024)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-/// The machine's load average: the 2 cores may be shared with other work.
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
 
 /// The block device holding `path`, as (major, minor); Linux's encoding of `st_dev`.
 fn device_of(path: &Path) -> (u64, u64) {
@@ -1002,7 +757,7 @@ async fn run(opts: Options) -> bool {
         .map(|t| time::OffsetDateTime::from(t).to_string())
         .unwrap_or_default();
     eprintln!("binary: {} built {built}", bin.display());
-    let instance = Instance::new(&bin);
+    let instance = Instance::new(&bin, "scim");
     instance.init();
 
     eprintln!("importing {} users…", opts.users);
@@ -1031,7 +786,7 @@ async fn run(opts: Options) -> bool {
         active: (0..ids.len()).map(|_| AtomicBool::new(true)).collect(),
         ids,
         ceiling_id,
-        device: device_of(&instance.dir.path().join("data")),
+        device: device_of(&instance.data_dir()),
     });
 
     let load_before = loadavg();
@@ -1085,7 +840,7 @@ async fn run(opts: Options) -> bool {
         "data_device": format!("{}:{}", bench.device.0, bench.device.1),
         "rss_mib_after": rss,
         "peak_rss_mib": hwm,
-        "binary": bin.display().to_string(),
+        "binary": support::binary_label(&bin),
         "binary_built": built,
         "loadavg_before": load_before,
         "loadavg_after": load_after,

@@ -127,26 +127,14 @@ impl SearchQuery {
         if self.selection.includes(name, schema) {
             return None;
         }
-        fn uses(f: &LdapFilter, schema: &Schema, canonical: &str) -> usize {
-            match f {
-                LdapFilter::And(v) | LdapFilter::Or(v) => {
-                    v.iter().map(|f| uses(f, schema, canonical)).sum()
-                }
-                LdapFilter::Not(f) => uses(f, schema, canonical),
-                LdapFilter::Equality(a, _)
-                | LdapFilter::Substring(a, _)
-                | LdapFilter::GreaterOrEqual(a, _)
-                | LdapFilter::LessOrEqual(a, _)
-                | LdapFilter::Present(a)
-                | LdapFilter::Approx(a, _) => usize::from(schema.canonical(a) == canonical),
-                // Without a type it may match any attribute: count it as a use.
-                LdapFilter::Extensible(m) => match &m.type_ {
-                    Some(t) => usize::from(schema.canonical(t) == canonical),
-                    None => 1,
-                },
+        let mut uses = 0;
+        crate::filter::each_attribute(&self.filter, &mut |a| {
+            // Without a type an extensible match may read any attribute: it counts as a use.
+            if a.is_none_or(|a| schema.canonical(a) == canonical) {
+                uses += 1;
             }
-        }
-        if uses(&self.filter, schema, &canonical) != 1 {
+        });
+        if uses != 1 {
             return None;
         }
         fn equality<'f>(f: &'f LdapFilter, schema: &Schema, canonical: &str) -> Option<&'f str> {

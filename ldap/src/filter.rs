@@ -792,31 +792,30 @@ impl Plan {
 /// Canonical lower-case names of the attributes a filter looks at, so that a directory can skip
 /// computing attributes (such as `memberOf`) that neither the filter nor the selection needs.
 pub fn referenced_attributes(filter: &LdapFilter, schema: &Schema) -> Vec<String> {
-    fn walk(f: &LdapFilter, schema: &Schema, out: &mut Vec<String>) {
-        let mut push = |a: &str| {
-            let c = schema.canonical(a);
-            if !out.contains(&c) {
-                out.push(c);
-            }
-        };
-        match f {
-            LdapFilter::And(v) | LdapFilter::Or(v) => v.iter().for_each(|f| walk(f, schema, out)),
-            LdapFilter::Not(f) => walk(f, schema, out),
-            LdapFilter::Equality(a, _)
-            | LdapFilter::Substring(a, _)
-            | LdapFilter::GreaterOrEqual(a, _)
-            | LdapFilter::LessOrEqual(a, _)
-            | LdapFilter::Present(a)
-            | LdapFilter::Approx(a, _) => push(a),
-            LdapFilter::Extensible(m) => match &m.type_ {
-                Some(t) => push(t),
-                None => push("*"),
-            },
+    let mut out: Vec<String> = Vec::new();
+    each_attribute(filter, &mut |a| {
+        let c = a.map_or_else(|| "*".to_string(), |a| schema.canonical(a));
+        if !out.contains(&c) {
+            out.push(c);
         }
-    }
-    let mut out = Vec::new();
-    walk(filter, schema, &mut out);
+    });
     out
+}
+
+/// Calls `f` with every attribute description the filter names, once per use; `None` for an
+/// extensible match without a type, which may match any attribute.
+pub(crate) fn each_attribute(filter: &LdapFilter, f: &mut dyn FnMut(Option<&str>)) {
+    match filter {
+        LdapFilter::And(v) | LdapFilter::Or(v) => v.iter().for_each(|x| each_attribute(x, f)),
+        LdapFilter::Not(x) => each_attribute(x, f),
+        LdapFilter::Equality(a, _)
+        | LdapFilter::Substring(a, _)
+        | LdapFilter::GreaterOrEqual(a, _)
+        | LdapFilter::LessOrEqual(a, _)
+        | LdapFilter::Present(a)
+        | LdapFilter::Approx(a, _) => f(Some(a)),
+        LdapFilter::Extensible(m) => f(m.type_.as_deref()),
+    }
 }
 
 /// Why a filter string (RFC 4515) does not parse.
