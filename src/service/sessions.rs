@@ -86,6 +86,30 @@ impl Service {
         Ok(principal.actor(source, client))
     }
 
+    /// The actor behind any bearer credential: a provisioning API token (`rc_…`), which acts
+    /// for its service account and only at the API, or a session token (see
+    /// [`Service::session_actor`]).
+    pub fn bearer_actor(
+        &self,
+        token: &str,
+        usage: SessionUse,
+        source: crate::audit::Source,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<Actor> {
+        if !token.starts_with(crate::token::API_TOKEN_PREFIX) {
+            return self.session_actor(token, usage, source, client);
+        }
+        if usage != SessionUse::Api {
+            return Err(ServiceError::Forbidden(
+                "API tokens act for service accounts; this endpoint is for signed-in users".into(),
+            ));
+        }
+        let found = self
+            .authenticate_token(token)?
+            .ok_or(ServiceError::InvalidCredentials)?;
+        Ok(Actor::user(found.account.id, source, client))
+    }
+
     /// Loads (or, on first use, creates) the signing keys.
     fn key_ring(&self) -> Result<Arc<KeyRing>> {
         if let Some(ring) = self.keys.read().expect("key lock").as_ref() {

@@ -160,24 +160,14 @@ impl Provider for ScimDirectory {
 
     fn authenticate(&self, bearer: &str, client: &ClientInfo) -> Result<Actor, ScimError> {
         let client = client.peer.map(|p| p.ip());
-        if !bearer.starts_with(crate::token::API_TOKEN_PREFIX) {
-            // A user's session token, under the API-access rule of its roles.
-            return self
-                .service
-                .session_actor(bearer, SessionUse::Api, Source::Scim, client)
-                .map_err(|e| match e {
-                    ServiceError::InvalidCredentials => {
-                        ScimError::unauthorized("invalid or expired token")
-                    }
-                    e => failure(e),
-                });
-        }
-        let found = self
-            .service
-            .authenticate_token(bearer)
-            .map_err(failure)?
-            .ok_or_else(|| ScimError::unauthorized("invalid or expired token"))?;
-        Ok(Actor::user(found.account.id, Source::Scim, client))
+        self.service
+            .bearer_actor(bearer, SessionUse::Api, Source::Scim, client)
+            .map_err(|e| match e {
+                ServiceError::InvalidCredentials => {
+                    ScimError::unauthorized("invalid or expired token")
+                }
+                e => failure(e),
+            })
     }
 
     fn schemas(&self) -> Vec<SchemaDef> {

@@ -33,24 +33,10 @@ impl Bearer {
         }
     }
 
-    /// The actor behind the credentials, for `usage`. API tokens act as their service
-    /// account, which exists for the API.
+    /// The actor behind the credentials, for `usage`; the service decides.
     pub fn actor(&self, service: &Service, usage: SessionUse) -> RestResult<Actor> {
         let token = self.token.as_deref().ok_or_else(RestError::unauthorized)?;
-        if token.starts_with(crate::token::API_TOKEN_PREFIX) {
-            if usage != SessionUse::Api {
-                return Err(RestError::new(
-                    axum::http::StatusCode::FORBIDDEN,
-                    "forbidden",
-                    "API tokens act for service accounts; this endpoint is for signed-in users",
-                ));
-            }
-            let found = service
-                .authenticate_token(token)?
-                .ok_or_else(RestError::unauthorized)?;
-            return Ok(Actor::user(found.account.id, Source::Rest, self.client));
-        }
-        Ok(service.session_actor(token, usage, Source::Rest, self.client)?)
+        Ok(service.bearer_actor(token, usage, Source::Rest, self.client)?)
     }
 
     /// The session token itself (for ending the current session).
