@@ -64,9 +64,11 @@ const CREATE_SCALE_TARGET: f64 = 5.0;
 struct Options {
     users: usize,
     seconds: f64,
+    modes: Vec<Mode>,
 }
 
-/// `--users N`, `--seconds S`, `--quick`; anything else (cargo adds `--bench`) is ignored.
+/// `--users N`, `--seconds S`, `--quick`, `--modes get-id,filter-eq` (the ceiling always
+/// runs); anything else (cargo adds `--bench`) is ignored.
 fn options() -> Options {
     let args: Vec<String> = std::env::args().collect();
     let value = |flag: &str| {
@@ -81,9 +83,27 @@ fn options() -> Options {
     };
     let quick = args.iter().any(|a| a == "--quick");
     let (users, seconds) = if quick { (5_000, 2.0) } else { (100_000, 10.0) };
+    let modes = match args.iter().position(|a| a == "--modes") {
+        None => Mode::ALL.to_vec(),
+        Some(at) => {
+            let list = args.get(at + 1).expect("--modes needs a value");
+            let mut modes = vec![Mode::Ceiling];
+            for name in list.split(',') {
+                let mode = Mode::ALL
+                    .into_iter()
+                    .find(|m| m.label() == name)
+                    .unwrap_or_else(|| panic!("unknown mode {name:?}"));
+                if !modes.contains(&mode) {
+                    modes.push(mode);
+                }
+            }
+            modes
+        }
+    };
     let opts = Options {
         users: value("--users").map_or(users, |v| v as usize),
         seconds: value("--seconds").unwrap_or(seconds),
+        modes,
     };
     assert!(opts.users > PAGE, "--users must be more than {PAGE}");
     opts
@@ -792,7 +812,7 @@ async fn run(opts: Options) -> bool {
     let load_before = loadavg();
     let mut cells = Vec::new();
     for clients in CONCURRENCY {
-        for mode in Mode::ALL {
+        for &mode in &opts.modes {
             let cell = run_cell(&bench, mode, clients, opts.seconds).await;
             eprintln!(
                 "{} × {clients}: {} req/s, p99 {:.2} ms, {:?} flushes/req, {} errors{}",

@@ -14,6 +14,10 @@ use rollcall::model::{LicenseType, MultiValue, User, UserId};
 use rollcall::service::{Actor, NewUser, Policy, Service};
 use rollcall::store::{SledStore, StoreOptions};
 
+/// The server's allocator, so that the figures are the server's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn user(i: usize) -> User {
     let mut u = User::new(format!("bench.user{i:07}"));
     u.license = LicenseType::Employee;
@@ -87,11 +91,15 @@ fn measure(n: usize, mut op: impl FnMut(usize)) -> (f64, Duration) {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    // `--creates N`: only N single-writer creates, for profiling one transaction's cost.
-    let only_creates = std::env::args()
-        .skip_while(|a| a != "--creates")
-        .nth(1)
-        .and_then(|n| n.parse::<usize>().ok());
+    // `--creates N [--writers W]`: only N creates by W writers (default 1), for profiling.
+    let option = |name: &str| {
+        std::env::args()
+            .skip_while(|a| a != name)
+            .nth(1)
+            .and_then(|n| n.parse::<usize>().ok())
+    };
+    let only_creates = option("--creates");
+    let writers = option("--writers").unwrap_or(1);
     let sizes: &[usize] = if quick { &[10_000] } else { &[10_000, 100_000] };
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SledStore::open(&dir.path().join("store"), &StoreOptions::default()).expect("open");
@@ -99,8 +107,8 @@ fn main() {
     let actor = Actor::system(Source::Cli);
 
     if let Some(n) = only_creates {
-        let (_, rate) = create_users(&service, 0..n, 1);
-        println!("{n} creates, 1 writer: {rate:.0}/s");
+        let (_, rate) = create_users(&service, 0..n, writers);
+        println!("{n} creates, {writers} writers: {rate:.0}/s");
         return;
     }
     println!("| measurement | users | result |");

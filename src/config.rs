@@ -115,6 +115,8 @@ pub struct ActivationConfig {
 pub struct StoreConfig {
     /// Page cache of the embedded engine.
     pub cache_mb: u64,
+    /// Decoded user records kept in memory for point reads (a uid search, a SCIM GET).
+    pub user_cache: usize,
 }
 
 /// Outgoing mail for the outbox. Without a `host` nothing is sent: messages stay in the outbox
@@ -289,7 +291,10 @@ impl Default for ActivationConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { cache_mb: 512 }
+        Self {
+            cache_mb: 512,
+            user_cache: 100_000,
+        }
     }
 }
 

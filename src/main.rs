@@ -198,7 +198,8 @@ fn main() -> anyhow::Result<()> {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             let mut failed = None;
-            service.list_users(&actor, &Plan::Scan, &mut |mut user| {
+            service.list_users(&actor, &Plan::Scan, &mut |user| {
+                let mut user = user.clone();
                 // Secrets never leave the server, not even to its own operator.
                 user.password_hash = None;
                 user.password_history.clear();
@@ -261,6 +262,7 @@ fn open(config: &Config) -> anyhow::Result<Service> {
         &dir,
         &StoreOptions {
             cache_capacity_bytes: config.store.cache_mb * 1024 * 1024,
+            user_cache_entries: config.store.user_cache,
         },
     )?;
     let policy = Policy {

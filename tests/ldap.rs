@@ -737,3 +737,133 @@ fn connection_and_request_size_limits_hold_and_the_server_stays_usable() {
         let _ = first.unbind().await;
     });
 }
+
+/// Point lookups (a `uid` or `mail` equality, a search based at a user's DN) are answered on
+/// the connection's own task, other searches on the blocking pool. On one connection, with
+/// many requests outstanding at once, every answer must still reach its own request, entries
+/// and results alike, including a paged lookup and a lookup that finds nothing.
+#[test]
+fn point_lookups_and_long_searches_share_one_connection() {
+    let s = start_directory("");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (conn, mut ldap) = LdapConnAsync::new(&url(&s)).await.unwrap();
+        ldap3::drive!(conn);
+        ldap.simple_bind(ADMIN_DN, ADMIN_PASSWORD)
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+        let people = format!("ou=people,{BASE}");
+        const PEOPLE: usize = 120;
+        for i in 0..PEOPLE {
+            let uid = format!("p{i:03}");
+            let mail = format!("{uid}@example.com");
+            let attrs: Vec<(&str, std::collections::HashSet<&str>)> = vec![
+                ("objectClass", ["inetOrgPerson"].into()),
+                ("uid", [uid.as_str()].into()),
+                ("cn", [uid.as_str()].into()),
+                ("sn", ["Person"].into()),
+                ("mail", [mail.as_str()].into()),
+            ];
+            ldap.add(&format!("uid={uid},{people}"), attrs)
+                .await
+                .unwrap()
+                .success()
+                .unwrap();
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for round in 0..4 {
+            // Subtree searches over everyone: these run on the blocking pool.
+            let (mut l, base) = (ldap.clone(), people.clone());
+            tasks.spawn(async move {
+                let (entries, res) = l
+                    .search(&base, Scope::Subtree, "(sn=person)", vec!["uid"])
+                    .await
+                    .unwrap()
+                    .success()
+                    .unwrap();
+                assert_eq!(res.rc, 0);
+                assert_eq!(entries.len(), PEOPLE, "round {round}");
+            });
+        }
+        for i in 0..PEOPLE {
+            let (mut l, base) = (ldap.clone(), people.clone());
+            tasks.spawn(async move {
+                let uid = format!("p{i:03}");
+                let (filter, scope, at) = match i % 3 {
+                    0 => (
+                        format!("(uid={})", uid.to_uppercase()),
+                        Scope::Subtree,
+                        base,
+                    ),
+                    1 => (format!("(mail={uid}@EXAMPLE.com)"), Scope::OneLevel, base),
+                    _ => (
+                        "(objectClass=*)".to_string(),
+                        Scope::Base,
+                        format!("uid={uid},{base}"),
+                    ),
+                };
+                let (entries, res) = l
+                    .search(&at, scope, &filter, vec!["uid", "mail"])
+                    .await
+                    .unwrap()
+                    .success()
+                    .unwrap();
+                assert_eq!(res.rc, 0);
+                assert_eq!(entries.len(), 1, "{filter} at {at}");
+                let entry = SearchEntry::construct(entries[0].clone());
+                assert_eq!(entry.attrs["uid"], [uid.as_str()], "{filter}");
+                assert_eq!(entry.attrs["mail"], [format!("{uid}@example.com")]);
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+        // A lookup that finds nothing, and one at a missing DN.
+        let (entries, res) = ldap
+            .search(&people, Scope::Subtree, "(uid=nobody)", vec!["uid"])
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+        assert!(entries.is_empty());
+        assert_eq!(res.rc, 0);
+        let res = ldap
+            .search(
+                &format!("uid=nobody,{people}"),
+                Scope::Base,
+                "(objectClass=*)",
+                vec!["uid"],
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.1.rc, 32, "noSuchObject");
+        // A paged point lookup: one page, no cookie left over.
+        let mut adapters: Vec<Box<dyn ldap3::adapters::Adapter<_, _>>> = vec![
+            Box::new(ldap3::adapters::EntriesOnly::new()),
+            Box::new(ldap3::adapters::PagedResults::new(10)),
+        ];
+        let mut stream = ldap
+            .streaming_search_with(
+                std::mem::take(&mut adapters),
+                &people,
+                Scope::Subtree,
+                "(uid=p007)",
+                vec!["uid"],
+            )
+            .await
+            .unwrap();
+        let mut found = Vec::new();
+        while let Some(entry) = stream.next().await.unwrap() {
+            found.push(SearchEntry::construct(entry).attrs["uid"][0].clone());
+        }
+        assert_eq!(stream.finish().await.rc, 0);
+        assert_eq!(found, ["p007"]);
+        ldap.unbind().await.unwrap();
+    });
+}

@@ -94,7 +94,7 @@ impl Org {
     fn visible(&self, actor: &Actor) -> BTreeSet<&'static str> {
         let mut seen = BTreeSet::new();
         self.service
-            .list_users(actor, &Plan::Scan, &mut |u: User| {
+            .list_users(actor, &Plan::Scan, &mut |u: &User| {
                 seen.insert(self.name_of(u.id));
                 std::ops::ControlFlow::Continue(())
             })

@@ -267,6 +267,15 @@ pub trait Directory: Send + Sync + 'static {
         sink: &mut dyn EntrySink,
     ) -> Result<(), LdapError>;
 
+    /// Whether `query` is a point lookup: answered through an index in microseconds, with at
+    /// most a few entries. The server then runs it on the connection's own task, sparing the
+    /// two thread hand-offs of the blocking pool that would otherwise cost more than the
+    /// lookup. Anything that may scan must answer false (the default).
+    fn is_point_lookup(&self, query: &SearchQuery) -> bool {
+        let _ = query;
+        false
+    }
+
     fn add(&self, session: &Self::Session, request: AddRequest) -> Result<(), LdapError> {
         let _ = (session, request);
         Err(LdapError::unwilling("add is not supported"))

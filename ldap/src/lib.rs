@@ -24,6 +24,7 @@
 //! # }
 //! ```
 
+mod ber;
 mod codec;
 pub mod directory;
 pub mod dn;

@@ -24,7 +24,7 @@ use crate::entry::{Attribute, Selection};
 use crate::filter::{Filter, Truth};
 use crate::paging::{PageState, PagedSearches, Resume};
 use crate::schema::MatchingRule;
-use crate::search::{FirstEntry, LimitKind, Outcome, ServerSink};
+use crate::search::{FirstEntry, LimitKind, Outcome, Output, ServerSink};
 use crate::server::Shared;
 
 pub(crate) struct OpContext<D: Directory> {
@@ -199,13 +199,52 @@ fn paged_done(msgid: i32, res: LdapResult, paged: bool, cookie: Vec<u8>) -> Ldap
     LdapMsg::new_with_ctrls(msgid, LdapOp::SearchResultDone(res), ctrl)
 }
 
-pub(crate) fn search<D: Directory>(
-    ctx: &OpContext<D>,
+/// The server's own entries, answered without the directory.
+#[derive(Clone, Copy)]
+enum Special {
+    RootDse,
+    Subschema,
+}
+
+/// A search request checked and interpreted on the connection's task. Running it is a separate
+/// step, so that a point lookup can run right there and anything else on the blocking pool.
+pub(crate) struct PreparedSearch {
+    req: LdapSearchRequest,
+    base: Dn,
+    is_paged: bool,
+    selection: Selection,
+    filter: Filter,
+    limit: Option<usize>,
+    limit_kind: LimitKind,
+    skip: u64,
+    sent_before: usize,
+    deadline: Option<Instant>,
+    special: Option<Special>,
+    /// What the directory is asked, unless the base is one of the server's own entries.
+    query: Option<SearchQuery>,
+}
+
+impl PreparedSearch {
+    /// Whether the search can run on the connection's task (see
+    /// [`Directory::is_point_lookup`]): the server's own entries always can.
+    pub fn is_point_lookup<D: Directory>(&self, directory: &D) -> bool {
+        match &self.query {
+            None => true,
+            Some(query) => directory.is_point_lookup(query),
+        }
+    }
+}
+
+/// Interprets a search request: base, paging cookie, limits, selection and filter. A request
+/// that is answered without searching (a bad base DN, a bad cookie, an abandoned paged search)
+/// gets its final message as the error.
+pub(crate) fn prepare_search<D: Directory>(
+    shared: &Shared<D>,
+    paged: &Mutex<PagedSearches>,
+    msgid: i32,
     req: LdapSearchRequest,
     controls: &[LdapControl],
-) -> Option<LdapMsg> {
-    let msgid = ctx.msgid;
-    let shared = &ctx.shared;
+) -> Result<PreparedSearch, Box<LdapMsg>> {
     let schema = &shared.config.schema;
     let limits = &shared.config.limits;
     let paging = controls.iter().find_map(|c| match c {
@@ -213,11 +252,12 @@ pub(crate) fn search<D: Directory>(
         _ => None,
     });
     let is_paged = paging.is_some();
-    let done = |code, msg: &str| Some(paged_done(msgid, result(code, msg), is_paged, Vec::new()));
+    let done =
+        |code, msg: &str| Box::new(paged_done(msgid, result(code, msg), is_paged, Vec::new()));
 
     let base = match Dn::parse(&req.base) {
         Ok(d) => d,
-        Err(e) => return done(LdapResultCode::InvalidDNSyntax, &e.to_string()),
+        Err(e) => return Err(done(LdapResultCode::InvalidDNSyntax, &e.to_string())),
     };
 
     let mut previous: Option<PageState> = None;
@@ -225,28 +265,28 @@ pub(crate) fn search<D: Directory>(
         let taken = if cookie.is_empty() {
             None
         } else {
-            match ctx.paged.lock() {
+            match paged.lock() {
                 Ok(mut p) => p.take(cookie),
                 Err(_) => None,
             }
         };
         if !cookie.is_empty() && taken.is_none() {
-            return done(
+            return Err(done(
                 LdapResultCode::UnwillingToPerform,
                 "paged results cookie is invalid",
-            );
+            ));
         }
         if *size <= 0 {
             // RFC 2696 §3: a size of zero abandons the paged search.
-            return done(LdapResultCode::Success, "");
+            return Err(done(LdapResultCode::Success, ""));
         }
         if let Some(state) = &taken
             && !state.same_search(&req)
         {
-            return done(
+            return Err(done(
                 LdapResultCode::UnwillingToPerform,
                 "paged results cookie belongs to a different search",
-            );
+            ));
         }
         previous = taken;
     }
@@ -272,56 +312,98 @@ pub(crate) fn search<D: Directory>(
             }
         }
     };
-    let (skip, resume_after) = match previous.as_ref().map(|s| &s.resume) {
-        Some(Resume::Skip(n)) => (*n, None),
-        Some(Resume::After(p)) => (0, Some(p.clone())),
+    let (skip, resume_after) = match previous.map(|s| s.resume) {
+        Some(Resume::Skip(n)) => (n, None),
+        Some(Resume::After(p)) => (0, Some(p)),
         None => (0, None),
     };
 
+    // The root DSE and the subschema entry are the server's own and always readable.
+    let special = if req.scope == LdapSearchScope::Base && base.is_root() {
+        Some(Special::RootDse)
+    } else if req.scope == LdapSearchScope::Base && base == shared.config.root_dse.subschema {
+        Some(Special::Subschema)
+    } else {
+        None
+    };
+    let query = special.is_none().then(|| SearchQuery {
+        base: base.clone(),
+        scope: req.scope.clone(),
+        filter: req.filter.clone(),
+        selection: selection.clone(),
+        resume_after,
+        limit,
+    });
+    Ok(PreparedSearch {
+        deadline: deadline(req.timelimit, limits.time_limit),
+        req,
+        base,
+        is_paged,
+        selection,
+        filter,
+        limit,
+        limit_kind,
+        skip,
+        sent_before,
+        special,
+        query,
+    })
+}
+
+/// Runs a prepared search, sending its entries to `out`, and returns the final message
+/// (`None` when abandoned).
+pub(crate) fn run_search<D: Directory>(
+    ctx: &OpContext<D>,
+    search: PreparedSearch,
+    out: Output<'_>,
+) -> Option<LdapMsg> {
+    let msgid = ctx.msgid;
+    let shared = &ctx.shared;
+    let PreparedSearch {
+        req,
+        base,
+        is_paged,
+        selection,
+        filter,
+        limit,
+        limit_kind,
+        skip,
+        sent_before,
+        deadline,
+        special,
+        query,
+    } = search;
+    let done = |code, msg: &str| Some(paged_done(msgid, result(code, msg), is_paged, Vec::new()));
     let mut sink = ServerSink {
         msgid,
         base: &base,
         scope: req.scope.clone(),
         filter: &filter,
-        schema,
+        schema: &shared.config.schema,
         selection: &selection,
-        tx: &ctx.tx,
+        out,
         cancel: &ctx.cancel,
-        deadline: deadline(req.timelimit, limits.time_limit),
+        deadline,
         skip,
-        resume_after: resume_after.clone(),
+        resume_after: query.as_ref().and_then(|q| q.resume_after.clone()),
         limit,
         limit_kind,
         sent: 0,
         last_position: None,
         outcome: None,
     };
-
-    // The root DSE and the subschema entry are the server's own and always readable.
-    let special = if req.scope == LdapSearchScope::Base && base.is_root() {
-        Some(&shared.root_dse)
-    } else if req.scope == LdapSearchScope::Base && base == shared.config.root_dse.subschema {
-        Some(&shared.subschema)
-    } else {
-        None
-    };
-    let searched = match special {
-        Some(entry) => {
+    let searched = match (special, &query) {
+        (Some(special), _) => {
             use crate::directory::EntrySink;
+            let entry = match special {
+                Special::RootDse => &shared.root_dse,
+                Special::Subschema => &shared.subschema,
+            };
             let _ = sink.send(entry.clone());
             Ok(())
         }
-        None => {
-            let query = SearchQuery {
-                base: base.clone(),
-                scope: req.scope.clone(),
-                filter: req.filter.clone(),
-                selection: selection.clone(),
-                resume_after,
-                limit,
-            };
-            shared.directory.search(&ctx.session, &query, &mut sink)
-        }
+        (None, Some(query)) => shared.directory.search(&ctx.session, query, &mut sink),
+        (None, None) => Ok(()),
     };
 
     let sent = sink.sent;

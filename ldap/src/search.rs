@@ -9,10 +9,9 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use ldap3_proto::proto::{LdapMsg, LdapOp, LdapSearchScope};
+use ldap3_proto::proto::LdapSearchScope;
 use tokio::sync::mpsc;
 
-use crate::codec::encode;
 use crate::directory::{CancelFlag, EntrySink, Stop, in_scope};
 use crate::dn::Dn;
 use crate::entry::{Entry, Selection};
@@ -40,6 +39,28 @@ pub enum LimitKind {
     Page,
 }
 
+/// Where a search's encoded entries go.
+pub enum Output<'a> {
+    /// The connection's writer, waiting while it is full: back-pressure from the socket.
+    Channel(&'a mpsc::Sender<Bytes>),
+    /// Kept for the caller to write. For point lookups, which run on the connection's own task
+    /// and so cannot wait on the writer that task drives; they yield an entry or two.
+    Buffer(&'a mut Vec<Bytes>),
+}
+
+impl Output<'_> {
+    /// Fails when the connection is gone.
+    fn send(&mut self, frame: Bytes) -> Result<(), Stop> {
+        match self {
+            Output::Channel(tx) => tx.blocking_send(frame).map_err(|_| Stop),
+            Output::Buffer(frames) => {
+                frames.push(frame);
+                Ok(())
+            }
+        }
+    }
+}
+
 pub struct ServerSink<'a> {
     pub msgid: i32,
     pub base: &'a Dn,
@@ -47,7 +68,7 @@ pub struct ServerSink<'a> {
     pub filter: &'a Filter,
     pub schema: &'a Schema,
     pub selection: &'a Selection,
-    pub tx: &'a mpsc::Sender<Bytes>,
+    pub out: Output<'a>,
     pub cancel: &'a CancelFlag,
     pub deadline: Option<Instant>,
     /// Matches to drop before sending (resuming a page without positions).
@@ -97,11 +118,8 @@ impl ServerSink<'_> {
                 LimitKind::Page => Outcome::PageFull,
             });
         }
-        let msg = LdapMsg::new(
-            self.msgid,
-            LdapOp::SearchResultEntry(entry.to_result(self.selection, self.schema)),
-        );
-        if self.tx.blocking_send(encode(msg)).is_err() {
+        let bytes = entry.encode_result(self.msgid, self.selection, self.schema);
+        if self.out.send(bytes).is_err() {
             return self.stop(Outcome::Cancelled);
         }
         self.sent += 1;
@@ -190,7 +208,7 @@ mod tests {
                 filter: &self.filter,
                 schema: &self.schema,
                 selection: &self.selection,
-                tx,
+                out: Output::Channel(tx),
                 cancel: &self.cancel,
                 deadline: None,
                 skip: 0,

@@ -25,6 +25,7 @@ use crate::codec::{Codec, CodecError, ControlInfo, Frame, encode};
 use crate::directory::{CancelFlag, ClientInfo, Directory};
 use crate::operations::{self, OpContext, op_tag, response, result};
 use crate::paging::{OID_PAGED_RESULTS, PagedSearches};
+use crate::search::Output;
 use crate::server::{Io, OID_MANAGE_DSA_IT, Shared};
 use crate::tls::OID_STARTTLS;
 
@@ -236,6 +237,31 @@ impl<D: Directory> Connection<D> {
         self.flush_pending(io).await
     }
 
+    /// Runs a point lookup on this task and writes its answer: no blocking-pool hand-off, no
+    /// channel. It cannot be abandoned, being over before the next request is read.
+    async fn point_lookup(
+        &mut self,
+        io: &mut Transport,
+        msgid: i32,
+        search: operations::PreparedSearch,
+    ) -> Next {
+        let ctx = self.context(msgid, CancelFlag::default());
+        let mut frames = Vec::new();
+        let done = operations::run_search(&ctx, search, Output::Buffer(&mut frames));
+        for frame in frames {
+            if io.feed(frame).await.is_err() {
+                return Next::Exit(Exit::Quiet);
+            }
+        }
+        match done {
+            Some(m) => self.reply(io, m).await,
+            None => match io.flush().await {
+                Ok(()) => Next::Continue,
+                Err(_) => Next::Exit(Exit::Quiet),
+            },
+        }
+    }
+
     async fn reply(&mut self, io: &mut Transport, msg: LdapMsg) -> Next {
         match io.send(encode(msg)).await {
             Ok(()) => Next::Continue,
@@ -371,8 +397,18 @@ impl<D: Directory> Connection<D> {
                 Next::Continue
             }
             LdapOp::SearchRequest(req) => {
-                self.spawn(msgid, 3, move |ctx| operations::search(ctx, req, &ctrl));
-                Next::Continue
+                match operations::prepare_search(&self.shared, &self.paged, msgid, req, &ctrl) {
+                    Err(done) => self.reply(io, *done).await,
+                    Ok(search) if search.is_point_lookup(self.shared.directory.as_ref()) => {
+                        self.point_lookup(io, msgid, search).await
+                    }
+                    Ok(search) => {
+                        self.spawn(msgid, 3, move |ctx| {
+                            operations::run_search(ctx, search, Output::Channel(&ctx.tx))
+                        });
+                        Next::Continue
+                    }
+                }
             }
             LdapOp::CompareRequest(req) => {
                 self.spawn(msgid, 14, move |ctx| operations::compare(ctx, req));

@@ -54,6 +54,9 @@ pub trait Provider: Send + Sync + 'static {
     type Principal: Clone + Send + Sync + 'static;
 
     /// Checks a bearer token. Failure → 401 with a `WWW-Authenticate: Bearer` header.
+    ///
+    /// Runs on the async worker that serves the request, once per request: it must be point
+    /// reads only (a digest and a lookup), never a password hash or a scan.
     fn authenticate(&self, bearer: &str, client: &ClientInfo)
     -> Result<Self::Principal, ScimError>;
 
@@ -66,6 +69,23 @@ pub trait Provider: Send + Sync + 'static {
 
     /// The id of the User resource of the principal, for `/Me`; `None` if it has none (404).
     fn me(&self, who: &Self::Principal) -> Option<String>;
+
+    /// Whether a GET of one resource of `endpoint` is a point read (an index lookup and a
+    /// record, in microseconds). The router then runs it on the async worker instead of the
+    /// blocking pool, whose two thread hand-offs cost more than such a read. Anything that may
+    /// scan (a group's member list) must answer false, the default.
+    fn gets_are_point_reads(&self, endpoint: &str) -> bool {
+        let _ = endpoint;
+        false
+    }
+
+    /// Whether a list of `endpoint` under `filter` is a point read: the filter requires an
+    /// equality on a unique or near-unique index (`userName eq`). See
+    /// [`Provider::gets_are_point_reads`].
+    fn is_point_query(&self, endpoint: &str, filter: &crate::filter::Filter) -> bool {
+        let _ = (endpoint, filter);
+        false
+    }
 
     /// One resource. Not found and not visible both → 404 (`ScimError::not_found`).
     fn get(

@@ -157,9 +157,8 @@ async fn auth<P: Provider>(State(st): St<P>, mut req: Request, next: Next) -> Re
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0),
     };
-    let st2 = st.clone();
-    let who = blocking(move || st2.provider.authenticate(&token, &client)).await;
-    match who {
+    // Point reads only (see `Provider::authenticate`): no hand-off to the blocking pool.
+    match st.provider.authenticate(&token, &client) {
         Ok(p) => {
             req.extensions_mut().insert(Who(p));
             next.run(req).await
@@ -186,16 +185,41 @@ where
     F: FnOnce(&mut Ctx<'_, P>) -> Result<T, ScimError> + Send + 'static,
 {
     let st = st.clone();
-    blocking(move || {
-        let mut ctx = Ctx {
-            provider: st.provider.as_ref(),
-            who: &who,
-            schemas: &st.schemas,
-            base_url: &st.config.base_url,
-        };
-        f(&mut ctx)
-    })
-    .await
+    blocking(move || in_ctx(&st, &who, f)).await
+}
+
+/// Runs `f` with a [`Ctx`] right here: for point reads only (see
+/// [`Provider::gets_are_point_reads`]), on the blocking pool otherwise.
+async fn point_read_or_blocking<P, T, F>(
+    st: &Arc<AppState<P>>,
+    who: P::Principal,
+    point_read: bool,
+    f: F,
+) -> Result<T, ScimError>
+where
+    P: Provider,
+    T: Send + 'static,
+    F: FnOnce(&mut Ctx<'_, P>) -> Result<T, ScimError> + Send + 'static,
+{
+    if point_read {
+        in_ctx(st, &who, f)
+    } else {
+        with_ctx(st, who, f).await
+    }
+}
+
+fn in_ctx<P, T, F>(st: &AppState<P>, who: &P::Principal, f: F) -> Result<T, ScimError>
+where
+    P: Provider,
+    F: FnOnce(&mut Ctx<'_, P>) -> Result<T, ScimError>,
+{
+    let mut ctx = Ctx {
+        provider: st.provider.as_ref(),
+        who,
+        schemas: &st.schemas,
+        base_url: &st.config.base_url,
+    };
+    f(&mut ctx)
 }
 
 fn principal<P: Provider>(req_ext: &axum::http::Extensions) -> Result<P::Principal, ScimError> {
@@ -331,7 +355,11 @@ async fn run_list<P: Provider>(
     endpoints: Vec<String>,
     params: ListParams,
 ) -> Result<Response, ScimError> {
-    let value = with_ctx(st, who, move |ctx| {
+    let point_read = match (endpoints.as_slice(), &params.filter) {
+        ([endpoint], Some(filter)) => st.provider.is_point_query(endpoint, filter),
+        _ => false,
+    };
+    let value = point_read_or_blocking(st, who, point_read, move |ctx| {
         let (total, items) = ctx.list(&endpoints, &params)?;
         let rendered = items
             .iter()
@@ -459,7 +487,8 @@ async fn do_get<P: Provider>(
 ) -> Result<Response, ScimError> {
     let projection = Projection::from_query(query.as_deref().unwrap_or_default())?;
     let none_match = header_cond(headers, header::IF_NONE_MATCH);
-    let (out, unchanged) = with_ctx(st, who, move |ctx| {
+    let point_read = st.provider.gets_are_point_reads(&endpoint);
+    let (out, unchanged) = point_read_or_blocking(st, who, point_read, move |ctx| {
         let id = resolve_me(ctx, id)?;
         let ep = ctx.endpoint(&endpoint)?;
         let r = ctx.get(&ep, &id)?;

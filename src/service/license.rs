@@ -34,6 +34,15 @@ impl Service {
         let Some(limit) = limits.limit(license) else {
             return Ok(());
         };
+        // The first count at or above 90%: the seat that reaches it warns the admins.
+        let warn_at = limit.saturating_mul(9).div_ceil(10);
+        // Well below it, the outcome (a seat, no warning) holds for any count that also is, so
+        // the transaction only requires that: concurrent activations do not conflict over the
+        // counter. Near it, the exact count decides and becomes part of what was read.
+        if tx.seats_snapshot(license)?.saturating_add(1) < warn_at {
+            tx.require_seats_below(license, warn_at - 1);
+            return Ok(());
+        }
         let used = tx.seats(license)?;
         if used >= limit {
             return Err(ServiceError::LicenseLimit {

@@ -241,7 +241,7 @@ impl Service {
         &self,
         actor: &Actor,
         plan: &Plan,
-        visit: &mut dyn FnMut(User) -> ControlFlow<()>,
+        visit: &mut dyn FnMut(&User) -> ControlFlow<()>,
     ) -> Result<()> {
         self.list_users_after(actor, plan, None, visit)
     }
@@ -253,7 +253,7 @@ impl Service {
         actor: &Actor,
         plan: &Plan,
         after: Option<UserId>,
-        visit: &mut dyn FnMut(User) -> ControlFlow<()>,
+        visit: &mut dyn FnMut(&User) -> ControlFlow<()>,
     ) -> Result<()> {
         let subject = self.subject(actor)?;
         let scope = self.user_scope(&subject, Action::Read)?;
@@ -277,8 +277,8 @@ impl Service {
                 }
             };
         }
-        let mut emit = |user: User| {
-            if user.anonymised || !scope.contains(&user) {
+        let mut emit = |user: &User| {
+            if user.anonymised || !scope.contains(user) {
                 ControlFlow::Continue(())
             } else {
                 visit(user)
@@ -291,15 +291,15 @@ impl Service {
                     None => self.store.users(),
                 };
                 for user in users {
-                    if emit(user?).is_break() {
+                    if emit(&user?).is_break() {
                         break;
                     }
                 }
             }
             Candidates::Ids(ids) => {
                 for id in ids.into_iter().filter(|id| after.is_none_or(|a| *id > a)) {
-                    if let Some(user) = self.store.user(id)?
-                        && emit(user).is_break()
+                    if let Some(user) = self.store.shared_user(id)?
+                        && emit(&user).is_break()
                     {
                         break;
                     }

@@ -3,7 +3,9 @@
 //! touching them. Index maintenance is the store's job: `put_user` derives every secondary index
 //! from the record, so indexes cannot drift from records through a forgotten call.
 
+mod cache;
 mod codec;
+mod combine;
 mod commit;
 mod sled;
 
@@ -16,7 +18,7 @@ use crate::token::{ApiToken, OneTimeLink, SecretDigest};
 
 pub use self::sled::{SledStore, StoreOptions};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the data directory {0} is in use by another rollcall process")]
     Locked(String),
@@ -64,6 +66,8 @@ pub type Iter<'a, T> = Box<dyn Iterator<Item = Result<T, StoreError>> + 'a>;
 /// Reads outside a transaction, and the single way to write.
 pub trait Store: Send + Sync + 'static {
     fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    /// The same record, shared: point reads of hot records need not copy them.
+    fn shared_user(&self, id: UserId) -> Result<Option<std::sync::Arc<User>>, StoreError>;
     /// `name` is case-folded ([`crate::model::fold`]).
     fn user_by_name(&self, name: &str) -> Result<Option<UserId>, StoreError>;
     fn users_by(&self, key: &UserKey) -> Result<Vec<UserId>, StoreError>;
@@ -137,8 +141,16 @@ pub trait Txn {
     /// Users and child accounts that point at the account; deletion needs zero.
     fn account_refs(&mut self, id: AccountId) -> Result<u64, TxError>;
 
-    /// Seats in use; `put_user` keeps the counters in step with the records.
+    /// Seats in use; `put_user` keeps the counters in step with the records. The count is part
+    /// of what the transaction read: any concurrent seat change makes it run again.
     fn seats(&mut self, license: LicenseType) -> Result<u64, TxError>;
+    /// Seats in use, without making the count part of what the transaction read: concurrent
+    /// activations then do not conflict. The body must state what it relied on with
+    /// [`Txn::require_seats_below`].
+    fn seats_snapshot(&mut self, license: LicenseType) -> Result<u64, TxError>;
+    /// Commit only if the committed count (before this transaction's own change) is still
+    /// below `bound`; otherwise the body runs again.
+    fn require_seats_below(&mut self, license: LicenseType, bound: u64);
 
     /// Stores `message`, replacing the one with the same id (delivery records its attempts so).
     fn push_outbox(&mut self, message: &OutboxMessage) -> Result<(), TxError>;

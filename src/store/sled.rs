@@ -9,7 +9,11 @@ use ::sled::transaction::{
 };
 use ::sled::{Db, IVec, Tree};
 
+use std::sync::Arc;
+
+use super::cache::RecordCache;
 use super::codec::{decode, encode};
+use super::combine::{Combiner, Outcome};
 use super::commit::GroupCommit;
 use super::{Iter, Store, StoreError, TxError, Txn, UserKey};
 use crate::audit::AuditEvent;
@@ -79,12 +83,15 @@ fn tree_name(t: T) -> &'static str {
 #[derive(Clone, Debug)]
 pub struct StoreOptions {
     pub cache_capacity_bytes: u64,
+    /// Decoded user records kept for point reads (zero: none).
+    pub user_cache_entries: usize,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             cache_capacity_bytes: 512 * 1024 * 1024,
+            user_cache_entries: 100_000,
         }
     }
 }
@@ -98,6 +105,12 @@ pub struct SledStore {
     generation: std::sync::atomic::AtomicU64,
     /// sled's data file, fsynced after every flush (see `open`).
     data_file: std::sync::Arc<std::fs::File>,
+    users: RecordCache<UserId, Arc<User>>,
+    /// Folded userName → id.
+    user_names: RecordCache<Vec<u8>, UserId>,
+    /// Every SCIM request presents its API token.
+    tokens: RecordCache<SecretDigest, Arc<ApiToken>>,
+    batches: Combiner<WriteSet>,
 }
 
 fn engine(e: impl std::fmt::Display) -> StoreError {
@@ -157,6 +170,10 @@ impl SledStore {
             commit,
             generation: std::sync::atomic::AtomicU64::new(0),
             data_file,
+            users: RecordCache::new(options.user_cache_entries),
+            user_names: RecordCache::new(options.user_cache_entries),
+            tokens: RecordCache::new(1024),
+            batches: Combiner::default(),
         })
     }
 
@@ -212,47 +229,116 @@ impl SledStore {
     }
 }
 
+/// What a transaction body read and wants written, handed to whichever writer applies the
+/// batch it joins.
+struct WriteSet {
+    /// What each key held when first read: it must still hold that at commit.
+    reads: BTreeMap<(T, Vec<u8>), Option<IVec>>,
+    /// `None` removes.
+    writes: BTreeMap<(T, Vec<u8>), Option<Vec<u8>>>,
+    /// Counter changes, applied to whatever the counter holds at commit.
+    deltas: BTreeMap<(T, Vec<u8>), i64>,
+    /// Counters that must still be below these values at commit.
+    bounds: BTreeMap<(T, Vec<u8>), u64>,
+}
+
+type View = Vec<TransactionalTree>;
+type ViewResult<V> = Result<V, ConflictableTransactionError<Stale>>;
+
+impl WriteSet {
+    /// Whether everything the body relied on still holds in `view` (committed data plus the
+    /// sets applied before this one in the batch).
+    fn holds(&self, view: &View) -> ViewResult<bool> {
+        for ((t, key), seen) in &self.reads {
+            if view[*t as usize].get(key)?.as_deref() != seen.as_deref() {
+                return Ok(false);
+            }
+        }
+        for ((t, key), bound) in &self.bounds {
+            if read_u64(view[*t as usize].get(key)?) >= *bound {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn apply_to(&self, view: &View) -> ViewResult<()> {
+        for ((t, key), value) in &self.writes {
+            let tree = &view[*t as usize];
+            match value {
+                Some(v) => tree.insert(key.as_slice(), v.as_slice())?,
+                None => tree.remove(key.as_slice())?,
+            };
+        }
+        for ((t, key), delta) in &self.deltas {
+            let tree = &view[*t as usize];
+            let current = read_u64(tree.get(key)?);
+            // Validation guarantees a consistent read set; a negative counter would mean a
+            // record disagreed with its counter, which `verify` reports.
+            let next = current.saturating_add_signed(*delta);
+            tree.insert(key.as_slice(), &next.to_be_bytes())?;
+        }
+        Ok(())
+    }
+}
+
 impl SledStore {
-    /// Validates `tx`'s reads and applies its writes atomically; `false` if a read is stale.
-    fn apply(&self, tx: &SledTxn<'_>) -> Result<bool, StoreError> {
+    /// Applies a batch of write sets as one engine transaction, in order: a set whose reads
+    /// changed (by a commit before the batch or by an earlier set in it) is left out and
+    /// reported stale, the others commit together.
+    fn apply_batch(&self, sets: Vec<WriteSet>) -> Vec<Outcome> {
         let trees: &[Tree] = &self.trees;
-        let result = Transactional::<Stale>::transaction(trees, |view: &Vec<TransactionalTree>| {
-            for ((t, key), seen) in &tx.reads {
-                if view[*t as usize].get(key)?.as_deref() != seen.as_deref() {
-                    return Err(ConflictableTransactionError::Abort(Stale));
+        let result = Transactional::<Stale>::transaction(trees, |view: &View| {
+            let mut committed = Vec::with_capacity(sets.len());
+            for set in &sets {
+                let holds = set.holds(view)?;
+                if holds {
+                    set.apply_to(view)?;
                 }
+                committed.push(holds);
             }
-            for ((t, key), value) in &tx.writes {
-                let tree = &view[*t as usize];
-                match value {
-                    Some(v) => tree.insert(key.as_slice(), v.as_slice())?,
-                    None => tree.remove(key.as_slice())?,
-                };
-            }
-            for ((t, key), delta) in &tx.deltas {
-                let tree = &view[*t as usize];
-                let current = read_u64(tree.get(key)?);
-                // Validation guarantees a consistent read set; a negative counter would mean a
-                // record disagreed with its counter, which `verify` reports.
-                let next = current.saturating_add_signed(*delta);
-                tree.insert(key.as_slice(), &next.to_be_bytes())?;
-            }
-            Ok(())
+            Ok(committed)
         });
         match result {
-            Ok(()) => {
-                if tx
-                    .writes
-                    .keys()
-                    .any(|(t, _)| matches!(t, T::Users | T::Roles | T::Accounts))
-                {
-                    self.generation
-                        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            Ok(committed) => {
+                for (set, _) in sets.iter().zip(&committed).filter(|(_, c)| **c) {
+                    self.after_commit(set);
                 }
-                Ok(true)
+                committed.into_iter().map(Ok).collect()
             }
-            Err(TransactionError::Abort(Stale)) => Ok(false),
-            Err(TransactionError::Storage(e)) => Err(engine(e)),
+            Err(TransactionError::Abort(Stale)) => sets.iter().map(|_| Ok(false)).collect(),
+            Err(TransactionError::Storage(e)) => {
+                let e = engine(e);
+                sets.iter().map(|_| Err(e.clone())).collect()
+            }
+        }
+    }
+
+    /// Keeps the caches and the generation in step with a committed set.
+    fn after_commit(&self, set: &WriteSet) {
+        for (t, key) in set.writes.keys() {
+            match t {
+                T::Users => {
+                    if let Some(id) = UserId::from_slice(key) {
+                        self.users.evict(&id);
+                    }
+                }
+                T::UserNames => self.user_names.evict(key.as_slice()),
+                T::Tokens => {
+                    if let Ok(digest) = SecretDigest::try_from(key.as_slice()) {
+                        self.tokens.evict(&digest);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if set
+            .writes
+            .keys()
+            .any(|(t, _)| matches!(t, T::Users | T::Roles | T::Accounts))
+        {
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         }
     }
 }
@@ -327,11 +413,33 @@ fn read_u64(v: Option<IVec>) -> u64 {
 
 impl Store for SledStore {
     fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        self.get(T::Users, id.as_bytes())
+        Ok(self.shared_user(id)?.map(Arc::unwrap_or_clone))
+    }
+
+    fn shared_user(&self, id: UserId) -> Result<Option<Arc<User>>, StoreError> {
+        let ticket = match self.users.get(&id) {
+            Ok(user) => return Ok(Some(user)),
+            Err(ticket) => ticket,
+        };
+        let Some(user) = self.get::<User>(T::Users, id.as_bytes())? else {
+            return Ok(None);
+        };
+        let user = Arc::new(user);
+        self.users.insert(ticket, id, Arc::clone(&user));
+        Ok(Some(user))
     }
 
     fn user_by_name(&self, name: &str) -> Result<Option<UserId>, StoreError> {
-        self.id_at(T::UserNames, name.as_bytes(), UserId::from_slice)
+        let key = name.as_bytes();
+        let ticket = match self.user_names.get(key) {
+            Ok(id) => return Ok(Some(id)),
+            Err(ticket) => ticket,
+        };
+        let id = self.id_at(T::UserNames, key, UserId::from_slice)?;
+        if let Some(id) = id {
+            self.user_names.insert(ticket, key.to_vec(), id);
+        }
+        Ok(id)
     }
 
     fn users_by(&self, key: &UserKey) -> Result<Vec<UserId>, StoreError> {
@@ -415,7 +523,15 @@ impl Store for SledStore {
     }
 
     fn api_token(&self, digest: &SecretDigest) -> Result<Option<ApiToken>, StoreError> {
-        self.get(T::Tokens, digest)
+        let ticket = match self.tokens.get(digest) {
+            Ok(token) => return Ok(Some(ApiToken::clone(&token))),
+            Err(ticket) => ticket,
+        };
+        let token: Option<ApiToken> = self.get(T::Tokens, digest)?;
+        if let Some(token) = &token {
+            self.tokens.insert(ticket, *digest, Arc::new(token.clone()));
+        }
+        Ok(token)
     }
 
     fn api_tokens(&self) -> Iter<'_, (SecretDigest, ApiToken)> {
@@ -469,7 +585,8 @@ impl Store for SledStore {
     /// reading committed data (each read is remembered) and buffering its writes; then a short
     /// sled transaction checks that nothing it read has changed and applies the writes, or the
     /// body runs again. Concurrent bodies thus run in parallel, and only validation and
-    /// application are serial. Counters are applied as deltas at commit, so they conflict only
+    /// application are serial; concurrent commits share one sled transaction (see
+    /// [`super::combine`]). Counters are applied as deltas at commit, so they conflict only
     /// when a body actually read them (a limit check).
     fn write(
         &self,
@@ -482,6 +599,7 @@ impl Store for SledStore {
                 reads: BTreeMap::new(),
                 writes: BTreeMap::new(),
                 deltas: BTreeMap::new(),
+                bounds: BTreeMap::new(),
             };
             match body(&mut tx) {
                 Ok(()) => {}
@@ -493,7 +611,20 @@ impl Store for SledStore {
             if tx.writes.is_empty() && tx.deltas.is_empty() {
                 return Ok(());
             }
-            match self.apply(&tx)? {
+            let SledTxn {
+                reads,
+                writes,
+                deltas,
+                bounds,
+                ..
+            } = tx;
+            let set = WriteSet {
+                reads,
+                writes,
+                deltas,
+                bounds,
+            };
+            match self.batches.submit(set, &|sets| self.apply_batch(sets))? {
                 true => return writer.wait_durable().map_err(StoreError::Engine),
                 false => continue,
             }
@@ -632,6 +763,8 @@ struct SledTxn<'a> {
     writes: BTreeMap<(T, Vec<u8>), Option<Vec<u8>>>,
     /// Counter changes applied at commit.
     deltas: BTreeMap<(T, Vec<u8>), i64>,
+    /// Counters that must still be below these values at commit (instead of unchanged).
+    bounds: BTreeMap<(T, Vec<u8>), u64>,
 }
 
 impl SledTxn<'_> {
@@ -860,6 +993,24 @@ impl Txn for SledTxn<'_> {
 
     fn seats(&mut self, license: LicenseType) -> Result<u64, TxError> {
         self.counter(T::Seats, seat_key(license))
+    }
+
+    fn seats_snapshot(&mut self, license: LicenseType) -> Result<u64, TxError> {
+        let key = (T::Seats, seat_key(license).to_vec());
+        let stored = match self.reads.get(&key) {
+            Some(seen) => read_u64(seen.clone()),
+            None => read_u64(self.store.tree(T::Seats).get(&key.1).map_err(engine)?),
+        };
+        let pending = self.deltas.get(&key).copied().unwrap_or(0);
+        Ok(stored.saturating_add_signed(pending))
+    }
+
+    fn require_seats_below(&mut self, license: LicenseType, bound: u64) {
+        let slot = self
+            .bounds
+            .entry((T::Seats, seat_key(license).to_vec()))
+            .or_insert(bound);
+        *slot = (*slot).min(bound);
     }
 
     fn push_outbox(&mut self, message: &OutboxMessage) -> Result<(), TxError> {

@@ -108,6 +108,10 @@ impl Directory for LdapDirectory {
         .run(sink)
     }
 
+    fn is_point_lookup(&self, query: &SearchQuery) -> bool {
+        search::is_point_lookup(self, query)
+    }
+
     fn add(&self, session: &LdapSession, request: AddRequest) -> Result<(), LdapError> {
         write::add(self, &session.actor, request)
     }

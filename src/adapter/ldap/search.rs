@@ -229,7 +229,7 @@ impl Search<'_> {
         let mut refs = self.directory.service.references();
         let mut failure: Option<ServiceError> = None;
         let mut flow = ControlFlow::Continue(());
-        let mut visit = |user: User| {
+        let mut visit = |user: &User| {
             if sink.is_stopped() {
                 flow = ControlFlow::Break(());
                 return flow;
@@ -237,14 +237,14 @@ impl Search<'_> {
             if resume.is_some_and(|r| user.id <= r) {
                 return ControlFlow::Continue(());
             }
-            let wanted = match user_branch(&user) {
+            let wanted = match user_branch(user) {
                 Branch::People => people,
                 _ => services,
             };
             if !wanted {
                 return ControlFlow::Continue(());
             }
-            match user_entry(&self.directory.tree, &user, &mut refs, member_of) {
+            match user_entry(&self.directory.tree, user, &mut refs, member_of) {
                 Ok(entry) => {
                     let mut pos = Vec::with_capacity(17);
                     pos.push(USERS);
@@ -466,5 +466,23 @@ impl EntrySink for Found {
     }
     fn is_stopped(&self) -> bool {
         self.0
+    }
+}
+
+/// A search that touches one user through an index: a search based at a user's DN, or a filter
+/// that requires an equality on `uid` or `mail`. Branch entries, roles and accounts cannot
+/// match such a filter (see [`Search::requires_user_attribute`]), so nothing is scanned. Role
+/// entries are not point lookups: their member lists may run to thousands.
+pub(super) fn is_point_lookup(directory: &LdapDirectory, query: &SearchQuery) -> bool {
+    if let Target::Record(Branch::People | Branch::Services, _) =
+        directory.tree.resolve(&query.base)
+    {
+        return true;
+    }
+    let keyed = |a: &str| matches!(a, "uid" | "mail");
+    let equality = |p: &LdapPlan| matches!(p, LdapPlan::Equal { attr, .. } if keyed(attr));
+    match query.plan(&directory.schema, &keyed) {
+        LdapPlan::And(parts) => parts.iter().any(equality),
+        plan => equality(&plan),
     }
 }

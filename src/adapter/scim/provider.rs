@@ -196,6 +196,21 @@ impl Provider for ScimDirectory {
         }
     }
 
+    fn gets_are_point_reads(&self, endpoint: &str) -> bool {
+        // A user is its record and the names of its roles; a group lists all its members.
+        matches!(endpoint, "Users" | "Accounts")
+    }
+
+    fn is_point_query(&self, endpoint: &str, filter: &rollcall_scim::filter::Filter) -> bool {
+        endpoint == "Users"
+            && filter.equalities().iter().any(|(path, _)| {
+                matches!(
+                    user_index(path),
+                    Some(Index::Id | Index::UserName | Index::ExternalId | Index::Email)
+                )
+            })
+    }
+
     fn get(&self, who: &Actor, endpoint: &Endpoint, id: &str) -> Result<Resource, ScimError> {
         match endpoint {
             "Users" => {
@@ -229,7 +244,7 @@ impl Provider for ScimDirectory {
                 let mut out = Vec::new();
                 let mut failed = None;
                 self.service
-                    .list_users(who, &plan, &mut |user| match self.user_resource(&user) {
+                    .list_users(who, &plan, &mut |user| match self.user_resource(user) {
                         Ok(r) => {
                             out.push(r);
                             ControlFlow::Continue(())
@@ -294,7 +309,7 @@ impl Provider for ScimDirectory {
         self.service
             .list_users(who, &Plan::Scan, &mut |user| {
                 if total >= first && page.len() < count {
-                    match self.user_resource(&user) {
+                    match self.user_resource(user) {
                         Ok(r) => page.push(r),
                         Err(e) => {
                             failed = Some(e);

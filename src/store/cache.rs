@@ -1,0 +1,161 @@
+//! Decoded records kept in memory for point reads. A search by `uid` or a SCIM GET spends most
+//! of its store time decoding the same JSON again; the cache hands back the decoded record.
+//!
+//! Coherence without locking out writers: a reader notes its shard's epoch before it reads the
+//! engine and inserts what it read only if the epoch is unchanged. A writer evicts the keys it
+//! changed *after* its commit and bumps the epoch. So a value read before a commit is either
+//! evicted by that commit's eviction or refused at insertion; it can never outlive it.
+
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, RandomState};
+use std::sync::Mutex;
+
+const SHARDS: usize = 16;
+
+struct Shard<K, V> {
+    map: HashMap<K, V>,
+    epoch: u64,
+}
+
+pub struct RecordCache<K, V> {
+    shards: Vec<Mutex<Shard<K, V>>>,
+    per_shard: usize,
+    hasher: RandomState,
+}
+
+/// Where a reader stands before it reads the engine: see [`RecordCache::insert`].
+#[derive(Clone, Copy, Debug)]
+pub struct Ticket {
+    shard: usize,
+    epoch: u64,
+}
+
+/// `V` is cheap to clone: an id, or an `Arc` of a record.
+impl<K: Hash + Eq + Clone, V: Clone> RecordCache<K, V> {
+    /// Holds up to about `capacity` records; zero turns the cache off.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        map: HashMap::new(),
+                        epoch: 0,
+                    })
+                })
+                .collect(),
+            per_shard: capacity.div_ceil(SHARDS),
+            hasher: RandomState::new(),
+        }
+    }
+
+    fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> usize {
+        (self.hasher.hash_one(key) as usize) % SHARDS
+    }
+
+    fn lock(&self, shard: usize) -> std::sync::MutexGuard<'_, Shard<K, V>> {
+        // A panic while holding a shard lock leaves a map that is still a valid cache.
+        self.shards[shard]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The cached record, or a ticket to insert the one the caller is about to read.
+    pub fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Result<V, Ticket>
+    where
+        K: Borrow<Q>,
+    {
+        let shard = self.shard(key);
+        let guard = self.lock(shard);
+        match guard.map.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => Err(Ticket {
+                shard,
+                epoch: guard.epoch,
+            }),
+        }
+    }
+
+    /// Caches `value` read under `ticket`, unless a writer evicted anything from the shard
+    /// since the ticket was taken (the value may predate that write).
+    pub fn insert(&self, ticket: Ticket, key: K, value: V) {
+        if self.per_shard == 0 {
+            return;
+        }
+        let mut guard = self.lock(ticket.shard);
+        if guard.epoch != ticket.epoch {
+            return;
+        }
+        if guard.map.len() >= self.per_shard
+            && !guard.map.contains_key(&key)
+            && let Some(victim) = guard.map.keys().next().cloned()
+        {
+            // An arbitrary victim: the hasher's order is random, and a directory's reads are
+            // spread too widely for recency to pay for its bookkeeping.
+            guard.map.remove(&victim);
+        }
+        guard.map.insert(key, value);
+    }
+
+    /// Called after a commit that changed `key`.
+    pub fn evict<Q: Hash + Eq + ?Sized>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+    {
+        let mut guard = self.lock(self.shard(key));
+        guard.map.remove(key);
+        guard.epoch += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn hits_after_an_insert_and_misses_after_an_eviction() {
+        let cache: RecordCache<u32, Arc<String>> = RecordCache::new(100);
+        let ticket = cache.get(&1).unwrap_err();
+        cache.insert(ticket, 1, Arc::new("one".into()));
+        assert_eq!(*cache.get(&1).unwrap(), "one");
+        cache.evict(&1);
+        assert!(cache.get(&1).is_err());
+    }
+
+    #[test]
+    fn a_value_read_before_a_write_is_not_cached_after_it() {
+        let cache: RecordCache<u32, Arc<String>> = RecordCache::new(100);
+        // The reader takes its ticket and reads the old value; a writer commits and evicts.
+        let ticket = cache.get(&7).unwrap_err();
+        cache.evict(&7);
+        cache.insert(ticket, 7, Arc::new("stale".into()));
+        assert!(cache.get(&7).is_err(), "the stale value was refused");
+        // A reader that starts after the write caches the new value.
+        let ticket = cache.get(&7).unwrap_err();
+        cache.insert(ticket, 7, Arc::new("fresh".into()));
+        assert_eq!(*cache.get(&7).unwrap(), "fresh");
+    }
+
+    #[test]
+    fn stays_within_its_capacity_and_zero_disables_it() {
+        let cache: RecordCache<u32, u32> = RecordCache::new(64);
+        for i in 0..10_000 {
+            if let Err(ticket) = cache.get(&i) {
+                cache.insert(ticket, i, i);
+            }
+        }
+        let held: usize = cache
+            .shards
+            .iter()
+            .map(|s| s.lock().unwrap().map.len())
+            .sum();
+        assert!(held <= 64, "{held} records held");
+        assert!(held >= 16, "{held} records held");
+
+        let off: RecordCache<u32, u32> = RecordCache::new(0);
+        let ticket = off.get(&1).unwrap_err();
+        off.insert(ticket, 1, 1);
+        assert!(off.get(&1).is_err());
+    }
+}
