@@ -5,9 +5,11 @@
 //!
 //! sled's flush and its transactions exclude each other (one process-wide lock), so flushing the
 //! moment the first ticket arrives would flush once per transaction while the other writers wait
-//! for the lock. Instead the flusher waits until the writers already under way have committed
-//! (bounded by [`MAX_DELAY`]), then flushes them all at once. A lone writer is flushed at once.
+//! for the lock. Instead the flusher waits until the writers that were under way when it woke
+//! have committed (bounded by [`MAX_DELAY`]), then flushes them all at once. A lone writer is
+//! flushed at once.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -17,8 +19,10 @@ const MAX_DELAY: Duration = Duration::from_millis(4);
 
 #[derive(Default)]
 struct State {
-    /// Writers between `begin` and their ticket (or `abandon`).
-    active: u64,
+    /// Writers between `begin` and their ticket (or withdrawal), by the order they began in.
+    active: BTreeSet<u64>,
+    /// Writers that have begun so far.
+    begun: u64,
     /// Highest ticket handed out.
     requested: u64,
     /// Highest ticket known to be durable.
@@ -38,6 +42,7 @@ pub struct GroupCommit {
 /// A writer's place in the next flush; dropped without [`Self::wait_durable`] it withdraws.
 pub struct Writer<'a> {
     commit: &'a GroupCommit,
+    seq: u64,
     done: bool,
 }
 
@@ -59,9 +64,13 @@ impl GroupCommit {
 
     /// Announces a writer about to run a transaction.
     pub fn begin(&self) -> Writer<'_> {
-        self.shared.0.lock().expect("group commit lock").active += 1;
+        let mut state = self.shared.0.lock().expect("group commit lock");
+        let seq = state.begun;
+        state.begun += 1;
+        state.active.insert(seq);
         Writer {
             commit: self,
+            seq,
             done: false,
         }
     }
@@ -73,7 +82,7 @@ impl Writer<'_> {
         self.done = true;
         let (lock, wake_flusher, wake_writers) = &*self.commit.shared;
         let mut state = lock.lock().expect("group commit lock");
-        state.active -= 1;
+        state.active.remove(&self.seq);
         state.requested += 1;
         let ticket = state.requested;
         wake_flusher.notify_one();
@@ -91,7 +100,10 @@ impl Drop for Writer<'_> {
     fn drop(&mut self) {
         if !self.done {
             let (lock, wake_flusher, _) = &*self.commit.shared;
-            lock.lock().expect("group commit lock").active -= 1;
+            lock.lock()
+                .expect("group commit lock")
+                .active
+                .remove(&self.seq);
             wake_flusher.notify_one();
         }
     }
@@ -107,8 +119,11 @@ fn run_flusher(shared: &Shared, flush: impl Fn() -> Result<(), String>) {
         if state.requested == state.durable && state.stopping {
             return;
         }
+        // Wait for the writers already under way, not for those that begin meanwhile: under
+        // steady load there always is one, and the flush would wait its whole allowance.
+        let horizon = state.begun;
         let deadline = Instant::now() + MAX_DELAY;
-        while state.active > 0 && !state.stopping {
+        while state.active.range(..horizon).next().is_some() && !state.stopping {
             let now = Instant::now();
             if now >= deadline {
                 break;
