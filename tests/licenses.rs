@@ -85,6 +85,65 @@ fn sixty_four_concurrent_activations_against_a_limit_of_ten_activate_exactly_ten
     assert_eq!(service.verify().unwrap(), Vec::<String>::new());
 }
 
+/// Far below the 90% mark, concurrent activations only require the count to stay below it,
+/// so they do not conflict over the counter; near it, the exact count decides. Under any
+/// interleaving: never more active than the limit, and the 90% warning exactly once.
+#[test]
+fn concurrent_creations_across_the_warning_mark_warn_once_and_stop_at_the_limit() {
+    let (_dir, service) = service_with(limits(100, 0, 0));
+    let new_user = |name: String| NewUser {
+        user: person(&name, LicenseType::Employee, true),
+        password: None,
+    };
+    for i in 0..85 {
+        service
+            .create_user(&admin(), new_user(format!("early{i:02}")))
+            .unwrap();
+    }
+    // 32 creations at once, each seeing 85 seats in use: below the mark, so each only requires
+    // the count to stay there; most must find it no longer does and decide on the exact count.
+    let barrier = Arc::new(Barrier::new(32));
+    let handles: Vec<_> = (0..32)
+        .map(|t| {
+            let (service, barrier) = (service.clone(), Arc::clone(&barrier));
+            thread::spawn(move || {
+                barrier.wait();
+                service.create_user(&admin(), new_user(format!("late{t:02}")))
+            })
+        })
+        .collect();
+    let mut created = 85;
+    for result in handles.into_iter().map(|h| h.join().unwrap()) {
+        match result {
+            Ok(_) => created += 1,
+            Err(ServiceError::LicenseLimit { used, limit, .. }) => {
+                assert_eq!((used, limit), (100, 100))
+            }
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(created, 100);
+    assert_eq!(active_count(&service)[&LicenseType::Employee], 100);
+    let usage = service.license_usage().unwrap();
+    let employees = usage
+        .iter()
+        .find(|u| u.license == LicenseType::Employee)
+        .unwrap();
+    assert_eq!(employees.used, 100);
+    let warnings: Vec<_> = service
+        .outbox()
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.kind == MessageKind::LicenseThreshold)
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning at 90%");
+    assert!(
+        warnings[0].body.contains("90 of 100"),
+        "the warning names the count that crossed the mark: {}",
+        warnings[0].body
+    );
+}
+
 #[test]
 fn mixed_concurrent_activations_deactivations_and_type_changes_never_exceed_limits() {
     let (_dir, service) = service_with(limits(6, 0, 4));
