@@ -1,6 +1,7 @@
 //! Roles (SCIM Groups, LDAP groupOfNames) and their members.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 
@@ -90,14 +91,23 @@ impl Service {
     pub fn roles(&self, actor: &Actor) -> Result<Vec<Role>> {
         let subject = self.subject(actor)?;
         let scope = self.role_scope(&subject, Action::Read);
-        let mut out = Vec::new();
-        for role in self.store.roles() {
-            let role = role?;
-            if scope.contains(role.id) {
-                out.push(role);
-            }
+        Ok(self
+            .all_roles()?
+            .iter()
+            .filter(|role| scope.contains(role.id))
+            .cloned()
+            .collect())
+    }
+
+    /// Every role record in id order, decoded once per store generation.
+    fn all_roles(&self) -> Result<Arc<Vec<Role>>> {
+        let generation = self.store.generation();
+        if let Some(roles) = self.subjects.roles.get(&(), generation) {
+            return Ok(roles);
         }
-        Ok(out)
+        let roles = Arc::new(self.store.roles().collect::<Result<Vec<_>, _>>()?);
+        self.subjects.roles.put((), generation, Arc::clone(&roles));
+        Ok(roles)
     }
 
     /// Member ids in creation order of the users, limited to the users the actor may read.

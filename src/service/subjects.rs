@@ -9,7 +9,7 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
 use super::{Principal, Subject, UserScope};
-use crate::model::Action;
+use crate::model::{Action, Role};
 
 /// Entries remembered at most per map; a map is emptied when it grows past this.
 const CAPACITY: usize = 4096;
@@ -52,4 +52,6 @@ impl<K: Eq + Hash, V> Generational<K, V> {
 pub(super) struct SubjectCache {
     pub subjects: Generational<Principal, Subject>,
     pub scopes: Generational<(Principal, Action), UserScope>,
+    /// Every role record: a group search by member lists them all, each time.
+    pub roles: Generational<(), Vec<Role>>,
 }
