@@ -565,3 +565,78 @@ async fn put_of_the_whole_object_as_read_updates_and_unknown_ids_are_404() {
         assert_error(status, &body, 404, None);
     }
 }
+
+/// Okta and Entra import a directory page by page (`startIndex`, `count=100`). Pages come from
+/// positions over the users that are not anonymised, in creation order: every user exactly
+/// once, `totalResults` equal on every page, anonymised users gone from both, and a page that
+/// starts past the end is empty with the same total.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_list_every_live_user_once_with_a_steady_total() {
+    let scim = Scim::start("");
+    let mut ids = Vec::new();
+    for i in 0..23 {
+        ids.push(scim.user(&format!("page{i:02}"), i % 3 != 0).await);
+    }
+    // Two users anonymised (DELETE): they leave the pages and the total.
+    for gone in [&ids[4], &ids[17]] {
+        let (status, _) = scim
+            .call(Method::DELETE, &format!("/Users/{gone}"), None)
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+    let (_, all) = scim.get("/Users?count=1000").await;
+    let total = all["totalResults"].as_u64().unwrap();
+    let everyone: Vec<String> = all["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(everyone.len() as u64, total);
+    // A filtered list takes another path (a scan with the filter evaluated): the same users,
+    // in the same order.
+    let (_, filtered) = scim.get("/Users?count=1000&filter=userName+pr").await;
+    let scanned: Vec<String> = filtered["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(scanned, everyone);
+    // The admin and the provisioning account are users too; the 21 live page users are there.
+    let live: Vec<&String> = ids
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 4 && *i != 17)
+        .map(|(_, id)| id)
+        .collect();
+    for id in &live {
+        assert!(everyone.contains(id), "{id} is listed");
+    }
+    assert!(!everyone.contains(&ids[4]) && !everyone.contains(&ids[17]));
+
+    let mut paged = Vec::new();
+    let mut start = 1;
+    loop {
+        let (status, page) = scim
+            .get(&format!("/Users?startIndex={start}&count=5"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(page["totalResults"].as_u64(), Some(total), "{page}");
+        assert_eq!(page["startIndex"].as_u64(), Some(start as u64));
+        let resources = page["Resources"].as_array().cloned().unwrap_or_default();
+        assert_eq!(page["itemsPerPage"].as_u64(), Some(resources.len() as u64));
+        if resources.is_empty() {
+            break;
+        }
+        assert!(resources.len() <= 5);
+        paged.extend(
+            resources
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_owned()),
+        );
+        start += 5;
+    }
+    assert_eq!(paged, everyone, "the pages, in order, are the whole list");
+    assert!(start as u64 > total);
+}

@@ -9,7 +9,7 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
 use super::{Principal, Subject, UserScope};
-use crate::model::{Action, Role};
+use crate::model::{Action, Role, UserId};
 
 /// Entries remembered at most per map; a map is emptied when it grows past this.
 const CAPACITY: usize = 4096;
@@ -54,4 +54,6 @@ pub(super) struct SubjectCache {
     pub scopes: Generational<(Principal, Action), UserScope>,
     /// Every role record: a group search by member lists them all, each time.
     pub roles: Generational<(), Vec<Role>>,
+    /// Ids of the users that are not anonymised, in id order: the positions of list pages.
+    pub user_ids: Generational<(), Vec<UserId>>,
 }

@@ -2,6 +2,7 @@
 //! anonymisation. There is no hard delete.
 
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 
@@ -244,6 +245,55 @@ impl Service {
         visit: &mut dyn FnMut(&User) -> ControlFlow<()>,
     ) -> Result<()> {
         self.list_users_after(actor, plan, None, visit)
+    }
+
+    /// One page of the users the actor may read, in id order (the order of
+    /// [`Service::list_users`]): visits those at 0-based positions `first..first + count` and
+    /// returns how many there are in all. For a principal that reads everyone the positions
+    /// come from the name index, kept per store generation, so a page reads only its own
+    /// records; a scoped principal's page is a scan.
+    pub fn user_page(
+        &self,
+        actor: &Actor,
+        first: usize,
+        count: usize,
+        visit: &mut dyn FnMut(&User) -> ControlFlow<()>,
+    ) -> Result<usize> {
+        let subject = self.subject(actor)?;
+        let scope = self.user_scope(&subject, Action::Read)?;
+        if !scope.all {
+            let mut total = 0usize;
+            let mut flow = ControlFlow::Continue(());
+            self.list_users(actor, &Plan::Scan, &mut |user| {
+                if total >= first && total - first < count && flow.is_continue() {
+                    flow = visit(user);
+                }
+                total += 1;
+                ControlFlow::Continue(())
+            })?;
+            return Ok(total);
+        }
+        let ids = self.named_user_ids()?;
+        for id in ids.iter().skip(first).take(count) {
+            // Anonymised since the positions were taken: a page one short, never a wrong user.
+            if let Some(user) = self.store.shared_user(*id)?
+                && !user.anonymised
+                && visit(&user).is_break()
+            {
+                break;
+            }
+        }
+        Ok(ids.len())
+    }
+
+    fn named_user_ids(&self) -> Result<Arc<Vec<UserId>>> {
+        let generation = self.store.generation();
+        if let Some(ids) = self.subjects.user_ids.get(&(), generation) {
+            return Ok(ids);
+        }
+        let ids = Arc::new(self.store.named_user_ids()?);
+        self.subjects.user_ids.put((), generation, Arc::clone(&ids));
+        Ok(ids)
     }
 
     /// [`Service::list_users`] from the user after `after` on: a page that resumes where the

@@ -71,6 +71,9 @@ pub trait Store: Send + Sync + 'static {
     /// `name` is case-folded ([`crate::model::fold`]).
     fn user_by_name(&self, name: &str) -> Result<Option<UserId>, StoreError>;
     fn users_by(&self, key: &UserKey) -> Result<Vec<UserId>, StoreError>;
+    /// Ids of every user that is not anonymised (each holds its userName), in id order. Reads
+    /// the name index only: no record is decoded.
+    fn named_user_ids(&self) -> Result<Vec<UserId>, StoreError>;
     /// Every user record, anonymised ones included, in id (creation) order.
     fn users(&self) -> Iter<'_, User>;
     /// The same, starting after `after` (a page boundary), without reading what comes before.

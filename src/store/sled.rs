@@ -452,6 +452,23 @@ impl Store for SledStore {
         }
     }
 
+    fn named_user_ids(&self) -> Result<Vec<UserId>, StoreError> {
+        let mut ids = self
+            .tree(T::UserNames)
+            .iter()
+            .values()
+            .map(|v| {
+                let v = v.map_err(engine)?;
+                UserId::from_slice(&v).ok_or_else(|| StoreError::Corrupt {
+                    tree: tree_name(T::UserNames),
+                    detail: "a name that points at no id".into(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
     fn users_after(&self, after: UserId) -> Iter<'_, User> {
         use std::ops::Bound;
         let from = Bound::Excluded(after.as_bytes().to_vec());

@@ -301,25 +301,27 @@ impl Provider for ScimDirectory {
         if endpoint != "Users" {
             return Ok(None);
         }
-        // Every visible user is counted, but only the page's are turned into resources.
+        // Only the page's users are turned into resources.
         let first = start_index.saturating_sub(1);
-        let mut total = 0usize;
         let mut page = Vec::with_capacity(count.min(1000));
         let mut failed = None;
-        self.service
-            .list_users(who, &Plan::Scan, &mut |user| {
-                if total >= first && page.len() < count {
-                    match self.user_resource(user) {
-                        Ok(r) => page.push(r),
-                        Err(e) => {
-                            failed = Some(e);
-                            return ControlFlow::Break(());
-                        }
+        let total = self
+            .service
+            .user_page(
+                who,
+                first,
+                count,
+                &mut |user| match self.user_resource(user) {
+                    Ok(r) => {
+                        page.push(r);
+                        ControlFlow::Continue(())
                     }
-                }
-                total += 1;
-                ControlFlow::Continue(())
-            })
+                    Err(e) => {
+                        failed = Some(e);
+                        ControlFlow::Break(())
+                    }
+                },
+            )
             .map_err(failure)?;
         match failed {
             Some(e) => Err(e),
