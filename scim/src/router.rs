@@ -231,7 +231,9 @@ fn principal<P: Provider>(req_ext: &axum::http::Extensions) -> Result<P::Princip
 
 /// A JSON response with the SCIM media type.
 fn scim_json(status: StatusCode, body: &Value) -> Response {
-    let mut r = (status, body.to_string()).into_response();
+    // Straight into bytes: `Value`'s `Display` goes through the formatting machinery.
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut r = (status, bytes).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(SCIM_CONTENT_TYPE),
