@@ -102,6 +102,14 @@ impl Projection {
     /// Projects a resource: `returned: never` attributes are always removed, `always` ones
     /// always kept, `request` ones only when asked for.
     pub fn apply(&self, resource: &Value, schemas: &Schemas, resource_type: &str) -> Value {
+        if self.is_empty() && shown_whole(resource, schemas, resource_type) {
+            return resource.clone();
+        }
+        self.walk(resource, schemas, resource_type)
+    }
+
+    /// The projection attribute by attribute.
+    fn walk(&self, resource: &Value, schemas: &Schemas, resource_type: &str) -> Value {
         let Value::Object(obj) = resource else {
             return resource.clone();
         };
@@ -257,6 +265,62 @@ impl Requested {
             (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
             _ => true,
         }
+    }
+}
+
+/// Whether the default projection (nothing asked for, nothing excluded) returns `resource` as
+/// it is: none of its attributes is hidden by default (`returned: never` or `request`, or
+/// complex with such sub-attributes) and none is empty. The common case then skips the
+/// attribute-by-attribute walk; anything else takes it.
+fn shown_whole(resource: &Value, schemas: &Schemas, resource_type: &str) -> bool {
+    let Value::Object(obj) = resource else {
+        return false;
+    };
+    let Some(rt) = schemas.resource_type(resource_type) else {
+        return false;
+    };
+    let core = schemas
+        .schema(&rt.schema)
+        .map_or(&[][..], |s| &s.attributes);
+    let hidden_in = |attrs: &[AttributeDef], name: &str| {
+        attrs
+            .iter()
+            .any(|a| a.name.eq_ignore_ascii_case(name) && hides(a))
+    };
+    obj.iter().all(|(k, v)| {
+        if k.eq_ignore_ascii_case("schemas") {
+            return true;
+        }
+        if is_empty_value(v) {
+            return false;
+        }
+        let urn = k.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"));
+        if let Some(ext) = urn
+            .then(|| schemas.extension_of(resource_type, k))
+            .flatten()
+        {
+            let Value::Object(inner) = v else {
+                return false;
+            };
+            return inner
+                .iter()
+                .all(|(k2, v2)| !is_empty_value(v2) && !hidden_in(&ext.attributes, k2));
+        }
+        !hidden_in(core, k) && !schemas.common_attribute(k).is_some_and(hides)
+    })
+}
+
+/// Whether the default projection leaves out the attribute or part of it.
+fn hides(def: &AttributeDef) -> bool {
+    let hidden = |r: Returned| matches!(r, Returned::Never | Returned::Request);
+    hidden(def.returned) || def.sub_attributes.iter().any(|s| hidden(s.returned))
+}
+
+fn is_empty_value(v: &Value) -> bool {
+    match v {
+        Value::Object(o) => o.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
     }
 }
 
@@ -583,6 +647,65 @@ mod tests {
         .expect("ok");
         assert_eq!((p.start_index, p.count), (2, 3));
         assert!(p.filter.is_some());
+    }
+
+    /// The default projection's shortcut gives exactly what the walk gives, and is taken for a
+    /// resource as a provider builds it.
+    #[test]
+    fn the_default_projection_shortcut_matches_the_walk() {
+        let s = Schemas::builtin();
+        let p = Projection::default();
+        let plain = {
+            let mut u = user("a", Some("T"));
+            u.as_object_mut().unwrap().remove("password");
+            u
+        };
+        assert!(
+            shown_whole(&plain, &s, "Users"),
+            "a provider's resource takes the shortcut"
+        );
+        let mut cases = vec![plain.clone(), user("b", None), user("c", Some("T"))];
+        let variants: Vec<(&str, Value)> = vec![
+            ("groups", json!([])),
+            ("phoneNumbers", json!([{"value": "1", "type": "work"}])),
+            ("name", json!({})),
+            ("unknownAttribute", json!("kept")),
+            ("unknownEmpty", json!([])),
+            ("PASSWORD", json!("secret")),
+            (ENTERPRISE_USER_SCHEMA, json!({})),
+            (
+                ENTERPRISE_USER_SCHEMA,
+                json!({"department": "", "manager": {"value": "m"}}),
+            ),
+            (ENTERPRISE_USER_SCHEMA, json!({"costCenter": []})),
+            (ENTERPRISE_USER_SCHEMA, json!("not an object")),
+            ("urn:example:unknown", json!({"x": 1})),
+            (
+                "meta",
+                json!({"resourceType": "User", "version": "W/\"1\""}),
+            ),
+            ("active", json!(false)),
+            ("displayName", Value::Null),
+        ];
+        for (key, value) in variants {
+            let mut u = plain.clone();
+            u.as_object_mut().unwrap().insert(key.to_string(), value);
+            cases.push(u);
+        }
+        for resource in &cases {
+            assert_eq!(
+                p.apply(resource, &s, "Users"),
+                p.walk(resource, &s, "Users"),
+                "{resource}"
+            );
+        }
+        // A Group with members is shown whole as well.
+        let group = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "id": "g", "displayName": "G",
+            "members": [{"value": "u", "display": "U"}],
+        });
+        assert_eq!(p.apply(&group, &s, "Groups"), p.walk(&group, &s, "Groups"));
     }
 
     #[test]
