@@ -409,7 +409,9 @@ pub(crate) fn run_search<D: Directory>(
     let sent = sink.sent;
     let last_position = sink.last_position.take();
     let outcome = sink.outcome.clone().unwrap_or(Outcome::Complete);
-    if outcome == Outcome::Cancelled {
+    // Abandoned at any point, even after the directory's last look at the sink: an abandoned
+    // operation gets no response (RFC 4511 §4.11).
+    if outcome == Outcome::Cancelled || ctx.cancel.is_cancelled() {
         return None;
     }
     if let Err(e) = searched {
