@@ -532,6 +532,18 @@ fn ldapmodify_and_ldapcompare_go_through_the_license_rules() {
     );
 }
 
+/// An ldap3 connection bound as the admin, driven on the current runtime.
+async fn admin_connection(s: &Server) -> ldap3::Ldap {
+    let (conn, mut ldap) = LdapConnAsync::new(&url(s)).await.unwrap();
+    ldap3::drive!(conn);
+    ldap.simple_bind(ADMIN_DN, ADMIN_PASSWORD)
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    ldap
+}
+
 #[test]
 fn the_ldap3_client_library_searches_with_every_filter_kind() {
     let s = start_directory("");
@@ -540,13 +552,7 @@ fn the_ldap3_client_library_searches_with_every_filter_kind() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let (conn, mut ldap) = LdapConnAsync::new(&url(&s)).await.unwrap();
-        ldap3::drive!(conn);
-        ldap.simple_bind(ADMIN_DN, ADMIN_PASSWORD)
-            .await
-            .unwrap()
-            .success()
-            .unwrap();
+        let mut ldap = admin_connection(&s).await;
         let people = format!("ou=people,{BASE}");
         for (uid, given, sn, title) in [
             ("ann", "Ann", "Archer", "CEO"),
@@ -751,13 +757,7 @@ fn point_lookups_and_long_searches_share_one_connection() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let (conn, mut ldap) = LdapConnAsync::new(&url(&s)).await.unwrap();
-        ldap3::drive!(conn);
-        ldap.simple_bind(ADMIN_DN, ADMIN_PASSWORD)
-            .await
-            .unwrap()
-            .success()
-            .unwrap();
+        let mut ldap = admin_connection(&s).await;
         let people = format!("ou=people,{BASE}");
         const PEOPLE: usize = 120;
         for i in 0..PEOPLE {

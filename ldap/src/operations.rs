@@ -20,7 +20,7 @@ use crate::directory::{
     ModifyOp, ModifyRequest, PasswordModify, SearchQuery, Session,
 };
 use crate::dn::{Dn, Rdn, valid_type};
-use crate::entry::{Attribute, Selection};
+use crate::entry::{Attribute, Entry, Selection};
 use crate::filter::{Filter, Truth};
 use crate::paging::{PageState, PagedSearches, Resume};
 use crate::schema::MatchingRule;
@@ -199,11 +199,12 @@ fn paged_done(msgid: i32, res: LdapResult, paged: bool, cookie: Vec<u8>) -> Ldap
     LdapMsg::new_with_ctrls(msgid, LdapOp::SearchResultDone(res), ctrl)
 }
 
-/// The server's own entries, answered without the directory.
-#[derive(Clone, Copy)]
-enum Special {
+/// Where a search's entries come from.
+enum Source {
+    /// The root DSE or the subschema entry: the server's own, answered without the directory.
     RootDse,
     Subschema,
+    Directory(Box<SearchQuery>),
 }
 
 /// A search request checked and interpreted on the connection's task. Running it is a separate
@@ -219,18 +220,16 @@ pub(crate) struct PreparedSearch {
     skip: u64,
     sent_before: usize,
     deadline: Option<Instant>,
-    special: Option<Special>,
-    /// What the directory is asked, unless the base is one of the server's own entries.
-    query: Option<SearchQuery>,
+    source: Source,
 }
 
 impl PreparedSearch {
     /// Whether the search can run on the connection's task (see
     /// [`Directory::is_point_lookup`]): the server's own entries always can.
     pub fn is_point_lookup<D: Directory>(&self, directory: &D) -> bool {
-        match &self.query {
-            None => true,
-            Some(query) => directory.is_point_lookup(query),
+        match &self.source {
+            Source::RootDse | Source::Subschema => true,
+            Source::Directory(query) => directory.is_point_lookup(query),
         }
     }
 }
@@ -319,21 +318,20 @@ pub(crate) fn prepare_search<D: Directory>(
     };
 
     // The root DSE and the subschema entry are the server's own and always readable.
-    let special = if req.scope == LdapSearchScope::Base && base.is_root() {
-        Some(Special::RootDse)
+    let source = if req.scope == LdapSearchScope::Base && base.is_root() {
+        Source::RootDse
     } else if req.scope == LdapSearchScope::Base && base == shared.config.root_dse.subschema {
-        Some(Special::Subschema)
+        Source::Subschema
     } else {
-        None
+        Source::Directory(Box::new(SearchQuery {
+            base: base.clone(),
+            scope: req.scope.clone(),
+            filter: req.filter.clone(),
+            selection: selection.clone(),
+            resume_after,
+            limit,
+        }))
     };
-    let query = special.is_none().then(|| SearchQuery {
-        base: base.clone(),
-        scope: req.scope.clone(),
-        filter: req.filter.clone(),
-        selection: selection.clone(),
-        resume_after,
-        limit,
-    });
     Ok(PreparedSearch {
         deadline: deadline(req.timelimit, limits.time_limit),
         req,
@@ -345,8 +343,7 @@ pub(crate) fn prepare_search<D: Directory>(
         limit_kind,
         skip,
         sent_before,
-        special,
-        query,
+        source,
     })
 }
 
@@ -359,51 +356,38 @@ pub(crate) fn run_search<D: Directory>(
 ) -> Option<LdapMsg> {
     let msgid = ctx.msgid;
     let shared = &ctx.shared;
-    let PreparedSearch {
-        req,
-        base,
-        is_paged,
-        selection,
-        filter,
-        limit,
-        limit_kind,
-        skip,
-        sent_before,
-        deadline,
-        special,
-        query,
-    } = search;
+    let is_paged = search.is_paged;
     let done = |code, msg: &str| Some(paged_done(msgid, result(code, msg), is_paged, Vec::new()));
     let mut sink = ServerSink {
         msgid,
-        base: &base,
-        scope: req.scope.clone(),
-        filter: &filter,
+        base: &search.base,
+        scope: search.req.scope.clone(),
+        filter: &search.filter,
         schema: &shared.config.schema,
-        selection: &selection,
+        selection: &search.selection,
         out,
         cancel: &ctx.cancel,
-        deadline,
-        skip,
-        resume_after: query.as_ref().and_then(|q| q.resume_after.clone()),
-        limit,
-        limit_kind,
+        deadline: search.deadline,
+        skip: search.skip,
+        resume_after: match &search.source {
+            Source::Directory(query) => query.resume_after.clone(),
+            _ => None,
+        },
+        limit: search.limit,
+        limit_kind: search.limit_kind,
         sent: 0,
         last_position: None,
         outcome: None,
     };
-    let searched = match (special, &query) {
-        (Some(special), _) => {
-            use crate::directory::EntrySink;
-            let entry = match special {
-                Special::RootDse => &shared.root_dse,
-                Special::Subschema => &shared.subschema,
-            };
-            let _ = sink.send(entry.clone());
-            Ok(())
-        }
-        (None, Some(query)) => shared.directory.search(&ctx.session, query, &mut sink),
-        (None, None) => Ok(()),
+    let own = |entry: &Entry, sink: &mut ServerSink<'_>| {
+        use crate::directory::EntrySink;
+        let _ = sink.send(entry.clone());
+        Ok(())
+    };
+    let searched = match &search.source {
+        Source::RootDse => own(&shared.root_dse, &mut sink),
+        Source::Subschema => own(&shared.subschema, &mut sink),
+        Source::Directory(query) => shared.directory.search(&ctx.session, query, &mut sink),
     };
 
     let sent = sink.sent;
@@ -423,12 +407,12 @@ pub(crate) fn run_search<D: Directory>(
         Outcome::PageFull => {
             let resume = match last_position {
                 Some(p) => Resume::After(p),
-                None => Resume::Skip(skip + sent as u64),
+                None => Resume::Skip(search.skip + sent as u64),
             };
             let state = PageState {
-                request: req,
+                request: search.req,
                 resume,
-                sent_total: (sent_before + sent) as u64,
+                sent_total: (search.sent_before + sent) as u64,
             };
             let cookie = match ctx.paged.lock() {
                 Ok(mut p) => p.insert(state),

@@ -325,11 +325,7 @@ fn is_empty_value(v: &Value) -> bool {
 }
 
 fn non_empty(v: Value) -> Option<Value> {
-    match &v {
-        Value::Object(o) if o.is_empty() => None,
-        Value::Array(a) if a.is_empty() => None,
-        _ => Some(v),
-    }
+    (!is_empty_value(&v)).then_some(v)
 }
 
 /// Removes sub-attributes: `never` ones always, `request` ones unless `only` names them,

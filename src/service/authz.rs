@@ -184,11 +184,11 @@ impl Service {
         // Taken before the records are read: a change committed meanwhile bumps it, so a
         // subject built from older records is never served as current.
         let generation = self.store.generation();
-        if let Some(subject) = self.subjects.subjects.get(&actor.principal, generation) {
+        if let Some(subject) = self.derived.subjects.get(&actor.principal, generation) {
             return Ok(subject);
         }
         let subject = Arc::new(self.load_subject(actor)?);
-        self.subjects
+        self.derived
             .subjects
             .put(actor.principal, generation, Arc::clone(&subject));
         Ok(subject)
@@ -247,13 +247,11 @@ impl Service {
         // As for subjects: the generation is taken before the records are read.
         let key = (subject.principal, action);
         let generation = self.store.generation();
-        if let Some(scope) = self.subjects.scopes.get(&key, generation) {
+        if let Some(scope) = self.derived.scopes.get(&key, generation) {
             return Ok(scope);
         }
         let scope = Arc::new(self.compute_user_scope(subject, action)?);
-        self.subjects
-            .scopes
-            .put(key, generation, Arc::clone(&scope));
+        self.derived.scopes.put(key, generation, Arc::clone(&scope));
         Ok(scope)
     }
 

@@ -5,6 +5,7 @@ mod accounts;
 mod admin;
 mod audit_query;
 mod authz;
+mod derived;
 mod error;
 mod license;
 mod lockout;
@@ -18,7 +19,6 @@ mod recovery;
 mod refs;
 mod roles;
 mod sessions;
-mod subjects;
 mod tokens;
 mod users;
 
@@ -151,7 +151,7 @@ pub struct Service {
     policy: Arc<Policy>,
     /// Session-token keys, loaded from the store on first use.
     keys: Arc<std::sync::RwLock<Option<Arc<crate::auth::jwt::KeyRing>>>>,
-    subjects: Arc<subjects::SubjectCache>,
+    derived: Arc<derived::Derived>,
 }
 
 impl Service {
@@ -160,7 +160,7 @@ impl Service {
             store,
             policy: Arc::new(policy),
             keys: Arc::default(),
-            subjects: Arc::default(),
+            derived: Arc::default(),
         }
     }
 

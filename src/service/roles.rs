@@ -102,11 +102,11 @@ impl Service {
     /// Every role record in id order, decoded once per store generation.
     fn all_roles(&self) -> Result<Arc<Vec<Role>>> {
         let generation = self.store.generation();
-        if let Some(roles) = self.subjects.roles.get(&(), generation) {
+        if let Some(roles) = self.derived.roles.get(&(), generation) {
             return Ok(roles);
         }
         let roles = Arc::new(self.store.roles().collect::<Result<Vec<_>, _>>()?);
-        self.subjects.roles.put((), generation, Arc::clone(&roles));
+        self.derived.roles.put((), generation, Arc::clone(&roles));
         Ok(roles)
     }
 

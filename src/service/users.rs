@@ -288,11 +288,11 @@ impl Service {
 
     fn named_user_ids(&self) -> Result<Arc<Vec<UserId>>> {
         let generation = self.store.generation();
-        if let Some(ids) = self.subjects.user_ids.get(&(), generation) {
+        if let Some(ids) = self.derived.user_ids.get(&(), generation) {
             return Ok(ids);
         }
         let ids = Arc::new(self.store.named_user_ids()?);
-        self.subjects.user_ids.put((), generation, Arc::clone(&ids));
+        self.derived.user_ids.put((), generation, Arc::clone(&ids));
         Ok(ids)
     }
 

@@ -97,6 +97,24 @@ impl<K: Hash + Eq + Clone, V: Clone> RecordCache<K, V> {
         guard.map.insert(key, value);
     }
 
+    /// The cached record, or the one `load` reads from the engine, cached on the way out. A
+    /// missing record is not remembered.
+    pub fn get_or_load<E>(
+        &self,
+        key: K,
+        load: impl FnOnce() -> Result<Option<V>, E>,
+    ) -> Result<Option<V>, E> {
+        let ticket = match self.get(&key) {
+            Ok(value) => return Ok(Some(value)),
+            Err(ticket) => ticket,
+        };
+        let loaded = load()?;
+        if let Some(value) = &loaded {
+            self.insert(ticket, key, value.clone());
+        }
+        Ok(loaded)
+    }
+
     /// Called after a commit that changed `key`.
     pub fn evict<Q: Hash + Eq + ?Sized>(&self, key: &Q)
     where

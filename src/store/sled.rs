@@ -417,29 +417,20 @@ impl Store for SledStore {
     }
 
     fn shared_user(&self, id: UserId) -> Result<Option<Arc<User>>, StoreError> {
-        let ticket = match self.users.get(&id) {
-            Ok(user) => return Ok(Some(user)),
-            Err(ticket) => ticket,
-        };
-        let Some(user) = self.get::<User>(T::Users, id.as_bytes())? else {
-            return Ok(None);
-        };
-        let user = Arc::new(user);
-        self.users.insert(ticket, id, Arc::clone(&user));
-        Ok(Some(user))
+        self.users.get_or_load(id, || {
+            Ok(self.get::<User>(T::Users, id.as_bytes())?.map(Arc::new))
+        })
     }
 
     fn user_by_name(&self, name: &str) -> Result<Option<UserId>, StoreError> {
         let key = name.as_bytes();
-        let ticket = match self.user_names.get(key) {
-            Ok(id) => return Ok(Some(id)),
-            Err(ticket) => ticket,
-        };
-        let id = self.id_at(T::UserNames, key, UserId::from_slice)?;
-        if let Some(id) = id {
-            self.user_names.insert(ticket, key.to_vec(), id);
+        // A hit needs no owned key.
+        if let Ok(id) = self.user_names.get(key) {
+            return Ok(Some(id));
         }
-        Ok(id)
+        self.user_names.get_or_load(key.to_vec(), || {
+            self.id_at(T::UserNames, key, UserId::from_slice)
+        })
     }
 
     fn users_by(&self, key: &UserKey) -> Result<Vec<UserId>, StoreError> {
@@ -540,15 +531,10 @@ impl Store for SledStore {
     }
 
     fn api_token(&self, digest: &SecretDigest) -> Result<Option<ApiToken>, StoreError> {
-        let ticket = match self.tokens.get(digest) {
-            Ok(token) => return Ok(Some(ApiToken::clone(&token))),
-            Err(ticket) => ticket,
-        };
-        let token: Option<ApiToken> = self.get(T::Tokens, digest)?;
-        if let Some(token) = &token {
-            self.tokens.insert(ticket, *digest, Arc::new(token.clone()));
-        }
-        Ok(token)
+        let token = self.tokens.get_or_load(*digest, || {
+            Ok(self.get::<ApiToken>(T::Tokens, digest)?.map(Arc::new))
+        })?;
+        Ok(token.map(Arc::unwrap_or_clone))
     }
 
     fn api_tokens(&self) -> Iter<'_, (SecretDigest, ApiToken)> {

@@ -60,6 +60,31 @@ impl ScimDirectory {
         })
     }
 
+    /// Resources of the users a service listing visits; the first that cannot be built ends
+    /// the listing with its error.
+    fn user_resources<T>(
+        &self,
+        list: impl FnOnce(&mut dyn FnMut(&User) -> ControlFlow<()>) -> crate::service::Result<T>,
+    ) -> Result<(T, Vec<Resource>), ScimError> {
+        let mut out = Vec::new();
+        let mut failed = None;
+        let listed = list(&mut |user| match self.user_resource(user) {
+            Ok(r) => {
+                out.push(r);
+                ControlFlow::Continue(())
+            }
+            Err(e) => {
+                failed = Some(e);
+                ControlFlow::Break(())
+            }
+        })
+        .map_err(failure)?;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok((listed, out)),
+        }
+    }
+
     fn role_resource(&self, actor: &Actor, role: &Role) -> Result<Resource, ScimError> {
         let ids = self.service.role_members(actor, role.id).map_err(failure)?;
         let mut refs = self.service.references();
@@ -241,24 +266,9 @@ impl Provider for ScimDirectory {
                     Some(f) => Self::user_plan(&f.plan(&|p| user_index(p).is_some())),
                     None => Plan::Scan,
                 };
-                let mut out = Vec::new();
-                let mut failed = None;
-                self.service
-                    .list_users(who, &plan, &mut |user| match self.user_resource(user) {
-                        Ok(r) => {
-                            out.push(r);
-                            ControlFlow::Continue(())
-                        }
-                        Err(e) => {
-                            failed = Some(e);
-                            ControlFlow::Break(())
-                        }
-                    })
-                    .map_err(failure)?;
-                match failed {
-                    Some(e) => Err(e),
-                    None => Ok(out),
-                }
+                let ((), users) =
+                    self.user_resources(|visit| self.service.list_users(who, &plan, visit))?;
+                Ok(users)
             }
             "Groups" => {
                 let members = query.needs("members");
@@ -303,30 +313,9 @@ impl Provider for ScimDirectory {
         }
         // Only the page's users are turned into resources.
         let first = start_index.saturating_sub(1);
-        let mut page = Vec::with_capacity(count.min(1000));
-        let mut failed = None;
-        let total = self
-            .service
-            .user_page(
-                who,
-                first,
-                count,
-                &mut |user| match self.user_resource(user) {
-                    Ok(r) => {
-                        page.push(r);
-                        ControlFlow::Continue(())
-                    }
-                    Err(e) => {
-                        failed = Some(e);
-                        ControlFlow::Break(())
-                    }
-                },
-            )
-            .map_err(failure)?;
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(Some((total, page))),
-        }
+        let (total, page) =
+            self.user_resources(|visit| self.service.user_page(who, first, count, visit))?;
+        Ok(Some((total, page)))
     }
 
     fn create(&self, who: &Actor, endpoint: &Endpoint, body: Value) -> Result<Resource, ScimError> {

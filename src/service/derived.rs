@@ -1,8 +1,8 @@
-//! Resolved subjects (a principal with its roles) and their user scopes, kept while the records
-//! they were built from stay the same. Every request resolves its subject, often more than once
-//! (an LDAP search checks whether anything is readable, then lists), and a scoped request its
-//! scope (a reporting tree, an account's users); rebuilding them each time was a large share of
-//! a search.
+//! Values derived from records, kept while the records they were built from stay the same (one
+//! store generation). Every request resolves its subject (a principal with its roles), often more
+//! than once, and a scoped request its scope (a reporting tree, an account's users); a group
+//! search lists every role and a SCIM page needs every user's position. Rebuilding them each time
+//! was a large share of those requests.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -49,7 +49,7 @@ impl<K: Eq + Hash, V> Generational<K, V> {
 }
 
 #[derive(Default)]
-pub(super) struct SubjectCache {
+pub(super) struct Derived {
     pub subjects: Generational<Principal, Subject>,
     pub scopes: Generational<(Principal, Action), UserScope>,
     /// Every role record: a group search by member lists them all, each time.
