@@ -31,9 +31,8 @@
 //! `cargo bench --bench scim -- [--users N] [--seconds S] [--quick]` (`--quick`: 5,000 users,
 //! 2 s per cell). See `benches/scim/README.md` for a recorded run.
 
-use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -46,7 +45,10 @@ use uuid::Uuid;
 
 mod support;
 
-use support::{Instance, Rng, TOKEN, binary, free_addr, loadavg, memory_mib, stop};
+use support::{
+    Instance, Rng, TOKEN, binary, built_at, free_addr, loadavg, main_with, memory_mib, run_stamp,
+    stop, write_results,
+};
 
 const SCIM: &str = "application/scim+json";
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -728,54 +730,18 @@ fn verdict_json(v: &Verdict) -> Value {
     })
 }
 
-/// Appends: a second run of the same day and size goes to the same file (told apart by `run`).
-fn write_results(date: &str, users: usize, lines: &[Value]) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/scim/results");
-    std::fs::create_dir_all(&dir).expect("results dir");
-    let path = dir.join(format!("{date}-u{users}.jsonl"));
-    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .expect("write results");
-    path
-}
-
 // ---------------------------------------------------------------------------------------------
 
 fn main() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let opts = options();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let failed = runtime.block_on(run(opts));
-    if failed {
-        std::process::exit(1);
-    }
+    main_with(|| run(opts));
 }
 
 /// The whole run; true when any request failed or answered wrongly.
 async fn run(opts: Options) -> bool {
-    let now = time::OffsetDateTime::now_utc();
-    let date = now.date().to_string();
-    let started = now
-        .replace_nanosecond(0)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default();
+    let (date, started) = run_stamp();
     let bin = binary();
-    let built = std::fs::metadata(&bin)
-        .and_then(|m| m.modified())
-        .map(|t| time::OffsetDateTime::from(t).to_string())
-        .unwrap_or_default();
+    let built = built_at(&bin);
     eprintln!("binary: {} built {built}", bin.display());
     let instance = Instance::new(&bin, "scim");
     instance.init();
@@ -873,7 +839,7 @@ async fn run(opts: Options) -> bool {
         line["users"] = json!(opts.users);
         line["seconds_per_cell"] = json!(opts.seconds);
     }
-    let path = write_results(&date, opts.users, &lines);
+    let path = write_results("scim", &date, opts.users, &lines);
     println!("raw figures: {}", path.display());
     let errors: usize = cells.iter().map(|c| c.errors).sum();
     if errors > 0 {

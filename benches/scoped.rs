@@ -24,9 +24,7 @@
 //! 2 s per cell). See `benches/scoped/README.md` for a recorded run.
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -39,7 +37,10 @@ use uuid::Uuid;
 
 mod support;
 
-use support::{ADMIN_PASSWORD, Instance, Rng, TOKEN, binary, loadavg, memory_mib, stop};
+use support::{
+    ADMIN_PASSWORD, Instance, Rng, TOKEN, binary, built_at, loadavg, main_with, memory_mib,
+    run_stamp, stop, write_results,
+};
 
 const MGR_PASSWORD: &str = "Mgr-Bench-Pass-1";
 const PARTNER_PASSWORD: &str = "Partner-Bench-Pass-1";
@@ -866,55 +867,19 @@ fn cell_json(cell: &Cell, date: &str, users: usize) -> Value {
     })
 }
 
-/// Appends: a second run of the same day and size goes to the same file (told apart by `run`).
-fn write_results(date: &str, users: usize, lines: &[Value]) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/scoped/results");
-    std::fs::create_dir_all(&dir).expect("results dir");
-    let path = dir.join(format!("{date}-u{users}.jsonl"));
-    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .expect("write results");
-    path
-}
-
 // ---------------------------------------------------------------------------------------------
 
 fn main() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let opts = options();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let failed = runtime.block_on(run(opts));
-    if failed {
-        std::process::exit(1);
-    }
+    main_with(|| run(opts));
 }
 
 /// The whole run; true when any answer was wrong.
 async fn run(opts: Options) -> bool {
-    let now = time::OffsetDateTime::now_utc();
-    let date = now.date().to_string();
-    let started = now
-        .replace_nanosecond(0)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default();
+    let (date, started) = run_stamp();
     let bin = binary();
     eprintln!("binary: {}", bin.display());
-    let built = std::fs::metadata(&bin)
-        .and_then(|m| m.modified())
-        .map(|t| time::OffsetDateTime::from(t).to_string())
-        .unwrap_or_default();
+    let built = built_at(&bin);
     eprintln!("binary built {built}");
     let instance = Instance::new(&bin, "scoped");
     let http = Http::new(instance.http);
@@ -1018,7 +983,7 @@ async fn run(opts: Options) -> bool {
     for line in &mut lines {
         line["run"] = json!(started);
     }
-    let path = write_results(&date, opts.users, &lines);
+    let path = write_results("scoped", &date, opts.users, &lines);
     println!("raw figures: {}", path.display());
     let errors: usize = cells.iter().map(|c| c.errors).sum();
     if errors > 0 {

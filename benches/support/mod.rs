@@ -274,3 +274,63 @@ pub fn binary_label(bin: &Path) -> String {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     bin.strip_prefix(repo).unwrap_or(bin).display().to_string()
 }
+
+/// Installs the TLS provider and runs a bench's `run` on a 2-worker runtime; a run that found
+/// wrong or failed answers makes the process exit non-zero.
+pub fn main_with<F: std::future::Future<Output = bool>>(run: impl FnOnce() -> F) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    if runtime.block_on(run()) {
+        std::process::exit(1);
+    }
+}
+
+/// The day (for the results file) and the start of this run to the second (tells runs apart).
+pub fn run_stamp() -> (String, String) {
+    let now = time::OffsetDateTime::now_utc();
+    let started = now
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default();
+    (now.date().to_string(), started)
+}
+
+/// When `bin` was built, as recorded beside the results.
+pub fn built_at(bin: &Path) -> String {
+    std::fs::metadata(bin)
+        .and_then(|m| m.modified())
+        .map(|t| time::OffsetDateTime::from(t).to_string())
+        .unwrap_or_default()
+}
+
+/// Appends JSON lines to `benches/<bench>/results/<date>-u<users>.jsonl`: a second run of the
+/// same day and size goes to the same file (told apart by `run`).
+pub fn write_results(
+    bench: &str,
+    date: &str,
+    users: usize,
+    lines: &[serde_json::Value],
+) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("benches")
+        .join(bench)
+        .join("results");
+    std::fs::create_dir_all(&dir).expect("results dir");
+    let path = dir.join(format!("{date}-u{users}.jsonl"));
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .expect("write results");
+    path
+}
