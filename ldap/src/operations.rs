@@ -378,6 +378,7 @@ pub(crate) fn run_search<D: Directory>(
         sent: 0,
         last_position: None,
         outcome: None,
+        timed_out: std::cell::Cell::new(false),
     };
     let own = |entry: &Entry, sink: &mut ServerSink<'_>| {
         use crate::directory::EntrySink;
@@ -392,7 +393,7 @@ pub(crate) fn run_search<D: Directory>(
 
     let sent = sink.sent;
     let last_position = sink.last_position.take();
-    let outcome = sink.outcome.clone().unwrap_or(Outcome::Complete);
+    let outcome = sink.finish();
     // Abandoned at any point, even after the directory's last look at the sink: an abandoned
     // operation gets no response (RFC 4511 §4.11).
     if outcome == Outcome::Cancelled || ctx.cancel.is_cancelled() {

@@ -6,6 +6,7 @@
 //! slowly the channel fills and the directory's thread waits, so memory stays flat whatever the
 //! size of the result.
 
+use std::cell::Cell;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -80,9 +81,22 @@ pub struct ServerSink<'a> {
     pub sent: usize,
     pub last_position: Option<Vec<u8>>,
     pub outcome: Option<Outcome>,
+    /// Set when `is_stopped` told the directory that the time is up. A directory that stops on
+    /// that answer sends nothing more, so without this mark its partial result would be
+    /// reported as complete.
+    pub timed_out: Cell<bool>,
 }
 
 impl ServerSink<'_> {
+    /// How the search ended once the directory has returned.
+    pub fn finish(&self) -> Outcome {
+        match &self.outcome {
+            Some(o) => o.clone(),
+            None if self.timed_out.get() => Outcome::TimeLimit,
+            None => Outcome::Complete,
+        }
+    }
+
     fn stop(&mut self, outcome: Outcome) -> Result<(), Stop> {
         self.outcome.get_or_insert(outcome);
         Err(Stop)
@@ -138,9 +152,14 @@ impl EntrySink for ServerSink<'_> {
     }
 
     fn is_stopped(&self) -> bool {
-        self.outcome.is_some()
-            || self.cancel.is_cancelled()
-            || self.deadline.is_some_and(|d| Instant::now() >= d)
+        if self.outcome.is_some() || self.cancel.is_cancelled() {
+            return true;
+        }
+        let late = self.deadline.is_some_and(|d| Instant::now() >= d);
+        if late {
+            self.timed_out.set(true);
+        }
+        late
     }
 }
 
@@ -218,6 +237,7 @@ mod tests {
                 sent: 0,
                 last_position: None,
                 outcome: None,
+                timed_out: Cell::new(false),
             }
         }
     }
@@ -305,6 +325,18 @@ mod tests {
         assert!(s.is_stopped());
         assert_eq!(s.send(entry("a1")), Err(Stop));
         assert_eq!(s.outcome, Some(Outcome::TimeLimit));
+
+        // A directory that stops on `is_stopped` alone, without another send: still a time
+        // limit, not a complete result.
+        let mut s = h.sink(&tx);
+        assert_eq!(s.send(entry("a1")), Ok(()));
+        s.deadline = Some(Instant::now());
+        assert!(s.is_stopped());
+        assert_eq!(s.outcome, None);
+        assert_eq!(s.finish(), Outcome::TimeLimit);
+        let s = h.sink(&tx);
+        assert!(!s.is_stopped());
+        assert_eq!(s.finish(), Outcome::Complete);
 
         drop(rx);
         let mut s = h.sink(&tx);
