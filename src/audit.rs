@@ -95,6 +95,24 @@ pub struct AuditEvent {
     pub detail: Option<String>,
     pub before: Option<serde_json::Value>,
     pub after: Option<serde_json::Value>,
+    /// The personal data this event held was erased when its subject was anonymised.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub erased: bool,
+}
+
+impl AuditEvent {
+    /// Drops the snapshots and names the subject by `id` alone; returns whether anything
+    /// changed. What happened, when, by whom and why stays.
+    pub fn erase_personal_data(&mut self, id: &str) -> bool {
+        if self.erased && self.target.as_deref() == Some(id) {
+            return false;
+        }
+        self.before = None;
+        self.after = None;
+        self.target = Some(id.to_string());
+        self.erased = true;
+        true
+    }
 }
 
 /// Keeps only the top-level fields that differ, so an entry shows what changed and no more.

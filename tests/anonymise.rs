@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use rollcall::audit::AuditKind;
 use rollcall::model::{LicenseLimits, LicenseType, Role, RoleType};
 use rollcall::service::{NewUser, Plan, ServiceError, UserLookup};
 
@@ -78,4 +79,113 @@ fn anonymise_erases_data_hides_the_user_frees_the_name_and_the_license() {
         "hashes never reach the audit trail"
     );
     assert_eq!(service.verify().unwrap(), Vec::<String>::new());
+}
+
+/// Anonymisation reaches back into the audit trail: the events about the user stay (what
+/// happened, when, by whom) but lose the snapshots that held the personal data, and a refused
+/// activation recorded under the userName is then recorded under the id.
+#[test]
+fn anonymise_erases_personal_data_from_earlier_audit_events() {
+    let (_dir, service) = service_with(LicenseLimits {
+        employee: Some(1),
+        ..LicenseLimits::default()
+    });
+    let _seat_holder = create(&service, person("holder", LicenseType::Employee, true));
+    let mut u = person("Ann.Ray", LicenseType::Employee, false);
+    u.external_id = Some("okta-ann-77".into());
+    u.title = Some("Cartographer".into());
+    let ann = create(&service, u);
+    let mut changed = service.user(&admin(), ann.id).unwrap();
+    changed.title = Some("Chief Cartographer".into());
+    service
+        .replace_user(&admin(), ann.id, changed, None, None)
+        .unwrap();
+    // Past the limit: refused, and the refusal is audited under the name.
+    assert!(matches!(
+        service.set_active(&admin(), ann.id, true, None),
+        Err(ServiceError::LicenseLimit { .. })
+    ));
+    let personal = [
+        "Ann.Ray",
+        "Ann.Ray@example.com",
+        "okta-ann-77",
+        "Cartographer",
+    ];
+    let before = serde_json::to_string(&service.audit_events().unwrap()).unwrap();
+    for p in personal {
+        assert!(
+            before.contains(p),
+            "{p} is in the trail before anonymisation"
+        );
+    }
+    let ann_id = ann.id.to_string();
+    let about_ann_before = service
+        .audit_events()
+        .unwrap()
+        .iter()
+        .filter(|e| e.target.as_deref() == Some(ann_id.as_str()))
+        .count();
+
+    service.anonymise_user(&admin(), ann.id, None).unwrap();
+
+    let events = service.audit_events().unwrap();
+    let after = serde_json::to_string(&events).unwrap();
+    for p in personal {
+        assert!(!after.contains(p), "{p} is still in the trail: {after}");
+    }
+    let about_ann: Vec<_> = events
+        .iter()
+        .filter(|e| e.target.as_deref() == Some(ann_id.as_str()))
+        .collect();
+    // Every earlier event is still there (plus the refusal, now under the id, and the
+    // anonymisation itself), erased and without snapshots.
+    assert_eq!(about_ann.len(), about_ann_before + 2);
+    let kinds: Vec<_> = about_ann.iter().map(|e| e.kind).collect();
+    for kind in [
+        AuditKind::UserCreated,
+        AuditKind::UserChanged,
+        AuditKind::LicenseRefused,
+        AuditKind::UserAnonymised,
+    ] {
+        assert!(kinds.contains(&kind), "{kind:?} in {kinds:?}");
+    }
+    for e in &about_ann {
+        assert!(e.before.is_none() && e.after.is_none(), "{e:?}");
+        assert_eq!(e.erased, e.kind != AuditKind::UserAnonymised, "{e:?}");
+    }
+    // Other users' events are untouched.
+    assert!(after.contains("holder"));
+    assert_eq!(service.verify().unwrap(), Vec::<String>::new());
+}
+
+/// A data directory from before the audit trail was indexed by target (format 1) is upgraded
+/// on open: the index is built, and anonymisation then finds the old events.
+#[test]
+fn a_format_1_store_gets_its_audit_index_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let ann_id = {
+        let service = open_service(dir.path(), LicenseLimits::default());
+        let mut u = person("Old.Timer", LicenseType::Employee, true);
+        u.title = Some("Archivist".into());
+        create(&service, u).id
+    };
+    {
+        // What a format 1 directory looks like: no index, format 1.
+        let db = sled::open(dir.path().join("store")).unwrap();
+        db.drop_tree("idx_audit_target").unwrap();
+        db.insert("store_format", &1u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let service = open_service(dir.path(), LicenseLimits::default());
+    assert_eq!(service.verify().unwrap(), Vec::<String>::new());
+    service.anonymise_user(&admin(), ann_id, None).unwrap();
+    let after = serde_json::to_string(&service.audit_events().unwrap()).unwrap();
+    assert!(!after.contains("Archivist") && !after.contains("Old.Timer"));
+    drop(service);
+    // Upgraded once: the directory now says format 2 and opens as it is.
+    let db = sled::open(dir.path().join("store")).unwrap();
+    assert_eq!(
+        db.get("store_format").unwrap().unwrap().as_ref(),
+        &2u32.to_be_bytes()
+    );
 }

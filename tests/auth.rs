@@ -1337,3 +1337,53 @@ fn expired_passwords_refuse_logins_but_can_be_changed() {
         .unwrap();
     assert!(login("Olga-Pass-67890").is_ok());
 }
+
+/// Deprovisioning by SCIM DELETE anonymises; the audit trail read back over the admin API then
+/// still lists what happened to the user, by id, but none of its personal data.
+#[tokio::test(flavor = "multi_thread")]
+async fn scim_delete_erases_the_users_personal_data_from_the_audit_trail() {
+    let d = Directory::start("");
+    let admin = d.admin_token().await;
+    let id = d.user("mara.vance", None, &[]).await;
+    let (status, body) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Users/{id}"),
+            Some(TOKEN),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "replace", "path": "title", "value": "Lighthouse Keeper"}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let before = d.audit(&admin, &format!("target={id}")).await;
+    assert!(
+        before.len() >= 2
+            && serde_json::to_string(&before)
+                .unwrap()
+                .contains("Lighthouse Keeper"),
+        "{before:?}"
+    );
+
+    let (status, body) = d
+        .call(
+            Method::DELETE,
+            &format!("/scim/v2/Users/{id}"),
+            Some(TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    let about = d.audit(&admin, &format!("target={id}")).await;
+    assert_eq!(about.len(), before.len() + 1, "{about:?}");
+    assert_eq!(about.last().unwrap()["kind"], "user_anonymised");
+    for e in &about[..before.len()] {
+        assert_eq!(e["erased"], true, "{e}");
+        assert!(e["before"].is_null() && e["after"].is_null(), "{e}");
+    }
+    let everything = serde_json::to_string(&d.audit(&admin, "").await).unwrap();
+    for personal in ["mara.vance", "Lighthouse Keeper"] {
+        assert!(!everything.contains(personal), "{personal} in {everything}");
+    }
+}

@@ -35,13 +35,15 @@ impl AuditQuery {
 }
 
 impl Service {
-    /// Events matching `query`, oldest first. Administrators only. Event ids are time-ordered,
-    /// so `since` starts the scan at the right place instead of reading the whole trail.
+    /// Events matching `query`, oldest first. Administrators only. A target is looked up in
+    /// its index; otherwise event ids are time-ordered, so `since` starts the scan at the right
+    /// place instead of reading the whole trail.
     pub fn audit_query(&self, actor: &Actor, query: &AuditQuery) -> Result<Vec<AuditEvent>> {
         self.require_administrator(actor, "read the audit trail")?;
         let limit = query.count.unwrap_or(MAX_AUDIT_COUNT).min(MAX_AUDIT_COUNT);
-        let events = match query.since {
-            Some(since) => {
+        let events = match (&query.target, query.since) {
+            (Some(target), _) => self.store.audit_about(target),
+            (None, Some(since)) => {
                 let millis = (since.unix_timestamp_nanos() / 1_000_000).max(0);
                 let from = uuid::Builder::from_unix_timestamp_millis(
                     u64::try_from(millis).unwrap_or(0),
@@ -50,7 +52,7 @@ impl Service {
                 .into_uuid();
                 self.store.audit_from(from)
             }
-            None => self.store.audit(),
+            (None, None) => self.store.audit(),
         };
         let mut out = Vec::new();
         for event in events {

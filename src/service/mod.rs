@@ -230,6 +230,7 @@ impl Service {
             detail,
             before,
             after,
+            erased: false,
         })
         .map_err(Into::into)
     }

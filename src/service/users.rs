@@ -223,7 +223,12 @@ impl Service {
                     tx.put_role(&role)?;
                 }
             }
-            // No snapshots: the point is that the personal data is gone.
+            // Earlier events about the user lose their snapshots (refused activations name
+            // the user by userName: they are renamed to the id), and this one has none: the
+            // point is that the personal data is gone.
+            let subject_id = id.to_string();
+            tx.erase_audit_of(&subject_id, &subject_id)?;
+            tx.erase_audit_of(&old.user_name, &subject_id)?;
             self.audit(
                 tx,
                 actor,

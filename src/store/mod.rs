@@ -95,6 +95,9 @@ pub trait Store: Send + Sync + 'static {
     fn audit(&self) -> Iter<'_, AuditEvent>;
     /// Audit events from `from` on (event ids are time-ordered UUIDv7s), oldest first.
     fn audit_from(&self, from: uuid::Uuid) -> Iter<'_, AuditEvent>;
+    /// Audit events about `target` (an id, or a name in any case), oldest first, through the
+    /// target index instead of a scan of the whole trail.
+    fn audit_about(&self, target: &str) -> Iter<'_, AuditEvent>;
     fn api_token(&self, digest: &SecretDigest) -> Result<Option<ApiToken>, StoreError>;
     fn api_tokens(&self) -> Iter<'_, (SecretDigest, ApiToken)>;
     fn link(&self, digest: &SecretDigest) -> Result<Option<OneTimeLink>, StoreError>;
@@ -160,6 +163,10 @@ pub trait Txn {
     /// One outbox message, for a read-modify-write of its delivery state.
     fn outbox_message(&mut self, id: uuid::Uuid) -> Result<Option<OutboxMessage>, TxError>;
     fn append_audit(&mut self, event: &AuditEvent) -> Result<(), TxError>;
+    /// Erases the personal data of every committed audit event about `target` (an id, or a
+    /// name in any case) and names their subject `id` instead; returns how many changed. For
+    /// anonymisation: the trail keeps what happened and when, not who it happened to.
+    fn erase_audit_of(&mut self, target: &str, id: &str) -> Result<usize, TxError>;
     fn put_api_token(&mut self, digest: &SecretDigest, token: &ApiToken) -> Result<(), TxError>;
     fn api_token(&mut self, digest: &SecretDigest) -> Result<Option<ApiToken>, TxError>;
     fn put_link(&mut self, digest: &SecretDigest, link: &OneTimeLink) -> Result<(), TxError>;

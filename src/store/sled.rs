@@ -23,8 +23,9 @@ use crate::model::{Account, AccountId, LicenseType, Role, RoleId, User, UserId, 
 use crate::outbox::OutboxMessage;
 use crate::token::{ApiToken, OneTimeLink, SecretDigest};
 
-/// Layout version of the data directory as a whole (tree names and key shapes).
-const STORE_FORMAT: u32 = 1;
+/// Layout version of the data directory as a whole (tree names and key shapes). Format 2 added
+/// the audit trail's index by target; a format 1 directory is upgraded in place on open.
+const STORE_FORMAT: u32 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum T {
@@ -49,9 +50,10 @@ enum T {
     Meta,
     LoginStates,
     Sessions,
+    AuditTargets,
 }
 
-const TREES: [(T, &str); 21] = [
+const TREES: [(T, &str); 22] = [
     (T::Users, "users"),
     (T::UserNames, "idx_user_name"),
     (T::UserExternal, "idx_user_external_id"),
@@ -73,6 +75,7 @@ const TREES: [(T, &str); 21] = [
     (T::Meta, "meta"),
     (T::LoginStates, "login_state"),
     (T::Sessions, "sessions"),
+    (T::AuditTargets, "idx_audit_target"),
 ];
 
 fn tree_name(t: T) -> &'static str {
@@ -117,6 +120,45 @@ fn engine(e: impl std::fmt::Display) -> StoreError {
     StoreError::Engine(e.to_string())
 }
 
+/// Durable before anything is written under it.
+fn set_format(db: &Db) -> Result<(), StoreError> {
+    db.insert("store_format", &STORE_FORMAT.to_be_bytes())
+        .map_err(engine)?;
+    db.flush().map_err(engine)?;
+    Ok(())
+}
+
+/// Format 1 → 2: indexes the existing audit trail by target. Idempotent, so an upgrade cut
+/// short simply runs again on the next open; the format moves only once it is flushed.
+fn index_audit_targets(trees: &[Tree]) -> Result<(), StoreError> {
+    let index = &trees[T::AuditTargets as usize];
+    let mut batch = ::sled::Batch::default();
+    let mut pending = 0;
+    for kv in trees[T::Audit as usize].iter() {
+        let (_, v) = kv.map_err(engine)?;
+        let event: AuditEvent = decode(tree_name(T::Audit), &v)?;
+        if let Some(key) = audit_target_key(&event) {
+            batch.insert(key, &[]);
+            pending += 1;
+        }
+        if pending == 10_000 {
+            index
+                .apply_batch(std::mem::take(&mut batch))
+                .map_err(engine)?;
+            pending = 0;
+        }
+    }
+    index.apply_batch(batch).map_err(engine)?;
+    index.flush().map_err(engine)?;
+    Ok(())
+}
+
+/// Targets are ids or, for refusals, names as sent: folded, so any spelling finds them.
+fn audit_target_key(event: &AuditEvent) -> Option<Vec<u8>> {
+    let target = event.target.as_deref()?;
+    Some(text_key(&fold(target), event.id.as_bytes()))
+}
+
 impl SledStore {
     pub fn open(dir: &Path, options: &StoreOptions) -> Result<Self, StoreError> {
         let db = ::sled::Config::new()
@@ -133,26 +175,26 @@ impl SledStore {
                     engine(text)
                 }
             })?;
+        let trees = TREES
+            .iter()
+            .map(|(_, name)| db.open_tree(name).map_err(engine))
+            .collect::<Result<Vec<_>, _>>()?;
         match db.get("store_format").map_err(engine)? {
-            None => {
-                db.insert("store_format", &STORE_FORMAT.to_be_bytes())
-                    .map_err(engine)?;
-                db.flush().map_err(engine)?;
-            }
-            Some(v) => {
-                let found = u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 4]));
-                if found != STORE_FORMAT {
+            None => set_format(&db)?,
+            Some(v) => match u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 4])) {
+                STORE_FORMAT => {}
+                1 => {
+                    index_audit_targets(&trees)?;
+                    set_format(&db)?;
+                }
+                found => {
                     return Err(StoreError::Format {
                         found,
                         expected: STORE_FORMAT,
                     });
                 }
-            }
+            },
         }
-        let trees = TREES
-            .iter()
-            .map(|(_, name)| db.open_tree(name).map_err(engine))
-            .collect::<Result<Vec<_>, _>>()?;
         let flush_db = db.clone();
         // sled's flush on Linux ends with sync_file_range, which neither flushes the device's
         // write cache nor the file's metadata; it fsyncs only from its own background thread,
@@ -530,6 +572,24 @@ impl Store for SledStore {
         )
     }
 
+    fn audit_about(&self, target: &str) -> Iter<'_, AuditEvent> {
+        let prefix = text_prefix(&fold(target));
+        let skip = prefix.len();
+        Box::new(
+            self.tree(T::AuditTargets)
+                .scan_prefix(prefix)
+                .keys()
+                .filter_map(move |k| {
+                    let k = match k {
+                        Ok(k) => k,
+                        Err(e) => return Some(Err(engine(e))),
+                    };
+                    // Events are never removed; `None` would only mean a torn index, so skip it.
+                    self.get(T::Audit, &k[skip..]).transpose()
+                }),
+        )
+    }
+
     fn api_token(&self, digest: &SecretDigest) -> Result<Option<ApiToken>, StoreError> {
         let token = self.tokens.get_or_load(*digest, || {
             Ok(self.get::<ApiToken>(T::Tokens, digest)?.map(Arc::new))
@@ -686,6 +746,22 @@ impl Store for SledStore {
             for stale in actual.difference(&wanted) {
                 problems.push(format!("{}: stale entry {:?}", tree_name(t), stale.1));
             }
+        }
+        let mut targets = BTreeSet::new();
+        for event in self.audit() {
+            targets.extend(audit_target_key(&event?));
+        }
+        let mut indexed_targets = BTreeSet::new();
+        for k in self.tree(T::AuditTargets).iter().keys() {
+            indexed_targets.insert(k.map_err(engine)?.to_vec());
+        }
+        if targets != indexed_targets {
+            problems.push(format!(
+                "{}: {} entries missing, {} stale",
+                tree_name(T::AuditTargets),
+                targets.difference(&indexed_targets).count(),
+                indexed_targets.difference(&targets).count()
+            ));
         }
         let mut indexed_names = BTreeMap::new();
         for kv in self.tree(T::UserNames).iter() {
@@ -1027,7 +1103,55 @@ impl Txn for SledTxn<'_> {
 
     fn append_audit(&mut self, event: &AuditEvent) -> Result<(), TxError> {
         self.put(T::Audit, event.id.as_bytes(), event);
+        if let Some(key) = audit_target_key(event) {
+            self.set(T::AuditTargets, &key, Some(Vec::new()));
+        }
         Ok(())
+    }
+
+    fn erase_audit_of(&mut self, target: &str, id: &str) -> Result<usize, TxError> {
+        // Committed entries come from the index. Each event is then read through the
+        // transaction, so a concurrent change to it sends this body round again.
+        let prefix = text_prefix(&fold(target));
+        let ids: Vec<[u8; 16]> = self
+            .store
+            .tree(T::AuditTargets)
+            .scan_prefix(&prefix)
+            .keys()
+            .map(|k| {
+                let k = k.map_err(engine)?;
+                k.get(prefix.len()..)
+                    .and_then(|id| <[u8; 16]>::try_from(id).ok())
+                    .ok_or_else(|| {
+                        StoreError::Corrupt {
+                            tree: tree_name(T::AuditTargets),
+                            detail: "index key without event id".into(),
+                        }
+                        .into()
+                    })
+            })
+            .collect::<Result<_, TxError>>()?;
+        let mut erased = 0;
+        for event_id in ids {
+            let Some(mut event) = self.get::<AuditEvent>(T::Audit, &event_id)? else {
+                continue;
+            };
+            let old_key = audit_target_key(&event);
+            if event.erase_personal_data(id) {
+                let new_key = audit_target_key(&event);
+                if old_key != new_key {
+                    if let Some(k) = old_key {
+                        self.set(T::AuditTargets, &k, None);
+                    }
+                    if let Some(k) = new_key {
+                        self.set(T::AuditTargets, &k, Some(Vec::new()));
+                    }
+                }
+                self.put(T::Audit, &event_id, &event);
+                erased += 1;
+            }
+        }
+        Ok(erased)
     }
 
     fn put_api_token(&mut self, digest: &SecretDigest, token: &ApiToken) -> Result<(), TxError> {
