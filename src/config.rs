@@ -74,6 +74,9 @@ impl Default for RecoveryConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     pub addr: SocketAddr,
+    /// Serve Prometheus metrics at `/metrics`, without authentication: aggregate counts only,
+    /// nothing that names a user. Off hides the endpoint (404).
+    pub metrics: bool,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -264,6 +267,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics: true,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod mail;
+pub mod metrics;
 pub mod model;
 pub mod outbox;
 pub mod password;

@@ -36,6 +36,7 @@ pub mod schema;
 mod search;
 pub mod server;
 mod session;
+pub mod stats;
 pub mod tls;
 
 pub use directory::{
@@ -50,3 +51,4 @@ pub use ldap3_proto::proto::{LdapFilter, LdapResultCode, LdapSearchScope};
 pub use paging::OID_PAGED_RESULTS;
 pub use schema::{RootDse, Schema};
 pub use server::{Io, Limits, Server, ServerConfig, Transport};
+pub use stats::Stats;

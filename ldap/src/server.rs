@@ -18,6 +18,7 @@ use crate::entry::Entry;
 use crate::paging::OID_PAGED_RESULTS;
 use crate::schema::{RootDse, Schema};
 use crate::session::Connection;
+use crate::stats::Stats;
 use crate::tls::OID_STARTTLS;
 
 /// Manage DSA IT (RFC 3296): honoured trivially, as the server holds no referral objects.
@@ -76,6 +77,8 @@ pub struct ServerConfig {
     /// Refuse simple binds with a password, and password changes, on connections without TLS
     /// (confidentialityRequired).
     pub require_tls_for_passwords: bool,
+    /// Connection and operation counters; share the `Arc` to read them while serving.
+    pub stats: Arc<Stats>,
 }
 
 impl ServerConfig {
@@ -86,6 +89,7 @@ impl ServerConfig {
             limits: Limits::default(),
             tls: None,
             require_tls_for_passwords: false,
+            stats: Arc::default(),
         }
     }
 }
@@ -136,6 +140,7 @@ struct Admission<D: Directory> {
 
 impl<D: Directory> Drop for Admission<D> {
     fn drop(&mut self) {
+        self.shared.config.stats.connection_closed();
         if let Ok(mut m) = self.shared.per_ip.lock()
             && let Some(n) = m.get_mut(&self.ip)
         {
@@ -173,6 +178,11 @@ impl<D: Directory> Server<D> {
         }
     }
 
+    /// The counters this server keeps (those of its [`ServerConfig::stats`]).
+    pub fn stats(&self) -> Arc<Stats> {
+        Arc::clone(&self.shared.config.stats)
+    }
+
     fn admit(&self, ip: IpAddr) -> Option<Admission<D>> {
         let permit = Arc::clone(&self.shared.connections)
             .try_acquire_owned()
@@ -183,6 +193,7 @@ impl<D: Directory> Server<D> {
             return None;
         }
         *n += 1;
+        self.shared.config.stats.connection_opened();
         Some(Admission {
             shared: Arc::clone(&self.shared),
             ip,
@@ -224,6 +235,7 @@ impl<D: Directory> Server<D> {
                 },
             };
             let Some(admission) = self.admit(peer.ip()) else {
+                self.shared.config.stats.connection_refused();
                 tracing::warn!(%peer, "LDAP connection refused: connection limit reached");
                 drop(stream);
                 continue;

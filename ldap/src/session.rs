@@ -263,6 +263,7 @@ impl<D: Directory> Connection<D> {
     }
 
     async fn reply(&mut self, io: &mut Transport, msg: LdapMsg) -> Next {
+        self.shared.config.stats.response(&msg);
         match io.send(encode(msg)).await {
             Ok(()) => Next::Continue,
             Err(_) => Next::Exit(Exit::Quiet),
@@ -294,6 +295,7 @@ impl<D: Directory> Connection<D> {
         }
         let ctx = self.context(msgid, cancel);
         let calls = Arc::clone(&self.shared.calls);
+        let stats = Arc::clone(&self.shared.config.stats);
         self.ops.spawn(async move {
             let tx = ctx.tx.clone();
             let Ok(permit) = calls.acquire_owned().await else {
@@ -312,6 +314,7 @@ impl<D: Directory> Connection<D> {
                 }
             };
             if let Some(m) = msg {
+                stats.response(&m);
                 let _ = tx.send(encode(m)).await;
             }
             msgid
@@ -500,6 +503,7 @@ impl<D: Directory> Connection<D> {
                 value: None,
             }),
         );
+        self.shared.config.stats.response(&ok);
         io.send(encode(ok)).await.map_err(|_| Exit::Quiet)?;
         let parts = io.into_parts();
         if !parts.read_buf.is_empty() {

@@ -2,23 +2,37 @@
 //! `/admin/`).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Json;
 use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapter::scim::ScimDirectory;
+use crate::metrics::{Area, HttpMetrics};
 use crate::service::Service;
+
+/// What `/metrics` reads, and whether it is served at all.
+pub struct Monitoring {
+    pub http: HttpMetrics,
+    pub ldap: Arc<rollcall_ldap::Stats>,
+    pub exposed: bool,
+}
 
 pub async fn serve(
     listener: TcpListener,
     service: Service,
     public_url: String,
+    monitoring: Arc<Monitoring>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let app = router(service, &public_url);
+    let app = router(service, &public_url, monitoring);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -27,16 +41,57 @@ pub async fn serve(
     .await
 }
 
-fn router(service: Service, public_url: &str) -> Router {
+fn router(service: Service, public_url: &str, monitoring: Arc<Monitoring>) -> Router {
     let base = format!("{}/scim/v2", public_url.trim_end_matches('/'));
     let scim = rollcall_scim::router::router(
         Arc::new(ScimDirectory::new(service.clone(), base.clone())),
         rollcall_scim::router::RouterConfig::new(base),
     );
-    Router::new()
+    let mut app = Router::new()
         .route("/healthz", get(healthz))
         .nest("/scim/v2", scim)
-        .merge(super::rest::router(service))
+        .merge(super::rest::router(service.clone()));
+    if monitoring.exposed {
+        app = app.route(
+            "/metrics",
+            get(metrics).with_state((service, Arc::clone(&monitoring))),
+        );
+    }
+    app.layer(middleware::from_fn_with_state(monitoring, track))
+}
+
+/// Counts every request by area and status class, with its time to response headers.
+async fn track(State(monitoring): State<Arc<Monitoring>>, req: Request, next: Next) -> Response {
+    let area = Area::of(req.uri().path());
+    let started = Instant::now();
+    let res = next.run(req).await;
+    monitoring
+        .http
+        .record(area, res.status().as_u16(), started.elapsed());
+    res
+}
+
+async fn metrics(State((service, monitoring)): State<(Service, Arc<Monitoring>)>) -> Response {
+    let ldap = monitoring.ldap.snapshot();
+    // License usage reads the store: off the async workers.
+    match tokio::task::spawn_blocking(move || {
+        crate::metrics::render(&service, &monitoring.http, &ldap)
+    })
+    .await
+    {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering /metrics failed");
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 async fn healthz() -> Json<serde_json::Value> {

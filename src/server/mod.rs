@@ -66,14 +66,20 @@ pub async fn run(
     );
 
     let tracker = TaskTracker::new();
+    let ldap = ldap::server(&config, service.clone(), Arc::clone(&tls))
+        .map_err(|e| ServerError::Config(format!("base_dn: {e}")))?;
+    let monitoring = Arc::new(http::Monitoring {
+        http: Default::default(),
+        ldap: ldap.stats(),
+        exposed: config.http.metrics,
+    });
     let http = tokio::spawn(http::serve(
         http_listener,
         service.clone(),
         config.public_url(),
+        monitoring,
         shutdown.clone(),
     ));
-    let ldap = ldap::server(&config, service.clone(), Arc::clone(&tls))
-        .map_err(|e| ServerError::Config(format!("base_dn: {e}")))?;
     for (listener, transport) in [
         (ldap_listener, rollcall_ldap::Transport::Ldap),
         (ldaps_listener, rollcall_ldap::Transport::Ldaps),

@@ -88,11 +88,54 @@ struct Checked {
     totp_step: Option<u64>,
 }
 
+/// Logins by front end and outcome, for monitoring (the audit trail has each one).
+#[derive(Default)]
+pub(super) struct LoginCounts {
+    /// `[source][failed]`, sources in the order of [`LOGIN_SOURCES`].
+    counts: [[std::sync::atomic::AtomicU64; 2]; 5],
+}
+
+const LOGIN_SOURCES: [Source; 5] = [
+    Source::Ldap,
+    Source::Scim,
+    Source::Rest,
+    Source::Cli,
+    Source::System,
+];
+
 impl Service {
+    /// `(front end, succeeded, count)` for every front end, since start.
+    pub fn login_counts(&self) -> Vec<(Source, bool, u64)> {
+        let mut out = Vec::new();
+        for (source, counts) in LOGIN_SOURCES.iter().zip(&self.logins.counts) {
+            for (failed, n) in counts.iter().enumerate() {
+                let n = n.load(std::sync::atomic::Ordering::Relaxed);
+                out.push((*source, failed == 0, n));
+            }
+        }
+        out
+    }
+
     /// Checks a userName, password and (when MFA applies) TOTP code. Succeeds only for an
     /// active, unlocked person or service account with a matching, unexpired password whose
     /// roles allow password login.
     pub fn login(
+        &self,
+        user_name: &str,
+        password: &str,
+        code: SecondFactor<'_>,
+        from: LoginSource,
+    ) -> Result<LoggedIn> {
+        let source = from.source;
+        let result = self.check_login(user_name, password, code, from);
+        if let Some(i) = LOGIN_SOURCES.iter().position(|s| *s == source) {
+            self.logins.counts[i][usize::from(result.is_err())]
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn check_login(
         &self,
         user_name: &str,
         password: &str,

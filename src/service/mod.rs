@@ -152,6 +152,7 @@ pub struct Service {
     /// Session-token keys, loaded from the store on first use.
     keys: Arc<std::sync::RwLock<Option<Arc<crate::auth::jwt::KeyRing>>>>,
     derived: Arc<derived::Derived>,
+    logins: Arc<login::LoginCounts>,
 }
 
 impl Service {
@@ -161,6 +162,7 @@ impl Service {
             policy: Arc::new(policy),
             keys: Arc::default(),
             derived: Arc::default(),
+            logins: Arc::default(),
         }
     }
 
@@ -171,6 +173,11 @@ impl Service {
 
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// What the store's write path has done since start, for monitoring.
+    pub fn commit_stats(&self) -> crate::store::CommitStats {
+        self.store.commit_stats()
     }
 
     /// Forces everything to disk; used at shutdown.

@@ -30,6 +30,8 @@ struct State {
     /// Error of the last flush, reported to the writers it covered.
     failed: Option<String>,
     stopping: bool,
+    flushes: u64,
+    flush_time: Duration,
 }
 
 type Shared = (Mutex<State>, Condvar, Condvar);
@@ -73,6 +75,14 @@ impl GroupCommit {
             seq,
             done: false,
         }
+    }
+}
+
+impl GroupCommit {
+    /// Flushes done so far and the time they took.
+    pub fn flushes(&self) -> (u64, Duration) {
+        let state = self.shared.0.lock().expect("group commit lock");
+        (state.flushes, state.flush_time)
     }
 }
 
@@ -135,8 +145,12 @@ fn run_flusher(shared: &Shared, flush: impl Fn() -> Result<(), String>) {
         }
         let target = state.requested;
         drop(state);
+        let started = Instant::now();
         let result = flush();
+        let took = started.elapsed();
         state = lock.lock().expect("group commit lock");
+        state.flushes += 1;
+        state.flush_time += took;
         state.durable = target;
         state.failed = result.err();
         wake_writers.notify_all();

@@ -50,6 +50,16 @@ impl From<StoreError> for TxError {
     }
 }
 
+/// What the write path has done since the store was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CommitStats {
+    /// Write transactions acknowledged as durable.
+    pub commits: u64,
+    pub flushes: u64,
+    /// Time spent in those flushes, fsync included.
+    pub flush_seconds: f64,
+}
+
 /// A secondary index over users, for point lookups of a query plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UserKey {
@@ -121,6 +131,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Forces everything written so far to disk.
     fn flush(&self) -> Result<(), StoreError>;
+
+    /// Counts of durable commits and the flushes they shared, for monitoring.
+    fn commit_stats(&self) -> CommitStats;
 
     /// Cross-checks every index and counter against the records; returns what disagrees.
     fn verify(&self) -> Result<Vec<String>, StoreError>;

@@ -114,6 +114,8 @@ pub struct SledStore {
     /// Every SCIM request presents its API token.
     tokens: RecordCache<SecretDigest, Arc<ApiToken>>,
     batches: Combiner<WriteSet>,
+    /// Write transactions acknowledged as durable.
+    commits: std::sync::atomic::AtomicU64,
 }
 
 fn engine(e: impl std::fmt::Display) -> StoreError {
@@ -216,6 +218,7 @@ impl SledStore {
             user_names: RecordCache::new(options.user_cache_entries),
             tokens: RecordCache::new(1024),
             batches: Combiner::default(),
+            commits: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -688,7 +691,12 @@ impl Store for SledStore {
                 bounds,
             };
             match self.batches.submit(set, &|sets| self.apply_batch(sets))? {
-                true => return writer.wait_durable().map_err(StoreError::Engine),
+                true => {
+                    writer.wait_durable().map_err(StoreError::Engine)?;
+                    self.commits
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return Ok(());
+                }
                 false => continue,
             }
         }
@@ -700,6 +708,15 @@ impl Store for SledStore {
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map_err(engine)?;
         self.data_file.sync_all().map_err(engine)
+    }
+
+    fn commit_stats(&self) -> super::CommitStats {
+        let (flushes, time) = self.commit.flushes();
+        super::CommitStats {
+            commits: self.commits.load(std::sync::atomic::Ordering::Relaxed),
+            flushes,
+            flush_seconds: time.as_secs_f64(),
+        }
     }
 
     fn verify(&self) -> Result<Vec<String>, StoreError> {
