@@ -77,6 +77,8 @@ pub struct HttpConfig {
     /// Serve Prometheus metrics at `/metrics`, without authentication: aggregate counts only,
     /// nothing that names a user. Off hides the endpoint (404).
     pub metrics: bool,
+    /// HTTPS instead of HTTP on `addr`, with the `[tls]` certificate (or the generated one).
+    pub tls: bool,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -268,6 +270,7 @@ impl Default for HttpConfig {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             metrics: true,
+            tls: false,
         }
     }
 }
@@ -399,7 +402,10 @@ impl Config {
     pub fn public_url(&self) -> String {
         self.public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", self.http.addr))
+            .unwrap_or_else(|| {
+                let scheme = if self.http.tls { "https" } else { "http" };
+                format!("{scheme}://{}", self.http.addr)
+            })
             .trim_end_matches('/')
             .to_string()
     }

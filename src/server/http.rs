@@ -11,6 +11,7 @@ use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -25,20 +26,33 @@ pub struct Monitoring {
     pub exposed: bool,
 }
 
+/// Serves HTTP, or HTTPS when `tls` is given, until `shutdown` is cancelled.
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<&rustls::ServerConfig>,
     service: Service,
     public_url: String,
     monitoring: Arc<Monitoring>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let app = router(service, &public_url, monitoring);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await
+    let app = router(service, &public_url, monitoring)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let stop = shutdown.clone();
+    match tls {
+        Some(tls) => {
+            // `tap_io` is axum's way to `ConnectInfo<SocketAddr>` for a listener of our own.
+            let listener =
+                super::https::TlsListener::new(listener, tls, shutdown.clone())?.tap_io(|_| {});
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+        }
+    }
 }
 
 fn router(service: Service, public_url: &str, monitoring: Arc<Monitoring>) -> Router {

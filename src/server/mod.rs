@@ -1,6 +1,7 @@
 //! The running server: listeners for HTTP, LDAP and LDAPS, and an orderly shutdown.
 
 mod http;
+mod https;
 mod ldap;
 mod rest;
 
@@ -73,13 +74,29 @@ pub async fn run(
         ldap: ldap.stats(),
         exposed: config.http.metrics,
     });
-    let http = tokio::spawn(http::serve(
-        http_listener,
-        service.clone(),
-        config.public_url(),
-        monitoring,
-        shutdown.clone(),
-    ));
+    if !config.http.tls && !config.http.addr.ip().is_loopback() {
+        tracing::warn!(
+            addr = %config.http.addr,
+            "HTTP without TLS on a non-loopback address: bearer tokens and passwords cross the \
+             network in clear; set [http] tls = true or put a TLS proxy in front"
+        );
+    }
+    let http_tls = config.http.tls.then(|| Arc::clone(&tls));
+    let http = {
+        let (service, public_url, shutdown) =
+            (service.clone(), config.public_url(), shutdown.clone());
+        tokio::spawn(async move {
+            http::serve(
+                http_listener,
+                http_tls.as_deref(),
+                service,
+                public_url,
+                monitoring,
+                shutdown,
+            )
+            .await
+        })
+    };
     for (listener, transport) in [
         (ldap_listener, rollcall_ldap::Transport::Ldap),
         (ldaps_listener, rollcall_ldap::Transport::Ldaps),

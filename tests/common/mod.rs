@@ -134,6 +134,16 @@ impl Server {
     }
 
     pub fn spawn(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn_until(data, args, env, healthy)
+    }
+
+    /// Like [`Server::spawn`], ready once `ready(http address)` says so.
+    pub fn spawn_until(
+        data: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        ready: fn(SocketAddr) -> bool,
+    ) -> Self {
         let (http, ldap, ldaps) = (free_addr(), free_addr(), free_addr());
         let mut command = Command::new(BIN);
         command
@@ -157,7 +167,7 @@ impl Server {
             command.env(k, v);
         }
         let mut child = command.spawn().unwrap();
-        let stdout = read_until_ready(&mut child, http);
+        let stdout = read_until_ready(&mut child, http, ready);
         Self {
             child,
             data: data.to_path_buf(),
@@ -202,7 +212,11 @@ pub fn printed(lines: &[String], label: &str) -> Option<String> {
 }
 
 /// Collects the first-start banner (if any) and waits until /healthz answers.
-fn read_until_ready(child: &mut Child, http: SocketAddr) -> Vec<String> {
+fn read_until_ready(
+    child: &mut Child,
+    http: SocketAddr,
+    ready: fn(SocketAddr) -> bool,
+) -> Vec<String> {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -218,7 +232,7 @@ fn read_until_ready(child: &mut Child, http: SocketAddr) -> Vec<String> {
         while let Ok(line) = rx.try_recv() {
             lines.push(line);
         }
-        if healthy(http) {
+        if ready(http) {
             // The banner is printed before the listeners open; take what is left of it.
             std::thread::sleep(Duration::from_millis(50));
             while let Ok(line) = rx.try_recv() {
@@ -235,11 +249,44 @@ fn read_until_ready(child: &mut Child, http: SocketAddr) -> Vec<String> {
 }
 
 pub fn healthy(http: SocketAddr) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect_timeout(&http, Duration::from_millis(200)) else {
+    let Ok(s) = std::net::TcpStream::connect_timeout(&http, Duration::from_millis(200)) else {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    healthz_over(s)
+}
+
+/// `/healthz` over HTTPS, trusting only the test CA.
+pub fn healthy_tls(http: SocketAddr) -> bool {
+    let Ok(tcp) = std::net::TcpStream::connect_timeout(&http, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = tcp.set_read_timeout(Some(Duration::from_secs(2)));
+    let conn =
+        rustls::ClientConnection::new(test_ca_client_config(), "localhost".try_into().unwrap())
+            .unwrap();
+    healthz_over(rustls::StreamOwned::new(conn, tcp))
+}
+
+/// A rustls client configuration that trusts the test CA alone.
+pub fn test_ca_client_config() -> std::sync::Arc<rustls::ClientConfig> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(cert_path("test-ca.pem")).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    std::sync::Arc::new(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    )
+}
+
+fn healthz_over(mut s: impl std::io::Read + std::io::Write) -> bool {
     if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         .is_err()
     {
@@ -296,6 +343,19 @@ pub fn start_directory(extra: &str) -> Server {
 }
 
 pub fn start_directory_with_env(extra: &str, env: &[(&str, &str)]) -> Server {
+    start_directory_until(extra, env, healthy)
+}
+
+/// A directory serving HTTPS (`[http] tls = true`) with the test certificate.
+pub fn start_https_directory(extra: &str, env: &[(&str, &str)]) -> Server {
+    start_directory_until(&format!("[http]\ntls = true\n{extra}"), env, healthy_tls)
+}
+
+fn start_directory_until(
+    extra: &str,
+    env: &[(&str, &str)],
+    ready: fn(SocketAddr) -> bool,
+) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("rollcall.toml");
     std::fs::write(
@@ -308,7 +368,7 @@ pub fn start_directory_with_env(extra: &str, env: &[(&str, &str)]) -> Server {
     )
     .unwrap();
     let data = dir.path().join("data");
-    let mut server = Server::spawn(
+    let mut server = Server::spawn_until(
         &data,
         &["--config", config.to_str().unwrap()],
         &[
@@ -316,6 +376,7 @@ pub fn start_directory_with_env(extra: &str, env: &[(&str, &str)]) -> Server {
             env,
         ]
         .concat(),
+        ready,
     );
     server._dir = Some(dir);
     server
