@@ -5,7 +5,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::{ADMIN_DN, ADMIN_PASSWORD, Server, openldap_tool, start_directory};
+use common::{ADMIN_DN, ADMIN_PASSWORD, Server, admin_connection, openldap_tool, start_directory};
 use ldap3::{LdapConnAsync, Scope, SearchEntry};
 
 const BASE: &str = "dc=example,dc=com";
@@ -532,18 +532,6 @@ fn ldapmodify_and_ldapcompare_go_through_the_license_rules() {
     );
 }
 
-/// An ldap3 connection bound as the admin, driven on the current runtime.
-async fn admin_connection(s: &Server) -> ldap3::Ldap {
-    let (conn, mut ldap) = LdapConnAsync::new(&url(s)).await.unwrap();
-    ldap3::drive!(conn);
-    ldap.simple_bind(ADMIN_DN, ADMIN_PASSWORD)
-        .await
-        .unwrap()
-        .success()
-        .unwrap();
-    ldap
-}
-
 #[test]
 fn the_ldap3_client_library_searches_with_every_filter_kind() {
     let s = start_directory("");
@@ -552,7 +540,7 @@ fn the_ldap3_client_library_searches_with_every_filter_kind() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let mut ldap = admin_connection(&s).await;
+        let mut ldap = admin_connection(s.ldap).await;
         let people = format!("ou=people,{BASE}");
         for (uid, given, sn, title) in [
             ("ann", "Ann", "Archer", "CEO"),
@@ -757,7 +745,7 @@ fn point_lookups_and_long_searches_share_one_connection() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let mut ldap = admin_connection(&s).await;
+        let mut ldap = admin_connection(s.ldap).await;
         let people = format!("ou=people,{BASE}");
         const PEOPLE: usize = 120;
         for i in 0..PEOPLE {

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{ADMIN_DN, ADMIN_PASSWORD, BIN, Server, free_addr, wait_timeout};
-use ldap3::{LdapConnAsync, Mod};
+use ldap3::Mod;
 use reqwest::{Client, StatusCode};
 use rollcall::model::LicenseLimits;
 use rollcall::outbox::{MessageKind, OutboxMessage};
@@ -478,15 +478,7 @@ async fn admin_notifications_go_to_the_administrators_addresses() {
         "[licenses]\nemployee = 2\n\n{}",
         smtp_config(relay.addr.port())
     ));
-    let (conn, mut ldap) = LdapConnAsync::new(&format!("ldap://{}", server.ldap))
-        .await
-        .unwrap();
-    ldap3::drive!(conn);
-    ldap.simple_bind(ADMIN_DN, ADMIN_PASSWORD)
-        .await
-        .unwrap()
-        .success()
-        .unwrap();
+    let mut ldap = common::admin_connection(server.ldap).await;
     ldap.modify(
         ADMIN_DN,
         vec![Mod::Replace("mail", HashSet::from(["boss@example.com"]))],

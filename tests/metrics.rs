@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{ADMIN_DN, ADMIN_PASSWORD, start_directory, start_directory_with_env};
+use common::{start_directory, start_directory_with_env};
 use ldap3::{LdapConnAsync, Scope};
 use reqwest::{Client, StatusCode};
 use serde_json::json;
@@ -67,6 +67,13 @@ async fn scrape(http: &Client, server: &common::Server) -> BTreeMap<String, f64>
     parse(&res.text().await.unwrap())
 }
 
+/// Each series has exactly its value.
+fn expect(samples: &BTreeMap<String, f64>, wanted: &[(&str, f64)]) {
+    for (series, value) in wanted {
+        assert_eq!(get(samples, series), *value, "{series}");
+    }
+}
+
 fn get(samples: &BTreeMap<String, f64>, series: &str) -> f64 {
     *samples
         .get(series)
@@ -81,23 +88,16 @@ async fn metrics_count_what_the_clients_did() {
     );
     let http = client();
     let before = scrape(&http, &server).await;
-    assert_eq!(
-        get(
-            &before,
-            "rollcall_ldap_connections_total{outcome=\"accepted\"}"
-        ),
-        0.0
-    );
-    assert_eq!(
-        get(
-            &before,
-            "rollcall_license_seats_limit{license=\"employee\"}"
-        ),
-        50.0
-    );
-    assert_eq!(
-        get(&before, "rollcall_license_seats_used{license=\"employee\"}"),
-        1.0
+    expect(
+        &before,
+        &[
+            (
+                r#"rollcall_ldap_connections_total{outcome="accepted"}"#,
+                0.0,
+            ),
+            (r#"rollcall_license_seats_limit{license="employee"}"#, 50.0),
+            (r#"rollcall_license_seats_used{license="employee"}"#, 1.0),
+        ],
     );
     let commits_before = get(&before, "rollcall_store_commits_total");
 
@@ -139,13 +139,7 @@ async fn metrics_count_what_the_clients_did() {
         .rc;
     assert_eq!(rc, 49);
     ldap.unbind().await.unwrap();
-    let (conn, mut ldap) = LdapConnAsync::new(&url).await.unwrap();
-    ldap3::drive!(conn);
-    ldap.simple_bind(ADMIN_DN, ADMIN_PASSWORD)
-        .await
-        .unwrap()
-        .success()
-        .unwrap();
+    let mut ldap = common::admin_connection(server.ldap).await;
     for uid in ["ada", "nobody"] {
         ldap.search(
             "ou=people,dc=example,dc=com",
@@ -168,94 +162,60 @@ async fn metrics_count_what_the_clients_did() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         after = scrape(&http, &server).await;
     }
-    assert_eq!(
-        get(
-            &after,
-            "rollcall_ldap_operations_total{operation=\"bind\",code=\"49\"}"
-        ),
-        1.0
-    );
-    assert_eq!(
-        get(
-            &after,
-            "rollcall_ldap_operations_total{operation=\"bind\",code=\"0\"}"
-        ),
-        1.0
-    );
-    assert_eq!(
-        get(
-            &after,
-            "rollcall_ldap_operations_total{operation=\"search\",code=\"0\"}"
-        ),
-        2.0
-    );
-    assert_eq!(
-        get(
-            &after,
-            "rollcall_ldap_connections_total{outcome=\"accepted\"}"
-        ),
-        2.0
-    );
-    assert_eq!(get(&after, "rollcall_ldap_connections_open"), 1.0);
-    assert_eq!(
-        get(
-            &after,
-            "rollcall_logins_total{source=\"ldap\",outcome=\"failure\"}"
-        ),
-        1.0
-    );
-    assert_eq!(
-        get(
-            &after,
-            "rollcall_logins_total{source=\"ldap\",outcome=\"success\"}"
-        ),
-        1.0
-    );
-    assert_eq!(
-        get(
-            &after,
-            "rollcall_logins_total{source=\"rest\",outcome=\"failure\"}"
-        ),
-        1.0
-    );
-    assert_eq!(
-        get(
-            &after,
-            "rollcall_http_requests_total{area=\"scim\",status=\"2xx\"}"
-        ),
-        2.0
-    );
-    assert_eq!(
-        get(
-            &after,
-            "rollcall_http_requests_total{area=\"scim\",status=\"4xx\"}"
-        ),
-        1.0
-    );
-    assert_eq!(
-        get(
-            &after,
-            "rollcall_http_requests_total{area=\"auth\",status=\"4xx\"}"
-        ),
-        1.0
-    );
-    assert_eq!(
-        get(
-            &after,
-            "rollcall_http_request_duration_seconds_count{area=\"scim\"}"
-        ),
-        3.0
-    );
-    assert_eq!(
-        get(
-            &after,
-            "rollcall_http_request_duration_seconds_bucket{area=\"scim\",le=\"+Inf\"}"
-        ),
-        3.0
-    );
-    assert_eq!(
-        get(&after, "rollcall_license_seats_used{license=\"employee\"}"),
-        3.0
+    expect(
+        &after,
+        &[
+            (
+                r#"rollcall_ldap_operations_total{operation="bind",code="49"}"#,
+                1.0,
+            ),
+            (
+                r#"rollcall_ldap_operations_total{operation="bind",code="0"}"#,
+                1.0,
+            ),
+            (
+                r#"rollcall_ldap_operations_total{operation="search",code="0"}"#,
+                2.0,
+            ),
+            (
+                r#"rollcall_ldap_connections_total{outcome="accepted"}"#,
+                2.0,
+            ),
+            ("rollcall_ldap_connections_open", 1.0),
+            (
+                r#"rollcall_logins_total{source="ldap",outcome="failure"}"#,
+                1.0,
+            ),
+            (
+                r#"rollcall_logins_total{source="ldap",outcome="success"}"#,
+                1.0,
+            ),
+            (
+                r#"rollcall_logins_total{source="rest",outcome="failure"}"#,
+                1.0,
+            ),
+            (
+                r#"rollcall_http_requests_total{area="scim",status="2xx"}"#,
+                2.0,
+            ),
+            (
+                r#"rollcall_http_requests_total{area="scim",status="4xx"}"#,
+                1.0,
+            ),
+            (
+                r#"rollcall_http_requests_total{area="auth",status="4xx"}"#,
+                1.0,
+            ),
+            (
+                r#"rollcall_http_request_duration_seconds_count{area="scim"}"#,
+                3.0,
+            ),
+            (
+                r#"rollcall_http_request_duration_seconds_bucket{area="scim",le="+Inf"}"#,
+                3.0,
+            ),
+            (r#"rollcall_license_seats_used{license="employee"}"#, 3.0),
+        ],
     );
     // Two creates and the audited logins at least; every commit was flushed.
     let commits = get(&after, "rollcall_store_commits_total");

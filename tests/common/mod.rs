@@ -382,6 +382,20 @@ fn start_directory_until(
     server
 }
 
+/// An ldap3 connection to `ldap` bound as the admin, driven on the current runtime.
+pub async fn admin_connection(ldap: SocketAddr) -> ldap3::Ldap {
+    let (conn, mut ldap) = ldap3::LdapConnAsync::new(&format!("ldap://{ldap}"))
+        .await
+        .unwrap();
+    ldap3::drive!(conn);
+    ldap.simple_bind(ADMIN_DN, ADMIN_PASSWORD)
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    ldap
+}
+
 /// An OpenLDAP client tool, or `None` when it is not installed outside CI (the test then skips
 /// with a message). In CI a missing tool fails the test.
 pub fn openldap_tool(name: &str) -> Option<Command> {
