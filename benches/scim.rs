@@ -67,10 +67,12 @@ struct Options {
     users: usize,
     seconds: f64,
     modes: Vec<Mode>,
+    /// Read every user once before the cells (see [`warm`]).
+    warm: bool,
 }
 
 /// `--users N`, `--seconds S`, `--quick`, `--modes get-id,filter-eq` (the ceiling always
-/// runs); anything else (cargo adds `--bench`) is ignored.
+/// runs), `--cold` (no warm pass); anything else (cargo adds `--bench`) is ignored.
 fn options() -> Options {
     let args: Vec<String> = std::env::args().collect();
     let value = |flag: &str| {
@@ -106,6 +108,7 @@ fn options() -> Options {
         users: value("--users").map_or(users, |v| v as usize),
         seconds: value("--seconds").unwrap_or(seconds),
         modes,
+        warm: !args.iter().any(|a| a == "--cold"),
     };
     assert!(opts.users > PAGE, "--users must be more than {PAGE}");
     opts
@@ -479,6 +482,38 @@ impl Tally {
     }
 }
 
+/// Clients of the warm pass.
+const WARM_CLIENTS: usize = 8;
+
+/// Reads every user once by id and once by userName, so that the cells measure a server that
+/// has been up a while (its record cache holds every user, as `[store] user_cache` allows)
+/// rather than its first minutes. Returns the time it took and the wrong answers.
+async fn warm(bench: &Arc<Bench>, clients: usize) -> (Duration, usize) {
+    let started = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (bench, next) = (Arc::clone(bench), Arc::clone(&next));
+            tokio::spawn(async move {
+                let mut errors = 0;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= bench.ids.len() {
+                        return errors;
+                    }
+                    errors += usize::from(bench.get_id(i).await.is_err());
+                    errors += usize::from(bench.filter_eq(i).await.is_err());
+                }
+            })
+        })
+        .collect();
+    let mut errors = 0;
+    for t in tasks {
+        errors += t.await.expect("warm-pass task");
+    }
+    (started.elapsed(), errors)
+}
+
 /// Client `c` of `clients`: requests until the pace says stop. PATCH touches only users
 /// `i ≡ c (mod clients)`, so no two clients toggle the same user at once.
 async fn client(
@@ -775,6 +810,19 @@ async fn run(opts: Options) -> bool {
         device: device_of(&instance.data_dir()),
     });
 
+    let warm_pass = if opts.warm {
+        let (took, errors) = warm(&bench, WARM_CLIENTS).await;
+        let rate = 2.0 * bench.ids.len() as f64 / took.as_secs_f64();
+        eprintln!(
+            "warm pass: every user by id and by userName, {WARM_CLIENTS} clients, {:.1} s = {rate:.0} cold reads/s, {errors} errors",
+            took.as_secs_f64()
+        );
+        assert_eq!(errors, 0, "the warm pass got wrong answers");
+        Some((took, rate))
+    } else {
+        None
+    };
+
     let load_before = loadavg();
     let mut cells = Vec::new();
     for clients in CONCURRENCY {
@@ -814,6 +862,13 @@ async fn run(opts: Options) -> bool {
         println!("- {}", v.line);
     }
     println!();
+    match warm_pass {
+        Some((took, rate)) => println!(
+            "warm pass before the cells: every user by id and by userName in {:.1} s ({rate:.0} cold reads/s, {WARM_CLIENTS} clients)",
+            took.as_secs_f64()
+        ),
+        None => println!("no warm pass (--cold): reads in the cells start from a cold cache"),
+    }
     println!("server memory after the run: RSS {rss} MiB, peak {hwm} MiB");
     println!("load average (1, 5, 15 min) before the cells: {load_before}, after: {load_after}");
 
@@ -830,6 +885,8 @@ async fn run(opts: Options) -> bool {
         "binary_built": built,
         "loadavg_before": load_before,
         "loadavg_after": load_after,
+        "warm_pass_seconds": warm_pass.map(|(t, _)| round(t.as_secs_f64(), 2)),
+        "warm_pass_reads_per_s": warm_pass.map(|(_, r)| r.round()),
     })];
     lines.extend(cells.iter().map(cell_json));
     lines.extend(verdicts.iter().map(verdict_json));

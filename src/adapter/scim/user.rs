@@ -93,7 +93,11 @@ pub fn user_to_scim(user: &User, ctx: &UserContext) -> Value {
         put(&mut m, "displayName", ctx.manager_display.clone());
         enterprise.insert("manager".into(), Value::Object(m));
     }
-    out.insert(ENTERPRISE_USER.into(), Value::Object(enterprise));
+    // Unassigned attributes are left out (RFC 7643 §2.5); an empty extension too, so the
+    // default projection can return the resource as it is.
+    if !enterprise.is_empty() {
+        out.insert(ENTERPRISE_USER.into(), Value::Object(enterprise));
+    }
 
     let mut rollcall = Object::new();
     rollcall.insert("licenseType".into(), json!(user.license.as_str()));
