@@ -89,6 +89,9 @@ pub struct OutboxMessage {
     /// read, never retried.
     #[serde(default)]
     pub undeliverable: bool,
+    /// Address, subject and body were erased when the user it was for was anonymised.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub erased: bool,
 }
 
 impl OutboxMessage {
@@ -115,7 +118,27 @@ impl OutboxMessage {
             next_attempt: None,
             sent_at: None,
             undeliverable: false,
+            erased: false,
         }
+    }
+
+    /// Drops what names or reaches the recipient (address, subject, body and its link); an
+    /// unsent message is never sent. Returns whether anything changed.
+    pub fn erase_personal_data(&mut self) -> bool {
+        if self.erased {
+            return false;
+        }
+        self.to = None;
+        self.subject = String::new();
+        self.body = String::new();
+        self.link_expires = None;
+        if !self.sent {
+            self.undeliverable = true;
+            self.next_attempt = None;
+            self.last_error = Some("the recipient was anonymised".into());
+        }
+        self.erased = true;
+        true
     }
 
     /// Waiting for delivery and due at `now`.

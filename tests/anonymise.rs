@@ -158,10 +158,11 @@ fn anonymise_erases_personal_data_from_earlier_audit_events() {
     assert_eq!(service.verify().unwrap(), Vec::<String>::new());
 }
 
-/// A data directory from before the audit trail was indexed by target (format 1) is upgraded
-/// on open: the index is built, and anonymisation then finds the old events.
+/// A data directory from before the audit trail was indexed by target and the outbox by user
+/// (format 1) is upgraded on open: the indexes are built, and anonymisation then finds the old
+/// events and messages.
 #[test]
-fn a_format_1_store_gets_its_audit_index_on_open() {
+fn a_format_1_store_gets_its_new_indexes_on_open() {
     let dir = tempfile::tempdir().unwrap();
     let ann_id = {
         let service = open_service(dir.path(), LicenseLimits::default());
@@ -173,6 +174,7 @@ fn a_format_1_store_gets_its_audit_index_on_open() {
         // What a format 1 directory looks like: no index, format 1.
         let db = sled::open(dir.path().join("store")).unwrap();
         db.drop_tree("idx_audit_target").unwrap();
+        db.drop_tree("idx_outbox_user").unwrap();
         db.insert("store_format", &1u32.to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
@@ -181,6 +183,15 @@ fn a_format_1_store_gets_its_audit_index_on_open() {
     service.anonymise_user(&admin(), ann_id, None).unwrap();
     let after = serde_json::to_string(&service.audit_events().unwrap()).unwrap();
     assert!(!after.contains("Archivist") && !after.contains("Old.Timer"));
+    // The activation notice written under format 1 was found through the new index too.
+    let notice = service
+        .outbox()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.user == Some(ann_id))
+        .expect("the activation notice");
+    assert!(notice.erased && notice.to.is_none() && notice.body.is_empty());
+    assert_eq!(service.verify().unwrap(), Vec::<String>::new());
     drop(service);
     // Upgraded once: the directory now says format 2 and opens as it is.
     let db = sled::open(dir.path().join("store")).unwrap();
@@ -188,4 +199,55 @@ fn a_format_1_store_gets_its_audit_index_on_open() {
         db.get("store_format").unwrap().unwrap().as_ref(),
         &2u32.to_be_bytes()
     );
+}
+
+/// Messages to an anonymised user lose address, subject, body and link; one not yet sent is
+/// never sent. Messages to others stay as they were.
+#[test]
+fn anonymise_erases_messages_to_the_user() {
+    let (_dir, service) = service_with(LicenseLimits::default());
+    let other = create(
+        &service,
+        person("Other.Person", LicenseType::Employee, true),
+    );
+    let bo = create(&service, person("Bo.Lind", LicenseType::Employee, true));
+    let now = time::OffsetDateTime::now_utc();
+    let pending = |service: &rollcall::service::Service, id| {
+        service
+            .pending_messages(now)
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.user == Some(id))
+            .count()
+    };
+    // Active without a password: an activation notice with a set-password link, due now.
+    assert_eq!(pending(&service, bo.id), 1);
+    let before = service
+        .outbox()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.user == Some(bo.id))
+        .unwrap();
+    assert!(before.to.as_deref() == Some("Bo.Lind@example.com") && before.link_expires.is_some());
+
+    service.anonymise_user(&admin(), bo.id, None).unwrap();
+
+    let after = service
+        .outbox()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.id == before.id)
+        .unwrap();
+    assert!(after.erased && after.undeliverable && !after.sent);
+    assert!(after.to.is_none() && after.subject.is_empty() && after.body.is_empty());
+    assert!(after.link_expires.is_none());
+    assert_eq!(pending(&service, bo.id), 0, "never sent");
+    assert_eq!(
+        pending(&service, other.id),
+        1,
+        "others' messages are untouched"
+    );
+    let text = format!("{:?}", service.outbox().unwrap());
+    assert!(!text.contains("Bo.Lind"), "{text}");
+    assert_eq!(service.verify().unwrap(), Vec::<String>::new());
 }

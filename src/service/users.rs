@@ -224,11 +224,13 @@ impl Service {
                 }
             }
             // Earlier events about the user lose their snapshots (refused activations name
-            // the user by userName: they are renamed to the id), and this one has none: the
-            // point is that the personal data is gone.
+            // the user by userName: they are renamed to the id), messages to the user lose
+            // address and content, and this event has none: the point is that the personal
+            // data is gone.
             let subject_id = id.to_string();
             tx.erase_audit_of(&subject_id, &subject_id)?;
             tx.erase_audit_of(&old.user_name, &subject_id)?;
+            tx.erase_outbox_of(id)?;
             self.audit(
                 tx,
                 actor,

@@ -176,6 +176,9 @@ pub trait Txn {
     /// One outbox message, for a read-modify-write of its delivery state.
     fn outbox_message(&mut self, id: uuid::Uuid) -> Result<Option<OutboxMessage>, TxError>;
     fn append_audit(&mut self, event: &AuditEvent) -> Result<(), TxError>;
+    /// Erases the personal data of every committed outbox message for `user` (see
+    /// [`OutboxMessage::erase_personal_data`]); returns how many changed.
+    fn erase_outbox_of(&mut self, user: UserId) -> Result<usize, TxError>;
     /// Erases the personal data of every committed audit event about `target` (an id, or a
     /// name in any case) and names their subject `id` instead; returns how many changed. For
     /// anonymisation: the trail keeps what happened and when, not who it happened to.

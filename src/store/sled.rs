@@ -24,7 +24,8 @@ use crate::outbox::OutboxMessage;
 use crate::token::{ApiToken, OneTimeLink, SecretDigest};
 
 /// Layout version of the data directory as a whole (tree names and key shapes). Format 2 added
-/// the audit trail's index by target; a format 1 directory is upgraded in place on open.
+/// the indexes of the audit trail by target and of the outbox by user; a format 1 directory is
+/// upgraded in place on open.
 const STORE_FORMAT: u32 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -51,9 +52,10 @@ enum T {
     LoginStates,
     Sessions,
     AuditTargets,
+    OutboxUsers,
 }
 
-const TREES: [(T, &str); 22] = [
+const TREES: [(T, &str); 23] = [
     (T::Users, "users"),
     (T::UserNames, "idx_user_name"),
     (T::UserExternal, "idx_user_external_id"),
@@ -76,6 +78,7 @@ const TREES: [(T, &str); 22] = [
     (T::LoginStates, "login_state"),
     (T::Sessions, "sessions"),
     (T::AuditTargets, "idx_audit_target"),
+    (T::OutboxUsers, "idx_outbox_user"),
 ];
 
 fn tree_name(t: T) -> &'static str {
@@ -130,16 +133,22 @@ fn set_format(db: &Db) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Format 1 → 2: indexes the existing audit trail by target. Idempotent, so an upgrade cut
-/// short simply runs again on the next open; the format moves only once it is flushed.
-fn index_audit_targets(trees: &[Tree]) -> Result<(), StoreError> {
-    let index = &trees[T::AuditTargets as usize];
+/// Format 1 → 2: indexes the existing records of `records` into `index`. Idempotent, so an
+/// upgrade cut short simply runs again on the next open; the format moves only once it is
+/// flushed.
+fn index_records<V: serde::de::DeserializeOwned>(
+    trees: &[Tree],
+    records: T,
+    index: T,
+    key_of: fn(&V) -> Option<Vec<u8>>,
+) -> Result<(), StoreError> {
+    let index = &trees[index as usize];
     let mut batch = ::sled::Batch::default();
     let mut pending = 0;
-    for kv in trees[T::Audit as usize].iter() {
+    for kv in trees[records as usize].iter() {
         let (_, v) = kv.map_err(engine)?;
-        let event: AuditEvent = decode(tree_name(T::Audit), &v)?;
-        if let Some(key) = audit_target_key(&event) {
+        let record: V = decode(tree_name(records), &v)?;
+        if let Some(key) = key_of(&record) {
             batch.insert(key, &[]);
             pending += 1;
         }
@@ -159,6 +168,10 @@ fn index_audit_targets(trees: &[Tree]) -> Result<(), StoreError> {
 fn audit_target_key(event: &AuditEvent) -> Option<Vec<u8>> {
     let target = event.target.as_deref()?;
     Some(text_key(&fold(target), event.id.as_bytes()))
+}
+
+fn outbox_user_key(message: &OutboxMessage) -> Option<Vec<u8>> {
+    Some(pair_key(message.user?.as_bytes(), message.id.as_bytes()))
 }
 
 impl SledStore {
@@ -186,7 +199,8 @@ impl SledStore {
             Some(v) => match u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 4])) {
                 STORE_FORMAT => {}
                 1 => {
-                    index_audit_targets(&trees)?;
+                    index_records(&trees, T::Audit, T::AuditTargets, audit_target_key)?;
+                    index_records(&trees, T::Outbox, T::OutboxUsers, outbox_user_key)?;
                     set_format(&db)?;
                 }
                 found => {
@@ -255,6 +269,31 @@ impl SledStore {
         Box::new(self.tree(t).iter().values().map(move |v| {
             let v = v.map_err(engine)?;
             decode(tree_name(t), &v)
+        }))
+    }
+
+    /// Whether `index` holds exactly the keys the records of `records` imply; says how not.
+    fn index_disagrees<V: serde::de::DeserializeOwned + 'static>(
+        &self,
+        records: T,
+        index: T,
+        key_of: fn(&V) -> Option<Vec<u8>>,
+    ) -> Result<Option<String>, StoreError> {
+        let mut wanted = BTreeSet::new();
+        for record in self.records::<V>(records) {
+            wanted.extend(key_of(&record?));
+        }
+        let mut actual = BTreeSet::new();
+        for k in self.tree(index).iter().keys() {
+            actual.insert(k.map_err(engine)?.to_vec());
+        }
+        Ok((wanted != actual).then(|| {
+            format!(
+                "{}: {} entries missing, {} stale",
+                tree_name(index),
+                wanted.difference(&actual).count(),
+                actual.difference(&wanted).count()
+            )
         }))
     }
 
@@ -764,22 +803,8 @@ impl Store for SledStore {
                 problems.push(format!("{}: stale entry {:?}", tree_name(t), stale.1));
             }
         }
-        let mut targets = BTreeSet::new();
-        for event in self.audit() {
-            targets.extend(audit_target_key(&event?));
-        }
-        let mut indexed_targets = BTreeSet::new();
-        for k in self.tree(T::AuditTargets).iter().keys() {
-            indexed_targets.insert(k.map_err(engine)?.to_vec());
-        }
-        if targets != indexed_targets {
-            problems.push(format!(
-                "{}: {} entries missing, {} stale",
-                tree_name(T::AuditTargets),
-                targets.difference(&indexed_targets).count(),
-                indexed_targets.difference(&targets).count()
-            ));
-        }
+        problems.extend(self.index_disagrees(T::Audit, T::AuditTargets, audit_target_key)?);
+        problems.extend(self.index_disagrees(T::Outbox, T::OutboxUsers, outbox_user_key)?);
         let mut indexed_names = BTreeMap::new();
         for kv in self.tree(T::UserNames).iter() {
             let (k, v) = kv.map_err(engine)?;
@@ -1111,7 +1136,40 @@ impl Txn for SledTxn<'_> {
 
     fn push_outbox(&mut self, message: &OutboxMessage) -> Result<(), TxError> {
         self.put(T::Outbox, message.id.as_bytes(), message);
+        if let Some(key) = outbox_user_key(message) {
+            self.set(T::OutboxUsers, &key, Some(Vec::new()));
+        }
         Ok(())
+    }
+
+    fn erase_outbox_of(&mut self, user: UserId) -> Result<usize, TxError> {
+        let ids: Vec<Vec<u8>> = self
+            .store
+            .tree(T::OutboxUsers)
+            .scan_prefix(user.as_bytes())
+            .keys()
+            .map(|k| {
+                let k = k.map_err(engine)?;
+                k.get(16..).map(<[u8]>::to_vec).ok_or_else(|| {
+                    StoreError::Corrupt {
+                        tree: tree_name(T::OutboxUsers),
+                        detail: "index key without message id".into(),
+                    }
+                    .into()
+                })
+            })
+            .collect::<Result<_, TxError>>()?;
+        let mut erased = 0;
+        for id in ids {
+            let Some(mut message) = self.get::<OutboxMessage>(T::Outbox, &id)? else {
+                continue;
+            };
+            if message.erase_personal_data() {
+                self.put(T::Outbox, &id, &message);
+                erased += 1;
+            }
+        }
+        Ok(erased)
     }
 
     fn outbox_message(&mut self, id: uuid::Uuid) -> Result<Option<OutboxMessage>, TxError> {
