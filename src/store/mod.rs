@@ -3,6 +3,7 @@
 //! touching them. Index maintenance is the store's job: `put_user` derives every secondary index
 //! from the record, so indexes cannot drift from records through a forgotten call.
 
+mod backup;
 mod cache;
 mod codec;
 mod combine;
@@ -16,6 +17,7 @@ use crate::model::{Account, AccountId, LicenseType, Role, RoleId, User, UserId};
 use crate::outbox::OutboxMessage;
 use crate::token::{ApiToken, OneTimeLink, SecretDigest};
 
+pub use self::backup::{BackupError, backup, restore};
 pub use self::sled::{SledStore, StoreOptions};
 
 #[derive(Clone, Debug, thiserror::Error)]

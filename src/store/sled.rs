@@ -26,10 +26,10 @@ use crate::token::{ApiToken, OneTimeLink, SecretDigest};
 /// Layout version of the data directory as a whole (tree names and key shapes). Format 2 added
 /// the indexes of the audit trail by target and of the outbox by user; a format 1 directory is
 /// upgraded in place on open.
-const STORE_FORMAT: u32 = 2;
+pub(super) const STORE_FORMAT: u32 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum T {
+pub(super) enum T {
     Users,
     UserNames,
     UserExternal,
@@ -55,7 +55,7 @@ enum T {
     OutboxUsers,
 }
 
-const TREES: [(T, &str); 23] = [
+pub(super) const TREES: [(T, &str); 23] = [
     (T::Users, "users"),
     (T::UserNames, "idx_user_name"),
     (T::UserExternal, "idx_user_external_id"),
@@ -234,6 +234,11 @@ impl SledStore {
             batches: Combiner::default(),
             commits: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Every tree by name, for a byte-for-byte backup.
+    pub(super) fn raw_trees(&self) -> impl Iterator<Item = (&'static str, &Tree)> {
+        TREES.iter().map(|(t, name)| (*name, self.tree(*t)))
     }
 
     fn tree(&self, t: T) -> &Tree {
