@@ -156,29 +156,14 @@ async fn a_backup_restores_into_a_directory_that_serves_the_same_data() {
         .await
         .unwrap();
     assert_eq!(bound.rc, 0, "alice's password hash was restored");
-    let login = http
-        .post(served.url("/auth/token"))
-        .json(&json!({"username": "admin", "password": common::ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), StatusCode::OK);
-    let admin: Value = login.json().await.unwrap();
-    let events: Value = http
-        .get(served.url(&format!("/admin/audit?target={alice_id}")))
-        .bearer_auth(admin["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let events = common::admin_audit(
+        &http,
+        &format!("http://{}", served.http),
+        &format!("target={alice_id}"),
+    )
+    .await;
     assert!(
-        events
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["kind"] == "user_created"),
-        "{events}"
+        events.iter().any(|e| e["kind"] == "user_created"),
+        "{events:?}"
     );
 }

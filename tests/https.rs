@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ADMIN_PASSWORD, cert_path, start_https_directory};
+use common::{cert_path, start_https_directory};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
@@ -47,25 +47,9 @@ async fn scim_and_rest_over_https() {
         "{location}"
     );
 
-    let res = http
-        .post(format!("{base}/auth/token"))
-        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let session: Value = res.json().await.unwrap();
-    let admin = session["access_token"].as_str().unwrap();
-    let events: Value = http
-        .get(format!("{base}/admin/audit?kind=login_succeeded"))
-        .bearer_auth(admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let last = events.as_array().unwrap().last().unwrap();
+    // The admin's login for this read is the last one.
+    let events = common::admin_audit(&http, &base, "kind=login_succeeded").await;
+    let last = events.last().unwrap();
     assert_eq!(last["source"], "rest");
     assert_eq!(
         last["client"], "127.0.0.1",

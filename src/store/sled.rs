@@ -304,15 +304,27 @@ impl SledStore {
 
     /// Ids stored as the last 16 bytes of index keys under `prefix`.
     fn ids_under(&self, t: T, prefix: &[u8]) -> Result<Vec<UserId>, StoreError> {
+        Ok(self
+            .suffixes_under(t, prefix)?
+            .iter()
+            .filter_map(|id| UserId::from_slice(id))
+            .collect())
+    }
+
+    /// The last 16 bytes (an id) of every index key under `prefix`.
+    fn suffixes_under(&self, t: T, prefix: &[u8]) -> Result<Vec<[u8; 16]>, StoreError> {
         self.tree(t)
             .scan_prefix(prefix)
             .keys()
             .map(|k| {
                 let k = k.map_err(engine)?;
-                id_suffix(&k).ok_or_else(|| StoreError::Corrupt {
-                    tree: tree_name(t),
-                    detail: "index key without id".into(),
-                })
+                k.len()
+                    .checked_sub(16)
+                    .and_then(|start| <[u8; 16]>::try_from(&k[start..]).ok())
+                    .ok_or_else(|| StoreError::Corrupt {
+                        tree: tree_name(t),
+                        detail: "index key without id".into(),
+                    })
             })
             .collect()
     }
@@ -437,12 +449,6 @@ struct Stale;
 
 /// Attempts before a write gives up under extreme contention.
 const MAX_ATTEMPTS: usize = 10_000;
-
-fn id_suffix(key: &[u8]) -> Option<UserId> {
-    key.len()
-        .checked_sub(16)
-        .and_then(|start| UserId::from_slice(&key[start..]))
-}
 
 /// `text 0x00 id`: a multi-valued index entry; scanning `text 0x00` finds every id.
 fn text_key(text: &str, id: &[u8; 16]) -> Vec<u8> {
@@ -1148,22 +1154,7 @@ impl Txn for SledTxn<'_> {
     }
 
     fn erase_outbox_of(&mut self, user: UserId) -> Result<usize, TxError> {
-        let ids: Vec<Vec<u8>> = self
-            .store
-            .tree(T::OutboxUsers)
-            .scan_prefix(user.as_bytes())
-            .keys()
-            .map(|k| {
-                let k = k.map_err(engine)?;
-                k.get(16..).map(<[u8]>::to_vec).ok_or_else(|| {
-                    StoreError::Corrupt {
-                        tree: tree_name(T::OutboxUsers),
-                        detail: "index key without message id".into(),
-                    }
-                    .into()
-                })
-            })
-            .collect::<Result<_, TxError>>()?;
+        let ids = self.store.suffixes_under(T::OutboxUsers, user.as_bytes())?;
         let mut erased = 0;
         for id in ids {
             let Some(mut message) = self.get::<OutboxMessage>(T::Outbox, &id)? else {
@@ -1192,25 +1183,9 @@ impl Txn for SledTxn<'_> {
     fn erase_audit_of(&mut self, target: &str, id: &str) -> Result<usize, TxError> {
         // Committed entries come from the index. Each event is then read through the
         // transaction, so a concurrent change to it sends this body round again.
-        let prefix = text_prefix(&fold(target));
-        let ids: Vec<[u8; 16]> = self
+        let ids = self
             .store
-            .tree(T::AuditTargets)
-            .scan_prefix(&prefix)
-            .keys()
-            .map(|k| {
-                let k = k.map_err(engine)?;
-                k.get(prefix.len()..)
-                    .and_then(|id| <[u8; 16]>::try_from(id).ok())
-                    .ok_or_else(|| {
-                        StoreError::Corrupt {
-                            tree: tree_name(T::AuditTargets),
-                            detail: "index key without event id".into(),
-                        }
-                        .into()
-                    })
-            })
-            .collect::<Result<_, TxError>>()?;
+            .suffixes_under(T::AuditTargets, &text_prefix(&fold(target)))?;
         let mut erased = 0;
         for event_id in ids {
             let Some(mut event) = self.get::<AuditEvent>(T::Audit, &event_id)? else {

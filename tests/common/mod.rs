@@ -396,6 +396,33 @@ pub async fn admin_connection(ldap: SocketAddr) -> ldap3::Ldap {
     ldap
 }
 
+/// Audit events matching `query`, read over `base` (`http://…` or `https://…`) with a
+/// session of the admin.
+pub async fn admin_audit(
+    http: &reqwest::Client,
+    base: &str,
+    query: &str,
+) -> Vec<serde_json::Value> {
+    let login = http
+        .post(format!("{base}/auth/token"))
+        .json(&serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), reqwest::StatusCode::OK);
+    let session: serde_json::Value = login.json().await.unwrap();
+    let events: serde_json::Value = http
+        .get(format!("{base}/admin/audit?{query}"))
+        .bearer_auth(session["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    events.as_array().expect("a list of events").clone()
+}
+
 /// An OpenLDAP client tool, or `None` when it is not installed outside CI (the test then skips
 /// with a message). In CI a missing tool fails the test.
 pub fn openldap_tool(name: &str) -> Option<Command> {
