@@ -65,6 +65,7 @@ pub struct OutboxMessage {
     pub kind: MessageKind,
     /// An email address, [`ADMINS`], or `None` when the user has no address on file.
     pub to: Option<String>,
+    /// The user the message is for or, for an admin notification, about.
     pub user: Option<UserId>,
     pub subject: String,
     /// May hold a one-time link: never logged (see the `Debug` impl).

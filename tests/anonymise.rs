@@ -5,6 +5,7 @@ mod common;
 use common::*;
 use rollcall::audit::AuditKind;
 use rollcall::model::{LicenseLimits, LicenseType, Role, RoleType};
+use rollcall::outbox::MessageKind;
 use rollcall::service::{NewUser, Plan, ServiceError, UserLookup};
 
 #[test]
@@ -201,53 +202,70 @@ fn a_format_1_store_gets_its_new_indexes_on_open() {
     );
 }
 
-/// Messages to an anonymised user lose address, subject, body and link; one not yet sent is
-/// never sent. Messages to others stay as they were.
+/// Messages to an anonymised user, and admin notifications that name it, lose address,
+/// subject, body and link; one not yet sent is never sent. Messages to and about others stay
+/// as they were.
 #[test]
-fn anonymise_erases_messages_to_the_user() {
-    let (_dir, service) = service_with(LicenseLimits::default());
+fn anonymise_erases_messages_to_and_about_the_user() {
+    let (_dir, service) = service_with(LicenseLimits {
+        employee: Some(2),
+        ..LicenseLimits::default()
+    });
     let other = create(
         &service,
         person("Other.Person", LicenseType::Employee, true),
     );
     let bo = create(&service, person("Bo.Lind", LicenseType::Employee, true));
+    // Bo gives up the seat, someone takes it, and Bo's reactivation is refused: the admins get
+    // a notice that names Bo.
+    service.set_active(&admin(), bo.id, false, None).unwrap();
+    create(&service, person("Filler", LicenseType::Employee, true));
+    assert!(matches!(
+        service.set_active(&admin(), bo.id, true, None),
+        Err(ServiceError::LicenseLimit { .. })
+    ));
     let now = time::OffsetDateTime::now_utc();
-    let pending = |service: &rollcall::service::Service, id| {
-        service
-            .pending_messages(now)
-            .unwrap()
-            .into_iter()
-            .filter(|m| m.user == Some(id))
-            .count()
-    };
-    // Active without a password: an activation notice with a set-password link, due now.
-    assert_eq!(pending(&service, bo.id), 1);
-    let before = service
-        .outbox()
-        .unwrap()
-        .into_iter()
-        .find(|m| m.user == Some(bo.id))
-        .unwrap();
-    assert!(before.to.as_deref() == Some("Bo.Lind@example.com") && before.link_expires.is_some());
+    let about =
+        |service: &rollcall::service::Service, id| -> Vec<rollcall::outbox::OutboxMessage> {
+            service
+                .outbox()
+                .unwrap()
+                .into_iter()
+                .filter(|m| m.user == Some(id))
+                .collect()
+        };
+    let before = about(&service, bo.id);
+    let kinds: Vec<_> = before.iter().map(|m| m.kind).collect();
+    assert_eq!(
+        kinds,
+        [MessageKind::Activation, MessageKind::LicenseRefused],
+        "an activation notice with a link, then the admins' notice"
+    );
+    assert!(before[0].to.as_deref() == Some("Bo.Lind@example.com"));
+    assert!(before[0].link_expires.is_some());
+    assert!(
+        before
+            .iter()
+            .all(|m| m.body.contains("Bo.Lind") && m.is_due(now))
+    );
 
     service.anonymise_user(&admin(), bo.id, None).unwrap();
 
-    let after = service
-        .outbox()
-        .unwrap()
-        .into_iter()
-        .find(|m| m.id == before.id)
-        .unwrap();
-    assert!(after.erased && after.undeliverable && !after.sent);
-    assert!(after.to.is_none() && after.subject.is_empty() && after.body.is_empty());
-    assert!(after.link_expires.is_none());
-    assert_eq!(pending(&service, bo.id), 0, "never sent");
-    assert_eq!(
-        pending(&service, other.id),
-        1,
+    for m in about(&service, bo.id) {
+        assert!(m.erased && m.undeliverable && !m.sent, "{m:?}");
+        assert!(m.to.is_none() && m.subject.is_empty() && m.body.is_empty());
+        assert!(m.link_expires.is_none());
+    }
+    let all = service.outbox().unwrap();
+    assert!(
+        all.iter()
+            .all(|m| !m.body.contains("Bo.Lind") && !format!("{m:?}").contains("Bo.Lind"))
+    );
+    let pending: Vec<_> = service.pending_messages(now).unwrap();
+    assert!(pending.iter().all(|m| m.user != Some(bo.id)), "never sent");
+    assert!(
+        pending.iter().any(|m| m.user == Some(other.id)),
         "others' messages are untouched"
     );
-    let text = format!("{:?}", service.outbox().unwrap());
-    assert!(!text.contains("Bo.Lind"), "{text}");
     assert_eq!(service.verify().unwrap(), Vec::<String>::new());
 }

@@ -3,7 +3,7 @@
 use super::{Actor, Result, Service, ServiceError};
 use crate::audit::AuditKind;
 use crate::mail::{Rendered, Var, Vars};
-use crate::model::{LicenseType, LicenseUsage, PartnerModel, User};
+use crate::model::{LicenseType, LicenseUsage, PartnerModel, User, UserId};
 use crate::outbox::{ADMINS, MessageKind, OutboxMessage};
 use crate::store::Txn;
 
@@ -58,6 +58,7 @@ impl Service {
                     Var::Detail,
                     format!("{} of {limit} {license} licenses are in use", used + 1),
                 ),
+                None,
             ))?;
         }
         Ok(())
@@ -65,7 +66,13 @@ impl Service {
 
     /// After a refused activation: tell the admins and leave a trace in the audit trail. Its own
     /// transaction, since the refused one wrote nothing.
-    pub(super) fn record_refusal(&self, actor: &Actor, user_name: &str, refusal: &ServiceError) {
+    pub(super) fn record_refusal(
+        &self,
+        actor: &Actor,
+        user: UserId,
+        user_name: &str,
+        refusal: &ServiceError,
+    ) {
         let detail = refusal.to_string();
         let result = self.transact(|tx| {
             tx.push_outbox(
@@ -74,6 +81,7 @@ impl Service {
                     Vars::new()
                         .with(Var::UserName, user_name)
                         .with(Var::Detail, &detail),
+                    Some(user),
                 ),
             )?;
             self.audit(
@@ -90,11 +98,17 @@ impl Service {
         }
     }
 
-    /// A notification for the administrators, worded by its template.
-    pub(super) fn admin_notice(&self, kind: MessageKind, vars: Vars) -> OutboxMessage {
+    /// A notification for the administrators, worded by its template; `about` is the user it
+    /// names, so that anonymising that user erases it too.
+    pub(super) fn admin_notice(
+        &self,
+        kind: MessageKind,
+        vars: Vars,
+        about: Option<UserId>,
+    ) -> OutboxMessage {
         let vars = vars.with(Var::LoginUrl, &self.policy.public_url);
         let Rendered { subject, body } = self.policy.templates.render(kind, &vars);
-        OutboxMessage::new(kind, Some(ADMINS.into()), None, subject, body)
+        OutboxMessage::new(kind, Some(ADMINS.into()), about, subject, body)
     }
 
     /// Seats in use and the limit, per license type.

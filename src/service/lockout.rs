@@ -63,6 +63,7 @@ impl Service {
                         user.display_name.as_deref().unwrap_or(&user.user_name),
                     )
                     .with(Var::Detail, &detail),
+                Some(user.id),
             ),
         )?;
         Ok(())

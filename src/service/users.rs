@@ -75,7 +75,7 @@ impl Service {
             }
             Ok(created)
         });
-        self.after_write(actor, &user.user_name, result)
+        self.after_write(actor, user.id, &user.user_name, result)
     }
 
     /// A readable user: anonymised ones are gone as far as every front end is concerned.
@@ -167,7 +167,7 @@ impl Service {
             self.authorize_roles_granted(&mut InTx(tx), &subject, &old.roles, &new.roles)?;
             self.commit_user(tx, actor, Some(&old), new)
         });
-        self.after_write(actor, &user_name, result)
+        self.after_write(actor, id, &user_name, result)
     }
 
     pub fn set_active(
@@ -484,11 +484,17 @@ impl Service {
         })
     }
 
-    fn after_write(&self, actor: &Actor, user_name: &str, result: Result<User>) -> Result<User> {
+    fn after_write(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        user_name: &str,
+        result: Result<User>,
+    ) -> Result<User> {
         if let Err(e @ (ServiceError::LicenseLimit { .. } | ServiceError::AccountNotLicensed(_))) =
             &result
         {
-            self.record_refusal(actor, user_name, e);
+            self.record_refusal(actor, id, user_name, e);
         }
         result
     }
