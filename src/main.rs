@@ -249,7 +249,7 @@ fn backup(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
     let out = std::fs::File::create(&partial)
         .with_context(|| format!("creating {}", partial.display()))?;
     let mut writer = std::io::BufWriter::new(out);
-    let entries = rollcall::store::backup(&store, &mut writer)?;
+    let entries = rollcall::store::Store::backup(&store, &mut writer)?;
     let out = writer.into_inner().map_err(|e| e.into_error())?;
     out.sync_all()?;
     std::fs::rename(&partial, file)

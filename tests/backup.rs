@@ -167,3 +167,106 @@ async fn a_backup_restores_into_a_directory_that_serves_the_same_data() {
         "{events:?}"
     );
 }
+
+/// `GET /admin/backup` while four clients keep creating users: the file is one moment (the
+/// restore's cross-check of every index and counter passes), holds every user created before
+/// it began, and holds them exactly as they are. Only administrators may take one.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_online_backup_is_one_moment_even_under_writes() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let http = client();
+    let mut server = start_directory_with_env("", &[("ROLLCALL_BOOTSTRAP_TOKEN", TOKEN)]);
+    let base = format!("http://{}", server.http);
+    let stop = Arc::new(AtomicBool::new(false));
+    let created = Arc::new(AtomicUsize::new(0));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (http, url, stop, created) = (
+                http.clone(),
+                server.url("/scim/v2/Users"),
+                Arc::clone(&stop),
+                Arc::clone(&created),
+            );
+            tokio::spawn(async move {
+                let mut k = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let res = http
+                        .post(&url)
+                        .bearer_auth(TOKEN)
+                        .json(&json!({"userName": format!("w{w}-{k}"), "active": true}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(res.status(), StatusCode::CREATED);
+                    created.fetch_add(1, Ordering::Relaxed);
+                    k += 1;
+                }
+            })
+        })
+        .collect();
+    while created.load(Ordering::Relaxed) < 40 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    // The provisioning token manages users, but a backup holds every hash: administrators only.
+    let refused = http
+        .get(server.url("/admin/backup"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    let admin = common::admin_session(&http, &base).await;
+    let before = created.load(Ordering::Relaxed);
+    let res = http
+        .get(server.url("/admin/backup"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "application/x-ndjson");
+    let body = res.bytes().await.unwrap();
+    // Writes go on after it.
+    let after_backup = created.load(Ordering::Relaxed);
+    while created.load(Ordering::Relaxed) < after_backup + 20 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert!(server.terminate().success());
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("online.backup");
+    std::fs::write(&file, &body).unwrap();
+    let restored = dir.path().join("restored");
+    let out = run(&restored, &["restore", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let users = |data: &std::path::Path| -> Vec<String> {
+        let out = run(data, &["export"]);
+        assert!(out.status.success());
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("\"user_name\":\"w"))
+            .map(str::to_string)
+            .collect()
+    };
+    let in_backup = users(&restored);
+    let all = users(&server.data);
+    assert!(
+        in_backup.len() >= before && in_backup.len() < all.len(),
+        "{before} created before the backup began, {} in it, {} in the end",
+        in_backup.len(),
+        all.len()
+    );
+    for user in &in_backup {
+        assert!(all.contains(user), "a user in the backup differs: {user}");
+    }
+}

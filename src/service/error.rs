@@ -65,6 +65,18 @@ pub enum ServiceError {
     Busy(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A backup could not be written out (the reader went away, the disk is full, …).
+    #[error("backup: {0}")]
+    Backup(String),
+}
+
+impl From<crate::store::BackupError> for ServiceError {
+    fn from(e: crate::store::BackupError) -> Self {
+        match e {
+            crate::store::BackupError::Store(e) => Self::Store(e),
+            other => Self::Backup(other.to_string()),
+        }
+    }
 }
 
 impl ServiceError {

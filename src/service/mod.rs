@@ -175,6 +175,18 @@ impl Service {
         &self.policy
     }
 
+    /// A backup of the whole store, written to `out` (see [`crate::store::Store::backup`]).
+    /// Administrators only: it holds every password hash and all personal data.
+    pub fn backup(&self, actor: &Actor, out: &mut dyn std::io::Write) -> Result<u64> {
+        self.authorize_backup(actor)?;
+        Ok(self.store.backup(out)?)
+    }
+
+    /// Whether `actor` may take a backup, asked before a response starts streaming one.
+    pub fn authorize_backup(&self, actor: &Actor) -> Result<()> {
+        self.require_administrator(actor, "take a backup")
+    }
+
     /// What the store's write path has done since start, for monitoring.
     pub fn commit_stats(&self) -> crate::store::CommitStats {
         self.store.commit_stats()

@@ -137,6 +137,10 @@ pub trait Store: Send + Sync + 'static {
     /// Counts of durable commits and the flushes they shared, for monitoring.
     fn commit_stats(&self) -> CommitStats;
 
+    /// Writes a backup of one consistent moment (see [`backup::backup`]): commits wait while
+    /// it is taken; reads go on. Returns the number of entries.
+    fn backup(&self, out: &mut dyn std::io::Write) -> Result<u64, BackupError>;
+
     /// Cross-checks every index and counter against the records; returns what disagrees.
     fn verify(&self) -> Result<Vec<String>, StoreError>;
 }

@@ -117,6 +117,8 @@ pub struct SledStore {
     /// Every SCIM request presents its API token.
     tokens: RecordCache<SecretDigest, Arc<ApiToken>>,
     batches: Combiner<WriteSet>,
+    /// Commits hold it shared; a backup holds it alone, so that it sees one moment.
+    commit_barrier: std::sync::RwLock<()>,
     /// Write transactions acknowledged as durable.
     commits: std::sync::atomic::AtomicU64,
 }
@@ -232,6 +234,7 @@ impl SledStore {
             user_names: RecordCache::new(options.user_cache_entries),
             tokens: RecordCache::new(1024),
             batches: Combiner::default(),
+            commit_barrier: std::sync::RwLock::new(()),
             commits: std::sync::atomic::AtomicU64::new(0),
         })
     }
@@ -740,7 +743,14 @@ impl Store for SledStore {
                 deltas,
                 bounds,
             };
-            match self.batches.submit(set, &|sets| self.apply_batch(sets))? {
+            let committed = {
+                let _open = self
+                    .commit_barrier
+                    .read()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                self.batches.submit(set, &|sets| self.apply_batch(sets))?
+            };
+            match committed {
                 true => {
                     writer.wait_durable().map_err(StoreError::Engine)?;
                     self.commits
@@ -758,6 +768,14 @@ impl Store for SledStore {
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map_err(engine)?;
         self.data_file.sync_all().map_err(engine)
+    }
+
+    fn backup(&self, out: &mut dyn std::io::Write) -> Result<u64, super::BackupError> {
+        let _alone = self
+            .commit_barrier
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        super::backup::backup(self, out)
     }
 
     fn commit_stats(&self) -> super::CommitStats {

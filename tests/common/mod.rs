@@ -403,6 +403,21 @@ pub async fn admin_audit(
     base: &str,
     query: &str,
 ) -> Vec<serde_json::Value> {
+    let session = admin_session(http, base).await;
+    let events: serde_json::Value = http
+        .get(format!("{base}/admin/audit?{query}"))
+        .bearer_auth(session)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    events.as_array().expect("a list of events").clone()
+}
+
+/// A session token of the admin, signed in over `base`.
+pub async fn admin_session(http: &reqwest::Client, base: &str) -> String {
     let login = http
         .post(format!("{base}/auth/token"))
         .json(&serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}))
@@ -411,16 +426,7 @@ pub async fn admin_audit(
         .unwrap();
     assert_eq!(login.status(), reqwest::StatusCode::OK);
     let session: serde_json::Value = login.json().await.unwrap();
-    let events: serde_json::Value = http
-        .get(format!("{base}/admin/audit?{query}"))
-        .bearer_auth(session["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    events.as_array().expect("a list of events").clone()
+    session["access_token"].as_str().unwrap().to_string()
 }
 
 /// An OpenLDAP client tool, or `None` when it is not installed outside CI (the test then skips

@@ -30,7 +30,7 @@ pub fn ldap_error(e: ServiceError) -> LdapError {
         E::AccountInUse(_) => Code::NotAllowedOnNonLeaf,
         E::Forbidden(_) => Code::InsufficentAccessRights,
         E::InvalidCredentials => Code::InvalidCredentials,
-        E::Store(_) => {
+        E::Store(_) | E::Backup(_) => {
             tracing::error!(error = %e, "store failure during an LDAP operation");
             return LdapError::other("internal error; see the server log");
         }

@@ -30,6 +30,91 @@ pub fn router() -> Router<Service> {
         .route("/tokens", get(tokens).post(create_token))
         .route("/tokens/{token}", delete(revoke_token))
         .route("/keys/rotate", post(rotate_keys))
+        .route("/backup", get(backup))
+}
+
+/// Hands what a blocking writer writes to an async body, in chunks.
+struct ToBody {
+    tx: tokio::sync::mpsc::Sender<axum::body::Bytes>,
+    buf: Vec<u8>,
+}
+
+const CHUNK: usize = 64 * 1024;
+
+impl std::io::Write for ToBody {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk =
+            axum::body::Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx
+            .blocking_send(chunk)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
+    }
+}
+
+/// The whole store as a backup file (the format of `rollcall backup`), streamed as it is read.
+/// Commits wait while it is taken. A failure midway ends the body early, and `rollcall
+/// restore` refuses a file without its last line.
+async fn backup(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+) -> RestResult<Response> {
+    // Authorised first, so that a refusal is an ordinary error response.
+    let actor = as_caller(service.clone(), &headers, peer, |s, actor| {
+        s.authorize_backup(actor)?;
+        Ok(actor.clone())
+    })
+    .await?;
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tokio::task::spawn_blocking(move || {
+        let mut out = ToBody {
+            tx,
+            buf: Vec::with_capacity(CHUNK),
+        };
+        let written = service.backup(&actor, &mut out).and_then(|n| {
+            std::io::Write::flush(&mut out)
+                .map(|()| n)
+                .map_err(|e| crate::service::ServiceError::Backup(e.to_string()))
+        });
+        match written {
+            Ok(entries) => tracing::info!(entries, "backup streamed"),
+            Err(e) => tracing::error!(error = %e, "backup stopped before its end"),
+        }
+    });
+    let body = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), rx))
+    });
+    let name = format!(
+        "attachment; filename=\"rollcall-{}.backup\"",
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    );
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-ndjson"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&name).expect("ASCII"),
+            ),
+        ],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response())
 }
 
 type Peer = ConnectInfo<SocketAddr>;

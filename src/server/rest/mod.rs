@@ -85,7 +85,7 @@ impl From<ServiceError> for RestError {
             }
             E::PasswordPolicy(_) => (StatusCode::BAD_REQUEST, "password_policy"),
             E::VersionConflict { .. } | E::Busy(_) => (StatusCode::CONFLICT, "conflict"),
-            E::Store(_) => {
+            E::Store(_) | E::Backup(_) => {
                 tracing::error!(error = %e, "store failure during a REST request");
                 return Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
