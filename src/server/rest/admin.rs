@@ -33,6 +33,34 @@ pub fn router() -> Router<Service> {
         .route("/backup", get(backup))
 }
 
+/// Writes the backup to a temporary file only this process can reach (owner-only, unlinked at
+/// once), then copies it to `out`.
+fn spool(service: &Service, actor: &Actor, out: &mut ToBody) -> Result<u64, String> {
+    use std::io::{Seek, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = std::env::temp_dir().join(format!("rollcall-backup-{}", uuid::Uuid::new_v4()));
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| format!("creating {}: {e}", path.display()))?;
+    let _ = std::fs::remove_file(&path);
+    let entries = {
+        let mut spooled = std::io::BufWriter::new(&mut file);
+        let entries = service
+            .backup(actor, &mut spooled)
+            .map_err(|e| e.to_string())?;
+        spooled.flush().map_err(|e| e.to_string())?;
+        entries
+    };
+    file.rewind().map_err(|e| e.to_string())?;
+    std::io::copy(&mut file, out).map_err(|e| e.to_string())?;
+    out.flush().map_err(|e| e.to_string())?;
+    Ok(entries)
+}
+
 /// Hands what a blocking writer writes to an async body, in chunks.
 struct ToBody {
     tx: tokio::sync::mpsc::Sender<axum::body::Bytes>,
@@ -62,9 +90,10 @@ impl std::io::Write for ToBody {
     }
 }
 
-/// The whole store as a backup file (the format of `rollcall backup`), streamed as it is read.
-/// Commits wait while it is taken. A failure midway ends the body early, and `rollcall
-/// restore` refuses a file without its last line.
+/// The whole store as a backup file (the format of `rollcall backup`). It is written to an
+/// unlinked temporary file first, so that commits wait only as long as the disk takes, not as
+/// long as the client takes to download; then streamed. A failure midway ends the body early,
+/// and `rollcall restore` refuses a file without its last line.
 async fn backup(
     State(service): State<Service>,
     headers: HeaderMap,
@@ -82,12 +111,7 @@ async fn backup(
             tx,
             buf: Vec::with_capacity(CHUNK),
         };
-        let written = service.backup(&actor, &mut out).and_then(|n| {
-            std::io::Write::flush(&mut out)
-                .map(|()| n)
-                .map_err(|e| crate::service::ServiceError::Backup(e.to_string()))
-        });
-        match written {
+        match spool(&service, &actor, &mut out) {
             Ok(entries) => tracing::info!(entries, "backup streamed"),
             Err(e) => tracing::error!(error = %e, "backup stopped before its end"),
         }
