@@ -93,6 +93,11 @@ async fn a_backup_restores_into_a_directory_that_serves_the_same_data() {
     assert!(original.terminate().success());
     let out = run(&original.data, &["backup", file_arg]);
     assert!(out.status.success(), "{}", text(&out));
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "only the owner reads a backup");
+    }
     let exported = run(&original.data, &["export"]);
     assert!(exported.status.success());
 
