@@ -181,17 +181,11 @@ impl Service {
         if actor.principal == Principal::System {
             return self.load_subject(actor).map(Arc::new);
         }
-        // Taken before the records are read: a change committed meanwhile bumps it, so a
-        // subject built from older records is never served as current.
-        let generation = self.store.generation();
-        if let Some(subject) = self.derived.subjects.get(&actor.principal, generation) {
-            return Ok(subject);
-        }
-        let subject = Arc::new(self.load_subject(actor)?);
         self.derived
             .subjects
-            .put(actor.principal, generation, Arc::clone(&subject));
-        Ok(subject)
+            .get_or_build(actor.principal, self.store.generation(), || {
+                self.load_subject(actor)
+            })
     }
 
     fn load_subject(&self, actor: &Actor) -> Result<Subject> {
@@ -244,15 +238,11 @@ impl Service {
         if subject.is_administrator() {
             return Ok(Arc::new(UserScope::everything()));
         }
-        // As for subjects: the generation is taken before the records are read.
-        let key = (subject.principal, action);
-        let generation = self.store.generation();
-        if let Some(scope) = self.derived.scopes.get(&key, generation) {
-            return Ok(scope);
-        }
-        let scope = Arc::new(self.compute_user_scope(subject, action)?);
-        self.derived.scopes.put(key, generation, Arc::clone(&scope));
-        Ok(scope)
+        self.derived.scopes.get_or_build(
+            (subject.principal, action),
+            self.store.generation(),
+            || self.compute_user_scope(subject, action),
+        )
     }
 
     fn compute_user_scope(&self, subject: &Subject, action: Action) -> Result<UserScope> {

@@ -29,8 +29,25 @@ impl<K, V> Default for Generational<K, V> {
 }
 
 impl<K: Eq + Hash, V> Generational<K, V> {
+    /// The value for `key` built at `generation`, built now by `build` if there is none.
+    /// `generation` must be taken before `build` reads any record: a change committed
+    /// meanwhile bumps it, so a value built from older records is never served as current.
+    pub fn get_or_build<E>(
+        &self,
+        key: K,
+        generation: u64,
+        build: impl FnOnce() -> Result<V, E>,
+    ) -> Result<Arc<V>, E> {
+        if let Some(value) = self.get(&key, generation) {
+            return Ok(value);
+        }
+        let value = Arc::new(build()?);
+        self.put(key, generation, Arc::clone(&value));
+        Ok(value)
+    }
+
     /// The value built at `generation`, if there is one.
-    pub fn get(&self, key: &K, generation: u64) -> Option<Arc<V>> {
+    fn get(&self, key: &K, generation: u64) -> Option<Arc<V>> {
         let entries = self.entries.lock().expect("cache lock");
         entries
             .get(key)
@@ -39,7 +56,7 @@ impl<K: Eq + Hash, V> Generational<K, V> {
     }
 
     /// Remembers a value built from records read after `generation` was taken.
-    pub fn put(&self, key: K, generation: u64, value: Arc<V>) {
+    fn put(&self, key: K, generation: u64, value: Arc<V>) {
         let mut entries = self.entries.lock().expect("cache lock");
         if entries.len() >= CAPACITY {
             entries.clear();

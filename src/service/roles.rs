@@ -101,13 +101,11 @@ impl Service {
 
     /// Every role record in id order, decoded once per store generation.
     fn all_roles(&self) -> Result<Arc<Vec<Role>>> {
-        let generation = self.store.generation();
-        if let Some(roles) = self.derived.roles.get(&(), generation) {
-            return Ok(roles);
-        }
-        let roles = Arc::new(self.store.roles().collect::<Result<Vec<_>, _>>()?);
-        self.derived.roles.put((), generation, Arc::clone(&roles));
-        Ok(roles)
+        self.derived
+            .roles
+            .get_or_build((), self.store.generation(), || {
+                Ok(self.store.roles().collect::<Result<Vec<_>, _>>()?)
+            })
     }
 
     /// Member ids in creation order of the users, limited to the users the actor may read.

@@ -294,13 +294,11 @@ impl Service {
     }
 
     fn named_user_ids(&self) -> Result<Arc<Vec<UserId>>> {
-        let generation = self.store.generation();
-        if let Some(ids) = self.derived.user_ids.get(&(), generation) {
-            return Ok(ids);
-        }
-        let ids = Arc::new(self.store.named_user_ids()?);
-        self.derived.user_ids.put((), generation, Arc::clone(&ids));
-        Ok(ids)
+        self.derived
+            .user_ids
+            .get_or_build((), self.store.generation(), || {
+                Ok(self.store.named_user_ids()?)
+            })
     }
 
     /// [`Service::list_users`] from the user after `after` on: a page that resumes where the
