@@ -629,21 +629,15 @@ impl Store for SledStore {
     }
 
     fn audit_about(&self, target: &str) -> Iter<'_, AuditEvent> {
-        let prefix = text_prefix(&fold(target));
-        let skip = prefix.len();
-        Box::new(
-            self.tree(T::AuditTargets)
-                .scan_prefix(prefix)
-                .keys()
-                .filter_map(move |k| {
-                    let k = match k {
-                        Ok(k) => k,
-                        Err(e) => return Some(Err(engine(e))),
-                    };
-                    // Events are never removed; `None` would only mean a torn index, so skip it.
-                    self.get(T::Audit, &k[skip..]).transpose()
-                }),
-        )
+        match self.suffixes_under(T::AuditTargets, &text_prefix(&fold(target))) {
+            // Events are never removed; a missing one would be a torn index, which `verify`
+            // reports, so it is skipped here.
+            Ok(ids) => Box::new(
+                ids.into_iter()
+                    .filter_map(move |id| self.get(T::Audit, &id).transpose()),
+            ),
+            Err(e) => Box::new(std::iter::once(Err(e))),
+        }
     }
 
     fn api_token(&self, digest: &SecretDigest) -> Result<Option<ApiToken>, StoreError> {
@@ -994,6 +988,18 @@ impl SledTxn<'_> {
         Ok(stored.saturating_add_signed(pending))
     }
 
+    /// Moves a single-valued index entry of a record from key `from` to key `to`.
+    fn move_entry(&mut self, t: T, from: Option<&[u8]>, to: Option<&[u8]>) {
+        if from != to {
+            if let Some(key) = from {
+                self.set(t, key, None);
+            }
+            if let Some(key) = to {
+                self.set(t, key, Some(Vec::new()));
+            }
+        }
+    }
+
     fn move_count(&mut self, t: T, from: Option<&[u8]>, to: Option<&[u8]>) {
         if from != to {
             if let Some(key) = from {
@@ -1107,14 +1113,12 @@ impl Txn for SledTxn<'_> {
         let old_parent = old.as_ref().and_then(|a| a.parent).map(|p| *p.as_bytes());
         let new_parent = account.parent.map(|p| *p.as_bytes());
         self.move_count(T::AccountRefs, as_slice(&old_parent), as_slice(&new_parent));
-        if old_parent != new_parent {
-            if let Some(p) = &old_parent {
-                self.set(T::AccountChildren, &pair_key(p, id), None);
-            }
-            if let Some(p) = &new_parent {
-                self.set(T::AccountChildren, &pair_key(p, id), Some(Vec::new()));
-            }
-        }
+        let child_key = |p: &Option<[u8; 16]>| p.map(|p| pair_key(&p, id));
+        self.move_entry(
+            T::AccountChildren,
+            child_key(&old_parent).as_deref(),
+            child_key(&new_parent).as_deref(),
+        );
         self.put(T::Accounts, id, account);
         Ok(())
     }
@@ -1165,9 +1169,7 @@ impl Txn for SledTxn<'_> {
 
     fn push_outbox(&mut self, message: &OutboxMessage) -> Result<(), TxError> {
         self.put(T::Outbox, message.id.as_bytes(), message);
-        if let Some(key) = outbox_user_key(message) {
-            self.set(T::OutboxUsers, &key, Some(Vec::new()));
-        }
+        self.move_entry(T::OutboxUsers, None, outbox_user_key(message).as_deref());
         Ok(())
     }
 
@@ -1192,9 +1194,7 @@ impl Txn for SledTxn<'_> {
 
     fn append_audit(&mut self, event: &AuditEvent) -> Result<(), TxError> {
         self.put(T::Audit, event.id.as_bytes(), event);
-        if let Some(key) = audit_target_key(event) {
-            self.set(T::AuditTargets, &key, Some(Vec::new()));
-        }
+        self.move_entry(T::AuditTargets, None, audit_target_key(event).as_deref());
         Ok(())
     }
 
@@ -1212,14 +1212,7 @@ impl Txn for SledTxn<'_> {
             let old_key = audit_target_key(&event);
             if event.erase_personal_data(id) {
                 let new_key = audit_target_key(&event);
-                if old_key != new_key {
-                    if let Some(k) = old_key {
-                        self.set(T::AuditTargets, &k, None);
-                    }
-                    if let Some(k) = new_key {
-                        self.set(T::AuditTargets, &k, Some(Vec::new()));
-                    }
-                }
+                self.move_entry(T::AuditTargets, old_key.as_deref(), new_key.as_deref());
                 self.put(T::Audit, &event_id, &event);
                 erased += 1;
             }
