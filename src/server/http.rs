@@ -29,7 +29,7 @@ pub struct Monitoring {
 /// Serves HTTP, or HTTPS when `tls` is given, until `shutdown` is cancelled.
 pub async fn serve(
     listener: TcpListener,
-    tls: Option<&rustls::ServerConfig>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     service: Service,
     public_url: String,
     monitoring: Arc<Monitoring>,
@@ -38,18 +38,18 @@ pub async fn serve(
     let app = router(service, &public_url, monitoring)
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let stop = shutdown.clone();
+    let stopped = async move { stop.cancelled().await };
     match tls {
         Some(tls) => {
             // `tap_io` is axum's way to `ConnectInfo<SocketAddr>` for a listener of our own.
-            let listener =
-                super::https::TlsListener::new(listener, tls, shutdown.clone())?.tap_io(|_| {});
+            let listener = super::https::TlsListener::new(listener, &tls, shutdown)?.tap_io(|_| {});
             axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .with_graceful_shutdown(stopped)
                 .await
         }
         None => {
             axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .with_graceful_shutdown(stopped)
                 .await
         }
     }

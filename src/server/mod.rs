@@ -81,22 +81,14 @@ pub async fn run(
              network in clear; set [http] tls = true or put a TLS proxy in front"
         );
     }
-    let http_tls = config.http.tls.then(|| Arc::clone(&tls));
-    let http = {
-        let (service, public_url, shutdown) =
-            (service.clone(), config.public_url(), shutdown.clone());
-        tokio::spawn(async move {
-            http::serve(
-                http_listener,
-                http_tls.as_deref(),
-                service,
-                public_url,
-                monitoring,
-                shutdown,
-            )
-            .await
-        })
-    };
+    let http = tokio::spawn(http::serve(
+        http_listener,
+        config.http.tls.then(|| Arc::clone(&tls)),
+        service.clone(),
+        config.public_url(),
+        monitoring,
+        shutdown.clone(),
+    ));
     for (listener, transport) in [
         (ldap_listener, rollcall_ldap::Transport::Ldap),
         (ldaps_listener, rollcall_ldap::Transport::Ldaps),
