@@ -532,326 +532,309 @@ fn ldapmodify_and_ldapcompare_go_through_the_license_rules() {
     );
 }
 
-#[test]
-fn the_ldap3_client_library_searches_with_every_filter_kind() {
+#[tokio::test]
+async fn the_ldap3_client_library_searches_with_every_filter_kind() {
     let s = start_directory("");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut ldap = admin_connection(s.ldap).await;
-        let people = format!("ou=people,{BASE}");
-        for (uid, given, sn, title) in [
-            ("ann", "Ann", "Archer", "CEO"),
-            ("a,b", "Comma", "Person", "Engineer"),
-            ("ben", "Ben", "Baker", "Engineer"),
-        ] {
-            let dn = format!("uid={},{people}", ldap3::dn_escape(uid));
-            let cn = format!("{given} {sn}");
-            let mail = format!("{given}@Example.com");
-            let attrs = vec![
-                ("objectClass", ["inetOrgPerson"].into()),
-                ("uid", [uid].into()),
-                ("givenName", [given].into()),
-                ("sn", [sn].into()),
-                ("cn", [cn.as_str()].into()),
-                ("title", [title].into()),
-                ("mail", [mail.as_str()].into()),
-            ];
-            let attrs: Vec<(&str, std::collections::HashSet<&str>)> = attrs;
-            ldap.add(&dn, attrs).await.unwrap().success().unwrap();
-        }
-        let search = |filter: &'static str| {
-            let people = people.clone();
-            let mut ldap = ldap.clone();
-            async move {
-                let (entries, res) = ldap
-                    .search(&people, Scope::OneLevel, filter, vec!["uid"])
-                    .await
-                    .unwrap()
-                    .success()
-                    .unwrap();
-                assert_eq!(res.rc, 0);
-                let mut uids: Vec<String> = entries
-                    .into_iter()
-                    .map(|e| SearchEntry::construct(e).attrs["uid"][0].clone())
-                    .collect();
-                uids.sort();
-                uids
-            }
-        };
-        assert_eq!(search("(uid=ANN)").await, ["ann"]);
-        assert_eq!(search("(uid=a\\2cb)").await, ["a,b"]);
-        assert_eq!(search("(mail=ben@example.COM)").await, ["ben"]);
-        assert_eq!(search("(cn=*er*)").await, ["a,b", "ann", "ben"]);
-        assert_eq!(search("(cn=an*)").await, ["ann"]);
-        assert_eq!(search("(&(title=engineer)(!(sn=Baker)))").await, ["a,b"]);
-        assert_eq!(
-            search("(|(sn=Archer)(givenName=Ben))").await,
-            ["ann", "ben"]
-        );
-        assert_eq!(
-            search("(&(createTimestamp>=20000101000000Z)(title=*))").await,
-            ["a,b", "ann", "ben"]
-        );
-        assert!(
-            search("(createTimestamp<=20000101000000Z)")
-                .await
-                .is_empty()
-        );
-        assert_eq!(search("(title=*)").await, ["a,b", "ann", "ben"]);
-        assert_eq!(search("(sn~=baker)").await, ["ben"]);
-        let (entries, _) = ldap
-            .search(
-                &format!("uid=a\\,b,{people}"),
-                Scope::Base,
-                "(objectClass=*)",
-                vec!["cn"],
-            )
-            .await
-            .unwrap()
-            .success()
-            .unwrap();
-        assert_eq!(
-            SearchEntry::construct(entries[0].clone()).attrs["cn"],
-            ["Comma Person"]
-        );
-        // Groups by member: only the member's own groups, in any DN spelling.
-        let roles = format!("ou=roles,{BASE}");
-        let ann = format!("uid=ann,{people}");
-        let group: Vec<(&str, std::collections::HashSet<&str>)> = vec![
-            ("objectClass", ["groupOfNames"].into()),
-            ("cn", ["Leaders"].into()),
-            ("member", [ann.as_str()].into()),
-            // A plain group (no roleType) takes a description, as IdPs push them.
-            ("description", ["People who lead"].into()),
+    let mut ldap = admin_connection(s.ldap).await;
+    let people = format!("ou=people,{BASE}");
+    for (uid, given, sn, title) in [
+        ("ann", "Ann", "Archer", "CEO"),
+        ("a,b", "Comma", "Person", "Engineer"),
+        ("ben", "Ben", "Baker", "Engineer"),
+    ] {
+        let dn = format!("uid={},{people}", ldap3::dn_escape(uid));
+        let cn = format!("{given} {sn}");
+        let mail = format!("{given}@Example.com");
+        let attrs = vec![
+            ("objectClass", ["inetOrgPerson"].into()),
+            ("uid", [uid].into()),
+            ("givenName", [given].into()),
+            ("sn", [sn].into()),
+            ("cn", [cn.as_str()].into()),
+            ("title", [title].into()),
+            ("mail", [mail.as_str()].into()),
         ];
-        ldap.add(&format!("cn=Leaders,{roles}"), group)
-            .await
-            .unwrap()
-            .success()
-            .unwrap();
-        for (member, expected) in [
-            (format!("UID=Ann,{people}"), vec!["Leaders".to_string()]),
-            (format!("uid=ben,{people}"), vec![]),
-            (format!("uid=ghost,{people}"), vec![]),
-        ] {
-            let filter = format!(
-                "(&(objectClass=groupOfNames)(member={member})(description=people who lead))"
-            );
-            let (entries, _) = ldap
-                .search(&roles, Scope::OneLevel, &filter, vec!["cn"])
+        let attrs: Vec<(&str, std::collections::HashSet<&str>)> = attrs;
+        ldap.add(&dn, attrs).await.unwrap().success().unwrap();
+    }
+    let search = |filter: &'static str| {
+        let people = people.clone();
+        let mut ldap = ldap.clone();
+        async move {
+            let (entries, res) = ldap
+                .search(&people, Scope::OneLevel, filter, vec!["uid"])
                 .await
                 .unwrap()
                 .success()
                 .unwrap();
-            let cns: Vec<String> = entries
+            assert_eq!(res.rc, 0);
+            let mut uids: Vec<String> = entries
                 .into_iter()
-                .map(|e| SearchEntry::construct(e).attrs["cn"][0].clone())
+                .map(|e| SearchEntry::construct(e).attrs["uid"][0].clone())
                 .collect();
-            assert_eq!(cns, expected, "{filter}");
+            uids.sort();
+            uids
         }
-        // A base below a record does not exist; matchedDN names the deepest existing entry.
-        let res = ldap
-            .search(
-                &format!("cn=x,uid=ann,{people}"),
-                Scope::Base,
-                "(objectClass=*)",
-                vec!["cn"],
-            )
+    };
+    assert_eq!(search("(uid=ANN)").await, ["ann"]);
+    assert_eq!(search("(uid=a\\2cb)").await, ["a,b"]);
+    assert_eq!(search("(mail=ben@example.COM)").await, ["ben"]);
+    assert_eq!(search("(cn=*er*)").await, ["a,b", "ann", "ben"]);
+    assert_eq!(search("(cn=an*)").await, ["ann"]);
+    assert_eq!(search("(&(title=engineer)(!(sn=Baker)))").await, ["a,b"]);
+    assert_eq!(
+        search("(|(sn=Archer)(givenName=Ben))").await,
+        ["ann", "ben"]
+    );
+    assert_eq!(
+        search("(&(createTimestamp>=20000101000000Z)(title=*))").await,
+        ["a,b", "ann", "ben"]
+    );
+    assert!(
+        search("(createTimestamp<=20000101000000Z)")
             .await
-            .unwrap();
-        assert_eq!(res.1.rc, 32);
-        assert_eq!(res.1.matched.to_lowercase(), people.to_lowercase());
-        ldap.unbind().await.unwrap();
-    });
-}
-
-#[test]
-fn connection_and_request_size_limits_hold_and_the_server_stays_usable() {
-    let s = start_directory("[ldap]\nmax_connections_per_ip = 2\nmax_request_bytes = 4096\n");
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let connect = || async {
-            let (conn, mut ldap) = LdapConnAsync::new(&url(&s)).await?;
-            ldap3::drive!(conn);
-            let rc = ldap.simple_bind(ADMIN_DN, ADMIN_PASSWORD).await?.rc;
-            Ok::<_, ldap3::LdapError>((ldap, rc))
-        };
-        // Two connections from this address are admitted; the third is closed at once.
-        let (mut first, rc) = connect().await.unwrap();
-        assert_eq!(rc, 0);
-        let (second, rc) = connect().await.unwrap();
-        assert_eq!(rc, 0);
-        assert!(
-            connect().await.is_err(),
-            "a third connection from one address"
-        );
-        // Closing one makes room again.
-        drop(second);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let mut third = loop {
-            if let Ok((ldap, 0)) = connect().await {
-                break ldap;
-            }
-            assert!(std::time::Instant::now() < deadline, "room after a close");
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        };
-
-        // A request over max_request_bytes closes that connection and changes nothing.
-        let big = "x".repeat(8 * 1024);
-        let dn = format!("uid=huge,ou=people,{BASE}");
-        let attrs: Vec<(&str, std::collections::HashSet<&str>)> = vec![
-            ("objectClass", ["inetOrgPerson"].into()),
-            ("uid", ["huge"].into()),
-            ("sn", ["Huge"].into()),
-            ("cn", ["Huge"].into()),
-            ("title", [big.as_str()].into()),
-        ];
-        let refused = third.add(&dn, attrs).await;
-        assert!(refused.is_err(), "the connection is closed: {refused:?}");
-        assert!(
-            third.simple_bind(ADMIN_DN, ADMIN_PASSWORD).await.is_err(),
-            "and stays closed"
-        );
-        // The other connection is unaffected, and the entry does not exist.
-        let (entries, _) = first
-            .search(
-                &format!("ou=people,{BASE}"),
-                Scope::OneLevel,
-                "(uid=huge)",
-                vec!["uid"],
-            )
+            .is_empty()
+    );
+    assert_eq!(search("(title=*)").await, ["a,b", "ann", "ben"]);
+    assert_eq!(search("(sn~=baker)").await, ["ben"]);
+    let (entries, _) = ldap
+        .search(
+            &format!("uid=a\\,b,{people}"),
+            Scope::Base,
+            "(objectClass=*)",
+            vec!["cn"],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    assert_eq!(
+        SearchEntry::construct(entries[0].clone()).attrs["cn"],
+        ["Comma Person"]
+    );
+    // Groups by member: only the member's own groups, in any DN spelling.
+    let roles = format!("ou=roles,{BASE}");
+    let ann = format!("uid=ann,{people}");
+    let group: Vec<(&str, std::collections::HashSet<&str>)> = vec![
+        ("objectClass", ["groupOfNames"].into()),
+        ("cn", ["Leaders"].into()),
+        ("member", [ann.as_str()].into()),
+        // A plain group (no roleType) takes a description, as IdPs push them.
+        ("description", ["People who lead"].into()),
+    ];
+    ldap.add(&format!("cn=Leaders,{roles}"), group)
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    for (member, expected) in [
+        (format!("UID=Ann,{people}"), vec!["Leaders".to_string()]),
+        (format!("uid=ben,{people}"), vec![]),
+        (format!("uid=ghost,{people}"), vec![]),
+    ] {
+        let filter =
+            format!("(&(objectClass=groupOfNames)(member={member})(description=people who lead))");
+        let (entries, _) = ldap
+            .search(&roles, Scope::OneLevel, &filter, vec!["cn"])
             .await
             .unwrap()
             .success()
             .unwrap();
-        assert!(entries.is_empty());
-        let _ = first.unbind().await;
-    });
+        let cns: Vec<String> = entries
+            .into_iter()
+            .map(|e| SearchEntry::construct(e).attrs["cn"][0].clone())
+            .collect();
+        assert_eq!(cns, expected, "{filter}");
+    }
+    // A base below a record does not exist; matchedDN names the deepest existing entry.
+    let res = ldap
+        .search(
+            &format!("cn=x,uid=ann,{people}"),
+            Scope::Base,
+            "(objectClass=*)",
+            vec!["cn"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.1.rc, 32);
+    assert_eq!(res.1.matched.to_lowercase(), people.to_lowercase());
+    ldap.unbind().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_and_request_size_limits_hold_and_the_server_stays_usable() {
+    let s = start_directory("[ldap]\nmax_connections_per_ip = 2\nmax_request_bytes = 4096\n");
+    let connect = || async {
+        let (conn, mut ldap) = LdapConnAsync::new(&url(&s)).await?;
+        ldap3::drive!(conn);
+        let rc = ldap.simple_bind(ADMIN_DN, ADMIN_PASSWORD).await?.rc;
+        Ok::<_, ldap3::LdapError>((ldap, rc))
+    };
+    // Two connections from this address are admitted; the third is closed at once.
+    let (mut first, rc) = connect().await.unwrap();
+    assert_eq!(rc, 0);
+    let (second, rc) = connect().await.unwrap();
+    assert_eq!(rc, 0);
+    assert!(
+        connect().await.is_err(),
+        "a third connection from one address"
+    );
+    // Closing one makes room again.
+    drop(second);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut third = loop {
+        if let Ok((ldap, 0)) = connect().await {
+            break ldap;
+        }
+        assert!(std::time::Instant::now() < deadline, "room after a close");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+
+    // A request over max_request_bytes closes that connection and changes nothing.
+    let big = "x".repeat(8 * 1024);
+    let dn = format!("uid=huge,ou=people,{BASE}");
+    let attrs: Vec<(&str, std::collections::HashSet<&str>)> = vec![
+        ("objectClass", ["inetOrgPerson"].into()),
+        ("uid", ["huge"].into()),
+        ("sn", ["Huge"].into()),
+        ("cn", ["Huge"].into()),
+        ("title", [big.as_str()].into()),
+    ];
+    let refused = third.add(&dn, attrs).await;
+    assert!(refused.is_err(), "the connection is closed: {refused:?}");
+    assert!(
+        third.simple_bind(ADMIN_DN, ADMIN_PASSWORD).await.is_err(),
+        "and stays closed"
+    );
+    // The other connection is unaffected, and the entry does not exist.
+    let (entries, _) = first
+        .search(
+            &format!("ou=people,{BASE}"),
+            Scope::OneLevel,
+            "(uid=huge)",
+            vec!["uid"],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    assert!(entries.is_empty());
+    let _ = first.unbind().await;
 }
 
 /// Point lookups (a `uid` or `mail` equality, a search based at a user's DN) are answered on
 /// the connection's own task, other searches on the blocking pool. On one connection, with
 /// many requests outstanding at once, every answer must still reach its own request, entries
 /// and results alike, including a paged lookup and a lookup that finds nothing.
-#[test]
-fn point_lookups_and_long_searches_share_one_connection() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn point_lookups_and_long_searches_share_one_connection() {
     let s = start_directory("");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut ldap = admin_connection(s.ldap).await;
-        let people = format!("ou=people,{BASE}");
-        const PEOPLE: usize = 120;
-        for i in 0..PEOPLE {
-            let uid = format!("p{i:03}");
-            let mail = format!("{uid}@example.com");
-            let attrs: Vec<(&str, std::collections::HashSet<&str>)> = vec![
-                ("objectClass", ["inetOrgPerson"].into()),
-                ("uid", [uid.as_str()].into()),
-                ("cn", [uid.as_str()].into()),
-                ("sn", ["Person"].into()),
-                ("mail", [mail.as_str()].into()),
-            ];
-            ldap.add(&format!("uid={uid},{people}"), attrs)
-                .await
-                .unwrap()
-                .success()
-                .unwrap();
-        }
-        let mut tasks = tokio::task::JoinSet::new();
-        for round in 0..4 {
-            // Subtree searches over everyone: these run on the blocking pool.
-            let (mut l, base) = (ldap.clone(), people.clone());
-            tasks.spawn(async move {
-                let (entries, res) = l
-                    .search(&base, Scope::Subtree, "(sn=person)", vec!["uid"])
-                    .await
-                    .unwrap()
-                    .success()
-                    .unwrap();
-                assert_eq!(res.rc, 0);
-                assert_eq!(entries.len(), PEOPLE, "round {round}");
-            });
-        }
-        for i in 0..PEOPLE {
-            let (mut l, base) = (ldap.clone(), people.clone());
-            tasks.spawn(async move {
-                let uid = format!("p{i:03}");
-                let (filter, scope, at) = match i % 3 {
-                    0 => (
-                        format!("(uid={})", uid.to_uppercase()),
-                        Scope::Subtree,
-                        base,
-                    ),
-                    1 => (format!("(mail={uid}@EXAMPLE.com)"), Scope::OneLevel, base),
-                    _ => (
-                        "(objectClass=*)".to_string(),
-                        Scope::Base,
-                        format!("uid={uid},{base}"),
-                    ),
-                };
-                let (entries, res) = l
-                    .search(&at, scope, &filter, vec!["uid", "mail"])
-                    .await
-                    .unwrap()
-                    .success()
-                    .unwrap();
-                assert_eq!(res.rc, 0);
-                assert_eq!(entries.len(), 1, "{filter} at {at}");
-                let entry = SearchEntry::construct(entries[0].clone());
-                assert_eq!(entry.attrs["uid"], [uid.as_str()], "{filter}");
-                assert_eq!(entry.attrs["mail"], [format!("{uid}@example.com")]);
-            });
-        }
-        while let Some(done) = tasks.join_next().await {
-            done.unwrap();
-        }
-        // A lookup that finds nothing, and one at a missing DN.
-        let (entries, res) = ldap
-            .search(&people, Scope::Subtree, "(uid=nobody)", vec!["uid"])
+    let mut ldap = admin_connection(s.ldap).await;
+    let people = format!("ou=people,{BASE}");
+    const PEOPLE: usize = 120;
+    for i in 0..PEOPLE {
+        let uid = format!("p{i:03}");
+        let mail = format!("{uid}@example.com");
+        let attrs: Vec<(&str, std::collections::HashSet<&str>)> = vec![
+            ("objectClass", ["inetOrgPerson"].into()),
+            ("uid", [uid.as_str()].into()),
+            ("cn", [uid.as_str()].into()),
+            ("sn", ["Person"].into()),
+            ("mail", [mail.as_str()].into()),
+        ];
+        ldap.add(&format!("uid={uid},{people}"), attrs)
             .await
             .unwrap()
             .success()
             .unwrap();
-        assert!(entries.is_empty());
-        assert_eq!(res.rc, 0);
-        let res = ldap
-            .search(
-                &format!("uid=nobody,{people}"),
-                Scope::Base,
-                "(objectClass=*)",
-                vec!["uid"],
-            )
-            .await
-            .unwrap();
-        assert_eq!(res.1.rc, 32, "noSuchObject");
-        // A paged point lookup: one page, no cookie left over.
-        let mut adapters: Vec<Box<dyn ldap3::adapters::Adapter<_, _>>> = vec![
-            Box::new(ldap3::adapters::EntriesOnly::new()),
-            Box::new(ldap3::adapters::PagedResults::new(10)),
-        ];
-        let mut stream = ldap
-            .streaming_search_with(
-                std::mem::take(&mut adapters),
-                &people,
-                Scope::Subtree,
-                "(uid=p007)",
-                vec!["uid"],
-            )
-            .await
-            .unwrap();
-        let mut found = Vec::new();
-        while let Some(entry) = stream.next().await.unwrap() {
-            found.push(SearchEntry::construct(entry).attrs["uid"][0].clone());
-        }
-        assert_eq!(stream.finish().await.rc, 0);
-        assert_eq!(found, ["p007"]);
-        ldap.unbind().await.unwrap();
-    });
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for round in 0..4 {
+        // Subtree searches over everyone: these run on the blocking pool.
+        let (mut l, base) = (ldap.clone(), people.clone());
+        tasks.spawn(async move {
+            let (entries, res) = l
+                .search(&base, Scope::Subtree, "(sn=person)", vec!["uid"])
+                .await
+                .unwrap()
+                .success()
+                .unwrap();
+            assert_eq!(res.rc, 0);
+            assert_eq!(entries.len(), PEOPLE, "round {round}");
+        });
+    }
+    for i in 0..PEOPLE {
+        let (mut l, base) = (ldap.clone(), people.clone());
+        tasks.spawn(async move {
+            let uid = format!("p{i:03}");
+            let (filter, scope, at) = match i % 3 {
+                0 => (
+                    format!("(uid={})", uid.to_uppercase()),
+                    Scope::Subtree,
+                    base,
+                ),
+                1 => (format!("(mail={uid}@EXAMPLE.com)"), Scope::OneLevel, base),
+                _ => (
+                    "(objectClass=*)".to_string(),
+                    Scope::Base,
+                    format!("uid={uid},{base}"),
+                ),
+            };
+            let (entries, res) = l
+                .search(&at, scope, &filter, vec!["uid", "mail"])
+                .await
+                .unwrap()
+                .success()
+                .unwrap();
+            assert_eq!(res.rc, 0);
+            assert_eq!(entries.len(), 1, "{filter} at {at}");
+            let entry = SearchEntry::construct(entries[0].clone());
+            assert_eq!(entry.attrs["uid"], [uid.as_str()], "{filter}");
+            assert_eq!(entry.attrs["mail"], [format!("{uid}@example.com")]);
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    // A lookup that finds nothing, and one at a missing DN.
+    let (entries, res) = ldap
+        .search(&people, Scope::Subtree, "(uid=nobody)", vec!["uid"])
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    assert!(entries.is_empty());
+    assert_eq!(res.rc, 0);
+    let res = ldap
+        .search(
+            &format!("uid=nobody,{people}"),
+            Scope::Base,
+            "(objectClass=*)",
+            vec!["uid"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.1.rc, 32, "noSuchObject");
+    // A paged point lookup: one page, no cookie left over.
+    let mut adapters: Vec<Box<dyn ldap3::adapters::Adapter<_, _>>> = vec![
+        Box::new(ldap3::adapters::EntriesOnly::new()),
+        Box::new(ldap3::adapters::PagedResults::new(10)),
+    ];
+    let mut stream = ldap
+        .streaming_search_with(
+            std::mem::take(&mut adapters),
+            &people,
+            Scope::Subtree,
+            "(uid=p007)",
+            vec!["uid"],
+        )
+        .await
+        .unwrap();
+    let mut found = Vec::new();
+    while let Some(entry) = stream.next().await.unwrap() {
+        found.push(SearchEntry::construct(entry).attrs["uid"][0].clone());
+    }
+    assert_eq!(stream.finish().await.rc, 0);
+    assert_eq!(found, ["p007"]);
+    ldap.unbind().await.unwrap();
 }

@@ -586,23 +586,12 @@ async fn pages_list_every_live_user_once_with_a_steady_total() {
     }
     let (_, all) = scim.get("/Users?count=1000").await;
     let total = all["totalResults"].as_u64().unwrap();
-    let everyone: Vec<String> = all["Resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().to_owned())
-        .collect();
+    let everyone = resource_ids(&all);
     assert_eq!(everyone.len() as u64, total);
     // A filtered list takes another path (a scan with the filter evaluated): the same users,
     // in the same order.
     let (_, filtered) = scim.get("/Users?count=1000&filter=userName+pr").await;
-    let scanned: Vec<String> = filtered["Resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(scanned, everyone);
+    assert_eq!(resource_ids(&filtered), everyone);
     // The admin and the provisioning account are users too; the 21 live page users are there.
     let live: Vec<&String> = ids
         .iter()
@@ -624,19 +613,28 @@ async fn pages_list_every_live_user_once_with_a_steady_total() {
         assert_eq!(status, StatusCode::OK, "{page}");
         assert_eq!(page["totalResults"].as_u64(), Some(total), "{page}");
         assert_eq!(page["startIndex"].as_u64(), Some(start as u64));
-        let resources = page["Resources"].as_array().cloned().unwrap_or_default();
-        assert_eq!(page["itemsPerPage"].as_u64(), Some(resources.len() as u64));
-        if resources.is_empty() {
+        let ids = resource_ids(&page);
+        assert_eq!(page["itemsPerPage"].as_u64(), Some(ids.len() as u64));
+        if ids.is_empty() {
             break;
         }
-        assert!(resources.len() <= 5);
-        paged.extend(
-            resources
-                .iter()
-                .map(|r| r["id"].as_str().unwrap().to_owned()),
-        );
+        assert!(ids.len() <= 5);
+        paged.extend(ids);
         start += 5;
     }
     assert_eq!(paged, everyone, "the pages, in order, are the whole list");
     assert!(start as u64 > total);
+}
+
+/// The ids of a list response's resources, in order (none when it has no `Resources`).
+fn resource_ids(list: &Value) -> Vec<String> {
+    list["Resources"]
+        .as_array()
+        .map(|resources| {
+            resources
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }
