@@ -406,30 +406,48 @@ async fn etags_bad_input_and_discovery() {
     assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let (status, body) = s.get("/Users?filter=userName+eq").await;
     assert_error(status, &body, 400, Some("invalidFilter"));
-    // The server answers 413 without reading the rest of the body; the client may see the
-    // connection reset while still writing (a race of TCP, not of the server), so a reset is
-    // retried and only an HTTP answer is judged.
-    let big = json!({"userName": "big", "title": "x".repeat(2 * 1024 * 1024)}).to_string();
-    let mut answer = None;
-    for _ in 0..5 {
-        // A client of its own: the server closes this connection, which must not be handed
-        // back to the shared pool for the requests that follow.
-        let sent = Client::new()
+    // An oversized body is 413 every time, never a reset connection: the server reads and
+    // discards the rest of the body before it answers, so a client that sends the whole body
+    // before reading (as the IdPs' clients do) gets the answer.
+    // 12 MiB: more than the socket buffers hold, so the server must read it.
+    let big = json!({"userName": "big", "title": "x".repeat(12 * 1024 * 1024)}).to_string();
+    for attempt in 0..3 {
+        // A client of its own each time, so that every attempt is a new connection.
+        let res = Client::new()
             .post(s.url("/Users"))
             .bearer_auth(TOKEN)
             .header("content-type", SCIM)
             .body(big.clone())
             .send()
-            .await;
-        if let Ok(res) = sent {
-            let status = res.status();
-            let text = res.text().await.unwrap_or_default();
-            answer = Some((status, serde_json::from_str(&text).unwrap_or(Value::Null)));
-            break;
-        }
+            .await
+            .unwrap_or_else(|e| {
+                panic!("attempt {attempt}: no HTTP answer to the oversized body: {e}")
+            });
+        let status = res.status();
+        let body: Value = res.json().await.unwrap();
+        assert_error(status, &body, 413, None);
     }
-    let (status, body) = answer.expect("an HTTP answer to the oversized body");
-    assert_error(status, &body, 413, None);
+    // A body without a declared length that turns out too long: the same.
+    let mut chunked = Vec::new();
+    for _ in 0..192 {
+        chunked.extend_from_slice(format!("{:x}\r\n", 64 * 1024).as_bytes());
+        chunked.extend_from_slice(&[b' '; 64 * 1024]);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    assert_eq!(
+        raw_post_answer(s.server.http, "transfer-encoding: chunked", &chunked).await,
+        "HTTP/1.1 413 Payload Too Large"
+    );
+    // A client that asks `Expect: 100-continue` is answered at once and never asked for the body.
+    let declared = format!(
+        "content-length: {}\r\nexpect: 100-continue",
+        10 * 1024 * 1024
+    );
+    assert_eq!(
+        raw_post_answer(s.server.http, &declared, b"").await,
+        "HTTP/1.1 413 Payload Too Large"
+    );
     let (status, body) = s
         .post("/Users", json!({"userName": "typed", "active": 42}))
         .await;
@@ -459,6 +477,30 @@ async fn etags_bad_input_and_discovery() {
     let (status, schema) = s.get(&format!("/Schemas/{ROLLCALL}")).await;
     assert_eq!(status, StatusCode::OK, "{schema}");
     assert!(schema.to_string().contains("licenseType"), "{schema}");
+}
+
+/// The status line of the answer to a `POST /Users` with the `framing` header(s), sent whole
+/// before anything is read, as a plain TCP client would.
+async fn raw_post_answer(addr: std::net::SocketAddr, framing: &str, body: &[u8]) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /scim/v2/Users HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {TOKEN}\r\n\
+         content-type: {SCIM}\r\n{framing}\r\n\r\n"
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(body)
+        .await
+        .expect("the server reads the whole body");
+    let mut line = String::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        BufReader::new(conn).read_line(&mut line),
+    )
+    .await
+    .expect("an answer in time")
+    .expect("an answer, not a reset");
+    line.trim_end().to_owned()
 }
 
 fn urlencode(s: &str) -> String {

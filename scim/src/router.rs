@@ -253,6 +253,72 @@ fn respond(result: Result<Response, ScimError>) -> Response {
 }
 
 /// Reads a JSON body: SCIM or plain JSON media type (or none), within `limit`.
+/// How much of a refused body is read and thrown away, and for how long, so that the 413
+/// reaches the client: a connection closed with unread data is reset by TCP, and a client still
+/// sending its body (the identity providers' HTTP clients and curl send it whole before they
+/// read) would see "connection reset" instead of the answer. nginx's lingering close does the
+/// same.
+const DRAIN_BYTES: usize = 32 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The body, at most `limit` bytes; a longer one is 413, after draining what the client sends.
+async fn read_body(
+    headers: &HeaderMap,
+    mut body: Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, ScimError> {
+    use http_body_util::BodyExt;
+    let too_large = || ScimError::too_large(format!("the request body exceeds {limit} bytes"));
+    let unreadable =
+        |e: axum::Error| ScimError::invalid_syntax(format!("could not read the request body: {e}"));
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        // A client that sent `Expect: 100-continue` has sent nothing yet and waits for this
+        // answer; reading would ask it for the body.
+        if !expects_continue(headers) {
+            drain(body).await;
+        }
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(unreadable)?.into_data() else {
+            continue;
+        };
+        if bytes.len() + data.len() > limit {
+            drain(body).await;
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&data);
+    }
+    Ok(bytes.into())
+}
+
+fn expects_continue(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+}
+
+/// Reads and discards the rest of a refused body, up to [`DRAIN_BYTES`] and [`DRAIN_TIME`].
+async fn drain(mut body: Body) {
+    use http_body_util::BodyExt;
+    let discard = async {
+        let mut read = 0;
+        while let Some(Ok(frame)) = body.frame().await {
+            read += frame.data_ref().map_or(0, |d| d.len());
+            if read > DRAIN_BYTES {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, discard).await;
+}
+
 async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Value, ScimError> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let essence = ct
@@ -269,25 +335,7 @@ async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Valu
             )));
         }
     }
-    let too_large = || ScimError::too_large(format!("the request body exceeds {limit} bytes"));
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
-    }
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let inner = e.into_inner();
-        if inner
-            .downcast_ref::<http_body_util::LengthLimitError>()
-            .is_some()
-        {
-            too_large()
-        } else {
-            ScimError::invalid_syntax(format!("could not read the request body: {inner}"))
-        }
-    })?;
+    let bytes = read_body(headers, body, limit).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ScimError::invalid_syntax("the request body is empty"));
     }
