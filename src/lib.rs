@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod model;
 pub mod outbox;
 pub mod password;
+pub mod process;
 pub mod server;
 pub mod service;
 pub mod store;

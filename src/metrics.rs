@@ -281,7 +281,64 @@ pub fn render(
         &[],
         commits.flush_seconds,
     );
+    if let Some(process) = crate::process::current() {
+        out.process(&process);
+    }
     out.0
+}
+
+impl Exposition {
+    /// The standard `process_*` families, as Prometheus client libraries name them.
+    fn process(&mut self, p: &crate::process::ProcessStats) {
+        let mut one = |name: &str, kind: &str, help: &str, value: f64| {
+            self.family(name, kind, help);
+            self.sample(name, &[], value);
+        };
+        one(
+            "process_cpu_seconds_total",
+            "counter",
+            "User and system CPU time spent, in seconds.",
+            p.cpu_seconds,
+        );
+        one(
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+            p.resident_bytes as f64,
+        );
+        one(
+            "process_virtual_memory_bytes",
+            "gauge",
+            "Virtual memory size in bytes.",
+            p.virtual_bytes as f64,
+        );
+        one(
+            "process_threads",
+            "gauge",
+            "Operating system threads of the process.",
+            p.threads as f64,
+        );
+        one(
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since the Unix epoch, in seconds.",
+            p.start_time_seconds,
+        );
+        one(
+            "process_open_fds",
+            "gauge",
+            "Open file descriptors.",
+            p.open_fds as f64,
+        );
+        if let Some(max) = p.max_fds {
+            one(
+                "process_max_fds",
+                "gauge",
+                "Limit on open file descriptors.",
+                max as f64,
+            );
+        }
+    }
 }
 
 #[cfg(test)]

@@ -229,6 +229,48 @@ async fn metrics_count_what_the_clients_did() {
         "{flushes} flushes, {commits} commits"
     );
     assert!(get(&after, "rollcall_store_flush_seconds_total") > 0.0);
+
+    // The process, as the operating system sees it (Linux /proc), under the standard names.
+    if cfg!(target_os = "linux") {
+        let pid = server.child.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let threads: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count() as f64;
+        let resident = get(&after, "process_resident_memory_bytes");
+        assert!(resident > 4.0 * 1024.0 * 1024.0, "{resident}");
+        assert!(get(&after, "process_virtual_memory_bytes") >= resident);
+        // Argon2 hashed two passwords and checked two more: CPU time was spent.
+        assert!(get(&after, "process_cpu_seconds_total") >= 0.01);
+        // Threads and descriptors come and go (blocking pool, connections); the same order.
+        let scraped_threads = get(&after, "process_threads");
+        assert!(
+            (scraped_threads - threads).abs() <= 8.0,
+            "{scraped_threads} vs {threads}"
+        );
+        let scraped_fds = get(&after, "process_open_fds");
+        assert!(
+            scraped_fds >= 5.0 && (scraped_fds - fds).abs() <= 8.0,
+            "{scraped_fds} vs {fds}"
+        );
+        assert!(get(&after, "process_max_fds") >= scraped_fds);
+        let started = get(&after, "process_start_time_seconds");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!(
+            started <= now + 1.0 && started > now - 300.0,
+            "{started} vs {now}"
+        );
+    }
     let _ = ldap.unbind().await;
 }
 
