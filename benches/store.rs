@@ -1,5 +1,7 @@
 //! Store benchmark: durable creates/s with 1 and 16 concurrent writers (group commit at work),
-//! and point reads (get by id, userName lookup) at 10k and 100k users.
+//! and point reads (get by id, userName lookup) at 10k and 100k users. With the create rates
+//! it prints their CPU cost and the disk's sync latency, which bound how far concurrent writers
+//! can outrun one.
 //!
 //! `cargo bench --bench store` (add `-- --quick` for 10k only). Figures, not assertions: the
 //! README's "Benchmarks" section records a run.
@@ -39,6 +41,18 @@ fn create_users(
     range: std::ops::Range<usize>,
     writers: usize,
 ) -> (Vec<UserId>, f64) {
+    let (ids, rate, _) = create_users_costed(service, range, writers);
+    (ids, rate)
+}
+
+/// As [`create_users`], plus the CPU time (user and system, every thread of the process,
+/// engine's I/O threads included) per create, in µs.
+fn create_users_costed(
+    service: &Service,
+    range: std::ops::Range<usize>,
+    writers: usize,
+) -> (Vec<UserId>, f64, f64) {
+    let cpu_before = cpu_seconds();
     let next = Arc::new(AtomicUsize::new(range.start));
     let end = range.end;
     let started = Instant::now();
@@ -72,7 +86,32 @@ fn create_users(
         .flat_map(|h| h.join().unwrap())
         .collect();
     let rate = ids.len() as f64 / started.elapsed().as_secs_f64();
-    (ids, rate)
+    let cpu_micros = (cpu_seconds() - cpu_before) * 1e6 / ids.len().max(1) as f64;
+    (ids, rate, cpu_micros)
+}
+
+fn cpu_seconds() -> f64 {
+    rollcall::process::current().map_or(0.0, |p| p.cpu_seconds)
+}
+
+/// Median time of an 8 KiB write plus fdatasync in `dir`: what the disk charges for one
+/// durable write, whatever the store.
+fn sync_latency(dir: &std::path::Path) -> Duration {
+    use std::io::Write;
+    let path = dir.join("sync-probe");
+    let mut file = std::fs::File::create(&path).expect("probe file");
+    let page = [0u8; 8192];
+    let mut samples: Vec<Duration> = (0..200)
+        .map(|_| {
+            let t = Instant::now();
+            file.write_all(&page).expect("probe write");
+            file.sync_data().expect("probe sync");
+            t.elapsed()
+        })
+        .collect();
+    let _ = std::fs::remove_file(&path);
+    samples.sort();
+    samples[samples.len() / 2]
 }
 
 /// Runs `op` over `n` keys and returns (ops/s, p99).
@@ -113,13 +152,29 @@ fn main() {
     }
     println!("| measurement | users | result |");
     println!("|---|---|---|");
-    let (_, one) = create_users(&service, 0..2_000, 1);
+    let (_, one, one_cpu) = create_users_costed(&service, 0..2_000, 1);
     println!("| durable creates/s, 1 writer | 0→2k | {one:.0} |");
-    let (_, sixteen) = create_users(&service, 2_000..12_000, 16);
+    let (_, sixteen, sixteen_cpu) = create_users_costed(&service, 2_000..12_000, 16);
     println!(
         "| durable creates/s, 16 writers | 2k→12k | {sixteen:.0} ({:.1}× one writer) |",
         sixteen / one
     );
+    // Why the speed-up is what it is: one writer spends part of each create waiting for the
+    // disk, and concurrent writers can share that wait, but not the CPU. With every core busy
+    // at the 16 writers' CPU cost per create, the speed-up cannot pass cores × (time per
+    // create of one writer) / (CPU per create of sixteen).
+    let cores = thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "| CPU per durable create, 1 writer / 16 writers | | {one_cpu:.0} µs / {sixteen_cpu:.0} µs |"
+    );
+    println!(
+        "| 8 KiB write + fdatasync on this disk (median) | | {:?} |",
+        sync_latency(dir.path())
+    );
+    if sixteen_cpu > 0.0 {
+        let bound = cores as f64 * (1e6 / one) / sixteen_cpu;
+        println!("| CPU-bound ceiling of the 16-writer speed-up ({cores} cores) | | {bound:.1}× |");
+    }
 
     let mut loaded = 12_000;
     for &size in sizes {
