@@ -133,6 +133,7 @@ pub fn render(
     service: &Service,
     http: &HttpMetrics,
     ldap: &rollcall_ldap::stats::Snapshot,
+    tls: &crate::tls::Certificates,
 ) -> String {
     let mut out = Exposition(String::with_capacity(8 * 1024));
     out.family(
@@ -280,6 +281,32 @@ pub fn render(
         "rollcall_store_flush_seconds_total",
         &[],
         commits.flush_seconds,
+    );
+    out.family(
+        "rollcall_tls_certificate_expiry_timestamp_seconds",
+        "gauge",
+        "When the TLS certificate in use expires, in seconds since the Unix epoch.",
+    );
+    out.sample(
+        "rollcall_tls_certificate_expiry_timestamp_seconds",
+        &[],
+        tls.info().not_after.unix_timestamp(),
+    );
+    let (reloaded, refused) = tls.reloads();
+    out.family(
+        "rollcall_tls_certificate_reloads_total",
+        "counter",
+        "Certificate reloads on SIGHUP, by outcome (a refused one leaves the old pair in use).",
+    );
+    out.sample(
+        "rollcall_tls_certificate_reloads_total",
+        &[("outcome", "success")],
+        reloaded,
+    );
+    out.sample(
+        "rollcall_tls_certificate_reloads_total",
+        &[("outcome", "refused")],
+        refused,
     );
     if let Some(process) = crate::process::current() {
         out.process(&process);

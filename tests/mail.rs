@@ -117,10 +117,11 @@ impl FakeSmtp {
 
     /// Offers STARTTLS with the test certificate (signed by `certs/test-ca.pem`).
     async fn start_with_starttls() -> FakeSmtp {
-        let config = rollcall::tls::server_config(
+        let config = rollcall::tls::Certificates::load(
             &common::cert_path("server.pem"),
             &common::cert_path("server.key"),
         )
+        .and_then(|certificates| certificates.server_config())
         .unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         Self::on(listener, Some(TlsAcceptor::from(config)))

@@ -23,6 +23,7 @@ use crate::service::Service;
 pub struct Monitoring {
     pub http: HttpMetrics,
     pub ldap: Arc<rollcall_ldap::Stats>,
+    pub tls: Arc<crate::tls::Certificates>,
     pub exposed: bool,
 }
 
@@ -89,7 +90,7 @@ async fn metrics(State((service, monitoring)): State<(Service, Arc<Monitoring>)>
     let ldap = monitoring.ldap.snapshot();
     // License usage reads the store: off the async workers.
     match tokio::task::spawn_blocking(move || {
-        crate::metrics::render(&service, &monitoring.http, &ldap)
+        crate::metrics::render(&service, &monitoring.http, &ldap, &monitoring.tls)
     })
     .await
     {

@@ -3,6 +3,7 @@
 mod http;
 mod https;
 mod ldap;
+mod reload;
 mod rest;
 
 use std::net::SocketAddr;
@@ -52,7 +53,9 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     let (cert, key) = crate::tls::ensure_material(&config)?;
-    let tls = crate::tls::server_config(&cert, &key)?;
+    let certificates = crate::tls::Certificates::load(&cert, &key)?;
+    reload::log_certificate(&certificates.info(), "TLS certificate in use");
+    let tls = certificates.server_config()?;
     // Before any listener: a bad [smtp] section stops the start, not the first mail.
     let mailer = crate::mail::Mailer::from_config(&config.smtp)?;
 
@@ -72,6 +75,7 @@ pub async fn run(
     let monitoring = Arc::new(http::Monitoring {
         http: Default::default(),
         ldap: ldap.stats(),
+        tls: Arc::clone(&certificates),
         exposed: config.http.metrics,
     });
     if !config.http.tls && !config.http.addr.ip().is_loopback() {
@@ -101,6 +105,12 @@ pub async fn run(
             }
         });
     }
+
+    #[cfg(unix)]
+    tracker.spawn(reload::on_hangup(
+        Arc::clone(&certificates),
+        shutdown.clone(),
+    ));
 
     match mailer {
         Some(mailer) => {
