@@ -53,6 +53,21 @@ struct GlobalArgs {
     /// Base DN of the LDAP tree.
     #[arg(long, global = true, env = "ROLLCALL_BASE_DN")]
     base_dn: Option<String>,
+    /// Log lines on stderr: `text` for people, `json` (one object per line) for log shippers.
+    #[arg(
+        long,
+        global = true,
+        env = "ROLLCALL_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -127,13 +142,23 @@ enum UserCommand {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ROLLCALL_LOG")
                 .unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.global.log_format {
+        LogFormat::Text => logs.init(),
+        // Fields at the top level next to `timestamp`, `level` and `message`, as log shippers
+        // (Loki, Elasticsearch, CloudWatch) index them; the span list adds nothing here.
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
     let overrides = Overrides {
         data: cli.global.data.clone(),
         http: cli.global.http,

@@ -293,3 +293,46 @@ fn token_create_prints_only_the_token_and_refuses_a_data_dir_held_by_a_server() 
     assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another rollcall process"));
     drop(server);
 }
+
+#[test]
+fn logs_can_be_json_lines_for_log_shippers() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = clean_env(Command::new(BIN).args(["init", "--data"]).arg(&data))
+        .env("ROLLCALL_LOG", "info")
+        .env("ROLLCALL_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    // First start generates the certificate; the event's fields sit next to the message.
+    let generated = lines
+        .iter()
+        .find(|l| l["message"] == "generated a self-signed TLS certificate")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(generated["level"], "INFO");
+    assert!(generated["timestamp"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(
+        generated["cert"].as_str().unwrap(),
+        data.join("tls").join("cert.pem").to_str().unwrap()
+    );
+
+    // The same choice as a flag; an unknown format is refused before anything runs.
+    let out = clean_env(
+        Command::new(BIN)
+            .args(["check", "--log-format", "xml", "--data"])
+            .arg(&data),
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("possible values: text, json"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
