@@ -282,6 +282,17 @@ pub fn render(
         &[],
         commits.flush_seconds,
     );
+    match service.store_size() {
+        Ok(bytes) => {
+            out.family(
+                "rollcall_store_size_bytes",
+                "gauge",
+                "Bytes the store takes on disk (its log and blobs).",
+            );
+            out.sample("rollcall_store_size_bytes", &[], bytes);
+        }
+        Err(e) => tracing::warn!(error = %e, "store size left out of /metrics"),
+    }
     out.family(
         "rollcall_tls_certificate_expiry_timestamp_seconds",
         "gauge",

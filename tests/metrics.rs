@@ -230,6 +230,24 @@ async fn metrics_count_what_the_clients_did() {
     );
     assert!(get(&after, "rollcall_store_flush_seconds_total") > 0.0);
 
+    // The store's size is what its files take (sled keeps a log file and a blob directory).
+    let on_disk = |dir: &std::path::Path| -> f64 {
+        fn walk(p: &std::path::Path) -> u64 {
+            match std::fs::read_dir(p) {
+                Ok(entries) => entries.flatten().map(|e| walk(&e.path())).sum(),
+                Err(_) => std::fs::metadata(p).map_or(0, |m| m.len()),
+            }
+        }
+        walk(dir) as f64
+    };
+    let size = get(&after, "rollcall_store_size_bytes");
+    let store_files = on_disk(&server.data.join("store"));
+    assert!(size > 0.0 && size <= store_files, "{size} of {store_files}");
+    assert!(
+        size >= get(&before, "rollcall_store_size_bytes"),
+        "the store only grew"
+    );
+
     // The process, as the operating system sees it (Linux /proc), under the standard names.
     if cfg!(target_os = "linux") {
         let pid = server.child.id();

@@ -192,6 +192,11 @@ impl Service {
         self.store.commit_stats()
     }
 
+    /// Bytes the store takes on disk, for monitoring.
+    pub fn store_size(&self) -> Result<u64> {
+        Ok(self.store.size_on_disk()?)
+    }
+
     /// Forces everything to disk; used at shutdown.
     pub fn flush(&self) -> Result<()> {
         Ok(self.store.flush()?)

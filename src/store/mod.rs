@@ -137,6 +137,9 @@ pub trait Store: Send + Sync + 'static {
     /// Counts of durable commits and the flushes they shared, for monitoring.
     fn commit_stats(&self) -> CommitStats;
 
+    /// Bytes the store takes on disk, for monitoring its growth.
+    fn size_on_disk(&self) -> Result<u64, StoreError>;
+
     /// Writes a backup of one consistent moment (see [`backup::backup`]): commits wait while
     /// it is taken; reads go on. Returns the number of entries.
     fn backup(&self, out: &mut dyn std::io::Write) -> Result<u64, BackupError>;

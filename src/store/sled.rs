@@ -781,6 +781,10 @@ impl Store for SledStore {
         }
     }
 
+    fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.db.size_on_disk().map_err(engine)
+    }
+
     fn verify(&self) -> Result<Vec<String>, StoreError> {
         let mut problems = Vec::new();
         let mut expected: BTreeSet<(T, Vec<u8>)> = BTreeSet::new();
