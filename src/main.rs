@@ -1,6 +1,8 @@
 //! The `rollcall` binary: command line, configuration, logging and signals. Everything it does
 //! goes through the core service.
 
+mod progress;
+
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -231,7 +233,11 @@ fn main() -> anyhow::Result<()> {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             let mut failed = None;
+            let mut progress = progress::Progress::on_stderr("exported");
+            let mut exported = 0;
             service.list_users(&actor, &Plan::Scan, &mut |user| {
+                exported += 1;
+                progress.update(exported, 0);
                 let mut user = user.clone();
                 // Secrets never leave the server, not even to its own operator.
                 user.password_hash = None;
@@ -445,6 +451,7 @@ fn import(service: &Service) -> anyhow::Result<()> {
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let (mut created, mut failed) = (0u64, 0u64);
+    let mut progress = progress::Progress::on_stderr("imported");
     for (n, line) in stdin.lock().lines().enumerate() {
         let line = line?;
         if line.trim().is_empty() {
@@ -476,13 +483,23 @@ fn import(service: &Service) -> anyhow::Result<()> {
             }
             Err(e) => {
                 failed += 1;
+                progress.clear();
                 eprintln!("line {}: {e:#}", n + 1);
             }
         }
+        progress.update(created, failed);
     }
+    progress.clear();
     eprintln!("imported {created} users, {failed} failed");
     if failed > 0 {
-        bail!("{failed} lines were not imported");
+        bail!(
+            "{failed} {} not imported",
+            if failed == 1 {
+                "line was"
+            } else {
+                "lines were"
+            }
+        );
     }
     Ok(())
 }
