@@ -1163,29 +1163,17 @@ async fn imported_hashes_bind_and_are_upgraded() {
         "dn: uid=lee,{PEOPLE}\nobjectClass: inetOrgPerson\nuid: lee\ncn: Lee\nsn: Lee\nactive: TRUE\nuserPassword: {ssha}\n\n\
          dn: uid=weak,{PEOPLE}\nobjectClass: inetOrgPerson\nuid: weak\ncn: Weak\nsn: Weak\nuserPassword: {{SHA}}qUqP5cyxm6YcTAhz05Hph5gvu9M=\n\n"
     );
-    let mut child = ldapadd
-        .args([
-            "-x",
-            "-c",
-            "-H",
-            &format!("ldap://{}", d.server.ldap),
-            "-D",
-            common::ADMIN_DN,
-            "-w",
-            ADMIN_PASSWORD,
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(ldif.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    ldapadd.args([
+        "-x",
+        "-c",
+        "-H",
+        &format!("ldap://{}", d.server.ldap),
+        "-D",
+        common::ADMIN_DN,
+        "-w",
+        ADMIN_PASSWORD,
+    ]);
+    let out = common::output_with_stdin(&mut ldapadd, ldif.as_bytes());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("Constraint violation") && stderr.contains("weak"),

@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use common::*;
 
@@ -12,10 +12,7 @@ use common::*;
 fn acknowledged_writes_survive_sigkill_and_indexes_agree_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut child = Command::new(BIN)
-        .args(["import", "--data"])
-        .arg(&data)
-        .env("ROLLCALL_LOG", "error")
+    let mut child = import_command(&data)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

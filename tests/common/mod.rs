@@ -429,9 +429,9 @@ pub async fn admin_session(http: &reqwest::Client, base: &str) -> String {
     session["access_token"].as_str().unwrap().to_string()
 }
 
-/// An OpenLDAP client tool, or `None` when it is not installed outside CI (the test then skips
-/// with a message). In CI a missing tool fails the test.
-pub fn openldap_tool(name: &str) -> Option<Command> {
+/// Whether the external tool `name` (from the Debian package `package`) is installed. Outside
+/// CI a missing tool skips the test with a message; in CI it fails the test.
+pub fn tool_available(name: &str, package: &str) -> bool {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {name}")])
         .output()
@@ -439,9 +439,42 @@ pub fn openldap_tool(name: &str) -> Option<Command> {
     if !found {
         assert!(
             !in_ci(),
-            "{name} is required in CI (apt-get install -y ldap-utils)"
+            "{name} is required in CI (apt-get install -y {package})"
         );
-        eprintln!("skipping: {name} is not installed (apt-get install -y ldap-utils)");
+        eprintln!("skipping: {name} is not installed (apt-get install -y {package})");
+    }
+    found
+}
+
+/// Runs `command` with `input` on its stdin and stdout and stderr captured.
+pub fn output_with_stdin(command: &mut Command, input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `rollcall import` on `data`, quiet but for errors, without backtraces on failure.
+pub fn import_command(data: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(["import", "--data"])
+        .arg(data)
+        .env("ROLLCALL_LOG", "error")
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE");
+    command
+}
+
+/// An OpenLDAP client tool, or `None` when it is not installed outside CI (the test then skips
+/// with a message). In CI a missing tool fails the test.
+pub fn openldap_tool(name: &str) -> Option<Command> {
+    if !tool_available(name, "ldap-utils") {
         return None;
     }
     let mut command = Command::new(name);
