@@ -134,6 +134,7 @@ pub fn render(
     http: &HttpMetrics,
     ldap: &rollcall_ldap::stats::Snapshot,
     tls: &crate::tls::Certificates,
+    mail: &crate::mail::DeliveryStats,
 ) -> String {
     let mut out = Exposition(String::with_capacity(8 * 1024));
     out.family(
@@ -282,6 +283,23 @@ pub fn render(
         &[],
         commits.flush_seconds,
     );
+    out.family(
+        "rollcall_mail_deliveries_total",
+        "counter",
+        "Outbox messages sent over SMTP, attempts that failed (retried later) and messages \
+         given up on, since start.",
+    );
+    for (outcome, counter) in [
+        ("sent", &mail.sent),
+        ("failed", &mail.failed),
+        ("undeliverable", &mail.undeliverable),
+    ] {
+        out.sample(
+            "rollcall_mail_deliveries_total",
+            &[("outcome", outcome)],
+            counter.load(Ordering::Relaxed),
+        );
+    }
     match service.store_size() {
         Ok(bytes) => {
             out.family(

@@ -314,6 +314,33 @@ fn person(user_name: &str, email: Option<&str>, display: &str) -> Value {
 }
 
 /// Stops the server (waiting for a send in progress to be recorded) and reads its outbox.
+/// `rollcall_mail_deliveries_total` by outcome, once `ready` holds for it (delivery marks a
+/// message after the relay has it, so the count may trail the mail by a moment).
+async fn deliveries(server: &Server, ready: impl Fn(&[f64; 3]) -> bool) -> [f64; 3] {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = reqwest::get(server.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let count = |outcome: &str| -> f64 {
+            let series = format!("rollcall_mail_deliveries_total{{outcome=\"{outcome}\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(&series))
+                .unwrap_or_else(|| panic!("no {series} in {text}"))
+                .parse()
+                .unwrap()
+        };
+        let counts = [count("sent"), count("failed"), count("undeliverable")];
+        if ready(&counts) || std::time::Instant::now() > deadline {
+            return counts;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn outbox_after_stop(server: &mut Server) -> Vec<OutboxMessage> {
     let status = server.terminate();
     assert!(status.success(), "{status}");
@@ -354,6 +381,12 @@ async fn the_activation_notice_is_mailed_to_the_users_work_address() {
         .find(|l| l.starts_with(&link_prefix))
         .unwrap_or_else(|| panic!("no set-password link in {text}"));
     assert!(link.len() > link_prefix.len() + 16, "a real token: {link}");
+    // Sent, failed, undeliverable: alice's notice went, and the notices of the user without
+    // an address and of the first admin (who has none either) never can.
+    assert_eq!(
+        deliveries(&server, |c| c[0] == 1.0 && c[2] == 2.0).await,
+        [1.0, 0.0, 2.0]
+    );
 
     let outbox = outbox_after_stop(&mut server);
     let sent = outbox
@@ -430,6 +463,10 @@ async fn a_message_queued_while_the_relay_is_down_is_delivered_once_it_is_up() {
         mail.header("Subject").as_deref(),
         Some("Your account is active")
     );
+    let [sent, failed, undeliverable] = deliveries(&server, |c| c[0] == 1.0).await;
+    // The first admin has no address: its notice is the one given up on.
+    assert_eq!((sent, undeliverable), (1.0, 1.0));
+    assert!(failed >= 1.0, "the refused attempt is counted: {failed}");
 
     let outbox = outbox_after_stop(&mut server);
     let message = outbox

@@ -4,6 +4,8 @@
 //! undeliverable instead of being retried forever. Delivery is at least once: a crash between
 //! the relay's acceptance and the mark sends that message again on the next start.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -27,6 +29,23 @@ pub fn backoff(attempts: u32) -> Duration {
     FIRST_RETRY.saturating_mul(1 << doublings).min(MAX_BACKOFF)
 }
 
+/// Outcomes of delivery attempts since start, for `/metrics`: a rising `failed` is a relay
+/// that refuses or cannot be reached, and users waiting for their activation links.
+#[derive(Debug, Default)]
+pub struct DeliveryStats {
+    pub sent: AtomicU64,
+    /// Attempts that failed and will be retried.
+    pub failed: AtomicU64,
+    /// Messages given up on: no address, or none that is a mail address.
+    pub undeliverable: AtomicU64,
+}
+
+impl DeliveryStats {
+    fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 enum PassError {
     #[error(transparent)]
@@ -36,7 +55,12 @@ enum PassError {
 }
 
 /// Runs until `shutdown`; a send in progress is finished and recorded first.
-pub async fn deliver(service: Service, mailer: Mailer, shutdown: CancellationToken) {
+pub async fn deliver(
+    service: Service,
+    mailer: Mailer,
+    stats: Arc<DeliveryStats>,
+    shutdown: CancellationToken,
+) {
     tracing::info!(relay = mailer.relay(), "delivering the outbox over SMTP");
     // The first tick is immediate: what was queued while the server was down goes out now.
     let mut ticker = tokio::time::interval(POLL_INTERVAL);
@@ -47,7 +71,7 @@ pub async fn deliver(service: Service, mailer: Mailer, shutdown: CancellationTok
             () = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        if let Err(e) = pass(&service, &mailer, &shutdown).await {
+        if let Err(e) = pass(&service, &mailer, &stats, &shutdown).await {
             tracing::error!(error = %e, "outbox delivery pass failed; trying again later");
         }
     }
@@ -66,6 +90,7 @@ where
 async fn pass(
     service: &Service,
     mailer: &Mailer,
+    stats: &DeliveryStats,
     shutdown: &CancellationToken,
 ) -> Result<(), PassError> {
     let now = OffsetDateTime::now_utc();
@@ -78,7 +103,7 @@ async fn pass(
         }
         let recipients = match message.to.as_deref() {
             None => {
-                undeliverable(service, &message, "the user has no email address").await?;
+                undeliverable(service, stats, &message, "the user has no email address").await?;
                 continue;
             }
             Some(ADMINS) => {
@@ -89,6 +114,7 @@ async fn pass(
                 if addresses.is_empty() {
                     undeliverable(
                         service,
+                        stats,
                         &message,
                         "no active administrator has an email address",
                     )
@@ -106,12 +132,16 @@ async fn pass(
             Ok(()) => {
                 let id = message.id;
                 blocking(service, move |s| s.mark_sent(id)).await?;
+                DeliveryStats::count(&stats.sent);
                 tracing::info!(message_id = %id, kind = %message.kind, "message sent");
             }
-            Err(SendError::Invalid(reason)) => undeliverable(service, &message, &reason).await?,
+            Err(SendError::Invalid(reason)) => {
+                undeliverable(service, stats, &message, &reason).await?
+            }
             Err(SendError::Transport(e)) => {
                 let relay_down = !e.is_permanent();
                 failed(service, &message, e.to_string()).await?;
+                DeliveryStats::count(&stats.failed);
                 // Unreachable or busy relay: leave the rest for the next pass rather than
                 // waiting out a timeout for each of them now.
                 if relay_down {
@@ -144,9 +174,11 @@ async fn failed(
 
 async fn undeliverable(
     service: &Service,
+    stats: &DeliveryStats,
     message: &OutboxMessage,
     reason: &str,
 ) -> Result<(), PassError> {
+    DeliveryStats::count(&stats.undeliverable);
     if message.to.is_none() {
         // Expected for users without an address on file (the first admin, for one).
         tracing::info!(

@@ -6,6 +6,6 @@ mod delivery;
 mod smtp;
 mod template;
 
-pub use delivery::{backoff, deliver};
+pub use delivery::{DeliveryStats, backoff, deliver};
 pub use smtp::{MailError, Mailer, SendError};
 pub use template::{Rendered, TemplateError, Templates, Var, Vars};

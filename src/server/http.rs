@@ -24,6 +24,7 @@ pub struct Monitoring {
     pub http: HttpMetrics,
     pub ldap: Arc<rollcall_ldap::Stats>,
     pub tls: Arc<crate::tls::Certificates>,
+    pub mail: Arc<crate::mail::DeliveryStats>,
     pub exposed: bool,
 }
 
@@ -90,7 +91,13 @@ async fn metrics(State((service, monitoring)): State<(Service, Arc<Monitoring>)>
     let ldap = monitoring.ldap.snapshot();
     // License usage reads the store: off the async workers.
     match tokio::task::spawn_blocking(move || {
-        crate::metrics::render(&service, &monitoring.http, &ldap, &monitoring.tls)
+        crate::metrics::render(
+            &service,
+            &monitoring.http,
+            &ldap,
+            &monitoring.tls,
+            &monitoring.mail,
+        )
     })
     .await
     {

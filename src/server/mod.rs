@@ -72,7 +72,9 @@ pub async fn run(
     let tracker = TaskTracker::new();
     let ldap = ldap::server(&config, service.clone(), Arc::clone(&tls))
         .map_err(|e| ServerError::Config(format!("base_dn: {e}")))?;
+    let mail_stats = Arc::new(crate::mail::DeliveryStats::default());
     let monitoring = Arc::new(http::Monitoring {
+        mail: Arc::clone(&mail_stats),
         http: Default::default(),
         ldap: ldap.stats(),
         tls: Arc::clone(&certificates),
@@ -117,6 +119,7 @@ pub async fn run(
             tracker.spawn(crate::mail::deliver(
                 service.clone(),
                 mailer,
+                mail_stats,
                 shutdown.clone(),
             ));
         }
