@@ -406,6 +406,24 @@ async fn etags_bad_input_and_discovery() {
     assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let (status, body) = s.get("/Users?filter=userName+eq").await;
     assert_error(status, &body, 400, Some("invalidFilter"));
+    // A long chain of comparisons is refused, not walked until the stack runs out; the most
+    // allowed still works.
+    let chain = |n: usize| vec!["userName pr"; n].join(" and ");
+    let (status, body) = s
+        .post("/Users/.search", json!({"filter": chain(257)}))
+        .await;
+    assert_error(status, &body, 400, Some("invalidFilter"));
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("more than 256 comparisons"),
+        "{body}"
+    );
+    let (status, body) = s
+        .post("/Users/.search", json!({"filter": chain(256), "count": 1}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     // An oversized body is 413 every time, never a reset connection: the server reads and
     // discards the rest of the body before it answers, so a client that sends the whole body
     // before reading (as the IdPs' clients do) gets the answer.

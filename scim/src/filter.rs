@@ -17,6 +17,9 @@ use crate::schema::{AttrType, AttributeDef, Schemas, get_ci};
 
 /// Nesting deeper than this is refused rather than risking the stack on hostile input.
 const MAX_DEPTH: usize = 64;
+/// Comparisons (and `pr` tests) in one filter. Identity providers send one to three; a script
+/// may OR a batch of ids. More is refused: each one is evaluated against every candidate.
+pub const MAX_TERMS: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CompareOp {
@@ -407,12 +410,33 @@ fn lex(input: &str) -> Result<Vec<(Tok, usize)>, SyntaxError> {
     Ok(out)
 }
 
+/// Joins the operands of one `and` or `or` chain into a balanced tree, in order. It is the
+/// filter the left-leaning tree of the grammar would be (both operators are associative), but
+/// only log2(operands) deep, so that the recursive walks over a filter (planning, evaluation,
+/// cloning, dropping) stay shallow however long the chain: with [`MAX_DEPTH`] and [`MAX_TERMS`]
+/// no filter is deeper than a few hundred levels.
+fn balanced(mut operands: Vec<Filter>, join: fn(Box<Filter>, Box<Filter>) -> Filter) -> Filter {
+    while operands.len() > 1 {
+        let mut joined = Vec::with_capacity(operands.len().div_ceil(2));
+        let mut pairs = operands.into_iter();
+        while let Some(a) = pairs.next() {
+            joined.push(match pairs.next() {
+                Some(b) => join(Box::new(a), Box::new(b)),
+                None => a,
+            });
+        }
+        operands = joined;
+    }
+    operands.pop().expect("a chain has at least one operand")
+}
+
 /// Recursive-descent parser shared by filters and PATCH paths.
 pub(crate) struct Parser {
     toks: Vec<(Tok, usize)>,
     i: usize,
     end: usize,
     depth: usize,
+    terms: usize,
 }
 
 impl Parser {
@@ -422,6 +446,7 @@ impl Parser {
             i: 0,
             end: input.len(),
             depth: 0,
+            terms: 0,
         })
     }
 
@@ -546,24 +571,34 @@ impl Parser {
     /// `or` binds loosest; `in_value` forbids nested value filters (RFC `valFilter`).
     fn or_expr(&mut self, in_value: bool) -> Result<Filter, SyntaxError> {
         self.enter()?;
-        let mut left = self.and_expr(in_value)?;
+        let mut operands = vec![self.and_expr(in_value)?];
         while self.peek_keyword("or") {
             self.i += 1;
-            let right = self.and_expr(in_value)?;
-            left = Filter::Or(Box::new(left), Box::new(right));
+            operands.push(self.and_expr(in_value)?);
         }
         self.depth -= 1;
-        Ok(left)
+        Ok(balanced(operands, Filter::Or))
     }
 
     fn and_expr(&mut self, in_value: bool) -> Result<Filter, SyntaxError> {
-        let mut left = self.unary(in_value)?;
+        let mut operands = vec![self.unary(in_value)?];
         while self.peek_keyword("and") {
             self.i += 1;
-            let right = self.unary(in_value)?;
-            left = Filter::And(Box::new(left), Box::new(right));
+            operands.push(self.unary(in_value)?);
         }
-        Ok(left)
+        Ok(balanced(operands, Filter::And))
+    }
+
+    /// Counts one comparison or presence test against [`MAX_TERMS`].
+    fn term(&mut self) -> Result<(), SyntaxError> {
+        self.terms += 1;
+        if self.terms > MAX_TERMS {
+            return Err(SyntaxError {
+                pos: self.pos(),
+                what: format!("more than {MAX_TERMS} comparisons"),
+            });
+        }
+        Ok(())
     }
 
     fn unary(&mut self, in_value: bool) -> Result<Filter, SyntaxError> {
@@ -672,6 +707,7 @@ impl Parser {
 
     /// After an attribute path: `pr` or `op value`.
     fn attr_expr_rest(&mut self, path: AttrPath) -> Result<Filter, SyntaxError> {
+        self.term()?;
         let pos = self.pos();
         let op_word = match self.next() {
             Some((Tok::Word(w), _)) => w,
@@ -1072,6 +1108,65 @@ mod tests {
     fn m(f: &str) -> bool {
         let s = Schemas::builtin();
         Filter::parse(f).expect(f).matches(&user(), &s, "Users")
+    }
+
+    #[test]
+    fn long_chains_are_shallow_and_too_many_comparisons_are_refused() {
+        // A chain of the most comparisons allowed, walked every way on a thread with a small
+        // stack: a left-leaning tree of 256 levels would need far more in a debug build.
+        let chain = |op: &str, n: usize, last: &str| {
+            let mut terms = vec!["nickName pr".to_string(); n - 1];
+            terms.push(last.to_string());
+            terms.join(&format!(" {op} "))
+        };
+        let any = chain("or", MAX_TERMS, "title pr");
+        let all = chain("and", MAX_TERMS, "title pr");
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let s = Schemas::builtin();
+                let any = Filter::parse(&any).unwrap();
+                assert!(any.matches(&user(), &s, "Users"), "the last term matches");
+                let all = Filter::parse(&all).unwrap();
+                assert!(!all.matches(&user(), &s, "Users"));
+                assert!(all.clone() == all);
+                assert!(any.mentions("title") && !any.mentions("displayName"));
+                assert!(matches!(any.plan(&|_| true), Plan::All | Plan::Or(_)));
+                // Shown and read back, it is an equivalent filter.
+                let shown = Filter::parse(&any.to_string()).unwrap();
+                assert!(shown.matches(&user(), &s, "Users"));
+            })
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+
+        let too_many = chain("or", MAX_TERMS + 1, "title pr");
+        let e = Filter::parse(&too_many).unwrap_err();
+        assert_eq!(e.scim_type, Some(ScimType::InvalidFilter));
+        assert!(
+            e.detail.contains("more than 256 comparisons"),
+            "{}",
+            e.detail
+        );
+        // Also when spread over parentheses and value filters.
+        let nested = format!(
+            "({}) and emails[{}]",
+            chain("or", 200, "a pr"),
+            chain("and", 57, "b pr")
+        );
+        assert!(Filter::parse(&nested).is_err());
+        let nested = format!(
+            "({}) and emails[{}]",
+            chain("or", 200, "a pr"),
+            chain("and", 56, "b pr")
+        );
+        assert!(Filter::parse(&nested).is_ok());
+        // The order of the terms is kept.
+        let f = Filter::parse("a eq 1 and b eq 2 and c eq 3 and d eq 4 and e eq 5").unwrap();
+        assert_eq!(
+            f.to_string(),
+            "a eq 1 and b eq 2 and (c eq 3 and d eq 4) and e eq 5"
+        );
     }
 
     #[test]
