@@ -4,7 +4,7 @@
 //! Execution is delegated to a [`BulkExecutor`] so Bulk runs exactly the same code as the
 //! single-resource endpoints.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Map, Value, json};
 
@@ -182,65 +182,92 @@ impl BulkRequest {
     /// Runs the operations and builds the BulkResponse. An operation that references a
     /// `bulkId` waits until that operation has succeeded; if it never does (failed, missing,
     /// circular) the operation fails with 409 (RFC 7644 §3.7.3).
+    ///
+    /// Scheduling is a topological order, lowest index first among the operations that are
+    /// ready: each reference is looked at once and each finished operation wakes only the
+    /// operations waiting for it, so the work is linear in the request whatever its chains of
+    /// references (rescanning every waiting operation per pass made a long chain quadratic).
     pub fn process(&self, exec: &mut impl BulkExecutor) -> Value {
         let n = self.operations.len();
         let mut results: Vec<Option<Value>> = vec![None; n];
         let mut ids: HashMap<String, String> = HashMap::new();
-        let mut pending: Vec<usize> = (0..n).collect();
+        let refs: Vec<BTreeSet<String>> = self
+            .operations
+            .iter()
+            .map(|op| references(op).into_iter().collect())
+            .collect();
+        // Operations not yet finished that carry each bulkId.
+        let mut producing: HashMap<&str, usize> = HashMap::new();
+        for op in &self.operations {
+            if let Some(b) = op.bulk_id.as_deref() {
+                *producing.entry(b).or_default() += 1;
+            }
+        }
+        // For each bulkId, the operations waiting for it; for each operation, how many of its
+        // references still wait. A reference nothing produces never waits: it fails at once.
+        let mut waiting: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut blockers = vec![0usize; n];
+        let mut ready = BTreeSet::new();
+        for (i, op) in self.operations.iter().enumerate() {
+            for r in &refs[i] {
+                let others = producing.get(r.as_str()).copied().unwrap_or(0)
+                    - usize::from(op.bulk_id.as_deref() == Some(r.as_str()));
+                if others > 0 {
+                    waiting.entry(r.as_str()).or_default().push(i);
+                    blockers[i] += 1;
+                }
+            }
+            if blockers[i] == 0 {
+                ready.insert(i);
+            }
+        }
         let mut errors = 0usize;
         let mut stop = false;
-        while !pending.is_empty() && !stop {
-            let mut progress = false;
-            let mut still = Vec::new();
-            for &i in &pending {
-                if stop {
-                    break;
+        while let Some(i) = ready.pop_first() {
+            let op = &self.operations[i];
+            let missing = refs[i].iter().find(|r| !ids.contains_key(*r));
+            let outcome = match missing {
+                None => self.run(op, &ids, exec),
+                Some(r) => Err(ScimError::conflict(format!(
+                    "bulkId '{r}' cannot be resolved"
+                ))),
+            };
+            results[i] = Some(match outcome {
+                Ok(out) => {
+                    if let (Some(b), Some(id)) = (&op.bulk_id, &out.id) {
+                        ids.insert(b.clone(), id.clone());
+                    }
+                    success_json(op, &out)
                 }
-                let op = &self.operations[i];
-                let refs = references(op);
-                let missing: Vec<&String> = refs.iter().filter(|r| !ids.contains_key(*r)).collect();
-                let waits = missing.iter().any(|r| {
-                    pending.iter().any(|&j| {
-                        j != i
-                            && results[j].is_none()
-                            && self.operations[j].bulk_id.as_deref() == Some(r.as_str())
-                    })
-                });
-                let outcome = if missing.is_empty() {
-                    self.run(op, &ids, exec)
-                } else if waits {
-                    still.push(i);
-                    continue;
-                } else {
-                    Err(ScimError::conflict(format!(
-                        "bulkId '{}' cannot be resolved",
-                        missing.first().map(|s| s.as_str()).unwrap_or_default()
-                    )))
-                };
-                progress = true;
-                results[i] = Some(match outcome {
-                    Ok(out) => {
-                        if let (Some(b), Some(id)) = (&op.bulk_id, &out.id) {
-                            ids.insert(b.clone(), id.clone());
-                        }
-                        success_json(op, &out)
-                    }
-                    Err(e) => {
-                        errors += 1;
-                        if self.fail_on_errors.is_some_and(|max| errors >= max) {
-                            stop = true;
-                        }
-                        error_json(op, &e)
-                    }
-                });
+                Err(e) => {
+                    errors += 1;
+                    stop = self.fail_on_errors.is_some_and(|max| errors >= max);
+                    error_json(op, &e)
+                }
+            });
+            if stop {
+                break;
             }
-            pending = still;
-            if !progress && !stop {
-                // Only circular references remain.
-                for &i in &pending {
-                    let op = &self.operations[i];
-                    results[i] = Some(error_json(
-                        op,
+            if let Some(b) = op.bulk_id.as_deref()
+                && let Some(left) = producing.get_mut(b)
+            {
+                *left -= 1;
+                if *left == 0 {
+                    for w in waiting.remove(b).unwrap_or_default() {
+                        blockers[w] -= 1;
+                        if blockers[w] == 0 {
+                            ready.insert(w);
+                        }
+                    }
+                }
+            }
+        }
+        if !stop {
+            // Whatever is left waits on itself, around a circle of references.
+            for (i, result) in results.iter_mut().enumerate() {
+                if result.is_none() {
+                    *result = Some(error_json(
+                        &self.operations[i],
                         &ScimError::conflict("circular bulkId references cannot be resolved"),
                     ));
                     errors += 1;
@@ -248,7 +275,6 @@ impl BulkRequest {
                         break;
                     }
                 }
-                pending.clear();
             }
         }
         json!({
@@ -443,6 +469,48 @@ mod tests {
         assert_eq!(out["Operations"][1]["status"], "201");
         assert_eq!(f.seen[0].1, "Users");
         assert_eq!(f.seen[1].3, Some(json!({"members": [{"value": "id1"}]})));
+    }
+
+    #[test]
+    fn a_chain_of_references_runs_from_its_end_each_operation_once() {
+        // Operation i needs operation i+1's id; a circle in the middle (x <-> y) and an
+        // operation that waits on it fail, the rest succeed.
+        let n = 500;
+        let mut ops: Vec<Value> = (0..n)
+            .map(|i| {
+                json!({"method": "POST", "path": "/Users", "bulkId": format!("b{i}"),
+                       "data": {"manager": format!("bulkId:b{}", i + 1)}})
+            })
+            .collect();
+        ops[n - 1] = json!({"method": "POST", "path": "/Users", "bulkId": format!("b{}", n - 1), "data": {}});
+        ops.push(
+            json!({"method": "POST", "path": "/Users", "bulkId": "x", "data": {"m": "bulkId:y"}}),
+        );
+        ops.push(
+            json!({"method": "POST", "path": "/Users", "bulkId": "y", "data": {"m": "bulkId:x"}}),
+        );
+        ops.push(
+            json!({"method": "POST", "path": "/Users", "bulkId": "z", "data": {"m": "bulkId:x"}}),
+        );
+        let body = json!({"schemas": [BULK_REQUEST_SCHEMA], "Operations": ops});
+        let r = BulkRequest::parse(&body, 1000).unwrap();
+        let mut f = Fake::default();
+        let out = r.process(&mut f);
+        let statuses: Vec<&str> = out["Operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(statuses.len(), n + 3);
+        assert!(statuses[..n].iter().all(|s| *s == "201"), "{statuses:?}");
+        assert_eq!(statuses[n..], ["409", "409", "409"]);
+        // Each ran once, the end of the chain first, each with the id made for the next.
+        assert_eq!(f.seen.len(), n);
+        assert_eq!(f.seen[0].3, Some(json!({})));
+        for (k, seen) in f.seen.iter().enumerate().skip(1) {
+            assert_eq!(seen.3, Some(json!({"manager": format!("id{k}")})));
+        }
     }
 
     #[test]
