@@ -66,6 +66,14 @@ fn is_request(op: u64) -> bool {
     matches!(op, 0 | 2 | 3 | 6 | 8 | 10 | 12 | 14 | 16 | 23)
 }
 
+/// Whether request `op` is a primitive element (unbind's NULL, delete's DN, abandon's message
+/// id) rather than a constructed one. A request of the wrong form is refused here: the protocol
+/// library would print a line to stdout for each one, which would let any client write to the
+/// server's standard output.
+fn is_primitive_request(op: u64) -> bool {
+    matches!(op, 2 | 10 | 16)
+}
+
 /// Reads the BER header: total length of the element (header + content), or None if more
 /// bytes are needed.
 fn envelope_len(buf: &[u8]) -> Result<Option<usize>, CodecError> {
@@ -151,7 +159,9 @@ impl Decoder for Codec {
             });
         }
         if buf.len() < total {
-            buf.reserve(total - buf.len());
+            // No reservation of the declared length: a client that declares 256 KiB and sends
+            // five bytes would otherwise hold that much memory per connection. The buffer
+            // grows as the bytes arrive.
             return Ok(None);
         }
         let raw = buf.split_to(total);
@@ -174,13 +184,22 @@ impl Decoder for Codec {
         .filter(|id| (0..=i32::MAX as i64).contains(id))
         .ok_or(CodecError::Malformed("invalid message id"))? as i32;
         let op = match parts.get(1) {
-            Some(t) if t.class == TagClass::Application && is_request(t.id) => t.id,
+            Some(t) if t.class == TagClass::Application && is_request(t.id) => t,
             _ => return Err(CodecError::Malformed("not a request operation")),
         };
         if parts.len() > 3 {
             return Err(CodecError::Malformed("too many message elements"));
         }
         let controls = controls_of(parts.get(2));
+        if matches!(op.payload, PL::P(_)) != is_primitive_request(op.id) {
+            return Ok(Some(Frame::Malformed {
+                msgid,
+                op: op.id,
+                reason: "the operation is not encoded in its form (primitive or constructed)"
+                    .into(),
+            }));
+        }
+        let op = op.id;
         match LdapMsg::try_from(tag) {
             Ok(msg) => Ok(Some(Frame::Msg { msg, controls })),
             Err(e) => Ok(Some(Frame::Malformed {
@@ -247,6 +266,42 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn an_operation_in_the_wrong_form_is_malformed_and_the_next_one_decodes() {
+        // A bind request (APPLICATION 0) sent primitive, a delete request (APPLICATION 10) sent
+        // constructed, then a valid search.
+        let mut bytes = vec![0x30, 0x05, 0x02, 0x01, 0x03, 0x40, 0x00];
+        bytes.extend_from_slice(&[0x30, 0x07, 0x02, 0x01, 0x04, 0x6a, 0x02, 0x04, 0x00]);
+        bytes.extend_from_slice(&encode(search(5, LdapFilter::Present("cn".into()))));
+        let frames = decode_all(&bytes, 1024);
+        assert_eq!(frames.len(), 3, "{frames:?}");
+        assert!(
+            matches!(&frames[0], Ok(Frame::Malformed { msgid: 3, op: 0, reason }) if reason.contains("form")),
+            "{frames:?}"
+        );
+        assert!(
+            matches!(
+                &frames[1],
+                Ok(Frame::Malformed {
+                    msgid: 4,
+                    op: 10,
+                    ..
+                })
+            ),
+            "{frames:?}"
+        );
+        assert!(matches!(&frames[2], Ok(Frame::Msg { .. })), "{frames:?}");
+    }
+
+    #[test]
+    fn a_declared_length_is_not_reserved_before_the_bytes_arrive() {
+        // Five bytes that declare a 262,139-byte message.
+        let mut c = Codec::new(256 * 1024);
+        let mut buf = BytesMut::from(&[0x30, 0x83, 0x03, 0xff, 0xfb][..]);
+        assert!(matches!(c.decode(&mut buf), Ok(None)));
+        assert!(buf.capacity() < 4096, "{} bytes held", buf.capacity());
     }
 
     #[test]

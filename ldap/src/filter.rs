@@ -833,7 +833,14 @@ pub enum FilterParseError {
     InvalidUtf8,
     #[error("trailing characters after the filter at byte {0}")]
     Trailing(usize),
+    #[error("filter nested deeper than {MAX_NESTING} levels at byte {0}")]
+    TooDeep(usize),
 }
+
+/// Deepest `&`, `|` and `!` nesting the string form may have: as deep as a filter that arrives
+/// in BER can be (the decoder's limit), and shallow enough that parsing and compiling it never
+/// threaten the stack.
+pub const MAX_NESTING: usize = 64;
 
 /// Parses the string form of a filter (RFC 4515), as `ldapsearch` takes it: values may hold
 /// spaces, `=` and `\XX` escapes, which `ldap3_proto`'s own parser refuses.
@@ -841,6 +848,7 @@ pub fn parse_filter(s: &str) -> Result<LdapFilter, FilterParseError> {
     let mut p = FilterParser {
         s: s.trim().as_bytes(),
         pos: 0,
+        depth: 0,
     };
     let f = if p.peek() == Some(b'(') {
         p.filter()?
@@ -857,6 +865,7 @@ pub fn parse_filter(s: &str) -> Result<LdapFilter, FilterParseError> {
 struct FilterParser<'a> {
     s: &'a [u8],
     pos: usize,
+    depth: usize,
 }
 
 impl FilterParser<'_> {
@@ -880,6 +889,10 @@ impl FilterParser<'_> {
 
     fn filter(&mut self) -> Result<LdapFilter, FilterParseError> {
         self.expect(b'(')?;
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(FilterParseError::TooDeep(self.pos));
+        }
         let f = match self.peek() {
             Some(b'&') => {
                 self.pos += 1;
@@ -896,6 +909,7 @@ impl FilterParser<'_> {
             _ => self.item(Some(b')'))?,
         };
         self.expect(b')')?;
+        self.depth -= 1;
         Ok(f)
     }
 
@@ -1029,6 +1043,8 @@ impl FilterParser<'_> {
                     let hex = self
                         .s
                         .get(self.pos + 1..self.pos + 3)
+                        // Two hex digits exactly: `from_str_radix` alone would take `+1`.
+                        .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                         .and_then(|h| std::str::from_utf8(h).ok())
                         .and_then(|h| u8::from_str_radix(h, 16).ok())
                         .ok_or(FilterParseError::InvalidEscape(at))?;
@@ -1286,6 +1302,24 @@ mod tests {
             Ok(Equality("cn".into(), "René".into()))
         );
         assert_eq!(p("(mail=*)"), Ok(Present("mail".into())));
+        // An escape is two hex digits, never a signed number.
+        assert_eq!(p(r"(cn=\+1)"), Err(FilterParseError::InvalidEscape(4)));
+        assert_eq!(p(r"(cn=\-1)"), Err(FilterParseError::InvalidEscape(4)));
+        // Nesting is bounded, so a hostile string cannot exhaust the stack, closed or not.
+        let nested = |n: usize| format!("{}(a=1){}", "(&".repeat(n), ")".repeat(n));
+        assert!(p(&nested(MAX_NESTING - 1)).is_ok());
+        assert!(matches!(
+            p(&nested(MAX_NESTING)),
+            Err(FilterParseError::TooDeep(_))
+        ));
+        assert!(matches!(
+            p(&"(&".repeat(5000)),
+            Err(FilterParseError::TooDeep(_))
+        ));
+        assert!(matches!(
+            p(&"(!".repeat(5000)),
+            Err(FilterParseError::TooDeep(_))
+        ));
         assert_eq!(
             p("(cn=a*b**c*)"),
             Ok(Substring(
