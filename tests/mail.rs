@@ -154,7 +154,7 @@ trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// Enough RFC 5321 for a client: greeting, EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT, and
-/// STARTTLS (RFC 3207) when given an acceptor.
+/// STARTTLS (RFC 3207) when given an acceptor. Recipients `unknown.*` and `policy.*` are refused.
 async fn session(
     stream: tokio::net::TcpStream,
     tls: Option<TlsAcceptor>,
@@ -202,6 +202,14 @@ async fn session(
                 from = angle_address(&command);
                 to.clear();
                 b"250 OK\r\n"
+            }
+            // Refusals as relays word them: with an enhanced code about the mailbox (final),
+            // and a bare one that could as well be about the sender (retried).
+            "RCPT" if angle_address(&command).starts_with("unknown.") => {
+                b"550 5.1.1 Recipient address rejected: User unknown in local recipient table\r\n"
+            }
+            "RCPT" if angle_address(&command).starts_with("policy.") => {
+                b"550 Requested action not taken: mailbox unavailable\r\n"
             }
             "RCPT" => {
                 to.push(angle_address(&command));
@@ -414,6 +422,63 @@ async fn the_activation_notice_is_mailed_to_the_users_work_address() {
         relay.mails.try_recv().is_err(),
         "nothing mailed for the user without an address"
     );
+}
+
+/// RFC 3463 §3.2: X.1.1 "Bad destination mailbox address" is final; a bare 550 (RFC 5321
+/// §4.2.3) does not say whether the mailbox or the sender is at fault, so it is retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailbox_the_relay_says_does_not_exist_is_given_up_on_and_a_bare_refusal_retried() {
+    let mut relay = FakeSmtp::start().await;
+    let mut server = start(&smtp_config(relay.addr.port()));
+    let mut ids = Vec::new();
+    for (name, address) in [
+        ("gone", "unknown.gone@example.com"),
+        ("blocked", "policy.blocked@example.com"),
+        ("fine", "fine@example.com"),
+    ] {
+        let (status, body) = create_user(&server, person(name, Some(address), name)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        ids.push(body["id"].as_str().unwrap().to_string());
+    }
+
+    // The refusals do not stand in the way of the next message.
+    let mail = relay.next(Duration::from_secs(60)).await;
+    assert_eq!(mail.to, vec!["fine@example.com".to_string()]);
+    // Sent: fine's. Failed: blocked's, at least once. Undeliverable: the first admin's notice
+    // (no address) and gone's.
+    let counts = deliveries(&server, |c| c[0] == 1.0 && c[1] >= 1.0 && c[2] == 2.0).await;
+    assert_eq!((counts[0], counts[2]), (1.0, 2.0), "{counts:?}");
+    assert!(counts[1] >= 1.0, "{counts:?}");
+
+    let outbox = outbox_after_stop(&mut server);
+    let of = |id: &str| {
+        outbox
+            .iter()
+            .find(|m| m.user.is_some_and(|u| u.to_string() == id))
+            .expect("the user's notice")
+    };
+    let gone = of(&ids[0]);
+    assert!(gone.undeliverable && !gone.sent, "{gone:?}");
+    assert!(
+        gone.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("5.1.1") && e.contains("refused the recipient")),
+        "{gone:?}"
+    );
+    let blocked = of(&ids[1]);
+    assert!(!blocked.undeliverable && !blocked.sent, "{blocked:?}");
+    assert!(
+        blocked.attempts >= 1 && blocked.next_attempt.is_some(),
+        "{blocked:?}"
+    );
+    assert!(
+        blocked
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("550")),
+        "{blocked:?}"
+    );
+    assert!(of(&ids[2]).sent);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,7 +36,8 @@ pub struct DeliveryStats {
     pub sent: AtomicU64,
     /// Attempts that failed and will be retried.
     pub failed: AtomicU64,
-    /// Messages given up on: no address, or none that is a mail address.
+    /// Messages given up on: no address, none that is a mail address, or a mailbox that the
+    /// relay says does not exist.
     pub undeliverable: AtomicU64,
 }
 
@@ -137,6 +138,9 @@ async fn pass(
             }
             Err(SendError::Invalid(reason)) => {
                 undeliverable(service, stats, &message, &reason).await?
+            }
+            Err(refused @ SendError::Refused(_)) => {
+                undeliverable(service, stats, &message, &refused.to_string()).await?
             }
             Err(SendError::Transport(e)) => {
                 let relay_down = !e.is_permanent();

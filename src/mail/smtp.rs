@@ -30,9 +30,36 @@ pub enum SendError {
     /// The message itself is at fault (a recipient that is no address): retrying cannot help.
     #[error("{0}")]
     Invalid(String),
+    /// The relay refused the one recipient for good (see [`refuses_mailbox`]): the same
+    /// message would be refused again.
+    #[error("the relay refused the recipient: {0}")]
+    Refused(lettre::transport::smtp::Error),
     /// The relay refused or could not be reached: worth another attempt later.
     #[error("{0}")]
     Transport(#[from] lettre::transport::smtp::Error),
+}
+
+/// Whether a relay's reply says the recipient's mailbox cannot receive mail, now or later.
+///
+/// A bare 550 does not tell: relays also send it for a sender they will not relay for, or a
+/// policy that the admin can change, and a message refused for those must wait for the fix.
+/// The RFC 3463 enhanced code does tell, and relays (Postfix, Exchange, Gmail, SES) send one:
+/// X.1.1 no such mailbox, X.1.2 no such domain, X.1.3 bad address syntax, X.1.6 mailbox moved,
+/// X.1.10 the domain takes no mail (null MX), X.2.1 mailbox disabled. Only permanent (5.x.x)
+/// replies count; 4.x.x are retried like any other.
+pub fn refuses_mailbox(reply: &str) -> bool {
+    let code = reply.split_whitespace().next().unwrap_or("");
+    let mut parts = code.split('.');
+    let (Some(class), Some(subject), Some(detail), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    class == "5"
+        && matches!(
+            (subject, detail),
+            ("1", "1" | "2" | "3" | "6" | "10") | ("2", "1")
+        )
 }
 
 /// A configured relay. Cheap to clone; connections are pooled and reused across a batch.
@@ -101,7 +128,16 @@ impl Mailer {
         let message = builder
             .body(body.to_string())
             .map_err(|e| SendError::Invalid(format!("cannot build the message: {e}")))?;
-        self.transport.send(message).await?;
+        self.transport.send(message).await.map_err(|e| {
+            // With several recipients one refusal fails them all: retried until mended.
+            let reply = std::error::Error::source(&e).map(ToString::to_string);
+            match reply {
+                Some(reply) if e.is_permanent() && to.len() == 1 && refuses_mailbox(&reply) => {
+                    SendError::Refused(e)
+                }
+                _ => SendError::Transport(e),
+            }
+        })?;
         Ok(())
     }
 }
@@ -126,4 +162,38 @@ fn tls_parameters(host: &str, config: &SmtpConfig) -> Result<TlsParameters, Mail
         host: host.to_string(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refuses_mailbox;
+
+    #[test]
+    fn only_enhanced_codes_about_the_recipients_mailbox_are_final() {
+        for reply in [
+            "5.1.1 <nobody@example.com>: Recipient address rejected: User unknown",
+            "5.1.2 bad destination system",
+            "5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup",
+            "5.2.1 The email account that you tried to reach is disabled.",
+        ] {
+            assert!(refuses_mailbox(reply), "{reply}");
+        }
+        for reply in [
+            // No enhanced code: could be the sender or a policy.
+            "Requested action not taken: mailbox unavailable",
+            "",
+            // Sender and policy problems the admin can mend.
+            "5.7.1 Relaying denied",
+            "5.1.8 Sender address rejected: Domain not found",
+            "5.7.25 The IP address sending this message does not have a PTR record",
+            // Transient: retried.
+            "4.2.1 mailbox temporarily disabled",
+            "4.1.1 try again later",
+            // Not a code.
+            "5.1.1.1 too many parts",
+            "5.1 too few",
+        ] {
+            assert!(!refuses_mailbox(reply), "{reply}");
+        }
+    }
 }
