@@ -32,6 +32,7 @@ pub struct Config {
     pub activation: ActivationConfig,
     pub store: StoreConfig,
     pub smtp: SmtpConfig,
+    pub backup: BackupConfig,
 }
 
 /// Session tokens from `POST /auth/token`.
@@ -122,6 +123,27 @@ pub struct StoreConfig {
     pub cache_mb: u64,
     /// Decoded user records kept in memory for point reads (a uid search, a SCIM GET).
     pub user_cache: usize,
+}
+
+/// Scheduled backups by the running server (see [`crate::backups`]). Without a `dir`, none.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// Where backups go; created (owner-only) at start if missing.
+    pub dir: Option<PathBuf>,
+    pub interval_hours: u32,
+    /// Newest backups kept in `dir`; older ones are removed after each new one.
+    pub keep: usize,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            interval_hours: 24,
+            keep: 7,
+        }
+    }
 }
 
 /// Outgoing mail for the outbox. Without a `host` nothing is sent: messages stay in the outbox
@@ -261,6 +283,7 @@ impl Default for Config {
             activation: ActivationConfig::default(),
             store: StoreConfig::default(),
             smtp: SmtpConfig::default(),
+            backup: BackupConfig::default(),
         }
     }
 }
@@ -396,6 +419,16 @@ impl Config {
             ));
         }
         self.smtp.validate()?;
+        if self.backup.interval_hours == 0 {
+            return Err(ConfigError::Invalid(
+                "[backup] interval_hours must be at least 1".into(),
+            ));
+        }
+        if self.backup.keep == 0 {
+            return Err(ConfigError::Invalid(
+                "[backup] keep must be at least 1 (the newest backup is never removed)".into(),
+            ));
+        }
         Ok(())
     }
 

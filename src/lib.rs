@@ -4,6 +4,7 @@
 pub mod adapter;
 pub mod audit;
 pub mod auth;
+pub mod backups;
 pub mod bootstrap;
 pub mod config;
 pub mod mail;

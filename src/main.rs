@@ -276,26 +276,8 @@ fn backup(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
         bail!("no store in {}: nothing to back up", config.data.display());
     }
     let store = SledStore::open(&dir, &store_options(config))?;
-    let partial = file.with_extension("partial");
-    // Owner-only: the file holds every password hash and all personal data. A leftover
-    // partial file goes first, since an existing file keeps its mode.
-    let _ = std::fs::remove_file(&partial);
-    let out = {
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&partial)
-            .with_context(|| format!("creating {}", partial.display()))?
-    };
-    let mut writer = std::io::BufWriter::new(out);
-    let entries = rollcall::store::Store::backup(&store, &mut writer)?;
-    let out = writer.into_inner().map_err(|e| e.into_error())?;
-    out.sync_all()?;
-    std::fs::rename(&partial, file)
-        .with_context(|| format!("moving the backup to {}", file.display()))?;
+    let entries =
+        rollcall::backups::write_file(file, |out| rollcall::store::Store::backup(&store, out))?;
     println!("backup of {entries} entries written to {}", file.display());
     Ok(())
 }

@@ -135,6 +135,7 @@ pub fn render(
     ldap: &rollcall_ldap::stats::Snapshot,
     tls: &crate::tls::Certificates,
     mail: &crate::mail::DeliveryStats,
+    backups: Option<&crate::backups::BackupStats>,
 ) -> String {
     let mut out = Exposition(String::with_capacity(8 * 1024));
     out.family(
@@ -337,6 +338,34 @@ pub fn render(
         &[("outcome", "refused")],
         refused,
     );
+    if let Some(backups) = backups {
+        out.family(
+            "rollcall_backup_last_success_timestamp_seconds",
+            "gauge",
+            "When the newest scheduled backup in [backup] dir was taken, in seconds since the \
+             Unix epoch (0: none yet).",
+        );
+        out.sample(
+            "rollcall_backup_last_success_timestamp_seconds",
+            &[],
+            backups.last_success.load(Ordering::Relaxed),
+        );
+        out.family(
+            "rollcall_backups_total",
+            "counter",
+            "Scheduled backups since start, by outcome.",
+        );
+        for (outcome, counter) in [
+            ("success", &backups.succeeded),
+            ("failure", &backups.failed),
+        ] {
+            out.sample(
+                "rollcall_backups_total",
+                &[("outcome", outcome)],
+                counter.load(Ordering::Relaxed),
+            );
+        }
+    }
     if let Some(process) = crate::process::current() {
         out.process(&process);
     }

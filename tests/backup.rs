@@ -275,3 +275,168 @@ async fn an_online_backup_is_one_moment_even_under_writes() {
         assert!(all.contains(user), "a user in the backup differs: {user}");
     }
 }
+
+/// The backups of `[backup] dir`, by file name.
+fn backup_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+async fn metric(server: &Server, series: &str) -> f64 {
+    let text = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {series} in {text}"))
+        .parse()
+        .unwrap()
+}
+
+/// `[backup] dir`: a server whose newest backup is older than the interval writes one at once,
+/// owner-only, keeps the newest `keep`, removes a partial file a crash left and nothing that is
+/// not a backup; restarted, it does not back up again before the interval is out; the file
+/// restores into a directory with the same users.
+#[tokio::test(flavor = "multi_thread")]
+async fn scheduled_backups_are_written_kept_and_restorable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let backups = tmp.path().join("backups");
+    std::fs::create_dir(&backups).unwrap();
+    for name in [
+        "rollcall-20200101T000000Z.backup",
+        "rollcall-20200102T000000Z.backup",
+        "rollcall-20200103T000000Z.backup.partial",
+        "notes.txt",
+    ] {
+        std::fs::write(backups.join(name), "not ours to judge\n").unwrap();
+    }
+    let user = json!({"id": uuid::Uuid::now_v7(), "user_name": "carol", "active": false,
+        "created": "2026-01-01T00:00:00Z", "modified": "2026-01-01T00:00:00Z", "version": 0});
+    let out = common::output_with_stdin(
+        &mut common::import_command(&data),
+        format!("{user}\n").as_bytes(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let config = tmp.path().join("rollcall.toml");
+    std::fs::write(
+        &config,
+        format!("[backup]\ndir = {backups:?}\ninterval_hours = 24\nkeep = 2\n"),
+    )
+    .unwrap();
+    let args = ["--config", config.to_str().unwrap()];
+
+    let started = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut server = Server::spawn(&data, &args, &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let written = loop {
+        let names = backup_files(&backups);
+        let new = names
+            .iter()
+            .find(|n| n.ends_with(".backup") && !n.starts_with("rollcall-2020"));
+        let pruned = !names
+            .iter()
+            .any(|n| n == "rollcall-20200101T000000Z.backup");
+        if let (Some(new), true) = (new, pruned) {
+            break new.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no backup written: {names:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        backup_files(&backups),
+        [
+            "notes.txt",
+            "rollcall-20200102T000000Z.backup",
+            written.as_str()
+        ],
+        "the newest two backups are kept, the partial file is gone, the notes are left"
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(backups.join(&written))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "only the owner reads a backup");
+    }
+    assert_eq!(
+        metric(&server, "rollcall_backups_total{outcome=\"success\"}").await,
+        1.0
+    );
+    assert_eq!(
+        metric(&server, "rollcall_backups_total{outcome=\"failure\"}").await,
+        0.0
+    );
+    let last = metric(&server, "rollcall_backup_last_success_timestamp_seconds").await as i64;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!(
+        (started - 1..=now).contains(&last),
+        "{started} <= {last} <= {now}"
+    );
+    assert!(server.terminate().success());
+
+    // Restarted within the interval: the newest backup is recent, so none is taken.
+    let mut again = Server::spawn(&data, &args, &[]);
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(
+        metric(&again, "rollcall_backup_last_success_timestamp_seconds").await as i64,
+        last,
+        "the newest backup's time is read from the directory"
+    );
+    assert_eq!(
+        metric(&again, "rollcall_backups_total{outcome=\"success\"}").await,
+        0.0
+    );
+    assert_eq!(backup_files(&backups).len(), 3);
+    assert!(again.terminate().success());
+
+    let restored = tmp.path().join("restored");
+    let file = backups.join(&written);
+    let out = run(&restored, &["restore", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let exported = run(&restored, &["export"]);
+    assert!(
+        String::from_utf8_lossy(&exported.stdout).contains("\"carol\""),
+        "{}",
+        text(&exported)
+    );
+}
+
+/// A backup directory the server cannot write stops the start with a message that names it,
+/// rather than the first backup failing a day later.
+#[test]
+fn an_unwritable_backup_directory_stops_the_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("rollcall.toml");
+    std::fs::write(&config, "[backup]\ndir = \"/proc/rollcall-backups\"\n").unwrap();
+    let (http, ldap, ldaps) = (
+        common::free_addr(),
+        common::free_addr(),
+        common::free_addr(),
+    );
+    let out = std::process::Command::new(common::BIN)
+        .args(["serve", "--config", config.to_str().unwrap(), "--data"])
+        .arg(tmp.path().join("data"))
+        .args(["--http", &http.to_string(), "--ldap", &ldap.to_string()])
+        .args(["--ldaps", &ldaps.to_string()])
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = text(&out);
+    assert!(
+        said.contains("[backup] dir /proc/rollcall-backups"),
+        "{said}"
+    );
+}

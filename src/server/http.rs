@@ -25,6 +25,8 @@ pub struct Monitoring {
     pub ldap: Arc<rollcall_ldap::Stats>,
     pub tls: Arc<crate::tls::Certificates>,
     pub mail: Arc<crate::mail::DeliveryStats>,
+    /// Only when scheduled backups are configured.
+    pub backups: Option<Arc<crate::backups::BackupStats>>,
     pub exposed: bool,
 }
 
@@ -97,6 +99,7 @@ async fn metrics(State((service, monitoring)): State<(Service, Arc<Monitoring>)>
             &ldap,
             &monitoring.tls,
             &monitoring.mail,
+            monitoring.backups.as_deref(),
         )
     })
     .await

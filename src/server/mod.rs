@@ -37,6 +37,37 @@ pub enum ServerError {
     Flush(#[from] crate::service::ServiceError),
     #[error(transparent)]
     Mail(#[from] crate::mail::MailError),
+    #[error("[backup] dir {path}: {source}")]
+    BackupDir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// The scheduled backups' directory, created owner-only if missing: a bad path stops the
+/// start, not the first backup hours later.
+fn backup_dir(config: &crate::config::BackupConfig) -> Result<(), ServerError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let Some(dir) = &config.dir else {
+        return Ok(());
+    };
+    let failed = |source| ServerError::BackupDir {
+        path: dir.display().to_string(),
+        source,
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(failed)?;
+    // Writable: probed, as permissions alone do not tell (read-only mounts, ACLs).
+    let probe = dir.join(format!(".rollcall-probe-{}", uuid::Uuid::new_v4()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(failed)?;
+    std::fs::remove_file(&probe).map_err(failed)
 }
 
 async fn listen(addr: SocketAddr) -> Result<TcpListener, ServerError> {
@@ -58,6 +89,7 @@ pub async fn run(
     let tls = certificates.server_config()?;
     // Before any listener: a bad [smtp] section stops the start, not the first mail.
     let mailer = crate::mail::Mailer::from_config(&config.smtp)?;
+    backup_dir(&config.backup)?;
 
     let http_listener = listen(config.http.addr).await?;
     let ldap_listener = listen(config.ldap.addr).await?;
@@ -73,8 +105,14 @@ pub async fn run(
     let ldap = ldap::server(&config, service.clone(), Arc::clone(&tls))
         .map_err(|e| ServerError::Config(format!("base_dn: {e}")))?;
     let mail_stats = Arc::new(crate::mail::DeliveryStats::default());
+    let backup_stats = config
+        .backup
+        .dir
+        .is_some()
+        .then(|| Arc::new(crate::backups::BackupStats::default()));
     let monitoring = Arc::new(http::Monitoring {
         mail: Arc::clone(&mail_stats),
+        backups: backup_stats.clone(),
         http: Default::default(),
         ldap: ldap.stats(),
         tls: Arc::clone(&certificates),
@@ -124,6 +162,14 @@ pub async fn run(
             ));
         }
         None => tracing::info!("no [smtp] host: messages stay in the outbox, nothing is mailed"),
+    }
+    if let Some(stats) = backup_stats {
+        tracker.spawn(crate::backups::run(
+            service.clone(),
+            config.backup.clone(),
+            stats,
+            shutdown.clone(),
+        ));
     }
 
     shutdown.cancelled().await;

@@ -122,8 +122,8 @@ async fn backup(
             .map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), rx))
     });
     let name = format!(
-        "attachment; filename=\"rollcall-{}.backup\"",
-        time::OffsetDateTime::now_utc().unix_timestamp()
+        "attachment; filename=\"{}\"",
+        crate::backups::file_name(time::OffsetDateTime::now_utc())
     );
     Ok((
         [
