@@ -661,6 +661,129 @@ async fn the_ldap3_client_library_searches_with_every_filter_kind() {
     ldap.unbind().await.unwrap();
 }
 
+/// A filter that no index serves is first tried on an entry with only the attributes it names,
+/// and the rest is built only for the users that pass. So every attribute a user entry carries,
+/// operational ones included, must find that user when a scan's filter asks for its value (and
+/// not when it asks for another value).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scan_finds_a_user_by_any_attribute_of_its_entry() {
+    let s = start_directory("");
+    let mut ldap = admin_connection(s.ldap).await;
+    let people = format!("ou=people,{BASE}");
+    let ann = format!("uid=ann,{people}");
+    let add = |dn: String, attrs: Vec<(&'static str, Vec<String>)>| {
+        let mut ldap = ldap.clone();
+        async move {
+            let attrs: Vec<(&str, std::collections::HashSet<&str>)> = attrs
+                .iter()
+                .map(|(a, v)| (*a, v.iter().map(String::as_str).collect()))
+                .collect();
+            ldap.add(&dn, attrs).await.unwrap().success().unwrap();
+        }
+    };
+    let one = |v: &str| vec![v.to_string()];
+    add(
+        ann.clone(),
+        vec![
+            ("objectClass", one("inetOrgPerson")),
+            ("uid", one("ann")),
+            ("sn", one("Archer")),
+        ],
+    )
+    .await;
+    let bob = format!("uid=bob,{people}");
+    add(
+        bob.clone(),
+        vec![
+            ("objectClass", one("inetOrgPerson")),
+            ("uid", one("bob")),
+            ("givenName", one("Bob")),
+            ("sn", one("Baker")),
+            ("cn", one("Bob (the) Baker*")),
+            ("mail", one("bob@example.com")),
+            ("telephoneNumber", one("+1 555 0100")),
+            ("mobile", one("+1 555 0199")),
+            ("title", one("Engineer")),
+            ("employeeNumber", one("E-42")),
+            ("employeeType", one("contractor")),
+            ("departmentNumber", one("R&D")),
+            ("o", one("Example Ltd")),
+            ("preferredLanguage", one("de")),
+            ("manager", one(&ann)),
+        ],
+    )
+    .await;
+    add(
+        format!("cn=Bakers,ou=roles,{BASE}"),
+        vec![
+            ("objectClass", one("groupOfNames")),
+            ("cn", one("Bakers")),
+            ("member", one(&bob)),
+        ],
+    )
+    .await;
+    let (entries, _) = ldap
+        .search(&bob, Scope::Base, "(objectClass=*)", vec!["*", "+"])
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let entry = SearchEntry::construct(entries[0].clone());
+    assert!(entry.attrs.len() >= 25, "{:?}", entry.attrs.keys());
+
+    let escape = |v: &str| -> String {
+        v.chars()
+            .map(|c| match c {
+                '*' | '(' | ')' | '\\' | '\0' => format!("\\{:02x}", c as u32),
+                c => c.to_string(),
+            })
+            .collect()
+    };
+    let found = |filter: String| {
+        let mut ldap = ldap.clone();
+        let people = people.clone();
+        async move {
+            let (entries, res) = ldap
+                .search(&people, Scope::Subtree, &filter, vec!["1.1"])
+                .await
+                .unwrap()
+                .success()
+                .unwrap();
+            assert_eq!(res.rc, 0, "{filter}");
+            entries
+                .into_iter()
+                .map(|e| SearchEntry::construct(e).dn.to_lowercase())
+                .collect::<Vec<_>>()
+        }
+    };
+    for (attr, values) in &entry.attrs {
+        for value in values {
+            // Double negation: the same truth, and no index plans it.
+            let hits = found(format!("(!(!({attr}={})))", escape(value))).await;
+            assert!(hits.contains(&bob), "({attr}={value}) missed bob: {hits:?}");
+        }
+        let hits = found(format!("(&(objectClass=*)({attr}=*))")).await;
+        assert!(hits.contains(&bob), "({attr}=*) missed bob: {hits:?}");
+        let hits = found(format!("(!(!({attr}=no such value)))")).await;
+        assert!(!hits.contains(&bob), "({attr}=no such value) found bob");
+    }
+    // Substrings, as a people picker sends them.
+    assert_eq!(
+        found("(cn=*(the)*)".replace("(the)", "\\28the\\29")).await,
+        [bob.as_str()]
+    );
+    assert_eq!(
+        found("(|(cn=*aker*)(sn=arch*))".into()).await,
+        [ann.clone(), bob.clone()]
+    );
+    // A match on the DN's own values (RFC 4511 dnAttributes) in a scan.
+    assert_eq!(
+        found("(&(ou:dn:=people)(cn=*aker*))".into()).await,
+        [bob.as_str()]
+    );
+    ldap.unbind().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn connection_and_request_size_limits_hold_and_the_server_stays_usable() {
     let s = start_directory("[ldap]\nmax_connections_per_ip = 2\nmax_request_bytes = 4096\n");

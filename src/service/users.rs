@@ -341,12 +341,8 @@ impl Service {
         };
         match candidates {
             Candidates::All => {
-                let users = match after {
-                    Some(after) => self.store.users_after(after),
-                    None => self.store.users(),
-                };
-                for user in users {
-                    if emit(&user?).is_break() {
+                for user in self.store.shared_users(after) {
+                    if emit(user?.as_ref()).is_break() {
                         break;
                     }
                 }

@@ -31,6 +31,11 @@ pub struct Ticket {
     epoch: u64,
 }
 
+/// Every shard's epoch at one moment: see [`RecordCache::snapshot`].
+pub struct Snapshot {
+    epochs: Vec<u64>,
+}
+
 /// `V` is cheap to clone: an id, or an `Arc` of a record.
 impl<K: Hash + Eq + Clone, V: Clone> RecordCache<K, V> {
     /// Holds up to about `capacity` records; zero turns the cache off.
@@ -46,6 +51,24 @@ impl<K: Hash + Eq + Clone, V: Clone> RecordCache<K, V> {
                 .collect(),
             per_shard: capacity.div_ceil(SHARDS),
             hasher: RandomState::new(),
+        }
+    }
+
+    /// Where every shard stands now, for a reader about to read many records (a scan): a
+    /// ticket for each of them ([`Self::ticket_in`]) without a lock per record. Such a ticket
+    /// is older than one taken per record, so it is as safe, and only refused more often.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            epochs: (0..SHARDS).map(|shard| self.lock(shard).epoch).collect(),
+        }
+    }
+
+    /// The ticket for `key` as of `snapshot`.
+    pub fn ticket_in<Q: Hash + ?Sized>(&self, snapshot: &Snapshot, key: &Q) -> Ticket {
+        let shard = self.shard(key);
+        Ticket {
+            shard,
+            epoch: snapshot.epochs[shard],
         }
     }
 
@@ -153,6 +176,26 @@ mod tests {
         let ticket = cache.get(&7).unwrap_err();
         cache.insert(ticket, 7, Arc::new("fresh".into()));
         assert_eq!(*cache.get(&7).unwrap(), "fresh");
+    }
+
+    #[test]
+    fn a_snapshot_taken_before_a_write_refuses_what_was_read_before_it() {
+        let cache: RecordCache<u32, Arc<String>> = RecordCache::new(100);
+        let snapshot = cache.snapshot();
+        // A scan read key 3 (old value) and key 4; a writer then changed 3.
+        cache.evict(&3);
+        cache.insert(cache.ticket_in(&snapshot, &3), 3, Arc::new("stale".into()));
+        assert!(cache.get(&3).is_err(), "the stale value was refused");
+        // Keys of shards no writer touched are cached.
+        let untouched = (0..1000u32)
+            .find(|k| cache.shard(k) != cache.shard(&3))
+            .unwrap();
+        cache.insert(
+            cache.ticket_in(&snapshot, &untouched),
+            untouched,
+            Arc::new("fresh".into()),
+        );
+        assert_eq!(*cache.get(&untouched).unwrap(), "fresh");
     }
 
     #[test]

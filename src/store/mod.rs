@@ -88,8 +88,10 @@ pub trait Store: Send + Sync + 'static {
     fn named_user_ids(&self) -> Result<Vec<UserId>, StoreError>;
     /// Every user record, anonymised ones included, in id (creation) order.
     fn users(&self) -> Iter<'_, User>;
-    /// The same, starting after `after` (a page boundary), without reading what comes before.
-    fn users_after(&self, after: UserId) -> Iter<'_, User>;
+    /// Every user in id order, starting after `after` (a page boundary) without reading what
+    /// comes before, through the cache of decoded records: a search that no index serves
+    /// decodes each record once, not once per search.
+    fn shared_users(&self, after: Option<UserId>) -> Iter<'_, std::sync::Arc<User>>;
 
     fn role(&self, id: RoleId) -> Result<Option<Role>, StoreError>;
     fn role_by_name(&self, name: &str) -> Result<Option<RoleId>, StoreError>;

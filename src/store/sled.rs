@@ -176,22 +176,38 @@ fn outbox_user_key(message: &OutboxMessage) -> Option<Vec<u8>> {
     Some(pair_key(message.user?.as_bytes(), message.id.as_bytes()))
 }
 
-impl SledStore {
-    pub fn open(dir: &Path, options: &StoreOptions) -> Result<Self, StoreError> {
-        let db = ::sled::Config::new()
+/// Opens the engine's database. Its lock is held by another process while that one runs; but
+/// also, for a moment, by this process's engine I/O threads after a handle to the same store
+/// was dropped (a restore reopens the store it has just written; so do tests). So a lock
+/// refusal is tried again for up to [`LOCK_PATIENCE`] before it counts as "in use".
+fn open_engine(dir: &Path, options: &StoreOptions) -> Result<::sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + LOCK_PATIENCE;
+    loop {
+        let opened = ::sled::Config::new()
             .path(dir)
             .cache_capacity(options.cache_capacity_bytes)
             .flush_every_ms(Some(1000))
             .mode(::sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| {
-                let text = e.to_string();
-                if text.contains("could not acquire lock") {
-                    StoreError::Locked(dir.display().to_string())
-                } else {
-                    engine(text)
+            .open();
+        match opened {
+            Ok(db) => return Ok(db),
+            Err(e) if e.to_string().contains("could not acquire lock") => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(StoreError::Locked(dir.display().to_string()));
                 }
-            })?;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(engine(e.to_string())),
+        }
+    }
+}
+
+/// How long a held store lock is waited for (see [`open_engine`]).
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl SledStore {
+    pub fn open(dir: &Path, options: &StoreOptions) -> Result<Self, StoreError> {
+        let db = open_engine(dir, options)?;
         let trees = TREES
             .iter()
             .map(|(_, name)| db.open_tree(name).map_err(engine))
@@ -558,14 +574,30 @@ impl Store for SledStore {
         Ok(ids)
     }
 
-    fn users_after(&self, after: UserId) -> Iter<'_, User> {
+    fn shared_users(&self, after: Option<UserId>) -> Iter<'_, Arc<User>> {
         use std::ops::Bound;
-        let from = Bound::Excluded(after.as_bytes().to_vec());
+        let from = match after {
+            Some(after) => Bound::Excluded(after.as_bytes().to_vec()),
+            None => Bound::Unbounded,
+        };
+        // Taken before the first read: see `cache`.
+        let snapshot = self.users.snapshot();
         Box::new(
             self.tree(T::Users)
                 .range::<Vec<u8>, _>((from, Bound::Unbounded))
-                .values()
-                .map(|v| decode(tree_name(T::Users), &v.map_err(engine)?)),
+                .map(move |entry| {
+                    let (key, value) = entry.map_err(engine)?;
+                    let id = UserId::from_slice(&key);
+                    if let Some(cached) = id.and_then(|id| self.users.get(&id).ok()) {
+                        return Ok(cached);
+                    }
+                    let user = Arc::new(decode::<User>(tree_name(T::Users), &value)?);
+                    if let Some(id) = id {
+                        let ticket = self.users.ticket_in(&snapshot, &id);
+                        self.users.insert(ticket, id, Arc::clone(&user));
+                    }
+                    Ok(user)
+                }),
         )
     }
 

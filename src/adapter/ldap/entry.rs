@@ -22,21 +22,6 @@ fn boolean(b: bool) -> &'static str {
     if b { "TRUE" } else { "FALSE" }
 }
 
-fn operational(
-    entry: &mut Entry,
-    id: impl ToString,
-    created: OffsetDateTime,
-    modified: OffsetDateTime,
-    structural: &str,
-) {
-    entry.add("entryUUID", [id.to_string()]);
-    entry.add("createTimestamp", [generalized_time(created)]);
-    entry.add("modifyTimestamp", [generalized_time(modified)]);
-    entry.add("structuralObjectClass", [structural]);
-    entry.add("subschemaSubentry", ["cn=subschema"]);
-    entry.add("hasSubordinates", ["FALSE"]);
-}
-
 /// Which branch a user of this kind lives in.
 pub fn kind_branch(kind: PrincipalKind) -> Branch {
     if kind.is_service_account() {
@@ -54,109 +39,234 @@ pub fn user_dn(tree: &Tree, user: &User) -> Dn {
     tree.record_dn(user_branch(user), &user.user_name)
 }
 
-/// `member_of`: whether to resolve role names (a lookup per role), only when the search needs it.
+/// Every attribute a user entry can carry, by its canonical (schema, lower-case) name. A filter
+/// that looks only at these can be tried on an entry built with just them (see
+/// [`Attributes::Only`]).
+pub const USER_ATTRIBUTES: &[&str] = &[
+    "entrydn",
+    "objectclass",
+    "cn",
+    "uid",
+    "sn",
+    "givenname",
+    "displayname",
+    "mail",
+    "telephonenumber",
+    "mobile",
+    "title",
+    "employeenumber",
+    "employeetype",
+    "departmentnumber",
+    "o",
+    "preferredlanguage",
+    "manager",
+    "licensetype",
+    "account",
+    "active",
+    "principalkind",
+    "memberof",
+    "entryuuid",
+    "createtimestamp",
+    "modifytimestamp",
+    "structuralobjectclass",
+    "subschemasubentry",
+    "hassubordinates",
+];
+
+/// Which attributes of an entry to compute.
+#[derive(Clone, Copy)]
+pub enum Attributes<'a> {
+    All,
+    /// Only these (canonical lower-case names): enough to try a filter that looks at nothing
+    /// else, at a fraction of the cost of the whole entry (no DN strings, timestamps or
+    /// reference lookups the filter does not use). Unless `entryDN` is among them the entry's
+    /// DN is the empty one: such an entry is for a filter without `dnAttributes` matches, and
+    /// is never sent.
+    Only(&'a [String]),
+}
+
+impl Attributes<'_> {
+    fn wants(self, name: &str) -> bool {
+        match self {
+            Attributes::All => true,
+            Attributes::Only(names) => names.iter().any(|n| n.eq_ignore_ascii_case(name)),
+        }
+    }
+}
+
+/// An entry under construction that computes an attribute's values only if it is wanted.
+struct Builder<'a> {
+    entry: Entry,
+    attributes: Attributes<'a>,
+}
+
+impl Builder<'_> {
+    fn wants(&self, name: &str) -> bool {
+        self.attributes.wants(name)
+    }
+
+    fn add<V: Into<Vec<u8>>, I: IntoIterator<Item = V>>(
+        &mut self,
+        name: &str,
+        values: impl FnOnce() -> I,
+    ) {
+        if self.wants(name) {
+            self.entry.add(name, values());
+        }
+    }
+
+    /// Like [`Self::add`], for values that need the store (a referenced record's name).
+    fn add_looked_up<V: Into<Vec<u8>>, I: IntoIterator<Item = V>>(
+        &mut self,
+        name: &str,
+        values: impl FnOnce() -> Result<I>,
+    ) -> Result<()> {
+        if self.wants(name) {
+            self.entry.add(name, values()?);
+        }
+        Ok(())
+    }
+
+    fn operational(
+        &mut self,
+        id: impl ToString,
+        created: OffsetDateTime,
+        modified: OffsetDateTime,
+        structural: &str,
+    ) {
+        self.add("entryUUID", || [id.to_string()]);
+        self.add("createTimestamp", || [generalized_time(created)]);
+        self.add("modifyTimestamp", || [generalized_time(modified)]);
+        self.add("structuralObjectClass", || [structural]);
+        self.add("subschemaSubentry", || ["cn=subschema"]);
+        self.add("hasSubordinates", || ["FALSE"]);
+    }
+}
+
+/// `member_of`: whether to resolve role names (a lookup per role), only when the search needs
+/// it.
 pub fn user_entry(
     tree: &Tree,
     user: &User,
     refs: &mut References<'_>,
     member_of: bool,
+    attributes: Attributes<'_>,
 ) -> Result<Entry> {
-    let dn = user_dn(tree, user);
-    let mut e = Entry::new(dn.clone());
-    e.add("entryDN", [dn.to_string()]);
+    // Building the DN (normalising every RDN) is a good part of an entry's cost.
+    let dn = if attributes.wants("entryDN") {
+        user_dn(tree, user)
+    } else {
+        Dn::root()
+    };
+    let mut e = Builder {
+        entry: Entry::new(dn.clone()),
+        attributes,
+    };
+    e.add("entryDN", || [dn.to_string()]);
     let structural;
     if user.kind.is_service_account() {
         structural = SERVICE_CLASS;
-        e.add("objectClass", ["top", SERVICE_CLASS, PERSON_CLASS]);
-        e.add("cn", [user.user_name.as_str()]);
+        e.add("objectClass", || ["top", SERVICE_CLASS, PERSON_CLASS]);
+        e.add("cn", || [user.user_name.as_str()]);
     } else {
         structural = "inetOrgPerson";
-        e.add(
-            "objectClass",
+        e.add("objectClass", || {
             [
                 "top",
                 "person",
                 "organizationalPerson",
                 "inetOrgPerson",
                 PERSON_CLASS,
-            ],
-        );
-        e.add("uid", [user.user_name.as_str()]);
-        let full = match (&user.name.given_name, &user.name.family_name) {
-            (Some(g), Some(f)) => Some(format!("{g} {f}")),
-            _ => None,
-        };
-        let cn = user
-            .display_name
-            .clone()
-            .or_else(|| user.name.formatted.clone())
-            .or(full)
-            .unwrap_or_else(|| user.user_name.clone());
-        e.add("cn", [cn]);
-        e.add(
-            "sn",
+            ]
+        });
+        e.add("uid", || [user.user_name.as_str()]);
+        e.add("cn", || {
+            let full = match (&user.name.given_name, &user.name.family_name) {
+                (Some(g), Some(f)) => Some(format!("{g} {f}")),
+                _ => None,
+            };
+            [user
+                .display_name
+                .clone()
+                .or_else(|| user.name.formatted.clone())
+                .or(full)
+                .unwrap_or_else(|| user.user_name.clone())]
+        });
+        e.add("sn", || {
             [user
                 .name
                 .family_name
                 .clone()
-                .unwrap_or_else(|| user.user_name.clone())],
-        );
-        e.add("givenName", user.name.given_name.iter().map(String::as_str));
-        e.add("displayName", user.display_name.iter().map(String::as_str));
-        e.add("mail", user.emails.iter().map(|m| m.value.as_str()));
-        let (mobile, phones): (Vec<_>, Vec<_>) = user.phone_numbers.iter().partition(|p| {
-            p.kind
-                .as_deref()
-                .is_some_and(|t| t.eq_ignore_ascii_case("mobile"))
+                .unwrap_or_else(|| user.user_name.clone())]
         });
-        e.add("telephoneNumber", phones.iter().map(|p| p.value.as_str()));
-        e.add("mobile", mobile.iter().map(|p| p.value.as_str()));
-        e.add("title", user.title.iter().map(String::as_str));
-        e.add(
-            "employeeNumber",
-            user.employee_number.iter().map(String::as_str),
-        );
-        e.add("employeeType", user.user_type.iter().map(String::as_str));
-        e.add(
-            "departmentNumber",
-            user.department.iter().map(String::as_str),
-        );
-        e.add("o", user.organization.iter().map(String::as_str));
-        e.add(
-            "preferredLanguage",
-            user.preferred_language.iter().map(String::as_str),
-        );
-        if let Some(manager) = user.manager
-            && let Some(m) = refs.user(manager)?
-        {
-            e.add(
-                "manager",
-                [tree.record_dn(Branch::People, &m.user_name).to_string()],
-            );
-        }
-        e.add("licenseType", [user.license.as_str()]);
+        e.add("givenName", || {
+            user.name.given_name.iter().map(String::as_str)
+        });
+        e.add("displayName", || {
+            user.display_name.iter().map(String::as_str)
+        });
+        e.add("mail", || user.emails.iter().map(|m| m.value.as_str()));
+        let is_mobile = |kind: &Option<String>| {
+            kind.as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case("mobile"))
+        };
+        e.add("telephoneNumber", || {
+            user.phone_numbers
+                .iter()
+                .filter(|p| !is_mobile(&p.kind))
+                .map(|p| p.value.as_str())
+        });
+        e.add("mobile", || {
+            user.phone_numbers
+                .iter()
+                .filter(|p| is_mobile(&p.kind))
+                .map(|p| p.value.as_str())
+        });
+        e.add("title", || user.title.iter().map(String::as_str));
+        e.add("employeeNumber", || {
+            user.employee_number.iter().map(String::as_str)
+        });
+        e.add("employeeType", || user.user_type.iter().map(String::as_str));
+        e.add("departmentNumber", || {
+            user.department.iter().map(String::as_str)
+        });
+        e.add("o", || user.organization.iter().map(String::as_str));
+        e.add("preferredLanguage", || {
+            user.preferred_language.iter().map(String::as_str)
+        });
+        e.add_looked_up("manager", || {
+            Ok(match user.manager {
+                Some(manager) => refs
+                    .user(manager)?
+                    .map(|m| tree.record_dn(Branch::People, &m.user_name).to_string()),
+                None => None,
+            })
+        })?;
+        e.add("licenseType", || [user.license.as_str()]);
     }
-    if let Some(account) = user.account
-        && let Some(name) = refs.account(account)?
-    {
-        e.add(
-            "account",
-            [tree.record_dn(Branch::Accounts, &name).to_string()],
-        );
-    }
-    e.add("active", [boolean(user.active)]);
-    e.add("principalKind", [user.kind.as_str()]);
+    e.add_looked_up("account", || {
+        Ok(match user.account {
+            Some(account) => refs
+                .account(account)?
+                .map(|name| tree.record_dn(Branch::Accounts, &name).to_string()),
+            None => None,
+        })
+    })?;
+    e.add("active", || [boolean(user.active)]);
+    e.add("principalKind", || [user.kind.as_str()]);
     if member_of {
-        let mut dns = Vec::with_capacity(user.roles.len());
-        for role in &user.roles {
-            if let Some(name) = refs.role(*role)? {
-                dns.push(tree.record_dn(Branch::Roles, &name).to_string());
+        e.add_looked_up("memberOf", || {
+            let mut dns = Vec::with_capacity(user.roles.len());
+            for role in &user.roles {
+                if let Some(name) = refs.role(*role)? {
+                    dns.push(tree.record_dn(Branch::Roles, &name).to_string());
+                }
             }
-        }
-        e.add("memberOf", dns);
+            Ok(dns)
+        })?;
     }
-    operational(&mut e, user.id, user.created, user.modified, structural);
-    Ok(e)
+    e.operational(user.id, user.created, user.modified, structural);
+    Ok(e.entry)
 }
 
 /// `members`: the member DNs, when the search needs them.
@@ -175,8 +285,12 @@ pub fn role_entry(tree: &Tree, role: &Role, members: Option<Vec<String>>) -> Ent
     if let Some(members) = members {
         e.add("member", members);
     }
-    operational(&mut e, role.id, role.created, role.modified, "groupOfNames");
-    e
+    let mut e = Builder {
+        entry: e,
+        attributes: Attributes::All,
+    };
+    e.operational(role.id, role.created, role.modified, "groupOfNames");
+    e.entry
 }
 
 pub fn account_entry(tree: &Tree, account: &Account, refs: &mut References<'_>) -> Result<Entry> {
@@ -194,14 +308,17 @@ pub fn account_entry(tree: &Tree, account: &Account, refs: &mut References<'_>) 
         );
     }
     e.add("licensed", [boolean(account.licensed)]);
-    operational(
-        &mut e,
+    let mut e = Builder {
+        entry: e,
+        attributes: Attributes::All,
+    };
+    e.operational(
         account.id,
         account.created,
         account.modified,
         "organization",
     );
-    Ok(e)
+    Ok(e.entry)
 }
 
 pub fn base_entry(tree: &Tree) -> Entry {

@@ -7,17 +7,40 @@
 
 use std::ops::ControlFlow;
 
-use rollcall_ldap::filter::Plan as LdapPlan;
-use rollcall_ldap::{Dn, Entry, EntrySink, LdapError, LdapSearchScope, SearchQuery};
+use rollcall_ldap::filter::{Plan as LdapPlan, referenced_attributes};
+use rollcall_ldap::{
+    Dn, Entry, EntrySink, Filter, LdapError, LdapFilter, LdapSearchScope, SearchQuery,
+};
 
 use super::LdapDirectory;
 use super::entry::{
-    account_entry, base_entry, branch_entry, kind_branch, role_entry, user_branch, user_entry,
+    Attributes, USER_ATTRIBUTES, account_entry, base_entry, branch_entry, kind_branch, role_entry,
+    user_branch, user_entry,
 };
 use super::error::ldap_error;
 use super::tree::{Branch, Target};
 use crate::model::{User, UserId};
 use crate::service::{Actor, Plan, ServiceError, UserLookup};
+
+/// Whether a filter has an extensible match with `dnAttributes`, which looks at the entry's DN.
+fn matches_dn(filter: &LdapFilter) -> bool {
+    match filter {
+        LdapFilter::And(parts) | LdapFilter::Or(parts) => parts.iter().any(matches_dn),
+        LdapFilter::Not(inner) => matches_dn(inner),
+        LdapFilter::Extensible(m) => m.dn_attributes,
+        _ => false,
+    }
+}
+
+/// Whether a plan reads every user: no index narrows it.
+fn is_scan(plan: &Plan) -> bool {
+    match plan {
+        Plan::Scan => true,
+        Plan::Lookup(_) => false,
+        Plan::And(parts) => parts.iter().all(is_scan),
+        Plan::Or(parts) => parts.iter().any(is_scan),
+    }
+}
 
 const USERS: u8 = 0x10;
 const ROLES: u8 = 0x20;
@@ -226,6 +249,11 @@ impl Search<'_> {
                 _ => None,
             });
         let member_of = self.needs("memberOf");
+        let prefilter = if is_scan(&plan) {
+            self.prefilter()
+        } else {
+            None
+        };
         let mut refs = self.directory.service.references();
         let mut failure: Option<ServiceError> = None;
         let mut flow = ControlFlow::Continue(());
@@ -244,7 +272,33 @@ impl Search<'_> {
             if !wanted {
                 return ControlFlow::Continue(());
             }
-            match user_entry(&self.directory.tree, user, &mut refs, member_of) {
+            if let Some((filter, names)) = &prefilter {
+                let tried = user_entry(
+                    &self.directory.tree,
+                    user,
+                    &mut refs,
+                    true,
+                    Attributes::Only(names),
+                );
+                match tried {
+                    Ok(partial) if !filter.matches(&partial, &self.directory.schema) => {
+                        return ControlFlow::Continue(());
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        failure = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
+            let entry = user_entry(
+                &self.directory.tree,
+                user,
+                &mut refs,
+                member_of,
+                Attributes::All,
+            );
+            match entry {
                 Ok(entry) => {
                     let mut pos = Vec::with_capacity(17);
                     pos.push(USERS);
@@ -266,6 +320,18 @@ impl Search<'_> {
             return Err(ldap_error(e));
         }
         Ok(flow)
+    }
+
+    /// For a scan: the compiled filter and the attributes it reads, when every one of them is
+    /// an attribute user entries carry under that very name. A user whose entry built with just
+    /// those fails the filter fails it whole, so most users of a scan (an unindexed `cn`
+    /// substring, say) never have the rest of their entry built: DNs, timestamps, references.
+    fn prefilter(&self) -> Option<(Filter, Vec<String>)> {
+        let schema = &self.directory.schema;
+        let names = referenced_attributes(&self.query.filter, schema);
+        let known = names.iter().all(|n| USER_ATTRIBUTES.contains(&n.as_str()));
+        (known && !matches_dn(&self.query.filter))
+            .then(|| (Filter::compile(&self.query.filter, schema), names))
     }
 
     /// The service's plan for an LDAP index plan. References by DN resolve to ids; a DN that
