@@ -485,3 +485,62 @@ fn activation_notices_follow_the_rules_of_seed_000() {
     );
     assert!(by_user("later").body.contains("/auth/activate?token="));
 }
+
+/// DESIGN §2: a partner in an unlicensed account cannot be active (partner_model =
+/// per_account). That holds when an active partner moves to another account, and when its
+/// account stops being licensed.
+#[test]
+fn per_account_licensing_holds_when_partners_move_and_accounts_lose_their_license() {
+    let (_dir, service) = service_with(LicenseLimits {
+        partner_model: PartnerModel::PerAccount,
+        ..LicenseLimits::default()
+    });
+    let licensed = account(&service, "Licensed Co", true);
+    let unlicensed = account(&service, "Unlicensed Co", false);
+    let mut p = person("mover", LicenseType::Partner, true);
+    p.account = Some(licensed.id);
+    let mover = create(&service, p);
+
+    let err = service
+        .update_user(&admin(), mover.id, None, |u| {
+            u.account = Some(unlicensed.id);
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, ServiceError::AccountNotLicensed(ref name) if name == "Unlicensed Co"),
+        "{err}"
+    );
+    assert_eq!(
+        service.user(&admin(), mover.id).unwrap().account,
+        Some(licensed.id),
+        "nothing changed"
+    );
+
+    let mut unlicense = service.account(&admin(), licensed.id).unwrap();
+    unlicense.licensed = false;
+    let err = service
+        .replace_account(&admin(), licensed.id, unlicense.clone(), None)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ServiceError::AccountHasActivePartners { ref account, active: 1 } if account == "Licensed Co"
+        ),
+        "{err}"
+    );
+    assert!(service.account(&admin(), licensed.id).unwrap().licensed);
+
+    // Deactivated, the partner may move anywhere, and the account may lose its license.
+    service.set_active(&admin(), mover.id, false, None).unwrap();
+    service
+        .replace_account(&admin(), licensed.id, unlicense, None)
+        .unwrap();
+    assert!(!service.account(&admin(), licensed.id).unwrap().licensed);
+    service
+        .update_user(&admin(), mover.id, None, |u| {
+            u.account = Some(unlicensed.id);
+            Ok(())
+        })
+        .unwrap();
+}

@@ -426,3 +426,190 @@ fn manager_cycles_are_refused_on_write_and_never_loop_on_read() {
         "everyone under the CEO, not temp or externals"
     );
 }
+
+/// Seed 002: users edit their own record except their userName, emails, teams, roles and
+/// whether they are active; a partner may not move itself into another company's account.
+#[test]
+fn users_cannot_change_their_own_protected_fields() {
+    let org = org();
+    org.grant(
+        "eng1",
+        RoleType::Employee,
+        [L::Private, L::None, L::Private, L::None],
+    );
+    let eng1 = org.actor("eng1");
+    let me = org.ids["eng1"];
+    org.service
+        .update_user(&eng1, me, None, |u| {
+            u.title = Some("Staff Engineer".into());
+            u.display_name = Some("Eng One".into());
+            Ok(())
+        })
+        .unwrap();
+    type Change = fn(&mut User);
+    let changes: [(&str, Change); 4] = [
+        ("userName", |u| u.user_name = "eng1-renamed".into()),
+        ("active", |u| u.active = false),
+        ("manager", |u| u.manager = None),
+        ("emails", |u| {
+            u.emails = vec![rollcall::model::MultiValue {
+                value: "me@elsewhere.example".into(),
+                kind: Some("work".into()),
+                primary: true,
+                display: None,
+            }]
+        }),
+    ];
+    for (field, change) in changes {
+        let err = org
+            .service
+            .update_user(&eng1, me, None, |u| {
+                change(u);
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(
+            matches!(&err, ServiceError::Forbidden(why) if why.contains(field)),
+            "{field}: {err}"
+        );
+    }
+    let mine = org.service.user(&admin(), me).unwrap();
+    assert_eq!(
+        (mine.user_name.as_str(), mine.active, mine.manager.is_some()),
+        ("eng1", true, true)
+    );
+    assert_eq!(mine.title.as_deref(), Some("Staff Engineer"));
+    // An administrator may.
+    org.service
+        .update_user(&admin(), me, None, |u| {
+            u.user_name = "eng1-renamed".into();
+            Ok(())
+        })
+        .unwrap();
+
+    // A partner that may edit its account's users may not move itself to another account.
+    org.grant(
+        "p_parent",
+        RoleType::Partner,
+        [L::Account, L::None, L::Account, L::None],
+    );
+    let other_co = org.service.account_by_name(&admin(), "Other Co").unwrap();
+    let err = org
+        .service
+        .update_user(&org.actor("p_parent"), org.ids["p_parent"], None, |u| {
+            u.account = Some(other_co.id);
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Forbidden(_)), "{err}");
+    assert!(!org.visible(&org.actor("p_parent")).contains("p_other"));
+}
+
+/// DESIGN §2: Delete on Role and Account is a permission like the others; roles that grant
+/// anything, and whether an account is licensed (its partner seats), are the administrators'.
+#[test]
+fn deleting_roles_and_accounts_and_licensing_accounts_need_the_rights() {
+    let org = org();
+    let plain = org
+        .service
+        .create_role(&admin(), Role::new("Lunch Club", None))
+        .unwrap();
+    let mut editors = Role::new("Editors", Some(RoleType::Employee));
+    editors.permissions.user.edit = L::All;
+    let editors = org.service.create_role(&admin(), editors).unwrap();
+
+    // Reading every role is not deleting one.
+    let mut readers = Role::new("Role Readers", Some(RoleType::Employee));
+    readers.permissions.role.read = L::All;
+    readers.permissions.account.read = L::All;
+    let readers = org.service.create_role(&admin(), readers).unwrap();
+    org.service
+        .add_member(&admin(), readers.id, org.ids["eng2"])
+        .unwrap();
+    let eng2 = org.actor("eng2");
+    for id in [plain.id, editors.id, readers.id] {
+        let err = org.service.delete_role(&eng2, id, None).unwrap_err();
+        assert!(matches!(err, ServiceError::Forbidden(_)), "{err}");
+    }
+    let empty = account(&org.service, "Empty Co", false);
+    let err = org
+        .service
+        .delete_account(&eng2, empty.id, None)
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Forbidden(_)), "{err}");
+
+    // Delete on roles and accounts: plain groups and accounts go, roles that grant do not.
+    let mut deleters = Role::new("Deleters", Some(RoleType::Employee));
+    deleters.permissions.role = rollcall::model::EntityPermissions {
+        read: L::All,
+        create: L::None,
+        edit: L::None,
+        delete: L::All,
+    };
+    deleters.permissions.account.read = L::All;
+    deleters.permissions.account.delete = L::All;
+    let deleters = org.service.create_role(&admin(), deleters).unwrap();
+    org.service
+        .add_member(&admin(), deleters.id, org.ids["eng3"])
+        .unwrap();
+    let eng3 = org.actor("eng3");
+    org.service.delete_role(&eng3, plain.id, None).unwrap();
+    let err = org
+        .service
+        .delete_role(&eng3, editors.id, None)
+        .unwrap_err();
+    assert!(
+        matches!(&err, ServiceError::Forbidden(why) if why.contains("only administrators")),
+        "{err}"
+    );
+    org.service.delete_account(&eng3, empty.id, None).unwrap();
+    org.service.delete_role(&admin(), editors.id, None).unwrap();
+
+    // A partner that may edit its own account may not license it, nor move it under another.
+    let mut acct = rollcall::model::Role::new("Account Editors", Some(RoleType::Partner));
+    acct.permissions.account.read = L::AccountHierarchy;
+    acct.permissions.account.edit = L::AccountHierarchy;
+    acct.permissions.account.create = L::AccountHierarchy;
+    let acct = org.service.create_role(&admin(), acct).unwrap();
+    org.service
+        .add_member(&admin(), acct.id, org.ids["p_parent"])
+        .unwrap();
+    let partner = org.actor("p_parent");
+    let parent_co = org.service.account_by_name(&admin(), "Parent Co").unwrap();
+    let child_co = org.service.account_by_name(&admin(), "Child Co").unwrap();
+    let other_co = org.service.account_by_name(&admin(), "Other Co").unwrap();
+    let mut licensed = child_co.clone();
+    licensed.licensed = true;
+    let err = org
+        .service
+        .replace_account(&partner, child_co.id, licensed, None)
+        .unwrap_err();
+    assert!(
+        matches!(&err, ServiceError::Forbidden(why) if why.contains("licensed")),
+        "{err}"
+    );
+    let mut moved = child_co.clone();
+    moved.parent = Some(other_co.id);
+    let err = org
+        .service
+        .replace_account(&partner, child_co.id, moved, None)
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Forbidden(_)), "{err}");
+    let mut new_child = rollcall::model::Account::new("Licensed Child");
+    new_child.parent = Some(parent_co.id);
+    new_child.licensed = true;
+    let err = org
+        .service
+        .create_account(&partner, new_child.clone())
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Forbidden(_)), "{err}");
+    // What the role does allow still works: renaming, an unlicensed child.
+    let mut renamed = child_co.clone();
+    renamed.name = "Child Company".into();
+    org.service
+        .replace_account(&partner, child_co.id, renamed, None)
+        .unwrap();
+    new_child.licensed = false;
+    org.service.create_account(&partner, new_child).unwrap();
+    assert!(!org.service.account(&admin(), child_co.id).unwrap().licensed);
+}

@@ -5,8 +5,8 @@ use time::OffsetDateTime;
 use super::users::check_version;
 use super::{Actor, InTx, Result, Service, ServiceError};
 use crate::audit::AuditKind;
-use crate::model::{Account, AccountId, Action, Entity, fold};
-use crate::store::Txn;
+use crate::model::{Account, AccountId, Action, Entity, LicenseType, PartnerModel, fold};
+use crate::store::{Txn, UserKey};
 
 /// Deepest account nesting accepted; deeper chains are refused rather than walked forever.
 const MAX_ACCOUNT_DEPTH: usize = 256;
@@ -16,6 +16,7 @@ impl Service {
         validate_account(&mut account)?;
         let subject = self.subject(actor)?;
         let scope = self.account_scope(&subject, Action::Create)?;
+        authorize_licensing(scope.all, Action::Create, None, &account)?;
         if !scope.all && !account.parent.is_some_and(|p| scope.contains(p)) {
             return Err(ServiceError::Forbidden(
                 "creating this account needs Create on Account at level all (or for its parent)"
@@ -82,11 +83,52 @@ impl Service {
         let mut replacement = replacement;
         validate_account(&mut replacement)?;
         let subject = self.subject(actor)?;
+        // An account that stops being licensed must have no active partner left. Its users are
+        // listed from the index outside the transaction; the reference count, read before the
+        // list and again inside, shows whether anyone moved in or out meanwhile.
+        let edits_all = self.account_scope(&subject, Action::Edit)?.all;
+        let per_account = self.policy.licenses.partner_model == PartnerModel::PerAccount;
+        let members = if per_account && !replacement.licensed {
+            let refs = self.transact(|tx| Ok(tx.account_refs(id)?))?;
+            Some((refs, self.store.users_by(&UserKey::Account(id))?))
+        } else {
+            None
+        };
         self.transact(|tx| {
             let old = tx
                 .account(id)?
                 .ok_or_else(|| ServiceError::not_found(Entity::Account, id))?;
             self.authorize_account(&mut InTx(tx), &subject, Action::Edit, &old)?;
+            authorize_licensing(edits_all, Action::Edit, Some(&old), &replacement)?;
+            if let Some((refs, members)) = members.as_ref().filter(|_| old.licensed) {
+                if tx.account_refs(id)? != *refs {
+                    return Err(ServiceError::Busy(format!("account {:?}", old.name)));
+                }
+                let mut active = 0;
+                for member in members {
+                    if tx.user(*member)?.is_some_and(|u| {
+                        u.active && u.license == LicenseType::Partner && u.account == Some(id)
+                    }) {
+                        active += 1;
+                    }
+                }
+                if active > 0 {
+                    return Err(ServiceError::AccountHasActivePartners {
+                        account: old.name.clone(),
+                        active,
+                    });
+                }
+            }
+            // Moving an account under another changes who reaches it, and whom that one's
+            // users reach: it takes Edit on the new parent too.
+            if let Some(parent) = replacement.parent
+                && old.parent != Some(parent)
+            {
+                let parent = tx
+                    .account(parent)?
+                    .ok_or_else(|| ServiceError::UnknownAccount(parent.to_string()))?;
+                self.authorize_account(&mut InTx(tx), &subject, Action::Edit, &parent)?;
+            }
             check_version(expected_version, old.version)?;
             let mut new = replacement.clone();
             new.id = id;
@@ -104,10 +146,12 @@ impl Service {
         id: AccountId,
         expected_version: Option<u64>,
     ) -> Result<()> {
+        let subject = self.subject(actor)?;
         self.transact(|tx| {
             let old = tx
                 .account(id)?
                 .ok_or_else(|| ServiceError::not_found(Entity::Account, id))?;
+            self.authorize_account(&mut InTx(tx), &subject, Action::Delete, &old)?;
             check_version(expected_version, old.version)?;
             if tx.account_refs(id)? > 0 {
                 return Err(ServiceError::AccountInUse(old.name));
@@ -163,6 +207,24 @@ impl Service {
         )?;
         Ok(new)
     }
+}
+
+/// Whether an account is licensed decides how many partner users it may have (partner_model =
+/// per_account): a commercial decision, for those who may `action` every account (never a
+/// partner's or customer's role, which cannot hold level all on accounts).
+fn authorize_licensing(
+    everywhere: bool,
+    action: Action,
+    old: Option<&Account>,
+    new: &Account,
+) -> Result<()> {
+    let was = old.is_some_and(|o| o.licensed);
+    if new.licensed != was && !everywhere {
+        return Err(ServiceError::Forbidden(format!(
+            "whether an account is licensed is set by those with {action:?} on Account at level all"
+        )));
+    }
+    Ok(())
 }
 
 fn check_parent_chain(tx: &mut dyn Txn, account: AccountId, parent: AccountId) -> Result<()> {

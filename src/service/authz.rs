@@ -494,6 +494,50 @@ impl Service {
         })
     }
 
+    /// Seed 002: users edit their own record except their userName, emails, teams (the
+    /// manager), roles and whether they are active; nor may they move themselves to another
+    /// account or license type (a partner would then reach another company's users). An
+    /// administrator may, for anyone.
+    pub fn authorize_own_change(&self, subject: &Subject, old: &User, new: &User) -> Result<()> {
+        let own = subject.user.as_ref().is_some_and(|me| me.id == old.id);
+        if !own || subject.is_administrator() {
+            return Ok(());
+        }
+        let changed: Vec<&str> = [
+            ("userName", old.user_name != new.user_name),
+            ("emails", old.emails != new.emails),
+            ("active", old.active != new.active),
+            ("manager", old.manager != new.manager),
+            ("account", old.account != new.account),
+            ("licenseType", old.license != new.license),
+            ("roles", old.roles != new.roles),
+        ]
+        .into_iter()
+        .filter_map(|(name, changed)| changed.then_some(name))
+        .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        Err(ServiceError::Forbidden(format!(
+            "users may not change their own {} (an administrator may)",
+            changed.join(", ")
+        )))
+    }
+
+    /// Deleting a role takes Delete on it; and a role that grants anything (permissions,
+    /// settings, the administrator flag) is the administrators' to delete, as to define.
+    pub fn authorize_role_deletion(&self, subject: &Subject, role: &Role) -> Result<()> {
+        self.authorize_role(subject, Action::Delete, role)?;
+        if !subject.is_administrator() && defines_rights(role) {
+            return Err(ServiceError::Forbidden(format!(
+                "only administrators can delete role {:?}: it grants permissions, settings or \
+                 the administrator flag",
+                role.name
+            )));
+        }
+        Ok(())
+    }
+
     /// Role permissions, settings, type and the administrator flag are the administrators' to
     /// change (limited administrators and provisioning tokens manage members only).
     pub fn authorize_role_definition(
@@ -515,11 +559,7 @@ impl Service {
         };
         let changed = match old {
             Some(old) => defines(old) != defines(new),
-            None => {
-                new.administrator
-                    || !new.permissions.is_empty()
-                    || new.settings != Default::default()
-            }
+            None => defines_rights(new),
         };
         if changed {
             return Err(ServiceError::Forbidden(
@@ -576,6 +616,11 @@ fn describe(subject: &Subject) -> String {
         (_, Some(user)) => format!("{:?}", user.user_name),
         (Principal::User(id), None) => id.to_string(),
     }
+}
+
+/// Whether holding the role gives anything beyond membership.
+fn defines_rights(role: &Role) -> bool {
+    role.administrator || !role.permissions.is_empty() || role.settings != Default::default()
 }
 
 fn reaches(

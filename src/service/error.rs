@@ -22,6 +22,11 @@ pub enum ServiceError {
     },
     #[error("account {0:?} is not licensed for partner users (partner_model = per_account)")]
     AccountNotLicensed(String),
+    #[error(
+        "account {account:?} has {active} active partner users: deactivate them or move them to \
+         a licensed account before it stops being licensed (partner_model = per_account)"
+    )]
+    AccountHasActivePartners { account: String, active: usize },
     #[error("{0} users must belong to an account")]
     AccountRequired(LicenseType),
     #[error("account {0} does not exist")]

@@ -16,11 +16,16 @@ impl Service {
         let Some(license) = new.seat() else {
             return Ok(());
         };
-        if old.and_then(User::seat) == Some(license) {
+        let limits = &self.policy.licenses;
+        let per_account =
+            license == LicenseType::Partner && limits.partner_model == PartnerModel::PerAccount;
+        // A partner's seat comes with its account: moving to another account takes a new one.
+        let held = old.and_then(User::seat) == Some(license)
+            && (!per_account || old.and_then(|o| o.account) == new.account);
+        if held {
             return Ok(());
         }
-        let limits = &self.policy.licenses;
-        if license == LicenseType::Partner && limits.partner_model == PartnerModel::PerAccount {
+        if per_account {
             let account = match new.account {
                 Some(id) => tx.account(id)?,
                 None => None,

@@ -189,7 +189,9 @@ impl Service {
         id: RoleId,
         expected_version: Option<u64>,
     ) -> Result<()> {
+        let subject = self.subject(actor)?;
         self.with_members(id, |tx, old, members| {
+            self.authorize_role_deletion(&subject, old)?;
             check_version(expected_version, old.version)?;
             for member in members {
                 if let Some(mut user) = tx.user(*member)? {

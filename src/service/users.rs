@@ -164,6 +164,7 @@ impl Service {
             new.anonymised = false;
             normalise(&mut new)?;
             self.authorize_user(&mut InTx(tx), &subject, Action::Edit, &new)?;
+            self.authorize_own_change(&subject, &old, &new)?;
             self.authorize_roles_granted(&mut InTx(tx), &subject, &old.roles, &new.roles)?;
             self.commit_user(tx, actor, Some(&old), new)
         });

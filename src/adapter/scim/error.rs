@@ -14,9 +14,11 @@ pub fn failure(e: ServiceError) -> ScimError {
             (409, Some(ScimType::Uniqueness))
         }
         // The request is valid but the license pool says no: a conflict with the current state.
-        E::LicenseLimit { .. } | E::AccountNotLicensed(_) | E::AccountInUse(_) | E::Busy(_) => {
-            (409, None)
-        }
+        E::LicenseLimit { .. }
+        | E::AccountNotLicensed(_)
+        | E::AccountHasActivePartners { .. }
+        | E::AccountInUse(_)
+        | E::Busy(_) => (409, None),
         E::AccountRequired(_)
         | E::UnknownAccount(_)
         | E::UnknownManager(_)
