@@ -1375,3 +1375,133 @@ async fn scim_delete_erases_the_users_personal_data_from_the_audit_trail() {
         assert!(!everything.contains(personal), "{personal} in {everything}");
     }
 }
+
+/// `application/x-www-form-urlencoded` as a browser sends a form.
+fn form_body(fields: &[(&str, &str)]) -> String {
+    let encode = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                b' ' => "+".into(),
+                b => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The link in an activation message is opened in a browser: a GET that shows a form (no
+/// scripts, no outside resources, the token kept out of Referer headers and caches), whose
+/// POST sets the first password, shows policy violations and mismatches on the form again,
+/// and works once.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_activation_link_opens_a_form_that_sets_the_first_password() {
+    let d = Directory::start("");
+    let admin = d.admin_token().await;
+    let id = d.user("jo", None, &[]).await;
+    let notice = d
+        .outbox(&admin)
+        .await
+        .into_iter()
+        .find(|m| m["kind"] == "activation" && m["user"] == id.as_str())
+        .expect("activation notice");
+    let token = link_token(notice["body"].as_str().unwrap(), "/auth/activate");
+    let link = d.server.url(&format!("/auth/activate?token={token}"));
+
+    let opened = d.http.get(&link).send().await.unwrap();
+    assert_eq!(opened.status(), StatusCode::OK);
+    let header = |name: &str| {
+        opened
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(header("content-type").starts_with("text/html"));
+    assert_eq!(header("referrer-policy"), "no-referrer");
+    assert_eq!(header("cache-control"), "no-store");
+    assert!(header("content-security-policy").contains("default-src 'none'"));
+    let html = opened.text().await.unwrap();
+    assert!(
+        html.contains("<form method=\"post\" action=\"/auth/activate\">"),
+        "{html}"
+    );
+    assert!(html.contains(&format!("value=\"{token}\"")), "{html}");
+    assert!(html.contains("At least 12 characters"), "{html}");
+
+    let post = |fields: Vec<(&'static str, String)>| {
+        let d = &d;
+        async move {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let res = d
+                .http
+                .post(d.server.url("/auth/activate"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form_body(&fields))
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.text().await.unwrap())
+        }
+    };
+    let fill = |password: &str, confirm: &str| {
+        vec![
+            ("token", token.clone()),
+            ("password", password.to_string()),
+            ("confirm", confirm.to_string()),
+        ]
+    };
+    let (status, html) = post(fill("Jo-First-Pass-1", "Jo-First-Pass-2")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("The two passwords differ."), "{html}");
+    let (status, html) = post(fill("short", "short")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("at least 12 characters"), "{html}");
+    assert!(
+        html.contains(&format!("value=\"{token}\"")),
+        "the form again: {html}"
+    );
+    assert_eq!(d.bind("jo", "short").await, 49);
+
+    let (status, html) = post(fill("Jo-First-Pass-1", "Jo-First-Pass-1")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("Your password is set"), "{html}");
+    assert_eq!(d.bind("jo", "Jo-First-Pass-1").await, 0);
+
+    // Once only; and a link that never was shows the same.
+    for url in [
+        link.clone(),
+        d.server.url("/auth/activate?token=nonsense"),
+        d.server.url("/auth/activate"),
+        d.server.url(&format!("/auth/password/reset?token={token}")),
+    ] {
+        let res = d.http.get(&url).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{url}");
+        let html = res.text().await.unwrap();
+        assert!(
+            html.contains("invalid, already used or expired"),
+            "{url}: {html}"
+        );
+    }
+    let (status, html) = post(fill("Jo-Second-Pass-1", "Jo-Second-Pass-1")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("invalid, already used or expired"), "{html}");
+
+    // What the page echoes is escaped.
+    let (status, html) = post(vec![
+        ("token", "\"><script>alert(1)</script>".into()),
+        ("password", "a".into()),
+        ("confirm", "b".into()),
+    ])
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(!html.contains("<script>alert"), "{html}");
+    assert!(html.contains("&lt;script&gt;"), "{html}");
+}

@@ -78,6 +78,19 @@ impl PasswordPolicy {
     }
 
     /// The checks that need only the password itself.
+    /// The strength rules in a sentence, for a form that asks for a new password.
+    pub fn describe(&self) -> String {
+        let mut text = format!("At least {} characters", self.min_length.max(1));
+        if self.required_classes > 0 {
+            text.push_str(&format!(
+                ", with at least {} of: lower case letters, upper case letters, digits, symbols",
+                self.required_classes
+            ));
+        }
+        text.push('.');
+        text
+    }
+
     pub fn check_strength(&self, password: &str) -> Result<(), Violation> {
         if password.chars().count() < self.min_length.max(1) {
             return Err(Violation::TooShort {

@@ -101,6 +101,35 @@ impl Service {
     /// `POST /auth/password/reset` and `POST /auth/activate`: sets the password of the link's
     /// user under the policy, spends the link and lifts a lockout (the holder proved they own
     /// the mailbox).
+    /// Whether a link would be accepted now (it is not redeemed by this): the page a link
+    /// opens says at once when it is used or expired, before the user picks a password.
+    pub fn link_usable(&self, purpose: LinkPurpose, secret: &str) -> Result<bool> {
+        let digest = token::digest(secret);
+        Ok(self
+            .link_holder(purpose, &digest, OffsetDateTime::now_utc())?
+            .is_some())
+    }
+
+    /// The user a live link of this purpose was issued to, while that user may still sign in.
+    fn link_holder(
+        &self,
+        purpose: LinkPurpose,
+        digest: &token::SecretDigest,
+        now: OffsetDateTime,
+    ) -> Result<Option<User>> {
+        let Some(link) = self
+            .records()
+            .link(digest)?
+            .filter(|l| l.purpose == purpose && l.expires > now)
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .records()
+            .user(link.user)?
+            .filter(|u| u.active && !u.anonymised))
+    }
+
     pub fn redeem_link(
         &self,
         purpose: LinkPurpose,
@@ -111,15 +140,8 @@ impl Service {
         let digest = token::digest(secret);
         let invalid = || ServiceError::invalid("token", "the link is invalid, used or expired");
         let now = OffsetDateTime::now_utc();
-        let link = self
-            .records()
-            .link(&digest)?
-            .filter(|l| l.purpose == purpose && l.expires > now)
-            .ok_or_else(invalid)?;
         let user = self
-            .records()
-            .user(link.user)?
-            .filter(|u| u.active && !u.anonymised)
+            .link_holder(purpose, &digest, now)?
             .ok_or_else(invalid)?;
         let hash = self.new_password_hash(Some(&user), password)?;
         let actor = Actor::user(user.id, Source::Rest, client);

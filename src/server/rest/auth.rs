@@ -4,19 +4,22 @@
 use std::net::SocketAddr;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, Form, FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::bearer::Bearer;
+use super::link_page::{Outcome, page};
 use super::{RestError, RestResult, as_caller, blocking, body};
 use crate::audit::Source;
 use crate::auth::session::Session;
 use crate::model::UserId;
-use crate::service::{IssuedToken, LoginSource, Principal, Service, SessionUse};
+use crate::password::policy::Violation;
+use crate::service::{IssuedToken, LoginSource, Principal, Service, ServiceError, SessionUse};
 use crate::token::LinkPurpose;
 
 pub fn router() -> Router<Service> {
@@ -27,8 +30,8 @@ pub fn router() -> Router<Service> {
         .route("/sessions/{jti}", delete(end_my_session))
         .route("/password", post(change_password))
         .route("/password/forgot", post(forgot))
-        .route("/password/reset", post(reset))
-        .route("/activate", post(activate))
+        .route("/password/reset", get(reset_page).post(reset))
+        .route("/activate", get(activate_page).post(activate))
         .route("/totp/enroll", post(totp_enroll))
         .route("/totp/confirm", post(totp_confirm))
         .route("/totp", delete(totp_remove))
@@ -257,20 +260,117 @@ async fn redeem(
     .await
 }
 
+/// A link's POST: JSON from a script (204 or a JSON error), or the form of its page (a page).
+async fn redeem_either(
+    service: Service,
+    purpose: LinkPurpose,
+    action: &'static str,
+    peer: SocketAddr,
+    request: Request,
+) -> Response {
+    let form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !form {
+        let json = Json::<Redeem>::from_request(request, &()).await;
+        return redeem(service, purpose, peer, json).await.into_response();
+    }
+    let Ok(Form(filled)) = Form::<RedeemForm>::from_request(request, &()).await else {
+        return page(purpose, action, StatusCode::BAD_REQUEST, Outcome::Dead);
+    };
+    let policy = service.policy().password.describe();
+    let again = |status, problem: &str| {
+        let outcome = Outcome::Form {
+            token: &filled.token,
+            policy: &policy,
+            problem: Some(problem),
+        };
+        page(purpose, action, status, outcome)
+    };
+    if filled.password != filled.confirm {
+        return again(StatusCode::BAD_REQUEST, "The two passwords differ.");
+    }
+    let (token, password) = (filled.token.clone(), filled.password.clone());
+    let redeemed =
+        blocking(move || Ok(service.redeem_link(purpose, &token, &password, Some(peer.ip()))))
+            .await;
+    match redeemed {
+        Ok(Ok(())) => page(purpose, action, StatusCode::OK, Outcome::Done),
+        Ok(Err(ServiceError::PasswordPolicy(rule))) if rule != Violation::SelfServiceDisabled => {
+            again(StatusCode::BAD_REQUEST, &rule.to_string())
+        }
+        Ok(Err(ServiceError::Invalid { field: "token", .. })) => {
+            page(purpose, action, StatusCode::BAD_REQUEST, Outcome::Dead)
+        }
+        Ok(Err(e)) => RestError::from(e).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct RedeemForm {
+    token: String,
+    password: String,
+    confirm: String,
+}
+
+#[derive(Deserialize)]
+struct LinkQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// The page a link opens: the form while the link is usable, else why not.
+async fn link_form(
+    service: Service,
+    purpose: LinkPurpose,
+    action: &'static str,
+    token: String,
+) -> Response {
+    let policy = service.policy().password.describe();
+    let checked = token.clone();
+    let usable = !token.is_empty()
+        && blocking(move || Ok(service.link_usable(purpose, &checked)?))
+            .await
+            .unwrap_or(false);
+    if !usable {
+        return page(purpose, action, StatusCode::NOT_FOUND, Outcome::Dead);
+    }
+    let outcome = Outcome::Form {
+        token: &token,
+        policy: &policy,
+        problem: None,
+    };
+    page(purpose, action, StatusCode::OK, outcome)
+}
+
+async fn reset_page(State(service): State<Service>, Query(q): Query<LinkQuery>) -> Response {
+    link_form(service, LinkPurpose::ResetPassword, RESET, q.token).await
+}
+
+async fn activate_page(State(service): State<Service>, Query(q): Query<LinkQuery>) -> Response {
+    link_form(service, LinkPurpose::SetPassword, ACTIVATE, q.token).await
+}
+
+const RESET: &str = "/auth/password/reset";
+const ACTIVATE: &str = "/auth/activate";
+
 async fn reset(
     State(service): State<Service>,
     ConnectInfo(peer): Peer,
-    json: Result<Json<Redeem>, JsonRejection>,
-) -> RestResult<StatusCode> {
-    redeem(service, LinkPurpose::ResetPassword, peer, json).await
+    request: Request,
+) -> Response {
+    redeem_either(service, LinkPurpose::ResetPassword, RESET, peer, request).await
 }
 
 async fn activate(
     State(service): State<Service>,
     ConnectInfo(peer): Peer,
-    json: Result<Json<Redeem>, JsonRejection>,
-) -> RestResult<StatusCode> {
-    redeem(service, LinkPurpose::SetPassword, peer, json).await
+    request: Request,
+) -> Response {
+    redeem_either(service, LinkPurpose::SetPassword, ACTIVATE, peer, request).await
 }
 
 async fn totp_enroll(

@@ -5,6 +5,7 @@
 mod admin;
 mod auth;
 mod bearer;
+mod link_page;
 
 use axum::Json;
 use axum::Router;
