@@ -1505,3 +1505,95 @@ async fn the_activation_link_opens_a_form_that_sets_the_first_password() {
     assert!(!html.contains("<script>alert"), "{html}");
     assert!(html.contains("&lt;script&gt;"), "{html}");
 }
+
+/// Seed 002: "The admin can send the password change link for a specific user", also when
+/// users cannot ask for one themselves. It takes Edit on the user.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_sends_a_password_link_even_with_self_service_recovery_off() {
+    let d = Directory::start("[recovery]\nenabled = false\n");
+    let admin = d.admin_token().await;
+    let id = d.user("kit", Some("Kit-Old-Pass-123"), &[]).await;
+    let (status, _) = d
+        .call(
+            Method::POST,
+            "/auth/password/forgot",
+            None,
+            Some(json!({"username": "kit"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "self-service is off");
+
+    let path = format!("/admin/users/{id}/password-link");
+    let kit = d.token("kit", "Kit-Old-Pass-123", None).await;
+    let (status, body) = d.call(Method::POST, &path, Some(&kit), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = d.call(Method::POST, &path, Some(&admin), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert!(
+        body["expires"].as_str().is_some_and(|e| e.contains('T')),
+        "{body}"
+    );
+
+    let message = d
+        .outbox(&admin)
+        .await
+        .into_iter()
+        .find(|m| m["kind"] == "password_reset" && m["user"] == id.as_str())
+        .expect("the reset message");
+    assert_eq!(message["to"], "kit@example.com");
+    let token = link_token(message["body"].as_str().unwrap(), "/auth/password/reset");
+    let (status, body) = d
+        .call(
+            Method::POST,
+            "/auth/password/reset",
+            None,
+            Some(json!({"token": token, "password": "Kit-New-Pass-123"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(d.bind("kit", "Kit-New-Pass-123").await, 0);
+    let events = d.audit(&admin, &format!("target={id}")).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "password_reset_requested" && e["actor"] != Value::Null),
+        "{events:?}"
+    );
+
+    // No address, no link; an unknown user is 404.
+    let (status, created) = d
+        .call(
+            Method::POST,
+            "/scim/v2/Users",
+            Some(TOKEN),
+            Some(json!({"userName": "noaddr", "active": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let noaddr = created["id"].as_str().unwrap();
+    let (status, body) = d
+        .call(
+            Method::POST,
+            &format!("/admin/users/{noaddr}/password-link"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no email address"),
+        "{body}"
+    );
+    let (status, _) = d
+        .call(
+            Method::POST,
+            &format!("/admin/users/{}/password-link", uuid::Uuid::now_v7()),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -7,9 +7,9 @@ use time::OffsetDateTime;
 use super::{Actor, Result, Service, ServiceError};
 use crate::audit::{AuditKind, Source};
 use crate::mail::{Rendered, Var, Vars};
-use crate::model::{PrincipalKind, User, fold};
+use crate::model::{Action, PrincipalKind, User, UserId, fold};
 use crate::outbox::{MessageKind, OutboxMessage};
-use crate::store::UserKey;
+use crate::store::{Txn, UserKey};
 use crate::token::{self, LinkPurpose, OneTimeLink};
 
 impl Service {
@@ -32,6 +32,42 @@ impl Service {
         let Some(to) = user.contact_email().map(str::to_string) else {
             return Ok(());
         };
+        let actor = Actor::anonymous(Source::Rest, client);
+        self.transact(|tx| self.queue_reset_link(tx, &actor, &user, &to, None))
+            .map(drop)
+    }
+
+    /// Seed 002: an admin sends a user the password change link, whether or not users may ask
+    /// for one themselves (`[recovery] enabled`). Needs Edit on the user; the user must be an
+    /// active person with an email address. Returns when the link expires.
+    pub fn send_password_link(&self, actor: &Actor, id: UserId) -> Result<OffsetDateTime> {
+        let subject = self.subject(actor)?;
+        self.transact(|tx| {
+            let user = super::users::readable(tx, id)?;
+            self.authorize_user(&mut super::InTx(tx), &subject, Action::Edit, &user)?;
+            if !user.active || user.kind != PrincipalKind::Person {
+                return Err(ServiceError::invalid(
+                    "user",
+                    "password links go to active people only",
+                ));
+            }
+            let to = user.contact_email().map(str::to_string).ok_or_else(|| {
+                ServiceError::invalid("emails", "the user has no email address to send a link to")
+            })?;
+            self.queue_reset_link(tx, actor, &user, &to, Some("sent by an administrator"))
+        })
+    }
+
+    /// A reset link for `user`: the link (as a digest), the message carrying it, and the
+    /// audit entry, in the caller's transaction. Returns when the link expires.
+    fn queue_reset_link(
+        &self,
+        tx: &mut dyn Txn,
+        actor: &Actor,
+        user: &User,
+        to: &str,
+        detail: Option<&str>,
+    ) -> Result<OffsetDateTime> {
         let secret = token::random_secret();
         let now = OffsetDateTime::now_utc();
         let expires = now + self.policy.recovery_link_ttl;
@@ -54,32 +90,30 @@ impl Service {
             .render(MessageKind::PasswordReset, &vars);
         let mut message = OutboxMessage::new(
             MessageKind::PasswordReset,
-            Some(to),
+            Some(to.to_string()),
             Some(user.id),
             subject,
             body,
         );
         message.link_expires = Some(expires);
-        let actor = Actor::anonymous(Source::Rest, client);
-        self.transact(|tx| {
-            tx.put_link(
-                &token::digest(&secret),
-                &OneTimeLink {
-                    user: user.id,
-                    purpose: LinkPurpose::ResetPassword,
-                    expires,
-                },
-            )?;
-            tx.push_outbox(&message)?;
-            self.audit(
-                tx,
-                &actor,
-                AuditKind::PasswordResetRequested,
-                Some(user.id.to_string()),
-                None,
-                None,
-            )
-        })
+        tx.put_link(
+            &token::digest(&secret),
+            &OneTimeLink {
+                user: user.id,
+                purpose: LinkPurpose::ResetPassword,
+                expires,
+            },
+        )?;
+        tx.push_outbox(&message)?;
+        self.audit(
+            tx,
+            actor,
+            AuditKind::PasswordResetRequested,
+            Some(user.id.to_string()),
+            detail.map(str::to_string),
+            None,
+        )?;
+        Ok(expires)
     }
 
     fn recoverable(&self, name_or_email: &str) -> Result<Option<User>> {

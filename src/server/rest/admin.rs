@@ -27,6 +27,7 @@ pub fn router() -> Router<Service> {
         .route("/sessions/{user}/{jti}", delete(revoke_session))
         .route("/users/{user}/sign-out", post(sign_out))
         .route("/users/{user}/unlock", post(unlock))
+        .route("/users/{user}/password-link", post(password_link))
         .route("/tokens", get(tokens).post(create_token))
         .route("/tokens/{token}", delete(revoke_token))
         .route("/keys/rotate", post(rotate_keys))
@@ -314,6 +315,24 @@ async fn unlock(
     as_caller(service, &headers, peer, move |s, actor| {
         s.unlock_user(actor, user)?;
         Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+/// Queues a password change link for the user (seed 002), answered with when it expires.
+async fn password_link(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+    Path(user): Path<String>,
+) -> RestResult<(StatusCode, Json<Value>)> {
+    let user = user_id(&user)?;
+    as_caller(service, &headers, peer, move |s, actor| {
+        let expires = s.send_password_link(actor, user)?;
+        let expires = expires
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        Ok((StatusCode::ACCEPTED, Json(json!({"expires": expires}))))
     })
     .await
 }
