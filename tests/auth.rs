@@ -1265,6 +1265,47 @@ async fn sso_only_roles_refuse_password_logins() {
         vec!["password login is disabled by the user's roles"; 2],
         "LDAP and REST alike"
     );
+
+    // Seed 001: "If later disabled, reset passwords for all users with this role". The old
+    // password does not come back; a reset link goes out instead.
+    let (status, body) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Groups/{sso}"),
+            Some(&admin),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "replace", "path": format!("{ROLE}:settings.passwordLoginDisabled"),
+                 "value": false}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body[ROLE]["settings"]["passwordLoginDisabled"], false,
+        "{body}"
+    );
+    assert_eq!(
+        d.bind("nia", "Nia-Pass-123456").await,
+        49,
+        "the old password is gone"
+    );
+    let message = d
+        .outbox(&admin)
+        .await
+        .into_iter()
+        .find(|m| m["kind"] == "password_reset" && m["user"] == id.as_str())
+        .expect("a reset link for the member");
+    let token = link_token(message["body"].as_str().unwrap(), "/auth/password/reset");
+    let (status, _) = d
+        .call(
+            Method::POST,
+            "/auth/password/reset",
+            None,
+            Some(json!({"token": token, "password": "Nia-New-Pass-123"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(d.bind("nia", "Nia-New-Pass-123").await, 0);
 }
 
 /// Expiry needs a password set long ago, which no interface can fake: the core service over a

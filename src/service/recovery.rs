@@ -58,6 +58,45 @@ impl Service {
         })
     }
 
+    /// Seed 001: when a role stops forcing single sign-on, "reset passwords for all users with
+    /// this role". Passwords that were unusable while the role forced SSO (perhaps set long
+    /// ago, perhaps known to others) would work again: each member's is cleared, and an active
+    /// person with an address gets a reset link to choose a new one. Runs in the role's
+    /// transaction.
+    pub(super) fn reset_members_after_sso(
+        &self,
+        tx: &mut dyn Txn,
+        actor: &Actor,
+        role: &crate::model::Role,
+        members: &[UserId],
+    ) -> Result<()> {
+        let now = OffsetDateTime::now_utc();
+        let detail = format!("role {:?} allows password login again", role.name);
+        for member in members {
+            let Some(mut user) = tx.user(*member)?.filter(|u| !u.anonymised) else {
+                continue;
+            };
+            if user.password_hash.take().is_some() {
+                super::users::put_server_managed(tx, &mut user, now)?;
+                self.audit(
+                    tx,
+                    actor,
+                    AuditKind::PasswordChanged,
+                    Some(user.id.to_string()),
+                    Some(format!("password cleared: {detail}")),
+                    None,
+                )?;
+            }
+            if user.active
+                && user.kind == PrincipalKind::Person
+                && let Some(to) = user.contact_email().map(str::to_string)
+            {
+                self.queue_reset_link(tx, actor, &user, &to, Some(&detail))?;
+            }
+        }
+        Ok(())
+    }
+
     /// A reset link for `user`: the link (as a digest), the message carrying it, and the
     /// audit entry, in the caller's transaction. Returns when the link expires.
     fn queue_reset_link(

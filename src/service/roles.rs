@@ -166,6 +166,9 @@ impl Service {
                 return Err(ServiceError::RoleNameTaken(new.name.clone()));
             }
             tx.put_role(&new)?;
+            if old.settings.password_login_disabled && !new.settings.password_login_disabled {
+                self.reset_members_after_sso(tx, actor, &new, members)?;
+            }
             let change = crate::audit::diff(
                 serde_json::to_value(old).unwrap_or_default(),
                 serde_json::to_value(&new).unwrap_or_default(),
