@@ -613,3 +613,45 @@ fn deleting_roles_and_accounts_and_licensing_accounts_need_the_rights() {
     org.service.create_account(&partner, new_child).unwrap();
     assert!(!org.service.account(&admin(), child_co.id).unwrap().licensed);
 }
+
+/// Without an active administrator nobody could grant the role again over any interface: the
+/// last one cannot be deactivated, anonymised or removed, nor its role deleted or unflagged.
+#[test]
+fn the_last_active_administrator_stays() {
+    let org = org();
+    let mut admins = Role::new("Admins", Some(RoleType::Employee));
+    admins.administrator = true;
+    let admins = org.service.create_role(&admin(), admins).unwrap();
+    let (ceo, vp_a) = (org.ids["ceo"], org.ids["vp_a"]);
+    org.service.add_member(&admin(), admins.id, ceo).unwrap();
+    let last = |r: Result<(), ServiceError>| {
+        let err = r.unwrap_err();
+        assert!(matches!(err, ServiceError::LastAdministrator(_)), "{err}");
+    };
+    last(org.service.set_active(&admin(), ceo, false, None).map(drop));
+    last(org.service.anonymise_user(&admin(), ceo, None));
+    last(org.service.remove_member(&admin(), admins.id, ceo));
+    last(org.service.delete_role(&admin(), admins.id, None));
+    let mut unflagged = org.service.role(&admin(), admins.id).unwrap();
+    unflagged.administrator = false;
+    last(
+        org.service
+            .replace_role(&admin(), admins.id, unflagged, None)
+            .map(drop),
+    );
+    let still = org.service.user(&admin(), ceo).unwrap();
+    assert!(still.active && still.roles.contains(&admins.id));
+
+    // With a second administrator, either may go, but not both.
+    org.service.add_member(&admin(), admins.id, vp_a).unwrap();
+    org.service.set_active(&admin(), ceo, false, None).unwrap();
+    last(org.service.remove_member(&admin(), admins.id, vp_a));
+    // An inactive holder does not count; everyone else is unaffected.
+    org.service.set_active(&admin(), ceo, true, None).unwrap();
+    org.service
+        .remove_member(&admin(), admins.id, vp_a)
+        .unwrap();
+    org.service
+        .set_active(&admin(), org.ids["eng1"], false, None)
+        .unwrap();
+}

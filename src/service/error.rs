@@ -60,6 +60,11 @@ pub enum ServiceError {
     Invalid { field: &'static str, reason: String },
     #[error("{0}")]
     Forbidden(String),
+    #[error(
+        "{0} would leave the directory without an active administrator; make someone else one \
+         first"
+    )]
+    LastAdministrator(String),
     #[error(transparent)]
     PasswordPolicy(#[from] crate::password::policy::Violation),
     /// Any failed login: the client learns nothing more; the audit trail has the reason.

@@ -100,7 +100,7 @@ impl Service {
     }
 
     /// Every role record in id order, decoded once per store generation.
-    fn all_roles(&self) -> Result<Arc<Vec<Role>>> {
+    pub(super) fn all_roles(&self) -> Result<Arc<Vec<Role>>> {
         self.derived
             .roles
             .get_or_build((), self.store.generation(), || {
@@ -165,6 +165,10 @@ impl Service {
             if fold(&new.name) != fold(&old.name) && tx.role_by_name(&fold(&new.name))?.is_some() {
                 return Err(ServiceError::RoleNameTaken(new.name.clone()));
             }
+            if old.administrator && !new.administrator {
+                let what = format!("taking the administrator flag off role {:?}", old.name);
+                self.keep_an_administrator(tx, &what, &|r, _| r == id)?;
+            }
             tx.put_role(&new)?;
             if old.settings.password_login_disabled && !new.settings.password_login_disabled {
                 self.reset_members_after_sso(tx, actor, &new, members)?;
@@ -195,6 +199,10 @@ impl Service {
         let subject = self.subject(actor)?;
         self.with_members(id, |tx, old, members| {
             self.authorize_role_deletion(&subject, old)?;
+            if old.administrator {
+                let what = format!("deleting role {:?}", old.name);
+                self.keep_an_administrator(tx, &what, &|r, _| r == id)?;
+            }
             check_version(expected_version, old.version)?;
             for member in members {
                 if let Some(mut user) = tx.user(*member)? {
@@ -314,6 +322,10 @@ impl Service {
         }
         if changed.is_empty() {
             return Ok(());
+        }
+        if role.administrator && !remove.is_empty() {
+            let what = format!("removing members from role {:?}", role.name);
+            self.keep_an_administrator(tx, &what, &|r, u| r == role.id && remove.contains(&u))?;
         }
         let mut bumped = role.clone();
         bumped.version += 1;

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use super::{Actor, Candidates, InTx, Plan, Records, Result, Service, ServiceError};
 use crate::audit::AuditKind;
-use crate::model::{Action, Entity, PrincipalKind, User, UserId, fold};
+use crate::model::{Action, Entity, PrincipalKind, RoleId, User, UserId, fold};
 use crate::store::Txn;
 
 /// Longest chain of managers followed when checking for cycles; deeper organisations than this
@@ -165,6 +165,14 @@ impl Service {
             normalise(&mut new)?;
             self.authorize_user(&mut InTx(tx), &subject, Action::Edit, &new)?;
             self.authorize_own_change(&subject, &old, &new)?;
+            if self.is_active_administrator(&old)? {
+                let keeps = |role: RoleId| new.active && new.roles.contains(&role);
+                self.keep_an_administrator(
+                    tx,
+                    &format!("changing {:?}", old.user_name),
+                    &|r, u| u == id && !keeps(r),
+                )?;
+            }
             self.authorize_roles_granted(&mut InTx(tx), &subject, &old.roles, &new.roles)?;
             self.commit_user(tx, actor, Some(&old), new)
         });
@@ -212,6 +220,10 @@ impl Service {
             self.authorize_user(&mut InTx(tx), &subject, Action::Delete, &old)?;
             self.authorize_touching(&mut InTx(tx), &subject, &old)?;
             check_version(expected_version, old.version)?;
+            if self.is_active_administrator(&old)? {
+                let what = format!("anonymising {:?}", old.user_name);
+                self.keep_an_administrator(tx, &what, &|_, u| u == id)?;
+            }
             let mut new = old.clone();
             new.erase_personal_data();
             new.version = old.version + 1;

@@ -13,7 +13,7 @@ pub fn ldap_error(e: ServiceError) -> LdapError {
         }
         // An administrative limit (the license pool), not a malformed request.
         E::LicenseLimit { .. } | E::AccountNotLicensed(_) => Code::AdminLimitExceeded,
-        E::AccountHasActivePartners { .. } => Code::UnwillingToPerform,
+        E::AccountHasActivePartners { .. } | E::LastAdministrator(_) => Code::UnwillingToPerform,
         E::AccountRequired(_)
         | E::UnknownAccount(_)
         | E::UnknownManager(_)

@@ -17,6 +17,7 @@ pub fn failure(e: ServiceError) -> ScimError {
         E::LicenseLimit { .. }
         | E::AccountNotLicensed(_)
         | E::AccountHasActivePartners { .. }
+        | E::LastAdministrator(_)
         | E::AccountInUse(_)
         | E::Busy(_) => (409, None),
         E::AccountRequired(_)

@@ -85,7 +85,9 @@ impl From<ServiceError> for RestError {
                 (StatusCode::FORBIDDEN, "forbidden")
             }
             E::PasswordPolicy(_) => (StatusCode::BAD_REQUEST, "password_policy"),
-            E::VersionConflict { .. } | E::Busy(_) => (StatusCode::CONFLICT, "conflict"),
+            E::VersionConflict { .. } | E::Busy(_) | E::LastAdministrator(_) => {
+                (StatusCode::CONFLICT, "conflict")
+            }
             E::Store(_) | E::Backup(_) => {
                 tracing::error!(error = %e, "store failure during a REST request");
                 return Self::new(
