@@ -18,3 +18,4 @@ pub mod service;
 pub mod store;
 pub mod tls;
 pub mod token;
+pub mod transfer;

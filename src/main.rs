@@ -14,8 +14,7 @@ use rollcall::audit::Source;
 use rollcall::bootstrap::{self, Credentials, Seed};
 use rollcall::config::{Config, Overrides};
 use rollcall::mail::Templates;
-use rollcall::model::User;
-use rollcall::service::{Actor, NewUser, Plan, Policy, Service};
+use rollcall::service::{Actor, Policy, Service};
 use rollcall::store::{SledStore, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
@@ -232,31 +231,9 @@ fn main() -> anyhow::Result<()> {
             let actor = Actor::system(Source::Cli);
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            let mut failed = None;
             let mut progress = progress::Progress::on_stderr("exported");
-            let mut exported = 0;
-            service.list_users(&actor, &Plan::Scan, &mut |user| {
-                exported += 1;
-                progress.update(exported, 0);
-                let mut user = user.clone();
-                // Secrets never leave the server, not even to its own operator.
-                user.password_hash = None;
-                user.password_history.clear();
-                user.totp = None;
-                match serde_json::to_writer(&mut out, &user)
-                    .map_err(std::io::Error::from)
-                    .and_then(|()| writeln!(out))
-                {
-                    Ok(()) => std::ops::ControlFlow::Continue(()),
-                    Err(e) => {
-                        failed = Some(e);
-                        std::ops::ControlFlow::Break(())
-                    }
-                }
-            })?;
-            if let Some(e) = failed {
-                return Err(e.into());
-            }
+            rollcall::transfer::export(&service, &actor, &mut out, &mut |n| progress.update(n, 0))?;
+            progress.clear();
             out.flush()?;
             Ok(())
         }
@@ -421,15 +398,8 @@ async fn wait_for_signal() {
 }
 
 /// One import line: a user record plus an optional password.
-#[derive(serde::Deserialize)]
-struct ImportLine {
-    #[serde(flatten)]
-    user: User,
-    password: Option<String>,
-}
-
 fn import(service: &Service) -> anyhow::Result<()> {
-    let actor = Actor::system(Source::Cli);
+    let mut importer = rollcall::transfer::Importer::new(service, Actor::system(Source::Cli));
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let (mut created, mut failed) = (0u64, 0u64);
@@ -439,28 +409,11 @@ fn import(service: &Service) -> anyhow::Result<()> {
         if line.trim().is_empty() {
             continue;
         }
-        let outcome = serde_json::from_str::<ImportLine>(&line)
-            .map_err(anyhow::Error::from)
-            .and_then(|l| {
-                service
-                    .create_user(
-                        &actor,
-                        NewUser {
-                            user: l.user,
-                            password: l.password,
-                        },
-                    )
-                    .map_err(anyhow::Error::from)
-            });
-        match outcome {
-            Ok(user) => {
+        match importer.line(&line) {
+            Ok(imported) => {
                 created += 1;
                 let mut out = stdout.lock();
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::json!({"id": user.id, "userName": user.user_name})
-                )?;
+                writeln!(out, "{}", imported.report())?;
                 out.flush()?;
             }
             Err(e) => {
@@ -471,15 +424,20 @@ fn import(service: &Service) -> anyhow::Result<()> {
         }
         progress.update(created, failed);
     }
+    for (user, e) in importer.finish() {
+        failed += 1;
+        progress.clear();
+        eprintln!("user {user}: manager not set: {e:#}");
+    }
     progress.clear();
-    eprintln!("imported {created} users, {failed} failed");
+    eprintln!("imported {created} records, {failed} failed");
     if failed > 0 {
         bail!(
             "{failed} {} not imported",
             if failed == 1 {
-                "line was"
+                "record was"
             } else {
-                "lines were"
+                "records were"
             }
         );
     }

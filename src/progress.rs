@@ -41,8 +41,8 @@ impl Progress {
         } else {
             0.0
         };
-        let users = if done == 1 { "user" } else { "users" };
-        let mut line = format!("{CLEAR_LINE}{} {done} {users} ({rate:.0}/s)", self.verb);
+        let records = if done == 1 { "record" } else { "records" };
+        let mut line = format!("{CLEAR_LINE}{} {done} {records} ({rate:.0}/s)", self.verb);
         if failed > 0 {
             line.push_str(&format!(", {failed} failed"));
         }

@@ -1203,6 +1203,18 @@ async fn imported_hashes_bind_and_are_upgraded() {
         found["totalResults"], 0,
         "a refused hash refuses the whole entry"
     );
+    // Created with its password in one step: never sent a link to choose another.
+    let links: Vec<Value> = d
+        .outbox(&admin)
+        .await
+        .into_iter()
+        .filter(|m| {
+            m["body"]
+                .as_str()
+                .is_some_and(|b| b.contains("/auth/activate"))
+        })
+        .collect();
+    assert!(links.is_empty(), "{links:?}");
 }
 
 /// Unknown users and wrong passwords must cost the same. Statistical, not a timed assertion:

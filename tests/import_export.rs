@@ -41,8 +41,8 @@ fn piped_stderr_gets_no_progress() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     let reported: Vec<&str> = stderr.lines().collect();
     assert!(reported[0].starts_with("line 2: "), "{stderr:?}");
-    assert_eq!(reported[1], "imported 2 users, 1 failed");
-    assert_eq!(reported[2], "Error: 1 line was not imported");
+    assert_eq!(reported[1], "imported 2 records, 1 failed");
+    assert_eq!(reported[2], "Error: 1 record was not imported");
     assert_eq!(reported.len(), 3, "{stderr:?}");
     assert!(
         !stderr.contains('\r') && !stderr.contains('\x1b'),
@@ -93,7 +93,7 @@ fn a_terminal_sees_progress_that_is_erased_before_each_message() {
     };
     let erase = "\r\x1b[2K";
     assert!(
-        shown.contains(&format!("{erase}imported 1 user (")),
+        shown.contains(&format!("{erase}imported 1 record (")),
         "{shown:?}"
     );
     // The line is erased before the error is written, and drawn again after it.
@@ -102,7 +102,7 @@ fn a_terminal_sees_progress_that_is_erased_before_each_message() {
     assert!(shown[error_at..].contains(", 1 failed"), "{shown:?}");
     // The summary stands alone on its line.
     assert!(
-        shown.contains(&format!("{erase}imported 2 users, 1 failed\r\n")),
+        shown.contains(&format!("{erase}imported 2 records, 1 failed\r\n")),
         "{shown:?}"
     );
 
@@ -113,8 +113,155 @@ fn a_terminal_sees_progress_that_is_erased_before_each_message() {
         return;
     };
     assert!(
-        shown.contains(&format!("{erase}exported 1 user (")),
+        shown.contains(&format!("{erase}exported 1 record (")),
         "{shown:?}"
     );
     assert!(shown.ends_with(erase), "erased at the end: {shown:?}");
+}
+
+/// DESIGN §5: export and import round-trip the directory. Accounts (a child created before its
+/// parent), roles with their permissions, memberships, a manager created after the report, and
+/// a password hash exported by another directory all arrive; a role the target already has by
+/// name takes the members in place of a copy; secrets never leave.
+#[test]
+fn an_export_imports_into_another_directory_with_accounts_roles_members_and_managers() {
+    use rollcall::model::{Account, LicenseLimits, LicenseType, PermissionLevel, Role, RoleType};
+    use sha1::Digest;
+
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source");
+    let (eng_id, partner_id) = {
+        let service = open_service(&source, LicenseLimits::default());
+        let eu = service
+            .create_account(&admin(), Account::new("Acme EU"))
+            .unwrap();
+        let mut holding = Account::new("Acme Holding");
+        holding.licensed = true;
+        let holding = service.create_account(&admin(), holding).unwrap();
+        let mut moved = eu.clone();
+        moved.parent = Some(holding.id);
+        service
+            .replace_account(&admin(), eu.id, moved, None)
+            .unwrap();
+        let mut engineers = Role::new("Engineers", Some(RoleType::Employee));
+        engineers.permissions.user.read = PermissionLevel::All;
+        let engineers = service.create_role(&admin(), engineers).unwrap();
+        let lunch = service
+            .create_role(&admin(), Role::new("Lunch", None))
+            .unwrap();
+        let mut eng = person("eng", LicenseType::Employee, true);
+        eng.roles = vec![engineers.id, lunch.id];
+        let eng = service
+            .create_user(
+                &admin(),
+                rollcall::service::NewUser {
+                    user: eng,
+                    password: Some("Eng-Secret-Pass-1".into()),
+                },
+            )
+            .unwrap();
+        let boss = create(&service, person("boss", LicenseType::Employee, true));
+        service
+            .update_user(&admin(), eng.id, None, |u| {
+                u.manager = Some(boss.id);
+                Ok(())
+            })
+            .unwrap();
+        let mut partner = person("pat", LicenseType::Partner, true);
+        partner.account = Some(eu.id);
+        partner.roles = vec![lunch.id];
+        (eng.id, create(&service, partner).id)
+    };
+    let exported = run(&source, &["export"]);
+    assert!(exported.status.success(), "{exported:?}");
+    let mut text = String::from_utf8(exported.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("{\"account\":") && lines[0].contains("Acme Holding"));
+    assert!(lines[1].starts_with("{\"account\":") && lines[1].contains("Acme EU"));
+    assert!(lines[2].starts_with("{\"role\":") && lines[3].starts_with("{\"role\":"));
+    assert!(!text.contains("$argon2"), "no password hash leaves");
+    // A user another directory exported, with its {SSHA} hash (OpenLDAP's form).
+    let salt = b"s4lt";
+    let mut digest = sha1::Sha1::digest([b"Migrated-Pass-1".as_slice(), salt].concat()).to_vec();
+    digest.extend_from_slice(salt);
+    use base64::Engine;
+    let ssha = format!(
+        "{{SSHA}}{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    );
+    text.push_str(
+        &serde_json::json!({"id": uuid::Uuid::now_v7(), "user_name": "migrated", "active": true,
+            "created": "2026-01-01T00:00:00Z", "modified": "2026-01-01T00:00:00Z",
+            "version": 0, "password_hash": ssha})
+        .to_string(),
+    );
+    text.push('\n');
+
+    // The target already has a role named Engineers.
+    let target = dir.path().join("target");
+    let existing = {
+        let service = open_service(&target, LicenseLimits::default());
+        service
+            .create_role(&admin(), Role::new("Engineers", Some(RoleType::Employee)))
+            .unwrap()
+    };
+    let out = output_with_stdin(&mut import_command(&target), text.as_bytes());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        report.contains(&format!(
+            "{{\"existing\":true,\"id\":\"{}\",\"role\":\"Engineers\"}}",
+            existing.id
+        )),
+        "{report}"
+    );
+
+    let service = open_service(&target, LicenseLimits::default());
+    let eng = service.user(&admin(), eng_id).unwrap();
+    let boss = service.user_by_name(&admin(), "boss").unwrap();
+    assert_eq!(eng.manager, Some(boss.id), "the manager set after the fact");
+    let lunch = service.role_by_name(&admin(), "Lunch").unwrap();
+    assert_eq!(eng.roles.len(), 2);
+    assert!(eng.roles.contains(&existing.id) && eng.roles.contains(&lunch.id));
+    assert_eq!(
+        service.role_members(&admin(), existing.id).unwrap(),
+        vec![eng_id]
+    );
+    let pat = service.user(&admin(), partner_id).unwrap();
+    let eu = service.account_by_name(&admin(), "Acme EU").unwrap();
+    let holding = service.account_by_name(&admin(), "Acme Holding").unwrap();
+    assert_eq!((pat.account, eu.parent), (Some(eu.id), Some(holding.id)));
+    assert!(holding.licensed);
+    assert_eq!(service.verify().unwrap(), Vec::<String>::new());
+    // Passwords: exported users have none (no secret left the source); the migrated user
+    // signs in with the password its hash was made from, and got no set-password link.
+    let from = rollcall::service::LoginSource {
+        source: rollcall::audit::Source::Rest,
+        client: None,
+    };
+    let login = |name: &str, password: &str| {
+        service
+            .login(
+                name,
+                password,
+                rollcall::service::SecondFactor::Separate(None),
+                from,
+            )
+            .is_ok()
+    };
+    assert!(!login("eng", "Eng-Secret-Pass-1"));
+    assert!(login("migrated", "Migrated-Pass-1"));
+    let migrated = service.user_by_name(&admin(), "migrated").unwrap();
+    assert!(
+        !service
+            .outbox()
+            .unwrap()
+            .iter()
+            .any(|m| m.user == Some(migrated.id) && m.body.contains("/auth/activate")),
+        "no set-password link for a user who has a password"
+    );
 }

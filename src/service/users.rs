@@ -25,9 +25,34 @@ pub struct NewUser {
     pub password: Option<String>,
 }
 
+/// What a new user signs in with.
+enum Credential {
+    None,
+    /// In clear text, hashed here under the password policy.
+    Clear(String),
+    /// A hash exported by another directory (see [`crate::password::import()`]).
+    Exported(String),
+}
+
 impl Service {
     pub fn create_user(&self, actor: &Actor, new: NewUser) -> Result<User> {
-        let NewUser { mut user, password } = new;
+        let NewUser { user, password } = new;
+        self.create(
+            actor,
+            user,
+            password.map_or(Credential::None, Credential::Clear),
+        )
+    }
+
+    /// Creates a user whose password is a hash exported by another directory (`{SSHA}`,
+    /// `{SSHA512}`, bcrypt, `{ARGON2}`), in one transaction: a migrated user never exists
+    /// without its password, and is not sent a link to choose one. A weak or malformed hash
+    /// refuses the whole creation, with the reason.
+    pub fn create_user_with_hash(&self, actor: &Actor, user: User, exported: &str) -> Result<User> {
+        self.create(actor, user, Credential::Exported(exported.to_string()))
+    }
+
+    fn create(&self, actor: &Actor, mut user: User, credential: Credential) -> Result<User> {
         normalise(&mut user)?;
         let subject = self.subject(actor)?;
         self.authorize_user(&mut self.records(), &subject, Action::Create, &user)?;
@@ -42,8 +67,8 @@ impl Service {
             return Err(ServiceError::UserNameTaken(user.user_name.clone()));
         }
         let mut dropped = None;
-        user.password_hash = match password {
-            Some(pw) => match self.new_password_hash(None, &pw) {
+        user.password_hash = match credential {
+            Credential::Clear(pw) => match self.new_password_hash(None, &pw) {
                 Ok(hash) => Some(hash),
                 Err(ServiceError::PasswordPolicy(v)) if self.drops_provisioned(&subject) => {
                     dropped = Some(v);
@@ -51,7 +76,11 @@ impl Service {
                 }
                 Err(e) => return Err(e),
             },
-            None => None,
+            Credential::Exported(exported) => Some(
+                crate::password::import(&exported)
+                    .map_err(|e| ServiceError::invalid("password", e.to_string()))?,
+            ),
+            Credential::None => None,
         };
         user.password_history.clear();
         user.locked_until = None;

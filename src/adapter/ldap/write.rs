@@ -422,24 +422,14 @@ pub(super) fn add(
             }
             let changes = user_changes(dir, actor, &changes)?;
             apply_user_changes(&mut user, &changes).map_err(ldap_error)?;
-            // A hash exported by another directory is stored after the user exists. It is
-            // checked first, so a weak or malformed one refuses the add instead of leaving a
-            // user behind without a password.
-            let imported = password.take_if(|p| crate::password::looks_like_hash(p));
-            if let Some(hash) = &imported {
-                crate::password::import(hash)
-                    .map_err(|e| ldap_error(ServiceError::invalid("password", e.to_string())))?;
+            // A hash exported by another directory (a migration from OpenLDAP) is stored with
+            // the user, in one step.
+            match password.take_if(|p| crate::password::looks_like_hash(p)) {
+                Some(hash) => dir.service.create_user_with_hash(actor, user, &hash),
+                None => dir.service.create_user(actor, NewUser { user, password }),
             }
-            let user = dir
-                .service
-                .create_user(actor, NewUser { user, password })
-                .map_err(ldap_error)?;
-            if let Some(hash) = imported {
-                dir.service
-                    .import_password_hash(actor, user.id, &hash)
-                    .map_err(ldap_error)?;
-            }
-            Ok(())
+            .map(drop)
+            .map_err(ldap_error)
         }
         Branch::Roles => {
             let mut role = Role::new(name, None);

@@ -1,0 +1,310 @@
+//! `rollcall export` and `rollcall import`: the directory as JSON lines, in an order that lets
+//! another directory take it in one pass. Accounts come first (parents before children), as
+//! `{"account": {…}}`, then roles and plain groups as `{"role": {…}}`, then users, one bare user
+//! object per line (the format older exports have). Secrets stay behind: no password hashes,
+//! TOTP secrets or tokens; a user line may carry a clear `password` or a `password_hash`
+//! exported by another directory instead.
+//!
+//! On import, records keep their ids. An account or role whose name the directory already has
+//! is not created again: references to it are pointed at the one there (the `Administrators`
+//! and `Provisioning` roles of a bootstrapped directory, say). A user whose manager comes later
+//! in the file gets the manager once every line has been read.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
+use std::ops::ControlFlow;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::model::{Account, AccountId, Role, RoleId, User, UserId};
+use crate::service::{Actor, NewUser, Plan, Service, ServiceError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    #[error("not a record: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error("writing: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Writes every account, role and readable user to `out`; `progress` gets the running count.
+/// Returns how many records were written.
+pub fn export(
+    service: &Service,
+    actor: &Actor,
+    out: &mut dyn Write,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, TransferError> {
+    let mut written = 0u64;
+    let mut line = |out: &mut dyn Write, record: &Value| -> Result<(), TransferError> {
+        serde_json::to_writer(&mut *out, record)?;
+        writeln!(out)?;
+        written += 1;
+        progress(written);
+        Ok(())
+    };
+    for account in parents_first(service.accounts(actor)?) {
+        line(out, &json!({ "account": account }))?;
+    }
+    for role in service.roles(actor)? {
+        line(out, &json!({ "role": role }))?;
+    }
+    let mut failed = None;
+    service.list_users(actor, &Plan::Scan, &mut |user| {
+        let mut user = user.clone();
+        // Secrets never leave the server, not even to its own operator.
+        user.password_hash = None;
+        user.password_history.clear();
+        user.totp = None;
+        match serde_json::to_value(&user)
+            .map_err(TransferError::from)
+            .and_then(|v| line(out, &v))
+        {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                failed = Some(e);
+                ControlFlow::Break(())
+            }
+        }
+    })?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(written),
+    }
+}
+
+/// Accounts ordered so that each comes after its parent.
+fn parents_first(accounts: Vec<Account>) -> Vec<Account> {
+    let ids: BTreeSet<AccountId> = accounts.iter().map(|a| a.id).collect();
+    let mut placed: BTreeSet<AccountId> = BTreeSet::new();
+    let mut pending = accounts;
+    let mut ordered = Vec::with_capacity(pending.len());
+    while !pending.is_empty() {
+        let (ready, rest): (Vec<_>, Vec<_>) = pending.into_iter().partition(|a| {
+            a.parent
+                .is_none_or(|p| placed.contains(&p) || !ids.contains(&p))
+        });
+        if ready.is_empty() {
+            // Unreachable while parent chains cannot loop; never lose a record over it.
+            ordered.extend(rest);
+            break;
+        }
+        placed.extend(ready.iter().map(|a| a.id));
+        ordered.extend(ready);
+        pending = rest;
+    }
+    ordered
+}
+
+#[derive(Deserialize)]
+struct UserLine {
+    #[serde(flatten)]
+    user: User,
+    /// In clear text, checked against the password policy.
+    password: Option<String>,
+}
+
+/// What one line became.
+#[derive(Debug)]
+pub enum Imported {
+    /// Created, or (`existing`) found under the same name and used in its place.
+    Account {
+        id: AccountId,
+        name: String,
+        existing: bool,
+    },
+    Role {
+        id: RoleId,
+        name: String,
+        existing: bool,
+    },
+    User {
+        id: UserId,
+        user_name: String,
+    },
+}
+
+impl Imported {
+    /// The line `rollcall import` prints for it.
+    pub fn report(&self) -> Value {
+        match self {
+            Self::Account { id, name, existing } => {
+                json!({"id": id, "account": name, "existing": existing})
+            }
+            Self::Role { id, name, existing } => {
+                json!({"id": id, "role": name, "existing": existing})
+            }
+            Self::User { id, user_name } => json!({"id": id, "userName": user_name}),
+        }
+    }
+}
+
+/// Reads an export line by line into the directory.
+pub struct Importer<'a> {
+    service: &'a Service,
+    actor: Actor,
+    accounts: HashMap<AccountId, AccountId>,
+    roles: HashMap<RoleId, RoleId>,
+    /// Users whose manager was not there yet when they were created: (user, manager).
+    managers: Vec<(UserId, UserId)>,
+}
+
+impl<'a> Importer<'a> {
+    pub fn new(service: &'a Service, actor: Actor) -> Self {
+        Self {
+            service,
+            actor,
+            accounts: HashMap::new(),
+            roles: HashMap::new(),
+            managers: Vec::new(),
+        }
+    }
+
+    /// Imports one line; a failed line changes nothing.
+    pub fn line(&mut self, text: &str) -> Result<Imported, TransferError> {
+        let value: Value = serde_json::from_str(text)?;
+        // `{"account": {…}}` and `{"role": {…}}` wrap their record; a user is a bare object
+        // (whose own `account` is an id, never an object).
+        let wrapped = value
+            .as_object()
+            .filter(|o| o.len() == 1)
+            .and_then(|o| o.iter().next())
+            .filter(|(_, inner)| inner.is_object());
+        match wrapped {
+            Some((kind, inner)) if kind == "account" => {
+                self.account(serde_json::from_value(inner.clone())?)
+            }
+            Some((kind, inner)) if kind == "role" => {
+                self.role(serde_json::from_value(inner.clone())?)
+            }
+            _ => self.user(serde_json::from_value(value)?),
+        }
+    }
+
+    fn account(&mut self, mut account: Account) -> Result<Imported, TransferError> {
+        let source = account.id;
+        if let Some(existing) =
+            self.existing(self.service.account_by_name(&self.actor, &account.name))?
+        {
+            self.accounts.insert(source, existing.id);
+            return Ok(Imported::Account {
+                id: existing.id,
+                name: existing.name,
+                existing: true,
+            });
+        }
+        account.parent = account
+            .parent
+            .map(|p| self.accounts.get(&p).copied().unwrap_or(p));
+        let created = self.service.create_account(&self.actor, account)?;
+        self.accounts.insert(source, created.id);
+        Ok(Imported::Account {
+            id: created.id,
+            name: created.name,
+            existing: false,
+        })
+    }
+
+    fn role(&mut self, role: Role) -> Result<Imported, TransferError> {
+        let source = role.id;
+        if let Some(existing) = self.existing(self.service.role_by_name(&self.actor, &role.name))? {
+            self.roles.insert(source, existing.id);
+            return Ok(Imported::Role {
+                id: existing.id,
+                name: existing.name,
+                existing: true,
+            });
+        }
+        let created = self.service.create_role(&self.actor, role)?;
+        self.roles.insert(source, created.id);
+        Ok(Imported::Role {
+            id: created.id,
+            name: created.name,
+            existing: false,
+        })
+    }
+
+    fn user(&mut self, line: UserLine) -> Result<Imported, TransferError> {
+        let UserLine { mut user, password } = line;
+        user.account = user
+            .account
+            .map(|a| self.accounts.get(&a).copied().unwrap_or(a));
+        for role in &mut user.roles {
+            *role = self.roles.get(role).copied().unwrap_or(*role);
+        }
+        let deferred = match user.manager {
+            Some(manager)
+                if self
+                    .existing(self.service.user(&self.actor, manager))?
+                    .is_some() =>
+            {
+                None
+            }
+            Some(manager) => {
+                user.manager = None;
+                Some(manager)
+            }
+            None => None,
+        };
+        let created = match user.password_hash.take() {
+            Some(exported) => self
+                .service
+                .create_user_with_hash(&self.actor, user, &exported)?,
+            None => self
+                .service
+                .create_user(&self.actor, NewUser { user, password })?,
+        };
+        if let Some(manager) = deferred {
+            self.managers.push((created.id, manager));
+        }
+        Ok(Imported::User {
+            id: created.id,
+            user_name: created.user_name,
+        })
+    }
+
+    /// After the last line: the managers that came after their reports. Returns the users
+    /// whose manager could not be set, and why.
+    pub fn finish(&mut self) -> Vec<(UserId, TransferError)> {
+        let mut failed = Vec::new();
+        for (user, manager) in std::mem::take(&mut self.managers) {
+            let set = self.service.update_user(&self.actor, user, None, |u| {
+                u.manager = Some(manager);
+                Ok(())
+            });
+            if let Err(e) = set {
+                failed.push((user, e.into()));
+            }
+        }
+        failed
+    }
+
+    /// A lookup by name: the record, or `None` when there is none.
+    fn existing<T>(&self, found: Result<T, ServiceError>) -> Result<Option<T>, TransferError> {
+        match found {
+            Ok(record) => Ok(Some(record)),
+            Err(ServiceError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn children_come_after_their_parents() {
+        let mut grandchild = Account::new("grandchild");
+        let mut child = Account::new("child");
+        let parent = Account::new("parent");
+        child.parent = Some(parent.id);
+        grandchild.parent = Some(child.id);
+        let ordered = parents_first(vec![grandchild, child, parent]);
+        let names: Vec<&str> = ordered.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["parent", "child", "grandchild"]);
+    }
+}
