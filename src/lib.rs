@@ -7,6 +7,8 @@ pub mod auth;
 pub mod backups;
 pub mod bootstrap;
 pub mod config;
+#[cfg(unix)]
+pub mod control;
 pub mod mail;
 pub mod metrics;
 pub mod model;

@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use rollcall::audit::Source;
 use rollcall::bootstrap::{self, Credentials, Seed};
 use rollcall::config::{Config, Overrides};
+use rollcall::control;
 use rollcall::mail::Templates;
 use rollcall::service::{Actor, Policy, Service};
 use rollcall::store::{SledStore, StoreOptions};
@@ -82,7 +83,7 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
-    /// User administration that needs no running server.
+    /// User administration, on a running server (through its control socket) or a stopped one.
     User {
         #[command(subcommand)]
         command: UserCommand,
@@ -139,6 +140,12 @@ enum UserCommand {
         /// userName of the user.
         user_name: String,
     },
+    /// Set a new generated password, print it once, and lift any lockout: the way back in for
+    /// an administrator who lost their password.
+    ResetPassword {
+        /// userName of the user.
+        user_name: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -179,26 +186,30 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token { command } => {
-            let service = open(&config)?;
-            initialise(&service, &config)?;
-            token_command(&service, command)
+            let command = match command {
+                TokenCommand::Create {
+                    name,
+                    account,
+                    expires_days,
+                } => control::Command::TokenCreate {
+                    name,
+                    account,
+                    expires_days,
+                },
+                TokenCommand::List => control::Command::TokenList,
+                TokenCommand::Revoke { token } => control::Command::TokenRevoke { token },
+            };
+            operate(&config, command, true)
         }
         Command::User { command } => {
-            let service = open(&config)?;
-            let actor = Actor::system(Source::Cli);
-            match command {
-                UserCommand::Unlock { user_name } => {
-                    let user = service.user_by_name(&actor, &user_name)?;
-                    service.unlock_user(&actor, user.id)?;
-                    println!("unlocked {}", user.user_name);
+            let command = match command {
+                UserCommand::Unlock { user_name } => control::Command::Unlock { user_name },
+                UserCommand::SignOut { user_name } => control::Command::SignOut { user_name },
+                UserCommand::ResetPassword { user_name } => {
+                    control::Command::ResetPassword { user_name }
                 }
-                UserCommand::SignOut { user_name } => {
-                    let user = service.user_by_name(&actor, &user_name)?;
-                    service.revoke_all_sessions(&actor, user.id)?;
-                    println!("ended every session of {}", user.user_name);
-                }
-            }
-            Ok(())
+            };
+            operate(&config, command, false)
         }
         Command::Check => {
             let service = open(&config)?;
@@ -213,16 +224,7 @@ fn main() -> anyhow::Result<()> {
                 bail!("{} inconsistencies", problems.len())
             }
         }
-        Command::Licenses => {
-            let service = open(&config)?;
-            for usage in service.license_usage()? {
-                let limit = usage
-                    .limit
-                    .map_or("unlimited".to_string(), |l| l.to_string());
-                println!("{:<9} {}/{}", usage.license, usage.used, limit);
-            }
-            Ok(())
-        }
+        Command::Licenses => operate(&config, control::Command::Licenses, false),
         Command::Import => import(&open(&config)?),
         Command::Backup { file } => backup(&config, &file),
         Command::Restore { file } => restore(&config, &file),
@@ -277,32 +279,18 @@ fn restore(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn token_command(service: &Service, command: TokenCommand) -> anyhow::Result<()> {
-    let actor = Actor::system(Source::Cli);
-    match command {
-        TokenCommand::Create {
-            name,
-            account,
-            expires_days,
-        } => {
-            let principal = service
-                .user_by_name(&actor, &account)
-                .with_context(|| format!("service account {account:?}"))?;
-            let expires = expires_days
-                .map(|d| time::OffsetDateTime::now_utc() + time::Duration::days(d.into()));
-            let token = service.create_api_token(&actor, &name, principal.id, None, expires)?;
-            println!("{token}");
-        }
-        TokenCommand::List => {
-            for token in service.api_tokens(&actor)? {
-                println!("{}", serde_json::to_string(&token)?);
-            }
-        }
-        TokenCommand::Revoke { token } => {
-            let revoked = service.revoke_api_token(&actor, &token)?;
-            println!("revoked {} ({})", revoked.name, revoked.id);
-        }
+/// Runs an operator command on the server that holds the data directory, through its control
+/// socket, or on the store itself when no server runs (initialising it first if `initialise`).
+fn operate(config: &Config, command: control::Command, initialise: bool) -> anyhow::Result<()> {
+    if let Some(out) = control::send(&config.data, &command)? {
+        print!("{out}");
+        return Ok(());
     }
+    let service = open(config)?;
+    if initialise {
+        self::initialise(&service, config)?;
+    }
+    print!("{}", control::execute(&service, command)?);
     Ok(())
 }
 

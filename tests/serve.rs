@@ -40,6 +40,37 @@ fn tls_handshake(addr: &str, cert_pem: &Path, name: &str) -> Result<(), String> 
     Ok(())
 }
 
+/// One HTTP/1.1 exchange on a fresh connection; the whole answer as text.
+fn http(addr: std::net::SocketAddr, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut sock = TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    sock.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    sock.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+fn get_with_bearer(addr: std::net::SocketAddr, path: &str, token: &str) -> String {
+    http(
+        addr,
+        &format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        ),
+    )
+}
+
+fn post_json(addr: std::net::SocketAddr, path: &str, body: &str) -> String {
+    http(
+        addr,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
 fn clean_env(command: &mut Command) -> &mut Command {
     for (key, _) in std::env::vars() {
         if key.starts_with("ROLLCALL_") {
@@ -267,7 +298,7 @@ fn bootstrap_secrets_can_come_from_the_environment() {
 }
 
 #[test]
-fn token_create_prints_only_the_token_and_refuses_a_data_dir_held_by_a_server() {
+fn token_create_prints_only_the_token_with_or_without_a_running_server() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let out = run(&data, &["token", "create", "--name", "okta"]);
@@ -286,12 +317,58 @@ fn token_create_prints_only_the_token_and_refuses_a_data_dir_held_by_a_server() 
         assert_eq!(principal.token.name, "okta");
     }
 
-    let server = Server::spawn(&data, &[], &[]);
+    // A running server holds the store: the command goes through its control socket.
+    let mut server = Server::spawn(&data, &[], &[]);
     let out = run(&data, &["token", "create", "--name", "entra"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(token.lines().count(), 1, "only the token: {token:?}");
+    let answer = get_with_bearer(server.http, "/scim/v2/Users?count=1", token.trim());
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let listed = run(&data, &["token", "list"]);
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        listed.contains("\"entra\"") && listed.contains("\"okta\""),
+        "{listed}"
+    );
+    let out = run(&data, &["user", "reset-password", "admin"]);
+    assert!(out.status.success());
+    let password = String::from_utf8(out.stdout).unwrap();
+    let login = post_json(
+        server.http,
+        "/auth/token",
+        &format!(r#"{{"username":"admin","password":"{}"}}"#, password.trim()),
+    );
+    assert!(
+        login.starts_with("HTTP/1.1 200"),
+        "the new admin password works: {login}"
+    );
+    let out = run(&data, &["user", "unlock", "nobody"]);
     assert!(!out.status.success());
-    assert!(out.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not found"),
+        "the server's refusal reaches the operator: {out:?}"
+    );
+    // Commands that need the store to themselves still refuse.
+    let out = run(&data, &["check"]);
+    assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another rollcall process"));
-    drop(server);
+
+    // Killed, the server leaves its socket behind; nobody listens, so the store is used.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    assert!(data.join("control.sock").exists());
+    let out = run(&data, &["licenses"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("employee"));
 }
 
 #[test]

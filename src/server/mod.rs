@@ -147,6 +147,12 @@ pub async fn run(
     }
 
     #[cfg(unix)]
+    tracker.spawn(crate::control::serve(
+        config.data.clone(),
+        service.clone(),
+        shutdown.clone(),
+    ));
+    #[cfg(unix)]
     tracker.spawn(reload::on_hangup(
         Arc::clone(&certificates),
         shutdown.clone(),
