@@ -43,6 +43,10 @@ pub enum Command {
     ResetPassword {
         user_name: String,
     },
+    /// Remove a user's authenticator (TOTP), for one who lost the device.
+    RemoveMfa {
+        user_name: String,
+    },
     TokenCreate {
         name: String,
         account: String,
@@ -111,6 +115,11 @@ pub fn execute(service: &Service, command: Command) -> Result<String, ControlErr
             // A lockout would keep the new password from working.
             service.unlock_user(&actor, user.id)?;
             format!("{password}\n")
+        }
+        Command::RemoveMfa { user_name } => {
+            let user = service.user_by_name(&actor, &user_name)?;
+            service.remove_totp(&actor, Some(user.id))?;
+            format!("removed the authenticator of {}\n", user.user_name)
         }
         Command::TokenCreate {
             name,

@@ -146,6 +146,12 @@ enum UserCommand {
         /// userName of the user.
         user_name: String,
     },
+    /// Remove a user's authenticator (TOTP), for one who lost the device; the user can enrol
+    /// again after signing in.
+    RemoveMfa {
+        /// userName of the user.
+        user_name: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -208,6 +214,7 @@ fn main() -> anyhow::Result<()> {
                 UserCommand::ResetPassword { user_name } => {
                     control::Command::ResetPassword { user_name }
                 }
+                UserCommand::RemoveMfa { user_name } => control::Command::RemoveMfa { user_name },
             };
             operate(&config, command, false)
         }

@@ -178,6 +178,27 @@ impl Directory {
         body.as_array().unwrap().clone()
     }
 
+    /// Redeems the newest reset link mailed to `user` with `password`; returns the message.
+    async fn reset_by_mail(&self, admin: &str, user: &str, password: &str) -> Value {
+        let message = self
+            .outbox(admin)
+            .await
+            .into_iter()
+            .rfind(|m| m["kind"] == "password_reset" && m["user"] == user)
+            .expect("a reset message for the user");
+        let token = link_token(message["body"].as_str().unwrap(), "/auth/password/reset");
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/auth/password/reset",
+                None,
+                Some(json!({"token": token, "password": password})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        message
+    }
+
     async fn outbox(&self, admin: &str) -> Vec<Value> {
         let (status, body) = self
             .call(Method::GET, "/admin/outbox", Some(admin), None)
@@ -823,6 +844,20 @@ async fn totp_enrolment_mfa_binds_and_replays() {
     assert!(claims_of(&gus).get("enrol_only").is_none());
     let (status, _) = d.call(Method::GET, "/scim/v2/Me", Some(&gus), None).await;
     assert_eq!(status, StatusCode::OK);
+
+    // The device is lost: the operator removes the authenticator on the running server.
+    let out = common::run(&d.server.data, &["user", "remove-mfa", "gus"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "removed the authenticator of gus\n"
+    );
+    let gus = d.token("gus", "Gus-Pass-12345", None).await;
+    assert_eq!(
+        claims_of(&gus)["enrol_only"],
+        true,
+        "signs in without a code, to enrol a new device only"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1301,22 +1336,7 @@ async fn sso_only_roles_refuse_password_logins() {
         49,
         "the old password is gone"
     );
-    let message = d
-        .outbox(&admin)
-        .await
-        .into_iter()
-        .find(|m| m["kind"] == "password_reset" && m["user"] == id.as_str())
-        .expect("a reset link for the member");
-    let token = link_token(message["body"].as_str().unwrap(), "/auth/password/reset");
-    let (status, _) = d
-        .call(
-            Method::POST,
-            "/auth/password/reset",
-            None,
-            Some(json!({"token": token, "password": "Nia-New-Pass-123"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    d.reset_by_mail(&admin, &id, "Nia-New-Pass-123").await;
     assert_eq!(d.bind("nia", "Nia-New-Pass-123").await, 0);
 }
 
@@ -1587,23 +1607,8 @@ async fn an_admin_sends_a_password_link_even_with_self_service_recovery_off() {
         "{body}"
     );
 
-    let message = d
-        .outbox(&admin)
-        .await
-        .into_iter()
-        .find(|m| m["kind"] == "password_reset" && m["user"] == id.as_str())
-        .expect("the reset message");
+    let message = d.reset_by_mail(&admin, &id, "Kit-New-Pass-123").await;
     assert_eq!(message["to"], "kit@example.com");
-    let token = link_token(message["body"].as_str().unwrap(), "/auth/password/reset");
-    let (status, body) = d
-        .call(
-            Method::POST,
-            "/auth/password/reset",
-            None,
-            Some(json!({"token": token, "password": "Kit-New-Pass-123"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     assert_eq!(d.bind("kit", "Kit-New-Pass-123").await, 0);
     let events = d.audit(&admin, &format!("target={id}")).await;
     assert!(

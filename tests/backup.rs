@@ -293,11 +293,7 @@ async fn metric(server: &Server, series: &str) -> f64 {
         .text()
         .await
         .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no {series} in {text}"))
-        .parse()
-        .unwrap()
+    common::sample(&text, series)
 }
 
 /// `[backup] dir`: a server whose newest backup is older than the interval writes one at once,

@@ -333,13 +333,9 @@ async fn deliveries(server: &Server, ready: impl Fn(&[f64; 3]) -> bool) -> [f64;
             .text()
             .await
             .unwrap();
-        let count = |outcome: &str| -> f64 {
-            let series = format!("rollcall_mail_deliveries_total{{outcome=\"{outcome}\"}} ");
-            text.lines()
-                .find_map(|l| l.strip_prefix(&series))
-                .unwrap_or_else(|| panic!("no {series} in {text}"))
-                .parse()
-                .unwrap()
+        let count = |outcome: &str| {
+            let series = format!("rollcall_mail_deliveries_total{{outcome=\"{outcome}\"}}");
+            common::sample(&text, &series)
         };
         let counts = [count("sent"), count("failed"), count("undeliverable")];
         if ready(&counts) || std::time::Instant::now() > deadline {

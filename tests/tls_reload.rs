@@ -124,12 +124,7 @@ fn https_get(addr: SocketAddr, path: &str) -> String {
 }
 
 fn metric(addr: SocketAddr, series: &str) -> f64 {
-    let text = https_get(addr, "/metrics");
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no {series} in {text}"))
-        .parse()
-        .unwrap()
+    common::sample(&https_get(addr, "/metrics"), series)
 }
 
 fn der_of(pem: &Path) -> Vec<u8> {

@@ -485,3 +485,13 @@ pub fn openldap_tool(name: &str) -> Option<Command> {
         .env("LDAPRC", "/dev/null");
     Some(command)
 }
+
+/// The value of one series (name and labels exactly as exposed) in a Prometheus text scrape.
+pub fn sample(scrape: &str, series: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {series} in {scrape}"))
+        .parse()
+        .unwrap()
+}
