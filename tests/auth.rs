@@ -178,6 +178,17 @@ impl Directory {
         body.as_array().unwrap().clone()
     }
 
+    /// The token of the set-password link in `user`'s activation notice.
+    async fn activation_token(&self, admin: &str, user: &str) -> String {
+        let notice = self
+            .outbox(admin)
+            .await
+            .into_iter()
+            .find(|m| m["kind"] == "activation" && m["user"] == user)
+            .expect("activation notice");
+        link_token(notice["body"].as_str().unwrap(), "/auth/activate")
+    }
+
     /// Redeems the newest reset link mailed to `user` with `password`; returns the message.
     async fn reset_by_mail(&self, admin: &str, user: &str, password: &str) -> Value {
         let message = self
@@ -939,13 +950,7 @@ async fn recovery_and_activation_links() {
 
     // Activation: a user created active without a password sets the first one by the link.
     let id = d.user("ivy", None, &[]).await;
-    let notice = d
-        .outbox(&admin)
-        .await
-        .into_iter()
-        .find(|m| m["kind"] == "activation" && m["user"] == id.as_str())
-        .expect("activation notice");
-    let token = link_token(notice["body"].as_str().unwrap(), "/auth/activate");
+    let token = d.activation_token(&admin, &id).await;
     let (status, _) = redeem("/auth/activate", token, "Ivy-First-Pass-1").await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(d.bind("ivy", "Ivy-First-Pass-1").await, 0);
@@ -1478,13 +1483,7 @@ async fn the_activation_link_opens_a_form_that_sets_the_first_password() {
     let d = Directory::start("");
     let admin = d.admin_token().await;
     let id = d.user("jo", None, &[]).await;
-    let notice = d
-        .outbox(&admin)
-        .await
-        .into_iter()
-        .find(|m| m["kind"] == "activation" && m["user"] == id.as_str())
-        .expect("activation notice");
-    let token = link_token(notice["body"].as_str().unwrap(), "/auth/activate");
+    let token = d.activation_token(&admin, &id).await;
     let link = d.server.url(&format!("/auth/activate?token={token}"));
 
     let opened = d.http.get(&link).send().await.unwrap();

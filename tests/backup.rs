@@ -287,13 +287,7 @@ fn backup_files(dir: &std::path::Path) -> Vec<String> {
 }
 
 async fn metric(server: &Server, series: &str) -> f64 {
-    let text = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    common::sample(&text, series)
+    common::sample(&common::scrape(server).await, series)
 }
 
 /// `[backup] dir`: a server whose newest backup is older than the interval writes one at once,

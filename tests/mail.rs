@@ -327,12 +327,7 @@ fn person(user_name: &str, email: Option<&str>, display: &str) -> Value {
 async fn deliveries(server: &Server, ready: impl Fn(&[f64; 3]) -> bool) -> [f64; 3] {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let text = reqwest::get(server.url("/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = common::scrape(server).await;
         let count = |outcome: &str| {
             let series = format!("rollcall_mail_deliveries_total{{outcome=\"{outcome}\"}}");
             common::sample(&text, &series)

@@ -495,3 +495,13 @@ pub fn sample(scrape: &str, series: &str) -> f64 {
         .parse()
         .unwrap()
 }
+
+/// The server's `/metrics`, as text.
+pub async fn scrape(server: &Server) -> String {
+    reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
