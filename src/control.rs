@@ -27,36 +27,61 @@ const MAX_REQUEST: usize = 64 * 1024;
 /// How long a client waits for the server's answer.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// An operator command, as the CLI parses it and the socket carries it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
-    /// Lift a lockout.
+    User(UserCommand),
+    Token(TokenCommand),
+    Licenses,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Subcommand)]
+pub enum UserCommand {
+    /// Lift a lockout after failed logins.
     Unlock {
+        /// userName of the locked user.
         user_name: String,
     },
     /// End every session of a user.
     SignOut {
+        /// userName of the user.
         user_name: String,
     },
-    /// Give a user a new generated password, printed once: the way back in for an
-    /// administrator who lost theirs.
+    /// Set a new generated password, print it once, and lift any lockout: the way back in for
+    /// an administrator who lost their password.
     ResetPassword {
+        /// userName of the user.
         user_name: String,
     },
-    /// Remove a user's authenticator (TOTP), for one who lost the device.
+    /// Remove a user's authenticator (TOTP), for one who lost the device; the user can enrol
+    /// again after signing in.
     RemoveMfa {
+        /// userName of the user.
         user_name: String,
     },
-    TokenCreate {
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print only the token.
+    Create {
+        /// A label for the token, e.g. the identity provider using it.
+        #[arg(long)]
         name: String,
+        /// The api service account the token acts as.
+        #[arg(long, default_value = crate::bootstrap::PROVISIONING_ACCOUNT)]
         account: String,
+        /// Days until the token stops working (default: never).
+        #[arg(long)]
         expires_days: Option<u32>,
     },
-    TokenList,
-    TokenRevoke {
+    /// List tokens (never their secrets) as JSON lines.
+    List,
+    /// Revoke a token by id, or by name when one live token has it.
+    Revoke {
+        /// Token id or name.
         token: String,
     },
-    Licenses,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,17 +123,17 @@ struct Reply {
 pub fn execute(service: &Service, command: Command) -> Result<String, ControlError> {
     let actor = Actor::system(Source::Cli);
     Ok(match command {
-        Command::Unlock { user_name } => {
+        Command::User(UserCommand::Unlock { user_name }) => {
             let user = service.user_by_name(&actor, &user_name)?;
             service.unlock_user(&actor, user.id)?;
             format!("unlocked {}\n", user.user_name)
         }
-        Command::SignOut { user_name } => {
+        Command::User(UserCommand::SignOut { user_name }) => {
             let user = service.user_by_name(&actor, &user_name)?;
             service.revoke_all_sessions(&actor, user.id)?;
             format!("ended every session of {}\n", user.user_name)
         }
-        Command::ResetPassword { user_name } => {
+        Command::User(UserCommand::ResetPassword { user_name }) => {
             let user = service.user_by_name(&actor, &user_name)?;
             let password = service.generate_password();
             service.set_password(&actor, user.id, &password)?;
@@ -116,16 +141,16 @@ pub fn execute(service: &Service, command: Command) -> Result<String, ControlErr
             service.unlock_user(&actor, user.id)?;
             format!("{password}\n")
         }
-        Command::RemoveMfa { user_name } => {
+        Command::User(UserCommand::RemoveMfa { user_name }) => {
             let user = service.user_by_name(&actor, &user_name)?;
             service.remove_totp(&actor, Some(user.id))?;
             format!("removed the authenticator of {}\n", user.user_name)
         }
-        Command::TokenCreate {
+        Command::Token(TokenCommand::Create {
             name,
             account,
             expires_days,
-        } => {
+        }) => {
             let principal =
                 service
                     .user_by_name(&actor, &account)
@@ -138,7 +163,7 @@ pub fn execute(service: &Service, command: Command) -> Result<String, ControlErr
             let token = service.create_api_token(&actor, &name, principal.id, None, expires)?;
             format!("{token}\n")
         }
-        Command::TokenList => {
+        Command::Token(TokenCommand::List) => {
             let mut out = String::new();
             for token in service.api_tokens(&actor)? {
                 out.push_str(&serde_json::to_string(&token)?);
@@ -146,7 +171,7 @@ pub fn execute(service: &Service, command: Command) -> Result<String, ControlErr
             }
             out
         }
-        Command::TokenRevoke { token } => {
+        Command::Token(TokenCommand::Revoke { token }) => {
             let revoked = service.revoke_api_token(&actor, &token)?;
             format!("revoked {} ({})\n", revoked.name, revoked.id)
         }

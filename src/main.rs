@@ -81,21 +81,22 @@ enum Command {
     /// API tokens for provisioning.
     Token {
         #[command(subcommand)]
-        command: TokenCommand,
+        command: control::TokenCommand,
     },
     /// User administration, on a running server (through its control socket) or a stopped one.
     User {
         #[command(subcommand)]
-        command: UserCommand,
+        command: control::UserCommand,
     },
     /// Cross-check every index and counter against the records.
     Check,
     /// Show license usage per type.
     Licenses,
-    /// Create users from JSON lines on stdin (the `export` format plus an optional "password");
-    /// prints one line per user once it is durably stored.
+    /// Create accounts, roles and users from JSON lines on stdin (the `export` format; a user
+    /// may add "password" or an exported "password_hash"); prints a line per record once it is
+    /// durably stored.
     Import,
-    /// Write every readable user as a JSON line (password hashes are never exported).
+    /// Write every account, role and readable user as JSON lines (never password hashes).
     Export,
     /// Write a backup of the whole store (every record, index, token, audit event and message)
     /// to FILE. The server must be stopped; FILE is replaced only once the backup is complete.
@@ -103,55 +104,6 @@ enum Command {
     /// Restore a backup into the data directory, which must not have a store yet; the store
     /// appears only once every entry is in and checked.
     Restore { file: std::path::PathBuf },
-}
-
-#[derive(Subcommand)]
-enum TokenCommand {
-    /// Create a token and print only the token.
-    Create {
-        /// A label for the token, e.g. the identity provider using it.
-        #[arg(long)]
-        name: String,
-        /// The api service account the token acts as.
-        #[arg(long, default_value = bootstrap::PROVISIONING_ACCOUNT)]
-        account: String,
-        /// Days until the token stops working (default: never).
-        #[arg(long)]
-        expires_days: Option<u32>,
-    },
-    /// List tokens (never their secrets) as JSON lines.
-    List,
-    /// Revoke a token by id, or by name when one live token has it.
-    Revoke {
-        /// Token id or name.
-        token: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum UserCommand {
-    /// Lift a lockout after failed logins.
-    Unlock {
-        /// userName of the locked user.
-        user_name: String,
-    },
-    /// End every session of a user.
-    SignOut {
-        /// userName of the user.
-        user_name: String,
-    },
-    /// Set a new generated password, print it once, and lift any lockout: the way back in for
-    /// an administrator who lost their password.
-    ResetPassword {
-        /// userName of the user.
-        user_name: String,
-    },
-    /// Remove a user's authenticator (TOTP), for one who lost the device; the user can enrol
-    /// again after signing in.
-    RemoveMfa {
-        /// userName of the user.
-        user_name: String,
-    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -191,33 +143,8 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Token { command } => {
-            let command = match command {
-                TokenCommand::Create {
-                    name,
-                    account,
-                    expires_days,
-                } => control::Command::TokenCreate {
-                    name,
-                    account,
-                    expires_days,
-                },
-                TokenCommand::List => control::Command::TokenList,
-                TokenCommand::Revoke { token } => control::Command::TokenRevoke { token },
-            };
-            operate(&config, command, true)
-        }
-        Command::User { command } => {
-            let command = match command {
-                UserCommand::Unlock { user_name } => control::Command::Unlock { user_name },
-                UserCommand::SignOut { user_name } => control::Command::SignOut { user_name },
-                UserCommand::ResetPassword { user_name } => {
-                    control::Command::ResetPassword { user_name }
-                }
-                UserCommand::RemoveMfa { user_name } => control::Command::RemoveMfa { user_name },
-            };
-            operate(&config, command, false)
-        }
+        Command::Token { command } => operate(&config, control::Command::Token(command), true),
+        Command::User { command } => operate(&config, control::Command::User(command), false),
         Command::Check => {
             let service = open(&config)?;
             let problems = service.verify()?;
