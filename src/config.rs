@@ -33,6 +33,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub smtp: SmtpConfig,
     pub backup: BackupConfig,
+    pub custom_attributes: crate::model::CustomAttributes,
 }
 
 /// Session tokens from `POST /auth/token`.
@@ -284,6 +285,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             smtp: SmtpConfig::default(),
             backup: BackupConfig::default(),
+            custom_attributes: crate::model::CustomAttributes::default(),
         }
     }
 }
@@ -424,6 +426,9 @@ impl Config {
                 "[backup] interval_hours must be at least 1".into(),
             ));
         }
+        self.custom_attributes
+            .validate(crate::adapter::ldap::USER_ATTRIBUTE_NAMES)
+            .map_err(|e| ConfigError::Invalid(format!("[custom_attributes]: {e}")))?;
         if self.backup.keep == 0 {
             return Err(ConfigError::Invalid(
                 "[backup] keep must be at least 1 (the newest backup is never removed)".into(),
@@ -458,6 +463,7 @@ impl Config {
             act_as: self.sessions.act_as,
             recovery: self.recovery.enabled,
             recovery_link_ttl: time::Duration::minutes(self.recovery.link_ttl_minutes.into()),
+            custom: std::sync::Arc::new(self.custom_attributes.clone()),
         }
     }
 
@@ -522,6 +528,37 @@ mod tests {
         let path = dir.path().join("smtp.toml");
         std::fs::write(&path, format!("[smtp]\n{toml}\n")).unwrap();
         Config::load(Some(&path), &Overrides::default())
+    }
+
+    #[test]
+    fn custom_attributes_that_cannot_work_stop_the_start() {
+        let load = |toml: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("custom.toml");
+            std::fs::write(&path, toml).unwrap();
+            Config::load(Some(&path), &Overrides::default())
+        };
+        let ok = load("[[custom_attributes.attributes]]\nname = \"costCenterCode\"\n").unwrap();
+        assert_eq!(ok.custom_attributes.attributes.len(), 1);
+        assert_eq!(ok.policy().custom.attributes.len(), 1);
+        for (bad, says) in [
+            (
+                "[[custom_attributes.attributes]]\nname = \"cost centre\"\n",
+                "[custom_attributes]: attribute name \"cost centre\"",
+            ),
+            // The LDAP name of a built-in attribute.
+            (
+                "[[custom_attributes.attributes]]\nname = \"code\"\nldap = \"mail\"\n",
+                "\"mail\" is already one of the directory's",
+            ),
+            (
+                "[[custom_attributes.attributes]]\nname = \"code\"\ntype = \"blob\"\n",
+                "unknown variant `blob`",
+            ),
+        ] {
+            let err = load(bad).unwrap_err().to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
     }
 
     #[test]

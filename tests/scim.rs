@@ -698,3 +698,120 @@ fn resource_ids(list: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+const ACME: &str = "urn:ietf:params:scim:schemas:extension:acme:2.0:User";
+
+/// DESIGN §2: custom attributes in a typed extension map. Declared in the config, they are a
+/// SCIM extension schema (discovery, POST, PATCH with URN paths, filters, type checks) and LDAP
+/// attributes of their own. Entra ID and Okta send custom attributes in such a schema
+/// ("urn:ietf:params:scim:schemas:extension:<name>:2.0:User", Entra's attribute mapping docs).
+#[tokio::test(flavor = "multi_thread")]
+async fn custom_attributes_are_typed_extension_attributes_over_scim_and_ldap() {
+    let s = Scim::start(&format!(
+        "[custom_attributes]\nschema = \"{ACME}\"\n\
+         [[custom_attributes.attributes]]\nname = \"costCenterCode\"\nldap = \"acmeCostCenter\"\n\
+         description = \"Finance cost centre\"\n\
+         [[custom_attributes.attributes]]\nname = \"badgeNumbers\"\ntype = \"integer\"\nmulti_valued = true\n"
+    ));
+    let (status, schema) = s.get(&format!("/Schemas/{ACME}")).await;
+    assert_eq!(status, StatusCode::OK, "{schema}");
+    let names: Vec<&str> = schema["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["costCenterCode", "badgeNumbers"]);
+    assert_eq!(schema["attributes"][1]["type"], "integer");
+    assert_eq!(schema["attributes"][1]["multiValued"], true);
+    let (_, user_type) = s.get("/ResourceTypes/User").await;
+    assert!(
+        user_type["schemaExtensions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["schema"] == ACME),
+        "{user_type}"
+    );
+
+    let (status, created) = s
+        .post(
+            "/Users",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ACME],
+                   "userName": "cora", "active": false,
+                   ACME: {"costCenterCode": "CC-1", "badgeNumbers": [7, 9]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created[ACME]["costCenterCode"], "CC-1");
+    assert_eq!(created[ACME]["badgeNumbers"], json!([7, 9]));
+    assert!(
+        created["schemas"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(ACME))
+    );
+    let id = created["id"].as_str().unwrap().to_string();
+
+    // Wrong types are refused, and nothing changes.
+    let (status, body) = s
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "path": format!("{ACME}:badgeNumbers"), "value": ["x"]}]),
+        )
+        .await;
+    assert_error(status, &body, 400, Some("invalidValue"));
+    // A URN path, and a path-less value keyed by the schema.
+    let (status, body) = s
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "path": format!("{ACME}:costCenterCode"), "value": "CC-2"}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body[ACME]["costCenterCode"], "CC-2");
+    assert_eq!(body[ACME]["badgeNumbers"], json!([7, 9]));
+    let (status, body) = s
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "Add", "value": {format!("{ACME}:badgeNumbers"): [42]}}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body[ACME]["badgeNumbers"], json!([7, 9, 42]));
+
+    let filter = urlencode(&format!("{ACME}:costCenterCode eq \"CC-2\""));
+    let (status, found) = s.get(&format!("/Users?filter={filter}")).await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["totalResults"], 1, "{found}");
+    assert_eq!(found["Resources"][0]["id"], id.as_str());
+
+    // Over LDAP, under its LDAP name, for reading and for filters.
+    let mut ldap = common::admin_connection(s.server.ldap).await;
+    let (entries, _) = ldap
+        .search(
+            "ou=people,dc=example,dc=com",
+            ldap3::Scope::OneLevel,
+            "(acmeCostCenter=CC-2)",
+            vec!["acmeCostCenter", "badgeNumbers"],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    assert_eq!(entries.len(), 1);
+    let entry = ldap3::SearchEntry::construct(entries[0].clone());
+    assert_eq!(entry.attrs["acmeCostCenter"], ["CC-2"]);
+    assert_eq!(entry.attrs["badgeNumbers"], ["7", "9", "42"]);
+
+    let (status, body) = s
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "remove", "path": format!("{ACME}:costCenterCode")}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body[ACME].get("costCenterCode").is_none(), "{body}");
+    let (_, found) = s.get(&format!("/Users?filter={filter}")).await;
+    assert_eq!(found["totalResults"], 0, "{found}");
+}

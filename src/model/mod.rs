@@ -3,6 +3,7 @@
 //! live in [`crate::service`].
 
 mod account;
+mod custom;
 mod id;
 mod license;
 mod permission;
@@ -10,6 +11,7 @@ mod role;
 mod user;
 
 pub use account::Account;
+pub use custom::{CustomAttribute, CustomAttributes, CustomType};
 pub use id::{AccountId, RoleId, UserId};
 pub use license::{LicenseLimits, LicenseType, LicenseUsage, PartnerModel};
 pub use permission::{Action, Entity, EntityPermissions, PermissionLevel, Permissions};

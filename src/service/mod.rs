@@ -120,6 +120,8 @@ pub struct Policy {
     pub recovery_link_ttl: time::Duration,
     /// Subjects and bodies of the messages put in the outbox.
     pub templates: Arc<Templates>,
+    /// Custom user attributes: what `User::extensions` may hold, and of which type.
+    pub custom: Arc<crate::model::CustomAttributes>,
 }
 
 impl Default for Policy {
@@ -136,6 +138,7 @@ impl Default for Policy {
             recovery: true,
             recovery_link_ttl: time::Duration::hours(1),
             templates: Arc::new(Templates::default()),
+            custom: Arc::default(),
         }
     }
 }

@@ -161,6 +161,14 @@ impl Service {
             next.first_activated = current.first_activated;
             next.created = current.created;
             next.kind = current.kind;
+            // A replacement carries the declared custom attributes; the others stay.
+            for (key, value) in &current.extensions {
+                if self.policy.custom.declared(key).is_none() {
+                    next.extensions
+                        .entry(key.clone())
+                        .or_insert_with(|| value.clone());
+                }
+            }
             if let Some(hash) = &hash {
                 self.install_password(&mut next, hash.clone(), now);
             }
@@ -432,6 +440,7 @@ impl Service {
         old: Option<&User>,
         mut new: User,
     ) -> Result<User> {
+        self.check_custom(&new)?;
         self.check_references(tx, old, &new)?;
         self.take_seat(tx, old, &new)?;
         self.notify_activation(tx, old, &mut new)?;
@@ -457,6 +466,20 @@ impl Service {
             Some(change),
         )?;
         Ok(new)
+    }
+
+    /// Declared custom attributes hold values of their declared type. Keys no longer declared
+    /// (an attribute taken out of the config) are kept as they are: the data is not lost.
+    fn check_custom(&self, user: &User) -> Result<()> {
+        let custom = &self.policy.custom;
+        for (key, value) in &user.extensions {
+            if let Some(attribute) = custom.declared(key) {
+                custom
+                    .check(attribute, value)
+                    .map_err(|reason| ServiceError::invalid("custom attribute", reason))?;
+            }
+        }
+        Ok(())
     }
 
     /// userName uniqueness, account, manager and role constraints, read inside the transaction.

@@ -6,7 +6,7 @@ use time::macros::format_description;
 
 use super::schema::{ACCOUNT_CLASS, PERSON_CLASS, ROLE_CLASS, SERVICE_CLASS};
 use super::tree::{Branch, Tree};
-use crate::model::{Account, PrincipalKind, Role, User};
+use crate::model::{Account, CustomAttributes, PrincipalKind, Role, User};
 use crate::service::{References, Result};
 
 /// GeneralizedTime in UTC, as createTimestamp/modifyTimestamp carry it.
@@ -151,6 +151,7 @@ pub fn user_entry(
     refs: &mut References<'_>,
     member_of: bool,
     attributes: Attributes<'_>,
+    custom: &CustomAttributes,
 ) -> Result<Entry> {
     // Building the DN (normalising every RDN) is a good part of an entry's cost.
     let dn = if attributes.wants("entryDN") {
@@ -254,6 +255,11 @@ pub fn user_entry(
     })?;
     e.add("active", || [boolean(user.active)]);
     e.add("principalKind", || [user.kind.as_str()]);
+    for attribute in &custom.attributes {
+        if let Some(value) = user.extensions.get(&custom.key(attribute)) {
+            e.add(attribute.ldap_name(), || ldap_values(value));
+        }
+    }
     if member_of {
         e.add_looked_up("memberOf", || {
             let mut dns = Vec::with_capacity(user.roles.len());
@@ -267,6 +273,19 @@ pub fn user_entry(
     }
     e.operational(user.id, user.created, user.modified, structural);
     Ok(e.entry)
+}
+
+/// A custom attribute's JSON value as LDAP values: text as it is, booleans as `TRUE`/`FALSE`,
+/// numbers in decimal, a list value by value.
+fn ldap_values(value: &serde_json::Value) -> Vec<String> {
+    use serde_json::Value;
+    match value {
+        Value::Array(items) => items.iter().flat_map(ldap_values).collect(),
+        Value::String(s) => vec![s.clone()],
+        Value::Bool(b) => vec![boolean(*b).to_string()],
+        Value::Null => Vec::new(),
+        other => vec![other.to_string()],
+    }
 }
 
 /// `members`: the member DNs, when the search needs them.

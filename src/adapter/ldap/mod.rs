@@ -16,6 +16,7 @@ use rollcall_ldap::{
     PasswordModify, SearchQuery, Session,
 };
 
+pub use self::entry::USER_ATTRIBUTES as USER_ATTRIBUTE_NAMES;
 pub use self::schema::schema;
 use self::tree::{Branch, Target, Tree};
 use crate::audit::Source;

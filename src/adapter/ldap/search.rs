@@ -255,6 +255,7 @@ impl Search<'_> {
             None
         };
         let mut refs = self.directory.service.references();
+        let custom = &*self.directory.service.policy().custom;
         let mut failure: Option<ServiceError> = None;
         let mut flow = ControlFlow::Continue(());
         let mut visit = |user: &User| {
@@ -279,6 +280,7 @@ impl Search<'_> {
                     &mut refs,
                     true,
                     Attributes::Only(names),
+                    custom,
                 );
                 match tried {
                     Ok(partial) if !filter.matches(&partial, &self.directory.schema) => {
@@ -297,6 +299,7 @@ impl Search<'_> {
                 &mut refs,
                 member_of,
                 Attributes::All,
+                custom,
             );
             match entry {
                 Ok(entry) => {

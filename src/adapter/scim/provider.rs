@@ -11,6 +11,7 @@ use rollcall_scim::{
 };
 use serde_json::Value;
 
+use super::user::custom_from_scim;
 use super::{
     ACCOUNT_SCHEMA, ENTERPRISE_USER, GROUP_SCHEMA, GroupMembers, ROLLCALL_ROLE, ROLLCALL_USER,
     USER_SCHEMA, UserContext, account_from_scim, account_to_scim, failure, role_from_scim,
@@ -37,6 +38,7 @@ impl ScimDirectory {
         let mut refs = self.service.references();
         let mut ctx = UserContext {
             base: self.base.clone(),
+            custom: std::sync::Arc::clone(&self.service.policy().custom),
             ..UserContext::default()
         };
         if let Some(m) = user.manager {
@@ -196,7 +198,9 @@ impl Provider for ScimDirectory {
     }
 
     fn schemas(&self) -> Vec<SchemaDef> {
-        schemas()
+        let mut all = schemas();
+        all.extend(custom_schema(&self.service.policy().custom));
+        all
     }
 
     fn resource_types(&self) -> Vec<ResourceTypeDef> {
@@ -206,6 +210,10 @@ impl Provider for ScimDirectory {
             (ENTERPRISE_USER.into(), false),
             (ROLLCALL_USER.into(), false),
         ];
+        let custom = &self.service.policy().custom;
+        if !custom.attributes.is_empty() {
+            users.schema_extensions.push((custom.schema.clone(), false));
+        }
         let mut groups = ResourceTypeDef::new("Group", "/Groups", GROUP_SCHEMA);
         groups.description = "Roles, and plain groups without a role type".into();
         groups.schema_extensions = vec![(ROLLCALL_ROLE.into(), false)];
@@ -321,7 +329,8 @@ impl Provider for ScimDirectory {
     fn create(&self, who: &Actor, endpoint: &Endpoint, body: Value) -> Result<Resource, ScimError> {
         match endpoint {
             "Users" => {
-                let (user, password) = user_from_scim(&body)?;
+                let (mut user, password) = user_from_scim(&body)?;
+                user.extensions = custom_from_scim(&body, &self.service.policy().custom)?;
                 let user = self
                     .service
                     .create_user(who, NewUser { user, password })
@@ -356,7 +365,8 @@ impl Provider for ScimDirectory {
         match endpoint {
             "Users" => {
                 let id: UserId = parse_id(id)?;
-                let (user, password) = user_from_scim(&body)?;
+                let (mut user, password) = user_from_scim(&body)?;
+                user.extensions = custom_from_scim(&body, &self.service.policy().custom)?;
                 let mut user = self
                     .service
                     .replace_user(who, id, user, if_version, password.as_deref())
@@ -525,4 +535,36 @@ fn schemas() -> Vec<SchemaDef> {
             ],
         ),
     ]
+}
+
+/// The extension schema of the declared custom attributes, if any are.
+fn custom_schema(custom: &crate::model::CustomAttributes) -> Option<SchemaDef> {
+    use crate::model::CustomType;
+    if custom.attributes.is_empty() {
+        return None;
+    }
+    let attributes = custom
+        .attributes
+        .iter()
+        .map(|a| {
+            let def = match a.kind {
+                CustomType::String => AttributeDef::string(a.name.clone()),
+                CustomType::Boolean => AttributeDef::boolean(a.name.clone()),
+                CustomType::Integer => AttributeDef::integer(a.name.clone()),
+                CustomType::Decimal => AttributeDef::decimal(a.name.clone()),
+                CustomType::DateTime => AttributeDef::date_time(a.name.clone()),
+            };
+            let def = if a.multi_valued { def.multi() } else { def };
+            match &a.description {
+                Some(d) => def.describe(d.clone()),
+                None => def,
+            }
+        })
+        .collect();
+    Some(SchemaDef::new(
+        &custom.schema,
+        "CustomUser",
+        "Custom user attributes declared in [custom_attributes]",
+        attributes,
+    ))
 }

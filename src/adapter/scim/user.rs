@@ -16,6 +16,8 @@ pub struct UserContext {
     pub account_name: Option<String>,
     /// (role id, role name) of the roles and groups the user is in.
     pub groups: Vec<(String, String)>,
+    /// The custom attributes declared in the config, shown under their extension schema.
+    pub custom: std::sync::Arc<crate::model::CustomAttributes>,
 }
 
 pub fn user_to_scim(user: &User, ctx: &UserContext) -> Value {
@@ -118,6 +120,19 @@ pub fn user_to_scim(user: &User, ctx: &UserContext) -> Value {
     rollcall.insert("kind".into(), json!(user.kind.as_str()));
     out.insert(ROLLCALL_USER.into(), Value::Object(rollcall));
 
+    let custom = &ctx.custom;
+    let values: Object = custom
+        .attributes
+        .iter()
+        .filter_map(|a| Some((a.name.clone(), user.extensions.get(&custom.key(a))?.clone())))
+        .collect();
+    if !values.is_empty() {
+        if let Some(Value::Array(schemas)) = out.get_mut("schemas") {
+            schemas.push(json!(custom.schema));
+        }
+        out.insert(custom.schema.clone(), Value::Object(values));
+    }
+
     out.insert(
         "meta".into(),
         json!({
@@ -194,6 +209,37 @@ pub fn user_from_scim(resource: &Value) -> Result<(User, Option<String>), ScimEr
     }
     let password = json::string(obj, "password")?;
     Ok((user, password))
+}
+
+/// The declared custom attributes of a (normalised) User body, keyed as the record keeps them.
+/// The types are the service's to check.
+pub fn custom_from_scim(
+    resource: &Value,
+    custom: &crate::model::CustomAttributes,
+) -> Result<std::collections::BTreeMap<String, Value>, ScimError> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(obj) = resource.as_object() else {
+        return Ok(out);
+    };
+    let Some(values) = obj
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(&custom.schema))
+        .and_then(|(_, v)| v.as_object())
+    else {
+        return Ok(out);
+    };
+    for attribute in &custom.attributes {
+        let found = values
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(&attribute.name));
+        if let Some((_, value)) = found.filter(|(_, v)| !v.is_null()) {
+            custom
+                .check(attribute, value)
+                .map_err(ScimError::invalid_value)?;
+            out.insert(custom.key(attribute), value.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// The `locked` flag of a User body: `false` asks to lift a lockout. Locks come only from
