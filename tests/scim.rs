@@ -803,6 +803,35 @@ async fn custom_attributes_are_typed_extension_attributes_over_scim_and_ldap() {
     let entry = ldap3::SearchEntry::construct(entries[0].clone());
     assert_eq!(entry.attrs["acmeCostCenter"], ["CC-2"]);
     assert_eq!(entry.attrs["badgeNumbers"], ["7", "9", "42"]);
+    // And written over LDAP: values typed as declared, a wrong one refused.
+    let dn = "uid=cora,ou=people,dc=example,dc=com";
+    let res = ldap
+        .modify(
+            dn,
+            vec![
+                ldap3::Mod::Replace("acmeCostCenter", ["CC-3"].into()),
+                ldap3::Mod::Add("badgeNumbers", ["5"].into()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    let (_, user) = s.get(&format!("/Users/{id}")).await;
+    assert_eq!(user[ACME]["costCenterCode"], "CC-3");
+    assert_eq!(user[ACME]["badgeNumbers"], json!([7, 9, 42, 5]));
+    let res = ldap
+        .modify(dn, vec![ldap3::Mod::Add("badgeNumbers", ["five"].into())])
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 19, "constraintViolation: {res:?}");
+    let res = ldap
+        .modify(
+            dn,
+            vec![ldap3::Mod::Replace("acmeCostCenter", ["CC-2"].into())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
 
     let (status, body) = s
         .patch(

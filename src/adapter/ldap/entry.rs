@@ -277,7 +277,7 @@ pub fn user_entry(
 
 /// A custom attribute's JSON value as LDAP values: text as it is, booleans as `TRUE`/`FALSE`,
 /// numbers in decimal, a list value by value.
-fn ldap_values(value: &serde_json::Value) -> Vec<String> {
+pub(super) fn ldap_values(value: &serde_json::Value) -> Vec<String> {
     use serde_json::Value;
     match value {
         Value::Array(items) => items.iter().flat_map(ldap_values).collect(),

@@ -11,7 +11,8 @@ use super::error::ldap_error;
 use super::tree::{Branch, Target};
 use super::{LdapDirectory, LdapSession};
 use crate::model::{
-    Account, AccountId, LicenseType, MultiValue, PrincipalKind, Role, RoleType, User, UserId,
+    Account, AccountId, CustomAttribute, CustomAttributes, CustomType, LicenseType, MultiValue,
+    PrincipalKind, Role, RoleType, User, UserId,
 };
 use crate::service::{Actor, NewUser, ServiceError};
 
@@ -142,6 +143,8 @@ enum DnRef {
 /// One attribute change to a user, with references already resolved.
 enum UserChange {
     Set(UserField, Vec<String>),
+    /// A custom attribute (`[custom_attributes]`), by its LDAP name.
+    Custom(CustomAttribute, Vec<String>),
     Manager(Option<UserId>),
     Account(Option<AccountId>),
 }
@@ -358,7 +361,17 @@ fn user_changes(
                     "change userPassword on its own, or with the Password Modify operation",
                 ));
             }
-            _ => UserChange::Set(user_field(name).ok_or_else(|| undefined(name))?, values),
+            _ => match user_field(name) {
+                Some(field) => UserChange::Set(field, values),
+                None => {
+                    let custom = &dir.service.policy().custom;
+                    let declared = custom
+                        .attributes
+                        .iter()
+                        .find(|a| a.ldap_name().eq_ignore_ascii_case(name));
+                    UserChange::Custom(declared.ok_or_else(|| undefined(name))?.clone(), values)
+                }
+            },
         };
         out.push((*op, change));
     }
@@ -368,11 +381,25 @@ fn user_changes(
 fn apply_user_changes(
     user: &mut User,
     changes: &[(ModifyOp, UserChange)],
+    custom: &CustomAttributes,
 ) -> crate::service::Result<()> {
     for (op, change) in changes {
         match change {
             UserChange::Manager(m) => user.manager = *m,
             UserChange::Account(a) => user.account = *a,
+            UserChange::Custom(attribute, values) => {
+                let key = custom.key(attribute);
+                let current = user
+                    .extensions
+                    .get(&key)
+                    .map(super::entry::ldap_values)
+                    .unwrap_or_default();
+                let new = modified_values(current, *op, values)?;
+                match custom_value(attribute, &new)? {
+                    Some(value) => user.extensions.insert(key, value),
+                    None => user.extensions.remove(&key),
+                };
+            }
             UserChange::Set(field, values) => {
                 let new = modified_values(current_values(user, *field), *op, values)?;
                 set_field(user, *field, &new)?;
@@ -380,6 +407,52 @@ fn apply_user_changes(
         }
     }
     Ok(())
+}
+
+/// LDAP values as the JSON value a custom attribute of this type holds (`None`: no value).
+fn custom_value(
+    attribute: &CustomAttribute,
+    values: &[String],
+) -> crate::service::Result<Option<serde_json::Value>> {
+    use serde_json::Value;
+    let invalid = |v: &str| {
+        ServiceError::invalid(
+            "custom attribute",
+            format!(
+                "{}: {v:?} is not a {:?}",
+                attribute.ldap_name(),
+                attribute.kind
+            ),
+        )
+    };
+    let one = |v: &String| -> crate::service::Result<Value> {
+        Ok(match attribute.kind {
+            CustomType::String | CustomType::DateTime => Value::String(v.clone()),
+            CustomType::Boolean => match v.to_ascii_uppercase().as_str() {
+                "TRUE" => Value::Bool(true),
+                "FALSE" => Value::Bool(false),
+                _ => return Err(invalid(v)),
+            },
+            CustomType::Integer => Value::from(v.trim().parse::<i64>().map_err(|_| invalid(v))?),
+            CustomType::Decimal => {
+                serde_json::Number::from_f64(v.trim().parse::<f64>().map_err(|_| invalid(v))?)
+                    .map(Value::Number)
+                    .ok_or_else(|| invalid(v))?
+            }
+        })
+    };
+    let converted: Vec<Value> = values.iter().map(one).collect::<Result<_, _>>()?;
+    Ok(match (attribute.multi_valued, converted.len()) {
+        (_, 0) => None,
+        (true, _) => Some(Value::Array(converted)),
+        (false, 1) => converted.into_iter().next(),
+        (false, _) => {
+            return Err(ServiceError::invalid(
+                "custom attribute",
+                format!("{} takes one value", attribute.ldap_name()),
+            ));
+        }
+    })
 }
 
 pub(super) fn add(
@@ -421,7 +494,8 @@ pub(super) fn add(
                 }
             }
             let changes = user_changes(dir, actor, &changes)?;
-            apply_user_changes(&mut user, &changes).map_err(ldap_error)?;
+            apply_user_changes(&mut user, &changes, &dir.service.policy().custom)
+                .map_err(ldap_error)?;
             // A hash exported by another directory (a migration from OpenLDAP) is stored with
             // the user, in one step.
             match password.take_if(|p| crate::password::looks_like_hash(p)) {
@@ -517,8 +591,11 @@ pub(super) fn modify(
                 return result.map(drop).map_err(ldap_error);
             }
             let changes = user_changes(dir, actor, &request.changes)?;
+            let custom = std::sync::Arc::clone(&dir.service.policy().custom);
             dir.service
-                .update_user(actor, user.id, None, |u| apply_user_changes(u, &changes))
+                .update_user(actor, user.id, None, |u| {
+                    apply_user_changes(u, &changes, &custom)
+                })
                 .map(drop)
                 .map_err(ldap_error)
         }
