@@ -76,11 +76,34 @@ impl Default for RecoveryConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     pub addr: SocketAddr,
-    /// Serve Prometheus metrics at `/metrics`, without authentication: aggregate counts only,
-    /// nothing that names a user. Off hides the endpoint (404).
+    /// Serve Prometheus metrics at `/metrics`: aggregate counts only, nothing that names a
+    /// user. Off hides the endpoint (404).
     pub metrics: bool,
+    /// A bearer token `/metrics` then requires (Prometheus `authorization.credentials`): for an
+    /// `addr` other networks reach, so that they do not read the counts.
+    pub metrics_token: Option<MetricsToken>,
     /// HTTPS instead of HTTP on `addr`, with the `[tls]` certificate (or the generated one).
     pub tls: bool,
+}
+
+/// The `/metrics` bearer token: compared in constant time, never printed.
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(transparent)]
+pub struct MetricsToken(String);
+
+impl MetricsToken {
+    /// Whether `presented` is the token, in time that does not depend on where they differ.
+    pub fn admits(&self, presented: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        let (a, b) = (self.0.as_bytes(), presented.as_bytes());
+        a.len() == b.len() && bool::from(a.ct_eq(b))
+    }
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(<redacted>)")
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -295,6 +318,7 @@ impl Default for HttpConfig {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             metrics: true,
+            metrics_token: None,
             tls: false,
         }
     }
@@ -421,6 +445,16 @@ impl Config {
             ));
         }
         self.smtp.validate()?;
+        if self
+            .http
+            .metrics_token
+            .as_ref()
+            .is_some_and(|t| t.0.trim().len() < 20)
+        {
+            return Err(ConfigError::Invalid(
+                "[http] metrics_token must be at least 20 characters".into(),
+            ));
+        }
         if self.backup.interval_hours == 0 {
             return Err(ConfigError::Invalid(
                 "[backup] interval_hours must be at least 1".into(),

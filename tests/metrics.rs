@@ -298,3 +298,32 @@ async fn metrics_can_be_switched_off() {
     let res = client().get(server.url("/metrics")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
+
+/// For an HTTP address other networks reach: `/metrics` with a bearer token, as Prometheus's
+/// `authorization: {credentials: …}` sends it.
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_can_require_a_bearer_token() {
+    let server = start_directory("[http]\nmetrics_token = \"scrape-token-0123456789\"\n");
+    let http = client();
+    for presented in [
+        None,
+        Some("wrong-token-0123456789"),
+        Some("scrape-token-012345678"),
+    ] {
+        let mut req = http.get(server.url("/metrics"));
+        if let Some(t) = presented {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{presented:?}");
+        assert!(res.text().await.unwrap().is_empty(), "nothing leaks");
+    }
+    let res = http
+        .get(server.url("/metrics"))
+        .bearer_auth("scrape-token-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("rollcall_build_info"));
+}

@@ -28,6 +28,8 @@ pub struct Monitoring {
     /// Only when scheduled backups are configured.
     pub backups: Option<Arc<crate::backups::BackupStats>>,
     pub exposed: bool,
+    /// The bearer token `/metrics` requires, if any.
+    pub token: Option<crate::config::MetricsToken>,
 }
 
 /// Serves HTTP, or HTTPS when `tls` is given, until `shutdown` is cancelled.
@@ -89,7 +91,24 @@ async fn track(State(monitoring): State<Arc<Monitoring>>, req: Request, next: Ne
     res
 }
 
-async fn metrics(State((service, monitoring)): State<(Service, Arc<Monitoring>)>) -> Response {
+async fn metrics(
+    State((service, monitoring)): State<(Service, Arc<Monitoring>)>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if let Some(token) = &monitoring.token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !token.admits(presented.trim()) {
+            return (
+                axum::http::StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
+            )
+                .into_response();
+        }
+    }
     let ldap = monitoring.ldap.snapshot();
     // License usage reads the store: off the async workers.
     match tokio::task::spawn_blocking(move || {

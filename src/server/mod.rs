@@ -117,7 +117,18 @@ pub async fn run(
         ldap: ldap.stats(),
         tls: Arc::clone(&certificates),
         exposed: config.http.metrics,
+        token: config.http.metrics_token.clone(),
     });
+    if config.http.metrics
+        && config.http.metrics_token.is_none()
+        && !config.http.addr.ip().is_loopback()
+    {
+        tracing::warn!(
+            addr = %config.http.addr,
+            "/metrics answers anyone who reaches a non-loopback address; set [http] \
+             metrics_token (or metrics = false)"
+        );
+    }
     if !config.http.tls && !config.http.addr.ip().is_loopback() {
         tracing::warn!(
             addr = %config.http.addr,
