@@ -567,15 +567,34 @@ async fn a_template_file_in_the_data_directory_rewords_the_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_notifications_go_to_the_administrators_addresses() {
     let mut relay = FakeSmtp::start().await;
-    // The admin holds one of the two employee seats.
-    let server = start(&format!(
-        "[licenses]\nemployee = 2\n\n{}",
+    // The admin and a second administrator hold two of the three employee seats.
+    let mut server = start(&format!(
+        "[licenses]\nemployee = 3\n\n{}",
         smtp_config(relay.addr.port())
     ));
     let mut ldap = common::admin_connection(server.ldap).await;
     ldap.modify(
         ADMIN_DN,
         vec![Mod::Replace("mail", HashSet::from(["boss@example.com"]))],
+    )
+    .await
+    .unwrap()
+    .success()
+    .unwrap();
+    // The second administrator's address is one the relay refuses: the others still get
+    // every notification, each administrator being sent their own copy.
+    let (status, body) = create_user(
+        &server,
+        person("second", Some("unknown.second@example.com"), "Second"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    ldap.modify(
+        "cn=Administrators,ou=roles,dc=example,dc=com",
+        vec![Mod::Add(
+            "member",
+            HashSet::from(["uid=second,ou=people,dc=example,dc=com"]),
+        )],
     )
     .await
     .unwrap()
@@ -607,9 +626,16 @@ async fn admin_notifications_go_to_the_administrators_addresses() {
         to_admins,
         vec![
             "Activation of erin refused".to_string(),
-            "License pool nearly full: 2 of 2 employee licenses are in use".to_string(),
+            "License pool nearly full: 3 of 3 employee licenses are in use".to_string(),
         ]
     );
+    let outbox = outbox_after_stop(&mut server);
+    let notices: Vec<_> = outbox
+        .iter()
+        .filter(|m| m.to.as_deref() == Some(rollcall::outbox::ADMINS))
+        .collect();
+    assert_eq!(notices.len(), 2, "{outbox:?}");
+    assert!(notices.iter().all(|m| m.sent), "{notices:?}");
 }
 
 /// Runs `rollcall serve` on `data` with `config`, expecting it to refuse to start; its stderr.

@@ -126,10 +126,7 @@ async fn pass(
             }
             Some(address) => vec![address.to_string()],
         };
-        match mailer
-            .send(&recipients, &message.subject, &message.body)
-            .await
-        {
+        match send_to_each(mailer, &recipients, &message).await {
             Ok(()) => {
                 let id = message.id;
                 blocking(service, move |s| s.mark_sent(id)).await?;
@@ -155,6 +152,50 @@ async fn pass(
         }
     }
     Ok(())
+}
+
+/// Sends the message to each recipient on its own, so that one bad address (an admin's) does
+/// not hold it back from the others. It counts as sent once any recipient has it; the
+/// recipients refused for good are logged and skipped. Otherwise a transient failure is
+/// reported (retried later, for everyone), else the refusal.
+async fn send_to_each(
+    mailer: &Mailer,
+    recipients: &[String],
+    message: &OutboxMessage,
+) -> Result<(), SendError> {
+    let mut accepted = 0;
+    let mut transient = None;
+    let mut refusals = Vec::new();
+    for recipient in recipients {
+        match mailer
+            .send(
+                std::slice::from_ref(recipient),
+                &message.subject,
+                &message.body,
+            )
+            .await
+        {
+            Ok(()) => accepted += 1,
+            Err(SendError::Transport(e)) => transient = Some(e),
+            Err(refusal) => refusals.push(refusal),
+        }
+    }
+    if accepted > 0 {
+        for refusal in &refusals {
+            tracing::warn!(message_id = %message.id, reason = %refusal,
+                "a recipient of the message cannot be reached; the others have it");
+        }
+        if let Some(e) = &transient {
+            tracing::warn!(message_id = %message.id, error = %e,
+                "a recipient of the message was not reached this time; the others have it");
+        }
+        return Ok(());
+    }
+    match (transient, refusals.into_iter().next()) {
+        (Some(e), _) => Err(SendError::Transport(e)),
+        (None, Some(refusal)) => Err(refusal),
+        (None, None) => Err(SendError::Invalid("no recipient".into())),
+    }
 }
 
 async fn failed(

@@ -129,7 +129,8 @@ impl Mailer {
             .body(body.to_string())
             .map_err(|e| SendError::Invalid(format!("cannot build the message: {e}")))?;
         self.transport.send(message).await.map_err(|e| {
-            // With several recipients one refusal fails them all: retried until mended.
+            // With several recipients one refusal fails them all: the delivery sends to each
+            // on its own.
             let reply = std::error::Error::source(&e).map(ToString::to_string);
             match reply {
                 Some(reply) if e.is_permanent() && to.len() == 1 && refuses_mailbox(&reply) => {
