@@ -5,7 +5,8 @@
 //! replaces them with its own argon2id hash at the user's next successful login
 //! ([`needs_upgrade`]). What it stores for a user is one of:
 //!
-//! - `$argon2id$…`: the PHC string Rollcall makes itself (or an imported `{ARGON2}` one, bare);
+//! - `$argon2id$…`: the PHC string Rollcall makes itself (or an imported `{ARGON2}` one, bare),
+//!   or an imported `$argon2i$…` (OpenLDAP's argon2 module's default);
 //! - `{SSHA}base64(sha1(password + salt) + salt)` and the same with SHA-512 as `{SSHA512}`,
 //!   OpenLDAP's salted formats, kept verbatim with their prefix;
 //! - bcrypt `$2a$`, `$2b$` or `$2y$`, bare (a `{CRYPT}` or `{BCRYPT}` prefix is dropped).
@@ -50,7 +51,7 @@ pub const IMPORT_MAX_ARGON2_PARALLELISM: u32 = 16;
 const MAX_SCHEME_LEN: usize = 32;
 
 /// What an error message lists as importable.
-const SUPPORTED: &str = "{SSHA}, {SSHA512}, {ARGON2}$argon2id$, $argon2id$, bcrypt $2a$/$2b$/$2y$ ({CRYPT} or \
+const SUPPORTED: &str = "{SSHA}, {SSHA512}, {ARGON2}$argon2id$ or $argon2i$, $argon2id$, $argon2i$, bcrypt $2a$/$2b$/$2y$ ({CRYPT} or \
      {BCRYPT} prefix allowed)";
 
 /// OpenLDAP writes padded standard base64; some exports drop the padding, which costs nothing
@@ -122,9 +123,11 @@ pub enum ImportError {
 /// value that would fail to verify for a reason other than a wrong password is never built.
 #[derive(Clone)]
 pub enum StoredHash {
-    /// Rollcall's own format. Boxed: a PHC string is several times larger than the others.
-    Argon2id {
+    /// Rollcall's own format (argon2id), or an imported argon2i one (OpenLDAP's argon2 module
+    /// makes those by default). Boxed: a PHC string is several times larger than the others.
+    Argon2 {
         phc: Box<PasswordHash>,
+        algorithm: argon2::Algorithm,
         params: Params,
         version: Version,
     },
@@ -140,11 +143,14 @@ pub enum StoredHash {
 impl fmt::Debug for StoredHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Argon2id {
-                params, version, ..
+            Self::Argon2 {
+                algorithm,
+                params,
+                version,
+                ..
             } => write!(
                 f,
-                "StoredHash::Argon2id(v={}, m={}, t={}, p={})",
+                "StoredHash::Argon2({algorithm}, v={}, m={}, t={}, p={})",
                 u32::from(*version),
                 params.m_cost(),
                 params.t_cost(),
@@ -183,7 +189,11 @@ impl StoredHash {
     /// The scheme's name, for logs and audit details.
     pub fn scheme(&self) -> &'static str {
         match self {
-            Self::Argon2id { .. } => "argon2id",
+            Self::Argon2 {
+                algorithm: argon2::Algorithm::Argon2id,
+                ..
+            } => "argon2id",
+            Self::Argon2 { .. } => "argon2i",
             Self::Ssha { .. } => "{SSHA}",
             Self::Ssha512 { .. } => "{SSHA512}",
             Self::Bcrypt { .. } => "bcrypt",
@@ -193,7 +203,8 @@ impl StoredHash {
     /// Checks `password`; digests are compared in constant time.
     pub fn verify(&self, password: &str) -> bool {
         match self {
-            Self::Argon2id { phc, .. } => {
+            // The algorithm, version and cost come from the PHC string itself.
+            Self::Argon2 { phc, .. } => {
                 let _pass = super::gate::Gate::global().enter();
                 Argon2::default()
                     .verify_password(password.as_bytes(), &**phc)
@@ -227,12 +238,14 @@ impl StoredHash {
     /// (so raising the cost in the config reaches everyone who logs in).
     pub fn needs_upgrade(&self, params: &Argon2Params) -> bool {
         match self {
-            Self::Argon2id {
+            Self::Argon2 {
+                algorithm,
                 params: current,
                 version,
                 ..
             } => {
-                current.m_cost() != params.memory_kib
+                *algorithm != argon2::Algorithm::Argon2id
+                    || current.m_cost() != params.memory_kib
                     || current.t_cost() != params.iterations
                     || current.p_cost() != params.parallelism
                     || *version != Version::V0x13
@@ -244,7 +257,7 @@ impl StoredHash {
     /// Costs an import may not bring in (see [`IMPORT_MAX_ARGON2_MEMORY_KIB`]); bcrypt's bound
     /// is already part of parsing.
     fn check_import_cost(&self) -> Result<(), ImportError> {
-        let Self::Argon2id { params, .. } = self else {
+        let Self::Argon2 { params, .. } = self else {
             return Ok(());
         };
         for (param, value, max) in [
@@ -479,16 +492,18 @@ fn parse_bcrypt(hash: &str) -> Result<StoredHash, ImportError> {
 
 fn parse_argon2(phc: &str) -> Result<StoredHash, ImportError> {
     let hash = PasswordHash::new(phc).map_err(|e| ImportError::Argon2(e.to_string()))?;
-    match hash.algorithm.as_str() {
-        "argon2id" => {}
-        "argon2i" | "argon2d" => {
+    let algorithm = match hash.algorithm.as_str() {
+        "argon2id" => argon2::Algorithm::Argon2id,
+        // Replaced by argon2id at the first login.
+        "argon2i" => argon2::Algorithm::Argon2i,
+        "argon2d" => {
             return Err(ImportError::Unsupported {
-                scheme: "argon2i/argon2d",
-                why: "only argon2id is accepted",
+                scheme: "argon2d",
+                why: "argon2d is not meant for passwords (its memory access depends on them)",
             });
         }
         _ => return Err(ImportError::Argon2("not an argon2 algorithm".into())),
-    }
+    };
     if hash.salt.is_none() || hash.hash.is_none() {
         return Err(ImportError::Argon2("no salt or no digest".into()));
     }
@@ -497,8 +512,9 @@ fn parse_argon2(phc: &str) -> Result<StoredHash, ImportError> {
         Some(v) => Version::try_from(v).map_err(|e| ImportError::Argon2(e.to_string()))?,
         None => Version::default(),
     };
-    Ok(StoredHash::Argon2id {
+    Ok(StoredHash::Argon2 {
         phc: Box::new(hash),
+        algorithm,
         params,
         version,
     })
@@ -789,11 +805,21 @@ mod tests {
             Err(ImportError::Argon2(_))
         ));
         // OpenLDAP 2.5's argon2 module makes argon2i by default (`slappasswd -o
-        // module-load=argon2.la -h '{ARGON2}' -s secret`).
+        // module-load=argon2.la -h '{ARGON2}' -s secret`): imported, verified, and replaced by
+        // argon2id at the first login.
+        let stored = import(
+            "{ARGON2}$argon2i$v=19$m=4096,t=3,p=1$GPLpCdT6HKrTgES6wXcYpQ$Taxfyvq9E5TUH8g4v8h/cnlVFP7KZEzvVEDuqKc6eyQ",
+        )
+        .unwrap();
+        assert!(stored.starts_with("$argon2i$"));
+        assert!(verify("secret", &stored));
+        assert!(!verify("Secret", &stored));
+        let parsed = StoredHash::parse(&stored).unwrap();
+        assert_eq!(parsed.scheme(), "argon2i");
+        assert!(parsed.needs_upgrade(&Argon2Params::default()));
+        let argon2d = stored.replace("$argon2i$", "$argon2d$");
         assert!(matches!(
-            import(
-                "{ARGON2}$argon2i$v=19$m=4096,t=3,p=1$GPLpCdT6HKrTgES6wXcYpQ$Taxfyvq9E5TUH8g4v8h/cnlVFP7KZEzvVEDuqKc6eyQ"
-            ),
+            import(&argon2d),
             Err(ImportError::Unsupported { .. })
         ));
         let phc = fast().hash("pw").unwrap();
