@@ -1187,6 +1187,8 @@ async fn api_tokens_are_created_listed_and_revoked_by_admins() {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
 
+const ARGON2_I: &str = "{ARGON2}$argon2i$v=19$m=4096,t=3,p=1$GPLpCdT6HKrTgES6wXcYpQ$Taxfyvq9E5TUH8g4v8h/cnlVFP7KZEzvVEDuqKc6eyQ";
+
 #[tokio::test(flavor = "multi_thread")]
 async fn imported_hashes_bind_and_are_upgraded() {
     let d = Directory::start("");
@@ -1201,7 +1203,8 @@ async fn imported_hashes_bind_and_are_upgraded() {
     let ssha = format!("{{SSHA}}{}", STANDARD.encode(digest));
     let ldif = format!(
         "dn: uid=lee,{PEOPLE}\nobjectClass: inetOrgPerson\nuid: lee\ncn: Lee\nsn: Lee\nactive: TRUE\nuserPassword: {ssha}\n\n\
-         dn: uid=weak,{PEOPLE}\nobjectClass: inetOrgPerson\nuid: weak\ncn: Weak\nsn: Weak\nuserPassword: {{SHA}}qUqP5cyxm6YcTAhz05Hph5gvu9M=\n\n"
+         dn: uid=weak,{PEOPLE}\nobjectClass: inetOrgPerson\nuid: weak\ncn: Weak\nsn: Weak\nuserPassword: {{SHA}}qUqP5cyxm6YcTAhz05Hph5gvu9M=\n\n\
+         dn: uid=ari,{PEOPLE}\nobjectClass: inetOrgPerson\nuid: ari\ncn: Ari\nsn: Ari\nactive: TRUE\nuserPassword: {ARGON2_I}\n\n"
     );
     ldapadd.args([
         "-x",
@@ -1221,6 +1224,9 @@ async fn imported_hashes_bind_and_are_upgraded() {
     );
     assert_eq!(d.bind("lee", "Imported-Pass-1").await, 0);
     assert_eq!(d.bind("lee", "Imported-Pass-2").await, 49);
+    // OpenLDAP's argon2 module's default form (`slappasswd -h '{ARGON2}' -s secret`).
+    assert_eq!(d.bind("ari", "secret").await, 0);
+    assert_eq!(d.bind("ari", "Secret").await, 49);
     let upgraded = d.audit(&admin, "kind=password_changed").await;
     assert!(
         upgraded
