@@ -500,25 +500,8 @@ async fn etags_bad_input_and_discovery() {
 /// The status line of the answer to a `POST /Users` with the `framing` header(s), sent whole
 /// before anything is read, as a plain TCP client would.
 async fn raw_post_answer(addr: std::net::SocketAddr, framing: &str, body: &[u8]) -> String {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "POST /scim/v2/Users HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {TOKEN}\r\n\
-         content-type: {SCIM}\r\n{framing}\r\n\r\n"
-    );
-    conn.write_all(head.as_bytes()).await.unwrap();
-    conn.write_all(body)
-        .await
-        .expect("the server reads the whole body");
-    let mut line = String::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        BufReader::new(conn).read_line(&mut line),
-    )
-    .await
-    .expect("an answer in time")
-    .expect("an answer, not a reset");
-    line.trim_end().to_owned()
+    let headers = format!("authorization: Bearer {TOKEN}\r\ncontent-type: {SCIM}\r\n{framing}");
+    common::raw_post_status(addr, "/scim/v2/Users", &headers, body).await
 }
 
 fn urlencode(s: &str) -> String {

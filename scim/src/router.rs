@@ -297,15 +297,17 @@ async fn read_body(
     Ok(bytes.into())
 }
 
-fn expects_continue(headers: &HeaderMap) -> bool {
+/// Whether the client sent `Expect: 100-continue` and waits for the answer before the body.
+pub fn expects_continue(headers: &HeaderMap) -> bool {
     headers
         .get(header::EXPECT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
 }
 
-/// Reads and discards the rest of a refused body, up to [`DRAIN_BYTES`] and [`DRAIN_TIME`].
-async fn drain(mut body: Body) {
+/// Reads and discards the rest of a refused body, up to [`DRAIN_BYTES`] and [`DRAIN_TIME`], so
+/// that the refusal reaches a client still sending instead of a reset connection.
+pub async fn drain(mut body: Body) {
     use http_body_util::BodyExt;
     let discard = async {
         let mut read = 0;

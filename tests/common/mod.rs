@@ -505,3 +505,25 @@ pub async fn scrape(server: &Server) -> String {
         .await
         .unwrap()
 }
+
+/// The status line of the answer to a POST of `body` to `path` with `headers` (CRLF-separated
+/// lines, framing included), sent whole before anything is read, as a plain TCP client would:
+/// a server that answers early and resets the connection fails this.
+pub async fn raw_post_status(addr: SocketAddr, path: &str, headers: &str, body: &[u8]) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!("POST {path} HTTP/1.1\r\nhost: {addr}\r\n{headers}\r\n\r\n");
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(body)
+        .await
+        .expect("the server reads the whole body");
+    let mut line = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        BufReader::new(conn).read_line(&mut line),
+    )
+    .await
+    .expect("an answer in time")
+    .expect("an answer, not a reset");
+    line.trim_end().to_owned()
+}

@@ -24,7 +24,37 @@ pub fn router(service: Service) -> Router {
         .nest("/auth", auth::router())
         .nest("/admin", admin::router())
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(refuse_oversized))
         .with_state(service)
+}
+
+/// A body declared larger than [`BODY_LIMIT`] is answered `413` at once, after reading and
+/// discarding what the client sends, so the client gets the answer rather than a reset.
+async fn refuse_oversized(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_none_or(|n| n <= BODY_LIMIT as u64) {
+        return next.run(request).await;
+    }
+    let expects = rollcall_scim::router::expects_continue(request.headers());
+    if !expects {
+        rollcall_scim::router::drain(request.into_body()).await;
+    }
+    too_large().into_response()
+}
+
+fn too_large() -> RestError {
+    RestError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("the body exceeds {BODY_LIMIT} bytes"),
+    )
 }
 
 /// A refused request, as the client sees it.
@@ -109,11 +139,7 @@ fn body<T: DeserializeOwned>(json: Result<Json<T>, JsonRejection>) -> RestResult
     match json {
         Ok(Json(v)) => Ok(v),
         Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            Err(RestError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("the body exceeds {BODY_LIMIT} bytes"),
-            ))
+            Err(too_large())
         }
         Err(e) => Err(RestError::bad_request(e.body_text())),
     }
