@@ -786,6 +786,36 @@ async fn custom_attributes_are_typed_extension_attributes_over_scim_and_ldap() {
     let entry = ldap3::SearchEntry::construct(entries[0].clone());
     assert_eq!(entry.attrs["acmeCostCenter"], ["CC-2"]);
     assert_eq!(entry.attrs["badgeNumbers"], ["7", "9", "42"]);
+    // The subschema entry describes them, typed as declared.
+    let (entries, _) = ldap
+        .search(
+            "cn=subschema",
+            ldap3::Scope::Base,
+            "(objectClass=*)",
+            vec!["attributeTypes"],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let types = &ldap3::SearchEntry::construct(entries[0].clone()).attrs["attributeTypes"];
+    let described = |name: &str| {
+        types
+            .iter()
+            .find(|t| t.contains(&format!("NAME '{name}'")))
+            .unwrap_or_else(|| panic!("{name} not in the subschema"))
+            .clone()
+    };
+    let cost = described("acmeCostCenter");
+    assert!(
+        cost.contains("SINGLE-VALUE") && cost.contains("Finance cost centre"),
+        "{cost}"
+    );
+    let badges = described("badgeNumbers");
+    assert!(
+        badges.contains("1.3.6.1.4.1.1466.115.121.1.27") && !badges.contains("SINGLE-VALUE"),
+        "{badges}"
+    );
     // And written over LDAP: values typed as declared, a wrong one refused.
     let dn = "uid=cora,ou=people,dc=example,dc=com";
     let res = ldap

@@ -15,7 +15,7 @@ pub fn server(
     tls: Arc<rustls::ServerConfig>,
 ) -> Result<Server<LdapDirectory>, rollcall_ldap::DnError> {
     let base = Dn::parse(&config.base_dn)?;
-    let schema = Arc::new(schema());
+    let schema = Arc::new(schema(&config.custom_attributes));
     let directory = LdapDirectory::new(service, base.clone(), Arc::clone(&schema));
     let mut server_config = ServerConfig::new(RootDse::new(
         vec![base],

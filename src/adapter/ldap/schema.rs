@@ -4,10 +4,24 @@
 
 use rollcall_ldap::schema::{AttributeType, ClassKind, ObjectClass, Schema, syntax};
 
+use crate::model::{CustomAttributes, CustomType};
+
 const ARC: &str = "2.25.104407426530722504815627489726072451425";
 
 fn oid(suffix: &str) -> String {
     format!("{ARC}.{suffix}")
+}
+
+/// A custom attribute's OID, from its name (FNV-1a of the lower-case name): the same across
+/// restarts and however the config orders the attributes.
+fn custom_oid(name: &str) -> String {
+    let hash = name
+        .to_ascii_lowercase()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    oid(&format!("3.{hash}"))
 }
 
 pub const PERSON_CLASS: &str = "rollcallPerson";
@@ -15,7 +29,9 @@ pub const ROLE_CLASS: &str = "rollcallRole";
 pub const ACCOUNT_CLASS: &str = "rollcallAccount";
 pub const SERVICE_CLASS: &str = "applicationProcess";
 
-pub fn schema() -> Schema {
+/// The standard schema, Rollcall's additions, and the custom attributes of the config (so the
+/// subschema entry lists them and filters match them by their type).
+pub fn schema(custom: &CustomAttributes) -> Schema {
     let mut s = Schema::standard();
     let attr =
         |n: &str, name: &str, syn: &str| AttributeType::new(&oid(&format!("1.{n}")), &[name], syn);
@@ -59,10 +75,33 @@ pub fn schema() -> Schema {
             .single_value()
             .description("under per-account partner licensing, admits unlimited partners"),
     );
+    let mut person = vec!["licenseType", "account", "active", "principalKind"];
+    for attribute in &custom.attributes {
+        let syntax = match attribute.kind {
+            CustomType::Boolean => syntax::BOOLEAN,
+            CustomType::Integer => syntax::INTEGER,
+            CustomType::String | CustomType::Decimal | CustomType::DateTime => {
+                syntax::DIRECTORY_STRING
+            }
+        };
+        let mut def = AttributeType::new(
+            &custom_oid(attribute.ldap_name()),
+            &[attribute.ldap_name()],
+            syntax,
+        );
+        if !attribute.multi_valued {
+            def = def.single_value();
+        }
+        if let Some(d) = &attribute.description {
+            def = def.description(d);
+        }
+        s.add_attribute_type(def);
+        person.push(attribute.ldap_name());
+    }
     s.add_object_class(
         ObjectClass::new(&oid("2.1"), PERSON_CLASS, ClassKind::Auxiliary)
-            .may(&["licenseType", "account", "active", "principalKind"])
-            .description("Rollcall user: license, account and state"),
+            .may(&person)
+            .description("Rollcall user: license, account, state and custom attributes"),
     );
     s.add_object_class(
         ObjectClass::new(&oid("2.2"), ROLE_CLASS, ClassKind::Auxiliary)
