@@ -102,11 +102,26 @@ impl<K: Hash + Eq + Clone, V: Clone> RecordCache<K, V> {
     /// Caches `value` read under `ticket`, unless a writer evicted anything from the shard
     /// since the ticket was taken (the value may predate that write).
     pub fn insert(&self, ticket: Ticket, key: K, value: V) {
+        self.put(ticket, key, value, true);
+    }
+
+    /// As [`Self::insert`], but only into free room: a scan of a directory larger than the
+    /// cache would otherwise replace the records point reads keep asking for with ones it
+    /// reads once.
+    pub fn insert_if_room(&self, ticket: Ticket, key: K, value: V) {
+        self.put(ticket, key, value, false);
+    }
+
+    fn put(&self, ticket: Ticket, key: K, value: V, evict: bool) {
         if self.per_shard == 0 {
             return;
         }
         let mut guard = self.lock(ticket.shard);
         if guard.epoch != ticket.epoch {
+            return;
+        }
+        let full = guard.map.len() >= self.per_shard && !guard.map.contains_key(&key);
+        if full && !evict {
             return;
         }
         if guard.map.len() >= self.per_shard
@@ -196,6 +211,32 @@ mod tests {
             Arc::new("fresh".into()),
         );
         assert_eq!(*cache.get(&untouched).unwrap(), "fresh");
+    }
+
+    #[test]
+    fn a_full_cache_keeps_what_it_holds_when_asked_only_for_room() {
+        let cache: RecordCache<u32, u32> = RecordCache::new(16);
+        for i in 0..1000 {
+            if let Err(ticket) = cache.get(&i) {
+                cache.insert(ticket, i, i);
+            }
+        }
+        let held = |cache: &RecordCache<u32, u32>| -> Vec<u32> {
+            let mut keys: Vec<u32> = cache
+                .shards
+                .iter()
+                .flat_map(|s| s.lock().unwrap().map.keys().copied().collect::<Vec<_>>())
+                .collect();
+            keys.sort();
+            keys
+        };
+        let before = held(&cache);
+        for i in 1000..2000 {
+            if let Err(ticket) = cache.get(&i) {
+                cache.insert_if_room(ticket, i, i);
+            }
+        }
+        assert_eq!(held(&cache), before, "nothing was evicted for a scan");
     }
 
     #[test]

@@ -594,7 +594,7 @@ impl Store for SledStore {
                     let user = Arc::new(decode::<User>(tree_name(T::Users), &value)?);
                     if let Some(id) = id {
                         let ticket = self.users.ticket_in(&snapshot, &id);
-                        self.users.insert(ticket, id, Arc::clone(&user));
+                        self.users.insert_if_room(ticket, id, Arc::clone(&user));
                     }
                     Ok(user)
                 }),
