@@ -186,44 +186,38 @@ impl<'a> Importer<'a> {
 
     fn account(&mut self, mut account: Account) -> Result<Imported, TransferError> {
         let source = account.id;
-        if let Some(existing) =
-            self.existing(self.service.account_by_name(&self.actor, &account.name))?
-        {
-            self.accounts.insert(source, existing.id);
-            return Ok(Imported::Account {
-                id: existing.id,
-                name: existing.name,
-                existing: true,
-            });
-        }
-        account.parent = account
-            .parent
-            .map(|p| self.accounts.get(&p).copied().unwrap_or(p));
-        let created = self.service.create_account(&self.actor, account)?;
-        self.accounts.insert(source, created.id);
+        let found = self.existing(self.service.account_by_name(&self.actor, &account.name))?;
+        let existing = found.is_some();
+        let target = match found {
+            Some(found) => found,
+            None => {
+                account.parent = account
+                    .parent
+                    .map(|p| self.accounts.get(&p).copied().unwrap_or(p));
+                self.service.create_account(&self.actor, account)?
+            }
+        };
+        self.accounts.insert(source, target.id);
         Ok(Imported::Account {
-            id: created.id,
-            name: created.name,
-            existing: false,
+            id: target.id,
+            name: target.name,
+            existing,
         })
     }
 
     fn role(&mut self, role: Role) -> Result<Imported, TransferError> {
         let source = role.id;
-        if let Some(existing) = self.existing(self.service.role_by_name(&self.actor, &role.name))? {
-            self.roles.insert(source, existing.id);
-            return Ok(Imported::Role {
-                id: existing.id,
-                name: existing.name,
-                existing: true,
-            });
-        }
-        let created = self.service.create_role(&self.actor, role)?;
-        self.roles.insert(source, created.id);
+        let found = self.existing(self.service.role_by_name(&self.actor, &role.name))?;
+        let existing = found.is_some();
+        let target = match found {
+            Some(found) => found,
+            None => self.service.create_role(&self.actor, role)?,
+        };
+        self.roles.insert(source, target.id);
         Ok(Imported::Role {
-            id: created.id,
-            name: created.name,
-            existing: false,
+            id: target.id,
+            name: target.name,
+            existing,
         })
     }
 

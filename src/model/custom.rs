@@ -66,7 +66,19 @@ impl CustomAttributes {
 
     /// The declared attribute stored under `key`.
     pub fn declared(&self, key: &str) -> Option<&CustomAttribute> {
-        self.attributes.iter().find(|a| self.key(a) == key)
+        let name = key.strip_prefix(self.schema.as_str())?.strip_prefix(':')?;
+        self.attributes.iter().find(|a| a.name == name)
+    }
+
+    /// The declared attributes a record holds, with their values. Walks the record's map, which
+    /// is empty for most users, so entries and resources built for them cost nothing extra.
+    pub fn values<'a>(
+        &'a self,
+        extensions: &'a std::collections::BTreeMap<String, Value>,
+    ) -> impl Iterator<Item = (&'a CustomAttribute, &'a Value)> + 'a {
+        extensions
+            .iter()
+            .filter_map(|(key, value)| Some((self.declared(key)?, value)))
     }
 
     /// Refuses what cannot work: names that are not SCIM or LDAP attribute names, the same
@@ -187,6 +199,13 @@ mod tests {
             "urn:ietf:params:scim:schemas:extension:acme:2.0:User:costCenterCode"
         );
         assert_eq!(c.declared(&c.key(badges)), Some(badges));
+        assert_eq!(c.declared("urn:other:badges"), None);
+        let held = std::collections::BTreeMap::from([
+            (c.key(code), json!("CC-1")),
+            ("urn:other:x".to_string(), json!(1)),
+        ]);
+        let found: Vec<_> = c.values(&held).map(|(a, v)| (a.name.as_str(), v)).collect();
+        assert_eq!(found, [("costCenterCode", &json!("CC-1"))]);
         assert_eq!(badges.ldap_name(), "acmeBadge");
     }
 

@@ -39,14 +39,17 @@ impl Service {
     }
 
     /// Whether `user` is an active holder of an administrator role (only then can a change to
-    /// it leave the directory without one).
+    /// it leave the directory without one). Asked on every user update: it reads the user's own
+    /// few roles, not the list of all roles (rebuilt after every commit).
     pub(super) fn is_active_administrator(&self, user: &User) -> Result<bool> {
         if !user.active || user.anonymised {
             return Ok(false);
         }
-        let roles = self.all_roles()?;
-        Ok(roles
-            .iter()
-            .any(|r| r.administrator && user.roles.contains(&r.id)))
+        for id in &user.roles {
+            if self.store.role(*id)?.is_some_and(|r| r.administrator) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }

@@ -255,10 +255,8 @@ pub fn user_entry(
     })?;
     e.add("active", || [boolean(user.active)]);
     e.add("principalKind", || [user.kind.as_str()]);
-    for attribute in &custom.attributes {
-        if let Some(value) = user.extensions.get(&custom.key(attribute)) {
-            e.add(attribute.ldap_name(), || ldap_values(value));
-        }
+    for (attribute, value) in custom.values(&user.extensions) {
+        e.add(attribute.ldap_name(), || ldap_values(value));
     }
     if member_of {
         e.add_looked_up("memberOf", || {

@@ -330,7 +330,7 @@ impl Provider for ScimDirectory {
         match endpoint {
             "Users" => {
                 let (mut user, password) = user_from_scim(&body)?;
-                user.extensions = custom_from_scim(&body, &self.service.policy().custom)?;
+                user.extensions = custom_from_scim(&body, &self.service.policy().custom);
                 let user = self
                     .service
                     .create_user(who, NewUser { user, password })
@@ -366,7 +366,7 @@ impl Provider for ScimDirectory {
             "Users" => {
                 let id: UserId = parse_id(id)?;
                 let (mut user, password) = user_from_scim(&body)?;
-                user.extensions = custom_from_scim(&body, &self.service.policy().custom)?;
+                user.extensions = custom_from_scim(&body, &self.service.policy().custom);
                 let mut user = self
                     .service
                     .replace_user(who, id, user, if_version, password.as_deref())
