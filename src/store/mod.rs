@@ -146,7 +146,8 @@ pub trait Store: Send + Sync + 'static {
     /// it is taken; reads go on. Returns the number of entries.
     fn backup(&self, out: &mut dyn std::io::Write) -> Result<u64, BackupError>;
 
-    /// Cross-checks every index and counter against the records; returns what disagrees.
+    /// Cross-checks every index and counter against the records of one consistent moment
+    /// (commits wait, as for a backup); returns what disagrees.
     fn verify(&self) -> Result<Vec<String>, StoreError>;
 }
 

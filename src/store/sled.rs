@@ -117,7 +117,7 @@ pub struct SledStore {
     /// Every SCIM request presents its API token.
     tokens: RecordCache<SecretDigest, Arc<ApiToken>>,
     batches: Combiner<WriteSet>,
-    /// Commits hold it shared; a backup holds it alone, so that it sees one moment.
+    /// Commits hold it shared; a backup or a check holds it alone, so that it sees one moment.
     commit_barrier: std::sync::RwLock<()>,
     /// Write transactions acknowledged as durable.
     commits: std::sync::atomic::AtomicU64,
@@ -818,6 +818,11 @@ impl Store for SledStore {
     }
 
     fn verify(&self) -> Result<Vec<String>, StoreError> {
+        // A commit halfway through the scan would look like a disagreement.
+        let _alone = self
+            .commit_barrier
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut problems = Vec::new();
         let mut expected: BTreeSet<(T, Vec<u8>)> = BTreeSet::new();
         let mut names: BTreeMap<Vec<u8>, UserId> = BTreeMap::new();
