@@ -1,11 +1,13 @@
-//! Operator commands (`rollcall user …`, `rollcall token …`, `rollcall licenses`) for a
-//! directory that a server holds. The store allows one process, so the command travels over
-//! `<data>/control.sock`, a Unix socket the server listens on, and the server runs it; with no
-//! server, the command opens the store itself. Either way the same [`execute`] runs it, as the
-//! system principal from the CLI.
+//! Operator commands (`rollcall user …`, `token …`, `licenses`, `check`, `export`, `backup`)
+//! for a directory that a server holds. The store allows one process, so the command travels
+//! over `<data>/control.sock`, a Unix socket the server listens on, and the server runs it;
+//! with no server, the command opens the store itself. Either way the same [`execute`] runs
+//! it, as the system principal from the CLI.
 //!
 //! The socket is the data directory owner's alone (mode 0600): whoever can open it could read
-//! the store files as well, so it grants nothing new. One request line, one reply line, JSON.
+//! the store files as well, so it grants nothing new. One request line, then reply lines, JSON:
+//! a long output (an export) streams as it is produced, in lines marked `more`, and the last
+//! line says how the command ended. A client that goes away stops the command.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -24,8 +26,12 @@ pub const SOCKET: &str = "control.sock";
 /// Longest request accepted: commands are a few names.
 const MAX_REQUEST: usize = 64 * 1024;
 
-/// How long a client waits for the server's answer.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a client waits for the next reply line: a check or backup of a large directory
+/// says nothing until it is done.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Output is sent in pieces of about this size, cut at line ends.
+const CHUNK: usize = 64 * 1024;
 
 /// An operator command, as the CLI parses it and the socket carries it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -33,6 +39,15 @@ pub enum Command {
     User(UserCommand),
     Token(TokenCommand),
     Licenses,
+    /// Cross-check every index and counter against the records.
+    Check,
+    /// Every account, role and readable user as JSON lines.
+    Export,
+    /// A backup of the whole store to `file`, an absolute path: the server resolves nothing
+    /// against its own working directory.
+    Backup {
+        file: PathBuf,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Subcommand)]
@@ -93,6 +108,14 @@ pub enum ControlError {
     },
     #[error("{0}")]
     Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Transfer(#[from] crate::transfer::TransferError),
+    #[error(transparent)]
+    Backup(#[from] crate::backups::BackupFileError),
+    #[error("{0} inconsistencies")]
+    Inconsistent(usize),
+    #[error("writing the output: {0}")]
+    Output(#[from] std::io::Error),
     /// The server's answer to a command it could not run.
     #[error("{0}")]
     Refused(String),
@@ -112,17 +135,26 @@ impl From<ServiceError> for ControlError {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Reply {
-    /// What the command prints on stdout.
+    /// What the command prints on stdout, or the next piece of it.
     out: Option<String>,
     error: Option<String>,
+    /// More lines follow; absent on the last line.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    more: bool,
 }
 
-/// Runs `command`; returns what it prints on stdout.
-pub fn execute(service: &Service, command: Command) -> Result<String, ControlError> {
+/// Runs `command`, writing what it prints on stdout to `out`; `progress` hears how many
+/// records a long command has done.
+pub fn execute(
+    service: &Service,
+    command: Command,
+    out: &mut dyn Write,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(), ControlError> {
     let actor = Actor::system(Source::Cli);
-    Ok(match command {
+    let text = match command {
         Command::User(UserCommand::Unlock { user_name }) => {
             let user = service.user_by_name(&actor, &user_name)?;
             service.unlock_user(&actor, user.id)?;
@@ -164,37 +196,58 @@ pub fn execute(service: &Service, command: Command) -> Result<String, ControlErr
             format!("{token}\n")
         }
         Command::Token(TokenCommand::List) => {
-            let mut out = String::new();
             for token in service.api_tokens(&actor)? {
-                out.push_str(&serde_json::to_string(&token)?);
-                out.push('\n');
+                writeln!(out, "{}", serde_json::to_string(&token)?)?;
             }
-            out
+            String::new()
         }
         Command::Token(TokenCommand::Revoke { token }) => {
             let revoked = service.revoke_api_token(&actor, &token)?;
             format!("revoked {} ({})\n", revoked.name, revoked.id)
         }
         Command::Licenses => {
-            let mut out = String::new();
             for usage in service.license_usage()? {
                 let limit = usage
                     .limit
                     .map_or("unlimited".to_string(), |l| l.to_string());
-                out.push_str(&format!("{:<9} {}/{}\n", usage.license, usage.used, limit));
+                writeln!(out, "{:<9} {}/{}", usage.license, usage.used, limit)?;
             }
-            out
+            String::new()
         }
-    })
+        Command::Check => {
+            let problems = service.verify()?;
+            if !problems.is_empty() {
+                for p in &problems {
+                    writeln!(out, "{p}")?;
+                }
+                return Err(ControlError::Inconsistent(problems.len()));
+            }
+            "ok: every index and counter agrees with the records\n".to_string()
+        }
+        Command::Export => {
+            crate::transfer::export(service, &actor, out, progress)?;
+            String::new()
+        }
+        Command::Backup { file } => {
+            let entries = crate::backups::write_file(&file, |out| service.backup(&actor, out))?;
+            format!(
+                "backup of {entries} entries written to {}\n",
+                file.display()
+            )
+        }
+    };
+    out.write_all(text.as_bytes())?;
+    Ok(())
 }
 
 pub fn socket_path(data: &Path) -> PathBuf {
     data.join(SOCKET)
 }
 
-/// Sends `command` to the server holding `data`. `Ok(None)` when no server listens there (no
-/// socket, or one a stopped server left), so the caller can open the store itself.
-pub fn send(data: &Path, command: &Command) -> Result<Option<String>, ControlError> {
+/// Sends `command` to the server holding `data` and writes its output to `out`. `Ok(false)`
+/// when no server listens there (no socket, or one a stopped server left), so the caller can
+/// open the store itself.
+pub fn send(data: &Path, command: &Command, out: &mut dyn Write) -> Result<bool, ControlError> {
     let path = socket_path(data);
     let io = |source| ControlError::Io {
         path: path.display().to_string(),
@@ -208,7 +261,7 @@ pub fn send(data: &Path, command: &Command) -> Result<Option<String>, ControlErr
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
             ) =>
         {
-            return Ok(None);
+            return Ok(false);
         }
         Err(e) => return Err(io(e)),
     };
@@ -216,13 +269,64 @@ pub fn send(data: &Path, command: &Command) -> Result<Option<String>, ControlErr
     let mut request = serde_json::to_vec(command)?;
     request.push(b'\n');
     stream.write_all(&request).map_err(io)?;
+    let mut replies = BufReader::new(&stream);
     let mut line = String::new();
-    BufReader::new(&stream).read_line(&mut line).map_err(io)?;
-    let reply: Reply = serde_json::from_str(&line)?;
-    match (reply.out, reply.error) {
-        (Some(out), None) => Ok(Some(out)),
-        (_, Some(error)) => Err(ControlError::Refused(error)),
-        (None, None) => Err(ControlError::Refused("empty reply".into())),
+    loop {
+        line.clear();
+        if replies.read_line(&mut line).map_err(io)? == 0 {
+            return Err(ControlError::Refused(
+                "the server closed the connection before the command finished".into(),
+            ));
+        }
+        let reply: Reply = serde_json::from_str(&line)?;
+        if let Some(text) = &reply.out {
+            out.write_all(text.as_bytes())?;
+        }
+        if let Some(error) = reply.error {
+            out.flush()?;
+            return Err(ControlError::Refused(error));
+        }
+        if !reply.more {
+            out.flush()?;
+            return Ok(true);
+        }
+    }
+}
+
+/// Output written on a blocking thread, sent on to the connection in pieces cut at line ends.
+/// Once the connection is gone, writing fails, which stops the command.
+struct Pieces {
+    sender: tokio::sync::mpsc::Sender<String>,
+    pending: Vec<u8>,
+}
+
+impl Pieces {
+    fn send(&mut self, upto: usize) -> std::io::Result<()> {
+        let rest = self.pending.split_off(upto);
+        let piece = std::mem::replace(&mut self.pending, rest);
+        let piece = String::from_utf8(piece).map_err(std::io::Error::other)?;
+        self.sender
+            .blocking_send(piece)
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+    }
+}
+
+impl Write for Pieces {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(bytes);
+        if self.pending.len() >= CHUNK
+            && let Some(end) = self.pending.iter().rposition(|&b| b == b'\n')
+        {
+            self.send(end + 1)?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.send(self.pending.len())
     }
 }
 
@@ -238,7 +342,7 @@ pub async fn serve(data: PathBuf, service: Service, shutdown: CancellationToken)
         Ok(listener) => listener,
         Err(e) => {
             tracing::warn!(path = %path.display(), error = %e,
-                "no control socket: `rollcall user`, `token` and `licenses` need the server stopped");
+                "no control socket: operator commands need the server stopped");
             return;
         }
     };
@@ -277,31 +381,71 @@ async fn answer(stream: tokio::net::UnixStream, service: Service) -> std::io::Re
     tokio::io::BufReader::new(&mut limited)
         .read_until(b'\n', &mut line)
         .await?;
-    let reply = match serde_json::from_slice::<Command>(&line) {
-        Ok(command) => {
-            tracing::info!(?command, "control socket command");
-            match tokio::task::spawn_blocking(move || execute(&service, command)).await {
-                Ok(Ok(out)) => Reply {
-                    out: Some(out),
-                    error: None,
+    let command = match serde_json::from_slice::<Command>(&line) {
+        Ok(command) => command,
+        Err(e) => {
+            let error = Some(format!("not a command: {e}"));
+            reply(
+                &mut write,
+                &Reply {
+                    error,
+                    ..Reply::default()
                 },
-                Ok(Err(e)) => Reply {
-                    out: None,
-                    error: Some(e.to_string()),
-                },
-                Err(e) => Reply {
-                    out: None,
-                    error: Some(format!("the command failed: {e}")),
-                },
-            }
+            )
+            .await?;
+            return write.shutdown().await;
         }
-        Err(e) => Reply {
-            out: None,
-            error: Some(format!("not a command: {e}")),
-        },
     };
-    let mut bytes = serde_json::to_vec(&reply).map_err(std::io::Error::other)?;
-    bytes.push(b'\n');
-    write.write_all(&bytes).await?;
+    tracing::info!(?command, "control socket command");
+    let (sender, mut pieces) = tokio::sync::mpsc::channel(4);
+    let task = tokio::task::spawn_blocking(move || {
+        let mut out = Pieces {
+            sender,
+            pending: Vec::new(),
+        };
+        let done = execute(&service, command, &mut out, &mut |_| {});
+        // What an error leaves unsent still reaches the operator, before the error.
+        out.flush().ok();
+        done
+    });
+    let mut forwarded = Ok(());
+    while let Some(out) = pieces.recv().await {
+        let piece = Reply {
+            out: Some(out),
+            more: true,
+            ..Reply::default()
+        };
+        forwarded = reply(&mut write, &piece).await;
+        if forwarded.is_err() {
+            break;
+        }
+    }
+    // Closing the channel makes the command's next write fail, so it stops.
+    drop(pieces);
+    let done = task.await;
+    if forwarded.is_err() {
+        // An operator's `rollcall export | head`: expected, and nothing to warn about.
+        tracing::info!("control socket client went away; its command stopped");
+        return Ok(());
+    }
+    let error = match done {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(e) => Some(format!("the command failed: {e}")),
+    };
+    reply(
+        &mut write,
+        &Reply {
+            error,
+            ..Reply::default()
+        },
+    )
+    .await?;
     write.shutdown().await
+}
+
+async fn reply(write: &mut tokio::net::unix::OwnedWriteHalf, reply: &Reply) -> std::io::Result<()> {
+    let mut bytes = serde_json::to_vec(reply).map_err(std::io::Error::other)?;
+    bytes.push(b'\n');
+    write.write_all(&bytes).await
 }

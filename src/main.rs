@@ -88,7 +88,8 @@ enum Command {
         #[command(subcommand)]
         command: control::UserCommand,
     },
-    /// Cross-check every index and counter against the records.
+    /// Cross-check every index and counter against the records (on a running server, commits
+    /// wait while it runs).
     Check,
     /// Show license usage per type.
     Licenses,
@@ -99,7 +100,8 @@ enum Command {
     /// Write every account, role and readable user as JSON lines (never password hashes).
     Export,
     /// Write a backup of the whole store (every record, index, token, audit event and message)
-    /// to FILE. The server must be stopped; FILE is replaced only once the backup is complete.
+    /// to FILE, replaced only once the backup is complete. A running server writes it (commits
+    /// wait while it runs); FILE is then written by the server's user.
     Backup { file: std::path::PathBuf },
     /// Restore a backup into the data directory, which must not have a store yet; the store
     /// appears only once every entry is in and checked.
@@ -145,34 +147,17 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Token { command } => operate(&config, control::Command::Token(command), true),
         Command::User { command } => operate(&config, control::Command::User(command), false),
-        Command::Check => {
-            let service = open(&config)?;
-            let problems = service.verify()?;
-            if problems.is_empty() {
-                println!("ok: every index and counter agrees with the records");
-                Ok(())
-            } else {
-                for p in &problems {
-                    println!("{p}");
-                }
-                bail!("{} inconsistencies", problems.len())
-            }
-        }
+        Command::Check => operate(&config, control::Command::Check, false),
         Command::Licenses => operate(&config, control::Command::Licenses, false),
         Command::Import => import(&open(&config)?),
-        Command::Backup { file } => backup(&config, &file),
-        Command::Restore { file } => restore(&config, &file),
-        Command::Export => {
-            let service = open(&config)?;
-            let actor = Actor::system(Source::Cli);
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            let mut progress = progress::Progress::on_stderr("exported");
-            rollcall::transfer::export(&service, &actor, &mut out, &mut |n| progress.update(n, 0))?;
-            progress.clear();
-            out.flush()?;
-            Ok(())
+        Command::Backup { file } => {
+            // The server resolves nothing against its own working directory.
+            let file = std::path::absolute(&file)
+                .with_context(|| format!("backup file {}", file.display()))?;
+            operate(&config, control::Command::Backup { file }, false)
         }
+        Command::Restore { file } => restore(&config, &file),
+        Command::Export => operate(&config, control::Command::Export, false),
     }
 }
 
@@ -181,18 +166,6 @@ fn store_options(config: &Config) -> StoreOptions {
         cache_capacity_bytes: config.store.cache_mb * 1024 * 1024,
         user_cache_entries: config.store.user_cache,
     }
-}
-
-fn backup(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
-    let dir = config.store_dir();
-    if !dir.join("db").exists() {
-        bail!("no store in {}: nothing to back up", config.data.display());
-    }
-    let store = SledStore::open(&dir, &store_options(config))?;
-    let entries =
-        rollcall::backups::write_file(file, |out| rollcall::store::Store::backup(&store, out))?;
-    println!("backup of {entries} entries written to {}", file.display());
-    Ok(())
 }
 
 fn restore(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
@@ -214,18 +187,29 @@ fn restore(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
 }
 
 /// Runs an operator command on the server that holds the data directory, through its control
-/// socket, or on the store itself when no server runs (initialising it first if `initialise`).
+/// socket, or on the store itself when no server runs (initialising it first if `initialise`;
+/// otherwise a directory with no store is refused rather than given an empty one).
 fn operate(config: &Config, command: control::Command, initialise: bool) -> anyhow::Result<()> {
-    if let Some(out) = control::send(&config.data, &command)? {
-        print!("{out}");
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if control::send(&config.data, &command, &mut out)? {
         return Ok(());
+    }
+    if !initialise && !config.store_dir().join("db").exists() {
+        bail!(
+            "no store in {}: start the server there or run `rollcall init` first",
+            config.data.display()
+        );
     }
     let service = open(config)?;
     if initialise {
         self::initialise(&service, config)?;
     }
-    print!("{}", control::execute(&service, command)?);
-    Ok(())
+    let mut progress = progress::Progress::on_stderr("exported");
+    let done = control::execute(&service, command, &mut out, &mut |n| progress.update(n, 0));
+    progress.clear();
+    out.flush()?;
+    Ok(done?)
 }
 
 fn open(config: &Config) -> anyhow::Result<Service> {

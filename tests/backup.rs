@@ -1,5 +1,5 @@
 //! `rollcall backup` and `rollcall restore` end to end: a store filled over SCIM is backed up
-//! from a stopped server, restored into a new data directory, and served again with the same
+//! by the running server, restored into a new data directory, and served again with the same
 //! users, passwords, groups, tokens and audit trail. Damaged, cut-short and misplaced restores
 //! leave nothing behind.
 
@@ -84,22 +84,40 @@ async fn a_backup_restores_into_a_directory_that_serves_the_same_data() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("rollcall.backup");
     let file_arg = file.to_str().unwrap();
-    // The running server holds the store: no backup, and no file.
-    let out = run(&original.data, &["backup", file_arg]);
-    assert!(!out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("in use"), "{}", text(&out));
-    assert!(!file.exists());
-
-    assert!(original.terminate().success());
-    let out = run(&original.data, &["backup", file_arg]);
+    // The running server takes it, through its control socket. A relative FILE is the
+    // operator's: it lands in the command's working directory, not the server's.
+    let out = std::process::Command::new(common::BIN)
+        .args(["backup", "rollcall.backup", "--data"])
+        .arg(&original.data)
+        .current_dir(dir.path())
+        .env("ROLLCALL_LOG", "warn")
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("entries written to"), "{}", text(&out));
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&file).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "only the owner reads a backup");
     }
+    // A place the server cannot write: refused, and the operator hears why.
+    let out = run(
+        &original.data,
+        &["backup", "/nonexistent-dir/rollcall.backup"],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("nonexistent-dir"), "{}", text(&out));
+    let online = run(&original.data, &["export"]);
+    assert!(online.status.success(), "{}", text(&online));
+
+    assert!(original.terminate().success());
     let exported = run(&original.data, &["export"]);
     assert!(exported.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&online.stdout),
+        String::from_utf8_lossy(&exported.stdout),
+        "an export from the running server is the one from its store"
+    );
 
     let restored = dir.path().join("restored");
     let out = run(&restored, &["restore", file_arg]);

@@ -265,3 +265,72 @@ fn an_export_imports_into_another_directory_with_accounts_roles_members_and_mana
         "no set-password link for a user who has a password"
     );
 }
+
+#[test]
+fn a_running_server_streams_a_large_export_and_carries_on_when_the_reader_goes_away() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let input: String = lines(1200)
+        .lines()
+        .filter(|l| !l.starts_with("{not"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let out = output_with_stdin(&mut import_command(&data), input.as_bytes());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut server = Server::spawn(&data, &[], &[]);
+    let online = run(&data, &["export"]);
+    assert!(
+        online.status.success(),
+        "{}",
+        String::from_utf8_lossy(&online.stderr)
+    );
+    assert!(
+        online.stdout.len() > 256 * 1024,
+        "large enough to travel in several pieces: {} bytes",
+        online.stdout.len()
+    );
+
+    // A reader that stops after one line: the export ends with an error, the server goes on.
+    let mut export = Command::new(BIN)
+        .args(["export", "--data"])
+        .arg(&data)
+        .env("ROLLCALL_LOG", "warn")
+        .env_remove("RUST_BACKTRACE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(export.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with('{'), "{first}");
+    let stopped = export.wait_with_output().unwrap();
+    assert!(!stopped.status.success());
+    let check = run(&data, &["check"]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    assert!(server.terminate().success());
+    let offline = run(&data, &["export"]);
+    assert!(offline.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&online.stdout),
+        String::from_utf8_lossy(&offline.stdout),
+        "streamed in pieces, the export is the same as the stopped store's"
+    );
+    let imported = String::from_utf8_lossy(&online.stdout)
+        .lines()
+        .filter(|l| l.contains("import.user"))
+        .count();
+    assert_eq!(imported, 1199);
+}

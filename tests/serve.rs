@@ -298,7 +298,7 @@ fn bootstrap_secrets_can_come_from_the_environment() {
 }
 
 #[test]
-fn token_create_prints_only_the_token_with_or_without_a_running_server() {
+fn operator_commands_run_in_the_server_or_on_a_stopped_store() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let out = run(&data, &["token", "create", "--name", "okta"]);
@@ -353,8 +353,25 @@ fn token_create_prints_only_the_token_with_or_without_a_running_server() {
         String::from_utf8_lossy(&out.stderr).contains("not found"),
         "the server's refusal reaches the operator: {out:?}"
     );
-    // Commands that need the store to themselves still refuse.
+    // Check and export run in the server too.
     let out = run(&data, &["check"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: every index"));
+    let out = run(&data, &["export"]);
+    assert!(out.status.success());
+    let exported = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        exported
+            .lines()
+            .any(|l| l.contains(r#""user_name":"admin""#)),
+        "{exported}"
+    );
+    // Restore and import still need the server stopped.
+    let out = run(&data, &["import"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another rollcall process"));
 
