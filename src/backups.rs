@@ -34,19 +34,16 @@ const PARTIAL: &str = ".partial";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupFileError {
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("{path}: {error}")]
+    Io { path: String, error: std::io::Error },
     #[error("{0}")]
     Backup(String),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> BackupFileError + '_ {
-    move |source| BackupFileError::Io {
+    move |error| BackupFileError::Io {
         path: path.display().to_string(),
-        source,
+        error,
     }
 }
 

@@ -88,6 +88,16 @@ enum Command {
         #[command(subcommand)]
         command: control::UserCommand,
     },
+    /// Roles: list, members, grant and take away, on a running server or a stopped one.
+    Role {
+        #[command(subcommand)]
+        command: control::RoleCommand,
+    },
+    /// Accounts (customer and partner organisations).
+    Account {
+        #[command(subcommand)]
+        command: control::AccountCommand,
+    },
     /// Cross-check every index and counter against the records (on a running server, commits
     /// wait while it runs).
     Check,
@@ -147,6 +157,8 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Token { command } => operate(&config, control::Command::Token(command), true),
         Command::User { command } => operate(&config, control::Command::User(command), false),
+        Command::Role { command } => operate(&config, control::Command::Role(command), false),
+        Command::Account { command } => operate(&config, control::Command::Account(command), false),
         Command::Check => operate(&config, control::Command::Check, false),
         Command::Licenses => operate(&config, control::Command::Licenses, false),
         Command::Import => import(&open(&config)?),

@@ -22,12 +22,25 @@ use crate::service::{Actor, NewUser, Plan, Service, ServiceError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
+    // Causes are in the messages, not chained: the control socket sends only the message.
     #[error("not a record: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(serde_json::Error),
     #[error(transparent)]
     Service(#[from] ServiceError),
     #[error("writing: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+impl From<serde_json::Error> for TransferError {
+    fn from(error: serde_json::Error) -> Self {
+        Self::Json(error)
+    }
+}
+
+impl From<std::io::Error> for TransferError {
+    fn from(error: std::io::Error) -> Self {
+        Self::Io(error)
+    }
 }
 
 /// Writes every account, role and readable user to `out`; `progress` gets the running count.
@@ -53,13 +66,10 @@ pub fn export(
         line(out, &json!({ "role": role }))?;
     }
     let mut failed = None;
-    service.list_users(actor, &Plan::Scan, &mut |user| {
-        let mut user = user.clone();
-        // Secrets never leave the server, not even to its own operator.
-        user.password_hash = None;
-        user.password_history.clear();
-        user.totp = None;
-        match serde_json::to_value(&user)
+    service.list_users(
+        actor,
+        &Plan::Scan,
+        &mut |user| match serde_json::to_value(without_secrets(user))
             .map_err(TransferError::from)
             .and_then(|v| line(out, &v))
         {
@@ -68,12 +78,22 @@ pub fn export(
                 failed = Some(e);
                 ControlFlow::Break(())
             }
-        }
-    })?;
+        },
+    )?;
     match failed {
         Some(e) => Err(e),
         None => Ok(written),
     }
+}
+
+/// The user as an operator may see it: secrets never leave the server, not even to its own
+/// operator.
+pub fn without_secrets(user: &User) -> User {
+    let mut user = user.clone();
+    user.password_hash = None;
+    user.password_history.clear();
+    user.totp = None;
+    user
 }
 
 /// Accounts ordered so that each comes after its parent.

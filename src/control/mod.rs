@@ -17,8 +17,13 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
-use crate::audit::Source;
-use crate::service::{Actor, Service, ServiceError};
+use crate::service::Service;
+
+mod command;
+
+pub use command::{
+    AccountCommand, Command, ControlError, RoleCommand, TokenCommand, UserCommand, execute,
+};
 
 /// The socket's file name in the data directory.
 pub const SOCKET: &str = "control.sock";
@@ -33,108 +38,6 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(600);
 /// Output is sent in pieces of about this size, cut at line ends.
 const CHUNK: usize = 64 * 1024;
 
-/// An operator command, as the CLI parses it and the socket carries it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Command {
-    User(UserCommand),
-    Token(TokenCommand),
-    Licenses,
-    /// Cross-check every index and counter against the records.
-    Check,
-    /// Every account, role and readable user as JSON lines.
-    Export,
-    /// A backup of the whole store to `file`, an absolute path: the server resolves nothing
-    /// against its own working directory.
-    Backup {
-        file: PathBuf,
-    },
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Subcommand)]
-pub enum UserCommand {
-    /// Lift a lockout after failed logins.
-    Unlock {
-        /// userName of the locked user.
-        user_name: String,
-    },
-    /// End every session of a user.
-    SignOut {
-        /// userName of the user.
-        user_name: String,
-    },
-    /// Set a new generated password, print it once, and lift any lockout: the way back in for
-    /// an administrator who lost their password.
-    ResetPassword {
-        /// userName of the user.
-        user_name: String,
-    },
-    /// Remove a user's authenticator (TOTP), for one who lost the device; the user can enrol
-    /// again after signing in.
-    RemoveMfa {
-        /// userName of the user.
-        user_name: String,
-    },
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Subcommand)]
-pub enum TokenCommand {
-    /// Create a token and print only the token.
-    Create {
-        /// A label for the token, e.g. the identity provider using it.
-        #[arg(long)]
-        name: String,
-        /// The api service account the token acts as.
-        #[arg(long, default_value = crate::bootstrap::PROVISIONING_ACCOUNT)]
-        account: String,
-        /// Days until the token stops working (default: never).
-        #[arg(long)]
-        expires_days: Option<u32>,
-    },
-    /// List tokens (never their secrets) as JSON lines.
-    List,
-    /// Revoke a token by id, or by name when one live token has it.
-    Revoke {
-        /// Token id or name.
-        token: String,
-    },
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ControlError {
-    #[error("{context}{source}")]
-    Service {
-        context: String,
-        source: ServiceError,
-    },
-    #[error("{0}")]
-    Json(#[from] serde_json::Error),
-    #[error(transparent)]
-    Transfer(#[from] crate::transfer::TransferError),
-    #[error(transparent)]
-    Backup(#[from] crate::backups::BackupFileError),
-    #[error("{0} inconsistencies")]
-    Inconsistent(usize),
-    #[error("writing the output: {0}")]
-    Output(#[from] std::io::Error),
-    /// The server's answer to a command it could not run.
-    #[error("{0}")]
-    Refused(String),
-    #[error("control socket {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-}
-
-impl From<ServiceError> for ControlError {
-    fn from(source: ServiceError) -> Self {
-        Self::Service {
-            context: String::new(),
-            source,
-        }
-    }
-}
-
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Reply {
     /// What the command prints on stdout, or the next piece of it.
@@ -143,101 +46,6 @@ struct Reply {
     /// More lines follow; absent on the last line.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     more: bool,
-}
-
-/// Runs `command`, writing what it prints on stdout to `out`; `progress` hears how many
-/// records a long command has done.
-pub fn execute(
-    service: &Service,
-    command: Command,
-    out: &mut dyn Write,
-    progress: &mut dyn FnMut(u64),
-) -> Result<(), ControlError> {
-    let actor = Actor::system(Source::Cli);
-    let text = match command {
-        Command::User(UserCommand::Unlock { user_name }) => {
-            let user = service.user_by_name(&actor, &user_name)?;
-            service.unlock_user(&actor, user.id)?;
-            format!("unlocked {}\n", user.user_name)
-        }
-        Command::User(UserCommand::SignOut { user_name }) => {
-            let user = service.user_by_name(&actor, &user_name)?;
-            service.revoke_all_sessions(&actor, user.id)?;
-            format!("ended every session of {}\n", user.user_name)
-        }
-        Command::User(UserCommand::ResetPassword { user_name }) => {
-            let user = service.user_by_name(&actor, &user_name)?;
-            let password = service.generate_password();
-            service.set_password(&actor, user.id, &password)?;
-            // A lockout would keep the new password from working.
-            service.unlock_user(&actor, user.id)?;
-            format!("{password}\n")
-        }
-        Command::User(UserCommand::RemoveMfa { user_name }) => {
-            let user = service.user_by_name(&actor, &user_name)?;
-            service.remove_totp(&actor, Some(user.id))?;
-            format!("removed the authenticator of {}\n", user.user_name)
-        }
-        Command::Token(TokenCommand::Create {
-            name,
-            account,
-            expires_days,
-        }) => {
-            let principal =
-                service
-                    .user_by_name(&actor, &account)
-                    .map_err(|source| ControlError::Service {
-                        context: format!("service account {account:?}: "),
-                        source,
-                    })?;
-            let expires = expires_days
-                .map(|d| time::OffsetDateTime::now_utc() + time::Duration::days(d.into()));
-            let token = service.create_api_token(&actor, &name, principal.id, None, expires)?;
-            format!("{token}\n")
-        }
-        Command::Token(TokenCommand::List) => {
-            for token in service.api_tokens(&actor)? {
-                writeln!(out, "{}", serde_json::to_string(&token)?)?;
-            }
-            String::new()
-        }
-        Command::Token(TokenCommand::Revoke { token }) => {
-            let revoked = service.revoke_api_token(&actor, &token)?;
-            format!("revoked {} ({})\n", revoked.name, revoked.id)
-        }
-        Command::Licenses => {
-            for usage in service.license_usage()? {
-                let limit = usage
-                    .limit
-                    .map_or("unlimited".to_string(), |l| l.to_string());
-                writeln!(out, "{:<9} {}/{}", usage.license, usage.used, limit)?;
-            }
-            String::new()
-        }
-        Command::Check => {
-            let problems = service.verify()?;
-            if !problems.is_empty() {
-                for p in &problems {
-                    writeln!(out, "{p}")?;
-                }
-                return Err(ControlError::Inconsistent(problems.len()));
-            }
-            "ok: every index and counter agrees with the records\n".to_string()
-        }
-        Command::Export => {
-            crate::transfer::export(service, &actor, out, progress)?;
-            String::new()
-        }
-        Command::Backup { file } => {
-            let entries = crate::backups::write_file(&file, |out| service.backup(&actor, out))?;
-            format!(
-                "backup of {entries} entries written to {}\n",
-                file.display()
-            )
-        }
-    };
-    out.write_all(text.as_bytes())?;
-    Ok(())
 }
 
 pub fn socket_path(data: &Path) -> PathBuf {
@@ -249,9 +57,9 @@ pub fn socket_path(data: &Path) -> PathBuf {
 /// open the store itself.
 pub fn send(data: &Path, command: &Command, out: &mut dyn Write) -> Result<bool, ControlError> {
     let path = socket_path(data);
-    let io = |source| ControlError::Io {
+    let io = |error| ControlError::Io {
         path: path.display().to_string(),
-        source,
+        error,
     };
     let mut stream = match std::os::unix::net::UnixStream::connect(&path) {
         Ok(stream) => stream,
