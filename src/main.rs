@@ -161,7 +161,7 @@ fn main() -> anyhow::Result<()> {
         Command::Account { command } => operate(&config, control::Command::Account(command), false),
         Command::Check => operate(&config, control::Command::Check, false),
         Command::Licenses => operate(&config, control::Command::Licenses, false),
-        Command::Import => import(&open(&config)?),
+        Command::Import => import(&config),
         Command::Backup { file } => {
             // The server resolves nothing against its own working directory.
             let file = std::path::absolute(&file)
@@ -315,9 +315,41 @@ async fn wait_for_signal() {
     }
 }
 
-/// One import line: a user record plus an optional password.
-fn import(service: &Service) -> anyhow::Result<()> {
-    let mut importer = rollcall::transfer::Importer::new(service, Actor::system(Source::Cli));
+/// Where imported records go: the store itself, or the server that holds it.
+enum Destination<'a> {
+    Store(rollcall::transfer::Importer<'a>),
+    Server(control::ImportSession),
+}
+
+impl Destination<'_> {
+    /// The report line of a stored record, or why the line was refused; `Err` stops the import.
+    fn line(&mut self, text: &str) -> anyhow::Result<Result<String, String>> {
+        Ok(match self {
+            Self::Store(importer) => control::import_line(importer, text),
+            Self::Server(session) => session.line(text)?,
+        })
+    }
+
+    fn finish(self) -> anyhow::Result<Vec<String>> {
+        Ok(match self {
+            Self::Store(mut importer) => control::import_finish(&mut importer),
+            Self::Server(session) => session.finish()?,
+        })
+    }
+}
+
+fn import(config: &Config) -> anyhow::Result<()> {
+    if let Some(session) = control::ImportSession::open(&config.data)? {
+        return import_into(Destination::Server(session));
+    }
+    let service = open(config)?;
+    let importer = rollcall::transfer::Importer::new(&service, Actor::system(Source::Cli));
+    import_into(Destination::Store(importer))
+}
+
+/// Reads JSON lines from stdin; prints a report line per stored record, and per refused line
+/// its number and why.
+fn import_into(mut destination: Destination) -> anyhow::Result<()> {
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let (mut created, mut failed) = (0u64, 0u64);
@@ -327,25 +359,30 @@ fn import(service: &Service) -> anyhow::Result<()> {
         if line.trim().is_empty() {
             continue;
         }
-        match importer.line(&line) {
-            Ok(imported) => {
+        match destination.line(&line) {
+            Ok(Ok(report)) => {
                 created += 1;
                 let mut out = stdout.lock();
-                writeln!(out, "{}", imported.report())?;
+                writeln!(out, "{report}")?;
                 out.flush()?;
             }
-            Err(e) => {
+            Ok(Err(why)) => {
                 failed += 1;
                 progress.clear();
-                eprintln!("line {}: {e:#}", n + 1);
+                eprintln!("line {}: {why}", n + 1);
+            }
+            Err(e) => {
+                progress.clear();
+                eprintln!("imported {created} records, {failed} failed");
+                return Err(e.context(format!("line {}", n + 1)));
             }
         }
         progress.update(created, failed);
     }
-    for (user, e) in importer.finish() {
+    for why in destination.finish()? {
         failed += 1;
         progress.clear();
-        eprintln!("user {user}: manager not set: {e:#}");
+        eprintln!("{why}");
     }
     progress.clear();
     eprintln!("imported {created} records, {failed} failed");

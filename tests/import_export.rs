@@ -334,3 +334,62 @@ fn a_running_server_streams_a_large_export_and_carries_on_when_the_reader_goes_a
         .count();
     assert_eq!(imported, 1199);
 }
+
+#[test]
+fn an_import_into_a_running_server_reports_each_line_and_ends_when_the_server_stops() {
+    use std::io::{BufRead, Write};
+    let mut server = Server::start();
+    let out = output_with_stdin(&mut import_command(&server.data), lines(5).as_bytes());
+    assert!(
+        !out.status.success(),
+        "a failed line makes the exit non-zero"
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let reported: Vec<&str> = stderr.lines().collect();
+    assert!(reported[0].starts_with("line 2: not a record"), "{stderr}");
+    assert_eq!(reported[1], "imported 4 records, 1 failed", "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 4, "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .all(|l| l.contains("\"userName\":\"import.user")),
+        "{stdout}"
+    );
+    let listed = run(&server.data, &["user", "list"]);
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert_eq!(
+        listed
+            .lines()
+            .filter(|l| l.starts_with("import.user"))
+            .count(),
+        4,
+        "{listed}"
+    );
+
+    // The server stops while an import waits for input: it stops at once, and the import
+    // says why the next line was not imported.
+    let mut import = import_command(&server.data)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = import.stdin.take().unwrap();
+    let more = lines(8);
+    let mut more = more.lines().skip(6);
+    writeln!(stdin, "{}", more.next().unwrap()).unwrap();
+    let mut report = String::new();
+    std::io::BufReader::new(import.stdout.take().unwrap())
+        .read_line(&mut report)
+        .unwrap();
+    assert!(report.contains("import.user6"), "{report}");
+    assert!(server.terminate().success());
+    writeln!(stdin, "{}", more.next().unwrap()).unwrap();
+    drop(stdin);
+    let ended = import.wait_with_output().unwrap();
+    assert!(!ended.status.success());
+    let stderr = String::from_utf8(ended.stderr).unwrap();
+    assert!(stderr.contains("the server is stopping"), "{stderr}");
+    assert!(stderr.contains("imported 1 records, 0 failed"), "{stderr}");
+}

@@ -370,8 +370,8 @@ fn operator_commands_run_in_the_server_or_on_a_stopped_store() {
             .any(|l| l.contains(r#""user_name":"admin""#)),
         "{exported}"
     );
-    // Restore and import still need the server stopped.
-    let out = run(&data, &["import"]);
+    // Init and restore still need the server stopped.
+    let out = run(&data, &["init"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another rollcall process"));
 

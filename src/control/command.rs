@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::Source;
 use crate::model::User;
 use crate::service::{Actor, Plan, Service, ServiceError};
-use crate::transfer::without_secrets;
+use crate::transfer::{Importer, without_secrets};
 
 /// An operator command, as the CLI parses it and the socket carries it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -24,6 +24,8 @@ pub enum Command {
     Check,
     /// Every account, role and readable user as JSON lines.
     Export,
+    /// Records in the `export` format, one per line after the request; see [`import_line`].
+    Import,
     /// A backup of the whole store to `file`, an absolute path: the server resolves nothing
     /// against its own working directory.
     Backup {
@@ -348,6 +350,11 @@ pub fn execute(
             crate::transfer::export(service, &actor, out, progress)?;
             String::new()
         }
+        Command::Import => {
+            return Err(ControlError::Refused(
+                "import reads its records line by line; run it with `rollcall import`".into(),
+            ));
+        }
         Command::Backup { file } => {
             let entries = crate::backups::write_file(&file, |out| service.backup(&actor, out))?;
             format!(
@@ -416,4 +423,22 @@ fn show_user(service: &Service, actor: &Actor, user: &User) -> Result<String, Co
         }
     }
     Ok(format!("{}\n", serde_json::to_string_pretty(&shown)?))
+}
+
+/// Imports one record line: the report line once it is durably stored, or why it was not.
+pub fn import_line(importer: &mut Importer, text: &str) -> Result<String, String> {
+    importer
+        .line(text)
+        .map(|imported| imported.report().to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Ends an import: sets the managers that referred to users later in the input; returns what
+/// could not be set.
+pub fn import_finish(importer: &mut Importer) -> Vec<String> {
+    importer
+        .finish()
+        .into_iter()
+        .map(|(user, e)| format!("user {user}: manager not set: {e}"))
+        .collect()
 }
