@@ -141,9 +141,12 @@ pub enum Imported {
         name: String,
         existing: bool,
     },
+    /// Created, or (`existing`) already there under the same id (a repeated import), left
+    /// as it is.
     User {
         id: UserId,
         user_name: String,
+        existing: bool,
     },
 }
 
@@ -157,7 +160,11 @@ impl Imported {
             Self::Role { id, name, existing } => {
                 json!({"id": id, "role": name, "existing": existing})
             }
-            Self::User { id, user_name } => json!({"id": id, "userName": user_name}),
+            Self::User {
+                id,
+                user_name,
+                existing,
+            } => json!({"id": id, "userName": user_name, "existing": existing}),
         }
     }
 }
@@ -243,6 +250,14 @@ impl<'a> Importer<'a> {
 
     fn user(&mut self, line: UserLine) -> Result<Imported, TransferError> {
         let UserLine { mut user, password } = line;
+        // An import run again after it stopped part way goes past what it already did.
+        if let Some(found) = self.existing(self.service.user(&self.actor, user.id))? {
+            return Ok(Imported::User {
+                id: found.id,
+                user_name: found.user_name,
+                existing: true,
+            });
+        }
         user.account = user
             .account
             .map(|a| self.accounts.get(&a).copied().unwrap_or(a));
@@ -277,6 +292,7 @@ impl<'a> Importer<'a> {
         Ok(Imported::User {
             id: created.id,
             user_name: created.user_name,
+            existing: false,
         })
     }
 
@@ -296,7 +312,7 @@ impl<'a> Importer<'a> {
         failed
     }
 
-    /// A lookup by name: the record, or `None` when there is none.
+    /// A lookup: the record, or `None` when there is none.
     fn existing<T>(&self, found: Result<T, ServiceError>) -> Result<Option<T>, TransferError> {
         match found {
             Ok(record) => Ok(Some(record)),

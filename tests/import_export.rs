@@ -339,7 +339,8 @@ fn a_running_server_streams_a_large_export_and_carries_on_when_the_reader_goes_a
 fn an_import_into_a_running_server_reports_each_line_and_ends_when_the_server_stops() {
     use std::io::{BufRead, Write};
     let mut server = Server::start();
-    let out = output_with_stdin(&mut import_command(&server.data), lines(5).as_bytes());
+    let input = lines(5);
+    let out = output_with_stdin(&mut import_command(&server.data), input.as_bytes());
     assert!(
         !out.status.success(),
         "a failed line makes the exit non-zero"
@@ -355,6 +356,18 @@ fn an_import_into_a_running_server_reports_each_line_and_ends_when_the_server_st
             .lines()
             .all(|l| l.contains("\"userName\":\"import.user")),
         "{stdout}"
+    );
+    assert!(
+        stdout.lines().all(|l| l.contains("\"existing\":false")),
+        "{stdout}"
+    );
+    // Run again (as after an import that stopped part way): what is there is passed over.
+    let again = output_with_stdin(&mut import_command(&server.data), input.as_bytes());
+    let again_out = String::from_utf8(again.stdout).unwrap();
+    assert_eq!(again_out.lines().count(), 4, "{again_out}");
+    assert!(
+        again_out.lines().all(|l| l.contains("\"existing\":true")),
+        "{again_out}"
     );
     let listed = run(&server.data, &["user", "list"]);
     let listed = String::from_utf8(listed.stdout).unwrap();

@@ -455,8 +455,15 @@ pub fn output_with_stdin(command: &mut Command, input: &[u8]) -> std::process::O
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap()
+    // Written from a thread: a child that answers as it reads would otherwise fill its
+    // stdout pipe while this side still writes to its stdin.
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let output = child.wait_with_output().unwrap();
+    // A child that stops reading early is the test's to judge from the output.
+    let _ = writer.join();
+    output
 }
 
 /// `rollcall import` on `data`, quiet but for errors, without backtraces on failure.
