@@ -9,6 +9,7 @@ pub mod bootstrap;
 pub mod config;
 #[cfg(unix)]
 pub mod control;
+pub mod data_dir;
 pub mod mail;
 pub mod metrics;
 pub mod model;

@@ -182,7 +182,7 @@ fn store_options(config: &Config) -> StoreOptions {
 
 fn restore(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
     let input = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-    std::fs::create_dir_all(&config.data)
+    rollcall::data_dir::ensure(&config.data)
         .with_context(|| format!("creating {}", config.data.display()))?;
     let dir = config.store_dir();
     let entries = rollcall::store::restore(
@@ -227,6 +227,8 @@ fn operate(config: &Config, command: control::Command, initialise: bool) -> anyh
 fn open(config: &Config) -> anyhow::Result<Service> {
     // Checked first: a broken template is refused before the store is opened and locked.
     let templates = Templates::load(&config.data.join("templates"))?;
+    rollcall::data_dir::ensure(&config.data)
+        .with_context(|| format!("creating {}", config.data.display()))?;
     let dir = config.store_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let store = SledStore::open(&dir, &store_options(config))?;

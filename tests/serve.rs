@@ -430,3 +430,38 @@ fn logs_can_be_json_lines_for_log_shippers() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_data_directory_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("nested").join("data");
+    let out = run(&data, &["init"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "it holds password hashes");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("open to other users"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // An administrator's wider mode stays, and every start says what it exposes.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = run(&data, &["licenses"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(mode(&data), 0o755);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("open to other users") && stderr.contains("chmod 700"),
+        "{stderr}"
+    );
+}
