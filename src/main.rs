@@ -349,6 +349,11 @@ fn import(config: &Config) -> anyhow::Result<()> {
     import_into(Destination::Store(importer))
 }
 
+fn import_summary(created: u64, failed: u64) -> String {
+    let records = if created == 1 { "record" } else { "records" };
+    format!("imported {created} {records}, {failed} failed")
+}
+
 /// Reads JSON lines from stdin; prints a report line per stored record, and per refused line
 /// its number and why.
 fn import_into(mut destination: Destination) -> anyhow::Result<()> {
@@ -375,7 +380,7 @@ fn import_into(mut destination: Destination) -> anyhow::Result<()> {
             }
             Err(e) => {
                 progress.clear();
-                eprintln!("imported {created} records, {failed} failed");
+                eprintln!("{}", import_summary(created, failed));
                 return Err(e.context(format!("line {}", n + 1)));
             }
         }
@@ -387,7 +392,7 @@ fn import_into(mut destination: Destination) -> anyhow::Result<()> {
         eprintln!("{why}");
     }
     progress.clear();
-    eprintln!("imported {created} records, {failed} failed");
+    eprintln!("{}", import_summary(created, failed));
     if failed > 0 {
         bail!(
             "{failed} {} not imported",

@@ -404,5 +404,5 @@ fn an_import_into_a_running_server_reports_each_line_and_ends_when_the_server_st
     assert!(!ended.status.success());
     let stderr = String::from_utf8(ended.stderr).unwrap();
     assert!(stderr.contains("the server is stopping"), "{stderr}");
-    assert!(stderr.contains("imported 1 records, 0 failed"), "{stderr}");
+    assert!(stderr.contains("imported 1 record, 0 failed"), "{stderr}");
 }
