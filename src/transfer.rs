@@ -12,7 +12,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
-use std::ops::ControlFlow;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -65,25 +64,10 @@ pub fn export(
     for role in service.roles(actor)? {
         line(out, &json!({ "role": role }))?;
     }
-    let mut failed = None;
-    service.list_users(
-        actor,
-        &Plan::Scan,
-        &mut |user| match serde_json::to_value(without_secrets(user))
-            .map_err(TransferError::from)
-            .and_then(|v| line(out, &v))
-        {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => {
-                failed = Some(e);
-                ControlFlow::Break(())
-            }
-        },
-    )?;
-    match failed {
-        Some(e) => Err(e),
-        None => Ok(written),
-    }
+    service.try_list_users(actor, &Plan::Scan, &mut |user| {
+        line(out, &serde_json::to_value(without_secrets(user))?)
+    })?;
+    Ok(written)
 }
 
 /// The user as an operator may see it: secrets never leave the server, not even to its own

@@ -2,7 +2,6 @@
 //! system principal from the CLI, whether a server or the command line process runs it.
 
 use std::io::Write;
-use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -202,24 +201,23 @@ pub fn execute(
     progress: &mut dyn FnMut(u64),
 ) -> Result<(), ControlError> {
     let actor = Actor::system(Source::Cli);
-    let text = match command {
+    match command {
         Command::User(UserCommand::List { json }) => {
             list_users(service, &actor, json, out)?;
-            String::new()
         }
         Command::User(UserCommand::Show { user_name }) => {
             let user = service.user_by_name(&actor, &user_name)?;
-            show_user(service, &actor, &user)?
+            show_user(service, &actor, &user, out)?;
         }
         Command::User(UserCommand::Activate { user_name }) => {
             let user = service.user_by_name(&actor, &user_name)?;
             let user = service.set_active(&actor, user.id, true, None)?;
-            format!("activated {} ({})\n", user.user_name, user.license)
+            writeln!(out, "activated {} ({})", user.user_name, user.license)?;
         }
         Command::User(UserCommand::Deactivate { user_name }) => {
             let user = service.user_by_name(&actor, &user_name)?;
             let user = service.set_active(&actor, user.id, false, None)?;
-            format!("deactivated {}\n", user.user_name)
+            writeln!(out, "deactivated {}", user.user_name)?;
         }
         Command::Role(RoleCommand::List { json }) => {
             for role in service.roles(&actor)? {
@@ -238,26 +236,24 @@ pub fn execute(
                 };
                 writeln!(out, "{}\t{kind}\t{admin}\t{members}", role.name)?;
             }
-            String::new()
         }
         Command::Role(RoleCommand::Members { role }) => {
             let role = service.role_by_name(&actor, &role)?;
             for member in service.role_members(&actor, role.id)? {
                 writeln!(out, "{}", service.user(&actor, member)?.user_name)?;
             }
-            String::new()
         }
         Command::Role(RoleCommand::AddMember { role, user_name }) => {
             let role = service.role_by_name(&actor, &role)?;
             let user = service.user_by_name(&actor, &user_name)?;
             service.add_member(&actor, role.id, user.id)?;
-            format!("{} holds {}\n", user.user_name, role.name)
+            writeln!(out, "{} holds {}", user.user_name, role.name)?;
         }
         Command::Role(RoleCommand::RemoveMember { role, user_name }) => {
             let role = service.role_by_name(&actor, &role)?;
             let user = service.user_by_name(&actor, &user_name)?;
             service.remove_member(&actor, role.id, user.id)?;
-            format!("{} no longer holds {}\n", user.user_name, role.name)
+            writeln!(out, "{} no longer holds {}", user.user_name, role.name)?;
         }
         Command::Account(AccountCommand::List { json }) => {
             let accounts = service.accounts(&actor)?;
@@ -275,17 +271,16 @@ pub fn execute(
                 let licensed = if account.licensed { "licensed" } else { "-" };
                 writeln!(out, "{}\t{parent}\t{licensed}", account.name)?;
             }
-            String::new()
         }
         Command::User(UserCommand::Unlock { user_name }) => {
             let user = service.user_by_name(&actor, &user_name)?;
             service.unlock_user(&actor, user.id)?;
-            format!("unlocked {}\n", user.user_name)
+            writeln!(out, "unlocked {}", user.user_name)?;
         }
         Command::User(UserCommand::SignOut { user_name }) => {
             let user = service.user_by_name(&actor, &user_name)?;
             service.revoke_all_sessions(&actor, user.id)?;
-            format!("ended every session of {}\n", user.user_name)
+            writeln!(out, "ended every session of {}", user.user_name)?;
         }
         Command::User(UserCommand::ResetPassword { user_name }) => {
             let user = service.user_by_name(&actor, &user_name)?;
@@ -293,12 +288,12 @@ pub fn execute(
             service.set_password(&actor, user.id, &password)?;
             // A lockout would keep the new password from working.
             service.unlock_user(&actor, user.id)?;
-            format!("{password}\n")
+            writeln!(out, "{password}")?;
         }
         Command::User(UserCommand::RemoveMfa { user_name }) => {
             let user = service.user_by_name(&actor, &user_name)?;
             service.remove_totp(&actor, Some(user.id))?;
-            format!("removed the authenticator of {}\n", user.user_name)
+            writeln!(out, "removed the authenticator of {}", user.user_name)?;
         }
         Command::Token(TokenCommand::Create {
             name,
@@ -315,17 +310,16 @@ pub fn execute(
             let expires = expires_days
                 .map(|d| time::OffsetDateTime::now_utc() + time::Duration::days(d.into()));
             let token = service.create_api_token(&actor, &name, principal.id, None, expires)?;
-            format!("{token}\n")
+            writeln!(out, "{token}")?;
         }
         Command::Token(TokenCommand::List) => {
             for token in service.api_tokens(&actor)? {
                 writeln!(out, "{}", serde_json::to_string(&token)?)?;
             }
-            String::new()
         }
         Command::Token(TokenCommand::Revoke { token }) => {
             let revoked = service.revoke_api_token(&actor, &token)?;
-            format!("revoked {} ({})\n", revoked.name, revoked.id)
+            writeln!(out, "revoked {} ({})", revoked.name, revoked.id)?;
         }
         Command::Licenses => {
             for usage in service.license_usage()? {
@@ -334,7 +328,6 @@ pub fn execute(
                     .map_or("unlimited".to_string(), |l| l.to_string());
                 writeln!(out, "{:<9} {}/{}", usage.license, usage.used, limit)?;
             }
-            String::new()
         }
         Command::Check => {
             let problems = service.verify()?;
@@ -344,11 +337,10 @@ pub fn execute(
                 }
                 return Err(ControlError::Inconsistent(problems.len()));
             }
-            "ok: every index and counter agrees with the records\n".to_string()
+            writeln!(out, "ok: every index and counter agrees with the records")?;
         }
         Command::Export => {
             crate::transfer::export(service, &actor, out, progress)?;
-            String::new()
         }
         Command::Import => {
             return Err(ControlError::Refused(
@@ -357,13 +349,13 @@ pub fn execute(
         }
         Command::Backup { file } => {
             let entries = crate::backups::write_file(&file, |out| service.backup(&actor, out))?;
-            format!(
-                "backup of {entries} entries written to {}\n",
+            writeln!(
+                out,
+                "backup of {entries} entries written to {}",
                 file.display()
-            )
+            )?;
         }
-    };
-    out.write_all(text.as_bytes())?;
+    }
     Ok(())
 }
 
@@ -375,38 +367,32 @@ fn list_users(
     out: &mut dyn Write,
 ) -> Result<(), ControlError> {
     let now = time::OffsetDateTime::now_utc();
-    let mut failed = None;
-    service.list_users(actor, &Plan::Scan, &mut |user| {
-        let written = if json {
-            serde_json::to_string(&without_secrets(user))
-                .map_err(ControlError::from)
-                .and_then(|line| Ok(writeln!(out, "{line}")?))
-        } else {
-            let mut status = if user.active { "active" } else { "inactive" }.to_string();
-            if user.locked_until.is_some_and(|t| t > now) {
-                status.push_str(",locked");
-            }
-            writeln!(
-                out,
-                "{}\t{}\t{}\t{status}",
-                user.user_name, user.kind, user.license
-            )
-            .map_err(ControlError::from)
-        };
-        match written {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => {
-                failed = Some(e);
-                ControlFlow::Break(())
-            }
+    service.try_list_users(actor, &Plan::Scan, &mut |user| {
+        if json {
+            writeln!(out, "{}", serde_json::to_string(&without_secrets(user))?)?;
+            return Ok(());
         }
-    })?;
-    failed.map_or(Ok(()), Err)
+        let mut status = if user.active { "active" } else { "inactive" }.to_string();
+        if user.locked_until.is_some_and(|t| t > now) {
+            status.push_str(",locked");
+        }
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{status}",
+            user.user_name, user.kind, user.license
+        )?;
+        Ok::<(), ControlError>(())
+    })
 }
 
 /// `user show`: the export record, pretty, with the names an operator looks for next to the
 /// ids.
-fn show_user(service: &Service, actor: &Actor, user: &User) -> Result<String, ControlError> {
+fn show_user(
+    service: &Service,
+    actor: &Actor,
+    user: &User,
+    out: &mut dyn Write,
+) -> Result<(), ControlError> {
     let mut shown = serde_json::to_value(without_secrets(user))?;
     let mut roles = Vec::with_capacity(user.roles.len());
     for id in &user.roles {
@@ -422,7 +408,8 @@ fn show_user(service: &Service, actor: &Actor, user: &User) -> Result<String, Co
             shown["manager_name"] = manager.user_name.into();
         }
     }
-    Ok(format!("{}\n", serde_json::to_string_pretty(&shown)?))
+    writeln!(out, "{}", serde_json::to_string_pretty(&shown)?)?;
+    Ok(())
 }
 
 /// Imports one record line: the report line once it is durably stored, or why it was not.

@@ -304,6 +304,25 @@ impl Service {
         self.list_users_after(actor, plan, None, visit)
     }
 
+    /// [`Service::list_users`] with a visitor that can fail (writing an export, say): the
+    /// first error ends the listing and is returned.
+    pub fn try_list_users<E: From<ServiceError>>(
+        &self,
+        actor: &Actor,
+        plan: &Plan,
+        visit: &mut dyn FnMut(&User) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let mut failed = None;
+        self.list_users(actor, plan, &mut |user| match visit(user) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                failed = Some(e);
+                ControlFlow::Break(())
+            }
+        })?;
+        failed.map_or(Ok(()), Err)
+    }
+
     /// One page of the users the actor may read, in id order (the order of
     /// [`Service::list_users`]): visits those at 0-based positions `first..first + count` and
     /// returns how many there are in all. For a principal that reads everyone the positions
