@@ -1679,6 +1679,38 @@ async fn an_oversized_rest_body_gets_413_not_a_reset() {
     let expecting = format!("{headers}\r\nexpect: 100-continue");
     let status = common::raw_post_status(d.server.http, "/auth/token", &expecting, b"").await;
     assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+    // Without a declared length (chunked) and too long: the same answer, not a reset.
+    let chunked_headers = "content-type: application/json\r\ntransfer-encoding: chunked";
+    let status = common::raw_post_status(
+        d.server.http,
+        "/auth/token",
+        chunked_headers,
+        &chunked(&vec![b' '; 4 * 1024 * 1024]),
+    )
+    .await;
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+    // Chunked and within the limit, it is read whole and handled.
+    let login = format!(r#"{{"username":"admin","password":"{ADMIN_PASSWORD}"}}"#);
+    let status = common::raw_post_status(
+        d.server.http,
+        "/auth/token",
+        chunked_headers,
+        &chunked(login.as_bytes()),
+    )
+    .await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
     let (status, _) = d.login("admin", ADMIN_PASSWORD, None).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// `body` in HTTP/1.1 chunked transfer coding, 16 KiB a chunk.
+fn chunked(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for piece in body.chunks(16 * 1024) {
+        out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        out.extend_from_slice(piece);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
 }

@@ -388,6 +388,77 @@ fn operator_commands_run_in_the_server_or_on_a_stopped_store() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("employee"));
 }
 
+/// The control socket runs commands for the user the server runs as (and root) only: with its
+/// file modes loosened, as an operator might by mistake, another user's command is still
+/// refused, by the peer's credentials. Needs root (to act as another user) and `setpriv`.
+#[test]
+fn the_control_socket_refuses_other_users_even_when_its_modes_are_loosened() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let probe = dir.path().join("probe");
+    std::fs::write(&probe, b"").unwrap();
+    if std::fs::metadata(&probe).unwrap().uid() != 0 {
+        assert!(
+            !in_ci(),
+            "CI runs the tests as root, to act as another user here"
+        );
+        eprintln!("skipping: acting as another user needs root");
+        return;
+    }
+    if !tool_available("setpriv", "util-linux") {
+        return;
+    }
+    let data = dir.path().join("data");
+    let mut server = Server::spawn(&data, &[], &[]);
+    let socket = data.join("control.sock");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(std::time::Instant::now() < deadline, "no control socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Everything on the way open to everyone; the binary copied where `nobody` can run it.
+    let binary = dir.path().join("rollcall");
+    std::fs::copy(BIN, &binary).unwrap();
+    for (path, mode) in [
+        (dir.path(), 0o755),
+        (data.as_path(), 0o755),
+        (socket.as_path(), 0o666),
+        (binary.as_path(), 0o755),
+    ] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&binary)
+        .args(["user", "list", "--data"])
+        .arg(&data)
+        .current_dir(dir.path())
+        .env("ROLLCALL_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("serves only the user the server runs as"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "nothing listed");
+    // The server's own user is served as before.
+    let out = run(&data, &["user", "list"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("admin"));
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+}
+
 #[test]
 fn logs_can_be_json_lines_for_log_shippers() {
     let dir = tempfile::tempdir().unwrap();

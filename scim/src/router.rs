@@ -252,7 +252,6 @@ fn respond(result: Result<Response, ScimError>) -> Response {
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// Reads a JSON body: SCIM or plain JSON media type (or none), within `limit`.
 /// How much of a refused body is read and thrown away, and for how long, so that the 413
 /// reaches the client: a connection closed with unread data is reset by TCP, and a client still
 /// sending its body (the identity providers' HTTP clients and curl send it whole before they
@@ -261,16 +260,24 @@ fn respond(result: Result<Response, ScimError>) -> Response {
 const DRAIN_BYTES: usize = 32 * 1024 * 1024;
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// The body, at most `limit` bytes; a longer one is 413, after draining what the client sends.
-async fn read_body(
+/// Why a body was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyRefused {
+    #[error("the request body exceeds {0} bytes")]
+    TooLarge(usize),
+    #[error("could not read the request body: {0}")]
+    Unreadable(String),
+}
+
+/// The body, at most `limit` bytes, whether its length is declared or not (chunked). A longer
+/// one is refused after draining what the client sends, so that the client reads the refusal;
+/// one announced with `Expect: 100-continue` is refused before the client sends it.
+pub async fn read_limited(
     headers: &HeaderMap,
     mut body: Body,
     limit: usize,
-) -> Result<axum::body::Bytes, ScimError> {
+) -> Result<axum::body::Bytes, BodyRefused> {
     use http_body_util::BodyExt;
-    let too_large = || ScimError::too_large(format!("the request body exceeds {limit} bytes"));
-    let unreadable =
-        |e: axum::Error| ScimError::invalid_syntax(format!("could not read the request body: {e}"));
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -281,16 +288,17 @@ async fn read_body(
         if !expects_continue(headers) {
             drain(body).await;
         }
-        return Err(too_large());
+        return Err(BodyRefused::TooLarge(limit));
     }
     let mut bytes = Vec::new();
     while let Some(frame) = body.frame().await {
-        let Ok(data) = frame.map_err(unreadable)?.into_data() else {
+        let frame = frame.map_err(|e| BodyRefused::Unreadable(e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
             continue;
         };
         if bytes.len() + data.len() > limit {
             drain(body).await;
-            return Err(too_large());
+            return Err(BodyRefused::TooLarge(limit));
         }
         bytes.extend_from_slice(&data);
     }
@@ -298,7 +306,7 @@ async fn read_body(
 }
 
 /// Whether the client sent `Expect: 100-continue` and waits for the answer before the body.
-pub fn expects_continue(headers: &HeaderMap) -> bool {
+fn expects_continue(headers: &HeaderMap) -> bool {
     headers
         .get(header::EXPECT)
         .and_then(|v| v.to_str().ok())
@@ -307,7 +315,7 @@ pub fn expects_continue(headers: &HeaderMap) -> bool {
 
 /// Reads and discards the rest of a refused body, up to [`DRAIN_BYTES`] and [`DRAIN_TIME`], so
 /// that the refusal reaches a client still sending instead of a reset connection.
-pub async fn drain(mut body: Body) {
+async fn drain(mut body: Body) {
     use http_body_util::BodyExt;
     let discard = async {
         let mut read = 0;
@@ -321,6 +329,7 @@ pub async fn drain(mut body: Body) {
     let _ = tokio::time::timeout(DRAIN_TIME, discard).await;
 }
 
+/// Reads a JSON body: SCIM or plain JSON media type (or none), within `limit`.
 async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Value, ScimError> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let essence = ct
@@ -337,7 +346,12 @@ async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Valu
             )));
         }
     }
-    let bytes = read_body(headers, body, limit).await?;
+    let bytes = read_limited(headers, body, limit)
+        .await
+        .map_err(|e| match e {
+            BodyRefused::TooLarge(_) => ScimError::too_large(e.to_string()),
+            BodyRefused::Unreadable(_) => ScimError::invalid_syntax(e.to_string()),
+        })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ScimError::invalid_syntax("the request body is empty"));
     }

@@ -44,6 +44,16 @@ pub async fn serve(data: PathBuf, service: Service, shutdown: CancellationToken)
         let _ = std::fs::remove_file(&path);
         return;
     }
+    // The socket was made by this process, so its owner is the server's user.
+    let owner = match std::fs::metadata(&path) {
+        Ok(meta) => std::os::unix::fs::MetadataExt::uid(&meta),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "control socket owner");
+            drop(listener);
+            let _ = std::fs::remove_file(&path);
+            return;
+        }
+    };
     loop {
         let stream = tokio::select! {
             biased;
@@ -56,6 +66,17 @@ pub async fn serve(data: PathBuf, service: Service, shutdown: CancellationToken)
                 }
             },
         };
+        // The file modes keep other users out; the peer's credentials are checked as well, so
+        // that loosened modes (or the moment between `bind` and `chmod`) let nobody else in.
+        let peer = stream.peer_cred().map(|cred| cred.uid());
+        let allowed = matches!(peer, Ok(uid) if uid == owner || uid == 0);
+        if !allowed {
+            tracing::warn!(
+                ?peer,
+                owner,
+                "control socket: a connection from another user refused"
+            );
+        }
         // A command runs the service's blocking calls from start to end, so the whole
         // conversation has a blocking thread of its own.
         let stream = match stream.into_std() {
@@ -66,20 +87,26 @@ pub async fn serve(data: PathBuf, service: Service, shutdown: CancellationToken)
             }
         };
         let (service, shutdown) = (service.clone(), shutdown.clone());
-        tokio::task::spawn_blocking(move || match answer(&stream, &service, &shutdown) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                // An operator's `rollcall export | head`: expected, nothing to warn about.
-                tracing::info!("control socket client went away; its command stopped");
-            }
-            Err(e) => tracing::warn!(error = %e, "control socket request failed"),
-        });
+        tokio::task::spawn_blocking(
+            move || match answer(&stream, allowed, &service, &shutdown) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    // An operator's `rollcall export | head`: expected, nothing to warn about.
+                    tracing::info!("control socket client went away; its command stopped");
+                }
+                Err(e) => tracing::warn!(error = %e, "control socket request failed"),
+            },
+        );
     }
     let _ = std::fs::remove_file(&path);
 }
 
+/// Runs one connection's command; one from a user other than the server's (`allowed` false)
+/// gets a refusal once its request is read (read first: closing on unread data would reset
+/// the connection under the answer).
 fn answer(
     stream: &UnixStream,
+    allowed: bool,
     service: &Service,
     shutdown: &CancellationToken,
 ) -> std::io::Result<()> {
@@ -93,6 +120,10 @@ fn answer(
         Incoming::Line(line) => line,
         Incoming::End | Incoming::Stopping => return Ok(()),
     };
+    if !allowed {
+        let why = "the control socket serves only the user the server runs as";
+        return finish(stream, Some(why.into()));
+    }
     let command = match serde_json::from_slice::<Command>(&request) {
         Ok(command) => command,
         Err(e) => return finish(stream, Some(format!("not a command: {e}"))),

@@ -28,25 +28,25 @@ pub fn router(service: Service) -> Router {
         .with_state(service)
 }
 
-/// A body declared larger than [`BODY_LIMIT`] is answered `413` at once, after reading and
-/// discarding what the client sends, so the client gets the answer rather than a reset.
+/// Reads the body before any handler does, so that one over [`BODY_LIMIT`] (declared or
+/// chunked) is a `413` the client reads: the rest of what it sends is taken in and discarded
+/// first, where an unread body would reset the connection under the answer.
 async fn refuse_oversized(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let declared = request
-        .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_none_or(|n| n <= BODY_LIMIT as u64) {
-        return next.run(request).await;
+    use rollcall_scim::router::{BodyRefused, read_limited};
+    let (parts, body) = request.into_parts();
+    match read_limited(&parts.headers, body, BODY_LIMIT).await {
+        Ok(bytes) => {
+            let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+            next.run(request).await
+        }
+        Err(BodyRefused::TooLarge(_)) => too_large().into_response(),
+        Err(e @ BodyRefused::Unreadable(_)) => {
+            RestError::bad_request(e.to_string()).into_response()
+        }
     }
-    let expects = rollcall_scim::router::expects_continue(request.headers());
-    if !expects {
-        rollcall_scim::router::drain(request.into_body()).await;
-    }
-    too_large().into_response()
 }
 
 fn too_large() -> RestError {
