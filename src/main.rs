@@ -120,11 +120,9 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let (filter, refused) = log_filter(std::env::var("ROLLCALL_LOG").ok());
     let logs = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ROLLCALL_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match cli.global.log_format {
         LogFormat::Text => logs.init(),
@@ -136,6 +134,9 @@ fn main() -> anyhow::Result<()> {
             .with_current_span(false)
             .with_span_list(false)
             .init(),
+    }
+    if let Some(why) = refused {
+        tracing::warn!("ROLLCALL_LOG is not a log filter ({why}); logging at info");
     }
     let overrides = Overrides {
         data: cli.global.data.clone(),
@@ -404,4 +405,24 @@ fn import_into(mut destination: Destination) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The log filter from `ROLLCALL_LOG` (default `info`), and why a given one was refused.
+///
+/// `ldap3_proto` logs an `ERROR` line for every request it cannot decode: a client's mistake,
+/// which the LDAP layer answers (protocolError or a notice of disconnection) and logs at debug
+/// itself. Left on, any client could fill the log with errors, so that crate is silent unless
+/// the filter names it.
+fn log_filter(spec: Option<String>) -> (tracing_subscriber::EnvFilter, Option<String>) {
+    use tracing_subscriber::EnvFilter;
+    let quiet = |spec: &str| match spec.contains("ldap3_proto") {
+        true => spec.to_owned(),
+        false => format!("{spec},ldap3_proto=off"),
+    };
+    let given = spec.filter(|s| !s.trim().is_empty());
+    match given.as_deref().map(|s| EnvFilter::try_new(quiet(s))) {
+        Some(Ok(filter)) => (filter, None),
+        Some(Err(e)) => (EnvFilter::new(quiet("info")), Some(e.to_string())),
+        None => (EnvFilter::new(quiet("info")), None),
+    }
 }

@@ -502,6 +502,80 @@ fn logs_can_be_json_lines_for_log_shippers() {
     );
 }
 
+/// A client's undecodable LDAP request is answered and logged at debug by the LDAP layer; the
+/// protocol library's own `ERROR` line for it stays out of the log unless the filter asks for
+/// that library, so no client can fill an operator's log with errors. A filter that does not
+/// parse is reported, not silently replaced.
+#[test]
+fn a_client_sending_malformed_requests_does_not_fill_the_log_with_errors() {
+    use std::io::{Read, Write};
+    // A search whose filter is tagged universal instead of context-specific: valid BER, not a
+    // valid request.
+    let mut search = vec![0x30, 0x25, 0x02, 0x01, 0x02, 0x63, 0x20];
+    search.extend_from_slice(&[0x04, 0x00, 0x0a, 0x01, 0x00, 0x0a, 0x01, 0x00]);
+    search.extend_from_slice(&[0x02, 0x01, 0x00, 0x02, 0x01, 0x00, 0x01, 0x01, 0x00]);
+    search.extend_from_slice(&[0x07, 0x0b]);
+    search.extend_from_slice(b"objectClass");
+    search.extend_from_slice(&[0x30, 0x00]);
+    let serve_and_send = |filter: &str| -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("stderr.log");
+        let (http, ldap, ldaps) = (free_addr(), free_addr(), free_addr());
+        let mut child = clean_env(Command::new(BIN).args(["serve", "--data"]))
+            .arg(dir.path().join("data"))
+            .args(["--http", &http.to_string(), "--ldap", &ldap.to_string()])
+            .args(["--ldaps", &ldaps.to_string()])
+            .env("ROLLCALL_LOG", filter)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !healthy(http) {
+            assert!(std::time::Instant::now() < deadline, "server not up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for _ in 0..3 {
+            let mut conn = TcpStream::connect(ldap).unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            conn.write_all(&search).unwrap();
+            let mut answer = [0u8; 64];
+            let n = conn.read(&mut answer).unwrap();
+            // The request is answered under its message id; the connection stays.
+            assert!(
+                n > 5 && answer[2..5] == [0x02, 0x01, 0x02],
+                "{:02x?}",
+                &answer[..n]
+            );
+        }
+        signal(&child, "TERM");
+        assert!(child.wait().unwrap().success());
+        std::fs::read_to_string(&log).unwrap()
+    };
+    let log = serve_and_send("info");
+    assert!(!log.contains("ERROR"), "{log}");
+    assert!(!log.contains("Invalid tagclass"), "{log}");
+    // Asked for by name, the library's lines are there: the requests above do produce them.
+    let log = serve_and_send("info,ldap3_proto=error");
+    assert!(log.contains("Invalid tagclass"), "{log}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = clean_env(
+        Command::new(BIN)
+            .args(["init", "--data"])
+            .arg(dir.path().join("d")),
+    )
+    .env("ROLLCALL_LOG", "rollcall=loudest")
+    .output()
+    .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ROLLCALL_LOG is not a log filter") && stderr.contains("logging at info"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn the_data_directory_is_private_to_its_owner() {
     use std::os::unix::fs::PermissionsExt;
