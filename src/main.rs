@@ -110,8 +110,8 @@ enum Command {
     /// Write every account, role and readable user as JSON lines (never password hashes).
     Export,
     /// Write a backup of the whole store (every record, index, token, audit event and message)
-    /// to FILE, replaced only once the backup is complete. A running server writes it (commits
-    /// wait while it runs); FILE is then written by the server's user.
+    /// to FILE, replaced only once the backup is complete. A running server writes it, as of the
+    /// moment it starts, while commits go on; FILE is then written by the server's user.
     Backup { file: std::path::PathBuf },
     /// Restore a backup into the data directory, which must not have a store yet; the store
     /// appears only once every entry is in and checked.

@@ -448,3 +448,134 @@ fn an_unwritable_backup_directory_stops_the_start() {
         "{said}"
     );
 }
+
+/// Output that stops after its first few KiB until told to go on: a backup caught half-way
+/// through, however large or small the store.
+struct Stalling {
+    out: Vec<u8>,
+    stall: Option<(std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<()>)>,
+}
+
+impl std::io::Write for Stalling {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.out.extend_from_slice(data);
+        if self.out.len() > 4096
+            && let Some((stalled, resume)) = self.stall.take()
+        {
+            stalled.send(()).unwrap();
+            resume.recv().unwrap();
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A backup is the store at the moment it starts, yet commits do not wait for it: with the
+/// backup stopped half-way, users are created, activated, deactivated, renamed and
+/// anonymised, and each change is acknowledged; the backup, let go on, restores to the store
+/// as it was at its start, every index and counter agreeing.
+#[test]
+fn commits_go_on_while_a_backup_is_written_and_it_keeps_its_moment() {
+    use rollcall::audit::Source;
+    use rollcall::model::{LicenseLimits, User};
+    use rollcall::service::{Actor, NewUser, Plan};
+    use std::sync::mpsc::channel;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let service = std::sync::Arc::new(common::open_service(
+        &dir.path().join("live"),
+        LicenseLimits::default(),
+    ));
+    let actor = Actor::system(Source::Cli);
+    let ids: Vec<_> = (0..300)
+        .map(|i| {
+            let mut user = User::new(format!("user{i:03}"));
+            user.active = i % 2 == 0;
+            user.display_name = Some(format!("User {i}"));
+            let new = NewUser {
+                user,
+                password: None,
+            };
+            service.create_user(&actor, new).unwrap().id
+        })
+        .collect();
+    let everyone = |service: &rollcall::service::Service| {
+        let mut users = Vec::new();
+        service
+            .list_users(&Actor::system(Source::Cli), &Plan::Scan, &mut |u| {
+                users.push(u.clone());
+                std::ops::ControlFlow::Continue(())
+            })
+            .unwrap();
+        users
+    };
+    let at_start = everyone(&service);
+    let seats_at_start = service.license_usage().unwrap();
+
+    let (stalled_tx, stalled) = channel();
+    let (resume, resume_rx) = channel();
+    let backup = {
+        let service = std::sync::Arc::clone(&service);
+        std::thread::spawn(move || {
+            let mut out = Stalling {
+                out: Vec::new(),
+                stall: Some((stalled_tx, resume_rx)),
+            };
+            service
+                .backup(&Actor::system(Source::Cli), &mut out)
+                .unwrap();
+            out.out
+        })
+    };
+    stalled
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the backup starts writing");
+
+    let (done_tx, done) = channel();
+    {
+        let service = std::sync::Arc::clone(&service);
+        let ids = ids.clone();
+        std::thread::spawn(move || {
+            let actor = Actor::system(Source::Cli);
+            let new = NewUser {
+                user: User::new("created.during.backup".to_string()),
+                password: None,
+            };
+            service.create_user(&actor, new).unwrap();
+            service.set_active(&actor, ids[0], false, None).unwrap();
+            service.set_active(&actor, ids[1], true, None).unwrap();
+            service
+                .update_user(&actor, ids[299], None, |u| {
+                    u.user_name = "renamed.during.backup".into();
+                    Ok(())
+                })
+                .unwrap();
+            service.anonymise_user(&actor, ids[150], None).unwrap();
+            done_tx.send(()).unwrap();
+        });
+    }
+    done.recv_timeout(Duration::from_secs(60))
+        .expect("commits are acknowledged while a backup is being written");
+    resume.send(()).unwrap();
+    let bytes = backup.join().unwrap();
+
+    let target = dir.path().join("restored");
+    rollcall::store::restore(
+        &target,
+        &mut bytes.as_slice(),
+        &rollcall::store::StoreOptions::default(),
+    )
+    .unwrap();
+    let store = rollcall::store::SledStore::open(&target, &Default::default()).unwrap();
+    let restored = rollcall::service::Service::new(
+        std::sync::Arc::new(store),
+        rollcall::service::Policy::default(),
+    );
+    assert_eq!(restored.verify().unwrap(), Vec::<String>::new());
+    assert_eq!(everyone(&restored), at_start);
+    assert_eq!(restored.license_usage().unwrap(), seats_at_start);
+}

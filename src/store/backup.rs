@@ -2,8 +2,8 @@
 //!
 //! The file is a header line (`{"rollcall_backup":1,"store_format":N,…}`), one line per entry
 //! (`{"t":tree,"k":base64,"v":base64}`), and a last line with the number of entries and the
-//! SHA-256 of every byte before it. A backup is taken from a store no server holds (sled's lock
-//! sees to that), so it is one consistent moment. A restore reads the whole file into a
+//! SHA-256 of every byte before it. A backup is the store at the moment it starts, also on a
+//! running server, where commits go on while it is read (see [`super::snapshot`]). A restore reads the whole file into a
 //! directory beside the target, checks the count and the digest, upgrades an older format,
 //! cross-checks every index, and only then moves it into place: a damaged or cut-short file
 //! leaves nothing behind.
@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::sled::{STORE_FORMAT, TREES};
+use super::snapshot::{Seen, Snapshot};
 use super::{SledStore, Store, StoreError, StoreOptions};
 
 /// Version of the file layout (not of the store inside it).
@@ -83,8 +84,12 @@ impl<W: Write> Hashed<W> {
     }
 }
 
-/// Writes a backup of `store` to `out`; returns the number of entries.
-pub fn backup(store: &SledStore, out: &mut dyn Write) -> Result<u64, BackupError> {
+/// Writes a backup of `store` as `snapshot` sees it to `out`; returns the number of entries.
+pub(super) fn backup(
+    store: &SledStore,
+    snapshot: &Snapshot,
+    out: &mut dyn Write,
+) -> Result<u64, BackupError> {
     let mut w = Hashed {
         out,
         hash: Sha256::new(),
@@ -96,15 +101,25 @@ pub fn backup(store: &SledStore, out: &mut dyn Write) -> Result<u64, BackupError
         created: time::OffsetDateTime::now_utc(),
     })?;
     let mut entries = 0;
-    for (name, tree) in store.raw_trees() {
-        for kv in tree.iter() {
-            let (k, v) = kv.map_err(|e| StoreError::Engine(e.to_string()))?;
+    for (index, name, tree) in store.raw_trees() {
+        let mut entry = |k: &[u8], v: &[u8]| {
+            entries += 1;
             w.line(&Entry {
                 t: name.to_string(),
-                k: B64.encode(&k),
-                v: B64.encode(&v),
-            })?;
-            entries += 1;
+                k: B64.encode(k),
+                v: B64.encode(v),
+            })
+        };
+        for kv in tree.iter() {
+            let (k, v) = kv.map_err(|e| StoreError::Engine(e.to_string()))?;
+            match snapshot.read(index, &k) {
+                Seen::Live => entry(&k, &v)?,
+                Seen::Before(before) => entry(&k, &before)?,
+                Seen::Absent => {}
+            }
+        }
+        for (k, v) in snapshot.finish(index) {
+            entry(&k, &v)?;
         }
     }
     let sha256 = hex(&w.hash.clone().finalize());
@@ -345,7 +360,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(&dir.path().join("a"), &StoreOptions::default()).unwrap();
         let mut out = Vec::new();
-        assert_eq!(backup(&store, &mut out).unwrap(), 0);
+        assert_eq!(store.backup(&mut out).unwrap(), 0);
         let text = String::from_utf8(out).unwrap();
         assert_eq!(restore_text(&text).unwrap(), 0);
     }

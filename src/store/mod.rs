@@ -9,6 +9,7 @@ mod codec;
 mod combine;
 mod commit;
 mod sled;
+mod snapshot;
 
 use crate::audit::AuditEvent;
 use crate::auth::lockout::LoginState;
@@ -17,7 +18,7 @@ use crate::model::{Account, AccountId, LicenseType, Role, RoleId, User, UserId};
 use crate::outbox::OutboxMessage;
 use crate::token::{ApiToken, OneTimeLink, SecretDigest};
 
-pub use self::backup::{BackupError, backup, restore};
+pub use self::backup::{BackupError, restore};
 pub use self::sled::{SledStore, StoreOptions};
 
 #[derive(Clone, Debug, thiserror::Error)]
@@ -142,8 +143,8 @@ pub trait Store: Send + Sync + 'static {
     /// Bytes the store takes on disk, for monitoring its growth.
     fn size_on_disk(&self) -> Result<u64, StoreError>;
 
-    /// Writes a backup of one consistent moment (see [`backup::backup`]): commits wait while
-    /// it is taken; reads go on. Returns the number of entries.
+    /// Writes a backup of the store as it is when the backup starts; commits go on meanwhile
+    /// (see `snapshot`). Returns the number of entries.
     fn backup(&self, out: &mut dyn std::io::Write) -> Result<u64, BackupError>;
 
     /// Cross-checks every index and counter against the records of one consistent moment

@@ -15,6 +15,7 @@ use super::cache::RecordCache;
 use super::codec::{decode, encode};
 use super::combine::{Combiner, Outcome};
 use super::commit::GroupCommit;
+use super::snapshot::Snapshot;
 use super::{Iter, Store, StoreError, TxError, Txn, UserKey};
 use crate::audit::AuditEvent;
 use crate::auth::lockout::LoginState;
@@ -117,8 +118,13 @@ pub struct SledStore {
     /// Every SCIM request presents its API token.
     tokens: RecordCache<SecretDigest, Arc<ApiToken>>,
     batches: Combiner<WriteSet>,
-    /// Commits hold it shared; a backup or a check holds it alone, so that it sees one moment.
+    /// Commits hold it shared; a check holds it alone, so that it sees one moment, and a backup
+    /// holds it alone only to start its snapshot.
     commit_barrier: std::sync::RwLock<()>,
+    /// The running backup's snapshot, which every commit keeps pre-images for.
+    snapshot: std::sync::Mutex<Option<Arc<Snapshot>>>,
+    /// One backup at a time.
+    backup_running: std::sync::Mutex<()>,
     /// Write transactions acknowledged as durable.
     commits: std::sync::atomic::AtomicU64,
 }
@@ -251,13 +257,26 @@ impl SledStore {
             tokens: RecordCache::new(1024),
             batches: Combiner::default(),
             commit_barrier: std::sync::RwLock::new(()),
+            snapshot: std::sync::Mutex::new(None),
+            backup_running: std::sync::Mutex::new(()),
             commits: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
-    /// Every tree by name, for a byte-for-byte backup.
-    pub(super) fn raw_trees(&self) -> impl Iterator<Item = (&'static str, &Tree)> {
-        TREES.iter().map(|(t, name)| (*name, self.tree(*t)))
+    /// Every tree with its index (as a [`Snapshot`] knows it) and name, for a byte-for-byte
+    /// backup.
+    pub(super) fn raw_trees(&self) -> impl Iterator<Item = (usize, &'static str, &Tree)> {
+        TREES
+            .iter()
+            .map(|(t, name)| (*t as usize, *name, self.tree(*t)))
+    }
+
+    /// The running backup's snapshot, if one is running.
+    fn running_snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.snapshot
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     fn tree(&self, t: T) -> &Tree {
@@ -408,6 +427,19 @@ impl SledStore {
     /// reported stale, the others commit together.
     fn apply_batch(&self, sets: Vec<WriteSet>) -> Vec<Outcome> {
         let trees: &[Tree] = &self.trees;
+        if let Some(snapshot) = self.running_snapshot() {
+            let keys = sets
+                .iter()
+                .flat_map(|set| set.writes.keys().chain(set.deltas.keys()))
+                .map(|(t, key)| (*t as usize, key.as_slice()));
+            let kept = snapshot.keep(keys, |t, key| {
+                trees[t].get(key).map(|value| value.map(|v| v.to_vec()))
+            });
+            if let Err(e) = kept {
+                let e = engine(e);
+                return sets.iter().map(|_| Err(e.clone())).collect();
+            }
+        }
         let result = Transactional::<Stale>::transaction(trees, |view: &View| {
             let mut committed = Vec::with_capacity(sets.len());
             for set in &sets {
@@ -797,11 +829,42 @@ impl Store for SledStore {
     }
 
     fn backup(&self, out: &mut dyn std::io::Write) -> Result<u64, super::BackupError> {
-        let _alone = self
-            .commit_barrier
-            .write()
+        let _one = self
+            .backup_running
+            .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        super::backup::backup(self, out)
+        let snapshot = {
+            // No batch is being applied while the snapshot starts: every batch after it keeps
+            // its pre-images.
+            let _alone = self
+                .commit_barrier
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let snapshot = Arc::new(Snapshot::new(self.trees.len()));
+            *self
+                .snapshot
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::clone(&snapshot));
+            snapshot
+        };
+        /// Ends the snapshot however the backup ends.
+        struct Ending<'a>(&'a std::sync::Mutex<Option<Arc<Snapshot>>>);
+        impl Drop for Ending<'_> {
+            fn drop(&mut self) {
+                *self
+                    .0
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+            }
+        }
+        let _ending = Ending(&self.snapshot);
+        let entries = super::backup::backup(self, &snapshot, out)?;
+        tracing::info!(
+            entries,
+            changed_meanwhile = snapshot.total(),
+            "backup read; keys that commits changed while it ran are in it as they were at its start"
+        );
+        Ok(entries)
     }
 
     fn commit_stats(&self) -> super::CommitStats {

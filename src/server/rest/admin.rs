@@ -92,8 +92,9 @@ impl std::io::Write for ToBody {
 }
 
 /// The whole store as a backup file (the format of `rollcall backup`). It is written to an
-/// unlinked temporary file first, so that commits wait only as long as the disk takes, not as
-/// long as the client takes to download; then streamed. A failure midway ends the body early,
+/// unlinked temporary file first, so that the backup (and the pre-images commits keep for it)
+/// lasts as long as the disk takes, not as long as the client takes to download; then
+/// streamed. A failure midway ends the body early,
 /// and `rollcall restore` refuses a file without its last line.
 async fn backup(
     State(service): State<Service>,
