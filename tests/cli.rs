@@ -146,3 +146,233 @@ fn users_roles_and_accounts_are_managed_from_the_command_line_under_the_rules() 
     refused(run(&empty, &["user", "list"]), "no store in");
     assert!(!empty.exists());
 }
+
+/// The records an operator creates before any identity provider is connected, and the final
+/// step of a user's life, through the running server's control socket and on the stopped
+/// store; every rule is the core service's.
+#[tokio::test(flavor = "multi_thread")]
+async fn accounts_roles_and_users_are_created_and_users_anonymised_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("rollcall.toml");
+    std::fs::write(
+        &config,
+        "[licenses]\nemployee = 3\npartner = 5\ncustomer = 5\n",
+    )
+    .unwrap();
+    let mut server = Server::spawn(&data, &["--config", config.to_str().unwrap()], &[]);
+
+    // Accounts, with a parent named rather than given as an id.
+    assert_eq!(
+        ok(run(&data, &["account", "create", "Acme", "--licensed"])),
+        "created Acme\n"
+    );
+    ok(run(
+        &data,
+        &["account", "create", "Acme EU", "--parent", "Acme"],
+    ));
+    refused(
+        run(&data, &["account", "create", "Orphan", "--parent", "Nope"]),
+        "parent \"Nope\": ",
+    );
+    refused(run(&data, &["account", "create", "acme"]), "already exists");
+    assert_eq!(
+        ok(run(&data, &["account", "list"])),
+        "Acme\t-\tlicensed\nAcme EU\tAcme\t-\n"
+    );
+
+    // Roles with permissions and settings; the levels a role type may use are checked.
+    assert_eq!(
+        ok(run(
+            &data,
+            &[
+                "role",
+                "create",
+                "Ops",
+                "--type",
+                "employee",
+                "--permission",
+                "user.read=all",
+                "--permission",
+                "user.edit=team",
+                "--permission",
+                "account=all",
+                "--mfa-required",
+                "--session-timeout",
+                "30",
+                "--description",
+                "Operations",
+            ]
+        )),
+        "created Ops (employee role)\n"
+    );
+    assert_eq!(
+        ok(run(&data, &["role", "create", "Sales"])),
+        "created Sales (plain group)\n"
+    );
+    refused(
+        run(
+            &data,
+            &[
+                "role",
+                "create",
+                "Partners",
+                "--type",
+                "partner",
+                "--permission",
+                "user.read=all",
+            ],
+        ),
+        "partner roles cannot use the all level on User",
+    );
+    refused(
+        run(
+            &data,
+            &["role", "create", "X", "--permission", "user.read=al"],
+        ),
+        "unknown permission level \"al\"",
+    );
+    refused(run(&data, &["role", "create", "OPS"]), "OPS");
+    let roles: Vec<Value> = ok(run(&data, &["role", "list", "--json"]))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ops = roles.iter().find(|r| r["name"] == "Ops").unwrap();
+    assert_eq!(ops["role_type"], "employee");
+    assert_eq!(ops["permissions"]["user"]["read"], "all");
+    assert_eq!(ops["permissions"]["user"]["edit"], "team");
+    assert_eq!(ops["permissions"]["user"]["delete"], "none");
+    assert_eq!(ops["permissions"]["account"]["delete"], "all");
+    assert_eq!(ops["settings"]["mfa_required"], true);
+    assert_eq!(ops["settings"]["session_timeout_minutes"], 30);
+    assert_eq!(ops["settings"]["description"], "Operations");
+    assert!(!roles.iter().any(|r| r["name"] == "Partners"));
+
+    // Users, under the license rules: 3 employee seats, the admin holds one.
+    assert_eq!(
+        ok(run(
+            &data,
+            &[
+                "user",
+                "create",
+                "carol",
+                "--email",
+                "carol@example.com",
+                "--given-name",
+                "Carol",
+                "--role",
+                "Ops",
+                "--active",
+            ]
+        )),
+        "created carol (employee, active)\n"
+    );
+    let password = ok(run(
+        &data,
+        &[
+            "user",
+            "create",
+            "dave",
+            "--manager",
+            "carol",
+            "--active",
+            "--generate-password",
+        ],
+    ));
+    let password = password.trim_end();
+    assert!(
+        password.len() >= 12 && !password.contains(' '),
+        "{password}"
+    );
+    refused(run(&data, &["user", "create", "erin", "--active"]), "3/3");
+    refused(run(&data, &["user", "show", "erin"]), "not found");
+    refused(
+        run(&data, &["user", "create", "erin", "--role", "Nope"]),
+        "role \"Nope\": ",
+    );
+    refused(run(&data, &["user", "create", "CAROL"]), "CAROL");
+    assert_eq!(
+        ok(run(&data, &["user", "create", "erin"])),
+        "created erin (employee, inactive)\n"
+    );
+
+    // The generated password signs dave in over LDAP; carol's role is visible as set.
+    let (conn, mut ldap) = ldap3::LdapConnAsync::new(&format!("ldap://{}", server.ldap))
+        .await
+        .unwrap();
+    ldap3::drive!(conn);
+    let bound = ldap
+        .simple_bind("uid=dave,ou=people,dc=example,dc=com", password)
+        .await
+        .unwrap();
+    assert_eq!(bound.rc, 0, "{bound:?}");
+    ldap.unbind().await.unwrap();
+    let dave: Value = serde_json::from_str(&ok(run(&data, &["user", "show", "dave"]))).unwrap();
+    assert_eq!(dave["manager_name"], "carol");
+    let carol: Value = serde_json::from_str(&ok(run(&data, &["user", "show", "carol"]))).unwrap();
+    assert_eq!(carol["role_names"], json!(["Ops"]));
+    assert_eq!(carol["emails"][0]["value"], "carol@example.com");
+    assert_eq!(carol["name"]["given_name"], "Carol");
+
+    // A license moves with the type; partner and customer users need an account.
+    refused(
+        run(&data, &["user", "create", "pat", "--license", "partner"]),
+        "must belong to an account",
+    );
+    ok(run(
+        &data,
+        &[
+            "user",
+            "create",
+            "pat",
+            "--license",
+            "partner",
+            "--account",
+            "Acme EU",
+            "--active",
+        ],
+    ));
+    let licenses = ok(run(&data, &["licenses"]));
+    assert!(licenses.contains("partner   1/5"), "{licenses}");
+    assert_eq!(
+        ok(run(&data, &["user", "set-license", "pat", "customer"])),
+        "pat holds a customer license\n"
+    );
+    let licenses = ok(run(&data, &["licenses"]));
+    assert!(licenses.contains("partner   0/5"), "{licenses}");
+    assert!(licenses.contains("customer  1/5"), "{licenses}");
+    refused(
+        run(&data, &["user", "set-license", "carol", "partner"]),
+        "must belong to an account",
+    );
+    assert!(
+        ok(run(&data, &["user", "list"]))
+            .lines()
+            .any(|l| l == "carol\tperson\temployee\tactive")
+    );
+
+    // Anonymising is final, so it is asked for explicitly; it frees the license and the name.
+    refused(run(&data, &["user", "anonymise", "dave"]), "add --yes");
+    ok(run(&data, &["user", "show", "dave"]));
+    let done = ok(run(&data, &["user", "anonymise", "dave", "--yes"]));
+    assert!(done.starts_with("anonymised dave ("), "{done}");
+    refused(run(&data, &["user", "show", "dave"]), "not found");
+    assert!(ok(run(&data, &["licenses"])).contains("employee  2/3"));
+    ok(run(&data, &["user", "create", "dave", "--active"]));
+
+    assert_eq!(
+        ok(run(&data, &["role", "delete", "Sales"])),
+        "deleted Sales\n"
+    );
+    refused(run(&data, &["role", "members", "Sales"]), "not found");
+
+    // The same on the stopped store.
+    assert!(server.terminate().success());
+    assert_eq!(
+        ok(run(&data, &["account", "create", "Solo"])),
+        "created Solo\n"
+    );
+    ok(run(&data, &["user", "anonymise", "erin", "--yes"]));
+    refused(run(&data, &["user", "show", "erin"]), "not found");
+    assert_eq!(ok(run(&data, &["check"])).lines().count(), 1);
+}

@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::Source;
-use crate::model::User;
-use crate::service::{Actor, Plan, Service, ServiceError};
+use crate::model::{
+    Account, LicenseType, MultiValue, PermissionGrant, Role, RoleSettings, RoleType, User,
+};
+use crate::service::{Actor, NewUser, Plan, Service, ServiceError};
 use crate::transfer::{Importer, without_secrets};
 
 /// An operator command, as the CLI parses it and the socket carries it.
@@ -39,6 +41,62 @@ pub enum UserCommand {
         /// JSON lines instead, in the `export` format (never secrets).
         #[arg(long)]
         json: bool,
+    },
+    /// Create a person user, inactive unless `--active` (which takes a license under the rules
+    /// and queues the activation message, with a link to choose a password when it has none).
+    /// Prints `created USERNAME (LICENSE, active|inactive)`, or with `--generate-password` only
+    /// the password.
+    Create {
+        /// userName of the new user (unique, case-insensitive).
+        user_name: String,
+        /// License type: employee, partner or customer.
+        #[arg(long, default_value = "employee")]
+        license: LicenseType,
+        /// Account the user belongs to, by name (required for partner and customer).
+        #[arg(long)]
+        account: Option<String>,
+        /// Work email address.
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        given_name: Option<String>,
+        #[arg(long)]
+        family_name: Option<String>,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// userName of the user's manager.
+        #[arg(long)]
+        manager: Option<String>,
+        /// A role to grant, by name; repeat for several.
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        /// Create it active.
+        #[arg(long)]
+        active: bool,
+        /// Set a generated password (under the password policy) and print only it, once.
+        #[arg(long)]
+        generate_password: bool,
+    },
+    /// Move a user to another license type; an active user's license moves in the same
+    /// transaction (refused when the new type has no room). Roles of the old type must be
+    /// taken away first.
+    SetLicense {
+        /// userName of the user.
+        user_name: String,
+        /// The new license type.
+        license: LicenseType,
+        /// The account for a partner or customer, by name (the user's own is kept if omitted).
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Anonymise a user: final. Personal data is erased, the license and the userName are
+    /// freed, roles are taken away, and the audit trail keeps the id. Needs `--yes`.
+    Anonymise {
+        /// userName of the user.
+        user_name: String,
+        /// Confirms that the user's personal data is to be erased for good.
+        #[arg(long)]
+        yes: bool,
     },
     /// A user as JSON (never secrets), with the names of its roles and account.
     Show {
@@ -90,6 +148,43 @@ pub enum RoleCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Create a role (with `--type`) or a plain group (without). A new role has no
+    /// permissions unless given with `--permission`.
+    Create {
+        /// Name of the role (unique, case-insensitive).
+        name: String,
+        /// Which license type its members hold: employee, partner, customer or guest.
+        #[arg(long = "type", value_name = "TYPE")]
+        role_type: Option<RoleType>,
+        /// The Administrator System Role flag: every permission.
+        #[arg(long)]
+        administrator: bool,
+        /// ENTITY[.ACTION]=LEVEL, e.g. `user.read=all` or `user=team` (all four actions);
+        /// repeat for several. Entities: user, role, account; actions: read, create, edit,
+        /// delete; levels as in the SCIM role extension.
+        #[arg(long = "permission", value_name = "GRANT")]
+        permissions: Vec<PermissionGrant>,
+        /// Its members must sign in with a second factor.
+        #[arg(long)]
+        mfa_required: bool,
+        /// Longest session of its members, in minutes.
+        #[arg(long, value_name = "MINUTES")]
+        session_timeout: Option<u32>,
+        /// Its members sign in only through SSO.
+        #[arg(long)]
+        password_login_disabled: bool,
+        /// Its members may use the SCIM and REST APIs with their tokens.
+        #[arg(long)]
+        api_access: bool,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Delete a role after taking it from its members (roles, unlike users, may be deleted;
+    /// refused for the last administrator role held by an active user).
+    Delete {
+        /// Name of the role.
+        role: String,
+    },
     /// The userNames of a role's members, one per line.
     Members {
         /// Name of the role.
@@ -114,6 +209,17 @@ pub enum RoleCommand {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Subcommand)]
 pub enum AccountCommand {
+    /// Create an account (an external organisation partner and customer users belong to).
+    Create {
+        /// Name of the account (unique).
+        name: String,
+        /// The parent account, by name.
+        #[arg(long)]
+        parent: Option<String>,
+        /// Under per-account partner licensing, admits unlimited active partners.
+        #[arg(long)]
+        licensed: bool,
+    },
     /// One line per account: name, parent account or `-`, `licensed` or `-` (tab-separated).
     List {
         /// JSON lines instead, in the `export` format.
@@ -205,6 +311,94 @@ pub fn execute(
         Command::User(UserCommand::List { json }) => {
             list_users(service, &actor, json, out)?;
         }
+        Command::User(UserCommand::Create {
+            user_name,
+            license,
+            account,
+            email,
+            given_name,
+            family_name,
+            display_name,
+            manager,
+            roles,
+            active,
+            generate_password,
+        }) => {
+            let mut user = User::new(user_name);
+            user.license = license;
+            user.account = account
+                .map(|name| named(service.account_by_name(&actor, &name), "account", &name))
+                .transpose()?
+                .map(|a| a.id);
+            user.manager = manager
+                .map(|name| named(service.user_by_name(&actor, &name), "manager", &name))
+                .transpose()?
+                .map(|u| u.id);
+            for name in &roles {
+                user.roles
+                    .push(named(service.role_by_name(&actor, name), "role", name)?.id);
+            }
+            user.emails = email
+                .map(|value| MultiValue {
+                    value,
+                    kind: Some("work".into()),
+                    primary: true,
+                    display: None,
+                })
+                .into_iter()
+                .collect();
+            user.name.given_name = given_name;
+            user.name.family_name = family_name;
+            user.display_name = display_name;
+            user.active = active;
+            let password = generate_password.then(|| service.generate_password());
+            let user = service.create_user(
+                &actor,
+                NewUser {
+                    user,
+                    password: password.clone(),
+                },
+            )?;
+            match password {
+                Some(password) => writeln!(out, "{password}")?,
+                None => writeln!(
+                    out,
+                    "created {} ({}, {})",
+                    user.user_name,
+                    user.license,
+                    if user.active { "active" } else { "inactive" }
+                )?,
+            }
+        }
+        Command::User(UserCommand::SetLicense {
+            user_name,
+            license,
+            account,
+        }) => {
+            let user = service.user_by_name(&actor, &user_name)?;
+            let account = account
+                .map(|name| named(service.account_by_name(&actor, &name), "account", &name))
+                .transpose()?
+                .map(|a| a.id);
+            let user = service.update_user(&actor, user.id, None, |u| {
+                u.license = license;
+                if account.is_some() {
+                    u.account = account;
+                }
+                Ok(())
+            })?;
+            writeln!(out, "{} holds a {} license", user.user_name, user.license)?;
+        }
+        Command::User(UserCommand::Anonymise { user_name, yes }) => {
+            if !yes {
+                return Err(ControlError::Refused(format!(
+                    "anonymising erases the personal data of {user_name} for good; add --yes to go ahead"
+                )));
+            }
+            let user = service.user_by_name(&actor, &user_name)?;
+            service.anonymise_user(&actor, user.id, None)?;
+            writeln!(out, "anonymised {} ({})", user.user_name, user.id)?;
+        }
         Command::User(UserCommand::Show { user_name }) => {
             let user = service.user_by_name(&actor, &user_name)?;
             show_user(service, &actor, &user, out)?;
@@ -237,6 +431,40 @@ pub fn execute(
                 writeln!(out, "{}\t{kind}\t{admin}\t{members}", role.name)?;
             }
         }
+        Command::Role(RoleCommand::Create {
+            name,
+            role_type,
+            administrator,
+            permissions,
+            mfa_required,
+            session_timeout,
+            password_login_disabled,
+            api_access,
+            description,
+        }) => {
+            let mut role = Role::new(name, role_type);
+            role.administrator = administrator;
+            for grant in permissions {
+                role.permissions.grant(grant);
+            }
+            role.settings = RoleSettings {
+                session_timeout_minutes: session_timeout,
+                mfa_required,
+                password_login_disabled,
+                api_access,
+                description,
+            };
+            let role = service.create_role(&actor, role)?;
+            let kind = role
+                .role_type
+                .map_or("plain group".to_string(), |t| format!("{t} role"));
+            writeln!(out, "created {} ({kind})", role.name)?;
+        }
+        Command::Role(RoleCommand::Delete { role }) => {
+            let role = service.role_by_name(&actor, &role)?;
+            service.delete_role(&actor, role.id, None)?;
+            writeln!(out, "deleted {}", role.name)?;
+        }
         Command::Role(RoleCommand::Members { role }) => {
             let role = service.role_by_name(&actor, &role)?;
             for member in service.role_members(&actor, role.id)? {
@@ -254,6 +482,20 @@ pub fn execute(
             let user = service.user_by_name(&actor, &user_name)?;
             service.remove_member(&actor, role.id, user.id)?;
             writeln!(out, "{} no longer holds {}", user.user_name, role.name)?;
+        }
+        Command::Account(AccountCommand::Create {
+            name,
+            parent,
+            licensed,
+        }) => {
+            let mut account = Account::new(name);
+            account.parent = parent
+                .map(|name| named(service.account_by_name(&actor, &name), "parent", &name))
+                .transpose()?
+                .map(|a| a.id);
+            account.licensed = licensed;
+            let account = service.create_account(&actor, account)?;
+            writeln!(out, "created {}", account.name)?;
         }
         Command::Account(AccountCommand::List { json }) => {
             let accounts = service.accounts(&actor)?;
@@ -300,13 +542,11 @@ pub fn execute(
             account,
             expires_days,
         }) => {
-            let principal =
-                service
-                    .user_by_name(&actor, &account)
-                    .map_err(|error| ControlError::Service {
-                        context: format!("service account {account:?}: "),
-                        error,
-                    })?;
+            let principal = named(
+                service.user_by_name(&actor, &account),
+                "service account",
+                &account,
+            )?;
             let expires = expires_days
                 .map(|d| time::OffsetDateTime::now_utc() + time::Duration::days(d.into()));
             let token = service.create_api_token(&actor, &name, principal.id, None, expires)?;
@@ -357,6 +597,14 @@ pub fn execute(
         }
     }
     Ok(())
+}
+
+/// Says which name a lookup was for, when a command takes several.
+fn named<T>(found: Result<T, ServiceError>, what: &str, name: &str) -> Result<T, ControlError> {
+    found.map_err(|error| ControlError::Service {
+        context: format!("{what} {name:?}: "),
+        error,
+    })
 }
 
 /// `user list`: streamed, so a large directory is never held in memory.

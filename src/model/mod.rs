@@ -14,7 +14,9 @@ pub use account::Account;
 pub use custom::{CustomAttribute, CustomAttributes, CustomType};
 pub use id::{AccountId, RoleId, UserId};
 pub use license::{LicenseLimits, LicenseType, LicenseUsage, PartnerModel};
-pub use permission::{Action, Entity, EntityPermissions, PermissionLevel, Permissions};
+pub use permission::{
+    Action, Entity, EntityPermissions, PermissionGrant, PermissionLevel, Permissions,
+};
 pub use role::{EffectiveSettings, Role, RoleSettings, RoleType};
 pub use user::{Address, MultiValue, Name, PrincipalKind, User};
 

@@ -182,9 +182,133 @@ impl Permissions {
     }
 }
 
+impl Entity {
+    pub const ALL: [Entity; 3] = [Self::User, Self::Role, Self::Account];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Role => "role",
+            Self::Account => "account",
+        }
+    }
+}
+
+impl Action {
+    pub const ALL: [Action; 4] = [Self::Read, Self::Create, Self::Edit, Self::Delete];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Create => "create",
+            Self::Edit => "edit",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+impl EntityPermissions {
+    pub fn set(&mut self, action: Action, level: PermissionLevel) {
+        *match action {
+            Action::Read => &mut self.read,
+            Action::Create => &mut self.create,
+            Action::Edit => &mut self.edit,
+            Action::Delete => &mut self.delete,
+        } = level;
+    }
+}
+
+impl Permissions {
+    pub fn entity_mut(&mut self, entity: Entity) -> &mut EntityPermissions {
+        match entity {
+            Entity::User => &mut self.user,
+            Entity::Role => &mut self.role,
+            Entity::Account => &mut self.account,
+        }
+    }
+
+    pub fn grant(&mut self, grant: PermissionGrant) {
+        let on = self.entity_mut(grant.entity);
+        match grant.action {
+            Some(action) => on.set(action, grant.level),
+            None => *on = EntityPermissions::uniform(grant.level),
+        }
+    }
+}
+
+/// One permission as an operator writes it: `user.read=all`, or `user=team` for all four
+/// actions on the entity. Whether the role's type may use the level is the service's check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PermissionGrant {
+    pub entity: Entity,
+    /// `None`: every action.
+    pub action: Option<Action>,
+    pub level: PermissionLevel,
+}
+
+impl FromStr for PermissionGrant {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let shape = || format!("{s:?} is not ENTITY[.ACTION]=LEVEL, e.g. user.read=all");
+        let (target, level) = s.split_once('=').ok_or_else(shape)?;
+        let (entity, action) = match target.split_once('.') {
+            Some((entity, action)) => (entity, Some(action)),
+            None => (target, None),
+        };
+        let entity = Entity::ALL
+            .into_iter()
+            .find(|e| e.as_str().eq_ignore_ascii_case(entity.trim()))
+            .ok_or_else(|| format!("unknown entity {entity:?} (expected user, role or account)"))?;
+        let action = action
+            .map(|action| {
+                Action::ALL
+                    .into_iter()
+                    .find(|a| a.as_str().eq_ignore_ascii_case(action.trim()))
+                    .ok_or_else(|| {
+                        format!("unknown action {action:?} (expected read, create, edit or delete)")
+                    })
+            })
+            .transpose()?;
+        Ok(Self {
+            entity,
+            action,
+            level: level.trim().parse()?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grants_parse_as_operators_write_them() {
+        let g: PermissionGrant = "user.read=all".parse().unwrap();
+        assert_eq!(
+            (g.entity, g.action, g.level),
+            (Entity::User, Some(Action::Read), PermissionLevel::All)
+        );
+        let g: PermissionGrant = "Account=Account_Hierarchy".parse().unwrap();
+        assert_eq!(
+            (g.entity, g.action, g.level),
+            (Entity::Account, None, PermissionLevel::AccountHierarchy)
+        );
+        let mut p = Permissions::default();
+        p.grant(g);
+        p.grant("account.delete=none".parse().unwrap());
+        assert_eq!(p.account.read, PermissionLevel::AccountHierarchy);
+        assert_eq!(p.account.delete, PermissionLevel::None);
+        assert!(p.user.read == PermissionLevel::None);
+        for (bad, why) in [
+            ("user.read", "ENTITY[.ACTION]=LEVEL"),
+            ("group.read=all", "unknown entity"),
+            ("user.write=all", "unknown action"),
+            ("user.read=everyone", "unknown permission level"),
+        ] {
+            let e = bad.parse::<PermissionGrant>().unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn external_roles_never_get_hierarchy_levels_or_all_on_users() {
