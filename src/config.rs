@@ -44,6 +44,10 @@ pub struct SessionConfig {
     pub default_timeout_minutes: u32,
     /// Whether administrators may act as another user (seed 002's "log in as").
     pub act_as: bool,
+    /// Live sessions one user may hold at once; 0: no limit.
+    pub max_per_user: u32,
+    /// What a sign-in past `max_per_user` does.
+    pub at_limit: crate::auth::session::AtLimit,
 }
 
 /// Self-service password recovery by emailed link.
@@ -59,6 +63,8 @@ impl Default for SessionConfig {
         Self {
             default_timeout_minutes: 480,
             act_as: true,
+            max_per_user: 0,
+            at_limit: crate::auth::session::AtLimit::default(),
         }
     }
 }
@@ -495,6 +501,12 @@ impl Config {
             lockout: self.lockout,
             session_timeout: time::Duration::minutes(self.sessions.default_timeout_minutes.into()),
             act_as: self.sessions.act_as,
+            session_limit: (self.sessions.max_per_user > 0).then_some(
+                crate::auth::session::SessionLimit {
+                    max: self.sessions.max_per_user,
+                    at_limit: self.sessions.at_limit,
+                },
+            ),
             recovery: self.recovery.enabled,
             recovery_link_ttl: time::Duration::minutes(self.recovery.link_ttl_minutes.into()),
             custom: std::sync::Arc::new(self.custom_attributes.clone()),

@@ -1714,3 +1714,240 @@ fn chunked(body: &[u8]) -> Vec<u8> {
     out.extend_from_slice(b"0\r\n\r\n");
     out
 }
+
+/// A sign-in from a client that names itself, as a browser or an app does.
+async fn sign_in_from(
+    d: &Directory,
+    user: &str,
+    password: &str,
+    agent: &str,
+) -> (StatusCode, Value) {
+    let client = Client::builder().user_agent(agent).build().unwrap();
+    let res = client
+        .post(d.server.url("/auth/token"))
+        .json(&json!({"username": user, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.json().await.unwrap())
+}
+
+async fn session_token(d: &Directory, user: &str, password: &str, agent: &str) -> String {
+    let (status, body) = sign_in_from(d, user, password, agent).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+/// Seed 003's session management: "concurrent session limits" and "device tracking". With
+/// `[sessions] max_per_user`, a sign-in past the limit ends the user's oldest session (or, with
+/// `at_limit = "refuse"`, is refused), also when sign-ins race; every session names the client
+/// it was opened from; an administrator's act-as session is left out of the count.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_limit_ends_the_oldest_or_refuses_and_sessions_name_their_device() {
+    let d = Directory::start("[sessions]\nmax_per_user = 2\n");
+    d.user("dora", Some("Dora-Pass-1234"), &[]).await;
+    let laptop = session_token(&d, "dora", "Dora-Pass-1234", "Laptop/1.0").await;
+    let phone = session_token(&d, "dora", "Dora-Pass-1234", "Phone/2.0").await;
+    let (status, listed) = d
+        .call(Method::GET, "/auth/sessions", Some(&laptop), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+
+    let tablet = session_token(&d, "dora", "Dora-Pass-1234", "Tablet/3.0\t(x)").await;
+    let (status, _) = d
+        .call(Method::GET, "/auth/sessions", Some(&laptop), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the oldest session ended");
+    let (status, listed) = d
+        .call(Method::GET, "/auth/sessions", Some(&phone), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let agents: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["user_agent"].as_str().unwrap())
+        .collect();
+    assert_eq!(agents, ["Tablet/3.0(x)", "Phone/2.0"], "newest first");
+    let admin = d.admin_token().await;
+    let ended = d.audit(&admin, "kind=session_revoked").await;
+    assert!(
+        ended.iter().any(|e| e["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("ended for a new one: at most 2 per user")),
+        "{ended:?}"
+    );
+
+    // An administrator acting as dora neither takes one of her two places nor ends hers.
+    let (status, acting) = d
+        .call(
+            Method::POST,
+            "/auth/act-as",
+            Some(&admin),
+            Some(json!({"user": "dora", "password": ADMIN_PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{acting}");
+    for token in [&phone, &tablet] {
+        let (status, _) = d
+            .call(Method::GET, "/auth/sessions", Some(token), None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    // Sign-ins that race still leave at most the limit live.
+    let racing: Vec<_> = (0..8)
+        .map(|i| {
+            let client = Client::builder()
+                .user_agent(format!("Racer/{i}"))
+                .build()
+                .unwrap();
+            let url = d.server.url("/auth/token");
+            tokio::spawn(async move {
+                let res = client
+                    .post(url)
+                    .json(&json!({"username": "dora", "password": "Dora-Pass-1234"}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), StatusCode::OK);
+                let body: Value = res.json().await.unwrap();
+                body["access_token"].as_str().unwrap().to_string()
+            })
+        })
+        .collect();
+    let mut tokens = Vec::new();
+    for task in racing {
+        tokens.push(task.await.unwrap());
+    }
+    let mut live = 0;
+    for token in &tokens {
+        let (status, _) = d
+            .call(Method::GET, "/auth/sessions", Some(token), None)
+            .await;
+        live += usize::from(status == StatusCode::OK);
+    }
+    assert_eq!(live, 2, "two of the racing sign-ins hold sessions");
+    let (_, listed) = d
+        .call(
+            Method::GET,
+            &format!("/admin/sessions?user={}", user_id(&d, &admin, "dora").await),
+            Some(&admin),
+            None,
+        )
+        .await;
+    let own = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["acting_admin"].is_null())
+        .count();
+    assert_eq!(own, 2, "{listed}");
+
+    // Refusing instead: the sign-in fails with the reason, and works again once one ends.
+    let d = Directory::start("[sessions]\nmax_per_user = 1\nat_limit = \"refuse\"\n");
+    d.user("erik", Some("Erik-Pass-1234"), &[]).await;
+    let first = session_token(&d, "erik", "Erik-Pass-1234", "Desk/1").await;
+    let (status, body) = sign_in_from(&d, "erik", "Erik-Pass-1234", "Desk/2").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("erik already holds the most sessions allowed (1"),
+        "{body}"
+    );
+    // A wrong password is still only "invalid credentials": the limit says nothing to a guesser.
+    let (status, _) = sign_in_from(&d, "erik", "Wrong-Pass-1234", "Desk/2").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let admin = d.admin_token().await;
+    let refusals = d.audit(&admin, "kind=login_failed").await;
+    assert!(
+        refusals.iter().any(|e| e["detail"]
+            .as_str()
+            .unwrap()
+            .contains("most sessions allowed")),
+        "{refusals:?}"
+    );
+    let (status, _) = d
+        .call(Method::POST, "/auth/logout", Some(&first), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    session_token(&d, "erik", "Erik-Pass-1234", "Desk/2").await;
+}
+
+async fn user_id(d: &Directory, admin: &str, user_name: &str) -> String {
+    let (status, found) = d
+        .call(
+            Method::GET,
+            &format!("/scim/v2/Users?filter=userName+eq+%22{user_name}%22"),
+            Some(admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    found["Resources"][0]["id"].as_str().unwrap().to_string()
+}
+
+/// Many sign-ins of one user at the same moment, on the core service with cheap hashing so
+/// that they really overlap (over HTTP the password hashing spaces them out): the limit holds.
+#[test]
+fn concurrent_sign_ins_never_leave_more_sessions_than_the_limit() {
+    use rollcall::auth::session::{AtLimit, SessionLimit};
+    use rollcall::service::{LoginSource, NewUser, Policy, Service};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store: std::sync::Arc<dyn rollcall::store::Store> = std::sync::Arc::new(
+        rollcall::store::SledStore::open(&dir.path().join("store"), &Default::default()).unwrap(),
+    );
+    for at_limit in [AtLimit::EndOldest, AtLimit::Refuse] {
+        let service = Service::new(
+            std::sync::Arc::clone(&store),
+            Policy {
+                argon2: common::fast_argon2(),
+                session_limit: Some(SessionLimit { max: 3, at_limit }),
+                ..Policy::default()
+            },
+        );
+        let name = format!("racer-{at_limit:?}");
+        let mut user = common::person(&name, rollcall::model::LicenseType::Employee, true);
+        user.roles.clear();
+        let user = service
+            .create_user(
+                &common::admin(),
+                NewUser {
+                    user,
+                    password: Some("Racer-Pass-1234".into()),
+                },
+            )
+            .unwrap();
+        let from = LoginSource {
+            source: rollcall::audit::Source::Rest,
+            client: None,
+        };
+        let opened = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..16 {
+                s.spawn(|| {
+                    for _ in 0..4 {
+                        if service
+                            .open_session(&name, "Racer-Pass-1234", None, from, None)
+                            .is_ok()
+                        {
+                            opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        let live = service.sessions(&common::admin(), Some(user.id)).unwrap();
+        assert_eq!(live.len(), 3, "{at_limit:?}");
+        let opened = opened.into_inner();
+        match at_limit {
+            AtLimit::EndOldest => assert_eq!(opened, 64),
+            AtLimit::Refuse => assert_eq!(opened, 3),
+        }
+    }
+}

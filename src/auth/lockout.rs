@@ -34,6 +34,10 @@ pub struct LoginState {
     pub failures: Vec<OffsetDateTime>,
     /// The last TOTP time step accepted, so a code cannot be used twice (RFC 6238 §5.2).
     pub last_totp_step: Option<u64>,
+    /// Sessions opened under a session limit. Each sign-in bumps it in the transaction that
+    /// records its session, so two concurrent sign-ins of one user conflict and the later
+    /// one counts the session of the other.
+    pub sessions_opened: u64,
 }
 
 impl LockoutPolicy {

@@ -28,6 +28,45 @@ pub struct Session {
     /// Good only for enrolling an authenticator (MFA required, none enrolled yet).
     #[serde(default)]
     pub enrol_only: bool,
+    /// The client's `User-Agent` at sign-in, so that a user or an administrator can tell the
+    /// devices holding sessions apart before ending one (seed 003: "device tracking").
+    #[serde(default)]
+    pub user_agent: Option<String>,
+}
+
+/// Longest `User-Agent` kept with a session; browsers send 100–300 characters.
+const USER_AGENT_CHARS: usize = 256;
+
+/// What is kept of a client's `User-Agent`: printable characters only, at most
+/// [`USER_AGENT_CHARS`], nothing for an empty one.
+pub fn user_agent(raw: &str) -> Option<String> {
+    let kept: String = raw
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(USER_AGENT_CHARS)
+        .collect();
+    let kept = kept.trim();
+    (!kept.is_empty()).then(|| kept.to_string())
+}
+
+/// How many sessions one user may hold at once (seed 003: "concurrent session limits").
+/// Sessions an administrator opened by acting as the user neither count nor are ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionLimit {
+    /// At least 1.
+    pub max: u32,
+    pub at_limit: AtLimit,
+}
+
+/// What a sign-in does when the user already holds the most sessions allowed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AtLimit {
+    /// The oldest sessions end, so that signing in on a new device always works.
+    #[default]
+    EndOldest,
+    /// The sign-in is refused until a session ends.
+    Refuse,
 }
 
 impl Session {
@@ -35,5 +74,21 @@ impl Session {
     /// (active, unlocked, password unchanged since) is the service's call.
     pub fn is_live(&self, now: OffsetDateTime) -> bool {
         self.revoked.is_none() && self.expires > now
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_agent_is_kept_printable_and_bounded() {
+        assert_eq!(user_agent("curl/8.5.0").as_deref(), Some("curl/8.5.0"));
+        assert_eq!(
+            user_agent("evil\r\nX-Injected: 1").as_deref(),
+            Some("evilX-Injected: 1")
+        );
+        assert_eq!(user_agent(" \t "), None);
+        assert_eq!(user_agent(&"é".repeat(1000)).unwrap().chars().count(), 256);
     }
 }

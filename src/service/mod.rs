@@ -115,6 +115,7 @@ pub struct Policy {
     pub lockout: crate::auth::lockout::LockoutPolicy,
     /// Session lifetime when no role sets a timeout.
     pub session_timeout: time::Duration,
+    pub session_limit: Option<crate::auth::session::SessionLimit>,
     pub act_as: bool,
     pub recovery: bool,
     pub recovery_link_ttl: time::Duration,
@@ -134,6 +135,7 @@ impl Default for Policy {
             password: crate::password::policy::PasswordPolicy::default(),
             lockout: crate::auth::lockout::LockoutPolicy::default(),
             session_timeout: time::Duration::hours(8),
+            session_limit: None,
             act_as: true,
             recovery: true,
             recovery_link_ttl: time::Duration::hours(1),

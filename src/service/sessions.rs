@@ -13,7 +13,7 @@ use super::users::readable;
 use super::{Actor, LoginSource, Principal, Result, Service, ServiceError};
 use crate::audit::AuditKind;
 use crate::auth::jwt::{AUDIENCE, ActorClaim, Claims, KeyRing};
-use crate::auth::session::Session;
+use crate::auth::session::{AtLimit, Session, SessionLimit};
 use crate::model::{Action, EffectiveSettings, Entity, PrincipalKind, User, UserId};
 
 const KEYS: &str = "jwt_keys";
@@ -177,13 +177,15 @@ impl Service {
     }
 
     /// `POST /auth/token`: a login, then a session token whose lifetime is the strictest
-    /// session timeout of the user's roles.
+    /// session timeout of the user's roles. `user_agent` is what the client said it is (see
+    /// [`crate::auth::session::user_agent`]).
     pub fn open_session(
         &self,
         user_name: &str,
         password: &str,
         code: Option<&str>,
         from: LoginSource,
+        user_agent: Option<String>,
     ) -> Result<IssuedToken> {
         let LoggedIn {
             user,
@@ -196,7 +198,7 @@ impl Service {
             from,
         )?;
         let actor = Actor::user(user.id, from.source, from.client);
-        self.issue(&actor, &user, &settings, None, enrol_only)
+        self.issue(&actor, &user, &settings, None, enrol_only, user_agent)
     }
 
     fn issue(
@@ -206,6 +208,7 @@ impl Service {
         settings: &EffectiveSettings,
         acting_admin: Option<UserId>,
         enrol_only: bool,
+        user_agent: Option<String>,
     ) -> Result<IssuedToken> {
         let ring = self.key_ring()?;
         let now = OffsetDateTime::now_utc();
@@ -224,6 +227,7 @@ impl Service {
             source: actor.source,
             client: actor.client,
             enrol_only,
+            user_agent,
         };
         let claims = Claims {
             iss: self.policy.public_url.clone(),
@@ -243,7 +247,16 @@ impl Service {
             Some(admin) => format!("session {} (admin {admin} acting)", session.jti),
             None => format!("session {}", session.jti),
         };
-        self.transact(|tx| {
+        // Act-as sessions are the administrator's doing: the user's limit neither counts them
+        // nor makes room for them.
+        let limit = self.policy.session_limit.filter(|_| acting_admin.is_none());
+        let mut refused = false;
+        let issued = self.transact(|tx| {
+            refused = false;
+            if let Some(limit) = limit {
+                self.make_room(tx, actor, user, limit, now)
+                    .inspect_err(|e| refused = matches!(e, ServiceError::Forbidden(_)))?;
+            }
             tx.put_session(&session)?;
             self.audit(
                 tx,
@@ -253,12 +266,88 @@ impl Service {
                 Some(detail.clone()),
                 None,
             )
-        })?;
+        });
+        if let (Err(refusal), true) = (&issued, refused) {
+            // The refused transaction wrote nothing; the trail still says why.
+            let detail = refusal.to_string();
+            let recorded = self.transact(|tx| {
+                self.audit(
+                    tx,
+                    actor,
+                    AuditKind::LoginFailed,
+                    Some(user.id.to_string()),
+                    Some(detail.clone()),
+                    None,
+                )
+            });
+            if let Err(e) = recorded {
+                tracing::error!(error = %e, "could not record a sign-in refused at the session limit");
+            }
+        }
+        issued?;
         Ok(IssuedToken {
             token,
             expires_in: lifetime.whole_seconds(),
             session,
         })
+    }
+
+    /// Before a sign-in of `user` records its session: with the user at `limit`, ends its
+    /// oldest sessions or refuses, as configured.
+    fn make_room(
+        &self,
+        tx: &mut dyn crate::store::Txn,
+        actor: &Actor,
+        user: &User,
+        limit: SessionLimit,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        // Rewriting the login state makes concurrent sign-ins of this user conflict: the one
+        // that commits second runs again and counts the session of the first.
+        let mut state = tx.login_state(user.id)?.unwrap_or_default();
+        state.sessions_opened = state.sessions_opened.wrapping_add(1);
+        tx.put_login_state(user.id, &state)?;
+        let mut live: Vec<Session> = self
+            .store
+            .sessions_of(user.id)?
+            .into_iter()
+            .filter(|s| s.acting_admin.is_none() && s.is_live(now) && holds_sessions(user, s, now))
+            .collect();
+        let max = usize::try_from(limit.max).unwrap_or(usize::MAX).max(1);
+        if live.len() < max {
+            return Ok(());
+        }
+        if limit.at_limit == AtLimit::Refuse {
+            return Err(ServiceError::Forbidden(format!(
+                "{} already holds the most sessions allowed ({max}, [sessions] max_per_user): \
+                 sign out on another device, or ask an administrator to end a session",
+                user.user_name
+            )));
+        }
+        live.sort_by_key(|s| s.created);
+        let excess = live.len() + 1 - max;
+        for old in live.into_iter().take(excess) {
+            let Some(mut old) = tx.session(user.id, old.jti)? else {
+                continue;
+            };
+            if old.revoked.is_some() {
+                continue;
+            }
+            old.revoked = Some(now);
+            tx.put_session(&old)?;
+            self.audit(
+                tx,
+                actor,
+                AuditKind::SessionRevoked,
+                Some(user.id.to_string()),
+                Some(format!(
+                    "session {} ended for a new one: at most {max} per user",
+                    old.jti
+                )),
+                None,
+            )?;
+        }
+        Ok(())
     }
 
     /// The principal behind a session token, or `None` for anything not honoured now: bad
@@ -391,7 +480,13 @@ impl Service {
     /// session for `target`. Never for administrators or the system principal; the token and
     /// every audit entry made with it name both.
     /// `target` is a user id or userName.
-    pub fn act_as(&self, actor: &Actor, password: &str, target: &str) -> Result<IssuedToken> {
+    pub fn act_as(
+        &self,
+        actor: &Actor,
+        password: &str,
+        target: &str,
+        user_agent: Option<String>,
+    ) -> Result<IssuedToken> {
         if !self.policy.act_as {
             return Err(ServiceError::Forbidden(
                 "acting as another user is disabled ([sessions] act_as)".into(),
@@ -440,7 +535,7 @@ impl Service {
                 None,
             )
         })?;
-        self.issue(&acting, &user, &settings, Some(admin), false)
+        self.issue(&acting, &user, &settings, Some(admin), false, user_agent)
     }
 }
 

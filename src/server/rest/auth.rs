@@ -61,12 +61,21 @@ fn token_response(issued: &IssuedToken) -> Json<Value> {
     }))
 }
 
+/// The client's `User-Agent`, as kept with a session.
+fn user_agent(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| crate::auth::session::user_agent(&String::from_utf8_lossy(v.as_bytes())))
+}
+
 async fn token(
     State(service): State<Service>,
     ConnectInfo(peer): Peer,
+    headers: HeaderMap,
     json: Result<Json<TokenRequest>, JsonRejection>,
 ) -> RestResult<Json<Value>> {
     let request = body(json)?;
+    let user_agent = user_agent(&headers);
     let from = LoginSource {
         source: Source::Rest,
         client: Some(peer.ip()),
@@ -77,6 +86,7 @@ async fn token(
             &request.password,
             request.code.as_deref().filter(|c| !c.is_empty()),
             from,
+            user_agent,
         )?)
     })
     .await?;
@@ -468,12 +478,15 @@ async fn act_as(
     json: Result<Json<ActAs>, JsonRejection>,
 ) -> RestResult<Json<Value>> {
     let request = body(json)?;
+    let user_agent = user_agent(&headers);
     let issued = as_caller(
         service,
         &headers,
         peer.0,
         SessionUse::Api,
-        move |s, actor| Ok(s.act_as(actor, &request.password, &request.user)?),
+        move |s, actor| {
+            Ok(s.act_as(actor, &request.password, &request.user, user_agent.clone())?)
+        },
     )
     .await?;
     Ok(token_response(&issued))
