@@ -1951,3 +1951,154 @@ fn concurrent_sign_ins_never_leave_more_sessions_than_the_limit() {
         }
     }
 }
+
+/// Seed 003's "IP restrictions": a role's `allowedNetworks` limits where its members sign in
+/// (REST and LDAP) and use sessions and API tokens from. The test client is 127.0.0.1.
+#[tokio::test(flavor = "multi_thread")]
+async fn allowed_networks_of_a_role_decide_where_its_members_sign_in_and_call_from() {
+    let d = Directory::start("");
+    let admin = d.admin_token().await;
+    let role = d
+        .role(
+            "Branch office",
+            json!({"allowedNetworks": ["192.0.2.0/24"], "apiAccess": true}),
+        )
+        .await;
+    d.user("fay", Some("Fay-Pass-12345"), &[&role]).await;
+
+    // From outside: refused like any failed sign-in, with the reason in the audit trail.
+    let (status, body) = d.login("fay", "Fay-Pass-12345", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(d.bind("fay", "Fay-Pass-12345").await, 49);
+    let refusals = d.audit(&admin, "kind=login_failed").await;
+    let outside = refusals
+        .iter()
+        .filter(|e| {
+            e["detail"] == "the client's address is outside the networks the user's roles allow"
+        })
+        .count();
+    assert_eq!(outside, 2, "{refusals:?}");
+
+    // Inside: the loopback network added to the role lets fay in.
+    let patch = |networks: Value| {
+        json!({"schemas": [PATCH_OP], "Operations": [{
+            "op": "replace",
+            "path": format!("{ROLE}:settings.allowedNetworks"),
+            "value": networks,
+        }]})
+    };
+    let (status, group) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Groups/{role}"),
+            Some(&admin),
+            Some(patch(json!(["127.0.0.0/8", "2001:db8::/32"]))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{group}");
+    assert_eq!(
+        group[ROLE]["settings"]["allowedNetworks"],
+        json!(["127.0.0.0/8", "2001:db8::/32"])
+    );
+    let fay = d.token("fay", "Fay-Pass-12345", None).await;
+    assert_eq!(d.bind("fay", "Fay-Pass-12345").await, 0);
+    let (status, _) = d.call(Method::GET, "/scim/v2/Me", Some(&fay), None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A session taken inside stops working when the network is no longer allowed.
+    let (status, body) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Groups/{role}"),
+            Some(&admin),
+            Some(patch(json!(["192.0.2.0/24"]))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = d.call(Method::GET, "/scim/v2/Me", Some(&fay), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("requests from 127.0.0.1 are outside the networks your roles allow"),
+        "{body}"
+    );
+
+    // The same for a provisioning token whose service account holds a restricting role.
+    let (status, body) = d
+        .call(Method::GET, "/scim/v2/Users?count=1", Some(TOKEN), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let provisioning = user_id(&d, &admin, "provisioning").await;
+    let (status, body) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Groups/{role}"),
+            Some(&admin),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": provisioning}]}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = d
+        .call(Method::GET, "/scim/v2/Users?count=1", Some(TOKEN), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["status"], "403");
+
+    // Malformed networks are refused with what is wrong; nothing changes.
+    for (bad, why) in [
+        (json!(["10.1.2.3/8"]), "write 10.0.0.0/8"),
+        (json!(["10.0.0.0/40"]), "prefix length must be 0 to 32"),
+        (json!([8]), "must be a string"),
+    ] {
+        let (status, body) = d
+            .call(
+                Method::PATCH,
+                &format!("/scim/v2/Groups/{role}"),
+                Some(&admin),
+                Some(patch(bad)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["scimType"], "invalidValue");
+        assert!(body["detail"].as_str().unwrap().contains(why), "{body}");
+    }
+    let (_, group) = d
+        .call(
+            Method::GET,
+            &format!("/scim/v2/Groups/{role}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        group[ROLE]["settings"]["allowedNetworks"],
+        json!(["192.0.2.0/24"])
+    );
+
+    // Discovery describes the attribute.
+    let (_, schema) = d
+        .call(
+            Method::GET,
+            &format!("/scim/v2/Schemas/{ROLE}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    let settings = schema["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "settings")
+        .unwrap();
+    let networks = settings["subAttributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "allowedNetworks")
+        .expect("allowedNetworks in the Role schema");
+    assert_eq!(networks["multiValued"], true);
+}

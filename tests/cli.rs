@@ -202,6 +202,10 @@ async fn accounts_roles_and_users_are_created_and_users_anonymised_from_the_comm
                 "30",
                 "--description",
                 "Operations",
+                "--allowed-network",
+                "10.0.0.0/8",
+                "--allowed-network",
+                "2001:db8::/32",
             ]
         )),
         "created Ops (employee role)\n"
@@ -233,6 +237,13 @@ async fn accounts_roles_and_users_are_created_and_users_anonymised_from_the_comm
         "unknown permission level \"al\"",
     );
     refused(run(&data, &["role", "create", "OPS"]), "OPS");
+    refused(
+        run(
+            &data,
+            &["role", "create", "Y", "--allowed-network", "10.1.2.3/8"],
+        ),
+        "write 10.0.0.0/8",
+    );
     let roles: Vec<Value> = ok(run(&data, &["role", "list", "--json"]))
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -246,6 +257,10 @@ async fn accounts_roles_and_users_are_created_and_users_anonymised_from_the_comm
     assert_eq!(ops["settings"]["mfa_required"], true);
     assert_eq!(ops["settings"]["session_timeout_minutes"], 30);
     assert_eq!(ops["settings"]["description"], "Operations");
+    assert_eq!(
+        ops["settings"]["allowed_networks"],
+        json!(["10.0.0.0/8", "2001:db8::/32"])
+    );
     assert!(!roles.iter().any(|r| r["name"] == "Partners"));
 
     // Users, under the license rules: 3 employee seats, the admin holds one.

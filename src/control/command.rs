@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::Source;
 use crate::model::{
-    Account, LicenseType, MultiValue, PermissionGrant, Role, RoleSettings, RoleType, User,
+    Account, LicenseType, MultiValue, Network, PermissionGrant, Role, RoleSettings, RoleType, User,
 };
 use crate::service::{Actor, NewUser, Plan, Service, ServiceError};
 use crate::transfer::{Importer, without_secrets};
@@ -178,6 +178,10 @@ pub enum RoleCommand {
         api_access: bool,
         #[arg(long)]
         description: Option<String>,
+        /// A network its members may sign in from (CIDR, e.g. 10.0.0.0/8); repeat for several.
+        /// Without one, anywhere.
+        #[arg(long = "allowed-network", value_name = "CIDR")]
+        allowed_networks: Vec<Network>,
     },
     /// Delete a role after taking it from its members (roles, unlike users, may be deleted;
     /// refused for the last administrator role held by an active user).
@@ -441,6 +445,7 @@ pub fn execute(
             password_login_disabled,
             api_access,
             description,
+            allowed_networks,
         }) => {
             let mut role = Role::new(name, role_type);
             role.administrator = administrator;
@@ -453,6 +458,7 @@ pub fn execute(
                 password_login_disabled,
                 api_access,
                 description,
+                allowed_networks,
             };
             let role = service.create_role(&actor, role)?;
             let kind = role

@@ -6,6 +6,7 @@ mod account;
 mod custom;
 mod id;
 mod license;
+mod network;
 mod permission;
 mod role;
 mod user;
@@ -14,6 +15,7 @@ pub use account::Account;
 pub use custom::{CustomAttribute, CustomAttributes, CustomType};
 pub use id::{AccountId, RoleId, UserId};
 pub use license::{LicenseLimits, LicenseType, LicenseUsage, PartnerModel};
+pub use network::Network;
 pub use permission::{
     Action, Entity, EntityPermissions, PermissionGrant, PermissionLevel, Permissions,
 };

@@ -4,7 +4,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{LicenseType, Permissions, RoleId};
+use std::net::IpAddr;
+
+use super::{LicenseType, Network, Permissions, RoleId};
 
 /// Which license type a role's members must hold (`guest` is the role of anonymous access).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -67,16 +69,21 @@ pub struct RoleSettings {
     pub password_login_disabled: bool,
     pub api_access: bool,
     pub description: Option<String>,
+    /// Where members may sign in from and use their sessions; empty: anywhere.
+    pub allowed_networks: Vec<Network>,
 }
 
 /// What a user's roles impose together: per setting the strictest wins (DESIGN §2). Plain
 /// groups carry no settings and are left out; the Administrator System Role implies API access.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EffectiveSettings {
     pub session_timeout_minutes: Option<u32>,
     pub mfa_required: bool,
     pub password_login_disabled: bool,
     pub api_access: bool,
+    /// The `allowed_networks` of each role that restricts them: a client must be in one
+    /// network of every list.
+    pub network_rules: Vec<Vec<Network>>,
 }
 
 impl EffectiveSettings {
@@ -92,8 +99,19 @@ impl EffectiveSettings {
             out.mfa_required |= s.mfa_required;
             out.password_login_disabled |= s.password_login_disabled;
             out.api_access |= s.api_access || role.administrator;
+            if !s.allowed_networks.is_empty() {
+                out.network_rules.push(s.allowed_networks.clone());
+            }
         }
         out
+    }
+
+    /// Whether a client at `client` may sign in or use a session. A client whose address is
+    /// unknown is refused where any role restricts networks.
+    pub fn allows(&self, client: Option<IpAddr>) -> bool {
+        self.network_rules
+            .iter()
+            .all(|networks| client.is_some_and(|addr| networks.iter().any(|n| n.contains(addr))))
     }
 }
 
@@ -143,5 +161,42 @@ impl Role {
             None => true,
             Some(rt) => rt.license() == Some(license),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn restricting(name: &str, networks: &[&str]) -> Role {
+        let mut role = Role::new(name, Some(RoleType::Employee));
+        role.settings.allowed_networks = networks.iter().map(|n| n.parse().unwrap()).collect();
+        role
+    }
+
+    #[test]
+    fn every_restricting_role_must_allow_the_client() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let open = restricting("open", &[]);
+        assert!(EffectiveSettings::of([&open]).allows(None));
+        let office = restricting("office", &["10.0.0.0/8", "192.0.2.0/24"]);
+        let settings = EffectiveSettings::of([&open, &office]);
+        assert!(settings.allows(ip("10.1.1.1")) && settings.allows(ip("192.0.2.9")));
+        assert!(!settings.allows(ip("198.51.100.1")));
+        assert!(
+            !settings.allows(None),
+            "an unknown address is outside every network"
+        );
+        let lab = restricting("lab", &["10.9.0.0/16"]);
+        let both = EffectiveSettings::of([&office, &lab]);
+        assert!(both.allows(ip("10.9.3.4")));
+        assert!(
+            !both.allows(ip("10.1.1.1")),
+            "the strictest wins: inside both lists"
+        );
+        // A plain group grants nothing and restricts nothing.
+        let mut group = restricting("group", &["203.0.113.0/24"]);
+        group.role_type = None;
+        assert!(EffectiveSettings::of([&group]).allows(ip("10.1.1.1")));
     }
 }

@@ -49,6 +49,7 @@ enum Refusal {
     System,
     PasswordExpired,
     PasswordLoginDisabled,
+    NetworkNotAllowed,
     CodeMissing,
     CodeWrong,
     CodeReplayed,
@@ -66,6 +67,9 @@ impl Refusal {
             Self::System => "the system principal cannot log in",
             Self::PasswordExpired => "password has expired",
             Self::PasswordLoginDisabled => "password login is disabled by the user's roles",
+            Self::NetworkNotAllowed => {
+                "the client's address is outside the networks the user's roles allow"
+            }
             Self::CodeMissing => "TOTP code missing",
             Self::CodeWrong => "wrong TOTP code",
             Self::CodeReplayed => "TOTP code already used",
@@ -164,7 +168,7 @@ impl Service {
         };
         let settings = self.settings_of(&user)?;
         let now = OffsetDateTime::now_utc();
-        let checked = self.check(&user, &settings, password, code, now)?;
+        let checked = self.check(&user, &settings, password, code, from.client, now)?;
         let enrol_only = checked.refusal.is_none() && settings.mfa_required && !user.has_mfa();
         match checked.refusal {
             Some(refusal) => {
@@ -188,6 +192,7 @@ impl Service {
         settings: &EffectiveSettings,
         password: &str,
         code: SecondFactor<'_>,
+        client: Option<std::net::IpAddr>,
         now: OffsetDateTime,
     ) -> Result<Checked> {
         // The code is split off before the password is verified, so that the argon2 work is
@@ -214,6 +219,8 @@ impl Service {
             Some(Refusal::Inactive)
         } else if settings.password_login_disabled {
             Some(Refusal::PasswordLoginDisabled)
+        } else if !settings.allows(client) {
+            Some(Refusal::NetworkNotAllowed)
         } else if self.policy.password.expired(user.password_changed, now) {
             Some(Refusal::PasswordExpired)
         } else if let Some(enrolment) = user.totp.as_ref().filter(|t| t.confirmed) {

@@ -83,6 +83,7 @@ impl Service {
                 "API access is not enabled by any of your roles".into(),
             ));
         }
+        require_allowed_network(&principal.settings, client)?;
         Ok(principal.actor(source, client))
     }
 
@@ -107,6 +108,7 @@ impl Service {
         let found = self
             .authenticate_token(token)?
             .ok_or(ServiceError::InvalidCredentials)?;
+        require_allowed_network(&self.settings_of(&found.account)?, client)?;
         Ok(Actor::user(found.account.id, source, client))
     }
 
@@ -537,6 +539,21 @@ impl Service {
         })?;
         self.issue(&acting, &user, &settings, Some(admin), false, user_agent)
     }
+}
+
+/// A session or API token works only from the networks the roles of its user allow (a token
+/// taken elsewhere is no use there).
+fn require_allowed_network(
+    settings: &EffectiveSettings,
+    client: Option<std::net::IpAddr>,
+) -> Result<()> {
+    if settings.allows(client) {
+        return Ok(());
+    }
+    let from = client.map_or("an unknown address".to_string(), |c| c.to_string());
+    Err(ServiceError::Forbidden(format!(
+        "requests from {from} are outside the networks your roles allow (allowedNetworks)"
+    )))
 }
 
 /// Whether `user` may still hold `session`: deactivation, anonymisation, lockout, a password

@@ -6,7 +6,7 @@ use super::json::{self, Object, put};
 use super::user::rfc3339;
 use super::{GROUP_SCHEMA, ROLLCALL_ROLE, etag};
 use crate::model::{
-    EntityPermissions, PermissionLevel, Permissions, Role, RoleSettings, RoleType, UserId,
+    EntityPermissions, Network, PermissionLevel, Permissions, Role, RoleSettings, RoleType, UserId,
 };
 use rollcall_scim::ScimError;
 
@@ -46,6 +46,10 @@ pub fn role_to_scim(role: &Role, members: Option<&GroupMembers>, base: &str) -> 
     );
     settings.insert("apiAccess".into(), json!(s.api_access));
     put(&mut settings, "description", s.description.clone());
+    if !s.allowed_networks.is_empty() {
+        let networks: Vec<String> = s.allowed_networks.iter().map(|n| n.to_string()).collect();
+        settings.insert("allowedNetworks".into(), json!(networks));
+    }
     ext.insert("settings".into(), Value::Object(settings));
     out.insert(ROLLCALL_ROLE.into(), Value::Object(ext));
     out.insert(
@@ -99,6 +103,19 @@ pub fn role_from_scim(resource: &Value) -> Result<(Role, Option<Vec<UserId>>), S
                     .unwrap_or(false),
                 api_access: json::boolean(s, "apiAccess")?.unwrap_or(false),
                 description: json::string(s, "description")?,
+                allowed_networks: json::array(s, "allowedNetworks")?
+                    .iter()
+                    .map(|n| {
+                        n.as_str()
+                            .ok_or_else(|| {
+                                ScimError::invalid_value(format!(
+                                    "allowedNetworks entries must be strings, got {n}"
+                                ))
+                            })?
+                            .parse::<Network>()
+                            .map_err(|e| ScimError::invalid_value(format!("allowedNetworks: {e}")))
+                    })
+                    .collect::<Result<_, _>>()?,
             };
         }
     }

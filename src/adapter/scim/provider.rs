@@ -519,6 +519,10 @@ fn schemas() -> Vec<SchemaDef> {
                         AttributeDef::boolean("passwordLoginDisabled"),
                         AttributeDef::boolean("apiAccess"),
                         AttributeDef::string("description"),
+                        AttributeDef::string("allowedNetworks").multi().describe(
+                            "Where members may sign in from and use sessions, in CIDR \
+                             notation; several roles' lists all apply",
+                        ),
                     ],
                 ),
             ],
