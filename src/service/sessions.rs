@@ -108,8 +108,11 @@ impl Service {
         let found = self
             .authenticate_token(token)?
             .ok_or(ServiceError::InvalidCredentials)?;
-        require_allowed_network(&self.settings_of(&found.account)?, client)?;
-        Ok(Actor::user(found.account.id, source, client))
+        let actor = Actor::user(found.account.id, source, client);
+        // From the subject cached for authorisation: no role is read again per request.
+        let settings = EffectiveSettings::of(&self.subject(&actor)?.roles);
+        require_allowed_network(&settings, client)?;
+        Ok(actor)
     }
 
     /// Loads (or, on first use, creates) the signing keys.
