@@ -98,8 +98,8 @@ enum Command {
         #[command(subcommand)]
         command: control::AccountCommand,
     },
-    /// Cross-check every index and counter against the records (on a running server, commits
-    /// wait while it runs).
+    /// Cross-check every index and counter against the records as they are when it starts (on
+    /// a running server, commits go on meanwhile).
     Check,
     /// Show license usage per type.
     Licenses,

@@ -16,8 +16,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::frozen::Frozen;
 use super::sled::{STORE_FORMAT, TREES};
-use super::snapshot::{Seen, Snapshot};
 use super::{SledStore, Store, StoreError, StoreOptions};
 
 /// Version of the file layout (not of the store inside it).
@@ -84,10 +84,10 @@ impl<W: Write> Hashed<W> {
     }
 }
 
-/// Writes a backup of `store` as `snapshot` sees it to `out`; returns the number of entries.
+/// Writes a backup of `store` as `frozen` sees it to `out`; returns the number of entries.
 pub(super) fn backup(
     store: &SledStore,
-    snapshot: &Snapshot,
+    frozen: &Frozen<'_>,
     out: &mut dyn Write,
 ) -> Result<u64, BackupError> {
     let mut w = Hashed {
@@ -101,25 +101,15 @@ pub(super) fn backup(
         created: time::OffsetDateTime::now_utc(),
     })?;
     let mut entries = 0;
-    for (index, name, tree) in store.raw_trees() {
-        let mut entry = |k: &[u8], v: &[u8]| {
+    for (index, name) in store.tree_names() {
+        for kv in frozen.scan(index) {
+            let (k, v) = kv.map_err(|e| StoreError::Engine(e.to_string()))?;
             entries += 1;
             w.line(&Entry {
                 t: name.to_string(),
-                k: B64.encode(k),
-                v: B64.encode(v),
-            })
-        };
-        for kv in tree.iter() {
-            let (k, v) = kv.map_err(|e| StoreError::Engine(e.to_string()))?;
-            match snapshot.read(index, &k) {
-                Seen::Live => entry(&k, &v)?,
-                Seen::Before(before) => entry(&k, &before)?,
-                Seen::Absent => {}
-            }
-        }
-        for (k, v) in snapshot.finish(index) {
-            entry(&k, &v)?;
+                k: B64.encode(&k),
+                v: B64.encode(&v),
+            })?;
         }
     }
     let sha256 = hex(&w.hash.clone().finalize());

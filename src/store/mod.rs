@@ -8,6 +8,7 @@ mod cache;
 mod codec;
 mod combine;
 mod commit;
+mod frozen;
 mod sled;
 mod snapshot;
 
@@ -147,8 +148,8 @@ pub trait Store: Send + Sync + 'static {
     /// (see `snapshot`). Returns the number of entries.
     fn backup(&self, out: &mut dyn std::io::Write) -> Result<u64, BackupError>;
 
-    /// Cross-checks every index and counter against the records of one consistent moment
-    /// (commits wait, as for a backup); returns what disagrees.
+    /// Cross-checks every index and counter against the records as they are when the check
+    /// starts; commits go on meanwhile (see `snapshot`). Returns what disagrees.
     fn verify(&self) -> Result<Vec<String>, StoreError>;
 }
 

@@ -15,7 +15,8 @@ use super::cache::RecordCache;
 use super::codec::{decode, encode};
 use super::combine::{Combiner, Outcome};
 use super::commit::GroupCommit;
-use super::snapshot::Snapshot;
+use super::frozen::Frozen;
+use super::snapshot::{Reader, Snapshot};
 use super::{Iter, Store, StoreError, TxError, Txn, UserKey};
 use crate::audit::AuditEvent;
 use crate::auth::lockout::LoginState;
@@ -118,13 +119,11 @@ pub struct SledStore {
     /// Every SCIM request presents its API token.
     tokens: RecordCache<SecretDigest, Arc<ApiToken>>,
     batches: Combiner<WriteSet>,
-    /// Commits hold it shared; a check holds it alone, so that it sees one moment, and a backup
-    /// holds it alone only to start its snapshot.
+    /// Commits hold it shared; a backup or a check holds it alone only to start its snapshot,
+    /// so that no commit is half applied at that moment.
     commit_barrier: std::sync::RwLock<()>,
-    /// The running backup's snapshot, which every commit keeps pre-images for.
-    snapshot: std::sync::Mutex<Option<Arc<Snapshot>>>,
-    /// One backup at a time.
-    backup_running: std::sync::Mutex<()>,
+    /// The snapshots of running backups and checks, which every commit keeps pre-images for.
+    readers: std::sync::Mutex<Vec<Arc<Snapshot>>>,
     /// Write transactions acknowledged as durable.
     commits: std::sync::atomic::AtomicU64,
 }
@@ -257,26 +256,37 @@ impl SledStore {
             tokens: RecordCache::new(1024),
             batches: Combiner::default(),
             commit_barrier: std::sync::RwLock::new(()),
-            snapshot: std::sync::Mutex::new(None),
-            backup_running: std::sync::Mutex::new(()),
+            readers: std::sync::Mutex::new(Vec::new()),
             commits: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
-    /// Every tree with its index (as a [`Snapshot`] knows it) and name, for a byte-for-byte
-    /// backup.
-    pub(super) fn raw_trees(&self) -> impl Iterator<Item = (usize, &'static str, &Tree)> {
-        TREES
-            .iter()
-            .map(|(t, name)| (*t as usize, *name, self.tree(*t)))
+    /// Every tree's index (as a [`Snapshot`] knows it) and name, for a byte-for-byte backup.
+    pub(super) fn tree_names(&self) -> impl Iterator<Item = (usize, &'static str)> {
+        TREES.iter().map(|(t, name)| (*t as usize, *name))
     }
 
-    /// The running backup's snapshot, if one is running.
-    fn running_snapshot(&self) -> Option<Arc<Snapshot>> {
-        self.snapshot
+    fn lock_readers(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Snapshot>>> {
+        self.readers
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+    }
+
+    /// Starts a snapshot of this moment for `reader`; commits go on, and it ends when the
+    /// returned guard is dropped.
+    fn start_reading(&self, reader: Reader) -> Reading<'_> {
+        // No batch is being applied while the snapshot starts: every batch after it keeps its
+        // pre-images.
+        let _alone = self
+            .commit_barrier
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let snapshot = Arc::new(Snapshot::new(self.trees.len(), reader));
+        self.lock_readers().push(Arc::clone(&snapshot));
+        Reading {
+            store: self,
+            snapshot,
+        }
     }
 
     fn tree(&self, t: T) -> &Tree {
@@ -312,31 +322,6 @@ impl SledStore {
         Box::new(self.tree(t).iter().values().map(move |v| {
             let v = v.map_err(engine)?;
             decode(tree_name(t), &v)
-        }))
-    }
-
-    /// Whether `index` holds exactly the keys the records of `records` imply; says how not.
-    fn index_disagrees<V: serde::de::DeserializeOwned + 'static>(
-        &self,
-        records: T,
-        index: T,
-        key_of: fn(&V) -> Option<Vec<u8>>,
-    ) -> Result<Option<String>, StoreError> {
-        let mut wanted = BTreeSet::new();
-        for record in self.records::<V>(records) {
-            wanted.extend(key_of(&record?));
-        }
-        let mut actual = BTreeSet::new();
-        for k in self.tree(index).iter().keys() {
-            actual.insert(k.map_err(engine)?.to_vec());
-        }
-        Ok((wanted != actual).then(|| {
-            format!(
-                "{}: {} entries missing, {} stale",
-                tree_name(index),
-                wanted.difference(&actual).count(),
-                actual.difference(&wanted).count()
-            )
         }))
     }
 
@@ -427,7 +412,8 @@ impl SledStore {
     /// reported stale, the others commit together.
     fn apply_batch(&self, sets: Vec<WriteSet>) -> Vec<Outcome> {
         let trees: &[Tree] = &self.trees;
-        if let Some(snapshot) = self.running_snapshot() {
+        let readers = self.lock_readers().clone();
+        for snapshot in readers {
             let keys = sets
                 .iter()
                 .flat_map(|set| set.writes.keys().chain(set.deltas.keys()))
@@ -829,39 +815,11 @@ impl Store for SledStore {
     }
 
     fn backup(&self, out: &mut dyn std::io::Write) -> Result<u64, super::BackupError> {
-        let _one = self
-            .backup_running
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let snapshot = {
-            // No batch is being applied while the snapshot starts: every batch after it keeps
-            // its pre-images.
-            let _alone = self
-                .commit_barrier
-                .write()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let snapshot = Arc::new(Snapshot::new(self.trees.len()));
-            *self
-                .snapshot
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::clone(&snapshot));
-            snapshot
-        };
-        /// Ends the snapshot however the backup ends.
-        struct Ending<'a>(&'a std::sync::Mutex<Option<Arc<Snapshot>>>);
-        impl Drop for Ending<'_> {
-            fn drop(&mut self) {
-                *self
-                    .0
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
-            }
-        }
-        let _ending = Ending(&self.snapshot);
-        let entries = super::backup::backup(self, &snapshot, out)?;
+        let reading = self.start_reading(Reader::Backup);
+        let entries = super::backup::backup(self, &reading.frozen(), out)?;
         tracing::info!(
             entries,
-            changed_meanwhile = snapshot.total(),
+            changed_meanwhile = reading.snapshot.total(),
             "backup read; keys that commits changed while it ran are in it as they were at its start"
         );
         Ok(entries)
@@ -881,124 +839,195 @@ impl Store for SledStore {
     }
 
     fn verify(&self) -> Result<Vec<String>, StoreError> {
-        // A commit halfway through the scan would look like a disagreement.
-        let _alone = self
-            .commit_barrier
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut problems = Vec::new();
-        let mut expected: BTreeSet<(T, Vec<u8>)> = BTreeSet::new();
-        let mut names: BTreeMap<Vec<u8>, UserId> = BTreeMap::new();
-        let mut seats: BTreeMap<LicenseType, u64> = BTreeMap::new();
-        for user in self.users() {
-            let user = user?;
-            expected.extend(user_index_entries(&user));
-            if !user.anonymised
-                && names
-                    .insert(fold(&user.user_name).into_bytes(), user.id)
-                    .is_some()
-            {
-                problems.push(format!(
-                    "userName {:?} is held by two users",
-                    user.user_name
-                ));
-            }
-            if let Some(license) = user.seat() {
-                *seats.entry(license).or_default() += 1;
-            }
-        }
-        for t in [
-            T::UserExternal,
-            T::UserEmail,
-            T::UserManager,
-            T::UserAccount,
-            T::RoleMembers,
-        ] {
-            let mut actual = BTreeSet::new();
-            for k in self.tree(t).iter().keys() {
-                actual.insert((t, k.map_err(engine)?.to_vec()));
-            }
-            let wanted: BTreeSet<_> = expected
-                .iter()
-                .filter(|(tt, _)| *tt == t)
-                .cloned()
-                .collect();
-            for missing in wanted.difference(&actual) {
-                problems.push(format!("{}: missing entry {:?}", tree_name(t), missing.1));
-            }
-            for stale in actual.difference(&wanted) {
-                problems.push(format!("{}: stale entry {:?}", tree_name(t), stale.1));
-            }
-        }
-        problems.extend(self.index_disagrees(T::Audit, T::AuditTargets, audit_target_key)?);
-        problems.extend(self.index_disagrees(T::Outbox, T::OutboxUsers, outbox_user_key)?);
-        let mut indexed_names = BTreeMap::new();
-        for kv in self.tree(T::UserNames).iter() {
-            let (k, v) = kv.map_err(engine)?;
-            indexed_names.insert(k.to_vec(), UserId::from_slice(&v));
-        }
-        for (name, id) in &names {
-            if indexed_names.get(name) != Some(&Some(*id)) {
-                problems.push(format!(
-                    "{}: {:?} does not point at {id}",
-                    tree_name(T::UserNames),
-                    String::from_utf8_lossy(name)
-                ));
-            }
-        }
-        for name in indexed_names.keys().filter(|n| !names.contains_key(*n)) {
+        let reading = self.start_reading(Reader::Check);
+        let problems = verify(&reading.frozen())?;
+        tracing::info!(
+            problems = problems.len(),
+            changed_meanwhile = reading.snapshot.total(),
+            "check read; keys that commits changed while it ran were checked as they were at its start"
+        );
+        Ok(problems)
+    }
+}
+
+/// Cross-checks every index and counter against the records, as `view` sees them.
+fn verify(view: &Frozen<'_>) -> Result<Vec<String>, StoreError> {
+    let scan = |t: T| view.scan(t as usize).map(|kv| kv.map_err(engine));
+    let get = |t: T, key: &[u8]| view.get(t as usize, key).map_err(engine);
+    let mut problems = Vec::new();
+    let mut expected: BTreeSet<(T, Vec<u8>)> = BTreeSet::new();
+    let mut names: BTreeMap<Vec<u8>, UserId> = BTreeMap::new();
+    let mut seats: BTreeMap<LicenseType, u64> = BTreeMap::new();
+    let mut refs: BTreeMap<AccountId, u64> = BTreeMap::new();
+    for user in records::<User>(view, T::Users) {
+        let user = user?;
+        expected.extend(user_index_entries(&user));
+        if !user.anonymised
+            && names
+                .insert(fold(&user.user_name).into_bytes(), user.id)
+                .is_some()
+        {
             problems.push(format!(
-                "{}: stale name {:?}",
+                "userName {:?} is held by two users",
+                user.user_name
+            ));
+        }
+        if let Some(license) = user.seat() {
+            *seats.entry(license).or_default() += 1;
+        }
+        if let (false, Some(a)) = (user.anonymised, user.account) {
+            *refs.entry(a).or_default() += 1;
+        }
+    }
+    for t in [
+        T::UserExternal,
+        T::UserEmail,
+        T::UserManager,
+        T::UserAccount,
+        T::RoleMembers,
+    ] {
+        let mut actual = BTreeSet::new();
+        for kv in scan(t) {
+            actual.insert((t, kv?.0));
+        }
+        let wanted: BTreeSet<_> = expected
+            .iter()
+            .filter(|(tt, _)| *tt == t)
+            .cloned()
+            .collect();
+        for missing in wanted.difference(&actual) {
+            problems.push(format!("{}: missing entry {:?}", tree_name(t), missing.1));
+        }
+        for stale in actual.difference(&wanted) {
+            problems.push(format!("{}: stale entry {:?}", tree_name(t), stale.1));
+        }
+    }
+    problems.extend(index_disagrees(
+        view,
+        T::Audit,
+        T::AuditTargets,
+        audit_target_key,
+    )?);
+    problems.extend(index_disagrees(
+        view,
+        T::Outbox,
+        T::OutboxUsers,
+        outbox_user_key,
+    )?);
+    let mut indexed_names = BTreeMap::new();
+    for kv in scan(T::UserNames) {
+        let (k, v) = kv?;
+        indexed_names.insert(k, UserId::from_slice(&v));
+    }
+    for (name, id) in &names {
+        if indexed_names.get(name) != Some(&Some(*id)) {
+            problems.push(format!(
+                "{}: {:?} does not point at {id}",
                 tree_name(T::UserNames),
                 String::from_utf8_lossy(name)
             ));
         }
-        for license in LicenseType::ALL {
-            let counted = seats.get(&license).copied().unwrap_or(0);
-            let stored = self.seats(license)?;
-            if counted != stored {
-                problems.push(format!(
-                    "{license} seats: counter says {stored}, {counted} users are active"
-                ));
-            }
+    }
+    for name in indexed_names.keys().filter(|n| !names.contains_key(*n)) {
+        problems.push(format!(
+            "{}: stale name {:?}",
+            tree_name(T::UserNames),
+            String::from_utf8_lossy(name)
+        ));
+    }
+    for license in LicenseType::ALL {
+        let counted = seats.get(&license).copied().unwrap_or(0);
+        let stored = read_u64(get(T::Seats, seat_key(license))?.map(IVec::from));
+        if counted != stored {
+            problems.push(format!(
+                "{license} seats: counter says {stored}, {counted} users are active"
+            ));
         }
-        for role in self.roles() {
-            let role = role?;
-            if self.role_by_name(&fold(&role.name))? != Some(role.id) {
-                problems.push(format!("role name {:?} is not indexed", role.name));
-            }
+    }
+    for role in records::<Role>(view, T::Roles) {
+        let role = role?;
+        let indexed = get(T::RoleNames, fold(&role.name).as_bytes())?;
+        if indexed.and_then(|v| RoleId::from_slice(&v)) != Some(role.id) {
+            problems.push(format!("role name {:?} is not indexed", role.name));
         }
-        let mut refs: BTreeMap<AccountId, u64> = BTreeMap::new();
-        for user in self.users() {
-            let user = user?;
-            if let (false, Some(a)) = (user.anonymised, user.account) {
-                *refs.entry(a).or_default() += 1;
-            }
+    }
+    let accounts: Vec<Account> = records(view, T::Accounts).collect::<Result<_, _>>()?;
+    for account in &accounts {
+        if let Some(p) = account.parent {
+            *refs.entry(p).or_default() += 1;
         }
-        let accounts: Vec<Account> = self.accounts().collect::<Result<_, _>>()?;
-        for account in &accounts {
-            if let Some(p) = account.parent {
-                *refs.entry(p).or_default() += 1;
-            }
+    }
+    for account in &accounts {
+        let indexed = get(T::AccountNames, fold(&account.name).as_bytes())?;
+        if indexed.and_then(|v| AccountId::from_slice(&v)) != Some(account.id) {
+            problems.push(format!("account name {:?} is not indexed", account.name));
         }
-        for account in &accounts {
-            if self.account_by_name(&fold(&account.name))? != Some(account.id) {
-                problems.push(format!("account name {:?} is not indexed", account.name));
-            }
-            let stored = read_u64(
-                self.tree(T::AccountRefs)
-                    .get(account.id.as_bytes())
-                    .map_err(engine)?,
-            );
-            let counted = refs.get(&account.id).copied().unwrap_or(0);
-            if stored != counted {
-                problems.push(format!(
-                    "account {:?}: {stored} references counted, {counted} found",
-                    account.name
-                ));
-            }
+        let stored = read_u64(get(T::AccountRefs, account.id.as_bytes())?.map(IVec::from));
+        let counted = refs.get(&account.id).copied().unwrap_or(0);
+        if stored != counted {
+            problems.push(format!(
+                "account {:?}: {stored} references counted, {counted} found",
+                account.name
+            ));
         }
-        Ok(problems)
+    }
+    Ok(problems)
+}
+
+/// The records of tree `t` as `view` sees them.
+fn records<'a, V: serde::de::DeserializeOwned + 'static>(
+    view: &Frozen<'a>,
+    t: T,
+) -> impl Iterator<Item = Result<V, StoreError>> + 'a {
+    view.scan(t as usize).map(move |kv| {
+        let (_, v) = kv.map_err(engine)?;
+        decode(tree_name(t), &v)
+    })
+}
+
+/// Whether `index` holds exactly the keys the records of `records` imply; says how not.
+fn index_disagrees<V: serde::de::DeserializeOwned + 'static>(
+    view: &Frozen<'_>,
+    records_in: T,
+    index: T,
+    key_of: fn(&V) -> Option<Vec<u8>>,
+) -> Result<Option<String>, StoreError> {
+    let mut wanted = BTreeSet::new();
+    for record in records::<V>(view, records_in) {
+        wanted.extend(key_of(&record?));
+    }
+    let mut actual = BTreeSet::new();
+    for kv in view.scan(index as usize) {
+        actual.insert(kv.map_err(engine)?.0);
+    }
+    Ok((wanted != actual).then(|| {
+        format!(
+            "{}: {} entries missing, {} stale",
+            tree_name(index),
+            wanted.difference(&actual).count(),
+            actual.difference(&wanted).count()
+        )
+    }))
+}
+
+/// A running backup's or check's snapshot; dropping it ends the snapshot, however the reader
+/// ends.
+struct Reading<'a> {
+    store: &'a SledStore,
+    snapshot: Arc<Snapshot>,
+}
+
+impl Reading<'_> {
+    fn frozen(&self) -> Frozen<'_> {
+        Frozen::new(&self.store.trees, &self.snapshot)
+    }
+}
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        self.store
+            .lock_readers()
+            .retain(|s| !Arc::ptr_eq(s, &self.snapshot));
     }
 }
 

@@ -1,32 +1,38 @@
-//! One moment of the store for a backup that reads it while commits go on.
+//! One moment of the store for a reader that reads it while commits go on: a backup, or the
+//! cross-check of `rollcall check`.
 //!
-//! sled 0.34 has no snapshots, and stopping every commit for as long as a backup reads a large
-//! directory would stall provisioning (an identity provider's requests time out). Instead, from
-//! the moment the backup starts, a commit first keeps the value each key it is about to change
-//! held at that moment (its *pre-image*), unless the backup has already read past the key. The
-//! backup reads the live trees in key order and writes, for a key with a kept pre-image, that
-//! pre-image (or nothing, for a key created since); after each tree, the kept pre-images of
-//! keys it did not meet (removed since) are written too. Every entry is thus as it was at the
-//! start, whatever commits did meanwhile.
+//! sled 0.34 has no snapshots, and stopping every commit for as long as such a reader takes on
+//! a large directory would stall provisioning (an identity provider's requests time out).
+//! Instead, from the moment the reader starts, a commit first keeps the value each key it is
+//! about to change held at that moment (its *pre-image*). The reader reads the live trees and,
+//! for a key with a kept pre-image, takes that pre-image instead (or nothing, for a key created
+//! since); a scan of a tree ends with the kept pre-images of keys it did not meet (removed
+//! since). Every value read is thus as it was at the start, whatever commits did meanwhile.
 //!
 //! Commits are applied one batch at a time (see [`super::combine`]), and a key is kept before
 //! the batch that changes it is applied, so a key not kept yet still holds its value from the
-//! start. Memory grows with the keys changed during the backup, not with the store.
+//! start. A reader reads the live value first and looks for a pre-image after: if none was
+//! kept by then, the live value it read was still the one from the start.
+//!
+//! A backup scans each tree once, so a key its scan has passed need not be kept, and a
+//! pre-image it has used can go: memory grows with the keys changed ahead of the scan. A check
+//! also reads single keys and scans some trees twice, so its snapshot keeps every pre-image
+//! until it ends: memory grows with the keys changed while it runs.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
-/// How far the backup has read a tree.
+/// How far the running scan of a tree has read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Cursor {
     NotStarted,
-    /// Every key up to and including this one has been written.
+    /// Every key up to and including this one has been read.
     At(Vec<u8>),
     Done,
 }
 
 impl Cursor {
-    /// Whether the backup is yet to read `key`.
+    /// Whether the scan is yet to read `key`.
     fn ahead_of(&self, key: &[u8]) -> bool {
         match self {
             Cursor::NotStarted => true,
@@ -36,34 +42,53 @@ impl Cursor {
     }
 }
 
+/// What a reader keeps of a key commits changed.
+#[derive(Debug)]
+struct Kept {
+    /// The value at the start; `None` for a key that did not exist then.
+    before: Option<Vec<u8>>,
+    /// The running scan of its tree has read it (or passed it), so the end of the scan must
+    /// not add it again.
+    met: bool,
+}
+
 struct State {
     cursors: Vec<Cursor>,
-    /// Pre-images by (tree, key), of keys the backup has yet to read: `None` for a key that
-    /// did not exist at the start.
-    kept: BTreeMap<(usize, Vec<u8>), Option<Vec<u8>>>,
+    kept: BTreeMap<(usize, Vec<u8>), Kept>,
     /// Pre-images kept in all, for the log.
     total: u64,
 }
 
-/// The pre-images a running backup needs.
+/// Which reader a snapshot serves (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reader {
+    /// Each tree scanned once, no single-key reads.
+    Backup,
+    /// Single-key reads and repeated scans.
+    Check,
+}
+
+/// The pre-images a running reader needs.
 pub struct Snapshot {
+    reader: Reader,
     state: Mutex<State>,
 }
 
-/// What the backup writes for a key it read.
+/// What the reader takes for a key a scan met.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Seen {
-    /// The key is unchanged since the start: write the value read.
+    /// The key is unchanged since the start: the value read.
     Live,
-    /// The key changed since the start: write this value instead.
+    /// The key changed since the start: this value instead.
     Before(Vec<u8>),
-    /// The key was created since the start: write nothing.
+    /// The key was created since the start: nothing.
     Absent,
 }
 
 impl Snapshot {
-    pub fn new(trees: usize) -> Self {
+    pub fn new(trees: usize, reader: Reader) -> Self {
         Self {
+            reader,
             state: Mutex::new(State {
                 cursors: vec![Cursor::NotStarted; trees],
                 kept: BTreeMap::new(),
@@ -79,8 +104,8 @@ impl Snapshot {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Called by a commit before it changes `keys`: keeps, for each key the backup is yet to
-    /// read and has no pre-image of, what `current` says it holds now.
+    /// Called by a commit before it changes `keys`: keeps, for each key that has no pre-image
+    /// yet (and, for a backup, that its scan is yet to read), what `current` says it holds now.
     pub fn keep<'k, E>(
         &self,
         keys: impl IntoIterator<Item = (usize, &'k [u8])>,
@@ -88,46 +113,93 @@ impl Snapshot {
     ) -> Result<(), E> {
         let mut state = self.lock();
         for (tree, key) in keys {
-            if !state.cursors[tree].ahead_of(key) {
+            let ahead = state.cursors[tree].ahead_of(key);
+            if self.reader == Reader::Backup && !ahead {
                 continue;
             }
             let slot = (tree, key.to_vec());
             if state.kept.contains_key(&slot) {
                 continue;
             }
-            let value = current(tree, key)?;
-            state.kept.insert(slot, value);
+            let before = current(tree, key)?;
+            state.kept.insert(
+                slot,
+                Kept {
+                    before,
+                    met: !ahead,
+                },
+            );
             state.total += 1;
         }
         Ok(())
     }
 
-    /// Called by the backup for each key it reads from `tree`, in key order.
+    /// Called before a scan of `tree` reads its first key.
+    pub fn begin(&self, tree: usize) {
+        let mut state = self.lock();
+        state.cursors[tree] = Cursor::NotStarted;
+        for (_, kept) in state
+            .kept
+            .range_mut((tree, Vec::new())..(tree + 1, Vec::new()))
+        {
+            kept.met = false;
+        }
+    }
+
+    /// Called by a scan for each key it reads from `tree`, in key order, after reading it.
     pub fn read(&self, tree: usize, key: &[u8]) -> Seen {
         let mut state = self.lock();
         state.cursors[tree] = Cursor::At(key.to_vec());
-        match state.kept.remove(&(tree, key.to_vec())) {
+        let slot = (tree, key.to_vec());
+        let before = match self.reader {
+            Reader::Backup => state.kept.remove(&slot).map(|k| k.before),
+            Reader::Check => state.kept.get_mut(&slot).map(|k| {
+                k.met = true;
+                k.before.clone()
+            }),
+        };
+        match before {
             None => Seen::Live,
             Some(Some(before)) => Seen::Before(before),
             Some(None) => Seen::Absent,
         }
     }
 
-    /// Called by the backup once it has read all of `tree`: the keys it did not meet because
-    /// they were removed since the start, with their values, in key order.
+    /// Called by a scan once it has read all of `tree`: the keys it did not meet because they
+    /// were removed since the start, with their values, in key order.
     pub fn finish(&self, tree: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
         let mut state = self.lock();
         state.cursors[tree] = Cursor::Done;
-        let rest = state
-            .kept
-            .split_off(&(tree, Vec::new()))
-            .into_iter()
-            .partition::<BTreeMap<_, _>, _>(|((t, _), _)| *t == tree);
-        let (mine, others) = rest;
-        state.kept.extend(others);
-        mine.into_iter()
-            .filter_map(|((_, key), before)| before.map(|value| (key, value)))
-            .collect()
+        let range = (tree, Vec::new())..(tree + 1, Vec::new());
+        match self.reader {
+            Reader::Backup => {
+                let keys: Vec<_> = state.kept.range(range).map(|(k, _)| k.clone()).collect();
+                keys.into_iter()
+                    .filter_map(|slot| {
+                        let kept = state.kept.remove(&slot)?;
+                        Some((slot.1, kept.before?))
+                    })
+                    .collect()
+            }
+            Reader::Check => state
+                .kept
+                .range_mut(range)
+                .filter(|(_, kept)| !kept.met)
+                .filter_map(|((_, key), kept)| {
+                    kept.met = true;
+                    Some((key.clone(), kept.before.clone()?))
+                })
+                .collect(),
+        }
+    }
+
+    /// A single key's value at the start, given `live`, what the tree held when read just
+    /// before. For a check.
+    pub fn get(&self, tree: usize, key: &[u8], live: Option<Vec<u8>>) -> Option<Vec<u8>> {
+        match self.lock().kept.get(&(tree, key.to_vec())) {
+            Some(kept) => kept.before.clone(),
+            None => live,
+        }
     }
 
     /// Pre-images held now.
@@ -136,7 +208,7 @@ impl Snapshot {
         self.lock().kept.len()
     }
 
-    /// Pre-images kept since the start: how many keys commits changed under the backup.
+    /// Pre-images kept since the start: how many keys commits changed under the reader.
     pub fn total(&self) -> u64 {
         self.lock().total
     }
@@ -156,7 +228,7 @@ mod tests {
             .map(|(k, v)| (k.to_vec(), v.to_vec()))
             .collect();
         let mut live = start.clone();
-        let snap = Snapshot::new(2);
+        let snap = Snapshot::new(2, Reader::Backup);
         let commit = |live: &mut BTreeMap<Vec<u8>, Vec<u8>>, key: &[u8], value: Option<&[u8]>| {
             snap.keep([(0, key)], |_, k| Ok::<_, ()>(live.get(k).cloned()))
                 .unwrap();
@@ -204,7 +276,7 @@ mod tests {
 
     #[test]
     fn finishing_a_tree_leaves_the_others_pre_images() {
-        let snap = Snapshot::new(3);
+        let snap = Snapshot::new(3, Reader::Backup);
         snap.keep([(0, &b"a"[..]), (1, &b"a"[..]), (2, &b"a"[..])], |t, _| {
             Ok::<_, ()>(Some(vec![t as u8]))
         })
