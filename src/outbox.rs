@@ -23,15 +23,19 @@ pub enum MessageKind {
     LicenseThreshold,
     /// An activation was refused for lack of seats.
     LicenseRefused,
+    /// Someone gained power: a user given the Administrator System Role, or a role made an
+    /// administrator role or given wider permissions.
+    PermissionEscalation,
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 5] = [
+    pub const ALL: [MessageKind; 6] = [
         Self::Activation,
         Self::PasswordReset,
         Self::AccountLocked,
         Self::LicenseThreshold,
         Self::LicenseRefused,
+        Self::PermissionEscalation,
     ];
 
     /// The snake_case name used in records and in template file names (`<name>.txt`).
@@ -42,6 +46,7 @@ impl MessageKind {
             Self::AccountLocked => "account_locked",
             Self::LicenseThreshold => "license_threshold",
             Self::LicenseRefused => "license_refused",
+            Self::PermissionEscalation => "permission_escalation",
         }
     }
 }

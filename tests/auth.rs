@@ -2102,3 +2102,119 @@ async fn allowed_networks_of_a_role_decide_where_its_members_sign_in_and_call_fr
         .expect("allowedNetworks in the Role schema");
     assert_eq!(networks["multiValued"], true);
 }
+
+/// Seed 003's admin notifications for "permission escalations": granting the Administrator
+/// System Role, making a role an administrator role and widening a role's permissions each
+/// put a `permission_escalation` notice for the administrators in the outbox, naming who did
+/// it; narrowing does not, and neither does the first start's own setup.
+#[tokio::test(flavor = "multi_thread")]
+async fn raising_permissions_notifies_the_administrators() {
+    let d = Directory::start("");
+    let admin = d.admin_token().await;
+    let escalations = |outbox: Vec<Value>| -> Vec<Value> {
+        outbox
+            .into_iter()
+            .filter(|m| m["kind"] == "permission_escalation")
+            .collect()
+    };
+    assert!(
+        escalations(d.outbox(&admin).await).is_empty(),
+        "first start"
+    );
+
+    let gus = d.user("gus", Some("Gus-Pass-12345"), &[]).await;
+    let (_, found) = d
+        .call(
+            Method::GET,
+            "/scim/v2/Groups?filter=displayName+eq+%22Administrators%22",
+            Some(&admin),
+            None,
+        )
+        .await;
+    let administrators = found["Resources"][0]["id"].as_str().unwrap().to_string();
+    let (status, body) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Groups/{administrators}"),
+            Some(&admin),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": gus}]}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let notices = escalations(d.outbox(&admin).await);
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0]["user"], gus.as_str());
+    assert_eq!(notices[0]["subject"], "Permissions raised: gus");
+    let body = notices[0]["body"].as_str().unwrap();
+    assert!(
+        body.contains(
+            "gus was given the Administrator System Role (role \"Administrators\") by admin (scim)"
+        ),
+        "{body}"
+    );
+
+    // A role's permissions widened: a notice; narrowed: none.
+    let helpdesk = d.role("Helpdesk", json!({})).await;
+    let permissions = |edit: &str| {
+        json!({"schemas": [PATCH_OP], "Operations": [{
+            "op": "replace",
+            "path": format!("{ROLE}:permissions"),
+            "value": {"user": {"edit": edit}},
+        }]})
+    };
+    let (status, body) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Groups/{helpdesk}"),
+            Some(&admin),
+            Some(permissions("all")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let notices = escalations(d.outbox(&admin).await);
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    let body = notices[1]["body"].as_str().unwrap();
+    assert!(
+        body.contains(
+            "role \"Helpdesk\" (0 members) was given user.edit: none → all by admin (scim)"
+        ),
+        "{body}"
+    );
+    let (status, body) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Groups/{helpdesk}"),
+            Some(&admin),
+            Some(permissions("private")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(escalations(d.outbox(&admin).await).len(), 2, "narrowing");
+
+    // Made an administrator role, with a member: the notice says how many hold it.
+    d.user("hal", Some("Hal-Pass-123456"), &[&helpdesk]).await;
+    let (status, body) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Groups/{helpdesk}"),
+            Some(&admin),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [{
+                "op": "replace",
+                "path": format!("{ROLE}:administrator"),
+                "value": true,
+            }]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let notices = escalations(d.outbox(&admin).await);
+    assert_eq!(notices.len(), 3, "{notices:?}");
+    let body = notices[2]["body"].as_str().unwrap();
+    assert!(
+        body.contains(
+            "role \"Helpdesk\" (1 member) was made an administrator role by admin (scim)"
+        ),
+        "{body}"
+    );
+}

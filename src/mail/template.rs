@@ -148,6 +148,7 @@ fn builtin_source(kind: MessageKind) -> &'static str {
         MessageKind::AccountLocked => include_str!("templates/account_locked.txt"),
         MessageKind::LicenseThreshold => include_str!("templates/license_threshold.txt"),
         MessageKind::LicenseRefused => include_str!("templates/license_refused.txt"),
+        MessageKind::PermissionEscalation => include_str!("templates/permission_escalation.txt"),
     }
 }
 

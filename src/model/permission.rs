@@ -75,6 +75,39 @@ impl PermissionLevel {
     }
 }
 
+impl PermissionLevel {
+    /// Whether every record `other` reaches, `self` reaches too. The hierarchy levels nest
+    /// only partly (a team is not among one's subordinates), so this is a partial order: a
+    /// change of level to one the old level does not cover widens a role.
+    pub fn covers(self, other: PermissionLevel) -> bool {
+        use PermissionLevel as L;
+        if self == other || other == L::None || self == L::All {
+            return true;
+        }
+        match (self, other) {
+            (L::None, _) => false,
+            // Every level reaches the principal's own record.
+            (_, L::Private) => true,
+            (L::SubordinatesAll, L::SubordinatesDirect) => true,
+            (L::TeamSubordinatesDirect, L::Team | L::SubordinatesDirect) => true,
+            (
+                L::TeamSubordinatesAll,
+                L::Team | L::SubordinatesDirect | L::SubordinatesAll | L::TeamSubordinatesDirect,
+            ) => true,
+            (
+                L::AllEmployees,
+                L::SubordinatesDirect
+                | L::SubordinatesAll
+                | L::Team
+                | L::TeamSubordinatesDirect
+                | L::TeamSubordinatesAll,
+            ) => true,
+            (L::AccountHierarchy, L::Account) => true,
+            _ => false,
+        }
+    }
+}
+
 impl fmt::Display for PermissionLevel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.as_str())
@@ -280,6 +313,27 @@ impl FromStr for PermissionGrant {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wider_levels_cover_narrower_ones_and_lateral_moves_widen() {
+        use PermissionLevel as L;
+        for level in L::ALL {
+            assert!(L::All.covers(level) && level.covers(L::None) && level.covers(level));
+        }
+        assert!(L::TeamSubordinatesAll.covers(L::SubordinatesAll));
+        assert!(L::AllEmployees.covers(L::TeamSubordinatesDirect));
+        assert!(L::AccountHierarchy.covers(L::Account));
+        assert!(L::Team.covers(L::Private));
+        assert!(!L::None.covers(L::Private));
+        assert!(
+            !L::SubordinatesAll.covers(L::Team),
+            "a team is not among subordinates"
+        );
+        assert!(!L::Team.covers(L::SubordinatesDirect));
+        assert!(!L::AllEmployees.covers(L::Account));
+        assert!(!L::Account.covers(L::AccountHierarchy));
+        assert!(!L::AllEmployees.covers(L::All));
+    }
 
     #[test]
     fn grants_parse_as_operators_write_them() {

@@ -7,6 +7,7 @@ mod audit_query;
 mod authz;
 mod derived;
 mod error;
+mod escalation;
 mod last_admin;
 mod license;
 mod lockout;

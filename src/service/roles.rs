@@ -170,6 +170,7 @@ impl Service {
                 self.keep_an_administrator(tx, &what, &|r, _| r == id)?;
             }
             tx.put_role(&new)?;
+            self.notify_role_raised(tx, actor, old, &new, members.len())?;
             if old.settings.password_login_disabled && !new.settings.password_login_disabled {
                 self.reset_members_after_sso(tx, actor, &new, members)?;
             }
@@ -318,6 +319,9 @@ impl Service {
             new.version = old.version + 1;
             new.modified = OffsetDateTime::now_utc();
             tx.put_user(&new)?;
+            if adding && role.administrator {
+                self.notify_administrator_granted(tx, actor, &new, role)?;
+            }
             changed.push(format!("{}{}", if adding { "+" } else { "-" }, new.id));
         }
         if changed.is_empty() {

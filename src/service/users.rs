@@ -466,6 +466,14 @@ impl Service {
         new.version = old.map_or(1, |o| o.version + 1);
         new.modified = OffsetDateTime::now_utc();
         tx.put_user(&new)?;
+        let before: &[RoleId] = old.map_or(&[], |o| &o.roles);
+        for id in new.roles.iter().filter(|r| !before.contains(r)) {
+            if let Some(role) = tx.role(*id)?
+                && role.administrator
+            {
+                self.notify_administrator_granted(tx, actor, &new, &role)?;
+            }
+        }
         let kind = match (old.map(|o| o.active), new.active) {
             (None, _) => AuditKind::UserCreated,
             (Some(false), true) => AuditKind::UserActivated,

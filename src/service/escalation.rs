@@ -1,0 +1,151 @@
+//! Notices to the administrators when someone gains power (seed 003, admin notifications:
+//! "permission escalations"): a user given the Administrator System Role, a role made an
+//! administrator role, or a role given permissions that reach records it did not. Each is
+//! queued in the transaction that makes the change: no escalation commits without its notice.
+
+use super::{Actor, Principal, Result, Service};
+use crate::audit::Source;
+use crate::mail::{Var, Vars};
+use crate::model::{Action, Entity, Permissions, Role, User};
+use crate::outbox::MessageKind;
+use crate::store::Txn;
+
+impl Service {
+    /// After `user` was given `role`, an administrator role.
+    pub(super) fn notify_administrator_granted(
+        &self,
+        tx: &mut dyn Txn,
+        actor: &Actor,
+        user: &User,
+        role: &Role,
+    ) -> Result<()> {
+        if own_setup(actor) {
+            return Ok(());
+        }
+        let detail = format!(
+            "{} was given the Administrator System Role (role {:?}) by {}",
+            user.user_name,
+            role.name,
+            acting(tx, actor)?
+        );
+        tx.push_outbox(
+            &self.admin_notice(
+                MessageKind::PermissionEscalation,
+                Vars::new()
+                    .with(Var::UserName, &user.user_name)
+                    .with(Var::Detail, &detail),
+                Some(user.id),
+            ),
+        )?;
+        Ok(())
+    }
+
+    /// After a role's definition changed from `old` to `new`; `members` hold it.
+    pub(super) fn notify_role_raised(
+        &self,
+        tx: &mut dyn Txn,
+        actor: &Actor,
+        old: &Role,
+        new: &Role,
+        members: usize,
+    ) -> Result<()> {
+        // A plain group grants nothing, whatever it carries.
+        if new.role_type.is_none() || own_setup(actor) {
+            return Ok(());
+        }
+        let mut raised = Vec::new();
+        if new.administrator && !old.administrator {
+            raised.push("made an administrator role".to_string());
+        }
+        let widened = if old.role_type.is_none() {
+            raised_permissions(&Permissions::default(), &new.permissions)
+        } else {
+            raised_permissions(&old.permissions, &new.permissions)
+        };
+        if !widened.is_empty() {
+            raised.push(format!("given {}", widened.join(", ")));
+        }
+        if raised.is_empty() {
+            return Ok(());
+        }
+        let holders = match members {
+            1 => "1 member".to_string(),
+            n => format!("{n} members"),
+        };
+        let detail = format!(
+            "role {:?} ({holders}) was {} by {}",
+            new.name,
+            raised.join(" and "),
+            acting(tx, actor)?
+        );
+        tx.push_outbox(
+            &self.admin_notice(
+                MessageKind::PermissionEscalation,
+                Vars::new()
+                    .with(Var::UserName, format!("role {}", new.name))
+                    .with(Var::Detail, &detail),
+                None,
+            ),
+        )?;
+        Ok(())
+    }
+}
+
+/// The directory setting itself up (the first start's administrator and roles): nobody to
+/// warn about.
+fn own_setup(actor: &Actor) -> bool {
+    actor.principal == Principal::System && actor.source == Source::System
+}
+
+/// Who made a change, for a person to read: a userName, or the system, and where from.
+fn acting(tx: &mut dyn Txn, actor: &Actor) -> Result<String> {
+    let who = match actor.principal {
+        Principal::User(id) => tx.user(id)?.map_or_else(|| id.to_string(), |u| u.user_name),
+        Principal::System => "the system".to_string(),
+        Principal::Anonymous => "an anonymous client".to_string(),
+    };
+    Ok(format!("{who} ({})", actor.source))
+}
+
+/// The permissions `new` grants that reach records `old` did not, as `user.edit: none → team`.
+fn raised_permissions(old: &Permissions, new: &Permissions) -> Vec<String> {
+    let mut out = Vec::new();
+    for entity in Entity::ALL {
+        for action in Action::ALL {
+            let (was, is) = (old.get(entity, action), new.get(entity, action));
+            if !was.covers(is) {
+                out.push(format!(
+                    "{}.{}: {was} → {is}",
+                    entity.as_str(),
+                    action.as_str()
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::PermissionLevel as L;
+
+    #[test]
+    fn only_permissions_that_reach_further_are_raised() {
+        let mut old = Permissions::default();
+        old.user.read = L::SubordinatesAll;
+        old.user.edit = L::All;
+        let mut new = old;
+        assert!(raised_permissions(&old, &new).is_empty());
+        new.user.edit = L::Private; // narrower
+        new.user.read = L::Team; // sideways: peers are not subordinates
+        new.account.read = L::All;
+        assert_eq!(
+            raised_permissions(&old, &new),
+            vec![
+                "user.read: subordinates_all → team".to_string(),
+                "account.read: none → all".to_string()
+            ]
+        );
+    }
+}
