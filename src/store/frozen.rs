@@ -85,6 +85,16 @@ mod tests {
         };
     }
 
+    /// A tree holding a=1, c=2, e=3 (and the database it lives in, which must outlive it).
+    fn three_keys() -> (sled::Db, Tree) {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("t").unwrap();
+        for (k, v) in [("a", "1"), ("c", "2"), ("e", "3")] {
+            tree.insert(k, v).unwrap();
+        }
+        (db, tree)
+    }
+
     fn all(frozen: &Frozen<'_>) -> BTreeMap<Vec<u8>, Vec<u8>> {
         frozen.scan(0).map(Result::unwrap).collect()
     }
@@ -93,11 +103,7 @@ mod tests {
     /// start.
     #[test]
     fn a_check_reads_the_start_in_scans_and_single_keys() {
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let tree = db.open_tree("t").unwrap();
-        for (k, v) in [("a", "1"), ("c", "2"), ("e", "3")] {
-            tree.insert(k, v).unwrap();
-        }
+        let (_db, tree) = three_keys();
         let start: BTreeMap<Vec<u8>, Vec<u8>> = tree
             .iter()
             .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
@@ -135,11 +141,7 @@ mod tests {
     /// A backup forgets what it has used; what it writes is still the start.
     #[test]
     fn a_backup_scan_sees_the_start_and_lets_go_of_pre_images() {
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let tree = db.open_tree("t").unwrap();
-        for (k, v) in [("a", "1"), ("c", "2"), ("e", "3")] {
-            tree.insert(k, v).unwrap();
-        }
+        let (_db, tree) = three_keys();
         let trees = [tree.clone()];
         let snapshot = Snapshot::new(1, Reader::Backup);
         let frozen = Frozen::new(&trees, &snapshot);
