@@ -90,6 +90,8 @@ pub struct HttpConfig {
     pub metrics_token: Option<MetricsToken>,
     /// HTTPS instead of HTTP on `addr`, with the `[tls]` certificate (or the generated one).
     pub tls: bool,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (see `server::forwarded`).
+    pub trusted_proxies: Vec<crate::model::Network>,
 }
 
 /// The `/metrics` bearer token: compared in constant time, never printed.
@@ -326,6 +328,7 @@ impl Default for HttpConfig {
             metrics: true,
             metrics_token: None,
             tls: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }

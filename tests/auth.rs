@@ -2218,3 +2218,74 @@ async fn raising_permissions_notifies_the_administrators() {
         "{body}"
     );
 }
+
+/// A sign-in through a proxy, as the proxy forwards it.
+async fn sign_in_via(d: &Directory, user: &str, password: &str, forwarded: &str) -> StatusCode {
+    Client::new()
+        .post(d.server.url("/auth/token"))
+        .header("x-forwarded-for", forwarded)
+        .json(&json!({"username": user, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Behind a reverse proxy listed in `[http] trusted_proxies`, the client its
+/// `X-Forwarded-For` names is the one the audit trail records and a role's `allowedNetworks`
+/// judges; the header is ignored from anyone else, and by default.
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_audited_and_restricted() {
+    // The test client (127.0.0.1) plays the proxy.
+    let d = Directory::start("[http]\ntrusted_proxies = [\"127.0.0.0/8\"]\n");
+    let admin = d.admin_token().await;
+    let role = d
+        .role(
+            "Remote office",
+            json!({"allowedNetworks": ["203.0.113.0/24"]}),
+        )
+        .await;
+    d.user("ida", Some("Ida-Pass-123456"), &[&role]).await;
+    assert_eq!(
+        sign_in_via(&d, "ida", "Ida-Pass-123456", "203.0.113.7").await,
+        StatusCode::OK
+    );
+    // A client cannot slip an address past the proxy by writing the header itself.
+    assert_eq!(
+        sign_in_via(&d, "ida", "Ida-Pass-123456", "203.0.113.9, 198.51.100.4").await,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, _) = d.login("ida", "Ida-Pass-123456", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the proxy's own address");
+    let logins = d.audit(&admin, "kind=login_succeeded").await;
+    assert!(
+        logins.iter().any(|e| e["client"] == "203.0.113.7"),
+        "{logins:?}"
+    );
+    let failures = d.audit(&admin, "kind=login_failed").await;
+    let clients: Vec<&str> = failures
+        .iter()
+        .filter_map(|e| e["client"].as_str())
+        .collect();
+    assert!(clients.contains(&"198.51.100.4"), "{clients:?}");
+
+    // Without trusted proxies the header means nothing.
+    let d = Directory::start("");
+    let admin = d.admin_token().await;
+    let role = d
+        .role(
+            "Remote office",
+            json!({"allowedNetworks": ["203.0.113.0/24"]}),
+        )
+        .await;
+    d.user("ida", Some("Ida-Pass-123456"), &[&role]).await;
+    assert_eq!(
+        sign_in_via(&d, "ida", "Ida-Pass-123456", "203.0.113.7").await,
+        StatusCode::UNAUTHORIZED
+    );
+    let failures = d.audit(&admin, "kind=login_failed").await;
+    assert!(
+        failures.iter().all(|e| e["client"] == "127.0.0.1"),
+        "{failures:?}"
+    );
+}

@@ -38,11 +38,19 @@ pub async fn serve(
     tls: Option<Arc<rustls::ServerConfig>>,
     service: Service,
     public_url: String,
+    trusted_proxies: Arc<[crate::model::Network]>,
     monitoring: Arc<Monitoring>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let app = router(service, &public_url, monitoring)
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let mut app = router(service, &public_url, monitoring);
+    if !trusted_proxies.is_empty() {
+        // Outermost, so that every handler and the request log see the forwarded client.
+        app = app.layer(middleware::from_fn_with_state(
+            trusted_proxies,
+            super::forwarded::forwarded_client,
+        ));
+    }
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let stop = shutdown.clone();
     let stopped = async move { stop.cancelled().await };
     match tls {

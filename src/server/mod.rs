@@ -1,5 +1,6 @@
 //! The running server: listeners for HTTP, LDAP and LDAPS, and an orderly shutdown.
 
+mod forwarded;
 mod http;
 mod https;
 mod ldap;
@@ -141,6 +142,7 @@ pub async fn run(
         config.http.tls.then(|| Arc::clone(&tls)),
         service.clone(),
         config.public_url(),
+        config.http.trusted_proxies.clone().into(),
         monitoring,
         shutdown.clone(),
     ));
