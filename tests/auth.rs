@@ -2289,3 +2289,125 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_audited_and_restricted()
         "{failures:?}"
     );
 }
+
+/// The `sessions` entries of the store, counted in a backup the running server writes.
+fn stored_sessions(data: &std::path::Path, file: &std::path::Path) -> usize {
+    let out = common::run(data, &["backup", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("{\"t\":\"sessions\""))
+        .count()
+}
+
+/// Ended sessions do not pile up: the running server removes them (at start and every ten
+/// minutes), and only them.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_removes_ended_sessions() {
+    let mut d = Directory::start("");
+    let mut tokens = Vec::new();
+    for _ in 0..4 {
+        tokens.push(d.admin_token().await);
+    }
+    for token in &tokens[..3] {
+        let (status, _) = d
+            .call(Method::POST, "/auth/logout", Some(token), None)
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sessions.backup");
+    let data = d.server.data.clone();
+    let before = stored_sessions(&data, &file);
+    assert!(before >= 4, "{before}");
+
+    // A restart sweeps at once (the first server keeps the directory until the test ends).
+    assert!(d.server.terminate().success());
+    let config = data.parent().unwrap().join("rollcall.toml");
+    let _restarted = Server::spawn(
+        &data,
+        &["--config", config.to_str().unwrap()],
+        &[("ROLLCALL_BOOTSTRAP_TOKEN", TOKEN)],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut after = stored_sessions(&data, &file);
+    while after > before - 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        after = stored_sessions(&data, &file);
+    }
+    // Exactly the three: the live session stays.
+    assert_eq!(after, before - 3, "the three ended sessions are gone");
+}
+
+/// The sweep on the core service: only what can no longer be used goes, and sweeping again
+/// finds nothing.
+#[test]
+fn a_sweep_removes_only_ended_sessions_and_expired_links() {
+    use rollcall::service::{LoginSource, NewUser, Swept};
+    use time::{Duration as Span, OffsetDateTime};
+
+    let (_dir, service) = common::service_with(Default::default());
+    let admin = common::admin();
+    let mut user = common::person("jo", rollcall::model::LicenseType::Employee, false);
+    user.roles.clear();
+    let jo = service
+        .create_user(
+            &admin,
+            NewUser {
+                user,
+                password: Some("Jo-Pass-1234567".into()),
+            },
+        )
+        .unwrap();
+    // Each gets a set-password link with its activation: kim has no password, and jo was
+    // created inactive (seed 000: such a user sets a password through the link).
+    let linked = common::person("kim", rollcall::model::LicenseType::Employee, true);
+    common::create(&service, linked);
+    service.set_active(&admin, jo.id, true, None).unwrap();
+    let from = LoginSource {
+        source: rollcall::audit::Source::Rest,
+        client: None,
+    };
+    let issued: Vec<_> = (0..3)
+        .map(|_| {
+            service
+                .open_session("jo", "Jo-Pass-1234567", None, from, None)
+                .unwrap()
+        })
+        .collect();
+    for ended in &issued[..2] {
+        service
+            .revoke_session(&admin, jo.id, ended.session.jti)
+            .unwrap();
+    }
+    let now = OffsetDateTime::now_utc();
+    assert_eq!(
+        service.sweep_ended(now).unwrap(),
+        Swept {
+            sessions: 2,
+            links: 0
+        }
+    );
+    assert!(
+        service
+            .authenticate_session(&issued[2].token)
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(service.sweep_ended(now).unwrap(), Swept::default());
+    // A year on, the last session and kim's activation link have expired too.
+    let later = now + Span::days(365);
+    assert_eq!(
+        service.sweep_ended(later).unwrap(),
+        Swept {
+            sessions: 1,
+            links: 2
+        }
+    );
+    assert_eq!(service.sweep_ended(later).unwrap(), Swept::default());
+}

@@ -6,6 +6,7 @@ mod https;
 mod ldap;
 mod reload;
 mod rest;
+mod sweep;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -171,6 +172,7 @@ pub async fn run(
         shutdown.clone(),
     ));
 
+    tracker.spawn(sweep::run(service.clone(), shutdown.clone()));
     match mailer {
         Some(mailer) => {
             tracker.spawn(crate::mail::deliver(

@@ -117,6 +117,7 @@ pub trait Store: Send + Sync + 'static {
     fn api_token(&self, digest: &SecretDigest) -> Result<Option<ApiToken>, StoreError>;
     fn api_tokens(&self) -> Iter<'_, (SecretDigest, ApiToken)>;
     fn link(&self, digest: &SecretDigest) -> Result<Option<OneTimeLink>, StoreError>;
+    fn links(&self) -> Iter<'_, (SecretDigest, OneTimeLink)>;
     fn login_state(&self, user: UserId) -> Result<Option<LoginState>, StoreError>;
     fn session(&self, user: UserId, jti: uuid::Uuid) -> Result<Option<Session>, StoreError>;
     fn sessions_of(&self, user: UserId) -> Result<Vec<Session>, StoreError>;
@@ -206,5 +207,6 @@ pub trait Txn {
     fn put_login_state(&mut self, user: UserId, state: &LoginState) -> Result<(), TxError>;
     fn session(&mut self, user: UserId, jti: uuid::Uuid) -> Result<Option<Session>, TxError>;
     fn put_session(&mut self, session: &Session) -> Result<(), TxError>;
+    fn delete_session(&mut self, user: UserId, jti: uuid::Uuid) -> Result<(), TxError>;
     fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), TxError>;
 }

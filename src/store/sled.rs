@@ -325,6 +325,21 @@ impl SledStore {
         }))
     }
 
+    /// Records of a tree keyed by the digest of a secret, with their keys.
+    fn by_digest<V: serde::de::DeserializeOwned + 'static>(
+        &self,
+        t: T,
+    ) -> Iter<'_, (SecretDigest, V)> {
+        Box::new(self.tree(t).iter().map(move |kv| {
+            let (k, v) = kv.map_err(engine)?;
+            let digest: SecretDigest = k.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                tree: tree_name(t),
+                detail: "key is not a digest".into(),
+            })?;
+            Ok((digest, decode(tree_name(t), &v)?))
+        }))
+    }
+
     /// Ids stored as the last 16 bytes of index keys under `prefix`.
     fn ids_under(&self, t: T, prefix: &[u8]) -> Result<Vec<UserId>, StoreError> {
         Ok(self
@@ -698,18 +713,15 @@ impl Store for SledStore {
     }
 
     fn api_tokens(&self) -> Iter<'_, (SecretDigest, ApiToken)> {
-        Box::new(self.tree(T::Tokens).iter().map(|kv| {
-            let (k, v) = kv.map_err(engine)?;
-            let digest: SecretDigest = k.as_ref().try_into().map_err(|_| StoreError::Corrupt {
-                tree: tree_name(T::Tokens),
-                detail: "token key is not a digest".into(),
-            })?;
-            Ok((digest, decode(tree_name(T::Tokens), &v)?))
-        }))
+        self.by_digest(T::Tokens)
     }
 
     fn link(&self, digest: &SecretDigest) -> Result<Option<OneTimeLink>, StoreError> {
         self.get(T::Links, digest)
+    }
+
+    fn links(&self) -> Iter<'_, (SecretDigest, OneTimeLink)> {
+        self.by_digest(T::Links)
     }
 
     fn login_state(&self, user: UserId) -> Result<Option<LoginState>, StoreError> {
@@ -1394,6 +1406,15 @@ impl Txn for SledTxn<'_> {
             T::Sessions,
             &pair_key(session.user.as_bytes(), session.jti.as_bytes()),
             session,
+        );
+        Ok(())
+    }
+
+    fn delete_session(&mut self, user: UserId, jti: uuid::Uuid) -> Result<(), TxError> {
+        self.set(
+            T::Sessions,
+            &pair_key(user.as_bytes(), jti.as_bytes()),
+            None,
         );
         Ok(())
     }

@@ -1,0 +1,63 @@
+//! Sessions and one-time links that can no longer be used are removed, so that the store does
+//! not grow with every sign-in for ever. Nothing is lost: a token whose session record is gone
+//! is refused just as an ended one is, and the audit trail keeps when each session began and
+//! ended.
+
+use time::OffsetDateTime;
+
+use super::{Result, Service};
+use crate::model::UserId;
+use crate::token::SecretDigest;
+
+/// Records removed per transaction, so that a large backlog (the first sweep after an upgrade)
+/// does not become one huge commit.
+const SWEEP_BATCH: usize = 256;
+
+/// What a sweep removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub sessions: usize,
+    pub links: usize,
+}
+
+impl Service {
+    /// Removes the sessions that ended (expired or revoked) and the one-time links that
+    /// expired before `now`. Neither can come back to life, so what is read here outside the
+    /// transactions stays true.
+    pub fn sweep_ended(&self, now: OffsetDateTime) -> Result<Swept> {
+        let mut sessions: Vec<(UserId, uuid::Uuid)> = Vec::new();
+        for session in self.store.sessions() {
+            let session = session?;
+            if !session.is_live(now) {
+                sessions.push((session.user, session.jti));
+            }
+        }
+        for batch in sessions.chunks(SWEEP_BATCH) {
+            self.transact(|tx| {
+                for (user, jti) in batch {
+                    tx.delete_session(*user, *jti)?;
+                }
+                Ok(())
+            })?;
+        }
+        let mut links: Vec<SecretDigest> = Vec::new();
+        for link in self.store.links() {
+            let (digest, link) = link?;
+            if link.expires <= now {
+                links.push(digest);
+            }
+        }
+        for batch in links.chunks(SWEEP_BATCH) {
+            self.transact(|tx| {
+                for digest in batch {
+                    tx.delete_link(digest)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(Swept {
+            sessions: sessions.len(),
+            links: links.len(),
+        })
+    }
+}
