@@ -1770,6 +1770,14 @@ async fn a_session_limit_ends_the_oldest_or_refuses_and_sessions_name_their_devi
         .map(|s| s["user_agent"].as_str().unwrap())
         .collect();
     assert_eq!(agents, ["Tablet/3.0(x)", "Phone/2.0"], "newest first");
+    // The operator sees the same on the command line.
+    let listed = common::run(&d.server.data, &["user", "sessions", "dora"]);
+    assert!(listed.status.success(), "{listed:?}");
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = listed.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 2, "{listed}");
+    assert_eq!(rows[0][3..], ["127.0.0.1", "Tablet/3.0(x)"], "{listed}");
+    assert_eq!(rows[1][3..], ["127.0.0.1", "Phone/2.0"], "{listed}");
     let admin = d.admin_token().await;
     let ended = d.audit(&admin, "kind=session_revoked").await;
     assert!(

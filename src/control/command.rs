@@ -120,6 +120,12 @@ pub enum UserCommand {
         /// userName of the locked user.
         user_name: String,
     },
+    /// A user's live sessions, newest first: one line each with the session id, when it
+    /// started and ends, the client's address and `User-Agent` (tab-separated).
+    Sessions {
+        /// userName of the user.
+        user_name: String,
+    },
     /// End every session of a user.
     SignOut {
         /// userName of the user.
@@ -524,6 +530,24 @@ pub fn execute(
             let user = service.user_by_name(&actor, &user_name)?;
             service.unlock_user(&actor, user.id)?;
             writeln!(out, "unlocked {}", user.user_name)?;
+        }
+        Command::User(UserCommand::Sessions { user_name }) => {
+            let user = service.user_by_name(&actor, &user_name)?;
+            for session in service.sessions(&actor, Some(user.id))? {
+                let client = session.client.map_or("-".to_string(), |c| c.to_string());
+                let stamp = |t: time::OffsetDateTime| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_else(|_| t.to_string())
+                };
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{client}\t{}",
+                    session.jti,
+                    stamp(session.created),
+                    stamp(session.expires),
+                    session.user_agent.as_deref().unwrap_or("-")
+                )?;
+            }
         }
         Command::User(UserCommand::SignOut { user_name }) => {
             let user = service.user_by_name(&actor, &user_name)?;
