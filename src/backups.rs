@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audit::Source;
 use crate::config::BackupConfig;
+use crate::sealed::{Recipient, SealError};
 use crate::service::{Actor, Service};
 
 /// After a failed scheduled backup (disk full, say), the next try comes this much later, or
@@ -30,6 +31,8 @@ const RETRY_AFTER: Duration = Duration::from_secs(600);
 
 const PREFIX: &str = "rollcall-";
 const SUFFIX: &str = ".backup";
+/// Scheduled backups encrypted to `[backup] recipients` (age files).
+const SEALED_SUFFIX: &str = ".backup.age";
 const PARTIAL: &str = ".partial";
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +41,8 @@ pub enum BackupFileError {
     Io { path: String, error: std::io::Error },
     #[error("{0}")]
     Backup(String),
+    #[error(transparent)]
+    Seal(#[from] SealError),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> BackupFileError + '_ {
@@ -47,10 +52,12 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> BackupFileError + '_ 
     }
 }
 
-/// Writes what `backup` produces to `file`, which exists only once it is complete and durable.
-/// Returns what `backup` returned (the number of entries).
+/// Writes what `backup` produces to `file`, which exists only once it is complete and durable;
+/// encrypted to `recipients` if there are any (see [`crate::sealed`]). Returns what `backup`
+/// returned (the number of entries).
 pub fn write_file<E: Display>(
     file: &Path,
+    recipients: &[Recipient],
     backup: impl FnOnce(&mut dyn Write) -> Result<u64, E>,
 ) -> Result<u64, BackupFileError> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -67,8 +74,17 @@ pub fn write_file<E: Display>(
         .open(&partial)
         .map_err(io_error(&partial))?;
     let written = (|| {
-        let mut writer = std::io::BufWriter::new(out);
-        let entries = backup(&mut writer).map_err(|e| BackupFileError::Backup(e.to_string()))?;
+        let writer = std::io::BufWriter::new(out);
+        let (writer, entries) = if recipients.is_empty() {
+            let mut writer = writer;
+            let entries =
+                backup(&mut writer).map_err(|e| BackupFileError::Backup(e.to_string()))?;
+            (writer, entries)
+        } else {
+            crate::sealed::seal(writer, recipients, |sealed| {
+                backup(sealed).map_err(|e| BackupFileError::Backup(e.to_string()))
+            })?
+        };
         let out = writer
             .into_inner()
             .map_err(|e| io_error(&partial)(e.into_error()))?;
@@ -93,20 +109,25 @@ pub fn write_file<E: Display>(
     }
 }
 
-/// `rollcall-20261204T174500Z.backup`: UTC, sorting by name sorts by time.
-pub fn file_name(at: OffsetDateTime) -> String {
+/// `rollcall-20261204T174500Z.backup` (`.backup.age` when `sealed`): UTC, sorting by name
+/// sorts by time.
+pub fn file_name(at: OffsetDateTime, sealed: bool) -> String {
     let stamp = at
         .to_offset(time::UtcOffset::UTC)
         .format(format_description!(
             "[year][month][day]T[hour][minute][second]Z"
         ))
         .unwrap_or_default();
-    format!("{PREFIX}{stamp}{SUFFIX}")
+    let suffix = if sealed { SEALED_SUFFIX } else { SUFFIX };
+    format!("{PREFIX}{stamp}{suffix}")
 }
 
 /// When the backup named `name` was taken, if `name` is one [`file_name`] makes.
 fn taken_at(name: &str) -> Option<OffsetDateTime> {
-    let stamp = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
+    let name = name.strip_prefix(PREFIX)?;
+    let stamp = name
+        .strip_suffix(SEALED_SUFFIX)
+        .or_else(|| name.strip_suffix(SUFFIX))?;
     time::PrimitiveDateTime::parse(
         stamp,
         format_description!("[year][month][day]T[hour][minute][second]Z"),
@@ -210,7 +231,9 @@ pub async fn run(
             () = tokio::time::sleep(wait) => {}
         }
         let (service, dir, keep) = (service.clone(), dir.clone(), config.keep);
-        let done = tokio::task::spawn_blocking(move || take(&service, &dir, keep)).await;
+        let recipients = config.recipients.clone();
+        let done =
+            tokio::task::spawn_blocking(move || take(&service, &dir, keep, &recipients)).await;
         match done {
             Ok(Ok(at)) => {
                 stats
@@ -239,12 +262,17 @@ pub async fn run(
 }
 
 /// One scheduled backup: written, then older ones pruned. Returns when it was taken.
-fn take(service: &Service, dir: &Path, keep: usize) -> Result<OffsetDateTime, BackupFileError> {
+fn take(
+    service: &Service,
+    dir: &Path,
+    keep: usize,
+    recipients: &[Recipient],
+) -> Result<OffsetDateTime, BackupFileError> {
     let at = OffsetDateTime::now_utc();
-    let file = dir.join(file_name(at));
+    let file = dir.join(file_name(at, !recipients.is_empty()));
     let started = Instant::now();
     let actor = Actor::system(Source::System);
-    let entries = write_file(&file, |out| service.backup(&actor, out))?;
+    let entries = write_file(&file, recipients, |out| service.backup(&actor, out))?;
     let bytes = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
     tracing::info!(
         file = %file.display(),
@@ -273,13 +301,16 @@ mod tests {
     #[test]
     fn names_carry_the_time_and_sort_by_it() {
         let at = datetime!(2026-12-04 17:45:09 UTC);
-        assert_eq!(file_name(at), "rollcall-20261204T174509Z.backup");
-        assert_eq!(taken_at(&file_name(at)), Some(at));
-        let later = file_name(datetime!(2027-01-01 00:00:00 UTC));
-        assert!(file_name(at) < later);
+        assert_eq!(file_name(at, false), "rollcall-20261204T174509Z.backup");
+        assert_eq!(file_name(at, true), "rollcall-20261204T174509Z.backup.age");
+        assert_eq!(taken_at(&file_name(at, false)), Some(at));
+        assert_eq!(taken_at(&file_name(at, true)), Some(at));
+        let later = file_name(datetime!(2027-01-01 00:00:00 UTC), false);
+        assert!(file_name(at, false) < later);
         for other in [
             "rollcall-1733333333.backup",
             "rollcall-20261204T174509Z.backup.partial",
+            "rollcall-20261204T174509Z.backup.age.partial",
             "notes.txt",
             "rollcall-20261304T174509Z.backup",
         ] {
@@ -292,7 +323,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let names = [
             "rollcall-20261201T000000Z.backup",
-            "rollcall-20261202T000000Z.backup",
+            "rollcall-20261202T000000Z.backup.age",
             "rollcall-20261203T000000Z.backup",
             "rollcall-20261203T120000Z.backup.partial",
             "README",
@@ -318,15 +349,15 @@ mod tests {
     #[test]
     fn a_failed_backup_leaves_no_file() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join(file_name(OffsetDateTime::now_utc()));
-        let failed = write_file(&file, |out| {
+        let file = dir.path().join(file_name(OffsetDateTime::now_utc(), false));
+        let failed = write_file(&file, &[], |out| {
             out.write_all(b"half").map_err(|e| e.to_string())?;
             Err::<u64, _>("disk full".to_string())
         });
         assert!(matches!(failed, Err(BackupFileError::Backup(e)) if e == "disk full"));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 
-        let entries = write_file(&file, |out| {
+        let entries = write_file(&file, &[], |out| {
             out.write_all(b"whole").map_err(|e| e.to_string())?;
             Ok::<_, String>(1)
         })

@@ -166,6 +166,8 @@ pub struct BackupConfig {
     pub interval_hours: u32,
     /// Newest backups kept in `dir`; older ones are removed after each new one.
     pub keep: usize,
+    /// age public keys scheduled backups are encrypted to; none: written in the clear.
+    pub recipients: Vec<crate::sealed::Recipient>,
 }
 
 impl Default for BackupConfig {
@@ -174,6 +176,7 @@ impl Default for BackupConfig {
             dir: None,
             interval_hours: 24,
             keep: 7,
+            recipients: Vec::new(),
         }
     }
 }

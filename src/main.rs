@@ -112,10 +112,21 @@ enum Command {
     /// Write a backup of the whole store (every record, index, token, audit event and message)
     /// to FILE, replaced only once the backup is complete. A running server writes it, as of the
     /// moment it starts, while commits go on; FILE is then written by the server's user.
-    Backup { file: std::path::PathBuf },
+    Backup {
+        file: std::path::PathBuf,
+        /// Encrypt it to this age public key (`age1…`); repeat for several. The file is then a
+        /// standard age file that only the matching identities open.
+        #[arg(long = "recipient", value_name = "AGE_PUBLIC_KEY")]
+        recipients: Vec<rollcall::sealed::Recipient>,
+    },
     /// Restore a backup into the data directory, which must not have a store yet; the store
     /// appears only once every entry is in and checked.
-    Restore { file: std::path::PathBuf },
+    Restore {
+        file: std::path::PathBuf,
+        /// The age identity file (`AGE-SECRET-KEY-1…` lines) that opens an encrypted backup.
+        #[arg(long, value_name = "FILE")]
+        identity: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -163,13 +174,17 @@ fn main() -> anyhow::Result<()> {
         Command::Check => operate(&config, control::Command::Check, false),
         Command::Licenses => operate(&config, control::Command::Licenses, false),
         Command::Import => import(&config),
-        Command::Backup { file } => {
+        Command::Backup { file, recipients } => {
             // The server resolves nothing against its own working directory.
             let file = std::path::absolute(&file)
                 .with_context(|| format!("backup file {}", file.display()))?;
-            operate(&config, control::Command::Backup { file }, false)
+            operate(
+                &config,
+                control::Command::Backup { file, recipients },
+                false,
+            )
         }
-        Command::Restore { file } => restore(&config, &file),
+        Command::Restore { file, identity } => restore(&config, &file, identity.as_deref()),
         Command::Export => operate(&config, control::Command::Export, false),
     }
 }
@@ -181,17 +196,20 @@ fn store_options(config: &Config) -> StoreOptions {
     }
 }
 
-fn restore(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
+fn restore(
+    config: &Config,
+    file: &std::path::Path,
+    identity: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     let input = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    // An encrypted backup that cannot be opened is refused before anything is created.
+    let mut input = rollcall::sealed::open(std::io::BufReader::new(input), identity)
+        .with_context(|| format!("restoring {}", file.display()))?;
     rollcall::data_dir::ensure(&config.data)
         .with_context(|| format!("creating {}", config.data.display()))?;
     let dir = config.store_dir();
-    let entries = rollcall::store::restore(
-        &dir,
-        &mut std::io::BufReader::new(input),
-        &store_options(config),
-    )
-    .with_context(|| format!("restoring {}", file.display()))?;
+    let entries = rollcall::store::restore(&dir, &mut input, &store_options(config))
+        .with_context(|| format!("restoring {}", file.display()))?;
     println!(
         "restored {entries} entries into {}; every index and counter agrees with the records",
         dir.display()

@@ -579,3 +579,215 @@ fn commits_go_on_while_a_backup_is_written_and_it_keeps_its_moment() {
     assert_eq!(everyone(&restored), at_start);
     assert_eq!(restored.license_usage().unwrap(), seats_at_start);
 }
+
+/// Backups encrypted to an age public key (`[backup] recipients`, `rollcall backup
+/// --recipient`) hold nothing readable, and `rollcall restore` opens them only with the
+/// matching identity (`--identity`); one it cannot open leaves no store behind. The files are
+/// standard age files.
+#[tokio::test(flavor = "multi_thread")]
+async fn encrypted_backups_open_only_with_their_identity() {
+    use age::secrecy::ExposeSecret;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let backups = tmp.path().join("backups");
+    let identity = age::x25519::Identity::generate();
+    let key = tmp.path().join("key.txt");
+    std::fs::write(&key, identity.to_string().expose_secret()).unwrap();
+    let stranger = tmp.path().join("stranger.txt");
+    std::fs::write(
+        &stranger,
+        age::x25519::Identity::generate()
+            .to_string()
+            .expose_secret(),
+    )
+    .unwrap();
+    let recipient = identity.to_public().to_string();
+
+    let user = json!({"id": uuid::Uuid::now_v7(), "user_name": "carol", "active": false,
+        "created": "2026-01-01T00:00:00Z", "modified": "2026-01-01T00:00:00Z", "version": 0});
+    let out = common::output_with_stdin(
+        &mut common::import_command(&data),
+        format!("{user}\n").as_bytes(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+
+    // A recipient that is not one stops the configuration from loading.
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "[backup]\nrecipients = [\"age1nope\"]\n").unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .args(["--config", bad.to_str().unwrap(), "--data"])
+        .arg(&data)
+        .arg("licenses")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("not an age recipient"),
+        "{}",
+        text(&out)
+    );
+
+    let config = tmp.path().join("rollcall.toml");
+    std::fs::write(
+        &config,
+        format!("[backup]\ndir = {backups:?}\nrecipients = [{recipient:?}]\n"),
+    )
+    .unwrap();
+    let mut server = Server::spawn(&data, &["--config", config.to_str().unwrap()], &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let scheduled = loop {
+        if let Some(name) = std::fs::read_dir(&backups).ok().and_then(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .find(|n| n.ends_with(".backup.age"))
+        }) {
+            break backups.join(name);
+        }
+        assert!(std::time::Instant::now() < deadline, "no scheduled backup");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let by_hand = tmp.path().join("by-hand.backup.age");
+    let out = run(
+        &data,
+        &[
+            "backup",
+            by_hand.to_str().unwrap(),
+            "--recipient",
+            &recipient,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(
+        &data,
+        &["backup", "/tmp/never.backup", "--recipient", "age1nope"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("not an age recipient"),
+        "{}",
+        text(&out)
+    );
+    assert!(server.terminate().success());
+
+    for file in [&scheduled, &by_hand] {
+        let bytes = std::fs::read(file).unwrap();
+        assert!(bytes.starts_with(b"age-encryption.org/v1\n"), "{file:?}");
+        let readable = String::from_utf8_lossy(&bytes);
+        assert!(
+            !readable.contains("carol") && !readable.contains("rollcall_backup"),
+            "{file:?} holds nothing readable"
+        );
+
+        let restored = tmp.path().join(format!(
+            "restored-{}",
+            file.file_name().unwrap().to_string_lossy()
+        ));
+        let out = run(&restored, &["restore", file.to_str().unwrap()]);
+        assert!(!out.status.success());
+        assert!(
+            text(&out).contains("the backup is encrypted (age); give the identity"),
+            "{}",
+            text(&out)
+        );
+        let out = run(
+            &restored,
+            &[
+                "restore",
+                file.to_str().unwrap(),
+                "--identity",
+                stranger.to_str().unwrap(),
+            ],
+        );
+        assert!(!out.status.success());
+        assert!(
+            text(&out).contains("opening the encrypted backup"),
+            "{}",
+            text(&out)
+        );
+        assert!(!restored.join("store").exists(), "nothing left behind");
+
+        let out = run(
+            &restored,
+            &[
+                "restore",
+                file.to_str().unwrap(),
+                "--identity",
+                key.to_str().unwrap(),
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        let exported = run(&restored, &["export"]);
+        assert!(
+            String::from_utf8_lossy(&exported.stdout).contains("\"carol\""),
+            "{}",
+            text(&exported)
+        );
+    }
+}
+
+/// The encrypted files are standard age files, in both directions: the `age` tool opens what
+/// Rollcall sealed, and Rollcall restores what `age` sealed. Runs when `age` is installed
+/// (required in CI).
+#[test]
+fn encrypted_backups_are_age_files_the_age_tool_reads_and_writes() {
+    use age::secrecy::ExposeSecret;
+
+    if !common::tool_available("age", "age") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = run(&data, &["init"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let identity = age::x25519::Identity::generate();
+    let key = tmp.path().join("key.txt");
+    std::fs::write(&key, identity.to_string().expose_secret()).unwrap();
+    let recipient = identity.to_public().to_string();
+
+    let sealed = tmp.path().join("sealed.backup.age");
+    let out = run(
+        &data,
+        &[
+            "backup",
+            sealed.to_str().unwrap(),
+            "--recipient",
+            &recipient,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let opened = std::process::Command::new("age")
+        .args(["-d", "-i", key.to_str().unwrap(), sealed.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(opened.status.success(), "{}", text(&opened));
+    let plain = String::from_utf8(opened.stdout).unwrap();
+    assert!(plain.starts_with("{\"rollcall_backup\":1,"), "{plain:.80}");
+
+    // Sealed by `age` from a plain backup: Rollcall opens it.
+    let clear = tmp.path().join("clear.backup");
+    std::fs::write(&clear, &plain).unwrap();
+    let by_age = tmp.path().join("by-age.backup.age");
+    let out = std::process::Command::new("age")
+        .args(["-r", &recipient, "-o", by_age.to_str().unwrap()])
+        .arg(&clear)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let restored = tmp.path().join("restored");
+    let out = run(
+        &restored,
+        &[
+            "restore",
+            by_age.to_str().unwrap(),
+            "--identity",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = run(&restored, &["user", "list"]);
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("admin\tperson"),
+        "{}",
+        text(&listed)
+    );
+}

@@ -31,6 +31,9 @@ pub enum Command {
     /// against its own working directory.
     Backup {
         file: PathBuf,
+        /// Encrypted to these age public keys; none: in the clear.
+        #[serde(default)]
+        recipients: Vec<crate::sealed::Recipient>,
     },
 }
 
@@ -617,8 +620,9 @@ pub fn execute(
                 "import reads its records line by line; run it with `rollcall import`".into(),
             ));
         }
-        Command::Backup { file } => {
-            let entries = crate::backups::write_file(&file, |out| service.backup(&actor, out))?;
+        Command::Backup { file, recipients } => {
+            let entries =
+                crate::backups::write_file(&file, &recipients, |out| service.backup(&actor, out))?;
             writeln!(
                 out,
                 "backup of {entries} entries written to {}",

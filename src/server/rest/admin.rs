@@ -125,7 +125,7 @@ async fn backup(
     });
     let name = format!(
         "attachment; filename=\"{}\"",
-        crate::backups::file_name(time::OffsetDateTime::now_utc())
+        crate::backups::file_name(time::OffsetDateTime::now_utc(), false)
     );
     Ok((
         [
