@@ -253,6 +253,37 @@ async fn an_online_backup_is_one_moment_even_under_writes() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "application/x-ndjson");
     let body = res.bytes().await.unwrap();
+    // Sealed to an age public key on request; a bad key or parameter is refused up front.
+    let identity = age::x25519::Identity::generate();
+    let res = http
+        .get(server.url(&format!("/admin/backup?recipient={}", identity.to_public())))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "application/octet-stream");
+    let disposition = res.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(disposition.ends_with(".backup.age\""), "{disposition}");
+    let sealed = res.bytes().await.unwrap();
+    assert!(sealed.starts_with(b"age-encryption.org/v1\n"));
+    for (query, why) in [
+        ("recipient=age1nope", "not an age recipient"),
+        ("format=zip", "unknown parameter"),
+    ] {
+        let res = http
+            .get(server.url(&format!("/admin/backup?{query}")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let error: Value = res.json().await.unwrap();
+        assert!(error["detail"].as_str().unwrap().contains(why), "{error}");
+    }
     // Writes go on after it.
     let after_backup = created.load(Ordering::Relaxed);
     while created.load(Ordering::Relaxed) < after_backup + 20 {
@@ -270,6 +301,23 @@ async fn an_online_backup_is_one_moment_even_under_writes() {
     let restored = dir.path().join("restored");
     let out = run(&restored, &["restore", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
+    {
+        use age::secrecy::ExposeSecret;
+        let key = dir.path().join("key.txt");
+        std::fs::write(&key, identity.to_string().expose_secret()).unwrap();
+        let file = dir.path().join("online.backup.age");
+        std::fs::write(&file, &sealed).unwrap();
+        let out = run(
+            &dir.path().join("restored-sealed"),
+            &[
+                "restore",
+                file.to_str().unwrap(),
+                "--identity",
+                key.to_str().unwrap(),
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+    }
 
     let users = |data: &std::path::Path| -> Vec<String> {
         let out = run(data, &["export"]);

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::{RestError, RestResult, body};
 use crate::audit::AuditKind;
 use crate::model::UserId;
+use crate::sealed::Recipient;
 use crate::service::{Actor, AuditQuery, Service, SessionUse};
 
 pub fn router() -> Router<Service> {
@@ -36,7 +37,12 @@ pub fn router() -> Router<Service> {
 
 /// Writes the backup to a temporary file only this process can reach (owner-only, unlinked at
 /// once), then copies it to `out`.
-fn spool(service: &Service, actor: &Actor, out: &mut ToBody) -> Result<u64, String> {
+fn spool(
+    service: &Service,
+    actor: &Actor,
+    recipients: &[Recipient],
+    out: &mut ToBody,
+) -> Result<u64, String> {
     use std::io::{Seek, Write};
     use std::os::unix::fs::OpenOptionsExt;
     let path = std::env::temp_dir().join(format!("rollcall-backup-{}", uuid::Uuid::new_v4()));
@@ -49,10 +55,18 @@ fn spool(service: &Service, actor: &Actor, out: &mut ToBody) -> Result<u64, Stri
         .map_err(|e| format!("creating {}: {e}", path.display()))?;
     let _ = std::fs::remove_file(&path);
     let entries = {
-        let mut spooled = std::io::BufWriter::new(&mut file);
-        let entries = service
-            .backup(actor, &mut spooled)
-            .map_err(|e| e.to_string())?;
+        let spooled = std::io::BufWriter::new(&mut file);
+        let write = |out: &mut dyn Write| service.backup(actor, out).map_err(|e| e.to_string());
+        let (mut spooled, entries) = if recipients.is_empty() {
+            let mut spooled = spooled;
+            let entries = write(&mut spooled)?;
+            (spooled, entries)
+        } else {
+            crate::sealed::seal(spooled, recipients, |sealed| {
+                write(sealed).map_err(BackupFailed)
+            })
+            .map_err(|e| e.0)?
+        };
         spooled.flush().map_err(|e| e.to_string())?;
         entries
     };
@@ -60,6 +74,37 @@ fn spool(service: &Service, actor: &Actor, out: &mut ToBody) -> Result<u64, Stri
     std::io::copy(&mut file, out).map_err(|e| e.to_string())?;
     out.flush().map_err(|e| e.to_string())?;
     Ok(entries)
+}
+
+/// Why a backup being sealed failed, as a message.
+struct BackupFailed(String);
+
+impl From<crate::sealed::SealError> for BackupFailed {
+    fn from(e: crate::sealed::SealError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// The `recipient` parameters of a backup request: age public keys to encrypt it to.
+fn recipients_in(query: Option<&str>) -> RestResult<Vec<Recipient>> {
+    let mut recipients = Vec::new();
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        match pair.split_once('=') {
+            Some(("recipient", key)) => {
+                recipients.push(key.parse::<Recipient>().map_err(RestError::bad_request)?)
+            }
+            _ => {
+                return Err(RestError::bad_request(format!(
+                    "unknown parameter {pair:?}: a backup takes only recipient=age1…"
+                )));
+            }
+        }
+    }
+    Ok(recipients)
 }
 
 /// Hands what a blocking writer writes to an async body, in chunks.
@@ -100,7 +145,10 @@ async fn backup(
     State(service): State<Service>,
     headers: HeaderMap,
     peer: Peer,
+    RawQuery(query): RawQuery,
 ) -> RestResult<Response> {
+    let recipients = recipients_in(query.as_deref())?;
+    let sealed = !recipients.is_empty();
     // Authorised first, so that a refusal is an ordinary error response.
     let actor = as_caller(service.clone(), &headers, peer, |s, actor| {
         s.authorize_backup(actor)?;
@@ -113,7 +161,7 @@ async fn backup(
             tx,
             buf: Vec::with_capacity(CHUNK),
         };
-        match spool(&service, &actor, &mut out) {
+        match spool(&service, &actor, &recipients, &mut out) {
             Ok(entries) => tracing::info!(entries, "backup streamed"),
             Err(e) => tracing::error!(error = %e, "backup stopped before its end"),
         }
@@ -125,14 +173,16 @@ async fn backup(
     });
     let name = format!(
         "attachment; filename=\"{}\"",
-        crate::backups::file_name(time::OffsetDateTime::now_utc(), false)
+        crate::backups::file_name(time::OffsetDateTime::now_utc(), sealed)
     );
+    let kind = if sealed {
+        "application/octet-stream"
+    } else {
+        "application/x-ndjson"
+    };
     Ok((
         [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/x-ndjson"),
-            ),
+            (header::CONTENT_TYPE, HeaderValue::from_static(kind)),
             (
                 header::CONTENT_DISPOSITION,
                 HeaderValue::from_str(&name).expect("ASCII"),
