@@ -178,6 +178,17 @@ impl Directory {
         body.as_array().unwrap().clone()
     }
 
+    /// Some audit event of `kind` has `fragment` in its detail.
+    async fn assert_audited(&self, admin: &str, kind: &str, fragment: &str) {
+        let events = self.audit(admin, &format!("kind={kind}")).await;
+        assert!(
+            events
+                .iter()
+                .any(|e| e["detail"].as_str().is_some_and(|d| d.contains(fragment))),
+            "no {kind} event with {fragment:?}: {events:?}"
+        );
+    }
+
     /// The token of the set-password link in `user`'s activation notice.
     async fn activation_token(&self, admin: &str, user: &str) -> String {
         let notice = self
@@ -1779,14 +1790,12 @@ async fn a_session_limit_ends_the_oldest_or_refuses_and_sessions_name_their_devi
     assert_eq!(rows[0][3..], ["127.0.0.1", "Tablet/3.0(x)"], "{listed}");
     assert_eq!(rows[1][3..], ["127.0.0.1", "Phone/2.0"], "{listed}");
     let admin = d.admin_token().await;
-    let ended = d.audit(&admin, "kind=session_revoked").await;
-    assert!(
-        ended.iter().any(|e| e["detail"]
-            .as_str()
-            .unwrap()
-            .ends_with("ended for a new one: at most 2 per user")),
-        "{ended:?}"
-    );
+    d.assert_audited(
+        &admin,
+        "session_revoked",
+        "ended for a new one: at most 2 per user",
+    )
+    .await;
 
     // An administrator acting as dora neither takes one of her two places nor ends hers.
     let (status, acting) = d
@@ -1871,14 +1880,8 @@ async fn a_session_limit_ends_the_oldest_or_refuses_and_sessions_name_their_devi
     let (status, _) = sign_in_from(&d, "erik", "Wrong-Pass-1234", "Desk/2").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let admin = d.admin_token().await;
-    let refusals = d.audit(&admin, "kind=login_failed").await;
-    assert!(
-        refusals.iter().any(|e| e["detail"]
-            .as_str()
-            .unwrap()
-            .contains("most sessions allowed")),
-        "{refusals:?}"
-    );
+    d.assert_audited(&admin, "login_failed", "most sessions allowed")
+        .await;
     let (status, _) = d
         .call(Method::POST, "/auth/logout", Some(&first), None)
         .await;
@@ -2239,13 +2242,10 @@ async fn sign_in_via(d: &Directory, user: &str, password: &str, forwarded: &str)
         .status()
 }
 
-/// Behind a reverse proxy listed in `[http] trusted_proxies`, the client its
-/// `X-Forwarded-For` names is the one the audit trail records and a role's `allowedNetworks`
-/// judges; the header is ignored from anyone else, and by default.
-#[tokio::test(flavor = "multi_thread")]
-async fn behind_a_trusted_proxy_the_forwarded_client_is_audited_and_restricted() {
-    // The test client (127.0.0.1) plays the proxy.
-    let d = Directory::start("[http]\ntrusted_proxies = [\"127.0.0.0/8\"]\n");
+/// A directory (with `extra` config) where ida's role admits sign-ins from 203.0.113.0/24
+/// only, and an admin session.
+async fn remote_office(extra: &str) -> (Directory, String) {
+    let d = Directory::start(extra);
     let admin = d.admin_token().await;
     let role = d
         .role(
@@ -2254,6 +2254,16 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_audited_and_restricted()
         )
         .await;
     d.user("ida", Some("Ida-Pass-123456"), &[&role]).await;
+    (d, admin)
+}
+
+/// Behind a reverse proxy listed in `[http] trusted_proxies`, the client its
+/// `X-Forwarded-For` names is the one the audit trail records and a role's `allowedNetworks`
+/// judges; the header is ignored from anyone else, and by default.
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_audited_and_restricted() {
+    // The test client (127.0.0.1) plays the proxy.
+    let (d, admin) = remote_office("[http]\ntrusted_proxies = [\"127.0.0.0/8\"]\n").await;
     assert_eq!(
         sign_in_via(&d, "ida", "Ida-Pass-123456", "203.0.113.7").await,
         StatusCode::OK
@@ -2278,15 +2288,7 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_audited_and_restricted()
     assert!(clients.contains(&"198.51.100.4"), "{clients:?}");
 
     // Without trusted proxies the header means nothing.
-    let d = Directory::start("");
-    let admin = d.admin_token().await;
-    let role = d
-        .role(
-            "Remote office",
-            json!({"allowedNetworks": ["203.0.113.0/24"]}),
-        )
-        .await;
-    d.user("ida", Some("Ida-Pass-123456"), &[&role]).await;
+    let (d, admin) = remote_office("").await;
     assert_eq!(
         sign_in_via(&d, "ida", "Ida-Pass-123456", "203.0.113.7").await,
         StatusCode::UNAUTHORIZED

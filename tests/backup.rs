@@ -254,9 +254,10 @@ async fn an_online_backup_is_one_moment_even_under_writes() {
     assert_eq!(res.headers()["content-type"], "application/x-ndjson");
     let body = res.bytes().await.unwrap();
     // Sealed to an age public key on request; a bad key or parameter is refused up front.
-    let identity = age::x25519::Identity::generate();
+    let dir = tempfile::tempdir().unwrap();
+    let (key, recipient) = age_key(&dir.path().join("key.txt"));
     let res = http
-        .get(server.url(&format!("/admin/backup?recipient={}", identity.to_public())))
+        .get(server.url(&format!("/admin/backup?recipient={recipient}")))
         .bearer_auth(&admin)
         .send()
         .await
@@ -295,16 +296,12 @@ async fn an_online_backup_is_one_moment_even_under_writes() {
     }
     assert!(server.terminate().success());
 
-    let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("online.backup");
     std::fs::write(&file, &body).unwrap();
     let restored = dir.path().join("restored");
     let out = run(&restored, &["restore", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
     {
-        use age::secrecy::ExposeSecret;
-        let key = dir.path().join("key.txt");
-        std::fs::write(&key, identity.to_string().expose_secret()).unwrap();
         let file = dir.path().join("online.backup.age");
         std::fs::write(&file, &sealed).unwrap();
         let out = run(
@@ -352,6 +349,48 @@ fn backup_files(dir: &std::path::Path) -> Vec<String> {
     names
 }
 
+/// Creates `data` holding one inactive user, carol.
+fn import_carol(data: &std::path::Path) {
+    let user = json!({"id": uuid::Uuid::now_v7(), "user_name": "carol", "active": false,
+        "created": "2026-01-01T00:00:00Z", "modified": "2026-01-01T00:00:00Z", "version": 0});
+    let out = common::output_with_stdin(
+        &mut common::import_command(data),
+        format!("{user}\n").as_bytes(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// The restored directory `data` holds the user the backup tests import, carol.
+#[track_caller]
+fn assert_holds_carol(data: &std::path::Path) {
+    let exported = run(data, &["export"]);
+    assert!(
+        String::from_utf8_lossy(&exported.stdout).contains("\"carol\""),
+        "{}",
+        text(&exported)
+    );
+}
+
+/// A new age identity written to `path` (as `age-keygen` writes one), and its public key.
+fn age_key(path: &std::path::Path) -> (std::path::PathBuf, String) {
+    use age::secrecy::ExposeSecret;
+    let identity = age::x25519::Identity::generate();
+    std::fs::write(path, identity.to_string().expose_secret()).unwrap();
+    (path.to_path_buf(), identity.to_public().to_string())
+}
+
+/// `rollcall backup FILE --recipient RECIPIENT` on `data`.
+fn sealed_backup(
+    data: &std::path::Path,
+    file: &std::path::Path,
+    recipient: &str,
+) -> std::process::Output {
+    run(
+        data,
+        &["backup", file.to_str().unwrap(), "--recipient", recipient],
+    )
+}
+
 async fn metric(server: &Server, series: &str) -> f64 {
     common::sample(&common::scrape(server).await, series)
 }
@@ -374,13 +413,7 @@ async fn scheduled_backups_are_written_kept_and_restorable() {
     ] {
         std::fs::write(backups.join(name), "not ours to judge\n").unwrap();
     }
-    let user = json!({"id": uuid::Uuid::now_v7(), "user_name": "carol", "active": false,
-        "created": "2026-01-01T00:00:00Z", "modified": "2026-01-01T00:00:00Z", "version": 0});
-    let out = common::output_with_stdin(
-        &mut common::import_command(&data),
-        format!("{user}\n").as_bytes(),
-    );
-    assert!(out.status.success(), "{}", text(&out));
+    import_carol(&data);
     let config = tmp.path().join("rollcall.toml");
     std::fs::write(
         &config,
@@ -461,12 +494,7 @@ async fn scheduled_backups_are_written_kept_and_restorable() {
     let file = backups.join(&written);
     let out = run(&restored, &["restore", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
-    let exported = run(&restored, &["export"]);
-    assert!(
-        String::from_utf8_lossy(&exported.stdout).contains("\"carol\""),
-        "{}",
-        text(&exported)
-    );
+    assert_holds_carol(&restored);
 }
 
 /// A backup directory the server cannot write stops the start with a message that names it,
@@ -634,31 +662,13 @@ fn commits_go_on_while_a_backup_is_written_and_it_keeps_its_moment() {
 /// standard age files.
 #[tokio::test(flavor = "multi_thread")]
 async fn encrypted_backups_open_only_with_their_identity() {
-    use age::secrecy::ExposeSecret;
-
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let backups = tmp.path().join("backups");
-    let identity = age::x25519::Identity::generate();
-    let key = tmp.path().join("key.txt");
-    std::fs::write(&key, identity.to_string().expose_secret()).unwrap();
-    let stranger = tmp.path().join("stranger.txt");
-    std::fs::write(
-        &stranger,
-        age::x25519::Identity::generate()
-            .to_string()
-            .expose_secret(),
-    )
-    .unwrap();
-    let recipient = identity.to_public().to_string();
+    let (key, recipient) = age_key(&tmp.path().join("key.txt"));
+    let (stranger, _) = age_key(&tmp.path().join("stranger.txt"));
 
-    let user = json!({"id": uuid::Uuid::now_v7(), "user_name": "carol", "active": false,
-        "created": "2026-01-01T00:00:00Z", "modified": "2026-01-01T00:00:00Z", "version": 0});
-    let out = common::output_with_stdin(
-        &mut common::import_command(&data),
-        format!("{user}\n").as_bytes(),
-    );
-    assert!(out.status.success(), "{}", text(&out));
+    import_carol(&data);
 
     // A recipient that is not one stops the configuration from loading.
     let bad = tmp.path().join("bad.toml");
@@ -695,15 +705,7 @@ async fn encrypted_backups_open_only_with_their_identity() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
     let by_hand = tmp.path().join("by-hand.backup.age");
-    let out = run(
-        &data,
-        &[
-            "backup",
-            by_hand.to_str().unwrap(),
-            "--recipient",
-            &recipient,
-        ],
-    );
+    let out = sealed_backup(&data, &by_hand, &recipient);
     assert!(out.status.success(), "{}", text(&out));
     let out = run(
         &data,
@@ -764,12 +766,7 @@ async fn encrypted_backups_open_only_with_their_identity() {
             ],
         );
         assert!(out.status.success(), "{}", text(&out));
-        let exported = run(&restored, &["export"]);
-        assert!(
-            String::from_utf8_lossy(&exported.stdout).contains("\"carol\""),
-            "{}",
-            text(&exported)
-        );
+        assert_holds_carol(&restored);
     }
 }
 
@@ -778,8 +775,6 @@ async fn encrypted_backups_open_only_with_their_identity() {
 /// (required in CI).
 #[test]
 fn encrypted_backups_are_age_files_the_age_tool_reads_and_writes() {
-    use age::secrecy::ExposeSecret;
-
     if !common::tool_available("age", "age") {
         return;
     }
@@ -787,21 +782,10 @@ fn encrypted_backups_are_age_files_the_age_tool_reads_and_writes() {
     let data = tmp.path().join("data");
     let out = run(&data, &["init"]);
     assert!(out.status.success(), "{}", text(&out));
-    let identity = age::x25519::Identity::generate();
-    let key = tmp.path().join("key.txt");
-    std::fs::write(&key, identity.to_string().expose_secret()).unwrap();
-    let recipient = identity.to_public().to_string();
+    let (key, recipient) = age_key(&tmp.path().join("key.txt"));
 
     let sealed = tmp.path().join("sealed.backup.age");
-    let out = run(
-        &data,
-        &[
-            "backup",
-            sealed.to_str().unwrap(),
-            "--recipient",
-            &recipient,
-        ],
-    );
+    let out = sealed_backup(&data, &sealed, &recipient);
     assert!(out.status.success(), "{}", text(&out));
     let opened = std::process::Command::new("age")
         .args(["-d", "-i", key.to_str().unwrap(), sealed.to_str().unwrap()])

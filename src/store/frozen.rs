@@ -95,6 +95,22 @@ mod tests {
         (db, tree)
     }
 
+    /// With a scan of [`three_keys`] that has read `a`: removes `a` (behind the scan) and `e`
+    /// (ahead of it); the rest of the scan is still the start.
+    #[track_caller]
+    fn removing_around_it_leaves_the_start(tree: &Tree, snapshot: &Snapshot, scan: Scan<'_>) {
+        commit(tree, snapshot, b"a", None);
+        commit(tree, snapshot, b"e", None);
+        let rest: Vec<_> = scan.map(Result::unwrap).collect();
+        assert_eq!(
+            rest,
+            vec![
+                (b"c".to_vec(), b"2".to_vec()),
+                (b"e".to_vec(), b"3".to_vec())
+            ]
+        );
+    }
+
     fn all(frozen: &Frozen<'_>) -> BTreeMap<Vec<u8>, Vec<u8>> {
         frozen.scan(0).map(Result::unwrap).collect()
     }
@@ -116,18 +132,7 @@ mod tests {
         commit(&tree, &snapshot, b"b", Some(b"new"));
         let mut scan = frozen.scan(0);
         assert_eq!(scan.next().unwrap().unwrap().0, b"a");
-        // Behind the scan: removed and changed after it was read.
-        commit(&tree, &snapshot, b"a", None);
-        // Ahead of the scan: removed before it is read.
-        commit(&tree, &snapshot, b"e", None);
-        let rest: Vec<_> = scan.map(Result::unwrap).collect();
-        assert_eq!(
-            rest,
-            vec![
-                (b"c".to_vec(), b"2".to_vec()),
-                (b"e".to_vec(), b"3".to_vec())
-            ]
-        );
+        removing_around_it_leaves_the_start(&tree, &snapshot, scan);
         assert_eq!(frozen.get(0, b"a").unwrap(), Some(b"1".to_vec()));
         assert_eq!(frozen.get(0, b"b").unwrap(), None);
         assert_eq!(frozen.get(0, b"c").unwrap(), Some(b"2".to_vec()));
@@ -151,16 +156,7 @@ mod tests {
             scan.next().unwrap().unwrap(),
             (b"a".to_vec(), b"1".to_vec())
         );
-        commit(&tree, &snapshot, b"a", None);
-        commit(&tree, &snapshot, b"e", None);
-        let rest: Vec<_> = scan.map(Result::unwrap).collect();
-        assert_eq!(
-            rest,
-            vec![
-                (b"c".to_vec(), b"2".to_vec()),
-                (b"e".to_vec(), b"3".to_vec())
-            ]
-        );
+        removing_around_it_leaves_the_start(&tree, &snapshot, scan);
         assert_eq!(snapshot.total(), 2, "the key behind the scan was not kept");
     }
 }
