@@ -131,6 +131,9 @@ pub struct LdapConfig {
     pub max_connections_per_ip: usize,
     /// Largest request accepted, in bytes.
     pub max_request_bytes: usize,
+    /// Load balancers whose connections start with a PROXY protocol header (v1 or v2) naming
+    /// the client; connections from them without one are closed.
+    pub trusted_proxies: Vec<crate::model::Network>,
 }
 
 /// Certificate and key (PEM). When both are absent a self-signed pair is generated in
@@ -347,6 +350,7 @@ impl Default for LdapConfig {
             max_connections: 4096,
             max_connections_per_ip: 512,
             max_request_bytes: 256 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -2421,3 +2421,96 @@ fn a_sweep_removes_only_ended_sessions_and_expired_links() {
     );
     assert_eq!(service.sweep_ended(later).unwrap(), Swept::default());
 }
+
+/// A BER element: `tag`, definite length, `content`.
+fn ber(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    match content.len() {
+        n @ 0..=127 => out.push(n as u8),
+        n => {
+            let bytes = (n as u32).to_be_bytes();
+            let skip = bytes.iter().take_while(|b| **b == 0).count();
+            out.push(0x80 | (4 - skip) as u8);
+            out.extend_from_slice(&bytes[skip..]);
+        }
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// Connects to `ldap`, sends `header` and then a simple bind as the admin; the bind's result
+/// code, or `None` when the server closed the connection instead of answering.
+async fn bind_through_proxy(ldap: std::net::SocketAddr, header: &[u8]) -> Option<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let bind = ber(
+        0x60,
+        &[
+            ber(0x02, &[3]),
+            ber(0x04, common::ADMIN_DN.as_bytes()),
+            ber(0x80, ADMIN_PASSWORD.as_bytes()),
+        ]
+        .concat(),
+    );
+    let message = ber(0x30, &[ber(0x02, &[1]), bind].concat());
+    let mut conn = tokio::net::TcpStream::connect(ldap).await.unwrap();
+    conn.write_all(&[header, &message].concat()).await.unwrap();
+    let mut answer = vec![0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut answer))
+        .await
+        .expect("an answer or a close")
+        .unwrap_or(0);
+    let answer = &answer[..n];
+    // BindResponse ([APPLICATION 1]) starts with its ENUMERATED result code.
+    let at = answer.iter().position(|b| *b == 0x61)?;
+    let rest = &answer[at..];
+    let code = rest.windows(2).position(|w| w == [0x0a, 0x01])?;
+    rest.get(code + 2).copied()
+}
+
+/// `[ldap] trusted_proxies`: a load balancer passing LDAP through with the PROXY protocol (v1
+/// or v2) names the client, and that client is the one audited; from a trusted proxy a
+/// connection without a valid header is closed unanswered.
+#[tokio::test(flavor = "multi_thread")]
+async fn ldap_behind_a_proxy_protocol_load_balancer_sees_the_client() {
+    let d = Directory::start("[ldap]\ntrusted_proxies = [\"127.0.0.0/8\"]\n");
+    let admin = d.admin_token().await;
+
+    let v1 = b"PROXY TCP4 203.0.113.7 127.0.0.1 40000 3890\r\n";
+    assert_eq!(bind_through_proxy(d.server.ldap, v1).await, Some(0));
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    v2.extend_from_slice(&[0x21, 0x21, 0, 36]);
+    v2.extend_from_slice(
+        &"2001:db8::7"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
+    v2.extend_from_slice(&"::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
+    v2.extend_from_slice(&[0x9c, 0x40, 0x0f, 0x32]);
+    assert_eq!(bind_through_proxy(d.server.ldap, &v2).await, Some(0));
+    let logins = d.audit(&admin, "kind=login_succeeded").await;
+    let clients: Vec<&str> = logins
+        .iter()
+        .filter(|e| e["source"] == "ldap")
+        .filter_map(|e| e["client"].as_str())
+        .collect();
+    assert_eq!(clients, ["203.0.113.7", "2001:db8::7"], "{logins:?}");
+
+    // No header, or a malformed one, from the proxy: closed, and no bind happened.
+    assert_eq!(bind_through_proxy(d.server.ldap, b"").await, None);
+    assert_eq!(
+        bind_through_proxy(d.server.ldap, b"PROXY TCP4 nonsense\r\n").await,
+        None
+    );
+    let logins = d.audit(&admin, "kind=login_succeeded").await;
+    assert_eq!(
+        logins.iter().filter(|e| e["source"] == "ldap").count(),
+        2,
+        "{logins:?}"
+    );
+
+    // Without trusted proxies, a PROXY header is no LDAP and gets no bind.
+    let plain = Directory::start("");
+    assert_eq!(bind_through_proxy(plain.server.ldap, b"").await, Some(0));
+    assert_eq!(bind_through_proxy(plain.server.ldap, v1).await, None);
+}

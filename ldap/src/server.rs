@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use crate::directory::Directory;
 use crate::entry::Entry;
 use crate::paging::OID_PAGED_RESULTS;
+use crate::proxy::TrustedProxies;
 use crate::schema::{RootDse, Schema};
 use crate::session::Connection;
 use crate::stats::Stats;
@@ -79,6 +80,9 @@ pub struct ServerConfig {
     pub require_tls_for_passwords: bool,
     /// Connection and operation counters; share the `Arc` to read them while serving.
     pub stats: Arc<Stats>,
+    /// Load balancers whose connections start with a PROXY protocol header naming the client
+    /// (see [`crate::proxy`]); connections from them without one are closed.
+    pub trusted_proxies: Option<TrustedProxies>,
 }
 
 impl ServerConfig {
@@ -90,6 +94,7 @@ impl ServerConfig {
             tls: None,
             require_tls_for_passwords: false,
             stats: Arc::default(),
+            trusted_proxies: None,
         }
     }
 }
@@ -246,9 +251,22 @@ impl<D: Directory> Server<D> {
             let tls = tls.clone();
             tracker.spawn(async move {
                 let _admission = admission;
+                let mut stream = stream;
+                let timeout = server.shared.config.limits.tls_handshake_timeout;
+                let peer = match &server.shared.config.trusted_proxies {
+                    Some(proxies) if proxies.trusts(peer.ip()) => {
+                        match crate::proxy::read_header(&mut stream, timeout).await {
+                            Ok(client) => client.unwrap_or(peer),
+                            Err(e) => {
+                                tracing::debug!(%peer, error = %e, "LDAP connection from a trusted proxy closed: no valid PROXY header");
+                                return;
+                            }
+                        }
+                    }
+                    _ => peer,
+                };
                 match tls {
                     Some(cfg) => {
-                        let timeout = server.shared.config.limits.tls_handshake_timeout;
                         match crate::tls::accept(&cfg, stream, timeout).await {
                             Ok(s) => server.serve_connection(s, peer, true, shutdown).await,
                             Err(e) => tracing::debug!(%peer, error = %e, "LDAPS handshake failed"),

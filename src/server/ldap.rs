@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rollcall_ldap::{Dn, Limits, RootDse, Server, ServerConfig};
+use rollcall_ldap::{Dn, Limits, RootDse, Server, ServerConfig, TrustedProxies};
 
 use crate::adapter::ldap::{LdapDirectory, schema};
 use crate::config::Config;
@@ -26,6 +26,12 @@ pub fn server(
     server_config.tls = Some(tls);
     server_config.require_tls_for_passwords = config.ldap.require_tls;
     let l = &config.ldap;
+    if !l.trusted_proxies.is_empty() {
+        let proxies = l.trusted_proxies.clone();
+        server_config.trusted_proxies = Some(TrustedProxies::new(move |ip| {
+            proxies.iter().any(|n| n.contains(ip))
+        }));
+    }
     server_config.limits = Limits {
         max_connections: l.max_connections,
         max_connections_per_ip: l.max_connections_per_ip,
