@@ -74,17 +74,7 @@ pub fn write_file<E: Display>(
         .open(&partial)
         .map_err(io_error(&partial))?;
     let written = (|| {
-        let writer = std::io::BufWriter::new(out);
-        let (writer, entries) = if recipients.is_empty() {
-            let mut writer = writer;
-            let entries =
-                backup(&mut writer).map_err(|e| BackupFileError::Backup(e.to_string()))?;
-            (writer, entries)
-        } else {
-            crate::sealed::seal(writer, recipients, |sealed| {
-                backup(sealed).map_err(|e| BackupFileError::Backup(e.to_string()))
-            })?
-        };
+        let (writer, entries) = write_to(std::io::BufWriter::new(out), recipients, backup)?;
         let out = writer
             .into_inner()
             .map_err(|e| io_error(&partial)(e.into_error()))?;
@@ -107,6 +97,21 @@ pub fn write_file<E: Display>(
             Err(e)
         }
     }
+}
+
+/// Writes what `backup` produces to `out`, sealed to `recipients` if there are any (see
+/// [`crate::sealed`]); returns `out`, the backup complete in it, and the number of entries.
+pub fn write_to<W: Write, E: Display>(
+    mut out: W,
+    recipients: &[Recipient],
+    backup: impl FnOnce(&mut dyn Write) -> Result<u64, E>,
+) -> Result<(W, u64), BackupFileError> {
+    let backup = |w: &mut dyn Write| backup(w).map_err(|e| BackupFileError::Backup(e.to_string()));
+    if recipients.is_empty() {
+        let entries = backup(&mut out)?;
+        return Ok((out, entries));
+    }
+    crate::sealed::seal(out, recipients, backup)
 }
 
 /// `rollcall-20261204T174500Z.backup` (`.backup.age` when `sealed`): UTC, sorting by name

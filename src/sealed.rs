@@ -97,8 +97,7 @@ pub fn open<'a, R: BufRead + 'a>(
     mut input: R,
     identity_file: Option<&Path>,
 ) -> Result<Box<dyn BufRead + 'a>, SealError> {
-    let sealed = input.fill_buf()?.starts_with(MAGIC);
-    if !sealed {
+    if !is_sealed(input.fill_buf()?) {
         return Ok(Box::new(input));
     }
     let path = identity_file.ok_or(SealError::IdentityNeeded)?;

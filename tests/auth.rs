@@ -2161,7 +2161,7 @@ async fn raising_permissions_notifies_the_administrators() {
     let body = notices[0]["body"].as_str().unwrap();
     assert!(
         body.contains(
-            "gus was given the Administrator System Role (role \"Administrators\") by admin (scim)"
+            "gus was given the Administrator System Role (role \"Administrators\") by \"admin\" (scim)"
         ),
         "{body}"
     );
@@ -2189,7 +2189,7 @@ async fn raising_permissions_notifies_the_administrators() {
     let body = notices[1]["body"].as_str().unwrap();
     assert!(
         body.contains(
-            "role \"Helpdesk\" (0 members) was given user.edit: none → all by admin (scim)"
+            "role \"Helpdesk\" (0 members) was given user.edit: none → all by \"admin\" (scim)"
         ),
         "{body}"
     );
@@ -2224,7 +2224,7 @@ async fn raising_permissions_notifies_the_administrators() {
     let body = notices[2]["body"].as_str().unwrap();
     assert!(
         body.contains(
-            "role \"Helpdesk\" (1 member) was made an administrator role by admin (scim)"
+            "role \"Helpdesk\" (1 member) was made an administrator role by \"admin\" (scim)"
         ),
         "{body}"
     );

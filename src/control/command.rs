@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::Source;
 use crate::model::{
-    Account, LicenseType, MultiValue, Network, PermissionGrant, Role, RoleSettings, RoleType, User,
+    Account, AccountId, LicenseType, MultiValue, Network, PermissionGrant, Role, RoleSettings,
+    RoleType, User,
 };
 use crate::service::{Actor, NewUser, Plan, Service, ServiceError};
 use crate::transfer::{Importer, without_secrets};
@@ -339,10 +340,7 @@ pub fn execute(
         }) => {
             let mut user = User::new(user_name);
             user.license = license;
-            user.account = account
-                .map(|name| named(service.account_by_name(&actor, &name), "account", &name))
-                .transpose()?
-                .map(|a| a.id);
+            user.account = account_id(service, &actor, account, "account")?;
             user.manager = manager
                 .map(|name| named(service.user_by_name(&actor, &name), "manager", &name))
                 .transpose()?
@@ -389,10 +387,7 @@ pub fn execute(
             account,
         }) => {
             let user = service.user_by_name(&actor, &user_name)?;
-            let account = account
-                .map(|name| named(service.account_by_name(&actor, &name), "account", &name))
-                .transpose()?
-                .map(|a| a.id);
+            let account = account_id(service, &actor, account, "account")?;
             let user = service.update_user(&actor, user.id, None, |u| {
                 u.license = license;
                 if account.is_some() {
@@ -504,10 +499,7 @@ pub fn execute(
             licensed,
         }) => {
             let mut account = Account::new(name);
-            account.parent = parent
-                .map(|name| named(service.account_by_name(&actor, &name), "parent", &name))
-                .transpose()?
-                .map(|a| a.id);
+            account.parent = account_id(service, &actor, parent, "parent")?;
             account.licensed = licensed;
             let account = service.create_account(&actor, account)?;
             writeln!(out, "created {}", account.name)?;
@@ -639,6 +631,17 @@ fn named<T>(found: Result<T, ServiceError>, what: &str, name: &str) -> Result<T,
         context: format!("{what} {name:?}: "),
         error,
     })
+}
+
+/// The id of the account named `name`, if one is named; `what` says which it is in errors.
+fn account_id(
+    service: &Service,
+    actor: &Actor,
+    name: Option<String>,
+    what: &str,
+) -> Result<Option<AccountId>, ControlError> {
+    name.map(|name| named(service.account_by_name(actor, &name), what, &name).map(|a| a.id))
+        .transpose()
 }
 
 /// `user list`: streamed, so a large directory is never held in memory.

@@ -609,7 +609,8 @@ fn verb(action: Action) -> &'static str {
     }
 }
 
-fn describe(subject: &Subject) -> String {
+/// Who a subject is, for a person to read in a message.
+pub(super) fn describe(subject: &Subject) -> String {
     match (&subject.principal, &subject.user) {
         (Principal::System, _) => "the system".into(),
         (Principal::Anonymous, _) => "an anonymous client".into(),

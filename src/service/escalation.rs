@@ -26,7 +26,7 @@ impl Service {
             "{} was given the Administrator System Role (role {:?}) by {}",
             user.user_name,
             role.name,
-            acting(tx, actor)?
+            self.acting(actor)?
         );
         tx.push_outbox(
             &self.admin_notice(
@@ -76,7 +76,7 @@ impl Service {
             "role {:?} ({holders}) was {} by {}",
             new.name,
             raised.join(" and "),
-            acting(tx, actor)?
+            self.acting(actor)?
         );
         tx.push_outbox(
             &self.admin_notice(
@@ -91,20 +91,21 @@ impl Service {
     }
 }
 
+impl Service {
+    /// Who made a change and from where, for a person to read: `"admin" (scim)`.
+    fn acting(&self, actor: &Actor) -> Result<String> {
+        Ok(format!(
+            "{} ({})",
+            super::authz::describe(&*self.subject(actor)?),
+            actor.source
+        ))
+    }
+}
+
 /// The directory setting itself up (the first start's administrator and roles): nobody to
 /// warn about.
 fn own_setup(actor: &Actor) -> bool {
     actor.principal == Principal::System && actor.source == Source::System
-}
-
-/// Who made a change, for a person to read: a userName, or the system, and where from.
-fn acting(tx: &mut dyn Txn, actor: &Actor) -> Result<String> {
-    let who = match actor.principal {
-        Principal::User(id) => tx.user(id)?.map_or_else(|| id.to_string(), |u| u.user_name),
-        Principal::System => "the system".to_string(),
-        Principal::Anonymous => "an anonymous client".to_string(),
-    };
-    Ok(format!("{who} ({})", actor.source))
 }
 
 /// The permissions `new` grants that reach records `old` did not, as `user.edit: none → team`.

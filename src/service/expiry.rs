@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use super::{Result, Service};
 use crate::model::UserId;
+use crate::store::{TxError, Txn};
 use crate::token::SecretDigest;
 
 /// Records removed per transaction, so that a large backlog (the first sweep after an upgrade)
@@ -32,14 +33,7 @@ impl Service {
                 sessions.push((session.user, session.jti));
             }
         }
-        for batch in sessions.chunks(SWEEP_BATCH) {
-            self.transact(|tx| {
-                for (user, jti) in batch {
-                    tx.delete_session(*user, *jti)?;
-                }
-                Ok(())
-            })?;
-        }
+        self.remove_in_batches(&sessions, |tx, (user, jti)| tx.delete_session(*user, *jti))?;
         let mut links: Vec<SecretDigest> = Vec::new();
         for link in self.store.links() {
             let (digest, link) = link?;
@@ -47,17 +41,27 @@ impl Service {
                 links.push(digest);
             }
         }
-        for batch in links.chunks(SWEEP_BATCH) {
-            self.transact(|tx| {
-                for digest in batch {
-                    tx.delete_link(digest)?;
-                }
-                Ok(())
-            })?;
-        }
+        self.remove_in_batches(&links, |tx, digest| tx.delete_link(digest))?;
         Ok(Swept {
             sessions: sessions.len(),
             links: links.len(),
         })
+    }
+
+    /// Removes `keys` with `remove`, [`SWEEP_BATCH`] to a transaction.
+    fn remove_in_batches<K>(
+        &self,
+        keys: &[K],
+        remove: impl Fn(&mut dyn Txn, &K) -> std::result::Result<(), TxError>,
+    ) -> Result<()> {
+        for batch in keys.chunks(SWEEP_BATCH) {
+            self.transact(|tx| {
+                for key in batch {
+                    remove(tx, key)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
     }
 }

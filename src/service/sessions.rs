@@ -255,12 +255,9 @@ impl Service {
         // Act-as sessions are the administrator's doing: the user's limit neither counts them
         // nor makes room for them.
         let limit = self.policy.session_limit.filter(|_| acting_admin.is_none());
-        let mut refused = false;
         let issued = self.transact(|tx| {
-            refused = false;
             if let Some(limit) = limit {
-                self.make_room(tx, actor, user, limit, now)
-                    .inspect_err(|e| refused = matches!(e, ServiceError::Forbidden(_)))?;
+                self.make_room(tx, actor, user, limit, now)?;
             }
             tx.put_session(&session)?;
             self.audit(
@@ -272,7 +269,8 @@ impl Service {
                 None,
             )
         });
-        if let (Err(refusal), true) = (&issued, refused) {
+        // Only the limit refuses in this transaction.
+        if let (Err(refusal @ ServiceError::Forbidden(_)), Some(_)) = (&issued, limit) {
             // The refused transaction wrote nothing; the trail still says why.
             let detail = refusal.to_string();
             let recorded = self.transact(|tx| {

@@ -55,18 +55,11 @@ fn spool(
         .map_err(|e| format!("creating {}: {e}", path.display()))?;
     let _ = std::fs::remove_file(&path);
     let entries = {
-        let spooled = std::io::BufWriter::new(&mut file);
-        let write = |out: &mut dyn Write| service.backup(actor, out).map_err(|e| e.to_string());
-        let (mut spooled, entries) = if recipients.is_empty() {
-            let mut spooled = spooled;
-            let entries = write(&mut spooled)?;
-            (spooled, entries)
-        } else {
-            crate::sealed::seal(spooled, recipients, |sealed| {
-                write(sealed).map_err(BackupFailed)
+        let (mut spooled, entries) =
+            crate::backups::write_to(std::io::BufWriter::new(&mut file), recipients, |out| {
+                service.backup(actor, out)
             })
-            .map_err(|e| e.0)?
-        };
+            .map_err(|e| e.to_string())?;
         spooled.flush().map_err(|e| e.to_string())?;
         entries
     };
@@ -74,15 +67,6 @@ fn spool(
     std::io::copy(&mut file, out).map_err(|e| e.to_string())?;
     out.flush().map_err(|e| e.to_string())?;
     Ok(entries)
-}
-
-/// Why a backup being sealed failed, as a message.
-struct BackupFailed(String);
-
-impl From<crate::sealed::SealError> for BackupFailed {
-    fn from(e: crate::sealed::SealError) -> Self {
-        Self(e.to_string())
-    }
 }
 
 /// The `recipient` parameters of a backup request: age public keys to encrypt it to.
