@@ -30,6 +30,7 @@ pub struct Config {
     pub sessions: SessionConfig,
     pub recovery: RecoveryConfig,
     pub activation: ActivationConfig,
+    pub activity: ActivityConfig,
     pub store: StoreConfig,
     pub smtp: SmtpConfig,
     pub backup: BackupConfig,
@@ -149,6 +150,25 @@ pub struct TlsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ActivationConfig {
     pub link_ttl_hours: u32,
+}
+
+/// Sign-in activity: the dormant-account rule.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActivityConfig {
+    /// People who have not signed in for this many days are deactivated; 0: never.
+    pub deactivate_after_days: u32,
+    /// Deactivations per hourly run at most.
+    pub deactivate_per_run: u32,
+}
+
+impl Default for ActivityConfig {
+    fn default() -> Self {
+        Self {
+            deactivate_after_days: 0,
+            deactivate_per_run: 50,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -319,6 +339,7 @@ impl Default for Config {
             sessions: SessionConfig::default(),
             recovery: RecoveryConfig::default(),
             activation: ActivationConfig::default(),
+            activity: ActivityConfig::default(),
             store: StoreConfig::default(),
             smtp: SmtpConfig::default(),
             backup: BackupConfig::default(),
@@ -520,6 +541,12 @@ impl Config {
             recovery: self.recovery.enabled,
             recovery_link_ttl: time::Duration::minutes(self.recovery.link_ttl_minutes.into()),
             custom: std::sync::Arc::new(self.custom_attributes.clone()),
+            dormancy: (self.activity.deactivate_after_days > 0).then(|| {
+                crate::service::DormancyPolicy {
+                    after: time::Duration::days(self.activity.deactivate_after_days.into()),
+                    per_run: self.activity.deactivate_per_run as usize,
+                }
+            }),
         }
     }
 

@@ -16,6 +16,7 @@ pub mod model;
 pub mod outbox;
 pub mod password;
 pub mod process;
+pub mod review;
 pub mod sealed;
 pub mod server;
 pub mod service;

@@ -98,6 +98,11 @@ enum Command {
         #[command(subcommand)]
         command: control::AccountCommand,
     },
+    /// Reports for administrators and auditors.
+    Report {
+        #[command(subcommand)]
+        command: control::ReportCommand,
+    },
     /// Cross-check every index and counter against the records as they are when it starts (on
     /// a running server, commits go on meanwhile).
     Check,
@@ -171,6 +176,7 @@ fn main() -> anyhow::Result<()> {
         Command::User { command } => operate(&config, control::Command::User(command), false),
         Command::Role { command } => operate(&config, control::Command::Role(command), false),
         Command::Account { command } => operate(&config, control::Command::Account(command), false),
+        Command::Report { command } => operate(&config, control::Command::Report(command), false),
         Command::Check => operate(&config, control::Command::Check, false),
         Command::Licenses => operate(&config, control::Command::Licenses, false),
         Command::Import => import(&config),

@@ -26,16 +26,19 @@ pub enum MessageKind {
     /// Someone gained power: a user given the Administrator System Role, or a role made an
     /// administrator role or given wider permissions.
     PermissionEscalation,
+    /// A dormant account was deactivated: nobody signed in with it for the configured time.
+    DormantDeactivated,
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 6] = [
+    pub const ALL: [MessageKind; 7] = [
         Self::Activation,
         Self::PasswordReset,
         Self::AccountLocked,
         Self::LicenseThreshold,
         Self::LicenseRefused,
         Self::PermissionEscalation,
+        Self::DormantDeactivated,
     ];
 
     /// The snake_case name used in records and in template file names (`<name>.txt`).
@@ -47,6 +50,7 @@ impl MessageKind {
             Self::LicenseThreshold => "license_threshold",
             Self::LicenseRefused => "license_refused",
             Self::PermissionEscalation => "permission_escalation",
+            Self::DormantDeactivated => "dormant_deactivated",
         }
     }
 }

@@ -607,6 +607,14 @@ fn standard_attribute_types() -> Vec<AttributeType> {
         )
         .single_value(),
         op("1.3.6.1.1.20", "entryDN", DN, Usage::DirectoryOperation).single_value(),
+        // The last successful bind, as OpenLDAP's lastbind overlay names it.
+        op(
+            "1.3.6.1.4.1.453.16.2.188",
+            "authTimestamp",
+            GENERALIZED_TIME,
+            Usage::DsaOperation,
+        )
+        .single_value(),
         op(
             "1.2.840.113556.1.2.102",
             "memberOf",

@@ -38,6 +38,33 @@ pub struct LoginState {
     /// records its session, so two concurrent sign-ins of one user conflict and the later
     /// one counts the session of the other.
     pub sessions_opened: u64,
+    /// The last successful sign-in (LDAP bind or `POST /auth/token`), to within
+    /// [`LAST_LOGIN_RESOLUTION`]: access reviews and the dormant-account rule read it.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_login: Option<OffsetDateTime>,
+    /// When the user last became active, so that a user reactivated after a long absence is
+    /// not dormant the moment it is back.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub activated: Option<OffsetDateTime>,
+}
+
+/// How stale the recorded last sign-in may be. A sign-in within this time of the recorded one
+/// writes nothing, so that an application binding as one service account many times a second
+/// does not make every bind write the same key.
+pub const LAST_LOGIN_RESOLUTION: Duration = Duration::minutes(1);
+
+impl LoginState {
+    /// Records a sign-in at `now`; false when the recorded one is recent enough to keep.
+    pub fn note_login(&mut self, now: OffsetDateTime) -> bool {
+        if self
+            .last_login
+            .is_some_and(|last| now - last < LAST_LOGIN_RESOLUTION)
+        {
+            return false;
+        }
+        self.last_login = Some(now);
+        true
+    }
 }
 
 impl LockoutPolicy {

@@ -21,6 +21,7 @@ pub enum Command {
     Role(RoleCommand),
     Account(AccountCommand),
     Token(TokenCommand),
+    Report(ReportCommand),
     Licenses,
     /// Cross-check every index and counter against the records.
     Check,
@@ -218,6 +219,21 @@ pub enum RoleCommand {
         role: String,
         /// userName of the user.
         user_name: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Subcommand)]
+pub enum ReportCommand {
+    /// An access review: a row per user with its roles, what they grant, whether it is an
+    /// administrator, MFA, its last sign-in and how many days it has been idle.
+    Access {
+        /// text (tab-separated), csv (RFC 4180, for a spreadsheet) or json (JSON lines).
+        #[arg(long, default_value = "text")]
+        format: crate::review::Format,
+        /// Only the active people (who sign in here) idle for at least DAYS days: those
+        /// `[activity] deactivate_after_days = DAYS` would deactivate.
+        #[arg(long, value_name = "DAYS")]
+        idle_days: Option<u32>,
     },
 }
 
@@ -586,6 +602,15 @@ pub fn execute(
             let revoked = service.revoke_api_token(&actor, &token)?;
             writeln!(out, "revoked {} ({})", revoked.name, revoked.id)?;
         }
+        Command::Report(ReportCommand::Access { format, idle_days }) => {
+            let mut writer = crate::review::Writer::new(&mut *out, format);
+            service.access_review(
+                &actor,
+                crate::service::ReviewFilter { idle_days },
+                &mut |row| writer.row(&row).map_err(ControlError::from),
+            )?;
+            writer.finish()?;
+        }
         Command::Licenses => {
             for usage in service.license_usage()? {
                 let limit = usage
@@ -693,6 +718,15 @@ fn show_user(
             shown["manager_name"] = manager.user_name.into();
         }
     }
+    let activity = service.activity(actor, user.id)?;
+    shown["last_login"] = activity
+        .last_login
+        .map(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        })
+        .into();
+    shown["idle_days"] = activity.idle_days(time::OffsetDateTime::now_utc()).into();
     writeln!(out, "{}", serde_json::to_string_pretty(&shown)?)?;
     Ok(())
 }

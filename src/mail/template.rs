@@ -149,6 +149,7 @@ fn builtin_source(kind: MessageKind) -> &'static str {
         MessageKind::LicenseThreshold => include_str!("templates/license_threshold.txt"),
         MessageKind::LicenseRefused => include_str!("templates/license_refused.txt"),
         MessageKind::PermissionEscalation => include_str!("templates/permission_escalation.txt"),
+        MessageKind::DormantDeactivated => include_str!("templates/dormant_deactivated.txt"),
     }
 }
 

@@ -1,5 +1,7 @@
-//! The running server removes ended sessions and expired one-time links (see
-//! [`Service::sweep_ended`]) at start and then every [`SWEEP_EVERY`].
+//! Housekeeping of the running server. At start and then every [`SWEEP_EVERY`] it removes
+//! ended sessions and expired one-time links (see [`Service::sweep_ended`]); at start and then
+//! every [`DORMANCY_EVERY`], when `[activity] deactivate_after_days` is set, it deactivates the
+//! dormant accounts (see [`Service::deactivate_dormant`]).
 
 use std::time::Duration;
 
@@ -11,28 +13,88 @@ use crate::service::Service;
 /// Often enough that the backlog of one sweep stays small.
 const SWEEP_EVERY: Duration = Duration::from_secs(600);
 
+/// Dormancy is counted in days; an hour late is nothing, and a run reads every user.
+const DORMANCY_EVERY: Duration = Duration::from_secs(3600);
+
 pub async fn run(service: Service, shutdown: CancellationToken) {
+    let tracker = service.clone();
+    match tokio::task::spawn_blocking(move || {
+        tracker.start_activity_tracking(OffsetDateTime::now_utc())
+    })
+    .await
+    {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not record the start of sign-in tracking"),
+        Err(e) => tracing::error!(error = %e, "recording the start of sign-in tracking failed"),
+    }
+    let mut last_dormancy: Option<tokio::time::Instant> = None;
     loop {
-        let sweeper = service.clone();
-        let swept =
-            tokio::task::spawn_blocking(move || sweeper.sweep_ended(OffsetDateTime::now_utc()))
-                .await;
-        match swept {
-            Ok(Ok(swept)) if swept.sessions + swept.links > 0 => tracing::info!(
-                sessions = swept.sessions,
-                links = swept.links,
-                "removed ended sessions and expired one-time links"
-            ),
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "removing ended sessions failed; trying again later")
-            }
-            Err(e) => tracing::error!(error = %e, "the session sweep stopped unexpectedly"),
+        sweep_ended(&service).await;
+        if last_dormancy.is_none_or(|t| t.elapsed() >= DORMANCY_EVERY) {
+            last_dormancy = Some(tokio::time::Instant::now());
+            deactivate_dormant(&service).await;
         }
         tokio::select! {
             biased;
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(SWEEP_EVERY) => {}
         }
+    }
+}
+
+async fn sweep_ended(service: &Service) {
+    let sweeper = service.clone();
+    let swept =
+        tokio::task::spawn_blocking(move || sweeper.sweep_ended(OffsetDateTime::now_utc())).await;
+    match swept {
+        Ok(Ok(swept)) if swept.sessions + swept.links > 0 => tracing::info!(
+            sessions = swept.sessions,
+            links = swept.links,
+            "removed ended sessions and expired one-time links"
+        ),
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "removing ended sessions failed; trying again later")
+        }
+        Err(e) => tracing::error!(error = %e, "the session sweep stopped unexpectedly"),
+    }
+}
+
+async fn deactivate_dormant(service: &Service) {
+    let Some(policy) = service.policy().dormancy else {
+        return;
+    };
+    let sweeper = service.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        sweeper.deactivate_dormant(policy, OffsetDateTime::now_utc())
+    })
+    .await;
+    match done {
+        Ok(Ok(dormant)) => {
+            if !dormant.deactivated.is_empty() {
+                tracing::info!(
+                    users = ?dormant.deactivated,
+                    days = policy.after.whole_days(),
+                    "deactivated dormant accounts"
+                );
+            }
+            if dormant.deferred > 0 {
+                tracing::warn!(
+                    left = dormant.deferred,
+                    per_run = policy.per_run,
+                    "more dormant accounts than one run deactivates; the rest follow in the next runs"
+                );
+            }
+            if !dormant.kept.is_empty() {
+                tracing::warn!(
+                    users = ?dormant.kept,
+                    "dormant, but kept active: the last active administrator"
+                );
+            }
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "deactivating dormant accounts failed; trying again later")
+        }
+        Err(e) => tracing::error!(error = %e, "the dormant-account run stopped unexpectedly"),
     }
 }

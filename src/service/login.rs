@@ -265,7 +265,8 @@ impl Service {
         Ok(EffectiveSettings::of(&roles))
     }
 
-    /// A successful login: audited, failures forgotten, the TOTP step used up, and an imported
+    /// A successful login: audited and recorded as the last one, failures forgotten, the TOTP
+    /// step used up, and an imported
     /// or outdated hash replaced by one at the configured cost.
     fn accept(
         &self,
@@ -276,14 +277,19 @@ impl Service {
         totp_step: Option<u64>,
     ) -> Result<()> {
         let target = user.id.to_string();
+        let now = OffsetDateTime::now_utc();
         self.transact(|tx| {
-            let state = tx.login_state(user.id)?;
-            if state.as_ref().is_some_and(|s| !s.failures.is_empty()) || totp_step.is_some() {
-                let mut state = state.unwrap_or_default();
+            let mut state = tx.login_state(user.id)?.unwrap_or_default();
+            let mut changed = state.note_login(now);
+            if !state.failures.is_empty() {
                 state.failures.clear();
-                if totp_step.is_some() {
-                    state.last_totp_step = totp_step;
-                }
+                changed = true;
+            }
+            if totp_step.is_some() {
+                state.last_totp_step = totp_step;
+                changed = true;
+            }
+            if changed {
                 tx.put_login_state(user.id, &state)?;
             }
             self.audit(

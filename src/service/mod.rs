@@ -2,6 +2,7 @@
 //! the CLI all call these methods; none of them writes to the store or decides a rule itself.
 
 mod accounts;
+mod activity;
 mod admin;
 mod audit_query;
 mod authz;
@@ -20,6 +21,7 @@ mod passwords;
 mod query;
 mod recovery;
 mod refs;
+mod review;
 mod roles;
 mod sessions;
 mod tokens;
@@ -36,6 +38,7 @@ use crate::mail::Templates;
 use crate::model::{LicenseLimits, UserId};
 use crate::store::{Store, StoreError, TxError, Txn};
 
+pub use activity::{Activity, DormancyPolicy, Dormant};
 pub use audit_query::{AuditQuery, MAX_AUDIT_COUNT};
 pub use authz::{IdScope, InTx, Records, Subject, UserScope};
 pub use error::{Result, ServiceError};
@@ -44,6 +47,7 @@ pub use login::{LoggedIn, LoginSource, SecondFactor};
 pub use mfa::Enrolment;
 pub use query::{Candidates, Plan, UserLookup};
 pub use refs::{References, UserRef};
+pub use review::{AccessRow, ReviewFilter};
 pub use sessions::{IssuedToken, SessionPrincipal, SessionUse};
 pub use tokens::TokenPrincipal;
 pub use users::NewUser;
@@ -126,6 +130,8 @@ pub struct Policy {
     pub templates: Arc<Templates>,
     /// Custom user attributes: what `User::extensions` may hold, and of which type.
     pub custom: Arc<crate::model::CustomAttributes>,
+    /// The dormant-account rule, when `[activity] deactivate_after_days` sets one.
+    pub dormancy: Option<DormancyPolicy>,
 }
 
 impl Default for Policy {
@@ -144,6 +150,7 @@ impl Default for Policy {
             recovery_link_ttl: time::Duration::hours(1),
             templates: Arc::new(Templates::default()),
             custom: Arc::default(),
+            dormancy: None,
         }
     }
 }

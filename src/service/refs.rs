@@ -35,6 +35,15 @@ impl Service {
 }
 
 impl References<'_> {
+    /// When the user last signed in (to within a minute), if ever since tracking began.
+    pub fn last_login(&mut self, id: UserId) -> Result<Option<time::OffsetDateTime>> {
+        Ok(self
+            .service
+            .records()
+            .login_state(id)?
+            .and_then(|s| s.last_login))
+    }
+
     /// `None` for a user that is gone or anonymised.
     pub fn user(&mut self, id: UserId) -> Result<Option<UserRef>> {
         if let Some(found) = self.users.get(&id) {

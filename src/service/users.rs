@@ -281,6 +281,7 @@ impl Service {
             tx.erase_audit_of(&subject_id, &subject_id)?;
             tx.erase_audit_of(&old.user_name, &subject_id)?;
             tx.erase_outbox_of(id)?;
+            self.forget_activity(tx, id)?;
             self.audit(
                 tx,
                 actor,
@@ -457,7 +458,19 @@ impl Service {
         tx: &mut dyn Txn,
         actor: &Actor,
         old: Option<&User>,
+        new: User,
+    ) -> Result<User> {
+        self.commit_user_because(tx, actor, old, new, None)
+    }
+
+    /// [`Self::commit_user`], with why the change was made in its audit entry.
+    pub(super) fn commit_user_because(
+        &self,
+        tx: &mut dyn Txn,
+        actor: &Actor,
+        old: Option<&User>,
         mut new: User,
+        reason: Option<String>,
     ) -> Result<User> {
         self.check_custom(&new)?;
         self.check_references(tx, old, &new)?;
@@ -474,6 +487,9 @@ impl Service {
                 self.notify_administrator_granted(tx, actor, &new, &role)?;
             }
         }
+        if new.active && !new.anonymised && !old.is_some_and(|o| o.active) {
+            self.note_activated(tx, new.id)?;
+        }
         let kind = match (old.map(|o| o.active), new.active) {
             (None, _) => AuditKind::UserCreated,
             (Some(false), true) => AuditKind::UserActivated,
@@ -489,7 +505,7 @@ impl Service {
             actor,
             kind,
             Some(new.id.to_string()),
-            None,
+            reason,
             Some(change),
         )?;
         Ok(new)

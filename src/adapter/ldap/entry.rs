@@ -68,6 +68,7 @@ pub const USER_ATTRIBUTES: &[&str] = &[
     "entryuuid",
     "createtimestamp",
     "modifytimestamp",
+    "authtimestamp",
     "structuralobjectclass",
     "subschemasubentry",
     "hassubordinates",
@@ -143,13 +144,14 @@ impl Builder<'_> {
     }
 }
 
-/// `member_of`: whether to resolve role names (a lookup per role), only when the search needs
-/// it.
+/// `member_of`: whether to resolve role names (a lookup per role), and `auth_timestamp`:
+/// whether to read the last sign-in, each only when the search needs it.
 pub fn user_entry(
     tree: &Tree,
     user: &User,
     refs: &mut References<'_>,
     member_of: bool,
+    auth_timestamp: bool,
     attributes: Attributes<'_>,
     custom: &CustomAttributes,
 ) -> Result<Entry> {
@@ -270,6 +272,11 @@ pub fn user_entry(
         })?;
     }
     e.operational(user.id, user.created, user.modified, structural);
+    if auth_timestamp {
+        e.add_looked_up("authTimestamp", || {
+            Ok(refs.last_login(user.id)?.map(generalized_time))
+        })?;
+    }
     Ok(e.entry)
 }
 

@@ -249,6 +249,7 @@ impl Search<'_> {
                 _ => None,
             });
         let member_of = self.needs("memberOf");
+        let auth_timestamp = self.needs("authTimestamp");
         let prefilter = if is_scan(&plan) {
             self.prefilter()
         } else {
@@ -279,6 +280,7 @@ impl Search<'_> {
                     user,
                     &mut refs,
                     true,
+                    true,
                     Attributes::Only(names),
                     custom,
                 );
@@ -298,6 +300,7 @@ impl Search<'_> {
                 user,
                 &mut refs,
                 member_of,
+                auth_timestamp,
                 Attributes::All,
                 custom,
             );

@@ -33,6 +33,7 @@ pub fn router() -> Router<Service> {
         .route("/tokens/{token}", delete(revoke_token))
         .route("/keys/rotate", post(rotate_keys))
         .route("/backup", get(backup))
+        .route("/reports/access", get(access_review))
 }
 
 /// Writes the backup to a temporary file only this process can reach (owner-only, unlinked at
@@ -277,6 +278,80 @@ async fn audit(
     } else {
         Ok(Json(events).into_response())
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessParams {
+    /// `csv`, or `jsonl` (the default; `json` is taken as the same).
+    format: Option<String>,
+    idle_days: Option<u32>,
+}
+
+/// An access review (see [`Service::access_review`]): JSON lines, or CSV as a file download.
+async fn access_review(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+    params: Result<Query<AccessParams>, axum::extract::rejection::QueryRejection>,
+) -> RestResult<Response> {
+    use crate::review::{Format, Writer};
+    let Query(params) = params.map_err(|e| RestError::bad_request(e.body_text()))?;
+    let format = match params.format.as_deref() {
+        None | Some("jsonl" | "json") => Format::Json,
+        Some("csv") => Format::Csv,
+        Some(f) => {
+            return Err(RestError::bad_request(format!(
+                "format {f:?} is not one of jsonl, csv"
+            )));
+        }
+    };
+    let filter = crate::service::ReviewFilter {
+        idle_days: params.idle_days,
+    };
+    let body = as_caller(service, &headers, peer, move |s, actor| {
+        let mut writer = Writer::new(Vec::new(), format);
+        s.access_review(actor, filter, &mut |row| {
+            // Writing to memory cannot fail.
+            writer.row(&row).expect("in-memory report");
+            Ok::<(), RestError>(())
+        })?;
+        Ok(writer.finish().expect("in-memory report"))
+    })
+    .await?;
+    let response = if format == Format::Csv {
+        let today = time::OffsetDateTime::now_utc().date();
+        let name = format!(
+            "attachment; filename=\"access-review-{}{:02}{:02}.csv\"",
+            today.year(),
+            u8::from(today.month()),
+            today.day()
+        );
+        (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/csv; charset=utf-8"),
+                ),
+                (
+                    header::CONTENT_DISPOSITION,
+                    HeaderValue::from_str(&name).expect("ASCII"),
+                ),
+            ],
+            body,
+        )
+            .into_response()
+    } else {
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-ndjson"),
+            )],
+            body,
+        )
+            .into_response()
+    };
+    Ok(response)
 }
 
 async fn outbox(
