@@ -500,6 +500,12 @@ impl Config {
         self.custom_attributes
             .validate(crate::adapter::ldap::USER_ATTRIBUTE_NAMES)
             .map_err(|e| ConfigError::Invalid(format!("[custom_attributes]: {e}")))?;
+        if self.activity.deactivate_after_days > 0 && self.activity.deactivate_per_run == 0 {
+            return Err(ConfigError::Invalid(
+                "[activity] deactivate_per_run must be at least 1 when deactivate_after_days is set"
+                    .into(),
+            ));
+        }
         if self.backup.keep == 0 {
             return Err(ConfigError::Invalid(
                 "[backup] keep must be at least 1 (the newest backup is never removed)".into(),
@@ -604,6 +610,33 @@ mod tests {
 
         std::fs::write(&path, "base_dn = \"example\"\n").unwrap();
         assert!(Config::load(Some(&path), &Overrides::default()).is_err());
+    }
+
+    #[test]
+    fn the_dormant_rule_is_off_by_default_and_becomes_a_policy_when_set() {
+        assert_eq!(Config::default().policy().dormancy, None);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("activity.toml");
+        std::fs::write(&path, "[activity]\ndeactivate_after_days = 90\n").unwrap();
+        let policy = Config::load(Some(&path), &Overrides::default())
+            .unwrap()
+            .policy()
+            .dormancy
+            .unwrap();
+        assert_eq!(policy.after, time::Duration::days(90));
+        assert_eq!(policy.per_run, 50);
+        std::fs::write(
+            &path,
+            "[activity]\ndeactivate_after_days = 90\ndeactivate_per_run = 0\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&path), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("deactivate_per_run must be at least 1"),
+            "{err}"
+        );
     }
 
     fn smtp(toml: &str) -> Result<Config, ConfigError> {

@@ -119,7 +119,10 @@ fn the_dormant_rule_deactivates_only_people_idle_past_the_limit() {
         .filter(|e| e.kind == AuditKind::UserDeactivated)
         .collect();
     assert_eq!(deactivated.len(), 1, "{deactivated:?}");
-    assert_eq!(deactivated[0].target.as_deref(), Some(&*idle.id.to_string()));
+    assert_eq!(
+        deactivated[0].target.as_deref(),
+        Some(&*idle.id.to_string())
+    );
     assert_eq!(deactivated[0].actor, "system");
     let detail = deactivated[0].detail.as_deref().unwrap();
     assert!(
@@ -206,7 +209,10 @@ fn sign_ins_are_recorded_once_a_minute_and_forgotten_with_the_person() {
         "tracking starts once"
     );
     let user = with_password(&service, person("carol", LicenseType::Employee, true));
-    assert_eq!(service.activity(&admin(), user.id).unwrap().last_login, None);
+    assert_eq!(
+        service.activity(&admin(), user.id).unwrap().last_login,
+        None
+    );
     let before = OffsetDateTime::now_utc();
     sign_in(&service, "carol");
     let first = service
@@ -233,4 +239,556 @@ fn sign_ins_are_recorded_once_a_minute_and_forgotten_with_the_person() {
         None,
         "when an anonymised person signed in is erased with the rest"
     );
+}
+
+const TOKEN: &str = "rc_test_provisioning_token_0123456789";
+const ROLE: &str = "urn:rollcall:scim:schemas:extension:2.0:Role";
+const PEOPLE: &str = "ou=people,dc=example,dc=com";
+
+/// A SCIM or REST call; the status and the body (JSON when it is, else the text).
+async fn call(
+    http: &reqwest::Client,
+    server: &common::Server,
+    method: reqwest::Method,
+    path: &str,
+    bearer: &str,
+    body: Option<serde_json::Value>,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let mut req = http.request(method, server.url(path)).bearer_auth(bearer);
+    if let Some(body) = body {
+        req = req
+            .header("content-type", "application/scim+json")
+            .body(body.to_string());
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (status, value)
+}
+
+/// Rows of a CSV access review by userName (the header's names as keys).
+fn csv_rows(
+    text: &str,
+) -> std::collections::HashMap<String, std::collections::HashMap<String, String>> {
+    let mut lines = text.split("\r\n").filter(|l| !l.is_empty());
+    let header: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+    lines
+        .map(|line| {
+            // The names in this test need no quoting.
+            let row: std::collections::HashMap<String, String> = header
+                .iter()
+                .cloned()
+                .zip(line.split(',').map(String::from))
+                .collect();
+            (row["userName"].clone(), row)
+        })
+        .collect()
+}
+
+/// carol's entry, with `attrs` asked for.
+async fn carol_attrs(
+    ldap: &mut ldap3::Ldap,
+    attrs: Vec<&str>,
+) -> std::collections::HashMap<String, Vec<String>> {
+    let (mut entries, _) = ldap
+        .search(
+            &format!("uid=carol,{PEOPLE}"),
+            ldap3::Scope::Base,
+            "(objectClass=*)",
+            attrs,
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    ldap3::SearchEntry::construct(entries.remove(0)).attrs
+}
+
+fn recent(stamp: &str) -> bool {
+    OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339)
+        .is_ok_and(|t| (OffsetDateTime::now_utc() - t).abs() < Duration::minutes(5))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_ins_show_in_access_reviews_from_the_cli_rest_and_ldap() {
+    use reqwest::{Method, StatusCode};
+    use serde_json::json;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = common::start_directory_with_env("", &[("ROLLCALL_BOOTSTRAP_TOKEN", TOKEN)]);
+    let http = reqwest::Client::new();
+    let admin = common::admin_session(&http, &format!("http://{}", server.http)).await;
+    let (status, helpdesk) = call(
+        &http,
+        &server,
+        Method::POST,
+        "/scim/v2/Groups",
+        &admin,
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", ROLE],
+            "displayName": "Helpdesk",
+            ROLE: {"roleType": "employee", "permissions": {"user": {"read": "all", "edit": "team"}}},
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{helpdesk}");
+    let mut ids = std::collections::HashMap::new();
+    for (name, active, password) in [
+        ("carol", true, Some(PASSWORD)),
+        ("dave", true, None),
+        ("erin", false, Some(PASSWORD)),
+    ] {
+        let mut body = json!({"userName": name, "active": active,
+            "emails": [{"value": format!("{name}@example.com"), "primary": true}]});
+        if let Some(pw) = password {
+            body["password"] = json!(pw);
+        }
+        let (status, user) = call(
+            &http,
+            &server,
+            Method::POST,
+            "/scim/v2/Users",
+            TOKEN,
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{user}");
+        ids.insert(name, user["id"].as_str().unwrap().to_string());
+    }
+    let (status, body) = call(
+        &http,
+        &server,
+        Method::PATCH,
+        &format!("/scim/v2/Groups/{}", helpdesk["id"].as_str().unwrap()),
+        TOKEN,
+        Some(
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": ids["carol"]}]}]}),
+        ),
+    )
+    .await;
+    assert!(status.is_success(), "{body}");
+    // carol binds over LDAP; the admin signed in over REST above.
+    let (conn, mut ldap) = ldap3::LdapConnAsync::new(&format!("ldap://{}", server.ldap))
+        .await
+        .unwrap();
+    ldap3::drive!(conn);
+    ldap.simple_bind(&format!("uid=carol,{PEOPLE}"), PASSWORD)
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let _ = ldap.unbind().await;
+
+    // The CLI, through the running server's control socket.
+    let out = common::run(&server.data, &["report", "access", "--format", "csv"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        csv.starts_with("userName,displayName,kind,license,account,active,locked,administrator,roles,permissions,mfa,mfaRequired,passwordLogin,passwordChanged,lastLogin,idleDays,created\r\n"),
+        "{csv}"
+    );
+    let rows = csv_rows(&csv);
+    assert_eq!(
+        rows.len(),
+        5,
+        "admin, provisioning, carol, dave, erin: {csv}"
+    );
+    let admin_row = &rows["admin"];
+    assert_eq!(admin_row["administrator"], "yes");
+    assert_eq!(admin_row["roles"], "Administrators");
+    assert!(recent(&admin_row["lastLogin"]), "{admin_row:?}");
+    let carol = &rows["carol"];
+    assert_eq!(carol["administrator"], "no");
+    assert_eq!(carol["roles"], "Helpdesk");
+    assert_eq!(carol["permissions"], "user.read=all user.edit=team");
+    assert!(
+        recent(&carol["lastLogin"]),
+        "an LDAP bind is a sign-in: {carol:?}"
+    );
+    assert_eq!(carol["passwordLogin"], "yes");
+    assert_eq!(carol["idleDays"], "0");
+    assert_eq!(rows["dave"]["lastLogin"], "", "never signed in");
+    assert_eq!(rows["dave"]["passwordLogin"], "no", "has no password yet");
+    assert_eq!(rows["erin"]["active"], "no");
+    assert_eq!(rows["provisioning"]["kind"], "api");
+
+    // Who the dormant rule would look at: active people only, and none idle for a day yet.
+    let out = common::run(
+        &server.data,
+        &["report", "access", "--format", "json", "--idle-days", "0"],
+    );
+    assert!(out.status.success());
+    let mut names: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["user_name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names, ["admin", "carol", "dave"]);
+    let out = common::run(&server.data, &["report", "access", "--idle-days", "1"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().lines().count(),
+        1,
+        "only the header: nobody has been idle for a day"
+    );
+    let out = common::run(&server.data, &["user", "show", "carol"]);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["last_login"], carol["lastLogin"].as_str());
+    assert_eq!(shown["idle_days"], 0);
+
+    // REST: the same review, for administrators only.
+    let res = http
+        .get(server.url("/admin/reports/access?format=csv"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");
+    let disposition = res.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        disposition.starts_with("attachment; filename=\"access-review-")
+            && disposition.ends_with(".csv\""),
+        "{disposition}"
+    );
+    let rest_rows = csv_rows(&res.text().await.unwrap());
+    assert_eq!(rest_rows["carol"], *carol);
+    let res = http
+        .get(server.url("/admin/reports/access"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-type"], "application/x-ndjson");
+    let lines: Vec<serde_json::Value> = res
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let carol_json = lines.iter().find(|l| l["user_name"] == "carol").unwrap();
+    assert_eq!(carol_json["roles"], json!(["Helpdesk"]));
+    assert_eq!(carol_json["last_login"], carol["lastLogin"].as_str());
+    let (status, body) = call(
+        &http,
+        &server,
+        Method::GET,
+        "/admin/reports/access",
+        TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the provisioning account is no administrator: {body}"
+    );
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("only administrators may review everyone's access"),
+        "{body}"
+    );
+    for bad in ["format=xml", "idle_days=soon", "everyone=1"] {
+        let (status, body) = call(
+            &http,
+            &server,
+            Method::GET,
+            &format!("/admin/reports/access?{bad}"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert_eq!(body["error"], "invalid_request");
+    }
+
+    // LDAP: authTimestamp, operational (returned when asked for), and searchable.
+    let mut ldap = common::admin_connection(server.ldap).await;
+    let named = carol_attrs(&mut ldap, vec!["authTimestamp"]).await;
+    let stamp = named["authTimestamp"][0].clone();
+    let expected = OffsetDateTime::parse(
+        carol["lastLogin"].as_str(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(
+        stamp,
+        format!(
+            "{}{:02}{:02}{:02}{:02}{:02}Z",
+            expected.year(),
+            u8::from(expected.month()),
+            expected.day(),
+            expected.hour(),
+            expected.minute(),
+            expected.second()
+        )
+    );
+    assert!(
+        !carol_attrs(&mut ldap, vec!["*"])
+            .await
+            .contains_key("authTimestamp"),
+        "operational: not among the user attributes"
+    );
+    assert_eq!(
+        carol_attrs(&mut ldap, vec!["+"]).await["authTimestamp"],
+        [stamp]
+    );
+    let hour_ago = OffsetDateTime::now_utc() - Duration::hours(1);
+    let filter = format!(
+        "(authTimestamp>={}{:02}{:02}{:02}{:02}{:02}Z)",
+        hour_ago.year(),
+        u8::from(hour_ago.month()),
+        hour_ago.day(),
+        hour_ago.hour(),
+        hour_ago.minute(),
+        hour_ago.second()
+    );
+    let (found, _) = ldap
+        .search(PEOPLE, ldap3::Scope::OneLevel, &filter, vec!["uid"])
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let mut signed_in: Vec<String> = found
+        .into_iter()
+        .map(|e| ldap3::SearchEntry::construct(e).attrs["uid"][0].clone())
+        .collect();
+    signed_in.sort();
+    assert_eq!(signed_in, ["admin", "carol"], "{filter}");
+}
+
+/// Rewrites the backup `file` as if it had been taken `days` ago: the start of tracking and
+/// every recorded sign-in and activation move back by that much, except the sign-ins of the
+/// users in `keep` (ids). The digest on the last line is made again, so `restore` takes it.
+fn age_backup(file: &std::path::Path, days: i64, keep: &[uuid::Uuid]) {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as B64;
+    use sha2::Digest as _;
+    let shift = |t: &str| {
+        let t = OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).unwrap()
+            - Duration::days(days);
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let text = std::fs::read_to_string(file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let (last, entries) = lines.split_last().unwrap();
+    let mut out = String::new();
+    let mut changed = 0;
+    for line in entries {
+        let mut entry: serde_json::Value = serde_json::from_str(line).unwrap();
+        let key = entry["k"].as_str().map(|k| B64.decode(k).unwrap());
+        let value = entry["v"].as_str().map(|v| B64.decode(v).unwrap());
+        match (entry["t"].as_str(), key, value) {
+            (Some("meta"), Some(k), Some(v)) if k == b"activity_since" => {
+                let v = shift(std::str::from_utf8(&v).unwrap());
+                entry["v"] = B64.encode(v).into();
+                changed += 1;
+            }
+            (Some("login_state"), Some(k), Some(v)) => {
+                // A format byte, then JSON.
+                let mut state: serde_json::Value = serde_json::from_slice(&v[1..]).unwrap();
+                let kept = keep.iter().any(|id| id.as_bytes() == k.as_slice());
+                for field in ["last_login", "activated"] {
+                    if field == "last_login" && kept {
+                        continue;
+                    }
+                    if let Some(t) = state[field].as_str() {
+                        state[field] = shift(t).into();
+                    }
+                }
+                let mut bytes = vec![v[0]];
+                bytes.extend(serde_json::to_vec(&state).unwrap());
+                entry["v"] = B64.encode(bytes).into();
+                changed += 1;
+            }
+            _ => {}
+        }
+        out.push_str(&entry.to_string());
+        out.push('\n');
+    }
+    assert!(
+        changed >= 2,
+        "the backup has the start of tracking and login states"
+    );
+    let digest: String = sha2::Sha256::digest(out.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut end: serde_json::Value = serde_json::from_str(last).unwrap();
+    end["end"]["sha256"] = digest.into();
+    out.push_str(&end.to_string());
+    out.push('\n');
+    std::fs::write(file, out).unwrap();
+}
+
+/// The whole rule through the binary: `[activity] deactivate_after_days` read from the config,
+/// applied as the server starts, its notice in the outbox and its reason in the audit trail.
+/// Forty days cannot pass in a test, so the store is made forty days older: backed up, its
+/// activity records moved back, and restored into a new data directory.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_deactivates_dormant_people_at_start_and_tells_the_administrators() {
+    use reqwest::{Method, StatusCode};
+    use serde_json::json;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = "[activity]\ndeactivate_after_days = 30\n";
+    let mut first =
+        common::start_directory_with_env(config, &[("ROLLCALL_BOOTSTRAP_TOKEN", TOKEN)]);
+    let http = reqwest::Client::new();
+    let mut ids = std::collections::HashMap::new();
+    for name in ["gone", "fresh"] {
+        let (status, user) = call(
+            &http,
+            &first,
+            Method::POST,
+            "/scim/v2/Users",
+            TOKEN,
+            Some(
+                json!({"userName": name, "active": true, "password": PASSWORD,
+                "emails": [{"value": format!("{name}@example.com"), "primary": true}]}),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{user}");
+        ids.insert(
+            name,
+            user["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap(),
+        );
+    }
+    let (status, body) = call(
+        &http,
+        &first,
+        Method::POST,
+        "/auth/token",
+        "",
+        Some(json!({"username": "fresh", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let file = first.data.parent().unwrap().join("aged.backup");
+    let out = common::run(&first.data, &["backup", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    first.terminate();
+    age_backup(&file, 40, &[ids["fresh"]]);
+
+    let data = first.data.parent().unwrap().join("restored");
+    let out = common::run(&data, &["restore", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config_file = first.data.parent().unwrap().join("rollcall.toml");
+    let second = common::Server::spawn(&data, &["--config", config_file.to_str().unwrap()], &[]);
+    let admin = common::admin_session(&http, &format!("http://{}", second.http)).await;
+    let active = |body: &serde_json::Value| body["active"].as_bool().unwrap();
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(20);
+    loop {
+        let (status, gone) = call(
+            &http,
+            &second,
+            Method::GET,
+            &format!("/scim/v2/Users/{}", ids["gone"]),
+            TOKEN,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        if !active(&gone) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dormant user is still active"
+        );
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    let (_, fresh) = call(
+        &http,
+        &second,
+        Method::GET,
+        &format!("/scim/v2/Users/{}", ids["fresh"]),
+        TOKEN,
+        None,
+    )
+    .await;
+    assert!(active(&fresh), "signed in within the 30 days: {fresh}");
+    let (_, licenses) = call(&http, &second, Method::GET, "/admin/licenses", &admin, None).await;
+    let employee = licenses
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["license"] == "employee")
+        .unwrap();
+    assert_eq!(
+        employee["used"], 2,
+        "admin and fresh; gone's license is free: {licenses}"
+    );
+
+    let events = common::admin_audit(
+        &http,
+        &format!("http://{}", second.http),
+        &format!("target={}", ids["gone"]),
+    )
+    .await;
+    let deactivated = events
+        .iter()
+        .find(|e| e["kind"] == "user_deactivated")
+        .expect("the deactivation is audited");
+    assert_eq!(deactivated["actor"], "system");
+    assert_eq!(deactivated["source"], "system");
+    assert_eq!(
+        deactivated["detail"],
+        "dormant: no activity for 30 days (no sign-in recorded)"
+    );
+    let (_, outbox) = call(&http, &second, Method::GET, "/admin/outbox", &admin, None).await;
+    let notices: Vec<&serde_json::Value> = outbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["kind"] == "dormant_deactivated")
+        .collect();
+    assert_eq!(notices.len(), 1, "{outbox}");
+    assert_eq!(notices[0]["user"], ids["gone"].to_string());
+    assert!(
+        notices[0]["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("gone was deactivated after 30 days without signing in (no sign-in recorded); its employee license is free again."),
+        "{}",
+        notices[0]["body"]
+    );
+    // The administrator was idle as long (its sign-in above came after the start's run) but
+    // is the last one: kept.
+    let (_, me) = call(
+        &http,
+        &second,
+        Method::GET,
+        "/scim/v2/Users?filter=userName%20eq%20%22admin%22",
+        TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(me["Resources"][0]["active"], true);
 }
