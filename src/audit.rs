@@ -66,6 +66,8 @@ pub enum AuditKind {
     ActAs,
     TokenRevoked,
     SigningKeyRotated,
+    /// Failed sign-ins for many users came from one address (password spraying).
+    SuspiciousSignIns,
 }
 
 impl std::str::FromStr for AuditKind {

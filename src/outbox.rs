@@ -28,10 +28,12 @@ pub enum MessageKind {
     PermissionEscalation,
     /// A dormant account was deactivated: nobody signed in with it for the configured time.
     DormantDeactivated,
+    /// Failed sign-ins for many users from one address: password spraying, likely.
+    SuspiciousSignIns,
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 7] = [
+    pub const ALL: [MessageKind; 8] = [
         Self::Activation,
         Self::PasswordReset,
         Self::AccountLocked,
@@ -39,6 +41,7 @@ impl MessageKind {
         Self::LicenseRefused,
         Self::PermissionEscalation,
         Self::DormantDeactivated,
+        Self::SuspiciousSignIns,
     ];
 
     /// The snake_case name used in records and in template file names (`<name>.txt`).
@@ -51,6 +54,7 @@ impl MessageKind {
             Self::LicenseRefused => "license_refused",
             Self::PermissionEscalation => "permission_escalation",
             Self::DormantDeactivated => "dormant_deactivated",
+            Self::SuspiciousSignIns => "suspicious_sign_ins",
         }
     }
 }

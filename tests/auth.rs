@@ -2514,3 +2514,95 @@ async fn ldap_behind_a_proxy_protocol_load_balancer_sees_the_client() {
     assert_eq!(bind_through_proxy(plain.server.ldap, b"").await, Some(0));
     assert_eq!(bind_through_proxy(plain.server.ldap, v1).await, None);
 }
+
+/// Seed 003's admin notifications ("failed login attempts", "unusual activity patterns"): one
+/// password tried against many users stays under each user's lockout, so failures are also
+/// counted by client address. With blocking on, the flagged address is refused, while the
+/// same users sign in from anywhere else.
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_sign_ins_for_many_users_from_one_address_flag_it() {
+    // The test client (127.0.0.1) plays a proxy, so that the sprayer has an address of its own.
+    let d = Directory::start(
+        "[lockout]\nspray_threshold = 4\nspray_block = true\nduration_seconds = 600\n\n\
+         [http]\ntrusted_proxies = [\"127.0.0.1/32\"]\n",
+    );
+    let admin = d.admin_token().await;
+    d.user("carol", Some("Carol-Pass-123456"), &[]).await;
+    d.user("dave", Some("Dave-Pass-1234567"), &[]).await;
+    let sprayer = "203.0.113.9";
+    for user in ["carol", "dave", "carol", "ghost1"] {
+        assert_eq!(
+            sign_in_via(&d, user, "Spring2026!", sprayer).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert!(
+        d.audit(&admin, "kind=suspicious_sign_ins").await.is_empty(),
+        "three different users are not yet four"
+    );
+    assert_eq!(
+        sign_in_via(&d, "ghost2", "Spring2026!", sprayer).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let flagged = d.audit(&admin, "kind=suspicious_sign_ins").await;
+    assert_eq!(flagged.len(), 1, "{flagged:?}");
+    assert_eq!(flagged[0]["client"], sprayer);
+    assert_eq!(flagged[0]["target"], sprayer);
+    let detail = "failed sign-ins for 4 different users from 203.0.113.9 within 15 minutes \
+                  (the last over rest); its sign-ins are refused for 10 minutes";
+    assert_eq!(flagged[0]["detail"], detail);
+    let notice = d
+        .outbox(&admin)
+        .await
+        .into_iter()
+        .find(|m| m["kind"] == "suspicious_sign_ins")
+        .expect("the administrators are told");
+    assert_eq!(notice["to"], "admins");
+    assert_eq!(
+        notice["subject"],
+        "Failed sign-ins for many users from one address"
+    );
+    assert!(
+        notice["body"].as_str().unwrap().starts_with(detail),
+        "{notice}"
+    );
+
+    // The right password from the flagged address is refused too, and says why in the trail.
+    assert_eq!(
+        sign_in_via(&d, "carol", "Carol-Pass-123456", sprayer).await,
+        StatusCode::UNAUTHORIZED
+    );
+    d.assert_audited(
+        &admin,
+        "login_failed",
+        "the client's address is refused after failed sign-ins for many users",
+    )
+    .await;
+    // From elsewhere the same users are fine: no user was locked by the spray.
+    assert_eq!(
+        sign_in_via(&d, "carol", "Carol-Pass-123456", "198.51.100.4").await,
+        StatusCode::OK
+    );
+    assert_eq!(d.bind("dave", "Dave-Pass-1234567").await, 0);
+}
+
+/// By default an address is reported, not refused: an application that binds on behalf of its
+/// users sends every user's typo from one address, and refusing it would let anyone lock
+/// everyone out through it.
+#[tokio::test(flavor = "multi_thread")]
+async fn by_default_a_spraying_address_is_reported_over_ldap_and_not_refused() {
+    let d = Directory::start("");
+    for n in 0..20 {
+        assert_eq!(d.bind(&format!("nobody{n}"), "Spring2026!").await, 49);
+    }
+    assert_eq!(d.bind("admin", ADMIN_PASSWORD).await, 0, "not refused");
+    let admin = d.admin_token().await;
+    let flagged = d.audit(&admin, "kind=suspicious_sign_ins").await;
+    assert_eq!(flagged.len(), 1, "{flagged:?}");
+    assert_eq!(
+        flagged[0]["detail"],
+        "failed sign-ins for 20 different users from 127.0.0.1 within 15 minutes (the last \
+         over ldap); its sign-ins are not refused ([lockout] spray_block = false)"
+    );
+    assert_eq!(flagged[0]["source"], "ldap");
+}

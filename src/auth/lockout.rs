@@ -12,6 +12,11 @@ pub struct LockoutPolicy {
     pub threshold: u32,
     pub window_seconds: u64,
     pub duration_seconds: u64,
+    /// Failed sign-ins for this many different userNames from one address within the window
+    /// flag it (see [`crate::auth::spray`]); 0: never.
+    pub spray_threshold: u32,
+    /// Whether a flagged address's sign-ins are refused for `duration_seconds`.
+    pub spray_block: bool,
 }
 
 impl Default for LockoutPolicy {
@@ -20,6 +25,8 @@ impl Default for LockoutPolicy {
             threshold: 5,
             window_seconds: 900,
             duration_seconds: 900,
+            spray_threshold: 20,
+            spray_block: false,
         }
     }
 }
@@ -68,6 +75,16 @@ impl LoginState {
 }
 
 impl LockoutPolicy {
+    pub fn spray(&self) -> crate::auth::spray::SprayPolicy {
+        crate::auth::spray::SprayPolicy {
+            threshold: self.spray_threshold,
+            window: std::time::Duration::from_secs(self.window_seconds),
+            block_for: self
+                .spray_block
+                .then(|| std::time::Duration::from_secs(self.duration_seconds)),
+        }
+    }
+
     fn window(&self) -> Duration {
         Duration::seconds(i64::try_from(self.window_seconds).unwrap_or(i64::MAX))
     }
@@ -118,6 +135,7 @@ mod tests {
             threshold: 3,
             window_seconds: 60,
             duration_seconds: 60,
+            ..LockoutPolicy::default()
         };
         let t0 = OffsetDateTime::now_utc();
         let mut state = LoginState::default();

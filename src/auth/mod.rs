@@ -5,4 +5,5 @@
 pub mod jwt;
 pub mod lockout;
 pub mod session;
+pub mod spray;
 pub mod totp;

@@ -1,5 +1,6 @@
 //! Failed-login lockout and its undoing. The failure count and the lock are written in the
-//! same transaction as the failed attempt's audit entry.
+//! same transaction as the failed attempt's audit entry. Failures are also counted by client
+//! address, for password spraying (see [`crate::auth::spray`]).
 
 use time::OffsetDateTime;
 
@@ -12,6 +13,56 @@ use crate::outbox::MessageKind;
 use crate::store::Txn;
 
 impl Service {
+    /// Counts a failed sign-in of `user_name` by its client address; the one that flags the
+    /// address is audited and tells the administrators.
+    pub(super) fn count_spray(&self, actor: &Actor, user_name: &str) -> Result<()> {
+        let Some(client) = actor.client else {
+            return Ok(());
+        };
+        let folded = crate::model::fold(user_name);
+        let Some(flagged) = self
+            .sprays
+            .failed(client, &folded, std::time::Instant::now())
+        else {
+            return Ok(());
+        };
+        let window = std::time::Duration::from_secs(self.policy.lockout.window_seconds);
+        let outcome = match flagged.blocked_for {
+            Some(d) => format!("its sign-ins are refused for {}", span(d)),
+            None => "its sign-ins are not refused ([lockout] spray_block = false)".to_string(),
+        };
+        let detail = format!(
+            "failed sign-ins for {} different users from {} within {} (the last over {}); {outcome}",
+            flagged.users,
+            flagged.address,
+            span(window),
+            actor.source
+        );
+        tracing::warn!(
+            address = %flagged.address,
+            users = flagged.users,
+            blocked = flagged.blocked_for.is_some(),
+            "failed sign-ins for many users from one address"
+        );
+        let anonymous = Actor::anonymous(actor.source, Some(client));
+        self.transact(|tx| {
+            self.audit(
+                tx,
+                &anonymous,
+                AuditKind::SuspiciousSignIns,
+                Some(flagged.address.clone()),
+                Some(detail.clone()),
+                None,
+            )?;
+            tx.push_outbox(&self.admin_notice(
+                MessageKind::SuspiciousSignIns,
+                Vars::new().with(Var::Detail, &detail),
+                None,
+            ))?;
+            Ok(())
+        })
+    }
+
     /// Counts a failed guess; the one that reaches the threshold locks the user, voids its
     /// sessions and tells the admins.
     pub(super) fn count_failure(
@@ -95,5 +146,22 @@ impl Service {
             )?;
             Ok(user)
         })
+    }
+}
+
+/// A duration as a message says it: `15 minutes`, `1 hour`, `90 seconds`.
+fn span(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    let (n, unit) = if secs.is_multiple_of(3600) && secs > 0 {
+        (secs / 3600, "hour")
+    } else if secs.is_multiple_of(60) && secs > 0 {
+        (secs / 60, "minute")
+    } else {
+        (secs, "second")
+    };
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
     }
 }

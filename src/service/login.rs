@@ -54,6 +54,8 @@ enum Refusal {
     CodeWrong,
     CodeReplayed,
     MfaNotEnrolled,
+    /// The client's address was flagged for failed sign-ins for many users.
+    AddressFlagged,
 }
 
 impl Refusal {
@@ -74,6 +76,9 @@ impl Refusal {
             Self::CodeWrong => "wrong TOTP code",
             Self::CodeReplayed => "TOTP code already used",
             Self::MfaNotEnrolled => "the user's roles require MFA and no authenticator is enrolled",
+            Self::AddressFlagged => {
+                "the client's address is refused after failed sign-ins for many users"
+            }
         }
     }
 
@@ -154,6 +159,24 @@ impl Service {
             Some(u) => Actor::user(u.id, from.source, from.client),
             None => Actor::anonymous(from.source, from.client),
         };
+        // Refused before any password work: the address, not the user, is what is refused,
+        // and an attack from it costs no argon2 time.
+        if from
+            .client
+            .is_some_and(|ip| self.sprays.blocked(ip, std::time::Instant::now()))
+        {
+            let target = found.as_ref().map_or_else(
+                || format!("userName:{}", fold(user_name)),
+                |u| u.id.to_string(),
+            );
+            self.record_login(
+                &actor,
+                AuditKind::LoginFailed,
+                target,
+                Some(Refusal::AddressFlagged),
+            )?;
+            return Err(ServiceError::InvalidCredentials);
+        }
         let Some(user) = found else {
             // Same cost as a real verification, so timing does not tell who exists.
             let _ = self.verify_at_equal_cost(password, None);
@@ -164,6 +187,7 @@ impl Service {
                 target,
                 Some(Refusal::UnknownUser),
             )?;
+            self.count_spray(&actor, user_name)?;
             return Err(ServiceError::InvalidCredentials);
         };
         let settings = self.settings_of(&user)?;
@@ -173,6 +197,7 @@ impl Service {
         match checked.refusal {
             Some(refusal) => {
                 self.refuse(&actor, &user, refusal, now)?;
+                self.count_spray(&actor, user_name)?;
                 Err(ServiceError::InvalidCredentials)
             }
             None => {

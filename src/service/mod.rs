@@ -169,12 +169,15 @@ pub struct Service {
     keys: Arc<std::sync::RwLock<Option<Arc<crate::auth::jwt::KeyRing>>>>,
     derived: Arc<derived::Derived>,
     logins: Arc<login::LoginCounts>,
+    /// Failed sign-ins by client address, for password spraying.
+    sprays: Arc<crate::auth::spray::Sprays>,
 }
 
 impl Service {
     pub fn new(store: Arc<dyn Store>, policy: Policy) -> Self {
         Self {
             store,
+            sprays: Arc::new(crate::auth::spray::Sprays::new(policy.lockout.spray())),
             policy: Arc::new(policy),
             keys: Arc::default(),
             derived: Arc::default(),
