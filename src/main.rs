@@ -66,6 +66,12 @@ struct GlobalArgs {
     log_format: LogFormat,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ImportFormat {
+    Jsonl,
+    Csv,
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum LogFormat {
     Text,
@@ -109,9 +115,14 @@ enum Command {
     /// Show license usage per type.
     Licenses,
     /// Create accounts, roles and users from JSON lines on stdin (the `export` format; a user
-    /// may add "password" or an exported "password_hash"); prints a line per record once it is
-    /// durably stored.
-    Import,
+    /// may add "password" or an exported "password_hash"), or people from a CSV sheet; prints
+    /// a line per record once it is durably stored.
+    Import {
+        /// jsonl (the `export` format) or csv (a header row, then one person per row; account,
+        /// roles and manager by name).
+        #[arg(long, value_enum, default_value_t = ImportFormat::Jsonl)]
+        format: ImportFormat,
+    },
     /// Write every account, role and readable user as JSON lines (never password hashes).
     Export,
     /// Write a backup of the whole store (every record, index, token, audit event and message)
@@ -179,7 +190,7 @@ fn main() -> anyhow::Result<()> {
         Command::Report { command } => operate(&config, control::Command::Report(command), false),
         Command::Check => operate(&config, control::Command::Check, false),
         Command::Licenses => operate(&config, control::Command::Licenses, false),
-        Command::Import => import(&config),
+        Command::Import { format } => import(&config, format),
         Command::Backup { file, recipients } => {
             // The server resolves nothing against its own working directory.
             let file = std::path::absolute(&file)
@@ -365,33 +376,71 @@ impl Destination<'_> {
     }
 }
 
-fn import(config: &Config) -> anyhow::Result<()> {
+fn import(config: &Config, format: ImportFormat) -> anyhow::Result<()> {
+    let stdin = std::io::stdin();
+    let lines: Box<dyn Iterator<Item = anyhow::Result<Line>>> = match format {
+        ImportFormat::Jsonl => Box::new(
+            stdin
+                .lock()
+                .lines()
+                .enumerate()
+                .filter(|(_, line)| line.as_ref().is_ok_and(|l| !l.trim().is_empty()))
+                .map(|(n, line)| Ok((n as u64 + 1, Ok(line?)))),
+        ),
+        ImportFormat::Csv => {
+            use rollcall::transfer::sheet::{Sheet, SheetError};
+            // A bad header refuses the whole sheet before anything is stored.
+            let mut sheet = Sheet::open(stdin.lock())?;
+            Box::new(std::iter::from_fn(move || {
+                sheet.next_row().map(|row| match row {
+                    Ok((line, row)) => {
+                        Ok((line, Ok(serde_json::json!({ "row": row }).to_string())))
+                    }
+                    Err(SheetError::Row { row, detail }) => Ok((row, Err(detail))),
+                    Err(e) => Err(e.into()),
+                })
+            }))
+        }
+    };
+    // A sheet's users count rows as their spreadsheet shows them.
+    let unit = match format {
+        ImportFormat::Jsonl => "line",
+        ImportFormat::Csv => "row",
+    };
     if let Some(session) = control::ImportSession::open(&config.data)? {
-        return import_into(Destination::Server(session));
+        return import_into(lines, unit, Destination::Server(session));
     }
     let service = open(config)?;
     let importer = rollcall::transfer::Importer::new(&service, Actor::system(Source::Cli));
-    import_into(Destination::Store(importer))
+    import_into(lines, unit, Destination::Store(importer))
 }
+
+/// A line (or sheet row) of the input by its number: the import line to send, or why the row
+/// could not be read.
+type Line = (u64, Result<String, String>);
 
 fn import_summary(created: u64, failed: u64) -> String {
     let records = if created == 1 { "record" } else { "records" };
     format!("imported {created} {records}, {failed} failed")
 }
 
-/// Reads JSON lines from stdin; prints a report line per stored record, and per refused line
-/// its number and why.
-fn import_into(mut destination: Destination) -> anyhow::Result<()> {
-    let stdin = std::io::stdin();
+/// Imports `lines`; prints a report line per stored record, and per refused one its number
+/// (a `unit`: line or row) and why.
+fn import_into(
+    lines: impl Iterator<Item = anyhow::Result<Line>>,
+    unit: &str,
+    mut destination: Destination,
+) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let (mut created, mut failed) = (0u64, 0u64);
     let mut progress = progress::Progress::on_stderr("imported");
-    for (n, line) in stdin.lock().lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match destination.line(&line) {
+    for line in lines {
+        let (n, line) = line?;
+        let outcome = match line {
+            Ok(line) => destination.line(&line),
+            Err(why) => Ok(Err(why)),
+        };
+        match outcome {
             Ok(Ok(report)) => {
                 created += 1;
                 let mut out = stdout.lock();
@@ -401,12 +450,12 @@ fn import_into(mut destination: Destination) -> anyhow::Result<()> {
             Ok(Err(why)) => {
                 failed += 1;
                 progress.clear();
-                eprintln!("line {}: {why}", n + 1);
+                eprintln!("{unit} {n}: {why}");
             }
             Err(e) => {
                 progress.clear();
                 eprintln!("{}", import_summary(created, failed));
-                return Err(e.context(format!("line {}", n + 1)));
+                return Err(e.context(format!("{unit} {n}")));
             }
         }
         progress.update(created, failed);

@@ -406,3 +406,136 @@ fn an_import_into_a_running_server_reports_each_line_and_ends_when_the_server_st
     assert!(stderr.contains("the server is stopping"), "{stderr}");
     assert!(stderr.contains("imported 1 record, 0 failed"), "{stderr}");
 }
+
+/// Seed 003's "CSV import for bulk user creation": a sheet as HR keeps it (loose header names,
+/// a byte order mark, quoted commas, references by name), imported into a running server.
+#[tokio::test(flavor = "multi_thread")]
+async fn people_are_imported_from_a_csv_sheet_with_references_by_name() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = start_directory("");
+    for args in [
+        &["account", "create", "Acme"][..],
+        &["role", "create", "Helpdesk", "--type", "employee"][..],
+    ] {
+        let out = run(&server.data, args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let sheet = "\u{feff}User Name,Email,Given Name,Family Name,Roles,Active,Manager,License,Account,Password,Phone,Mobile\r\n\
+        eve,eve@example.com,Eve,\"Adams, PhD\",Helpdesk,yes,frank,,,,,\r\n\
+        frank,frank@example.com,Frank,Ford,,true,,,,Frank-Pass-12345,+1 555 0100,+1 555 0199\r\n\
+        pat,pat@acme.example,Pat,Lee,,no,,Partner,Acme,,,\r\n\
+        bad1,,,,Nope,no,,,,,,\r\n\
+        ,x@example.com,,,,,,,,,,\r\n\
+        mallory,,,,,,ghost,,,,,\r\n\
+        EVE,,,,,,,,,,,\r\n";
+    let mut command = import_command(&server.data);
+    command.args(["--format", "csv"]);
+    let out = output_with_stdin(&mut command, sheet.as_bytes());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success(), "three rows failed: {stderr}");
+    let reported: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let names: Vec<(&str, bool)> = reported
+        .iter()
+        .map(|r| {
+            (
+                r["userName"].as_str().unwrap(),
+                r["existing"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("eve", false),
+            ("frank", false),
+            ("pat", false),
+            ("mallory", false),
+            ("eve", true)
+        ],
+        "a userName already there is left as it is"
+    );
+    let errors: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        errors[0], "row 5: role or group \"Nope\" does not exist",
+        "{stderr}"
+    );
+    assert_eq!(errors[1], "row 6: userName is empty", "{stderr}");
+    assert!(
+        errors[2].ends_with("manager not set: manager \"ghost\" does not exist"),
+        "{stderr}"
+    );
+    assert_eq!(errors[3], "imported 5 records, 3 failed");
+
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", server.http);
+    let admin = admin_session(&http, &base).await;
+    let user = |name: &'static str| {
+        let (http, base, admin) = (http.clone(), base.clone(), admin.clone());
+        async move {
+            let found: serde_json::Value = http
+                .get(format!(
+                    "{base}/scim/v2/Users?filter=userName%20eq%20%22{name}%22"
+                ))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            found["Resources"][0].clone()
+        }
+    };
+    let eve = user("eve").await;
+    let frank = user("frank").await;
+    assert_eq!(eve["name"]["familyName"], "Adams, PhD");
+    assert_eq!(eve["emails"][0]["value"], "eve@example.com");
+    assert_eq!(eve["active"], true);
+    assert_eq!(eve["groups"][0]["display"], "Helpdesk");
+    assert_eq!(
+        eve["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["manager"]["value"],
+        frank["id"],
+        "a manager later in the sheet is set once every row is in"
+    );
+    assert_eq!(frank["phoneNumbers"][0]["value"], "+1 555 0100");
+    assert_eq!(frank["phoneNumbers"][0]["type"], "work");
+    assert_eq!(frank["phoneNumbers"][1]["type"], "mobile");
+    let pat = user("pat").await;
+    assert_eq!(pat["active"], false);
+    let rollcall = &pat["urn:rollcall:scim:schemas:extension:2.0:User"];
+    assert_eq!(rollcall["licenseType"], "partner");
+    assert_eq!(rollcall["account"]["display"], "Acme");
+    assert!(user("bad1").await.is_null(), "a refused row stores nothing");
+    assert!(user("mallory").await.is_object());
+
+    // frank's password from the sheet works.
+    let (conn, mut ldap) = ldap3::LdapConnAsync::new(&format!("ldap://{}", server.ldap))
+        .await
+        .unwrap();
+    ldap3::drive!(conn);
+    ldap.simple_bind("uid=frank,ou=people,dc=example,dc=com", "Frank-Pass-12345")
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+
+    // A header that does not fit refuses the whole sheet, before anything is stored.
+    let mut command = import_command(&server.data);
+    command.args(["--format", "csv"]);
+    let out = output_with_stdin(&mut command, b"userName,cost centre\nzed,42\n");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("column \"cost centre\" is not one of: userName, externalId"),
+        "{stderr}"
+    );
+    assert!(user("zed").await.is_null());
+}

@@ -9,6 +9,11 @@
 //! is not created again: references to it are pointed at the one there (the `Administrators`
 //! and `Provisioning` roles of a bootstrapped directory, say). A user whose manager comes later
 //! in the file gets the manager once every line has been read.
+//!
+//! A third kind of line, `{"row": {…}}`, is a person from a CSV sheet (see [`sheet`]): no ids,
+//! its account, roles and manager by name.
+
+pub mod sheet;
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
@@ -16,7 +21,7 @@ use std::io::Write;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::model::{Account, AccountId, Role, RoleId, User, UserId};
+use crate::model::{Account, AccountId, LicenseType, MultiValue, Role, RoleId, User, UserId};
 use crate::service::{Actor, NewUser, Plan, Service, ServiceError};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +33,9 @@ pub enum TransferError {
     Service(#[from] ServiceError),
     #[error("writing: {0}")]
     Io(std::io::Error),
+    /// A sheet row names a record the directory does not have.
+    #[error("{0}")]
+    Unknown(String),
 }
 
 impl From<serde_json::Error> for TransferError {
@@ -161,6 +169,8 @@ pub struct Importer<'a> {
     roles: HashMap<RoleId, RoleId>,
     /// Users whose manager was not there yet when they were created: (user, manager).
     managers: Vec<(UserId, UserId)>,
+    /// The same for sheet rows, whose manager is a userName.
+    managers_by_name: Vec<(UserId, String)>,
 }
 
 impl<'a> Importer<'a> {
@@ -171,6 +181,7 @@ impl<'a> Importer<'a> {
             accounts: HashMap::new(),
             roles: HashMap::new(),
             managers: Vec::new(),
+            managers_by_name: Vec::new(),
         }
     }
 
@@ -190,6 +201,9 @@ impl<'a> Importer<'a> {
             }
             Some((kind, inner)) if kind == "role" => {
                 self.role(serde_json::from_value(inner.clone())?)
+            }
+            Some((kind, inner)) if kind == "row" => {
+                self.row(serde_json::from_value(inner.clone())?)
             }
             _ => self.user(serde_json::from_value(value)?),
         }
@@ -280,10 +294,110 @@ impl<'a> Importer<'a> {
         })
     }
 
+    /// A person from a sheet. A userName the directory already has is left as it is and
+    /// reported `existing` (a sheet imported again after it stopped part way goes past what
+    /// it did); a sheet creates, it never updates.
+    fn row(&mut self, row: sheet::Row) -> Result<Imported, TransferError> {
+        if let Some(found) =
+            self.existing(self.service.user_by_name(&self.actor, &row.user_name))?
+        {
+            return Ok(Imported::User {
+                id: found.id,
+                user_name: found.user_name,
+                existing: true,
+            });
+        }
+        let mut user = User::new(row.user_name);
+        user.external_id = row.external_id;
+        user.name.given_name = row.given_name;
+        user.name.family_name = row.family_name;
+        user.display_name = row.display_name;
+        user.title = row.title;
+        user.department = row.department;
+        user.employee_number = row.employee_number;
+        user.preferred_language = row.preferred_language;
+        user.locale = row.locale;
+        user.timezone = row.timezone;
+        let entry = |value: String, kind: &str| MultiValue {
+            value,
+            kind: Some(kind.to_string()),
+            primary: true,
+            display: None,
+        };
+        user.emails = row.email.map(|e| entry(e, "work")).into_iter().collect();
+        user.phone_numbers = [
+            row.phone.map(|p| entry(p, "work")),
+            row.mobile.map(|m| entry(m, "mobile")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        // One primary number: the work phone when there are both.
+        if let Some(mobile) = user.phone_numbers.get_mut(1) {
+            mobile.primary = false;
+        }
+        user.license = row.license.unwrap_or(LicenseType::Employee);
+        user.active = row.active;
+        if let Some(name) = row.account {
+            let account = self.existing(self.service.account_by_name(&self.actor, &name))?;
+            user.account = Some(
+                account
+                    .ok_or_else(|| {
+                        TransferError::Unknown(format!("account {name:?} does not exist"))
+                    })?
+                    .id,
+            );
+        }
+        for name in row.roles {
+            let role = self.existing(self.service.role_by_name(&self.actor, &name))?;
+            user.roles.push(
+                role.ok_or_else(|| {
+                    TransferError::Unknown(format!("role or group {name:?} does not exist"))
+                })?
+                .id,
+            );
+        }
+        let deferred = match row.manager {
+            Some(name) => match self.existing(self.service.user_by_name(&self.actor, &name))? {
+                Some(manager) => {
+                    user.manager = Some(manager.id);
+                    None
+                }
+                None => Some(name),
+            },
+            None => None,
+        };
+        let created = self.service.create_user(
+            &self.actor,
+            NewUser {
+                user,
+                password: row.password,
+            },
+        )?;
+        if let Some(manager) = deferred {
+            self.managers_by_name.push((created.id, manager));
+        }
+        Ok(Imported::User {
+            id: created.id,
+            user_name: created.user_name,
+            existing: false,
+        })
+    }
+
     /// After the last line: the managers that came after their reports. Returns the users
     /// whose manager could not be set, and why.
     pub fn finish(&mut self) -> Vec<(UserId, TransferError)> {
         let mut failed = Vec::new();
+        for (user, name) in std::mem::take(&mut self.managers_by_name) {
+            match self.existing(self.service.user_by_name(&self.actor, &name)) {
+                Ok(Some(manager)) => self.managers.push((user, manager.id)),
+                Ok(None) => failed.push((
+                    user,
+                    TransferError::Unknown(format!("manager {name:?} does not exist")),
+                )),
+                Err(e) => failed.push((user, e)),
+            }
+        }
         for (user, manager) in std::mem::take(&mut self.managers) {
             let set = self.service.update_user(&self.actor, user, None, |u| {
                 u.manager = Some(manager);
