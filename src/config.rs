@@ -160,6 +160,8 @@ pub struct ActivityConfig {
     pub deactivate_after_days: u32,
     /// Deactivations per hourly run at most.
     pub deactivate_per_run: u32,
+    /// Users are told this many days before their deactivation; 0: not told.
+    pub warn_days_before: u32,
 }
 
 impl Default for ActivityConfig {
@@ -167,6 +169,7 @@ impl Default for ActivityConfig {
         Self {
             deactivate_after_days: 0,
             deactivate_per_run: 50,
+            warn_days_before: 7,
         }
     }
 }
@@ -506,6 +509,15 @@ impl Config {
                     .into(),
             ));
         }
+        if self.activity.deactivate_after_days > 0
+            && self.activity.warn_days_before >= self.activity.deactivate_after_days
+        {
+            return Err(ConfigError::Invalid(format!(
+                "[activity] warn_days_before ({}) must be less than deactivate_after_days ({}); \
+                 0 sends no warning",
+                self.activity.warn_days_before, self.activity.deactivate_after_days
+            )));
+        }
         if self.backup.keep == 0 {
             return Err(ConfigError::Invalid(
                 "[backup] keep must be at least 1 (the newest backup is never removed)".into(),
@@ -551,6 +563,8 @@ impl Config {
                 crate::service::DormancyPolicy {
                     after: time::Duration::days(self.activity.deactivate_after_days.into()),
                     per_run: self.activity.deactivate_per_run as usize,
+                    warn_before: (self.activity.warn_days_before > 0)
+                        .then(|| time::Duration::days(self.activity.warn_days_before.into())),
                 }
             }),
         }
@@ -625,6 +639,7 @@ mod tests {
             .unwrap();
         assert_eq!(policy.after, time::Duration::days(90));
         assert_eq!(policy.per_run, 50);
+        assert_eq!(policy.warn_before, Some(time::Duration::days(7)));
         std::fs::write(
             &path,
             "[activity]\ndeactivate_after_days = 90\ndeactivate_per_run = 0\n",
@@ -637,6 +652,25 @@ mod tests {
             err.contains("deactivate_per_run must be at least 1"),
             "{err}"
         );
+        std::fs::write(&path, "[activity]\ndeactivate_after_days = 5\n").unwrap();
+        let err = Config::load(Some(&path), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("warn_days_before (7) must be less than deactivate_after_days (5)"),
+            "{err}"
+        );
+        std::fs::write(
+            &path,
+            "[activity]\ndeactivate_after_days = 5\nwarn_days_before = 0\n",
+        )
+        .unwrap();
+        let policy = Config::load(Some(&path), &Overrides::default())
+            .unwrap()
+            .policy()
+            .dormancy
+            .unwrap();
+        assert_eq!(policy.warn_before, None);
     }
 
     fn smtp(toml: &str) -> Result<Config, ConfigError> {

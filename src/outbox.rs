@@ -28,12 +28,14 @@ pub enum MessageKind {
     PermissionEscalation,
     /// A dormant account was deactivated: nobody signed in with it for the configured time.
     DormantDeactivated,
+    /// To a user: its account will be deactivated as dormant unless it signs in.
+    DormantWarning,
     /// Failed sign-ins for many users from one address: password spraying, likely.
     SuspiciousSignIns,
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 8] = [
+    pub const ALL: [MessageKind; 9] = [
         Self::Activation,
         Self::PasswordReset,
         Self::AccountLocked,
@@ -41,6 +43,7 @@ impl MessageKind {
         Self::LicenseRefused,
         Self::PermissionEscalation,
         Self::DormantDeactivated,
+        Self::DormantWarning,
         Self::SuspiciousSignIns,
     ];
 
@@ -54,6 +57,7 @@ impl MessageKind {
             Self::LicenseRefused => "license_refused",
             Self::PermissionEscalation => "permission_escalation",
             Self::DormantDeactivated => "dormant_deactivated",
+            Self::DormantWarning => "dormant_warning",
             Self::SuspiciousSignIns => "suspicious_sign_ins",
         }
     }

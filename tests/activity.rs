@@ -60,6 +60,7 @@ fn the_dormant_rule_deactivates_only_people_idle_past_the_limit() {
     let policy = DormancyPolicy {
         after: Duration::seconds(2),
         per_run: 10,
+        warn_before: None,
     };
     let now = OffsetDateTime::now_utc;
     // Before tracking starts nobody is dormant, whatever the records say.
@@ -179,6 +180,7 @@ fn a_run_deactivates_at_most_its_share_and_leaves_the_rest_for_the_next() {
     let policy = DormancyPolicy {
         after: Duration::seconds(1),
         per_run: 2,
+        warn_before: None,
     };
     let first = service
         .deactivate_dormant(policy, OffsetDateTime::now_utc())
@@ -193,6 +195,73 @@ fn a_run_deactivates_at_most_its_share_and_leaves_the_rest_for_the_next() {
     for name in ["a", "b", "c"] {
         assert!(!active(&service, name));
     }
+}
+
+#[test]
+fn users_are_warned_once_before_their_deactivation() {
+    let (_dir, service) = service_with(LicenseLimits::default());
+    service
+        .start_activity_tracking(OffsetDateTime::now_utc() - Duration::days(1))
+        .unwrap();
+    let policy = DormancyPolicy {
+        after: Duration::seconds(4),
+        per_run: 10,
+        warn_before: Some(Duration::seconds(3)),
+    };
+    let quiet = with_password(&service, person("quiet", LicenseType::Employee, true));
+    let mut no_mail = person("nomail", LicenseType::Employee, true);
+    no_mail.emails.clear();
+    create(&service, no_mail);
+    let run = service
+        .deactivate_dormant(policy, OffsetDateTime::now_utc())
+        .unwrap();
+    assert!(run.warned.is_empty(), "too early: {run:?}");
+    std::thread::sleep(StdDuration::from_millis(1500));
+    let run = service
+        .deactivate_dormant(policy, OffsetDateTime::now_utc())
+        .unwrap();
+    assert_eq!(run.warned, ["quiet"], "nomail has no address: {run:?}");
+    assert!(run.deactivated.is_empty());
+    let warnings: Vec<_> = service
+        .outbox()
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.kind == MessageKind::DormantWarning)
+        .collect();
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(warnings[0].to.as_deref(), Some("quiet@example.com"));
+    assert_eq!(warnings[0].user, Some(quiet.id));
+    assert_eq!(
+        warnings[0].subject,
+        "Your account quiet will be deactivated soon"
+    );
+    assert!(
+        warnings[0].body.contains("It will be deactivated on 20")
+            && warnings[0].body.contains("unless you sign in before then."),
+        "{}",
+        warnings[0].body
+    );
+    let run = service
+        .deactivate_dormant(policy, OffsetDateTime::now_utc())
+        .unwrap();
+    assert!(
+        run.warned.is_empty(),
+        "one warning per idle stretch: {run:?}"
+    );
+    // Signing in starts a new stretch: no deactivation, and a new warning only once it, too,
+    // runs long.
+    sign_in(&service, "quiet");
+    std::thread::sleep(StdDuration::from_millis(3000));
+    let run = service
+        .deactivate_dormant(policy, OffsetDateTime::now_utc())
+        .unwrap();
+    assert_eq!(run.deactivated, ["nomail"], "{run:?}");
+    assert!(active(&service, "quiet"));
+    assert_eq!(
+        run.warned,
+        ["quiet"],
+        "the new stretch is long enough again"
+    );
 }
 
 #[test]

@@ -53,6 +53,9 @@ pub struct LoginState {
     /// not dormant the moment it is back.
     #[serde(with = "time::serde::rfc3339::option")]
     pub activated: Option<OffsetDateTime>,
+    /// The last activity a dormancy warning was sent about: one warning per idle stretch.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub warned_for: Option<OffsetDateTime>,
 }
 
 /// How stale the recorded last sign-in may be. A sign-in within this time of the recorded one

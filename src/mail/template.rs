@@ -150,6 +150,7 @@ fn builtin_source(kind: MessageKind) -> &'static str {
         MessageKind::LicenseRefused => include_str!("templates/license_refused.txt"),
         MessageKind::PermissionEscalation => include_str!("templates/permission_escalation.txt"),
         MessageKind::DormantDeactivated => include_str!("templates/dormant_deactivated.txt"),
+        MessageKind::DormantWarning => include_str!("templates/dormant_warning.txt"),
         MessageKind::SuspiciousSignIns => include_str!("templates/suspicious_sign_ins.txt"),
     }
 }

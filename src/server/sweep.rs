@@ -71,6 +71,12 @@ async fn deactivate_dormant(service: &Service) {
     .await;
     match done {
         Ok(Ok(dormant)) => {
+            if !dormant.warned.is_empty() {
+                tracing::info!(
+                    users = ?dormant.warned,
+                    "warned users that their dormant accounts will be deactivated"
+                );
+            }
             if !dormant.deactivated.is_empty() {
                 tracing::info!(
                     users = ?dormant.deactivated,

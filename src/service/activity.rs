@@ -27,6 +27,8 @@ pub struct DormancyPolicy {
     /// Deactivations per run at most: a rule set too tight, or a clock gone wrong, empties the
     /// directory slowly enough for an administrator to notice and stop it.
     pub per_run: usize,
+    /// How long before its deactivation a user is warned by mail; `None`: not warned.
+    pub warn_before: Option<Duration>,
 }
 
 /// What the directory knows of a user's use of it.
@@ -53,6 +55,8 @@ pub struct Dormant {
     pub kept: Vec<String>,
     /// Dormant users left for the next run, past [`DormancyPolicy::per_run`].
     pub deferred: usize,
+    /// userNames of the users warned that they will be deactivated.
+    pub warned: Vec<String>,
 }
 
 impl Service {
@@ -152,22 +156,32 @@ impl Service {
             return Ok(outcome);
         };
         let cutoff = now - policy.after;
+        let warn_from = policy.warn_before.map(|w| cutoff + w);
         let mut candidates = Vec::new();
+        let mut to_warn = Vec::new();
         for user in self.store.shared_users(None) {
             let user = user?;
             if !self.may_go_dormant(&user)? {
                 continue;
             }
             let state = self.store.login_state(user.id)?;
-            if self
+            let last_active = self
                 .activity_of(&user, state.as_ref(), Some(since))
-                .last_active
-                < cutoff
-            {
+                .last_active;
+            if last_active < cutoff {
                 candidates.push(user.id);
+            } else if warn_from.is_some_and(|from| last_active < from)
+                && state.as_ref().and_then(|s| s.warned_for) != Some(last_active)
+            {
+                to_warn.push(user.id);
             }
         }
         let actor = Actor::system(Source::System);
+        for id in to_warn {
+            if let Some(name) = self.warn_dormant(id, since, policy, now)? {
+                outcome.warned.push(name);
+            }
+        }
         for id in candidates {
             if outcome.deactivated.len() >= policy.per_run {
                 outcome.deferred += 1;
@@ -181,6 +195,65 @@ impl Service {
             }
         }
         Ok(outcome)
+    }
+
+    /// Tells a user that it will be deactivated unless it signs in, once per idle stretch;
+    /// decided again inside the transaction. The userName when a warning was queued.
+    fn warn_dormant(
+        &self,
+        id: UserId,
+        since: OffsetDateTime,
+        policy: DormancyPolicy,
+        now: OffsetDateTime,
+    ) -> Result<Option<String>> {
+        self.transact(|tx| {
+            let Some(user) = tx.user(id)? else {
+                return Ok(None);
+            };
+            if !self.may_go_dormant(&user)? {
+                return Ok(None);
+            }
+            let mut state = tx.login_state(id)?.unwrap_or_default();
+            let last_active = self
+                .activity_of(&user, Some(&state), Some(since))
+                .last_active;
+            let due = last_active + policy.after;
+            let warn_from = due - policy.warn_before.unwrap_or(Duration::ZERO);
+            if now < warn_from || now >= due || state.warned_for == Some(last_active) {
+                return Ok(None);
+            }
+            let Some(to) = user.contact_email().map(str::to_string) else {
+                return Ok(None);
+            };
+            state.warned_for = Some(last_active);
+            tx.put_login_state(id, &state)?;
+            let vars = Vars::new()
+                .with(
+                    Var::DisplayName,
+                    user.display_name.as_deref().unwrap_or(&user.user_name),
+                )
+                .with(Var::UserName, &user.user_name)
+                .with(Var::LoginUrl, &self.policy.public_url)
+                .with(
+                    Var::Detail,
+                    format!(
+                        "It will be deactivated on {} unless you sign in before then",
+                        day(due)
+                    ),
+                );
+            let rendered = self
+                .policy
+                .templates
+                .render(MessageKind::DormantWarning, &vars);
+            tx.push_outbox(&crate::outbox::OutboxMessage::new(
+                MessageKind::DormantWarning,
+                Some(to),
+                Some(id),
+                rendered.subject,
+                rendered.body,
+            ))?;
+            Ok(Some(user.user_name))
+        })
     }
 
     /// One dormant user, decided again inside the transaction; the userName when deactivated.
