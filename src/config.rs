@@ -57,6 +57,11 @@ pub struct SessionConfig {
 pub struct RecoveryConfig {
     pub enabled: bool,
     pub link_ttl_minutes: u32,
+    /// Whether administrators may recover their own password by email (seed 002: recovery
+    /// can be disabled "for all, regular or admin users").
+    pub administrators: bool,
+    /// Whether everyone else may.
+    pub regular_users: bool,
 }
 
 impl Default for SessionConfig {
@@ -75,6 +80,8 @@ impl Default for RecoveryConfig {
         Self {
             enabled: true,
             link_ttl_minutes: 60,
+            administrators: true,
+            regular_users: true,
         }
     }
 }
@@ -557,6 +564,10 @@ impl Config {
                 },
             ),
             recovery: self.recovery.enabled,
+            recovery_for: crate::service::RecoveryFor {
+                administrators: self.recovery.administrators,
+                regular_users: self.recovery.regular_users,
+            },
             recovery_link_ttl: time::Duration::minutes(self.recovery.link_ttl_minutes.into()),
             custom: std::sync::Arc::new(self.custom_attributes.clone()),
             dormancy: (self.activity.deactivate_after_days > 0).then(|| {

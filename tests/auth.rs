@@ -2606,3 +2606,53 @@ async fn by_default_a_spraying_address_is_reported_over_ldap_and_not_refused() {
     );
     assert_eq!(flagged[0]["source"], "ldap");
 }
+
+/// Seed 002: password recovery "can be disabled for all, regular or admin users". With it off
+/// for administrators, an administrator's request gets the same answer as anyone's, no link,
+/// and an audit entry; everyone else still gets links.
+#[tokio::test(flavor = "multi_thread")]
+async fn recovery_can_be_closed_to_administrators_alone() {
+    let d = Directory::start("[recovery]\nadministrators = false\n");
+    let admin = d.admin_token().await;
+    let admin_id = claims_of(&admin)["sub"].as_str().unwrap().to_string();
+    d.user("hal", Some("Hal-Pass-12345"), &[]).await;
+    for name in ["admin", "hal"] {
+        let (status, _) = d
+            .call(
+                Method::POST,
+                "/auth/password/forgot",
+                None,
+                Some(json!({"username": name})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{name}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        let events = d.audit(&admin, "kind=password_reset_requested").await;
+        if events.len() == 2 {
+            break events;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "both requests are audited: {events:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let for_admin = refused
+        .iter()
+        .find(|e| e["target"] == admin_id.as_str())
+        .expect("the administrator's request is audited");
+    assert_eq!(
+        for_admin["detail"],
+        "no link sent: password recovery is disabled for administrators"
+    );
+    let links: Vec<Value> = d
+        .outbox(&admin)
+        .await
+        .into_iter()
+        .filter(|m| m["kind"] == "password_reset")
+        .collect();
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert_eq!(links[0]["to"], "hal@example.com");
+}

@@ -109,6 +109,22 @@ impl Actor {
     }
 }
 
+/// Who may recover a password by email (`POST /auth/password/forgot`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecoveryFor {
+    pub administrators: bool,
+    pub regular_users: bool,
+}
+
+impl Default for RecoveryFor {
+    fn default() -> Self {
+        Self {
+            administrators: true,
+            regular_users: true,
+        }
+    }
+}
+
 /// Rules that come from configuration rather than from records.
 #[derive(Clone, Debug)]
 pub struct Policy {
@@ -125,6 +141,8 @@ pub struct Policy {
     pub session_limit: Option<crate::auth::session::SessionLimit>,
     pub act_as: bool,
     pub recovery: bool,
+    /// Who may use it, when it is on.
+    pub recovery_for: RecoveryFor,
     pub recovery_link_ttl: time::Duration,
     /// Subjects and bodies of the messages put in the outbox.
     pub templates: Arc<Templates>,
@@ -147,6 +165,7 @@ impl Default for Policy {
             session_limit: None,
             act_as: true,
             recovery: true,
+            recovery_for: RecoveryFor::default(),
             recovery_link_ttl: time::Duration::hours(1),
             templates: Arc::new(Templates::default()),
             custom: Arc::default(),

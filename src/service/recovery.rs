@@ -29,10 +29,36 @@ impl Service {
         let Some(user) = self.recoverable(name_or_email)? else {
             return Ok(());
         };
+        let actor = Actor::anonymous(Source::Rest, client);
+        let administrator = self.is_active_administrator(&user)?;
+        let allowed = if administrator {
+            self.policy.recovery_for.administrators
+        } else {
+            self.policy.recovery_for.regular_users
+        };
+        if !allowed {
+            // The caller gets the same answer; the administrators see the attempt.
+            let whom = if administrator {
+                "administrators"
+            } else {
+                "regular users"
+            };
+            return self.transact(|tx| {
+                self.audit(
+                    tx,
+                    &actor,
+                    AuditKind::PasswordResetRequested,
+                    Some(user.id.to_string()),
+                    Some(format!(
+                        "no link sent: password recovery is disabled for {whom}"
+                    )),
+                    None,
+                )
+            });
+        }
         let Some(to) = user.contact_email().map(str::to_string) else {
             return Ok(());
         };
-        let actor = Actor::anonymous(Source::Rest, client);
         self.transact(|tx| self.queue_reset_link(tx, &actor, &user, &to, None))
             .map(drop)
     }
