@@ -2656,3 +2656,143 @@ async fn recovery_can_be_closed_to_administrators_alone() {
     assert_eq!(links.len(), 1, "{links:?}");
     assert_eq!(links[0]["to"], "hal@example.com");
 }
+
+/// Seed 003's batch actions, for incident response: every member of a role signed out at
+/// once ("access revocation"), and every member's password cleared with a link to choose a
+/// new one ("mass password resets"). Administrators only; the asking administrator keeps its
+/// own password.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_roles_members_are_signed_out_and_their_passwords_reset_together() {
+    let d = Directory::start("");
+    let admin = d.admin_token().await;
+    let admin_id = claims_of(&admin)["sub"].as_str().unwrap().to_string();
+    let role = d.role("Contractors", json!({})).await;
+    d.user("ann", Some("Ann-Pass-1234567"), &[&role]).await;
+    d.user("ben", Some("Ben-Pass-1234567"), &[&role]).await;
+    d.user("dan", Some("Dan-Pass-1234567"), &[]).await;
+    let (status, cid) = d
+        .call(
+            Method::POST,
+            "/scim/v2/Users",
+            Some(TOKEN),
+            Some(json!({"userName": "cid", "active": true, "password": "Cid-Pass-1234567"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{cid}");
+    let (status, body) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Groups/{role}"),
+            Some(&admin),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": cid["id"]}, {"value": admin_id}]}
+            ]})),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let ben = d.token("ben", "Ben-Pass-1234567", None).await;
+    let dan = d.token("dan", "Dan-Pass-1234567", None).await;
+    let alive = |token: String| {
+        let d = &d;
+        async move {
+            d.call(Method::GET, "/auth/sessions", Some(&token), None)
+                .await
+                .0
+        }
+    };
+    assert_eq!(alive(ben.clone()).await, StatusCode::OK);
+
+    let sign_out = format!("/admin/roles/{role}/sign-out");
+    let (status, body) = d.call(Method::POST, &sign_out, Some(TOKEN), None).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "provisioning is no administrator: {body}"
+    );
+    let (status, body) = d.call(Method::POST, &sign_out, Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["signed_out"], 4, "ann, ben, cid and the admin: {body}");
+    assert_eq!(alive(ben).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(alive(dan).await, StatusCode::OK, "not a member");
+    assert_eq!(d.bind("ann", "Ann-Pass-1234567").await, 0, "passwords stay");
+
+    let admin = d.admin_token().await;
+    let reset = format!("/admin/roles/{role}/reset-passwords");
+    let (status, body) = d.call(Method::POST, &reset, Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        json!({"cleared": 3, "linked": 2, "unreachable": ["cid"]}),
+        "the asking administrator is left out"
+    );
+    for (name, password) in [
+        ("ann", "Ann-Pass-1234567"),
+        ("ben", "Ben-Pass-1234567"),
+        ("cid", "Cid-Pass-1234567"),
+    ] {
+        assert_eq!(
+            d.bind(name, password).await,
+            49,
+            "{name}'s old password is gone"
+        );
+    }
+    assert_eq!(d.bind("dan", "Dan-Pass-1234567").await, 0);
+    assert_eq!(d.bind("admin", ADMIN_PASSWORD).await, 0);
+    d.assert_audited(
+        &admin,
+        "password_changed",
+        "password cleared: passwords of role \"Contractors\" reset",
+    )
+    .await;
+    let link = d
+        .outbox(&admin)
+        .await
+        .into_iter()
+        .find(|m| m["kind"] == "password_reset" && m["to"] == "ann@example.com")
+        .expect("ann is sent a link");
+    let token = link_token(link["body"].as_str().unwrap(), "/auth/password/reset");
+    let (status, _) = d
+        .call(
+            Method::POST,
+            "/auth/password/reset",
+            None,
+            Some(json!({"token": token, "password": "Ann-New-Pass-123"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(d.bind("ann", "Ann-New-Pass-123").await, 0);
+
+    // The same from the command line, which asks for --yes first.
+    let out = common::run(&d.server.data, &["role", "reset-passwords", "Contractors"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("add --yes to go ahead"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        d.bind("ann", "Ann-New-Pass-123").await,
+        0,
+        "nothing happened"
+    );
+    let out = common::run(
+        &d.server.data,
+        &["role", "reset-passwords", "Contractors", "--yes"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        printed.starts_with("Contractors: 2 passwords cleared, 2 links sent\n"),
+        "ann's new one and the admin's (the command line is no member): {printed}"
+    );
+    assert!(printed.contains("no email address: cid"), "{printed}");
+    let out = common::run(&d.server.data, &["role", "sign-out", "Contractors"]);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "signed out 4 members of Contractors\n"
+    );
+}

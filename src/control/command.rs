@@ -205,6 +205,21 @@ pub enum RoleCommand {
         /// Name of the role.
         role: String,
     },
+    /// End every session of every member of a role (access revocation, e.g. when the role's
+    /// people may be compromised).
+    SignOut {
+        /// Name of the role.
+        role: String,
+    },
+    /// Clear the password of every person in a role and end their sessions; active members
+    /// with an email address are sent a link to choose a new one. Needs `--yes`.
+    ResetPasswords {
+        /// Name of the role.
+        role: String,
+        /// Confirms that the members' current passwords stop working now.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Grant a role to a user; the role's type must match the user's license type. Granting
     /// a role the user holds changes nothing.
     AddMember {
@@ -495,6 +510,31 @@ pub fn execute(
             let role = service.role_by_name(&actor, &role)?;
             for member in service.role_members(&actor, role.id)? {
                 writeln!(out, "{}", service.user(&actor, member)?.user_name)?;
+            }
+        }
+        Command::Role(RoleCommand::SignOut { role }) => {
+            let role = service.role_by_name(&actor, &role)?;
+            let n = service.sign_out_members(&actor, role.id)?;
+            writeln!(out, "signed out {n} members of {}", role.name)?;
+        }
+        Command::Role(RoleCommand::ResetPasswords { role, yes }) => {
+            if !yes {
+                return Err(ControlError::Refused(format!(
+                    "resetting the passwords of {role} stops every member's password from working now; add --yes to go ahead"
+                )));
+            }
+            let role = service.role_by_name(&actor, &role)?;
+            let reset = service.reset_member_passwords(&actor, role.id)?;
+            writeln!(
+                out,
+                "{}: {} passwords cleared, {} links sent",
+                role.name, reset.cleared, reset.linked
+            )?;
+            for name in &reset.unreachable {
+                writeln!(
+                    out,
+                    "no email address: {name} (set a password with `rollcall user reset-password {name}`)"
+                )?;
             }
         }
         Command::Role(RoleCommand::AddMember { role, user_name }) => {

@@ -125,7 +125,7 @@ impl Service {
 
     /// A reset link for `user`: the link (as a digest), the message carrying it, and the
     /// audit entry, in the caller's transaction. Returns when the link expires.
-    fn queue_reset_link(
+    pub(super) fn queue_reset_link(
         &self,
         tx: &mut dyn Txn,
         actor: &Actor,

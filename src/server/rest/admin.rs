@@ -34,6 +34,8 @@ pub fn router() -> Router<Service> {
         .route("/keys/rotate", post(rotate_keys))
         .route("/backup", get(backup))
         .route("/reports/access", get(access_review))
+        .route("/roles/{role}/sign-out", post(sign_out_role))
+        .route("/roles/{role}/reset-passwords", post(reset_role_passwords))
 }
 
 /// Writes the backup to a temporary file only this process can reach (owner-only, unlinked at
@@ -352,6 +354,39 @@ async fn access_review(
             .into_response()
     };
     Ok(response)
+}
+
+fn role_id(text: &str) -> RestResult<crate::model::RoleId> {
+    text.parse()
+        .map_err(|_| RestError::bad_request(format!("{text:?} is not a role id")))
+}
+
+async fn sign_out_role(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+    Path(role): Path<String>,
+) -> RestResult<Json<Value>> {
+    let role = role_id(&role)?;
+    let n = as_caller(service, &headers, peer, move |s, actor| {
+        Ok(s.sign_out_members(actor, role)?)
+    })
+    .await?;
+    Ok(Json(json!({"signed_out": n})))
+}
+
+async fn reset_role_passwords(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+    Path(role): Path<String>,
+) -> RestResult<Json<crate::service::RoleReset>> {
+    let role = role_id(&role)?;
+    let reset = as_caller(service, &headers, peer, move |s, actor| {
+        Ok(s.reset_member_passwords(actor, role)?)
+    })
+    .await?;
+    Ok(Json(reset))
 }
 
 async fn outbox(
