@@ -2441,6 +2441,14 @@ fn ber(tag: u8, content: &[u8]) -> Vec<u8> {
 /// Connects to `ldap`, sends `header` and then a simple bind as the admin; the bind's result
 /// code, or `None` when the server closed the connection instead of answering.
 async fn bind_through_proxy(ldap: std::net::SocketAddr, header: &[u8]) -> Option<u8> {
+    bound_through_proxy(ldap, header).await.1
+}
+
+/// As [`bind_through_proxy`], with the connection kept open.
+async fn bound_through_proxy(
+    ldap: std::net::SocketAddr,
+    header: &[u8],
+) -> (tokio::net::TcpStream, Option<u8>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let bind = ber(
         0x60,
@@ -2461,10 +2469,56 @@ async fn bind_through_proxy(ldap: std::net::SocketAddr, header: &[u8]) -> Option
         .unwrap_or(0);
     let answer = &answer[..n];
     // BindResponse ([APPLICATION 1]) starts with its ENUMERATED result code.
-    let at = answer.iter().position(|b| *b == 0x61)?;
-    let rest = &answer[at..];
-    let code = rest.windows(2).position(|w| w == [0x0a, 0x01])?;
-    rest.get(code + 2).copied()
+    let code = answer.iter().position(|b| *b == 0x61).and_then(|at| {
+        let rest = &answer[at..];
+        let code = rest.windows(2).position(|w| w == [0x0a, 0x01])?;
+        rest.get(code + 2).copied()
+    });
+    (conn, code)
+}
+
+/// Behind a load balancer every connection comes from its address: connection limits per
+/// address count the client its PROXY header names instead.
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_a_load_balancer_connection_limits_count_each_client() {
+    let d = Directory::start(
+        "[ldap]\ntrusted_proxies = [\"127.0.0.0/8\"]\nmax_connections_per_ip = 2\n",
+    );
+    let header = |client: &str| format!("PROXY TCP4 {client} 127.0.0.1 40000 3890\r\n");
+    let mut held = Vec::new();
+    for client in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+        let (conn, code) = bound_through_proxy(d.server.ldap, header(client).as_bytes()).await;
+        assert_eq!(
+            code,
+            Some(0),
+            "{client}: one connection each, all via 127.0.0.1"
+        );
+        held.push(conn);
+    }
+    for n in 0..2 {
+        let (conn, code) =
+            bound_through_proxy(d.server.ldap, header("203.0.113.9").as_bytes()).await;
+        assert_eq!(code, Some(0), "connection {n} of one client");
+        held.push(conn);
+    }
+    let (_, code) = bound_through_proxy(d.server.ldap, header("203.0.113.9").as_bytes()).await;
+    assert_eq!(code, None, "a third connection of one client is refused");
+    // Its slots come back when it closes one.
+    held.pop();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (conn, code) =
+            bound_through_proxy(d.server.ldap, header("203.0.113.9").as_bytes()).await;
+        if code == Some(0) {
+            held.push(conn);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the closed connection's slot is free again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// `[ldap] trusted_proxies`: a load balancer passing LDAP through with the PROXY protocol (v1

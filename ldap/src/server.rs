@@ -139,19 +139,22 @@ impl<D: Directory> Clone for Server<D> {
 /// Releases a connection's slots when it ends, however it ends.
 struct Admission<D: Directory> {
     shared: Arc<Shared<D>>,
-    ip: IpAddr,
+    /// The address whose per-address slot the connection holds; `None` until it is known (a
+    /// connection from a trusted proxy, before its PROXY header).
+    ip: Option<IpAddr>,
     _permit: OwnedSemaphorePermit,
 }
 
 impl<D: Directory> Drop for Admission<D> {
     fn drop(&mut self) {
         self.shared.config.stats.connection_closed();
-        if let Ok(mut m) = self.shared.per_ip.lock()
-            && let Some(n) = m.get_mut(&self.ip)
+        if let Some(ip) = self.ip
+            && let Ok(mut m) = self.shared.per_ip.lock()
+            && let Some(n) = m.get_mut(&ip)
         {
             *n -= 1;
             if *n == 0 {
-                m.remove(&self.ip);
+                m.remove(&ip);
             }
         }
     }
@@ -188,22 +191,36 @@ impl<D: Directory> Server<D> {
         Arc::clone(&self.shared.config.stats)
     }
 
-    fn admit(&self, ip: IpAddr) -> Option<Admission<D>> {
+    /// A slot for a new connection, counted against `ip`'s allowance when the address is
+    /// known (`None`: a trusted proxy's connection, counted once its header names the client).
+    fn admit(&self, ip: Option<IpAddr>) -> Option<Admission<D>> {
         let permit = Arc::clone(&self.shared.connections)
             .try_acquire_owned()
             .ok()?;
-        let mut m = self.shared.per_ip.lock().ok()?;
-        let n = m.entry(ip).or_insert(0);
-        if *n >= self.shared.config.limits.max_connections_per_ip {
+        if let Some(ip) = ip
+            && !self.count_ip(ip)
+        {
             return None;
         }
-        *n += 1;
         self.shared.config.stats.connection_opened();
         Some(Admission {
             shared: Arc::clone(&self.shared),
             ip,
             _permit: permit,
         })
+    }
+
+    /// Takes a slot of `ip`'s allowance; false when it has none left.
+    fn count_ip(&self, ip: IpAddr) -> bool {
+        let Ok(mut m) = self.shared.per_ip.lock() else {
+            return false;
+        };
+        let n = m.entry(ip).or_insert(0);
+        if *n >= self.shared.config.limits.max_connections_per_ip {
+            return false;
+        }
+        *n += 1;
+        true
     }
 
     /// Accepts connections until `shutdown` is cancelled, then stops accepting, lets every
@@ -239,7 +256,15 @@ impl<D: Directory> Server<D> {
                     }
                 },
             };
-            let Some(admission) = self.admit(peer.ip()) else {
+            // A trusted proxy's connections count against the client its header names, not
+            // against the proxy, which carries everyone's.
+            let proxied = self
+                .shared
+                .config
+                .trusted_proxies
+                .as_ref()
+                .is_some_and(|p| p.trusts(peer.ip()));
+            let Some(mut admission) = self.admit((!proxied).then_some(peer.ip())) else {
                 self.shared.config.stats.connection_refused();
                 tracing::warn!(%peer, "LDAP connection refused: connection limit reached");
                 drop(stream);
@@ -250,21 +275,27 @@ impl<D: Directory> Server<D> {
             let shutdown = shutdown.clone();
             let tls = tls.clone();
             tracker.spawn(async move {
-                let _admission = admission;
                 let mut stream = stream;
                 let timeout = server.shared.config.limits.tls_handshake_timeout;
-                let peer = match &server.shared.config.trusted_proxies {
-                    Some(proxies) if proxies.trusts(peer.ip()) => {
-                        match crate::proxy::read_header(&mut stream, timeout).await {
-                            Ok(client) => client.unwrap_or(peer),
-                            Err(e) => {
-                                tracing::debug!(%peer, error = %e, "LDAP connection from a trusted proxy closed: no valid PROXY header");
-                                return;
-                            }
+                let peer = if proxied {
+                    let client = match crate::proxy::read_header(&mut stream, timeout).await {
+                        Ok(client) => client.unwrap_or(peer),
+                        Err(e) => {
+                            tracing::debug!(%peer, error = %e, "LDAP connection from a trusted proxy closed: no valid PROXY header");
+                            return;
                         }
+                    };
+                    if !server.count_ip(client.ip()) {
+                        server.shared.config.stats.connection_refused();
+                        tracing::warn!(%client, via = %peer, "LDAP connection refused: connection limit reached");
+                        return;
                     }
-                    _ => peer,
+                    admission.ip = Some(client.ip());
+                    client
+                } else {
+                    peer
                 };
+                let _admission = admission;
                 match tls {
                     Some(cfg) => {
                         match crate::tls::accept(&cfg, stream, timeout).await {
