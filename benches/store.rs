@@ -237,6 +237,46 @@ fn main() {
                 started.elapsed()
             );
         }
+        // The two jobs that read every user with its login state: an access review, and the
+        // hourly run of the dormant-account rule (here finding nobody, as on most runs).
+        let started = Instant::now();
+        let mut rows = 0usize;
+        service
+            .access_review(
+                &actor,
+                rollcall::service::ReviewFilter::default(),
+                &mut |row| {
+                    std::hint::black_box(row);
+                    rows += 1;
+                    Ok::<(), rollcall::service::ServiceError>(())
+                },
+            )
+            .unwrap();
+        println!(
+            "| access review, {rows} rows (not written out) | {}k | {:?} |",
+            size / 1000,
+            started.elapsed()
+        );
+        service
+            .start_activity_tracking(time::OffsetDateTime::now_utc())
+            .unwrap();
+        let started = Instant::now();
+        let dormant = service
+            .deactivate_dormant(
+                rollcall::service::DormancyPolicy {
+                    after: time::Duration::days(90),
+                    per_run: 50,
+                    warn_before: Some(time::Duration::days(7)),
+                },
+                time::OffsetDateTime::now_utc(),
+            )
+            .unwrap();
+        assert!(dormant.deactivated.is_empty() && dormant.warned.is_empty());
+        println!(
+            "| dormant-account run (nobody due) | {}k | {:?} |",
+            size / 1000,
+            started.elapsed()
+        );
         // A backup while 16 writers create users: commits go on (each keeps what a backup
         // needs of the keys it changes), so the create rate is the one without a backup less
         // the CPU the backup takes. The users created here are not counted in later sizes.

@@ -588,6 +588,77 @@ async fn sign_ins_show_in_access_reviews_from_the_cli_rest_and_ldap() {
         assert_eq!(body["error"], "invalid_request");
     }
 
+    // SCIM: lastLogin in the Rollcall extension, read-only, filterable.
+    const EXT: &str = "urn:rollcall:scim:schemas:extension:2.0:User";
+    let (_, carol_scim) = call(
+        &http,
+        &server,
+        Method::GET,
+        &format!("/scim/v2/Users/{}", ids["carol"]),
+        TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(carol_scim[EXT]["lastLogin"], carol["lastLogin"].as_str());
+    let (_, dave_scim) = call(
+        &http,
+        &server,
+        Method::GET,
+        &format!("/scim/v2/Users/{}", ids["dave"]),
+        TOKEN,
+        None,
+    )
+    .await;
+    assert!(dave_scim[EXT].get("lastLogin").is_none(), "{dave_scim}");
+    let since = (OffsetDateTime::now_utc() - Duration::hours(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let filter = format!("{EXT}:lastLogin gt \"{since}\"");
+    let encoded = filter.replace(' ', "%20").replace('"', "%22");
+    let res = http
+        .get(server.url(&format!(
+            "/scim/v2/Users?filter={encoded}&attributes=userName"
+        )))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let listed: serde_json::Value = res.json().await.unwrap();
+    let mut names: Vec<&str> = listed["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["userName"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["admin", "carol"], "{listed}");
+    let (status, body) = call(
+        &http,
+        &server,
+        Method::PATCH,
+        &format!("/scim/v2/Users/{}", ids["dave"]),
+        TOKEN,
+        Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": format!("{EXT}:lastLogin"), "value": "2026-01-01T00:00:00Z"}]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["scimType"], "mutability", "{body}");
+    // A PUT that sends the resource back as read, lastLogin and all, is fine; the value stays.
+    let mut echoed = carol_scim.clone();
+    echoed[EXT]["lastLogin"] = json!("2020-01-01T00:00:00Z");
+    let (status, put) = call(
+        &http,
+        &server,
+        Method::PUT,
+        &format!("/scim/v2/Users/{}", ids["carol"]),
+        TOKEN,
+        Some(echoed),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{put}");
+    assert_eq!(put[EXT]["lastLogin"], carol["lastLogin"].as_str());
+
     // LDAP: authTimestamp, operational (returned when asked for), and searchable.
     let mut ldap = common::admin_connection(server.ldap).await;
     let named = carol_attrs(&mut ldap, vec!["authTimestamp"]).await;

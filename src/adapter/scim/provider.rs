@@ -55,6 +55,7 @@ impl ScimDirectory {
                 ctx.groups.push((role.to_string(), name));
             }
         }
+        ctx.last_login = refs.last_login(user.id).map_err(failure)?;
         Ok(Resource {
             id: user.id.to_string(),
             version: user.version,
@@ -497,6 +498,9 @@ fn schemas() -> Vec<SchemaDef> {
                 AttributeDef::string("kind")
                     .canonical(&["person", "api", "bind", "system"])
                     .mutability(Mutability::Immutable),
+                AttributeDef::date_time("lastLogin")
+                    .read_only()
+                    .describe("The last successful sign-in (LDAP bind or REST), to the minute"),
             ],
         ),
         SchemaDef::new(

@@ -18,6 +18,8 @@ pub struct UserContext {
     pub groups: Vec<(String, String)>,
     /// The custom attributes declared in the config, shown under their extension schema.
     pub custom: std::sync::Arc<crate::model::CustomAttributes>,
+    /// The user's last sign-in.
+    pub last_login: Option<time::OffsetDateTime>,
 }
 
 pub fn user_to_scim(user: &User, ctx: &UserContext) -> Value {
@@ -118,6 +120,9 @@ pub fn user_to_scim(user: &User, ctx: &UserContext) -> Value {
         json!(user.is_locked(time::OffsetDateTime::now_utc())),
     );
     rollcall.insert("kind".into(), json!(user.kind.as_str()));
+    if let Some(at) = ctx.last_login {
+        rollcall.insert("lastLogin".into(), json!(rfc3339(at)));
+    }
     out.insert(ROLLCALL_USER.into(), Value::Object(rollcall));
 
     let custom = &ctx.custom;
