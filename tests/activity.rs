@@ -336,6 +336,23 @@ async fn call(
     (status, value)
 }
 
+/// `GET /scim/v2/Users/{id}` with the provisioning token.
+async fn scim_user(
+    http: &reqwest::Client,
+    server: &common::Server,
+    id: &impl std::fmt::Display,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    call(
+        http,
+        server,
+        reqwest::Method::GET,
+        &format!("/scim/v2/Users/{id}"),
+        TOKEN,
+        None,
+    )
+    .await
+}
+
 /// Rows of a CSV access review by userName (the header's names as keys).
 fn csv_rows(
     text: &str,
@@ -590,25 +607,9 @@ async fn sign_ins_show_in_access_reviews_from_the_cli_rest_and_ldap() {
 
     // SCIM: lastLogin in the Rollcall extension, read-only, filterable.
     const EXT: &str = "urn:rollcall:scim:schemas:extension:2.0:User";
-    let (_, carol_scim) = call(
-        &http,
-        &server,
-        Method::GET,
-        &format!("/scim/v2/Users/{}", ids["carol"]),
-        TOKEN,
-        None,
-    )
-    .await;
+    let (_, carol_scim) = scim_user(&http, &server, &ids["carol"]).await;
     assert_eq!(carol_scim[EXT]["lastLogin"], carol["lastLogin"].as_str());
-    let (_, dave_scim) = call(
-        &http,
-        &server,
-        Method::GET,
-        &format!("/scim/v2/Users/{}", ids["dave"]),
-        TOKEN,
-        None,
-    )
-    .await;
+    let (_, dave_scim) = scim_user(&http, &server, &ids["dave"]).await;
     assert!(dave_scim[EXT].get("lastLogin").is_none(), "{dave_scim}");
     let since = (OffsetDateTime::now_utc() - Duration::hours(1))
         .format(&time::format_description::well_known::Rfc3339)
@@ -845,15 +846,7 @@ async fn a_server_deactivates_dormant_people_at_start_and_tells_the_administrato
     let active = |body: &serde_json::Value| body["active"].as_bool().unwrap();
     let deadline = std::time::Instant::now() + StdDuration::from_secs(20);
     loop {
-        let (status, gone) = call(
-            &http,
-            &second,
-            Method::GET,
-            &format!("/scim/v2/Users/{}", ids["gone"]),
-            TOKEN,
-            None,
-        )
-        .await;
+        let (status, gone) = scim_user(&http, &second, &ids["gone"]).await;
         assert_eq!(status, StatusCode::OK);
         if !active(&gone) {
             break;
@@ -864,15 +857,7 @@ async fn a_server_deactivates_dormant_people_at_start_and_tells_the_administrato
         );
         tokio::time::sleep(StdDuration::from_millis(100)).await;
     }
-    let (_, fresh) = call(
-        &http,
-        &second,
-        Method::GET,
-        &format!("/scim/v2/Users/{}", ids["fresh"]),
-        TOKEN,
-        None,
-    )
-    .await;
+    let (_, fresh) = scim_user(&http, &second, &ids["fresh"]).await;
     assert!(active(&fresh), "signed in within the 30 days: {fresh}");
     let (_, licenses) = call(&http, &second, Method::GET, "/admin/licenses", &admin, None).await;
     let employee = licenses
@@ -921,14 +906,7 @@ async fn a_server_deactivates_dormant_people_at_start_and_tells_the_administrato
     );
     // The administrator was idle as long (its sign-in above came after the start's run) but
     // is the last one: kept.
-    let (_, me) = call(
-        &http,
-        &second,
-        Method::GET,
-        "/scim/v2/Users?filter=userName%20eq%20%22admin%22",
-        TOKEN,
-        None,
-    )
-    .await;
-    assert_eq!(me["Resources"][0]["active"], true);
+    let me =
+        common::scim_user_named(&http, &format!("http://{}", second.http), TOKEN, "admin").await;
+    assert_eq!(me["active"], true);
 }

@@ -477,23 +477,7 @@ async fn people_are_imported_from_a_csv_sheet_with_references_by_name() {
     let http = reqwest::Client::new();
     let base = format!("http://{}", server.http);
     let admin = admin_session(&http, &base).await;
-    let user = |name: &'static str| {
-        let (http, base, admin) = (http.clone(), base.clone(), admin.clone());
-        async move {
-            let found: serde_json::Value = http
-                .get(format!(
-                    "{base}/scim/v2/Users?filter=userName%20eq%20%22{name}%22"
-                ))
-                .bearer_auth(&admin)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            found["Resources"][0].clone()
-        }
-    };
+    let user = |name: &'static str| scim_user_named(&http, &base, &admin, name);
     let eve = user("eve").await;
     let frank = user("frank").await;
     assert_eq!(eve["name"]["familyName"], "Adams, PhD");

@@ -197,6 +197,25 @@ impl Service {
         Ok(outcome)
     }
 
+    /// In a transaction: the user, its login state and its activity, if the rule applies to
+    /// it, read again so that what a run decides holds at its commit.
+    fn dormancy_view(
+        &self,
+        tx: &mut dyn Txn,
+        id: UserId,
+        since: OffsetDateTime,
+    ) -> Result<Option<(User, LoginState, Activity)>> {
+        let Some(user) = tx.user(id)? else {
+            return Ok(None);
+        };
+        if !self.may_go_dormant(&user)? {
+            return Ok(None);
+        }
+        let state = tx.login_state(id)?.unwrap_or_default();
+        let activity = self.activity_of(&user, Some(&state), Some(since));
+        Ok(Some((user, state, activity)))
+    }
+
     /// Tells a user that it will be deactivated unless it signs in, once per idle stretch;
     /// decided again inside the transaction. The userName when a warning was queued.
     fn warn_dormant(
@@ -207,16 +226,10 @@ impl Service {
         now: OffsetDateTime,
     ) -> Result<Option<String>> {
         self.transact(|tx| {
-            let Some(user) = tx.user(id)? else {
+            let Some((user, mut state, activity)) = self.dormancy_view(tx, id, since)? else {
                 return Ok(None);
             };
-            if !self.may_go_dormant(&user)? {
-                return Ok(None);
-            }
-            let mut state = tx.login_state(id)?.unwrap_or_default();
-            let last_active = self
-                .activity_of(&user, Some(&state), Some(since))
-                .last_active;
+            let last_active = activity.last_active;
             let due = last_active + policy.after;
             let warn_from = due - policy.warn_before.unwrap_or(Duration::ZERO);
             if now < warn_from || now >= due || state.warned_for == Some(last_active) {
@@ -266,14 +279,9 @@ impl Service {
         after: Duration,
     ) -> Result<Option<String>> {
         self.transact(|tx| {
-            let Some(old) = tx.user(id)? else {
+            let Some((old, _, activity)) = self.dormancy_view(tx, id, since)? else {
                 return Ok(None);
             };
-            if !self.may_go_dormant(&old)? {
-                return Ok(None);
-            }
-            let state = tx.login_state(id)?;
-            let activity = self.activity_of(&old, state.as_ref(), Some(since));
             if activity.last_active >= cutoff {
                 return Ok(None);
             }

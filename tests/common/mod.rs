@@ -416,6 +416,28 @@ pub async fn admin_audit(
     events.as_array().expect("a list of events").clone()
 }
 
+/// The SCIM User named `name` (found by a `userName eq` filter over `base` with `bearer`), or
+/// `null` when there is none.
+pub async fn scim_user_named(
+    http: &reqwest::Client,
+    base: &str,
+    bearer: &str,
+    name: &str,
+) -> serde_json::Value {
+    let found: serde_json::Value = http
+        .get(format!(
+            "{base}/scim/v2/Users?filter=userName%20eq%20%22{name}%22"
+        ))
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    found["Resources"][0].clone()
+}
+
 /// A session token of the admin, signed in over `base`.
 pub async fn admin_session(http: &reqwest::Client, base: &str) -> String {
     let login = http
