@@ -35,6 +35,23 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub backup: BackupConfig,
     pub custom_attributes: crate::model::CustomAttributes,
+    pub notifications: NotificationsConfig,
+}
+
+/// Messages to users about their own accounts.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationsConfig {
+    /// Tell users when their password, email address or authenticator changes.
+    pub security_notices: bool,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        Self {
+            security_notices: true,
+        }
+    }
 }
 
 /// Session tokens from `POST /auth/token`.
@@ -354,6 +371,7 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             backup: BackupConfig::default(),
             custom_attributes: crate::model::CustomAttributes::default(),
+            notifications: NotificationsConfig::default(),
         }
     }
 }
@@ -564,6 +582,7 @@ impl Config {
                 },
             ),
             recovery: self.recovery.enabled,
+            security_notices: self.notifications.security_notices,
             recovery_for: crate::service::RecoveryFor {
                 administrators: self.recovery.administrators,
                 regular_users: self.recovery.regular_users,

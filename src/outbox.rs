@@ -32,10 +32,12 @@ pub enum MessageKind {
     DormantWarning,
     /// Failed sign-ins for many users from one address: password spraying, likely.
     SuspiciousSignIns,
+    /// To a user: its password, email address or authenticator changed.
+    SecurityNotice,
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 9] = [
+    pub const ALL: [MessageKind; 10] = [
         Self::Activation,
         Self::PasswordReset,
         Self::AccountLocked,
@@ -45,6 +47,7 @@ impl MessageKind {
         Self::DormantDeactivated,
         Self::DormantWarning,
         Self::SuspiciousSignIns,
+        Self::SecurityNotice,
     ];
 
     /// The snake_case name used in records and in template file names (`<name>.txt`).
@@ -59,6 +62,7 @@ impl MessageKind {
             Self::DormantDeactivated => "dormant_deactivated",
             Self::DormantWarning => "dormant_warning",
             Self::SuspiciousSignIns => "suspicious_sign_ins",
+            Self::SecurityNotice => "security_notice",
         }
     }
 }

@@ -2850,3 +2850,144 @@ async fn a_roles_members_are_signed_out_and_their_passwords_reset_together() {
         "signed out 4 members of Contractors\n"
     );
 }
+
+/// Seed 003's user notifications ("account changes", "security events"): a user is told when
+/// its password changes, when its email address changes (at the old address), and when its
+/// authenticator is removed; not when an identity provider, which owns those, makes a change.
+#[tokio::test(flavor = "multi_thread")]
+async fn users_are_told_when_their_password_email_or_authenticator_changes() {
+    let d = Directory::start("");
+    let admin = d.admin_token().await;
+    let id = d.user("kim", Some("Kim-Pass-1234567"), &[]).await;
+    let security = |outbox: Vec<Value>| -> Vec<(String, String)> {
+        outbox
+            .into_iter()
+            .filter(|m| m["kind"] == "security_notice")
+            .map(|m| {
+                (
+                    m["to"].as_str().unwrap().to_string(),
+                    m["body"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert!(
+        security(d.outbox(&admin).await).is_empty(),
+        "creation tells nothing"
+    );
+
+    // Her own change, on the web.
+    let kim = d.token("kim", "Kim-Pass-1234567", None).await;
+    let (status, body) = d
+        .call(
+            Method::POST,
+            "/auth/password",
+            Some(&kim),
+            Some(json!({"old_password": "Kim-Pass-1234567", "new_password": "Kim-Pass-7654321"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let told = security(d.outbox(&admin).await);
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].0, "kim@example.com");
+    assert!(
+        told[0]
+            .1
+            .contains("The password of your account was changed on ")
+            && told[0].1.contains(" by you, on the web."),
+        "{}",
+        told[0].1
+    );
+
+    // The identity provider sets a password: its own business, no notice.
+    let (status, body) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Users/{id}"),
+            Some(TOKEN),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "replace", "path": "password", "value": "Kim-Idp-Pass-123"}
+            ]})),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    assert_eq!(security(d.outbox(&admin).await).len(), 1);
+
+    // An administrator moves her mail: the old address hears of it.
+    let (status, body) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Users/{id}"),
+            Some(&admin),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "replace", "path": "emails", "value": [{"value": "kim@elsewhere.example", "type": "work", "primary": true}]}
+            ]})),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let told = security(d.outbox(&admin).await);
+    assert_eq!(told.len(), 2, "{told:?}");
+    assert_eq!(told[1].0, "kim@example.com", "the old address");
+    assert!(
+        told[1]
+            .1
+            .contains("The email address of your account was changed to kim@elsewhere.example on ")
+            && told[1].1.contains(" by an administrator, over SCIM."),
+        "{}",
+        told[1].1
+    );
+
+    // Her authenticator removed by an administrator.
+    let kim = d.token("kim", "Kim-Idp-Pass-123", None).await;
+    let (_, enrolment) = d
+        .call(Method::POST, "/auth/totp/enroll", Some(&kim), None)
+        .await;
+    let app = TotpEnrolment {
+        secret: enrolment["secret"].as_str().unwrap().to_string(),
+        confirmed: true,
+    };
+    let (status, _) = d
+        .call(
+            Method::POST,
+            "/auth/totp/confirm",
+            Some(&kim),
+            Some(json!({"code": app.current_code(now()).unwrap()})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = d
+        .call(
+            Method::DELETE,
+            &format!("/auth/totp?user={id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let told = security(d.outbox(&admin).await);
+    assert_eq!(told.len(), 3, "{told:?}");
+    assert_eq!(told[2].0, "kim@elsewhere.example");
+    assert!(
+        told[2]
+            .1
+            .contains("The authenticator (two-step sign-in) of your account was removed"),
+        "{}",
+        told[2].1
+    );
+
+    // Off with [notifications] security_notices = false.
+    let quiet = Directory::start("[notifications]\nsecurity_notices = false\n");
+    let admin = quiet.admin_token().await;
+    quiet.user("lee", Some("Lee-Pass-1234567"), &[]).await;
+    let lee = quiet.token("lee", "Lee-Pass-1234567", None).await;
+    let (status, _) = quiet
+        .call(
+            Method::POST,
+            "/auth/password",
+            Some(&lee),
+            Some(json!({"old_password": "Lee-Pass-1234567", "new_password": "Lee-Pass-7654321"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(security(quiet.outbox(&admin).await).is_empty());
+}

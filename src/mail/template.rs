@@ -152,6 +152,7 @@ fn builtin_source(kind: MessageKind) -> &'static str {
         MessageKind::DormantDeactivated => include_str!("templates/dormant_deactivated.txt"),
         MessageKind::DormantWarning => include_str!("templates/dormant_warning.txt"),
         MessageKind::SuspiciousSignIns => include_str!("templates/suspicious_sign_ins.txt"),
+        MessageKind::SecurityNotice => include_str!("templates/security_notice.txt"),
     }
 }
 

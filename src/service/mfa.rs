@@ -95,8 +95,12 @@ impl Service {
             if user.totp.is_none() {
                 return Ok(());
             }
+            let confirmed = user.has_mfa();
             user.totp = None;
             super::users::put_server_managed(tx, &mut user, OffsetDateTime::now_utc())?;
+            if confirmed {
+                self.notify_mfa_removed(tx, actor, &user)?;
+            }
             self.audit(
                 tx,
                 actor,

@@ -24,6 +24,7 @@ mod recovery;
 mod refs;
 mod review;
 mod roles;
+mod security_notice;
 mod sessions;
 mod tokens;
 mod users;
@@ -145,6 +146,8 @@ pub struct Policy {
     pub recovery: bool,
     /// Who may use it, when it is on.
     pub recovery_for: RecoveryFor,
+    /// Users are mailed when their password, email address or authenticator changes.
+    pub security_notices: bool,
     pub recovery_link_ttl: time::Duration,
     /// Subjects and bodies of the messages put in the outbox.
     pub templates: Arc<Templates>,
@@ -168,6 +171,7 @@ impl Default for Policy {
             act_as: true,
             recovery: true,
             recovery_for: RecoveryFor::default(),
+            security_notices: true,
             recovery_link_ttl: time::Duration::hours(1),
             templates: Arc::new(Templates::default()),
             custom: Arc::default(),

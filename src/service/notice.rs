@@ -74,7 +74,7 @@ impl Service {
 }
 
 /// A link's expiry as people read it in a mail, e.g. `2025-03-01 14:30 UTC`.
-fn human_time(at: OffsetDateTime) -> String {
+pub(super) fn human_time(at: OffsetDateTime) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     at.to_offset(time::UtcOffset::UTC)
         .format(&format)

@@ -476,6 +476,9 @@ impl Service {
         self.check_references(tx, old, &new)?;
         self.take_seat(tx, old, &new)?;
         self.notify_activation(tx, old, &mut new)?;
+        if let Some(old) = old {
+            self.notify_security_changes(tx, actor, old, &new)?;
+        }
         new.version = old.map_or(1, |o| o.version + 1);
         new.modified = OffsetDateTime::now_utc();
         tx.put_user(&new)?;

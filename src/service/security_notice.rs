@@ -1,0 +1,141 @@
+//! Security notices to users (seed 003, user notifications: "account changes", "security
+//! events"): a user is told by mail when its password is changed, its email address is changed
+//! (at the old address: taking over an account starts by moving its mail elsewhere), or its
+//! authenticator is removed. Each is queued in the transaction of the change. Changes a
+//! provisioning client (an identity provider) makes are left out: the identity provider owns
+//! them and tells its users itself.
+
+use time::OffsetDateTime;
+
+use super::{Actor, Principal, Result, Service};
+use crate::audit::Source;
+use crate::mail::{Var, Vars};
+use crate::model::{PrincipalKind, User};
+use crate::outbox::{MessageKind, OutboxMessage};
+use crate::store::Txn;
+
+impl Service {
+    /// After `old` became `new` in this transaction: the notices the change calls for.
+    pub(super) fn notify_security_changes(
+        &self,
+        tx: &mut dyn Txn,
+        actor: &Actor,
+        old: &User,
+        new: &User,
+    ) -> Result<()> {
+        if !self.policy.security_notices
+            || new.kind != PrincipalKind::Person
+            || new.anonymised
+            || self.by_provisioning(tx, actor)?
+        {
+            return Ok(());
+        }
+        // A first password (set from an activation link, or by an administrator for a user
+        // who had none) changes nothing the user had.
+        if old.password_hash.is_some()
+            && new.password_hash.is_some()
+            && old.password_changed != new.password_changed
+            && let Some(to) = new.contact_email()
+        {
+            self.security_notice(
+                tx,
+                actor,
+                new,
+                to,
+                "The password of your account was changed",
+            )?;
+        }
+        if let Some(was) = old.contact_email()
+            && new.contact_email() != Some(was)
+        {
+            let now = new
+                .contact_email()
+                .map_or("removed".to_string(), |to| format!("changed to {to}"));
+            self.security_notice(
+                tx,
+                actor,
+                new,
+                was,
+                &format!("The email address of your account was {now}"),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// After `user`'s authenticator was removed.
+    pub(super) fn notify_mfa_removed(
+        &self,
+        tx: &mut dyn Txn,
+        actor: &Actor,
+        user: &User,
+    ) -> Result<()> {
+        if !self.policy.security_notices || user.kind != PrincipalKind::Person {
+            return Ok(());
+        }
+        let Some(to) = user.contact_email() else {
+            return Ok(());
+        };
+        self.security_notice(
+            tx,
+            actor,
+            user,
+            to,
+            "The authenticator (two-step sign-in) of your account was removed",
+        )
+    }
+
+    fn by_provisioning(&self, tx: &mut dyn Txn, actor: &Actor) -> Result<bool> {
+        Ok(match actor.principal {
+            Principal::User(id) => tx.user(id)?.is_some_and(|u| u.kind == PrincipalKind::Api),
+            _ => false,
+        })
+    }
+
+    fn security_notice(
+        &self,
+        tx: &mut dyn Txn,
+        actor: &Actor,
+        user: &User,
+        to: &str,
+        what: &str,
+    ) -> Result<()> {
+        let by = match actor.principal {
+            Principal::User(id) if id == user.id && actor.acting_admin.is_some() => {
+                "by an administrator acting as you"
+            }
+            Principal::User(id) if id == user.id => "by you",
+            _ => "by an administrator",
+        };
+        let channel = match actor.source {
+            Source::Ldap => "over LDAP",
+            Source::Scim => "over SCIM",
+            Source::Rest => "on the web",
+            Source::Cli => "from the command line",
+            Source::System => "by the directory",
+        };
+        let detail = format!(
+            "{what} on {} {by}, {channel}",
+            super::notice::human_time(OffsetDateTime::now_utc())
+        );
+        let vars = Vars::new()
+            .with(
+                Var::DisplayName,
+                user.display_name.as_deref().unwrap_or(&user.user_name),
+            )
+            .with(Var::UserName, &user.user_name)
+            .with(Var::LoginUrl, &self.policy.public_url)
+            .with(Var::Detail, &detail);
+        let rendered = self
+            .policy
+            .templates
+            .render(MessageKind::SecurityNotice, &vars);
+        tx.push_outbox(&OutboxMessage::new(
+            MessageKind::SecurityNotice,
+            Some(to.to_string()),
+            Some(user.id),
+            rendered.subject,
+            rendered.body,
+        ))?;
+        Ok(())
+    }
+}
