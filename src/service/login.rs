@@ -11,6 +11,7 @@ use super::{Actor, Result, Service, ServiceError};
 use crate::audit::{AuditKind, Source};
 use crate::auth::totp;
 use crate::model::{EffectiveSettings, PrincipalKind, User, UserId, fold};
+use crate::store::Txn;
 
 /// Where a login attempt comes from, for the audit trail.
 #[derive(Clone, Copy, Debug)]
@@ -27,6 +28,10 @@ pub enum SecondFactor<'a> {
     /// REST: a separate field, absent when the user has none.
     Separate(Option<&'a str>),
 }
+
+/// What a login also commits in the transaction that records its success (see
+/// [`Service::login_then`]).
+pub(super) type OnSuccess<'a> = &'a mut dyn FnMut(&mut dyn Txn, &LoggedIn) -> Result<()>;
 
 /// A successful login.
 #[derive(Clone, Debug)]
@@ -135,8 +140,23 @@ impl Service {
         code: SecondFactor<'_>,
         from: LoginSource,
     ) -> Result<LoggedIn> {
+        self.login_then(user_name, password, code, from, &mut |_, _| Ok(()))
+    }
+
+    /// A login that commits `on_success` in the transaction that records it, so that a
+    /// sign-in and what it is for (a session) stand or fall together: when `on_success`
+    /// refuses, the trail has one failed login with its reason, and no success, no sign-in
+    /// time and no cleared failures are stored.
+    pub(super) fn login_then(
+        &self,
+        user_name: &str,
+        password: &str,
+        code: SecondFactor<'_>,
+        from: LoginSource,
+        on_success: OnSuccess<'_>,
+    ) -> Result<LoggedIn> {
         let source = from.source;
-        let result = self.check_login(user_name, password, code, from);
+        let result = self.check_login(user_name, password, code, from, on_success);
         if let Some(i) = LOGIN_SOURCES.iter().position(|s| *s == source) {
             self.logins.counts[i][usize::from(result.is_err())]
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -150,6 +170,7 @@ impl Service {
         password: &str,
         code: SecondFactor<'_>,
         from: LoginSource,
+        on_success: OnSuccess<'_>,
     ) -> Result<LoggedIn> {
         let found = match self.records().user_by_name(&fold(user_name))? {
             Some(id) => self.records().user(id)?.filter(|u| !u.anonymised),
@@ -201,12 +222,37 @@ impl Service {
                 Err(ServiceError::InvalidCredentials)
             }
             None => {
-                self.accept(&actor, &user, password, code, checked.totp_step)?;
-                Ok(LoggedIn {
+                let logged = LoggedIn {
                     user,
                     settings,
                     enrol_only,
-                })
+                };
+                match self.accept(
+                    &actor,
+                    &logged,
+                    password,
+                    code,
+                    checked.totp_step,
+                    on_success,
+                ) {
+                    Ok(()) => Ok(logged),
+                    Err(refused @ ServiceError::Forbidden(_)) => {
+                        // The refused transaction wrote nothing; the trail still says why.
+                        let detail = refused.to_string();
+                        self.transact(|tx| {
+                            self.audit(
+                                tx,
+                                &actor,
+                                AuditKind::LoginFailed,
+                                Some(logged.user.id.to_string()),
+                                Some(detail.clone()),
+                                None,
+                            )
+                        })?;
+                        Err(refused)
+                    }
+                    Err(e) => Err(e),
+                }
             }
         }
     }
@@ -291,16 +337,18 @@ impl Service {
     }
 
     /// A successful login: audited and recorded as the last one, failures forgotten, the TOTP
-    /// step used up, and an imported
-    /// or outdated hash replaced by one at the configured cost.
+    /// step used up, `on_success` committed with it, and an imported or outdated hash
+    /// replaced by one at the configured cost.
     fn accept(
         &self,
         actor: &Actor,
-        user: &User,
+        logged: &LoggedIn,
         password: &str,
         code: SecondFactor<'_>,
         totp_step: Option<u64>,
+        on_success: OnSuccess<'_>,
     ) -> Result<()> {
+        let user = &logged.user;
         let target = user.id.to_string();
         let now = OffsetDateTime::now_utc();
         self.transact(|tx| {
@@ -324,7 +372,8 @@ impl Service {
                 Some(target.clone()),
                 None,
                 None,
-            )
+            )?;
+            on_success(tx, logged)
         })?;
         let clear = match (code, user.has_mfa()) {
             (SecondFactor::Appended, true) => totp::split_code(password).map_or(password, |p| p.0),
@@ -389,7 +438,7 @@ impl Service {
                 None,
             )?;
             if refusal.counts() {
-                self.count_failure(tx, user.id, now)?;
+                self.count_failure(tx, user.id, actor.client, now)?;
             }
             Ok(())
         })

@@ -192,21 +192,51 @@ impl Service {
         from: LoginSource,
         user_agent: Option<String>,
     ) -> Result<IssuedToken> {
-        let LoggedIn {
-            user,
-            settings,
-            enrol_only,
-        } = self.login(
+        // Prepared once (signing is the costly part) and recorded in the login's own
+        // transaction, which may run again on a conflict.
+        let mut pending: Option<IssuedToken> = None;
+        self.login_then(
             user_name,
             password,
             super::SecondFactor::Separate(code),
             from,
+            &mut |tx, logged: &LoggedIn| {
+                let pending = match &mut pending {
+                    Some(p) => p,
+                    None => pending.insert(self.prepare(
+                        &Actor::user(logged.user.id, from.source, from.client),
+                        &logged.user,
+                        &logged.settings,
+                        None,
+                        logged.enrol_only,
+                        user_agent.clone(),
+                    )?),
+                };
+                let actor = Actor::user(logged.user.id, from.source, from.client);
+                self.record_session(tx, &actor, &logged.user, pending)
+            },
         )?;
-        let actor = Actor::user(user.id, from.source, from.client);
-        self.issue(&actor, &user, &settings, None, enrol_only, user_agent)
+        Ok(pending.expect("a successful login recorded its session"))
     }
 
+    /// An act-as session: the administrator's doing, so the user's session limit neither
+    /// counts it nor makes room for it.
     fn issue(
+        &self,
+        actor: &Actor,
+        user: &User,
+        settings: &EffectiveSettings,
+        acting_admin: UserId,
+        user_agent: Option<String>,
+    ) -> Result<IssuedToken> {
+        let pending = self.prepare(actor, user, settings, Some(acting_admin), false, user_agent)?;
+        self.transact(|tx| self.record_session(tx, actor, user, &pending))?;
+        Ok(pending)
+    }
+
+    /// A session and its signed token, not yet stored: the token is handed out only once
+    /// the transaction that stores its session commits.
+    fn prepare(
         &self,
         actor: &Actor,
         user: &User,
@@ -248,51 +278,43 @@ impl Service {
         let token = ring
             .sign(&claims)
             .map_err(|e| ServiceError::invalid("token", e.to_string()))?;
-        let detail = match acting_admin {
-            Some(admin) => format!("session {} (admin {admin} acting)", session.jti),
-            None => format!("session {}", session.jti),
-        };
-        // Act-as sessions are the administrator's doing: the user's limit neither counts them
-        // nor makes room for them.
-        let limit = self.policy.session_limit.filter(|_| acting_admin.is_none());
-        let issued = self.transact(|tx| {
-            if let Some(limit) = limit {
-                self.make_room(tx, actor, user, limit, now)?;
-            }
-            tx.put_session(&session)?;
-            self.audit(
-                tx,
-                actor,
-                AuditKind::SessionCreated,
-                Some(user.id.to_string()),
-                Some(detail.clone()),
-                None,
-            )
-        });
-        // Only the limit refuses in this transaction.
-        if let (Err(refusal @ ServiceError::Forbidden(_)), Some(_)) = (&issued, limit) {
-            // The refused transaction wrote nothing; the trail still says why.
-            let detail = refusal.to_string();
-            let recorded = self.transact(|tx| {
-                self.audit(
-                    tx,
-                    actor,
-                    AuditKind::LoginFailed,
-                    Some(user.id.to_string()),
-                    Some(detail.clone()),
-                    None,
-                )
-            });
-            if let Err(e) = recorded {
-                tracing::error!(error = %e, "could not record a sign-in refused at the session limit");
-            }
-        }
-        issued?;
         Ok(IssuedToken {
             token,
             expires_in: lifetime.whole_seconds(),
             session,
         })
+    }
+
+    /// Stores a prepared session, first making room for it under `[sessions] max_per_user`
+    /// (act-as sessions neither count nor make room).
+    fn record_session(
+        &self,
+        tx: &mut dyn crate::store::Txn,
+        actor: &Actor,
+        user: &User,
+        pending: &IssuedToken,
+    ) -> Result<()> {
+        let session = &pending.session;
+        let detail = match session.acting_admin {
+            Some(admin) => format!("session {} (admin {admin} acting)", session.jti),
+            None => format!("session {}", session.jti),
+        };
+        if let Some(limit) = self
+            .policy
+            .session_limit
+            .filter(|_| session.acting_admin.is_none())
+        {
+            self.make_room(tx, actor, user, limit, session.created)?;
+        }
+        tx.put_session(session)?;
+        self.audit(
+            tx,
+            actor,
+            AuditKind::SessionCreated,
+            Some(user.id.to_string()),
+            Some(detail),
+            None,
+        )
     }
 
     /// Before a sign-in of `user` records its session: with the user at `limit`, ends its
@@ -538,7 +560,7 @@ impl Service {
                 None,
             )
         })?;
-        self.issue(&acting, &user, &settings, Some(admin), false, user_agent)
+        self.issue(&acting, &user, &settings, admin, user_agent)
     }
 }
 
