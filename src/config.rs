@@ -42,7 +42,8 @@ pub struct Config {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotificationsConfig {
-    /// Tell users when their password, email address or authenticator changes.
+    /// Tell users when their password, email address or authenticator changes, or failed
+    /// sign-ins lock them.
     pub security_notices: bool,
 }
 

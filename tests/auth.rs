@@ -1882,6 +1882,12 @@ async fn a_session_limit_ends_the_oldest_or_refuses_and_sessions_name_their_devi
     let admin = d.admin_token().await;
     d.assert_audited(&admin, "login_failed", "most sessions allowed")
         .await;
+    // The refused sign-in is one failure in the trail, not a success followed by a failure.
+    let erik = user_id(&d, &admin, "erik").await;
+    let succeeded = d
+        .audit(&admin, &format!("kind=login_succeeded&target={erik}"))
+        .await;
+    assert_eq!(succeeded.len(), 1, "{succeeded:?}");
     let (status, _) = d
         .call(Method::POST, "/auth/logout", Some(&first), None)
         .await;
@@ -2852,10 +2858,11 @@ async fn a_roles_members_are_signed_out_and_their_passwords_reset_together() {
 }
 
 /// Seed 003's user notifications ("account changes", "security events"): a user is told when
-/// its password changes, when its email address changes (at the old address), and when its
-/// authenticator is removed; not when an identity provider, which owns those, makes a change.
+/// its password changes, when its email address changes (at the old address), when its
+/// authenticator is removed, and when failed sign-ins lock it; not when an identity provider,
+/// which owns those, makes a change.
 #[tokio::test(flavor = "multi_thread")]
-async fn users_are_told_when_their_password_email_or_authenticator_changes() {
+async fn users_are_told_of_password_email_and_authenticator_changes_and_lockouts() {
     let d = Directory::start("");
     let admin = d.admin_token().await;
     let id = d.user("kim", Some("Kim-Pass-1234567"), &[]).await;
@@ -2973,6 +2980,31 @@ async fn users_are_told_when_their_password_email_or_authenticator_changes() {
             .contains("The authenticator (two-step sign-in) of your account was removed"),
         "{}",
         told[2].1
+    );
+
+    // Someone guesses her password until the lockout: she hears of it, from where.
+    for _ in 0..5 {
+        let (status, _) = d
+            .call(
+                Method::POST,
+                "/auth/token",
+                None,
+                Some(json!({"username": "kim", "password": "Guess-Pass-12345"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let told = security(d.outbox(&admin).await);
+    assert_eq!(told.len(), 4, "{told:?}");
+    assert_eq!(told[3].0, "kim@elsewhere.example");
+    assert!(
+        told[3].1.contains("Your account was locked on ")
+            && told[3]
+                .1
+                .contains(" after 5 failed sign-ins, the last from 127.0.0.1, ")
+            && told[3].1.contains("it opens again at "),
+        "{}",
+        told[3].1
     );
 
     // Off with [notifications] security_notices = false.

@@ -69,6 +69,7 @@ impl Service {
         &self,
         tx: &mut dyn Txn,
         id: UserId,
+        from: Option<std::net::IpAddr>,
         now: OffsetDateTime,
     ) -> Result<()> {
         let mut state = tx.login_state(id)?.unwrap_or_default();
@@ -117,7 +118,7 @@ impl Service {
                 Some(user.id),
             ),
         )?;
-        Ok(())
+        self.notify_locked(tx, &user, failures, from, until)
     }
 
     /// Lifts a lockout and forgets the failures. Needs Edit on the user.

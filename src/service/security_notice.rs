@@ -1,9 +1,9 @@
 //! Security notices to users (seed 003, user notifications: "account changes", "security
 //! events"): a user is told by mail when its password is changed, its email address is changed
-//! (at the old address: taking over an account starts by moving its mail elsewhere), or its
-//! authenticator is removed. Each is queued in the transaction of the change. Changes a
-//! provisioning client (an identity provider) makes are left out: the identity provider owns
-//! them and tells its users itself.
+//! (at the old address: taking over an account starts by moving its mail elsewhere), its
+//! authenticator is removed, or failed sign-ins lock it (someone may be guessing its password).
+//! Each is queued in the transaction of the change. Changes a provisioning client (an identity
+//! provider) makes are left out: the identity provider owns them and tells its users itself.
 
 use time::OffsetDateTime;
 
@@ -84,6 +84,31 @@ impl Service {
         )
     }
 
+    /// After failed sign-ins locked `user` until `until`, the last of them from `from`.
+    pub(super) fn notify_locked(
+        &self,
+        tx: &mut dyn Txn,
+        user: &User,
+        failures: usize,
+        from: Option<std::net::IpAddr>,
+        until: OffsetDateTime,
+    ) -> Result<()> {
+        if !self.policy.security_notices || user.kind != PrincipalKind::Person {
+            return Ok(());
+        }
+        let Some(to) = user.contact_email() else {
+            return Ok(());
+        };
+        let from = from.map_or(String::new(), |ip| format!(", the last from {ip}"));
+        let detail = format!(
+            "Your account was locked on {} after {failures} failed sign-ins{from}, as \
+             happens when someone guesses at a password; it opens again at {}",
+            super::notice::human_time(OffsetDateTime::now_utc()),
+            super::notice::human_time(until),
+        );
+        self.queue_security_notice(tx, user, to, &detail)
+    }
+
     fn by_provisioning(&self, tx: &mut dyn Txn, actor: &Actor) -> Result<bool> {
         Ok(match actor.principal {
             Principal::User(id) => tx.user(id)?.is_some_and(|u| u.kind == PrincipalKind::Api),
@@ -117,6 +142,16 @@ impl Service {
             "{what} on {} {by}, {channel}",
             super::notice::human_time(OffsetDateTime::now_utc())
         );
+        self.queue_security_notice(tx, user, to, &detail)
+    }
+
+    fn queue_security_notice(
+        &self,
+        tx: &mut dyn Txn,
+        user: &User,
+        to: &str,
+        detail: &str,
+    ) -> Result<()> {
         let vars = Vars::new()
             .with(
                 Var::DisplayName,
@@ -124,7 +159,7 @@ impl Service {
             )
             .with(Var::UserName, &user.user_name)
             .with(Var::LoginUrl, &self.policy.public_url)
-            .with(Var::Detail, &detail);
+            .with(Var::Detail, detail);
         let rendered = self
             .policy
             .templates
