@@ -68,6 +68,8 @@ pub enum AuditKind {
     SigningKeyRotated,
     /// Failed sign-ins for many users came from one address (password spraying).
     SuspiciousSignIns,
+    /// An administrator's announcement was queued for the people it is for.
+    AnnouncementSent,
 }
 
 impl std::str::FromStr for AuditKind {

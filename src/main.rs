@@ -109,6 +109,21 @@ enum Command {
         #[command(subcommand)]
         command: control::ReportCommand,
     },
+    /// Mail a message to the active people of some roles, or to every active person: a
+    /// maintenance window, a policy change. The text is read from stdin; each person gets
+    /// their own message, through the outbox.
+    Announce {
+        /// The subject line (one line, at most 200 characters).
+        #[arg(long)]
+        subject: String,
+        /// A role or group whose members it is for, by name; repeat for several (each person
+        /// gets it once).
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        /// Every active person instead.
+        #[arg(long)]
+        everyone: bool,
+    },
     /// Cross-check every index and counter against the records as they are when it starts (on
     /// a running server, commits go on meanwhile).
     Check,
@@ -188,6 +203,23 @@ fn main() -> anyhow::Result<()> {
         Command::Role { command } => operate(&config, control::Command::Role(command), false),
         Command::Account { command } => operate(&config, control::Command::Account(command), false),
         Command::Report { command } => operate(&config, control::Command::Report(command), false),
+        Command::Announce {
+            subject,
+            roles,
+            everyone,
+        } => {
+            let body = read_text()?;
+            operate(
+                &config,
+                control::Command::Announce {
+                    subject,
+                    roles,
+                    everyone,
+                    body,
+                },
+                false,
+            )
+        }
         Command::Check => operate(&config, control::Command::Check, false),
         Command::Licenses => operate(&config, control::Command::Licenses, false),
         Command::Import { format } => import(&config, format),
@@ -237,6 +269,27 @@ fn restore(
 /// Runs an operator command on the server that holds the data directory, through its control
 /// socket, or on the store itself when no server runs (initialising it first if `initialise`;
 /// otherwise a directory with no store is refused rather than given an empty one).
+/// An announcement's text from stdin, whole (typed on a terminal, it ends with Ctrl-D).
+fn read_text() -> anyhow::Result<String> {
+    use std::io::{IsTerminal, Read};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprintln!("Type the text, then Ctrl-D on a line of its own:");
+    }
+    const MAX: u64 = 64 * 1024;
+    let mut bytes = Vec::new();
+    stdin
+        .lock()
+        .take(MAX + 1)
+        .read_to_end(&mut bytes)
+        .context("reading the text on stdin")?;
+    if bytes.len() as u64 > MAX {
+        bail!("the text is longer than {MAX} bytes");
+    }
+    let text = String::from_utf8(bytes).context("the text on stdin is not UTF-8")?;
+    Ok(text)
+}
+
 fn operate(config: &Config, command: control::Command, initialise: bool) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

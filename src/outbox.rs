@@ -34,10 +34,12 @@ pub enum MessageKind {
     SuspiciousSignIns,
     /// To a user: its password, email address or authenticator changed.
     SecurityNotice,
+    /// To a user: an administrator's announcement to the people of some roles, or everyone.
+    Announcement,
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 10] = [
+    pub const ALL: [MessageKind; 11] = [
         Self::Activation,
         Self::PasswordReset,
         Self::AccountLocked,
@@ -48,6 +50,7 @@ impl MessageKind {
         Self::DormantWarning,
         Self::SuspiciousSignIns,
         Self::SecurityNotice,
+        Self::Announcement,
     ];
 
     /// The snake_case name used in records and in template file names (`<name>.txt`).
@@ -63,6 +66,7 @@ impl MessageKind {
             Self::DormantWarning => "dormant_warning",
             Self::SuspiciousSignIns => "suspicious_sign_ins",
             Self::SecurityNotice => "security_notice",
+            Self::Announcement => "announcement",
         }
     }
 }

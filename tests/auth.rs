@@ -2857,6 +2857,200 @@ async fn a_roles_members_are_signed_out_and_their_passwords_reset_together() {
     );
 }
 
+/// Seed 003's batch actions and admin tools ("group notifications", "system announcements"): an
+/// administrator mails the active people of some roles (each once), or everyone, from the
+/// command line or over REST; inactive people and service accounts are left out, people
+/// without an address are named, and a subject that would break a mail header is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn administrators_announce_to_the_people_of_roles_or_to_everyone() {
+    let d = Directory::start("");
+    let admin = d.admin_token().await;
+    let support = d.role("Support", json!({})).await;
+    let sales = d.role("Sales", json!({})).await;
+    d.user("ann", None, &[&support]).await;
+    d.user("dan", None, &[&support, &sales]).await;
+    d.user("eve", None, &[]).await;
+    let (status, bob) = d
+        .call(
+            Method::POST,
+            "/scim/v2/Users",
+            Some(TOKEN),
+            Some(json!({"userName": "bob", "active": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{bob}");
+    let (status, cat) = d
+        .call(
+            Method::POST,
+            "/scim/v2/Users",
+            Some(TOKEN),
+            Some(json!({"userName": "cat", "active": false,
+                "emails": [{"value": "cat@example.com", "type": "work", "primary": true}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{cat}");
+    let (status, body) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Groups/{support}"),
+            Some(&admin),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": bob["id"]}, {"value": cat["id"]}]}
+            ]})),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let announcements = |outbox: Vec<Value>| -> Vec<(String, String, String)> {
+        outbox
+            .into_iter()
+            .filter(|m| m["kind"] == "announcement")
+            .map(|m| {
+                (
+                    m["to"].as_str().unwrap().to_string(),
+                    m["subject"].as_str().unwrap().to_string(),
+                    m["body"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+
+    // From the command line, to two roles: dan, in both, gets one message.
+    let mut announce = std::process::Command::new(common::BIN);
+    announce
+        .args([
+            "announce",
+            "--subject",
+            "VPN maintenance on Saturday",
+            "--role",
+            "Support",
+            "--role",
+            "sales",
+            "--data",
+        ])
+        .arg(&d.server.data)
+        .env("ROLLCALL_LOG", "warn");
+    let out = common::output_with_stdin(
+        &mut announce,
+        b"The VPN is down from 08:00 to 10:00 UTC.\nPlan your work around it.\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "2 messages queued\nno email address: bob\n",
+        "cat is inactive"
+    );
+    let sent = announcements(d.outbox(&admin).await);
+    let mut to: Vec<&str> = sent.iter().map(|m| m.0.as_str()).collect();
+    to.sort_unstable();
+    assert_eq!(to, ["ann@example.com", "dan@example.com"], "{sent:?}");
+    let (_, subject, body) = &sent[0];
+    assert_eq!(subject, "VPN maintenance on Saturday");
+    assert!(
+        body.contains("The VPN is down from 08:00 to 10:00 UTC.\nPlan your work around it.")
+            && body.starts_with("Hello "),
+        "{body}"
+    );
+    d.assert_audited(
+        &admin,
+        "announcement_sent",
+        "\"VPN maintenance on Saturday\" to members of [\"Support\", \"Sales\"]: 2 queued, 1 without an address",
+    )
+    .await;
+
+    // Over REST, to everyone: every active person with an address, once.
+    let (status, body) = d
+        .call(
+            Method::POST,
+            "/admin/announcements",
+            Some(&admin),
+            Some(json!({"subject": "New expense policy", "text": "Read it on the intranet.", "everyone": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["queued"], 3, "ann, dan and eve: {body}");
+    let without: Vec<&str> = body["without_address"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(
+        without.contains(&"bob")
+            && without.contains(&"admin")
+            && !without.contains(&"provisioning"),
+        "service accounts read no mail: {body}"
+    );
+    let sent = announcements(d.outbox(&admin).await);
+    assert_eq!(sent.len(), 5, "{sent:?}");
+    assert!(
+        sent.iter()
+            .any(|m| m.0 == "eve@example.com" && m.1 == "New expense policy")
+    );
+
+    // Refused: a subject that would end the mail header, no audience, both, not an administrator.
+    for (request, fragment) in [
+        (
+            json!({"subject": "Hi\r\nBcc: all@example.com", "text": "x", "everyone": true}),
+            "one line",
+        ),
+        (json!({"subject": "Hi", "text": "x"}), "\"everyone\": true"),
+        (
+            json!({"subject": "Hi", "text": "x", "everyone": true, "roles": ["Support"]}),
+            "exclude each other",
+        ),
+        (
+            json!({"subject": "Hi", "text": "  ", "roles": ["Support"]}),
+            "needs a text",
+        ),
+        (
+            json!({"subject": "Hi", "text": "x", "roles": ["Nobody"]}),
+            "Nobody",
+        ),
+    ] {
+        let (status, body) = d
+            .call(
+                Method::POST,
+                "/admin/announcements",
+                Some(&admin),
+                Some(request.clone()),
+            )
+            .await;
+        assert!(status.is_client_error(), "{request}: {status} {body}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(fragment),
+            "{request}: {body}"
+        );
+    }
+    let (status, body) = d
+        .call(
+            Method::POST,
+            "/admin/announcements",
+            Some(TOKEN),
+            Some(json!({"subject": "Hi", "text": "x", "everyone": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let out = common::run(&d.server.data, &["announce", "--subject", "Hi"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--everyone"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        announcements(d.outbox(&admin).await).len(),
+        5,
+        "nothing refused was queued"
+    );
+}
+
 /// Seed 003's user notifications ("account changes", "security events"): a user is told when
 /// its password changes, when its email address changes (at the old address), when its
 /// authenticator is removed, and when failed sign-ins lock it; not when an identity provider,

@@ -11,7 +11,7 @@ use crate::model::{
     Account, AccountId, LicenseType, MultiValue, Network, PermissionGrant, Role, RoleSettings,
     RoleType, User,
 };
-use crate::service::{Actor, NewUser, Plan, Service, ServiceError};
+use crate::service::{Actor, Announcement, Audience, NewUser, Plan, Service, ServiceError};
 use crate::transfer::{Importer, without_secrets};
 
 /// An operator command, as the CLI parses it and the socket carries it.
@@ -29,6 +29,14 @@ pub enum Command {
     Export,
     /// Records in the `export` format, one per line after the request; see [`import_line`].
     Import,
+    /// An administrator's message to the active people of `roles` (by name), or to every
+    /// active person with `everyone`.
+    Announce {
+        subject: String,
+        roles: Vec<String>,
+        everyone: bool,
+        body: String,
+    },
     /// A backup of the whole store to `file`, an absolute path: the server resolves nothing
     /// against its own working directory.
     Backup {
@@ -535,6 +543,44 @@ pub fn execute(
                     out,
                     "no email address: {name} (set a password with `rollcall user reset-password {name}`)"
                 )?;
+            }
+        }
+        Command::Announce {
+            subject,
+            roles,
+            everyone,
+            body,
+        } => {
+            let audience = match (everyone, roles.is_empty()) {
+                (true, true) => Audience::Everyone,
+                (false, false) => Audience::Roles(
+                    roles
+                        .iter()
+                        .map(|name| Ok(named(service.role_by_name(&actor, name), "role", name)?.id))
+                        .collect::<Result<_, ControlError>>()?,
+                ),
+                (true, false) => {
+                    return Err(ControlError::Refused(
+                        "--everyone and --role exclude each other".into(),
+                    ));
+                }
+                (false, true) => {
+                    return Err(ControlError::Refused(
+                        "name the roles whose members it is for with --role, or send it to every active person with --everyone".into(),
+                    ));
+                }
+            };
+            let announced = service.announce(
+                &actor,
+                &Announcement {
+                    subject,
+                    body,
+                    audience,
+                },
+            )?;
+            writeln!(out, "{} messages queued", announced.queued)?;
+            for name in &announced.without_address {
+                writeln!(out, "no email address: {name}")?;
             }
         }
         Command::Role(RoleCommand::AddMember { role, user_name }) => {

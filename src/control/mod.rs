@@ -30,8 +30,9 @@ pub use server::serve;
 /// The socket's file name in the data directory.
 pub const SOCKET: &str = "control.sock";
 
-/// Longest request accepted: commands are a few names.
-const MAX_REQUEST: usize = 64 * 1024;
+/// Longest request accepted: commands are a few names, or an announcement's text (at most
+/// 64 KiB, which JSON escaping may double).
+const MAX_REQUEST: usize = 256 * 1024;
 
 /// Longest record line an `import` accepts.
 const MAX_RECORD: usize = 1024 * 1024;

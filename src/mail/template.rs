@@ -24,18 +24,21 @@ pub enum Var {
     Link,
     /// When the link stops working.
     LinkExpires,
-    /// What an admin notification is about.
+    /// What an admin notification is about; an announcement's text.
     Detail,
+    /// An announcement's subject.
+    Subject,
 }
 
 impl Var {
-    pub const ALL: [Var; 6] = [
+    pub const ALL: [Var; 7] = [
         Self::DisplayName,
         Self::UserName,
         Self::LoginUrl,
         Self::Link,
         Self::LinkExpires,
         Self::Detail,
+        Self::Subject,
     ];
 
     pub fn name(self) -> &'static str {
@@ -46,6 +49,7 @@ impl Var {
             Self::Link => "link",
             Self::LinkExpires => "link_expires",
             Self::Detail => "detail",
+            Self::Subject => "subject",
         }
     }
 
@@ -153,6 +157,7 @@ fn builtin_source(kind: MessageKind) -> &'static str {
         MessageKind::DormantWarning => include_str!("templates/dormant_warning.txt"),
         MessageKind::SuspiciousSignIns => include_str!("templates/suspicious_sign_ins.txt"),
         MessageKind::SecurityNotice => include_str!("templates/security_notice.txt"),
+        MessageKind::Announcement => include_str!("templates/announcement.txt"),
     }
 }
 
@@ -431,7 +436,8 @@ mod tests {
             .with(Var::DisplayName, "Alice Example")
             .with(Var::UserName, "alice")
             .with(Var::LoginUrl, "https://dir.example.com")
-            .with(Var::Detail, "9 of 10 employee licenses are in use");
+            .with(Var::Detail, "9 of 10 employee licenses are in use")
+            .with(Var::Subject, "Maintenance on Saturday");
         for kind in MessageKind::ALL {
             let rendered = templates.render(kind, &vars);
             assert!(!rendered.subject.is_empty(), "{kind}");

@@ -121,9 +121,7 @@ impl Service {
             .filter(|u| !u.anonymised && u.roles.contains(&role)))
     }
 
-    /// Runs `each` for the members of `role` but `skip`, [`BATCH`] to a transaction; returns
-    /// what it returned for the members it acted on, from the committed runs only (the engine
-    /// runs a transaction again after a conflict).
+    /// Runs `each` for the members of `role` but `skip`; see [`Service::in_batches`].
     fn each_member<T>(
         &self,
         role: RoleId,
@@ -136,8 +134,19 @@ impl Service {
             .into_iter()
             .filter(|m| Some(*m) != skip)
             .collect();
+        self.in_batches(&members, each)
+    }
+
+    /// Runs `each` for `users`, [`BATCH`] to a transaction, so that acting on many users never
+    /// becomes one huge commit; returns what it returned for the users it acted on, from the
+    /// committed runs only (the engine runs a transaction again after a conflict).
+    pub(super) fn in_batches<T>(
+        &self,
+        users: &[UserId],
+        each: impl Fn(&mut dyn Txn, UserId) -> Result<Option<T>>,
+    ) -> Result<Vec<T>> {
         let mut acted = Vec::new();
-        for batch in members.chunks(BATCH) {
+        for batch in users.chunks(BATCH) {
             acted.extend(self.transact(|tx| {
                 let mut done = Vec::new();
                 for id in batch {

@@ -4,6 +4,7 @@
 mod accounts;
 mod activity;
 mod admin;
+mod announce;
 mod audit_query;
 mod authz;
 mod batch;
@@ -41,6 +42,7 @@ use crate::model::{LicenseLimits, UserId};
 use crate::store::{Store, StoreError, TxError, Txn};
 
 pub use activity::{Activity, DormancyPolicy, Dormant};
+pub use announce::{Announced, Announcement, Audience};
 pub use audit_query::{AuditQuery, MAX_AUDIT_COUNT};
 pub use authz::{IdScope, InTx, Records, Subject, UserScope};
 pub use batch::RoleReset;

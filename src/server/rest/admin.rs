@@ -36,6 +36,7 @@ pub fn router() -> Router<Service> {
         .route("/reports/access", get(access_review))
         .route("/roles/{role}/sign-out", post(sign_out_role))
         .route("/roles/{role}/reset-passwords", post(reset_role_passwords))
+        .route("/announcements", post(announce))
 }
 
 /// Writes the backup to a temporary file only this process can reach (owner-only, unlinked at
@@ -387,6 +388,66 @@ async fn reset_role_passwords(
     })
     .await?;
     Ok(Json(reset))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAnnouncement {
+    subject: String,
+    text: String,
+    /// Roles and groups whose members it is for, by id or name.
+    #[serde(default)]
+    roles: Vec<String>,
+    /// Every active person instead.
+    #[serde(default)]
+    everyone: bool,
+}
+
+async fn announce(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    peer: Peer,
+    json: Result<Json<NewAnnouncement>, JsonRejection>,
+) -> RestResult<Json<crate::service::Announced>> {
+    let request = body(json)?;
+    let audience = match (request.everyone, request.roles.is_empty()) {
+        (true, true) => None,
+        (false, false) => Some(request.roles),
+        (true, false) => {
+            return Err(RestError::bad_request(
+                "\"everyone\" and \"roles\" exclude each other",
+            ));
+        }
+        (false, true) => {
+            return Err(RestError::bad_request(
+                "name the \"roles\" whose members it is for, or set \"everyone\": true",
+            ));
+        }
+    };
+    let announced = as_caller(service, &headers, peer, move |s, actor| {
+        let audience = match audience {
+            None => crate::service::Audience::Everyone,
+            Some(roles) => crate::service::Audience::Roles(
+                roles
+                    .iter()
+                    .map(|r| match r.parse() {
+                        Ok(id) => Ok(id),
+                        Err(_) => s.role_by_name(actor, r).map(|role| role.id),
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
+        Ok(s.announce(
+            actor,
+            &crate::service::Announcement {
+                subject: request.subject,
+                body: request.text,
+                audience,
+            },
+        )?)
+    })
+    .await?;
+    Ok(Json(announced))
 }
 
 async fn outbox(
