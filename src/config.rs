@@ -42,8 +42,8 @@ pub struct Config {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotificationsConfig {
-    /// Tell users when their password, email address or authenticator changes, or failed
-    /// sign-ins lock them.
+    /// Tell users when their password, email address or authenticator changes, failed
+    /// sign-ins lock them, or an administrator acts as them.
     pub security_notices: bool,
 }
 

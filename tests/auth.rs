@@ -979,6 +979,8 @@ async fn recovery_and_activation_links() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// Act-as (DESIGN §2): the administrator's password again, refused for administrators,
+/// audited under both identities, and the user is told (seed 003 "security events").
 #[tokio::test(flavor = "multi_thread")]
 async fn act_as_needs_the_admin_password_and_audits_both() {
     let d = Directory::start("");
@@ -1012,6 +1014,21 @@ async fn act_as_needs_the_admin_password_and_audits_both() {
     let claims = claims_of(&token);
     assert_eq!(claims["sub"], jo.as_str());
     assert_eq!(claims["act"]["sub"], admin_id.as_str());
+    // Jo hears of it, naming the administrator; the refused attempts told her nothing.
+    let told: Vec<String> = d
+        .outbox(&admin)
+        .await
+        .into_iter()
+        .filter(|m| m["kind"] == "security_notice" && m["to"] == "jo@example.com")
+        .map(|m| m["body"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(
+        told[0].contains("The administrator admin signed in as you on ")
+            && told[0].contains(", on the web, "),
+        "{}",
+        told[0]
+    );
     // What the session does is audited under both identities.
     let (status, _) = d
         .call(

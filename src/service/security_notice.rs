@@ -1,7 +1,8 @@
 //! Security notices to users (seed 003, user notifications: "account changes", "security
 //! events"): a user is told by mail when its password is changed, its email address is changed
 //! (at the old address: taking over an account starts by moving its mail elsewhere), its
-//! authenticator is removed, or failed sign-ins lock it (someone may be guessing its password).
+//! authenticator is removed, failed sign-ins lock it (someone may be guessing its password), or
+//! an administrator signs in as it (act-as).
 //! Each is queued in the transaction of the change. Changes a provisioning client (an identity
 //! provider) makes are left out: the identity provider owns them and tells its users itself.
 
@@ -109,6 +110,30 @@ impl Service {
         self.queue_security_notice(tx, user, to, &detail)
     }
 
+    /// After administrator `admin` opened a session as `user` (act-as): nobody else signs in
+    /// as a user without the user hearing of it.
+    pub(super) fn notify_acted_as(
+        &self,
+        tx: &mut dyn Txn,
+        actor: &Actor,
+        user: &User,
+        admin: &str,
+    ) -> Result<()> {
+        if !self.policy.security_notices || user.kind != PrincipalKind::Person {
+            return Ok(());
+        }
+        let Some(to) = user.contact_email() else {
+            return Ok(());
+        };
+        let channel = channel(actor.source);
+        let detail = format!(
+            "The administrator {admin} signed in as you on {}, {channel}, to see or do what you \
+             can (support, troubleshooting); what the session does is recorded as theirs",
+            super::notice::human_time(OffsetDateTime::now_utc()),
+        );
+        self.queue_security_notice(tx, user, to, &detail)
+    }
+
     fn by_provisioning(&self, tx: &mut dyn Txn, actor: &Actor) -> Result<bool> {
         Ok(match actor.principal {
             Principal::User(id) => tx.user(id)?.is_some_and(|u| u.kind == PrincipalKind::Api),
@@ -131,13 +156,7 @@ impl Service {
             Principal::User(id) if id == user.id => "by you",
             _ => "by an administrator",
         };
-        let channel = match actor.source {
-            Source::Ldap => "over LDAP",
-            Source::Scim => "over SCIM",
-            Source::Rest => "on the web",
-            Source::Cli => "from the command line",
-            Source::System => "by the directory",
-        };
+        let channel = channel(actor.source);
         let detail = format!(
             "{what} on {} {by}, {channel}",
             super::notice::human_time(OffsetDateTime::now_utc())
@@ -172,5 +191,16 @@ impl Service {
             rendered.body,
         ))?;
         Ok(())
+    }
+}
+
+/// How a change reached the directory, as a sentence says it.
+fn channel(source: Source) -> &'static str {
+    match source {
+        Source::Ldap => "over LDAP",
+        Source::Scim => "over SCIM",
+        Source::Rest => "on the web",
+        Source::Cli => "from the command line",
+        Source::System => "by the directory",
     }
 }

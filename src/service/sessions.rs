@@ -219,21 +219,6 @@ impl Service {
         Ok(pending.expect("a successful login recorded its session"))
     }
 
-    /// An act-as session: the administrator's doing, so the user's session limit neither
-    /// counts it nor makes room for it.
-    fn issue(
-        &self,
-        actor: &Actor,
-        user: &User,
-        settings: &EffectiveSettings,
-        acting_admin: UserId,
-        user_agent: Option<String>,
-    ) -> Result<IssuedToken> {
-        let pending = self.prepare(actor, user, settings, Some(acting_admin), false, user_agent)?;
-        self.transact(|tx| self.record_session(tx, actor, user, &pending))?;
-        Ok(pending)
-    }
-
     /// A session and its signed token, not yet stored: the token is handed out only once
     /// the transaction that stores its session commits.
     fn prepare(
@@ -528,7 +513,7 @@ impl Service {
             ));
         }
         self.require_administrator(actor, "act as another user")?;
-        self.reauthenticate(actor, admin, password)?;
+        let admin_user = self.reauthenticate(actor, admin, password)?;
         let target = match target.parse::<UserId>() {
             Ok(id) => id,
             Err(_) => self.user_by_name(actor, target)?.id,
@@ -550,6 +535,9 @@ impl Service {
             acting_admin: Some(admin),
             ..Actor::user(target, actor.source, actor.client)
         };
+        // The session is the administrator's doing: the user's session limit neither counts
+        // it nor makes room for it.
+        let issued = self.prepare(&acting, &user, &settings, Some(admin), false, user_agent)?;
         self.transact(|tx| {
             self.audit(
                 tx,
@@ -558,9 +546,11 @@ impl Service {
                 Some(target.to_string()),
                 Some(format!("administrator {admin} acts as {}", user.user_name)),
                 None,
-            )
+            )?;
+            self.notify_acted_as(tx, actor, &user, &admin_user.user_name)?;
+            self.record_session(tx, &acting, &user, &issued)
         })?;
-        self.issue(&acting, &user, &settings, admin, user_agent)
+        Ok(issued)
     }
 }
 
