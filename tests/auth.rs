@@ -2138,9 +2138,10 @@ async fn allowed_networks_of_a_role_decide_where_its_members_sign_in_and_call_fr
 }
 
 /// Seed 003's admin notifications for "permission escalations": granting the Administrator
-/// System Role, making a role an administrator role and widening a role's permissions each
-/// put a `permission_escalation` notice for the administrators in the outbox, naming who did
-/// it; narrowing does not, and neither does the first start's own setup.
+/// System Role, making a role an administrator role, widening a role's permissions and giving
+/// a user a role that edits others' records each put a `permission_escalation` notice for the
+/// administrators in the outbox, naming who did it; narrowing does not, roles that only read
+/// do not, and neither does the first start's own setup.
 #[tokio::test(flavor = "multi_thread")]
 async fn raising_permissions_notifies_the_administrators() {
     let d = Directory::start("");
@@ -2248,6 +2249,47 @@ async fn raising_permissions_notifies_the_administrators() {
     assert!(
         body.contains(
             "role \"Helpdesk\" (1 member) was made an administrator role by \"admin\" (scim)"
+        ),
+        "{body}"
+    );
+
+    // A user given a role that edits others' records (a limited administrator): a notice
+    // naming what it gains. A role that reads, or edits one's own record, raises nothing.
+    let (status, leads) = d
+        .call(
+            Method::POST,
+            "/scim/v2/Groups",
+            Some(&admin),
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", ROLE],
+                "displayName": "Team leads",
+                ROLE: {"roleType": "employee", "permissions": {"user": {"read": "all", "edit": "team"}}},
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{leads}");
+    let before = escalations(d.outbox(&admin).await).len();
+    let readers = d.role("Readers", json!({})).await;
+    let ivy = d.user("ivy", Some("Ivy-Pass-123456"), &[&readers]).await;
+    assert_eq!(escalations(d.outbox(&admin).await).len(), before);
+    let (status, body) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Groups/{}", leads["id"].as_str().unwrap()),
+            Some(TOKEN),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": ivy}]}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let notices = escalations(d.outbox(&admin).await);
+    assert_eq!(notices.len(), before + 1, "{notices:?}");
+    assert_eq!(notices[before]["user"], ivy.as_str());
+    let body = notices[before]["body"].as_str().unwrap();
+    assert!(
+        body.contains(
+            "ivy was given role \"Team leads\" by \"provisioning\" (scim), and with it user.edit: team"
         ),
         "{body}"
     );

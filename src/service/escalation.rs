@@ -1,18 +1,69 @@
 //! Notices to the administrators when someone gains power (seed 003, admin notifications:
-//! "permission escalations"): a user given the Administrator System Role, a role made an
-//! administrator role, or a role given permissions that reach records it did not. Each is
-//! queued in the transaction that makes the change: no escalation commits without its notice.
+//! "permission escalations"): a user given the Administrator System Role, a user given a role
+//! that lets it create, edit or delete records of others it could not before (a limited
+//! administrator, say), a role made an administrator role, or a role given permissions that
+//! reach records it did not. Each is queued in the transaction that makes the change: no
+//! escalation commits without its notice. Roles that only let their members read, or change
+//! their own record, are granted all the time by identity providers and raise nothing.
 
 use super::{Actor, Principal, Result, Service};
 use crate::audit::Source;
 use crate::mail::{Var, Vars};
-use crate::model::{Action, Entity, Permissions, Role, User};
+use crate::model::{Action, Entity, PermissionLevel, Permissions, Role, RoleId, User};
 use crate::outbox::MessageKind;
 use crate::store::Txn;
 
 impl Service {
+    /// After `user`, who held the roles `before`, was given `role`.
+    pub(super) fn notify_role_granted(
+        &self,
+        tx: &mut dyn Txn,
+        actor: &Actor,
+        user: &User,
+        before: &[RoleId],
+        role: &Role,
+    ) -> Result<()> {
+        if role.administrator {
+            return self.notify_administrator_granted(tx, actor, user, role);
+        }
+        if role.role_type.is_none() || role.permissions.is_empty() || own_setup(actor) {
+            return Ok(());
+        }
+        let mut held = Vec::with_capacity(before.len());
+        for id in before.iter().filter(|id| **id != role.id) {
+            if let Some(other) = tx.role(*id)? {
+                if other.administrator {
+                    // Already allowed everything.
+                    return Ok(());
+                }
+                held.push(other.permissions);
+            }
+        }
+        let gained = gained_writes(&held, &role.permissions);
+        if gained.is_empty() {
+            return Ok(());
+        }
+        let detail = format!(
+            "{} was given role {:?} by {}, and with it {}",
+            user.user_name,
+            role.name,
+            self.acting(actor)?,
+            gained.join(", ")
+        );
+        tx.push_outbox(
+            &self.admin_notice(
+                MessageKind::PermissionEscalation,
+                Vars::new()
+                    .with(Var::UserName, &user.user_name)
+                    .with(Var::Detail, &detail),
+                Some(user.id),
+            ),
+        )?;
+        Ok(())
+    }
+
     /// After `user` was given `role`, an administrator role.
-    pub(super) fn notify_administrator_granted(
+    fn notify_administrator_granted(
         &self,
         tx: &mut dyn Txn,
         actor: &Actor,
@@ -108,6 +159,25 @@ fn own_setup(actor: &Actor) -> bool {
     actor.principal == Principal::System && actor.source == Source::System
 }
 
+/// The create, edit and delete permissions on others' records that `granted` gives and none
+/// of `held` did, as `user.edit: team`. A level the held ones reach only together (a team
+/// and all subordinates, say) is still named: a notice too many, never one too few.
+fn gained_writes(held: &[Permissions], granted: &Permissions) -> Vec<String> {
+    let mut out = Vec::new();
+    for entity in Entity::ALL {
+        for action in Action::ALL.into_iter().filter(|a| *a != Action::Read) {
+            let level = granted.get(entity, action);
+            if matches!(level, PermissionLevel::None | PermissionLevel::Private)
+                || held.iter().any(|p| p.get(entity, action).covers(level))
+            {
+                continue;
+            }
+            out.push(format!("{}.{}: {level}", entity.as_str(), action.as_str()));
+        }
+    }
+    out
+}
+
 /// The permissions `new` grants that reach records `old` did not, as `user.edit: none → team`.
 fn raised_permissions(old: &Permissions, new: &Permissions) -> Vec<String> {
     let mut out = Vec::new();
@@ -130,6 +200,29 @@ fn raised_permissions(old: &Permissions, new: &Permissions) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::model::PermissionLevel as L;
+
+    #[test]
+    fn only_writes_on_others_records_that_no_held_role_gives_are_gained() {
+        let mut granted = Permissions::default();
+        granted.user.read = L::All;
+        granted.user.edit = L::Team;
+        granted.user.create = L::Private;
+        granted.role.delete = L::All;
+        assert_eq!(
+            gained_writes(&[], &granted),
+            vec![
+                "user.edit: team".to_string(),
+                "role.delete: all".to_string()
+            ],
+            "reading, and one's own record, gain nothing"
+        );
+        let mut held = Permissions::default();
+        held.user.edit = L::AllEmployees;
+        assert_eq!(
+            gained_writes(&[Permissions::default(), held], &granted),
+            vec!["role.delete: all".to_string()]
+        );
+    }
 
     #[test]
     fn only_permissions_that_reach_further_are_raised() {

@@ -319,8 +319,8 @@ impl Service {
             new.version = old.version + 1;
             new.modified = OffsetDateTime::now_utc();
             tx.put_user(&new)?;
-            if adding && role.administrator {
-                self.notify_administrator_granted(tx, actor, &new, role)?;
+            if adding {
+                self.notify_role_granted(tx, actor, &new, &old.roles, role)?;
             }
             changed.push(format!("{}{}", if adding { "+" } else { "-" }, new.id));
         }

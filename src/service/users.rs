@@ -484,10 +484,8 @@ impl Service {
         tx.put_user(&new)?;
         let before: &[RoleId] = old.map_or(&[], |o| &o.roles);
         for id in new.roles.iter().filter(|r| !before.contains(r)) {
-            if let Some(role) = tx.role(*id)?
-                && role.administrator
-            {
-                self.notify_administrator_granted(tx, actor, &new, &role)?;
+            if let Some(role) = tx.role(*id)? {
+                self.notify_role_granted(tx, actor, &new, before, &role)?;
             }
         }
         if new.active && !new.anonymised && !old.is_some_and(|o| o.active) {
