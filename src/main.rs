@@ -137,6 +137,10 @@ enum Command {
         /// roles and manager by name).
         #[arg(long, value_enum, default_value_t = ImportFormat::Jsonl)]
         format: ImportFormat,
+        /// With csv: a person the directory already has (by userName) is given what the row's
+        /// non-empty cells say, instead of being left as it is.
+        #[arg(long)]
+        update: bool,
     },
     /// Write every account, role and readable user as JSON lines (never password hashes).
     Export,
@@ -222,7 +226,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Check => operate(&config, control::Command::Check, false),
         Command::Licenses => operate(&config, control::Command::Licenses, false),
-        Command::Import { format } => import(&config, format),
+        Command::Import { format, update } => import(&config, format, update),
         Command::Backup { file, recipients } => {
             // The server resolves nothing against its own working directory.
             let file = std::path::absolute(&file)
@@ -429,7 +433,11 @@ impl Destination<'_> {
     }
 }
 
-fn import(config: &Config, format: ImportFormat) -> anyhow::Result<()> {
+fn import(config: &Config, format: ImportFormat, update: bool) -> anyhow::Result<()> {
+    if update && !matches!(format, ImportFormat::Csv) {
+        bail!("--update is for CSV sheets (--format csv): an export's lines create records");
+    }
+    let kind = if update { "update" } else { "row" };
     let stdin = std::io::stdin();
     let lines: Box<dyn Iterator<Item = anyhow::Result<Line>>> = match format {
         ImportFormat::Jsonl => Box::new(
@@ -446,9 +454,7 @@ fn import(config: &Config, format: ImportFormat) -> anyhow::Result<()> {
             let mut sheet = Sheet::open(stdin.lock())?;
             Box::new(std::iter::from_fn(move || {
                 sheet.next_row().map(|row| match row {
-                    Ok((line, row)) => {
-                        Ok((line, Ok(serde_json::json!({ "row": row }).to_string())))
-                    }
+                    Ok((line, row)) => Ok((line, Ok(serde_json::json!({ kind: row }).to_string()))),
                     Err(SheetError::Row { row, detail }) => Ok((row, Err(detail))),
                     Err(e) => Err(e.into()),
                 })

@@ -523,3 +523,140 @@ async fn people_are_imported_from_a_csv_sheet_with_references_by_name() {
     );
     assert!(user("zed").await.is_null());
 }
+
+/// `import --format csv --update` (seed 003 "CSV import", kept in step with HR): a person the
+/// directory has is given what the row's non-empty cells say (roles granted, never taken),
+/// new people are created, a row that says nothing new stores nothing, and a sheet never
+/// sets the password of someone already there.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_csv_sheet_with_update_changes_people_already_there() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = start_directory("");
+    for args in [
+        &["role", "create", "Helpdesk", "--type", "employee"][..],
+        &["role", "create", "VPN users"][..],
+    ] {
+        let out = run(&server.data, args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let import = |sheet: &'static str, update: bool| {
+        let mut command = import_command(&server.data);
+        command.args(["--format", "csv"]);
+        if update {
+            command.arg("--update");
+        }
+        let out = output_with_stdin(&mut command, sheet.as_bytes());
+        let reported: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (
+            out.status.success(),
+            reported,
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (ok, _, stderr) = import(
+        "userName,email,title,roles,active\n\
+         ann,ann@example.com,Engineer,Helpdesk,yes\n\
+         bob,bob@example.com,,,no\n\
+         dan,dan@example.com,,,yes\n",
+        false,
+    );
+    assert!(ok, "{stderr}");
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", server.http);
+    let admin = admin_session(&http, &base).await;
+    let user = |name: &'static str| scim_user_named(&http, &base, &admin, name);
+    let ann_version = user("ann").await["meta"]["version"].clone();
+
+    let update = "User Name,Title,Department,Roles,Active,Email,Manager,Password\n\
+         ann,Senior Engineer,IT,VPN users,,,,\n\
+         bob,,,,yes,,ann,\n\
+         cat,Analyst,,Helpdesk,yes,cat@example.com,ann,Cat-Pass-1234567\n\
+         dan,,,,,,,Dan-Pass-1234567\n";
+    let (ok, reported, stderr) = import(update, true);
+    assert!(!ok, "dan's row failed: {stderr}");
+    let summary: Vec<(String, bool, Option<bool>)> = reported
+        .iter()
+        .map(|r| {
+            (
+                r["userName"].as_str().unwrap().to_string(),
+                r["existing"].as_bool().unwrap(),
+                r["updated"].as_bool(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("ann".to_string(), true, Some(true)),
+            ("bob".to_string(), true, Some(true)),
+            ("cat".to_string(), false, None),
+        ]
+    );
+    assert!(
+        stderr.contains("row 5: dan exists: a sheet sets the passwords of new people only"),
+        "{stderr}"
+    );
+    let ann = user("ann").await;
+    assert_eq!(ann["title"], "Senior Engineer");
+    assert_eq!(
+        ann["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"],
+        "IT"
+    );
+    assert_eq!(ann["active"], true, "an empty cell leaves it");
+    assert_eq!(ann["emails"][0]["value"], "ann@example.com");
+    let mut groups: Vec<&str> = ann["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["display"].as_str().unwrap())
+        .collect();
+    groups.sort_unstable();
+    assert_eq!(groups, ["Helpdesk", "VPN users"], "granted, none taken");
+    let bob = user("bob").await;
+    assert_eq!(bob["active"], true);
+    assert_eq!(
+        bob["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["manager"]["value"],
+        ann["id"]
+    );
+    assert_eq!(user("cat").await["title"], "Analyst");
+
+    // The same sheet again (without dan's row): nothing new, nothing stored.
+    let version = user("ann").await["meta"]["version"].clone();
+    assert_ne!(version, ann_version);
+    let (ok, reported, stderr) = import(
+        "User Name,Title,Department,Roles,Active,Email,Manager\n\
+         ann,Senior Engineer,IT,VPN users,,,\n\
+         bob,,,,yes,,ann\n\
+         cat,Analyst,,Helpdesk,yes,cat@example.com,ann\n",
+        true,
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        reported.iter().all(|r| r["updated"] == false),
+        "{reported:?}"
+    );
+    assert_eq!(user("ann").await["meta"]["version"], version);
+
+    // Without it, people already there are left as they are; it is for sheets only.
+    let (ok, reported, _) = import("userName,title\nann,Intern\n", false);
+    assert!(ok);
+    assert_eq!(reported[0]["existing"], true);
+    assert_eq!(user("ann").await["title"], "Senior Engineer");
+    let mut command = import_command(&server.data);
+    command.arg("--update");
+    let out = output_with_stdin(&mut command, b"");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--update is for CSV sheets"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -11,7 +11,8 @@
 //! in the file gets the manager once every line has been read.
 //!
 //! A third kind of line, `{"row": {…}}`, is a person from a CSV sheet (see [`sheet`]): no ids,
-//! its account, roles and manager by name.
+//! its account, roles and manager by name. `{"update": {…}}` is the same row from a sheet
+//! imported with `--update`: a person already there is changed rather than left as it is.
 
 pub mod sheet;
 
@@ -21,7 +22,7 @@ use std::io::Write;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::model::{Account, AccountId, LicenseType, MultiValue, Role, RoleId, User, UserId};
+use crate::model::{Account, AccountId, MultiValue, Role, RoleId, User, UserId};
 use crate::service::{Actor, NewUser, Plan, Service, ServiceError};
 
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +141,13 @@ pub enum Imported {
         user_name: String,
         existing: bool,
     },
+    /// A sheet row of an update for a person already there: `changed` when the row differed
+    /// from the record and the change was stored.
+    Updated {
+        id: UserId,
+        user_name: String,
+        changed: bool,
+    },
 }
 
 impl Imported {
@@ -157,6 +165,11 @@ impl Imported {
                 user_name,
                 existing,
             } => json!({"id": id, "userName": user_name, "existing": existing}),
+            Self::Updated {
+                id,
+                user_name,
+                changed,
+            } => json!({"id": id, "userName": user_name, "existing": true, "updated": changed}),
         }
     }
 }
@@ -204,6 +217,9 @@ impl<'a> Importer<'a> {
             }
             Some((kind, inner)) if kind == "row" => {
                 self.row(serde_json::from_value(inner.clone())?)
+            }
+            Some((kind, inner)) if kind == "update" => {
+                self.update(serde_json::from_value(inner.clone())?)
             }
             _ => self.user(serde_json::from_value(value)?),
         }
@@ -296,7 +312,7 @@ impl<'a> Importer<'a> {
 
     /// A person from a sheet. A userName the directory already has is left as it is and
     /// reported `existing` (a sheet imported again after it stopped part way goes past what
-    /// it did); a sheet creates, it never updates.
+    /// it did); [`Self::update`] changes it instead.
     fn row(&mut self, row: sheet::Row) -> Result<Imported, TransferError> {
         if let Some(found) =
             self.existing(self.service.user_by_name(&self.actor, &row.user_name))?
@@ -307,80 +323,105 @@ impl<'a> Importer<'a> {
                 existing: true,
             });
         }
-        let mut user = User::new(row.user_name);
-        user.external_id = row.external_id;
-        user.name.given_name = row.given_name;
-        user.name.family_name = row.family_name;
-        user.display_name = row.display_name;
-        user.title = row.title;
-        user.department = row.department;
-        user.employee_number = row.employee_number;
-        user.preferred_language = row.preferred_language;
-        user.locale = row.locale;
-        user.timezone = row.timezone;
-        let entry = |value: String, kind: &str| MultiValue {
-            value,
-            kind: Some(kind.to_string()),
-            primary: true,
-            display: None,
-        };
-        user.emails = row.email.map(|e| entry(e, "work")).into_iter().collect();
-        user.phone_numbers = [
-            row.phone.map(|p| entry(p, "work")),
-            row.mobile.map(|m| entry(m, "mobile")),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        // One primary number: the work phone when there are both.
-        if let Some(mobile) = user.phone_numbers.get_mut(1) {
-            mobile.primary = false;
-        }
-        user.license = row.license.unwrap_or(LicenseType::Employee);
-        user.active = row.active;
-        if let Some(name) = row.account {
-            let account = self.existing(self.service.account_by_name(&self.actor, &name))?;
-            user.account = Some(
-                account
-                    .ok_or_else(|| {
-                        TransferError::Unknown(format!("account {name:?} does not exist"))
-                    })?
-                    .id,
-            );
-        }
-        for name in row.roles {
-            let role = self.existing(self.service.role_by_name(&self.actor, &name))?;
-            user.roles.push(
-                role.ok_or_else(|| {
-                    TransferError::Unknown(format!("role or group {name:?} does not exist"))
-                })?
-                .id,
-            );
-        }
-        let deferred = match row.manager {
-            Some(name) => match self.existing(self.service.user_by_name(&self.actor, &name))? {
-                Some(manager) => {
-                    user.manager = Some(manager.id);
-                    None
-                }
-                None => Some(name),
-            },
-            None => None,
-        };
-        let created = self.service.create_user(
-            &self.actor,
-            NewUser {
-                user,
-                password: row.password,
-            },
-        )?;
-        if let Some(manager) = deferred {
+        self.create_row(row)
+    }
+
+    fn create_row(&mut self, row: sheet::Row) -> Result<Imported, TransferError> {
+        let refs = self.refs(&row)?;
+        let mut user = User::new(row.user_name.clone());
+        user.active = row.active.unwrap_or(false);
+        let password = row.password.clone();
+        sheet_fields(&row, &refs, &mut user);
+        let created = self
+            .service
+            .create_user(&self.actor, NewUser { user, password })?;
+        if let Some(manager) = refs.later_manager {
             self.managers_by_name.push((created.id, manager));
         }
         Ok(Imported::User {
             id: created.id,
             user_name: created.user_name,
             existing: false,
+        })
+    }
+
+    /// A person from a sheet imported with `--update`: created when the directory does not
+    /// have the userName, otherwise given what the row's non-empty cells say, under the same
+    /// rules as any change (a license moves, roles are granted and never taken away). A row
+    /// that says nothing new stores nothing, so a sheet imported every night changes only
+    /// what changed. Passwords are set for new people only.
+    fn update(&mut self, row: sheet::Row) -> Result<Imported, TransferError> {
+        let Some(found) = self.existing(self.service.user_by_name(&self.actor, &row.user_name))?
+        else {
+            return self.create_row(row);
+        };
+        if row.password.is_some() {
+            return Err(TransferError::Unknown(format!(
+                "{} exists: a sheet sets the passwords of new people only (empty the password cell)",
+                found.user_name
+            )));
+        }
+        let refs = self.refs(&row)?;
+        let apply = |user: &mut User| {
+            sheet_fields(&row, &refs, user);
+            if let Some(active) = row.active {
+                user.active = active;
+            }
+        };
+        let mut preview = found.clone();
+        apply(&mut preview);
+        let changed = preview != found;
+        if changed {
+            self.service
+                .update_user(&self.actor, found.id, Some(found.version), |u| {
+                    apply(u);
+                    Ok(())
+                })?;
+        }
+        if let Some(manager) = refs.later_manager {
+            self.managers_by_name.push((found.id, manager));
+        }
+        Ok(Imported::Updated {
+            id: found.id,
+            user_name: found.user_name,
+            changed,
+        })
+    }
+
+    /// The account, roles and manager a row names, looked up by name.
+    fn refs(&self, row: &sheet::Row) -> Result<SheetRefs, TransferError> {
+        let account = match &row.account {
+            Some(name) => Some(
+                self.existing(self.service.account_by_name(&self.actor, name))?
+                    .ok_or_else(|| {
+                        TransferError::Unknown(format!("account {name:?} does not exist"))
+                    })?
+                    .id,
+            ),
+            None => None,
+        };
+        let mut roles = Vec::with_capacity(row.roles.len());
+        for name in &row.roles {
+            let role = self.existing(self.service.role_by_name(&self.actor, name))?;
+            roles.push(
+                role.ok_or_else(|| {
+                    TransferError::Unknown(format!("role or group {name:?} does not exist"))
+                })?
+                .id,
+            );
+        }
+        let (manager, later_manager) = match &row.manager {
+            Some(name) => match self.existing(self.service.user_by_name(&self.actor, name))? {
+                Some(manager) => (Some(manager.id), None),
+                None => (None, Some(name.clone())),
+            },
+            None => (None, None),
+        };
+        Ok(SheetRefs {
+            account,
+            roles,
+            manager,
+            later_manager,
         })
     }
 
@@ -417,6 +458,77 @@ impl<'a> Importer<'a> {
             Err(ServiceError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// What a sheet row names, as ids.
+struct SheetRefs {
+    account: Option<AccountId>,
+    roles: Vec<RoleId>,
+    manager: Option<UserId>,
+    /// A manager's userName the directory does not have yet: set after the last row.
+    later_manager: Option<String>,
+}
+
+/// Gives `user` what the row's non-empty cells say (not `active` and `password`, which a new
+/// and an existing person take differently). Roles are added to those the user holds.
+fn sheet_fields(row: &sheet::Row, refs: &SheetRefs, user: &mut User) {
+    let texts = [
+        (&row.external_id, &mut user.external_id),
+        (&row.given_name, &mut user.name.given_name),
+        (&row.family_name, &mut user.name.family_name),
+        (&row.display_name, &mut user.display_name),
+        (&row.title, &mut user.title),
+        (&row.department, &mut user.department),
+        (&row.employee_number, &mut user.employee_number),
+        (&row.preferred_language, &mut user.preferred_language),
+        (&row.locale, &mut user.locale),
+        (&row.timezone, &mut user.timezone),
+    ];
+    for (cell, field) in texts {
+        if cell.is_some() {
+            field.clone_from(cell);
+        }
+    }
+    if let Some(email) = &row.email {
+        set_typed(&mut user.emails, "work", email);
+    }
+    if let Some(phone) = &row.phone {
+        set_typed(&mut user.phone_numbers, "work", phone);
+    }
+    if let Some(mobile) = &row.mobile {
+        set_typed(&mut user.phone_numbers, "mobile", mobile);
+    }
+    if let Some(license) = row.license {
+        user.license = license;
+    }
+    if refs.account.is_some() {
+        user.account = refs.account;
+    }
+    for role in &refs.roles {
+        if !user.roles.contains(role) {
+            user.roles.push(*role);
+        }
+    }
+    if refs.manager.is_some() {
+        user.manager = refs.manager;
+    }
+}
+
+/// Sets the value of the entry of type `kind`, or adds one (primary when it is the first).
+fn set_typed(entries: &mut Vec<MultiValue>, kind: &str, value: &str) {
+    match entries.iter_mut().find(|e| {
+        e.kind
+            .as_deref()
+            .is_some_and(|k| k.eq_ignore_ascii_case(kind))
+    }) {
+        Some(entry) => value.clone_into(&mut entry.value),
+        None => entries.push(MultiValue {
+            value: value.to_string(),
+            kind: Some(kind.to_string()),
+            primary: entries.is_empty(),
+            display: None,
+        }),
     }
 }
 

@@ -1,6 +1,7 @@
 //! CSV import (seed 003: "CSV import for bulk user creation"): a spreadsheet with one person per
 //! row, a header row naming the columns, and the account, roles and manager by name, as an HR
-//! export or a hand-made sheet has them. Each row becomes a `{"row": {…}}` import line, so a
+//! export or a hand-made sheet has them. Each row becomes a `{"row": {…}}` (or, to change
+//! people already there, `{"update": {…}}`) import line, so a
 //! sheet goes through the same import as an export (line by line, on a running server or a
 //! stopped store), and the names are looked up where the records are.
 
@@ -34,8 +35,9 @@ pub struct Row {
     pub manager: Option<String>,
     /// Role and group names.
     pub roles: Vec<String>,
-    /// Created active (taking a license under the rules) or not.
-    pub active: bool,
+    /// Active (taking a license under the rules) or not; empty: a new person is inactive,
+    /// an updated one stays as it is.
+    pub active: Option<bool>,
     /// In clear text, under the password policy; without it an active person gets a link to
     /// choose one.
     pub password: Option<String>,
@@ -187,7 +189,7 @@ impl<R: std::io::Read> Sheet<R> {
                         .map(String::from)
                         .collect();
                 }
-                "active" => row.active = truth(value)?,
+                "active" => row.active = Some(truth(value)?),
                 "password" => row.password = text,
                 other => unreachable!("column {other} is listed but not read"),
             }
@@ -229,7 +231,7 @@ mod tests {
         assert_eq!(alice.email.as_deref(), Some("alice@example.com"));
         assert_eq!(alice.family_name.as_deref(), Some("Smith, Jr."));
         assert_eq!(alice.roles, ["Helpdesk", "VPN users"]);
-        assert!(alice.active);
+        assert_eq!(alice.active, Some(true));
         assert_eq!(alice.license, Some(LicenseType::Partner));
         assert_eq!(alice.account.as_deref(), Some("Acme"));
         let (_, bob) = read[1].clone().unwrap();
@@ -285,7 +287,7 @@ mod tests {
         );
         let (_, c) = read[3].clone().unwrap();
         assert_eq!(c.license, Some(LicenseType::Employee));
-        assert!(!c.active);
+        assert_eq!(c.active, Some(false));
     }
 
     #[test]
@@ -293,7 +295,7 @@ mod tests {
         let row = Row {
             user_name: "dora".into(),
             roles: vec!["Helpdesk".into()],
-            active: true,
+            active: Some(true),
             manager: Some("alice".into()),
             ..Row::default()
         };
