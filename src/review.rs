@@ -34,7 +34,7 @@ impl std::str::FromStr for Format {
     }
 }
 
-const COLUMNS: [&str; 17] = [
+const COLUMNS: [&str; 20] = [
     "userName",
     "displayName",
     "kind",
@@ -48,6 +48,9 @@ const COLUMNS: [&str; 17] = [
     "mfa",
     "mfaRequired",
     "passwordLogin",
+    "apiAccess",
+    "sessionTimeoutMinutes",
+    "allowedNetworks",
     "passwordChanged",
     "lastLogin",
     "idleDays",
@@ -114,7 +117,9 @@ impl<W: Write> Writer<W> {
     }
 }
 
-fn fields(row: &AccessRow, roles_sep: &str, permissions_sep: &str) -> [String; 17] {
+/// `roles_sep` also separates the network lists of several roles, `list_sep` the entries of
+/// one permission or network list.
+fn fields(row: &AccessRow, roles_sep: &str, list_sep: &str) -> [String; 20] {
     let flag = |b: bool| if b { "yes" } else { "no" }.to_string();
     let stamp = |t: Option<OffsetDateTime>| t.map(rfc3339).unwrap_or_default();
     [
@@ -127,10 +132,19 @@ fn fields(row: &AccessRow, roles_sep: &str, permissions_sep: &str) -> [String; 1
         flag(row.locked),
         flag(row.administrator),
         row.roles.join(roles_sep),
-        row.permissions.join(permissions_sep),
+        row.permissions.join(list_sep),
         flag(row.mfa),
         flag(row.mfa_required),
         flag(row.password_login),
+        flag(row.api_access),
+        row.session_timeout_minutes
+            .map(|m| m.to_string())
+            .unwrap_or_default(),
+        row.allowed_networks
+            .iter()
+            .map(|rule| rule.join(list_sep))
+            .collect::<Vec<_>>()
+            .join(roles_sep),
         stamp(row.password_changed),
         stamp(row.last_login),
         row.idle_days.to_string(),
@@ -184,6 +198,12 @@ mod tests {
             mfa: true,
             mfa_required: false,
             password_login: true,
+            api_access: false,
+            session_timeout_minutes: Some(60),
+            allowed_networks: vec![
+                vec!["10.0.0.0/8".into(), "192.168.0.0/16".into()],
+                vec!["10.1.0.0/16".into()],
+            ],
             password_changed: None,
             last_login: Some(OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap()),
             idle_days: 3,
@@ -207,8 +227,8 @@ mod tests {
         assert_eq!(
             lines.next().unwrap(),
             "alice,\"'=HYPERLINK(\"\"http://x\"\",\"\"Alice, A.\"\")\",person,employee,,yes,no,no,\
-             Helpdesk; VPN users,user.read=all user.edit=team,yes,no,yes,,\
-             2026-09-21T14:13:20Z,3,2026-05-28T20:26:40Z"
+             Helpdesk; VPN users,user.read=all user.edit=team,yes,no,yes,no,60,\
+             10.0.0.0/8 192.168.0.0/16; 10.1.0.0/16,,2026-09-21T14:13:20Z,3,2026-05-28T20:26:40Z"
         );
         assert_eq!(lines.next(), Some(""), "every line ends with CRLF");
     }

@@ -413,7 +413,8 @@ async fn sign_ins_show_in_access_reviews_from_the_cli_rest_and_ldap() {
         Some(json!({
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", ROLE],
             "displayName": "Helpdesk",
-            ROLE: {"roleType": "employee", "permissions": {"user": {"read": "all", "edit": "team"}}},
+            ROLE: {"roleType": "employee", "permissions": {"user": {"read": "all", "edit": "team"}},
+                "settings": {"sessionTimeoutMinutes": 240, "allowedNetworks": ["127.0.0.0/8", "10.0.0.0/8"]}},
         })),
     )
     .await;
@@ -475,7 +476,7 @@ async fn sign_ins_show_in_access_reviews_from_the_cli_rest_and_ldap() {
     );
     let csv = String::from_utf8(out.stdout).unwrap();
     assert!(
-        csv.starts_with("userName,displayName,kind,license,account,active,locked,administrator,roles,permissions,mfa,mfaRequired,passwordLogin,passwordChanged,lastLogin,idleDays,created\r\n"),
+        csv.starts_with("userName,displayName,kind,license,account,active,locked,administrator,roles,permissions,mfa,mfaRequired,passwordLogin,apiAccess,sessionTimeoutMinutes,allowedNetworks,passwordChanged,lastLogin,idleDays,created\r\n"),
         "{csv}"
     );
     let rows = csv_rows(&csv);
@@ -497,6 +498,11 @@ async fn sign_ins_show_in_access_reviews_from_the_cli_rest_and_ldap() {
         "an LDAP bind is a sign-in: {carol:?}"
     );
     assert_eq!(carol["passwordLogin"], "yes");
+    assert_eq!(carol["apiAccess"], "no");
+    assert_eq!(carol["sessionTimeoutMinutes"], "240");
+    assert_eq!(carol["allowedNetworks"], "127.0.0.0/8 10.0.0.0/8");
+    assert_eq!(admin_row["apiAccess"], "yes");
+    assert_eq!(admin_row["allowedNetworks"], "", "anywhere");
     assert_eq!(carol["idleDays"], "0");
     assert_eq!(rows["dave"]["lastLogin"], "", "never signed in");
     assert_eq!(rows["dave"]["passwordLogin"], "no", "has no password yet");

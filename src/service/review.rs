@@ -36,6 +36,13 @@ pub struct AccessRow {
     pub mfa_required: bool,
     /// It may sign in with a password (no role sets `passwordLoginDisabled`) and has one.
     pub password_login: bool,
+    /// Its session tokens work at SCIM and `/admin/` (a role enables `apiAccess`).
+    pub api_access: bool,
+    /// The shortest session timeout of its roles; none: the configured default.
+    pub session_timeout_minutes: Option<u32>,
+    /// Where it may sign in from: one list per role that restricts it, and the client must
+    /// be in a network of each; empty: anywhere.
+    pub allowed_networks: Vec<Vec<String>>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub password_changed: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -116,6 +123,13 @@ impl Service {
                 mfa: user.has_mfa(),
                 mfa_required: settings.mfa_required,
                 password_login: !settings.password_login_disabled && user.password_hash.is_some(),
+                api_access: settings.api_access,
+                session_timeout_minutes: settings.session_timeout_minutes,
+                allowed_networks: settings
+                    .network_rules
+                    .iter()
+                    .map(|rule| rule.iter().map(ToString::to_string).collect())
+                    .collect(),
                 password_changed: user.password_changed,
                 last_login: activity.last_login,
                 idle_days,
