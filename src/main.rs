@@ -204,7 +204,11 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Token { command } => operate(&config, control::Command::Token(command), true),
         Command::User { command } => operate(&config, control::Command::User(command), false),
-        Command::Role { command } => operate(&config, control::Command::Role(command), false),
+        Command::Role { command } => operate(
+            &config,
+            control::Command::Role(names_from_stdin(command)?),
+            false,
+        ),
         Command::Account { command } => operate(&config, control::Command::Account(command), false),
         Command::Report { command } => operate(&config, control::Command::Report(command), false),
         Command::Announce {
@@ -273,6 +277,36 @@ fn restore(
 /// Runs an operator command on the server that holds the data directory, through its control
 /// socket, or on the store itself when no server runs (initialising it first if `initialise`;
 /// otherwise a directory with no store is refused rather than given an empty one).
+/// A membership command whose only userName is `-` takes the userNames from stdin, one per
+/// line (blank lines skipped), for a list kept in a file or made by another command.
+fn names_from_stdin(command: control::RoleCommand) -> anyhow::Result<control::RoleCommand> {
+    use control::RoleCommand::{AddMember, RemoveMember};
+    let read = || -> anyhow::Result<Vec<String>> {
+        let names: Vec<String> = std::io::stdin()
+            .lock()
+            .lines()
+            .map(|line| Ok(line?.trim().to_string()))
+            .filter(|line| !matches!(line, Ok(l) if l.is_empty()))
+            .collect::<std::io::Result<_>>()
+            .context("reading userNames from stdin")?;
+        if names.is_empty() {
+            bail!("no userNames on stdin");
+        }
+        Ok(names)
+    };
+    Ok(match command {
+        AddMember { role, user_names } if user_names == ["-"] => AddMember {
+            role,
+            user_names: read()?,
+        },
+        RemoveMember { role, user_names } if user_names == ["-"] => RemoveMember {
+            role,
+            user_names: read()?,
+        },
+        other => other,
+    })
+}
+
 /// An announcement's text from stdin, whole (typed on a terminal, it ends with Ctrl-D).
 fn read_text() -> anyhow::Result<String> {
     use std::io::{IsTerminal, Read};

@@ -117,6 +117,30 @@ fn users_roles_and_accounts_are_managed_from_the_command_line_under_the_rules() 
         "alice no longer holds Ops\n"
     );
     assert_eq!(ok(run(&data, &["role", "members", "Ops"])), "");
+    // Bulk assignment (seed 003 batch actions): several names, or a list on stdin, in one
+    // change; one unknown name changes nothing.
+    refused(
+        run(
+            &data,
+            &["role", "add-member", "Ops", "alice", "nobody", "ghost"],
+        ),
+        "no such user: nobody, ghost (nothing was changed)",
+    );
+    assert_eq!(ok(run(&data, &["role", "members", "Ops"])), "");
+    assert_eq!(
+        ok(run(&data, &["role", "add-member", "Ops", "alice", "bob"])),
+        "alice holds Ops\nbob holds Ops\n"
+    );
+    let mut remove = std::process::Command::new(BIN);
+    remove
+        .args(["role", "remove-member", "Ops", "-", "--data"])
+        .arg(&data);
+    let out = output_with_stdin(&mut remove, b"bob\n\nalice\n");
+    assert_eq!(
+        ok(out),
+        "bob no longer holds Ops\nalice no longer holds Ops\n"
+    );
+    assert_eq!(ok(run(&data, &["role", "members", "Ops"])), "");
     // The directory keeps an administrator.
     refused(
         run(&data, &["user", "deactivate", "admin"]),

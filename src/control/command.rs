@@ -228,20 +228,23 @@ pub enum RoleCommand {
         #[arg(long)]
         yes: bool,
     },
-    /// Grant a role to a user; the role's type must match the user's license type. Granting
-    /// a role the user holds changes nothing.
+    /// Grant a role to users, all in one change (a name that does not exist, or a user whose
+    /// license type the role's type does not match, changes nothing). Granting a role a user
+    /// holds changes nothing for that user.
     AddMember {
         /// Name of the role.
         role: String,
-        /// userName of the user.
-        user_name: String,
+        /// userNames of the users; `-` reads them from stdin, one per line.
+        #[arg(required = true, value_name = "USERNAME")]
+        user_names: Vec<String>,
     },
-    /// Take a role from a user (refused for the last active administrator).
+    /// Take a role from users, all in one change (refused for the last active administrator).
     RemoveMember {
         /// Name of the role.
         role: String,
-        /// userName of the user.
-        user_name: String,
+        /// userNames of the users; `-` reads them from stdin, one per line.
+        #[arg(required = true, value_name = "USERNAME")]
+        user_names: Vec<String>,
     },
 }
 
@@ -583,17 +586,23 @@ pub fn execute(
                 writeln!(out, "no email address: {name}")?;
             }
         }
-        Command::Role(RoleCommand::AddMember { role, user_name }) => {
+        Command::Role(RoleCommand::AddMember { role, user_names }) => {
             let role = service.role_by_name(&actor, &role)?;
-            let user = service.user_by_name(&actor, &user_name)?;
-            service.add_member(&actor, role.id, user.id)?;
-            writeln!(out, "{} holds {}", user.user_name, role.name)?;
+            let users = users_named(service, &actor, &user_names)?;
+            let ids: Vec<_> = users.iter().map(|u| u.id).collect();
+            service.change_members(&actor, role.id, None, &ids, &[])?;
+            for user in &users {
+                writeln!(out, "{} holds {}", user.user_name, role.name)?;
+            }
         }
-        Command::Role(RoleCommand::RemoveMember { role, user_name }) => {
+        Command::Role(RoleCommand::RemoveMember { role, user_names }) => {
             let role = service.role_by_name(&actor, &role)?;
-            let user = service.user_by_name(&actor, &user_name)?;
-            service.remove_member(&actor, role.id, user.id)?;
-            writeln!(out, "{} no longer holds {}", user.user_name, role.name)?;
+            let users = users_named(service, &actor, &user_names)?;
+            let ids: Vec<_> = users.iter().map(|u| u.id).collect();
+            service.change_members(&actor, role.id, None, &[], &ids)?;
+            for user in &users {
+                writeln!(out, "{} no longer holds {}", user.user_name, role.name)?;
+            }
         }
         Command::Account(AccountCommand::Create {
             name,
@@ -737,6 +746,30 @@ pub fn execute(
 }
 
 /// Says which name a lookup was for, when a command takes several.
+/// The users of `names`, or an error naming every name that is not a user.
+fn users_named(
+    service: &Service,
+    actor: &Actor,
+    names: &[String],
+) -> Result<Vec<User>, ControlError> {
+    let mut users = Vec::with_capacity(names.len());
+    let mut unknown = Vec::new();
+    for name in names {
+        match service.user_by_name(actor, name) {
+            Ok(user) => users.push(user),
+            Err(ServiceError::NotFound { .. }) => unknown.push(name.as_str()),
+            Err(error) => return Err(error.into()),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(ControlError::Refused(format!(
+            "no such user: {} (nothing was changed)",
+            unknown.join(", ")
+        )));
+    }
+    Ok(users)
+}
+
 fn named<T>(found: Result<T, ServiceError>, what: &str, name: &str) -> Result<T, ControlError> {
     found.map_err(|error| ControlError::Service {
         context: format!("{what} {name:?}: "),
