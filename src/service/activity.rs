@@ -240,31 +240,14 @@ impl Service {
             };
             state.warned_for = Some(last_active);
             tx.put_login_state(id, &state)?;
-            let vars = Vars::new()
-                .with(
-                    Var::DisplayName,
-                    user.display_name.as_deref().unwrap_or(&user.user_name),
-                )
-                .with(Var::UserName, &user.user_name)
-                .with(Var::LoginUrl, &self.policy.public_url)
-                .with(
-                    Var::Detail,
-                    format!(
-                        "It will be deactivated on {} unless you sign in before then",
-                        day(due)
-                    ),
-                );
-            let rendered = self
-                .policy
-                .templates
-                .render(MessageKind::DormantWarning, &vars);
-            tx.push_outbox(&crate::outbox::OutboxMessage::new(
-                MessageKind::DormantWarning,
-                Some(to),
-                Some(id),
-                rendered.subject,
-                rendered.body,
-            ))?;
+            let vars = self.user_vars(&user).with(
+                Var::Detail,
+                format!(
+                    "It will be deactivated on {} unless you sign in before then",
+                    day(due)
+                ),
+            );
+            tx.push_outbox(&self.message_to(MessageKind::DormantWarning, &user, Some(&to), &vars))?;
             Ok(Some(user.user_name))
         })
     }

@@ -8,9 +8,9 @@ use std::collections::BTreeSet;
 
 use super::{Actor, Result, Service, ServiceError};
 use crate::audit::AuditKind;
-use crate::mail::{Var, Vars};
+use crate::mail::Var;
 use crate::model::{PrincipalKind, RoleId, UserId};
-use crate::outbox::{MessageKind, OutboxMessage};
+use crate::outbox::MessageKind;
 use crate::store::UserKey;
 
 /// Longest subject: a mail client shows one line.
@@ -80,25 +80,15 @@ impl Service {
             let Some(address) = user.contact_email() else {
                 return Ok(Some(Err(user.user_name.clone())));
             };
-            let vars = Vars::new()
-                .with(
-                    Var::DisplayName,
-                    user.display_name.as_deref().unwrap_or(&user.user_name),
-                )
-                .with(Var::UserName, &user.user_name)
-                .with(Var::LoginUrl, &self.policy.public_url)
+            let vars = self
+                .user_vars(&user)
                 .with(Var::Subject, subject)
                 .with(Var::Detail, body);
-            let rendered = self
-                .policy
-                .templates
-                .render(MessageKind::Announcement, &vars);
-            tx.push_outbox(&OutboxMessage::new(
+            tx.push_outbox(&self.message_to(
                 MessageKind::Announcement,
-                Some(address.to_string()),
-                Some(user.id),
-                rendered.subject,
-                rendered.body,
+                &user,
+                Some(address),
+                &vars,
             ))?;
             Ok(Some(Ok(())))
         };

@@ -11,6 +11,30 @@ use crate::store::Txn;
 use crate::token::{self, LinkPurpose, OneTimeLink};
 
 impl Service {
+    /// What every message to a user says of it: the name it goes by, its userName and where
+    /// to sign in. Each kind of message adds what it is about.
+    pub(super) fn user_vars(&self, user: &User) -> Vars {
+        Vars::new()
+            .with(
+                Var::DisplayName,
+                user.display_name.as_deref().unwrap_or(&user.user_name),
+            )
+            .with(Var::UserName, &user.user_name)
+            .with(Var::LoginUrl, &self.policy.public_url)
+    }
+
+    /// A message of `kind` to `user` at `to`, rendered from `vars`, ready for the outbox.
+    pub(super) fn message_to(
+        &self,
+        kind: MessageKind,
+        user: &User,
+        to: Option<&str>,
+        vars: &Vars,
+    ) -> OutboxMessage {
+        let Rendered { subject, body } = self.policy.templates.render(kind, vars);
+        OutboxMessage::new(kind, to.map(str::to_string), Some(user.id), subject, body)
+    }
+
     /// Queues the notice when `new` becomes active. Created inactive means no notice; a user
     /// created inactive and activated later must set a password through the link even if an
     /// admin set one, since they were never told it.
@@ -33,13 +57,7 @@ impl Service {
         let needs_link = new.password_hash.is_none() || (first_time && created_inactive);
 
         let login = &self.policy.public_url;
-        let mut vars = Vars::new()
-            .with(
-                Var::DisplayName,
-                new.display_name.as_deref().unwrap_or(&new.user_name),
-            )
-            .with(Var::UserName, &new.user_name)
-            .with(Var::LoginUrl, login);
+        let mut vars = self.user_vars(new);
         let mut link_expires = None;
         if needs_link {
             let secret = token::random_secret();
@@ -57,15 +75,7 @@ impl Service {
                 .with(Var::LinkExpires, human_time(expires));
             link_expires = Some(expires);
         }
-        let Rendered { subject, body } =
-            self.policy.templates.render(MessageKind::Activation, &vars);
-        let mut message = OutboxMessage::new(
-            MessageKind::Activation,
-            new.contact_email().map(str::to_string),
-            Some(new.id),
-            subject,
-            body,
-        );
+        let mut message = self.message_to(MessageKind::Activation, new, new.contact_email(), &vars);
         message.created = now;
         message.link_expires = link_expires;
         tx.push_outbox(&message)?;

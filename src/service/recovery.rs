@@ -6,9 +6,9 @@ use time::OffsetDateTime;
 
 use super::{Actor, Result, Service, ServiceError};
 use crate::audit::{AuditKind, Source};
-use crate::mail::{Rendered, Var, Vars};
+use crate::mail::Var;
 use crate::model::{Action, PrincipalKind, User, UserId, fold};
-use crate::outbox::{MessageKind, OutboxMessage};
+use crate::outbox::MessageKind;
 use crate::store::{Txn, UserKey};
 use crate::token::{self, LinkPurpose, OneTimeLink};
 
@@ -137,29 +137,14 @@ impl Service {
         let now = OffsetDateTime::now_utc();
         let expires = now + self.policy.recovery_link_ttl;
         let login = &self.policy.public_url;
-        let vars = Vars::new()
-            .with(
-                Var::DisplayName,
-                user.display_name.as_deref().unwrap_or(&user.user_name),
-            )
-            .with(Var::UserName, &user.user_name)
-            .with(Var::LoginUrl, login)
+        let vars = self
+            .user_vars(user)
             .with(
                 Var::Link,
                 format!("{login}/auth/password/reset?token={secret}"),
             )
             .with(Var::LinkExpires, expires.to_string());
-        let Rendered { subject, body } = self
-            .policy
-            .templates
-            .render(MessageKind::PasswordReset, &vars);
-        let mut message = OutboxMessage::new(
-            MessageKind::PasswordReset,
-            Some(to.to_string()),
-            Some(user.id),
-            subject,
-            body,
-        );
+        let mut message = self.message_to(MessageKind::PasswordReset, user, Some(to), &vars);
         message.link_expires = Some(expires);
         tx.put_link(
             &token::digest(&secret),

@@ -10,9 +10,9 @@ use time::OffsetDateTime;
 
 use super::{Actor, Principal, Result, Service};
 use crate::audit::Source;
-use crate::mail::{Var, Vars};
+use crate::mail::Var;
 use crate::model::{PrincipalKind, User};
-use crate::outbox::{MessageKind, OutboxMessage};
+use crate::outbox::MessageKind;
 use crate::store::Txn;
 
 impl Service {
@@ -171,25 +171,8 @@ impl Service {
         to: &str,
         detail: &str,
     ) -> Result<()> {
-        let vars = Vars::new()
-            .with(
-                Var::DisplayName,
-                user.display_name.as_deref().unwrap_or(&user.user_name),
-            )
-            .with(Var::UserName, &user.user_name)
-            .with(Var::LoginUrl, &self.policy.public_url)
-            .with(Var::Detail, detail);
-        let rendered = self
-            .policy
-            .templates
-            .render(MessageKind::SecurityNotice, &vars);
-        tx.push_outbox(&OutboxMessage::new(
-            MessageKind::SecurityNotice,
-            Some(to.to_string()),
-            Some(user.id),
-            rendered.subject,
-            rendered.body,
-        ))?;
+        let vars = self.user_vars(user).with(Var::Detail, detail);
+        tx.push_outbox(&self.message_to(MessageKind::SecurityNotice, user, Some(to), &vars))?;
         Ok(())
     }
 }
