@@ -50,16 +50,7 @@ impl Service {
             self.acting(actor)?,
             gained.join(", ")
         );
-        tx.push_outbox(
-            &self.admin_notice(
-                MessageKind::PermissionEscalation,
-                Vars::new()
-                    .with(Var::UserName, &user.user_name)
-                    .with(Var::Detail, &detail),
-                Some(user.id),
-            ),
-        )?;
-        Ok(())
+        self.notify_user_raised(tx, user, &detail)
     }
 
     /// After `user` was given `role`, an administrator role.
@@ -79,12 +70,17 @@ impl Service {
             role.name,
             self.acting(actor)?
         );
+        self.notify_user_raised(tx, user, &detail)
+    }
+
+    /// The administrators' notice that `user` gained power, as `detail` says.
+    fn notify_user_raised(&self, tx: &mut dyn Txn, user: &User, detail: &str) -> Result<()> {
         tx.push_outbox(
             &self.admin_notice(
                 MessageKind::PermissionEscalation,
                 Vars::new()
                     .with(Var::UserName, &user.user_name)
-                    .with(Var::Detail, &detail),
+                    .with(Var::Detail, detail),
                 Some(user.id),
             ),
         )?;
