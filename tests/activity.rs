@@ -44,6 +44,16 @@ fn employee_seats(service: &Service) -> u64 {
         .used
 }
 
+/// The outbox's messages of `kind`, oldest first.
+fn messages(service: &Service, kind: MessageKind) -> Vec<rollcall::outbox::OutboxMessage> {
+    service
+        .outbox()
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.kind == kind)
+        .collect()
+}
+
 fn active(service: &Service, name: &str) -> bool {
     service.user_by_name(&admin(), name).unwrap().active
 }
@@ -130,12 +140,7 @@ fn the_dormant_rule_deactivates_only_people_idle_past_the_limit() {
         detail.starts_with("dormant: no activity for 0 days (no sign-in recorded)"),
         "{detail}"
     );
-    let notices: Vec<_> = service
-        .outbox()
-        .unwrap()
-        .into_iter()
-        .filter(|m| m.kind == MessageKind::DormantDeactivated)
-        .collect();
+    let notices = messages(&service, MessageKind::DormantDeactivated);
     assert_eq!(notices.len(), 1, "one notice per deactivated user");
     assert_eq!(notices[0].user, Some(idle.id));
     assert_eq!(notices[0].subject, "Dormant account deactivated: idle");
@@ -222,12 +227,7 @@ fn users_are_warned_once_before_their_deactivation() {
         .unwrap();
     assert_eq!(run.warned, ["quiet"], "nomail has no address: {run:?}");
     assert!(run.deactivated.is_empty());
-    let warnings: Vec<_> = service
-        .outbox()
-        .unwrap()
-        .into_iter()
-        .filter(|m| m.kind == MessageKind::DormantWarning)
-        .collect();
+    let warnings = messages(&service, MessageKind::DormantWarning);
     assert_eq!(warnings.len(), 1);
     assert_eq!(warnings[0].to.as_deref(), Some("quiet@example.com"));
     assert_eq!(warnings[0].user, Some(quiet.id));
