@@ -36,10 +36,12 @@ pub enum MessageKind {
     SecurityNotice,
     /// To a user: an administrator's announcement to the people of some roles, or everyone.
     Announcement,
+    /// To a user: its password expires soon (`[password] expiry_warning_days`).
+    PasswordExpiring,
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 11] = [
+    pub const ALL: [MessageKind; 12] = [
         Self::Activation,
         Self::PasswordReset,
         Self::AccountLocked,
@@ -51,6 +53,7 @@ impl MessageKind {
         Self::SuspiciousSignIns,
         Self::SecurityNotice,
         Self::Announcement,
+        Self::PasswordExpiring,
     ];
 
     /// The snake_case name used in records and in template file names (`<name>.txt`).
@@ -67,6 +70,7 @@ impl MessageKind {
             Self::SuspiciousSignIns => "suspicious_sign_ins",
             Self::SecurityNotice => "security_notice",
             Self::Announcement => "announcement",
+            Self::PasswordExpiring => "password_expiring",
         }
     }
 }

@@ -722,8 +722,8 @@ async fn sign_ins_show_in_access_reviews_from_the_cli_rest_and_ldap() {
 }
 
 /// Rewrites the backup `file` as if it had been taken `days` ago: the start of tracking and
-/// every recorded sign-in and activation move back by that much, except the sign-ins of the
-/// users in `keep` (ids). The digest on the last line is made again, so `restore` takes it.
+/// every recorded sign-in, activation and password change move back by that much, except the
+/// sign-ins of the users in `keep` (ids). The digest on the last line is made again, so `restore` takes it.
 fn age_backup(file: &std::path::Path, days: i64, keep: &[uuid::Uuid]) {
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD as B64;
@@ -748,6 +748,15 @@ fn age_backup(file: &std::path::Path, days: i64, keep: &[uuid::Uuid]) {
                 let v = shift(std::str::from_utf8(&v).unwrap());
                 entry["v"] = B64.encode(v).into();
                 changed += 1;
+            }
+            (Some("users"), Some(_), Some(v)) => {
+                let mut user: serde_json::Value = serde_json::from_slice(&v[1..]).unwrap();
+                if let Some(t) = user["password_changed"].as_str() {
+                    user["password_changed"] = shift(t).into();
+                    let mut bytes = vec![v[0]];
+                    bytes.extend(serde_json::to_vec(&user).unwrap());
+                    entry["v"] = B64.encode(bytes).into();
+                }
             }
             (Some("login_state"), Some(k), Some(v)) => {
                 // A format byte, then JSON.
@@ -915,4 +924,180 @@ async fn a_server_deactivates_dormant_people_at_start_and_tells_the_administrato
     let me =
         common::scim_user_named(&http, &format!("http://{}", second.http), TOKEN, "admin").await;
     assert_eq!(me["active"], true);
+}
+
+/// Seed 003's password policy, "expiration periods": with `[password] max_age_days`, a person
+/// whose password expires within `expiry_warning_days` is mailed once per password; people
+/// without a password here that counts (SSO only), without an address, or inactive are not.
+#[test]
+fn people_are_reminded_once_before_their_password_expires() {
+    use rollcall::password::policy::PasswordPolicy;
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        rollcall::store::SledStore::open(&dir.path().join("store"), &Default::default()).unwrap();
+    let service = Service::new(
+        std::sync::Arc::new(store),
+        rollcall::service::Policy {
+            argon2: common::fast_argon2(),
+            password: PasswordPolicy {
+                max_age_days: 30,
+                expiry_warning_days: 7,
+                ..PasswordPolicy::default()
+            },
+            ..rollcall::service::Policy::default()
+        },
+    );
+    let ann = with_password(&service, person("ann", LicenseType::Employee, true));
+    with_password(&service, person("off", LicenseType::Employee, false));
+    let mut nomail = person("nomail", LicenseType::Employee, true);
+    nomail.emails.clear();
+    with_password(&service, nomail);
+    let mut sso_role = Role::new("SSO only", Some(RoleType::Employee));
+    sso_role.settings.password_login_disabled = true;
+    let sso_role = service.create_role(&admin(), sso_role).unwrap();
+    let sso = with_password(&service, person("sso", LicenseType::Employee, true));
+    service.add_member(&admin(), sso_role.id, sso.id).unwrap();
+    let changed = service
+        .user(&admin(), ann.id)
+        .unwrap()
+        .password_changed
+        .unwrap();
+
+    let at = |days: i64| changed + Duration::days(days) + Duration::minutes(1);
+    assert!(service.remind_password_expiry(at(22)).unwrap().is_empty());
+    assert_eq!(service.remind_password_expiry(at(23)).unwrap(), ["ann"]);
+    assert!(
+        service.remind_password_expiry(at(25)).unwrap().is_empty(),
+        "once per password"
+    );
+    let sent = messages(&service, MessageKind::PasswordExpiring);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to.as_deref(), Some("ann@example.com"));
+    assert_eq!(sent[0].subject, "Your password expires soon");
+    let expires = changed + Duration::days(30);
+    let day = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    assert!(
+        sent[0].body.contains(&format!(
+            "The password of your account ann expires on {}.",
+            expires.format(&day).unwrap()
+        )),
+        "{}",
+        sent[0].body
+    );
+    assert!(
+        service.remind_password_expiry(at(31)).unwrap().is_empty(),
+        "an expired password is refused at sign-in, not reminded of"
+    );
+
+    // A new password: a new reminder in its time.
+    std::thread::sleep(StdDuration::from_millis(10));
+    service
+        .set_password(&admin(), ann.id, "Another-Horse-43")
+        .unwrap();
+    let changed = service
+        .user(&admin(), ann.id)
+        .unwrap()
+        .password_changed
+        .unwrap();
+    assert!(
+        service
+            .remind_password_expiry(changed + Duration::days(22))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        service
+            .remind_password_expiry(changed + Duration::days(24))
+            .unwrap(),
+        ["ann"]
+    );
+    assert_eq!(messages(&service, MessageKind::PasswordExpiring).len(), 2);
+}
+
+/// The reminder through the binary: read from the config and sent by the running server's
+/// hourly run, which also runs at start. Forty days cannot pass in a test, so the store is
+/// made forty days older through a backup, as for the dormant rule.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_reminds_people_whose_passwords_expire_soon() {
+    use reqwest::{Method, StatusCode};
+    use serde_json::json;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = "[password]\nmax_age_days = 50\nexpiry_warning_days = 14\n";
+    let mut first =
+        common::start_directory_with_env(config, &[("ROLLCALL_BOOTSTRAP_TOKEN", TOKEN)]);
+    let http = reqwest::Client::new();
+    for (name, email) in [("soon", true), ("nomail", false)] {
+        let mut body = json!({"userName": name, "active": true, "password": PASSWORD});
+        if email {
+            body["emails"] = json!([{"value": format!("{name}@example.com"), "primary": true}]);
+        }
+        let (status, user) = call(
+            &http,
+            &first,
+            Method::POST,
+            "/scim/v2/Users",
+            TOKEN,
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{user}");
+    }
+    let file = first.data.parent().unwrap().join("aged.backup");
+    let out = common::run(&first.data, &["backup", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    first.terminate();
+    age_backup(&file, 40, &[]);
+    let data = first.data.parent().unwrap().join("restored");
+    let out = common::run(&data, &["restore", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config_file = first.data.parent().unwrap().join("rollcall.toml");
+    let second = common::Server::spawn(&data, &["--config", config_file.to_str().unwrap()], &[]);
+    let admin = common::admin_session(&http, &format!("http://{}", second.http)).await;
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(20);
+    let reminders = loop {
+        let (_, outbox) = call(&http, &second, Method::GET, "/admin/outbox", &admin, None).await;
+        let reminders: Vec<serde_json::Value> = outbox
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["kind"] == "password_expiring")
+            .cloned()
+            .collect();
+        if !reminders.is_empty() {
+            break reminders;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reminder: {outbox}"
+        );
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    };
+    assert_eq!(reminders.len(), 1, "{reminders:?}");
+    assert_eq!(reminders[0]["to"], "soon@example.com");
+    let body = reminders[0]["body"].as_str().unwrap();
+    assert!(
+        body.contains("The password of your account soon expires on "),
+        "{body}"
+    );
+    // Ten days left: the date is in ten days, give or take the minutes of the test.
+    let day = time::macros::format_description!("[year]-[month]-[day]");
+    let in_ten = (OffsetDateTime::now_utc() + Duration::days(10))
+        .format(&day)
+        .unwrap();
+    let in_nine = (OffsetDateTime::now_utc() + Duration::days(9) + Duration::hours(23))
+        .format(&day)
+        .unwrap();
+    assert!(
+        body.contains(&format!("expires on {in_ten}"))
+            || body.contains(&format!("expires on {in_nine}")),
+        "{body}"
+    );
 }

@@ -56,6 +56,10 @@ pub struct LoginState {
     /// The last activity a dormancy warning was sent about: one warning per idle stretch.
     #[serde(with = "time::serde::rfc3339::option")]
     pub warned_for: Option<OffsetDateTime>,
+    /// When the password that an expiry reminder was sent about was set: one reminder per
+    /// password.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expiry_warned_for: Option<OffsetDateTime>,
 }
 
 /// How stale the recorded last sign-in may be. A sign-in within this time of the recorded one

@@ -158,6 +158,7 @@ fn builtin_source(kind: MessageKind) -> &'static str {
         MessageKind::SuspiciousSignIns => include_str!("templates/suspicious_sign_ins.txt"),
         MessageKind::SecurityNotice => include_str!("templates/security_notice.txt"),
         MessageKind::Announcement => include_str!("templates/announcement.txt"),
+        MessageKind::PasswordExpiring => include_str!("templates/password_expiring.txt"),
     }
 }
 

@@ -16,6 +16,9 @@ pub struct PasswordPolicy {
     /// Days after which a password expires and binds/logins are refused until it is reset
     /// (0: never).
     pub max_age_days: u32,
+    /// Days before its expiry that a user is mailed a reminder to change its password
+    /// (0: none). Meaningful with `max_age_days` only.
+    pub expiry_warning_days: u32,
     /// Whether users may change their own password (LDAP Password Modify with the old
     /// password, REST); admins can always reset.
     pub users_may_change: bool,
@@ -44,6 +47,7 @@ impl Default for PasswordPolicy {
             required_classes: 3,
             history: 5,
             max_age_days: 0,
+            expiry_warning_days: 14,
             users_may_change: true,
             provisioned: ProvisionedViolation::Drop,
         }
@@ -72,6 +76,13 @@ impl PasswordPolicy {
             return Err(format!(
                 "required_classes is {}; there are only 4 classes",
                 self.required_classes
+            ));
+        }
+        if self.max_age_days > 0 && self.expiry_warning_days >= self.max_age_days {
+            return Err(format!(
+                "expiry_warning_days ({}) must be less than max_age_days ({}): a reminder \
+                 would go out as soon as a password is set",
+                self.expiry_warning_days, self.max_age_days
             ));
         }
         Ok(())
@@ -113,9 +124,24 @@ impl PasswordPolicy {
         changed: Option<time::OffsetDateTime>,
         now: time::OffsetDateTime,
     ) -> bool {
+        self.expires(changed).is_some_and(|at| now > at)
+    }
+
+    /// When a password set at `changed` expires; `None`: never.
+    pub fn expires(&self, changed: Option<time::OffsetDateTime>) -> Option<time::OffsetDateTime> {
         match (self.max_age_days, changed) {
-            (0, _) | (_, None) => false,
-            (days, Some(changed)) => now - changed > time::Duration::days(days.into()),
+            (0, _) | (_, None) => None,
+            (days, Some(changed)) => Some(changed + time::Duration::days(days.into())),
+        }
+    }
+
+    /// From when a password set at `changed` is due a reminder; `None`: never.
+    pub fn warn_from(&self, changed: Option<time::OffsetDateTime>) -> Option<time::OffsetDateTime> {
+        match self.expiry_warning_days {
+            0 => None,
+            days => self
+                .expires(changed)
+                .map(|at| at - time::Duration::days(days.into())),
         }
     }
 }
@@ -145,6 +171,50 @@ fn classes(password: &str) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_expires_after_its_age_and_is_reminded_of_before() {
+        let at = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let policy = PasswordPolicy {
+            max_age_days: 30,
+            expiry_warning_days: 7,
+            ..PasswordPolicy::default()
+        };
+        assert_eq!(
+            policy.expires(Some(at)),
+            Some(at + time::Duration::days(30))
+        );
+        assert_eq!(
+            policy.warn_from(Some(at)),
+            Some(at + time::Duration::days(23))
+        );
+        assert!(!policy.expired(Some(at), at + time::Duration::days(30)));
+        assert!(policy.expired(Some(at), at + time::Duration::days(31)));
+        assert_eq!(policy.expires(None), None, "no password, nothing expires");
+        let never = PasswordPolicy::default();
+        assert_eq!(
+            (never.expires(Some(at)), never.warn_from(Some(at))),
+            (None, None)
+        );
+        let quiet = PasswordPolicy {
+            expiry_warning_days: 0,
+            ..policy
+        };
+        assert_eq!(quiet.warn_from(Some(at)), None);
+        let late = PasswordPolicy {
+            expiry_warning_days: 30,
+            ..policy
+        };
+        assert!(
+            late.validate()
+                .unwrap_err()
+                .contains("must be less than max_age_days")
+        );
+        assert!(
+            PasswordPolicy::default().validate().is_ok(),
+            "14 days, but no expiry"
+        );
+    }
 
     #[test]
     fn strength_rules_name_the_rule_that_failed() {

@@ -1,7 +1,8 @@
 //! Housekeeping of the running server. At start and then every [`SWEEP_EVERY`] it removes
 //! ended sessions and expired one-time links (see [`Service::sweep_ended`]); at start and then
-//! every [`DORMANCY_EVERY`], when `[activity] deactivate_after_days` is set, it deactivates the
-//! dormant accounts (see [`Service::deactivate_dormant`]).
+//! every [`ACCOUNT_RULES_EVERY`] it mails password expiry reminders (see
+//! [`Service::remind_password_expiry`]) and, when `[activity] deactivate_after_days` is set,
+//! deactivates the dormant accounts (see [`Service::deactivate_dormant`]).
 
 use std::time::Duration;
 
@@ -13,8 +14,9 @@ use crate::service::Service;
 /// Often enough that the backlog of one sweep stays small.
 const SWEEP_EVERY: Duration = Duration::from_secs(600);
 
-/// Dormancy is counted in days; an hour late is nothing, and a run reads every user.
-const DORMANCY_EVERY: Duration = Duration::from_secs(3600);
+/// Dormancy and password age are counted in days; an hour late is nothing, and a run reads
+/// every user.
+const ACCOUNT_RULES_EVERY: Duration = Duration::from_secs(3600);
 
 pub async fn run(service: Service, shutdown: CancellationToken) {
     let tracker = service.clone();
@@ -27,12 +29,15 @@ pub async fn run(service: Service, shutdown: CancellationToken) {
         Ok(Err(e)) => tracing::warn!(error = %e, "could not record the start of sign-in tracking"),
         Err(e) => tracing::error!(error = %e, "recording the start of sign-in tracking failed"),
     }
-    let mut last_dormancy: Option<tokio::time::Instant> = None;
+    let mut last_account_rules: Option<tokio::time::Instant> = None;
     loop {
         sweep_ended(&service).await;
-        if last_dormancy.is_none_or(|t| t.elapsed() >= DORMANCY_EVERY) {
-            last_dormancy = Some(tokio::time::Instant::now());
+        if last_account_rules.is_none_or(|t| t.elapsed() >= ACCOUNT_RULES_EVERY) {
+            last_account_rules = Some(tokio::time::Instant::now());
+            // Dormant people first: nobody is reminded of a password just before losing the
+            // account it opens.
             deactivate_dormant(&service).await;
+            remind_password_expiry(&service).await;
         }
         tokio::select! {
             biased;
@@ -57,6 +62,24 @@ async fn sweep_ended(service: &Service) {
             tracing::warn!(error = %e, "removing ended sessions failed; trying again later")
         }
         Err(e) => tracing::error!(error = %e, "the session sweep stopped unexpectedly"),
+    }
+}
+
+async fn remind_password_expiry(service: &Service) {
+    let sweeper = service.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        sweeper.remind_password_expiry(OffsetDateTime::now_utc())
+    })
+    .await;
+    match done {
+        Ok(Ok(users)) if !users.is_empty() => {
+            tracing::info!(users = ?users, "reminded users that their passwords expire soon")
+        }
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "sending password expiry reminders failed; trying again later")
+        }
+        Err(e) => tracing::error!(error = %e, "the password expiry run stopped unexpectedly"),
     }
 }
 

@@ -19,6 +19,7 @@ mod login;
 mod mfa;
 mod notice;
 mod outbox;
+mod password_expiry;
 mod passwords;
 mod query;
 mod recovery;
