@@ -142,7 +142,15 @@ fn main() {
     let sizes: &[usize] = if quick { &[10_000] } else { &[10_000, 100_000] };
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SledStore::open(&dir.path().join("store"), &StoreOptions::default()).expect("open");
-    let service = Service::new(Arc::new(store), Policy::default());
+    // Passwords expire (in ten years), so that the reminder run below reads every user.
+    let policy = Policy {
+        password: rollcall::password::policy::PasswordPolicy {
+            max_age_days: 3650,
+            ..Default::default()
+        },
+        ..Policy::default()
+    };
+    let service = Service::new(Arc::new(store), policy);
     let actor = Actor::system(Source::Cli);
 
     if let Some(n) = only_creates {
@@ -274,6 +282,16 @@ fn main() {
         assert!(dormant.deactivated.is_empty() && dormant.warned.is_empty());
         println!(
             "| dormant-account run (nobody due) | {}k | {:?} |",
+            size / 1000,
+            started.elapsed()
+        );
+        let started = Instant::now();
+        let reminded = service
+            .remind_password_expiry(time::OffsetDateTime::now_utc())
+            .unwrap();
+        assert!(reminded.is_empty());
+        println!(
+            "| password expiry reminder run (nobody due) | {}k | {:?} |",
             size / 1000,
             started.elapsed()
         );
