@@ -1014,11 +1014,17 @@ fn people_are_reminded_once_before_their_password_expires() {
     assert_eq!(messages(&service, MessageKind::PasswordExpiring).len(), 2);
 }
 
-/// The reminder through the binary: read from the config and sent by the running server's
-/// hourly run, which also runs at start. Forty days cannot pass in a test, so the store is
-/// made forty days older through a backup, as for the dormant rule.
+/// Password expiry through the binary, as each front end tells it. Forty days cannot pass in
+/// a test, so the store is made forty days older through a backup, as for the dormant rule:
+/// with passwords that last 50 days, the reminder goes out by mail at start, binds that carry
+/// the password policy control (draft-behera, `ldapwhoami -e ppolicy`) are told the seconds
+/// left, and REST sign-ins the date; a Password Modify the policy refuses says why in the
+/// control too. Restarted with passwords that last 35 days and two grace logins, the grace
+/// logins work and say how many are left, a user changes its expired password in one over
+/// LDAP, and once they are used up a sign-in with the right password is told that it has
+/// expired (a wrong one still learns nothing).
 #[tokio::test(flavor = "multi_thread")]
-async fn a_server_reminds_people_whose_passwords_expire_soon() {
+async fn a_server_warns_of_expiring_passwords_and_says_when_one_has_expired() {
     use reqwest::{Method, StatusCode};
     use serde_json::json;
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -1026,7 +1032,7 @@ async fn a_server_reminds_people_whose_passwords_expire_soon() {
     let mut first =
         common::start_directory_with_env(config, &[("ROLLCALL_BOOTSTRAP_TOKEN", TOKEN)]);
     let http = reqwest::Client::new();
-    for (name, email) in [("soon", true), ("nomail", false)] {
+    for (name, email) in [("soon", true), ("nomail", false), ("late", false)] {
         let mut body = json!({"userName": name, "active": true, "password": PASSWORD});
         if email {
             body["emails"] = json!([{"value": format!("{name}@example.com"), "primary": true}]);
@@ -1100,4 +1106,189 @@ async fn a_server_reminds_people_whose_passwords_expire_soon() {
             || body.contains(&format!("expires on {in_nine}")),
         "{body}"
     );
+
+    // Binds: the seconds left, to clients that ask.
+    const SOON: &str = "uid=soon,ou=people,dc=example,dc=com";
+    const LATE: &str = "uid=late,ou=people,dc=example,dc=com";
+    let whoami_as = |server: &common::Server, dn: &str, password: &str, ppolicy: bool| {
+        let mut c = common::openldap_tool("ldapwhoami")?;
+        let url = format!("ldap://{}", server.ldap);
+        c.args(["-x", "-H", &url, "-D", dn, "-w", password]);
+        if ppolicy {
+            c.args(["-e", "ppolicy"]);
+        }
+        Some(c.output().unwrap())
+    };
+    let whoami = |server: &common::Server, password: &str, ppolicy: bool| {
+        whoami_as(server, SOON, password, ppolicy)
+    };
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).to_string();
+    if let Some(out) = whoami(&second, PASSWORD, true) {
+        assert!(out.status.success(), "{}", stderr(&out));
+        let said = stderr(&out);
+        let seconds: i64 = said
+            .split("(Password expires in ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .unwrap_or_else(|| panic!("no warning: {said}"))
+            .parse()
+            .unwrap();
+        let left = Duration::seconds(seconds);
+        assert!(
+            left > Duration::days(9) && left <= Duration::days(10),
+            "{said}"
+        );
+        let plain = whoami(&second, PASSWORD, false).unwrap();
+        assert!(plain.status.success());
+        assert!(!stderr(&plain).contains("Password expires"), "not asked");
+    }
+    let (status, token) = call(
+        &http,
+        &second,
+        Method::POST,
+        "/auth/token",
+        "",
+        Some(json!({"username": "soon", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    let expires = OffsetDateTime::parse(
+        token["password_expires"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let left = expires - OffsetDateTime::now_utc();
+    assert!(
+        left > Duration::days(9) && left <= Duration::days(10),
+        "{token}"
+    );
+
+    // The same from the LDAP client library, and a Password Modify the policy refuses (the
+    // administrator's password again: it is in its history) says why in the control.
+    const PPOLICY: &str = "1.3.6.1.4.1.42.2.27.8.5.1";
+    let policy_control = || ldap3::controls::RawControl {
+        ctype: PPOLICY.into(),
+        crit: false,
+        val: None,
+    };
+    let control_value = |result: &ldap3::LdapResult| {
+        result
+            .ctrls
+            .iter()
+            .find(|c| c.1.ctype == PPOLICY)
+            .and_then(|c| c.1.val.clone())
+    };
+    let (conn, mut ldap) = ldap3::LdapConnAsync::new(&format!("ldap://{}", second.ldap))
+        .await
+        .unwrap();
+    ldap3::drive!(conn);
+    let bound = ldap
+        .with_controls(vec![policy_control()])
+        .simple_bind(common::ADMIN_DN, common::ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(bound.rc, 0, "{bound:?}");
+    let warning = control_value(&bound).expect("a warning control");
+    assert_eq!(
+        &warning[..3],
+        [0x30, warning.len() as u8 - 2, 0xa0],
+        "{warning:?}"
+    );
+    let refused = ldap
+        .with_controls(vec![policy_control()])
+        .extended(ldap3::exop::PasswordModify {
+            user_id: None,
+            old_pass: Some(common::ADMIN_PASSWORD),
+            new_pass: Some(common::ADMIN_PASSWORD),
+        })
+        .await
+        .unwrap()
+        .1;
+    assert_eq!(refused.rc, 19, "constraintViolation: {refused:?}");
+    assert_eq!(
+        control_value(&refused),
+        Some(vec![0x30, 0x03, 0x81, 0x01, 0x08]),
+        "passwordInHistory"
+    );
+    let _ = ldap.unbind().await;
+
+    // Passwords that last 35 days: expired, with two grace logins to change them in.
+    let mut second = second;
+    second.terminate();
+    std::fs::write(
+        &config_file,
+        std::fs::read_to_string(&config_file)
+            .unwrap()
+            .replace("max_age_days = 50", "max_age_days = 35\ngrace_logins = 2"),
+    )
+    .unwrap();
+    let third = common::Server::spawn(&data, &["--config", config_file.to_str().unwrap()], &[]);
+    let sign_in = |password: &'static str| {
+        call(
+            &http,
+            &third,
+            Method::POST,
+            "/auth/token",
+            "",
+            Some(json!({"username": "soon", "password": password})),
+        )
+    };
+    let (status, body) = sign_in(PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["grace_logins_remaining"], 1, "{body}");
+    match whoami(&third, PASSWORD, true) {
+        Some(out) => {
+            assert!(out.status.success(), "{}", stderr(&out));
+            assert!(
+                stderr(&out).contains("(Password expired, 0 grace logins remain)"),
+                "{}",
+                stderr(&out)
+            );
+        }
+        None => {
+            let (status, body) = sign_in(PASSWORD).await;
+            assert_eq!(body["grace_logins_remaining"], 0, "{status} {body}");
+        }
+    }
+    // Grace used up: said only to whoever gives the right password.
+    for (password, error) in [
+        (PASSWORD, "password_expired"),
+        ("Wrong-Horse-99", "invalid_credentials"),
+    ] {
+        let (status, body) = sign_in(password).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(body["error"], error, "{body}");
+    }
+    if let Some(out) = whoami(&third, PASSWORD, true) {
+        assert_eq!(out.status.code(), Some(49), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("Invalid credentials (49); Password expired"),
+            "{}",
+            stderr(&out)
+        );
+        let guess = whoami(&third, "Wrong-Horse-99", true).unwrap();
+        assert_eq!(guess.status.code(), Some(49));
+        assert!(
+            !stderr(&guess).contains("xpired"),
+            "a guess learns nothing: {}",
+            stderr(&guess)
+        );
+    }
+    // A grace login is what lets a user change an expired password over LDAP.
+    if let Some(mut passwd) = common::openldap_tool("ldappasswd") {
+        let url = format!("ldap://{}", third.ldap);
+        passwd.args([
+            "-x", "-H", &url, "-D", LATE, "-w", PASSWORD, "-e", "ppolicy",
+        ]);
+        passwd.args(["-a", PASSWORD, "-s", "Fresh-Horse-77"]);
+        let out = passwd.output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let fresh = whoami_as(&third, LATE, "Fresh-Horse-77", true).unwrap();
+        assert!(fresh.status.success(), "{}", stderr(&fresh));
+        assert!(
+            !stderr(&fresh).contains("Password expire"),
+            "a new password, nothing to warn of: {}",
+            stderr(&fresh)
+        );
+    }
 }

@@ -1423,11 +1423,18 @@ fn expired_passwords_refuse_logins_but_can_be_changed() {
         .unwrap();
     assert!(matches!(
         login("Olga-Pass-12345"),
-        Err(ServiceError::InvalidCredentials)
+        Err(ServiceError::PasswordExpired)
     ));
+    assert!(
+        matches!(
+            login("Wrong-Pass-12345"),
+            Err(ServiceError::InvalidCredentials)
+        ),
+        "only the right password learns that it has expired"
+    );
     let events = service.audit_events().unwrap();
     assert_eq!(
-        events.last().unwrap().detail.as_deref(),
+        events[events.len() - 2].detail.as_deref(),
         Some("password has expired")
     );
     // The user can still change it (Password Modify with the old password), then log in.
@@ -1436,6 +1443,80 @@ fn expired_passwords_refuse_logins_but_can_be_changed() {
         .change_own_password(&actor, "Olga-Pass-12345", "Olga-Pass-67890")
         .unwrap();
     assert!(login("Olga-Pass-67890").is_ok());
+}
+
+/// `[password] grace_logins`: an expired password still signs in that many times (so that its
+/// user can change it over LDAP), each counted in the transaction that records the sign-in:
+/// however many binds race, no more succeed than there are grace logins. A new password
+/// starts afresh.
+#[test]
+fn grace_logins_are_counted_exactly_under_concurrency() {
+    use rollcall::service::{LoginSource, NewUser, Policy, SecondFactor, ServiceError};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        rollcall::store::SledStore::open(&dir.path().join("store"), &Default::default()).unwrap();
+    let mut policy = Policy {
+        argon2: common::fast_argon2(),
+        ..Policy::default()
+    };
+    policy.password.max_age_days = 30;
+    policy.password.grace_logins = 3;
+    let service = rollcall::service::Service::new(std::sync::Arc::new(store), policy);
+    let mut user = rollcall::model::User::new("gil");
+    user.active = true;
+    let user = service
+        .create_user(
+            &common::admin(),
+            NewUser {
+                user,
+                password: Some("Gil-Pass-123456".into()),
+            },
+        )
+        .unwrap();
+    service
+        .update_user(&common::admin(), user.id, None, |u| {
+            u.password_changed = Some(time::OffsetDateTime::now_utc() - time::Duration::days(31));
+            Ok(())
+        })
+        .unwrap();
+    let from = LoginSource {
+        source: rollcall::audit::Source::Ldap,
+        client: None,
+    };
+    let login = |pw: &str| service.login("gil", pw, SecondFactor::Appended, from);
+    let left = std::sync::Mutex::new(Vec::new());
+    let refused = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                for _ in 0..2 {
+                    match login("Gil-Pass-123456") {
+                        Ok(l) => left.lock().unwrap().push(l.grace_remaining.unwrap()),
+                        Err(ServiceError::PasswordExpired) => {
+                            refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            });
+        }
+    });
+    let mut left = left.into_inner().unwrap();
+    left.sort_unstable();
+    assert_eq!(left, [0, 1, 2], "three grace logins, each once");
+    assert_eq!(refused.into_inner(), 13);
+    // Changed in a grace session (as an LDAP Password Modify does): a fresh start.
+    let actor = rollcall::service::Actor::user(user.id, rollcall::audit::Source::Ldap, None);
+    service
+        .change_own_password(&actor, "Gil-Pass-123456", "Gil-Pass-654321")
+        .unwrap();
+    let fresh = login("Gil-Pass-654321").unwrap();
+    assert_eq!(fresh.grace_remaining, None);
+    assert_eq!(
+        fresh.password_expires, None,
+        "30 days away, past the 14-day warning"
+    );
 }
 
 /// Deprovisioning by SCIM DELETE anonymises; the audit trail read back over the admin API then

@@ -25,6 +25,8 @@ pub struct LdapError {
     pub message: String,
     /// The deepest existing entry, for noSuchObject (RFC 4511 §4.1.9).
     pub matched_dn: Option<Dn>,
+    /// What the password policy control says of the refusal, for a client that asked.
+    pub password_policy: Option<crate::ppolicy::PolicyError>,
 }
 
 impl LdapError {
@@ -33,7 +35,14 @@ impl LdapError {
             code,
             message: message.into(),
             matched_dn: None,
+            password_policy: None,
         }
+    }
+
+    /// The refusal as a password policy (draft-behera) error too.
+    pub fn with_policy(mut self, error: crate::ppolicy::PolicyError) -> LdapError {
+        self.password_policy = Some(error);
+        self
     }
 
     pub fn with_matched(mut self, dn: Dn) -> LdapError {
@@ -80,6 +89,12 @@ pub struct ClientInfo {
 pub trait Session: Clone + Send + Sync + 'static {
     /// The DN a WhoAmI request (RFC 4532) reports; `None` for anonymous.
     fn dn(&self) -> Option<&Dn>;
+
+    /// Right after a bind: the warning the password policy control carries for it, if any
+    /// (the password expires soon, or the bind took a grace login).
+    fn password_policy(&self) -> Option<crate::ppolicy::PolicyResponse> {
+        None
+    }
 }
 
 /// A search as the directory receives it: already validated, with the filter compiled by the

@@ -32,6 +32,7 @@ pub mod entry;
 pub mod filter;
 mod operations;
 mod paging;
+pub mod ppolicy;
 pub mod proxy;
 pub mod schema;
 mod search;

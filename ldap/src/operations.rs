@@ -23,6 +23,7 @@ use crate::dn::{Dn, Rdn, valid_type};
 use crate::entry::{Attribute, Entry, Selection};
 use crate::filter::{Filter, Truth};
 use crate::paging::{PageState, PagedSearches, Resume};
+use crate::ppolicy::PolicyResponse;
 use crate::schema::MatchingRule;
 use crate::search::{FirstEntry, LimitKind, Outcome, Output, ServerSink};
 use crate::server::Shared;
@@ -96,77 +97,85 @@ pub(crate) fn op_tag(op: &LdapOp) -> u64 {
     }
 }
 
-/// Outcome of a simple bind: the response, and the new session (`None`: the connection falls
-/// back to anonymous, as after any failed bind).
+/// Outcome of a simple bind: the response, the new session (`None`: the connection falls
+/// back to anonymous, as after any failed bind), and what the password policy says of it.
 pub(crate) fn bind<D: Directory>(
     shared: &Shared<D>,
     client: &ClientInfo,
     req: &LdapBindRequest,
-) -> (LdapResult, Option<D::Session>) {
+) -> (LdapResult, Option<D::Session>, Option<PolicyResponse>) {
+    let (res, session) = match bind_as(shared, client, req) {
+        Ok(session) => (result(LdapResultCode::Success, ""), Some(session)),
+        Err((e, fallback)) => {
+            let policy = e.password_policy.map(PolicyResponse::Error);
+            return (error_result(e), fallback, policy);
+        }
+    };
+    let policy = session.as_ref().and_then(Session::password_policy);
+    (res, session, policy)
+}
+
+/// A simple bind: the session, or the refusal and the session the connection falls back to.
+fn bind_as<D: Directory>(
+    shared: &Shared<D>,
+    client: &ClientInfo,
+    req: &LdapBindRequest,
+) -> Result<D::Session, (LdapError, Option<D::Session>)> {
+    let refuse = |code: LdapResultCode, message: &str, fallback: Option<D::Session>| {
+        Err((LdapError::new(code, message), fallback))
+    };
+    let anonymous = || Some(shared.directory.anonymous(client));
     if req.version != 3 {
-        return (
-            result(
-                LdapResultCode::ProtocolError,
-                "only LDAP version 3 is supported",
-            ),
-            Some(shared.directory.anonymous(client)),
+        return refuse(
+            LdapResultCode::ProtocolError,
+            "only LDAP version 3 is supported",
+            anonymous(),
         );
     }
     let password = match &req.cred {
         LdapBindCred::Simple(p) => p,
         LdapBindCred::SASL(_) | LdapBindCred::Unsupported => {
-            return (
-                result(
-                    LdapResultCode::AuthMethodNotSupported,
-                    "only simple bind is supported",
-                ),
+            return refuse(
+                LdapResultCode::AuthMethodNotSupported,
+                "only simple bind is supported",
                 None,
             );
         }
     };
-    let anonymous = || Some(shared.directory.anonymous(client));
     match (req.dn.trim().is_empty(), password.is_empty()) {
-        (true, true) => return (result(LdapResultCode::Success, ""), anonymous()),
+        (true, true) => return Ok(shared.directory.anonymous(client)),
         // RFC 4513 §5.1.2: an unauthenticated bind is a misconfigured client, not a login.
         (false, true) => {
-            return (
-                result(
-                    LdapResultCode::UnwillingToPerform,
-                    "unauthenticated bind (DN with no password) disallowed",
-                ),
+            return refuse(
+                LdapResultCode::UnwillingToPerform,
+                "unauthenticated bind (DN with no password) disallowed",
                 anonymous(),
             );
         }
         (true, false) => {
-            return (
-                result(LdapResultCode::InvalidCredentials, "invalid credentials"),
+            return refuse(
+                LdapResultCode::InvalidCredentials,
+                "invalid credentials",
                 anonymous(),
             );
         }
         (false, false) => {}
     }
     if shared.config.require_tls_for_passwords && !client.tls {
-        return (
-            result(
-                LdapResultCode::ConfidentialityRequired,
-                "TLS is required for simple bind",
-            ),
+        return refuse(
+            LdapResultCode::ConfidentialityRequired,
+            "TLS is required for simple bind",
             anonymous(),
         );
     }
     let dn = match Dn::parse(&req.dn) {
         Ok(d) => d,
-        Err(e) => {
-            return (
-                result(LdapResultCode::InvalidDNSyntax, e.to_string()),
-                anonymous(),
-            );
-        }
+        Err(e) => return refuse(LdapResultCode::InvalidDNSyntax, &e.to_string(), anonymous()),
     };
-    match shared.directory.bind(&dn, password, client) {
-        Ok(s) => (result(LdapResultCode::Success, ""), Some(s)),
-        Err(e) => (error_result(e), anonymous()),
-    }
+    shared
+        .directory
+        .bind(&dn, password, client)
+        .map_err(|e| (e, anonymous()))
 }
 
 pub(crate) fn whoami<S: Session>(msgid: i32, session: &S) -> LdapMsg {
@@ -592,32 +601,56 @@ pub(crate) fn modify_dn<D: Directory>(ctx: &OpContext<D>, req: LdapModifyDNReque
     LdapMsg::new(ctx.msgid, LdapOp::ModifyDNResponse(write_result(r)))
 }
 
+/// `wants_policy`: the request carried the password policy control, so a refusal the policy
+/// explains gets its response control.
 pub(crate) fn password_modify<D: Directory>(
     ctx: &OpContext<D>,
     req: &LdapExtendedRequest,
+    wants_policy: bool,
 ) -> LdapMsg {
-    let reply = |res: LdapResult, generated: Option<String>| {
-        let ext = match generated {
-            Some(p) => LdapExtendedResponse::from(LdapPasswordModifyResponse {
-                res,
-                gen_password: Some(p),
-            }),
-            None => LdapExtendedResponse {
-                res,
-                name: None,
-                value: None,
-            },
-        };
-        LdapMsg::new(ctx.msgid, LdapOp::ExtendedResponse(ext))
+    match password_modify_result(ctx, req) {
+        Err(e) if wants_policy && e.password_policy.is_some() => {
+            let control = e
+                .password_policy
+                .map(|p| PolicyResponse::Error(p).control())
+                .into_iter()
+                .collect();
+            let mut m = password_modify_reply(ctx.msgid, error_result(e), None);
+            m.ctrl = control;
+            m
+        }
+        Err(e) => password_modify_reply(ctx.msgid, error_result(e), None),
+        Ok(generated) => {
+            password_modify_reply(ctx.msgid, result(LdapResultCode::Success, ""), generated)
+        }
+    }
+}
+
+fn password_modify_reply(msgid: i32, res: LdapResult, generated: Option<String>) -> LdapMsg {
+    let ext = match generated {
+        Some(p) => LdapExtendedResponse::from(LdapPasswordModifyResponse {
+            res,
+            gen_password: Some(p),
+        }),
+        None => LdapExtendedResponse {
+            res,
+            name: None,
+            value: None,
+        },
     };
+    LdapMsg::new(msgid, LdapOp::ExtendedResponse(ext))
+}
+
+/// RFC 3062: the generated password, if one was asked for, or the refusal.
+fn password_modify_result<D: Directory>(
+    ctx: &OpContext<D>,
+    req: &LdapExtendedRequest,
+) -> Result<Option<String>, LdapError> {
     if ctx.shared.config.require_tls_for_passwords && !ctx.client.tls {
-        return reply(
-            result(
-                LdapResultCode::ConfidentialityRequired,
-                "TLS is required to change passwords",
-            ),
-            None,
-        );
+        return Err(LdapError::new(
+            LdapResultCode::ConfidentialityRequired,
+            "TLS is required to change passwords",
+        ));
     }
     let parsed = match &req.value {
         // RFC 3062: the value is optional; without it, the bound user gets a generated password.
@@ -627,20 +660,15 @@ pub(crate) fn password_modify<D: Directory>(
             new_password: None,
         },
         Some(_) => {
-            let p = match LdapPasswordModifyRequest::try_from(req) {
-                Ok(p) => p,
-                Err(e) => {
-                    return reply(result(LdapResultCode::ProtocolError, e.to_string()), None);
-                }
-            };
+            let p = LdapPasswordModifyRequest::try_from(req)
+                .map_err(|e| LdapError::new(LdapResultCode::ProtocolError, e.to_string()))?;
             let user = match p.user_identity.as_deref().map(str::trim) {
                 None | Some("") => None,
-                Some(u) => match Dn::parse(u.strip_prefix("dn:").unwrap_or(u)) {
-                    Ok(d) => Some(d),
-                    Err(e) => {
-                        return reply(result(LdapResultCode::InvalidDNSyntax, e.to_string()), None);
-                    }
-                },
+                Some(u) => {
+                    Some(Dn::parse(u.strip_prefix("dn:").unwrap_or(u)).map_err(|e| {
+                        LdapError::new(LdapResultCode::InvalidDNSyntax, e.to_string())
+                    })?)
+                }
             };
             PasswordModify {
                 user,
@@ -649,10 +677,7 @@ pub(crate) fn password_modify<D: Directory>(
             }
         }
     };
-    match ctx.shared.directory.password_modify(&ctx.session, parsed) {
-        Ok(generated) => reply(result(LdapResultCode::Success, ""), generated),
-        Err(e) => reply(error_result(e), None),
-    }
+    ctx.shared.directory.password_modify(&ctx.session, parsed)
 }
 
 #[cfg(test)]

@@ -166,10 +166,11 @@ impl<D: Directory> Server<D> {
         if config.tls.is_some() {
             extensions.push(OID_STARTTLS);
         }
-        let root_dse =
-            config
-                .root_dse
-                .entry(&[OID_PAGED_RESULTS, OID_MANAGE_DSA_IT], &extensions, &[]);
+        let root_dse = config.root_dse.entry(
+            &[OID_PAGED_RESULTS, OID_MANAGE_DSA_IT, crate::ppolicy::OID],
+            &extensions,
+            &[],
+        );
         let subschema = config.schema.subschema_entry(&config.root_dse.subschema);
         let limits = &config.limits;
         Server {

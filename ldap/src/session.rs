@@ -25,6 +25,7 @@ use crate::codec::{Codec, CodecError, ControlInfo, Frame, encode};
 use crate::directory::{CancelFlag, ClientInfo, Directory};
 use crate::operations::{self, OpContext, op_tag, response, result};
 use crate::paging::{OID_PAGED_RESULTS, PagedSearches};
+use crate::ppolicy;
 use crate::search::Output;
 use crate::server::{Io, OID_MANAGE_DSA_IT, Shared};
 use crate::tls::OID_STARTTLS;
@@ -324,6 +325,8 @@ impl<D: Directory> Connection<D> {
     fn supported(oid: &str, op: &LdapOp) -> bool {
         oid == OID_MANAGE_DSA_IT
             || (oid == OID_PAGED_RESULTS && matches!(op, LdapOp::SearchRequest(_)))
+            || (oid == ppolicy::OID
+                && matches!(op, LdapOp::BindRequest(_) | LdapOp::ExtendedRequest(_)))
     }
 
     async fn handle(&mut self, io: &mut Transport, frame: Frame) -> Next {
@@ -341,6 +344,7 @@ impl<D: Directory> Connection<D> {
             Frame::Msg { msg, controls } => (msg, controls),
         };
         let LdapMsg { msgid, op, ctrl } = msg;
+        let wants_policy = controls.iter().any(|c| c.oid == ppolicy::OID);
         if let Some(ControlInfo { oid, .. }) = controls
             .iter()
             .find(|c| c.critical && !Self::supported(&c.oid, &op))
@@ -370,25 +374,29 @@ impl<D: Directory> Connection<D> {
                     operations::bind(&shared, &client, &req)
                 })
                 .await;
-                let res = match ran {
-                    Ok((res, session)) => {
+                let (res, policy) = match ran {
+                    Ok((res, session, policy)) => {
                         if let Some(s) = session {
                             self.session = s;
                         }
-                        res
+                        (res, policy)
                     }
                     Err(_) => {
                         self.session = self.shared.directory.anonymous(&self.client);
-                        result(LdapResultCode::Other, "internal error")
+                        (result(LdapResultCode::Other, "internal error"), None)
                     }
                 };
                 // A new identity does not inherit the previous one's paged searches.
                 if let Ok(mut p) = self.paged.lock() {
                     p.clear();
                 }
-                let m = response(0, msgid, res);
-                match m {
-                    Some(m) => self.reply(io, m).await,
+                match response(0, msgid, res) {
+                    Some(mut m) => {
+                        if let Some(policy) = policy.filter(|_| wants_policy) {
+                            m.ctrl = vec![policy.control()];
+                        }
+                        self.reply(io, m).await
+                    }
                     None => Next::Continue,
                 }
             }
@@ -433,7 +441,7 @@ impl<D: Directory> Connection<D> {
                 self.spawn(msgid, 12, move |ctx| Some(operations::modify_dn(ctx, req)));
                 Next::Continue
             }
-            LdapOp::ExtendedRequest(req) => self.extended(io, msgid, req).await,
+            LdapOp::ExtendedRequest(req) => self.extended(io, msgid, req, wants_policy).await,
             _ => Next::Exit(Exit::Notice(
                 LdapResultCode::ProtocolError,
                 "not a request".into(),
@@ -441,7 +449,13 @@ impl<D: Directory> Connection<D> {
         }
     }
 
-    async fn extended(&mut self, io: &mut Transport, msgid: i32, req: LdapExtendedRequest) -> Next {
+    async fn extended(
+        &mut self,
+        io: &mut Transport,
+        msgid: i32,
+        req: LdapExtendedRequest,
+        wants_policy: bool,
+    ) -> Next {
         match req.name.as_str() {
             OID_WHOAMI => {
                 let m = operations::whoami(msgid, &self.session);
@@ -449,7 +463,7 @@ impl<D: Directory> Connection<D> {
             }
             OID_PASSWORD_MODIFY => {
                 self.spawn(msgid, 23, move |ctx| {
-                    Some(operations::password_modify(ctx, &req))
+                    Some(operations::password_modify(ctx, &req, wants_policy))
                 });
                 Next::Continue
             }

@@ -60,6 +60,22 @@ pub struct LoginState {
     /// password.
     #[serde(with = "time::serde::rfc3339::option")]
     pub expiry_warned_for: Option<OffsetDateTime>,
+    /// When the expired password that grace logins were counted for was set, and how many of
+    /// them it has used (`[password] grace_logins`).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub grace_for: Option<OffsetDateTime>,
+    pub grace_used: u32,
+}
+
+impl LoginState {
+    /// Grace logins used by the password set at `changed`.
+    pub fn grace_used_by(&self, changed: Option<OffsetDateTime>) -> u32 {
+        if self.grace_for.is_some() && self.grace_for == changed {
+            self.grace_used
+        } else {
+            0
+        }
+    }
 }
 
 /// How stale the recorded last sign-in may be. A sign-in within this time of the recorded one

@@ -19,6 +19,10 @@ pub struct PasswordPolicy {
     /// Days before its expiry that a user is mailed a reminder to change its password
     /// (0: none). Meaningful with `max_age_days` only.
     pub expiry_warning_days: u32,
+    /// Sign-ins an expired password still allows, so that its user can change it over LDAP
+    /// (Password Modify needs a bound connection); 0: none, an expired password then takes
+    /// a reset link or an administrator.
+    pub grace_logins: u32,
     /// Whether users may change their own password (LDAP Password Modify with the old
     /// password, REST); admins can always reset.
     pub users_may_change: bool,
@@ -48,6 +52,7 @@ impl Default for PasswordPolicy {
             history: 5,
             max_age_days: 0,
             expiry_warning_days: 14,
+            grace_logins: 0,
             users_may_change: true,
             provisioned: ProvisionedViolation::Drop,
         }

@@ -70,6 +70,14 @@ pub enum ServiceError {
     /// Any failed login: the client learns nothing more; the audit trail has the reason.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// A login with the right password, refused because the password is past
+    /// `[password] max_age_days`. Said only to a caller who proved the password, so it tells
+    /// a guesser nothing; the user can still change it.
+    #[error(
+        "the password has expired: set a new one with a reset link (forgotten password), or \
+         ask an administrator"
+    )]
+    PasswordExpired,
     /// A record kept changing while a multi-step change read it; the caller may try again.
     #[error("{0} is changing concurrently; try again")]
     Busy(String),

@@ -41,6 +41,12 @@ pub struct LoggedIn {
     /// The roles require MFA and no authenticator is enrolled: the session may enrol one and
     /// do nothing else. Never the case for LDAP binds, which are refused instead.
     pub enrol_only: bool,
+    /// When the password expires, once the user is due a warning of it (`[password]
+    /// expiry_warning_days`); `None` before that, and when it never expires.
+    pub password_expires: Option<OffsetDateTime>,
+    /// The password has expired and this was a grace login (`[password] grace_logins`): how
+    /// many are left.
+    pub grace_remaining: Option<u32>,
 }
 
 /// Why a login was refused; only ever written to the audit trail.
@@ -100,6 +106,8 @@ impl Refusal {
 struct Checked {
     refusal: Option<Refusal>,
     totp_step: Option<u64>,
+    /// The password has expired; the sign-in takes one of its grace logins.
+    grace: bool,
 }
 
 /// Logins by front end and outcome, for monitoring (the audit trail has each one).
@@ -216,29 +224,52 @@ impl Service {
         let checked = self.check(&user, &settings, password, code, from.client, now)?;
         let enrol_only = checked.refusal.is_none() && settings.mfa_required && !user.has_mfa();
         match checked.refusal {
+            // The password was right: saying why tells nothing to a guesser, and the user
+            // learns what to do.
+            Some(Refusal::PasswordExpired) => {
+                self.refuse(&actor, &user, Refusal::PasswordExpired, now)?;
+                Err(ServiceError::PasswordExpired)
+            }
             Some(refusal) => {
                 self.refuse(&actor, &user, refusal, now)?;
                 self.count_spray(&actor, user_name)?;
                 Err(ServiceError::InvalidCredentials)
             }
             None => {
-                let logged = LoggedIn {
+                let policy = &self.policy.password;
+                let password_expires = policy.expires(user.password_changed).filter(|_| {
+                    policy
+                        .warn_from(user.password_changed)
+                        .is_some_and(|f| now >= f)
+                });
+                let mut logged = LoggedIn {
                     user,
                     settings,
                     enrol_only,
+                    password_expires,
+                    grace_remaining: None,
                 };
-                match self.accept(
+                let accepted = self.accept(
                     &actor,
                     &logged,
                     password,
                     code,
-                    checked.totp_step,
+                    (checked.totp_step, checked.grace),
                     on_success,
-                ) {
-                    Ok(()) => Ok(logged),
-                    Err(refused @ ServiceError::Forbidden(_)) => {
+                );
+                match accepted {
+                    Ok(grace_remaining) => {
+                        logged.grace_remaining = grace_remaining;
+                        Ok(logged)
+                    }
+                    Err(refused @ (ServiceError::Forbidden(_) | ServiceError::PasswordExpired)) => {
                         // The refused transaction wrote nothing; the trail still says why.
-                        let detail = refused.to_string();
+                        let detail = match refused {
+                            ServiceError::PasswordExpired => {
+                                Refusal::PasswordExpired.as_str().to_string()
+                            }
+                            _ => refused.to_string(),
+                        };
                         self.transact(|tx| {
                             self.audit(
                                 tx,
@@ -278,6 +309,14 @@ impl Service {
         };
         let verified = self.verify_at_equal_cost(password, user.password_hash.as_deref());
         let mut totp_step = None;
+        let expired = self.policy.password.expired(user.password_changed, now);
+        let grace = expired && {
+            let used = self
+                .records()
+                .login_state(user.id)?
+                .map_or(0, |s| s.grace_used_by(user.password_changed));
+            used < self.policy.password.grace_logins
+        };
         let refusal = if user.password_hash.is_none() {
             Some(Refusal::NoPassword)
         } else if user.is_locked(now) {
@@ -292,7 +331,7 @@ impl Service {
             Some(Refusal::PasswordLoginDisabled)
         } else if !settings.allows(client) {
             Some(Refusal::NetworkNotAllowed)
-        } else if self.policy.password.expired(user.password_changed, now) {
+        } else if expired && !grace {
             Some(Refusal::PasswordExpired)
         } else if let Some(enrolment) = user.totp.as_ref().filter(|t| t.confirmed) {
             match presented {
@@ -322,7 +361,11 @@ impl Service {
         } else {
             None
         };
-        Ok(Checked { refusal, totp_step })
+        Ok(Checked {
+            refusal,
+            totp_step,
+            grace,
+        })
     }
 
     /// The strictest settings of the user's roles.
@@ -339,21 +382,36 @@ impl Service {
     /// A successful login: audited and recorded as the last one, failures forgotten, the TOTP
     /// step used up, `on_success` committed with it, and an imported or outdated hash
     /// replaced by one at the configured cost.
+    /// With `grace`, the sign-in takes one of the expired password's grace logins, counted
+    /// in the same transaction so that concurrent binds never take more than there are;
+    /// returns how many are left.
     fn accept(
         &self,
         actor: &Actor,
         logged: &LoggedIn,
         password: &str,
         code: SecondFactor<'_>,
-        totp_step: Option<u64>,
+        (totp_step, grace): (Option<u64>, bool),
         on_success: OnSuccess<'_>,
-    ) -> Result<()> {
+    ) -> Result<Option<u32>> {
         let user = &logged.user;
         let target = user.id.to_string();
         let now = OffsetDateTime::now_utc();
-        self.transact(|tx| {
+        let limit = self.policy.password.grace_logins;
+        let remaining = self.transact(|tx| {
             let mut state = tx.login_state(user.id)?.unwrap_or_default();
             let mut changed = state.note_login(now);
+            let mut remaining = None;
+            if grace {
+                let used = state.grace_used_by(user.password_changed);
+                if used >= limit {
+                    return Err(ServiceError::PasswordExpired);
+                }
+                state.grace_for = user.password_changed;
+                state.grace_used = used + 1;
+                changed = true;
+                remaining = Some(limit - used - 1);
+            }
             if !state.failures.is_empty() {
                 state.failures.clear();
                 changed = true;
@@ -365,22 +423,26 @@ impl Service {
             if changed {
                 tx.put_login_state(user.id, &state)?;
             }
+            let detail = remaining.map(|left| {
+                format!("grace login with an expired password ({left} of {limit} left)")
+            });
             self.audit(
                 tx,
                 actor,
                 AuditKind::LoginSucceeded,
                 Some(target.clone()),
-                None,
+                detail,
                 None,
             )?;
-            on_success(tx, logged)
+            on_success(tx, logged)?;
+            Ok(remaining)
         })?;
         let clear = match (code, user.has_mfa()) {
             (SecondFactor::Appended, true) => totp::split_code(password).map_or(password, |p| p.0),
             _ => password,
         };
         self.upgrade_hash(actor, user, clear);
-        Ok(())
+        Ok(remaining)
     }
 
     /// Re-hashes at the configured argon2id cost after a login proved the password. Best

@@ -26,6 +26,10 @@ pub struct IssuedToken {
     pub token: String,
     pub expires_in: i64,
     pub session: Session,
+    /// When the user's password expires, once the user is due a warning of it.
+    pub password_expires: Option<OffsetDateTime>,
+    /// The password has expired and the sign-in took a grace login: how many are left.
+    pub grace_remaining: Option<u32>,
 }
 
 /// Who a presented session token speaks for.
@@ -195,7 +199,7 @@ impl Service {
         // Prepared once (signing is the costly part) and recorded in the login's own
         // transaction, which may run again on a conflict.
         let mut pending: Option<IssuedToken> = None;
-        self.login_then(
+        let logged = self.login_then(
             user_name,
             password,
             super::SecondFactor::Separate(code),
@@ -216,7 +220,10 @@ impl Service {
                 self.record_session(tx, &actor, &logged.user, pending)
             },
         )?;
-        Ok(pending.expect("a successful login recorded its session"))
+        let mut issued = pending.expect("a successful login recorded its session");
+        issued.password_expires = logged.password_expires;
+        issued.grace_remaining = logged.grace_remaining;
+        Ok(issued)
     }
 
     /// A session and its signed token, not yet stored: the token is handed out only once
@@ -267,6 +274,8 @@ impl Service {
             token,
             expires_in: lifetime.whole_seconds(),
             session,
+            password_expires: None,
+            grace_remaining: None,
         })
     }
 

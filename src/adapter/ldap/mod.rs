@@ -11,6 +11,7 @@ mod write;
 
 use std::net::IpAddr;
 
+use rollcall_ldap::ppolicy::PolicyResponse;
 use rollcall_ldap::{
     AddRequest, ClientInfo, Directory, Dn, EntrySink, LdapError, ModifyDnRequest, ModifyRequest,
     PasswordModify, SearchQuery, Session,
@@ -27,11 +28,17 @@ use crate::service::{Actor, LoginSource, SecondFactor, Service};
 pub struct LdapSession {
     actor: Actor,
     dn: Option<Dn>,
+    /// Right after a bind: its password expires soon, or it took a grace login.
+    password_policy: Option<PolicyResponse>,
 }
 
 impl Session for LdapSession {
     fn dn(&self) -> Option<&Dn> {
         self.dn.as_ref()
+    }
+
+    fn password_policy(&self) -> Option<PolicyResponse> {
+        self.password_policy
     }
 }
 
@@ -62,6 +69,7 @@ impl Directory for LdapDirectory {
         LdapSession {
             actor: Actor::anonymous(Source::Ldap, client_ip(client)),
             dn: None,
+            password_policy: None,
         }
     }
 
@@ -75,22 +83,37 @@ impl Directory for LdapDirectory {
             // Not a DN anyone can bind as: still pay for one verification.
             _ => (None, dn.to_string()),
         };
-        let user = self
+        // An expired password that was right is invalidCredentials too, with the reason in
+        // the message and the password policy control (see `error::ldap_error`).
+        let logged = self
             .service
             .login(&name, password, SecondFactor::Appended, from)
-            .map(|l| l.user)
             .map_err(|e| match e {
                 crate::service::ServiceError::InvalidCredentials => {
                     LdapError::invalid_credentials()
                 }
                 e => error::ldap_error(e),
             })?;
+        let password_policy = match (logged.grace_remaining, logged.password_expires) {
+            (Some(left), _) => Some(PolicyResponse::GraceRemaining(left)),
+            (None, Some(at)) => {
+                let left = (at - time::OffsetDateTime::now_utc())
+                    .whole_seconds()
+                    .max(0);
+                Some(PolicyResponse::ExpiresIn(
+                    u32::try_from(left).unwrap_or(u32::MAX),
+                ))
+            }
+            (None, None) => None,
+        };
+        let user = logged.user;
         if branch != Some(entry::user_branch(&user)) {
             return Err(LdapError::invalid_credentials());
         }
         Ok(LdapSession {
             actor: Actor::user(user.id, Source::Ldap, client_ip(client)),
             dn: Some(entry::user_dn(&self.tree, &user)),
+            password_policy,
         })
     }
 

@@ -54,11 +54,24 @@ struct TokenRequest {
 }
 
 fn token_response(issued: &IssuedToken) -> Json<Value> {
-    Json(json!({
+    let mut body = json!({
         "access_token": issued.token,
         "token_type": "Bearer",
         "expires_in": issued.expires_in,
-    }))
+    });
+    // Within `[password] expiry_warning_days` of the password's expiry: when, so the client
+    // can ask its user to change it.
+    if let Some(at) = issued.password_expires.and_then(|at| {
+        at.format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    }) {
+        body["password_expires"] = Value::String(at);
+    }
+    // An expired password's grace login: the client should have its user change it now.
+    if let Some(left) = issued.grace_remaining {
+        body["grace_logins_remaining"] = left.into();
+    }
+    Json(body)
 }
 
 /// The client's `User-Agent`, as kept with a session.

@@ -109,6 +109,7 @@ impl From<ServiceError> for RestError {
         use ServiceError as E;
         let (status, error) = match &e {
             E::InvalidCredentials => return Self::unauthorized(),
+            E::PasswordExpired => (StatusCode::UNAUTHORIZED, "password_expired"),
             E::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
             E::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             E::PasswordPolicy(crate::password::policy::Violation::SelfServiceDisabled) => {
