@@ -331,8 +331,6 @@ impl Service {
             Some(Refusal::PasswordLoginDisabled)
         } else if !settings.allows(client) {
             Some(Refusal::NetworkNotAllowed)
-        } else if expired && !grace {
-            Some(Refusal::PasswordExpired)
         } else if let Some(enrolment) = user.totp.as_ref().filter(|t| t.confirmed) {
             match presented {
                 None => Some(Refusal::CodeMissing),
@@ -361,6 +359,9 @@ impl Service {
         } else {
             None
         };
+        // Expiry last: whoever learns that the password has expired has given everything a
+        // sign-in asks for, the code included.
+        let refusal = refusal.or((expired && !grace).then_some(Refusal::PasswordExpired));
         Ok(Checked {
             refusal,
             totp_step,
