@@ -1693,6 +1693,87 @@ async fn the_activation_link_opens_a_form_that_sets_the_first_password() {
     assert!(html.contains("&lt;script&gt;"), "{html}");
 }
 
+/// A person who forgot a password (or whose password expired) asks for a reset link in a
+/// browser: `GET /auth/password/forgot` is a form whose POST gives the same page whether or not
+/// an account matches, and the link goes out; with recovery off the page says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_asks_for_a_reset_link_on_the_forgotten_password_page() {
+    let d = Directory::start("");
+    let admin = d.admin_token().await;
+    d.user("lou", Some("Lou-Old-Pass-123"), &[]).await;
+    let opened = d
+        .http
+        .get(d.server.url("/auth/password/forgot"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), StatusCode::OK);
+    assert!(
+        opened.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("form-action 'self'")
+    );
+    let html = opened.text().await.unwrap();
+    assert!(
+        html.contains("<form method=\"post\" action=\"/auth/password/forgot\">")
+            && html.contains("name=\"username\""),
+        "{html}"
+    );
+    let post = |fields: &[(&str, &str)]| {
+        let d = &d;
+        let body = form_body(fields);
+        async move {
+            let res = d
+                .http
+                .post(d.server.url("/auth/password/forgot"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.text().await.unwrap())
+        }
+    };
+    let (status, known) = post(&[("username", "lou")]).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, unknown) = post(&[("username", "nobody@example.com")]).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(
+        known, unknown,
+        "the same page whether or not an account matches"
+    );
+    assert!(known.contains("If an account matches"), "{known}");
+    let (status, html) = post(&[("username", " ")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("Give your user name"), "{html}");
+    // The link reaches lou (the request runs after the answer).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let sent = d
+            .outbox(&admin)
+            .await
+            .into_iter()
+            .filter(|m| m["kind"] == "password_reset" && m["to"] == "lou@example.com")
+            .count();
+        if sent == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no link for lou");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let off = Directory::start("[recovery]\nenabled = false\n");
+    let res = off
+        .http
+        .get(off.server.url("/auth/password/forgot"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(res.text().await.unwrap().contains("ask your administrator"));
+}
+
 /// Seed 002: "The admin can send the password change link for a specific user", also when
 /// users cannot ask for one themselves. It takes Edit on the user.
 #[tokio::test(flavor = "multi_thread")]

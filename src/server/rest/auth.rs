@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::bearer::Bearer;
-use super::link_page::{Outcome, page};
+use super::link_page::{Forgot as ForgotPage, Outcome, forgot_page as forgot_html, page};
 use super::{RestError, RestResult, as_caller, blocking, body};
 use crate::audit::Source;
 use crate::auth::session::Session;
@@ -29,7 +29,7 @@ pub fn router() -> Router<Service> {
         .route("/sessions", get(my_sessions).delete(end_all_my_sessions))
         .route("/sessions/{jti}", delete(end_my_session))
         .route("/password", post(change_password))
-        .route("/password/forgot", post(forgot))
+        .route("/password/forgot", get(forgot_page).post(forgot))
         .route("/password/reset", get(reset_page).post(reset))
         .route("/activate", get(activate_page).post(activate))
         .route("/totp/enroll", post(totp_enroll))
@@ -228,10 +228,73 @@ struct Forgot {
     email: Option<String>,
 }
 
-/// Always the same answer, at the same speed: the work happens after the response.
+const FORGOT: &str = "/auth/password/forgot";
+
+/// The form a person fills in to be sent a reset link (a browser's way to `POST` here).
+async fn forgot_page(State(service): State<Service>) -> Response {
+    if !service.policy().recovery {
+        return forgot_html(FORGOT, StatusCode::NOT_FOUND, ForgotPage::Disabled);
+    }
+    forgot_html(FORGOT, StatusCode::OK, ForgotPage::Form { problem: None })
+}
+
+/// The form of [`forgot_page`], or JSON from a script.
 async fn forgot(
     State(service): State<Service>,
     ConnectInfo(peer): Peer,
+    request: Request,
+) -> Response {
+    if !is_form(&request) {
+        let json = Json::<Forgot>::from_request(request, &()).await;
+        return forgot_json(service, peer, json).await.into_response();
+    }
+    if !service.policy().recovery {
+        return forgot_html(FORGOT, StatusCode::NOT_FOUND, ForgotPage::Disabled);
+    }
+    let who = match Form::<ForgotForm>::from_request(request, &()).await {
+        Ok(Form(filled)) => filled.username,
+        Err(_) => String::new(),
+    };
+    if who.trim().is_empty() {
+        let problem = Some("Give your user name or email address.");
+        return forgot_html(
+            FORGOT,
+            StatusCode::BAD_REQUEST,
+            ForgotPage::Form { problem },
+        );
+    }
+    request_reset_later(service, who, peer);
+    forgot_html(FORGOT, StatusCode::ACCEPTED, ForgotPage::Sent)
+}
+
+#[derive(Deserialize)]
+struct ForgotForm {
+    #[serde(default)]
+    username: String,
+}
+
+/// The reset is asked for after the answer is sent, so that the answer says the same, as
+/// fast, whether or not an account matched.
+fn request_reset_later(service: Service, who: String, peer: SocketAddr) {
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = service.request_password_reset(&who, Some(peer.ip())) {
+            tracing::warn!(error = %e, "password recovery request failed");
+        }
+    });
+}
+
+fn is_form(request: &Request) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// Always the same answer, at the same speed: the work happens after the response.
+async fn forgot_json(
+    service: Service,
+    peer: SocketAddr,
     json: Result<Json<Forgot>, JsonRejection>,
 ) -> RestResult<(StatusCode, Json<Value>)> {
     let request = body(json)?;
@@ -249,11 +312,7 @@ async fn forgot(
     else {
         return Err(RestError::bad_request("give a username or an email"));
     };
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = service.request_password_reset(&who, Some(peer.ip())) {
-            tracing::warn!(error = %e, "password recovery request failed");
-        }
-    });
+    request_reset_later(service, who, peer);
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({
@@ -291,12 +350,7 @@ async fn redeem_either(
     peer: SocketAddr,
     request: Request,
 ) -> Response {
-    let form = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !form {
+    if !is_form(&request) {
         let json = Json::<Redeem>::from_request(request, &()).await;
         return redeem(service, purpose, peer, json).await.into_response();
     }

@@ -1,6 +1,7 @@
-//! The pages the links in activation and reset messages open. A link is a GET in a mail client,
-//! so it opens a form (served here, no scripts, no outside resources) whose POST redeems it; a
-//! script may POST JSON to the same address instead (see `auth.rs`).
+//! The pages the links in activation and reset messages open, and the page that asks for a
+//! reset link. A link is a GET in a mail client, so it opens a form (served here, no scripts,
+//! no outside resources) whose POST redeems it; a script may POST JSON to the same address
+//! instead (see `auth.rs`).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -54,6 +55,48 @@ pub fn page(purpose: LinkPurpose, action: &str, status: StatusCode, outcome: Out
                           Ask for a new one (or ask your administrator).</p>"
             .into(),
     };
+    shell(title, &body, status)
+}
+
+/// What the page that asks for a reset link shows.
+pub enum Forgot {
+    /// The form: a userName or an email address.
+    Form { problem: Option<&'static str> },
+    /// The request is taken: the same words whether or not an account matched.
+    Sent,
+    /// Recovery is off (`[recovery] enabled = false`).
+    Disabled,
+}
+
+/// `GET /auth/password/forgot`, and the answer to its form.
+pub fn forgot_page(action: &str, status: StatusCode, outcome: Forgot) -> Response {
+    let body = match outcome {
+        Forgot::Form { problem } => {
+            let problem = problem
+                .map(|p| format!("<p class=\"problem\" role=\"alert\">{}</p>", escape(p)))
+                .unwrap_or_default();
+            format!(
+                "{problem}<form method=\"post\" action=\"{action}\">\
+                 <label>User name or email address<input type=\"text\" name=\"username\" \
+                 autocomplete=\"username\" required autofocus></label>\
+                 <p class=\"hint\">A link to choose a new password is sent to the address of \
+                 the account.</p>\
+                 <button type=\"submit\">Send the link</button></form>",
+                action = escape(action),
+            )
+        }
+        Forgot::Sent => "<p>If an account matches, a link to choose a new password is on its \
+                         way to its address. It works once, for a limited time.</p>"
+            .into(),
+        Forgot::Disabled => "<p class=\"problem\">Passwords cannot be recovered here; ask your \
+                             administrator.</p>"
+            .into(),
+    };
+    shell("Forgotten password", &body, status)
+}
+
+/// A whole page: `body` under the title, with the headers every page here has.
+fn shell(title: &str, body: &str, status: StatusCode) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
