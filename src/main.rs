@@ -409,6 +409,10 @@ fn print_credentials(config: &Config, c: &Credentials) {
 
 fn serve(config: Config) -> anyhow::Result<()> {
     let service = open(&config)?;
+    let languages: Vec<&str> = service.policy().templates.languages().collect();
+    if !languages.is_empty() {
+        tracing::info!(?languages, "message templates in other languages");
+    }
     if let Some(credentials) = initialise(&service, &config)? {
         print_credentials(&config, &credentials);
     }

@@ -275,6 +275,7 @@ fn start(extra: &str) -> Server {
 
 /// Like [`common::start_directory`], on a data directory the test prepared (templates).
 fn start_on(data: &Path, config_dir: &Path, extra: &str) -> Server {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let config = config_dir.join("rollcall.toml");
     std::fs::write(
         &config,
@@ -562,6 +563,58 @@ async fn a_template_file_in_the_data_directory_rewords_the_message() {
     let text = mail.body();
     assert!(text.starts_with("Your user name is carol.\n"), "{text}");
     assert!(text.contains("Set your password: http://"), "{text}");
+}
+
+/// Seed 003 "language and timezone": templates in `<data>/templates/<language>/` reword the
+/// messages to people whose `preferredLanguage` (or `locale`) is that language, or a regional
+/// form of it; everyone else gets the default wording.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_get_messages_in_their_own_language_where_there_is_a_template() {
+    let mut relay = FakeSmtp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("templates/de")).unwrap();
+    std::fs::write(
+        data.join("templates/de/activation.txt"),
+        "Subject: Willkommen, {{display_name}}\n\n\
+         Ihr Benutzername ist {{user_name}}.\n{{#link}}\nPasswort festlegen: {{link}}\n{{/link}}\n",
+    )
+    .unwrap();
+    let server = start_on(&data, dir.path(), &smtp_config(relay.addr.port()));
+
+    let mut hans = person("hans", Some("hans@example.com"), "Hans");
+    hans["preferredLanguage"] = json!("de-CH, en;q=0.8");
+    let mut anna = person("anna", Some("anna@example.com"), "Anna");
+    anna["locale"] = json!("de_AT");
+    let mut jane = person("jane", Some("jane@example.com"), "Jane");
+    jane["preferredLanguage"] = json!("en-GB");
+    for user in [hans, anna, jane] {
+        let (status, body) = create_user(&server, user).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let mut subjects = std::collections::BTreeMap::new();
+    while subjects.len() < 3 {
+        let mail = relay.next(Duration::from_secs(60)).await;
+        let text = mail.body();
+        subjects.insert(mail.to[0].clone(), (mail.header("Subject").unwrap(), text));
+    }
+    assert_eq!(subjects["hans@example.com"].0, "Willkommen, Hans");
+    assert!(
+        subjects["hans@example.com"]
+            .1
+            .starts_with("Ihr Benutzername ist hans.\n"),
+        "{:?}",
+        subjects["hans@example.com"]
+    );
+    assert_eq!(
+        subjects["anna@example.com"].0, "Willkommen, Anna",
+        "a locale counts"
+    );
+    assert!(
+        !subjects["jane@example.com"].0.contains("Willkommen"),
+        "the default wording: {:?}",
+        subjects["jane@example.com"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

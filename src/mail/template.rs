@@ -143,6 +143,9 @@ struct Template {
 #[derive(Clone, Debug)]
 pub struct Templates {
     by_kind: BTreeMap<MessageKind, Template>,
+    /// Per language tag, in lower case (`de`, `pt-br`): the kinds that language rewords, from
+    /// `<dir>/<tag>/<kind>.txt`.
+    by_language: BTreeMap<String, BTreeMap<MessageKind, Template>>,
 }
 
 fn builtin_source(kind: MessageKind) -> &'static str {
@@ -174,14 +177,20 @@ impl Default for Templates {
                 (kind, template)
             })
             .collect();
-        Self { by_kind }
+        Self {
+            by_kind,
+            by_language: BTreeMap::new(),
+        }
     }
 }
 
 impl Templates {
-    /// The built-ins, replaced by `<dir>/<kind>.txt` where such a file exists. A missing `dir`
-    /// means no overrides. A `.txt` file that names no message kind is refused, since a
-    /// misspelt override would otherwise be silently ignored; other files are left alone.
+    /// The built-ins, replaced by `<dir>/<kind>.txt` where such a file exists, and reworded
+    /// for people of one language by `<dir>/<tag>/<kind>.txt` (a subdirectory named by a
+    /// language tag: `de`, `fr-CA`). A missing `dir` means no overrides. A `.txt` file that
+    /// names no message kind is refused, since a misspelt override would otherwise be
+    /// silently ignored; other files, and directories not named like a language, are left
+    /// alone.
     pub fn load(dir: &Path) -> Result<Templates, TemplateError> {
         let mut templates = Self::default();
         let read_error = |file: &Path, source| TemplateError::Read {
@@ -195,24 +204,52 @@ impl Templates {
         };
         for entry in entries {
             let path = entry.map_err(|e| read_error(dir, e))?.path();
-            if path.extension().is_none_or(|ext| ext != "txt") {
+            if path.is_dir() {
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if is_language_tag(name) {
+                    let kinds = read_kinds(&path)?;
+                    templates
+                        .by_language
+                        .entry(name.to_ascii_lowercase())
+                        .or_default()
+                        .extend(kinds);
+                }
                 continue;
             }
-            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-            let Some(kind) = MessageKind::ALL.into_iter().find(|k| k.as_str() == stem) else {
-                return Err(TemplateError::UnknownFile {
-                    file: path.display().to_string(),
-                });
-            };
-            let text = std::fs::read_to_string(&path).map_err(|e| read_error(&path, e))?;
-            let template = Template::parse(&text, &path.display().to_string())?;
-            templates.by_kind.insert(kind, template);
+            if let Some((kind, template)) = read_kind(&path)? {
+                templates.by_kind.insert(kind, template);
+            }
         }
         Ok(templates)
     }
 
+    /// Languages with templates of their own, as their directories are named (lower case).
+    pub fn languages(&self) -> impl Iterator<Item = &str> {
+        self.by_language.keys().map(String::as_str)
+    }
+
+    /// A message of `kind` in the default wording.
     pub fn render(&self, kind: MessageKind, vars: &Vars) -> Rendered {
-        let template = &self.by_kind[&kind];
+        self.render_template(&self.by_kind[&kind], vars)
+    }
+
+    /// A message of `kind` to someone whose language is `language` (a SCIM `preferredLanguage`,
+    /// as an `Accept-Language` value, or a `locale`): the template of that exact language
+    /// if there is one, else of its primary language (`de` for `de-CH`), else the default.
+    pub fn render_for(&self, kind: MessageKind, vars: &Vars, language: Option<&str>) -> Rendered {
+        let template = language
+            .and_then(first_language)
+            .and_then(|tag| {
+                let primary = tag.split('-').next().unwrap_or(&tag).to_string();
+                [tag, primary]
+                    .into_iter()
+                    .find_map(|t| self.by_language.get(&t)?.get(&kind))
+            })
+            .unwrap_or(&self.by_kind[&kind]);
+        self.render_template(template, vars)
+    }
+
+    fn render_template(&self, template: &Template, vars: &Vars) -> Rendered {
         let mut subject = String::new();
         render(&template.subject, vars, &mut subject);
         // A value with a line break must not turn into a second header line.
@@ -226,6 +263,63 @@ impl Templates {
         render(&template.body, vars, &mut body);
         Rendered { subject, body }
     }
+}
+
+/// The `.txt` templates in a language's directory.
+fn read_kinds(dir: &Path) -> Result<Vec<(MessageKind, Template)>, TemplateError> {
+    let read_error = |file: &Path, source| TemplateError::Read {
+        file: file.display().to_string(),
+        source,
+    };
+    let mut kinds = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| read_error(dir, e))? {
+        let path = entry.map_err(|e| read_error(dir, e))?.path();
+        if path.is_file()
+            && let Some(found) = read_kind(&path)?
+        {
+            kinds.push(found);
+        }
+    }
+    Ok(kinds)
+}
+
+/// A template file: `None` for a file that is not `.txt`, an error for one that names no kind.
+fn read_kind(path: &Path) -> Result<Option<(MessageKind, Template)>, TemplateError> {
+    if path.extension().is_none_or(|ext| ext != "txt") {
+        return Ok(None);
+    }
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let Some(kind) = MessageKind::ALL.into_iter().find(|k| k.as_str() == stem) else {
+        return Err(TemplateError::UnknownFile {
+            file: path.display().to_string(),
+        });
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| TemplateError::Read {
+        file: path.display().to_string(),
+        source: e,
+    })?;
+    Ok(Some((
+        kind,
+        Template::parse(&text, &path.display().to_string())?,
+    )))
+}
+
+/// A BCP 47 language tag as a directory name: a primary language of 2–3 letters, then
+/// subtags of letters and digits (`de`, `fr-CA`, `zh-Hant-TW`).
+fn is_language_tag(name: &str) -> bool {
+    let mut parts = name.split('-');
+    let primary = parts.next().unwrap_or("");
+    (2..=3).contains(&primary.len())
+        && primary.chars().all(|c| c.is_ascii_alphabetic())
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+/// The language a person reads first, lower case with `-`: from an `Accept-Language` value
+/// (`de-CH, en;q=0.8`: `de-ch`) or a locale (`de_CH`).
+fn first_language(value: &str) -> Option<String> {
+    let first = value.split(',').next()?.split(';').next()?.trim();
+    let tag = first.replace('_', "-").to_ascii_lowercase();
+    is_language_tag(&tag).then_some(tag)
 }
 
 fn render(nodes: &[Node], vars: &Vars, out: &mut String) {
@@ -426,8 +520,52 @@ mod tests {
     fn render_with(text: &str, vars: &Vars) -> Rendered {
         let templates = Templates {
             by_kind: BTreeMap::from([(MessageKind::Activation, parse(text).unwrap())]),
+            by_language: BTreeMap::new(),
         };
         templates.render(MessageKind::Activation, vars)
+    }
+
+    #[test]
+    fn a_language_directory_rewords_messages_for_its_people() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |path: &str, text: &str| {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write(
+            "de/activation.txt",
+            "Subject: Willkommen, {{display_name}}\n\nHallo\n",
+        );
+        write("fr-CA/activation.txt", "Subject: Bienvenue\n\nBonjour\n");
+        write("password_reset.txt", "Subject: Reset\n\nDefault wording\n");
+        write("backups/notes.md", "not a template directory: left alone");
+        let templates = Templates::load(dir.path()).unwrap();
+        assert_eq!(templates.languages().collect::<Vec<_>>(), ["de", "fr-ca"]);
+        let vars = Vars::new().with(Var::DisplayName, "Ada");
+        let subject = |kind, language| templates.render_for(kind, &vars, language).subject;
+        let activation = MessageKind::Activation;
+        assert_eq!(subject(activation, Some("de")), "Willkommen, Ada");
+        assert_eq!(
+            subject(activation, Some("de-CH, en;q=0.8")),
+            "Willkommen, Ada"
+        );
+        assert_eq!(subject(activation, Some("de_AT")), "Willkommen, Ada");
+        assert_eq!(subject(activation, Some("fr-ca")), "Bienvenue");
+        let default = templates.render(activation, &vars).subject;
+        for other in [Some("fr"), Some("en-US"), Some("*"), Some(""), None] {
+            assert_eq!(subject(activation, other), default, "{other:?}");
+        }
+        assert_eq!(
+            subject(MessageKind::PasswordReset, Some("de")),
+            "Reset",
+            "a kind the language does not reword keeps the default's"
+        );
+        write("de/welcome.txt", "Subject: x\n\ny\n");
+        assert!(matches!(
+            Templates::load(dir.path()),
+            Err(TemplateError::UnknownFile { .. })
+        ));
     }
 
     #[test]

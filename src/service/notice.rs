@@ -31,7 +31,12 @@ impl Service {
         to: Option<&str>,
         vars: &Vars,
     ) -> OutboxMessage {
-        let Rendered { subject, body } = self.policy.templates.render(kind, vars);
+        // In the person's own language where the templates have it.
+        let language = user
+            .preferred_language
+            .as_deref()
+            .or(user.locale.as_deref());
+        let Rendered { subject, body } = self.policy.templates.render_for(kind, vars, language);
         OutboxMessage::new(kind, to.map(str::to_string), Some(user.id), subject, body)
     }
 
