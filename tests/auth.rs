@@ -1700,7 +1700,19 @@ async fn the_activation_link_opens_a_form_that_sets_the_first_password() {
 async fn a_browser_asks_for_a_reset_link_on_the_forgotten_password_page() {
     let d = Directory::start("");
     let admin = d.admin_token().await;
-    d.user("lou", Some("Lou-Old-Pass-123"), &[]).await;
+    let lou = d.user("lou", Some("Lou-Old-Pass-123"), &[]).await;
+    // Times in lou's messages are on lou's clock (seed 003 "language and timezone").
+    let (status, body) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Users/{lou}"),
+            Some(TOKEN),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "replace", "path": "timezone", "value": "America/New_York"}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let opened = d
         .http
         .get(d.server.url("/auth/password/forgot"))
@@ -1749,19 +1761,26 @@ async fn a_browser_asks_for_a_reset_link_on_the_forgotten_password_page() {
     assert!(html.contains("Give your user name"), "{html}");
     // The link reaches lou (the request runs after the answer).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let sent = d
+    let sent = loop {
+        let sent: Vec<Value> = d
             .outbox(&admin)
             .await
             .into_iter()
             .filter(|m| m["kind"] == "password_reset" && m["to"] == "lou@example.com")
-            .count();
-        if sent == 1 {
-            break;
+            .collect();
+        if !sent.is_empty() {
+            break sent;
         }
         assert!(std::time::Instant::now() < deadline, "no link for lou");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    };
+    assert_eq!(sent.len(), 1);
+    let text = sent[0]["body"].as_str().unwrap();
+    assert!(
+        text.contains(" EST):") || text.contains(" EDT):"),
+        "the expiry on lou's clock: {text}"
+    );
+    assert!(!text.contains(" UTC"), "{text}");
 
     let off = Directory::start("[recovery]\nenabled = false\n");
     let res = off

@@ -3,6 +3,7 @@
 //! `[smtp]` is configured and records every attempt on the message, so none is ever lost.
 
 mod delivery;
+pub mod local_time;
 mod smtp;
 mod template;
 

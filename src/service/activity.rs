@@ -244,7 +244,7 @@ impl Service {
                 Var::Detail,
                 format!(
                     "It will be deactivated on {} unless you sign in before then",
-                    day(due)
+                    crate::mail::local_time::day(due, user.timezone.as_deref())
                 ),
             );
             tx.push_outbox(&self.message_to(MessageKind::DormantWarning, &user, Some(&to), &vars))?;
@@ -273,7 +273,7 @@ impl Service {
             }
             let days = after.whole_days();
             let last = match activity.last_login {
-                Some(t) => format!("last sign-in {}", day(t)),
+                Some(t) => format!("last sign-in {}", crate::mail::local_time::day(t, None)),
                 None => "no sign-in recorded".to_string(),
             };
             let reason = format!("dormant: no activity for {days} days ({last})");
@@ -302,10 +302,4 @@ impl Service {
 fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| t.to_string())
-}
-
-/// A date as admins read it in a message: `2026-08-01`.
-fn day(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!("{}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
 }

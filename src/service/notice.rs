@@ -77,7 +77,7 @@ impl Service {
             )?;
             vars = vars
                 .with(Var::Link, format!("{login}/auth/activate?token={secret}"))
-                .with(Var::LinkExpires, human_time(expires));
+                .with(Var::LinkExpires, human_time(expires, new));
             link_expires = Some(expires);
         }
         let mut message = self.message_to(MessageKind::Activation, new, new.contact_email(), &vars);
@@ -88,10 +88,8 @@ impl Service {
     }
 }
 
-/// A link's expiry as people read it in a mail, e.g. `2025-03-01 14:30 UTC`.
-pub(super) fn human_time(at: OffsetDateTime) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    at.to_offset(time::UtcOffset::UTC)
-        .format(&format)
-        .unwrap_or_else(|_| at.to_string())
+/// A time as `user` reads it in a mail: to the minute, in its time zone when it has one
+/// (`2025-03-01 15:30 CET`), else in UTC.
+pub(super) fn human_time(at: OffsetDateTime, user: &User) -> String {
+    crate::mail::local_time::minute(at, user.timezone.as_deref())
 }

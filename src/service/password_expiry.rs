@@ -49,7 +49,7 @@ impl Service {
                 format!(
                     "The password of your account {} expires on {}",
                     user.user_name,
-                    super::notice::human_time(expires)
+                    super::notice::human_time(expires, &user)
                 ),
             );
             tx.push_outbox(&self.message_to(

@@ -143,7 +143,7 @@ impl Service {
                 Var::Link,
                 format!("{login}/auth/password/reset?token={secret}"),
             )
-            .with(Var::LinkExpires, expires.to_string());
+            .with(Var::LinkExpires, super::notice::human_time(expires, user));
         let mut message = self.message_to(MessageKind::PasswordReset, user, Some(to), &vars);
         message.link_expires = Some(expires);
         tx.put_link(

@@ -104,8 +104,8 @@ impl Service {
         let detail = format!(
             "Your account was locked on {} after {failures} failed sign-ins{from}, as \
              happens when someone guesses at a password; it opens again at {}",
-            super::notice::human_time(OffsetDateTime::now_utc()),
-            super::notice::human_time(until),
+            super::notice::human_time(OffsetDateTime::now_utc(), user),
+            super::notice::human_time(until, user),
         );
         self.queue_security_notice(tx, user, to, &detail)
     }
@@ -129,7 +129,7 @@ impl Service {
         let detail = format!(
             "The administrator {admin} signed in as you on {}, {channel}, to see or do what you \
              can (support, troubleshooting); what the session does is recorded as theirs",
-            super::notice::human_time(OffsetDateTime::now_utc()),
+            super::notice::human_time(OffsetDateTime::now_utc(), user),
         );
         self.queue_security_notice(tx, user, to, &detail)
     }
@@ -159,7 +159,7 @@ impl Service {
         let channel = channel(actor.source);
         let detail = format!(
             "{what} on {} {by}, {channel}",
-            super::notice::human_time(OffsetDateTime::now_utc())
+            super::notice::human_time(OffsetDateTime::now_utc(), user)
         );
         self.queue_security_notice(tx, user, to, &detail)
     }
