@@ -1274,6 +1274,23 @@ async fn a_server_warns_of_expiring_passwords_and_says_when_one_has_expired() {
             stderr(&guess)
         );
     }
+    // What a helpdesk sees of it.
+    let shown = |name: &str| {
+        let out = common::run(&data, &["user", "show", name]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let soon = shown("soon");
+    assert_eq!(soon["password_expired"], true, "{soon}");
+    assert_eq!(soon["grace_logins_left"], 0, "{soon}");
+    let nomail = shown("nomail");
+    assert_eq!(nomail["grace_logins_left"], 2, "{nomail}");
+    assert!(
+        nomail["password_expires"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{nomail}"
+    );
     // A grace login is what lets a user change an expired password over LDAP.
     if let Some(mut passwd) = common::openldap_tool("ldappasswd") {
         let url = format!("ldap://{}", third.ldap);

@@ -845,7 +845,19 @@ fn show_user(
                 .unwrap_or_default()
         })
         .into();
-    shown["idle_days"] = activity.idle_days(time::OffsetDateTime::now_utc()).into();
+    let now = time::OffsetDateTime::now_utc();
+    shown["idle_days"] = activity.idle_days(now).into();
+    let age = service.password_age(actor, user.id, now)?;
+    if let Some(expires) = age.expires {
+        shown["password_expires"] = expires
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+            .into();
+        shown["password_expired"] = age.expired.into();
+        if age.expired {
+            shown["grace_logins_left"] = age.grace_left.into();
+        }
+    }
     writeln!(out, "{}", serde_json::to_string_pretty(&shown)?)?;
     Ok(())
 }

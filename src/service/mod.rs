@@ -51,6 +51,7 @@ pub use error::{Result, ServiceError};
 pub use expiry::Swept;
 pub use login::{LoggedIn, LoginSource, SecondFactor};
 pub use mfa::Enrolment;
+pub use password_expiry::PasswordAge;
 pub use query::{Candidates, Plan, UserLookup};
 pub use refs::{References, UserRef};
 pub use review::{AccessRow, ReviewFilter};

@@ -6,12 +6,48 @@
 
 use time::OffsetDateTime;
 
-use super::{Result, Service};
+use super::{Actor, Result, Service};
 use crate::mail::Var;
 use crate::model::{PrincipalKind, User, UserId};
 use crate::outbox::MessageKind;
 
+/// Where a user's password stands under `[password] max_age_days`, for a helpdesk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PasswordAge {
+    /// When it expires (or expired); `None`: it never does, or there is no password.
+    pub expires: Option<OffsetDateTime>,
+    pub expired: bool,
+    /// Grace logins the expired password has left (`[password] grace_logins`).
+    pub grace_left: u32,
+}
+
 impl Service {
+    /// Where `id`'s password stands at `now`. Needs Read on the user.
+    pub fn password_age(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        now: OffsetDateTime,
+    ) -> Result<PasswordAge> {
+        let user = self.user(actor, id)?;
+        let policy = &self.policy.password;
+        let changed = user.password_hash.as_ref().and(user.password_changed);
+        let expired = policy.expired(changed, now);
+        let used = self
+            .store
+            .login_state(id)?
+            .map_or(0, |s| s.grace_used_by(changed));
+        Ok(PasswordAge {
+            expires: policy.expires(changed),
+            expired,
+            grace_left: if expired {
+                policy.grace_logins.saturating_sub(used)
+            } else {
+                0
+            },
+        })
+    }
+
     /// Mails the reminders due at `now`; returns the userNames reminded. Each reminder is
     /// decided again and recorded in the transaction that queues it, so a run that overlaps
     /// another, or a password changed meanwhile, sends none twice and none stale.
