@@ -36,6 +36,22 @@ pub struct Config {
     pub backup: BackupConfig,
     pub custom_attributes: crate::model::CustomAttributes,
     pub notifications: NotificationsConfig,
+    pub outbox: OutboxConfig,
+}
+
+/// The outbox of messages (`[outbox]`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// Days a sent or undeliverable message is kept for the administrators to read before
+    /// the running server removes it (0: kept for ever).
+    pub keep_days: u32,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self { keep_days: 90 }
+    }
 }
 
 /// Messages to users about their own accounts.
@@ -373,6 +389,7 @@ impl Default for Config {
             backup: BackupConfig::default(),
             custom_attributes: crate::model::CustomAttributes::default(),
             notifications: NotificationsConfig::default(),
+            outbox: OutboxConfig::default(),
         }
     }
 }
@@ -584,6 +601,8 @@ impl Config {
             ),
             recovery: self.recovery.enabled,
             security_notices: self.notifications.security_notices,
+            outbox_keep: (self.outbox.keep_days > 0)
+                .then(|| time::Duration::days(self.outbox.keep_days.into())),
             recovery_for: crate::service::RecoveryFor {
                 administrators: self.recovery.administrators,
                 regular_users: self.recovery.regular_users,

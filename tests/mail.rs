@@ -763,3 +763,70 @@ fn a_template_with_an_unknown_placeholder_stops_the_start() {
         "refused before opening the store"
     );
 }
+
+/// Delivery reads the outbox from a mark past the messages that are done, so that a pass does
+/// not decode every message ever sent; whatever the marks, a waiting message and a new one
+/// are always found. Retention (`[outbox] keep_days`) removes old messages with their index
+/// entries, so the store stays consistent.
+#[test]
+fn delivery_passes_find_every_waiting_message_and_old_ones_are_pruned() {
+    use rollcall::service::OutboxMark;
+    let (_dir, service) = common::service_with(LicenseLimits::default());
+    let queue = |name: &str| {
+        common::create(
+            &service,
+            common::person(name, rollcall::model::LicenseType::Employee, true),
+        )
+    };
+    for name in ["ann", "bob", "cid"] {
+        queue(name);
+    }
+    let now = time::OffsetDateTime::now_utc;
+    let (due, mark) = service
+        .pending_messages_from(OutboxMark::default(), now())
+        .unwrap();
+    assert_eq!(due.len(), 3, "{due:?}");
+    // ann's and cid's go out; bob's fails and waits.
+    for message in &due {
+        if message.to.as_deref() == Some("bob@example.com") {
+            service
+                .mark_failed(message.id, "451 try later", now())
+                .unwrap();
+        } else {
+            service.mark_sent(message.id).unwrap();
+        }
+    }
+    let (due, mark) = service.pending_messages_from(mark, now()).unwrap();
+    let to: Vec<_> = due.iter().map(|m| m.to.clone().unwrap()).collect();
+    assert_eq!(to, ["bob@example.com"]);
+    queue("dee");
+    let (due, mark) = service.pending_messages_from(mark, now()).unwrap();
+    let mut to: Vec<_> = due.iter().map(|m| m.to.clone().unwrap()).collect();
+    to.sort();
+    assert_eq!(to, ["bob@example.com", "dee@example.com"]);
+    for message in &due {
+        service.mark_sent(message.id).unwrap();
+    }
+    let (due, mark) = service.pending_messages_from(mark, now()).unwrap();
+    assert!(due.is_empty());
+    queue("eve");
+    let (due, _) = service.pending_messages_from(mark, now()).unwrap();
+    assert_eq!(due.len(), 1, "a message after a quiet pass: {due:?}");
+
+    // Retention: everything created before the cut goes, sent or not.
+    assert_eq!(service.outbox().unwrap().len(), 5);
+    assert_eq!(
+        service
+            .prune_outbox(now() - time::Duration::days(1))
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        service
+            .prune_outbox(now() + time::Duration::seconds(1))
+            .unwrap(),
+        5
+    );
+    assert!(service.outbox().unwrap().is_empty());
+    assert_eq!(service.verify().unwrap(), Vec::<String>::new());
+}

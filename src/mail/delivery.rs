@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::smtp::{Mailer, SendError};
 use crate::outbox::{ADMINS, OutboxMessage};
-use crate::service::{Service, ServiceError};
+use crate::service::{OutboxMark, Service, ServiceError};
 
 /// How often the outbox is looked at. Also the delay before a new message goes out.
 const POLL_INTERVAL: Duration = Duration::from_secs(5);
@@ -65,6 +65,8 @@ pub async fn deliver(
     tracing::info!(relay = mailer.relay(), "delivering the outbox over SMTP");
     // The first tick is immediate: what was queued while the server was down goes out now.
     let mut ticker = tokio::time::interval(POLL_INTERVAL);
+    // The first pass reads the whole outbox; the later ones only what may still be waiting.
+    let mut mark = OutboxMark::default();
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -72,7 +74,7 @@ pub async fn deliver(
             () = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        if let Err(e) = pass(&service, &mailer, &stats, &shutdown).await {
+        if let Err(e) = pass(&service, &mailer, &stats, &shutdown, &mut mark).await {
             tracing::error!(error = %e, "outbox delivery pass failed; trying again later");
         }
     }
@@ -88,14 +90,19 @@ where
     Ok(tokio::task::spawn_blocking(move || call(&service)).await??)
 }
 
+/// One delivery pass. `mark` is where the outbox is read from, moved on by each pass past
+/// the messages that are done (see [`crate::service::OutboxMark`]).
 async fn pass(
     service: &Service,
     mailer: &Mailer,
     stats: &DeliveryStats,
     shutdown: &CancellationToken,
+    mark: &mut OutboxMark,
 ) -> Result<(), PassError> {
     let now = OffsetDateTime::now_utc();
-    let due = blocking(service, move |s| s.pending_messages(now)).await?;
+    let from = *mark;
+    let (due, next) = blocking(service, move |s| s.pending_messages_from(from, now)).await?;
+    *mark = next;
     // Looked up once per pass, and only when an admin notification is due.
     let mut admins: Option<Vec<String>> = None;
     for message in due {

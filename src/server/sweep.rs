@@ -1,8 +1,9 @@
 //! Housekeeping of the running server. At start and then every [`SWEEP_EVERY`] it removes
 //! ended sessions and expired one-time links (see [`Service::sweep_ended`]); at start and then
 //! every [`ACCOUNT_RULES_EVERY`] it mails password expiry reminders (see
-//! [`Service::remind_password_expiry`]) and, when `[activity] deactivate_after_days` is set,
-//! deactivates the dormant accounts (see [`Service::deactivate_dormant`]).
+//! [`Service::remind_password_expiry`]), removes messages older than `[outbox] keep_days` (see
+//! [`Service::prune_outbox`]) and, when `[activity] deactivate_after_days` is set, deactivates
+//! the dormant accounts (see [`Service::deactivate_dormant`]).
 
 use std::time::Duration;
 
@@ -38,6 +39,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) {
             // account it opens.
             deactivate_dormant(&service).await;
             remind_password_expiry(&service).await;
+            prune_outbox(&service).await;
         }
         tokio::select! {
             biased;
@@ -62,6 +64,26 @@ async fn sweep_ended(service: &Service) {
             tracing::warn!(error = %e, "removing ended sessions failed; trying again later")
         }
         Err(e) => tracing::error!(error = %e, "the session sweep stopped unexpectedly"),
+    }
+}
+
+async fn prune_outbox(service: &Service) {
+    let Some(keep) = service.policy().outbox_keep else {
+        return;
+    };
+    let sweeper = service.clone();
+    let done =
+        tokio::task::spawn_blocking(move || sweeper.prune_outbox(OffsetDateTime::now_utc() - keep))
+            .await;
+    match done {
+        Ok(Ok(0)) => {}
+        Ok(Ok(removed)) => tracing::info!(
+            removed,
+            days = keep.whole_days(),
+            "removed messages older than the outbox keeps them"
+        ),
+        Ok(Err(e)) => tracing::warn!(error = %e, "pruning the outbox failed; trying again later"),
+        Err(e) => tracing::error!(error = %e, "the outbox pruning stopped unexpectedly"),
     }
 }
 

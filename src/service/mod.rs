@@ -51,6 +51,7 @@ pub use error::{Result, ServiceError};
 pub use expiry::Swept;
 pub use login::{LoggedIn, LoginSource, SecondFactor};
 pub use mfa::Enrolment;
+pub use outbox::OutboxMark;
 pub use password_expiry::PasswordAge;
 pub use query::{Candidates, Plan, UserLookup};
 pub use refs::{References, UserRef};
@@ -159,6 +160,8 @@ pub struct Policy {
     pub custom: Arc<crate::model::CustomAttributes>,
     /// The dormant-account rule, when `[activity] deactivate_after_days` sets one.
     pub dormancy: Option<DormancyPolicy>,
+    /// How long sent and undeliverable messages stay in the outbox; `None`: for ever.
+    pub outbox_keep: Option<time::Duration>,
 }
 
 impl Default for Policy {
@@ -180,6 +183,7 @@ impl Default for Policy {
             templates: Arc::new(Templates::default()),
             custom: Arc::default(),
             dormancy: None,
+            outbox_keep: Some(time::Duration::days(90)),
         }
     }
 }

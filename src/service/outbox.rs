@@ -11,6 +11,31 @@ use super::{Result, Service, ServiceError};
 use crate::outbox::OutboxMessage;
 use crate::store::UserKey;
 
+/// How long a message may take from its creation (its time-ordered id) to its commit: far
+/// longer than any transaction runs.
+const SETTLE: time::Duration = time::Duration::minutes(5);
+
+/// Messages removed per transaction by [`Service::prune_outbox`].
+const PRUNE_BATCH: usize = 256;
+
+/// Where a delivery pass starts reading the outbox: every message before it is sent or
+/// undeliverable, so a pass reads the messages still waiting and the last few minutes', not
+/// every message ever sent. Held by the delivery loop; the default reads everything.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutboxMark(Uuid);
+
+impl OutboxMark {
+    /// The lowest time-ordered (v7) id of the millisecond `at`.
+    fn at(at: OffsetDateTime) -> Self {
+        let ms = u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+        let mut bytes = [0u8; 16];
+        bytes[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+        bytes[6] = 0x70;
+        bytes[8] = 0x80;
+        Self(Uuid::from_bytes(bytes))
+    }
+}
+
 impl Service {
     /// Messages waiting in (or sent from) the outbox, oldest first.
     pub fn outbox(&self) -> Result<Vec<OutboxMessage>> {
@@ -19,14 +44,50 @@ impl Service {
 
     /// Unsent, deliverable messages whose backoff has passed at `now`, oldest first.
     pub fn pending_messages(&self, now: OffsetDateTime) -> Result<Vec<OutboxMessage>> {
+        Ok(self.pending_messages_from(OutboxMark::default(), now)?.0)
+    }
+
+    /// [`Self::pending_messages`] from `mark` on, and the mark the next pass may start from:
+    /// the oldest message still waiting, or a few minutes before `now` when none is (a
+    /// message committed later than that was created later, so its id is past the mark).
+    pub fn pending_messages_from(
+        &self,
+        mark: OutboxMark,
+        now: OffsetDateTime,
+    ) -> Result<(Vec<OutboxMessage>, OutboxMark)> {
         let mut due = Vec::new();
-        for message in self.store.outbox() {
+        let mut next = OutboxMark::at(now - SETTLE);
+        for message in self.store.outbox_from(mark.0) {
             let message = message?;
+            if !message.sent && !message.undeliverable && message.id < next.0 {
+                next = OutboxMark(message.id);
+            }
             if message.is_due(now) {
                 due.push(message);
             }
         }
-        Ok(due)
+        Ok((due, next))
+    }
+
+    /// Removes the messages created before `before`, sent or not: their links expired long
+    /// ago, and the outbox must not grow with every message ever queued. Returns how many.
+    pub fn prune_outbox(&self, before: OffsetDateTime) -> Result<usize> {
+        let mut old = Vec::new();
+        for message in self.store.outbox() {
+            let message = message?;
+            if message.created < before {
+                old.push(message.id);
+            }
+        }
+        for batch in old.chunks(PRUNE_BATCH) {
+            self.transact(|tx| {
+                for id in batch {
+                    tx.delete_outbox(*id)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(old.len())
     }
 
     pub fn mark_sent(&self, id: Uuid) -> Result<()> {
@@ -91,5 +152,19 @@ impl Service {
             }
         }
         Ok(addresses)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mark_sorts_with_the_ids_of_its_millisecond() {
+        let now = OffsetDateTime::now_utc();
+        let id = Uuid::now_v7();
+        assert!(OutboxMark::at(now - time::Duration::milliseconds(2)).0 < id);
+        assert!(OutboxMark::at(now + time::Duration::seconds(1)).0 > id);
+        assert!(OutboxMark::default().0 <= OutboxMark::at(OffsetDateTime::UNIX_EPOCH).0);
     }
 }

@@ -108,6 +108,8 @@ pub trait Store: Send + Sync + 'static {
     fn seats(&self, license: LicenseType) -> Result<u64, StoreError>;
 
     fn outbox(&self) -> Iter<'_, OutboxMessage>;
+    /// Outbox messages from `from` on (message ids are time-ordered UUIDv7s), oldest first.
+    fn outbox_from(&self, from: uuid::Uuid) -> Iter<'_, OutboxMessage>;
     fn audit(&self) -> Iter<'_, AuditEvent>;
     /// Audit events from `from` on (event ids are time-ordered UUIDv7s), oldest first.
     fn audit_from(&self, from: uuid::Uuid) -> Iter<'_, AuditEvent>;
@@ -190,6 +192,8 @@ pub trait Txn {
     fn push_outbox(&mut self, message: &OutboxMessage) -> Result<(), TxError>;
     /// One outbox message, for a read-modify-write of its delivery state.
     fn outbox_message(&mut self, id: uuid::Uuid) -> Result<Option<OutboxMessage>, TxError>;
+    /// Removes an outbox message and its index entry (retention of sent messages).
+    fn delete_outbox(&mut self, id: uuid::Uuid) -> Result<(), TxError>;
     fn append_audit(&mut self, event: &AuditEvent) -> Result<(), TxError>;
     /// Erases the personal data of every committed outbox message for `user` (see
     /// [`OutboxMessage::erase_personal_data`]); returns how many changed.

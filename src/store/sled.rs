@@ -684,6 +684,15 @@ impl Store for SledStore {
         self.records(T::Audit)
     }
 
+    fn outbox_from(&self, from: uuid::Uuid) -> Iter<'_, OutboxMessage> {
+        Box::new(
+            self.tree(T::Outbox)
+                .range(from.as_bytes().to_vec()..)
+                .values()
+                .map(|v| decode(tree_name(T::Outbox), &v.map_err(engine)?)),
+        )
+    }
+
     fn audit_from(&self, from: uuid::Uuid) -> Iter<'_, AuditEvent> {
         Box::new(
             self.tree(T::Audit)
@@ -1381,6 +1390,15 @@ impl Txn for SledTxn<'_> {
 
     fn link(&mut self, digest: &SecretDigest) -> Result<Option<OneTimeLink>, TxError> {
         self.get(T::Links, digest)
+    }
+
+    fn delete_outbox(&mut self, id: uuid::Uuid) -> Result<(), TxError> {
+        let Some(message) = self.outbox_message(id)? else {
+            return Ok(());
+        };
+        self.set(T::Outbox, id.as_bytes(), None);
+        self.move_entry(T::OutboxUsers, outbox_user_key(&message).as_deref(), None);
+        Ok(())
     }
 
     fn delete_link(&mut self, digest: &SecretDigest) -> Result<(), TxError> {
