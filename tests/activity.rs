@@ -795,6 +795,36 @@ fn age_backup(file: &std::path::Path, days: i64, keep: &[uuid::Uuid]) {
     std::fs::write(file, out).unwrap();
 }
 
+/// `first`'s store made `days` older (see [`age_backup`]): backed up, `first` stopped, the
+/// backup aged and restored into a new data directory, and a server started there with
+/// `first`'s configuration. Returns that directory, the configuration file and the server.
+fn aged(
+    first: &mut common::Server,
+    days: i64,
+    keep: &[uuid::Uuid],
+) -> (std::path::PathBuf, std::path::PathBuf, common::Server) {
+    let parent = first.data.parent().unwrap().to_path_buf();
+    let file = parent.join("aged.backup");
+    let out = common::run(&first.data, &["backup", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    first.terminate();
+    age_backup(&file, days, keep);
+    let data = parent.join("restored");
+    let out = common::run(&data, &["restore", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config_file = parent.join("rollcall.toml");
+    let server = common::Server::spawn(&data, &["--config", config_file.to_str().unwrap()], &[]);
+    (data, config_file, server)
+}
+
 /// The whole rule through the binary: `[activity] deactivate_after_days` read from the config,
 /// applied as the server starts, its notice in the outbox and its reason in the audit trail.
 /// Forty days cannot pass in a test, so the store is made forty days older: backed up, its
@@ -838,25 +868,7 @@ async fn a_server_deactivates_dormant_people_at_start_and_tells_the_administrato
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let file = first.data.parent().unwrap().join("aged.backup");
-    let out = common::run(&first.data, &["backup", file.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    first.terminate();
-    age_backup(&file, 40, &[ids["fresh"]]);
-
-    let data = first.data.parent().unwrap().join("restored");
-    let out = common::run(&data, &["restore", file.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let config_file = first.data.parent().unwrap().join("rollcall.toml");
-    let second = common::Server::spawn(&data, &["--config", config_file.to_str().unwrap()], &[]);
+    let (_, _, second) = aged(&mut first, 40, &[ids["fresh"]]);
     let admin = common::admin_session(&http, &format!("http://{}", second.http)).await;
     let active = |body: &serde_json::Value| body["active"].as_bool().unwrap();
     let deadline = std::time::Instant::now() + StdDuration::from_secs(20);
@@ -1048,24 +1060,7 @@ async fn a_server_warns_of_expiring_passwords_and_says_when_one_has_expired() {
         .await;
         assert_eq!(status, StatusCode::CREATED, "{user}");
     }
-    let file = first.data.parent().unwrap().join("aged.backup");
-    let out = common::run(&first.data, &["backup", file.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    first.terminate();
-    age_backup(&file, 40, &[]);
-    let data = first.data.parent().unwrap().join("restored");
-    let out = common::run(&data, &["restore", file.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let config_file = first.data.parent().unwrap().join("rollcall.toml");
-    let second = common::Server::spawn(&data, &["--config", config_file.to_str().unwrap()], &[]);
+    let (data, config_file, second) = aged(&mut first, 40, &[]);
     let admin = common::admin_session(&http, &format!("http://{}", second.http)).await;
     let deadline = std::time::Instant::now() + StdDuration::from_secs(20);
     let reminders = loop {
