@@ -705,6 +705,39 @@ async fn lockout_counts_failures_survives_restart_and_admins_unlock() {
         3
     );
     assert!(reasons.iter().any(|r| r.contains("locked")), "{reasons:?}");
+    // LDAP tools see it as the password policy names it (draft-behera §5.3), and find every
+    // locked account with one filter.
+    let mut ldap = common::admin_connection(d.server.ldap).await;
+    let (found, _) = ldap
+        .search(
+            "ou=people,dc=example,dc=com",
+            ldap3::Scope::OneLevel,
+            "(pwdAccountLockedTime=*)",
+            vec!["pwdAccountLockedTime", "pwdChangedTime"],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    assert_eq!(found.len(), 1, "erin alone");
+    let erin = ldap3::SearchEntry::construct(found[0].clone());
+    assert!(erin.dn.starts_with("uid=erin,"), "{erin:?}");
+    let stamp = |name: &str| {
+        let text = &erin.attrs[name][0];
+        let at = time::PrimitiveDateTime::parse(
+            text,
+            time::macros::format_description!("[year][month][day][hour][minute][second]Z"),
+        )
+        .unwrap()
+        .assume_utc();
+        (time::OffsetDateTime::now_utc() - at).whole_seconds()
+    };
+    assert!(
+        (0..120).contains(&stamp("pwdAccountLockedTime")),
+        "{erin:?}"
+    );
+    assert!((0..120).contains(&stamp("pwdChangedTime")), "{erin:?}");
+    let _ = ldap.unbind().await;
 
     // A restart unlocks nobody.
     let config = d.server.data.parent().unwrap().join("rollcall.toml");

@@ -615,6 +615,21 @@ fn standard_attribute_types() -> Vec<AttributeType> {
             Usage::DsaOperation,
         )
         .single_value(),
+        // The password policy's (draft-behera-ldap-password-policy §5.3).
+        op(
+            "1.3.6.1.4.1.42.2.27.8.1.16",
+            "pwdChangedTime",
+            GENERALIZED_TIME,
+            Usage::DirectoryOperation,
+        )
+        .single_value(),
+        op(
+            "1.3.6.1.4.1.42.2.27.8.1.17",
+            "pwdAccountLockedTime",
+            GENERALIZED_TIME,
+            Usage::DirectoryOperation,
+        )
+        .single_value(),
         op(
             "1.2.840.113556.1.2.102",
             "memberOf",

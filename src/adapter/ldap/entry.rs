@@ -144,17 +144,31 @@ impl Builder<'_> {
     }
 }
 
-/// `member_of`: whether to resolve role names (a lookup per role), and `auth_timestamp`:
-/// whether to read the last sign-in, each only when the search needs it.
+/// What building a user entry costs beyond the record, asked for only when a search needs it.
+#[derive(Clone, Copy, Debug)]
+pub struct Lookups {
+    /// Resolve role names for `memberOf` (a lookup per role).
+    pub member_of: bool,
+    /// Read the last sign-in for `authTimestamp`.
+    pub auth_timestamp: bool,
+    /// `[lockout] duration_seconds`: a lock ends this long after it began, which gives
+    /// `pwdAccountLockedTime` from the end the record keeps.
+    pub lock_duration: time::Duration,
+}
+
 pub fn user_entry(
     tree: &Tree,
     user: &User,
     refs: &mut References<'_>,
-    member_of: bool,
-    auth_timestamp: bool,
+    lookups: Lookups,
     attributes: Attributes<'_>,
     custom: &CustomAttributes,
 ) -> Result<Entry> {
+    let Lookups {
+        member_of,
+        auth_timestamp,
+        lock_duration,
+    } = lookups;
     // Building the DN (normalising every RDN) is a good part of an entry's cost.
     let dn = if attributes.wants("entryDN") {
         user_dn(tree, user)
@@ -272,6 +286,22 @@ pub fn user_entry(
         })?;
     }
     e.operational(user.id, user.created, user.modified, structural);
+    // The password policy's operational attributes (draft-behera §5.3), as LDAP tools that
+    // manage passwords read them: when the password was set, and when a lock began.
+    if let Some(changed) = user
+        .password_changed
+        .filter(|_| user.password_hash.is_some())
+    {
+        e.add("pwdChangedTime", || [generalized_time(changed)]);
+    }
+    if let Some(until) = user
+        .locked_until
+        .filter(|_| user.is_locked(OffsetDateTime::now_utc()))
+    {
+        e.add("pwdAccountLockedTime", || {
+            [generalized_time(until - lock_duration)]
+        });
+    }
     if auth_timestamp {
         e.add_looked_up("authTimestamp", || {
             Ok(refs.last_login(user.id)?.map(generalized_time))

@@ -14,8 +14,8 @@ use rollcall_ldap::{
 
 use super::LdapDirectory;
 use super::entry::{
-    Attributes, USER_ATTRIBUTES, account_entry, base_entry, branch_entry, kind_branch, role_entry,
-    user_branch, user_entry,
+    Attributes, Lookups, USER_ATTRIBUTES, account_entry, base_entry, branch_entry, kind_branch,
+    role_entry, user_branch, user_entry,
 };
 use super::error::ldap_error;
 use super::tree::{Branch, Target};
@@ -257,6 +257,7 @@ impl Search<'_> {
         };
         let mut refs = self.directory.service.references();
         let custom = &*self.directory.service.policy().custom;
+        let lock_duration = self.directory.service.policy().lockout.duration();
         let mut failure: Option<ServiceError> = None;
         let mut flow = ControlFlow::Continue(());
         let mut visit = |user: &User| {
@@ -275,12 +276,16 @@ impl Search<'_> {
                 return ControlFlow::Continue(());
             }
             if let Some((filter, names)) = &prefilter {
+                let all = Lookups {
+                    member_of: true,
+                    auth_timestamp: true,
+                    lock_duration,
+                };
                 let tried = user_entry(
                     &self.directory.tree,
                     user,
                     &mut refs,
-                    true,
-                    true,
+                    all,
                     Attributes::Only(names),
                     custom,
                 );
@@ -295,12 +300,16 @@ impl Search<'_> {
                     }
                 }
             }
+            let lookups = Lookups {
+                member_of,
+                auth_timestamp,
+                lock_duration,
+            };
             let entry = user_entry(
                 &self.directory.tree,
                 user,
                 &mut refs,
-                member_of,
-                auth_timestamp,
+                lookups,
                 Attributes::All,
                 custom,
             );
