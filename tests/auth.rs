@@ -773,6 +773,36 @@ async fn lockout_counts_failures_survives_restart_and_admins_unlock() {
         assert_eq!(d.bind("erin", "Wrong-Pass-999").await, 49);
     }
     assert_eq!(d.bind("erin", "Erin-Pass-1234").await, 0);
+
+    // Locked again, then unlocked as LDAP tools do it: deleting `pwdAccountLockedTime`, which
+    // only someone with Edit on the user may.
+    for _ in 0..3 {
+        assert_eq!(d.bind("erin", "Wrong-Pass-999").await, 49);
+    }
+    assert_eq!(d.bind("erin", "Erin-Pass-1234").await, 49);
+    const ERIN: &str = "uid=erin,ou=people,dc=example,dc=com";
+    let unlock = ldap3::Mod::Delete("pwdAccountLockedTime", std::collections::HashSet::new());
+    d.user("gus", Some("Gus-Pass-123456"), &[]).await;
+    let (conn, mut gus) = LdapConnAsync::new(&format!("ldap://{}", d.server.ldap))
+        .await
+        .unwrap();
+    ldap3::drive!(conn);
+    gus.simple_bind("uid=gus,ou=people,dc=example,dc=com", "Gus-Pass-123456")
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let refused = gus.modify(ERIN, vec![unlock.clone()]).await.unwrap();
+    assert_ne!(refused.rc, 0, "{refused:?}");
+    assert_eq!(d.bind("erin", "Erin-Pass-1234").await, 49, "still locked");
+    let mut admin = common::admin_connection(d.server.ldap).await;
+    admin
+        .modify(ERIN, vec![unlock])
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    assert_eq!(d.bind("erin", "Erin-Pass-1234").await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

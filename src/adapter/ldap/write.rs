@@ -590,6 +590,22 @@ pub(super) fn modify(
                 };
                 return result.map(drop).map_err(ldap_error);
             }
+            // Deleting `pwdAccountLockedTime` is how LDAP tools unlock an account (as under
+            // OpenLDAP's ppolicy); a lock itself comes only from failed sign-ins.
+            if let [
+                Modification {
+                    op: ModifyOp::Delete,
+                    attribute,
+                },
+            ] = request.changes.as_slice()
+                && attribute.name.eq_ignore_ascii_case("pwdAccountLockedTime")
+            {
+                return dir
+                    .service
+                    .unlock_user(actor, user.id)
+                    .map(drop)
+                    .map_err(ldap_error);
+            }
             let changes = user_changes(dir, actor, &request.changes)?;
             let custom = std::sync::Arc::clone(&dir.service.policy().custom);
             dir.service
