@@ -75,6 +75,21 @@ impl MessageKind {
     }
 }
 
+impl std::str::FromStr for MessageKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown message kind {s:?} (one of {})",
+                    Self::ALL.map(|k| k.as_str()).join(", ")
+                )
+            })
+    }
+}
+
 impl fmt::Display for MessageKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.as_str())

@@ -3352,6 +3352,66 @@ async fn administrators_announce_to_the_people_of_roles_or_to_everyone() {
         5,
         "nothing refused was queued"
     );
+
+    // The outbox, read in parts: by kind, by user, waiting ones, from a time, a few at a time.
+    let read = |query: &'static str| {
+        let d = &d;
+        let admin = admin.clone();
+        async move {
+            d.call(
+                Method::GET,
+                &format!("/admin/outbox?{query}"),
+                Some(&admin),
+                None,
+            )
+            .await
+        }
+    };
+    let (status, two) = read("kind=announcement&count=2").await;
+    assert_eq!(status, StatusCode::OK, "{two}");
+    assert_eq!(two.as_array().unwrap().len(), 2);
+    assert!(
+        two.as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["kind"] == "announcement")
+    );
+    let (_, waiting) = read("waiting=true&kind=announcement").await;
+    assert_eq!(waiting.as_array().unwrap().len(), 5, "no relay: none sent");
+    let (_, later) = read("since=2999-01-01T00:00:00Z").await;
+    assert!(later.as_array().unwrap().is_empty());
+    let (_, everything) = read("since=2000-01-01T00:00:00Z").await;
+    assert_eq!(everything, Value::Array(d.outbox(&admin).await));
+    let eve_id = everything
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["to"] == "eve@example.com")
+        .unwrap()["user"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, eves) = d
+        .call(
+            Method::GET,
+            &format!("/admin/outbox?user={eve_id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert!(
+        eves.as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["user"] == eve_id.as_str()),
+        "{eves}"
+    );
+    let (status, body) = read("kind=postcard").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["detail"].as_str().unwrap().contains("announcement"),
+        "the known kinds are listed: {body}"
+    );
 }
 
 /// Seed 003's user notifications ("account changes", "security events"): a user is told when

@@ -4,6 +4,23 @@ use super::{Actor, Result, Service};
 use crate::model::LicenseUsage;
 use crate::outbox::OutboxMessage;
 
+/// Most messages one outbox query returns.
+pub const MAX_OUTBOX_COUNT: usize = 10_000;
+
+/// Which outbox messages `GET /admin/outbox` returns.
+#[derive(Clone, Debug, Default)]
+pub struct OutboxQuery {
+    /// Created at or after this.
+    pub since: Option<time::OffsetDateTime>,
+    /// For (or, for an admin notice, about) this user.
+    pub user: Option<crate::model::UserId>,
+    pub kind: Option<crate::outbox::MessageKind>,
+    /// Only those not yet sent nor given up.
+    pub waiting: bool,
+    /// At most this many, oldest first; default and ceiling [`MAX_OUTBOX_COUNT`].
+    pub count: Option<usize>,
+}
+
 impl Service {
     /// License usage per type, for the admin REST API.
     pub fn license_report(&self, actor: &Actor) -> Result<Vec<LicenseUsage>> {
@@ -11,9 +28,32 @@ impl Service {
         self.license_usage()
     }
 
-    /// The outbox, oldest first. Messages may hold one-time links, hence administrators only.
-    pub fn outbox_report(&self, actor: &Actor) -> Result<Vec<OutboxMessage>> {
+    /// The outbox messages `query` asks for, oldest first. Messages may hold one-time links,
+    /// hence administrators only.
+    pub fn outbox_report(&self, actor: &Actor, query: &OutboxQuery) -> Result<Vec<OutboxMessage>> {
         self.require_administrator(actor, "read the outbox")?;
-        self.outbox()
+        let limit = query
+            .count
+            .unwrap_or(MAX_OUTBOX_COUNT)
+            .min(MAX_OUTBOX_COUNT);
+        let from = query
+            .since
+            .map_or(uuid::Uuid::nil(), super::outbox::first_id_at);
+        let mut found = Vec::new();
+        for message in self.store.outbox_from(from) {
+            if found.len() >= limit {
+                break;
+            }
+            let message = message?;
+            if query.since.is_some_and(|since| message.created < since)
+                || query.user.is_some_and(|user| message.user != Some(user))
+                || query.kind.is_some_and(|kind| message.kind != kind)
+                || (query.waiting && (message.sent || message.undeliverable))
+            {
+                continue;
+            }
+            found.push(message);
+        }
+        Ok(found)
     }
 }

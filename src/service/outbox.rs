@@ -36,6 +36,11 @@ impl OutboxMark {
     }
 }
 
+/// The lowest time-ordered id a message created at `at` can have.
+pub(super) fn first_id_at(at: OffsetDateTime) -> Uuid {
+    OutboxMark::at(at).0
+}
+
 impl Service {
     /// Messages waiting in (or sent from) the outbox, oldest first.
     pub fn outbox(&self) -> Result<Vec<OutboxMessage>> {

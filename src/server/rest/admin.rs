@@ -228,14 +228,7 @@ async fn audit(
     params: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
 ) -> RestResult<Response> {
     let Query(params) = params.map_err(|e| RestError::bad_request(e.body_text()))?;
-    let since = params
-        .since
-        .as_deref()
-        .map(|s| {
-            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-                .map_err(|e| RestError::bad_request(format!("since {s:?} is not RFC 3339: {e}")))
-        })
-        .transpose()?;
+    let since = params.since.as_deref().map(rfc3339).transpose()?;
     let kind = params
         .kind
         .as_deref()
@@ -450,15 +443,44 @@ async fn announce(
     Ok(Json(announced))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutboxParams {
+    since: Option<String>,
+    user: Option<String>,
+    kind: Option<String>,
+    #[serde(default)]
+    waiting: bool,
+    count: Option<usize>,
+}
+
 async fn outbox(
     State(service): State<Service>,
     headers: HeaderMap,
     peer: Peer,
+    params: Result<Query<OutboxParams>, axum::extract::rejection::QueryRejection>,
 ) -> RestResult<Json<Value>> {
-    as_caller(service, &headers, peer, |s, actor| {
-        Ok(Json(json!(s.outbox_report(actor)?)))
+    let Query(params) = params.map_err(|e| RestError::bad_request(e.body_text()))?;
+    let query = crate::service::OutboxQuery {
+        since: params.since.as_deref().map(rfc3339).transpose()?,
+        user: params.user.as_deref().map(user_id).transpose()?,
+        kind: params
+            .kind
+            .as_deref()
+            .map(|k| k.parse().map_err(RestError::bad_request))
+            .transpose()?,
+        waiting: params.waiting,
+        count: params.count,
+    };
+    as_caller(service, &headers, peer, move |s, actor| {
+        Ok(Json(json!(s.outbox_report(actor, &query)?)))
     })
     .await
+}
+
+fn rfc3339(text: &str) -> RestResult<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| RestError::bad_request(format!("since {text:?} is not RFC 3339: {e}")))
 }
 
 #[derive(Deserialize)]
