@@ -1,6 +1,6 @@
 //! HTTPS on the HTTP listener (`[http] tls = true`): SCIM and REST over TLS with the configured
-//! certificate, links that say `https`, client addresses still audited, and a client that never
-//! finishes its handshake holding up nobody.
+//! certificate, HTTP/2 or HTTP/1.1 as the client offers, links that say `https`, client
+//! addresses still audited, and a client that never finishes its handshake holding up nobody.
 
 mod common;
 
@@ -39,6 +39,11 @@ async fn scim_and_rest_over_https() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(
+        res.version(),
+        reqwest::Version::HTTP_2,
+        "a client that offers HTTP/2 gets it"
+    );
     let created: Value = res.json().await.unwrap();
     // Without a public_url, links are built from the listener, with the right scheme.
     let location = created["meta"]["location"].as_str().unwrap();
@@ -55,6 +60,17 @@ async fn scim_and_rest_over_https() {
         last["client"], "127.0.0.1",
         "the client's address survives TLS"
     );
+
+    // A client that speaks only HTTP/1.1 is served too.
+    let ca = std::fs::read(cert_path("test-ca.pem")).unwrap();
+    let http1 = Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .http1_only()
+        .build()
+        .unwrap();
+    let res = http1.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.version(), reqwest::Version::HTTP_11);
 
     // Plain HTTP to the TLS port gets no HTTP answer.
     let plain = Client::new()

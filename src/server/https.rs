@@ -33,8 +33,9 @@ impl TlsListener {
     ) -> io::Result<TlsListener> {
         let local = tcp.local_addr()?;
         let mut config = tls.clone();
-        // axum serves HTTP/1.1 only.
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        // HTTP/2 for the clients that offer it (many requests on one connection, as SCIM
+        // clients and scripts make), HTTP/1.1 for the rest.
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let acceptor = TlsAcceptor::from(Arc::new(config));
         let (tx, ready) = mpsc::channel(MAX_HANDSHAKES);
         let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
