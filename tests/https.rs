@@ -95,3 +95,21 @@ async fn scim_and_rest_over_https() {
     // SIGTERM with the silent client still connected: a clean stop.
     assert!(server.terminate().success());
 }
+
+/// Plain HTTP speaks HTTP/1.1, and HTTP/2 to a client that starts with its preface.
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_http_takes_http2_with_prior_knowledge() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = common::start_directory("");
+    for (client, version) in [
+        (Client::new(), reqwest::Version::HTTP_11),
+        (
+            Client::builder().http2_prior_knowledge().build().unwrap(),
+            reqwest::Version::HTTP_2,
+        ),
+    ] {
+        let res = client.get(server.url("/healthz")).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.version(), version);
+    }
+}
