@@ -192,7 +192,7 @@ fn an_export_imports_into_another_directory_with_accounts_roles_members_and_mana
     text.push_str(
         &serde_json::json!({"id": uuid::Uuid::now_v7(), "user_name": "migrated", "active": true,
             "created": "2026-01-01T00:00:00Z", "modified": "2026-01-01T00:00:00Z",
-            "version": 0, "password_hash": ssha})
+            "version": 0, "password_hash": ssha, "password_changed": "2026-03-01T08:00:00Z"})
         .to_string(),
     );
     text.push('\n');
@@ -263,6 +263,11 @@ fn an_export_imports_into_another_directory_with_accounts_roles_members_and_mana
             .iter()
             .any(|m| m.user == Some(migrated.id) && m.body.contains("/auth/activate")),
         "no set-password link for a user who has a password"
+    );
+    assert_eq!(
+        migrated.password_changed,
+        Some(time::macros::datetime!(2026-03-01 08:00 UTC)),
+        "the password keeps the age it had in the other directory"
     );
 }
 

@@ -67,6 +67,7 @@ impl Service {
             return Err(ServiceError::UserNameTaken(user.user_name.clone()));
         }
         let mut dropped = None;
+        let exported = matches!(credential, Credential::Exported(_));
         user.password_hash = match credential {
             Credential::Clear(pw) => match self.new_password_hash(None, &pw) {
                 Ok(hash) => Some(hash),
@@ -90,7 +91,11 @@ impl Service {
         user.created = now;
         user.anonymised = false;
         user.first_activated = None;
-        user.password_changed = user.password_hash.as_ref().map(|_| now);
+        // A hash brought from another directory keeps the age it had there (an import line's
+        // `password_changed`), so that `[password] max_age_days` does not start again at a
+        // migration; a time in the future is not believed.
+        let carried = user.password_changed.filter(|at| exported && *at <= now);
+        user.password_changed = user.password_hash.as_ref().map(|_| carried.unwrap_or(now));
         let result = self.transact(|tx| {
             if tx.user(user.id)?.is_some() {
                 return Err(ServiceError::invalid(
