@@ -37,6 +37,17 @@ pub struct Config {
     pub custom_attributes: crate::model::CustomAttributes,
     pub notifications: NotificationsConfig,
     pub outbox: OutboxConfig,
+    pub audit: AuditConfig,
+}
+
+/// The audit trail (`[audit]`).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Days an audit event is kept before the running server removes it (0, the default:
+    /// kept for ever). Every bind and sign-in is an event, so a busy directory's trail grows
+    /// quickly; compliance decides how long it must stay.
+    pub keep_days: u32,
 }
 
 /// The outbox of messages (`[outbox]`).
@@ -390,6 +401,7 @@ impl Default for Config {
             custom_attributes: crate::model::CustomAttributes::default(),
             notifications: NotificationsConfig::default(),
             outbox: OutboxConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -603,6 +615,8 @@ impl Config {
             security_notices: self.notifications.security_notices,
             outbox_keep: (self.outbox.keep_days > 0)
                 .then(|| time::Duration::days(self.outbox.keep_days.into())),
+            audit_keep: (self.audit.keep_days > 0)
+                .then(|| time::Duration::days(self.audit.keep_days.into())),
             recovery_for: crate::service::RecoveryFor {
                 administrators: self.recovery.administrators,
                 regular_users: self.recovery.regular_users,

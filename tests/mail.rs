@@ -830,3 +830,56 @@ fn delivery_passes_find_every_waiting_message_and_old_ones_are_pruned() {
     assert!(service.outbox().unwrap().is_empty());
     assert_eq!(service.verify().unwrap(), Vec::<String>::new());
 }
+
+/// `[audit] keep_days`: events from before the cut are removed, oldest first and in batches,
+/// with their index entries (a query by target no longer finds them, `check` finds nothing
+/// torn); later ones stay.
+#[test]
+fn old_audit_events_are_pruned_with_their_index() {
+    let (_dir, service) = common::service_with(LicenseLimits::default());
+    let mut ids = Vec::new();
+    for i in 0..300 {
+        let user = common::create(
+            &service,
+            common::person(
+                &format!("u{i}"),
+                rollcall::model::LicenseType::Employee,
+                false,
+            ),
+        );
+        ids.push(user.id);
+    }
+    let cut = time::OffsetDateTime::now_utc() + time::Duration::milliseconds(5);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let late = common::create(
+        &service,
+        common::person("late", rollcall::model::LicenseType::Employee, false),
+    );
+    let before = service.audit_events().unwrap().len();
+    assert!(before > 300, "{before}");
+    let removed = service.prune_audit(cut).unwrap();
+    let left = service.audit_events().unwrap();
+    assert_eq!(removed + left.len(), before);
+    assert!(left.iter().all(|e| e.at >= cut), "only later events stay");
+    assert!(
+        left.iter()
+            .any(|e| e.target.as_deref() == Some(&*late.id.to_string())),
+        "late's creation stays"
+    );
+    let about_first = service
+        .audit_query(
+            &common::admin(),
+            &rollcall::service::AuditQuery {
+                target: Some(ids[0].to_string()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(about_first.is_empty(), "{about_first:?}");
+    assert_eq!(service.verify().unwrap(), Vec::<String>::new());
+    assert_eq!(
+        service.prune_audit(cut).unwrap(),
+        0,
+        "nothing left to remove"
+    );
+}

@@ -1,9 +1,10 @@
 //! Housekeeping of the running server. At start and then every [`SWEEP_EVERY`] it removes
 //! ended sessions and expired one-time links (see [`Service::sweep_ended`]); at start and then
 //! every [`ACCOUNT_RULES_EVERY`] it mails password expiry reminders (see
-//! [`Service::remind_password_expiry`]), removes messages older than `[outbox] keep_days` (see
-//! [`Service::prune_outbox`]) and, when `[activity] deactivate_after_days` is set, deactivates
-//! the dormant accounts (see [`Service::deactivate_dormant`]).
+//! [`Service::remind_password_expiry`]), removes messages and audit events older than
+//! `[outbox]` and `[audit] keep_days` (see [`Service::prune_outbox`], [`Service::prune_audit`])
+//! and, when `[activity] deactivate_after_days` is set, deactivates the dormant accounts (see
+//! [`Service::deactivate_dormant`]).
 
 use std::time::Duration;
 
@@ -39,7 +40,21 @@ pub async fn run(service: Service, shutdown: CancellationToken) {
             // account it opens.
             deactivate_dormant(&service).await;
             remind_password_expiry(&service).await;
-            prune_outbox(&service).await;
+            let policy = service.policy();
+            prune(
+                &service,
+                "outbox messages",
+                policy.outbox_keep,
+                Service::prune_outbox,
+            )
+            .await;
+            prune(
+                &service,
+                "audit events",
+                policy.audit_keep,
+                Service::prune_audit,
+            )
+            .await;
         }
         tokio::select! {
             biased;
@@ -67,23 +82,29 @@ async fn sweep_ended(service: &Service) {
     }
 }
 
-async fn prune_outbox(service: &Service) {
-    let Some(keep) = service.policy().outbox_keep else {
+/// Removes `what` older than `keep` (none when `keep` is `None`) with `remove`.
+async fn prune(
+    service: &Service,
+    what: &'static str,
+    keep: Option<time::Duration>,
+    remove: fn(&Service, OffsetDateTime) -> crate::service::Result<usize>,
+) {
+    let Some(keep) = keep else {
         return;
     };
     let sweeper = service.clone();
     let done =
-        tokio::task::spawn_blocking(move || sweeper.prune_outbox(OffsetDateTime::now_utc() - keep))
+        tokio::task::spawn_blocking(move || remove(&sweeper, OffsetDateTime::now_utc() - keep))
             .await;
     match done {
         Ok(Ok(0)) => {}
         Ok(Ok(removed)) => tracing::info!(
             removed,
             days = keep.whole_days(),
-            "removed messages older than the outbox keeps them"
+            "removed {what} older than they are kept"
         ),
-        Ok(Err(e)) => tracing::warn!(error = %e, "pruning the outbox failed; trying again later"),
-        Err(e) => tracing::error!(error = %e, "the outbox pruning stopped unexpectedly"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "removing old {what} failed; trying again later"),
+        Err(e) => tracing::error!(error = %e, "removing old {what} stopped unexpectedly"),
     }
 }
 

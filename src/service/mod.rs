@@ -24,6 +24,7 @@ mod passwords;
 mod query;
 mod recovery;
 mod refs;
+mod retention;
 mod review;
 mod roles;
 mod security_notice;
@@ -161,8 +162,10 @@ pub struct Policy {
     pub custom: Arc<crate::model::CustomAttributes>,
     /// The dormant-account rule, when `[activity] deactivate_after_days` sets one.
     pub dormancy: Option<DormancyPolicy>,
-    /// How long sent and undeliverable messages stay in the outbox; `None`: for ever.
+    /// How long messages stay in the outbox; `None`: for ever.
     pub outbox_keep: Option<time::Duration>,
+    /// How long audit events are kept; `None`: for ever.
+    pub audit_keep: Option<time::Duration>,
 }
 
 impl Default for Policy {
@@ -185,6 +188,7 @@ impl Default for Policy {
             custom: Arc::default(),
             dormancy: None,
             outbox_keep: Some(time::Duration::days(90)),
+            audit_keep: None,
         }
     }
 }

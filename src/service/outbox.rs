@@ -15,9 +15,6 @@ use crate::store::UserKey;
 /// longer than any transaction runs.
 const SETTLE: time::Duration = time::Duration::minutes(5);
 
-/// Messages removed per transaction by [`Service::prune_outbox`].
-const PRUNE_BATCH: usize = 256;
-
 /// Where a delivery pass starts reading the outbox: every message before it is sent or
 /// undeliverable, so a pass reads the messages still waiting and the last few minutes', not
 /// every message ever sent. Held by the delivery loop; the default reads everything.
@@ -72,27 +69,6 @@ impl Service {
             }
         }
         Ok((due, next))
-    }
-
-    /// Removes the messages created before `before`, sent or not: their links expired long
-    /// ago, and the outbox must not grow with every message ever queued. Returns how many.
-    pub fn prune_outbox(&self, before: OffsetDateTime) -> Result<usize> {
-        let mut old = Vec::new();
-        for message in self.store.outbox() {
-            let message = message?;
-            if message.created < before {
-                old.push(message.id);
-            }
-        }
-        for batch in old.chunks(PRUNE_BATCH) {
-            self.transact(|tx| {
-                for id in batch {
-                    tx.delete_outbox(*id)?;
-                }
-                Ok(())
-            })?;
-        }
-        Ok(old.len())
     }
 
     pub fn mark_sent(&self, id: Uuid) -> Result<()> {

@@ -202,6 +202,8 @@ pub trait Txn {
     /// name in any case) and names their subject `id` instead; returns how many changed. For
     /// anonymisation: the trail keeps what happened and when, not who it happened to.
     fn erase_audit_of(&mut self, target: &str, id: &str) -> Result<usize, TxError>;
+    /// Removes an audit event and its index entry (retention: `[audit] keep_days`).
+    fn delete_audit(&mut self, id: uuid::Uuid) -> Result<(), TxError>;
     fn put_api_token(&mut self, digest: &SecretDigest, token: &ApiToken) -> Result<(), TxError>;
     fn api_token(&mut self, digest: &SecretDigest) -> Result<Option<ApiToken>, TxError>;
     fn put_link(&mut self, digest: &SecretDigest, link: &OneTimeLink) -> Result<(), TxError>;

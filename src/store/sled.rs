@@ -704,8 +704,8 @@ impl Store for SledStore {
 
     fn audit_about(&self, target: &str) -> Iter<'_, AuditEvent> {
         match self.suffixes_under(T::AuditTargets, &text_prefix(&fold(target))) {
-            // Events are never removed; a missing one would be a torn index, which `verify`
-            // reports, so it is skipped here.
+            // An event and its index entry are removed together (retention); a missing one
+            // would be a torn index, which `verify` reports, so it is skipped here.
             Ok(ids) => Box::new(
                 ids.into_iter()
                     .filter_map(move |id| self.get(T::Audit, &id).transpose()),
@@ -1349,6 +1349,15 @@ impl Txn for SledTxn<'_> {
     fn append_audit(&mut self, event: &AuditEvent) -> Result<(), TxError> {
         self.put(T::Audit, event.id.as_bytes(), event);
         self.move_entry(T::AuditTargets, None, audit_target_key(event).as_deref());
+        Ok(())
+    }
+
+    fn delete_audit(&mut self, id: uuid::Uuid) -> Result<(), TxError> {
+        let Some(event) = self.get::<AuditEvent>(T::Audit, id.as_bytes())? else {
+            return Ok(());
+        };
+        self.set(T::Audit, id.as_bytes(), None);
+        self.move_entry(T::AuditTargets, audit_target_key(&event).as_deref(), None);
         Ok(())
     }
 
