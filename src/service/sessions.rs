@@ -196,6 +196,9 @@ impl Service {
         from: LoginSource,
         user_agent: Option<String>,
     ) -> Result<IssuedToken> {
+        // The signing keys are made (a transaction of their own, on a new store) before the
+        // login's transaction, inside which the token is signed.
+        self.key_ring()?;
         // Prepared once (signing is the costly part) and recorded in the login's own
         // transaction, which may run again on a conflict.
         let mut pending: Option<IssuedToken> = None;
