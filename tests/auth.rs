@@ -178,6 +178,23 @@ impl Directory {
         body.as_array().unwrap().clone()
     }
 
+    /// A SCIM PATCH `replace` of one attribute of user `id`, as the provisioning client;
+    /// the user as it is now.
+    async fn replace_attribute(&self, id: &str, path: impl Into<String>, value: Value) -> Value {
+        let (status, body) = self
+            .call(
+                Method::PATCH,
+                &format!("/scim/v2/Users/{id}"),
+                Some(TOKEN),
+                Some(json!({"schemas": [PATCH_OP], "Operations": [
+                    {"op": "replace", "path": path.into(), "value": value}
+                ]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
     /// Some audit event of `kind` has `fragment` in its detail.
     async fn assert_audited(&self, admin: &str, kind: &str, fragment: &str) {
         let events = self.audit(admin, &format!("kind={kind}")).await;
@@ -755,17 +772,9 @@ async fn lockout_counts_failures_survives_restart_and_admins_unlock() {
     assert_eq!(d.bind("erin", "Erin-Pass-1234").await, 49);
 
     // The admin unlocks over SCIM (`locked: false`), and the user is back.
-    let (status, user) = d
-        .call(
-            Method::PATCH,
-            &format!("/scim/v2/Users/{id}"),
-            Some(TOKEN),
-            Some(json!({"schemas": [PATCH_OP], "Operations": [
-                {"op": "replace", "path": format!("{ROLLCALL}:locked"), "value": false}
-            ]})),
-        )
+    let user = d
+        .replace_attribute(&id, format!("{ROLLCALL}:locked"), json!(false))
         .await;
-    assert_eq!(status, StatusCode::OK, "{user}");
     assert_eq!(user[ROLLCALL]["locked"], false);
     assert_eq!(d.bind("erin", "Erin-Pass-1234").await, 0);
     // Failures were forgotten: two more wrong ones do not lock again.
@@ -1589,17 +1598,8 @@ async fn scim_delete_erases_the_users_personal_data_from_the_audit_trail() {
     let d = Directory::start("");
     let admin = d.admin_token().await;
     let id = d.user("mara.vance", None, &[]).await;
-    let (status, body) = d
-        .call(
-            Method::PATCH,
-            &format!("/scim/v2/Users/{id}"),
-            Some(TOKEN),
-            Some(json!({"schemas": [PATCH_OP], "Operations": [
-                {"op": "replace", "path": "title", "value": "Lighthouse Keeper"}
-            ]})),
-        )
+    d.replace_attribute(&id, "title", json!("Lighthouse Keeper"))
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     let before = d.audit(&admin, &format!("target={id}")).await;
     assert!(
         before.len() >= 2
@@ -1765,17 +1765,8 @@ async fn a_browser_asks_for_a_reset_link_on_the_forgotten_password_page() {
     let admin = d.admin_token().await;
     let lou = d.user("lou", Some("Lou-Old-Pass-123"), &[]).await;
     // Times in lou's messages are on lou's clock (seed 003 "language and timezone").
-    let (status, body) = d
-        .call(
-            Method::PATCH,
-            &format!("/scim/v2/Users/{lou}"),
-            Some(TOKEN),
-            Some(json!({"schemas": [PATCH_OP], "Operations": [
-                {"op": "replace", "path": "timezone", "value": "America/New_York"}
-            ]})),
-        )
+    d.replace_attribute(&lou, "timezone", json!("America/New_York"))
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     let opened = d
         .http
         .get(d.server.url("/auth/password/forgot"))
