@@ -129,6 +129,10 @@ enum Command {
     Check,
     /// Show license usage per type.
     Licenses,
+    /// The audit trail as JSON lines, oldest first (as GET /admin/audit).
+    Audit(control::AuditArgs),
+    /// The outbox (queued and sent messages) as JSON lines, oldest first (as GET /admin/outbox).
+    Outbox(control::OutboxArgs),
     /// Create accounts, roles and users from JSON lines on stdin (the `export` format; a user
     /// may add "password" or an exported "password_hash"), or people from a CSV sheet; prints
     /// a line per record once it is durably stored.
@@ -230,6 +234,8 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Check => operate(&config, control::Command::Check, false),
         Command::Licenses => operate(&config, control::Command::Licenses, false),
+        Command::Audit(args) => operate(&config, control::Command::Audit(args), false),
+        Command::Outbox(args) => operate(&config, control::Command::Outbox(args), false),
         Command::Import { format, update } => import(&config, format, update),
         Command::Backup { file, recipients } => {
             // The server resolves nothing against its own working directory.

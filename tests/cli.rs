@@ -147,6 +147,38 @@ fn users_roles_and_accounts_are_managed_from_the_command_line_under_the_rules() 
         "without an active administrator",
     );
 
+    // The audit trail and the outbox, read from the command line as JSON lines.
+    let lines = |out: Output| -> Vec<Value> {
+        ok(out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let alice_id = shown["id"].as_str().unwrap().to_string();
+    let activations = lines(run(
+        &data,
+        &["audit", "--kind", "user_activated", "--target", &alice_id],
+    ));
+    assert_eq!(activations.len(), 1, "{activations:?}");
+    assert_eq!(activations[0]["source"], "cli");
+    let since = lines(run(&data, &["audit", "--since", "2999-01-01T00:00:00Z"]));
+    assert!(since.is_empty());
+    refused(run(&data, &["audit", "--since", "yesterday"]), "RFC 3339");
+    refused(
+        run(&data, &["audit", "--kind", "nap"]),
+        "unknown audit kind",
+    );
+    let alices = lines(run(&data, &["outbox", "--user", "alice"]));
+    assert!(
+        alices.iter().all(|m| m["user"] == alice_id.as_str()),
+        "{alices:?}"
+    );
+    refused(
+        run(&data, &["outbox", "--kind", "postcard"]),
+        "announcement",
+    );
+    refused(run(&data, &["outbox", "--user", "nobody"]), "not found");
+
     // The same commands on the stopped store, as JSON lines without secrets.
     assert!(server.terminate().success());
     let users: Vec<Value> = ok(run(&data, &["user", "list", "--json"]))

@@ -23,6 +23,10 @@ pub enum Command {
     Token(TokenCommand),
     Report(ReportCommand),
     Licenses,
+    /// Audit events as JSON lines.
+    Audit(AuditArgs),
+    /// Outbox messages as JSON lines.
+    Outbox(OutboxArgs),
     /// Cross-check every index and counter against the records.
     Check,
     /// Every account, role and readable user as JSON lines.
@@ -246,6 +250,46 @@ pub enum RoleCommand {
         #[arg(required = true, value_name = "USERNAME")]
         user_names: Vec<String>,
     },
+}
+
+/// Which audit events `rollcall audit` prints (as `GET /admin/audit` takes them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Args)]
+pub struct AuditArgs {
+    /// From this time on (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// By this actor: a user id, `system` or `anonymous`.
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// About this record: an id, or a userName.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Of this kind, e.g. login_failed.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// At most this many, oldest first (at most 10 000).
+    #[arg(long)]
+    pub count: Option<usize>,
+}
+
+/// Which outbox messages `rollcall outbox` prints (as `GET /admin/outbox` takes them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Args)]
+pub struct OutboxArgs {
+    /// Created from this time on (RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// For this user, by userName.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Of this kind, e.g. password_reset.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only those not yet sent nor given up.
+    #[arg(long)]
+    pub waiting: bool,
+    /// At most this many, oldest first (at most 10 000).
+    #[arg(long)]
+    pub count: Option<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Subcommand)]
@@ -714,6 +758,42 @@ pub fn execute(
                 writeln!(out, "{:<9} {}/{}", usage.license, usage.used, limit)?;
             }
         }
+        Command::Audit(args) => {
+            let query = crate::service::AuditQuery {
+                since: args.since.as_deref().map(since).transpose()?,
+                actor: args.actor,
+                target: args.target,
+                kind: args
+                    .kind
+                    .as_deref()
+                    .map(|k| k.parse().map_err(ControlError::Refused))
+                    .transpose()?,
+                count: args.count,
+            };
+            for event in service.audit_query(&actor, &query)? {
+                writeln!(out, "{}", serde_json::to_string(&event)?)?;
+            }
+        }
+        Command::Outbox(args) => {
+            let query = crate::service::OutboxQuery {
+                since: args.since.as_deref().map(since).transpose()?,
+                user: args
+                    .user
+                    .map(|name| named(service.user_by_name(&actor, &name), "user", &name))
+                    .transpose()?
+                    .map(|u| u.id),
+                kind: args
+                    .kind
+                    .as_deref()
+                    .map(|k| k.parse().map_err(ControlError::Refused))
+                    .transpose()?,
+                waiting: args.waiting,
+                count: args.count,
+            };
+            for message in service.outbox_report(&actor, &query)? {
+                writeln!(out, "{}", serde_json::to_string(&message)?)?;
+            }
+        }
         Command::Check => {
             let problems = service.verify()?;
             if !problems.is_empty() {
@@ -746,6 +826,13 @@ pub fn execute(
 }
 
 /// Says which name a lookup was for, when a command takes several.
+/// A `--since` time.
+fn since(text: &str) -> Result<time::OffsetDateTime, ControlError> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|e| {
+        ControlError::Refused(format!("--since {text:?} is not an RFC 3339 time: {e}"))
+    })
+}
+
 /// The users of `names`, or an error naming every name that is not a user.
 fn users_named(
     service: &Service,
