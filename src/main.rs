@@ -220,6 +220,13 @@ fn main() -> anyhow::Result<()> {
             roles,
             everyone,
         } => {
+            // Said before the text is typed, not after.
+            if everyone == !roles.is_empty() {
+                bail!(
+                    "name the roles whose members it is for with --role, or send it to every \
+                     active person with --everyone (not both)"
+                );
+            }
             let body = read_text()?;
             operate(
                 &config,
