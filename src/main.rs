@@ -221,7 +221,7 @@ fn main() -> anyhow::Result<()> {
             everyone,
         } => {
             // Said before the text is typed, not after.
-            if everyone == !roles.is_empty() {
+            if everyone != roles.is_empty() {
                 bail!(
                     "name the roles whose members it is for with --role, or send it to every \
                      active person with --everyone (not both)"
