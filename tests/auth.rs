@@ -3331,13 +3331,16 @@ async fn administrators_announce_to_the_people_of_roles_or_to_everyone() {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    let out = common::run(&d.server.data, &["announce", "--subject", "Hi"]);
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("--everyone"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for flags in [&[][..], &["--everyone", "--role", "Support"][..]] {
+        let args = [&["announce", "--subject", "Hi"][..], flags].concat();
+        let out = common::run(&d.server.data, &args);
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--everyone (not both)"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     assert_eq!(
         announcements(d.outbox(&admin).await).len(),
         5,
