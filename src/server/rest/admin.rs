@@ -227,7 +227,7 @@ async fn audit(
     peer: Peer,
     params: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
 ) -> RestResult<Response> {
-    let Query(params) = params.map_err(|e| RestError::bad_request(e.body_text()))?;
+    let params = query(params)?;
     let since = params.since.as_deref().map(rfc3339).transpose()?;
     let kind = params
         .kind
@@ -292,7 +292,7 @@ async fn access_review(
     params: Result<Query<AccessParams>, axum::extract::rejection::QueryRejection>,
 ) -> RestResult<Response> {
     use crate::review::{Format, Writer};
-    let Query(params) = params.map_err(|e| RestError::bad_request(e.body_text()))?;
+    let params = query(params)?;
     let format = match params.format.as_deref() {
         None | Some("jsonl" | "json") => Format::Json,
         Some("csv") => Format::Csv,
@@ -460,7 +460,7 @@ async fn outbox(
     peer: Peer,
     params: Result<Query<OutboxParams>, axum::extract::rejection::QueryRejection>,
 ) -> RestResult<Json<Value>> {
-    let Query(params) = params.map_err(|e| RestError::bad_request(e.body_text()))?;
+    let params = query(params)?;
     let query = crate::service::OutboxQuery {
         since: params.since.as_deref().map(rfc3339).transpose()?,
         user: params.user.as_deref().map(user_id).transpose()?,
@@ -476,6 +476,13 @@ async fn outbox(
         Ok(Json(json!(s.outbox_report(actor, &query)?)))
     })
     .await
+}
+
+/// Query parameters, or a 400 that says what is wrong with them.
+fn query<T>(params: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> RestResult<T> {
+    params
+        .map(|Query(p)| p)
+        .map_err(|e| RestError::bad_request(e.body_text()))
 }
 
 fn rfc3339(text: &str) -> RestResult<time::OffsetDateTime> {
