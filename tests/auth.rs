@@ -1591,6 +1591,137 @@ fn grace_logins_are_counted_exactly_under_concurrency() {
     );
 }
 
+/// Seed 003 "set temporary password", with `[password] reset_must_change`: a password an
+/// administrator sets (at creation or as a reset) must be replaced at the next sign-in. A bind
+/// succeeds but may do nothing but Password Modify (the password policy control says
+/// `changeAfterReset`); a REST session may only change the password. Passwords an identity
+/// provider sends are the users' own.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_an_administrator_sets_must_be_changed_at_the_next_sign_in() {
+    let d = Directory::start("[password]\nreset_must_change = true\n");
+    let admin = d.admin_token().await;
+    let (status, tia) = d
+        .call(
+            Method::POST,
+            "/scim/v2/Users",
+            Some(&admin),
+            Some(json!({"userName": "tia", "active": true, "password": "Tia-Temp-Pass-123"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{tia}");
+    let tia = tia["id"].as_str().unwrap().to_string();
+    const TIA: &str = "uid=tia,ou=people,dc=example,dc=com";
+    let url = format!("ldap://{}", d.server.ldap);
+    let tool = |name: &str, args: &[&str]| {
+        let mut c = common::openldap_tool(name)?;
+        c.args(["-x", "-H", &url, "-D", TIA]).args(args);
+        Some(c.output().unwrap())
+    };
+    let text = |out: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    if let Some(out) = tool("ldapwhoami", &["-w", "Tia-Temp-Pass-123", "-e", "ppolicy"]) {
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(
+            text(&out).contains("Password must be changed"),
+            "{}",
+            text(&out)
+        );
+        let search = [
+            "-w",
+            "Tia-Temp-Pass-123",
+            "-b",
+            "dc=example,dc=com",
+            "(uid=tia)",
+        ];
+        let out = tool("ldapsearch", &search).unwrap();
+        assert_eq!(out.status.code(), Some(50), "{}", text(&out));
+        assert!(text(&out).contains("choose your own"), "{}", text(&out));
+        let change = [
+            "-w",
+            "Tia-Temp-Pass-123",
+            "-a",
+            "Tia-Temp-Pass-123",
+            "-s",
+            "Tia-Own-Pass-456",
+        ];
+        let out = tool("ldappasswd", &change).unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        let out = tool(
+            "ldapsearch",
+            &[
+                "-w",
+                "Tia-Own-Pass-456",
+                "-b",
+                "dc=example,dc=com",
+                "(uid=tia)",
+                "uid",
+            ],
+        )
+        .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(text(&out).contains("result: 0 Success"), "{}", text(&out));
+    }
+
+    // An administrator's reset is temporary again; over REST the session may only change it.
+    let (status, body) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Users/{tia}"),
+            Some(&admin),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "replace", "path": "password", "value": "Tia-Reset-Pass-789"}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = d.login("tia", "Tia-Reset-Pass-789", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["password_must_change"], true, "{body}");
+    let limited = body["access_token"].as_str().unwrap().to_string();
+    let (status, body) = d
+        .call(Method::GET, "/auth/sessions", Some(&limited), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("choose your own first"),
+        "{body}"
+    );
+    let (status, body) = d
+        .call(
+            Method::POST,
+            "/auth/password",
+            Some(&limited),
+            Some(
+                json!({"old_password": "Tia-Reset-Pass-789", "new_password": "Tia-Mine-Pass-012"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, body) = d.login("tia", "Tia-Mine-Pass-012", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.get("password_must_change").is_none(), "{body}");
+    let own = body["access_token"].as_str().unwrap().to_string();
+    let (status, _) = d
+        .call(Method::GET, "/auth/sessions", Some(&own), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // An identity provider's password is the user's own.
+    let ida = d.user("ida", Some("Ida-Idp-Pass-123"), &[]).await;
+    assert!(!ida.is_empty());
+    let (status, body) = d.login("ida", "Ida-Idp-Pass-123", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.get("password_must_change").is_none(), "{body}");
+}
+
 /// Deprovisioning by SCIM DELETE anonymises; the audit trail read back over the admin API then
 /// still lists what happened to the user, by id, but none of its personal data.
 #[tokio::test(flavor = "multi_thread")]

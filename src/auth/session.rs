@@ -28,6 +28,9 @@ pub struct Session {
     /// Good only for enrolling an authenticator (MFA required, none enrolled yet).
     #[serde(default)]
     pub enrol_only: bool,
+    /// Good only for replacing a temporary password (`[password] reset_must_change`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub change_only: bool,
     /// The client's `User-Agent` at sign-in, so that a user or an administrator can tell the
     /// devices holding sessions apart before ending one (seed 003: "device tracking").
     #[serde(default)]

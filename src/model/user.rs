@@ -159,6 +159,10 @@ pub struct User {
     pub password_hash: Option<String>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub password_changed: Option<OffsetDateTime>,
+    /// The password was set by someone else (an administrator) under `[password]
+    /// reset_must_change`: a temporary one, to be replaced by the user at the next sign-in.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub password_must_change: bool,
     /// Earlier password hashes, newest first, as many as `[password] history` asks for.
     #[serde(default)]
     pub password_history: Vec<String>,
@@ -219,6 +223,7 @@ impl User {
             roles: Vec::new(),
             password_hash: None,
             password_changed: None,
+            password_must_change: false,
             password_history: Vec::new(),
             locked_until: None,
             totp: None,

@@ -19,6 +19,10 @@ pub struct PasswordPolicy {
     /// Days before its expiry that a user is mailed a reminder to change its password
     /// (0: none). Meaningful with `max_age_days` only.
     pub expiry_warning_days: u32,
+    /// A password an administrator sets for someone (at creation or as a reset) is temporary:
+    /// its user must choose another at the next sign-in (seed 003 "set temporary password").
+    /// Passwords from provisioning clients (identity providers) are the users' own.
+    pub reset_must_change: bool,
     /// Sign-ins an expired password still allows, so that its user can change it over LDAP
     /// (Password Modify needs a bound connection); 0: none, an expired password then takes
     /// a reset link or an administrator.
@@ -53,6 +57,7 @@ impl Default for PasswordPolicy {
             max_age_days: 0,
             expiry_warning_days: 14,
             grace_logins: 0,
+            reset_must_change: false,
             users_may_change: true,
             provisioned: ProvisionedViolation::Drop,
         }

@@ -6,8 +6,7 @@
 //! escalation commits without its notice. Roles that only let their members read, or change
 //! their own record, are granted all the time by identity providers and raise nothing.
 
-use super::{Actor, Principal, Result, Service};
-use crate::audit::Source;
+use super::{Actor, Result, Service};
 use crate::mail::{Var, Vars};
 use crate::model::{Action, Entity, PermissionLevel, Permissions, Role, RoleId, User};
 use crate::outbox::MessageKind;
@@ -26,7 +25,7 @@ impl Service {
         if role.administrator {
             return self.notify_administrator_granted(tx, actor, user, role);
         }
-        if role.role_type.is_none() || role.permissions.is_empty() || own_setup(actor) {
+        if role.role_type.is_none() || role.permissions.is_empty() || actor.is_own_setup() {
             return Ok(());
         }
         let mut held = Vec::with_capacity(before.len());
@@ -61,7 +60,7 @@ impl Service {
         user: &User,
         role: &Role,
     ) -> Result<()> {
-        if own_setup(actor) {
+        if actor.is_own_setup() {
             return Ok(());
         }
         let detail = format!(
@@ -97,7 +96,7 @@ impl Service {
         members: usize,
     ) -> Result<()> {
         // A plain group grants nothing, whatever it carries.
-        if new.role_type.is_none() || own_setup(actor) {
+        if new.role_type.is_none() || actor.is_own_setup() {
             return Ok(());
         }
         let mut raised = Vec::new();
@@ -147,12 +146,6 @@ impl Service {
             actor.source
         ))
     }
-}
-
-/// The directory setting itself up (the first start's administrator and roles): nobody to
-/// warn about.
-fn own_setup(actor: &Actor) -> bool {
-    actor.principal == Principal::System && actor.source == Source::System
 }
 
 /// The create, edit and delete permissions on others' records that `granted` gives and none

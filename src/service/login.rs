@@ -47,6 +47,8 @@ pub struct LoggedIn {
     /// The password has expired and this was a grace login (`[password] grace_logins`): how
     /// many are left.
     pub grace_remaining: Option<u32>,
+    /// The password is a temporary one an administrator set: the session may only replace it.
+    pub must_change: bool,
 }
 
 /// Why a login was refused; only ever written to the audit trail.
@@ -236,6 +238,7 @@ impl Service {
                 Err(ServiceError::InvalidCredentials)
             }
             None => {
+                let user_must_change = user.password_must_change;
                 let policy = &self.policy.password;
                 let password_expires = policy.expires(user.password_changed).filter(|_| {
                     policy
@@ -248,6 +251,7 @@ impl Service {
                     enrol_only,
                     password_expires,
                     grace_remaining: None,
+                    must_change: user_must_change,
                 };
                 let accepted = self.accept(
                     &actor,

@@ -82,6 +82,12 @@ pub enum Principal {
 }
 
 impl Actor {
+    /// The directory setting itself up (the first start's administrator and roles): nobody
+    /// to warn about, and no temporary password.
+    pub(super) fn is_own_setup(&self) -> bool {
+        self.principal == Principal::System && self.source == Source::System
+    }
+
     pub fn system(source: Source) -> Self {
         Self {
             principal: Principal::System,

@@ -40,7 +40,16 @@ impl Service {
 
     /// Puts `hash` in place, keeping the one it replaces in the history. A new password voids
     /// every session made with the old one (they were issued before `password_changed`).
-    pub(super) fn install_password(&self, user: &mut User, hash: String, now: OffsetDateTime) {
+    /// `temporary`: the password was set by someone else, and `[password] reset_must_change`
+    /// has its user replace it at the next sign-in (see [`Service::sets_temporary`]).
+    pub(super) fn install_password(
+        &self,
+        user: &mut User,
+        hash: String,
+        now: OffsetDateTime,
+        temporary: bool,
+    ) {
+        user.password_must_change = temporary;
         let keep = self.policy.password.history.saturating_sub(1);
         if let Some(old) = user.password_hash.take() {
             user.password_history.insert(0, old);
@@ -69,9 +78,27 @@ impl Service {
             return self.user(actor, id);
         };
         let now = OffsetDateTime::now_utc();
+        let temporary = self.sets_temporary(actor, id)?;
         self.update_user(actor, id, None, |u| {
-            self.install_password(u, hash.clone(), now);
+            self.install_password(u, hash.clone(), now, temporary);
             Ok(())
+        })
+    }
+
+    /// Whether a password `actor` sets for user `id` is temporary: under `[password]
+    /// reset_must_change`, one set by anyone but the user itself (an administrator acting as
+    /// the user included) and but a provisioning client, whose passwords are the users' own.
+    pub(super) fn sets_temporary(&self, actor: &Actor, id: UserId) -> Result<bool> {
+        if !self.policy.password.reset_must_change || actor.is_own_setup() {
+            return Ok(false);
+        }
+        Ok(match actor.principal {
+            Principal::User(me) if me == id => actor.acting_admin.is_some(),
+            Principal::User(other) => self
+                .records()
+                .user(other)?
+                .is_none_or(|u| u.kind != crate::model::PrincipalKind::Api),
+            _ => true,
         })
     }
 
@@ -122,7 +149,9 @@ impl Service {
         let user = self.reauthenticate(actor, id, old_password)?;
         let hash = self.new_password_hash(Some(&user), new_password)?;
         let now = OffsetDateTime::now_utc();
-        self.update_own(actor, id, |u| self.install_password(u, hash.clone(), now))
+        self.update_own(actor, id, |u| {
+            self.install_password(u, hash.clone(), now, false)
+        })
     }
 
     /// Whether a policy violation in a password `subject` sends is dropped rather than refused:

@@ -237,7 +237,7 @@ impl Service {
             tx.delete_link(&digest)?;
             let old = super::users::readable(tx, user.id)?;
             let mut new = old.clone();
-            self.install_password(&mut new, hash.clone(), now);
+            self.install_password(&mut new, hash.clone(), now, false);
             new.locked_until = None;
             let detail = match purpose {
                 LinkPurpose::SetPassword => "first password set from the activation link",

@@ -30,6 +30,17 @@ pub struct IssuedToken {
     pub password_expires: Option<OffsetDateTime>,
     /// The password has expired and the sign-in took a grace login: how many are left.
     pub grace_remaining: Option<u32>,
+    /// The password is temporary: the session may only replace it.
+    pub password_must_change: bool,
+}
+
+/// What a session is limited to, when it is.
+#[derive(Clone, Copy, Debug, Default)]
+struct Limited {
+    /// Enrolling an authenticator (MFA required, none enrolled).
+    enrol_only: bool,
+    /// Replacing a temporary password.
+    change_only: bool,
 }
 
 /// Who a presented session token speaks for.
@@ -57,8 +68,11 @@ pub enum SessionUse {
     Api,
     /// The user's own account endpoints under `/auth/` (sessions, password, MFA).
     OwnAccount,
-    /// Enrolling an authenticator: the one thing an enrol-only session may do.
+    /// Enrolling an authenticator: the one thing an enrol-only session may do (and signing
+    /// out).
     Enrolment,
+    /// Changing one's own password: the one thing a session on a temporary password may do.
+    PasswordChange,
 }
 
 impl Service {
@@ -75,7 +89,19 @@ impl Service {
         let principal = self
             .authenticate_session(token)?
             .ok_or(ServiceError::InvalidCredentials)?;
-        if principal.session.enrol_only && usage != SessionUse::Enrolment {
+        if principal.session.change_only
+            && !matches!(usage, SessionUse::PasswordChange | SessionUse::Enrolment)
+        {
+            return Err(ServiceError::Forbidden(
+                "your password was set by an administrator: choose your own first (POST \
+                 /auth/password with it as the old password)"
+                    .into(),
+            ));
+        }
+        if principal.session.enrol_only
+            && !(usage == SessionUse::Enrolment
+                || (usage == SessionUse::PasswordChange && principal.session.change_only))
+        {
             return Err(ServiceError::Forbidden(
                 "your roles require MFA: enrol an authenticator (POST /auth/totp/enroll) and \
                  sign in again with a code"
@@ -215,7 +241,10 @@ impl Service {
                         &logged.user,
                         &logged.settings,
                         None,
-                        logged.enrol_only,
+                        Limited {
+                            enrol_only: logged.enrol_only,
+                            change_only: logged.must_change,
+                        },
                         user_agent.clone(),
                     )?),
                 };
@@ -226,6 +255,7 @@ impl Service {
         let mut issued = pending.expect("a successful login recorded its session");
         issued.password_expires = logged.password_expires;
         issued.grace_remaining = logged.grace_remaining;
+        issued.password_must_change = logged.must_change;
         Ok(issued)
     }
 
@@ -237,9 +267,13 @@ impl Service {
         user: &User,
         settings: &EffectiveSettings,
         acting_admin: Option<UserId>,
-        enrol_only: bool,
+        limited: Limited,
         user_agent: Option<String>,
     ) -> Result<IssuedToken> {
+        let Limited {
+            enrol_only,
+            change_only,
+        } = limited;
         let ring = self.key_ring()?;
         let now = OffsetDateTime::now_utc();
         let lifetime = settings
@@ -257,6 +291,7 @@ impl Service {
             source: actor.source,
             client: actor.client,
             enrol_only,
+            change_only,
             user_agent,
         };
         let claims = Claims {
@@ -279,6 +314,7 @@ impl Service {
             session,
             password_expires: None,
             grace_remaining: None,
+            password_must_change: false,
         })
     }
 
@@ -549,7 +585,14 @@ impl Service {
         };
         // The session is the administrator's doing: the user's session limit neither counts
         // it nor makes room for it.
-        let issued = self.prepare(&acting, &user, &settings, Some(admin), false, user_agent)?;
+        let issued = self.prepare(
+            &acting,
+            &user,
+            &settings,
+            Some(admin),
+            Limited::default(),
+            user_agent,
+        )?;
         self.transact(|tx| {
             self.audit(
                 tx,

@@ -96,6 +96,16 @@ impl Service {
         // migration; a time in the future is not believed.
         let carried = user.password_changed.filter(|at| exported && *at <= now);
         user.password_changed = user.password_hash.as_ref().map(|_| carried.unwrap_or(now));
+        // A password someone chose for a new user is temporary under the policy; the user
+        // being created cannot have chosen it, so only who creates counts.
+        user.password_must_change = user.password_hash.is_some()
+            && !exported
+            && self.policy.password.reset_must_change
+            && !actor.is_own_setup()
+            && !subject
+                .user
+                .as_ref()
+                .is_some_and(|u| u.kind == crate::model::PrincipalKind::Api);
         let result = self.transact(|tx| {
             if tx.user(user.id)?.is_some() {
                 return Err(ServiceError::invalid(
@@ -153,12 +163,14 @@ impl Service {
             None => None,
         };
         let now = OffsetDateTime::now_utc();
+        let temporary = self.sets_temporary(actor, id)?;
         self.update_user(actor, id, expected_version, |current| {
             let mut next = replacement.clone();
             next.id = current.id;
             next.roles = current.roles.clone();
             next.password_hash = current.password_hash.clone();
             next.password_changed = current.password_changed;
+            next.password_must_change = current.password_must_change;
             next.password_history = current.password_history.clone();
             next.locked_until = current.locked_until;
             next.totp = current.totp.clone();
@@ -175,7 +187,7 @@ impl Service {
                 }
             }
             if let Some(hash) = &hash {
-                self.install_password(&mut next, hash.clone(), now);
+                self.install_password(&mut next, hash.clone(), now, temporary);
             }
             *current = next;
             Ok(())
@@ -243,7 +255,7 @@ impl Service {
             .map_err(|e| ServiceError::invalid("password", e.to_string()))?;
         let now = OffsetDateTime::now_utc();
         self.update_user(actor, id, None, |u| {
-            self.install_password(u, hash.clone(), now);
+            self.install_password(u, hash.clone(), now, false);
             Ok(())
         })
     }

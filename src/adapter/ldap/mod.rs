@@ -11,7 +11,7 @@ mod write;
 
 use std::net::IpAddr;
 
-use rollcall_ldap::ppolicy::PolicyResponse;
+use rollcall_ldap::ppolicy::{PolicyError, PolicyResponse};
 use rollcall_ldap::{
     AddRequest, ClientInfo, Directory, Dn, EntrySink, LdapError, ModifyDnRequest, ModifyRequest,
     PasswordModify, SearchQuery, Session,
@@ -30,6 +30,24 @@ pub struct LdapSession {
     dn: Option<Dn>,
     /// Right after a bind: its password expires soon, or it took a grace login.
     password_policy: Option<PolicyResponse>,
+    /// Bound with a temporary password (`[password] reset_must_change`): until the user has
+    /// chosen its own with Password Modify, nothing else is allowed.
+    must_change: bool,
+}
+
+impl LdapSession {
+    /// The actor, for anything but Password Modify and WhoAmI.
+    fn usable(&self) -> Result<&Actor, LdapError> {
+        if self.must_change {
+            return Err(LdapError::new(
+                rollcall_ldap::LdapResultCode::InsufficentAccessRights,
+                "the password was set by an administrator: choose your own with Password \
+                 Modify, then bind again",
+            )
+            .with_policy(PolicyError::ChangeAfterReset));
+        }
+        Ok(&self.actor)
+    }
 }
 
 impl Session for LdapSession {
@@ -70,6 +88,7 @@ impl Directory for LdapDirectory {
             actor: Actor::anonymous(Source::Ldap, client_ip(client)),
             dn: None,
             password_policy: None,
+            must_change: false,
         }
     }
 
@@ -95,6 +114,7 @@ impl Directory for LdapDirectory {
                 e => error::ldap_error(e),
             })?;
         let password_policy = match (logged.grace_remaining, logged.password_expires) {
+            _ if logged.must_change => Some(PolicyResponse::Error(PolicyError::ChangeAfterReset)),
             (Some(left), _) => Some(PolicyResponse::GraceRemaining(left)),
             (None, Some(at)) => {
                 let left = (at - time::OffsetDateTime::now_utc())
@@ -106,6 +126,7 @@ impl Directory for LdapDirectory {
             }
             (None, None) => None,
         };
+        let must_change = logged.must_change;
         let user = logged.user;
         if branch != Some(entry::user_branch(&user)) {
             return Err(LdapError::invalid_credentials());
@@ -114,6 +135,7 @@ impl Directory for LdapDirectory {
             actor: Actor::user(user.id, Source::Ldap, client_ip(client)),
             dn: Some(entry::user_dn(&self.tree, &user)),
             password_policy,
+            must_change,
         })
     }
 
@@ -125,7 +147,7 @@ impl Directory for LdapDirectory {
     ) -> Result<(), LdapError> {
         search::Search {
             directory: self,
-            actor: &session.actor,
+            actor: session.usable()?,
             query,
             seen: Default::default(),
         }
@@ -137,19 +159,19 @@ impl Directory for LdapDirectory {
     }
 
     fn add(&self, session: &LdapSession, request: AddRequest) -> Result<(), LdapError> {
-        write::add(self, &session.actor, request)
+        write::add(self, session.usable()?, request)
     }
 
     fn modify(&self, session: &LdapSession, request: ModifyRequest) -> Result<(), LdapError> {
-        write::modify(self, &session.actor, request)
+        write::modify(self, session.usable()?, request)
     }
 
     fn delete(&self, session: &LdapSession, dn: &Dn) -> Result<(), LdapError> {
-        write::delete(self, &session.actor, dn)
+        write::delete(self, session.usable()?, dn)
     }
 
     fn modify_dn(&self, session: &LdapSession, request: ModifyDnRequest) -> Result<(), LdapError> {
-        write::modify_dn(self, &session.actor, request)
+        write::modify_dn(self, session.usable()?, request)
     }
 
     fn password_modify(

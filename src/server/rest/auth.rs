@@ -67,6 +67,10 @@ fn token_response(issued: &IssuedToken) -> Json<Value> {
     }) {
         body["password_expires"] = Value::String(at);
     }
+    // A temporary password: the session is good only for choosing a new one.
+    if issued.password_must_change {
+        body["password_must_change"] = true.into();
+    }
     // An expired password's grace login: the client should have its user change it now.
     if let Some(left) = issued.grace_remaining {
         body["grace_logins_remaining"] = left.into();
@@ -210,7 +214,7 @@ async fn change_password(
         service,
         &headers,
         peer.0,
-        SessionUse::OwnAccount,
+        SessionUse::PasswordChange,
         move |s, actor| {
             s.change_own_password(actor, &request.old_password, &request.new_password)?;
             Ok(StatusCode::NO_CONTENT)
