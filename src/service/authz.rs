@@ -142,6 +142,14 @@ pub struct Subject {
 }
 
 impl Subject {
+    /// A provisioning client (an `api` service account: an identity provider), whose
+    /// passwords are the users' own and whose changes the provider tells its users of.
+    pub fn is_provisioning(&self) -> bool {
+        self.user
+            .as_ref()
+            .is_some_and(|u| u.kind == crate::model::PrincipalKind::Api)
+    }
+
     pub fn is_administrator(&self) -> bool {
         self.principal == Principal::System || self.roles.iter().any(|r| r.administrator)
     }

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::{Actor, Principal, Result, Service, ServiceError, Subject};
 use crate::audit::AuditKind;
-use crate::model::{Action, PrincipalKind, User, UserId};
+use crate::model::{Action, User, UserId};
 use crate::password::policy::{ProvisionedViolation, Violation};
 use crate::store::Txn;
 
@@ -94,11 +94,7 @@ impl Service {
         }
         Ok(match actor.principal {
             Principal::User(me) if me == id => actor.acting_admin.is_some(),
-            Principal::User(other) => self
-                .records()
-                .user(other)?
-                .is_none_or(|u| u.kind != crate::model::PrincipalKind::Api),
-            _ => true,
+            _ => !self.subject(actor)?.is_provisioning(),
         })
     }
 
@@ -157,11 +153,7 @@ impl Service {
     /// Whether a policy violation in a password `subject` sends is dropped rather than refused:
     /// only for provisioning clients, and only under `provisioned = "drop"`.
     pub(super) fn drops_provisioned(&self, subject: &Subject) -> bool {
-        self.policy.password.provisioned == ProvisionedViolation::Drop
-            && subject
-                .user
-                .as_ref()
-                .is_some_and(|u| u.kind == PrincipalKind::Api)
+        self.policy.password.provisioned == ProvisionedViolation::Drop && subject.is_provisioning()
     }
 
     pub(super) fn audit_dropped_password(

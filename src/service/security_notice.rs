@@ -27,7 +27,7 @@ impl Service {
         if !self.policy.security_notices
             || new.kind != PrincipalKind::Person
             || new.anonymised
-            || self.by_provisioning(tx, actor)?
+            || self.subject(actor)?.is_provisioning()
         {
             return Ok(());
         }
@@ -132,13 +132,6 @@ impl Service {
             super::notice::human_time(OffsetDateTime::now_utc(), user),
         );
         self.queue_security_notice(tx, user, to, &detail)
-    }
-
-    fn by_provisioning(&self, tx: &mut dyn Txn, actor: &Actor) -> Result<bool> {
-        Ok(match actor.principal {
-            Principal::User(id) => tx.user(id)?.is_some_and(|u| u.kind == PrincipalKind::Api),
-            _ => false,
-        })
     }
 
     fn security_notice(

@@ -96,16 +96,9 @@ impl Service {
         // migration; a time in the future is not believed.
         let carried = user.password_changed.filter(|at| exported && *at <= now);
         user.password_changed = user.password_hash.as_ref().map(|_| carried.unwrap_or(now));
-        // A password someone chose for a new user is temporary under the policy; the user
-        // being created cannot have chosen it, so only who creates counts.
-        user.password_must_change = user.password_hash.is_some()
-            && !exported
-            && self.policy.password.reset_must_change
-            && !actor.is_own_setup()
-            && !subject
-                .user
-                .as_ref()
-                .is_some_and(|u| u.kind == crate::model::PrincipalKind::Api);
+        // A password someone chose for a new user is temporary under the policy.
+        user.password_must_change =
+            user.password_hash.is_some() && !exported && self.sets_temporary(actor, user.id)?;
         let result = self.transact(|tx| {
             if tx.user(user.id)?.is_some() {
                 return Err(ServiceError::invalid(
