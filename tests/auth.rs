@@ -1564,7 +1564,10 @@ fn grace_logins_are_counted_exactly_under_concurrency() {
             s.spawn(|| {
                 for _ in 0..2 {
                     match login("Gil-Pass-123456") {
-                        Ok(l) => left.lock().unwrap().push(l.grace_remaining.unwrap()),
+                        Ok(l) => left
+                            .lock()
+                            .unwrap()
+                            .push(l.password.grace_remaining.unwrap()),
                         Err(ServiceError::PasswordExpired) => {
                             refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
@@ -1584,9 +1587,9 @@ fn grace_logins_are_counted_exactly_under_concurrency() {
         .change_own_password(&actor, "Gil-Pass-123456", "Gil-Pass-654321")
         .unwrap();
     let fresh = login("Gil-Pass-654321").unwrap();
-    assert_eq!(fresh.grace_remaining, None);
+    assert_eq!(fresh.password.grace_remaining, None);
     assert_eq!(
-        fresh.password_expires, None,
+        fresh.password.expires, None,
         "30 days away, past the 14-day warning"
     );
 }

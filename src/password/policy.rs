@@ -145,6 +145,18 @@ impl PasswordPolicy {
         }
     }
 
+    /// When a password set at `changed` expires, if at `now` its user is due a warning of it
+    /// (within `expiry_warning_days` of the expiry, or past it).
+    pub fn expiry_to_warn_of(
+        &self,
+        changed: Option<time::OffsetDateTime>,
+        now: time::OffsetDateTime,
+    ) -> Option<time::OffsetDateTime> {
+        self.warn_from(changed)
+            .filter(|from| now >= *from)
+            .and(self.expires(changed))
+    }
+
     /// From when a password set at `changed` is due a reminder; `None`: never.
     pub fn warn_from(&self, changed: Option<time::OffsetDateTime>) -> Option<time::OffsetDateTime> {
         match self.expiry_warning_days {
@@ -201,6 +213,19 @@ mod tests {
         assert!(!policy.expired(Some(at), at + time::Duration::days(30)));
         assert!(policy.expired(Some(at), at + time::Duration::days(31)));
         assert_eq!(policy.expires(None), None, "no password, nothing expires");
+        let expiry = Some(at + time::Duration::days(30));
+        assert_eq!(
+            policy.expiry_to_warn_of(Some(at), at + time::Duration::days(22)),
+            None
+        );
+        assert_eq!(
+            policy.expiry_to_warn_of(Some(at), at + time::Duration::days(23)),
+            expiry
+        );
+        assert_eq!(
+            policy.expiry_to_warn_of(Some(at), at + time::Duration::days(40)),
+            expiry
+        );
         let never = PasswordPolicy::default();
         assert_eq!(
             (never.expires(Some(at)), never.warn_from(Some(at))),

@@ -33,6 +33,19 @@ pub enum SecondFactor<'a> {
 /// [`Service::login_then`]).
 pub(super) type OnSuccess<'a> = &'a mut dyn FnMut(&mut dyn Txn, &LoggedIn) -> Result<()>;
 
+/// What a successful sign-in tells of its password, beyond that it was right.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PasswordStanding {
+    /// When it expires, once its user is due a warning of it (`[password]
+    /// expiry_warning_days`); `None` before that, and when it never expires.
+    pub expires: Option<OffsetDateTime>,
+    /// It has expired and this was a grace login (`[password] grace_logins`): how many are
+    /// left.
+    pub grace_remaining: Option<u32>,
+    /// It is a temporary one an administrator set: the session may only replace it.
+    pub must_change: bool,
+}
+
 /// A successful login.
 #[derive(Clone, Debug)]
 pub struct LoggedIn {
@@ -41,14 +54,7 @@ pub struct LoggedIn {
     /// The roles require MFA and no authenticator is enrolled: the session may enrol one and
     /// do nothing else. Never the case for LDAP binds, which are refused instead.
     pub enrol_only: bool,
-    /// When the password expires, once the user is due a warning of it (`[password]
-    /// expiry_warning_days`); `None` before that, and when it never expires.
-    pub password_expires: Option<OffsetDateTime>,
-    /// The password has expired and this was a grace login (`[password] grace_logins`): how
-    /// many are left.
-    pub grace_remaining: Option<u32>,
-    /// The password is a temporary one an administrator set: the session may only replace it.
-    pub must_change: bool,
+    pub password: PasswordStanding,
 }
 
 /// Why a login was refused; only ever written to the audit trail.
@@ -238,20 +244,16 @@ impl Service {
                 Err(ServiceError::InvalidCredentials)
             }
             None => {
-                let user_must_change = user.password_must_change;
-                let policy = &self.policy.password;
-                let password_expires = policy.expires(user.password_changed).filter(|_| {
-                    policy
-                        .warn_from(user.password_changed)
-                        .is_some_and(|f| now >= f)
-                });
+                let standing = PasswordStanding {
+                    expires: (self.policy.password).expiry_to_warn_of(user.password_changed, now),
+                    grace_remaining: None,
+                    must_change: user.password_must_change,
+                };
                 let mut logged = LoggedIn {
                     user,
                     settings,
                     enrol_only,
-                    password_expires,
-                    grace_remaining: None,
-                    must_change: user_must_change,
+                    password: standing,
                 };
                 let accepted = self.accept(
                     &actor,
@@ -263,7 +265,7 @@ impl Service {
                 );
                 match accepted {
                     Ok(grace_remaining) => {
-                        logged.grace_remaining = grace_remaining;
+                        logged.password.grace_remaining = grace_remaining;
                         Ok(logged)
                     }
                     Err(refused @ (ServiceError::Forbidden(_) | ServiceError::PasswordExpired)) => {

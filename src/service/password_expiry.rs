@@ -107,20 +107,18 @@ impl Service {
         warned: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Result<bool> {
-        let policy = &self.policy.password;
-        let (Some(from), Some(expires)) = (
-            policy.warn_from(user.password_changed),
-            policy.expires(user.password_changed),
-        ) else {
-            return Ok(false);
-        };
-        if user.kind != PrincipalKind::Person
+        // Due a warning, and not expired yet: an expired password is refused at sign-in.
+        let warnable = self
+            .policy
+            .password
+            .expiry_to_warn_of(user.password_changed, now)
+            .is_some_and(|expires| now < expires);
+        if !warnable
+            || user.kind != PrincipalKind::Person
             || !user.active
             || user.anonymised
             || user.password_hash.is_none()
             || user.contact_email().is_none()
-            || now < from
-            || now >= expires
             || warned == user.password_changed
         {
             return Ok(false);

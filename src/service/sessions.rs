@@ -26,12 +26,8 @@ pub struct IssuedToken {
     pub token: String,
     pub expires_in: i64,
     pub session: Session,
-    /// When the user's password expires, once the user is due a warning of it.
-    pub password_expires: Option<OffsetDateTime>,
-    /// The password has expired and the sign-in took a grace login: how many are left.
-    pub grace_remaining: Option<u32>,
-    /// The password is temporary: the session may only replace it.
-    pub password_must_change: bool,
+    /// What the sign-in told of the password (nothing for act-as sessions).
+    pub password: super::login::PasswordStanding,
 }
 
 /// What a session is limited to, when it is.
@@ -243,7 +239,7 @@ impl Service {
                         None,
                         Limited {
                             enrol_only: logged.enrol_only,
-                            change_only: logged.must_change,
+                            change_only: logged.password.must_change,
                         },
                         user_agent.clone(),
                     )?),
@@ -253,9 +249,7 @@ impl Service {
             },
         )?;
         let mut issued = pending.expect("a successful login recorded its session");
-        issued.password_expires = logged.password_expires;
-        issued.grace_remaining = logged.grace_remaining;
-        issued.password_must_change = logged.must_change;
+        issued.password = logged.password;
         Ok(issued)
     }
 
@@ -312,9 +306,7 @@ impl Service {
             token,
             expires_in: lifetime.whole_seconds(),
             session,
-            password_expires: None,
-            grace_remaining: None,
-            password_must_change: false,
+            password: Default::default(),
         })
     }
 

@@ -113,8 +113,9 @@ impl Directory for LdapDirectory {
                 }
                 e => error::ldap_error(e),
             })?;
-        let password_policy = match (logged.grace_remaining, logged.password_expires) {
-            _ if logged.must_change => Some(PolicyResponse::Error(PolicyError::ChangeAfterReset)),
+        let standing = logged.password;
+        let password_policy = match (standing.grace_remaining, standing.expires) {
+            _ if standing.must_change => Some(PolicyResponse::Error(PolicyError::ChangeAfterReset)),
             (Some(left), _) => Some(PolicyResponse::GraceRemaining(left)),
             (None, Some(at)) => {
                 let left = (at - time::OffsetDateTime::now_utc())
@@ -126,7 +127,7 @@ impl Directory for LdapDirectory {
             }
             (None, None) => None,
         };
-        let must_change = logged.must_change;
+        let must_change = standing.must_change;
         let user = logged.user;
         if branch != Some(entry::user_branch(&user)) {
             return Err(LdapError::invalid_credentials());

@@ -61,18 +61,19 @@ fn token_response(issued: &IssuedToken) -> Json<Value> {
     });
     // Within `[password] expiry_warning_days` of the password's expiry: when, so the client
     // can ask its user to change it.
-    if let Some(at) = issued.password_expires.and_then(|at| {
+    let password = &issued.password;
+    if let Some(at) = password.expires.and_then(|at| {
         at.format(&time::format_description::well_known::Rfc3339)
             .ok()
     }) {
         body["password_expires"] = Value::String(at);
     }
     // A temporary password: the session is good only for choosing a new one.
-    if issued.password_must_change {
+    if password.must_change {
         body["password_must_change"] = true.into();
     }
     // An expired password's grace login: the client should have its user change it now.
-    if let Some(left) = issued.grace_remaining {
+    if let Some(left) = password.grace_remaining {
         body["grace_logins_remaining"] = left.into();
     }
     Json(body)
