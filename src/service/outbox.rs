@@ -44,12 +44,8 @@ impl Service {
         Ok(self.store.outbox().collect::<Result<_, _>>()?)
     }
 
-    /// Unsent, deliverable messages whose backoff has passed at `now`, oldest first.
-    pub fn pending_messages(&self, now: OffsetDateTime) -> Result<Vec<OutboxMessage>> {
-        Ok(self.pending_messages_from(OutboxMark::default(), now)?.0)
-    }
-
-    /// [`Self::pending_messages`] from `mark` on, and the mark the next pass may start from:
+    /// Unsent, deliverable messages whose backoff has passed at `now`, oldest first, from
+    /// `mark` on (the default: the whole outbox), and the mark the next pass may start from:
     /// the oldest message still waiting, or a few minutes before `now` when none is (a
     /// message committed later than that was created later, so its id is past the mark).
     pub fn pending_messages_from(
