@@ -944,21 +944,11 @@ async fn a_server_deactivates_dormant_people_at_start_and_tells_the_administrato
 #[test]
 fn people_are_reminded_once_before_their_password_expires() {
     use rollcall::password::policy::PasswordPolicy;
-    let dir = tempfile::tempdir().unwrap();
-    let store =
-        rollcall::store::SledStore::open(&dir.path().join("store"), &Default::default()).unwrap();
-    let service = Service::new(
-        std::sync::Arc::new(store),
-        rollcall::service::Policy {
-            argon2: common::fast_argon2(),
-            password: PasswordPolicy {
-                max_age_days: 30,
-                expiry_warning_days: 7,
-                ..PasswordPolicy::default()
-            },
-            ..rollcall::service::Policy::default()
-        },
-    );
+    let (_dir, service) = common::service_with_password_policy(PasswordPolicy {
+        max_age_days: 30,
+        expiry_warning_days: 7,
+        ..PasswordPolicy::default()
+    });
     let ann = with_password(&service, person("ann", LicenseType::Employee, true));
     with_password(&service, person("off", LicenseType::Employee, false));
     let mut nomail = person("nomail", LicenseType::Employee, true);

@@ -1455,19 +1455,13 @@ async fn sso_only_roles_refuse_password_logins() {
 /// real store, with the change date moved back through the service itself.
 #[test]
 fn expired_passwords_refuse_logins_but_can_be_changed() {
-    use rollcall::model::LicenseLimits;
-    use rollcall::service::{LoginSource, NewUser, Policy, SecondFactor, ServiceError};
+    use rollcall::password::policy::PasswordPolicy;
+    use rollcall::service::{LoginSource, NewUser, SecondFactor, ServiceError};
 
-    let dir = tempfile::tempdir().unwrap();
-    let store =
-        rollcall::store::SledStore::open(&dir.path().join("store"), &Default::default()).unwrap();
-    let mut policy = Policy {
-        licenses: LicenseLimits::default(),
-        argon2: common::fast_argon2(),
-        ..Policy::default()
-    };
-    policy.password.max_age_days = 30;
-    let service = rollcall::service::Service::new(std::sync::Arc::new(store), policy);
+    let (_dir, service) = common::service_with_password_policy(PasswordPolicy {
+        max_age_days: 30,
+        ..PasswordPolicy::default()
+    });
     let system = common::admin();
     let mut user = rollcall::model::User::new("olga");
     user.active = true;
@@ -1523,18 +1517,14 @@ fn expired_passwords_refuse_logins_but_can_be_changed() {
 /// starts afresh.
 #[test]
 fn grace_logins_are_counted_exactly_under_concurrency() {
-    use rollcall::service::{LoginSource, NewUser, Policy, SecondFactor, ServiceError};
+    use rollcall::password::policy::PasswordPolicy;
+    use rollcall::service::{LoginSource, NewUser, SecondFactor, ServiceError};
 
-    let dir = tempfile::tempdir().unwrap();
-    let store =
-        rollcall::store::SledStore::open(&dir.path().join("store"), &Default::default()).unwrap();
-    let mut policy = Policy {
-        argon2: common::fast_argon2(),
-        ..Policy::default()
-    };
-    policy.password.max_age_days = 30;
-    policy.password.grace_logins = 3;
-    let service = rollcall::service::Service::new(std::sync::Arc::new(store), policy);
+    let (_dir, service) = common::service_with_password_policy(PasswordPolicy {
+        max_age_days: 30,
+        grace_logins: 3,
+        ..PasswordPolicy::default()
+    });
     let mut user = rollcall::model::User::new("gil");
     user.active = true;
     let user = service

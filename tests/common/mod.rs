@@ -33,6 +33,24 @@ pub fn service_with(limits: LicenseLimits) -> (TempDir, Service) {
     (dir, service)
 }
 
+/// A service on a new store with cheap hashing and the password policy `password` (passwords
+/// that expire, grace logins, …), for rules that need time moved or many sign-ins at once.
+pub fn service_with_password_policy(
+    password: rollcall::password::policy::PasswordPolicy,
+) -> (TempDir, Service) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(&dir.path().join("store"), &StoreOptions::default()).unwrap();
+    let service = Service::new(
+        Arc::new(store),
+        Policy {
+            argon2: fast_argon2(),
+            password,
+            ..Policy::default()
+        },
+    );
+    (dir, service)
+}
+
 pub fn open_service(dir: &Path, limits: LicenseLimits) -> Service {
     let store = SledStore::open(&dir.join("store"), &StoreOptions::default()).unwrap();
     Service::new(
