@@ -186,6 +186,11 @@ impl Service {
     /// Resolves who is acting: the system, a user (with their roles), or anonymous (guest
     /// roles).
     pub fn subject(&self, actor: &Actor) -> Result<Arc<Subject>> {
+        if actor.password_change_only {
+            return Err(ServiceError::Forbidden(
+                super::login::TEMPORARY_PASSWORD.into(),
+            ));
+        }
         if actor.principal == Principal::System {
             return self.load_subject(actor).map(Arc::new);
         }

@@ -46,6 +46,10 @@ pub struct PasswordStanding {
     pub must_change: bool,
 }
 
+/// Why a sign-in with a temporary password may do nothing but change it.
+pub(super) const TEMPORARY_PASSWORD: &str = "your password was set by an administrator: choose \
+     your own first (LDAP Password Modify, or POST /auth/password, with it as the old password)";
+
 /// A successful login.
 #[derive(Clone, Debug)]
 pub struct LoggedIn {
@@ -55,6 +59,17 @@ pub struct LoggedIn {
     /// do nothing else. Never the case for LDAP binds, which are refused instead.
     pub enrol_only: bool,
     pub password: PasswordStanding,
+}
+
+impl LoggedIn {
+    /// Who the signed-in user acts as from `source`: with a temporary password, an actor
+    /// that may only change it.
+    pub fn actor(&self, source: Source, client: Option<std::net::IpAddr>) -> Actor {
+        Actor {
+            password_change_only: self.password.must_change,
+            ..Actor::user(self.user.id, source, client)
+        }
+    }
 }
 
 /// Why a login was refused; only ever written to the audit trail.

@@ -70,6 +70,9 @@ pub struct Actor {
     pub client: Option<IpAddr>,
     /// The administrator behind an act-as session; audited next to the principal.
     pub acting_admin: Option<UserId>,
+    /// Signed in with a temporary password (`[password] reset_must_change`): it may change that
+    /// password and nothing else ([`Service::subject`] refuses everything else).
+    pub password_change_only: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -94,6 +97,7 @@ impl Actor {
             source,
             client: None,
             acting_admin: None,
+            password_change_only: false,
         }
     }
 
@@ -103,6 +107,7 @@ impl Actor {
             source,
             client,
             acting_admin: None,
+            password_change_only: false,
         }
     }
 
@@ -113,6 +118,7 @@ impl Actor {
             source,
             client,
             acting_admin: None,
+            password_change_only: false,
         }
     }
 

@@ -89,9 +89,7 @@ impl Service {
             && !matches!(usage, SessionUse::PasswordChange | SessionUse::Enrolment)
         {
             return Err(ServiceError::Forbidden(
-                "your password was set by an administrator: choose your own first (POST \
-                 /auth/password with it as the old password)"
-                    .into(),
+                super::login::TEMPORARY_PASSWORD.into(),
             ));
         }
         if principal.session.enrol_only

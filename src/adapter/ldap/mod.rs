@@ -30,24 +30,6 @@ pub struct LdapSession {
     dn: Option<Dn>,
     /// Right after a bind: its password expires soon, or it took a grace login.
     password_policy: Option<PolicyResponse>,
-    /// Bound with a temporary password (`[password] reset_must_change`): until the user has
-    /// chosen its own with Password Modify, nothing else is allowed.
-    must_change: bool,
-}
-
-impl LdapSession {
-    /// The actor, for anything but Password Modify and WhoAmI.
-    fn usable(&self) -> Result<&Actor, LdapError> {
-        if self.must_change {
-            return Err(LdapError::new(
-                rollcall_ldap::LdapResultCode::InsufficentAccessRights,
-                "the password was set by an administrator: choose your own with Password \
-                 Modify, then bind again",
-            )
-            .with_policy(PolicyError::ChangeAfterReset));
-        }
-        Ok(&self.actor)
-    }
 }
 
 impl Session for LdapSession {
@@ -88,7 +70,6 @@ impl Directory for LdapDirectory {
             actor: Actor::anonymous(Source::Ldap, client_ip(client)),
             dn: None,
             password_policy: None,
-            must_change: false,
         }
     }
 
@@ -127,16 +108,14 @@ impl Directory for LdapDirectory {
             }
             (None, None) => None,
         };
-        let must_change = standing.must_change;
-        let user = logged.user;
-        if branch != Some(entry::user_branch(&user)) {
+        if branch != Some(entry::user_branch(&logged.user)) {
             return Err(LdapError::invalid_credentials());
         }
         Ok(LdapSession {
-            actor: Actor::user(user.id, Source::Ldap, client_ip(client)),
-            dn: Some(entry::user_dn(&self.tree, &user)),
+            // With a temporary password, the core lets this actor change it and nothing else.
+            actor: logged.actor(Source::Ldap, client_ip(client)),
+            dn: Some(entry::user_dn(&self.tree, &logged.user)),
             password_policy,
-            must_change,
         })
     }
 
@@ -148,7 +127,7 @@ impl Directory for LdapDirectory {
     ) -> Result<(), LdapError> {
         search::Search {
             directory: self,
-            actor: session.usable()?,
+            actor: &session.actor,
             query,
             seen: Default::default(),
         }
@@ -160,19 +139,19 @@ impl Directory for LdapDirectory {
     }
 
     fn add(&self, session: &LdapSession, request: AddRequest) -> Result<(), LdapError> {
-        write::add(self, session.usable()?, request)
+        write::add(self, &session.actor, request)
     }
 
     fn modify(&self, session: &LdapSession, request: ModifyRequest) -> Result<(), LdapError> {
-        write::modify(self, session.usable()?, request)
+        write::modify(self, &session.actor, request)
     }
 
     fn delete(&self, session: &LdapSession, dn: &Dn) -> Result<(), LdapError> {
-        write::delete(self, session.usable()?, dn)
+        write::delete(self, &session.actor, dn)
     }
 
     fn modify_dn(&self, session: &LdapSession, request: ModifyDnRequest) -> Result<(), LdapError> {
-        write::modify_dn(self, session.usable()?, request)
+        write::modify_dn(self, &session.actor, request)
     }
 
     fn password_modify(
