@@ -25,7 +25,12 @@ impl Service {
         if role.administrator {
             return self.notify_administrator_granted(tx, actor, user, role);
         }
-        if role.role_type.is_none() || role.permissions.is_empty() || actor.is_own_setup() {
+        // Most grants (roles that read, groups an identity provider pushes) stop here,
+        // before the user's other roles are read.
+        if role.role_type.is_none()
+            || actor.is_own_setup()
+            || gained_writes(&[], &role.permissions).is_empty()
+        {
             return Ok(());
         }
         let mut held = Vec::with_capacity(before.len());
