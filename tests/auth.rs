@@ -1456,7 +1456,7 @@ async fn sso_only_roles_refuse_password_logins() {
 #[test]
 fn expired_passwords_refuse_logins_but_can_be_changed() {
     use rollcall::password::policy::PasswordPolicy;
-    use rollcall::service::{LoginSource, NewUser, SecondFactor, ServiceError};
+    use rollcall::service::{LoginSource, SecondFactor, ServiceError};
 
     let (_dir, service) = common::service_with_password_policy(PasswordPolicy {
         max_age_days: 30,
@@ -1465,15 +1465,7 @@ fn expired_passwords_refuse_logins_but_can_be_changed() {
     let system = common::admin();
     let mut user = rollcall::model::User::new("olga");
     user.active = true;
-    let user = service
-        .create_user(
-            &system,
-            NewUser {
-                user,
-                password: Some("Olga-Pass-12345".into()),
-            },
-        )
-        .unwrap();
+    let user = common::create_with(&service, user, Some("Olga-Pass-12345"));
     let from = LoginSource {
         source: rollcall::audit::Source::Rest,
         client: None,
@@ -1518,7 +1510,7 @@ fn expired_passwords_refuse_logins_but_can_be_changed() {
 #[test]
 fn grace_logins_are_counted_exactly_under_concurrency() {
     use rollcall::password::policy::PasswordPolicy;
-    use rollcall::service::{LoginSource, NewUser, SecondFactor, ServiceError};
+    use rollcall::service::{LoginSource, SecondFactor, ServiceError};
 
     let (_dir, service) = common::service_with_password_policy(PasswordPolicy {
         max_age_days: 30,
@@ -1527,15 +1519,7 @@ fn grace_logins_are_counted_exactly_under_concurrency() {
     });
     let mut user = rollcall::model::User::new("gil");
     user.active = true;
-    let user = service
-        .create_user(
-            &common::admin(),
-            NewUser {
-                user,
-                password: Some("Gil-Pass-123456".into()),
-            },
-        )
-        .unwrap();
+    let user = common::create_with(&service, user, Some("Gil-Pass-123456"));
     service
         .update_user(&common::admin(), user.id, None, |u| {
             u.password_changed = Some(time::OffsetDateTime::now_utc() - time::Duration::days(31));
@@ -2289,7 +2273,7 @@ async fn user_id(d: &Directory, admin: &str, user_name: &str) -> String {
 #[test]
 fn concurrent_sign_ins_never_leave_more_sessions_than_the_limit() {
     use rollcall::auth::session::{AtLimit, SessionLimit};
-    use rollcall::service::{LoginSource, NewUser, Policy, Service};
+    use rollcall::service::{LoginSource, Policy, Service};
 
     let dir = tempfile::tempdir().unwrap();
     let store: std::sync::Arc<dyn rollcall::store::Store> = std::sync::Arc::new(
@@ -2307,15 +2291,7 @@ fn concurrent_sign_ins_never_leave_more_sessions_than_the_limit() {
         let name = format!("racer-{at_limit:?}");
         let mut user = common::person(&name, rollcall::model::LicenseType::Employee, true);
         user.roles.clear();
-        let user = service
-            .create_user(
-                &common::admin(),
-                NewUser {
-                    user,
-                    password: Some("Racer-Pass-1234".into()),
-                },
-            )
-            .unwrap();
+        let user = common::create_with(&service, user, Some("Racer-Pass-1234"));
         let from = LoginSource {
             source: rollcall::audit::Source::Rest,
             client: None,
@@ -2782,22 +2758,14 @@ async fn the_server_removes_ended_sessions() {
 /// finds nothing.
 #[test]
 fn a_sweep_removes_only_ended_sessions_and_expired_links() {
-    use rollcall::service::{LoginSource, NewUser, Swept};
+    use rollcall::service::{LoginSource, Swept};
     use time::{Duration as Span, OffsetDateTime};
 
     let (_dir, service) = common::service_with(Default::default());
     let admin = common::admin();
     let mut user = common::person("jo", rollcall::model::LicenseType::Employee, false);
     user.roles.clear();
-    let jo = service
-        .create_user(
-            &admin,
-            NewUser {
-                user,
-                password: Some("Jo-Pass-1234567".into()),
-            },
-        )
-        .unwrap();
+    let jo = common::create_with(&service, user, Some("Jo-Pass-1234567"));
     // Each gets a set-password link with its activation: kim has no password, and jo was
     // created inactive (seed 000: such a user sets a password through the link).
     let linked = common::person("kim", rollcall::model::LicenseType::Employee, true);

@@ -81,12 +81,17 @@ pub fn person(name: &str, license: LicenseType, active: bool) -> User {
 }
 
 pub fn create(service: &Service, user: User) -> User {
+    create_with(service, user, None)
+}
+
+/// Creates `user` as the command line does, with `password` when one is given.
+pub fn create_with(service: &Service, user: User, password: Option<&str>) -> User {
     service
         .create_user(
             &admin(),
             NewUser {
                 user,
-                password: None,
+                password: password.map(String::from),
             },
         )
         .unwrap()
