@@ -1691,6 +1691,70 @@ async fn a_password_an_administrator_sets_must_be_changed_at_the_next_sign_in() 
         .await;
     assert_eq!(status, StatusCode::OK);
 
+    // An LDAP connection that replaces a temporary password goes on as the user, without
+    // binding again (as with OpenLDAP's ppolicy overlay); until then it may do nothing else.
+    let (status, body) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Users/{tia}"),
+            Some(&admin),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "replace", "path": "password", "value": "Tia-Again-Pass-345"}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (conn, mut ldap) = LdapConnAsync::new(&url).await.unwrap();
+    ldap3::drive!(conn);
+    let bound = ldap.simple_bind(TIA, "Tia-Again-Pass-345").await.unwrap();
+    assert_eq!(bound.rc, 0, "{bound:?}");
+    let search = |ldap: &mut ldap3::Ldap| {
+        let mut ldap = ldap.clone();
+        async move {
+            ldap.search(
+                "dc=example,dc=com",
+                ldap3::Scope::Subtree,
+                "(uid=tia)",
+                vec!["uid"],
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let refused = search(&mut ldap).await;
+    assert_eq!(refused.1.rc, 50, "insufficientAccess: {:?}", refused.1);
+    let wrong = ldap
+        .extended(ldap3::exop::PasswordModify {
+            user_id: None,
+            old_pass: Some("not-the-password"),
+            new_pass: Some("Tia-Fresh-Pass-678"),
+        })
+        .await
+        .unwrap()
+        .1;
+    assert_eq!(wrong.rc, 49, "invalidCredentials: {wrong:?}");
+    assert_eq!(
+        search(&mut ldap).await.1.rc,
+        50,
+        "a failed change lifts nothing"
+    );
+    let changed = ldap
+        .extended(ldap3::exop::PasswordModify {
+            user_id: None,
+            old_pass: Some("Tia-Again-Pass-345"),
+            new_pass: Some("Tia-Fresh-Pass-678"),
+        })
+        .await
+        .unwrap()
+        .1;
+    assert_eq!(changed.rc, 0, "{changed:?}");
+    let done = search(&mut ldap).await.1;
+    assert_eq!(done.rc, 0, "{done:?}");
+    let _ = ldap.unbind().await;
+    let (status, body) = d.login("tia", "Tia-Fresh-Pass-678", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.get("password_must_change").is_none(), "{body}");
+
     // An identity provider's password is the user's own.
     let ida = d.user("ida", Some("Ida-Idp-Pass-123"), &[]).await;
     assert!(!ida.is_empty());

@@ -244,6 +244,16 @@ pub struct PasswordModify {
     pub new_password: Option<String>,
 }
 
+/// What a successful Password Modify came to.
+pub struct PasswordModified<S> {
+    /// The password the directory generated, when the request named none.
+    pub generated: Option<String>,
+    /// The connection's identity from now on, when the change lifted a limit on it: a
+    /// connection bound with a temporary password may only replace it, and once it has, it
+    /// may go on as the user (as OpenLDAP's ppolicy overlay lets it) without binding again.
+    pub session: Option<S>,
+}
+
 impl std::fmt::Debug for PasswordModify {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PasswordModify")
@@ -315,12 +325,11 @@ pub trait Directory: Send + Sync + 'static {
         Err(LdapError::unwilling("modify DN is not supported"))
     }
 
-    /// Returns the generated password when the request had none.
     fn password_modify(
         &self,
         session: &Self::Session,
         request: PasswordModify,
-    ) -> Result<Option<String>, LdapError> {
+    ) -> Result<PasswordModified<Self::Session>, LdapError> {
         let _ = (session, request);
         Err(LdapError::unwilling("password modify is not supported"))
     }

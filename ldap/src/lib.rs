@@ -43,7 +43,7 @@ pub mod tls;
 
 pub use directory::{
     AddRequest, ClientInfo, Directory, EntrySink, LdapError, Modification, ModifyDnRequest,
-    ModifyOp, ModifyRequest, PasswordModify, SearchQuery, Session, Stop,
+    ModifyOp, ModifyRequest, PasswordModified, PasswordModify, SearchQuery, Session, Stop,
 };
 pub use dn::{Dn, DnError, Rdn};
 pub use entry::{Attribute, Entry, Selection};

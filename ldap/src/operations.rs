@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::directory::{
     AddRequest, CancelFlag, ClientInfo, Directory, LdapError, Modification, ModifyDnRequest,
-    ModifyOp, ModifyRequest, PasswordModify, SearchQuery, Session,
+    ModifyOp, ModifyRequest, PasswordModified, PasswordModify, SearchQuery, Session,
 };
 use crate::dn::{Dn, Rdn, valid_type};
 use crate::entry::{Attribute, Entry, Selection};
@@ -602,12 +602,13 @@ pub(crate) fn modify_dn<D: Directory>(ctx: &OpContext<D>, req: LdapModifyDNReque
 }
 
 /// `wants_policy`: the request carried the password policy control, so a refusal the policy
-/// explains gets its response control.
+/// explains gets its response control. With the response comes the connection's new identity
+/// when the change lifted a limit on it.
 pub(crate) fn password_modify<D: Directory>(
     ctx: &OpContext<D>,
     req: &LdapExtendedRequest,
     wants_policy: bool,
-) -> LdapMsg {
+) -> (LdapMsg, Option<D::Session>) {
     match password_modify_result(ctx, req) {
         Err(e) if wants_policy && e.password_policy.is_some() => {
             let control = e
@@ -617,12 +618,20 @@ pub(crate) fn password_modify<D: Directory>(
                 .collect();
             let mut m = password_modify_reply(ctx.msgid, error_result(e), None);
             m.ctrl = control;
-            m
+            (m, None)
         }
-        Err(e) => password_modify_reply(ctx.msgid, error_result(e), None),
-        Ok(generated) => {
-            password_modify_reply(ctx.msgid, result(LdapResultCode::Success, ""), generated)
-        }
+        Err(e) => (
+            password_modify_reply(ctx.msgid, error_result(e), None),
+            None,
+        ),
+        Ok(done) => (
+            password_modify_reply(
+                ctx.msgid,
+                result(LdapResultCode::Success, ""),
+                done.generated,
+            ),
+            done.session,
+        ),
     }
 }
 
@@ -645,7 +654,7 @@ fn password_modify_reply(msgid: i32, res: LdapResult, generated: Option<String>)
 fn password_modify_result<D: Directory>(
     ctx: &OpContext<D>,
     req: &LdapExtendedRequest,
-) -> Result<Option<String>, LdapError> {
+) -> Result<PasswordModified<D::Session>, LdapError> {
     if ctx.shared.config.require_tls_for_passwords && !ctx.client.tls {
         return Err(LdapError::new(
             LdapResultCode::ConfidentialityRequired,

@@ -462,10 +462,35 @@ impl<D: Directory> Connection<D> {
                 self.reply(io, m).await
             }
             OID_PASSWORD_MODIFY => {
-                self.spawn(msgid, 23, move |ctx| {
-                    Some(operations::password_modify(ctx, &req, wants_policy))
-                });
-                Next::Continue
+                // Run in turn, not alongside: a change may lift a limit on the connection's
+                // identity, which the requests after it must see.
+                let ctx = self.context(msgid, CancelFlag::default());
+                let Ok(permit) = Arc::clone(&self.shared.calls).acquire_owned().await else {
+                    return Next::Exit(Exit::Quiet);
+                };
+                let ran = tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    operations::password_modify(&ctx, &req, wants_policy)
+                })
+                .await;
+                let m = match ran {
+                    Ok((m, session)) => {
+                        if let Some(s) = session {
+                            self.session = s;
+                        }
+                        m
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "LDAP operation failed");
+                        let failed =
+                            response(23, msgid, result(LdapResultCode::Other, "internal error"));
+                        match failed {
+                            Some(m) => m,
+                            None => return Next::Continue,
+                        }
+                    }
+                };
+                self.reply(io, m).await
             }
             OID_STARTTLS => {
                 let refusal = if self.shared.config.tls.is_none() {

@@ -197,7 +197,7 @@ impl Directory for Mem {
         &self,
         session: &Sess,
         request: PasswordModify,
-    ) -> Result<Option<String>, LdapError> {
+    ) -> Result<PasswordModified<Sess>, LdapError> {
         let Some(me) = &session.0 else {
             return Err(LdapError::insufficient_access());
         };
@@ -216,7 +216,10 @@ impl Directory for Mem {
             ),
         };
         pw.insert(target, new);
-        Ok(generated)
+        Ok(PasswordModified {
+            generated,
+            session: None,
+        })
     }
 }
 

@@ -122,6 +122,16 @@ impl Actor {
         }
     }
 
+    /// The actor once its user has chosen its own password ([`Service::change_own_password`]):
+    /// a temporary password no longer limits it, so a connection that changed it may go on
+    /// without signing in again.
+    pub fn with_own_password(&self) -> Self {
+        Self {
+            password_change_only: false,
+            ..self.clone()
+        }
+    }
+
     fn name(&self) -> String {
         match self.principal {
             Principal::System => "system".into(),

@@ -143,10 +143,7 @@ impl Service {
             return Err(Violation::SelfServiceDisabled.into());
         }
         // Changing it is the one thing a sign-in with a temporary password may do.
-        let actor = &Actor {
-            password_change_only: false,
-            ..actor.clone()
-        };
+        let actor = &actor.with_own_password();
         let user = self.reauthenticate(actor, id, old_password)?;
         let hash = self.new_password_hash(Some(&user), new_password)?;
         let now = OffsetDateTime::now_utc();

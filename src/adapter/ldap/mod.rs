@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use rollcall_ldap::ppolicy::{PolicyError, PolicyResponse};
 use rollcall_ldap::{
     AddRequest, ClientInfo, Directory, Dn, EntrySink, LdapError, ModifyDnRequest, ModifyRequest,
-    PasswordModify, SearchQuery, Session,
+    PasswordModified, PasswordModify, SearchQuery, Session,
 };
 
 pub use self::entry::USER_ATTRIBUTES as USER_ATTRIBUTE_NAMES;
@@ -30,6 +30,17 @@ pub struct LdapSession {
     dn: Option<Dn>,
     /// Right after a bind: its password expires soon, or it took a grace login.
     password_policy: Option<PolicyResponse>,
+}
+
+impl LdapSession {
+    /// The session once its user has replaced a temporary password on it.
+    fn with_own_password(&self) -> Self {
+        Self {
+            actor: self.actor.with_own_password(),
+            dn: self.dn.clone(),
+            password_policy: None,
+        }
+    }
 }
 
 impl Session for LdapSession {
@@ -158,7 +169,7 @@ impl Directory for LdapDirectory {
         &self,
         session: &LdapSession,
         request: PasswordModify,
-    ) -> Result<Option<String>, LdapError> {
+    ) -> Result<PasswordModified<LdapSession>, LdapError> {
         write::password_modify(self, session, request)
     }
 }

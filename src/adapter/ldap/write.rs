@@ -4,7 +4,7 @@
 
 use rollcall_ldap::{
     AddRequest, Dn, LdapError, LdapResultCode as Code, Modification, ModifyDnRequest, ModifyOp,
-    ModifyRequest, PasswordModify,
+    ModifyRequest, PasswordModified, PasswordModify,
 };
 
 use super::error::ldap_error;
@@ -792,7 +792,7 @@ pub(super) fn password_modify(
     dir: &LdapDirectory,
     session: &LdapSession,
     request: PasswordModify,
-) -> Result<Option<String>, LdapError> {
+) -> Result<PasswordModified<LdapSession>, LdapError> {
     let actor = &session.actor;
     let own = match (&request.user, &session.dn) {
         (None, Some(_)) => true,
@@ -815,15 +815,28 @@ pub(super) fn password_modify(
             _ => return Err(LdapError::insufficient_access()),
         },
     };
-    let result = match (&request.old_password, own) {
-        (Some(old), true) => dir.service.change_own_password(actor, old, &new_password),
-        _ => dir.service.set_password(actor, target, &new_password),
+    let lifted = match (&request.old_password, own) {
+        (Some(old), true) => dir
+            .service
+            .change_own_password(actor, old, &new_password)
+            .map(|_| {
+                actor
+                    .password_change_only
+                    .then(|| session.with_own_password())
+            }),
+        _ => dir
+            .service
+            .set_password(actor, target, &new_password)
+            .map(|_| None),
     };
-    result.map_err(|e| match e {
+    let session = lifted.map_err(|e| match e {
         ServiceError::InvalidCredentials => {
             LdapError::new(Code::InvalidCredentials, "the old password is not correct")
         }
         e => ldap_error(e),
     })?;
-    Ok(generated.then_some(new_password))
+    Ok(PasswordModified {
+        generated: generated.then_some(new_password),
+        session,
+    })
 }
