@@ -70,6 +70,8 @@ pub enum AuditKind {
     SuspiciousSignIns,
     /// An administrator's announcement was queued for the people it is for.
     AnnouncementSent,
+    /// A sign-in code was mailed to a user who gave the right password (`[mfa] email_codes`).
+    SignInCodeSent,
 }
 
 impl std::str::FromStr for AuditKind {

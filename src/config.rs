@@ -38,6 +38,29 @@ pub struct Config {
     pub notifications: NotificationsConfig,
     pub outbox: OutboxConfig,
     pub audit: AuditConfig,
+    pub mfa: MfaConfig,
+}
+
+/// Second factors beside TOTP (`[mfa]`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MfaConfig {
+    /// People whose roles require MFA and who have no authenticator sign in over REST with a
+    /// code mailed to them, instead of getting a session that may only enrol one. Off by
+    /// default: a mailbox is a weaker factor than a device, and a password reset goes through
+    /// the same mailbox.
+    pub email_codes: bool,
+    /// How long a mailed code works.
+    pub email_code_ttl_minutes: u32,
+}
+
+impl Default for MfaConfig {
+    fn default() -> Self {
+        Self {
+            email_codes: false,
+            email_code_ttl_minutes: 10,
+        }
+    }
 }
 
 /// The audit trail (`[audit]`).
@@ -402,6 +425,7 @@ impl Default for Config {
             notifications: NotificationsConfig::default(),
             outbox: OutboxConfig::default(),
             audit: AuditConfig::default(),
+            mfa: MfaConfig::default(),
         }
     }
 }
@@ -573,6 +597,13 @@ impl Config {
                 self.activity.warn_days_before, self.activity.deactivate_after_days
             )));
         }
+        if self.mfa.email_codes && !(1..=60).contains(&self.mfa.email_code_ttl_minutes) {
+            return Err(ConfigError::Invalid(format!(
+                "[mfa] email_code_ttl_minutes must be between 1 and 60 (is {}): a code is a \
+                 second factor for one sign-in, not a standing password",
+                self.mfa.email_code_ttl_minutes
+            )));
+        }
         if self.backup.keep == 0 {
             return Err(ConfigError::Invalid(
                 "[backup] keep must be at least 1 (the newest backup is never removed)".into(),
@@ -613,6 +644,10 @@ impl Config {
             ),
             recovery: self.recovery.enabled,
             security_notices: self.notifications.security_notices,
+            email_codes: self
+                .mfa
+                .email_codes
+                .then(|| time::Duration::minutes(self.mfa.email_code_ttl_minutes.into())),
             outbox_keep: (self.outbox.keep_days > 0)
                 .then(|| time::Duration::days(self.outbox.keep_days.into())),
             audit_keep: (self.audit.keep_days > 0)
@@ -735,6 +770,34 @@ mod tests {
             .dormancy
             .unwrap();
         assert_eq!(policy.warn_before, None);
+    }
+
+    #[test]
+    fn email_codes_are_off_by_default_and_their_lifetime_is_bounded() {
+        assert_eq!(Config::default().policy().email_codes, None);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mfa.toml");
+        let load = |toml: &str| {
+            std::fs::write(&path, format!("[mfa]\n{toml}\n")).unwrap();
+            Config::load(Some(&path), &Overrides::default())
+        };
+        let policy = load("email_codes = true").unwrap().policy();
+        assert_eq!(policy.email_codes, Some(time::Duration::minutes(10)));
+        let err = load("email_codes = true\nemail_code_ttl_minutes = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("email_code_ttl_minutes must be between 1 and 60"),
+            "{err}"
+        );
+        let err = load("email_codes = true\nemail_code_ttl_minutes = 1440")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("(is 1440)"), "{err}");
+        assert!(
+            load("email_codes = \"yes\"").is_err(),
+            "a boolean, not a string"
+        );
     }
 
     fn smtp(toml: &str) -> Result<Config, ConfigError> {

@@ -38,10 +38,12 @@ pub enum MessageKind {
     Announcement,
     /// To a user: its password expires soon (`[password] expiry_warning_days`).
     PasswordExpiring,
+    /// To a user: a code to finish signing in with (`[mfa] email_codes`).
+    SignInCode,
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 12] = [
+    pub const ALL: [MessageKind; 13] = [
         Self::Activation,
         Self::PasswordReset,
         Self::AccountLocked,
@@ -54,6 +56,7 @@ impl MessageKind {
         Self::SecurityNotice,
         Self::Announcement,
         Self::PasswordExpiring,
+        Self::SignInCode,
     ];
 
     /// The snake_case name used in records and in template file names (`<name>.txt`).
@@ -71,6 +74,7 @@ impl MessageKind {
             Self::SecurityNotice => "security_notice",
             Self::Announcement => "announcement",
             Self::PasswordExpiring => "password_expiring",
+            Self::SignInCode => "sign_in_code",
         }
     }
 }

@@ -954,6 +954,136 @@ async fn totp_enrolment_mfa_binds_and_replays() {
     );
 }
 
+/// Seed 003 "Multi-Factor Authentication: SMS, TOTP, or email codes", with `[mfa]
+/// email_codes`: a person whose roles require MFA and who has no authenticator signs in over
+/// REST with a code mailed to it, once per code, with the pause between codes and the lockout
+/// bounding what a stolen password can do.
+#[tokio::test(flavor = "multi_thread")]
+async fn people_without_an_authenticator_sign_in_with_a_mailed_code_where_mfa_is_required() {
+    let d = Directory::start("[mfa]\nemail_codes = true\n\n[lockout]\nthreshold = 10\n");
+    let admin = d.admin_token().await;
+    let mfa = d
+        .role("Needs MFA", json!({"mfaRequired": true, "apiAccess": true}))
+        .await;
+    let ivy = d.user("ivy", Some("Ivy-Pass-12345"), &[&mfa]).await;
+    let codes = || async {
+        d.outbox(&admin)
+            .await
+            .into_iter()
+            .filter(|m| m["kind"] == "sign_in_code" && m["user"] == ivy.as_str())
+            .map(|m| {
+                assert_eq!(m["to"], "ivy@example.com", "{m}");
+                let subject = m["subject"].as_str().unwrap();
+                let code = subject.rsplit(' ').next().unwrap().to_string();
+                assert!(
+                    code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()),
+                    "{subject}"
+                );
+                assert!(m["body"].as_str().unwrap().contains(&code), "{m}");
+                code
+            })
+            .collect::<Vec<_>>()
+    };
+
+    // The right password and no code: a code is mailed, and only then is a code mentioned.
+    let (status, body) = d.login("ivy", "Wrong-Pass-999", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "invalid_credentials", "{body}");
+    assert!(codes().await.is_empty(), "a wrong password mails nothing");
+    let (status, body) = d.login("ivy", "Ivy-Pass-12345", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "mfa_code_sent", "{body}");
+    let sent = codes().await;
+    assert_eq!(sent.len(), 1);
+    let code = sent[0].clone();
+    // Asked again within the minute: that code is on its way; no second one.
+    let (_, body) = d.login("ivy", "Ivy-Pass-12345", None).await;
+    assert_eq!(body["error"], "mfa_code_sent", "{body}");
+    assert_eq!(codes().await.len(), 1);
+
+    // A wrong code fails like a wrong password; the right one opens a whole session, once.
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (status, body) = d.login("ivy", "Ivy-Pass-12345", Some(wrong)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "invalid_credentials", "{body}");
+    let session = d.token("ivy", "Ivy-Pass-12345", Some(&code)).await;
+    assert!(claims_of(&session).get("enrol_only").is_none());
+    let (status, me) = d
+        .call(Method::GET, "/scim/v2/Me", Some(&session), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let (status, body) = d.login("ivy", "Ivy-Pass-12345", Some(&code)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        body["error"], "mfa_code_sent",
+        "a used code is spent, and a new one is mailed: {body}"
+    );
+    let sent = codes().await;
+    assert_eq!(sent.len(), 2);
+
+    // Three wrong tries spend a code: the right one no longer works, and a new one comes.
+    let (fresh, wrong) = (
+        sent[1].clone(),
+        if sent[1] == "000000" {
+            "111111"
+        } else {
+            "000000"
+        },
+    );
+    for _ in 0..3 {
+        let (_, body) = d.login("ivy", "Ivy-Pass-12345", Some(wrong)).await;
+        assert_eq!(body["error"], "invalid_credentials", "{body}");
+    }
+    let (_, body) = d.login("ivy", "Ivy-Pass-12345", Some(&fresh)).await;
+    assert_eq!(body["error"], "mfa_code_sent", "{body}");
+    assert_eq!(codes().await.len(), 3);
+
+    let trail = |kind: &'static str| {
+        let (d, admin, ivy) = (&d, &admin, &ivy);
+        async move { d.audit(admin, &format!("kind={kind}&target={ivy}")).await }
+    };
+    assert_eq!(trail("sign_in_code_sent").await.len(), 3);
+    let wrong_codes = trail("login_failed")
+        .await
+        .iter()
+        .filter(|e| e["detail"] == "wrong sign-in code")
+        .count();
+    assert_eq!(wrong_codes, 4);
+    for event in trail("sign_in_code_sent").await {
+        assert!(!event.to_string().contains(&code), "no code in the trail");
+    }
+
+    // A bind has no second round to bring a code in: still refused.
+    assert_eq!(d.bind("ivy", "Ivy-Pass-12345").await, 49);
+
+    // Someone without an address still gets a session that may only enrol an authenticator.
+    let (status, jay) = d
+        .call(
+            Method::POST,
+            "/scim/v2/Users",
+            Some(TOKEN),
+            Some(
+                json!({"userName": "jay", "active": true, "password": "Jay-Pass-12345",
+                        "groups": []}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{jay}");
+    let (status, body) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Groups/{mfa}"),
+            Some(&admin),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": jay["id"]}]}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let jay = d.token("jay", "Jay-Pass-12345", None).await;
+    assert_eq!(claims_of(&jay)["enrol_only"], true);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn recovery_and_activation_links() {
     let d = Directory::start("");

@@ -65,6 +65,10 @@ pub struct LoginState {
     #[serde(with = "time::serde::rfc3339::option")]
     pub grace_for: Option<OffsetDateTime>,
     pub grace_used: u32,
+    /// The sign-in code last mailed (`[mfa] email_codes`), live or not: kept after use so that
+    /// the pause between two codes holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_code: Option<super::email_code::EmailCode>,
 }
 
 impl LoginState {

@@ -73,6 +73,7 @@ pub async fn deliver(
             biased;
             () = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
+            () = service.urgent_mail_queued() => {}
         }
         if let Err(e) = pass(&service, &mailer, &stats, &shutdown, &mut mark).await {
             tracing::error!(error = %e, "outbox delivery pass failed; trying again later");

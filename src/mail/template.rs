@@ -28,10 +28,12 @@ pub enum Var {
     Detail,
     /// An announcement's subject.
     Subject,
+    /// A sign-in code (`[mfa] email_codes`).
+    Code,
 }
 
 impl Var {
-    pub const ALL: [Var; 7] = [
+    pub const ALL: [Var; 8] = [
         Self::DisplayName,
         Self::UserName,
         Self::LoginUrl,
@@ -39,6 +41,7 @@ impl Var {
         Self::LinkExpires,
         Self::Detail,
         Self::Subject,
+        Self::Code,
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,6 +53,7 @@ impl Var {
             Self::LinkExpires => "link_expires",
             Self::Detail => "detail",
             Self::Subject => "subject",
+            Self::Code => "code",
         }
     }
 
@@ -162,6 +166,7 @@ fn builtin_source(kind: MessageKind) -> &'static str {
         MessageKind::SecurityNotice => include_str!("templates/security_notice.txt"),
         MessageKind::Announcement => include_str!("templates/announcement.txt"),
         MessageKind::PasswordExpiring => include_str!("templates/password_expiring.txt"),
+        MessageKind::SignInCode => include_str!("templates/sign_in_code.txt"),
     }
 }
 

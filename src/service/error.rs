@@ -78,6 +78,11 @@ pub enum ServiceError {
          ask an administrator"
     )]
     PasswordExpired,
+    /// A login with the right password by someone whose roles require MFA and who signs in
+    /// with mailed codes (`[mfa] email_codes`): a code is on its way, and the login is to be
+    /// sent again with it. Said only to a caller who proved the password.
+    #[error("a sign-in code was sent to your email address: sign in again with it as \"code\"")]
+    SignInCodeSent,
     /// A record kept changing while a multi-step change read it; the caller may try again.
     #[error("{0} is changing concurrently; try again")]
     Busy(String),

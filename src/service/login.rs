@@ -9,8 +9,11 @@ use time::OffsetDateTime;
 
 use super::{Actor, Result, Service, ServiceError};
 use crate::audit::{AuditKind, Source};
+use crate::auth::email_code::{CodeCheck, EmailCode};
 use crate::auth::totp;
+use crate::mail::Var;
 use crate::model::{EffectiveSettings, PrincipalKind, User, UserId, fold};
+use crate::outbox::MessageKind;
 use crate::store::Txn;
 
 /// Where a login attempt comes from, for the audit trail.
@@ -90,6 +93,10 @@ enum Refusal {
     MfaNotEnrolled,
     /// The client's address was flagged for failed sign-ins for many users.
     AddressFlagged,
+    /// Everything but the second factor was right, and it comes by mail (`[mfa]
+    /// email_codes`): a code is to be sent, not a failure to count.
+    EmailCodeNeeded,
+    EmailCodeWrong,
 }
 
 impl Refusal {
@@ -113,6 +120,8 @@ impl Refusal {
             Self::AddressFlagged => {
                 "the client's address is refused after failed sign-ins for many users"
             }
+            Self::EmailCodeNeeded => "sign-in code needed",
+            Self::EmailCodeWrong => "wrong sign-in code",
         }
     }
 
@@ -120,7 +129,7 @@ impl Refusal {
     fn counts(self) -> bool {
         matches!(
             self,
-            Self::WrongPassword | Self::CodeWrong | Self::CodeReplayed
+            Self::WrongPassword | Self::CodeWrong | Self::CodeReplayed | Self::EmailCodeWrong
         )
     }
 }
@@ -131,6 +140,8 @@ struct Checked {
     totp_step: Option<u64>,
     /// The password has expired; the sign-in takes one of its grace logins.
     grace: bool,
+    /// A mailed sign-in code was the second factor; the sign-in spends it.
+    email_code: bool,
 }
 
 /// Logins by front end and outcome, for monitoring (the audit trail has each one).
@@ -245,13 +256,20 @@ impl Service {
         let settings = self.settings_of(&user)?;
         let now = OffsetDateTime::now_utc();
         let checked = self.check(&user, &settings, password, code, from.client, now)?;
-        let enrol_only = checked.refusal.is_none() && settings.mfa_required && !user.has_mfa();
+        let enrol_only = checked.refusal.is_none()
+            && settings.mfa_required
+            && !user.has_mfa()
+            && !checked.email_code;
         match checked.refusal {
             // The password was right: saying why tells nothing to a guesser, and the user
             // learns what to do.
             Some(Refusal::PasswordExpired) => {
                 self.refuse(&actor, &user, Refusal::PasswordExpired, now)?;
                 Err(ServiceError::PasswordExpired)
+            }
+            Some(Refusal::EmailCodeNeeded) => {
+                self.send_email_code(&actor, &user, now)?;
+                Err(ServiceError::SignInCodeSent)
             }
             Some(refusal) => {
                 self.refuse(&actor, &user, refusal, now)?;
@@ -270,14 +288,7 @@ impl Service {
                     enrol_only,
                     password: standing,
                 };
-                let accepted = self.accept(
-                    &actor,
-                    &logged,
-                    password,
-                    code,
-                    (checked.totp_step, checked.grace),
-                    on_success,
-                );
+                let accepted = self.accept(&actor, &logged, password, code, &checked, on_success);
                 match accepted {
                     Ok(grace_remaining) => {
                         logged.password.grace_remaining = grace_remaining;
@@ -330,6 +341,7 @@ impl Service {
         };
         let verified = self.verify_at_equal_cost(password, user.password_hash.as_deref());
         let mut totp_step = None;
+        let mut email_code = false;
         let expired = self.policy.password.expired(user.password_changed, now);
         let grace = expired && {
             let used = self
@@ -374,6 +386,22 @@ impl Service {
                     }
                 },
             }
+        } else if settings.mfa_required && self.mails_codes_to(user, code) {
+            let mailed = self
+                .records()
+                .login_state(user.id)?
+                .and_then(|s| s.email_code);
+            match (presented, mailed) {
+                (Some(presented), Some(mailed)) => match mailed.check(user.id, presented, now) {
+                    CodeCheck::Accepted => {
+                        email_code = true;
+                        None
+                    }
+                    CodeCheck::Wrong => Some(Refusal::EmailCodeWrong),
+                    CodeCheck::NoLiveCode => Some(Refusal::EmailCodeNeeded),
+                },
+                _ => Some(Refusal::EmailCodeNeeded),
+            }
         } else if settings.mfa_required && matches!(code, SecondFactor::Appended) {
             // A bind cannot enrol an authenticator; a REST login gets an enrol-only session.
             Some(Refusal::MfaNotEnrolled)
@@ -387,7 +415,60 @@ impl Service {
             refusal,
             totp_step,
             grace,
+            email_code,
         })
+    }
+
+    /// Whether `user`'s second factor, when its roles require one and it has no
+    /// authenticator, is a mailed code: `[mfa] email_codes` is on, the sign-in is a REST one
+    /// (a bind has no second round to bring the code in) and there is an address to mail.
+    fn mails_codes_to(&self, user: &User, code: SecondFactor<'_>) -> bool {
+        self.policy.email_codes.is_some()
+            && matches!(code, SecondFactor::Separate(_))
+            && user.kind == PrincipalKind::Person
+            && user.contact_email().is_some()
+    }
+
+    /// Mails `user` a new sign-in code, unless the last one is still live and was sent less
+    /// than [`email_code::RESEND_AFTER`] ago (then that one is on its way). The code, its
+    /// message and the audit entry are one transaction.
+    fn send_email_code(&self, actor: &Actor, user: &User, now: OffsetDateTime) -> Result<()> {
+        let (Some(ttl), Some(to)) = (self.policy.email_codes, user.contact_email()) else {
+            return Ok(());
+        };
+        let sent = self.transact(|tx| {
+            let mut state = tx.login_state(user.id)?.unwrap_or_default();
+            if state
+                .email_code
+                .as_ref()
+                .is_some_and(|c| !c.may_resend(now))
+            {
+                return Ok(false);
+            }
+            let (record, code) = EmailCode::issue(user.id, ttl, now);
+            let vars = self.user_vars(user).with(Var::Code, code).with(
+                Var::LinkExpires,
+                super::notice::human_time(record.expires, user),
+            );
+            let mut message = self.message_to(MessageKind::SignInCode, user, Some(to), &vars);
+            message.link_expires = Some(record.expires);
+            tx.push_outbox(&message)?;
+            state.email_code = Some(record);
+            tx.put_login_state(user.id, &state)?;
+            self.audit(
+                tx,
+                actor,
+                AuditKind::SignInCodeSent,
+                Some(user.id.to_string()),
+                None,
+                None,
+            )?;
+            Ok(true)
+        })?;
+        if sent {
+            self.urgent_mail.notify_one();
+        }
+        Ok(())
     }
 
     /// The strictest settings of the user's roles.
@@ -413,9 +494,10 @@ impl Service {
         logged: &LoggedIn,
         password: &str,
         code: SecondFactor<'_>,
-        (totp_step, grace): (Option<u64>, bool),
+        checked: &Checked,
         on_success: OnSuccess<'_>,
     ) -> Result<Option<u32>> {
+        let (totp_step, grace) = (checked.totp_step, checked.grace);
         let user = &logged.user;
         let target = user.id.to_string();
         let now = OffsetDateTime::now_utc();
@@ -440,6 +522,15 @@ impl Service {
             }
             if totp_step.is_some() {
                 state.last_totp_step = totp_step;
+                changed = true;
+            }
+            if checked.email_code {
+                // Spent in the sign-in's own transaction: two sign-ins racing with one code
+                // conflict, and the later one finds it spent.
+                match state.email_code.as_mut() {
+                    Some(mailed) if mailed.is_live(now) => mailed.spend(),
+                    _ => return Err(ServiceError::InvalidCredentials),
+                }
                 changed = true;
             }
             if changed {
@@ -523,6 +614,13 @@ impl Service {
             )?;
             if refusal.counts() {
                 self.count_failure(tx, user.id, actor.client, now)?;
+            }
+            if refusal == Refusal::EmailCodeWrong
+                && let Some(mut state) = tx.login_state(user.id)?
+                && let Some(mailed) = state.email_code.as_mut()
+            {
+                mailed.note_wrong();
+                tx.put_login_state(user.id, &state)?;
             }
             Ok(())
         })

@@ -177,6 +177,8 @@ pub struct Policy {
     pub recovery_for: RecoveryFor,
     /// Users are mailed when their password, email address or authenticator changes.
     pub security_notices: bool,
+    /// `[mfa] email_codes`: how long a mailed sign-in code works; `None` when codes are off.
+    pub email_codes: Option<time::Duration>,
     pub recovery_link_ttl: time::Duration,
     /// Subjects and bodies of the messages put in the outbox.
     pub templates: Arc<Templates>,
@@ -205,6 +207,7 @@ impl Default for Policy {
             recovery: true,
             recovery_for: RecoveryFor::default(),
             security_notices: true,
+            email_codes: None,
             recovery_link_ttl: time::Duration::hours(1),
             templates: Arc::new(Templates::default()),
             custom: Arc::default(),
@@ -231,6 +234,9 @@ pub struct Service {
     logins: Arc<login::LoginCounts>,
     /// Failed sign-ins by client address, for password spraying.
     sprays: Arc<crate::auth::spray::Sprays>,
+    /// Woken when a message that someone is waiting for (a sign-in code) is queued, so that
+    /// delivery does not wait for its next pass.
+    urgent_mail: Arc<tokio::sync::Notify>,
 }
 
 impl Service {
@@ -242,7 +248,14 @@ impl Service {
             keys: Arc::default(),
             derived: Arc::default(),
             logins: Arc::default(),
+            urgent_mail: Arc::default(),
         }
+    }
+
+    /// Resolves when a message someone is waiting for has been queued (see
+    /// [`crate::mail::delivery`]).
+    pub async fn urgent_mail_queued(&self) {
+        self.urgent_mail.notified().await;
     }
 
     /// Reads for decisions made outside a transaction.
