@@ -95,12 +95,16 @@ pub struct NotificationsConfig {
     /// Tell users when their password, email address or authenticator changes, failed
     /// sign-ins lock them, or an administrator acts as them.
     pub security_notices: bool,
+    /// Tell users of a sign-in from a device (a kind of client on a network) they have not
+    /// signed in from before. Needs `security_notices`.
+    pub new_devices: bool,
 }
 
 impl Default for NotificationsConfig {
     fn default() -> Self {
         Self {
             security_notices: true,
+            new_devices: true,
         }
     }
 }
@@ -644,6 +648,8 @@ impl Config {
             ),
             recovery: self.recovery.enabled,
             security_notices: self.notifications.security_notices,
+            new_device_notices: self.notifications.security_notices
+                && self.notifications.new_devices,
             email_codes: self
                 .mfa
                 .email_codes

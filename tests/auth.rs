@@ -2894,6 +2894,106 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_audited_and_restricted()
     );
 }
 
+/// Seed 003 "device tracking" and "security events": a person is told of a sign-in from a
+/// device (a kind of client on a network) it has not signed in from before, but not of its
+/// first sign-in, a browser update or a new address on the same network.
+#[tokio::test(flavor = "multi_thread")]
+async fn people_are_told_of_sign_ins_from_a_new_device() {
+    // The test client (127.0.0.1) plays a reverse proxy, to sign in from several networks.
+    let d = Directory::start("[http]\ntrusted_proxies = [\"127.0.0.0/8\"]\n");
+    let admin = d.admin_token().await;
+    let kim = d.user("kim", Some("Kim-Pass-123456"), &[]).await;
+    const FIREFOX_1: &str =
+        "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+    const FIREFOX_2: &str =
+        "Mozilla/5.0 (X11; Linux x86_64; rv:134.0) Gecko/20100101 Firefox/134.0";
+    let sign_in = |agent: &'static str, client: &'static str| {
+        let d = &d;
+        async move {
+            let res = d
+                .http
+                .post(d.server.url("/auth/token"))
+                .header("user-agent", agent)
+                .header("x-forwarded-for", client)
+                .json(&json!({"username": "kim", "password": "Kim-Pass-123456"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                res.status(),
+                StatusCode::OK,
+                "{}",
+                res.text().await.unwrap()
+            );
+        }
+    };
+    let notices = || async {
+        d.outbox(&admin)
+            .await
+            .into_iter()
+            .filter(|m| m["kind"] == "security_notice" && m["user"] == kim.as_str())
+            .map(|m| m["body"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    sign_in(FIREFOX_1, "198.51.100.7").await;
+    sign_in(FIREFOX_2, "198.51.100.200").await;
+    assert!(
+        notices().await.is_empty(),
+        "the first device, updated, on its network"
+    );
+
+    sign_in("curl/8.5.0", "198.51.100.7").await;
+    let told = notices().await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(
+        told[0].contains(
+            "from 198.51.100.7, with curl/8.5.0, a device you had not signed in from before"
+        ),
+        "{}",
+        told[0]
+    );
+    assert_eq!(
+        d.outbox(&admin)
+            .await
+            .iter()
+            .find(|m| m["kind"] == "security_notice")
+            .unwrap()["to"],
+        "kim@example.com"
+    );
+    sign_in("curl/8.6.0", "198.51.100.9").await;
+    assert_eq!(notices().await.len(), 1, "a device seen before");
+    sign_in(FIREFOX_2, "203.0.113.40").await;
+    let told = notices().await;
+    assert_eq!(told.len(), 2, "another network: {told:?}");
+    assert!(
+        told.iter().any(|t| t.contains("from 203.0.113.40")),
+        "{told:?}"
+    );
+
+    // Off with `new_devices = false` (or with security notices altogether).
+    let quiet = Directory::start("[notifications]\nnew_devices = false\n");
+    let admin = quiet.admin_token().await;
+    quiet.user("kim", Some("Kim-Pass-123456"), &[]).await;
+    quiet.token("kim", "Kim-Pass-123456", None).await;
+    let res = quiet
+        .http
+        .post(quiet.server.url("/auth/token"))
+        .header("user-agent", "curl/8.5.0")
+        .json(&json!({"username": "kim", "password": "Kim-Pass-123456"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        quiet
+            .outbox(&admin)
+            .await
+            .iter()
+            .all(|m| m["kind"] != "security_notice"),
+        "no notices when turned off"
+    );
+}
+
 /// The `sessions` entries of the store, counted in a backup the running server writes.
 fn stored_sessions(data: &std::path::Path, file: &std::path::Path) -> usize {
     let out = common::run(data, &["backup", file.to_str().unwrap()]);

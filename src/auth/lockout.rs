@@ -69,6 +69,9 @@ pub struct LoginState {
     /// the pause between two codes holds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email_code: Option<super::email_code::EmailCode>,
+    /// The devices the person signed in from over REST (`[notifications] new_devices`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<super::device::KnownDevice>,
 }
 
 impl LoginState {

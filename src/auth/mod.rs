@@ -1,7 +1,8 @@
 //! Authentication building blocks that hold no rules of their own: lockout bookkeeping, TOTP,
-//! mailed sign-in codes, session records and session-token signing. The decisions are made in
+//! mailed sign-in codes, known devices, session records and session-token signing. The decisions are made in
 //! [`crate::service`].
 
+pub mod device;
 pub mod email_code;
 pub mod jwt;
 pub mod lockout;

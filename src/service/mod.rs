@@ -177,6 +177,8 @@ pub struct Policy {
     pub recovery_for: RecoveryFor,
     /// Users are mailed when their password, email address or authenticator changes.
     pub security_notices: bool,
+    /// Users are mailed when they sign in from a device they have not used before.
+    pub new_device_notices: bool,
     /// `[mfa] email_codes`: how long a mailed sign-in code works; `None` when codes are off.
     pub email_codes: Option<time::Duration>,
     pub recovery_link_ttl: time::Duration,
@@ -207,6 +209,7 @@ impl Default for Policy {
             recovery: true,
             recovery_for: RecoveryFor::default(),
             security_notices: true,
+            new_device_notices: true,
             email_codes: None,
             recovery_link_ttl: time::Duration::hours(1),
             templates: Arc::new(Templates::default()),

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use super::{Actor, Principal, Result, Service};
 use crate::audit::Source;
+use crate::auth::device::{self, Sighting};
 use crate::mail::Var;
 use crate::model::{PrincipalKind, User};
 use crate::outbox::MessageKind;
@@ -130,6 +131,44 @@ impl Service {
             "The administrator {admin} signed in as you on {}, {channel}, to see or do what you \
              can (support, troubleshooting); what the session does is recorded as theirs",
             super::notice::human_time(OffsetDateTime::now_utc(), user),
+        );
+        self.queue_security_notice(tx, user, to, &detail)
+    }
+
+    /// After `user` signed in over REST from `client` with `user_agent`, in the sign-in's
+    /// transaction: the device is remembered, and one the person has not signed in from
+    /// before (but for the first of all) gets a notice.
+    pub(super) fn note_sign_in_device(
+        &self,
+        tx: &mut dyn Txn,
+        user: &User,
+        client: Option<std::net::IpAddr>,
+        user_agent: Option<&str>,
+    ) -> Result<()> {
+        if !self.policy.new_device_notices || user.kind != PrincipalKind::Person {
+            return Ok(());
+        }
+        let Some(to) = user.contact_email() else {
+            return Ok(());
+        };
+        let now = OffsetDateTime::now_utc();
+        let mut state = tx.login_state(user.id)?.unwrap_or_default();
+        let key = device::device_key(user_agent, client);
+        let (sighting, changed) = device::remember(&mut state.devices, key, now);
+        if changed {
+            tx.put_login_state(user.id, &state)?;
+        }
+        if sighting != Sighting::New {
+            return Ok(());
+        }
+        let from = client.map_or(String::new(), |ip| format!(" from {ip}"));
+        let with = user_agent.map_or("a client that did not name itself".to_string(), |ua| {
+            ua.chars().take(120).collect()
+        });
+        let detail = format!(
+            "Someone signed in to your account on {}{from}, with {with}, a device you had not \
+             signed in from before",
+            super::notice::human_time(now, user),
         );
         self.queue_security_notice(tx, user, to, &detail)
     }

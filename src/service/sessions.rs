@@ -243,6 +243,7 @@ impl Service {
                     )?),
                 };
                 let actor = Actor::user(logged.user.id, from.source, from.client);
+                self.note_sign_in_device(tx, &logged.user, from.client, user_agent.as_deref())?;
                 self.record_session(tx, &actor, &logged.user, pending)
             },
         )?;
