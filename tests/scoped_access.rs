@@ -609,6 +609,33 @@ async fn limited_administrators_cannot_escalate_over_scim() {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // Nor an administrator's sign-in: its authenticator, lock, sessions and reset links, which
+    // it may handle for ordinary employees.
+    let account_calls = |who: &str| {
+        let id = &org.ids[who];
+        [
+            (Method::DELETE, format!("/auth/totp?user={id}")),
+            (Method::POST, format!("/admin/users/{id}/unlock")),
+            (Method::POST, format!("/admin/users/{id}/sign-out")),
+            (Method::GET, format!("/admin/sessions?user={id}")),
+            (Method::POST, format!("/admin/users/{id}/password-link")),
+        ]
+    };
+    for (method, path) in account_calls("ceo") {
+        let (status, body) = org.call(method.clone(), &path, &vp_b, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {body}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("only administrators can change administrator"),
+            "{method} {path}: {body}"
+        );
+    }
+    for (method, path) in account_calls("eng3") {
+        let (status, body) = org.call(method.clone(), &path, &vp_b, None).await;
+        assert!(status.is_success(), "{method} {path}: {status} {body}");
+    }
     // Nothing of it happened.
     let (_, group) = org
         .call(

@@ -435,13 +435,17 @@ impl Service {
         })
     }
 
-    /// Only administrators edit or remove administrators.
-    pub fn authorize_touching(
+    /// `action` (Edit or Delete) on `user`, as for any other user, and, when `user` is an
+    /// administrator, by an administrator: only administrators change administrators, their
+    /// records or their sign-in (authenticator, lock, sessions, reset links).
+    pub fn authorize_user_change(
         &self,
         records: &mut dyn Records,
         subject: &Subject,
+        action: Action,
         user: &User,
     ) -> Result<()> {
+        self.authorize_user(records, subject, action, user)?;
         if subject.is_administrator() {
             return Ok(());
         }

@@ -126,7 +126,7 @@ impl Service {
         let subject = self.subject(actor)?;
         self.transact(|tx| {
             let mut user = readable(tx, id)?;
-            self.authorize_user(&mut super::InTx(tx), &subject, Action::Edit, &user)?;
+            self.authorize_user_change(&mut super::InTx(tx), &subject, Action::Edit, &user)?;
             let mut state = tx.login_state(id)?.unwrap_or_default();
             if !state.failures.is_empty() {
                 state.failures.clear();

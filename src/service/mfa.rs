@@ -90,7 +90,7 @@ impl Service {
         self.transact(|tx| {
             let mut user = readable(tx, id)?;
             if actor.principal != Principal::User(id) {
-                self.authorize_user(&mut super::InTx(tx), &subject, Action::Edit, &user)?;
+                self.authorize_user_change(&mut super::InTx(tx), &subject, Action::Edit, &user)?;
             }
             if user.totp.is_none() {
                 return Ok(());

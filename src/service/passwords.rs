@@ -110,7 +110,7 @@ impl Service {
     ) -> Result<Option<String>> {
         let current = self.user(actor, id)?;
         let subject = self.subject(actor)?;
-        self.authorize_user(&mut self.records(), &subject, Action::Edit, &current)?;
+        self.authorize_user_change(&mut self.records(), &subject, Action::Edit, &current)?;
         match self.new_password_hash(Some(&current), password) {
             Ok(hash) => Ok(Some(hash)),
             Err(ServiceError::PasswordPolicy(v)) if self.drops_provisioned(&subject) => {

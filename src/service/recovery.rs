@@ -70,7 +70,7 @@ impl Service {
         let subject = self.subject(actor)?;
         self.transact(|tx| {
             let user = super::users::readable(tx, id)?;
-            self.authorize_user(&mut super::InTx(tx), &subject, Action::Edit, &user)?;
+            self.authorize_user_change(&mut super::InTx(tx), &subject, Action::Edit, &user)?;
             if !user.active || user.kind != PrincipalKind::Person {
                 return Err(ServiceError::invalid(
                     "user",

@@ -294,8 +294,7 @@ impl Service {
             .chain(remove.iter().map(|u| (u, false)))
         {
             let old = readable(tx, *user_id)?;
-            self.authorize_user(&mut InTx(tx), subject, Action::Edit, &old)?;
-            self.authorize_touching(&mut InTx(tx), subject, &old)?;
+            self.authorize_user_change(&mut InTx(tx), subject, Action::Edit, &old)?;
             let holds = old.roles.contains(&role.id);
             if holds == adding {
                 continue;

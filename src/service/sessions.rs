@@ -521,7 +521,7 @@ impl Service {
         }
         let user = self.user(actor, id)?;
         let subject = self.subject(actor)?;
-        self.authorize_user(&mut self.records(), &subject, Action::Edit, &user)?;
+        self.authorize_user_change(&mut self.records(), &subject, Action::Edit, &user)?;
         Ok(user)
     }
 

@@ -200,8 +200,7 @@ impl Service {
         let mut user_name = String::new();
         let result = self.transact(|tx| {
             let old = readable(tx, id)?;
-            self.authorize_user(&mut InTx(tx), &subject, Action::Edit, &old)?;
-            self.authorize_touching(&mut InTx(tx), &subject, &old)?;
+            self.authorize_user_change(&mut InTx(tx), &subject, Action::Edit, &old)?;
             check_version(expected_version, old.version)?;
             user_name.clone_from(&old.user_name);
             let mut new = old.clone();
@@ -264,8 +263,7 @@ impl Service {
         let subject = self.subject(actor)?;
         self.transact(|tx| {
             let old = readable(tx, id)?;
-            self.authorize_user(&mut InTx(tx), &subject, Action::Delete, &old)?;
-            self.authorize_touching(&mut InTx(tx), &subject, &old)?;
+            self.authorize_user_change(&mut InTx(tx), &subject, Action::Delete, &old)?;
             check_version(expected_version, old.version)?;
             if self.is_active_administrator(&old)? {
                 let what = format!("anonymising {:?}", old.user_name);
