@@ -609,6 +609,73 @@ async fn put_of_the_whole_object_as_read_updates_and_unknown_ids_are_404() {
     }
 }
 
+/// Okta updates a profile with PUT and sends only the attributes it maps: never the Rollcall
+/// extension, and not always `active`. What the body does not assert keeps its value (RFC 7644
+/// §3.5.1): a partner stays a partner of its account, a deactivated person stays deactivated
+/// (no seat taken); asserted values still apply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_without_the_rollcall_extension_or_active_keeps_them() {
+    let s = Scim::start("");
+    let (status, account) = s
+        .post(
+            "/Accounts",
+            json!({"schemas": ["urn:rollcall:scim:schemas:2.0:Account"], "name": "Acme"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{account}");
+    let (status, partner) = s
+        .post(
+            "/Users",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "pat",
+                   "active": false,
+                   ROLLCALL: {"licenseType": "partner", "account": {"value": account["id"]}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{partner}");
+    let id = partner["id"].as_str().unwrap();
+    let okta_put = |active: Option<bool>| {
+        let mut body = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "pat",
+            "name": {"givenName": "Pat", "familyName": "Lee"},
+            "emails": [{"value": "pat@acme.example", "type": "work", "primary": true}],
+        });
+        if let Some(active) = active {
+            body["active"] = json!(active);
+        }
+        body
+    };
+    let (status, body) = s
+        .call(Method::PUT, &format!("/Users/{id}"), Some(okta_put(None)))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["name"]["givenName"], "Pat", "{body}");
+    assert_eq!(body["active"], false, "not reactivated: {body}");
+    assert_eq!(body[ROLLCALL]["licenseType"], "partner", "{body}");
+    assert_eq!(body[ROLLCALL]["account"]["value"], account["id"], "{body}");
+    let (_, stored) = s.get(&format!("/Users/{id}")).await;
+    assert_eq!(stored["active"], false, "{stored}");
+
+    // Asserted, they apply: activated, then moved to another license.
+    let (status, body) = s
+        .call(
+            Method::PUT,
+            &format!("/Users/{id}"),
+            Some(okta_put(Some(true))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["active"], true, "{body}");
+    assert_eq!(body[ROLLCALL]["licenseType"], "partner", "{body}");
+    let mut to_customer = okta_put(Some(true));
+    to_customer[ROLLCALL] = json!({"licenseType": "customer", "account": {"value": account["id"]}});
+    let (status, body) = s
+        .call(Method::PUT, &format!("/Users/{id}"), Some(to_customer))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body[ROLLCALL]["licenseType"], "customer", "{body}");
+}
+
 /// Okta and Entra import a directory page by page (`startIndex`, `count=100`). Pages come from
 /// positions over the users that are not anonymised, in creation order: every user exactly
 /// once, `totalResults` equal on every page, anonymised users gone from both, and a page that

@@ -12,7 +12,7 @@ pub use account::{account_from_scim, account_to_scim};
 pub use error::failure;
 pub use group::{GroupMembers, role_from_scim, role_to_scim};
 pub use provider::ScimDirectory;
-pub use user::{UserContext, unlock_requested, user_from_scim, user_to_scim};
+pub use user::{UserContext, keep_unasserted, unlock_requested, user_from_scim, user_to_scim};
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";

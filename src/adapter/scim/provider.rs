@@ -14,8 +14,8 @@ use serde_json::Value;
 use super::user::custom_from_scim;
 use super::{
     ACCOUNT_SCHEMA, ENTERPRISE_USER, GROUP_SCHEMA, GroupMembers, ROLLCALL_ROLE, ROLLCALL_USER,
-    USER_SCHEMA, UserContext, account_from_scim, account_to_scim, failure, role_from_scim,
-    role_to_scim, unlock_requested, user_from_scim, user_to_scim,
+    USER_SCHEMA, UserContext, account_from_scim, account_to_scim, failure, keep_unasserted,
+    role_from_scim, role_to_scim, unlock_requested, user_from_scim, user_to_scim,
 };
 use crate::audit::Source;
 use crate::model::{Account, AccountId, Role, RoleId, User, UserId};
@@ -368,6 +368,8 @@ impl Provider for ScimDirectory {
                 let id: UserId = parse_id(id)?;
                 let (mut user, password) = user_from_scim(&body)?;
                 user.extensions = custom_from_scim(&body, &self.service.policy().custom);
+                let current = self.service.user(who, id).map_err(failure)?;
+                keep_unasserted(&body, &mut user, &current);
                 let mut user = self
                     .service
                     .replace_user(who, id, user, if_version, password.as_deref())

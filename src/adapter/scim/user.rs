@@ -150,6 +150,33 @@ pub fn user_to_scim(user: &User, ctx: &UserContext) -> Value {
     Value::Object(out)
 }
 
+/// On PUT, the attributes whose default would change what a person is or may do keep their
+/// current value when the body does not assert them (RFC 7644 §3.5.1 lets a provider take an
+/// omitted attribute as not asserted): `active`, so that a deactivated person sent back without
+/// it is not reactivated into a seat, and the Rollcall extension's `licenseType`, `account` and
+/// `kind`, which identity providers never send (they send only what they map), so that a
+/// partner is not turned into an employee by a profile update. An explicit `null` for
+/// `account` still clears it.
+pub fn keep_unasserted(resource: &Value, user: &mut User, current: &User) {
+    let Some(obj) = resource.as_object() else {
+        return;
+    };
+    if json::present(obj, "active").is_none() {
+        user.active = current.active;
+    }
+    let ext = json::get(obj, ROLLCALL_USER).and_then(Value::as_object);
+    let asserted = |name: &str| ext.is_some_and(|e| json::get(e, name).is_some());
+    if !asserted("licenseType") {
+        user.license = current.license;
+    }
+    if !asserted("account") {
+        user.account = current.account;
+    }
+    if !asserted("kind") {
+        user.kind = current.kind;
+    }
+}
+
 /// The writable attributes of a SCIM User as a domain user (a new record's shape: the service
 /// keeps server-managed fields on replace). `password`, if any, is returned separately.
 pub fn user_from_scim(resource: &Value) -> Result<(User, Option<String>), ScimError> {
@@ -176,8 +203,9 @@ pub fn user_from_scim(resource: &Value) -> Result<(User, Option<String>), ScimEr
     user.preferred_language = json::string(obj, "preferredLanguage")?;
     user.locale = json::string(obj, "locale")?;
     user.timezone = json::string(obj, "timezone")?;
-    // RFC 7643 leaves the default to the provider; an IdP that omits `active` means a usable
-    // account, which is what Okta and Entra expect.
+    // RFC 7643 leaves the default to the provider; an IdP that omits `active` from a new user
+    // means a usable account, which is what Okta and Entra expect (on PUT, see
+    // `keep_unasserted`).
     user.active = json::boolean(obj, "active")?.unwrap_or(true);
     user.emails = multi_values_from(obj, "emails")?;
     user.phone_numbers = multi_values_from(obj, "phoneNumbers")?;
