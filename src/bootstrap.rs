@@ -36,6 +36,10 @@ pub fn ensure(service: &Service, seed: Seed) -> Result<Option<Credentials>> {
     if service.meta(DONE)?.is_some() {
         return Ok(None);
     }
+    // Chosen secrets are checked before anything is written.
+    if let Some(token) = &seed.token {
+        crate::service::check_token_secret(token)?;
+    }
     let actor = Actor::system(Source::System);
     let admin_role = find_or_create_role(service, &actor, ADMIN_ROLE, |role| {
         role.administrator = true;

@@ -201,7 +201,9 @@ fn main() -> anyhow::Result<()> {
         Command::Init => {
             let service = open(&config)?;
             match initialise(&service, &config)? {
-                Some(credentials) => print_credentials(&config, &credentials),
+                Some(credentials) => {
+                    print_credentials(&mut std::io::stdout(), &config, &credentials)
+                }
                 None => eprintln!("{} is already initialised", config.data.display()),
             }
             Ok(())
@@ -354,8 +356,10 @@ fn operate(config: &Config, command: control::Command, initialise: bool) -> anyh
         );
     }
     let service = open(config)?;
-    if initialise {
-        self::initialise(&service, config)?;
+    // `token create` on a fresh directory sets it up first: the first credentials go to
+    // stderr, since stdout is for the new token alone.
+    if initialise && let Some(credentials) = self::initialise(&service, config)? {
+        print_credentials(&mut std::io::stderr(), config, &credentials);
     }
     let mut progress = progress::Progress::on_stderr("exported");
     let done = control::execute(&service, command, &mut out, &mut |n| progress.update(n, 0));
@@ -393,7 +397,7 @@ fn initialise(service: &Service, config: &Config) -> anyhow::Result<Option<Crede
     Ok(credentials)
 }
 
-fn print_credentials(config: &Config, c: &Credentials) {
+fn print_credentials(out: &mut dyn Write, config: &Config, c: &Credentials) {
     let shown = |secret: &str, generated: bool| {
         if generated {
             secret.to_string()
@@ -401,23 +405,19 @@ fn print_credentials(config: &Config, c: &Credentials) {
             "(as given in the environment)".to_string()
         }
     };
-    println!("Rollcall initialised {}", config.data.display());
-    println!(
-        "  admin user:          {} (uid={},ou=people,{})",
+    let text = format!(
+        "Rollcall initialised {}\n  admin user:          {} (uid={},ou=people,{})\n  \
+         admin password:      {}\n  provisioning token:  {}\nThese are shown only once: store \
+         them now.\n",
+        config.data.display(),
         bootstrap::ADMIN_USER,
         bootstrap::ADMIN_USER,
-        config.base_dn
+        config.base_dn,
+        shown(&c.admin_password, c.admin_password_generated),
+        shown(&c.token, c.token_generated),
     );
-    println!(
-        "  admin password:      {}",
-        shown(&c.admin_password, c.admin_password_generated)
-    );
-    println!(
-        "  provisioning token:  {}",
-        shown(&c.token, c.token_generated)
-    );
-    println!("These are shown only once: store them now.");
-    let _ = std::io::stdout().flush();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {
@@ -427,7 +427,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(?languages, "message templates in other languages");
     }
     if let Some(credentials) = initialise(&service, &config)? {
-        print_credentials(&config, &credentials);
+        print_credentials(&mut std::io::stdout(), &config, &credentials);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

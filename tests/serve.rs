@@ -459,6 +459,63 @@ fn the_control_socket_refuses_other_users_even_when_its_modes_are_loosened() {
     server.child.wait().unwrap();
 }
 
+/// First-start secrets chosen by automation are checked before anything is written (a token
+/// without the `rc_` prefix would be stored and never work), and `token create` on a fresh
+/// directory sets it up, showing the first credentials on stderr and only the new token on
+/// stdout.
+#[test]
+fn first_start_secrets_are_checked_and_never_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let init = |token: &str| {
+        clean_env(Command::new(BIN).args(["init", "--data"]).arg(&data))
+            .env("ROLLCALL_BOOTSTRAP_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+    let out = init("long-enough-but-without-the-prefix");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("must start with \"rc_\""), "{stderr}");
+    let out = init("rc_chosen-by-the-automation-123");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("provisioning token:  (as given in the environment)"),
+        "{stdout}"
+    );
+
+    let fresh = dir.path().join("fresh");
+    let out = clean_env(
+        Command::new(BIN)
+            .args(["token", "create", "--name", "ci", "--data"])
+            .arg(&fresh),
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.starts_with("rc_"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("admin password:"), "{stderr}");
+    let bootstrap = stderr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("provisioning token:"))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(bootstrap.starts_with("rc_"), "{stderr}");
+    assert_ne!(bootstrap, stdout.trim(), "two tokens");
+}
+
 #[test]
 fn logs_can_be_json_lines_for_log_shippers() {
     let dir = tempfile::tempdir().unwrap();

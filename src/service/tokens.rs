@@ -33,12 +33,7 @@ impl Service {
             return Err(ServiceError::invalid("name", "a token needs a name"));
         }
         let secret = secret.unwrap_or_else(token::new_api_token);
-        if secret.len() < 20 {
-            return Err(ServiceError::invalid(
-                "token",
-                "must be at least 20 characters",
-            ));
-        }
+        check_token_secret(&secret)?;
         let record = ApiToken {
             id: Uuid::now_v7(),
             name: name.to_string(),
@@ -154,4 +149,27 @@ impl Service {
             Ok(token)
         })
     }
+}
+
+/// A token secret chosen by automation (`ROLLCALL_BOOTSTRAP_TOKEN`) must look like a generated
+/// one: long enough, and with the prefix by which a bearer is told from a session token
+/// (without it, the token would be stored and never work).
+pub fn check_token_secret(secret: &str) -> Result<()> {
+    if secret.len() < 20 {
+        return Err(ServiceError::invalid(
+            "token",
+            "must be at least 20 characters",
+        ));
+    }
+    if !secret.starts_with(token::API_TOKEN_PREFIX) {
+        return Err(ServiceError::invalid(
+            "token",
+            format!(
+                "must start with {:?}, as every API token does (so that it is told from a \
+                 session token, and secret scanners recognise a leaked one)",
+                token::API_TOKEN_PREFIX
+            ),
+        ));
+    }
+    Ok(())
 }
