@@ -23,6 +23,7 @@ fn sign_in(service: &Service, name: &str) {
             LoginSource {
                 source: Source::Rest,
                 client: None,
+                expects: rollcall::service::Expected::Anyone,
             },
         )
         .unwrap_or_else(|e| panic!("{name} signs in: {e}"));

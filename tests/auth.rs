@@ -1084,6 +1084,50 @@ async fn people_without_an_authenticator_sign_in_with_a_mailed_code_where_mfa_is
     assert_eq!(claims_of(&jay)["enrol_only"], true);
 }
 
+/// A bind DN names its branch: a person's password given with a DN under `ou=services` (or
+/// anywhere but the people and services branches) is a bind as an entry that does not exist.
+/// It is refused and audited as a failure for an unknown name, never as a sign-in.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bind_under_the_wrong_branch_is_no_sign_in() {
+    let d = Directory::start("");
+    let admin = d.admin_token().await;
+    let lee = d.user("lee", Some("Lee-Pass-123456"), &[]).await;
+    let url = format!("ldap://{}", d.server.ldap);
+    for dn in [
+        "uid=lee,ou=services,dc=example,dc=com",
+        "uid=lee,ou=groups,dc=example,dc=com",
+        "cn=lee,dc=example,dc=com",
+    ] {
+        let (conn, mut ldap) = LdapConnAsync::new(&url).await.unwrap();
+        ldap3::drive!(conn);
+        let rc = ldap.simple_bind(dn, "Lee-Pass-123456").await.unwrap().rc;
+        assert_eq!(rc, 49, "{dn}");
+        let _ = ldap.unbind().await;
+    }
+    let target = format!("kind=login_succeeded&target={lee}");
+    assert!(d.audit(&admin, &target).await.is_empty(), "no sign-in");
+    let failed = d.audit(&admin, "kind=login_failed").await;
+    let unknown = failed
+        .iter()
+        .filter(|e| e["detail"] == "unknown user")
+        .count();
+    assert_eq!(unknown, 3, "{failed:?}");
+    let (_, user) = d
+        .call(
+            Method::GET,
+            &format!("/scim/v2/Users/{lee}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert!(user[ROLLCALL].get("lastLogin").is_none(), "{user}");
+    assert_eq!(
+        d.bind("lee", "Lee-Pass-123456").await,
+        0,
+        "its own DN binds"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn recovery_and_activation_links() {
     let d = Directory::start("");
@@ -1599,6 +1643,7 @@ fn expired_passwords_refuse_logins_but_can_be_changed() {
     let from = LoginSource {
         source: rollcall::audit::Source::Rest,
         client: None,
+        expects: rollcall::service::Expected::Anyone,
     };
     let login = |pw: &str| service.login("olga", pw, SecondFactor::Separate(None), from);
     assert!(login("Olga-Pass-12345").is_ok(), "fresh");
@@ -1659,6 +1704,7 @@ fn grace_logins_are_counted_exactly_under_concurrency() {
     let from = LoginSource {
         source: rollcall::audit::Source::Ldap,
         client: None,
+        expects: rollcall::service::Expected::Anyone,
     };
     let login = |pw: &str| service.login("gil", pw, SecondFactor::Appended, from);
     let left = std::sync::Mutex::new(Vec::new());
@@ -2489,6 +2535,7 @@ fn concurrent_sign_ins_never_leave_more_sessions_than_the_limit() {
         let from = LoginSource {
             source: rollcall::audit::Source::Rest,
             client: None,
+            expects: rollcall::service::Expected::Anyone,
         };
         let opened = std::sync::atomic::AtomicUsize::new(0);
         std::thread::scope(|s| {
@@ -3068,6 +3115,7 @@ fn a_sweep_removes_only_ended_sessions_and_expired_links() {
     let from = LoginSource {
         source: rollcall::audit::Source::Rest,
         client: None,
+        expects: rollcall::service::Expected::Anyone,
     };
     let issued: Vec<_> = (0..3)
         .map(|_| {

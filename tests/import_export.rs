@@ -242,6 +242,7 @@ fn an_export_imports_into_another_directory_with_accounts_roles_members_and_mana
     let from = rollcall::service::LoginSource {
         source: rollcall::audit::Source::Rest,
         client: None,
+        expects: rollcall::service::Expected::Anyone,
     };
     let login = |name: &str, password: &str| {
         service

@@ -16,11 +16,36 @@ use crate::model::{EffectiveSettings, PrincipalKind, User, UserId, fold};
 use crate::outbox::MessageKind;
 use crate::store::Txn;
 
-/// Where a login attempt comes from, for the audit trail.
+/// Where a login attempt comes from, for the audit trail, and whom it may be for.
 #[derive(Clone, Copy, Debug)]
 pub struct LoginSource {
     pub source: Source,
     pub client: Option<std::net::IpAddr>,
+    pub expects: Expected,
+}
+
+/// Which principals a login may be for. An LDAP bind DN names its branch, and a name that
+/// belongs to a principal of the other branch is no entry at all: the login is refused as
+/// for an unknown name (and audited so), not checked and then dropped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Expected {
+    #[default]
+    Anyone,
+    People,
+    ServiceAccounts,
+    /// A bind DN that names no user (outside the people and services branches).
+    Nobody,
+}
+
+impl Expected {
+    fn admits(self, kind: PrincipalKind) -> bool {
+        match self {
+            Self::Anyone => true,
+            Self::People => !kind.is_service_account(),
+            Self::ServiceAccounts => kind.is_service_account(),
+            Self::Nobody => false,
+        }
+    }
 }
 
 /// How the TOTP code travels with a login.
@@ -215,7 +240,10 @@ impl Service {
         on_success: OnSuccess<'_>,
     ) -> Result<LoggedIn> {
         let found = match self.records().user_by_name(&fold(user_name))? {
-            Some(id) => self.records().user(id)?.filter(|u| !u.anonymised),
+            Some(id) => self
+                .records()
+                .user(id)?
+                .filter(|u| !u.anonymised && from.expects.admits(u.kind)),
             None => None,
         };
         let actor = match &found {

@@ -51,7 +51,7 @@ pub use authz::{IdScope, InTx, Records, Subject, UserScope};
 pub use batch::RoleReset;
 pub use error::{Result, ServiceError};
 pub use expiry::Swept;
-pub use login::{LoggedIn, LoginSource, PasswordStanding, SecondFactor};
+pub use login::{Expected, LoggedIn, LoginSource, PasswordStanding, SecondFactor};
 pub use mfa::Enrolment;
 pub use outbox::OutboxMark;
 pub use password_expiry::PasswordAge;

@@ -21,7 +21,7 @@ pub use self::entry::USER_ATTRIBUTES as USER_ATTRIBUTE_NAMES;
 pub use self::schema::schema;
 use self::tree::{Branch, Target, Tree};
 use crate::audit::Source;
-use crate::service::{Actor, LoginSource, SecondFactor, Service};
+use crate::service::{Actor, Expected, LoginSource, SecondFactor, Service};
 
 /// The identity of an LDAP connection.
 #[derive(Clone, Debug)]
@@ -85,14 +85,17 @@ impl Directory for LdapDirectory {
     }
 
     fn bind(&self, dn: &Dn, password: &str, client: &ClientInfo) -> Result<LdapSession, LdapError> {
+        let (expects, name) = match self.tree.resolve(dn) {
+            Target::Record(Branch::People, name) => (Expected::People, name),
+            Target::Record(Branch::Services, name) => (Expected::ServiceAccounts, name),
+            // Not a DN anyone can bind as: no user has it as a name, and the login still pays
+            // for one verification.
+            _ => (Expected::Nobody, dn.to_string()),
+        };
         let from = LoginSource {
             source: Source::Ldap,
             client: client_ip(client),
-        };
-        let (branch, name) = match self.tree.resolve(dn) {
-            Target::Record(b @ (Branch::People | Branch::Services), name) => (Some(b), name),
-            // Not a DN anyone can bind as: still pay for one verification.
-            _ => (None, dn.to_string()),
+            expects,
         };
         // An expired password that was right is invalidCredentials too, with the reason in
         // the message and the password policy control (see `error::ldap_error`).
@@ -119,9 +122,6 @@ impl Directory for LdapDirectory {
             }
             (None, None) => None,
         };
-        if branch != Some(entry::user_branch(&logged.user)) {
-            return Err(LdapError::invalid_credentials());
-        }
         Ok(LdapSession {
             // With a temporary password, the core lets this actor change it and nothing else.
             actor: logged.actor(Source::Ldap, client_ip(client)),

@@ -19,7 +19,9 @@ use crate::audit::Source;
 use crate::auth::session::Session;
 use crate::model::UserId;
 use crate::password::policy::Violation;
-use crate::service::{IssuedToken, LoginSource, Principal, Service, ServiceError, SessionUse};
+use crate::service::{
+    Expected, IssuedToken, LoginSource, Principal, Service, ServiceError, SessionUse,
+};
 use crate::token::LinkPurpose;
 
 pub fn router() -> Router<Service> {
@@ -97,6 +99,7 @@ async fn token(
     let from = LoginSource {
         source: Source::Rest,
         client: Some(peer.ip()),
+        expects: Expected::Anyone,
     };
     let issued = blocking(move || {
         Ok(service.open_session(
