@@ -305,7 +305,11 @@ fn sign_ins_are_recorded_once_a_minute_and_forgotten_with_the_person() {
     );
     service.anonymise_user(&admin(), user.id, None).unwrap();
     assert_eq!(
-        service.references().last_login(user.id).unwrap(),
+        service
+            .references(&admin())
+            .unwrap()
+            .last_login(user.id)
+            .unwrap(),
         None,
         "when an anonymised person signed in is erased with the rest"
     );

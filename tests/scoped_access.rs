@@ -524,6 +524,102 @@ async fn writes_need_their_level_over_ldap_and_scim() {
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
+/// References name only what the reader may read (DESIGN §2: a bound user sees only what its
+/// Read levels allow): a partner reading its own entry does not learn the name of its employee
+/// manager, nor of groups or accounts it cannot read, over SCIM or LDAP (the ids stay: they
+/// name nothing); an administrator sees them all.
+#[tokio::test(flavor = "multi_thread")]
+async fn references_name_only_what_the_reader_may_read() {
+    let mut org = Org::build().await;
+    org.role_for("p_parent", "partner").await;
+    org.levels("p_parent", ["account", "none", "none", "none"])
+        .await;
+    let plain = org
+        .created(
+            "/scim/v2/Groups",
+            &org.admin,
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                   "displayName": "Board confidential",
+                   "members": [{"value": org.ids["p_parent"]}]}),
+        )
+        .await;
+    let (status, body) = org
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Users/{}", org.ids["p_parent"]),
+            &org.admin,
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "replace", "path": format!("{ENTERPRISE}:manager"), "value": org.ids["mgr_a1"]}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let own = format!("/scim/v2/Users/{}", org.ids["p_parent"]);
+    let (_, seen_by_admin) = org.call(Method::GET, &own, &org.admin, None).await;
+    assert_eq!(
+        seen_by_admin[ENTERPRISE]["manager"]["displayName"], "mgr_a1",
+        "{seen_by_admin}"
+    );
+    let groups = seen_by_admin["groups"].to_string();
+    assert!(
+        groups.contains("Board confidential") && groups.contains(&plain),
+        "{groups}"
+    );
+    assert_eq!(
+        seen_by_admin[ROLLCALL]["account"]["display"], "Parent Co",
+        "{seen_by_admin}"
+    );
+
+    let partner = org.session("p_parent").await;
+    let (status, seen) = org.call(Method::GET, &own, &partner, None).await;
+    assert_eq!(status, StatusCode::OK, "{seen}");
+    let text = seen.to_string();
+    assert!(!text.contains("mgr_a1"), "the manager's name: {text}");
+    assert!(
+        !text.contains("Board confidential"),
+        "a group it cannot read: {text}"
+    );
+    assert!(
+        !text.contains("role of p_parent"),
+        "its role, which it may not read: {text}"
+    );
+    assert!(
+        !text.contains("Parent Co"),
+        "its role reads no accounts, so not even its own account's name: {text}"
+    );
+    assert_eq!(
+        seen[ROLLCALL]["account"]["value"],
+        seen_by_admin[ROLLCALL]["account"]["value"]
+    );
+
+    let (conn, mut ldap) = LdapConnAsync::new(&format!("ldap://{}", org.server.ldap))
+        .await
+        .unwrap();
+    ldap3::drive!(conn);
+    ldap.simple_bind(&format!("uid=p_parent,{PEOPLE}"), &password("p_parent"))
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let ldap3::SearchResult(entries, done) = ldap
+        .search(
+            &format!("uid=p_parent,{PEOPLE}"),
+            Scope::Base,
+            "(objectClass=*)",
+            vec!["manager", "memberOf", "account", "uid"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.rc, 0, "{done:?}");
+    let entry = SearchEntry::construct(entries.into_iter().next().expect("its own entry"));
+    assert!(!entry.attrs.contains_key("manager"), "{:?}", entry.attrs);
+    assert!(!entry.attrs.contains_key("memberOf"), "{:?}", entry.attrs);
+    assert!(!entry.attrs.contains_key("account"), "{:?}", entry.attrs);
+    assert_eq!(entry.attrs["uid"], vec!["p_parent".to_string()]);
+    let _ = ldap.unbind().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn limited_administrators_cannot_escalate_over_scim() {
     let org = Org::build().await;

@@ -255,7 +255,11 @@ impl Search<'_> {
         } else {
             None
         };
-        let mut refs = self.directory.service.references();
+        let mut refs = self
+            .directory
+            .service
+            .references(self.actor)
+            .map_err(ldap_error)?;
         let custom = &*self.directory.service.policy().custom;
         let lock_duration = self.directory.service.policy().lockout.duration();
         let mut failure: Option<ServiceError> = None;
@@ -469,7 +473,7 @@ impl Search<'_> {
             )
             .map(str::to_string);
         let with_members = only_member.is_none() && self.needs("member");
-        let mut refs = service.references();
+        let mut refs = service.references(self.actor).map_err(ldap_error)?;
         for role in roles {
             if sink.is_stopped() {
                 return Ok(ControlFlow::Break(()));
@@ -517,7 +521,7 @@ impl Search<'_> {
             accounts.retain(|a| crate::model::fold(&a.name) == crate::model::fold(name));
         }
         accounts.sort_by_key(|a| a.id);
-        let mut refs = service.references();
+        let mut refs = service.references(self.actor).map_err(ldap_error)?;
         for account in accounts {
             if sink.is_stopped() {
                 return Ok(ControlFlow::Break(()));

@@ -20,7 +20,7 @@ use super::{
 use crate::audit::Source;
 use crate::model::{Account, AccountId, Role, RoleId, User, UserId};
 use crate::service::{
-    Actor, NewUser, Plan, Principal, Service, ServiceError, SessionUse, UserLookup,
+    Actor, NewUser, Plan, Principal, References, Service, ServiceError, SessionUse, UserLookup,
 };
 
 pub struct ScimDirectory {
@@ -34,8 +34,12 @@ impl ScimDirectory {
         Self { service, base }
     }
 
-    fn user_resource(&self, user: &User) -> Result<Resource, ScimError> {
-        let mut refs = self.service.references();
+    /// References as `who` may see them, for the resources of one request.
+    fn refs(&self, who: &Actor) -> Result<References<'_>, ScimError> {
+        self.service.references(who).map_err(failure)
+    }
+
+    fn user_resource(&self, refs: &mut References<'_>, user: &User) -> Result<Resource, ScimError> {
         let mut ctx = UserContext {
             base: self.base.clone(),
             custom: std::sync::Arc::clone(&self.service.policy().custom),
@@ -67,11 +71,13 @@ impl ScimDirectory {
     /// the listing with its error.
     fn user_resources<T>(
         &self,
+        who: &Actor,
         list: impl FnOnce(&mut dyn FnMut(&User) -> ControlFlow<()>) -> crate::service::Result<T>,
     ) -> Result<(T, Vec<Resource>), ScimError> {
         let mut out = Vec::new();
         let mut failed = None;
-        let listed = list(&mut |user| match self.user_resource(user) {
+        let mut refs = self.refs(who)?;
+        let listed = list(&mut |user| match self.user_resource(&mut refs, user) {
             Ok(r) => {
                 out.push(r);
                 ControlFlow::Continue(())
@@ -90,7 +96,7 @@ impl ScimDirectory {
 
     fn role_resource(&self, actor: &Actor, role: &Role) -> Result<Resource, ScimError> {
         let ids = self.service.role_members(actor, role.id).map_err(failure)?;
-        let mut refs = self.service.references();
+        let mut refs = self.refs(actor)?;
         let mut members: GroupMembers = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(u) = refs.user(id).map_err(failure)? {
@@ -249,7 +255,7 @@ impl Provider for ScimDirectory {
         match endpoint {
             "Users" => {
                 let user = self.service.user(who, parse_id(id)?).map_err(failure)?;
-                self.user_resource(&user)
+                self.user_resource(&mut self.refs(who)?, &user)
             }
             "Groups" => {
                 let role = self.service.role(who, parse_id(id)?).map_err(failure)?;
@@ -276,7 +282,7 @@ impl Provider for ScimDirectory {
                     None => Plan::Scan,
                 };
                 let ((), users) =
-                    self.user_resources(|visit| self.service.list_users(who, &plan, visit))?;
+                    self.user_resources(who, |visit| self.service.list_users(who, &plan, visit))?;
                 Ok(users)
             }
             "Groups" => {
@@ -322,8 +328,9 @@ impl Provider for ScimDirectory {
         }
         // Only the page's users are turned into resources.
         let first = start_index.saturating_sub(1);
-        let (total, page) =
-            self.user_resources(|visit| self.service.user_page(who, first, count, visit))?;
+        let (total, page) = self.user_resources(who, |visit| {
+            self.service.user_page(who, first, count, visit)
+        })?;
         Ok(Some((total, page)))
     }
 
@@ -336,7 +343,7 @@ impl Provider for ScimDirectory {
                     .service
                     .create_user(who, NewUser { user, password })
                     .map_err(failure)?;
-                self.user_resource(&user)
+                self.user_resource(&mut self.refs(who)?, &user)
             }
             "Groups" => {
                 let (role, members) = role_from_scim(&body)?;
@@ -377,7 +384,7 @@ impl Provider for ScimDirectory {
                 if unlock_requested(&body)? && user.locked_until.is_some() {
                     user = self.service.unlock_user(who, id).map_err(failure)?;
                 }
-                self.user_resource(&user)
+                self.user_resource(&mut self.refs(who)?, &user)
             }
             "Groups" => {
                 let id: RoleId = parse_id(id)?;
