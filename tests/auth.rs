@@ -1821,17 +1821,23 @@ async fn a_password_an_administrator_sets_must_be_changed_at_the_next_sign_in() 
     }
 
     // An administrator's reset is temporary again; over REST the session may only change it.
-    let (status, body) = d
-        .call(
-            Method::PATCH,
-            &format!("/scim/v2/Users/{tia}"),
-            Some(&admin),
-            Some(json!({"schemas": [PATCH_OP], "Operations": [
-                {"op": "replace", "path": "password", "value": "Tia-Reset-Pass-789"}
-            ]})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let admin_reset = |password: &'static str| {
+        let (d, admin, tia) = (&d, &admin, &tia);
+        async move {
+            let (status, body) = d
+                .call(
+                    Method::PATCH,
+                    &format!("/scim/v2/Users/{tia}"),
+                    Some(admin),
+                    Some(json!({"schemas": [PATCH_OP], "Operations": [
+                        {"op": "replace", "path": "password", "value": password}
+                    ]})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    };
+    admin_reset("Tia-Reset-Pass-789").await;
     let (status, body) = d.login("tia", "Tia-Reset-Pass-789", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["password_must_change"], true, "{body}");
@@ -1869,17 +1875,7 @@ async fn a_password_an_administrator_sets_must_be_changed_at_the_next_sign_in() 
 
     // An LDAP connection that replaces a temporary password goes on as the user, without
     // binding again (as with OpenLDAP's ppolicy overlay); until then it may do nothing else.
-    let (status, body) = d
-        .call(
-            Method::PATCH,
-            &format!("/scim/v2/Users/{tia}"),
-            Some(&admin),
-            Some(json!({"schemas": [PATCH_OP], "Operations": [
-                {"op": "replace", "path": "password", "value": "Tia-Again-Pass-345"}
-            ]})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    admin_reset("Tia-Again-Pass-345").await;
     let (conn, mut ldap) = LdapConnAsync::new(&url).await.unwrap();
     ldap3::drive!(conn);
     let bound = ldap.simple_bind(TIA, "Tia-Again-Pass-345").await.unwrap();
