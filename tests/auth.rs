@@ -1893,32 +1893,29 @@ async fn a_password_an_administrator_sets_must_be_changed_at_the_next_sign_in() 
             .unwrap()
         }
     };
+    let change = |ldap: &mut ldap3::Ldap, old: &'static str| {
+        let mut ldap = ldap.clone();
+        async move {
+            ldap.extended(ldap3::exop::PasswordModify {
+                user_id: None,
+                old_pass: Some(old),
+                new_pass: Some("Tia-Fresh-Pass-678"),
+            })
+            .await
+            .unwrap()
+            .1
+        }
+    };
     let refused = search(&mut ldap).await;
     assert_eq!(refused.1.rc, 50, "insufficientAccess: {:?}", refused.1);
-    let wrong = ldap
-        .extended(ldap3::exop::PasswordModify {
-            user_id: None,
-            old_pass: Some("not-the-password"),
-            new_pass: Some("Tia-Fresh-Pass-678"),
-        })
-        .await
-        .unwrap()
-        .1;
+    let wrong = change(&mut ldap, "not-the-password").await;
     assert_eq!(wrong.rc, 49, "invalidCredentials: {wrong:?}");
     assert_eq!(
         search(&mut ldap).await.1.rc,
         50,
         "a failed change lifts nothing"
     );
-    let changed = ldap
-        .extended(ldap3::exop::PasswordModify {
-            user_id: None,
-            old_pass: Some("Tia-Again-Pass-345"),
-            new_pass: Some("Tia-Fresh-Pass-678"),
-        })
-        .await
-        .unwrap()
-        .1;
+    let changed = change(&mut ldap, "Tia-Again-Pass-345").await;
     assert_eq!(changed.rc, 0, "{changed:?}");
     let done = search(&mut ldap).await.1;
     assert_eq!(done.rc, 0, "{done:?}");
