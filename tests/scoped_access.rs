@@ -199,8 +199,8 @@ impl Org {
             .to_string()
     }
 
-    /// The people `who` sees through an LDAP subtree search of ou=people, bound as itself.
-    async fn ldap_visible(&self, who: &str) -> BTreeSet<String> {
+    /// An LDAP connection bound as `who`.
+    async fn ldap_as(&self, who: &str) -> ldap3::Ldap {
         let (conn, mut ldap) = LdapConnAsync::new(&format!("ldap://{}", self.server.ldap))
             .await
             .unwrap();
@@ -210,6 +210,12 @@ impl Org {
             .unwrap()
             .success()
             .unwrap();
+        ldap
+    }
+
+    /// The people `who` sees through an LDAP subtree search of ou=people, bound as itself.
+    async fn ldap_visible(&self, who: &str) -> BTreeSet<String> {
+        let mut ldap = self.ldap_as(who).await;
         let result = ldap
             .search(
                 PEOPLE,
@@ -444,15 +450,7 @@ async fn writes_need_their_level_over_ldap_and_scim() {
     assert_eq!(status, StatusCode::FORBIDDEN, "no Create level");
 
     // The same over LDAP, bound as eng1.
-    let (conn, mut ldap) = LdapConnAsync::new(&format!("ldap://{}", org.server.ldap))
-        .await
-        .unwrap();
-    ldap3::drive!(conn);
-    ldap.simple_bind(&format!("uid=eng1,{PEOPLE}"), &password("eng1"))
-        .await
-        .unwrap()
-        .success()
-        .unwrap();
+    let mut ldap = org.ldap_as("eng1").await;
     let modify = |uid: &str| {
         (
             format!("uid={uid},{PEOPLE}"),
@@ -593,15 +591,7 @@ async fn references_name_only_what_the_reader_may_read() {
         seen_by_admin[ROLLCALL]["account"]["value"]
     );
 
-    let (conn, mut ldap) = LdapConnAsync::new(&format!("ldap://{}", org.server.ldap))
-        .await
-        .unwrap();
-    ldap3::drive!(conn);
-    ldap.simple_bind(&format!("uid=p_parent,{PEOPLE}"), &password("p_parent"))
-        .await
-        .unwrap()
-        .success()
-        .unwrap();
+    let mut ldap = org.ldap_as("p_parent").await;
     let ldap3::SearchResult(entries, done) = ldap
         .search(
             &format!("uid=p_parent,{PEOPLE}"),
