@@ -10,7 +10,7 @@ use rollcall::model::{
     EntityPermissions, LicenseLimits, LicenseType, PermissionLevel as L, Role, RoleType, User,
     UserId,
 };
-use rollcall::service::{Actor, NewUser, Plan, Service, ServiceError};
+use rollcall::service::{Actor, NewUser, Plan, Service, ServiceError, SessionUse};
 
 struct Org {
     service: Service,
@@ -588,13 +588,14 @@ fn deleting_roles_and_accounts_and_licensing_accounts_need_the_rights() {
         matches!(&err, ServiceError::Forbidden(why) if why.contains("licensed")),
         "{err}"
     );
+    // Another company's account is, to the partner, no account at all.
     let mut moved = child_co.clone();
     moved.parent = Some(other_co.id);
     let err = org
         .service
         .replace_account(&partner, child_co.id, moved, None)
         .unwrap_err();
-    assert!(matches!(err, ServiceError::Forbidden(_)), "{err}");
+    assert!(matches!(err, ServiceError::UnknownAccount(_)), "{err}");
     let mut new_child = rollcall::model::Account::new("Licensed Child");
     new_child.parent = Some(parent_co.id);
     new_child.licensed = true;
@@ -654,4 +655,281 @@ fn the_last_active_administrator_stays() {
     org.service
         .set_active(&admin(), org.ids["eng1"], false, None)
         .unwrap();
+}
+
+const PW: &str = "Str0ng-Pass-123!";
+
+fn role(service: &Service, name: &str, role_type: RoleType, shape: impl Fn(&mut Role)) -> Role {
+    let mut role = Role::new(name, Some(role_type));
+    shape(&mut role);
+    service.create_role(&admin(), role).unwrap()
+}
+
+fn rest_login() -> rollcall::service::LoginSource {
+    rollcall::service::LoginSource {
+        source: Source::Rest,
+        client: None,
+        expects: rollcall::service::Expected::Anyone,
+    }
+}
+
+/// Whoever could set a user's password could sign in with that user's roles: a limited
+/// administrator (Edit on all employees) may not change the provisioning service account, nor
+/// anyone holding a role it could not grant, while it still changes ordinary employees.
+#[test]
+fn nobody_gains_a_role_by_changing_someone_who_holds_it() {
+    let (_d, s) = service_with(LicenseLimits::default());
+    let provisioning = role(&s, "Provisioning", RoleType::Employee, |r| {
+        r.permissions.user = EntityPermissions::uniform(L::All);
+        r.permissions.role = EntityPermissions::uniform(L::All);
+        r.settings.api_access = true;
+    });
+    let mut api = User::new("provisioning");
+    api.kind = rollcall::model::PrincipalKind::Api;
+    api.active = true;
+    api.roles = vec![provisioning.id];
+    let api = create(&s, api);
+    let helpdesk = role(&s, "Helpdesk", RoleType::Employee, |r| {
+        r.permissions.user = EntityPermissions {
+            read: L::AllEmployees,
+            create: L::None,
+            edit: L::AllEmployees,
+            delete: L::None,
+        };
+    });
+    let mut ivy = person("ivy", LicenseType::Employee, true);
+    ivy.roles = vec![helpdesk.id];
+    let ivy = create_with(&s, ivy, Some(PW));
+    let ivy = Actor::user(ivy.id, Source::Ldap, None);
+    let err = s
+        .set_password(&ivy, api.id, "Taken-Over-Pass-9")
+        .unwrap_err();
+    assert!(
+        matches!(&err, ServiceError::Forbidden(why) if why.contains("holds role \"Provisioning\"")),
+        "{err}"
+    );
+    assert!(
+        s.open_session(
+            "provisioning",
+            "Taken-Over-Pass-9",
+            None,
+            rest_login(),
+            None
+        )
+        .is_err()
+    );
+    let err = s
+        .update_user(&ivy, api.id, None, |u| {
+            u.display_name = Some("mine now".into());
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Forbidden(_)), "{err}");
+    let plain = create_with(&s, person("plain", LicenseType::Employee, true), Some(PW));
+    s.set_password(&ivy, plain.id, "Reset-By-Helpdesk-1")
+        .expect("an ordinary employee is the helpdesk's to reset");
+}
+
+/// An account's people are its partners and customers: a customer administrator cannot create
+/// an employee (an employee seat, seen by every all-employees role) in its account, nor move
+/// one of its customers into an employee seat.
+#[test]
+fn account_levels_reach_partners_and_customers_only() {
+    let (_d, s) = service_with(LicenseLimits::default());
+    let cust_co = account(&s, "Cust Co", false);
+    let cust_admin = role(&s, "Cust admin", RoleType::Customer, |r| {
+        r.permissions.user = EntityPermissions::uniform(L::Account);
+    });
+    let mut carl = person("carl", LicenseType::Customer, true);
+    carl.account = Some(cust_co.id);
+    carl.roles = vec![cust_admin.id];
+    let carl = Actor::user(create(&s, carl).id, Source::Scim, None);
+    let mut minted = person("minted", LicenseType::Employee, true);
+    minted.account = Some(cust_co.id);
+    let err = s
+        .create_user(
+            &carl,
+            NewUser {
+                user: minted,
+                password: None,
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Forbidden(_)), "{err}");
+    let mut colleague = person("cora", LicenseType::Customer, true);
+    colleague.account = Some(cust_co.id);
+    let cora = s
+        .create_user(
+            &carl,
+            NewUser {
+                user: colleague,
+                password: None,
+            },
+        )
+        .expect("a customer of its own account");
+    let err = s
+        .update_user(&carl, cora.id, None, |u| {
+            u.license = LicenseType::Employee;
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&err, ServiceError::Forbidden(why) if why.contains("out of its reach")),
+        "{err}"
+    );
+    let mut employee = person("emma", LicenseType::Employee, true);
+    employee.account = Some(cust_co.id);
+    let emma = create(&s, employee);
+    assert!(matches!(
+        s.user(&carl, emma.id),
+        Err(ServiceError::NotFound { .. })
+    ));
+}
+
+/// A user the actor cannot read is not there, to it: changing, removing, unlocking or mailing
+/// it by id answers as for a missing id, never naming it.
+#[test]
+fn writes_to_users_out_of_sight_answer_as_for_missing_ones() {
+    let (_d, s) = service_with(LicenseLimits::default());
+    let own = role(&s, "Own record", RoleType::Employee, |r| {
+        r.permissions.user = EntityPermissions::uniform(L::Private);
+    });
+    let mut me = person("me", LicenseType::Employee, true);
+    me.roles = vec![own.id];
+    let me = Actor::user(create(&s, me).id, Source::Scim, None);
+    let secret = create(&s, person("secret.ceo", LicenseType::Employee, true));
+    let missing = UserId::new();
+    for id in [secret.id, missing] {
+        let answers = [
+            s.anonymise_user(&me, id, None).unwrap_err(),
+            s.unlock_user(&me, id).unwrap_err(),
+            s.send_password_link(&me, id).unwrap_err(),
+            s.remove_totp(&me, Some(id)).unwrap_err(),
+            s.set_password(&me, id, "Whatever-Pass-123").unwrap_err(),
+        ];
+        for err in answers {
+            assert!(matches!(err, ServiceError::NotFound { .. }), "{err}");
+            assert!(!err.to_string().contains("secret.ceo"), "{err}");
+        }
+    }
+}
+
+/// A user's own password is changed with the current one, under the self-service rules, by
+/// every path: not reset through Edit on itself, nor from an act-as session, nor by storing a
+/// hash. An act-as session ends when its administrator stops being one.
+#[test]
+fn own_passwords_change_only_with_the_current_one_and_act_as_ends_with_the_admin() {
+    let policy = rollcall::password::policy::PasswordPolicy {
+        users_may_change: false,
+        ..Default::default()
+    };
+    let (_d, s) = service_with_password_policy(policy);
+    let self_edit = role(&s, "Self edit", RoleType::Employee, |r| {
+        r.permissions.user = EntityPermissions {
+            read: L::Private,
+            create: L::None,
+            edit: L::Private,
+            delete: L::None,
+        };
+        r.settings.api_access = true;
+    });
+    let mut tom = person("tom", LicenseType::Employee, true);
+    tom.roles = vec![self_edit.id];
+    let tom = create_with(&s, tom, Some(PW));
+    let as_tom = Actor::user(tom.id, Source::Ldap, None);
+    for err in [
+        s.set_password(&as_tom, tom.id, "Another-Pass-77!")
+            .unwrap_err(),
+        s.import_password_hash(&as_tom, tom.id, "{SSHA}e72qgUSDYWCCWRQtZLMaFLJU38hzYWx0")
+            .unwrap_err(),
+        s.change_own_password(&as_tom, PW, "Another-Pass-77!")
+            .unwrap_err(),
+    ] {
+        assert!(
+            matches!(
+                err,
+                ServiceError::Forbidden(_) | ServiceError::PasswordPolicy(_)
+            ),
+            "{err}"
+        );
+    }
+    assert!(
+        s.login(
+            "tom",
+            PW,
+            rollcall::service::SecondFactor::Appended,
+            rest_login()
+        )
+        .is_ok()
+    );
+
+    let admins = role(&s, "Admins", RoleType::Employee, |r| r.administrator = true);
+    let mut spare = person("spare", LicenseType::Employee, true);
+    spare.roles = vec![admins.id];
+    create_with(&s, spare, Some(PW));
+    let mut boss = person("boss", LicenseType::Employee, true);
+    boss.roles = vec![admins.id];
+    let boss = create_with(&s, boss, Some(PW));
+    let session = s
+        .open_session("boss", PW, None, rest_login(), None)
+        .unwrap();
+    let as_boss = s
+        .session_actor(&session.token, SessionUse::Api, Source::Rest, None)
+        .unwrap();
+    let acting = s.act_as(&as_boss, PW, "tom", None).unwrap();
+    let acting_actor = s
+        .session_actor(&acting.token, SessionUse::Api, Source::Scim, None)
+        .unwrap();
+    let err = s
+        .set_password(&acting_actor, tom.id, "Another-Pass-77!")
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Forbidden(_)), "{err}");
+    s.remove_member(&admin(), admins.id, boss.id).unwrap();
+    assert!(
+        s.session_actor(&acting.token, SessionUse::Api, Source::Scim, None)
+            .is_err(),
+        "an act-as session ends when its administrator is one no more"
+    );
+}
+
+/// A SCIM PUT of a Group's members by someone who sees only some of them changes only those:
+/// the ones it cannot see were never in the list it was shown, so they stay.
+#[test]
+fn a_group_put_leaves_members_out_of_sight_alone() {
+    let (_d, s) = service_with(LicenseLimits::default());
+    let staff = role(&s, "Staff", RoleType::Employee, |r| {
+        r.permissions.user = EntityPermissions {
+            read: L::Team,
+            create: L::None,
+            edit: L::Team,
+            delete: L::None,
+        };
+        r.permissions.role = EntityPermissions {
+            read: L::Private,
+            create: L::None,
+            edit: L::Private,
+            delete: L::None,
+        };
+    });
+    let boss = create(&s, person("boss", LicenseType::Employee, true));
+    let mut lead = person("lead", LicenseType::Employee, true);
+    lead.manager = Some(boss.id);
+    lead.roles = vec![staff.id];
+    let lead = create(&s, lead);
+    let mut peer = person("peer", LicenseType::Employee, true);
+    peer.manager = Some(boss.id);
+    let peer = create(&s, peer);
+    let mut hidden = person("hidden.exec", LicenseType::Employee, true);
+    hidden.roles = vec![staff.id];
+    let hidden = create(&s, hidden);
+    let as_lead = Actor::user(lead.id, Source::Scim, None);
+    let mut wanted = s.role_members(&as_lead, staff.id).unwrap();
+    assert!(!wanted.contains(&hidden.id));
+    wanted.push(peer.id);
+    s.set_members(&as_lead, staff.id, &wanted, None)
+        .expect("the members it sees, and one more");
+    let members = s.role_members(&admin(), staff.id).unwrap();
+    for id in [lead.id, peer.id, hidden.id] {
+        assert!(members.contains(&id), "{members:?}");
+    }
 }

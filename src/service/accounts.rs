@@ -124,10 +124,14 @@ impl Service {
             if let Some(parent) = replacement.parent
                 && old.parent != Some(parent)
             {
-                let parent = tx
-                    .account(parent)?
-                    .ok_or_else(|| ServiceError::UnknownAccount(parent.to_string()))?;
-                self.authorize_account(&mut InTx(tx), &subject, Action::Edit, &parent)?;
+                let unknown = || ServiceError::UnknownAccount(parent.to_string());
+                let parent = tx.account(parent)?.ok_or_else(unknown)?;
+                // A parent the subject cannot read is, to it, no account at all.
+                self.authorize_account(&mut InTx(tx), &subject, Action::Edit, &parent)
+                    .map_err(|e| match e {
+                        ServiceError::NotFound { .. } => unknown(),
+                        e => e,
+                    })?;
             }
             check_version(expected_version, old.version)?;
             let mut new = replacement.clone();

@@ -94,7 +94,8 @@ impl UserScope {
         self.all
             || (self.all_employees && user.license == LicenseType::Employee)
             || self.ids.contains(&user.id)
-            || user.account.is_some_and(|a| self.accounts.contains(&a))
+            || (user.license != LicenseType::Employee
+                && user.account.is_some_and(|a| self.accounts.contains(&a)))
     }
 
     /// Candidates for a scoped list: point lookups unless the scope is broad.
@@ -416,16 +417,16 @@ impl Service {
         action: Action,
         user: &User,
     ) -> Result<()> {
-        if subject.is_administrator() {
+        if subject.is_administrator() || reaches_for(records, subject, action, user)? {
             return Ok(());
         }
-        for LevelKey(level) in subject.levels(Entity::User, action) {
-            if reaches(records, subject, level, user)? {
-                return Ok(());
-            }
-        }
+        // A user the subject cannot read is not there, to it: changing or removing one is
+        // refused as for a missing id, so that an id tells nothing of whom it names.
+        let hidden = matches!(action, Action::Edit | Action::Delete)
+            && !reaches_for(records, subject, Action::Read, user)?;
         Err(match action {
             Action::Read => ServiceError::not_found(Entity::User, user.id),
+            _ if hidden => ServiceError::not_found(Entity::User, user.id),
             _ => ServiceError::Forbidden(format!(
                 "{} may not {} user {:?}",
                 describe(subject),
@@ -435,9 +436,31 @@ impl Service {
         })
     }
 
-    /// `action` (Edit or Delete) on `user`, as for any other user, and, when `user` is an
-    /// administrator, by an administrator: only administrators change administrators, their
-    /// records or their sign-in (authenticator, lock, sessions, reset links).
+    /// Refuses unless the record `user` would be after a change is still within `subject`'s
+    /// Edit reach: nobody moves a user out of its own reach (into another account, or into
+    /// an employee seat through an account). The record as stored was authorised before.
+    pub fn authorize_user_outcome(
+        &self,
+        records: &mut dyn Records,
+        subject: &Subject,
+        user: &User,
+    ) -> Result<()> {
+        if subject.is_administrator() || reaches_for(records, subject, Action::Edit, user)? {
+            return Ok(());
+        }
+        Err(ServiceError::Forbidden(format!(
+            "{} may not make user {:?} what this change would: it would be out of its reach",
+            describe(subject),
+            user.user_name
+        )))
+    }
+
+    /// `action` (Edit or Delete) on `user`, as for any other user, and only by someone who
+    /// holds at least what `user` holds: only administrators change administrators, and
+    /// nobody changes (the record, or the sign-in: password, authenticator, lock, sessions,
+    /// reset links) a user holding a role it could not grant. Whoever could set such a user's
+    /// password could sign in with that role's rights (the provisioning service account's,
+    /// say) and so gain what it was never given.
     pub fn authorize_user_change(
         &self,
         records: &mut dyn Records,
@@ -450,9 +473,22 @@ impl Service {
             return Ok(());
         }
         for role_id in &user.roles {
-            if records.role(*role_id)?.is_some_and(|r| r.administrator) {
+            let Some(role) = records.role(*role_id)? else {
+                continue;
+            };
+            if role.administrator {
                 return Err(ServiceError::Forbidden(format!(
                     "only administrators can change administrator {:?}",
+                    user.user_name
+                )));
+            }
+            if self.authorize_grant(subject, &role).is_err() {
+                return Err(ServiceError::Forbidden(format!(
+                    "{:?} holds role {:?}, which gives more than {} holds: only someone who \
+                     could grant it changes {:?}",
+                    user.user_name,
+                    role.name,
+                    describe(subject),
                     user.user_name
                 )));
             }
@@ -464,8 +500,11 @@ impl Service {
         if self.role_scope(subject, action).contains(role.id) {
             return Ok(());
         }
+        let hidden = matches!(action, Action::Edit | Action::Delete)
+            && !self.role_scope(subject, Action::Read).contains(role.id);
         Err(match action {
             Action::Read => ServiceError::not_found(Entity::Role, role.id),
+            _ if hidden => ServiceError::not_found(Entity::Role, role.id),
             _ => ServiceError::Forbidden(format!(
                 "{} may not {} role {:?}",
                 describe(subject),
@@ -483,25 +522,14 @@ impl Service {
         action: Action,
         account: &Account,
     ) -> Result<()> {
-        if subject.is_administrator() {
+        if subject.is_administrator() || reaches_account(records, subject, action, account)? {
             return Ok(());
         }
-        let own = subject.user.as_ref().and_then(|u| u.account);
-        for LevelKey(level) in subject.levels(Entity::Account, action) {
-            let reached = match (level, own) {
-                (PermissionLevel::All, _) => true,
-                (PermissionLevel::AccountHierarchy, Some(own)) => {
-                    account_within(records, account.id, own)?
-                }
-                (_, Some(own)) => own == account.id,
-                (_, None) => false,
-            };
-            if reached {
-                return Ok(());
-            }
-        }
+        let hidden = matches!(action, Action::Edit | Action::Delete)
+            && !reaches_account(records, subject, Action::Read, account)?;
         Err(match action {
             Action::Read => ServiceError::not_found(Entity::Account, account.id),
+            _ if hidden => ServiceError::not_found(Entity::Account, account.id),
             _ => ServiceError::Forbidden(format!(
                 "{} may not {} account {:?}",
                 describe(subject),
@@ -641,6 +669,46 @@ fn defines_rights(role: &Role) -> bool {
     role.administrator || !role.permissions.is_empty() || role.settings != Default::default()
 }
 
+/// Whether any of `subject`'s levels for `action` on users reaches `user`.
+fn reaches_for(
+    records: &mut dyn Records,
+    subject: &Subject,
+    action: Action,
+    user: &User,
+) -> Result<bool> {
+    for LevelKey(level) in subject.levels(Entity::User, action) {
+        if reaches(records, subject, level, user)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Whether any of `subject`'s levels for `action` on accounts reaches `account`; decided from
+/// the account's parent chain, so it works inside transactions.
+fn reaches_account(
+    records: &mut dyn Records,
+    subject: &Subject,
+    action: Action,
+    account: &Account,
+) -> Result<bool> {
+    let own = subject.user.as_ref().and_then(|u| u.account);
+    for LevelKey(level) in subject.levels(Entity::Account, action) {
+        let reached = match (level, own) {
+            (PermissionLevel::All, _) => true,
+            (PermissionLevel::AccountHierarchy, Some(own)) => {
+                account_within(records, account.id, own)?
+            }
+            (_, Some(own)) => own == account.id,
+            (_, None) => false,
+        };
+        if reached {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 fn reaches(
     records: &mut dyn Records,
     subject: &Subject,
@@ -667,9 +735,18 @@ fn reaches(
         L::TeamSubordinatesDirect => in_team() || user.manager == Some(me.id),
         L::TeamSubordinatesAll => in_team() || reports_to(records, user, me.id)?,
         L::AllEmployees => user.license == LicenseType::Employee,
-        L::Account => me.account.is_some() && user.account == me.account,
+        // An account's people are its partners and customers: an employee who happens to
+        // carry the account is the company's, and one cannot be made (or moved) into an
+        // employee seat through the account.
+        L::Account => {
+            user.license != LicenseType::Employee
+                && me.account.is_some()
+                && user.account == me.account
+        }
         L::AccountHierarchy => match (me.account, user.account) {
-            (Some(mine), Some(theirs)) => account_within(records, theirs, mine)?,
+            (Some(mine), Some(theirs)) if user.license != LicenseType::Employee => {
+                account_within(records, theirs, mine)?
+            }
             _ => false,
         },
     })

@@ -111,6 +111,7 @@ impl Service {
         let current = self.user(actor, id)?;
         let subject = self.subject(actor)?;
         self.authorize_user_change(&mut self.records(), &subject, Action::Edit, &current)?;
+        self.refuse_own_reset(actor, &subject, id)?;
         match self.new_password_hash(Some(&current), password) {
             Ok(hash) => Ok(Some(hash)),
             Err(ServiceError::PasswordPolicy(v)) if self.drops_provisioned(&subject) => {
@@ -119,6 +120,28 @@ impl Service {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// A password set for `id` without the current one is a reset, which a user does not do
+    /// to itself: its own goes through [`Self::change_own_password`] (the current password,
+    /// `[password] users_may_change`, never from an act-as session), or a session taken over
+    /// would become the account for good. Administrators reset anyone's, their own included.
+    pub(super) fn refuse_own_reset(
+        &self,
+        actor: &Actor,
+        subject: &Subject,
+        id: UserId,
+    ) -> Result<()> {
+        if actor.principal != Principal::User(id)
+            || (subject.is_administrator() && actor.acting_admin.is_none())
+        {
+            return Ok(());
+        }
+        Err(ServiceError::Forbidden(
+            "your own password is changed with the current one: LDAP Password Modify with the \
+             old password, or POST /auth/password"
+                .into(),
+        ))
     }
 
     /// Changes the caller's own password after checking the current one. Needs no Edit

@@ -235,7 +235,9 @@ impl Service {
         self.change_members(actor, role, None, &[], &[user])
     }
 
-    /// Makes `members` the role's exact member list (SCIM PUT of a Group).
+    /// Makes `members` the role's exact member list (SCIM PUT of a Group) as far as `actor`
+    /// can see it: members it may not read were never in the list it was shown, so they are
+    /// neither counted as removed nor touched.
     pub fn set_members(
         &self,
         actor: &Actor,
@@ -245,9 +247,16 @@ impl Service {
     ) -> Result<()> {
         let wanted: BTreeSet<UserId> = members.iter().copied().collect();
         let subject = self.subject(actor)?;
+        let visible = self.user_scope(&subject, Action::Read)?;
         self.with_members(role, |tx, old, current| {
             check_version(expected_version, old.version)?;
-            let current: BTreeSet<UserId> = current.iter().copied().collect();
+            let mut seen = BTreeSet::new();
+            for id in current {
+                if visible.all || tx.user(*id)?.is_some_and(|u| visible.contains(&u)) {
+                    seen.insert(*id);
+                }
+            }
+            let current = seen;
             let add: Vec<_> = wanted.difference(&current).copied().collect();
             let remove: Vec<_> = current.difference(&wanted).copied().collect();
             self.apply_membership(tx, actor, &subject, old, &add, &remove)

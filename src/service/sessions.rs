@@ -69,6 +69,8 @@ pub enum SessionUse {
     Enrolment,
     /// Changing one's own password: the one thing a session on a temporary password may do.
     PasswordChange,
+    /// Ending the session itself, which every session may do.
+    SignOut,
 }
 
 impl Service {
@@ -86,14 +88,14 @@ impl Service {
             .authenticate_session(token)?
             .ok_or(ServiceError::InvalidCredentials)?;
         if principal.session.change_only
-            && !matches!(usage, SessionUse::PasswordChange | SessionUse::Enrolment)
+            && !matches!(usage, SessionUse::PasswordChange | SessionUse::SignOut)
         {
             return Err(ServiceError::Forbidden(
                 super::login::TEMPORARY_PASSWORD.into(),
             ));
         }
         if principal.session.enrol_only
-            && !(usage == SessionUse::Enrolment
+            && !(matches!(usage, SessionUse::Enrolment | SessionUse::SignOut)
                 || (usage == SessionUse::PasswordChange && principal.session.change_only))
         {
             return Err(ServiceError::Forbidden(
@@ -420,10 +422,17 @@ impl Service {
         if !session.is_live(now) || !holds_sessions(&user, &session, now) {
             return Ok(None);
         }
-        if let Some(admin) = session.acting_admin
-            && self.login_user(admin)?.is_none_or(|a| a.is_locked(now))
-        {
-            return Ok(None);
+        // An act-as session lasts only while its administrator could open it again: still an
+        // administrator, and signed in as far as its own sessions go (not locked, signed out
+        // everywhere or given a new password since).
+        if let Some(admin) = session.acting_admin {
+            let still = match self.login_user(admin)? {
+                Some(a) => holds_sessions(&a, &session, now) && self.is_active_administrator(&a)?,
+                None => false,
+            };
+            if !still {
+                return Ok(None);
+            }
         }
         let settings = self.settings_of(&user)?;
         Ok(Some(SessionPrincipal {

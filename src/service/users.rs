@@ -209,7 +209,7 @@ impl Service {
             new.created = old.created;
             new.anonymised = false;
             normalise(&mut new)?;
-            self.authorize_user(&mut InTx(tx), &subject, Action::Edit, &new)?;
+            self.authorize_user_outcome(&mut InTx(tx), &subject, &new)?;
             self.authorize_own_change(&subject, &old, &new)?;
             if self.is_active_administrator(&old)? {
                 let keeps = |role: RoleId| new.active && new.roles.contains(&role);
@@ -245,6 +245,7 @@ impl Service {
     pub fn import_password_hash(&self, actor: &Actor, id: UserId, exported: &str) -> Result<User> {
         let hash = crate::password::import(exported)
             .map_err(|e| ServiceError::invalid("password", e.to_string()))?;
+        self.refuse_own_reset(actor, &*self.subject(actor)?, id)?;
         let now = OffsetDateTime::now_utc();
         self.update_user(actor, id, None, |u| {
             self.install_password(u, hash.clone(), now, false);

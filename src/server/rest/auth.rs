@@ -130,7 +130,7 @@ async fn logout(
 ) -> RestResult<StatusCode> {
     let bearer = bearer(&headers, peer);
     blocking(move || {
-        let actor = bearer.actor(&service, SessionUse::Enrolment)?;
+        let actor = bearer.actor(&service, SessionUse::SignOut)?;
         let session = current_session(&service, &bearer)?;
         service.revoke_session(&actor, session.user, session.jti)?;
         Ok(StatusCode::NO_CONTENT)
