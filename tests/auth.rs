@@ -1854,6 +1854,10 @@ async fn a_password_an_administrator_sets_must_be_changed_at_the_next_sign_in() 
         "{body}"
     );
     let (status, body) = d
+        .call(Method::POST, "/auth/totp/enroll", Some(&limited), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "not even enrolment: {body}");
+    let (status, body) = d
         .call(
             Method::POST,
             "/auth/password",
