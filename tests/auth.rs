@@ -1128,6 +1128,99 @@ async fn a_bind_under_the_wrong_branch_is_no_sign_in() {
     );
 }
 
+/// A bound LDAP connection holds only as long as its sign-in would: once the account is
+/// signed out everywhere (incident response) or given a new password by someone else, the
+/// connection may do nothing until it binds again. A password the connection's own user
+/// changes on it keeps it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ldap_connection_ends_with_its_sign_in() {
+    let d = Directory::start("");
+    let admin = d.admin_token().await;
+    let reader = d.role("Readers", json!({"apiAccess": true})).await;
+    let (status, body) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Groups/{reader}"),
+            Some(&admin),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [{
+                "op": "replace",
+                "path": "urn:rollcall:scim:schemas:extension:2.0:Role:permissions",
+                "value": {"user": {"read": "all_employees"}}
+            }]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let max = d.user("max", Some("Max-Pass-123456"), &[&reader]).await;
+    let url = format!("ldap://{}", d.server.ldap);
+    const MAX: &str = "uid=max,ou=people,dc=example,dc=com";
+    let (conn, mut ldap) = LdapConnAsync::new(&url).await.unwrap();
+    ldap3::drive!(conn);
+    assert_eq!(
+        ldap.simple_bind(MAX, "Max-Pass-123456").await.unwrap().rc,
+        0
+    );
+    let search = |ldap: &mut ldap3::Ldap| {
+        let mut ldap = ldap.clone();
+        async move {
+            ldap.search(PEOPLE, ldap3::Scope::OneLevel, "(uid=admin)", vec!["uid"])
+                .await
+                .unwrap()
+                .1
+        }
+    };
+    assert_eq!(search(&mut ldap).await.rc, 0);
+
+    // Its own new password keeps the connection.
+    let changed = ldap
+        .extended(ldap3::exop::PasswordModify {
+            user_id: None,
+            old_pass: Some("Max-Pass-123456"),
+            new_pass: Some("Max-Newer-Pass-789"),
+        })
+        .await
+        .unwrap()
+        .1;
+    assert_eq!(changed.rc, 0, "{changed:?}");
+    assert_eq!(search(&mut ldap).await.rc, 0, "its own change keeps it");
+
+    // Signed out everywhere: the connection may do nothing until it binds again.
+    let (status, body) = d
+        .call(
+            Method::POST,
+            &format!("/admin/users/{max}/sign-out"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    let ended = search(&mut ldap).await;
+    assert_eq!(ended.rc, 50, "{ended:?}");
+    assert!(ended.text.contains("bind again"), "{ended:?}");
+    assert_eq!(
+        ldap.simple_bind(MAX, "Max-Newer-Pass-789")
+            .await
+            .unwrap()
+            .rc,
+        0
+    );
+    assert_eq!(search(&mut ldap).await.rc, 0);
+
+    // Reset by an administrator: the same.
+    let (status, body) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Users/{max}"),
+            Some(&admin),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "replace", "path": "password", "value": "Max-Reset-Pass-000"}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(search(&mut ldap).await.rc, 50);
+    let _ = ldap.unbind().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn recovery_and_activation_links() {
     let d = Directory::start("");

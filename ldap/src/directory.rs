@@ -248,9 +248,10 @@ pub struct PasswordModify {
 pub struct PasswordModified<S> {
     /// The password the directory generated, when the request named none.
     pub generated: Option<String>,
-    /// The connection's identity from now on, when the change lifted a limit on it: a
-    /// connection bound with a temporary password may only replace it, and once it has, it
-    /// may go on as the user (as OpenLDAP's ppolicy overlay lets it) without binding again.
+    /// The connection's identity from now on, when the change affects it: a connection bound
+    /// with a temporary password may only replace it, and once it has, it goes on as the user
+    /// (as OpenLDAP's ppolicy overlay lets it) without binding again; a directory that ends
+    /// other sign-ins on a new password keeps this one.
     pub session: Option<S>,
 }
 

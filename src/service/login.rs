@@ -95,6 +95,7 @@ impl LoggedIn {
     pub fn actor(&self, source: Source, client: Option<std::net::IpAddr>) -> Actor {
         Actor {
             password_change_only: self.password.must_change,
+            signed_in: Some(OffsetDateTime::now_utc()),
             ..Actor::user(self.user.id, source, client)
         }
     }

@@ -73,6 +73,10 @@ pub struct Actor {
     /// Signed in with a temporary password (`[password] reset_must_change`): it may change that
     /// password and nothing else ([`Service::subject`] refuses everything else).
     pub password_change_only: bool,
+    /// When the sign-in behind a long-lived connection (an LDAP bind) happened: a lock, a new
+    /// password or a sign-out everywhere since then ends what the connection may do, as it
+    /// ends sessions (see [`Service::subject`]).
+    pub signed_in: Option<time::OffsetDateTime>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -98,6 +102,7 @@ impl Actor {
             client: None,
             acting_admin: None,
             password_change_only: false,
+            signed_in: None,
         }
     }
 
@@ -108,6 +113,7 @@ impl Actor {
             client,
             acting_admin: None,
             password_change_only: false,
+            signed_in: None,
         }
     }
 
@@ -119,6 +125,7 @@ impl Actor {
             client,
             acting_admin: None,
             password_change_only: false,
+            signed_in: None,
         }
     }
 
@@ -128,6 +135,8 @@ impl Actor {
     pub fn with_own_password(&self) -> Self {
         Self {
             password_change_only: false,
+            // The new password is this sign-in's own doing: it does not end the connection.
+            signed_in: self.signed_in.map(|_| time::OffsetDateTime::now_utc()),
             ..self.clone()
         }
     }

@@ -33,7 +33,8 @@ pub struct LdapSession {
 }
 
 impl LdapSession {
-    /// The session once its user has replaced a temporary password on it.
+    /// The session once its user has changed its own password on it: a temporary password no
+    /// longer limits it, and the new password (which ends every other sign-in) not this one.
     fn with_own_password(&self) -> Self {
         Self {
             actor: self.actor.with_own_password(),

@@ -819,11 +819,7 @@ pub(super) fn password_modify(
         (Some(old), true) => dir
             .service
             .change_own_password(actor, old, &new_password)
-            .map(|_| {
-                actor
-                    .password_change_only
-                    .then(|| session.with_own_password())
-            }),
+            .map(|_| Some(session.with_own_password())),
         _ => dir
             .service
             .set_password(actor, target, &new_password)
