@@ -557,10 +557,13 @@ impl Config {
         self.password
             .validate()
             .map_err(|e| ConfigError::Invalid(format!("[password]: {e}")))?;
-        if self.sessions.default_timeout_minutes == 0 {
-            return Err(ConfigError::Invalid(
-                "[sessions] default_timeout_minutes must be at least 1".into(),
-            ));
+        if !(1..=crate::auth::session::MAX_TIMEOUT_MINUTES)
+            .contains(&self.sessions.default_timeout_minutes)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "[sessions] default_timeout_minutes must be between 1 and {} (a year)",
+                crate::auth::session::MAX_TIMEOUT_MINUTES
+            )));
         }
         if self.recovery.link_ttl_minutes == 0 {
             return Err(ConfigError::Invalid(

@@ -1468,6 +1468,65 @@ async fn act_as_needs_the_admin_password_and_audits_both() {
     assert_eq!(status, StatusCode::OK);
 }
 
+/// Lifetimes past what the calendar holds are refused with the field named, never panicked on:
+/// a token's `expires_days` (REST and the command line) and a role's `sessionTimeoutMinutes`.
+#[tokio::test(flavor = "multi_thread")]
+async fn lifetimes_past_the_calendar_are_refused() {
+    let d = Directory::start("");
+    let admin = d.admin_token().await;
+    let (status, body) = d
+        .call(
+            Method::POST,
+            "/admin/tokens",
+            Some(&admin),
+            Some(json!({"name": "forever", "expires_days": u32::MAX})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("expires_days"),
+        "{body}"
+    );
+    let out = common::run(
+        &d.server.data,
+        &[
+            "token",
+            "create",
+            "--name",
+            "forever",
+            "--expires-days",
+            "4294967295",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("between 1 and 3650"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, body) = d
+        .call(
+            Method::POST,
+            "/scim/v2/Groups",
+            Some(&admin),
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", ROLE],
+                "displayName": "Endless",
+                ROLE: {"roleType": "employee", "settings": {"sessionTimeoutMinutes": u32::MAX}},
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["scimType"], "invalidValue", "{body}");
+    // Nothing was made, and the server goes on.
+    let (status, tokens) = d
+        .call(Method::GET, "/admin/tokens", Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!tokens.to_string().contains("forever"), "{tokens}");
+    d.token("admin", ADMIN_PASSWORD, None).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn api_tokens_are_created_listed_and_revoked_by_admins() {
     let mut d = Directory::start("");

@@ -37,6 +37,9 @@ pub struct Session {
     pub user_agent: Option<String>,
 }
 
+/// Longest session a role may set (`sessionTimeoutMinutes`): a year.
+pub const MAX_TIMEOUT_MINUTES: u32 = 366 * 24 * 60;
+
 /// Longest `User-Agent` kept with a session; browsers send 100–300 characters.
 const USER_AGENT_CHARS: usize = 256;
 

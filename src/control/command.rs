@@ -727,8 +727,7 @@ pub fn execute(
                 "service account",
                 &account,
             )?;
-            let expires = expires_days
-                .map(|d| time::OffsetDateTime::now_utc() + time::Duration::days(d.into()));
+            let expires = expires_days.map(crate::service::token_expiry).transpose()?;
             let token = service.create_api_token(&actor, &name, principal.id, None, expires)?;
             writeln!(out, "{token}")?;
         }

@@ -59,7 +59,7 @@ pub use query::{Candidates, Plan, UserLookup};
 pub use refs::{References, UserRef};
 pub use review::{AccessRow, ReviewFilter};
 pub use sessions::{IssuedToken, SessionPrincipal, SessionUse};
-pub use tokens::{TokenPrincipal, check_token_secret};
+pub use tokens::{TokenPrincipal, check_token_secret, token_expiry};
 pub use users::NewUser;
 
 /// Who is asking, and from where; recorded with every change.

@@ -405,6 +405,17 @@ fn validate_role(role: &mut Role) -> Result<()> {
             level,
         });
     }
+    if let Some(minutes) = role.settings.session_timeout_minutes
+        && !(1..=crate::auth::session::MAX_TIMEOUT_MINUTES).contains(&minutes)
+    {
+        return Err(ServiceError::invalid(
+            "sessionTimeoutMinutes",
+            format!(
+                "must be between 1 and {} (a year), is {minutes}",
+                crate::auth::session::MAX_TIMEOUT_MINUTES
+            ),
+        ));
+    }
     // A description is a label, not a setting: plain groups pushed by IdPs carry one.
     let rules = RoleSettings {
         description: None,

@@ -271,10 +271,12 @@ impl Service {
         } = limited;
         let ring = self.key_ring()?;
         let now = OffsetDateTime::now_utc();
+        // Bounded here too: a role stored before the bound was checked must not make a
+        // session that ends past the calendar.
         let lifetime = settings
             .session_timeout_minutes
             .map_or(self.policy.session_timeout, |m| {
-                time::Duration::minutes(m.into())
+                time::Duration::minutes(m.min(crate::auth::session::MAX_TIMEOUT_MINUTES).into())
             });
         let session = Session {
             jti: Uuid::now_v7(),

@@ -173,3 +173,20 @@ pub fn check_token_secret(secret: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// Longest an API token may be made to last, in days; a token meant to outlive that is one
+/// without an expiry.
+pub const MAX_TOKEN_DAYS: u32 = 3650;
+
+/// When a token that lasts `days` from now expires.
+pub fn token_expiry(days: u32) -> Result<OffsetDateTime> {
+    if !(1..=MAX_TOKEN_DAYS).contains(&days) {
+        return Err(ServiceError::invalid(
+            "expires_days",
+            format!(
+                "must be between 1 and {MAX_TOKEN_DAYS} (leave it out for a token that does not expire), is {days}"
+            ),
+        ));
+    }
+    Ok(OffsetDateTime::now_utc() + time::Duration::days(days.into()))
+}

@@ -609,7 +609,8 @@ async fn create_token(
         let principal = s.user_by_name(actor, account)?;
         let expires = request
             .expires_days
-            .map(|d| time::OffsetDateTime::now_utc() + time::Duration::days(d.into()));
+            .map(crate::service::token_expiry)
+            .transpose()?;
         let token = s.create_api_token(actor, &request.name, principal.id, None, expires)?;
         Ok((
             StatusCode::CREATED,
