@@ -557,6 +557,49 @@ impl Config {
         self.password
             .validate()
             .map_err(|e| ConfigError::Invalid(format!("[password]: {e}")))?;
+        // Lifetimes and ages are added to (or taken from) today's date: one past what the
+        // calendar holds would not be a setting but a crash at the first use.
+        const CENTURY_SECONDS: u64 = 100 * 366 * 86_400;
+        let (day, hour, minute) = (86_400u64, 3_600u64, 60u64);
+        let spans = [
+            (
+                "[activation] link_ttl_hours",
+                u64::from(self.activation.link_ttl_hours) * hour,
+            ),
+            (
+                "[recovery] link_ttl_minutes",
+                u64::from(self.recovery.link_ttl_minutes) * minute,
+            ),
+            ("[outbox] keep_days", u64::from(self.outbox.keep_days) * day),
+            ("[audit] keep_days", u64::from(self.audit.keep_days) * day),
+            (
+                "[activity] deactivate_after_days",
+                u64::from(self.activity.deactivate_after_days) * day,
+            ),
+            (
+                "[activity] warn_days_before",
+                u64::from(self.activity.warn_days_before) * day,
+            ),
+            (
+                "[password] max_age_days",
+                u64::from(self.password.max_age_days) * day,
+            ),
+            (
+                "[password] expiry_warning_days",
+                u64::from(self.password.expiry_warning_days) * day,
+            ),
+            ("[lockout] window_seconds", self.lockout.window_seconds),
+            ("[lockout] duration_seconds", self.lockout.duration_seconds),
+            (
+                "[backup] interval_hours",
+                u64::from(self.backup.interval_hours) * hour,
+            ),
+        ];
+        if let Some((key, _)) = spans.iter().find(|(_, seconds)| *seconds > CENTURY_SECONDS) {
+            return Err(ConfigError::Invalid(format!(
+                "{key} is longer than a hundred years; where 0 is allowed, it means for ever"
+            )));
+        }
         if !(1..=crate::auth::session::MAX_TIMEOUT_MINUTES)
             .contains(&self.sessions.default_timeout_minutes)
         {
@@ -779,6 +822,35 @@ mod tests {
             .dormancy
             .unwrap();
         assert_eq!(policy.warn_before, None);
+    }
+
+    #[test]
+    fn lifetimes_past_the_calendar_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spans.toml");
+        for (toml, key) in [
+            ("[audit]\nkeep_days = 4294967295", "[audit] keep_days"),
+            (
+                "[lockout]\nduration_seconds = 18446744073709551615",
+                "[lockout] duration_seconds",
+            ),
+            (
+                "[password]\nmax_age_days = 40000",
+                "[password] max_age_days",
+            ),
+            (
+                "[sessions]\ndefault_timeout_minutes = 4294967295",
+                "default_timeout_minutes",
+            ),
+        ] {
+            std::fs::write(&path, toml).unwrap();
+            let err = Config::load(Some(&path), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{toml}: {err}");
+        }
+        std::fs::write(&path, "[audit]\nkeep_days = 36500\n").unwrap();
+        assert!(Config::load(Some(&path), &Overrides::default()).is_ok());
     }
 
     #[test]
