@@ -172,6 +172,10 @@ pub struct HttpConfig {
     pub tls: bool,
     /// Reverse proxies whose `X-Forwarded-For` names the client (see `server::forwarded`).
     pub trusted_proxies: Vec<crate::model::Network>,
+    /// Connections open at once; more wait to be accepted (see `server::connections`).
+    pub max_connections: usize,
+    /// A connection with nothing read or written for this long is closed.
+    pub idle_timeout_seconds: u64,
 }
 
 /// The `/metrics` bearer token: compared in constant time, never printed.
@@ -442,6 +446,8 @@ impl Default for HttpConfig {
             metrics_token: None,
             tls: false,
             trusted_proxies: Vec::new(),
+            max_connections: 4096,
+            idle_timeout_seconds: 120,
         }
     }
 }
@@ -599,6 +605,14 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "{key} is longer than a hundred years; where 0 is allowed, it means for ever"
             )));
+        }
+        if self.http.max_connections == 0 || !(1..=86_400).contains(&self.http.idle_timeout_seconds)
+        {
+            return Err(ConfigError::Invalid(
+                "[http] max_connections must be at least 1, and idle_timeout_seconds between 1 \
+                 and 86400"
+                    .into(),
+            ));
         }
         if !(1..=crate::auth::session::MAX_TIMEOUT_MINUTES)
             .contains(&self.sessions.default_timeout_minutes)

@@ -667,3 +667,52 @@ fn the_data_directory_is_private_to_its_owner() {
         "{stderr}"
     );
 }
+
+/// `[http] max_connections` and `idle_timeout_seconds`: connections that send nothing keep
+/// their slot only until they have been idle that long, and no more than the limit are served
+/// at once (the rest wait), so idle clients cannot take every file descriptor and the server
+/// serves again once they are gone.
+#[test]
+fn idle_http_connections_are_closed_and_their_number_bounded() {
+    use std::io::{Read, Write};
+    let server = start_directory("[http]\nmax_connections = 2\nidle_timeout_seconds = 2\n");
+    let idle: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(server.http).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut third = TcpStream::connect(server.http).unwrap();
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: rollcall\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_millis(800)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let early = third.read(&mut buf);
+    assert!(
+        early.as_ref().is_err_and(|e| matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )),
+        "answered while both slots were held: {early:?}"
+    );
+    for mut connection in idle {
+        connection
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let closed = connection.read(&mut buf);
+        assert!(
+            matches!(closed, Ok(0))
+                || closed
+                    .as_ref()
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+            "an idle connection is closed: {closed:?}"
+        );
+    }
+    third
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = String::new();
+    third.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}

@@ -12,6 +12,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
+
+use super::connections::Guarded;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -32,16 +34,32 @@ pub struct Monitoring {
     pub token: Option<crate::config::MetricsToken>,
 }
 
-/// Serves HTTP, or HTTPS when `tls` is given, until `shutdown` is cancelled.
+/// How the HTTP listener serves: TLS or not, and its limits.
+pub struct Listening {
+    /// HTTPS with this configuration; plain HTTP without.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub public_url: String,
+    pub trusted_proxies: Arc<[crate::model::Network]>,
+    /// Connections open at once, and how long one may sit idle (see [`Guarded`]).
+    pub max_connections: usize,
+    pub idle: std::time::Duration,
+}
+
+/// Serves HTTP, or HTTPS when `how.tls` is given, until `shutdown` is cancelled.
 pub async fn serve(
     listener: TcpListener,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    how: Listening,
     service: Service,
-    public_url: String,
-    trusted_proxies: Arc<[crate::model::Network]>,
     monitoring: Arc<Monitoring>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let Listening {
+        tls,
+        public_url,
+        trusted_proxies,
+        max_connections,
+        idle,
+    } = how;
     let mut app = router(service, &public_url, monitoring);
     if !trusted_proxies.is_empty() {
         // Outermost, so that every handler and the request log see the forwarded client.
@@ -53,15 +71,17 @@ pub async fn serve(
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let stop = shutdown.clone();
     let stopped = async move { stop.cancelled().await };
+    // `tap_io` is axum's way to `ConnectInfo<SocketAddr>` for a listener of our own.
     match tls {
         Some(tls) => {
-            // `tap_io` is axum's way to `ConnectInfo<SocketAddr>` for a listener of our own.
-            let listener = super::https::TlsListener::new(listener, &tls, shutdown)?.tap_io(|_| {});
+            let listener = super::https::TlsListener::new(listener, &tls, shutdown)?;
+            let listener = Guarded::new(listener, max_connections, idle).tap_io(|_| {});
             axum::serve(listener, app)
                 .with_graceful_shutdown(stopped)
                 .await
         }
         None => {
+            let listener = Guarded::new(listener, max_connections, idle).tap_io(|_| {});
             axum::serve(listener, app)
                 .with_graceful_shutdown(stopped)
                 .await

@@ -1,5 +1,6 @@
 //! The running server: listeners for HTTP, LDAP and LDAPS, and an orderly shutdown.
 
+mod connections;
 mod forwarded;
 mod http;
 mod https;
@@ -140,10 +141,14 @@ pub async fn run(
     }
     let http = tokio::spawn(http::serve(
         http_listener,
-        config.http.tls.then(|| Arc::clone(&tls)),
+        http::Listening {
+            tls: config.http.tls.then(|| Arc::clone(&tls)),
+            public_url: config.public_url(),
+            trusted_proxies: config.http.trusted_proxies.clone().into(),
+            max_connections: config.http.max_connections,
+            idle: std::time::Duration::from_secs(config.http.idle_timeout_seconds),
+        },
         service.clone(),
-        config.public_url(),
-        config.http.trusted_proxies.clone().into(),
         monitoring,
         shutdown.clone(),
     ));
