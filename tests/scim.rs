@@ -676,6 +676,65 @@ async fn put_without_the_rollcall_extension_or_active_keeps_them() {
     assert_eq!(body[ROLLCALL]["licenseType"], "customer", "{body}");
 }
 
+/// A Group PUT is one change: a member that does not exist is a bad value (400
+/// `invalidValue`, not 404, since the group is there), and the renamed definition sent with it
+/// is not kept either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_put_with_a_bad_member_changes_nothing() {
+    let s = Scim::start("");
+    let ann = s.user("ann", true).await;
+    let (status, group) = s
+        .post(
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                   "displayName": "Readers", "members": [{"value": ann}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    let id = group["id"].as_str().unwrap();
+    let (_, stored) = s.get(&format!("/Groups/{id}")).await;
+    assert_eq!(
+        stored["meta"]["version"], group["meta"]["version"],
+        "the POST's answer is what is stored"
+    );
+    let nobody = "01a2517c-aa0a-7134-a63a-000000000000";
+    let (status, body) = s
+        .call(
+            Method::PUT,
+            &format!("/Groups/{id}"),
+            Some(
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                        "displayName": "Readers renamed",
+                        "members": [{"value": ann}, {"value": nobody}]}),
+            ),
+        )
+        .await;
+    assert_error(status, &body, 400, Some("invalidValue"));
+    let (_, now) = s.get(&format!("/Groups/{id}")).await;
+    assert_eq!(now["displayName"], "Readers", "{now}");
+    assert_eq!(now["meta"]["version"], group["meta"]["version"], "{now}");
+    let (status, body) = s
+        .patch(
+            &format!("/Groups/{id}"),
+            json!([{"op": "add", "path": "members", "value": [{"value": nobody}]}]),
+        )
+        .await;
+    assert_error(status, &body, 400, Some("invalidValue"));
+    // A PUT that only sends the members back changes nothing and keeps the version.
+    let (status, body) = s
+        .call(
+            Method::PUT,
+            &format!("/Groups/{id}"),
+            Some(
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                        "displayName": "Readers", "members": [{"value": ann}]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["meta"]["version"], group["meta"]["version"], "{body}");
+}
+
 /// Okta and Entra import a directory page by page (`startIndex`, `count=100`). Pages come from
 /// positions over the users that are not anonymised, in creation order: every user exactly
 /// once, `totalResults` equal on every page, anonymised users gone from both, and a page that

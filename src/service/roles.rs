@@ -60,8 +60,7 @@ impl Service {
                 None,
                 Some((serde_json::Value::Null, after)),
             )?;
-            self.apply_membership(tx, actor, &subject, &role, members, &[])?;
-            Ok(role.clone())
+            self.apply_membership(tx, actor, &subject, &role, members, &[])
         })
     }
 
@@ -135,13 +134,59 @@ impl Service {
         replacement: Role,
         expected_version: Option<u64>,
     ) -> Result<Role> {
+        self.replace_role_with_members(actor, id, replacement, None, expected_version)
+    }
+
+    /// A SCIM PUT of a Group: the definition (when it differs) and, with `members`, the member
+    /// list as `actor` sees it (see [`Self::set_members`]), in one transaction: a member that
+    /// is refused leaves the definition as it was too.
+    pub fn replace_role_with_members(
+        &self,
+        actor: &Actor,
+        id: RoleId,
+        replacement: Role,
+        members: Option<&[UserId]>,
+        expected_version: Option<u64>,
+    ) -> Result<Role> {
         let mut replacement = replacement;
         validate_role(&mut replacement)?;
         let subject = self.subject(actor)?;
-        self.with_members(id, |tx, old, members| {
-            self.authorize_role(&subject, Action::Edit, old)?;
-            self.authorize_role_definition(&subject, Some(old), &replacement)?;
+        let visible = match members {
+            Some(_) => Some(self.user_scope(&subject, Action::Read)?),
+            None => None,
+        };
+        self.with_members(id, |tx, old, current| {
             check_version(expected_version, old.version)?;
+            let role = if same_definition(old, &replacement) {
+                self.authorize_role(&subject, Action::Read, old)?;
+                old.clone()
+            } else {
+                self.redefine_role(tx, actor, &subject, old, current, &replacement)?
+            };
+            match (members, &visible) {
+                (Some(wanted), Some(visible)) => {
+                    self.set_members_in(tx, actor, &subject, &role, current, wanted, visible)
+                }
+                _ => Ok(role),
+            }
+        })
+    }
+
+    /// The definition of role `old` replaced in `tx`: authorised, checked against its
+    /// `members`, stored and audited.
+    fn redefine_role(
+        &self,
+        tx: &mut dyn Txn,
+        actor: &Actor,
+        subject: &super::Subject,
+        old: &Role,
+        members: &[UserId],
+        replacement: &Role,
+    ) -> Result<Role> {
+        let id = old.id;
+        {
+            self.authorize_role(subject, Action::Edit, old)?;
+            self.authorize_role_definition(subject, Some(old), replacement)?;
             let mut new = replacement.clone();
             new.id = old.id;
             new.created = old.created;
@@ -187,7 +232,7 @@ impl Service {
                 Some(change),
             )?;
             Ok(new)
-        })
+        }
     }
 
     /// Deletes a role after detaching its members (roles, unlike users, may be deleted).
@@ -245,22 +290,37 @@ impl Service {
         members: &[UserId],
         expected_version: Option<u64>,
     ) -> Result<()> {
-        let wanted: BTreeSet<UserId> = members.iter().copied().collect();
         let subject = self.subject(actor)?;
         let visible = self.user_scope(&subject, Action::Read)?;
         self.with_members(role, |tx, old, current| {
             check_version(expected_version, old.version)?;
-            let mut seen = BTreeSet::new();
-            for id in current {
-                if visible.all || tx.user(*id)?.is_some_and(|u| visible.contains(&u)) {
-                    seen.insert(*id);
-                }
-            }
-            let current = seen;
-            let add: Vec<_> = wanted.difference(&current).copied().collect();
-            let remove: Vec<_> = current.difference(&wanted).copied().collect();
-            self.apply_membership(tx, actor, &subject, old, &add, &remove)
+            self.set_members_in(tx, actor, &subject, old, current, members, &visible)
+                .map(drop)
         })
+    }
+
+    /// Makes `wanted` the members of `role` in `tx`, leaving those outside `visible` alone.
+    #[allow(clippy::too_many_arguments)]
+    fn set_members_in(
+        &self,
+        tx: &mut dyn Txn,
+        actor: &Actor,
+        subject: &super::Subject,
+        role: &Role,
+        current: &[UserId],
+        wanted: &[UserId],
+        visible: &super::authz::UserScope,
+    ) -> Result<Role> {
+        let wanted: BTreeSet<UserId> = wanted.iter().copied().collect();
+        let mut seen = BTreeSet::new();
+        for id in current {
+            if visible.all || tx.user(*id)?.is_some_and(|u| visible.contains(&u)) {
+                seen.insert(*id);
+            }
+        }
+        let add: Vec<_> = wanted.difference(&seen).copied().collect();
+        let remove: Vec<_> = seen.difference(&wanted).copied().collect();
+        self.apply_membership(tx, actor, subject, role, &add, &remove)
     }
 
     /// Adds and removes members in one transaction (a SCIM PATCH with both).
@@ -279,6 +339,7 @@ impl Service {
                 .ok_or_else(|| ServiceError::not_found(Entity::Role, role))?;
             check_version(expected_version, old.version)?;
             self.apply_membership(tx, actor, &subject, &old, add, remove)
+                .map(drop)
         })
     }
 
@@ -290,9 +351,9 @@ impl Service {
         role: &Role,
         add: &[UserId],
         remove: &[UserId],
-    ) -> Result<()> {
+    ) -> Result<Role> {
         if add.is_empty() && remove.is_empty() {
-            return Ok(());
+            return Ok(role.clone());
         }
         self.authorize_role(subject, Action::Edit, role)?;
         self.authorize_grant(subject, role)?;
@@ -302,8 +363,18 @@ impl Service {
             .map(|u| (u, true))
             .chain(remove.iter().map(|u| (u, false)))
         {
-            let old = readable(tx, *user_id)?;
-            self.authorize_user_change(&mut InTx(tx), subject, Action::Edit, &old)?;
+            // A member that does not exist (or is out of sight) is a bad value in the
+            // request, not a missing resource: the role is there.
+            let unknown = || ServiceError::invalid("members", format!("no user {user_id}"));
+            let old = readable(tx, *user_id).map_err(|e| match e {
+                ServiceError::NotFound { .. } => unknown(),
+                e => e,
+            })?;
+            self.authorize_user_change(&mut InTx(tx), subject, Action::Edit, &old)
+                .map_err(|e| match e {
+                    ServiceError::NotFound { .. } => unknown(),
+                    e => e,
+                })?;
             let holds = old.roles.contains(&role.id);
             if holds == adding {
                 continue;
@@ -333,7 +404,7 @@ impl Service {
             changed.push(format!("{}{}", if adding { "+" } else { "-" }, new.id));
         }
         if changed.is_empty() {
-            return Ok(());
+            return Ok(role.clone());
         }
         if role.administrator && !remove.is_empty() {
             let what = format!("removing members from role {:?}", role.name);
@@ -350,7 +421,8 @@ impl Service {
             Some(role.id.to_string()),
             Some(changed.join(" ")),
             None,
-        )
+        )?;
+        Ok(bumped)
     }
 
     /// Runs `body` with the role and a member list that is current inside the transaction: the
@@ -428,4 +500,15 @@ fn validate_role(role: &mut Role) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Whether `replacement` defines the same role as `old` (a Group PUT that only sends its
+/// members back leaves the role's version alone).
+fn same_definition(old: &Role, replacement: &Role) -> bool {
+    replacement.name == old.name
+        && replacement.external_id == old.external_id
+        && replacement.role_type == old.role_type
+        && replacement.administrator == old.administrator
+        && replacement.permissions == old.permissions
+        && replacement.settings == old.settings
 }

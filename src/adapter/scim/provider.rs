@@ -389,26 +389,9 @@ impl Provider for ScimDirectory {
             "Groups" => {
                 let id: RoleId = parse_id(id)?;
                 let (role, members) = role_from_scim(&body)?;
-                let current = self.service.role(who, id).map_err(failure)?;
-                let definition_changed = role.name != current.name
-                    || role.external_id != current.external_id
-                    || role.role_type != current.role_type
-                    || role.administrator != current.administrator
-                    || role.permissions != current.permissions
-                    || role.settings != current.settings;
-                let mut version = if_version;
-                if definition_changed {
-                    let replaced = self
-                        .service
-                        .replace_role(who, id, role, if_version)
-                        .map_err(failure)?;
-                    version = Some(replaced.version);
-                }
-                if let Some(members) = members {
-                    self.service
-                        .set_members(who, id, &members, version)
-                        .map_err(failure)?;
-                }
+                self.service
+                    .replace_role_with_members(who, id, role, members.as_deref(), if_version)
+                    .map_err(failure)?;
                 let role = self.service.role(who, id).map_err(failure)?;
                 self.role_resource(who, &role)
             }
