@@ -378,6 +378,21 @@ async fn etags_bad_input_and_discovery() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
     assert_eq!(res.headers()["content-type"].to_str().unwrap(), SCIM);
+    // A tag with a byte that is not visible ASCII matches nothing: the check still holds.
+    let res = s
+        .http
+        .patch(s.url(&format!("/Users/{id}")))
+        .bearer_auth(TOKEN)
+        .header(
+            "if-match",
+            reqwest::header::HeaderValue::from_bytes(b"W/\"1\" \x80").unwrap(),
+        )
+        .header("content-type", SCIM)
+        .body(json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "x"}]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
 
     // No token, bad JSON, wrong content type, invalid filter, oversized body.
     let res = s.http.get(s.url("/Users")).send().await.unwrap();

@@ -359,11 +359,13 @@ async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Valu
         .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
 }
 
+/// A condition header's value; one that is not visible ASCII holds no tag of ours, so it
+/// matches nothing (a lost-update check must not vanish for a stray byte).
 fn header_cond(headers: &HeaderMap, name: header::HeaderName) -> Option<ETagCondition> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(ETagCondition::parse)
+    headers.get(name).map(|v| {
+        v.to_str()
+            .map_or(ETagCondition::Unmatchable, ETagCondition::parse)
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -55,6 +55,9 @@ impl Service {
             (None, None) => self.store.audit(),
         };
         let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
         for event in events {
             let event = event?;
             if query.matches(&event) {
