@@ -1112,7 +1112,10 @@ async fn a_bind_under_the_wrong_branch_is_no_sign_in() {
         .filter(|e| e["detail"] == "unknown user")
         .count();
     assert_eq!(unknown, 3, "{failed:?}");
-    assert!(d.audit(&admin, "count=0").await.is_empty(), "count=0 is none");
+    assert!(
+        d.audit(&admin, "count=0").await.is_empty(),
+        "count=0 is none"
+    );
     let (_, user) = d
         .call(
             Method::GET,

@@ -422,6 +422,11 @@ fn ldappasswd_self_service_admin_reset_and_generated_passwords() {
         .expect("generated password");
     assert!(generated.len() >= 20, "{generated}");
     assert!(binds(&carol, &generated));
+    // Her own password changes only with the current one.
+    let out = passwd((&carol, &generated), &["-s", "Mine-Without-Old-1"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(!binds(&carol, "Mine-Without-Old-1"));
+    assert!(binds(&carol, &generated));
     // Carol cannot reset the admin's password; she cannot even see the admin's entry.
     let out = passwd((&carol, &generated), &["-s", "Taken-Over-1", ADMIN_DN]);
     assert!(!out.status.success());
@@ -447,6 +452,30 @@ fn ldapmodify_and_ldapcompare_go_through_the_license_rules() {
     let activate = |uid: &str, value: &str| {
         admin_tool(&s, "ldapmodify", &[], Some(&format!("dn: uid={uid},ou=people,{BASE}\nchangetype: modify\nreplace: active\nactive: {value}\n"))).unwrap()
     };
+    // uid is the entry's name: said again it is accepted, changed it is refused (a rename is
+    // a Modify DN), never dropped in silence.
+    let modify_uid = |uid: &str, change: &str| {
+        admin_tool(
+            &s,
+            "ldapmodify",
+            &[],
+            Some(&format!(
+                "dn: uid={uid},ou=people,{BASE}\nchangetype: modify\n{change}\n"
+            )),
+        )
+        .unwrap()
+    };
+    let out = modify_uid("dave", "replace: uid\nuid: dave");
+    assert!(out.status.success(), "{}", text(&out));
+    for change in ["replace: uid\nuid: renamed", "delete: uid"] {
+        let out = modify_uid("dave", change);
+        assert_eq!(
+            out.status.code(),
+            Some(67),
+            "notAllowedOnRDN: {}",
+            text(&out)
+        );
+    }
     let out = activate("erin", "TRUE");
     assert_eq!(
         out.status.code(),

@@ -337,9 +337,12 @@ fn modified_values(
     })
 }
 
+/// `rdn` is the userName the entry's DN names: `uid`, which is that name, can only be said
+/// again, not changed here (a rename is a Modify DN).
 fn user_changes(
     dir: &LdapDirectory,
     actor: &Actor,
+    rdn: &str,
     changes: &[Modification],
 ) -> Result<Vec<(ModifyOp, UserChange)>, LdapError> {
     let mut out = Vec::new();
@@ -347,6 +350,19 @@ fn user_changes(
         let name = attribute.name.as_str();
         let values = text(&attribute.values, name)?;
         let change = match name.to_ascii_lowercase().as_str() {
+            "uid" => {
+                let same = matches!(op, ModifyOp::Replace | ModifyOp::Add)
+                    && values
+                        .iter()
+                        .all(|v| crate::model::fold(v) == crate::model::fold(rdn));
+                if !same {
+                    return Err(LdapError::new(
+                        Code::NotALlowedOnRDN,
+                        "uid is the entry's name (its RDN): rename the entry with Modify DN",
+                    ));
+                }
+                continue;
+            }
             "manager" => UserChange::Manager(match (op, single(&values, name)?) {
                 (ModifyOp::Delete, _) | (_, None) => None,
                 (_, Some(v)) => Some(dir.user_ref(actor, &v)?),
@@ -464,6 +480,7 @@ pub(super) fn add(
     let attrs = &request.attributes;
     match branch {
         Branch::People | Branch::Services => {
+            let rdn = name.clone();
             let mut user = User::new(name);
             if branch == Branch::Services {
                 user.kind = PrincipalKind::Bind;
@@ -493,7 +510,7 @@ pub(super) fn add(
                     });
                 }
             }
-            let changes = user_changes(dir, actor, &changes)?;
+            let changes = user_changes(dir, actor, &rdn, &changes)?;
             apply_user_changes(&mut user, &changes, &dir.service.policy().custom)
                 .map_err(ldap_error)?;
             // A hash exported by another directory (a migration from OpenLDAP) is stored with
@@ -606,7 +623,7 @@ pub(super) fn modify(
                     .map(drop)
                     .map_err(ldap_error);
             }
-            let changes = user_changes(dir, actor, &request.changes)?;
+            let changes = user_changes(dir, actor, &name, &request.changes)?;
             let custom = std::sync::Arc::clone(&dir.service.policy().custom);
             dir.service
                 .update_user(actor, user.id, None, |u| {
