@@ -366,32 +366,21 @@ async fn etags_bad_input_and_discovery() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
-    let res = s
-        .http
-        .patch(s.url(&format!("/Users/{id}")))
-        .bearer_auth(TOKEN)
-        .header("if-match", "W/\"999\"")
-        .header("content-type", SCIM)
-        .body(json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "x"}]}).to_string())
-        .send()
-        .await
-        .unwrap();
+    let patch_if = |tag: reqwest::header::HeaderValue| {
+        s.http
+            .patch(s.url(&format!("/Users/{id}")))
+            .bearer_auth(TOKEN)
+            .header("if-match", tag)
+            .header("content-type", SCIM)
+            .body(json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "x"}]}).to_string())
+            .send()
+    };
+    let res = patch_if("W/\"999\"".parse().unwrap()).await.unwrap();
     assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
     assert_eq!(res.headers()["content-type"].to_str().unwrap(), SCIM);
     // A tag with a byte that is not visible ASCII matches nothing: the check still holds.
-    let res = s
-        .http
-        .patch(s.url(&format!("/Users/{id}")))
-        .bearer_auth(TOKEN)
-        .header(
-            "if-match",
-            reqwest::header::HeaderValue::from_bytes(b"W/\"1\" \x80").unwrap(),
-        )
-        .header("content-type", SCIM)
-        .body(json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "x"}]}).to_string())
-        .send()
-        .await
-        .unwrap();
+    let odd = reqwest::header::HeaderValue::from_bytes(b"W/\"1\" \x80").unwrap();
+    let res = patch_if(odd).await.unwrap();
     assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
 
     // No token, bad JSON, wrong content type, invalid filter, oversized body.
