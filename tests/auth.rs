@@ -1473,9 +1473,10 @@ async fn act_as_needs_the_admin_password_and_audits_both() {
 }
 
 /// Lifetimes past what the calendar holds are refused with the field named, never panicked on:
-/// a token's `expires_days` (REST and the command line) and a role's `sessionTimeoutMinutes`.
+/// a token's `expires_days` (REST and the command line) and a role's `sessionTimeoutMinutes`;
+/// and parameters that do not parse get the REST error shape.
 #[tokio::test(flavor = "multi_thread")]
-async fn lifetimes_past_the_calendar_are_refused() {
+async fn lifetimes_past_the_calendar_and_unparsable_parameters_are_refused() {
     let d = Directory::start("");
     let admin = d.admin_token().await;
     let (status, body) = d
@@ -1529,6 +1530,21 @@ async fn lifetimes_past_the_calendar_are_refused() {
     assert_eq!(status, StatusCode::OK);
     assert!(!tokens.to_string().contains("forever"), "{tokens}");
     d.token("admin", ADMIN_PASSWORD, None).await;
+
+    // Query strings and path segments that do not parse are refused in the REST errors' shape.
+    for (method, path) in [
+        (Method::GET, "/admin/sessions?user=a&user=b"),
+        (Method::POST, "/admin/users/%FF/unlock"),
+        (Method::GET, "/admin/audit?count=many"),
+    ] {
+        let (status, body) = d.call(method.clone(), path, Some(&admin), None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path}: {body}");
+        assert_eq!(body["error"], "invalid_request", "{method} {path}: {body}");
+        assert!(
+            !body["detail"].as_str().unwrap_or_default().is_empty(),
+            "{method} {path}: {body}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

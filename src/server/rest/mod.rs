@@ -25,7 +25,30 @@ pub fn router(service: Service) -> Router {
         .nest("/admin", admin::router())
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(refuse_oversized))
+        .layer(axum::middleware::from_fn(json_refusals))
         .with_state(service)
+}
+
+/// Refusals axum's extractors write as plain text (a query string or path segment that does
+/// not parse: `?count=x`, `%FF` in an id) answered as every other REST error, `{"error",
+/// "detail"}`, so that clients read one shape.
+async fn json_refusals(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(request).await;
+    let plain = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/plain"));
+    if !response.status().is_client_error() || !plain {
+        return response;
+    }
+    let status = response.status();
+    // The extractors' messages are one line; anything longer is cut, not read whole.
+    let detail = match axum::body::to_bytes(response.into_body(), 4096).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    RestError::new(status, "invalid_request", detail).into_response()
 }
 
 /// Reads the body before any handler does, so that one over [`BODY_LIMIT`] (declared or
