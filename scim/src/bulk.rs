@@ -165,10 +165,22 @@ impl BulkRequest {
                     method.as_str()
                 )));
             }
+            // An ETag (RFC 7644 §3.7: `version`); a bare number is taken as that version, and
+            // anything else is refused rather than dropped, so the check it asks for holds.
+            let version = match get_ci(o, "version") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(tag)) => Some(tag.clone()),
+                Some(Value::Number(n)) if n.is_u64() => Some(format!("W/\"{n}\"")),
+                Some(other) => {
+                    return Err(ScimError::invalid_syntax(format!(
+                        "operation {i}: 'version' must be an ETag such as W/\"3\", got {other}"
+                    )));
+                }
+            };
             operations.push(BulkOperation {
                 method,
                 bulk_id,
-                version: text("version"),
+                version,
                 path,
                 data,
             });
@@ -559,5 +571,25 @@ mod tests {
         )
         .expect_err("too many");
         assert_eq!(e.status, 413);
+    }
+
+    #[test]
+    fn a_version_is_an_etag_or_a_number_and_nothing_else() {
+        let parsed = |version: Value| {
+            BulkRequest::parse(
+                &json!({"schemas": [BULK_REQUEST_SCHEMA], "Operations": [
+                    {"method": "DELETE", "path": "/Users/1", "version": version}
+                ]}),
+                10,
+            )
+        };
+        let version = |v: Value| parsed(v).expect("parse").operations[0].version.clone();
+        assert_eq!(version(json!("W/\"3\"")), Some("W/\"3\"".into()));
+        assert_eq!(version(json!(3)), Some("W/\"3\"".into()));
+        assert_eq!(version(Value::Null), None);
+        for junk in [json!(-1), json!(1.5), json!(["W/\"3\""]), json!({"v": 3})] {
+            let e = parsed(junk.clone()).expect_err("refused");
+            assert_eq!(e.status, 400, "{junk}");
+        }
     }
 }
