@@ -646,7 +646,8 @@ fn commits_go_on_while_a_backup_is_written_and_it_keeps_its_moment() {
         &rollcall::store::StoreOptions::default(),
     )
     .unwrap();
-    let store = rollcall::store::SledStore::open(&target, &Default::default()).unwrap();
+    let store =
+        common::when_released(|| rollcall::store::SledStore::open(&target, &Default::default()));
     let restored = rollcall::service::Service::new(
         std::sync::Arc::new(store),
         rollcall::service::Policy::default(),

@@ -52,7 +52,8 @@ pub fn service_with_password_policy(
 }
 
 pub fn open_service(dir: &Path, limits: LicenseLimits) -> Service {
-    let store = SledStore::open(&dir.join("store"), &StoreOptions::default()).unwrap();
+    let path = dir.join("store");
+    let store = when_released(|| SledStore::open(&path, &StoreOptions::default()));
     Service::new(
         Arc::new(store),
         Policy {
@@ -61,6 +62,24 @@ pub fn open_service(dir: &Path, limits: LicenseLimits) -> Service {
             ..Policy::default()
         },
     )
+}
+
+/// `open` once the store's lock is free: a store this process just dropped lets go of its
+/// lock when the engine's background threads have finished, a moment later.
+pub fn when_released<T, E: std::fmt::Debug>(open: impl Fn() -> Result<T, E>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match open() {
+            Ok(opened) => return opened,
+            Err(e)
+                if format!("{e:?}").contains("could not acquire lock")
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("opening the store: {e:?}"),
+        }
+    }
 }
 
 pub fn admin() -> Actor {
