@@ -202,18 +202,14 @@ impl Service {
                     self.load_subject(actor)
                 })?;
         // The subject's user is as stored now (the cache is rebuilt on every write).
-        if let (Some(since), Some(user)) = (actor.signed_in, &subject.user) {
-            let now = time::OffsetDateTime::now_utc();
-            if user.is_locked(now)
-                || user.password_changed.is_some_and(|t| t > since)
-                || user.sessions_revoked.is_some_and(|t| t > since)
-            {
-                return Err(ServiceError::Forbidden(
-                    "this connection's sign-in no longer holds (the account was locked, signed \
-                     out everywhere or given a new password since): bind again"
-                        .into(),
-                ));
-            }
+        if let (Some(since), Some(user)) = (actor.signed_in, &subject.user)
+            && !super::sessions::sign_in_holds(user, since, time::OffsetDateTime::now_utc())
+        {
+            return Err(ServiceError::Forbidden(
+                "this connection's sign-in no longer holds (the account was locked, signed out \
+                 everywhere or given a new password since): bind again"
+                    .into(),
+            ));
         }
         Ok(subject)
     }

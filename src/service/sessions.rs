@@ -626,12 +626,18 @@ fn require_allowed_network(
     )))
 }
 
-/// Whether `user` may still hold `session`: deactivation, anonymisation, lockout, a password
-/// change and "sign out everywhere" all end the sessions issued before them.
+/// Whether `user` may still hold `session` (see [`sign_in_holds`]).
 fn holds_sessions(user: &User, session: &Session, now: OffsetDateTime) -> bool {
+    sign_in_holds(user, session.created, now)
+}
+
+/// Whether a sign-in of `user` made at `signed_in` (a session, or a bound LDAP connection)
+/// still holds: deactivation, anonymisation, lockout, a password change and "sign out
+/// everywhere" all end the sign-ins made before them.
+pub(super) fn sign_in_holds(user: &User, signed_in: OffsetDateTime, now: OffsetDateTime) -> bool {
     user.active
         && !user.anonymised
         && !user.is_locked(now)
-        && user.password_changed.is_none_or(|t| session.created >= t)
-        && user.sessions_revoked.is_none_or(|t| session.created >= t)
+        && user.password_changed.is_none_or(|t| signed_in >= t)
+        && user.sessions_revoked.is_none_or(|t| signed_in >= t)
 }
