@@ -283,6 +283,24 @@ impl<D: Directory> Connection<D> {
         }
     }
 
+    /// Runs `f` on the blocking pool under the server-wide bound on directory calls, in turn:
+    /// the connection reads no further request until it is done (a bind, a Password Modify:
+    /// both may change the identity the next requests act as). `None` when the server is
+    /// shutting down and no call will run.
+    async fn in_turn<T: Send + 'static>(
+        calls: Arc<tokio::sync::Semaphore>,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<Result<T, tokio::task::JoinError>> {
+        let permit = calls.acquire_owned().await.ok()?;
+        Some(
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                f()
+            })
+            .await,
+        )
+    }
+
     /// Runs `op` on the blocking pool under the server-wide bound on directory calls.
     fn spawn<F>(&mut self, msgid: i32, op: u64, f: F)
     where
@@ -366,14 +384,12 @@ impl<D: Directory> Connection<D> {
                 }
                 let shared = Arc::clone(&self.shared);
                 let client = self.client.clone();
-                let Ok(permit) = Arc::clone(&self.shared.calls).acquire_owned().await else {
+                let calls = Arc::clone(&self.shared.calls);
+                let Some(ran) =
+                    Self::in_turn(calls, move || operations::bind(&shared, &client, &req)).await
+                else {
                     return Next::Exit(Exit::Quiet);
                 };
-                let ran = tokio::task::spawn_blocking(move || {
-                    let _permit = permit;
-                    operations::bind(&shared, &client, &req)
-                })
-                .await;
                 let (res, policy) = match ran {
                     Ok((res, session, policy)) => {
                         if let Some(s) = session {
@@ -465,32 +481,30 @@ impl<D: Directory> Connection<D> {
                 // Run in turn, not alongside: a change may lift a limit on the connection's
                 // identity, which the requests after it must see.
                 let ctx = self.context(msgid, CancelFlag::default());
-                let Ok(permit) = Arc::clone(&self.shared.calls).acquire_owned().await else {
-                    return Next::Exit(Exit::Quiet);
-                };
-                let ran = tokio::task::spawn_blocking(move || {
-                    let _permit = permit;
+                let calls = Arc::clone(&self.shared.calls);
+                let Some(ran) = Self::in_turn(calls, move || {
                     operations::password_modify(&ctx, &req, wants_policy)
                 })
-                .await;
+                .await
+                else {
+                    return Next::Exit(Exit::Quiet);
+                };
                 let m = match ran {
                     Ok((m, session)) => {
                         if let Some(s) = session {
                             self.session = s;
                         }
-                        m
+                        Some(m)
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "LDAP operation failed");
-                        let failed =
-                            response(23, msgid, result(LdapResultCode::Other, "internal error"));
-                        match failed {
-                            Some(m) => m,
-                            None => return Next::Continue,
-                        }
+                        response(23, msgid, result(LdapResultCode::Other, "internal error"))
                     }
                 };
-                self.reply(io, m).await
+                match m {
+                    Some(m) => self.reply(io, m).await,
+                    None => Next::Continue,
+                }
             }
             OID_STARTTLS => {
                 let refusal = if self.shared.config.tls.is_none() {
