@@ -151,10 +151,6 @@ impl Service {
         let mut replacement = replacement;
         validate_role(&mut replacement)?;
         let subject = self.subject(actor)?;
-        let visible = match members {
-            Some(_) => Some(self.user_scope(&subject, Action::Read)?),
-            None => None,
-        };
         self.with_members(id, |tx, old, current| {
             check_version(expected_version, old.version)?;
             let role = if same_definition(old, &replacement) {
@@ -163,11 +159,9 @@ impl Service {
             } else {
                 self.redefine_role(tx, actor, &subject, old, current, &replacement)?
             };
-            match (members, &visible) {
-                (Some(wanted), Some(visible)) => {
-                    self.set_members_in(tx, actor, &subject, &role, current, wanted, visible)
-                }
-                _ => Ok(role),
+            match members {
+                Some(wanted) => self.set_members_in(tx, actor, &subject, &role, current, wanted),
+                None => Ok(role),
             }
         })
     }
@@ -184,55 +178,53 @@ impl Service {
         replacement: &Role,
     ) -> Result<Role> {
         let id = old.id;
-        {
-            self.authorize_role(subject, Action::Edit, old)?;
-            self.authorize_role_definition(subject, Some(old), replacement)?;
-            let mut new = replacement.clone();
-            new.id = old.id;
-            new.created = old.created;
-            new.version = old.version + 1;
-            new.modified = OffsetDateTime::now_utc();
-            if new.role_type != old.role_type {
-                for member in members {
-                    let user = readable(tx, *member)?;
-                    if let Some(role_type) = new.role_type
-                        && !new.admits(user.license)
-                    {
-                        return Err(ServiceError::RoleTypeMismatch {
-                            role: new.name.clone(),
-                            role_type,
-                            user: user.user_name,
-                            license: user.license,
-                        });
-                    }
+        self.authorize_role(subject, Action::Edit, old)?;
+        self.authorize_role_definition(subject, Some(old), replacement)?;
+        let mut new = replacement.clone();
+        new.id = old.id;
+        new.created = old.created;
+        new.version = old.version + 1;
+        new.modified = OffsetDateTime::now_utc();
+        if new.role_type != old.role_type {
+            for member in members {
+                let user = readable(tx, *member)?;
+                if let Some(role_type) = new.role_type
+                    && !new.admits(user.license)
+                {
+                    return Err(ServiceError::RoleTypeMismatch {
+                        role: new.name.clone(),
+                        role_type,
+                        user: user.user_name,
+                        license: user.license,
+                    });
                 }
             }
-            if fold(&new.name) != fold(&old.name) && tx.role_by_name(&fold(&new.name))?.is_some() {
-                return Err(ServiceError::RoleNameTaken(new.name.clone()));
-            }
-            if old.administrator && !new.administrator {
-                let what = format!("taking the administrator flag off role {:?}", old.name);
-                self.keep_an_administrator(tx, &what, &|r, _| r == id)?;
-            }
-            tx.put_role(&new)?;
-            self.notify_role_raised(tx, actor, old, &new, members.len())?;
-            if old.settings.password_login_disabled && !new.settings.password_login_disabled {
-                self.reset_members_after_sso(tx, actor, &new, members)?;
-            }
-            let change = crate::audit::diff(
-                serde_json::to_value(old).unwrap_or_default(),
-                serde_json::to_value(&new).unwrap_or_default(),
-            );
-            self.audit(
-                tx,
-                actor,
-                AuditKind::RoleChanged,
-                Some(id.to_string()),
-                None,
-                Some(change),
-            )?;
-            Ok(new)
         }
+        if fold(&new.name) != fold(&old.name) && tx.role_by_name(&fold(&new.name))?.is_some() {
+            return Err(ServiceError::RoleNameTaken(new.name.clone()));
+        }
+        if old.administrator && !new.administrator {
+            let what = format!("taking the administrator flag off role {:?}", old.name);
+            self.keep_an_administrator(tx, &what, &|r, _| r == id)?;
+        }
+        tx.put_role(&new)?;
+        self.notify_role_raised(tx, actor, old, &new, members.len())?;
+        if old.settings.password_login_disabled && !new.settings.password_login_disabled {
+            self.reset_members_after_sso(tx, actor, &new, members)?;
+        }
+        let change = crate::audit::diff(
+            serde_json::to_value(old).unwrap_or_default(),
+            serde_json::to_value(&new).unwrap_or_default(),
+        );
+        self.audit(
+            tx,
+            actor,
+            AuditKind::RoleChanged,
+            Some(id.to_string()),
+            None,
+            Some(change),
+        )?;
+        Ok(new)
     }
 
     /// Deletes a role after detaching its members (roles, unlike users, may be deleted).
@@ -291,16 +283,14 @@ impl Service {
         expected_version: Option<u64>,
     ) -> Result<()> {
         let subject = self.subject(actor)?;
-        let visible = self.user_scope(&subject, Action::Read)?;
         self.with_members(role, |tx, old, current| {
             check_version(expected_version, old.version)?;
-            self.set_members_in(tx, actor, &subject, old, current, members, &visible)
+            self.set_members_in(tx, actor, &subject, old, current, members)
                 .map(drop)
         })
     }
 
-    /// Makes `wanted` the members of `role` in `tx`, leaving those outside `visible` alone.
-    #[allow(clippy::too_many_arguments)]
+    /// Makes `wanted` the members of `role` in `tx`, leaving those `subject` cannot read alone.
     fn set_members_in(
         &self,
         tx: &mut dyn Txn,
@@ -309,8 +299,8 @@ impl Service {
         role: &Role,
         current: &[UserId],
         wanted: &[UserId],
-        visible: &super::authz::UserScope,
     ) -> Result<Role> {
+        let visible = self.user_scope(subject, Action::Read)?;
         let wanted: BTreeSet<UserId> = wanted.iter().copied().collect();
         let mut seen = BTreeSet::new();
         for id in current {
