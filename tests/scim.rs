@@ -410,6 +410,23 @@ async fn etags_bad_input_and_discovery() {
     assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let (status, body) = s.get("/Users?filter=userName+eq").await;
     assert_error(status, &body, 400, Some("invalidFilter"));
+    // A literal of the wrong type would match nothing, and an IdP reads an empty page as "no
+    // such user" and creates a duplicate: refused, naming the type (RFC 7644 §3.4.2.2).
+    for (filter, kind) in [
+        ("active+eq+1", "boolean"),
+        ("meta.lastModified+gt+%22yesterday%22", "dateTime"),
+        ("userName+eq+true", "string"),
+    ] {
+        let (status, body) = s.get(&format!("/Users?filter={filter}")).await;
+        assert_error(status, &body, 400, Some("invalidFilter"));
+        assert!(body["detail"].as_str().unwrap().contains(kind), "{body}");
+    }
+    let (status, body) = s
+        .post("/.search", json!({"filter": "active eq \"yes\""}))
+        .await;
+    assert_error(status, &body, 400, Some("invalidFilter"));
+    let (status, body) = s.get("/Users?filter=active+eq+%22True%22").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     // A long chain of comparisons is refused, not walked until the stack runs out; the most
     // allowed still works.
     let chain = |n: usize| vec!["userName pr"; n].join(" and ");

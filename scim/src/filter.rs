@@ -815,11 +815,11 @@ impl<'a> Eval<'a> {
             }
             Filter::Not(inner) => self.check(inner, scope),
             Filter::Present { .. } => Ok(()),
-            Filter::Compare { path, op, .. } => {
-                if op.is_ordering()
-                    && let Some(def) = self.leaf_def(path, scope)
-                    && matches!(def.kind, AttrType::Boolean | AttrType::Binary)
-                {
+            Filter::Compare { path, op, value } => {
+                let Some(def) = self.leaf_def(path, scope) else {
+                    return Ok(());
+                };
+                if op.is_ordering() && matches!(def.kind, AttrType::Boolean | AttrType::Binary) {
                     return Err(ScimError::invalid_filter(format!(
                         "'{}' cannot be compared with '{}' on the {} attribute '{path}'",
                         path,
@@ -827,7 +827,14 @@ impl<'a> Eval<'a> {
                         def.kind.as_str()
                     )));
                 }
-                Ok(())
+                if literal_fits(def.kind, *op, value) {
+                    Ok(())
+                } else {
+                    Err(ScimError::invalid_filter(format!(
+                        "{value} is not a {} value, which '{path}' holds",
+                        def.kind.as_str()
+                    )))
+                }
             }
             Filter::ValuePath { path, filter } => {
                 let def = self.top_def(path).map(|(d, _)| d);
@@ -981,6 +988,31 @@ fn is_present(v: &Value) -> bool {
         Value::Array(a) => a.iter().any(is_present),
         Value::Object(o) => o.values().any(is_present),
         _ => true,
+    }
+}
+
+/// Whether a literal can be compared with an attribute of `kind` (RFC 7644 §3.4.2.2 compares
+/// "according to the attribute type"). A mismatch would otherwise match nothing and answer an
+/// empty page, which a provisioning client reads as "no such user" and creates a duplicate.
+/// Booleans and numbers written as strings pass, as Entra ID and Okta send them that way.
+fn literal_fits(kind: AttrType, op: CompareOp, lit: &CompValue) -> bool {
+    let substring = matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew);
+    match (kind, lit) {
+        (_, CompValue::Null) => matches!(op, CompareOp::Eq | CompareOp::Ne),
+        (AttrType::Boolean, CompValue::Bool(_)) => !substring,
+        (AttrType::Boolean, CompValue::String(s)) => {
+            !substring && (s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false"))
+        }
+        (AttrType::Integer | AttrType::Decimal, CompValue::Number(_)) => !substring,
+        (AttrType::Integer | AttrType::Decimal, CompValue::String(s)) => {
+            !substring && s.parse::<Number>().is_ok()
+        }
+        (AttrType::DateTime, CompValue::String(s)) => substring || parse_datetime(s).is_some(),
+        (AttrType::String | AttrType::Reference | AttrType::Binary, CompValue::String(_)) => true,
+        (AttrType::String | AttrType::Reference, CompValue::Number(_)) => !substring,
+        // Anything else, a complex attribute without a `value` sub-attribute among them,
+        // has nothing the literal could equal.
+        _ => false,
     }
 }
 
@@ -1288,5 +1320,38 @@ mod tests {
         assert!(f.check(&s, "Users").is_err());
         let f = Filter::parse("title gt \"a\"").expect("ok");
         assert!(f.check(&s, "Users").is_ok());
+    }
+
+    #[test]
+    fn check_compares_literals_by_the_attribute_type() {
+        let s = Schemas::builtin();
+        for ok in [
+            "active eq true",
+            "active eq \"False\"",
+            "meta.lastModified gt \"2026-01-01T00:00:00Z\"",
+            "meta.created sw \"2026-\"",
+            "userName eq \"a\" and title eq null",
+            "employeeNumber eq 42",
+            "emails[type eq \"work\" and primary eq true]",
+            "not (active eq false)",
+        ] {
+            let f = Filter::parse(ok).expect(ok);
+            assert!(f.check(&s, "Users").is_ok(), "{ok}");
+        }
+        for bad in [
+            "active eq 1",
+            "active eq \"yes\"",
+            "active co \"t\"",
+            "meta.lastModified gt \"yesterday\"",
+            "meta.created eq 2026",
+            "userName eq true",
+            "emails[primary eq \"first\"]",
+            "title eq \"x\" or active eq 0",
+            "title gt null",
+        ] {
+            let f = Filter::parse(bad).expect(bad);
+            let e = f.check(&s, "Users").expect_err(bad);
+            assert_eq!(e.scim_type, Some(ScimType::InvalidFilter), "{bad}");
+        }
     }
 }
