@@ -6,7 +6,7 @@ mod common;
 use std::process::{Command, Output};
 
 use common::{ADMIN_DN, ADMIN_PASSWORD, Server, admin_connection, openldap_tool, start_directory};
-use ldap3::{LdapConnAsync, Scope, SearchEntry};
+use ldap3::{LdapConnAsync, Mod, Scope, SearchEntry};
 
 const BASE: &str = "dc=example,dc=com";
 
@@ -675,6 +675,50 @@ async fn the_ldap3_client_library_searches_with_every_filter_kind() {
             .collect();
         assert_eq!(cns, expected, "{filter}");
     }
+    // A modify of a role's description and members is one change: a member the role refuses
+    // (an employee in a partner role) leaves the description as it was.
+    let partners = format!("cn=Partners,{roles}");
+    let group: Vec<(&str, std::collections::HashSet<&str>)> = vec![
+        ("objectClass", ["groupOfNames"].into()),
+        ("cn", ["Partners"].into()),
+        ("roleType", ["partner"].into()),
+        ("description", ["Before"].into()),
+    ];
+    ldap.add(&partners, group).await.unwrap().success().unwrap();
+    let res = ldap
+        .modify(
+            &partners,
+            vec![
+                Mod::Replace("description", ["After"].into()),
+                Mod::Add("member", [ann.as_str()].into()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_ne!(res.rc, 0, "{res:?}");
+    assert!(res.text.contains("ann"), "{res:?}");
+    let (entries, _) = ldap
+        .search(
+            &partners,
+            Scope::Base,
+            "(objectClass=*)",
+            vec!["description", "member"],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let entry = SearchEntry::construct(entries[0].clone());
+    assert_eq!(entry.attrs["description"], ["Before"]);
+    assert!(!entry.attrs.contains_key("member"), "{entry:?}");
+    let res = ldap
+        .modify(
+            &partners,
+            vec![Mod::Replace("description", ["After"].into())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
     // A base below a record does not exist; matchedDN names the deepest existing entry.
     let res = ldap
         .search(

@@ -333,6 +333,30 @@ impl Service {
         })
     }
 
+    /// An LDAP modify of a role entry: the definition (when `replacement` differs from what is
+    /// stored) and members added and removed, in one transaction, so a refused member leaves
+    /// the description as it was too.
+    pub fn change_role(
+        &self,
+        actor: &Actor,
+        id: RoleId,
+        replacement: Role,
+        add: &[UserId],
+        remove: &[UserId],
+    ) -> Result<Role> {
+        let mut replacement = replacement;
+        validate_role(&mut replacement)?;
+        let subject = self.subject(actor)?;
+        self.with_members(id, |tx, old, current| {
+            let role = if same_definition(old, &replacement) {
+                old.clone()
+            } else {
+                self.redefine_role(tx, actor, &subject, old, current, &replacement)?
+            };
+            self.apply_membership(tx, actor, &subject, &role, add, remove)
+        })
+    }
+
     fn apply_membership(
         &self,
         tx: &mut dyn Txn,

@@ -637,7 +637,6 @@ pub(super) fn modify(
             let mut add = Vec::new();
             let mut remove = Vec::new();
             let mut replaced = role.clone();
-            let mut definition_changed = false;
             for Modification { op, attribute } in &request.changes {
                 let values = text(&attribute.values, &attribute.name)?;
                 match attribute.name.to_ascii_lowercase().as_str() {
@@ -668,7 +667,6 @@ pub(super) fn modify(
                         }
                     }
                     "description" => {
-                        definition_changed = true;
                         replaced.settings.description = match op {
                             ModifyOp::Delete => None,
                             _ => single(&values, &attribute.name)?,
@@ -678,17 +676,10 @@ pub(super) fn modify(
                     other => return Err(undefined(other)),
                 }
             }
-            if definition_changed {
-                dir.service
-                    .replace_role(actor, role.id, replaced, None)
-                    .map_err(ldap_error)?;
-            }
-            if !add.is_empty() || !remove.is_empty() {
-                dir.service
-                    .change_members(actor, role.id, None, &add, &remove)
-                    .map_err(ldap_error)?;
-            }
-            Ok(())
+            dir.service
+                .change_role(actor, role.id, replaced, &add, &remove)
+                .map(drop)
+                .map_err(ldap_error)
         }
         Branch::Accounts => {
             let account = dir.account_named(actor, &name)?;
