@@ -176,6 +176,9 @@ pub struct HttpConfig {
     pub max_connections: usize,
     /// A connection with nothing read or written for this long is closed.
     pub idle_timeout_seconds: u64,
+    /// A request's line and headers must have arrived this long after the server began to
+    /// wait for them (on a new connection, or one kept alive after an answer); else closed.
+    pub header_timeout_seconds: u64,
 }
 
 /// The `/metrics` bearer token: compared in constant time, never printed.
@@ -448,6 +451,7 @@ impl Default for HttpConfig {
             trusted_proxies: Vec::new(),
             max_connections: 4096,
             idle_timeout_seconds: 120,
+            header_timeout_seconds: 30,
         }
     }
 }
@@ -606,11 +610,13 @@ impl Config {
                 "{key} is longer than a hundred years; where 0 is allowed, it means for ever"
             )));
         }
-        if self.http.max_connections == 0 || !(1..=86_400).contains(&self.http.idle_timeout_seconds)
+        if self.http.max_connections == 0
+            || !(1..=86_400).contains(&self.http.idle_timeout_seconds)
+            || !(1..=3_600).contains(&self.http.header_timeout_seconds)
         {
             return Err(ConfigError::Invalid(
-                "[http] max_connections must be at least 1, and idle_timeout_seconds between 1 \
-                 and 86400"
+                "[http] max_connections must be at least 1, idle_timeout_seconds between 1 and \
+                 86400, and header_timeout_seconds between 1 and 3600"
                     .into(),
             ));
         }

@@ -716,3 +716,56 @@ fn idle_http_connections_are_closed_and_their_number_bounded() {
     third.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+/// A client that sends a request's headers a line at a time, each well within the idle time,
+/// is cut off once the head has taken `header_timeout_seconds` (a slow-header attack would
+/// otherwise hold a connection slot for ever).
+#[test]
+fn a_request_head_that_trickles_in_is_cut_off() {
+    use std::io::{Read, Write};
+    let server = start_directory("[http]\nidle_timeout_seconds = 60\nheader_timeout_seconds = 2\n");
+    let mut slow = TcpStream::connect(server.http).unwrap();
+    slow.set_read_timeout(Some(Duration::from_millis(400)))
+        .unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: rollcall\r\n")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 256];
+    let cut_off = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "a trickled head was still being read after 15 s"
+        );
+        if slow.write_all(b"X-Trickle: 1\r\n").is_err() {
+            break started.elapsed();
+        }
+        match slow.read(&mut buf) {
+            Ok(0) => break started.elapsed(),
+            Ok(n) => {
+                let answer = String::from_utf8_lossy(&buf[..n]);
+                assert!(!answer.starts_with("HTTP/1.1 200"), "{answer}");
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break started.elapsed(),
+        }
+    };
+    assert!(
+        cut_off >= Duration::from_millis(1500),
+        "cut off early: {cut_off:?}"
+    );
+    // A head that arrives in time is answered as always.
+    let mut quick = TcpStream::connect(server.http).unwrap();
+    quick
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: rollcall\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    quick
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = String::new();
+    quick.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}

@@ -1,20 +1,99 @@
-//! Limits on HTTP connections: how many may be open at once (`[http] max_connections`), and
-//! how long one may sit with nothing read or written (`[http] idle_timeout_seconds`). Without
-//! them, a client that opens connections and then sends nothing, or keeps them alive after a
-//! request, holds a file descriptor each until the process runs out, and then nobody is
-//! served. At the limit, new connections wait in the kernel's backlog rather than being
-//! accepted and dropped.
+//! HTTP connections: how they are accepted, limited and served. Limits: how many may be open
+//! at once (`[http] max_connections`), how long one may sit with nothing read or written
+//! (`[http] idle_timeout_seconds`), and how long a request's head may take to arrive
+//! (`[http] header_timeout_seconds`). Without them, a client that opens connections and then
+//! sends nothing, or sends a header a byte at a time, holds a file descriptor each until the
+//! process runs out, and then nobody is served. At the limit, new connections wait in the
+//! kernel's backlog rather than being accepted and dropped.
 
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::Router;
+use axum::extract::{ConnectInfo, Request};
 use axum::serve::Listener;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+/// The limits a served HTTP connection is held to.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_connections: usize,
+    /// Nothing read or written for this long: closed.
+    pub idle: Duration,
+    /// From when the server waits for a request (a new connection, or one kept alive after an
+    /// answer) to the end of its headers. Unlike `idle`, a client cannot stretch it by sending
+    /// a byte now and then.
+    pub head: Duration,
+}
+
+/// Serves `app` on what `listener` accepts until `shutdown` is cancelled, then waits for the
+/// requests in flight to be answered. Each request carries `ConnectInfo<SocketAddr>`.
+///
+/// Hyper's connection builder is set up here rather than through `axum::serve` because only
+/// the builder takes a timer, without which hyper has no header deadline at all.
+pub async fn serve<L>(
+    listener: L,
+    app: Router,
+    limits: Limits,
+    shutdown: CancellationToken,
+) -> io::Result<()>
+where
+    L: Listener<Addr = SocketAddr>,
+    L::Io: Unpin,
+{
+    let mut listener = Guarded::new(listener, limits.max_connections, limits.idle);
+    let connections = TaskTracker::new();
+    loop {
+        let (io, peer) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = shutdown.cancelled() => break,
+        };
+        let service = app
+            .clone()
+            .map_request(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            });
+        let service = TowerToHyperService::new(service);
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            let mut builder = Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.head);
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+            let mut connection = std::pin::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                () = shutdown.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = ended {
+                tracing::debug!(%peer, error = %e, "HTTP connection ended");
+            }
+        });
+    }
+    drop(listener);
+    connections.close();
+    connections.wait().await;
+    Ok(())
+}
 
 /// A listener whose connections count against a limit and end when idle.
 pub struct Guarded<L> {

@@ -11,9 +11,8 @@ use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 
-use super::connections::Guarded;
+use super::connections::{self, Limits};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -40,9 +39,11 @@ pub struct Listening {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub public_url: String,
     pub trusted_proxies: Arc<[crate::model::Network]>,
-    /// Connections open at once, and how long one may sit idle (see [`Guarded`]).
+    /// Connections open at once, how long one may sit idle, and how long a request's head may
+    /// take (see [`Limits`]).
     pub max_connections: usize,
     pub idle: std::time::Duration,
+    pub head: std::time::Duration,
 }
 
 /// Serves HTTP, or HTTPS when `how.tls` is given, until `shutdown` is cancelled.
@@ -59,6 +60,7 @@ pub async fn serve(
         trusted_proxies,
         max_connections,
         idle,
+        head,
     } = how;
     let mut app = router(service, &public_url, monitoring);
     if !trusted_proxies.is_empty() {
@@ -68,24 +70,17 @@ pub async fn serve(
             super::forwarded::forwarded_client,
         ));
     }
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let stop = shutdown.clone();
-    let stopped = async move { stop.cancelled().await };
-    // `tap_io` is axum's way to `ConnectInfo<SocketAddr>` for a listener of our own.
+    let limits = Limits {
+        max_connections,
+        idle,
+        head,
+    };
     match tls {
         Some(tls) => {
-            let listener = super::https::TlsListener::new(listener, &tls, shutdown)?;
-            let listener = Guarded::new(listener, max_connections, idle).tap_io(|_| {});
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stopped)
-                .await
+            let listener = super::https::TlsListener::new(listener, &tls, shutdown.clone())?;
+            connections::serve(listener, app, limits, shutdown).await
         }
-        None => {
-            let listener = Guarded::new(listener, max_connections, idle).tap_io(|_| {});
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stopped)
-                .await
-        }
+        None => connections::serve(listener, app, limits, shutdown).await,
     }
 }
 

@@ -147,6 +147,7 @@ pub async fn run(
             trusted_proxies: config.http.trusted_proxies.clone().into(),
             max_connections: config.http.max_connections,
             idle: std::time::Duration::from_secs(config.http.idle_timeout_seconds),
+            head: std::time::Duration::from_secs(config.http.header_timeout_seconds),
         },
         service.clone(),
         monitoring,
