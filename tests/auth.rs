@@ -282,6 +282,22 @@ async fn sessions_are_issued_used_listed_and_revoked() {
     let (status, me) = d.call(Method::GET, "/scim/v2/Me", Some(&admin), None).await;
     assert_eq!(status, StatusCode::OK, "{me}");
     assert_eq!(me["userName"], "admin");
+    // No account anonymises itself: the provisioning token would be gone for good.
+    for caller in [TOKEN, admin.as_str()] {
+        let (status, body) = d
+            .call(Method::DELETE, "/scim/v2/Me", Some(caller), None)
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("itself"),
+            "{body}"
+        );
+    }
+    let (status, me) = d.call(Method::GET, "/scim/v2/Me", Some(TOKEN), None).await;
+    assert_eq!(
+        (status, me["userName"].as_str()),
+        (StatusCode::OK, Some("provisioning"))
+    );
 
     // Refusals all look the same: unknown user, wrong password.
     let (s1, unknown) = d.login("nobody", "Whatever-Pass-1", None).await;

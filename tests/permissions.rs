@@ -447,8 +447,11 @@ fn users_cannot_change_their_own_protected_fields() {
         })
         .unwrap();
     type Change = fn(&mut User);
-    let changes: [(&str, Change); 4] = [
+    let changes: [(&str, Change); 5] = [
         ("userName", |u| u.user_name = "eng1-renamed".into()),
+        ("externalId", |u| {
+            u.external_id = Some("someone-elses".into())
+        }),
         ("active", |u| u.active = false),
         ("manager", |u| u.manager = None),
         ("emails", |u| {
@@ -479,6 +482,21 @@ fn users_cannot_change_their_own_protected_fields() {
         ("eng1", true, true)
     );
     assert_eq!(mine.title.as_deref(), Some("Staff Engineer"));
+    // Nor anonymise themselves, even with Delete on their own record: that is final.
+    org.grant(
+        "eng1",
+        RoleType::Employee,
+        [L::Private, L::None, L::Private, L::Private],
+    );
+    let err = org
+        .service
+        .anonymise_user(&org.actor("eng1"), me, None)
+        .unwrap_err();
+    assert!(
+        matches!(&err, ServiceError::Forbidden(why) if why.contains("cannot anonymise itself")),
+        "{err}"
+    );
+    assert_eq!(org.service.user(&admin(), me).unwrap().user_name, "eng1");
     // An administrator may.
     org.service
         .update_user(&admin(), me, None, |u| {

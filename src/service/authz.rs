@@ -562,6 +562,9 @@ impl Service {
         }
         let changed: Vec<&str> = [
             ("userName", old.user_name != new.user_name),
+            // The identity provider's key for the person: another user's value would make
+            // the provider update the wrong one.
+            ("externalId", old.external_id != new.external_id),
             ("emails", old.emails != new.emails),
             ("active", old.active != new.active),
             ("manager", old.manager != new.manager),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use super::{Actor, Candidates, InTx, Plan, Records, Result, Service, ServiceError};
+use super::{Actor, Candidates, InTx, Plan, Principal, Records, Result, Service, ServiceError};
 use crate::audit::AuditKind;
 use crate::model::{Action, Entity, PrincipalKind, RoleId, User, UserId, fold};
 use crate::store::Txn;
@@ -265,6 +265,13 @@ impl Service {
         self.transact(|tx| {
             let old = readable(tx, id)?;
             self.authorize_user_change(&mut InTx(tx), &subject, Action::Delete, &old)?;
+            // Final, so never one's own doing: the provisioning account would take its token
+            // with it (and `token create` its account), a person its only way back.
+            if actor.principal == Principal::User(id) {
+                return Err(ServiceError::Forbidden(
+                    "an account cannot anonymise itself; someone else with Delete on it can".into(),
+                ));
+            }
             check_version(expected_version, old.version)?;
             if self.is_active_administrator(&old)? {
                 let what = format!("anonymising {:?}", old.user_name);
