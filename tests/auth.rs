@@ -2141,6 +2141,13 @@ async fn scim_delete_erases_the_users_personal_data_from_the_audit_trail() {
                 .contains("Lighthouse Keeper"),
         "{before:?}"
     );
+    // A userName finds the same events as the id (in any case), and the actor by name too.
+    assert_eq!(d.audit(&admin, "target=Mara.Vance").await, before);
+    let by_provisioning = d
+        .audit(&admin, "actor=provisioning&target=mara.vance")
+        .await;
+    assert_eq!(by_provisioning.len(), before.len(), "{by_provisioning:?}");
+    assert!(d.audit(&admin, "target=nobody.here").await.is_empty());
 
     let (status, body) = d
         .call(

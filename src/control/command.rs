@@ -258,10 +258,10 @@ pub struct AuditArgs {
     /// From this time on (RFC 3339, e.g. 2026-12-01T00:00:00Z).
     #[arg(long)]
     pub since: Option<String>,
-    /// By this actor: a user id, `system` or `anonymous`.
+    /// By this actor: a user id or userName, `system` or `anonymous`.
     #[arg(long)]
     pub actor: Option<String>,
-    /// About this record: an id, or a userName.
+    /// About this record: an id, a userName or a role name.
     #[arg(long)]
     pub target: Option<String>,
     /// Of this kind, e.g. login_failed.

@@ -4,6 +4,7 @@ use time::OffsetDateTime;
 
 use super::{Actor, Result, Service};
 use crate::audit::{AuditEvent, AuditKind};
+use crate::model::fold;
 
 /// Most events one query returns, whatever is asked.
 pub const MAX_AUDIT_COUNT: usize = 10_000;
@@ -11,26 +12,37 @@ pub const MAX_AUDIT_COUNT: usize = 10_000;
 #[derive(Clone, Debug, Default)]
 pub struct AuditQuery {
     pub since: Option<OffsetDateTime>,
-    /// A user id, or `system` / `anonymous`; matches the actor or the acting administrator.
+    /// A user id or userName, or `system` / `anonymous`; matches the actor or the acting
+    /// administrator.
     pub actor: Option<String>,
+    /// What the events are about: an id, or a userName or role name (taken as its id too).
     pub target: Option<String>,
     pub kind: Option<AuditKind>,
     /// At most this many (oldest first from `since`); default and ceiling [`MAX_AUDIT_COUNT`].
     pub count: Option<usize>,
 }
 
-impl AuditQuery {
+/// An [`AuditQuery`] with its names resolved: each of `actors` and `targets` holds what was
+/// asked for and, when that was a name, the id it names (events record ids; a few, such as
+/// refused activations, name the user).
+struct Resolved<'q> {
+    query: &'q AuditQuery,
+    actors: Vec<String>,
+    targets: Vec<String>,
+}
+
+impl Resolved<'_> {
     fn matches(&self, e: &AuditEvent) -> bool {
-        self.since.is_none_or(|t| e.at >= t)
-            && self.kind.is_none_or(|k| e.kind == k)
-            && self
-                .target
-                .as_deref()
-                .is_none_or(|t| e.target.as_deref() == Some(t))
-            && self
-                .actor
-                .as_deref()
-                .is_none_or(|a| e.actor == a || e.acting_admin.as_deref() == Some(a))
+        let query = self.query;
+        query.since.is_none_or(|t| e.at >= t)
+            && query.kind.is_none_or(|k| e.kind == k)
+            && (query.target.is_none()
+                || e.target.as_ref().is_some_and(|t| self.targets.contains(t)))
+            && (query.actor.is_none()
+                || self
+                    .actors
+                    .iter()
+                    .any(|a| e.actor == *a || e.acting_admin.as_deref() == Some(a.as_str())))
     }
 }
 
@@ -41,7 +53,24 @@ impl Service {
     pub fn audit_query(&self, actor: &Actor, query: &AuditQuery) -> Result<Vec<AuditEvent>> {
         self.require_administrator(actor, "read the audit trail")?;
         let limit = query.count.unwrap_or(MAX_AUDIT_COUNT).min(MAX_AUDIT_COUNT);
-        let events = match (&query.target, query.since) {
+        let resolved = Resolved {
+            query,
+            actors: self.with_named_ids(query.actor.as_deref(), false)?,
+            targets: self.with_named_ids(query.target.as_deref(), true)?,
+        };
+        let events: crate::store::Iter<'_, AuditEvent> = match (&query.target, query.since) {
+            (Some(_), _) if resolved.targets.len() > 1 => {
+                // Each target's events, merged back into time order (event ids sort by time).
+                let mut found = Vec::new();
+                for target in &resolved.targets {
+                    for event in self.store.audit_about(target) {
+                        found.push(event?);
+                    }
+                }
+                found.sort_by_key(|e| e.id);
+                found.dedup_by_key(|e| e.id);
+                Box::new(found.into_iter().map(Ok))
+            }
             (Some(target), _) => self.store.audit_about(target),
             (None, Some(since)) => {
                 let millis = (since.unix_timestamp_nanos() / 1_000_000).max(0);
@@ -60,7 +89,7 @@ impl Service {
         }
         for event in events {
             let event = event?;
-            if query.matches(&event) {
+            if resolved.matches(&event) {
                 out.push(event);
                 if out.len() >= limit {
                     break;
@@ -68,5 +97,24 @@ impl Service {
             }
         }
         Ok(out)
+    }
+
+    /// `asked` and, when it is not an id, the id of the user (or, with `roles`, the role) it
+    /// names.
+    fn with_named_ids(&self, asked: Option<&str>, roles: bool) -> Result<Vec<String>> {
+        let Some(asked) = asked else {
+            return Ok(Vec::new());
+        };
+        let mut ids = vec![asked.to_string()];
+        if asked.parse::<uuid::Uuid>().is_err() {
+            let name = fold(asked);
+            if let Some(user) = self.store.user_by_name(&name)? {
+                ids.push(user.to_string());
+            }
+            if roles && let Some(role) = self.store.role_by_name(&name)? {
+                ids.push(role.to_string());
+            }
+        }
+        Ok(ids)
     }
 }
