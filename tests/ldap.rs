@@ -1034,3 +1034,33 @@ async fn point_lookups_and_long_searches_share_one_connection() {
     assert_eq!(found, ["p007"]);
     ldap.unbind().await.unwrap();
 }
+
+/// RFC 4511 §4.2.1: a bind that fails leaves the connection anonymous, whatever the reason,
+/// an unsupported SASL mechanism included: never as whoever was bound before.
+#[tokio::test]
+async fn a_failed_bind_of_any_kind_leaves_the_connection_anonymous() {
+    let s = start_directory("");
+    for attempt in ["sasl", "wrong password"] {
+        let mut ldap = admin_connection(s.ldap).await;
+        let res = match attempt {
+            "sasl" => ldap.sasl_external_bind().await.unwrap(),
+            _ => ldap.simple_bind(ADMIN_DN, "Wrong-Pass-123").await.unwrap(),
+        };
+        assert!(matches!(res.rc, 7 | 49), "{attempt}: {res:?}");
+        let ldap3::result::ExopResult(whoami, res) =
+            ldap.extended(ldap3::exop::WhoAmI).await.unwrap();
+        assert_eq!(res.rc, 0, "{res:?}");
+        let whoami: ldap3::exop::WhoAmIResp = whoami.parse();
+        assert_eq!(whoami.authzid, "", "{attempt}: still bound");
+        let res = ldap
+            .search(
+                &format!("ou=people,{BASE}"),
+                Scope::OneLevel,
+                "(uid=admin)",
+                vec!["uid"],
+            )
+            .await
+            .unwrap();
+        assert!(res.0.is_empty(), "{attempt}: read as admin: {res:?}");
+    }
+}

@@ -97,39 +97,36 @@ pub(crate) fn op_tag(op: &LdapOp) -> u64 {
     }
 }
 
-/// Outcome of a simple bind: the response, the new session (`None`: the connection falls
-/// back to anonymous, as after any failed bind), and what the password policy says of it.
+/// Outcome of a simple bind: the response, the connection's identity from now on (anonymous
+/// after any failed bind), and what the password policy says of it.
 pub(crate) fn bind<D: Directory>(
     shared: &Shared<D>,
     client: &ClientInfo,
     req: &LdapBindRequest,
-) -> (LdapResult, Option<D::Session>, Option<PolicyResponse>) {
-    let (res, session) = match bind_as(shared, client, req) {
-        Ok(session) => (result(LdapResultCode::Success, ""), Some(session)),
-        Err((e, fallback)) => {
-            let policy = e.password_policy.map(PolicyResponse::Error);
-            return (error_result(e), fallback, policy);
+) -> (LdapResult, D::Session, Option<PolicyResponse>) {
+    match bind_as(shared, client, req) {
+        Ok(session) => {
+            let policy = session.password_policy();
+            (result(LdapResultCode::Success, ""), session, policy)
         }
-    };
-    let policy = session.as_ref().and_then(Session::password_policy);
-    (res, session, policy)
+        Err(e) => {
+            let policy = e.password_policy.clone().map(PolicyResponse::Error);
+            (error_result(e), shared.directory.anonymous(client), policy)
+        }
+    }
 }
 
-/// A simple bind: the session, or the refusal and the session the connection falls back to.
+/// A simple bind: the session, or the refusal.
 fn bind_as<D: Directory>(
     shared: &Shared<D>,
     client: &ClientInfo,
     req: &LdapBindRequest,
-) -> Result<D::Session, (LdapError, Option<D::Session>)> {
-    let refuse = |code: LdapResultCode, message: &str, fallback: Option<D::Session>| {
-        Err((LdapError::new(code, message), fallback))
-    };
-    let anonymous = || Some(shared.directory.anonymous(client));
+) -> Result<D::Session, LdapError> {
+    let refuse = |code: LdapResultCode, message: &str| Err(LdapError::new(code, message));
     if req.version != 3 {
         return refuse(
             LdapResultCode::ProtocolError,
             "only LDAP version 3 is supported",
-            anonymous(),
         );
     }
     let password = match &req.cred {
@@ -138,7 +135,6 @@ fn bind_as<D: Directory>(
             return refuse(
                 LdapResultCode::AuthMethodNotSupported,
                 "only simple bind is supported",
-                None,
             );
         }
     };
@@ -149,15 +145,10 @@ fn bind_as<D: Directory>(
             return refuse(
                 LdapResultCode::UnwillingToPerform,
                 "unauthenticated bind (DN with no password) disallowed",
-                anonymous(),
             );
         }
         (true, false) => {
-            return refuse(
-                LdapResultCode::InvalidCredentials,
-                "invalid credentials",
-                anonymous(),
-            );
+            return refuse(LdapResultCode::InvalidCredentials, "invalid credentials");
         }
         (false, false) => {}
     }
@@ -165,17 +156,13 @@ fn bind_as<D: Directory>(
         return refuse(
             LdapResultCode::ConfidentialityRequired,
             "TLS is required for simple bind",
-            anonymous(),
         );
     }
     let dn = match Dn::parse(&req.dn) {
         Ok(d) => d,
-        Err(e) => return refuse(LdapResultCode::InvalidDNSyntax, &e.to_string(), anonymous()),
+        Err(e) => return refuse(LdapResultCode::InvalidDNSyntax, &e.to_string()),
     };
-    shared
-        .directory
-        .bind(&dn, password, client)
-        .map_err(|e| (e, anonymous()))
+    shared.directory.bind(&dn, password, client)
 }
 
 pub(crate) fn whoami<S: Session>(msgid: i32, session: &S) -> LdapMsg {

@@ -392,9 +392,7 @@ impl<D: Directory> Connection<D> {
                 };
                 let (res, policy) = match ran {
                     Ok((res, session, policy)) => {
-                        if let Some(s) = session {
-                            self.session = s;
-                        }
+                        self.session = session;
                         (res, policy)
                     }
                     Err(_) => {
