@@ -15,6 +15,8 @@ use ldap3_lber::universal::Types;
 use ldap3_proto::proto::LdapMsg;
 use tokio_util::codec::{Decoder, Encoder};
 
+use crate::constraints;
+
 /// BER nesting depth accepted; LDAP requests need a handful of levels plus filter nesting.
 const MAX_DEPTH: usize = 64;
 
@@ -103,18 +105,6 @@ fn envelope_len(buf: &[u8]) -> Result<Option<usize>, CodecError> {
     Ok(Some(2 + n + len))
 }
 
-fn ber_int(bytes: &[u8]) -> Option<i64> {
-    if bytes.is_empty() || bytes.len() > 8 {
-        return None;
-    }
-    let neg = bytes[0] & 0x80 != 0;
-    let mut v: i64 = if neg { -1 } else { 0 };
-    for b in bytes {
-        v = (v << 8) | *b as i64;
-    }
-    Some(v)
-}
-
 fn controls_of(tag: Option<&StructureTag>) -> Vec<ControlInfo> {
     let Some(StructureTag {
         class: TagClass::Context,
@@ -178,10 +168,11 @@ impl Decoder for Codec {
                 class: TagClass::Universal,
                 id,
                 payload: PL::P(b),
-            }) if *id == Types::Integer as u64 => ber_int(b),
+            }) if *id == Types::Integer as u64 => constraints::integer(b),
             _ => None,
         }
-        .filter(|id| (0..=i32::MAX as i64).contains(id))
+        // 0 is the unsolicited notifications' (RFC 4511 §4.1.1.1), never a request's.
+        .filter(|id| (1..=i64::from(i32::MAX)).contains(id))
         .ok_or(CodecError::Malformed("invalid message id"))? as i32;
         let op = match parts.get(1) {
             Some(t) if t.class == TagClass::Application && is_request(t.id) => t,
@@ -197,6 +188,13 @@ impl Decoder for Codec {
                 op: op.id,
                 reason: "the operation is not encoded in its form (primitive or constructed)"
                     .into(),
+            }));
+        }
+        if let Err(reason) = constraints::check(op, parts.get(2)) {
+            return Ok(Some(Frame::Malformed {
+                msgid,
+                op: op.id,
+                reason: reason.into(),
             }));
         }
         let op = op.id;
@@ -405,14 +403,6 @@ mod tests {
             ),
             other => panic!("unexpected {other:?}"),
         }
-    }
-
-    #[test]
-    fn ber_integers() {
-        assert_eq!(ber_int(&[0x01]), Some(1));
-        assert_eq!(ber_int(&[0x00, 0x80]), Some(128));
-        assert_eq!(ber_int(&[0xff]), Some(-1));
-        assert_eq!(ber_int(&[]), None);
     }
 }
 

@@ -26,6 +26,7 @@
 
 mod ber;
 mod codec;
+mod constraints;
 pub mod directory;
 pub mod dn;
 pub mod entry;

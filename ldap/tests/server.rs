@@ -1028,6 +1028,35 @@ async fn non_utf8_filter_gets_protocol_error_and_connection_survives() {
         matches!(m.op, LdapOp::BindResponse(ref r) if r.res.code == LdapResultCode::ProtocolError),
         "{m:?}"
     );
+    // A negative size limit is not read as 255 (RFC 4511: INTEGER (0 .. maxInt)), nor an empty
+    // substring filter as "anything".
+    let mut negative = search_req(8, PFilter::Present("objectClass".into()));
+    if let LdapOp::SearchRequest(ref mut r) = negative.op {
+        r.sizelimit = -1;
+    }
+    let empty = search_req(
+        9,
+        PFilter::Substring(
+            "cn".into(),
+            ldap3_proto::proto::LdapSubstringFilter::default(),
+        ),
+    );
+    for (msgid, request) in [(8, negative), (9, empty)] {
+        sock.send(&encode(request)).await;
+        let m = sock.read().await.expect("answer");
+        assert_eq!(m.msgid, msgid);
+        assert!(
+            matches!(m.op, LdapOp::SearchResultDone(ref r) if r.code == LdapResultCode::ProtocolError),
+            "{m:?}"
+        );
+    }
+    sock.send(&encode(search_req(
+        10,
+        PFilter::Present("objectClass".into()),
+    )))
+    .await;
+    let m = sock.read().await.expect("entry");
+    assert!(matches!(m.op, LdapOp::SearchResultEntry(_)), "{m:?}");
 }
 
 #[tokio::test]
