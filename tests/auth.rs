@@ -4200,3 +4200,59 @@ async fn users_are_told_of_password_email_and_authenticator_changes_and_lockouts
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(security(quiet.outbox(&admin).await).is_empty());
 }
+
+/// A member that may read and edit only its own roles takes itself out of one: the change is
+/// made, so the answer says so (200 with the role, its members no longer the caller's to see)
+/// rather than the 404 a read after the write would give.
+#[tokio::test(flavor = "multi_thread")]
+async fn leaving_a_role_one_can_then_no_longer_read_answers_with_the_role() {
+    let d = Directory::start("");
+    let admin = d.admin_token().await;
+    let (status, role) = d
+        .call(
+            Method::POST,
+            "/scim/v2/Groups",
+            Some(&admin),
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", ROLE],
+                "displayName": "Night Shift",
+                ROLE: {
+                    "roleType": "employee",
+                    "settings": {"apiAccess": true},
+                    "permissions": {
+                        "user": {"read": "private", "edit": "private"},
+                        "role": {"read": "private", "edit": "private"},
+                    },
+                },
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{role}");
+    let role = role["id"].as_str().unwrap().to_string();
+    let nell = d.user("nell", Some("Nell-Pass-123456"), &[&role]).await;
+    let token = d.token("nell", "Nell-Pass-123456", None).await;
+    let (status, body) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Groups/{role}"),
+            Some(&token),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "remove", "path": format!("members[value eq \"{nell}\"]")}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["displayName"], "Night Shift");
+    assert!(body.get("members").is_none(), "{body}");
+    let (status, stored) = d
+        .call(
+            Method::GET,
+            &format!("/scim/v2/Groups/{role}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    assert!(!stored.to_string().contains(&nell), "{stored}");
+    assert_eq!(stored["meta"]["version"], body["meta"]["version"]);
+}

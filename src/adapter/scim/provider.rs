@@ -110,6 +110,20 @@ impl ScimDirectory {
         })
     }
 
+    /// The answer to a write of `role`: as [`Self::role_resource`], or, when the write took
+    /// the caller out of those who may read it (a member that removed itself), the role as
+    /// stored without its members: the change is made, and a 404 would say it was not.
+    fn written_role_resource(&self, actor: &Actor, role: &Role) -> Result<Resource, ScimError> {
+        match self.service.role_members(actor, role.id) {
+            Err(ServiceError::NotFound { .. }) => Ok(Resource {
+                id: role.id.to_string(),
+                version: role.version,
+                json: role_to_scim(role, None, &self.base),
+            }),
+            _ => self.role_resource(actor, role),
+        }
+    }
+
     fn account_resource(&self, account: &Account) -> Resource {
         Resource {
             id: account.id.to_string(),
@@ -351,7 +365,7 @@ impl Provider for ScimDirectory {
                     .service
                     .create_role_with_members(who, role, &members.unwrap_or_default())
                     .map_err(failure)?;
-                self.role_resource(who, &role)
+                self.written_role_resource(who, &role)
             }
             "Accounts" => {
                 let account = account_from_scim(&body)?;
@@ -389,11 +403,11 @@ impl Provider for ScimDirectory {
             "Groups" => {
                 let id: RoleId = parse_id(id)?;
                 let (role, members) = role_from_scim(&body)?;
-                self.service
+                let role = self
+                    .service
                     .replace_role_with_members(who, id, role, members.as_deref(), if_version)
                     .map_err(failure)?;
-                let role = self.service.role(who, id).map_err(failure)?;
-                self.role_resource(who, &role)
+                self.written_role_resource(who, &role)
             }
             "Accounts" => {
                 let id: AccountId = parse_id(id)?;
