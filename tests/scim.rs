@@ -572,6 +572,23 @@ async fn bulk_resolves_bulk_ids_and_accounts_scope_partners() {
     let user = &list["Resources"][0];
     assert_eq!(user[ROLLCALL]["account"]["display"], "Acme", "{user}");
     assert_eq!(user["groups"][0]["display"], "Acme users", "{user}");
+    // Two operations with one bulkId: refused whole, nothing created.
+    let user = |name: &str| json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name});
+    let (status, body) = s
+        .post(
+            "/Bulk",
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                "Operations": [
+                    {"method": "POST", "path": "/Users", "bulkId": "twin", "data": user("twin1")},
+                    {"method": "POST", "path": "/Users", "bulkId": "twin", "data": user("twin2")},
+                ]
+            }),
+        )
+        .await;
+    assert_error(status, &body, 400, Some("invalidValue"));
+    let (_, list) = s.get("/Users?filter=userName+sw+%22twin%22").await;
+    assert_eq!(list["totalResults"], 0, "{list}");
     // A partner without an account is refused, and failOnErrors stops the rest.
     let (status, body) = s
         .post(

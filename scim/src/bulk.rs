@@ -132,6 +132,7 @@ impl BulkRequest {
             ));
         }
         let mut operations = Vec::with_capacity(ops.len());
+        let mut bulk_ids = std::collections::HashSet::new();
         for (i, op) in ops.iter().enumerate() {
             let o = op.as_object().ok_or_else(|| {
                 ScimError::invalid_syntax(format!("operation {i} must be a JSON object"))
@@ -152,6 +153,15 @@ impl BulkRequest {
             if method == BulkMethod::Post && bulk_id.is_none() {
                 return Err(ScimError::invalid_syntax(format!(
                     "operation {i}: POST needs a 'bulkId'"
+                )));
+            }
+            // A bulkId names one operation (RFC 7644 §3.7): with two, a reference would bind
+            // to whichever ran last.
+            if let Some(id) = &bulk_id
+                && !bulk_ids.insert(id.clone())
+            {
+                return Err(ScimError::invalid_value(format!(
+                    "operation {i}: bulkId {id:?} is already another operation's"
                 )));
             }
             let data = get_ci(o, "data").cloned();
@@ -464,6 +474,18 @@ mod tests {
             o.insert("failOnErrors".into(), json!(f));
         }
         BulkRequest::parse(&body, 10).expect("parse")
+    }
+
+    #[test]
+    fn a_bulk_id_names_one_operation() {
+        let body = json!({"schemas": [BULK_REQUEST_SCHEMA], "Operations": [
+            {"method": "POST", "path": "/Users", "bulkId": "x", "data": {"userName": "a"}},
+            {"method": "POST", "path": "/Users", "bulkId": "x", "data": {"userName": "b"}},
+        ]});
+        let e = BulkRequest::parse(&body, 10).expect_err("duplicate bulkId");
+        assert_eq!(e.status, 400);
+        assert_eq!(e.scim_type, Some(crate::error::ScimType::InvalidValue));
+        assert!(e.detail.contains("\"x\""), "{}", e.detail);
     }
 
     #[test]
