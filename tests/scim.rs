@@ -382,6 +382,40 @@ async fn etags_bad_input_and_discovery() {
     let odd = reqwest::header::HeaderValue::from_bytes(b"W/\"1\" \x80").unwrap();
     let res = patch_if(odd).await.unwrap();
     assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+    // A write that changes nothing stores nothing: the version, and so another client's
+    // If-Match on it, still holds.
+    let mut again = got.clone();
+    again.as_object_mut().unwrap().remove("meta");
+    for _ in 0..2 {
+        let res = s
+            .http
+            .put(s.url(&format!("/Users/{id}")))
+            .bearer_auth(TOKEN)
+            .header("content-type", SCIM)
+            .body(again.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["meta"]["version"], etag.as_str(), "{body}");
+    }
+    let res = s
+        .http
+        .patch(s.url(&format!("/Users/{id}")))
+        .bearer_auth(TOKEN)
+        .header("if-match", &etag)
+        .header("content-type", SCIM)
+        .body(
+            json!({"schemas": [PATCH_OP], "Operations": [{"op": "remove", "path": "nickName"}]})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["meta"]["version"], etag.as_str(), "{body}");
 
     // No token, bad JSON, wrong content type, invalid filter, oversized body.
     let res = s.http.get(s.url("/Users")).send().await.unwrap();

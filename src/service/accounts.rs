@@ -137,6 +137,12 @@ impl Service {
             let mut new = replacement.clone();
             new.id = id;
             new.created = old.created;
+            // What is there said again: not stored, the version kept (as for users).
+            new.version = old.version;
+            new.modified = old.modified;
+            if new == old {
+                return Ok(old);
+            }
             new.version = old.version + 1;
             new.modified = OffsetDateTime::now_utc();
             self.commit_account(tx, actor, Some(&old), new)

@@ -34,6 +34,16 @@ enum Credential {
     Exported(String),
 }
 
+/// Whether a change leaves the record as it was (all but its version and time). Such a write
+/// is not stored: a PUT that says again what is there, or a PATCH that removes what is absent,
+/// keeps the version, so another client's `If-Match` on it still holds.
+fn same_record(old: &User, new: &User) -> bool {
+    let mut new = new.clone();
+    new.version = old.version;
+    new.modified = old.modified;
+    new == *old
+}
+
 impl Service {
     pub fn create_user(&self, actor: &Actor, new: NewUser) -> Result<User> {
         let NewUser { user, password } = new;
@@ -220,6 +230,9 @@ impl Service {
                 )?;
             }
             self.authorize_roles_granted(&mut InTx(tx), &subject, &old.roles, &new.roles)?;
+            if same_record(&old, &new) {
+                return Ok(old);
+            }
             self.commit_user(tx, actor, Some(&old), new)
         });
         self.after_write(actor, id, &user_name, result)
