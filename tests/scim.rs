@@ -746,6 +746,24 @@ async fn put_without_the_rollcall_extension_or_active_keeps_them() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body[ROLLCALL]["licenseType"], "customer", "{body}");
+    // `kind` is immutable (RFC 7644 §3.5.1): said again it is accepted, changed it is
+    // `400 mutability`, never dropped in silence.
+    let version = body["meta"]["version"].clone();
+    for (kind, status) in [("Person", StatusCode::OK), ("api", StatusCode::BAD_REQUEST)] {
+        let mut put = okta_put(Some(true));
+        put[ROLLCALL] =
+            json!({"licenseType": "customer", "account": {"value": account["id"]}, "kind": kind});
+        let (got, body) = s
+            .call(Method::PUT, &format!("/Users/{id}"), Some(put))
+            .await;
+        assert_eq!(got, status, "{kind}: {body}");
+        if status == StatusCode::BAD_REQUEST {
+            assert_error(got, &body, 400, Some("mutability"));
+        }
+    }
+    let (_, stored) = s.get(&format!("/Users/{id}")).await;
+    assert_eq!(stored[ROLLCALL]["kind"], "person", "{stored}");
+    assert_eq!(stored["meta"]["version"], version, "{stored}");
 }
 
 /// A Group PUT is one change: a member that does not exist is a bad value (400

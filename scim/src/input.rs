@@ -246,6 +246,55 @@ pub fn normalize_input(
     Ok(Value::Object(out))
 }
 
+/// RFC 7644 §3.5.1: a PUT may send an immutable attribute that is set only with the value it
+/// has. `body` and `current` are normalised resources (canonical keys, extensions under their
+/// URN); an attribute `body` leaves out is kept by the provider, not changed.
+pub fn check_immutables(
+    body: &Value,
+    current: &Value,
+    schemas: &Schemas,
+    resource_type: &str,
+) -> Result<(), ScimError> {
+    let Some(rt) = schemas.resource_type(resource_type) else {
+        return Ok(());
+    };
+    let core = schemas.schema(&rt.schema).map(|s| (None, s));
+    let extensions = schemas
+        .extensions(rt)
+        .map(|(ext, _)| (Some(ext.id.as_str()), ext));
+    for (container, schema) in core.into_iter().chain(extensions) {
+        let level = |resource: &Value| match container {
+            None => resource.as_object().cloned(),
+            Some(urn) => resource.get(urn).and_then(Value::as_object).cloned(),
+        };
+        let (Some(sent), Some(stored)) = (level(body), level(current)) else {
+            continue;
+        };
+        for def in schema
+            .attributes
+            .iter()
+            .filter(|d| d.mutability == Mutability::Immutable)
+        {
+            let (Some(new), Some(old)) = (sent.get(&def.name), stored.get(&def.name)) else {
+                continue;
+            };
+            let same = match (new, old) {
+                (Value::String(a), Value::String(b)) if !def.case_exact => {
+                    a.eq_ignore_ascii_case(b)
+                }
+                _ => new == old,
+            };
+            if present(new) && present(old) && !same {
+                return Err(ScimError::mutability(format!(
+                    "'{}' is immutable: it is {old} and cannot become {new}",
+                    def.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn present(v: &Value) -> bool {
     match v {
         Value::Null => false,

@@ -136,6 +136,10 @@ impl<P: Provider> Ctx<'_, P> {
         let ep = self.endpoint(endpoint)?;
         let body = normalize_input(body, self.schemas, &ep)?;
         let if_version = self.if_version(&ep, id, cond)?;
+        if self.schemas.has_immutables(&ep) {
+            let current = self.provider.get(self.who, &ep, id)?;
+            crate::input::check_immutables(&body, &current.json, self.schemas, &ep)?;
+        }
         self.provider.replace(self.who, &ep, id, body, if_version)
     }
 

@@ -668,6 +668,19 @@ impl Schemas {
             .filter_map(|(u, req)| self.schema(u).map(|s| (s, *req)))
     }
 
+    /// Whether a resource of this type has a top-level attribute that is immutable, whose
+    /// value a PUT must then be checked against the stored one.
+    pub fn has_immutables(&self, resource_type: &str) -> bool {
+        let Some(rt) = self.resource_type(resource_type) else {
+            return false;
+        };
+        self.schema(&rt.schema)
+            .into_iter()
+            .chain(self.extensions(rt).map(|(s, _)| s))
+            .flat_map(|s| s.attributes.iter())
+            .any(|d| d.mutability == Mutability::Immutable)
+    }
+
     /// Whether `urn` names a schema of this resource type that lives in its own JSON object.
     pub fn extension_of<'a>(&'a self, resource_type: &str, urn: &str) -> Option<&'a SchemaDef> {
         let rt = self.resource_type(resource_type)?;
