@@ -461,6 +461,26 @@ async fn etags_bad_input_and_discovery() {
     assert_error(status, &body, 400, Some("invalidFilter"));
     let (status, body) = s.get("/Users?filter=active+eq+%22True%22").await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    // So is an attribute the resource does not have (it would match nothing, as silently).
+    for filter in [
+        "foo+eq+%22x%22",
+        "name.foo+pr",
+        "emails%5Bfoo+eq+%22x%22%5D",
+    ] {
+        let (status, body) = s.get(&format!("/Users?filter={filter}")).await;
+        assert_error(status, &body, 400, Some("invalidFilter"));
+    }
+    let (status, body) = s
+        .post(
+            "/.search",
+            json!({"filter": "displayName eq \"x\" or userName eq \"x\""}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "an attribute of one of the types searched: {body}"
+    );
     // A long chain of comparisons is refused, not walked until the stack runs out; the most
     // allowed still works.
     let chain = |n: usize| vec!["userName pr"; n].join(" and ");

@@ -217,11 +217,36 @@ impl Filter {
     /// Rejects filters the RFC says must fail: ordering comparisons on boolean or binary
     /// attributes (RFC 7644 §3.4.2.2).
     pub fn check(&self, schemas: &Schemas, resource_type: &str) -> Result<(), ScimError> {
-        let ev = Eval {
-            schemas,
-            resource_type,
-        };
-        ev.check(self, None)
+        self.check_across(schemas, &[resource_type])
+    }
+
+    /// [`Self::check`] for a search over several resource types (`/.search`): an attribute
+    /// need only be one of theirs (`displayName eq "x" or userName eq "x"` finds groups and
+    /// users), and a literal is checked against the types that have the attribute.
+    pub fn check_across(
+        &self,
+        schemas: &Schemas,
+        resource_types: &[&str],
+    ) -> Result<(), ScimError> {
+        let mut unknown_everywhere: Option<Vec<String>> = None;
+        for resource_type in resource_types {
+            let ev = Eval {
+                schemas,
+                resource_type,
+            };
+            let mut unknown = Vec::new();
+            ev.check(self, None, &mut unknown)?;
+            unknown_everywhere = Some(match unknown_everywhere {
+                None => unknown,
+                Some(before) => before.into_iter().filter(|p| unknown.contains(p)).collect(),
+            });
+        }
+        match unknown_everywhere.unwrap_or_default().first() {
+            Some(path) => Err(ScimError::invalid_filter(format!(
+                "no resource searched has the attribute '{path}'"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// An index plan: `indexed` says which attribute paths (e.g. `userName`, `emails.value`;
@@ -807,17 +832,35 @@ impl<'a> Eval<'a> {
         }
     }
 
-    fn check(&self, f: &Filter, scope: Option<Scope<'a>>) -> Result<(), ScimError> {
+    /// Type errors are returned at once; attributes this resource type does not have are
+    /// gathered in `unknown` (as written, with the enclosing attribute of a value filter), for
+    /// the caller to judge across the types searched.
+    fn check(
+        &self,
+        f: &Filter,
+        scope: Option<Scope<'a>>,
+        unknown: &mut Vec<String>,
+    ) -> Result<(), ScimError> {
         match f {
             Filter::And(a, b) | Filter::Or(a, b) => {
-                self.check(a, scope)?;
-                self.check(b, scope)
+                self.check(a, scope, unknown)?;
+                self.check(b, scope, unknown)
             }
-            Filter::Not(inner) => self.check(inner, scope),
-            Filter::Present { .. } => Ok(()),
+            Filter::Not(inner) => self.check(inner, scope, unknown),
+            Filter::Present { path } => {
+                self.named_def(path, scope, unknown);
+                Ok(())
+            }
             Filter::Compare { path, op, value } => {
-                let Some(def) = self.leaf_def(path, scope) else {
+                let Some(named) = self.named_def(path, scope, unknown) else {
                     return Ok(());
+                };
+                let Some(def) = self.leaf_def(path, scope) else {
+                    return Err(ScimError::invalid_filter(format!(
+                        "'{path}' is the complex attribute '{}': compare one of its \
+                         sub-attributes",
+                        named.name
+                    )));
                 };
                 if op.is_ordering() && matches!(def.kind, AttrType::Boolean | AttrType::Binary) {
                     return Err(ScimError::invalid_filter(format!(
@@ -837,10 +880,41 @@ impl<'a> Eval<'a> {
                 }
             }
             Filter::ValuePath { path, filter } => {
-                let def = self.top_def(path).map(|(d, _)| d);
-                self.check(filter, Some(Scope { parent: def }))
+                let Some(def) = self.named_def(path, None, unknown) else {
+                    return Ok(());
+                };
+                let mut inside = Vec::new();
+                self.check(filter, Some(Scope { parent: Some(def) }), &mut inside)?;
+                unknown.extend(inside.into_iter().map(|p| format!("{path}[{p}]")));
+                Ok(())
             }
         }
+    }
+
+    /// The definition of the attribute (or sub-attribute) `path` names; `None`, with the path
+    /// noted in `unknown`, when this resource type has no such attribute. Such a comparison
+    /// would match nothing, and an empty page reads as "no such user" to a provisioning
+    /// client: refused instead (RFC 7644 §3.4.2.2 lets a service provider refuse what it does
+    /// not support).
+    fn named_def(
+        &self,
+        path: &AttrPath,
+        scope: Option<Scope<'a>>,
+        unknown: &mut Vec<String>,
+    ) -> Option<&'a AttributeDef> {
+        let top = match scope {
+            Some(s) => s.parent.and_then(|p| p.sub(&path.name)),
+            None => self.top_def(path).map(|(d, _)| d),
+        };
+        let def = match (&path.sub, top) {
+            (Some(sub), Some(top)) => top.sub(sub),
+            (None, top) => top,
+            (_, None) => None,
+        };
+        if def.is_none() {
+            unknown.push(path.to_string());
+        }
+        def
     }
 
     fn top_def(&self, path: &AttrPath) -> Option<(&'a AttributeDef, Option<&'a str>)> {
@@ -1320,6 +1394,43 @@ mod tests {
         assert!(f.check(&s, "Users").is_err());
         let f = Filter::parse("title gt \"a\"").expect("ok");
         assert!(f.check(&s, "Users").is_ok());
+    }
+
+    #[test]
+    fn check_refuses_attributes_no_resource_searched_has() {
+        let s = Schemas::builtin();
+        for bad in [
+            "foo eq \"x\"",
+            "name.foo eq \"x\"",
+            "foo pr",
+            "emails[foo eq \"x\"]",
+            "urn:example:unknown:2.0:User:x eq \"y\"",
+            "userName eq \"a\" or members pr",
+        ] {
+            let f = Filter::parse(bad).expect(bad);
+            let e = f.check(&s, "Users").expect_err(bad);
+            assert_eq!(e.scim_type, Some(ScimType::InvalidFilter), "{bad}");
+        }
+        let f = Filter::parse("name eq \"x\"").expect("parse");
+        let e = f.check(&s, "Users").expect_err("complex");
+        assert!(e.detail.contains("sub-attributes"), "{}", e.detail);
+        // Across Users and Groups, each attribute need be only one's.
+        let f = Filter::parse("displayName eq \"Sales\" or userName eq \"a\" or members pr")
+            .expect("parse");
+        assert!(f.check_across(&s, &["Users", "Groups"]).is_ok());
+        assert!(f.check(&s, "Users").is_err());
+        let f = Filter::parse("userName eq \"a\" or foo pr").expect("parse");
+        let e = f.check_across(&s, &["Users", "Groups"]).expect_err("foo");
+        assert!(e.detail.contains("'foo'"), "{}", e.detail);
+        for ok in [
+            "name pr",
+            "name.familyName sw \"J\"",
+            "emails.value ew \"@x\"",
+            "meta.created pr",
+        ] {
+            let f = Filter::parse(ok).expect(ok);
+            assert!(f.check(&s, "Users").is_ok(), "{ok}");
+        }
     }
 
     #[test]

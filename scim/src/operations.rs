@@ -209,12 +209,16 @@ impl<P: Provider> Ctx<'_, P> {
                 return Ok((total, page));
             }
         }
+        let searched = endpoints
+            .iter()
+            .map(|e| self.endpoint(e))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(f) = &params.filter {
+            let types: Vec<&str> = searched.iter().map(String::as_str).collect();
+            f.check_across(self.schemas, &types)?;
+        }
         let mut all: Vec<(String, Resource)> = Vec::new();
-        for endpoint in endpoints {
-            let ep = self.endpoint(endpoint)?;
-            if let Some(f) = &params.filter {
-                f.check(self.schemas, &ep)?;
-            }
+        for ep in searched {
             let query = ListQuery {
                 filter: params.filter.clone(),
                 unused: unused_attributes(params),
