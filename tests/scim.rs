@@ -378,6 +378,52 @@ async fn etags_bad_input_and_discovery() {
     let res = patch_if("W/\"999\"".parse().unwrap()).await.unwrap();
     assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
     assert_eq!(res.headers()["content-type"].to_str().unwrap(), SCIM);
+    // RFC 7232: a GET whose If-Match matches nothing current, and a write or delete whose
+    // If-None-Match matches the current version (`*` matches any), are not performed.
+    let res = s
+        .http
+        .get(s.url(&format!("/Users/{id}")))
+        .bearer_auth(TOKEN)
+        .header("if-match", "W/\"999\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+    for none_match in ["*", etag.as_str()] {
+        let res = s
+            .http
+            .patch(s.url(&format!("/Users/{id}")))
+            .bearer_auth(TOKEN)
+            .header("if-none-match", none_match)
+            .header("content-type", SCIM)
+            .body(json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "y"}]}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::PRECONDITION_FAILED,
+            "{none_match}"
+        );
+        let res = s
+            .http
+            .delete(s.url(&format!("/Users/{id}")))
+            .bearer_auth(TOKEN)
+            .header("if-none-match", none_match)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::PRECONDITION_FAILED,
+            "{none_match}"
+        );
+    }
+    let (status, still) = s.get(&format!("/Users/{id}")).await;
+    assert_eq!(
+        (status, &still["meta"]["version"]),
+        (StatusCode::OK, &got["meta"]["version"])
+    );
     // A tag with a byte that is not visible ASCII matches nothing: the check still holds.
     let odd = reqwest::header::HeaderValue::from_bytes(b"W/\"1\" \x80").unwrap();
     let res = patch_if(odd).await.unwrap();

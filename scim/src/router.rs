@@ -555,11 +555,15 @@ async fn do_get<P: Provider>(
 ) -> Result<Response, ScimError> {
     let projection = Projection::from_query(query.as_deref().unwrap_or_default())?;
     let none_match = header_cond(headers, header::IF_NONE_MATCH);
+    let if_match = header_cond(headers, header::IF_MATCH);
     let point_read = st.provider.gets_are_point_reads(&endpoint);
     let (out, unchanged) = point_read_or_blocking(st, who, point_read, move |ctx| {
         let id = resolve_me(ctx, id)?;
         let ep = ctx.endpoint(&endpoint)?;
         let r = ctx.get(&ep, &id)?;
+        if if_match.as_ref().is_some_and(|c| !c.matches(r.version)) {
+            return Err(changed());
+        }
         let unchanged = none_match.is_some_and(|c| c.matches(r.version));
         Ok((single(ctx, &ep, &r, &projection), unchanged))
     })
@@ -589,10 +593,16 @@ async fn do_write<P: Provider>(
     let projection = Projection::from_query(query.as_deref().unwrap_or_default())?;
     let (parts, body) = req.into_parts();
     let cond = header_cond(&parts.headers, header::IF_MATCH);
+    let none_match = header_cond(&parts.headers, header::IF_NONE_MATCH);
     let json = read_json(&parts.headers, body, st.config.max_body_bytes).await?;
     let out = with_ctx(st, who, move |ctx| {
         let id = resolve_me(ctx, id)?;
         let ep = ctx.endpoint(&endpoint)?;
+        if let Some(c) = &none_match
+            && c.matches(ctx.get(&ep, &id)?.version)
+        {
+            return Err(matched());
+        }
         let r = match kind {
             Write::Put => ctx.replace(&ep, &id, json, cond.as_ref())?,
             Write::Patch => ctx.patch(&ep, &id, &json, cond.as_ref())?,
@@ -611,12 +621,31 @@ async fn do_delete<P: Provider>(
     headers: &HeaderMap,
 ) -> Result<Response, ScimError> {
     let cond = header_cond(headers, header::IF_MATCH);
+    let none_match = header_cond(headers, header::IF_NONE_MATCH);
     with_ctx(st, who, move |ctx| {
         let id = resolve_me(ctx, id)?;
+        if let Some(c) = &none_match
+            && c.matches(ctx.get(&ctx.endpoint(&endpoint)?, &id)?.version)
+        {
+            return Err(matched());
+        }
         ctx.delete(&endpoint, &id, cond.as_ref())
     })
     .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `If-Match` that matches nothing current (RFC 7232 §3.1): the method is not performed.
+fn changed() -> ScimError {
+    ScimError::precondition_failed("the resource has changed (If-Match does not match)")
+}
+
+/// `If-None-Match` that matches on anything but a read (RFC 7232 §3.2: `*` matches any current
+/// resource): the write is not performed.
+fn matched() -> ScimError {
+    ScimError::precondition_failed(
+        "If-None-Match matches the current resource; the request is not performed",
+    )
 }
 
 /// `None` stands for `/Me`: the principal's own User id.
