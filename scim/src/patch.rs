@@ -415,12 +415,24 @@ impl<'a> Patcher<'a> {
             }
             if let Value::Array(list) = existing {
                 for item in items {
-                    if list.iter().any(|el| same_value(el, &item, def)) {
-                        continue;
-                    }
-                    list.push(item);
-                    let last = list.len() - 1;
-                    fix_primary(list, Some(last));
+                    // A value already there takes the sub-attributes sent with it (`primary`
+                    // included): adding `{"value":"a@x","primary":true}` makes it primary.
+                    let at = match list.iter().position(|el| same_value(el, &item, def)) {
+                        Some(at) => {
+                            if let (Value::Object(el), Value::Object(sent)) = (&mut list[at], item)
+                            {
+                                for (k, v) in sent {
+                                    el.insert(k, v);
+                                }
+                            }
+                            at
+                        }
+                        None => {
+                            list.push(item);
+                            list.len() - 1
+                        }
+                    };
+                    fix_primary(list, Some(at));
                 }
                 if list.is_empty() {
                     c.remove(name);
@@ -483,6 +495,7 @@ impl<'a> Patcher<'a> {
                         set_in_element(el, sub, new.clone());
                     }
                     items.retain(|el| el.as_object().is_some_and(|o| !o.is_empty()));
+                    dedup_values(items, def);
                 }
                 if items.is_empty() {
                     c.remove(name);
@@ -741,6 +754,25 @@ fn same_value(a: &Value, b: &Value, def: &AttributeDef) -> bool {
     }
 }
 
+/// One entry per value (RFC 7643 §2.4 lets a provider remove duplicates): after `emails.value`
+/// is set on every entry, the first keeps it (primary if any of them was).
+fn dedup_values(items: &mut Vec<Value>, def: &AttributeDef) {
+    let mut kept: Vec<Value> = Vec::with_capacity(items.len());
+    for item in items.drain(..) {
+        match kept.iter_mut().find(|k| same_value(k, &item, def)) {
+            Some(first) => {
+                if is_primary(Some(&item))
+                    && let Value::Object(o) = first
+                {
+                    o.insert("primary".into(), Value::Bool(true));
+                }
+            }
+            None => kept.push(item),
+        }
+    }
+    *items = kept;
+}
+
 /// Only one value may be `primary` (RFC 7643 §2.4): the newest primary wins.
 fn fix_primary(items: &mut [Value], winner: Option<usize>) {
     let winner = winner
@@ -850,6 +882,36 @@ mod tests {
         )
         .expect_err("bad op");
         assert_eq!(e.status, 400);
+    }
+
+    #[test]
+    fn adding_a_value_already_there_takes_what_is_sent_with_it() {
+        let two = json!({"schemas": [USER_SCHEMA], "userName": "q", "emails": [
+            {"value": "q1@x.com", "type": "work", "primary": false},
+            {"value": "q2@x.com", "type": "home", "primary": true},
+        ]});
+        let out = run(
+            &two,
+            "Users",
+            json!([{"op": "add", "path": "emails", "value": [{"value": "Q1@x.com", "primary": true}]}]),
+        )
+        .expect("ok");
+        let emails = out["emails"].as_array().unwrap();
+        assert_eq!(emails.len(), 2, "{out}");
+        assert_eq!(emails[0]["primary"], true, "{out}");
+        assert_eq!(emails[0]["type"], "work", "{out}");
+        assert_eq!(emails[1]["primary"], false, "{out}");
+        // Setting a sub-attribute on every entry leaves one entry per value.
+        let out = run(
+            &two,
+            "Users",
+            json!([{"op": "replace", "path": "emails.value", "value": "same@x.com"}]),
+        )
+        .expect("ok");
+        let emails = out["emails"].as_array().unwrap();
+        assert_eq!(emails.len(), 1, "{out}");
+        assert_eq!(emails[0]["value"], "same@x.com");
+        assert_eq!(emails[0]["primary"], true, "{out}");
     }
 
     #[test]
