@@ -194,12 +194,63 @@ fn a_format_1_store_gets_its_new_indexes_on_open() {
     assert!(notice.erased && notice.to.is_none() && notice.body.is_empty());
     assert_eq!(service.verify().unwrap(), Vec::<String>::new());
     drop(service);
-    // Upgraded once: the directory now says format 2 and opens as it is.
+    // Upgraded once: the directory now says the current format and opens as it is.
     let db = when_released(|| sled::open(dir.path().join("store")));
     assert_eq!(
         db.get("store_format").unwrap().unwrap().as_ref(),
-        &2u32.to_be_bytes()
+        &3u32.to_be_bytes()
     );
+}
+
+/// Names are folded with their compatibility forms since format 3 (a fullwidth `Ｊo` is `jo`).
+/// A format 2 directory, whose index keys were only lower-cased, is re-keyed on open: the
+/// user is found by any spelling, and a look-alike can no longer be created.
+#[test]
+fn a_format_2_store_refolds_its_names_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let jo = {
+        let service = open_service(dir.path(), LicenseLimits::default());
+        let mut u = person("\u{FF2A}o.Wide", LicenseType::Employee, true);
+        u.emails[0].value = "\u{FF2A}o@example.com".into();
+        create(&service, u)
+    };
+    {
+        // What format 2 wrote: keys lower-cased only.
+        let db = when_released(|| sled::open(dir.path().join("store")));
+        let names = db.open_tree("idx_user_name").unwrap();
+        names
+            .remove("jo.wide")
+            .unwrap()
+            .expect("indexed under the new fold");
+        names
+            .insert("\u{FF4A}o.wide", jo.id.as_bytes().as_slice())
+            .unwrap();
+        let emails = db.open_tree("idx_user_email").unwrap();
+        let key = |text: &str| [text.as_bytes(), &[0], jo.id.as_bytes()].concat();
+        emails
+            .remove(key("jo@example.com"))
+            .unwrap()
+            .expect("indexed");
+        emails.insert(key("\u{FF4A}o@example.com"), &[]).unwrap();
+        db.insert("store_format", &2u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let service = open_service(dir.path(), LicenseLimits::default());
+    assert_eq!(service.verify().unwrap(), Vec::<String>::new());
+    for spelling in ["jo.wide", "JO.WIDE", "\u{FF2A}o.Wide"] {
+        let found = service.user_by_name(&admin(), spelling).expect(spelling);
+        assert_eq!(found.id, jo.id, "{spelling}");
+    }
+    assert!(matches!(
+        service.create_user(
+            &admin(),
+            NewUser {
+                user: person("Jo.Wide", LicenseType::Employee, false),
+                password: None
+            }
+        ),
+        Err(ServiceError::UserNameTaken(_))
+    ));
 }
 
 /// Messages to an anonymised user, and admin notifications that name it, lose address,

@@ -158,6 +158,29 @@ async fn users_are_created_found_and_never_show_their_password() {
         .post("/Users", json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ALICE.SMITH@example.com"}))
         .await;
     assert_error(status, &body, 409, Some("uniqueness"));
+    // So is a look-alike (RFC 8265's fold): fullwidth letters, a decomposed accent.
+    for look_alike in ["\u{FF21}lice.smith@example.com", "ALICE.SMITH@EXAMPLE.COM"] {
+        let (status, body) = s
+            .post("/Users", json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": look_alike}))
+            .await;
+        assert_error(status, &body, 409, Some("uniqueness"));
+    }
+    s.user("\u{e9}mile", false).await;
+    let (status, body) = s
+        .post("/Users", json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "e\u{301}mile"}))
+        .await;
+    assert_error(status, &body, 409, Some("uniqueness"));
+    let (_, list) = s.get("/Users?filter=userName+eq+%22E%CC%81MILE%22").await;
+    assert_eq!(list["totalResults"], 1, "found in any form: {list}");
+    // A name with an invisible character would look like another's: refused.
+    let (status, body) = s
+        .post("/Users", json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "alice.smith\u{200B}@example.com"}))
+        .await;
+    assert_error(status, &body, 400, Some("invalidValue"));
+    assert!(
+        body["detail"].as_str().unwrap().contains("invisible"),
+        "{body}"
+    );
 
     // The same user over LDAP, with the password set through SCIM.
     let mut c = match common::openldap_tool("ldapwhoami") {

@@ -257,7 +257,15 @@ pub fn normalize_value(v: &str) -> String {
             out.extend(c.to_lowercase());
         }
     }
-    out
+    compatibility_folded(out)
+}
+
+/// RFC 4518 §2.3: after case folding, a string is put in NFKC, so a fullwidth `Ａ` or a
+/// decomposed `e\u{301}` match `a` and `é` as they do in the directory's names. ASCII, the
+/// common case, is already in that form.
+pub fn compatibility_folded(s: String) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    if s.is_ascii() { s } else { s.nfkc().collect() }
 }
 
 /// Escapes an attribute value for use in a DN string (RFC 4514 §2.4).
@@ -507,6 +515,17 @@ mod tests {
 
     fn dn(s: &str) -> Dn {
         Dn::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn values_fold_case_and_compatibility_forms() {
+        assert_eq!(normalize_value("  John   SMITH "), "john smith");
+        assert_eq!(normalize_value("\u{FF2A}ohn"), "john");
+        assert_eq!(normalize_value("E\u{301}mile"), "\u{e9}mile");
+        assert_eq!(
+            dn("uid=\u{FF2A}o,ou=People,dc=example,dc=com").normalized(),
+            dn("UID=jo,ou=people,dc=EXAMPLE,dc=com").normalized()
+        );
     }
 
     #[test]

@@ -119,7 +119,9 @@ fn normalize_fragment(rule: MatchingRule, f: &str) -> Option<String> {
         out
     };
     Some(match rule {
-        CaseIgnore => collapse(f).chars().flat_map(char::to_lowercase).collect(),
+        CaseIgnore => crate::dn::compatibility_folded(
+            collapse(f).chars().flat_map(char::to_lowercase).collect(),
+        ),
         CaseExact => collapse(f),
         TelephoneNumber => f
             .chars()

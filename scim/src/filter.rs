@@ -1110,6 +1110,19 @@ fn compare_all(found: &Found<'_, '_>, op: CompareOp, lit: &CompValue) -> bool {
     present.iter().any(|v| compare_one(v, op, lit, found.def))
 }
 
+/// How a `caseExact: false` string compares: case-folded and in NFKC, so that a name matches
+/// whatever Unicode form a client sends it in (`e\u{301}` and `é`, fullwidth and ASCII), as
+/// the directory's own uniqueness does.
+fn fold(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let lower = s.to_lowercase();
+    if lower.is_ascii() {
+        lower
+    } else {
+        lower.nfkc().collect()
+    }
+}
+
 pub(crate) fn parse_datetime(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s, &Rfc3339)
         .ok()
@@ -1151,7 +1164,7 @@ fn compare_one(v: &Value, op: CompareOp, lit: &CompValue, def: Option<&Attribute
             let (a, b) = if case_exact {
                 (s.clone(), l.clone())
             } else {
-                (s.to_lowercase(), l.to_lowercase())
+                (fold(s), fold(l))
             };
             match op {
                 CompareOp::Co => a.contains(&b),

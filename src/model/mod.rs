@@ -24,7 +24,33 @@ pub use user::{Address, MultiValue, Name, PrincipalKind, User};
 
 /// Case-folds a name for uniqueness and lookups. userName, role and account names are unique
 /// regardless of case (as in LDAP's caseIgnoreMatch and SCIM's `caseExact: false`), so every index
-/// key goes through this one function.
+/// key goes through this one function. Compatibility forms are folded too (NFKC, as PRECIS's
+/// UsernameCaseMapped profile does, RFC 8265): a fullwidth `Ａlice` or a decomposed `a\u{301}`
+/// is the same name as `Alice` and `á`, so nobody registers a look-alike of someone else.
 pub fn fold(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let lower = name.trim().to_lowercase();
+    if lower.is_ascii() {
+        lower
+    } else {
+        lower.nfkc().collect()
+    }
+}
+
+/// What [`fold`] was before it folded compatibility forms (store format 2 and earlier): index
+/// keys written then are found by it, to be re-keyed on upgrade.
+pub fn fold_before_nfkc(name: &str) -> String {
     name.trim().to_lowercase()
+}
+
+/// Characters that show as nothing (Unicode format characters: zero-width spaces and joiners,
+/// direction marks and overrides, the BOM, invisible operators, tags): in a name they make a
+/// look-alike of another name that no one can tell apart.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{FFF0}'..='\u{FFFB}' | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
 }

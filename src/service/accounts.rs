@@ -263,8 +263,16 @@ fn check_parent_chain(tx: &mut dyn Txn, account: AccountId, parent: AccountId) -
 
 fn validate_account(account: &mut Account) -> Result<()> {
     account.name = account.name.trim().to_string();
-    if account.name.is_empty() || account.name.chars().any(char::is_control) {
-        return Err(ServiceError::invalid("name", "must be non-empty text"));
+    if account.name.is_empty()
+        || account
+            .name
+            .chars()
+            .any(|c| c.is_control() || crate::model::is_invisible(c))
+    {
+        return Err(ServiceError::invalid(
+            "name",
+            "must be non-empty text without control or invisible characters",
+        ));
     }
     if account.parent == Some(account.id) {
         return Err(ServiceError::AccountCycle(account.id.to_string()));

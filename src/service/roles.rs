@@ -473,8 +473,16 @@ impl Service {
 
 fn validate_role(role: &mut Role) -> Result<()> {
     role.name = role.name.trim().to_string();
-    if role.name.is_empty() || role.name.chars().any(char::is_control) {
-        return Err(ServiceError::invalid("name", "must be non-empty text"));
+    if role.name.is_empty()
+        || role
+            .name
+            .chars()
+            .any(|c| c.is_control() || crate::model::is_invisible(c))
+    {
+        return Err(ServiceError::invalid(
+            "name",
+            "must be non-empty text without control or invisible characters",
+        ));
     }
     if role.administrator && role.role_type != Some(RoleType::Employee) {
         return Err(ServiceError::invalid(

@@ -557,6 +557,16 @@ impl Service {
 
     /// userName uniqueness, account, manager and role constraints, read inside the transaction.
     fn check_references(&self, tx: &mut dyn Txn, old: Option<&User>, new: &User) -> Result<()> {
+        // Zero-width and direction characters would make a name that looks like another's.
+        // Checked when the name is given, so that a record stored before still takes changes.
+        if old.is_none_or(|o| o.user_name != new.user_name)
+            && new.user_name.chars().any(crate::model::is_invisible)
+        {
+            return Err(ServiceError::invalid(
+                "userName",
+                "contains invisible characters (zero-width spaces or joiners, direction marks)",
+            ));
+        }
         if let Some(holder) = tx.user_by_name(&fold(&new.user_name))?
             && holder != new.id
         {
@@ -705,6 +715,7 @@ fn normalise(user: &mut User) -> Result<()> {
             "contains control characters",
         ));
     }
+
     user.user_name = name.to_string();
     if user.manager == Some(user.id) {
         return Err(ServiceError::ManagerCycle(user.id.to_string()));

@@ -26,9 +26,10 @@ use crate::outbox::OutboxMessage;
 use crate::token::{ApiToken, OneTimeLink, SecretDigest};
 
 /// Layout version of the data directory as a whole (tree names and key shapes). Format 2 added
-/// the indexes of the audit trail by target and of the outbox by user; a format 1 directory is
-/// upgraded in place on open.
-pub(super) const STORE_FORMAT: u32 = 2;
+/// the indexes of the audit trail by target and of the outbox by user; format 3 folds
+/// compatibility forms in names and addresses (see [`fold`]). An older directory is upgraded
+/// in place on open.
+pub(super) const STORE_FORMAT: u32 = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum T {
@@ -171,6 +172,92 @@ fn index_records<V: serde::de::DeserializeOwned>(
     Ok(())
 }
 
+/// Format 2 → 3: moves the index keys of names, addresses and audit targets from the fold
+/// before compatibility forms were folded to [`fold`]. Only text that is not already in
+/// normal form has a new key, so on a directory of plain names nothing is written. A name
+/// whose new key another record already holds (a look-alike, which the new fold exists to
+/// refuse) keeps its old key and is reported: `rollcall check` names both records.
+/// Idempotent, like [`index_records`].
+fn refold(trees: &[Tree]) -> Result<(), StoreError> {
+    use crate::model::fold_before_nfkc;
+    let tree = |t: T| &trees[t as usize];
+    let move_name = |t: T, name: &str, id: &[u8; 16]| -> Result<(), StoreError> {
+        let (old, new) = (fold_before_nfkc(name), fold(name));
+        if old == new {
+            return Ok(());
+        }
+        let names = tree(t);
+        match names.get(new.as_bytes()).map_err(engine)? {
+            Some(holder) if holder.as_ref() != id => {
+                tracing::warn!(
+                    index = tree_name(t),
+                    name,
+                    "after the upgrade this name is the same as another record's; it keeps \
+                     its old index key until one of the two is renamed"
+                );
+                return Ok(());
+            }
+            _ => {}
+        }
+        if names.get(old.as_bytes()).map_err(engine)?.as_deref() == Some(id.as_slice()) {
+            names.remove(old.as_bytes()).map_err(engine)?;
+        }
+        names
+            .insert(new.as_bytes(), id.as_slice())
+            .map_err(engine)?;
+        Ok(())
+    };
+    let move_entry = |t: T, text: &str, id: &[u8; 16]| -> Result<(), StoreError> {
+        let (old, new) = (
+            text_key(&fold_before_nfkc(text), id),
+            text_key(&fold(text), id),
+        );
+        if old != new {
+            tree(t).remove(old).map_err(engine)?;
+            tree(t).insert(new, &[]).map_err(engine)?;
+        }
+        Ok(())
+    };
+    for kv in tree(T::Users).iter() {
+        let (_, v) = kv.map_err(engine)?;
+        let user: User = decode(tree_name(T::Users), &v)?;
+        if user.anonymised {
+            continue;
+        }
+        move_name(T::UserNames, &user.user_name, user.id.as_bytes())?;
+        for email in &user.emails {
+            move_entry(T::UserEmail, &email.value, user.id.as_bytes())?;
+        }
+    }
+    for kv in tree(T::Roles).iter() {
+        let (_, v) = kv.map_err(engine)?;
+        let role: Role = decode(tree_name(T::Roles), &v)?;
+        move_name(T::RoleNames, &role.name, role.id.as_bytes())?;
+    }
+    for kv in tree(T::Accounts).iter() {
+        let (_, v) = kv.map_err(engine)?;
+        let account: Account = decode(tree_name(T::Accounts), &v)?;
+        move_name(T::AccountNames, &account.name, account.id.as_bytes())?;
+    }
+    for kv in tree(T::Audit).iter() {
+        let (_, v) = kv.map_err(engine)?;
+        let event: AuditEvent = decode(tree_name(T::Audit), &v)?;
+        if let Some(target) = &event.target {
+            move_entry(T::AuditTargets, target, event.id.as_bytes())?;
+        }
+    }
+    for t in [
+        T::UserNames,
+        T::UserEmail,
+        T::RoleNames,
+        T::AccountNames,
+        T::AuditTargets,
+    ] {
+        tree(t).flush().map_err(engine)?;
+    }
+    Ok(())
+}
+
 /// Targets are ids or, for refusals, names as sent: folded, so any spelling finds them.
 fn audit_target_key(event: &AuditEvent) -> Option<Vec<u8>> {
     let target = event.target.as_deref()?;
@@ -224,6 +311,11 @@ impl SledStore {
                 1 => {
                     index_records(&trees, T::Audit, T::AuditTargets, audit_target_key)?;
                     index_records(&trees, T::Outbox, T::OutboxUsers, outbox_user_key)?;
+                    refold(&trees)?;
+                    set_format(&db)?;
+                }
+                2 => {
+                    refold(&trees)?;
                     set_format(&db)?;
                 }
                 found => {
