@@ -363,10 +363,11 @@ impl<D: Directory> Connection<D> {
         };
         let LdapMsg { msgid, op, ctrl } = msg;
         let wants_policy = controls.iter().any(|c| c.oid == ppolicy::OID);
-        if let Some(ControlInfo { oid, .. }) = controls
-            .iter()
-            .find(|c| c.critical && !Self::supported(&c.oid, &op))
-        {
+        // An Unbind's controls are ignored whatever their criticality (RFC 4511 §4.1.11): it
+        // has no answer to refuse with, and the client is leaving either way.
+        if let Some(ControlInfo { oid, .. }) = controls.iter().find(|c| {
+            c.critical && !matches!(op, LdapOp::UnbindRequest) && !Self::supported(&c.oid, &op)
+        }) {
             let message = format!("critical control {oid} is not supported");
             return match response(
                 op_tag(&op),
@@ -470,6 +471,14 @@ impl<D: Directory> Connection<D> {
         req: LdapExtendedRequest,
         wants_policy: bool,
     ) -> Next {
+        // WhoAmI and StartTLS carry no requestValue (RFC 4532 §2, RFC 4511 §4.14.1).
+        if matches!(req.name.as_str(), OID_WHOAMI | OID_STARTTLS) && req.value.is_some() {
+            let message = format!("extended operation {} takes no request value", req.name);
+            return match response(23, msgid, result(LdapResultCode::ProtocolError, message)) {
+                Some(m) => self.reply(io, m).await,
+                None => Next::Continue,
+            };
+        }
         match req.name.as_str() {
             OID_WHOAMI => {
                 let m = operations::whoami(msgid, &self.session);

@@ -1168,3 +1168,39 @@ async fn graceful_shutdown_finishes_in_flight_work() {
         .expect("server task");
     assert!(TcpStream::connect(srv.addr).await.is_err());
 }
+
+/// WhoAmI and StartTLS carry no request value (RFC 4532 §2, RFC 4511 §4.14.1); an Unbind's
+/// controls are ignored, criticality included (RFC 4511 §4.1.11), so it still ends the
+/// connection.
+#[tokio::test]
+async fn extended_operations_without_values_and_unbind_with_controls() {
+    let srv = start().await;
+    let mut sock = Raw::connect(srv.addr).await;
+    for (msgid, oid) in [
+        (3, "1.3.6.1.4.1.4203.1.11.3"),
+        (4, "1.3.6.1.4.1.1466.20037"),
+    ] {
+        sock.send(&encode(LdapMsg::new(
+            msgid,
+            LdapOp::ExtendedRequest(ldap3_proto::proto::LdapExtendedRequest {
+                name: oid.into(),
+                value: Some(vec![0x04, 0x00]),
+            }),
+        )))
+        .await;
+        let m = sock.read().await.expect("answer");
+        assert_eq!(m.msgid, msgid);
+        assert!(
+            matches!(m.op, LdapOp::ExtendedResponse(ref r) if r.res.code == LdapResultCode::ProtocolError),
+            "{m:?}"
+        );
+    }
+    // Unbind (APPLICATION 2, NULL) with a critical control 1.2.3 the server does not know.
+    let control = [
+        0x30, 0x0a, 0x04, 0x05, b'1', b'.', b'2', b'.', b'3', 0x01, 0x01, 0xff,
+    ];
+    let mut unbind = vec![0x30, 0x13, 0x02, 0x01, 0x05, 0x42, 0x00, 0xa0, 0x0c];
+    unbind.extend_from_slice(&control);
+    sock.send(&unbind).await;
+    assert!(sock.read().await.is_none(), "the connection ends");
+}
