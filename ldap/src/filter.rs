@@ -302,12 +302,14 @@ impl AttrRef {
                     substrings: at.substrings,
                 }
             }
-            // Unknown types are treated as directory strings (see `Schema`).
+            // A type the server does not know has no matching rules: a value assertion on it
+            // is Undefined (RFC 4511 §4.5.1.7), so `(!(noSuchType=x))` matches nothing, as
+            // on OpenLDAP; presence is still FALSE rather than Undefined.
             None => AttrRef {
                 names: vec![base.to_string()],
-                equality: Some(MatchingRule::CaseIgnore),
-                ordering: Some(MatchingRule::CaseIgnore),
-                substrings: Some(MatchingRule::CaseIgnore),
+                equality: None,
+                ordering: None,
+                substrings: None,
             },
         }
     }
@@ -1132,7 +1134,11 @@ mod tests {
         yes("(commonName=ALICE SMITH)");
         yes("(mail=alice@example.COM)");
         no("(uid=bob)");
-        no("(nosuch=alice)");
+        // A type the schema does not know: Undefined, and so is its negation; presence FALSE.
+        undefined("(nosuch=alice)");
+        undefined("(!(nosuch=alice))");
+        undefined("(nosuch=*ali*)");
+        no("(nosuch=*)");
     }
 
     #[test]

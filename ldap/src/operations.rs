@@ -467,13 +467,16 @@ fn compare_result<D: Directory>(
         sink.entry
     };
     let entry = entry.ok_or_else(LdapError::no_such_object)?;
+    // Only after the entry is found, so the answer says nothing of entries out of reach.
+    let Some(rule) = schema.attribute(&req.atype).map(|a| a.equality) else {
+        return Ok(result(
+            LdapResultCode::UndefinedAttributeType,
+            format!("attribute type {} is not defined", req.atype),
+        ));
+    };
     if entry.find(schema, &req.atype).next().is_none() {
         return Ok(result(LdapResultCode::NoSuchAttribute, "no such attribute"));
     }
-    let rule = schema
-        .attribute(&req.atype)
-        .map(|a| a.equality)
-        .unwrap_or(Some(MatchingRule::CaseIgnore));
     let code = match (rule, std::str::from_utf8(&req.val)) {
         (None, _) => LdapResultCode::InappropriateMatching,
         (Some(MatchingRule::OctetString), _) => {

@@ -360,9 +360,9 @@ fn quote_escape(d: &str) -> String {
     d.replace('\\', "\\5C").replace('\'', "\\27")
 }
 
-/// The attribute types and object classes a server knows. Unknown attribute names are still
-/// usable: they match case-insensitively like a directory string, so that a directory can return
-/// attributes the schema does not describe without filters silently failing on them.
+/// The attribute types and object classes a server knows. A filter's value assertion on a type
+/// it does not know is Undefined (RFC 4511 §4.5.1.7), so a directory describes every attribute
+/// its entries carry that clients may filter on.
 #[derive(Debug, Clone, Default)]
 pub struct Schema {
     attributes: Vec<AttributeType>,

@@ -721,6 +721,11 @@ async fn compare() {
         ldap.compare(who, "description", "x").await.expect("c").0.rc,
         16
     );
+    // A type the schema does not define: undefinedAttributeType, not noSuchAttribute.
+    assert_eq!(
+        ldap.compare(who, "noSuchType", "x").await.expect("c").0.rc,
+        17
+    );
     let r = ldap
         .compare("uid=nobody,ou=people,dc=example,dc=com", "uid", "x")
         .await
