@@ -1061,6 +1061,8 @@ async fn a_failed_bind_of_any_kind_leaves_the_connection_anonymous() {
             )
             .await
             .unwrap();
+        // Anonymous reads nothing by default: the branch is as missing as the tree.
         assert!(res.0.is_empty(), "{attempt}: read as admin: {res:?}");
+        assert_eq!(res.1.rc, 32, "{attempt}: {res:?}");
     }
 }

@@ -79,14 +79,14 @@ impl Search<'_> {
                 .records
                 .retain(|b| matches!(b, Branch::People | Branch::Services));
         }
-        if (coverage.base || !coverage.branches.is_empty())
-            && self
-                .directory
-                .service
-                .reads_nothing(self.actor)
-                .map_err(ldap_error)?
+        if self
+            .directory
+            .service
+            .reads_nothing(self.actor)
+            .map_err(ldap_error)?
         {
-            // Like a missing tree: a principal that may read nothing learns nothing.
+            // Like a missing tree, whatever the base and filter: a principal that may read
+            // nothing learns nothing, not even that the branches exist.
             return Err(LdapError::no_such_object());
         }
         if let (Some(_), Some(branch)) = (&coverage.only, coverage.records.first()) {
