@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 
 use common::{ADMIN_DN, ADMIN_PASSWORD, Server, admin_connection, openldap_tool, start_directory};
 use ldap3::{LdapConnAsync, Mod, Scope, SearchEntry};
+use ldap3_proto::LdapResultCode;
 
 const BASE: &str = "dc=example,dc=com";
 
@@ -1065,4 +1066,665 @@ async fn a_failed_bind_of_any_kind_leaves_the_connection_anonymous() {
         assert!(res.0.is_empty(), "{attempt}: read as admin: {res:?}");
         assert_eq!(res.1.rc, 32, "{attempt}: {res:?}");
     }
+}
+
+/// A set of attribute values, as ldap3's add and modify take them.
+fn vals<'a>(values: &[&'a str]) -> std::collections::HashSet<&'a str> {
+    values.iter().copied().collect()
+}
+
+/// An add over ldap3, with its result (code and text) whatever it is.
+async fn add_entry(
+    ldap: &mut ldap3::Ldap,
+    dn: &str,
+    attrs: &[(&str, &[&str])],
+) -> ldap3::LdapResult {
+    let attrs: Vec<(&str, std::collections::HashSet<&str>)> =
+        attrs.iter().map(|(a, v)| (*a, vals(v))).collect();
+    ldap.add(dn, attrs).await.unwrap()
+}
+
+/// An add as ldap3 will not send it (it refuses an attribute with no values), on a connection
+/// of its own bound as the admin.
+async fn raw_add(
+    ldap: std::net::SocketAddr,
+    dn: &str,
+    attrs: &[(&str, &[&str])],
+) -> ldap3_proto::proto::LdapResult {
+    use futures::{SinkExt, StreamExt};
+    use ldap3_proto::proto::{
+        LdapAddRequest, LdapBindCred, LdapBindRequest, LdapMsg, LdapOp, LdapPartialAttribute,
+    };
+    let stream = tokio::net::TcpStream::connect(ldap).await.unwrap();
+    let mut conn = tokio_util::codec::Framed::new(stream, ldap3_proto::LdapCodec::default());
+    let bind = LdapOp::BindRequest(LdapBindRequest {
+        version: 3,
+        dn: ADMIN_DN.into(),
+        cred: LdapBindCred::Simple(ADMIN_PASSWORD.into()),
+    });
+    let attributes = attrs
+        .iter()
+        .map(|(a, v)| LdapPartialAttribute {
+            atype: (*a).into(),
+            vals: v.iter().map(|v| v.as_bytes().to_vec()).collect(),
+        })
+        .collect();
+    let add = LdapOp::AddRequest(LdapAddRequest {
+        dn: dn.into(),
+        attributes,
+    });
+    let mut results = Vec::new();
+    for (msgid, op) in [(1, bind), (2, add)] {
+        let ctrl = Vec::new();
+        conn.send(LdapMsg { msgid, op, ctrl }).await.unwrap();
+        results.push(match conn.next().await.unwrap().unwrap().op {
+            LdapOp::BindResponse(r) => r.res,
+            LdapOp::AddResponse(r) => r,
+            other => panic!("{other:?}"),
+        });
+    }
+    assert_eq!(results[0].code, LdapResultCode::Success, "{results:?}");
+    results.pop().unwrap()
+}
+
+/// The entry at `dn` with the attributes asked for (sorted values), or `None` if there is none.
+async fn read_entry(
+    ldap: &mut ldap3::Ldap,
+    dn: &str,
+    attrs: &[&str],
+) -> Option<std::collections::HashMap<String, Vec<String>>> {
+    let ldap3::SearchResult(entries, res) = ldap
+        .search(dn, Scope::Base, "(objectClass=*)", attrs.to_vec())
+        .await
+        .unwrap();
+    if res.rc == 32 {
+        return None;
+    }
+    assert_eq!(res.rc, 0, "{res:?}");
+    let mut attrs = SearchEntry::construct(entries.into_iter().next()?).attrs;
+    attrs.values_mut().for_each(|v| v.sort());
+    Some(attrs)
+}
+
+/// `manager` and `account` hold one DN each (RFC 4511 §4.6 on a single-valued attribute): a
+/// delete names the value they hold (compared as the record it names) or nothing, an add
+/// only fills an empty one, and a refused change leaves the entry as it was.
+#[tokio::test]
+async fn manager_and_account_take_single_valued_modify_semantics() {
+    let s = start_directory("");
+    let mut ldap = admin_connection(s.ldap).await;
+    let people = format!("ou=people,{BASE}");
+    let (ann, ben, cara) = (
+        format!("uid=ann,{people}"),
+        format!("uid=ben,{people}"),
+        format!("uid=cara,{people}"),
+    );
+    let (acme, globex) = (
+        format!("o=Acme,ou=accounts,{BASE}"),
+        format!("o=Globex,ou=accounts,{BASE}"),
+    );
+    for (dn, uid) in [(&ann, "ann"), (&ben, "ben")] {
+        let res = add_entry(
+            &mut ldap,
+            dn,
+            &[
+                ("objectClass", &["inetOrgPerson"]),
+                ("uid", &[uid]),
+                ("sn", &[uid]),
+            ],
+        )
+        .await;
+        assert_eq!(res.rc, 0, "{res:?}");
+    }
+    for (dn, o) in [(&acme, "Acme"), (&globex, "Globex")] {
+        let res = add_entry(
+            &mut ldap,
+            dn,
+            &[("objectClass", &["organization"]), ("o", &[o])],
+        )
+        .await;
+        assert_eq!(res.rc, 0, "{res:?}");
+    }
+    let res = add_entry(
+        &mut ldap,
+        &cara,
+        &[
+            ("objectClass", &["inetOrgPerson"]),
+            ("uid", &["cara"]),
+            ("sn", &["Cole"]),
+            ("manager", &[ann.as_str()]),
+            ("account", &[acme.as_str()]),
+        ],
+    )
+    .await;
+    assert_eq!(res.rc, 0, "{res:?}");
+    let read = |ldap: &mut ldap3::Ldap| {
+        let mut ldap = ldap.clone();
+        let cara = cara.clone();
+        async move {
+            let e = read_entry(&mut ldap, &cara, &["manager", "account"])
+                .await
+                .unwrap();
+            let get = |a: &str| {
+                e.get(a)
+                    .cloned()
+                    .unwrap_or_default()
+                    .join(";")
+                    .to_lowercase()
+            };
+            (get("manager"), get("account"))
+        }
+    };
+    let both = (ann.to_lowercase(), acme.to_lowercase());
+    assert_eq!(read(&mut ldap).await, both);
+    for (attr, other, code) in [
+        // Not the value it holds: noSuchAttribute, and nothing changes.
+        ("manager", Mod::Delete("manager", vals(&[&ben])), 16),
+        ("account", Mod::Delete("account", vals(&[&globex])), 16),
+        // A DN that names nobody is nobody's value either.
+        (
+            "manager",
+            Mod::Delete("manager", vals(&["uid=ghost,ou=people,dc=example,dc=com"])),
+            16,
+        ),
+        // An add to an attribute with a value, a different one or the same.
+        ("manager", Mod::Add("manager", vals(&[&ben])), 20),
+        ("manager", Mod::Add("manager", vals(&[&ann])), 20),
+        ("account", Mod::Add("account", vals(&[&globex])), 20),
+    ] {
+        let res = ldap.modify(&cara, vec![other]).await.unwrap();
+        assert_eq!(res.rc, code, "{attr}: {res:?}");
+        assert!(res.text.contains(attr), "{res:?}");
+        assert_eq!(
+            read(&mut ldap).await,
+            both,
+            "{attr} changed by a refused modify"
+        );
+    }
+    // The value it holds, in another spelling of the DN, deletes it.
+    let res = ldap
+        .modify(
+            &cara,
+            vec![
+                Mod::Delete("manager", vals(&["UID=Ann, OU=People, DC=example, DC=com"])),
+                Mod::Delete("account", vals(&["O=ACME,ou=accounts,dc=example,dc=com"])),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    assert_eq!(read(&mut ldap).await, (String::new(), String::new()));
+    // Nothing left to delete; an add fills the empty attribute, a replace replaces.
+    let res = ldap
+        .modify(&cara, vec![Mod::Delete("manager", vals(&[]))])
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 16, "{res:?}");
+    let res = ldap
+        .modify(
+            &cara,
+            vec![
+                Mod::Add("manager", vals(&[&ben])),
+                Mod::Add("account", vals(&[&globex])),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    let res = ldap
+        .modify(&cara, vec![Mod::Replace("manager", vals(&[&ann]))])
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    assert_eq!(
+        read(&mut ldap).await,
+        (ann.to_lowercase(), globex.to_lowercase())
+    );
+    // A delete with no values clears the attribute.
+    let res = ldap
+        .modify(
+            &cara,
+            vec![
+                Mod::Delete("manager", vals(&[])),
+                Mod::Delete("account", vals(&[])),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    assert_eq!(read(&mut ldap).await, (String::new(), String::new()));
+}
+
+/// RFC 4511 §4.6's value-level results, values compared by the attribute's equality rule:
+/// adding a value that is there is attributeOrValueExists (20), deleting one that is not
+/// noSuchAttribute (16), for a person's attributes and a role's members alike; and a refused
+/// modify changes nothing, not even its other modifications.
+#[tokio::test]
+async fn adding_a_present_value_or_deleting_an_absent_one_is_refused_with_its_code() {
+    let s = start_directory("");
+    let mut ldap = admin_connection(s.ldap).await;
+    let people = format!("ou=people,{BASE}");
+    let (ann, ben) = (format!("uid=ann,{people}"), format!("uid=ben,{people}"));
+    let res = add_entry(
+        &mut ldap,
+        &ann,
+        &[
+            ("objectClass", &["inetOrgPerson"]),
+            ("uid", &["ann"]),
+            ("sn", &["Archer"]),
+            ("title", &["CEO"]),
+            ("mail", &["ann@example.com", "a.archer@example.com"]),
+            ("telephoneNumber", &["+1 555-0100"]),
+        ],
+    )
+    .await;
+    assert_eq!(res.rc, 0, "{res:?}");
+    let res = add_entry(
+        &mut ldap,
+        &ben,
+        &[
+            ("objectClass", &["inetOrgPerson"]),
+            ("uid", &["ben"]),
+            ("sn", &["Baker"]),
+        ],
+    )
+    .await;
+    assert_eq!(res.rc, 0, "{res:?}");
+    let attrs = ["title", "mail", "telephoneNumber"];
+    let before = read_entry(&mut ldap, &ann, &attrs).await.unwrap();
+    for (mods, code) in [
+        (vec![Mod::Add("mail", vals(&["ANN@Example.com"]))], 20),
+        (vec![Mod::Add("telephoneNumber", vals(&["+15550100"]))], 20),
+        (vec![Mod::Delete("mail", vals(&["nobody@example.com"]))], 16),
+        (vec![Mod::Delete("title", vals(&["CTO"]))], 16),
+        // The first modification would succeed alone: the request is one change.
+        (
+            vec![
+                Mod::Replace("title", vals(&["Chair"])),
+                Mod::Add("mail", vals(&["a.ARCHER@example.com"])),
+            ],
+            20,
+        ),
+    ] {
+        let res = ldap.modify(&ann, mods.clone()).await.unwrap();
+        assert_eq!(res.rc, code, "{mods:?}: {res:?}");
+        assert_eq!(
+            read_entry(&mut ldap, &ann, &attrs).await.unwrap(),
+            before,
+            "{mods:?}"
+        );
+    }
+    // The values that are there, in another case, are deleted.
+    let res = ldap
+        .modify(
+            &ann,
+            vec![
+                Mod::Delete("mail", vals(&["A.Archer@EXAMPLE.com"])),
+                Mod::Delete("telephoneNumber", vals(&["+1 555 0100"])),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    let after = read_entry(&mut ldap, &ann, &attrs).await.unwrap();
+    assert_eq!(after["mail"], ["ann@example.com"]);
+    assert!(!after.contains_key("telephoneNumber"), "{after:?}");
+
+    // A role's members are compared as the users their DNs name.
+    let team = format!("cn=Team,ou=roles,{BASE}");
+    let res = add_entry(
+        &mut ldap,
+        &team,
+        &[
+            ("objectClass", &["groupOfNames"]),
+            ("cn", &["Team"]),
+            ("member", &[ann.as_str()]),
+        ],
+    )
+    .await;
+    assert_eq!(res.rc, 0, "{res:?}");
+    let members = |ldap: &mut ldap3::Ldap| {
+        let mut ldap = ldap.clone();
+        let team = team.clone();
+        async move {
+            let e = read_entry(&mut ldap, &team, &["member"]).await.unwrap();
+            e.get("member").cloned().unwrap_or_default()
+        }
+    };
+    let only_ann = members(&mut ldap).await;
+    assert_eq!(only_ann.len(), 1);
+    for (mods, code) in [
+        (
+            vec![Mod::Add(
+                "member",
+                vals(&["UID=ANN,ou=People,dc=example,dc=com"]),
+            )],
+            20,
+        ),
+        (vec![Mod::Delete("member", vals(&[&ben]))], 16),
+        (
+            vec![Mod::Delete(
+                "member",
+                vals(&["uid=ghost,ou=people,dc=example,dc=com"]),
+            )],
+            16,
+        ),
+        (
+            vec![
+                Mod::Add("member", vals(&[&ben])),
+                Mod::Delete("member", vals(&[&ben])),
+                Mod::Delete("member", vals(&[&ben])),
+            ],
+            16,
+        ),
+    ] {
+        let res = ldap.modify(&team, mods.clone()).await.unwrap();
+        assert_eq!(res.rc, code, "{mods:?}: {res:?}");
+        assert_eq!(members(&mut ldap).await, only_ann, "{mods:?}");
+    }
+    // Modifications apply in order: a member deleted and added again stays.
+    let res = ldap
+        .modify(
+            &team,
+            vec![
+                Mod::Delete("member", vals(&["uid=Ann,ou=people,dc=example,dc=com"])),
+                Mod::Add("member", vals(&[&ann, &ben])),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    assert_eq!(members(&mut ldap).await.len(), 2);
+    let res = ldap
+        .modify(&team, vec![Mod::Delete("member", vals(&[&ben]))])
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    assert_eq!(members(&mut ldap).await, only_ann);
+}
+
+/// What the server cannot store is refused, never answered as a success that stored nothing:
+/// object classes follow from the branch (objectClassViolation, 65), a principal's kind cannot
+/// change, and an add must name its branch's classes and list each attribute once, with values.
+#[tokio::test]
+async fn changes_the_server_cannot_make_are_refused_rather_than_dropped() {
+    let s = start_directory("");
+    let mut ldap = admin_connection(s.ldap).await;
+    let people = format!("ou=people,{BASE}");
+    let ann = format!("uid=ann,{people}");
+    let person: &[(&str, &[&str])] = &[
+        ("objectClass", &["top", "person", "inetOrgPerson"]),
+        ("uid", &["ann"]),
+        ("sn", &["Archer"]),
+        ("mail", &["ann@example.com"]),
+    ];
+    let res = add_entry(&mut ldap, &ann, person).await;
+    assert_eq!(res.rc, 0, "{res:?}");
+    let classes = read_entry(&mut ldap, &ann, &["objectClass"]).await.unwrap();
+    for (mods, code) in [
+        (vec![Mod::Add("objectClass", vals(&["posixAccount"]))], 65),
+        (
+            vec![Mod::Replace("objectClass", vals(&["top", "account"]))],
+            65,
+        ),
+        (
+            vec![Mod::Replace("objectClass", vals(&["inetOrgPerson"]))],
+            65,
+        ),
+        (vec![Mod::Delete("objectClass", vals(&["person"]))], 65),
+        (
+            vec![Mod::Delete("objectClass", vals(&["posixAccount"]))],
+            16,
+        ),
+        (vec![Mod::Add("objectClass", vals(&["InetOrgPerson"]))], 20),
+    ] {
+        let res = ldap.modify(&ann, mods.clone()).await.unwrap();
+        assert_eq!(res.rc, code, "{mods:?}: {res:?}");
+        assert!(res.text.contains("objectClass"), "{res:?}");
+    }
+    assert_eq!(
+        read_entry(&mut ldap, &ann, &["objectClass"]).await.unwrap(),
+        classes
+    );
+    // Said again, with superclasses left implied, it is accepted.
+    let res = ldap
+        .modify(
+            &ann,
+            vec![Mod::Replace(
+                "objectClass",
+                vals(&["inetOrgPerson", "rollcallPerson"]),
+            )],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    // principalKind: the same value is harmless, another one is refused with the reason.
+    let res = ldap
+        .modify(&ann, vec![Mod::Replace("principalKind", vals(&["api"]))])
+        .await
+        .unwrap();
+    assert!(matches!(res.rc, 19 | 53), "{res:?}");
+    assert!(res.text.contains("cannot be changed"), "{res:?}");
+    let res = ldap
+        .modify(&ann, vec![Mod::Replace("principalKind", vals(&["person"]))])
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    let kind = read_entry(&mut ldap, &ann, &["principalKind"])
+        .await
+        .unwrap();
+    assert_eq!(kind["principalKind"], ["person"]);
+    // A service account's cn is its name, as uid is a person's: said again, never changed.
+    let robot = format!("cn=robot,ou=services,{BASE}");
+    let res = add_entry(
+        &mut ldap,
+        &robot,
+        &[
+            ("objectClass", &["applicationProcess"]),
+            ("cn", &["robot"]),
+            ("principalKind", &["api"]),
+        ],
+    )
+    .await;
+    assert_eq!(res.rc, 0, "{res:?}");
+    let res = ldap
+        .modify(&robot, vec![Mod::Replace("cn", vals(&["Robot"]))])
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    let res = ldap
+        .modify(&robot, vec![Mod::Replace("cn", vals(&["android"]))])
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 67, "notAllowedOnRDN: {res:?}");
+    let cn = read_entry(&mut ldap, &robot, &["cn"]).await.unwrap();
+    assert_eq!(cn["cn"], ["robot"]);
+    // A role has no uid or principalKind to ignore.
+    let team = format!("cn=Team,ou=roles,{BASE}");
+    let res = add_entry(
+        &mut ldap,
+        &team,
+        &[("objectClass", &["groupOfNames"]), ("cn", &["Team"])],
+    )
+    .await;
+    assert_eq!(res.rc, 0, "{res:?}");
+    for attr in ["uid", "principalKind"] {
+        let res = ldap
+            .modify(&team, vec![Mod::Replace(attr, vals(&["x"]))])
+            .await
+            .unwrap();
+        assert_eq!(res.rc, 65, "{attr}: {res:?}");
+    }
+
+    // Adds the directory cannot honour create nothing.
+    let bob = format!("uid=bob,{people}");
+    let bob_with = |extra: (&'static str, &'static [&'static str])| {
+        let mut attrs: Vec<(&str, &[&str])> = vec![("uid", &["bob"]), ("sn", &["Baker"])];
+        attrs.push(extra);
+        attrs
+    };
+    for (attrs, code) in [
+        (vec![("uid", &["bob"][..]), ("sn", &["Baker"][..])], 65),
+        (bob_with(("objectClass", &["posixAccount"])), 65),
+        (
+            bob_with(("objectClass", &["inetOrgPerson", "posixAccount"])),
+            65,
+        ),
+        (bob_with(("objectClass", &["groupOfNames"])), 65),
+        // Only auxiliary and abstract classes: no structural one.
+        (bob_with(("objectClass", &["top", "rollcallPerson"])), 65),
+        (
+            vec![
+                ("objectClass", &["inetOrgPerson"][..]),
+                ("uid", &["bob"][..]),
+                ("sn", &["Baker"][..]),
+                ("mail", &["bob@example.com"][..]),
+                ("mail", &["b.baker@example.com"][..]),
+            ],
+            20,
+        ),
+    ] {
+        let res = add_entry(&mut ldap, &bob, &attrs).await;
+        assert_eq!(res.rc, code, "{attrs:?}: {res:?}");
+        assert!(
+            read_entry(&mut ldap, &bob, &["uid"]).await.is_none(),
+            "{attrs:?}"
+        );
+    }
+    // An attribute with no values (which ldap3 will not send) breaks RFC 4511 §4.7.
+    let res = raw_add(
+        s.ldap,
+        &bob,
+        &[
+            ("objectClass", &["inetOrgPerson"]),
+            ("uid", &["bob"]),
+            ("sn", &["Baker"]),
+            ("title", &[]),
+        ],
+    )
+    .await;
+    assert_eq!(res.code, LdapResultCode::ProtocolError, "{res:?}");
+    assert!(res.message.contains("title"), "{res:?}");
+    assert!(read_entry(&mut ldap, &bob, &["uid"]).await.is_none());
+    let res = add_entry(
+        &mut ldap,
+        &format!("cn=Misfiled,ou=roles,{BASE}"),
+        &[("objectClass", &["inetOrgPerson"]), ("cn", &["Misfiled"])],
+    )
+    .await;
+    assert_eq!(res.rc, 65, "{res:?}");
+    // The connection is still usable, and a proper add goes through.
+    let res = add_entry(
+        &mut ldap,
+        &bob,
+        &bob_with(("objectClass", &["inetOrgPerson"])),
+    )
+    .await;
+    assert_eq!(res.rc, 0, "{res:?}");
+}
+
+/// Attributes the server maintains are constraintViolation to write ("no user modification
+/// allowed", as OpenLDAP says), as are a role's type and administrator flag, which LDAP can
+/// only state again; undefinedAttributeType is left for types the subschema does not define.
+#[tokio::test]
+async fn operational_attributes_are_no_user_modification() {
+    let s = start_directory("");
+    let mut ldap = admin_connection(s.ldap).await;
+    let ann = format!("uid=ann,ou=people,{BASE}");
+    let res = add_entry(
+        &mut ldap,
+        &ann,
+        &[
+            ("objectClass", &["inetOrgPerson"]),
+            ("uid", &["ann"]),
+            ("sn", &["Archer"]),
+        ],
+    )
+    .await;
+    assert_eq!(res.rc, 0, "{res:?}");
+    let operational = [
+        "entryUUID",
+        "modifyTimestamp",
+        "createTimestamp",
+        "memberOf",
+        "entryDN",
+    ];
+    let before = read_entry(&mut ldap, &ann, &operational).await.unwrap();
+    let value = "cn=Administrators,ou=roles,dc=example,dc=com";
+    for attr in operational {
+        for m in [
+            Mod::Replace(attr, vals(&[value])),
+            Mod::Add(attr, vals(&[value])),
+        ] {
+            let res = ldap.modify(&ann, vec![m]).await.unwrap();
+            assert_eq!(res.rc, 19, "{attr}: {res:?}");
+            assert!(res.text.contains("no user modification"), "{res:?}");
+        }
+    }
+    assert_eq!(
+        read_entry(&mut ldap, &ann, &operational).await.unwrap(),
+        before
+    );
+    let res = add_entry(
+        &mut ldap,
+        &format!("uid=bob,ou=people,{BASE}"),
+        &[
+            ("objectClass", &["inetOrgPerson"]),
+            ("uid", &["bob"]),
+            ("sn", &["Baker"]),
+            ("entryUUID", &["6b1e2f0c-4b8a-4c55-9d3c-1f0e2d3c4b5a"]),
+        ],
+    )
+    .await;
+    assert_eq!(res.rc, 19, "{res:?}");
+    let res = ldap
+        .modify(&ann, vec![Mod::Replace("favouriteColour", vals(&["blue"]))])
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 17, "undefinedAttributeType: {res:?}");
+
+    let team = format!("cn=Team,ou=roles,{BASE}");
+    let res = add_entry(
+        &mut ldap,
+        &team,
+        &[
+            ("objectClass", &["groupOfNames"]),
+            ("cn", &["Team"]),
+            ("roleType", &["employee"]),
+        ],
+    )
+    .await;
+    assert_eq!(res.rc, 0, "{res:?}");
+    let role_attrs = ["roleType", "administrator"];
+    let before = read_entry(&mut ldap, &team, &role_attrs).await.unwrap();
+    for m in [
+        Mod::Replace("roleType", vals(&["partner"])),
+        Mod::Delete("roleType", vals(&[])),
+        Mod::Replace("administrator", vals(&["TRUE"])),
+    ] {
+        let res = ldap.modify(&team, vec![m.clone()]).await.unwrap();
+        assert_eq!(res.rc, 19, "{m:?}: {res:?}");
+        assert!(res.text.contains("cannot be changed over LDAP"), "{res:?}");
+    }
+    assert_eq!(
+        read_entry(&mut ldap, &team, &role_attrs).await.unwrap(),
+        before
+    );
+    // Saying them again changes nothing and is accepted.
+    let res = ldap
+        .modify(
+            &team,
+            vec![
+                Mod::Replace("roleType", vals(&["Employee"])),
+                Mod::Replace("administrator", vals(&["FALSE"])),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    let res = ldap
+        .modify(&team, vec![Mod::Replace("memberOf", vals(&[value]))])
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 19, "{res:?}");
 }

@@ -95,6 +95,23 @@ fn normalize(rule: MatchingRule, v: &[u8], schema: &Schema) -> Option<Norm> {
     })
 }
 
+/// Whether two values of `attribute` are the same value under its equality rule (RFC 4512
+/// §4.1.2): what a write needs to tell a value that is already there (`cn: ann` and `cn: ANN`,
+/// `+1 555-0100` and `+15550100`) from a new one. Unknown types compare as directory strings
+/// (a write refuses them anyway); a type without an equality rule, or a value its rule cannot
+/// read, compares byte for byte.
+pub fn values_equal(schema: &Schema, attribute: &str, a: &[u8], b: &[u8]) -> bool {
+    let base = attribute.split(';').next().unwrap_or(attribute);
+    let rule = match schema.attribute(base) {
+        Some(at) => at.equality,
+        None => Some(MatchingRule::CaseIgnore),
+    };
+    match rule.map(|r| (normalize(r, a, schema), normalize(r, b, schema))) {
+        Some((Some(x), Some(y))) => x == y,
+        _ => a == b,
+    }
+}
+
 /// Normalises a substring fragment: like the value rule, but keeping a space at either end
 /// (`*john *` must not match `johnny`).
 fn normalize_fragment(rule: MatchingRule, f: &str) -> Option<String> {
@@ -1123,6 +1140,33 @@ mod tests {
             Truth::Undefined,
             "{filter} should be undefined"
         );
+    }
+
+    #[test]
+    fn values_equal_follows_the_equality_rule() {
+        let s = Schema::standard();
+        assert!(values_equal(&s, "cn", b"Ann  Archer", b"ann archer"));
+        assert!(values_equal(
+            &s,
+            "telephoneNumber",
+            b"+1 555-0100",
+            b"+15550100"
+        ));
+        assert!(values_equal(
+            &s,
+            "manager",
+            b"UID=Ann,dc=x",
+            b"uid=ann, dc=x"
+        ));
+        assert!(values_equal(&s, "objectClass", b"person", b"2.5.6.6"));
+        assert!(values_equal(&s, "favouriteColour", b"Blue", b"blue"));
+        assert!(!values_equal(&s, "userPassword", b"Secret", b"secret"));
+        assert!(!values_equal(
+            &s,
+            "mail",
+            b"a@example.com",
+            b"b@example.com"
+        ));
     }
 
     #[test]

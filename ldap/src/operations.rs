@@ -110,7 +110,7 @@ pub(crate) fn bind<D: Directory>(
             (result(LdapResultCode::Success, ""), session, policy)
         }
         Err(e) => {
-            let policy = e.password_policy.clone().map(PolicyResponse::Error);
+            let policy = e.password_policy.map(PolicyResponse::Error);
             (error_result(e), shared.directory.anonymous(client), policy)
         }
     }

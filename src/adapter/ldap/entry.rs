@@ -4,7 +4,7 @@ use rollcall_ldap::{Dn, Entry};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::schema::{ACCOUNT_CLASS, PERSON_CLASS, ROLE_CLASS, SERVICE_CLASS};
+use super::schema::{SERVICE_CLASS, branch_classes};
 use super::tree::{Branch, Tree};
 use crate::model::{Account, CustomAttributes, PrincipalKind, Role, User};
 use crate::service::{References, Result};
@@ -183,18 +183,14 @@ pub fn user_entry(
     let structural;
     if user.kind.is_service_account() {
         structural = SERVICE_CLASS;
-        e.add("objectClass", || ["top", SERVICE_CLASS, PERSON_CLASS]);
+        e.add("objectClass", || {
+            branch_classes(Branch::Services).iter().copied()
+        });
         e.add("cn", || [user.user_name.as_str()]);
     } else {
         structural = "inetOrgPerson";
         e.add("objectClass", || {
-            [
-                "top",
-                "person",
-                "organizationalPerson",
-                "inetOrgPerson",
-                PERSON_CLASS,
-            ]
+            branch_classes(Branch::People).iter().copied()
         });
         e.add("uid", || [user.user_name.as_str()]);
         e.add("cn", || {
@@ -328,7 +324,7 @@ pub fn role_entry(tree: &Tree, role: &Role, members: Option<Vec<String>>) -> Ent
     let dn = tree.record_dn(Branch::Roles, &role.name);
     let mut e = Entry::new(dn.clone());
     e.add("entryDN", [dn.to_string()]);
-    e.add("objectClass", ["top", "groupOfNames", ROLE_CLASS]);
+    e.add("objectClass", branch_classes(Branch::Roles).iter().copied());
     e.add("cn", [role.name.as_str()]);
     e.add(
         "description",
@@ -351,7 +347,10 @@ pub fn account_entry(tree: &Tree, account: &Account, refs: &mut References<'_>) 
     let dn = tree.record_dn(Branch::Accounts, &account.name);
     let mut e = Entry::new(dn.clone());
     e.add("entryDN", [dn.to_string()]);
-    e.add("objectClass", ["top", "organization", ACCOUNT_CLASS]);
+    e.add(
+        "objectClass",
+        branch_classes(Branch::Accounts).iter().copied(),
+    );
     e.add("o", [account.name.as_str()]);
     if let Some(parent) = account.parent
         && let Some(name) = refs.account(parent)?

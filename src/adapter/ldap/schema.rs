@@ -4,6 +4,7 @@
 
 use rollcall_ldap::schema::{AttributeType, ClassKind, ObjectClass, Schema, syntax};
 
+use super::tree::Branch;
 use crate::model::{CustomAttributes, CustomType};
 
 const ARC: &str = "2.25.104407426530722504815627489726072451425";
@@ -28,6 +29,24 @@ pub const PERSON_CLASS: &str = "rollcallPerson";
 pub const ROLE_CLASS: &str = "rollcallRole";
 pub const ACCOUNT_CLASS: &str = "rollcallAccount";
 pub const SERVICE_CLASS: &str = "applicationProcess";
+
+/// The object classes of every entry in `branch`. They follow from the branch, not from what
+/// a client wrote: an add names some of them (the rest are implied), a modify can only say
+/// them again.
+pub fn branch_classes(branch: Branch) -> &'static [&'static str] {
+    match branch {
+        Branch::People => &[
+            "top",
+            "person",
+            "organizationalPerson",
+            "inetOrgPerson",
+            PERSON_CLASS,
+        ],
+        Branch::Services => &["top", SERVICE_CLASS, PERSON_CLASS],
+        Branch::Roles => &["top", "groupOfNames", ROLE_CLASS],
+        Branch::Accounts => &["top", "organization", ACCOUNT_CLASS],
+    }
+}
 
 /// The standard schema, Rollcall's additions, and the custom attributes of the config (so the
 /// subschema entry lists them and filters match them by their type).

@@ -1,13 +1,25 @@
 //! LDAP writes mapped onto the same service operations SCIM uses: add creates, modify changes
 //! under the same rules (license checks on `active`), delete anonymises a user (there is no hard
-//! delete), modifyDN renames. Attribute names are matched case-insensitively.
+//! delete), modifyDN renames. Attribute names are matched case-insensitively, values by their
+//! attribute's equality rule.
+//!
+//! A write either changes what it asks for or is refused with the result code RFC 4511 gives
+//! the reason: nothing a client sends is dropped in silence. What Rollcall derives rather than
+//! stores (object classes, `principalKind`, a role's type) may be said again as it is, and is
+//! refused when a write would change it.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
+
+use rollcall_ldap::filter::values_equal;
+use rollcall_ldap::schema::ClassKind;
 use rollcall_ldap::{
-    AddRequest, Dn, LdapError, LdapResultCode as Code, Modification, ModifyDnRequest, ModifyOp,
-    ModifyRequest, PasswordModified, PasswordModify,
+    AddRequest, Attribute, Dn, LdapError, LdapResultCode as Code, Modification, ModifyDnRequest,
+    ModifyOp, ModifyRequest, PasswordModified, PasswordModify, Schema,
 };
 
 use super::error::ldap_error;
+use super::schema::branch_classes;
 use super::tree::{Branch, Target};
 use super::{LdapDirectory, LdapSession};
 use crate::model::{
@@ -50,11 +62,98 @@ fn boolean(value: Option<String>, attr: &str) -> Result<Option<bool>, LdapError>
     }
 }
 
+fn boolean_value(b: bool) -> String {
+    if b { "TRUE" } else { "FALSE" }.to_owned()
+}
+
 fn undefined(attr: &str) -> LdapError {
     LdapError::new(
         Code::UndefinedAttributeType,
-        format!("{attr} cannot be written here"),
+        format!("{attr} is not an attribute type of this directory (see cn=subschema)"),
     )
+}
+
+/// attributeOrValueExists: the value is there already (RFC 4511 §4.6 add).
+fn exists(attr: &str, value: &str) -> LdapError {
+    LdapError::new(
+        Code::AttributeOrValueExists,
+        format!("{attr}: value {value:?} is already present"),
+    )
+}
+
+/// noSuchAttribute: a delete names a value the entry does not hold.
+fn no_such_value(attr: &str, value: &str) -> LdapError {
+    LdapError::new(
+        Code::NoSuchAttribute,
+        format!("{attr}: value {value:?} is not present"),
+    )
+}
+
+/// noSuchAttribute: a delete of a whole attribute the entry does not have.
+fn no_such_attribute(attr: &str) -> LdapError {
+    LdapError::new(
+        Code::NoSuchAttribute,
+        format!("{attr}: the entry has no value to delete"),
+    )
+}
+
+/// attributeOrValueExists, as for a value that is there: a single-valued attribute takes an
+/// add only while it is empty (a replace changes its value).
+fn occupied(attr: &str) -> LdapError {
+    LdapError::new(
+        Code::AttributeOrValueExists,
+        format!("{attr} is single-valued and already has a value: replace it, or delete it first"),
+    )
+}
+
+fn no_increment(attr: &str) -> LdapError {
+    LdapError::new(
+        Code::ConstraintViolation,
+        format!("{attr}: increment is not supported (no Rollcall attribute is a counter)"),
+    )
+}
+
+/// A value comparison by `attr`'s equality rule (case-insensitive for directory strings,
+/// ignoring spaces and hyphens for telephone numbers, by OID for object classes).
+fn equality<'a>(schema: &'a Schema, attr: &'a str) -> impl Fn(&str, &str) -> bool + 'a {
+    move |a, b| values_equal(schema, attr, a.as_bytes(), b.as_bytes())
+}
+
+/// Why an attribute an entry does not take from clients is refused, by what the subschema
+/// says of it: one the server maintains is constraintViolation ("no user modification", as
+/// OpenLDAP words it), one no class of the entry allows objectClassViolation, one that is
+/// allowed but that Rollcall does not store unwillingToPerform, and only one the subschema
+/// does not define undefinedAttributeType.
+fn unwritable(schema: &Schema, branch: Branch, attr: &str) -> LdapError {
+    let Some(at) = schema.attribute(attr) else {
+        return undefined(attr);
+    };
+    if at.no_user_modification {
+        return LdapError::new(
+            Code::ConstraintViolation,
+            format!("{attr} is maintained by the server: no user modification allowed"),
+        );
+    }
+    let allowed = branch_classes(branch)
+        .iter()
+        .filter_map(|c| schema.object_class(c))
+        .flat_map(|c| c.must.iter().chain(&c.may))
+        .any(|n| schema.same_attribute(n, attr));
+    if allowed {
+        LdapError::unwilling(format!(
+            "{attr} is not stored by Rollcall on entries under ou={}",
+            branch.ou()
+        ))
+    } else {
+        LdapError::new(
+            Code::ObjectClassViolation,
+            format!(
+                "{attr} is not allowed on entries under ou={} ({})",
+                branch.ou(),
+                branch_classes(branch).join(", ")
+            ),
+        )
+    }
 }
 
 /// Target of a write: must name a record.
@@ -67,6 +166,265 @@ fn record(dir: &LdapDirectory, dn: &Dn) -> Result<(Branch, String), LdapError> {
         )),
         Target::Outside => Err(LdapError::no_such_object()),
     }
+}
+
+/// RFC 4511 §4.7: each attribute of an added entry is listed once (as OpenLDAP says it,
+/// attributeOrValueExists for one "provided more than once"), each with at least one value
+/// (`vals SET SIZE (1..MAX)`: a protocolError otherwise).
+fn check_add_attributes(schema: &Schema, attrs: &[Attribute]) -> Result<(), LdapError> {
+    for (i, a) in attrs.iter().enumerate() {
+        if a.values.is_empty() {
+            return Err(LdapError::new(
+                Code::ProtocolError,
+                format!("{}: an added attribute needs at least one value", a.name),
+            ));
+        }
+        if attrs[..i]
+            .iter()
+            .any(|b| schema.same_attribute(&a.name, &b.name))
+        {
+            return Err(LdapError::new(
+                Code::AttributeOrValueExists,
+                format!(
+                    "{} is listed more than once: list each attribute once, with all its values",
+                    a.name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The objectClass of an added entry: required, naming only classes that entries of the
+/// branch have, a structural one among them (the entry gets the branch's classes, so
+/// `inetOrgPerson` alone is enough for a person).
+fn check_add_classes(
+    schema: &Schema,
+    branch: Branch,
+    attrs: &[Attribute],
+) -> Result<(), LdapError> {
+    let classes = branch_classes(branch);
+    let violation = |why: String| {
+        LdapError::new(
+            Code::ObjectClassViolation,
+            format!(
+                "{why}: entries under ou={} are {}",
+                branch.ou(),
+                classes.join(", ")
+            ),
+        )
+    };
+    let Some(attribute) = attrs
+        .iter()
+        .find(|a| schema.same_attribute(&a.name, "objectClass"))
+    else {
+        return Err(violation("the entry has no objectClass".into()));
+    };
+    let values = text(&attribute.values, &attribute.name)?;
+    let same = equality(schema, "objectClass");
+    if let Some(other) = values.iter().find(|v| !classes.iter().any(|c| same(c, v))) {
+        return Err(violation(format!(
+            "objectClass {other:?} is not allowed here"
+        )));
+    }
+    let structural = values.iter().any(|v| {
+        schema
+            .object_class(v)
+            .is_some_and(|c| c.kind == ClassKind::Structural)
+    });
+    if !structural {
+        return Err(violation("no structural object class is named".into()));
+    }
+    Ok(())
+}
+
+/// RFC 4511 §4.6: an add lists the values it adds (OpenLDAP answers protocolError to one that
+/// does not); and no attribute of a Rollcall entry is a counter to increment (RFC 4525).
+fn check_modifications(changes: &[Modification]) -> Result<(), LdapError> {
+    for Modification { op, attribute } in changes {
+        match op {
+            ModifyOp::Add if attribute.values.is_empty() => {
+                return Err(LdapError::new(
+                    Code::ProtocolError,
+                    format!("add: {} lists no values", attribute.name),
+                ));
+            }
+            ModifyOp::Increment => return Err(no_increment(&attribute.name)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Applies one modification to the values an attribute has now (RFC 4511 §4.6), `same` being
+/// its equality rule: adding a value that is there is attributeOrValueExists, as is adding to
+/// a `single`-valued attribute that has a value; deleting a value that is not there, or a
+/// whole attribute that has none, is noSuchAttribute.
+fn modified_values(
+    attr: &str,
+    current: Vec<String>,
+    op: ModifyOp,
+    values: &[String],
+    single: bool,
+    same: &dyn Fn(&str, &str) -> bool,
+) -> Result<Vec<String>, LdapError> {
+    let out = match op {
+        ModifyOp::Replace => {
+            let mut out: Vec<String> = Vec::new();
+            for v in values {
+                if out.iter().any(|c| same(c, v)) {
+                    return Err(exists(attr, v));
+                }
+                out.push(v.clone());
+            }
+            out
+        }
+        ModifyOp::Add if single && !current.is_empty() => {
+            return Err(match values.iter().find(|v| same(&current[0], v)) {
+                Some(v) => exists(attr, v),
+                None => occupied(attr),
+            });
+        }
+        ModifyOp::Add => {
+            let mut out = current;
+            for v in values {
+                if out.iter().any(|c| same(c, v)) {
+                    return Err(exists(attr, v));
+                }
+                out.push(v.clone());
+            }
+            out
+        }
+        ModifyOp::Delete if values.is_empty() => {
+            if current.is_empty() {
+                return Err(no_such_attribute(attr));
+            }
+            Vec::new()
+        }
+        ModifyOp::Delete => {
+            let mut out = current;
+            for v in values {
+                let before = out.len();
+                out.retain(|c| !same(c, v));
+                if out.len() == before {
+                    return Err(no_such_value(attr, v));
+                }
+            }
+            out
+        }
+        ModifyOp::Increment => return Err(no_increment(attr)),
+    };
+    if single && out.len() > 1 {
+        return Err(LdapError::new(
+            Code::ConstraintViolation,
+            format!("{attr} is single-valued"),
+        ));
+    }
+    Ok(out)
+}
+
+/// A modification of a single-valued attribute the record keeps as one optional value.
+fn single_value(
+    attr: &str,
+    current: Option<String>,
+    op: ModifyOp,
+    values: &[String],
+    same: &dyn Fn(&str, &str) -> bool,
+) -> Result<Option<String>, LdapError> {
+    let new = modified_values(attr, current.into_iter().collect(), op, values, true, same)?;
+    Ok(new.into_iter().next())
+}
+
+/// A modification of an attribute Rollcall derives rather than stores (objectClass,
+/// `principalKind`, a role's `roleType`, a name that is the RDN): saying again what the entry
+/// holds changes nothing and is accepted, a value that is there or missing gets RFC 4511's
+/// code as anywhere else, and whatever would change it is `refused` rather than dropped.
+fn restated(
+    attr: &str,
+    current: &[String],
+    op: ModifyOp,
+    values: &[String],
+    same: &dyn Fn(&str, &str) -> bool,
+    refused: impl FnOnce() -> LdapError,
+) -> Result<(), LdapError> {
+    let new = modified_values(attr, current.to_vec(), op, values, false, same)?;
+    let unchanged =
+        new.len() == current.len() && current.iter().all(|c| new.iter().any(|n| same(c, n)));
+    if unchanged { Ok(()) } else { Err(refused()) }
+}
+
+/// `values` with the superclasses they imply (`inetOrgPerson` brings `person`), each once.
+fn with_superclasses(schema: &Schema, values: &[String]) -> Vec<String> {
+    let same = equality(schema, "objectClass");
+    let mut out: Vec<String> = Vec::new();
+    let mut todo: Vec<String> = values.to_vec();
+    while let Some(v) = todo.pop() {
+        if out.iter().any(|o| same(o, &v)) {
+            continue;
+        }
+        if let Some(class) = schema.object_class(&v) {
+            todo.extend(class.superiors.iter().cloned());
+        }
+        out.push(v);
+    }
+    out
+}
+
+/// A modification of objectClass, which the branch fixes: a replace may say the classes again
+/// (superclasses implied), anything that would add or remove one is objectClassViolation.
+fn object_class_change(
+    schema: &Schema,
+    branch: Branch,
+    op: ModifyOp,
+    values: &[String],
+) -> Result<(), LdapError> {
+    let classes = branch_classes(branch);
+    let current: Vec<String> = classes.iter().map(|c| (*c).to_owned()).collect();
+    let values = match op {
+        ModifyOp::Replace => with_superclasses(schema, values),
+        _ => values.to_vec(),
+    };
+    restated(
+        "objectClass",
+        &current,
+        op,
+        &values,
+        &equality(schema, "objectClass"),
+        || {
+            LdapError::new(
+                Code::ObjectClassViolation,
+                format!(
+                    "objectClass of entries under ou={} is fixed ({}): it cannot be changed",
+                    branch.ou(),
+                    classes.join(", ")
+                ),
+            )
+        },
+    )
+}
+
+/// A modification of the attribute that names the entry (its RDN): said again it is accepted,
+/// a change is notAllowedOnRDN, since a rename is a Modify DN.
+fn rdn_change(
+    schema: &Schema,
+    attr: &str,
+    name: &str,
+    op: ModifyOp,
+    values: &[String],
+) -> Result<(), LdapError> {
+    restated(
+        attr,
+        &[name.to_owned()],
+        op,
+        values,
+        &equality(schema, attr),
+        || {
+            LdapError::new(
+                Code::NotALlowedOnRDN,
+                format!("{attr} is the entry's name (its RDN): rename the entry with Modify DN"),
+            )
+        },
+    )
 }
 
 impl LdapDirectory {
@@ -83,7 +441,6 @@ impl LdapDirectory {
             .account_by_name(actor, name)
             .map_err(ldap_error)
     }
-
     fn dn_reference(&self, actor: &Actor, value: &str, want: Branch) -> Result<DnRef, LdapError> {
         let bad = || {
             LdapError::new(
@@ -140,13 +497,48 @@ enum DnRef {
     Account(AccountId),
 }
 
+/// A value of `manager`, `account` or `parentAccount` as the client wrote it, with the record
+/// it names: DN values are compared as records, so any spelling of a DN is the same value.
+/// `record` is `None` only in a delete, for a DN that names no record: nobody's value.
+struct Reference<T> {
+    dn: String,
+    record: Option<T>,
+}
+
+/// A modification of a single-valued DN attribute (RFC 4511 §4.6): an add only while it is
+/// empty, a delete only of the value it holds, or of all of it when no value is given.
+fn single_reference<T: Copy + PartialEq>(
+    attr: &str,
+    current: Option<T>,
+    op: ModifyOp,
+    value: Option<&Reference<T>>,
+) -> Result<Option<T>, LdapError> {
+    let Some(Reference { dn, record }) = value else {
+        return match (op, current) {
+            (ModifyOp::Delete, None) => Err(no_such_attribute(attr)),
+            // An add lists values (`check_modifications`).
+            (ModifyOp::Add, _) => Ok(current),
+            _ => Ok(None),
+        };
+    };
+    match op {
+        ModifyOp::Replace => Ok(*record),
+        ModifyOp::Add if current.is_some() && *record == current => Err(exists(attr, dn)),
+        ModifyOp::Add if current.is_some() => Err(occupied(attr)),
+        ModifyOp::Add => Ok(*record),
+        ModifyOp::Delete if current.is_some() && *record == current => Ok(None),
+        ModifyOp::Delete => Err(no_such_value(attr, dn)),
+        ModifyOp::Increment => Err(no_increment(attr)),
+    }
+}
+
 /// One attribute change to a user, with references already resolved.
 enum UserChange {
     Set(UserField, Vec<String>),
     /// A custom attribute (`[custom_attributes]`), by its LDAP name.
     Custom(CustomAttribute, Vec<String>),
-    Manager(Option<UserId>),
-    Account(Option<AccountId>),
+    Manager(Option<Reference<UserId>>),
+    Account(Option<Reference<AccountId>>),
 }
 
 #[derive(Clone, Copy)]
@@ -188,11 +580,32 @@ fn user_field(attr: &str) -> Option<UserField> {
     })
 }
 
-/// Attributes clients send that the record does not store (derived or fixed).
-fn ignored(attr: &str) -> bool {
+/// The attribute a field is written as (for its equality rule and in messages).
+fn field_attribute(field: UserField) -> &'static str {
+    use UserField as F;
+    match field {
+        F::GivenName => "givenName",
+        F::Sn => "sn",
+        F::DisplayName => "displayName",
+        F::Mail => "mail",
+        F::Telephone => "telephoneNumber",
+        F::Mobile => "mobile",
+        F::Title => "title",
+        F::EmployeeNumber => "employeeNumber",
+        F::EmployeeType => "employeeType",
+        F::Department => "departmentNumber",
+        F::Organization => "o",
+        F::PreferredLanguage => "preferredLanguage",
+        F::LicenseType => "licenseType",
+        F::Active => "active",
+    }
+}
+
+/// The record keeps one value of every field but these.
+fn multi_valued(field: UserField) -> bool {
     matches!(
-        attr.to_ascii_lowercase().as_str(),
-        "objectclass" | "uid" | "principalkind"
+        field,
+        UserField::Mail | UserField::Telephone | UserField::Mobile
     )
 }
 
@@ -292,59 +705,54 @@ fn current_values(user: &User, field: UserField) -> Vec<String> {
     }
 }
 
-/// Applies an LDAP modification list to the values a field has now.
-fn modified_values(
-    current: Vec<String>,
+/// A reference in a change: resolved for an add or replace (a DN that names nothing is refused
+/// there), and for a delete only compared, so that a DN naming nothing is just not the value.
+fn reference<T>(
     op: ModifyOp,
     values: &[String],
-) -> crate::service::Result<Vec<String>> {
-    Ok(match op {
-        ModifyOp::Replace => values.to_vec(),
-        ModifyOp::Add => {
-            let mut out = current;
-            for v in values {
-                if out.iter().any(|c| c.eq_ignore_ascii_case(v)) {
-                    return Err(ServiceError::Invalid {
-                        field: "attribute",
-                        reason: format!("value {v:?} already present"),
-                    });
-                }
-                out.push(v.clone());
-            }
-            out
-        }
-        ModifyOp::Delete if values.is_empty() => Vec::new(),
-        ModifyOp::Delete => {
-            let mut out = current;
-            for v in values {
-                let before = out.len();
-                out.retain(|c| !c.eq_ignore_ascii_case(v));
-                if out.len() == before {
-                    return Err(ServiceError::Invalid {
-                        field: "attribute",
-                        reason: format!("value {v:?} not present"),
-                    });
-                }
-            }
-            out
-        }
-        ModifyOp::Increment => {
-            return Err(ServiceError::Invalid {
-                field: "attribute",
-                reason: "increment is not supported on this attribute".into(),
-            });
-        }
+    attr: &str,
+    resolve: impl Fn(&str) -> Result<T, LdapError>,
+) -> Result<Option<Reference<T>>, LdapError> {
+    let Some(dn) = single(values, attr)? else {
+        return Ok(None);
+    };
+    let record = match op {
+        ModifyOp::Delete => resolve(&dn).ok(),
+        _ => Some(resolve(&dn)?),
+    };
+    Ok(Some(Reference { dn, record }))
+}
+
+/// A principal's kind decides its branch and how it signs in: set when it is created (a
+/// service account under ou=services), never by a modify, which may only say it again.
+fn principal_kind_change(
+    schema: &Schema,
+    kind: PrincipalKind,
+    op: ModifyOp,
+    values: &[String],
+) -> Result<(), LdapError> {
+    let attr = "principalKind";
+    let kind = kind.as_str();
+    let same = equality(schema, attr);
+    restated(attr, &[kind.to_owned()], op, values, &same, || {
+        LdapError::new(
+            Code::ConstraintViolation,
+            format!("principalKind is {kind} and cannot be changed: it is set when created"),
+        )
     })
 }
 
-/// `rdn` is the userName the entry's DN names: `uid`, which is that name, can only be said
-/// again, not changed here (a rename is a Modify DN).
+/// The changes a modify (or an add, as replaces on a new record) makes to `user`, resolved.
+/// `uid` (a service's `cn`), which is the user's name, can only be said again, not changed
+/// here (a rename is a Modify DN); objectClass and `principalKind` likewise.
 fn user_changes(
     dir: &LdapDirectory,
     actor: &Actor,
-    rdn: &str,
+    user: &User,
     changes: &[Modification],
 ) -> Result<Vec<(ModifyOp, UserChange)>, LdapError> {
+    let schema = &*dir.schema;
+    let branch = super::entry::user_branch(user);
     let mut out = Vec::new();
     for Modification { op, attribute } in changes {
         let name = attribute.name.as_str();
@@ -354,7 +762,7 @@ fn user_changes(
                 let same = matches!(op, ModifyOp::Replace | ModifyOp::Add)
                     && values
                         .iter()
-                        .all(|v| crate::model::fold(v) == crate::model::fold(rdn));
+                        .all(|v| crate::model::fold(v) == crate::model::fold(&user.user_name));
                 if !same {
                     return Err(LdapError::new(
                         Code::NotALlowedOnRDN,
@@ -363,15 +771,25 @@ fn user_changes(
                 }
                 continue;
             }
-            "manager" => UserChange::Manager(match (op, single(&values, name)?) {
-                (ModifyOp::Delete, _) | (_, None) => None,
-                (_, Some(v)) => Some(dir.user_ref(actor, &v)?),
-            }),
-            "account" => UserChange::Account(match (op, single(&values, name)?) {
-                (ModifyOp::Delete, _) | (_, None) => None,
-                (_, Some(v)) => Some(dir.account_ref(actor, &v)?),
-            }),
-            _ if ignored(name) => continue,
+            "manager" => {
+                UserChange::Manager(reference(*op, &values, name, |v| dir.user_ref(actor, v))?)
+            }
+            "account" => UserChange::Account(reference(*op, &values, name, |v| {
+                dir.account_ref(actor, v)
+            })?),
+            "objectclass" => {
+                object_class_change(schema, branch, *op, &values)?;
+                continue;
+            }
+            "principalkind" => {
+                principal_kind_change(schema, user.kind, *op, &values)?;
+                continue;
+            }
+            // A service account's cn is its name, as uid is a person's.
+            "cn" | "commonname" if branch == Branch::Services => {
+                rdn_change(schema, name, &user.user_name, *op, &values)?;
+                continue;
+            }
             "userpassword" => {
                 return Err(LdapError::unwilling(
                     "change userPassword on its own, or with the Password Modify operation",
@@ -385,7 +803,10 @@ fn user_changes(
                         .attributes
                         .iter()
                         .find(|a| a.ldap_name().eq_ignore_ascii_case(name));
-                    UserChange::Custom(declared.ok_or_else(|| undefined(name))?.clone(), values)
+                    match declared {
+                        Some(declared) => UserChange::Custom(declared.clone(), values),
+                        None => return Err(unwritable(schema, branch, name)),
+                    }
                 }
             },
         };
@@ -398,31 +819,66 @@ fn apply_user_changes(
     user: &mut User,
     changes: &[(ModifyOp, UserChange)],
     custom: &CustomAttributes,
-) -> crate::service::Result<()> {
+    schema: &Schema,
+) -> Result<(), LdapError> {
     for (op, change) in changes {
         match change {
-            UserChange::Manager(m) => user.manager = *m,
-            UserChange::Account(a) => user.account = *a,
+            UserChange::Manager(m) => {
+                user.manager = single_reference("manager", user.manager, *op, m.as_ref())?;
+            }
+            UserChange::Account(a) => {
+                user.account = single_reference("account", user.account, *op, a.as_ref())?;
+            }
             UserChange::Custom(attribute, values) => {
+                let name = attribute.ldap_name();
                 let key = custom.key(attribute);
                 let current = user
                     .extensions
                     .get(&key)
                     .map(super::entry::ldap_values)
                     .unwrap_or_default();
-                let new = modified_values(current, *op, values)?;
-                match custom_value(attribute, &new)? {
+                let same = equality(schema, name);
+                let single = !attribute.multi_valued;
+                let new = modified_values(name, current, *op, values, single, &same)?;
+                match custom_value(attribute, &new).map_err(ldap_error)? {
                     Some(value) => user.extensions.insert(key, value),
                     None => user.extensions.remove(&key),
                 };
             }
             UserChange::Set(field, values) => {
-                let new = modified_values(current_values(user, *field), *op, values)?;
-                set_field(user, *field, &new)?;
+                let name = field_attribute(*field);
+                let current = current_values(user, *field);
+                let single = !multi_valued(*field);
+                let new =
+                    modified_values(name, current, *op, values, single, &equality(schema, name))?;
+                set_field(user, *field, &new).map_err(ldap_error)?;
             }
         }
     }
     Ok(())
+}
+
+/// Changes `user` in one step. The service's change function can only fail with a
+/// `ServiceError`, so an LDAP refusal inside it (a value that is there, or is not) is kept
+/// aside and answered with its own result code rather than as constraintViolation.
+fn update_user(
+    dir: &LdapDirectory,
+    actor: &Actor,
+    id: UserId,
+    change: impl Fn(&mut User) -> Result<(), LdapError>,
+) -> Result<(), LdapError> {
+    let refused = RefCell::new(None);
+    dir.service
+        .update_user(actor, id, None, |u| {
+            refused.replace(None);
+            change(u).map_err(|e| {
+                let reason = e.message.clone();
+                refused.replace(Some(e));
+                ServiceError::invalid("LDAP modify", reason)
+            })
+        })
+        .map(drop)
+        .map_err(|e| refused.take().unwrap_or_else(|| ldap_error(e)))
 }
 
 /// LDAP values as the JSON value a custom attribute of this type holds (`None`: no value).
@@ -478,9 +934,15 @@ pub(super) fn add(
 ) -> Result<(), LdapError> {
     let (branch, name) = record(dir, &request.dn)?;
     let attrs = &request.attributes;
+    let schema = &*dir.schema;
+    check_add_attributes(schema, attrs)?;
+    check_add_classes(schema, branch, attrs)?;
+    // Checked above: the entry gets the branch's classes.
+    let attrs = attrs
+        .iter()
+        .filter(|a| !schema.same_attribute(&a.name, "objectClass"));
     match branch {
         Branch::People | Branch::Services => {
-            let rdn = name.clone();
             let mut user = User::new(name);
             if branch == Branch::Services {
                 user.kind = PrincipalKind::Bind;
@@ -510,9 +972,8 @@ pub(super) fn add(
                     });
                 }
             }
-            let changes = user_changes(dir, actor, &rdn, &changes)?;
-            apply_user_changes(&mut user, &changes, &dir.service.policy().custom)
-                .map_err(ldap_error)?;
+            let changes = user_changes(dir, actor, &user, &changes)?;
+            apply_user_changes(&mut user, &changes, &dir.service.policy().custom, schema)?;
             // A hash exported by another directory (a migration from OpenLDAP) is stored with
             // the user, in one step.
             match password.take_if(|p| crate::password::looks_like_hash(p)) {
@@ -542,11 +1003,19 @@ pub(super) fn add(
                     "description" => role.settings.description = single(&values, &a.name)?,
                     "member" => {
                         for v in &values {
-                            members.push(dir.user_ref(actor, v)?);
+                            let id = dir.user_ref(actor, v)?;
+                            if members.contains(&id) {
+                                return Err(exists(&a.name, v));
+                            }
+                            members.push(id);
                         }
                     }
-                    "objectclass" | "cn" => {}
-                    other => return Err(undefined(other)),
+                    // A new role is not the Administrator System Role: saying so is harmless.
+                    "administrator" => {
+                        role_administrator(schema, false, ModifyOp::Replace, &values)?
+                    }
+                    "cn" => {}
+                    _ => return Err(unwritable(schema, branch, &a.name)),
                 }
             }
             dir.service
@@ -569,8 +1038,8 @@ pub(super) fn add(
                         account.licensed =
                             boolean(single(&values, &a.name)?, &a.name)?.unwrap_or(false)
                     }
-                    "objectclass" | "o" => {}
-                    other => return Err(undefined(other)),
+                    "o" => {}
+                    _ => return Err(unwritable(schema, branch, &a.name)),
                 }
             }
             dir.service
@@ -581,12 +1050,105 @@ pub(super) fn add(
     }
 }
 
+/// The Administrator System Role flag is set where administrators are managed (SCIM, the
+/// admin UI), never over LDAP: a write may only say it again.
+fn role_administrator(
+    schema: &Schema,
+    current: bool,
+    op: ModifyOp,
+    values: &[String],
+) -> Result<(), LdapError> {
+    let attr = "administrator";
+    restated(
+        attr,
+        &[boolean_value(current)],
+        op,
+        values,
+        &equality(schema, attr),
+        || {
+            LdapError::new(
+                Code::ConstraintViolation,
+                "administrator cannot be changed over LDAP: make a role the Administrator System \
+             Role with SCIM or the admin UI",
+            )
+        },
+    )
+}
+
+/// A role's type decides who may hold it and what it may be granted, so it is set when the
+/// role is created (or with SCIM), not by an LDAP modify: a modify may only say it again.
+fn role_type(
+    schema: &Schema,
+    current: Option<RoleType>,
+    op: ModifyOp,
+    values: &[String],
+) -> Result<(), LdapError> {
+    let attr = "roleType";
+    let current: Vec<String> = current.iter().map(|t| t.as_str().to_owned()).collect();
+    restated(attr, &current, op, values, &equality(schema, attr), || {
+        LdapError::new(
+            Code::ConstraintViolation,
+            "roleType cannot be changed over LDAP: it is set when the role is created (or \
+             with SCIM)",
+        )
+    })
+}
+
+/// One modification of a role's `member` values, which are compared as the users they name:
+/// adding a member is attributeOrValueExists, deleting a non-member noSuchAttribute.
+fn member_change(
+    dir: &LdapDirectory,
+    actor: &Actor,
+    members: &mut HashSet<UserId>,
+    op: ModifyOp,
+    values: &[String],
+) -> Result<(), LdapError> {
+    let attr = "member";
+    match op {
+        ModifyOp::Replace => {
+            let mut new = HashSet::new();
+            for v in values {
+                if !new.insert(dir.user_ref(actor, v)?) {
+                    return Err(exists(attr, v));
+                }
+            }
+            *members = new;
+        }
+        ModifyOp::Add => {
+            for v in values {
+                if !members.insert(dir.user_ref(actor, v)?) {
+                    return Err(exists(attr, v));
+                }
+            }
+        }
+        ModifyOp::Delete if values.is_empty() => {
+            if members.is_empty() {
+                return Err(no_such_attribute(attr));
+            }
+            members.clear();
+        }
+        ModifyOp::Delete => {
+            for v in values {
+                // A DN that names no user is no member either.
+                let held = dir.user_ref(actor, v).is_ok_and(|id| members.remove(&id));
+                if !held {
+                    return Err(no_such_value(attr, v));
+                }
+            }
+        }
+        ModifyOp::Increment => return Err(no_increment(attr)),
+    }
+    Ok(())
+}
+
 pub(super) fn modify(
     dir: &LdapDirectory,
     actor: &Actor,
     request: ModifyRequest,
 ) -> Result<(), LdapError> {
     let (branch, name) = record(dir, &request.dn)?;
+    check_modifications(&request.changes)?;
+    let schema = &*dir.schema;
     match branch {
         Branch::People | Branch::Services => {
             let user = dir.user_named(actor, &name)?;
@@ -623,59 +1185,48 @@ pub(super) fn modify(
                     .map(drop)
                     .map_err(ldap_error);
             }
-            let changes = user_changes(dir, actor, &name, &request.changes)?;
+            let changes = user_changes(dir, actor, &user, &request.changes)?;
             let custom = std::sync::Arc::clone(&dir.service.policy().custom);
-            dir.service
-                .update_user(actor, user.id, None, |u| {
-                    apply_user_changes(u, &changes, &custom)
-                })
-                .map(drop)
-                .map_err(ldap_error)
+            update_user(dir, actor, user.id, |u| {
+                apply_user_changes(u, &changes, &custom, schema)
+            })
         }
         Branch::Roles => {
             let role = dir.role_named(actor, &name)?;
-            let mut add = Vec::new();
-            let mut remove = Vec::new();
+            // The members are read only for a modify of them (a large role is a long read).
+            let of_members = |m: &Modification| m.attribute.name.eq_ignore_ascii_case("member");
+            let current: HashSet<UserId> = if request.changes.iter().any(of_members) {
+                dir.service
+                    .role_members(actor, role.id)
+                    .map_err(ldap_error)?
+                    .into_iter()
+                    .collect()
+            } else {
+                HashSet::new()
+            };
+            let mut members = current.clone();
             let mut replaced = role.clone();
             for Modification { op, attribute } in &request.changes {
-                let values = text(&attribute.values, &attribute.name)?;
-                match attribute.name.to_ascii_lowercase().as_str() {
-                    "member" => {
-                        let ids = values
-                            .iter()
-                            .map(|v| dir.user_ref(actor, v))
-                            .collect::<Result<Vec<_>, _>>()?;
-                        match op {
-                            ModifyOp::Add => add.extend(ids),
-                            ModifyOp::Delete if ids.is_empty() => remove.extend(
-                                dir.service
-                                    .role_members(actor, role.id)
-                                    .map_err(ldap_error)?,
-                            ),
-                            ModifyOp::Delete => remove.extend(ids),
-                            ModifyOp::Replace => {
-                                let current = dir
-                                    .service
-                                    .role_members(actor, role.id)
-                                    .map_err(ldap_error)?;
-                                remove.extend(current.iter().filter(|c| !ids.contains(c)).copied());
-                                add.extend(ids.into_iter().filter(|i| !current.contains(i)));
-                            }
-                            ModifyOp::Increment => {
-                                return Err(LdapError::unwilling("increment on member"));
-                            }
-                        }
-                    }
+                let attr = attribute.name.as_str();
+                let values = text(&attribute.values, attr)?;
+                match attr.to_ascii_lowercase().as_str() {
+                    "member" => member_change(dir, actor, &mut members, *op, &values)?,
                     "description" => {
-                        replaced.settings.description = match op {
-                            ModifyOp::Delete => None,
-                            _ => single(&values, &attribute.name)?,
-                        };
+                        let old = replaced.settings.description.take();
+                        replaced.settings.description =
+                            single_value(attr, old, *op, &values, &equality(schema, attr))?;
                     }
-                    other if ignored(other) => {}
-                    other => return Err(undefined(other)),
+                    "roletype" => role_type(schema, role.role_type, *op, &values)?,
+                    "administrator" => {
+                        role_administrator(schema, role.administrator, *op, &values)?
+                    }
+                    "objectclass" => object_class_change(schema, branch, *op, &values)?,
+                    "cn" => rdn_change(schema, attr, &role.name, *op, &values)?,
+                    _ => return Err(unwritable(schema, branch, attr)),
                 }
             }
+            let add: Vec<UserId> = members.difference(&current).copied().collect();
+            let remove: Vec<UserId> = current.difference(&members).copied().collect();
             dir.service
                 .change_role(actor, role.id, replaced, &add, &remove)
                 .map(drop)
@@ -685,23 +1236,22 @@ pub(super) fn modify(
             let account = dir.account_named(actor, &name)?;
             let mut replaced = account.clone();
             for Modification { op, attribute } in &request.changes {
-                let values = text(&attribute.values, &attribute.name)?;
-                let value = match op {
-                    ModifyOp::Delete => None,
-                    _ => single(&values, &attribute.name)?,
-                };
-                match attribute.name.to_ascii_lowercase().as_str() {
+                let attr = attribute.name.as_str();
+                let values = text(&attribute.values, attr)?;
+                match attr.to_ascii_lowercase().as_str() {
                     "parentaccount" => {
-                        replaced.parent = match value {
-                            Some(v) => Some(dir.account_ref(actor, &v)?),
-                            None => None,
-                        }
+                        let parent = reference(*op, &values, attr, |v| dir.account_ref(actor, v))?;
+                        replaced.parent =
+                            single_reference(attr, replaced.parent, *op, parent.as_ref())?;
                     }
                     "licensed" => {
-                        replaced.licensed = boolean(value, &attribute.name)?.unwrap_or(false)
+                        let old = Some(boolean_value(replaced.licensed));
+                        let new = single_value(attr, old, *op, &values, &equality(schema, attr))?;
+                        replaced.licensed = boolean(new, attr)?.unwrap_or(false);
                     }
-                    other if ignored(other) => {}
-                    other => return Err(undefined(other)),
+                    "objectclass" => object_class_change(schema, branch, *op, &values)?,
+                    "o" => rdn_change(schema, attr, &account.name, *op, &values)?,
+                    _ => return Err(unwritable(schema, branch, attr)),
                 }
             }
             dir.service
