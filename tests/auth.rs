@@ -903,16 +903,17 @@ async fn totp_enrolment_mfa_binds_and_replays() {
         "{reasons:?}"
     );
 
-    // An admin removes the authenticator; the password alone binds again.
-    let (status, _) = d
-        .call(
-            Method::DELETE,
-            &format!("/auth/totp?user={id}"),
-            Some(&admin),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    // Her own session takes the authenticator off only with her current password: a session
+    // token alone is not enough. Then the password alone binds again.
+    let remove = |body: Option<Value>| d.call(Method::DELETE, "/auth/totp", Some(&fay), body);
+    let (status, body) = remove(None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("password"), "{body}");
+    let (status, body) = remove(Some(json!({"password": "Not-Her-Pass-1"}))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(d.bind("fay", "Fay-Pass-12345").await, 49, "still required");
+    let (status, body) = remove(Some(json!({"password": "Fay-Pass-12345"}))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     assert_eq!(d.bind("fay", "Fay-Pass-12345").await, 0);
 
     // Roles that require MFA: no bind without an authenticator; a REST login gets a session

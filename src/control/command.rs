@@ -714,7 +714,7 @@ pub fn execute(
         }
         Command::User(UserCommand::RemoveMfa { user_name }) => {
             let user = service.user_by_name(&actor, &user_name)?;
-            service.remove_totp(&actor, Some(user.id))?;
+            service.remove_totp(&actor, Some(user.id), None)?;
             writeln!(out, "removed the authenticator of {}", user.user_name)?;
         }
         Command::Token(TokenCommand::Create {

@@ -1,5 +1,5 @@
 //! TOTP enrolment: a user starts it with its own session, proves possession with one code to
-//! turn it on, and it or an administrator (Edit on the user) turns it off.
+//! turn it on, and it (with its password) or an administrator (Edit on the user) turns it off.
 
 use time::OffsetDateTime;
 
@@ -80,12 +80,37 @@ impl Service {
         })
     }
 
-    /// Removes the authenticator of `target` (the caller's own when `None`).
-    pub fn remove_totp(&self, actor: &Actor, target: Option<UserId>) -> Result<()> {
+    /// Removes the authenticator of `target` (the caller's own when `None`). One's own working
+    /// authenticator goes only with one's current `password`: a session token alone (left on
+    /// a shared machine, or stolen) must not be enough to take the second factor off.
+    pub fn remove_totp(
+        &self,
+        actor: &Actor,
+        target: Option<UserId>,
+        password: Option<&str>,
+    ) -> Result<()> {
         let id = match target {
             Some(id) => id,
             None => own_user(actor)?,
         };
+        if actor.principal == Principal::User(id)
+            && self.store.user(id)?.is_some_and(|u| u.has_mfa())
+        {
+            if actor.acting_admin.is_some() {
+                return Err(ServiceError::Forbidden(
+                    "an administrator acting as a user removes its authenticator as itself \
+                     (DELETE /auth/totp?user=ID)"
+                        .into(),
+                ));
+            }
+            let Some(password) = password else {
+                return Err(ServiceError::invalid(
+                    "password",
+                    "removing your own authenticator takes your current password",
+                ));
+            };
+            self.reauthenticate(actor, id, password)?;
+        }
         let subject = self.subject(actor)?;
         self.transact(|tx| {
             let mut user = readable(tx, id)?;

@@ -512,12 +512,28 @@ struct TotpTarget {
     user: Option<String>,
 }
 
+/// The body of `DELETE /auth/totp`: one's current password, for one's own authenticator.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TotpRemoval {
+    password: Option<String>,
+}
+
 async fn totp_remove(
     State(service): State<Service>,
     headers: HeaderMap,
     peer: Peer,
     Query(target): Query<TotpTarget>,
+    body: axum::body::Bytes,
 ) -> RestResult<StatusCode> {
+    // Optional, as an administrator's removal (`?user=ID`) sends none.
+    let removal: TotpRemoval = if body.is_empty() {
+        TotpRemoval::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            RestError::bad_request(format!("the body is {{\"password\": \"…\"}}: {e}"))
+        })?
+    };
     let target = target
         .user
         .map(|u| {
@@ -531,7 +547,7 @@ async fn totp_remove(
         None => SessionUse::OwnAccount,
     };
     as_caller(service, &headers, peer.0, usage, move |s, actor| {
-        s.remove_totp(actor, target)?;
+        s.remove_totp(actor, target, removal.password.as_deref())?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await
