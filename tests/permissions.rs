@@ -822,7 +822,7 @@ fn writes_to_users_out_of_sight_answer_as_for_missing_ones() {
             s.anonymise_user(&me, id, None).unwrap_err(),
             s.unlock_user(&me, id).unwrap_err(),
             s.send_password_link(&me, id).unwrap_err(),
-            s.remove_totp(&me, Some(id)).unwrap_err(),
+            s.remove_totp(&me, Some(id), None).unwrap_err(),
             s.set_password(&me, id, "Whatever-Pass-123").unwrap_err(),
         ];
         for err in answers {
