@@ -174,6 +174,9 @@ pub struct HttpConfig {
     pub trusted_proxies: Vec<crate::model::Network>,
     /// Connections open at once; more wait to be accepted (see `server::connections`).
     pub max_connections: usize,
+    /// Connections one client address may hold; more from it are closed. Trusted proxies
+    /// are held only to `max_connections`.
+    pub max_connections_per_ip: usize,
     /// A connection with nothing read or written for this long is closed.
     pub idle_timeout_seconds: u64,
     /// A request's line and headers must have arrived this long after the server began to
@@ -450,6 +453,7 @@ impl Default for HttpConfig {
             tls: false,
             trusted_proxies: Vec::new(),
             max_connections: 4096,
+            max_connections_per_ip: 512,
             idle_timeout_seconds: 120,
             header_timeout_seconds: 30,
         }
@@ -611,12 +615,14 @@ impl Config {
             )));
         }
         if self.http.max_connections == 0
+            || self.http.max_connections_per_ip == 0
             || !(1..=86_400).contains(&self.http.idle_timeout_seconds)
             || !(1..=3_600).contains(&self.http.header_timeout_seconds)
         {
             return Err(ConfigError::Invalid(
-                "[http] max_connections must be at least 1, idle_timeout_seconds between 1 and \
-                 86400, and header_timeout_seconds between 1 and 3600"
+                "[http] max_connections and max_connections_per_ip must be at least 1, \
+                 idle_timeout_seconds between 1 and 86400, and header_timeout_seconds between \
+                 1 and 3600"
                     .into(),
             ));
         }

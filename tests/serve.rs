@@ -769,3 +769,44 @@ fn a_request_head_that_trickles_in_is_cut_off() {
     quick.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+/// One address holds at most `max_connections_per_ip` HTTP connections; more from it are
+/// closed as they come, and a slot given back serves again. A trusted proxy, which carries
+/// everyone's connections, is held only to `max_connections`.
+#[test]
+fn one_address_holds_at_most_its_share_of_http_connections() {
+    use std::io::{Read, Write};
+    let get = |addr: std::net::SocketAddr| -> std::io::Result<String> {
+        let mut c = TcpStream::connect(addr)?;
+        c.set_read_timeout(Some(Duration::from_secs(5)))?;
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: rollcall\r\nConnection: close\r\n\r\n")?;
+        let mut answer = String::new();
+        c.read_to_string(&mut answer)?;
+        Ok(answer)
+    };
+    let server = start_directory("[http]\nmax_connections_per_ip = 2\n");
+    let held: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(server.http).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let third = get(server.http);
+    assert!(
+        third.as_ref().map_or(true, |a| a.is_empty()),
+        "a third connection from the address is closed unanswered: {third:?}"
+    );
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    let again = get(server.http).unwrap();
+    assert!(again.starts_with("HTTP/1.1 200"), "{again}");
+
+    let proxied = start_directory(
+        "[http]\nmax_connections_per_ip = 2\ntrusted_proxies = [\"127.0.0.0/8\"]\n",
+    );
+    let held: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(proxied.http).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let third = get(proxied.http).unwrap();
+    assert!(third.starts_with("HTTP/1.1 200"), "{third}");
+    drop(held);
+}

@@ -6,10 +6,11 @@
 //! process runs out, and then nobody is served. At the limit, new connections wait in the
 //! kernel's backlog rather than being accepted and dropped.
 
+use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -28,9 +29,14 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 /// The limits a served HTTP connection is held to.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Limits {
     pub max_connections: usize,
+    /// Connections one address may hold at once; more from it are closed as they come, so
+    /// that one client cannot take every slot. `exempt` (the trusted reverse proxies, which
+    /// carry everyone's connections) are held only to `max_connections`.
+    pub per_address: usize,
+    pub exempt: Arc<[crate::model::Network]>,
     /// Nothing read or written for this long: closed.
     pub idle: Duration,
     /// From when the server waits for a request (a new connection, or one kept alive after an
@@ -54,7 +60,8 @@ where
     L: Listener<Addr = SocketAddr>,
     L::Io: Unpin,
 {
-    let mut listener = Guarded::new(listener, limits.max_connections, limits.idle);
+    let head = limits.head;
+    let mut listener = Guarded::new(listener, limits);
     let connections = TaskTracker::new();
     loop {
         let (io, peer) = tokio::select! {
@@ -74,7 +81,7 @@ where
             builder
                 .http1()
                 .timer(TokioTimer::new())
-                .header_read_timeout(limits.head);
+                .header_read_timeout(head);
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
             let mut connection = std::pin::pin!(connection);
             let ended = tokio::select! {
@@ -95,43 +102,106 @@ where
     Ok(())
 }
 
-/// A listener whose connections count against a limit and end when idle.
+/// A listener whose connections count against the limits and end when idle.
 pub struct Guarded<L> {
     inner: L,
     slots: Arc<Semaphore>,
+    addresses: Arc<Addresses>,
     idle: Duration,
 }
 
 impl<L> Guarded<L> {
-    pub fn new(inner: L, max_connections: usize, idle: Duration) -> Self {
+    pub fn new(inner: L, limits: Limits) -> Self {
         Self {
             inner,
-            slots: Arc::new(Semaphore::new(max_connections)),
-            idle,
+            slots: Arc::new(Semaphore::new(limits.max_connections)),
+            addresses: Arc::new(Addresses {
+                limit: limits.per_address,
+                exempt: limits.exempt,
+                open: Mutex::new(HashMap::new()),
+            }),
+            idle: limits.idle,
         }
     }
 }
 
-impl<L> Listener for Guarded<L>
+impl<L> Guarded<L>
 where
-    L: Listener,
+    L: Listener<Addr = SocketAddr>,
     L::Io: Unpin,
 {
-    type Io = GuardedIo<L::Io>;
-    type Addr = L::Addr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+    async fn accept(&mut self) -> (GuardedIo<L::Io>, SocketAddr) {
         // The semaphore is never closed, so a permit always comes (when one is free).
         let permit = match Arc::clone(&self.slots).acquire_owned().await {
             Ok(permit) => permit,
             Err(_) => std::future::pending().await,
         };
-        let (io, addr) = self.inner.accept().await;
-        (GuardedIo::new(io, permit, self.idle), addr)
+        loop {
+            let (io, peer) = self.inner.accept().await;
+            match Addresses::admit(&self.addresses, peer.ip()) {
+                Some(held) => return (GuardedIo::new(io, permit, held, self.idle), peer),
+                None => {
+                    tracing::debug!(%peer, "HTTP connection closed: too many from its address");
+                    drop(io);
+                }
+            }
+        }
     }
+}
 
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
+/// Connections open per client address.
+struct Addresses {
+    limit: usize,
+    exempt: Arc<[crate::model::Network]>,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl Addresses {
+    /// A hold on one of `ip`'s connections, or `None` when it has its limit already.
+    fn admit(this: &Arc<Addresses>, ip: IpAddr) -> Option<AddressHold> {
+        let ip = ip.to_canonical();
+        if this.exempt.iter().any(|n| n.contains(ip)) {
+            return Some(AddressHold {
+                ip: None,
+                of: Arc::clone(this),
+            });
+        }
+        let mut open = this
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = open.entry(ip).or_default();
+        if *n >= this.limit {
+            return None;
+        }
+        *n += 1;
+        Some(AddressHold {
+            ip: Some(ip),
+            of: Arc::clone(this),
+        })
+    }
+}
+
+/// One connection's place in its address's count, given back when the connection closes.
+struct AddressHold {
+    ip: Option<IpAddr>,
+    of: Arc<Addresses>,
+}
+
+impl Drop for AddressHold {
+    fn drop(&mut self) {
+        let Some(ip) = self.ip else { return };
+        let mut open = self
+            .of
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&ip);
+            }
+        }
     }
 }
 
@@ -140,15 +210,17 @@ where
 pub struct GuardedIo<T> {
     io: T,
     _slot: OwnedSemaphorePermit,
+    _address: AddressHold,
     idle: Duration,
     deadline: Pin<Box<Sleep>>,
 }
 
 impl<T> GuardedIo<T> {
-    fn new(io: T, slot: OwnedSemaphorePermit, idle: Duration) -> Self {
+    fn new(io: T, slot: OwnedSemaphorePermit, address: AddressHold, idle: Duration) -> Self {
         Self {
             io,
             _slot: slot,
+            _address: address,
             idle,
             deadline: Box::pin(tokio::time::sleep(idle)),
         }

@@ -42,6 +42,7 @@ pub struct Listening {
     /// Connections open at once, how long one may sit idle, and how long a request's head may
     /// take (see [`Limits`]).
     pub max_connections: usize,
+    pub max_connections_per_ip: usize,
     pub idle: std::time::Duration,
     pub head: std::time::Duration,
 }
@@ -59,6 +60,7 @@ pub async fn serve(
         public_url,
         trusted_proxies,
         max_connections,
+        max_connections_per_ip,
         idle,
         head,
     } = how;
@@ -66,12 +68,14 @@ pub async fn serve(
     if !trusted_proxies.is_empty() {
         // Outermost, so that every handler and the request log see the forwarded client.
         app = app.layer(middleware::from_fn_with_state(
-            trusted_proxies,
+            Arc::clone(&trusted_proxies),
             super::forwarded::forwarded_client,
         ));
     }
     let limits = Limits {
         max_connections,
+        per_address: max_connections_per_ip,
+        exempt: trusted_proxies,
         idle,
         head,
     };

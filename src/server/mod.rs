@@ -146,6 +146,7 @@ pub async fn run(
             public_url: config.public_url(),
             trusted_proxies: config.http.trusted_proxies.clone().into(),
             max_connections: config.http.max_connections,
+            max_connections_per_ip: config.http.max_connections_per_ip,
             idle: std::time::Duration::from_secs(config.http.idle_timeout_seconds),
             head: std::time::Duration::from_secs(config.http.header_timeout_seconds),
         },
