@@ -130,6 +130,20 @@ impl Directory {
     /// Creates an employee role with the given settings (administrators' work, done with the
     /// admin's session); returns its id.
     async fn role(&self, name: &str, settings: Value) -> String {
+        // Reading one's own record is what `/Me` needs.
+        self.role_defined(
+            name,
+            json!({
+                "roleType": "employee",
+                "settings": settings,
+                "permissions": {"user": {"read": "private"}},
+            }),
+        )
+        .await
+    }
+
+    /// Creates a role with `definition` as its Rollcall extension; returns its id.
+    async fn role_defined(&self, name: &str, definition: Value) -> String {
         let admin = self.admin_token().await;
         let (status, body) = self
             .call(
@@ -139,12 +153,7 @@ impl Directory {
                 Some(json!({
                     "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", ROLE],
                     "displayName": name,
-                    // Reading one's own record is what `/Me` needs.
-                    ROLE: {
-                        "roleType": "employee",
-                        "settings": settings,
-                        "permissions": {"user": {"read": "private"}},
-                    },
+                    ROLE: definition,
                 })),
             )
             .await;
@@ -3027,19 +3036,12 @@ async fn raising_permissions_notifies_the_administrators() {
 
     // A user given a role that edits others' records (a limited administrator): a notice
     // naming what it gains. A role that reads, or edits one's own record, raises nothing.
-    let (status, leads) = d
-        .call(
-            Method::POST,
-            "/scim/v2/Groups",
-            Some(&admin),
-            Some(json!({
-                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", ROLE],
-                "displayName": "Team leads",
-                ROLE: {"roleType": "employee", "permissions": {"user": {"read": "all", "edit": "team"}}},
-            })),
+    let leads = d
+        .role_defined(
+            "Team leads",
+            json!({"roleType": "employee", "permissions": {"user": {"read": "all", "edit": "team"}}}),
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{leads}");
     let before = escalations(d.outbox(&admin).await).len();
     let readers = d.role("Readers", json!({})).await;
     let ivy = d.user("ivy", Some("Ivy-Pass-123456"), &[&readers]).await;
@@ -3047,7 +3049,7 @@ async fn raising_permissions_notifies_the_administrators() {
     let (status, body) = d
         .call(
             Method::PATCH,
-            &format!("/scim/v2/Groups/{}", leads["id"].as_str().unwrap()),
+            &format!("/scim/v2/Groups/{leads}"),
             Some(TOKEN),
             Some(json!({"schemas": [PATCH_OP], "Operations": [
                 {"op": "add", "path": "members", "value": [{"value": ivy}]}
@@ -4212,27 +4214,19 @@ async fn users_are_told_of_password_email_and_authenticator_changes_and_lockouts
 async fn leaving_a_role_one_can_then_no_longer_read_answers_with_the_role() {
     let d = Directory::start("");
     let admin = d.admin_token().await;
-    let (status, role) = d
-        .call(
-            Method::POST,
-            "/scim/v2/Groups",
-            Some(&admin),
-            Some(json!({
-                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", ROLE],
-                "displayName": "Night Shift",
-                ROLE: {
-                    "roleType": "employee",
-                    "settings": {"apiAccess": true},
-                    "permissions": {
-                        "user": {"read": "private", "edit": "private"},
-                        "role": {"read": "private", "edit": "private"},
-                    },
+    let role = d
+        .role_defined(
+            "Night Shift",
+            json!({
+                "roleType": "employee",
+                "settings": {"apiAccess": true},
+                "permissions": {
+                    "user": {"read": "private", "edit": "private"},
+                    "role": {"read": "private", "edit": "private"},
                 },
-            })),
+            }),
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{role}");
-    let role = role["id"].as_str().unwrap().to_string();
     let nell = d.user("nell", Some("Nell-Pass-123456"), &[&role]).await;
     let token = d.token("nell", "Nell-Pass-123456", None).await;
     let (status, body) = d

@@ -43,6 +43,12 @@ pub fn fold_before_nfkc(name: &str) -> String {
     name.trim().to_lowercase()
 }
 
+/// Whether `name` can name a role or an account: some text, none of it control characters or
+/// characters that show as nothing.
+pub fn is_visible_name(name: &str) -> bool {
+    !name.is_empty() && !name.chars().any(|c| c.is_control() || is_invisible(c))
+}
+
 /// Characters that show as nothing (Unicode format characters: zero-width spaces and joiners,
 /// direction marks and overrides, the BOM, invisible operators, tags): in a name they make a
 /// look-alike of another name that no one can tell apart.

@@ -263,12 +263,7 @@ fn check_parent_chain(tx: &mut dyn Txn, account: AccountId, parent: AccountId) -
 
 fn validate_account(account: &mut Account) -> Result<()> {
     account.name = account.name.trim().to_string();
-    if account.name.is_empty()
-        || account
-            .name
-            .chars()
-            .any(|c| c.is_control() || crate::model::is_invisible(c))
-    {
+    if !crate::model::is_visible_name(&account.name) {
         return Err(ServiceError::invalid(
             "name",
             "must be non-empty text without control or invisible characters",

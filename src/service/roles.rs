@@ -473,12 +473,7 @@ impl Service {
 
 fn validate_role(role: &mut Role) -> Result<()> {
     role.name = role.name.trim().to_string();
-    if role.name.is_empty()
-        || role
-            .name
-            .chars()
-            .any(|c| c.is_control() || crate::model::is_invisible(c))
-    {
+    if !crate::model::is_visible_name(&role.name) {
         return Err(ServiceError::invalid(
             "name",
             "must be non-empty text without control or invisible characters",
