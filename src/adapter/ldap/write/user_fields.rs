@@ -1,0 +1,218 @@
+//! Which field of the user record (or custom attribute) a person's attribute is, and its values.
+
+use crate::model::{CustomAttribute, CustomType, LicenseType, MultiValue, User};
+use crate::service::ServiceError;
+
+#[derive(Clone, Copy)]
+pub(super) enum UserField {
+    GivenName,
+    Sn,
+    DisplayName,
+    Mail,
+    Telephone,
+    Mobile,
+    Title,
+    EmployeeNumber,
+    EmployeeType,
+    Department,
+    Organization,
+    PreferredLanguage,
+    LicenseType,
+    Active,
+}
+
+pub(super) fn user_field(attr: &str) -> Option<UserField> {
+    use UserField as F;
+    Some(match attr.to_ascii_lowercase().as_str() {
+        "givenname" | "gn" => F::GivenName,
+        "sn" | "surname" => F::Sn,
+        "displayname" | "cn" | "commonname" => F::DisplayName,
+        "mail" => F::Mail,
+        "telephonenumber" => F::Telephone,
+        "mobile" => F::Mobile,
+        "title" => F::Title,
+        "employeenumber" => F::EmployeeNumber,
+        "employeetype" => F::EmployeeType,
+        "departmentnumber" => F::Department,
+        "o" => F::Organization,
+        "preferredlanguage" => F::PreferredLanguage,
+        "licensetype" => F::LicenseType,
+        "active" => F::Active,
+        _ => return None,
+    })
+}
+
+/// The attribute a field is written as (for its equality rule and in messages).
+pub(super) fn field_attribute(field: UserField) -> &'static str {
+    use UserField as F;
+    match field {
+        F::GivenName => "givenName",
+        F::Sn => "sn",
+        F::DisplayName => "displayName",
+        F::Mail => "mail",
+        F::Telephone => "telephoneNumber",
+        F::Mobile => "mobile",
+        F::Title => "title",
+        F::EmployeeNumber => "employeeNumber",
+        F::EmployeeType => "employeeType",
+        F::Department => "departmentNumber",
+        F::Organization => "o",
+        F::PreferredLanguage => "preferredLanguage",
+        F::LicenseType => "licenseType",
+        F::Active => "active",
+    }
+}
+
+/// The record keeps one value of every field but these.
+pub(super) fn multi_valued(field: UserField) -> bool {
+    matches!(
+        field,
+        UserField::Mail | UserField::Telephone | UserField::Mobile
+    )
+}
+
+pub(super) fn set_field(
+    user: &mut User,
+    field: UserField,
+    values: &[String],
+) -> crate::service::Result<()> {
+    use UserField as F;
+    let one = || values.first().cloned();
+    let multi = |kind: Option<&str>| -> Vec<MultiValue> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| MultiValue {
+                value: v.clone(),
+                kind: kind.map(str::to_owned),
+                primary: i == 0,
+                display: None,
+            })
+            .collect()
+    };
+    let invalid = |field, reason: &str| ServiceError::Invalid {
+        field,
+        reason: reason.into(),
+    };
+    if values.len() > 1 && !matches!(field, F::Mail | F::Telephone | F::Mobile) {
+        return Err(invalid("attribute", "is single-valued"));
+    }
+    match field {
+        F::GivenName => user.name.given_name = one(),
+        F::Sn => user.name.family_name = one(),
+        F::DisplayName => user.display_name = one(),
+        F::Mail => user.emails = multi(Some("work")),
+        F::Telephone | F::Mobile => {
+            let mobile = matches!(field, F::Mobile);
+            user.phone_numbers.retain(|p| {
+                p.kind
+                    .as_deref()
+                    .is_some_and(|k| k.eq_ignore_ascii_case("mobile"))
+                    != mobile
+            });
+            user.phone_numbers
+                .extend(multi(Some(if mobile { "mobile" } else { "work" })));
+        }
+        F::Title => user.title = one(),
+        F::EmployeeNumber => user.employee_number = one(),
+        F::EmployeeType => user.user_type = one(),
+        F::Department => user.department = one(),
+        F::Organization => user.organization = one(),
+        F::PreferredLanguage => user.preferred_language = one(),
+        F::LicenseType => {
+            user.license = match one() {
+                None => LicenseType::Employee,
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| invalid("licenseType", "must be employee, partner or customer"))?,
+            }
+        }
+        F::Active => {
+            user.active = match one().as_deref() {
+                None | Some("FALSE") => false,
+                Some("TRUE") => true,
+                Some(_) => return Err(invalid("active", "must be TRUE or FALSE")),
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn current_values(user: &User, field: UserField) -> Vec<String> {
+    use UserField as F;
+    let opt = |o: &Option<String>| o.iter().cloned().collect::<Vec<_>>();
+    let phones = |mobile: bool| {
+        user.phone_numbers
+            .iter()
+            .filter(|p| {
+                p.kind
+                    .as_deref()
+                    .is_some_and(|k| k.eq_ignore_ascii_case("mobile"))
+                    == mobile
+            })
+            .map(|p| p.value.clone())
+            .collect()
+    };
+    match field {
+        F::GivenName => opt(&user.name.given_name),
+        F::Sn => opt(&user.name.family_name),
+        F::DisplayName => opt(&user.display_name),
+        F::Mail => user.emails.iter().map(|m| m.value.clone()).collect(),
+        F::Telephone => phones(false),
+        F::Mobile => phones(true),
+        F::Title => opt(&user.title),
+        F::EmployeeNumber => opt(&user.employee_number),
+        F::EmployeeType => opt(&user.user_type),
+        F::Department => opt(&user.department),
+        F::Organization => opt(&user.organization),
+        F::PreferredLanguage => opt(&user.preferred_language),
+        F::LicenseType => vec![user.license.as_str().to_owned()],
+        F::Active => vec![if user.active { "TRUE" } else { "FALSE" }.to_owned()],
+    }
+}
+
+/// LDAP values as the JSON value a custom attribute of this type holds (`None`: no value).
+pub(super) fn custom_value(
+    attribute: &CustomAttribute,
+    values: &[String],
+) -> crate::service::Result<Option<serde_json::Value>> {
+    use serde_json::Value;
+    let invalid = |v: &str| {
+        ServiceError::invalid(
+            "custom attribute",
+            format!(
+                "{}: {v:?} is not a {:?}",
+                attribute.ldap_name(),
+                attribute.kind
+            ),
+        )
+    };
+    let one = |v: &String| -> crate::service::Result<Value> {
+        Ok(match attribute.kind {
+            CustomType::String | CustomType::DateTime => Value::String(v.clone()),
+            CustomType::Boolean => match v.to_ascii_uppercase().as_str() {
+                "TRUE" => Value::Bool(true),
+                "FALSE" => Value::Bool(false),
+                _ => return Err(invalid(v)),
+            },
+            CustomType::Integer => Value::from(v.trim().parse::<i64>().map_err(|_| invalid(v))?),
+            CustomType::Decimal => {
+                serde_json::Number::from_f64(v.trim().parse::<f64>().map_err(|_| invalid(v))?)
+                    .map(Value::Number)
+                    .ok_or_else(|| invalid(v))?
+            }
+        })
+    };
+    let converted: Vec<Value> = values.iter().map(one).collect::<Result<_, _>>()?;
+    Ok(match (attribute.multi_valued, converted.len()) {
+        (_, 0) => None,
+        (true, _) => Some(Value::Array(converted)),
+        (false, 1) => converted.into_iter().next(),
+        (false, _) => {
+            return Err(ServiceError::invalid(
+                "custom attribute",
+                format!("{} takes one value", attribute.ldap_name()),
+            ));
+        }
+    })
+}
