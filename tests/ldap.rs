@@ -731,7 +731,35 @@ async fn the_ldap3_client_library_searches_with_every_filter_kind() {
         .await
         .unwrap();
     assert_eq!(res.1.rc, 32);
+    assert_eq!(
+        res.1.matched.to_lowercase(),
+        ann.to_lowercase(),
+        "the record itself"
+    );
+    // Below a record that is not there, and a write to one: its branch.
+    let res = ldap
+        .search(
+            &format!("cn=x,uid=ghost,{people}"),
+            Scope::Base,
+            "(objectClass=*)",
+            vec!["cn"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.1.rc, 32);
     assert_eq!(res.1.matched.to_lowercase(), people.to_lowercase());
+    for res in [
+        ldap.delete(&format!("uid=ghost,{people}")).await.unwrap(),
+        ldap.modify(
+            &format!("uid=ghost,{people}"),
+            vec![Mod::Replace("title", ["x"].into())],
+        )
+        .await
+        .unwrap(),
+    ] {
+        assert_eq!(res.rc, 32, "{res:?}");
+        assert_eq!(res.matched.to_lowercase(), people.to_lowercase(), "{res:?}");
+    }
     ldap.unbind().await.unwrap();
 }
 

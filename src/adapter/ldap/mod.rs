@@ -68,6 +68,23 @@ impl LdapDirectory {
             schema,
         }
     }
+
+    /// The noSuchObject for a DN below record `name` of `branch` (RFC 4511 §4.1.9: matchedDN
+    /// names the deepest entry that exists): the record when `actor` may read it, else its
+    /// branch, so the answer says nothing of records out of reach.
+    fn below_record(&self, actor: &Actor, branch: Branch, name: &str) -> LdapError {
+        let readable = match branch {
+            Branch::People | Branch::Services => self.service.user_by_name(actor, name).is_ok(),
+            Branch::Roles => self.service.role_by_name(actor, name).is_ok(),
+            Branch::Accounts => self.service.account_by_name(actor, name).is_ok(),
+        };
+        let matched = if readable {
+            self.tree.record_dn(branch, name)
+        } else {
+            self.tree.branch_dn(branch)
+        };
+        LdapError::no_such_object().with_matched(matched)
+    }
 }
 
 fn client_ip(client: &ClientInfo) -> Option<IpAddr> {

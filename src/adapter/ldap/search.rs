@@ -143,6 +143,9 @@ impl Search<'_> {
             Target::Missing { matched } => {
                 return Err(LdapError::no_such_object().with_matched(matched));
             }
+            Target::BelowRecord(branch, name) => {
+                return Err(self.directory.below_record(self.actor, branch, &name));
+            }
             Target::Base => match scope {
                 S::Base => Coverage {
                     base: true,

@@ -51,11 +51,14 @@ pub enum Target {
     Branch(Branch),
     /// A record in a branch, by its naming value (userName, role name, account name).
     Record(Branch, String),
-    /// Below a record (nothing lives there) or an unknown branch: the deepest existing
+    /// Under an unknown branch, or a name a branch does not use: the deepest existing
     /// ancestor is reported as matchedDN.
     Missing {
         matched: Dn,
     },
+    /// Below a record, where nothing lives: matchedDN is the record when the caller may read
+    /// it (it may not exist), else its branch.
+    BelowRecord(Branch, String),
     /// Not under the base DN at all.
     Outside,
 }
@@ -108,11 +111,14 @@ impl Tree {
                     matched: self.base.clone(),
                 },
             },
-            [.., leaf, ou] => match (ou.get("ou").and_then(Branch::from_ou), leaf) {
-                (Some(b), _) => Target::Missing {
-                    matched: self.branch_dn(b),
+            [.., leaf, ou] => match ou.get("ou").and_then(Branch::from_ou) {
+                Some(b) if ou.avas().len() == 1 => match leaf.get(b.naming()) {
+                    Some(v) if leaf.avas().len() == 1 => Target::BelowRecord(b, v.to_owned()),
+                    _ => Target::Missing {
+                        matched: self.branch_dn(b),
+                    },
                 },
-                (None, _) => Target::Missing {
+                _ => Target::Missing {
                     matched: self.base.clone(),
                 },
             },
@@ -150,6 +156,16 @@ mod tests {
             t.resolve(&dn("ou=nowhere,dc=example,dc=com")),
             Target::Missing {
                 matched: dn("dc=example,dc=com")
+            }
+        );
+        assert_eq!(
+            t.resolve(&dn("cn=x,uid=Ann,ou=people,dc=example,dc=com")),
+            Target::BelowRecord(Branch::People, "Ann".into())
+        );
+        assert_eq!(
+            t.resolve(&dn("cn=x,cn=y,ou=people,dc=example,dc=com")),
+            Target::Missing {
+                matched: dn("ou=people,dc=example,dc=com")
             }
         );
         assert_eq!(t.resolve(&dn("dc=other,dc=com")), Target::Outside);

@@ -30,10 +30,11 @@ use classes::{check_add_attributes, check_add_classes};
 use values::check_modifications;
 
 /// Target of a write: must name a record.
-fn record(dir: &LdapDirectory, dn: &Dn) -> Result<(Branch, String), LdapError> {
+fn record(dir: &LdapDirectory, actor: &Actor, dn: &Dn) -> Result<(Branch, String), LdapError> {
     match dir.tree.resolve(dn) {
         Target::Record(b, name) => Ok((b, name)),
         Target::Missing { matched } => Err(LdapError::no_such_object().with_matched(matched)),
+        Target::BelowRecord(b, name) => Err(dir.below_record(actor, b, &name)),
         Target::Base | Target::Branch(_) => Err(LdapError::unwilling(
             "the base and branch entries are fixed",
         )),
@@ -62,7 +63,7 @@ pub(super) fn add(
     actor: &Actor,
     request: AddRequest,
 ) -> Result<(), LdapError> {
-    let (branch, name) = record(dir, &request.dn)?;
+    let (branch, name) = record(dir, actor, &request.dn)?;
     let attrs = &request.attributes;
     let schema = &*dir.schema;
     check_add_attributes(schema, attrs)?;
@@ -83,37 +84,45 @@ pub(super) fn modify(
     actor: &Actor,
     request: ModifyRequest,
 ) -> Result<(), LdapError> {
-    let (branch, name) = record(dir, &request.dn)?;
+    let (branch, name) = record(dir, actor, &request.dn)?;
     check_modifications(&request.changes)?;
     match branch {
         Branch::People | Branch::Services => user::modify(dir, actor, &name, &request.changes),
         Branch::Roles => role::modify(dir, actor, &name, &request.changes),
         Branch::Accounts => account::modify(dir, actor, &name, &request.changes),
     }
+    .map_err(in_branch(dir, branch))
+}
+
+/// A record that is not there (or not the caller's to see) has its branch as matchedDN
+/// (RFC 4511 §4.1.9), which exists whatever the caller may read.
+fn in_branch(dir: &LdapDirectory, branch: Branch) -> impl FnOnce(LdapError) -> LdapError + '_ {
+    move |e| match e.code {
+        Code::NoSuchObject if e.matched_dn.is_none() => e.with_matched(dir.tree.branch_dn(branch)),
+        _ => e,
+    }
 }
 
 pub(super) fn delete(dir: &LdapDirectory, actor: &Actor, dn: &Dn) -> Result<(), LdapError> {
-    let (branch, name) = record(dir, dn)?;
-    match branch {
-        Branch::People | Branch::Services => {
-            let user = dir.user_named(actor, &name)?;
+    let (branch, name) = record(dir, actor, dn)?;
+    let deleted = match branch {
+        Branch::People | Branch::Services => dir.user_named(actor, &name).and_then(|user| {
             dir.service
                 .anonymise_user(actor, user.id, None)
                 .map_err(ldap_error)
-        }
-        Branch::Roles => {
-            let role = dir.role_named(actor, &name)?;
+        }),
+        Branch::Roles => dir.role_named(actor, &name).and_then(|role| {
             dir.service
                 .delete_role(actor, role.id, None)
                 .map_err(ldap_error)
-        }
-        Branch::Accounts => {
-            let account = dir.account_named(actor, &name)?;
+        }),
+        Branch::Accounts => dir.account_named(actor, &name).and_then(|account| {
             dir.service
                 .delete_account(actor, account.id, None)
                 .map_err(ldap_error)
-        }
-    }
+        }),
+    };
+    deleted.map_err(in_branch(dir, branch))
 }
 
 pub(super) fn modify_dn(
@@ -121,7 +130,7 @@ pub(super) fn modify_dn(
     actor: &Actor,
     request: ModifyDnRequest,
 ) -> Result<(), LdapError> {
-    let (branch, name) = record(dir, &request.dn)?;
+    let (branch, name) = record(dir, actor, &request.dn)?;
     if let Some(superior) = &request.new_superior
         && *superior != request.dn.parent().unwrap_or_else(Dn::root)
     {
@@ -142,9 +151,21 @@ pub(super) fn modify_dn(
             )
         })?
         .to_owned();
+    rename(dir, actor, branch, &name, new_name).map_err(in_branch(dir, branch))
+}
+
+/// Record `name` of `branch` renamed `new_name` (its naming attribute: userName, role or
+/// account name).
+fn rename(
+    dir: &LdapDirectory,
+    actor: &Actor,
+    branch: Branch,
+    name: &str,
+    new_name: String,
+) -> Result<(), LdapError> {
     match branch {
         Branch::People | Branch::Services => {
-            let user = dir.user_named(actor, &name)?;
+            let user = dir.user_named(actor, name)?;
             dir.service
                 .update_user(actor, user.id, None, |u| {
                     u.user_name.clone_from(&new_name);
@@ -154,7 +175,7 @@ pub(super) fn modify_dn(
                 .map_err(ldap_error)
         }
         Branch::Roles => {
-            let role = dir.role_named(actor, &name)?;
+            let role = dir.role_named(actor, name)?;
             let mut replaced = role.clone();
             replaced.name = new_name;
             dir.service
@@ -163,7 +184,7 @@ pub(super) fn modify_dn(
                 .map_err(ldap_error)
         }
         Branch::Accounts => {
-            let account = dir.account_named(actor, &name)?;
+            let account = dir.account_named(actor, name)?;
             let mut replaced = account.clone();
             replaced.name = new_name;
             dir.service
@@ -194,7 +215,7 @@ pub(super) fn password_modify(
         .clone()
         .unwrap_or_else(|| dir.service.generate_password());
     let target = match &request.user {
-        Some(dn) => match record(dir, dn)? {
+        Some(dn) => match record(dir, actor, dn)? {
             (Branch::People | Branch::Services, name) => dir.user_named(actor, &name)?.id,
             _ => return Err(LdapError::unwilling("only users have passwords")),
         },
