@@ -1570,6 +1570,13 @@ async fn lifetimes_past_the_calendar_and_unparsable_parameters_are_refused() {
             !body["detail"].as_str().unwrap_or_default().is_empty(),
             "{method} {path}: {body}"
         );
+        // Without credentials, the refusal is for those, whatever the parameters.
+        let (status, body) = d.call(method.clone(), path, None, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}: {body}");
+        assert_eq!(
+            body["error"], "invalid_credentials",
+            "{method} {path}: {body}"
+        );
     }
 }
 

@@ -22,11 +22,30 @@ const BODY_LIMIT: usize = 64 * 1024;
 pub fn router(service: Service) -> Router {
     Router::new()
         .nest("/auth", auth::router())
-        .nest("/admin", admin::router())
+        .nest(
+            "/admin",
+            admin::router().layer(axum::middleware::from_fn(credentials_first)),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(refuse_oversized))
         .layer(axum::middleware::from_fn(json_refusals))
         .with_state(service)
+}
+
+/// Every `/admin` endpoint needs credentials: a request without any is `401` before its query
+/// string, path or body is looked at, so that nobody learns an endpoint's parameters without
+/// credentials. (Credentials that fail are refused when the handler checks them.)
+async fn credentials_first(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if bearer::Bearer::from_request(request.headers(), None)
+        .token()
+        .is_none()
+    {
+        return RestError::unauthorized().into_response();
+    }
+    next.run(request).await
 }
 
 /// Refusals axum's extractors write as plain text (a query string or path segment that does
