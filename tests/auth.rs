@@ -4261,3 +4261,49 @@ async fn leaving_a_role_one_can_then_no_longer_read_answers_with_the_role() {
     assert!(!stored.to_string().contains(&nell), "{stored}");
     assert_eq!(stored["meta"]["version"], body["meta"]["version"]);
 }
+
+/// Guesses sent all at once are no more than the lockout allows: with a threshold of three,
+/// twenty parallel wrong passwords over REST and LDAP have three verified as wrong and the rest
+/// refused as locked, and the right password sent among them does not sign in once the lock
+/// is there (nor does a session it got come back when the lock ends).
+#[tokio::test(flavor = "multi_thread")]
+async fn parallel_guesses_are_no_more_than_the_lockout_allows() {
+    let d = Directory::start(
+        "[lockout]\nthreshold = 3\nwindow_seconds = 900\nduration_seconds = 900\n",
+    );
+    let admin = d.admin_token().await;
+    let id = d.user("gina", Some("Gina-Pass-12345"), &[]).await;
+    let guesses = (0..20).map(|i| {
+        let d = &d;
+        async move {
+            if i % 2 == 0 {
+                d.login("gina", &format!("Wrong-Guess-{i}"), None).await.0
+            } else {
+                match d.bind("gina", &format!("Wrong-Guess-{i}")).await {
+                    0 => StatusCode::OK,
+                    _ => StatusCode::UNAUTHORIZED,
+                }
+            }
+        }
+    });
+    let answers = futures::future::join_all(guesses).await;
+    assert!(
+        answers.iter().all(|s| *s == StatusCode::UNAUTHORIZED),
+        "{answers:?}"
+    );
+    let reasons: Vec<String> = d
+        .audit(&admin, &format!("kind=login_failed&target={id}"))
+        .await
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap().to_string())
+        .collect();
+    let wrong = reasons.iter().filter(|r| *r == "wrong password").count();
+    assert_eq!(wrong, 3, "guesses verified: {reasons:?}");
+    assert_eq!(reasons.len(), 20, "{reasons:?}");
+    let (status, _) = d.login("gina", "Gina-Pass-12345", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "locked");
+    let sessions = d
+        .audit(&admin, &format!("kind=login_succeeded&target={id}"))
+        .await;
+    assert!(sessions.is_empty(), "{sessions:?}");
+}

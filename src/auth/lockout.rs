@@ -123,6 +123,12 @@ impl LockoutPolicy {
         Duration::seconds(i64::try_from(self.duration_seconds).unwrap_or(i64::MAX))
     }
 
+    /// Failures of `state` inside the window at `now`.
+    pub fn recent_failures(&self, state: &LoginState, now: OffsetDateTime) -> usize {
+        let window = self.window();
+        state.failures.iter().filter(|t| now - **t < window).count()
+    }
+
     /// Records a failure at `now`; true when it reaches the threshold (the caller locks).
     pub fn fail(&self, state: &mut LoginState, now: OffsetDateTime) -> bool {
         if self.threshold == 0 {

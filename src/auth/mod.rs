@@ -1,7 +1,9 @@
-//! Authentication building blocks that hold no rules of their own: lockout bookkeeping, TOTP,
+//! Authentication building blocks that hold no rules of their own: lockout bookkeeping and
+//! attempts in flight, TOTP,
 //! mailed sign-in codes, known devices, session records and session-token signing. The decisions are made in
 //! [`crate::service`].
 
+pub mod attempts;
 pub mod device;
 pub mod email_code;
 pub mod jwt;

@@ -123,7 +123,12 @@ enum Refusal {
     /// email_codes`): a code is to be sent, not a failure to count.
     EmailCodeNeeded,
     EmailCodeWrong,
+    /// Waited too long for its turn among the user's attempts (see `auth::attempts`).
+    Busy,
 }
+
+/// How long a sign-in waits for its turn among its user's attempts before it is refused.
+const ATTEMPT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Refusal {
     fn as_str(self) -> &'static str {
@@ -132,6 +137,7 @@ impl Refusal {
             Self::NoPassword => "no password set",
             Self::WrongPassword => "wrong password",
             Self::Locked => "user is locked after failed logins",
+            Self::Busy => "too many sign-ins of the user in progress at once",
             Self::Inactive => "user is inactive",
             Self::System => "the system principal cannot log in",
             Self::PasswordExpired => "password has expired",
@@ -269,7 +275,7 @@ impl Service {
             )?;
             return Err(ServiceError::InvalidCredentials);
         }
-        let Some(user) = found else {
+        let Some(found) = found else {
             // Same cost as a real verification, so timing does not tell who exists.
             let _ = self.verify_at_equal_cost(password, None);
             let target = format!("userName:{}", fold(user_name));
@@ -282,6 +288,21 @@ impl Service {
             self.count_spray(&actor, user_name)?;
             return Err(ServiceError::InvalidCredentials);
         };
+        // No more of the user's attempts verified at once than it has failures left before
+        // the lock (see `auth::attempts`); then the record is read again, as one that waited
+        // may find it locked by the attempts before it.
+        let Some(_turn) = self.attempts.begin(found.id, ATTEMPT_PATIENCE, || {
+            self.failures_left(found.id, OffsetDateTime::now_utc())
+        }) else {
+            self.record_login(
+                &actor,
+                AuditKind::LoginFailed,
+                found.id.to_string(),
+                Some(Refusal::Busy),
+            )?;
+            return Err(ServiceError::InvalidCredentials);
+        };
+        let user = self.records().user(found.id)?.unwrap_or(found);
         let settings = self.settings_of(&user)?;
         let now = OffsetDateTime::now_utc();
         let checked = self.check(&user, &settings, password, code, from.client, now)?;
@@ -343,10 +364,31 @@ impl Service {
                         })?;
                         Err(refused)
                     }
+                    Err(ServiceError::InvalidCredentials) => {
+                        // Locked, or given a new password, while this one was verified: the
+                        // transaction found it so and wrote nothing.
+                        self.refuse(&actor, &logged.user, Refusal::Locked, now)?;
+                        Err(ServiceError::InvalidCredentials)
+                    }
                     Err(e) => Err(e),
                 }
             }
         }
+    }
+
+    /// How many more failures `id` may have before the lock; `usize::MAX` when nothing locks.
+    fn failures_left(&self, id: UserId, now: OffsetDateTime) -> usize {
+        let lockout = &self.policy.lockout;
+        if lockout.threshold == 0 {
+            return usize::MAX;
+        }
+        let recent = self
+            .records()
+            .login_state(id)
+            .ok()
+            .flatten()
+            .map_or(0, |s| lockout.recent_failures(&s, now));
+        (lockout.threshold as usize).saturating_sub(recent)
     }
 
     fn check(
@@ -532,6 +574,14 @@ impl Service {
         let now = OffsetDateTime::now_utc();
         let limit = self.policy.password.grace_logins;
         let remaining = self.transact(|tx| {
+            // The record as it is now, not as it was when the password was verified: locked
+            // by a concurrent failure, or given another password, it is no sign-in.
+            let current = tx.user(user.id)?;
+            if current.as_ref().is_none_or(|u| {
+                u.is_locked(now) || u.password_hash != user.password_hash || !u.active
+            }) {
+                return Err(ServiceError::InvalidCredentials);
+            }
             let mut state = tx.login_state(user.id)?.unwrap_or_default();
             let mut changed = state.note_login(now);
             let mut remaining = None;

@@ -246,6 +246,8 @@ pub struct Service {
     logins: Arc<login::LoginCounts>,
     /// Failed sign-ins by client address, for password spraying.
     sprays: Arc<crate::auth::spray::Sprays>,
+    /// Sign-ins being verified, per user, bounded by the failures left before the lock.
+    attempts: Arc<crate::auth::attempts::Attempts>,
     /// Woken when a message that someone is waiting for (a sign-in code) is queued, so that
     /// delivery does not wait for its next pass.
     urgent_mail: Arc<tokio::sync::Notify>,
@@ -256,6 +258,7 @@ impl Service {
         Self {
             store,
             sprays: Arc::new(crate::auth::spray::Sprays::new(policy.lockout.spray())),
+            attempts: Arc::default(),
             policy: Arc::new(policy),
             keys: Arc::default(),
             derived: Arc::default(),
