@@ -63,6 +63,10 @@ pub struct OneTimeLink {
     pub purpose: LinkPurpose,
     #[serde(with = "time::serde::rfc3339")]
     pub expires: OffsetDateTime,
+    /// When it was issued: a password set (or cleared) after that voids it. `None` in links
+    /// stored before this was kept.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub issued: Option<OffsetDateTime>,
 }
 
 #[cfg(test)]

@@ -1255,7 +1255,7 @@ async fn an_ldap_connection_ends_with_its_sign_in() {
 async fn recovery_and_activation_links() {
     let d = Directory::start("");
     let admin = d.admin_token().await;
-    d.user("hal", Some("Hal-Pass-12345"), &[]).await;
+    let hal = d.user("hal", Some("Hal-Pass-12345"), &[]).await;
     // Known and unknown: the same answer.
     let (s1, known) = d
         .call(
@@ -1327,6 +1327,71 @@ async fn recovery_and_activation_links() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "a link works once");
     assert_eq!(d.bind("hal", "Hal-New-Pass-1").await, 0);
     assert_eq!(d.bind("hal", "Hal-Pass-12345").await, 49);
+
+    // One link a minute at the person's own request: a flood of requests is not a flood of
+    // live links in the mailbox.
+    let resets = || {
+        let (d, admin) = (&d, admin.clone());
+        async move {
+            d.outbox(&admin)
+                .await
+                .into_iter()
+                .filter(|m| m["kind"] == "password_reset")
+                .filter_map(|m| m["body"].as_str().map(str::to_string))
+                .collect::<Vec<_>>()
+        }
+    };
+    for _ in 0..3 {
+        let (status, _) = d
+            .call(
+                Method::POST,
+                "/auth/password/forgot",
+                None,
+                Some(json!({"username": "hal"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(resets().await.len(), 1, "still the first link only");
+    // A password set voids the links issued before it: the sibling of a redeemed link, and
+    // a link older than a change of one's own.
+    let mut links = Vec::new();
+    for _ in 0..3 {
+        let (status, body) = d
+            .call(
+                Method::POST,
+                &format!("/admin/users/{hal}/password-link"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let newest = resets().await.pop().unwrap();
+        links.push(link_token(&newest, "/auth/password/reset"));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (status, _) = redeem("/auth/password/reset", links[1].clone(), "Hal-Newer-Pass-2").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = redeem("/auth/password/reset", links[0].clone(), "Hal-Undo-Pass-3").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "issued before the reset");
+    let hal_session = d.token("hal", "Hal-Newer-Pass-2", None).await;
+    let (status, body) = d
+        .call(
+            Method::POST,
+            "/auth/password",
+            Some(&hal_session),
+            Some(json!({"old_password": "Hal-Newer-Pass-2", "new_password": "Hal-Own-Pass-4"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, _) = redeem("/auth/password/reset", links[2].clone(), "Hal-Undo-Pass-5").await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "issued before her own change"
+    );
+    assert_eq!(d.bind("hal", "Hal-Own-Pass-4").await, 0);
 
     // Activation: a user created active without a password sets the first one by the link.
     let id = d.user("ivy", None, &[]).await;

@@ -69,6 +69,15 @@ pub struct LoginState {
     /// the pause between two codes holds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email_code: Option<super::email_code::EmailCode>,
+    /// When a reset link was last sent at the person's own request (`POST
+    /// /auth/password/forgot`): at most one a minute, so that anyone who knows a userName
+    /// cannot fill its mailbox with live links.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub reset_requested: Option<OffsetDateTime>,
     /// The devices the person signed in from over REST (`[notifications] new_devices`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<super::device::KnownDevice>,

@@ -76,6 +76,10 @@ impl Service {
             }
             let cleared = user.password_hash.take().is_some();
             user.sessions_revoked = Some(now);
+            if cleared {
+                // Cleared counts as changed: links issued before are void.
+                user.password_changed = Some(now);
+            }
             super::users::put_server_managed(tx, &mut user, now)?;
             if cleared {
                 self.audit(

@@ -73,6 +73,7 @@ impl Service {
                     user: new.id,
                     purpose: LinkPurpose::SetPassword,
                     expires,
+                    issued: Some(now),
                 },
             )?;
             vars = vars

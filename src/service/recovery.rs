@@ -12,6 +12,9 @@ use crate::outbox::MessageKind;
 use crate::store::{Txn, UserKey};
 use crate::token::{self, LinkPurpose, OneTimeLink};
 
+/// Least time between two reset links a person asks for.
+const RESET_REQUEST_PAUSE: time::Duration = time::Duration::minutes(1);
+
 impl Service {
     /// `POST /auth/password/forgot`: queues a reset link for the user with this userName or
     /// email address, if there is exactly one who may sign in. The caller answers the same
@@ -59,8 +62,22 @@ impl Service {
         let Some(to) = user.contact_email().map(str::to_string) else {
             return Ok(());
         };
-        self.transact(|tx| self.queue_reset_link(tx, &actor, &user, &to, None))
-            .map(drop)
+        let now = OffsetDateTime::now_utc();
+        self.transact(|tx| {
+            let mut state = tx.login_state(user.id)?.unwrap_or_default();
+            if state
+                .reset_requested
+                .is_some_and(|last| now - last < RESET_REQUEST_PAUSE)
+            {
+                // The link sent a moment ago is the one to use; nothing more is written, so
+                // a flood of requests costs the store nothing either.
+                return Ok(());
+            }
+            state.reset_requested = Some(now);
+            tx.put_login_state(user.id, &state)?;
+            self.queue_reset_link(tx, &actor, &user, &to, None)
+                .map(drop)
+        })
     }
 
     /// Seed 002: an admin sends a user the password change link, whether or not users may ask
@@ -103,6 +120,8 @@ impl Service {
                 continue;
             };
             if user.password_hash.take().is_some() {
+                // Cleared counts as changed: links issued before are void.
+                user.password_changed = Some(now);
                 super::users::put_server_managed(tx, &mut user, now)?;
                 self.audit(
                     tx,
@@ -152,6 +171,7 @@ impl Service {
                 user: user.id,
                 purpose: LinkPurpose::ResetPassword,
                 expires,
+                issued: Some(now),
             },
         )?;
         tx.push_outbox(&message)?;
@@ -211,7 +231,23 @@ impl Service {
         Ok(self
             .records()
             .user(link.user)?
-            .filter(|u| u.active && !u.anonymised))
+            .filter(|u| u.active && !u.anonymised && self.link_outlives_passwords(&link, u)))
+    }
+
+    /// Whether no password was set or cleared for `user` since `link` was issued. A link is
+    /// for the password the user had when asking: once another is set (this link's sibling
+    /// redeemed, a change of one's own, an administrator's reset or clearing), the links
+    /// issued before it are void, or a link lying in a mailbox would undo the change.
+    fn link_outlives_passwords(&self, link: &OneTimeLink, user: &User) -> bool {
+        let issued = link.issued.unwrap_or_else(|| {
+            link.expires
+                - match link.purpose {
+                    LinkPurpose::SetPassword => self.policy.activation_link_ttl,
+                    LinkPurpose::ResetPassword => self.policy.recovery_link_ttl,
+                }
+        });
+        user.password_changed
+            .is_none_or(|changed| issued >= changed)
     }
 
     pub fn redeem_link(
@@ -230,12 +266,16 @@ impl Service {
         let hash = self.new_password_hash(Some(&user), password)?;
         let actor = Actor::user(user.id, Source::Rest, client);
         self.transact(|tx| {
-            // Spent inside the transaction: two concurrent redemptions cannot both win.
-            if tx.link(&digest)?.is_none() {
+            // Spent inside the transaction: two concurrent redemptions cannot both win, and
+            // a password set meanwhile voids it.
+            let Some(link) = tx.link(&digest)? else {
                 return Err(invalid());
-            }
+            };
             tx.delete_link(&digest)?;
             let old = super::users::readable(tx, user.id)?;
+            if !self.link_outlives_passwords(&link, &old) {
+                return Err(invalid());
+            }
             let mut new = old.clone();
             self.install_password(&mut new, hash.clone(), now, false);
             new.locked_until = None;
