@@ -1392,6 +1392,22 @@ async fn recovery_and_activation_links() {
         "issued before her own change"
     );
     assert_eq!(d.bind("hal", "Hal-Own-Pass-4").await, 0);
+    // Every new password is a `password_changed` event, whoever set it and how.
+    let changes: Vec<String> = d
+        .audit(&admin, &format!("kind=password_changed&target={hal}"))
+        .await
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            "password reset by link",
+            "password reset by link",
+            "changed by the user"
+        ],
+        "{changes:?}"
+    );
 
     // Activation: a user created active without a password sets the first one by the link.
     let id = d.user("ivy", None, &[]).await;
@@ -2033,6 +2049,25 @@ async fn a_password_an_administrator_sets_must_be_changed_at_the_next_sign_in() 
         .await;
     assert_eq!(status, StatusCode::CREATED, "{tia}");
     let tia = tia["id"].as_str().unwrap().to_string();
+    // A hash an administrator stores for someone already there is such a password too: whoever
+    // made the hash knows it.
+    d.user("uma", Some("Uma-Own-Pass-123"), &[]).await;
+    let salt = b"s4lt";
+    let mut digest = sha1::Sha1::digest([b"Uma-Hash-Pass-1".as_slice(), salt].concat()).to_vec();
+    digest.extend_from_slice(salt);
+    let ssha = format!("{{SSHA}}{}", STANDARD.encode(digest));
+    let mut ldap = common::admin_connection(d.server.ldap).await;
+    let res = ldap
+        .modify(
+            &format!("uid=uma,{PEOPLE}"),
+            vec![ldap3::Mod::Replace("userPassword", [ssha.as_str()].into())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    let (status, body) = d.login("uma", "Uma-Hash-Pass-1", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["password_must_change"], true, "{body}");
     const TIA: &str = "uid=tia,ou=people,dc=example,dc=com";
     let url = format!("ldap://{}", d.server.ldap);
     let tool = |name: &str, args: &[&str]| {

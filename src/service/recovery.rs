@@ -283,15 +283,8 @@ impl Service {
                 LinkPurpose::SetPassword => "first password set from the activation link",
                 LinkPurpose::ResetPassword => "password reset by link",
             };
-            self.audit(
-                tx,
-                &actor,
-                AuditKind::PasswordChanged,
-                Some(user.id.to_string()),
-                Some(detail.into()),
-                None,
-            )?;
-            self.commit_user(tx, &actor, Some(&old), new).map(drop)
+            self.commit_user_because(tx, &actor, Some(&old), new, Some(detail.into()))
+                .map(drop)
         })
     }
 }

@@ -259,9 +259,12 @@ impl Service {
         let hash = crate::password::import(exported)
             .map_err(|e| ServiceError::invalid("password", e.to_string()))?;
         self.refuse_own_reset(actor, &*self.subject(actor)?, id)?;
+        // Whoever made the hash knows the password, as with one set in clear: temporary
+        // under `reset_must_change`, like any administrator's reset.
+        let temporary = self.sets_temporary(actor, id)?;
         let now = OffsetDateTime::now_utc();
         self.update_user(actor, id, None, |u| {
-            self.install_password(u, hash.clone(), now, false);
+            self.install_password(u, hash.clone(), now, temporary);
             Ok(())
         })
     }
@@ -530,6 +533,18 @@ impl Service {
             old.map(redacted).unwrap_or(serde_json::Value::Null),
             redacted(&new),
         );
+        // A new password is an event of its own, so `kind=password_changed` finds every one,
+        // not only those made by a link.
+        let password_event = old
+            .filter(|o| new.password_hash.is_some() && o.password_hash != new.password_hash)
+            .map(|_| match (&reason, actor.principal) {
+                (Some(reason), _) => reason.clone(),
+                (None, Principal::User(me)) if me == new.id && actor.acting_admin.is_none() => {
+                    "changed by the user".to_string()
+                }
+                (None, _) if new.password_must_change => "set by another (temporary)".to_string(),
+                (None, _) => "set by another".to_string(),
+            });
         self.audit(
             tx,
             actor,
@@ -538,6 +553,16 @@ impl Service {
             reason,
             Some(change),
         )?;
+        if let Some(detail) = password_event {
+            self.audit(
+                tx,
+                actor,
+                AuditKind::PasswordChanged,
+                Some(new.id.to_string()),
+                Some(detail),
+                None,
+            )?;
+        }
         Ok(new)
     }
 
