@@ -806,6 +806,25 @@ async fn lockout_counts_failures_survives_restart_and_admins_unlock() {
     for _ in 0..2 {
         assert_eq!(d.bind("erin", "Wrong-Pass-999").await, 49);
     }
+    // An unlock of someone not locked forgets those failures, and says so in the trail.
+    let admin = d.admin_token().await;
+    let (status, _) = d
+        .call(
+            Method::POST,
+            &format!("/admin/users/{id}/unlock"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let unlocked = d
+        .audit(&admin, &format!("kind=user_unlocked&target={id}"))
+        .await;
+    assert_eq!(
+        unlocked.last().unwrap()["detail"],
+        "2 failed sign-ins forgotten",
+        "{unlocked:?}"
+    );
     assert_eq!(d.bind("erin", "Erin-Pass-1234").await, 0);
 
     // Locked again, then unlocked as LDAP tools do it: deleting `pwdAccountLockedTime`, which
@@ -1493,6 +1512,11 @@ async fn act_as_needs_the_admin_password_and_audits_both() {
         StatusCode::FORBIDDEN,
         "acting admins do not change passwords"
     );
+    // Nor plant an authenticator only they hold the codes of.
+    let (status, body) = d
+        .call(Method::POST, "/auth/totp/enroll", Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     let (status, _) = d
         .call(Method::DELETE, "/auth/sessions", Some(&token), None)
         .await;

@@ -128,23 +128,29 @@ impl Service {
             let mut user = readable(tx, id)?;
             self.authorize_user_change(&mut super::InTx(tx), &subject, Action::Edit, &user)?;
             let mut state = tx.login_state(id)?.unwrap_or_default();
-            if !state.failures.is_empty() {
+            let failures = state.failures.len();
+            if failures > 0 {
                 state.failures.clear();
                 tx.put_login_state(id, &state)?;
             }
-            if user.locked_until.is_none() {
-                return Ok(user);
+            let locked = user.locked_until.is_some();
+            if locked {
+                user.locked_until = None;
+                super::users::put_server_managed(tx, &mut user, OffsetDateTime::now_utc())?;
             }
-            user.locked_until = None;
-            super::users::put_server_managed(tx, &mut user, OffsetDateTime::now_utc())?;
-            self.audit(
-                tx,
-                actor,
-                AuditKind::UserUnlocked,
-                Some(id.to_string()),
-                None,
-                None,
-            )?;
+            // Clearing the count of failures is recorded too: unaudited, it would let someone
+            // with Edit on the user make guesses without the lock ever coming.
+            if locked || failures > 0 {
+                let detail = (!locked).then(|| format!("{failures} failed sign-ins forgotten"));
+                self.audit(
+                    tx,
+                    actor,
+                    AuditKind::UserUnlocked,
+                    Some(id.to_string()),
+                    detail,
+                    None,
+                )?;
+            }
             Ok(user)
         })
     }

@@ -21,6 +21,7 @@ impl Service {
     /// replaced this way: remove it first, so a stolen session cannot swap it.
     pub fn enrol_totp(&self, actor: &Actor) -> Result<Enrolment> {
         let id = own_user(actor)?;
+        refuse_acting_admin(actor)?;
         let enrolment = TotpEnrolment::generate();
         let user = self.transact(|tx| {
             let mut user = readable(tx, id)?;
@@ -48,6 +49,7 @@ impl Service {
     /// used is spent, like a login's.
     pub fn confirm_totp(&self, actor: &Actor, code: &str) -> Result<()> {
         let id = own_user(actor)?;
+        refuse_acting_admin(actor)?;
         let now = OffsetDateTime::now_utc();
         self.transact(|tx| {
             let mut user = readable(tx, id)?;
@@ -96,13 +98,7 @@ impl Service {
         if actor.principal == Principal::User(id)
             && self.store.user(id)?.is_some_and(|u| u.has_mfa())
         {
-            if actor.acting_admin.is_some() {
-                return Err(ServiceError::Forbidden(
-                    "an administrator acting as a user removes its authenticator as itself \
-                     (DELETE /auth/totp?user=ID)"
-                        .into(),
-                ));
-            }
+            refuse_acting_admin(actor)?;
             let Some(password) = password else {
                 return Err(ServiceError::invalid(
                     "password",
@@ -135,6 +131,17 @@ impl Service {
                 None,
             )
         })
+    }
+}
+
+/// An authenticator is the person's own: an administrator acting as the user neither plants
+/// one (the user would be shut out by a code only the administrator holds) nor removes one.
+fn refuse_acting_admin(actor: &Actor) -> Result<()> {
+    match actor.acting_admin {
+        Some(_) => Err(ServiceError::Forbidden(
+            "an administrator acting as a user cannot enrol or remove its authenticator".into(),
+        )),
+        None => Ok(()),
     }
 }
 
