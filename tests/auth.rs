@@ -1698,6 +1698,17 @@ async fn api_tokens_are_created_listed_and_revoked_by_admins() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
+    for name in ["x".repeat(129), "okta\u{200B}".to_string(), " ".to_string()] {
+        let (status, body) = d
+            .call(
+                Method::POST,
+                "/admin/tokens",
+                Some(&admin),
+                Some(json!({"name": name})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name:?}: {body}");
+    }
     let okta = created["token"].as_str().unwrap().to_string();
     assert!(okta.starts_with("rc_"));
     let (status, _) = d

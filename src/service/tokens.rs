@@ -17,6 +17,9 @@ pub struct TokenPrincipal {
     pub account: User,
 }
 
+/// Longest name a token may have: it is a label for admins to tell tokens apart.
+const MAX_TOKEN_NAME: usize = 128;
+
 impl Service {
     /// Issues a token for an `api` service account. Returns the secret, which is shown once:
     /// only its digest is kept. `secret` lets automation choose it (bootstrap).
@@ -29,8 +32,14 @@ impl Service {
         expires: Option<OffsetDateTime>,
     ) -> Result<String> {
         let name = name.trim();
-        if name.is_empty() {
-            return Err(ServiceError::invalid("name", "a token needs a name"));
+        if !crate::model::is_visible_name(name) || name.chars().count() > MAX_TOKEN_NAME {
+            return Err(ServiceError::invalid(
+                "name",
+                format!(
+                    "a token needs a name of at most {MAX_TOKEN_NAME} characters, without \
+                     control or invisible ones"
+                ),
+            ));
         }
         let secret = secret.unwrap_or_else(token::new_api_token);
         check_token_secret(&secret)?;
