@@ -24,3 +24,25 @@ pub fn ensure(dir: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Makes `dir`, one of Rollcall's own directories inside the data directory (the store, its
+/// restore staging, the generated TLS key), private to the owner: created 0700, and an
+/// existing one closed to 0700. Its files are made with the process's umask, so a data
+/// directory made beforehand with 0755 (`install -d`, systemd's `StateDirectory=`) would
+/// otherwise let any local user read the password hashes and the session signing key.
+pub fn private(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let mode = std::fs::metadata(dir)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        tracing::info!(
+            dir = %dir.display(),
+            was = format!("{:o}", mode & 0o777),
+            "closed to other users (mode 700): it holds password hashes and keys"
+        );
+    }
+    Ok(())
+}

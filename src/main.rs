@@ -171,8 +171,14 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let (filter, refused) = log_filter(std::env::var("ROLLCALL_LOG").ok());
+    use std::io::IsTerminal;
+    // Colours only for a person at a terminal (journald and log files would keep the escape
+    // codes), and a log write that fails (a full disk) is dropped rather than reported on
+    // stderr, which panics when stderr is what failed.
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .log_internal_errors(false)
         .with_writer(std::io::stderr);
     match cli.global.log_format {
         LogFormat::Text => logs.init(),

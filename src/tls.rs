@@ -41,10 +41,10 @@ pub fn ensure_material(config: &Config) -> Result<(PathBuf, PathBuf), TlsError> 
     let dir = config.data.join("tls");
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
+    crate::data_dir::private(&dir).map_err(|e| file_error(&dir, e))?;
     if cert.exists() && key.exists() {
         return Ok((cert, key));
     }
-    std::fs::create_dir_all(&dir).map_err(|e| file_error(&dir, e))?;
     let generated = rcgen::generate_simple_self_signed(vec![
         "localhost".to_string(),
         "127.0.0.1".to_string(),

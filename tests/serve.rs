@@ -666,6 +666,35 @@ fn the_data_directory_is_private_to_its_owner() {
         stderr.contains("open to other users") && stderr.contains("chmod 700"),
         "{stderr}"
     );
+
+    // A data directory made beforehand with 0755 (`install -d`, systemd's StateDirectory=):
+    // what Rollcall makes inside it is private all the same, and an open store is closed.
+    let made = dir.path().join("made");
+    std::fs::create_dir(&made).unwrap();
+    std::fs::set_permissions(&made, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = run(&made, &["init"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        mode(&made.join("store")),
+        0o700,
+        "the store holds hashes and keys"
+    );
+    std::fs::set_permissions(made.join("store"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = run(&made, &["licenses"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        mode(&made.join("store")),
+        0o700,
+        "closed again at the next open"
+    );
 }
 
 /// `[http] max_connections` and `idle_timeout_seconds`: connections that send nothing keep

@@ -222,6 +222,7 @@ fn restore_into(
         .into());
     }
 
+    crate::data_dir::private(staging)?;
     let db = ::sled::Config::new()
         .path(staging)
         .cache_capacity(options.cache_capacity_bytes)

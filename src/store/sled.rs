@@ -273,6 +273,7 @@ fn outbox_user_key(message: &OutboxMessage) -> Option<Vec<u8>> {
 /// was dropped (a restore reopens the store it has just written; so do tests). So a lock
 /// refusal is tried again for up to [`LOCK_PATIENCE`] before it counts as "in use".
 fn open_engine(dir: &Path, options: &StoreOptions) -> Result<::sled::Db, StoreError> {
+    crate::data_dir::private(dir).map_err(engine)?;
     let deadline = std::time::Instant::now() + LOCK_PATIENCE;
     loop {
         let opened = ::sled::Config::new()
