@@ -666,3 +666,48 @@ async fn a_csv_sheet_with_update_changes_people_already_there() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// An import run again after it stopped part way goes on where it stopped: a user imported
+/// the first time, whose manager came in a line the first run never reached, gets its manager
+/// the second time.
+#[test]
+fn an_import_run_again_sets_the_managers_the_first_run_did_not_reach() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (report, manager) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let line = |id: uuid::Uuid, name: &str, manager: Option<uuid::Uuid>| {
+        let mut user = serde_json::json!({
+            "id": id,
+            "user_name": name,
+            "active": false,
+            "created": "2026-01-01T00:00:00Z",
+            "modified": "2026-01-01T00:00:00Z",
+            "version": 0
+        });
+        if let Some(m) = manager {
+            user["manager"] = serde_json::json!(m);
+        }
+        format!("{user}\n")
+    };
+    let all = [
+        line(report, "report1", Some(manager)),
+        line(uuid::Uuid::now_v7(), "filler", None),
+        line(manager, "manager1", None),
+    ];
+    // The first run stops before the manager's line: the report is in, its manager not.
+    let first = output_with_stdin(&mut import_command(&data), all[..2].concat().as_bytes());
+    let said = String::from_utf8_lossy(&first.stderr);
+    assert!(
+        !first.status.success() && said.contains("manager not set"),
+        "{said}"
+    );
+    let again = output_with_stdin(&mut import_command(&data), all.concat().as_bytes());
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let shown = run(&data, &["user", "show", "report1"]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains(&manager.to_string()), "{shown}");
+}

@@ -266,6 +266,11 @@ impl<'a> Importer<'a> {
         let UserLine { mut user, password } = line;
         // An import run again after it stopped part way goes past what it already did.
         if let Some(found) = self.existing(self.service.user(&self.actor, user.id))? {
+            // Its manager may have been a line the stopped run never reached: set at the end,
+            // as for a new user, when the stored record still lacks it.
+            if let Some(manager) = user.manager.filter(|_| found.manager.is_none()) {
+                self.managers.push((found.id, manager));
+            }
             return Ok(Imported::User {
                 id: found.id,
                 user_name: found.user_name,
