@@ -202,6 +202,54 @@ fn a_format_1_store_gets_its_new_indexes_on_open() {
     );
 }
 
+/// Two names a format 2 directory held apart that format 3 folds alike (`zoe` and a fullwidth
+/// `ｚoe`) stop the upgrade before anything is written, naming both and what to do: one of
+/// them would otherwise answer for the other.
+#[test]
+fn a_format_2_store_with_look_alike_names_is_not_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let twin = {
+        let service = open_service(dir.path(), LicenseLimits::default());
+        create(&service, person("zoe", LicenseType::Employee, false));
+        create(&service, person("zoe2", LicenseType::Employee, false))
+    };
+    {
+        // zoe2 renamed as format 2 allowed: its record and its (lower-cased) key.
+        let db = when_released(|| sled::open(dir.path().join("store")));
+        let users = db.open_tree("users").unwrap();
+        let stored = users.get(twin.id.as_bytes()).unwrap().unwrap();
+        let mut record: serde_json::Value = serde_json::from_slice(&stored[1..]).unwrap();
+        record["user_name"] = serde_json::json!("\u{FF5A}oe");
+        let mut bytes = vec![stored[0]];
+        bytes.extend(serde_json::to_vec(&record).unwrap());
+        users.insert(twin.id.as_bytes(), bytes).unwrap();
+        let names = db.open_tree("idx_user_name").unwrap();
+        names.remove("zoe2").unwrap();
+        names
+            .insert("\u{FF5A}oe", twin.id.as_bytes().as_slice())
+            .unwrap();
+        db.insert("store_format", &2u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let refused = rollcall::store::SledStore::open(
+        &dir.path().join("store"),
+        &rollcall::store::StoreOptions::default(),
+    )
+    .err()
+    .expect("the upgrade is refused");
+    let said = refused.to_string();
+    assert!(
+        said.contains("\"zoe\"") && said.contains("\"\u{FF5A}oe\"") && said.contains("rename"),
+        "{said}"
+    );
+    let db = when_released(|| sled::open(dir.path().join("store")));
+    assert_eq!(
+        db.get("store_format").unwrap().unwrap().as_ref(),
+        &2u32.to_be_bytes(),
+        "nothing written"
+    );
+}
+
 /// Names are folded with their compatibility forms since format 3 (a fullwidth `Ｊo` is `jo`).
 /// A format 2 directory, whose index keys were only lower-cased, is re-keyed on open: the
 /// user is found by any spelling, and a look-alike can no longer be created.

@@ -36,6 +36,14 @@ pub enum StoreError {
     Conflict,
     #[error("the data directory uses format {found}, this build reads format {expected}")]
     Format { found: u32, expected: u32 },
+    /// Names that were distinct before compatibility forms were folded and are one name now:
+    /// the upgrade would leave one of each pair unreachable by its name.
+    #[error(
+        "this release treats these names as one (case and Unicode compatibility forms fold \
+         alike): {0}; rename one of each pair with the release this directory was made with \
+         (SCIM PATCH userName or displayName, or LDAP modrdn), then start this one"
+    )]
+    LookAlikes(String),
 }
 
 /// How a transaction body ends when it does not commit.

@@ -174,31 +174,20 @@ fn index_records<V: serde::de::DeserializeOwned>(
 
 /// Format 2 → 3: moves the index keys of names, addresses and audit targets from the fold
 /// before compatibility forms were folded to [`fold`]. Only text that is not already in
-/// normal form has a new key, so on a directory of plain names nothing is written. A name
-/// whose new key another record already holds (a look-alike, which the new fold exists to
-/// refuse) keeps its old key and is reported: `rollcall check` names both records.
-/// Idempotent, like [`index_records`].
+/// normal form has a new key, so on a directory of plain names nothing is written.
+/// Idempotent, like [`index_records`]. Two names that the new fold makes one (a look-alike,
+/// which the new fold exists to refuse) stop it before anything is written, naming them: one
+/// of the two would be unreachable by its name.
 fn refold(trees: &[Tree]) -> Result<(), StoreError> {
     use crate::model::fold_before_nfkc;
     let tree = |t: T| &trees[t as usize];
+    look_alikes(trees)?;
     let move_name = |t: T, name: &str, id: &[u8; 16]| -> Result<(), StoreError> {
         let (old, new) = (fold_before_nfkc(name), fold(name));
         if old == new {
             return Ok(());
         }
         let names = tree(t);
-        match names.get(new.as_bytes()).map_err(engine)? {
-            Some(holder) if holder.as_ref() != id => {
-                tracing::warn!(
-                    index = tree_name(t),
-                    name,
-                    "after the upgrade this name is the same as another record's; it keeps \
-                     its old index key until one of the two is renamed"
-                );
-                return Ok(());
-            }
-            _ => {}
-        }
         if names.get(old.as_bytes()).map_err(engine)?.as_deref() == Some(id.as_slice()) {
             names.remove(old.as_bytes()).map_err(engine)?;
         }
@@ -256,6 +245,63 @@ fn refold(trees: &[Tree]) -> Result<(), StoreError> {
         tree(t).flush().map_err(engine)?;
     }
     Ok(())
+}
+
+/// Pairs of names (users, roles, accounts) that [`fold`] makes one, as [`StoreError::LookAlikes`].
+fn look_alikes(trees: &[Tree]) -> Result<(), StoreError> {
+    fn names_of<V: serde::de::DeserializeOwned>(
+        tree: &Tree,
+        t: T,
+        name: fn(&V) -> Option<&str>,
+        out: &mut BTreeMap<(u8, String), Vec<String>>,
+    ) -> Result<(), StoreError> {
+        for kv in tree.iter() {
+            let (_, v) = kv.map_err(engine)?;
+            let record: V = decode(tree_name(t), &v)?;
+            if let Some(name) = name(&record) {
+                out.entry((t as u8, fold(name)))
+                    .or_default()
+                    .push(name.to_string());
+            }
+        }
+        Ok(())
+    }
+    let mut seen = BTreeMap::new();
+    let tree = |t: T| &trees[t as usize];
+    names_of::<User>(
+        tree(T::Users),
+        T::Users,
+        |u| (!u.anonymised).then_some(u.user_name.as_str()),
+        &mut seen,
+    )?;
+    names_of::<Role>(
+        tree(T::Roles),
+        T::Roles,
+        |r| Some(r.name.as_str()),
+        &mut seen,
+    )?;
+    names_of::<Account>(
+        tree(T::Accounts),
+        T::Accounts,
+        |a| Some(a.name.as_str()),
+        &mut seen,
+    )?;
+    let pairs: Vec<String> = seen
+        .into_values()
+        .filter(|names| names.len() > 1)
+        .map(|names| {
+            names
+                .iter()
+                .map(|n| format!("{n:?}"))
+                .collect::<Vec<_>>()
+                .join(" and ")
+        })
+        .collect();
+    if pairs.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::LookAlikes(pairs.join("; ")))
+    }
 }
 
 /// Targets are ids or, for refusals, names as sent: folded, so any spelling finds them.
