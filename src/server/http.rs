@@ -95,7 +95,7 @@ fn router(service: Service, public_url: &str, monitoring: Arc<Monitoring>) -> Ro
         rollcall_scim::router::RouterConfig::new(base),
     );
     let mut app = Router::new()
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(healthz).with_state(service.clone()))
         .nest("/scim/v2", scim)
         .merge(super::rest::router(service.clone()));
     if monitoring.exposed {
@@ -165,9 +165,36 @@ async fn metrics(
     }
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-    }))
+/// `ok` only while the store takes durable writes: after a full disk the engine fails every
+/// write until the process restarts, and a health check that kept saying `ok` would keep a
+/// broken server in the load balancer's pool.
+async fn healthz(State(service): State<Service>) -> Response {
+    let probed = tokio::task::spawn_blocking(move || service.writable()).await;
+    let failure = match probed {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(e) => Some(e.to_string()),
+    };
+    match failure {
+        None => Json(serde_json::json!({
+            "status": "ok",
+            "version": env!("CARGO_PKG_VERSION"),
+        }))
+        .into_response(),
+        Some(why) => {
+            tracing::error!(
+                error = %why,
+                "the store cannot take writes; if the disk is full, free space and restart"
+            );
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({
+                    "status": "unavailable",
+                    "detail": format!("the store cannot take writes: {why}"),
+                    "version": env!("CARGO_PKG_VERSION"),
+                })),
+            )
+                .into_response()
+        }
+    }
 }

@@ -309,6 +309,11 @@ impl Service {
         Ok(self.store.flush()?)
     }
 
+    /// Whether the store takes a durable write now (`/healthz`).
+    pub fn writable(&self) -> Result<()> {
+        Ok(self.store.probe()?)
+    }
+
     /// Cross-checks indexes and counters against records (`rollcall check`).
     pub fn verify(&self) -> Result<Vec<String>> {
         Ok(self.store.verify()?)

@@ -149,6 +149,10 @@ pub trait Store: Send + Sync + 'static {
     /// Forces everything written so far to disk.
     fn flush(&self) -> Result<(), StoreError>;
 
+    /// Writes a marker and makes it durable: whether the store can take writes at all (a full
+    /// disk leaves the engine failing every write until it is restarted).
+    fn probe(&self) -> Result<(), StoreError>;
+
     /// Counts of durable commits and the flushes they shared, for monitoring.
     fn commit_stats(&self) -> CommitStats;
 

@@ -974,6 +974,14 @@ impl Store for SledStore {
         self.data_file.sync_all().map_err(engine)
     }
 
+    fn probe(&self) -> Result<(), StoreError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp().to_be_bytes();
+        self.tree(T::Meta)
+            .insert("probed", &now)
+            .map_err(engine)?;
+        self.flush()
+    }
+
     fn backup(&self, out: &mut dyn std::io::Write) -> Result<u64, super::BackupError> {
         let reading = self.start_reading(Reader::Backup);
         let entries = super::backup::backup(self, &reading.frozen(), out)?;
