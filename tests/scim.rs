@@ -1162,3 +1162,67 @@ async fn custom_attributes_are_typed_extension_attributes_over_scim_and_ldap() {
     let (_, found) = s.get(&format!("/Users?filter={filter}")).await;
     assert_eq!(found["totalResults"], 0, "{found}");
 }
+
+/// A custom attribute whose type the config changes (string → integer) keeps the values
+/// stored before; updates of those users that do not set it go through, and a new value is
+/// checked against the new type.
+#[test]
+fn a_custom_attribute_retyped_in_the_config_does_not_block_other_updates() {
+    use rollcall::model::{CustomAttribute, CustomAttributes, CustomType};
+    use rollcall::service::Policy;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let declared = |kind: CustomType| {
+        let mut custom = CustomAttributes::default();
+        custom.attributes.push(CustomAttribute {
+            name: "costCenterCode".into(),
+            kind,
+            multi_valued: false,
+            ldap: None,
+            description: None,
+        });
+        custom
+    };
+    let open = |kind: CustomType| {
+        let store = common::when_released(|| {
+            rollcall::store::SledStore::open(
+                &dir.path().join("store"),
+                &rollcall::store::StoreOptions::default(),
+            )
+        });
+        rollcall::service::Service::new(
+            Arc::new(store),
+            Policy {
+                argon2: common::fast_argon2(),
+                custom: Arc::new(declared(kind)),
+                ..Policy::default()
+            },
+        )
+    };
+    let key = declared(CustomType::String).key(&declared(CustomType::String).attributes[0]);
+    let alice = {
+        let service = open(CustomType::String);
+        let mut u = common::person("alice", rollcall::model::LicenseType::Employee, false);
+        u.extensions.insert(key.clone(), serde_json::json!("CC-42"));
+        common::create(&service, u)
+    };
+    let service = open(CustomType::Integer);
+    let changed = service
+        .update_user(&common::admin(), alice.id, None, |u| {
+            u.title = Some("Engineer".into());
+            Ok(())
+        })
+        .expect("a change that leaves the attribute alone");
+    assert_eq!(changed.extensions[&key], "CC-42");
+    let refused = service.update_user(&common::admin(), alice.id, None, |u| {
+        u.extensions.insert(key.clone(), serde_json::json!("CC-43"));
+        Ok(())
+    });
+    assert!(
+        matches!(
+            refused,
+            Err(rollcall::service::ServiceError::Invalid { .. })
+        ),
+        "{refused:?}"
+    );
+}

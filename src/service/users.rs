@@ -504,7 +504,7 @@ impl Service {
         mut new: User,
         reason: Option<String>,
     ) -> Result<User> {
-        self.check_custom(&new)?;
+        self.check_custom(old, &new)?;
         self.check_references(tx, old, &new)?;
         self.take_seat(tx, old, &new)?;
         self.notify_activation(tx, old, &mut new)?;
@@ -567,10 +567,16 @@ impl Service {
     }
 
     /// Declared custom attributes hold values of their declared type. Keys no longer declared
-    /// (an attribute taken out of the config) are kept as they are: the data is not lost.
-    fn check_custom(&self, user: &User) -> Result<()> {
+    /// (an attribute taken out of the config) are kept as they are: the data is not lost. Only
+    /// values the change sets are checked: one stored before its attribute's type was changed
+    /// in the config does not make every later update of the user fail (an identity
+    /// provider's included, for a field it never sent).
+    fn check_custom(&self, old: Option<&User>, user: &User) -> Result<()> {
         let custom = &self.policy.custom;
         for (key, value) in &user.extensions {
+            if old.is_some_and(|o| o.extensions.get(key) == Some(value)) {
+                continue;
+            }
             if let Some(attribute) = custom.declared(key) {
                 custom
                     .check(attribute, value)

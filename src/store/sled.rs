@@ -975,10 +975,10 @@ impl Store for SledStore {
     }
 
     fn probe(&self) -> Result<(), StoreError> {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp().to_be_bytes();
-        self.tree(T::Meta)
-            .insert("probed", &now)
-            .map_err(engine)?;
+        let now = time::OffsetDateTime::now_utc()
+            .unix_timestamp()
+            .to_be_bytes();
+        self.tree(T::Meta).insert("probed", &now).map_err(engine)?;
         self.flush()
     }
 
