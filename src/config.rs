@@ -626,6 +626,39 @@ impl Config {
                     .into(),
             ));
         }
+        if self.ldap.max_connections == 0 || self.ldap.max_connections_per_ip == 0 {
+            return Err(ConfigError::Invalid(
+                "[ldap] max_connections and max_connections_per_ip must be at least 1".into(),
+            ));
+        }
+        if self.store.cache_mb == 0 {
+            return Err(ConfigError::Invalid(
+                "[store] cache_mb must be at least 1".into(),
+            ));
+        }
+        // Every sign-in takes this much memory while it verifies; past 1 GiB a handful of
+        // concurrent ones would exhaust most machines.
+        const MAX_ARGON2_KIB: u32 = 1024 * 1024;
+        if self.argon2.memory_kib > MAX_ARGON2_KIB {
+            return Err(ConfigError::Invalid(format!(
+                "[argon2] memory_kib is at most {MAX_ARGON2_KIB} (1 GiB, taken by every sign-in \
+                 while it verifies); OWASP's recommendation is 19456"
+            )));
+        }
+        if let Some(url) = &self.public_url {
+            let rest = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"));
+            if rest.is_none_or(|r| {
+                r.is_empty() || r.starts_with('/') || r.contains(char::is_whitespace)
+            }) {
+                return Err(ConfigError::Invalid(format!(
+                    "public_url {url:?} is not an http(s) URL such as \
+                     https://directory.example.com: it is the base of links in messages and \
+                     the issuer of session tokens"
+                )));
+            }
+        }
         if !(1..=crate::auth::session::MAX_TIMEOUT_MINUTES)
             .contains(&self.sessions.default_timeout_minutes)
         {
@@ -876,6 +909,27 @@ mod tests {
             assert!(err.contains(key), "{toml}: {err}");
         }
         std::fs::write(&path, "[audit]\nkeep_days = 36500\n").unwrap();
+        assert!(Config::load(Some(&path), &Overrides::default()).is_ok());
+    }
+
+    #[test]
+    fn settings_that_would_break_at_first_use_are_refused_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bounds.toml");
+        for (toml, key) in [
+            ("[store]\ncache_mb = 0", "cache_mb"),
+            ("[argon2]\nmemory_kib = 16777216", "memory_kib"),
+            ("[ldap]\nmax_connections = 0", "[ldap] max_connections"),
+            ("public_url = \"not a url\"", "public_url"),
+            ("public_url = \"https://\"", "public_url"),
+        ] {
+            std::fs::write(&path, toml).unwrap();
+            let err = Config::load(Some(&path), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{toml}: {err}");
+        }
+        std::fs::write(&path, "public_url = \"https://directory.example.com/\"\n").unwrap();
         assert!(Config::load(Some(&path), &Overrides::default()).is_ok());
     }
 
