@@ -203,7 +203,15 @@ fn main() -> anyhow::Result<()> {
     };
     let config = Config::load(cli.global.config.as_deref(), &overrides)?;
     match cli.command {
-        Command::Serve => serve(config),
+        Command::Serve => {
+            tracing::info!(
+                version = env!("CARGO_PKG_VERSION"),
+                data = %config.data.display(),
+                config = ?cli.global.config,
+                "starting"
+            );
+            serve(config)
+        }
         Command::Init => {
             let service = open(&config)?;
             match initialise(&service, &config)? {
