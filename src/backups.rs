@@ -156,11 +156,30 @@ pub fn existing(dir: &Path) -> std::io::Result<Vec<(OffsetDateTime, PathBuf)>> {
     Ok(found)
 }
 
+/// The backups of [`existing`] in the order they age out: any named for a time still to come
+/// first (a clock that was wrong made them: they are not the newest, and left last they would
+/// outlive every real one and stop the schedule), then the rest oldest first.
+fn by_age(dir: &Path) -> std::io::Result<Vec<(OffsetDateTime, PathBuf)>> {
+    let now = OffsetDateTime::now_utc();
+    let (mut ahead, behind): (Vec<_>, Vec<_>) =
+        existing(dir)?.into_iter().partition(|(at, _)| *at > now);
+    for (at, path) in &ahead {
+        tracing::warn!(
+            file = %path.display(),
+            named_for = %at,
+            "a backup is named for a time still to come (a wrong clock?); it is not taken for \
+             the newest and is the first pruned"
+        );
+    }
+    ahead.extend(behind);
+    Ok(ahead)
+}
+
 /// Removes all but the newest `keep` backups in `dir`, and partial files that a crash left.
 /// Returns what it removed.
 pub fn prune(dir: &Path, keep: usize) -> std::io::Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
-    let backups = existing(dir)?;
+    let backups = by_age(dir)?;
     let surplus = backups.len().saturating_sub(keep);
     for (_, path) in backups.into_iter().take(surplus) {
         std::fs::remove_file(&path)?;
@@ -205,11 +224,12 @@ pub async fn run(
     let interval = Duration::from_secs(u64::from(config.interval_hours) * 3600);
     let newest = {
         let dir = dir.clone();
-        tokio::task::spawn_blocking(move || existing(&dir))
+        tokio::task::spawn_blocking(move || by_age(&dir))
             .await
             .ok()
             .and_then(Result::ok)
             .and_then(|found| found.last().map(|(at, _)| *at))
+            .filter(|at| *at <= OffsetDateTime::now_utc())
     };
     if let Some(at) = newest {
         stats
@@ -349,6 +369,21 @@ mod tests {
             .collect();
         left.sort();
         assert_eq!(left, [names[4], names[1], names[2], names[5]]);
+    }
+
+    #[test]
+    fn a_backup_named_for_a_time_to_come_is_the_first_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = [
+            "rollcall-20261201T000000Z.backup",
+            "rollcall-20261202T000000Z.backup",
+            "rollcall-29991201T000000Z.backup",
+        ];
+        for name in names {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        let removed = prune(dir.path(), 2).unwrap();
+        assert_eq!(removed, vec![dir.path().join(names[2])]);
     }
 
     #[test]
