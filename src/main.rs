@@ -436,6 +436,19 @@ fn print_credentials(out: &mut dyn Write, config: &Config, c: &Credentials) {
 
 fn serve(config: Config) -> anyhow::Result<()> {
     let service = open(&config)?;
+    // Seats taken past a limit (by commands run on the stopped store without this config, or
+    // a limit lowered since): nothing is deactivated, but the admins should know.
+    for usage in service.license_usage()? {
+        if let Some(limit) = usage.limit.filter(|limit| usage.used > *limit) {
+            tracing::warn!(
+                license = %usage.license,
+                used = usage.used,
+                limit,
+                "more licenses are in use than [licenses] allows; no one more is activated \
+                 until enough are deactivated"
+            );
+        }
+    }
     let languages: Vec<&str> = service.policy().templates.languages().collect();
     if !languages.is_empty() {
         tracing::info!(?languages, "message templates in other languages");

@@ -839,3 +839,53 @@ fn one_address_holds_at_most_its_share_of_http_connections() {
     assert!(third.starts_with("HTTP/1.1 200"), "{third}");
     drop(held);
 }
+
+/// Seats taken past a limit (commands run on the stopped store without the server's config)
+/// are told at start: nothing is deactivated, but the admins learn of it.
+#[test]
+fn a_start_with_more_licenses_in_use_than_allowed_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for args in [
+        vec!["init"],
+        vec!["user", "create", "ann", "--active"],
+        vec!["user", "create", "bob", "--active"],
+    ] {
+        let out = run(&data, &args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let config = dir.path().join("limits.toml");
+    std::fs::write(&config, "[licenses]\nemployee = 2\n").unwrap();
+    let http = free_addr();
+    let mut server = clean_env(Command::new(BIN).arg("serve").arg("--data").arg(&data))
+        .arg("--config")
+        .arg(&config)
+        .args(["--http", &http.to_string()])
+        .args(["--ldap", &free_addr().to_string()])
+        .args(["--ldaps", &free_addr().to_string()])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !healthy(http) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal(&server, "TERM");
+    let out = server.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("more licenses are in use than [licenses] allows")
+            && stderr.contains("used=3")
+            && stderr.contains("limit=2"),
+        "{stderr}"
+    );
+}
