@@ -222,7 +222,12 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Token { command } => operate(&config, control::Command::Token(command), true),
+        Command::Token { command } => {
+            // Only `token create` sets up a fresh directory (automation's first step); a list
+            // or revoke against a mistyped --data is an error, not a new directory.
+            let initialise = matches!(command, control::TokenCommand::Create { .. });
+            operate(&config, control::Command::Token(command), initialise)
+        }
         Command::User { command } => operate(&config, control::Command::User(command), false),
         Command::Role { command } => operate(
             &config,
@@ -261,6 +266,12 @@ fn main() -> anyhow::Result<()> {
         Command::Outbox(args) => operate(&config, control::Command::Outbox(args), false),
         Command::Import { format, update } => import(&config, format, update),
         Command::Backup { file, recipients } => {
+            if file.as_os_str() == "-" {
+                bail!(
+                    "a backup is written to a file, replaced only once it is complete; to \
+                     stream one, use GET /admin/backup"
+                );
+            }
             // The server resolves nothing against its own working directory.
             let file = std::path::absolute(&file)
                 .with_context(|| format!("backup file {}", file.display()))?;

@@ -447,3 +447,19 @@ async fn accounts_roles_and_users_are_created_and_users_anonymised_from_the_comm
     refused(run(&data, &["user", "show", "erin"]), "not found");
     assert_eq!(ok(run(&data, &["check"])).lines().count(), 1);
 }
+
+/// A mistyped `--data` is an error for every command but `token create` (automation's first
+/// step, which sets up a fresh directory): `token list` does not make a new directory with new
+/// credentials. And `backup -` is refused with what to do instead, not written to a file `-`.
+#[test]
+fn commands_on_a_directory_that_is_not_there_do_not_make_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let nowhere = dir.path().join("typo");
+    refused(run(&nowhere, &["token", "list"]), "no store in");
+    refused(run(&nowhere, &["token", "revoke", "okta"]), "no store in");
+    assert!(!nowhere.join("store").join("db").exists());
+    let data = dir.path().join("data");
+    ok(run(&data, &["init"]));
+    refused(run(&data, &["backup", "-"]), "GET /admin/backup");
+    assert!(!std::path::Path::new("-").exists());
+}
