@@ -711,3 +711,36 @@ fn an_import_run_again_sets_the_managers_the_first_run_did_not_reach() {
     let shown = String::from_utf8_lossy(&shown.stdout);
     assert!(shown.contains(&manager.to_string()), "{shown}");
 }
+
+/// A field the import would drop (a typo, another tool's name for one) fails its line, named,
+/// rather than being lost in silence; the other lines go in.
+#[test]
+fn an_import_line_with_a_field_records_do_not_have_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let line = |extra: &str| {
+        format!(
+            "{{\"id\":\"{}\",\"user_name\":\"u{}\",\"active\":false,\"password_must_change\":false,\"created\":\"2026-01-01T00:00:00Z\",\"modified\":\"2026-01-01T00:00:00Z\",\"version\":0{extra}}}\n",
+            uuid::Uuid::now_v7(),
+            extra.len()
+        )
+    };
+    let input = [
+        line(""),
+        line(",\"favourite_colour\":\"blue\""),
+        line(",\"displayName\":\"Camel Case\""),
+    ]
+    .concat();
+    let out = output_with_stdin(&mut import_command(&data), input.as_bytes());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("line 2: unknown field favourite_colour"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 3: unknown field displayName"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("imported 1 record, 2 failed"), "{stderr}");
+}

@@ -19,7 +19,6 @@ pub mod sheet;
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::model::{Account, AccountId, MultiValue, Role, RoleId, User, UserId};
@@ -112,12 +111,55 @@ fn parents_first(accounts: Vec<Account>) -> Vec<Account> {
     ordered
 }
 
-#[derive(Deserialize)]
 struct UserLine {
-    #[serde(flatten)]
     user: User,
     /// In clear text, checked against the password policy.
     password: Option<String>,
+}
+
+/// A value a field left out of a written record reads as (`null`, `false`, `0`, `""`, `[]`,
+/// `{}`): such a field may be `T`'s and not come back, so it is not called unknown.
+fn is_empty_value(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+    }
+}
+
+/// `record` as a `T`, refusing fields `T` does not have (besides `extra`): a field an import
+/// would drop (a typo, another tool's name for it) is said, not lost in silence, as unknown
+/// config keys are. Found by reading the record back: a field with a value that does not come
+/// back is not one of `T`'s.
+fn known_fields_only<T: serde::de::DeserializeOwned + serde::Serialize>(
+    record: &Value,
+    extra: &[&str],
+) -> Result<T, TransferError> {
+    let parsed: T = serde_json::from_value(record.clone())?;
+    let read_back = serde_json::to_value(&parsed)?;
+    let unknown: Vec<&str> = record
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(key, value)| {
+            !extra.contains(&key.as_str())
+                && read_back.get(key.as_str()).is_none()
+                && !is_empty_value(value)
+        })
+        .map(|(key, _)| key.as_str())
+        .collect();
+    if unknown.is_empty() {
+        Ok(parsed)
+    } else {
+        Err(TransferError::Unknown(format!(
+            "unknown field{} {} (the export format's names, e.g. user_name, display_name)",
+            if unknown.len() == 1 { "" } else { "s" },
+            unknown.join(", ")
+        )))
+    }
 }
 
 /// What one line became.
@@ -210,10 +252,10 @@ impl<'a> Importer<'a> {
             .filter(|(_, inner)| inner.is_object());
         match wrapped {
             Some((kind, inner)) if kind == "account" => {
-                self.account(serde_json::from_value(inner.clone())?)
+                self.account(known_fields_only::<Account>(inner, &[])?)
             }
             Some((kind, inner)) if kind == "role" => {
-                self.role(serde_json::from_value(inner.clone())?)
+                self.role(known_fields_only::<Role>(inner, &[])?)
             }
             Some((kind, inner)) if kind == "row" => {
                 self.row(serde_json::from_value(inner.clone())?)
@@ -221,7 +263,15 @@ impl<'a> Importer<'a> {
             Some((kind, inner)) if kind == "update" => {
                 self.update(serde_json::from_value(inner.clone())?)
             }
-            _ => self.user(serde_json::from_value(value)?),
+            _ => {
+                let user: User = known_fields_only(&value, &["password"])?;
+                let password = match value.get("password") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(p)) => Some(p.clone()),
+                    Some(_) => return Err(TransferError::Unknown("password is text".into())),
+                };
+                self.user(UserLine { user, password })
+            }
         }
     }
 
