@@ -9,11 +9,7 @@ use std::path::Path;
 /// the group or others. An existing directory's mode is the administrator's to change, not
 /// ours: it may be shared on purpose (a backup agent's group).
 pub fn ensure(dir: &Path) -> std::io::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    let mode = std::fs::metadata(dir)?.permissions().mode();
+    let mode = created_private(dir)?;
     if mode & 0o077 != 0 {
         tracing::warn!(
             dir = %dir.display(),
@@ -31,11 +27,7 @@ pub fn ensure(dir: &Path) -> std::io::Result<()> {
 /// directory made beforehand with 0755 (`install -d`, systemd's `StateDirectory=`) would
 /// otherwise let any local user read the password hashes and the session signing key.
 pub fn private(dir: &Path) -> std::io::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    let mode = std::fs::metadata(dir)?.permissions().mode();
+    let mode = created_private(dir)?;
     if mode & 0o077 != 0 {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
         tracing::info!(
@@ -45,4 +37,13 @@ pub fn private(dir: &Path) -> std::io::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Creates `dir` (and missing parents) with mode 0700 if it is not there; returns its mode.
+fn created_private(dir: &Path) -> std::io::Result<u32> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    Ok(std::fs::metadata(dir)?.permissions().mode())
 }

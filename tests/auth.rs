@@ -247,6 +247,12 @@ impl Directory {
         message
     }
 
+    /// `POST /auth/password/forgot` with `body`, as anyone.
+    async fn forgot(&self, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, "/auth/password/forgot", None, Some(body))
+            .await
+    }
+
     async fn outbox(&self, admin: &str) -> Vec<Value> {
         let (status, body) = self
             .call(Method::GET, "/admin/outbox", Some(admin), None)
@@ -1276,22 +1282,8 @@ async fn recovery_and_activation_links() {
     let admin = d.admin_token().await;
     let hal = d.user("hal", Some("Hal-Pass-12345"), &[]).await;
     // Known and unknown: the same answer.
-    let (s1, known) = d
-        .call(
-            Method::POST,
-            "/auth/password/forgot",
-            None,
-            Some(json!({"username": "hal"})),
-        )
-        .await;
-    let (s2, unknown) = d
-        .call(
-            Method::POST,
-            "/auth/password/forgot",
-            None,
-            Some(json!({"email": "nobody@example.com"})),
-        )
-        .await;
+    let (s1, known) = d.forgot(json!({"username": "hal"})).await;
+    let (s2, unknown) = d.forgot(json!({"email": "nobody@example.com"})).await;
     assert_eq!((s1, s2), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
     assert_eq!(known, unknown);
     // The link arrives in the outbox (the request is handled after the answer).
@@ -1361,14 +1353,7 @@ async fn recovery_and_activation_links() {
         }
     };
     for _ in 0..3 {
-        let (status, _) = d
-            .call(
-                Method::POST,
-                "/auth/password/forgot",
-                None,
-                Some(json!({"username": "hal"})),
-            )
-            .await;
+        let (status, _) = d.forgot(json!({"username": "hal"})).await;
         assert_eq!(status, StatusCode::ACCEPTED);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -1437,14 +1422,7 @@ async fn recovery_and_activation_links() {
 
     // Recovery can be disabled.
     let off = Directory::start("[recovery]\nenabled = false\n");
-    let (status, _) = off
-        .call(
-            Method::POST,
-            "/auth/password/forgot",
-            None,
-            Some(json!({"username": "admin"})),
-        )
-        .await;
+    let (status, _) = off.forgot(json!({"username": "admin"})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -2549,14 +2527,7 @@ async fn an_admin_sends_a_password_link_even_with_self_service_recovery_off() {
     let d = Directory::start("[recovery]\nenabled = false\n");
     let admin = d.admin_token().await;
     let id = d.user("kit", Some("Kit-Old-Pass-123"), &[]).await;
-    let (status, _) = d
-        .call(
-            Method::POST,
-            "/auth/password/forgot",
-            None,
-            Some(json!({"username": "kit"})),
-        )
-        .await;
+    let (status, _) = d.forgot(json!({"username": "kit"})).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "self-service is off");
 
     let path = format!("/admin/users/{id}/password-link");
@@ -3745,14 +3716,7 @@ async fn recovery_can_be_closed_to_administrators_alone() {
     let admin_id = claims_of(&admin)["sub"].as_str().unwrap().to_string();
     d.user("hal", Some("Hal-Pass-12345"), &[]).await;
     for name in ["admin", "hal"] {
-        let (status, _) = d
-            .call(
-                Method::POST,
-                "/auth/password/forgot",
-                None,
-                Some(json!({"username": name})),
-            )
-            .await;
+        let (status, _) = d.forgot(json!({"username": name})).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{name}");
     }
     let deadline = Instant::now() + Duration::from_secs(10);
