@@ -861,7 +861,7 @@ fn a_start_with_more_licenses_in_use_than_allowed_says_so() {
     let config = dir.path().join("limits.toml");
     std::fs::write(&config, "[licenses]\nemployee = 2\n").unwrap();
     let http = free_addr();
-    let mut server = clean_env(Command::new(BIN).arg("serve").arg("--data").arg(&data))
+    let server = clean_env(Command::new(BIN).arg("serve").arg("--data").arg(&data))
         .arg("--config")
         .arg(&config)
         .args(["--http", &http.to_string()])
