@@ -67,9 +67,12 @@ impl Connection {
             .replies
             .read_line(&mut self.line)
             .map_err(|e| io_error(&self.data, e))?;
-        if read == 0 {
+        // Nothing, or a reply cut short (no line end): the server went away mid-command.
+        if read == 0 || !self.line.ends_with('\n') {
             return Err(ControlError::Refused(
-                "the server closed the connection before the command finished".into(),
+                "the server closed the connection before the command finished (it stopped?); \
+                 any output so far is incomplete"
+                    .into(),
             ));
         }
         Ok(serde_json::from_str(&self.line)?)
@@ -158,5 +161,39 @@ impl ImportSession {
                 return Ok(failed);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server that goes away in the middle of a reply leaves a line without its end: that
+    /// is said as the server having gone, not as the JSON parser's complaint about it.
+    #[test]
+    fn a_reply_cut_short_says_the_server_went_away() {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let mut connection = Connection {
+            replies: BufReader::new(ours.try_clone().unwrap()),
+            stream: ours,
+            data: std::path::PathBuf::from("/nowhere"),
+            line: String::new(),
+        };
+        let mut server = theirs;
+        server
+            .write_all(b"{\"out\":\"alice\\n\",\"more\":true}\n{\"out\":\"bo")
+            .unwrap();
+        drop(server);
+        let first = connection.reply().expect("a whole reply");
+        assert_eq!(first.out.as_deref(), Some("alice\n"));
+        let cut = connection
+            .reply()
+            .err()
+            .expect("a reply cut short")
+            .to_string();
+        assert!(
+            cut.contains("closed the connection") && cut.contains("incomplete"),
+            "{cut}"
+        );
     }
 }
