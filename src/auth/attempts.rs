@@ -34,6 +34,8 @@ impl Attempts {
         allowed: impl Fn() -> usize,
     ) -> Option<Attempt<'_>> {
         let deadline = Instant::now() + patience;
+        // `allowed` is read under the lock: an attempt gives its place back (in `Drop`) only
+        // after its failure is stored, so a count read here sees every finished attempt's.
         let mut in_flight = self
             .in_flight
             .lock()
