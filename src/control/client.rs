@@ -188,8 +188,7 @@ mod tests {
         assert_eq!(first.out.as_deref(), Some("alice\n"));
         let cut = connection
             .reply()
-            .err()
-            .expect("a reply cut short")
+            .expect_err("a reply cut short")
             .to_string();
         assert!(
             cut.contains("closed the connection") && cut.contains("incomplete"),
