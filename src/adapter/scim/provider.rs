@@ -96,32 +96,46 @@ impl ScimDirectory {
 
     fn role_resource(&self, actor: &Actor, role: &Role) -> Result<Resource, ScimError> {
         let ids = self.service.role_members(actor, role.id).map_err(failure)?;
-        let mut refs = self.refs(actor)?;
-        let mut members: GroupMembers = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(u) = refs.user(id).map_err(failure)? {
-                members.push((id, u.user_name));
-            }
-        }
-        Ok(Resource {
-            id: role.id.to_string(),
-            version: role.version,
-            json: role_to_scim(role, Some(&members), &self.base),
-        })
+        self.role_with_members(actor, role, Some(ids))
     }
 
     /// The answer to a write of `role`: as [`Self::role_resource`], or, when the write took
     /// the caller out of those who may read it (a member that removed itself), the role as
     /// stored without its members: the change is made, and a 404 would say it was not.
     fn written_role_resource(&self, actor: &Actor, role: &Role) -> Result<Resource, ScimError> {
-        match self.service.role_members(actor, role.id) {
-            Err(ServiceError::NotFound { .. }) => Ok(Resource {
-                id: role.id.to_string(),
-                version: role.version,
-                json: role_to_scim(role, None, &self.base),
-            }),
-            _ => self.role_resource(actor, role),
-        }
+        let ids = match self.service.role_members(actor, role.id) {
+            Ok(ids) => Some(ids),
+            Err(ServiceError::NotFound { .. }) => None,
+            Err(e) => return Err(failure(e)),
+        };
+        self.role_with_members(actor, role, ids)
+    }
+
+    /// `role` as a Group, with the members `ids` (those the actor may read), or none listed.
+    fn role_with_members(
+        &self,
+        actor: &Actor,
+        role: &Role,
+        ids: Option<Vec<UserId>>,
+    ) -> Result<Resource, ScimError> {
+        let members = match ids {
+            Some(ids) => {
+                let mut refs = self.refs(actor)?;
+                let mut members: GroupMembers = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if let Some(u) = refs.user(id).map_err(failure)? {
+                        members.push((id, u.user_name));
+                    }
+                }
+                Some(members)
+            }
+            None => None,
+        };
+        Ok(Resource {
+            id: role.id.to_string(),
+            version: role.version,
+            json: role_to_scim(role, members.as_ref(), &self.base),
+        })
     }
 
     fn account_resource(&self, account: &Account) -> Resource {
