@@ -125,6 +125,8 @@ enum Refusal {
     EmailCodeWrong,
     /// Waited too long for its turn among the user's attempts (see `auth::attempts`).
     Busy,
+    /// Locked, deactivated or given a new password while its password was being verified.
+    ChangedMeanwhile,
 }
 
 /// How long a sign-in waits for its turn among its user's attempts before it is refused.
@@ -138,6 +140,9 @@ impl Refusal {
             Self::WrongPassword => "wrong password",
             Self::Locked => "user is locked after failed logins",
             Self::Busy => "too many sign-ins of the user in progress at once",
+            Self::ChangedMeanwhile => {
+                "the user was locked, deactivated or given a new password during the sign-in"
+            }
             Self::Inactive => "user is inactive",
             Self::System => "the system principal cannot log in",
             Self::PasswordExpired => "password has expired",
@@ -365,9 +370,9 @@ impl Service {
                         Err(refused)
                     }
                     Err(ServiceError::InvalidCredentials) => {
-                        // Locked, or given a new password, while this one was verified: the
-                        // transaction found it so and wrote nothing.
-                        self.refuse(&actor, &logged.user, Refusal::Locked, now)?;
+                        // Changed while this one was verified: the transaction found it so
+                        // and wrote nothing.
+                        self.refuse(&actor, &logged.user, Refusal::ChangedMeanwhile, now)?;
                         Err(ServiceError::InvalidCredentials)
                     }
                     Err(e) => Err(e),
