@@ -34,7 +34,21 @@ impl Scim {
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call_with(method, path, &[], body).await
+    }
+
+    /// [`Self::call`] with more request headers (`If-Match`, `If-None-Match`, …).
+    async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.http.request(method, self.url(path)).bearer_auth(TOKEN);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
         if let Some(b) = body {
             req = req.header("content-type", SCIM).body(b.to_string());
         }
@@ -403,44 +417,20 @@ async fn etags_bad_input_and_discovery() {
     assert_eq!(res.headers()["content-type"].to_str().unwrap(), SCIM);
     // RFC 7232: a GET whose If-Match matches nothing current, and a write or delete whose
     // If-None-Match matches the current version (`*` matches any), are not performed.
-    let res = s
-        .http
-        .get(s.url(&format!("/Users/{id}")))
-        .bearer_auth(TOKEN)
-        .header("if-match", "W/\"999\"")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+    let user = format!("/Users/{id}");
+    let (status, _) = s
+        .call_with(Method::GET, &user, &[("if-match", "W/\"999\"")], None)
+        .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+    let retitle = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "y"}]});
     for none_match in ["*", etag.as_str()] {
-        let res = s
-            .http
-            .patch(s.url(&format!("/Users/{id}")))
-            .bearer_auth(TOKEN)
-            .header("if-none-match", none_match)
-            .header("content-type", SCIM)
-            .body(json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "y"}]}).to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            res.status(),
-            StatusCode::PRECONDITION_FAILED,
-            "{none_match}"
-        );
-        let res = s
-            .http
-            .delete(s.url(&format!("/Users/{id}")))
-            .bearer_auth(TOKEN)
-            .header("if-none-match", none_match)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            res.status(),
-            StatusCode::PRECONDITION_FAILED,
-            "{none_match}"
-        );
+        let condition = [("if-none-match", none_match)];
+        let (status, _) = s
+            .call_with(Method::PATCH, &user, &condition, Some(retitle.clone()))
+            .await;
+        assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{none_match}");
+        let (status, _) = s.call_with(Method::DELETE, &user, &condition, None).await;
+        assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{none_match}");
     }
     let (status, still) = s.get(&format!("/Users/{id}")).await;
     assert_eq!(
@@ -456,34 +446,19 @@ async fn etags_bad_input_and_discovery() {
     let mut again = got.clone();
     again.as_object_mut().unwrap().remove("meta");
     for _ in 0..2 {
-        let res = s
-            .http
-            .put(s.url(&format!("/Users/{id}")))
-            .bearer_auth(TOKEN)
-            .header("content-type", SCIM)
-            .body(again.to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
-        let body: Value = res.json().await.unwrap();
+        let (status, body) = s.call(Method::PUT, &user, Some(again.clone())).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["meta"]["version"], etag.as_str(), "{body}");
     }
-    let res = s
-        .http
-        .patch(s.url(&format!("/Users/{id}")))
-        .bearer_auth(TOKEN)
-        .header("if-match", &etag)
-        .header("content-type", SCIM)
-        .body(
-            json!({"schemas": [PATCH_OP], "Operations": [{"op": "remove", "path": "nickName"}]})
-                .to_string(),
+    let (status, body) = s
+        .call_with(
+            Method::PATCH,
+            &user,
+            &[("if-match", &etag)],
+            Some(json!({"schemas": [PATCH_OP], "Operations": [{"op": "remove", "path": "nickName"}]})),
         )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let body: Value = res.json().await.unwrap();
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["meta"]["version"], etag.as_str(), "{body}");
 
     // No token, bad JSON, wrong content type, invalid filter, oversized body.

@@ -787,16 +787,20 @@ fn a_request_head_that_trickles_in_is_cut_off() {
         "cut off early: {cut_off:?}"
     );
     // A head that arrives in time is answered as always.
-    let mut quick = TcpStream::connect(server.http).unwrap();
-    quick
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: rollcall\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    quick
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut answer = String::new();
-    quick.read_to_string(&mut answer).unwrap();
+    let answer = healthz_on_a_new_connection(server.http).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// `GET /healthz` on a connection of its own, closed after the answer: the whole answer, or
+/// the error of a connection the server closed.
+fn healthz_on_a_new_connection(addr: std::net::SocketAddr) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut c = TcpStream::connect(addr)?;
+    c.set_read_timeout(Some(Duration::from_secs(5)))?;
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: rollcall\r\nConnection: close\r\n\r\n")?;
+    let mut answer = String::new();
+    c.read_to_string(&mut answer)?;
+    Ok(answer)
 }
 
 /// One address holds at most `max_connections_per_ip` HTTP connections; more from it are
@@ -804,15 +808,7 @@ fn a_request_head_that_trickles_in_is_cut_off() {
 /// everyone's connections, is held only to `max_connections`.
 #[test]
 fn one_address_holds_at_most_its_share_of_http_connections() {
-    use std::io::{Read, Write};
-    let get = |addr: std::net::SocketAddr| -> std::io::Result<String> {
-        let mut c = TcpStream::connect(addr)?;
-        c.set_read_timeout(Some(Duration::from_secs(5)))?;
-        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: rollcall\r\nConnection: close\r\n\r\n")?;
-        let mut answer = String::new();
-        c.read_to_string(&mut answer)?;
-        Ok(answer)
-    };
+    let get = healthz_on_a_new_connection;
     let server = start_directory("[http]\nmax_connections_per_ip = 2\n");
     let held: Vec<TcpStream> = (0..2)
         .map(|_| TcpStream::connect(server.http).unwrap())
