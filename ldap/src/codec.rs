@@ -228,12 +228,13 @@ impl Encoder<Bytes> for Codec {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use ldap3_proto::proto::{LdapDerefAliases, LdapSearchScope};
     use ldap3_proto::proto::{LdapFilter, LdapOp, LdapSearchRequest};
 
-    fn search(msgid: i32, filter: LdapFilter) -> LdapMsg {
+    /// A subtree search under `dc=example` with `filter`, for tests of what decodes it.
+    pub(crate) fn search(msgid: i32, filter: LdapFilter) -> LdapMsg {
         LdapMsg::new(
             msgid,
             LdapOp::SearchRequest(LdapSearchRequest {

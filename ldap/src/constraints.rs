@@ -168,22 +168,13 @@ mod tests {
     use ldap3_proto::proto::*;
 
     fn search(filter: LdapFilter, size: i32) -> StructureTag {
-        let msg = LdapMsg {
-            msgid: 1,
-            op: LdapOp::SearchRequest(LdapSearchRequest {
-                base: "dc=example,dc=com".into(),
-                scope: LdapSearchScope::Subtree,
-                aliases: LdapDerefAliases::Never,
-                sizelimit: size,
-                timelimit: 0,
-                typesonly: false,
-                filter,
-                attrs: vec![],
-            }),
-            ctrl: vec![],
-        };
-        let bytes = encode(msg);
-        let (_, tag) = ldap3_lber::Parser::new(64).parse(&bytes).expect("parse");
+        let mut msg = crate::codec::tests::search(1, filter);
+        if let LdapOp::SearchRequest(request) = &mut msg.op {
+            request.sizelimit = size;
+        }
+        let (_, tag) = ldap3_lber::Parser::new(64)
+            .parse(&encode(msg))
+            .expect("parse");
         tag
     }
 
