@@ -1325,7 +1325,8 @@ async fn manager_and_account_take_single_valued_modify_semantics() {
 
 /// RFC 4511 §4.6's value-level results, values compared by the attribute's equality rule:
 /// adding a value that is there is attributeOrValueExists (20), deleting one that is not
-/// noSuchAttribute (16), for a person's attributes and a role's members alike; and a refused
+/// noSuchAttribute (16), a second value for a single-valued attribute constraintViolation (19),
+/// for a person's attributes and a role's members alike; and a refused
 /// modify changes nothing, not even its other modifications.
 #[tokio::test]
 async fn adding_a_present_value_or_deleting_an_absent_one_is_refused_with_its_code() {
@@ -1365,6 +1366,10 @@ async fn adding_a_present_value_or_deleting_an_absent_one_is_refused_with_its_co
         (vec![Mod::Add("telephoneNumber", vals(&["+15550100"]))], 20),
         (vec![Mod::Delete("mail", vals(&["nobody@example.com"]))], 16),
         (vec![Mod::Delete("title", vals(&["CTO"]))], 16),
+        // A second value for a single-valued attribute is constraintViolation, as in
+        // OpenLDAP; the value it has is attributeOrValueExists.
+        (vec![Mod::Add("title", vals(&["CTO"]))], 19),
+        (vec![Mod::Add("title", vals(&["ceo"]))], 20),
         // The first modification would succeed alone: the request is one change.
         (
             vec![

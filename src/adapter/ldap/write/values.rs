@@ -75,11 +75,11 @@ pub(super) fn no_such_attribute(attr: &str) -> LdapError {
     )
 }
 
-/// attributeOrValueExists, as for a value that is there: a single-valued attribute takes an
-/// add only while it is empty (a replace changes its value).
+/// constraintViolation, the code for too many values (RFC 4511 Appendix A; OpenLDAP's too): a
+/// single-valued attribute takes an add only while it is empty (a replace changes its value).
 pub(super) fn occupied(attr: &str) -> LdapError {
     LdapError::new(
-        Code::AttributeOrValueExists,
+        Code::ConstraintViolation,
         format!("{attr} is single-valued and already has a value: replace it, or delete it first"),
     )
 }
@@ -153,8 +153,8 @@ pub(super) fn check_modifications(changes: &[Modification]) -> Result<(), LdapEr
 }
 
 /// Applies one modification to the values an attribute has now (RFC 4511 §4.6), `same` being
-/// its equality rule: adding a value that is there is attributeOrValueExists, as is adding to
-/// a `single`-valued attribute that has a value; deleting a value that is not there, or a
+/// its equality rule: adding a value that is there is attributeOrValueExists, adding another
+/// to a `single`-valued attribute that has one constraintViolation; deleting a value that is not there, or a
 /// whole attribute that has none, is noSuchAttribute.
 pub(super) fn modified_values(
     attr: &str,
