@@ -130,7 +130,7 @@ fn an_export_imports_into_another_directory_with_accounts_roles_members_and_mana
 
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("source");
-    let (eng_id, partner_id) = {
+    let (eng_id, partner_id, history) = {
         let service = open_service(&source, LicenseLimits::default());
         let eu = service
             .create_account(&admin(), Account::new("Acme EU"))
@@ -170,8 +170,19 @@ fn an_export_imports_into_another_directory_with_accounts_roles_members_and_mana
         let mut partner = person("pat", LicenseType::Partner, true);
         partner.account = Some(eu.id);
         partner.roles = vec![lunch.id];
-        (eng.id, create(&service, partner).id)
+        let partner = create(&service, partner);
+        let eng = service.user(&admin(), eng.id).unwrap();
+        // When each was created (and the user first activated), as the export says it.
+        let history = (
+            eng.created,
+            eng.first_activated,
+            lunch.created,
+            service.account(&admin(), eu.id).unwrap().created,
+        );
+        (eng.id, partner.id, history)
     };
+    // The target directory is made later than the source's records.
+    std::thread::sleep(std::time::Duration::from_millis(20));
     let exported = run(&source, &["export"]);
     assert!(exported.status.success(), "{exported:?}");
     let mut text = String::from_utf8(exported.stdout).unwrap();
@@ -236,6 +247,13 @@ fn an_export_imports_into_another_directory_with_accounts_roles_members_and_mana
     let holding = service.account_by_name(&admin(), "Acme Holding").unwrap();
     assert_eq!((pat.account, eu.parent), (Some(eu.id), Some(holding.id)));
     assert!(holding.licensed);
+    // Records keep their past: a migration does not restart dormancy or review clocks.
+    assert!(history.1.is_some());
+    assert_eq!(
+        (eng.created, eng.first_activated, lunch.created, eu.created),
+        history
+    );
+    assert!(eng.modified > history.0, "changed here, now");
     assert_eq!(service.verify().unwrap(), Vec::<String>::new());
     // Passwords: exported users have none (no secret left the source); the migrated user
     // signs in with the password its hash was made from, and got no set-password link.
@@ -269,6 +287,10 @@ fn an_export_imports_into_another_directory_with_accounts_roles_members_and_mana
         migrated.password_changed,
         Some(time::macros::datetime!(2026-03-01 08:00 UTC)),
         "the password keeps the age it had in the other directory"
+    );
+    assert_eq!(
+        migrated.created,
+        time::macros::datetime!(2026-01-01 00:00 UTC)
     );
 }
 

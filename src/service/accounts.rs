@@ -3,7 +3,7 @@
 use time::OffsetDateTime;
 
 use super::users::check_version;
-use super::{Actor, InTx, Result, Service, ServiceError};
+use super::{Actor, InTx, Origin, Result, Service, ServiceError};
 use crate::audit::AuditKind;
 use crate::model::{Account, AccountId, Action, Entity, LicenseType, PartnerModel, fold};
 use crate::store::{Txn, UserKey};
@@ -12,7 +12,17 @@ use crate::store::{Txn, UserKey};
 const MAX_ACCOUNT_DEPTH: usize = 256;
 
 impl Service {
-    pub fn create_account(&self, actor: &Actor, mut account: Account) -> Result<Account> {
+    pub fn create_account(&self, actor: &Actor, account: Account) -> Result<Account> {
+        self.create_account_from(actor, account, Origin::New)
+    }
+
+    /// Creates an account of either origin: one [`Origin::Moved`] keeps when it was created.
+    pub fn create_account_from(
+        &self,
+        actor: &Actor,
+        mut account: Account,
+        origin: Origin,
+    ) -> Result<Account> {
         validate_account(&mut account)?;
         let subject = self.subject(actor)?;
         let scope = self.account_scope(&subject, Action::Create)?;
@@ -24,7 +34,7 @@ impl Service {
             ));
         }
         let now = OffsetDateTime::now_utc();
-        account.created = now;
+        account.created = origin.since(account.created, now);
         account.modified = now;
         account.version = 1;
         self.transact(|tx| {

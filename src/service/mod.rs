@@ -18,6 +18,7 @@ mod lockout;
 mod login;
 mod mfa;
 mod notice;
+mod origin;
 mod outbox;
 mod password_expiry;
 mod passwords;
@@ -53,6 +54,7 @@ pub use error::{Result, ServiceError};
 pub use expiry::Swept;
 pub use login::{Expected, LoggedIn, LoginSource, PasswordStanding, SecondFactor};
 pub use mfa::Enrolment;
+pub use origin::Origin;
 pub use outbox::OutboxMark;
 pub use password_expiry::PasswordAge;
 pub use query::{Candidates, Plan, UserLookup};
@@ -60,7 +62,7 @@ pub use refs::{References, UserRef};
 pub use review::{AccessRow, ReviewFilter};
 pub use sessions::{IssuedToken, SessionPrincipal, SessionUse};
 pub use tokens::{TokenPrincipal, check_token_secret, token_expiry};
-pub use users::NewUser;
+pub use users::{Credential, NewUser};
 
 /// Who is asking, and from where; recorded with every change.
 #[derive(Clone, Debug)]

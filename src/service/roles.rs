@@ -6,7 +6,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use super::users::{check_version, readable};
-use super::{Actor, InTx, Result, Service, ServiceError};
+use super::{Actor, InTx, Origin, Result, Service, ServiceError};
 use crate::audit::AuditKind;
 use crate::model::{Action, Entity, Role, RoleId, RoleSettings, RoleType, UserId, fold};
 use crate::store::{Txn, UserKey};
@@ -25,8 +25,19 @@ impl Service {
     pub fn create_role_with_members(
         &self,
         actor: &Actor,
+        role: Role,
+        members: &[UserId],
+    ) -> Result<Role> {
+        self.create_role_from(actor, role, members, Origin::New)
+    }
+
+    /// Creates a role of either origin: one [`Origin::Moved`] keeps when it was created.
+    pub fn create_role_from(
+        &self,
+        actor: &Actor,
         mut role: Role,
         members: &[UserId],
+        origin: Origin,
     ) -> Result<Role> {
         validate_role(&mut role)?;
         let subject = self.subject(actor)?;
@@ -37,7 +48,7 @@ impl Service {
         }
         self.authorize_role_definition(&subject, None, &role)?;
         let now = OffsetDateTime::now_utc();
-        role.created = now;
+        role.created = origin.since(role.created, now);
         role.modified = now;
         role.version = 1;
         self.transact(|tx| {

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use super::{Actor, Candidates, InTx, Plan, Principal, Records, Result, Service, ServiceError};
+use super::{
+    Actor, Candidates, InTx, Origin, Plan, Principal, Records, Result, Service, ServiceError,
+};
 use crate::audit::AuditKind;
 use crate::model::{Action, Entity, PrincipalKind, RoleId, User, UserId, fold};
 use crate::store::Txn;
@@ -26,7 +28,7 @@ pub struct NewUser {
 }
 
 /// What a new user signs in with.
-enum Credential {
+pub enum Credential {
     None,
     /// In clear text, hashed here under the password policy.
     Clear(String),
@@ -47,10 +49,11 @@ fn same_record(old: &User, new: &User) -> bool {
 impl Service {
     pub fn create_user(&self, actor: &Actor, new: NewUser) -> Result<User> {
         let NewUser { user, password } = new;
-        self.create(
+        self.create_user_from(
             actor,
             user,
             password.map_or(Credential::None, Credential::Clear),
+            Origin::New,
         )
     }
 
@@ -59,10 +62,23 @@ impl Service {
     /// without its password, and is not sent a link to choose one. A weak or malformed hash
     /// refuses the whole creation, with the reason.
     pub fn create_user_with_hash(&self, actor: &Actor, user: User, exported: &str) -> Result<User> {
-        self.create(actor, user, Credential::Exported(exported.to_string()))
+        self.create_user_from(
+            actor,
+            user,
+            Credential::Exported(exported.to_string()),
+            Origin::New,
+        )
     }
 
-    fn create(&self, actor: &Actor, mut user: User, credential: Credential) -> Result<User> {
+    /// Creates a user of either origin: one [`Origin::Moved`] keeps when it was created and
+    /// first activated in the directory it comes from.
+    pub fn create_user_from(
+        &self,
+        actor: &Actor,
+        mut user: User,
+        credential: Credential,
+        origin: Origin,
+    ) -> Result<User> {
         normalise(&mut user)?;
         let subject = self.subject(actor)?;
         self.authorize_user(&mut self.records(), &subject, Action::Create, &user)?;
@@ -98,9 +114,9 @@ impl Service {
         user.totp = None;
         user.sessions_revoked = None;
         let now = OffsetDateTime::now_utc();
-        user.created = now;
+        user.created = origin.since(user.created, now);
         user.anonymised = false;
-        user.first_activated = None;
+        user.first_activated = origin.kept(user.first_activated, now);
         // A hash brought from another directory keeps the age it had there (an import line's
         // `password_changed`), so that `[password] max_age_days` does not start again at a
         // migration; a time in the future is not believed.

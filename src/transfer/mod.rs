@@ -22,7 +22,7 @@ use std::io::Write;
 use serde_json::{Value, json};
 
 use crate::model::{Account, AccountId, MultiValue, Role, RoleId, User, UserId};
-use crate::service::{Actor, NewUser, Plan, Service, ServiceError};
+use crate::service::{Actor, Credential, NewUser, Origin, Plan, Service, ServiceError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
@@ -285,7 +285,8 @@ impl<'a> Importer<'a> {
                 account.parent = account
                     .parent
                     .map(|p| self.accounts.get(&p).copied().unwrap_or(p));
-                self.service.create_account(&self.actor, account)?
+                self.service
+                    .create_account_from(&self.actor, account, Origin::Moved)?
             }
         };
         self.accounts.insert(source, target.id);
@@ -302,7 +303,9 @@ impl<'a> Importer<'a> {
         let existing = found.is_some();
         let target = match found {
             Some(found) => found,
-            None => self.service.create_role(&self.actor, role)?,
+            None => self
+                .service
+                .create_role_from(&self.actor, role, &[], Origin::Moved)?,
         };
         self.roles.insert(source, target.id);
         Ok(Imported::Role {
@@ -347,14 +350,14 @@ impl<'a> Importer<'a> {
             }
             None => None,
         };
-        let created = match user.password_hash.take() {
-            Some(exported) => self
-                .service
-                .create_user_with_hash(&self.actor, user, &exported)?,
-            None => self
-                .service
-                .create_user(&self.actor, NewUser { user, password })?,
+        let credential = match (user.password_hash.take(), password) {
+            (Some(exported), _) => Credential::Exported(exported),
+            (None, Some(clear)) => Credential::Clear(clear),
+            (None, None) => Credential::None,
         };
+        let created =
+            self.service
+                .create_user_from(&self.actor, user, credential, Origin::Moved)?;
         if let Some(manager) = deferred {
             self.managers.push((created.id, manager));
         }
