@@ -175,3 +175,44 @@ fn compare_and_swap_lets_exactly_one_of_two_writers_win() {
         Some("first")
     );
 }
+
+/// An LDAP modify of a role is worked out from the role as read: stored over a change made
+/// meanwhile (to its definition or its members) it would undo that change, so it is a
+/// conflict, for the LDAP front end to work out again, and writes nothing.
+#[test]
+fn a_role_change_worked_out_from_an_older_version_is_a_conflict() {
+    let (_dir, service) = service_with(LicenseLimits::default());
+    let role = service
+        .create_role(&admin(), Role::new("Team", Some(RoleType::Employee)))
+        .unwrap();
+    let ann = create(&service, person("ann", LicenseType::Employee, true));
+    let ben = create(&service, person("ben", LicenseType::Employee, true));
+    // Read by one client; meanwhile another adds ann.
+    let read = service.role(&admin(), role.id).unwrap();
+    service
+        .change_role(&admin(), role.id, read.clone(), &[ann.id], &[])
+        .unwrap();
+    let mut described = read.clone();
+    described.settings.description = Some("stale".into());
+    let err = service
+        .change_role(&admin(), role.id, described, &[ben.id], &[])
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::VersionConflict { .. }), "{err}");
+    let now = service.role(&admin(), role.id).unwrap();
+    assert_eq!(now.settings.description, None);
+    assert_eq!(
+        service.role_members(&admin(), role.id).unwrap(),
+        vec![ann.id]
+    );
+    // Worked out again from what is there, it goes through.
+    let mut described = now.clone();
+    described.settings.description = Some("fresh".into());
+    service
+        .change_role(&admin(), role.id, described, &[ben.id], &[])
+        .unwrap();
+    let mut members = service.role_members(&admin(), role.id).unwrap();
+    members.sort();
+    let mut expected = vec![ann.id, ben.id];
+    expected.sort();
+    assert_eq!(members, expected);
+}

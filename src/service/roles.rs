@@ -346,7 +346,9 @@ impl Service {
 
     /// An LDAP modify of a role entry: the definition (when `replacement` differs from what is
     /// stored) and members added and removed, in one transaction, so a refused member leaves
-    /// the description as it was too.
+    /// the description as it was too. `replacement.version` is the version `add` and `remove`
+    /// were worked out from: a role changed since (its definition or members) is a
+    /// `VersionConflict`, for the caller to work the change out again.
     pub fn change_role(
         &self,
         actor: &Actor,
@@ -359,6 +361,8 @@ impl Service {
         validate_role(&mut replacement)?;
         let subject = self.subject(actor)?;
         self.with_members(id, |tx, old, current| {
+            // `add` and `remove` were worked out from the role as the caller read it.
+            check_version(Some(replacement.version), old.version)?;
             let role = if same_definition(old, &replacement) {
                 old.clone()
             } else {

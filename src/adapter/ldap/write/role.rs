@@ -13,7 +13,7 @@ use super::values::{
     single, single_value, text, unwritable,
 };
 use crate::model::{Role, RoleType, UserId};
-use crate::service::Actor;
+use crate::service::{Actor, ServiceError};
 
 /// Adds the role `name`, with its members.
 pub(super) fn add<'a>(
@@ -61,13 +61,39 @@ pub(super) fn add<'a>(
         .map_err(ldap_error)
 }
 
-/// Modifies the role `name`: its settings and its members in one change.
+/// How many times a modify is worked out again when the role changed while it was.
+const MODIFY_TRIES: usize = 8;
+
+/// Modifies the role `name`: its settings and its members in one change. The change is
+/// worked out from the role and its members as read, and stored only if neither has changed
+/// since (else worked out again): a concurrent change is neither undone nor misjudged.
 pub(super) fn modify(
     dir: &LdapDirectory,
     actor: &Actor,
     name: &str,
     changes: &[Modification],
 ) -> Result<(), LdapError> {
+    for _ in 1..MODIFY_TRIES {
+        let (role, add, remove) = planned(dir, actor, name, changes)?;
+        match dir.service.change_role(actor, role.id, role, &add, &remove) {
+            Err(ServiceError::VersionConflict { .. }) => continue,
+            result => return result.map(drop).map_err(ldap_error),
+        }
+    }
+    let (role, add, remove) = planned(dir, actor, name, changes)?;
+    dir.service
+        .change_role(actor, role.id, role, &add, &remove)
+        .map(drop)
+        .map_err(ldap_error)
+}
+
+/// The role as `changes` leave it, with the members they add and remove.
+fn planned(
+    dir: &LdapDirectory,
+    actor: &Actor,
+    name: &str,
+    changes: &[Modification],
+) -> Result<(Role, Vec<UserId>, Vec<UserId>), LdapError> {
     let schema = &*dir.schema;
     let role = dir.role_named(actor, name)?;
     // The members are read only for a modify of them (a large role is a long read).
@@ -102,10 +128,7 @@ pub(super) fn modify(
     }
     let add: Vec<UserId> = members.difference(&current).copied().collect();
     let remove: Vec<UserId> = current.difference(&members).copied().collect();
-    dir.service
-        .change_role(actor, role.id, replaced, &add, &remove)
-        .map(drop)
-        .map_err(ldap_error)
+    Ok((replaced, add, remove))
 }
 
 /// The Administrator System Role flag is set where administrators are managed (SCIM, the
