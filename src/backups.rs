@@ -94,7 +94,13 @@ pub fn write_file<E: Display>(
         }
         Err(e) => {
             let _ = std::fs::remove_file(&partial);
-            Err(e)
+            // A disk that filled up is found by the file being written.
+            Err(match e {
+                BackupFileError::Backup(why) => {
+                    BackupFileError::Backup(format!("{}: {why}", file.display()))
+                }
+                other => other,
+            })
         }
     }
 }
@@ -394,7 +400,8 @@ mod tests {
             out.write_all(b"half").map_err(|e| e.to_string())?;
             Err::<u64, _>("disk full".to_string())
         });
-        assert!(matches!(failed, Err(BackupFileError::Backup(e)) if e == "disk full"));
+        let expected = format!("{}: disk full", file.display());
+        assert!(matches!(failed, Err(BackupFileError::Backup(e)) if e == expected));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 
         let entries = write_file(&file, &[], |out| {
