@@ -1201,3 +1201,62 @@ fn a_custom_attribute_retyped_in_the_config_does_not_block_other_updates() {
         "{refused:?}"
     );
 }
+
+/// Identity providers send membership changes in parallel and never `If-Match` (Okta's "Update
+/// specific Group membership", Entra's "Update Group [Add Members]": 200 or 204 expected):
+/// a PATCH that loses a race to another writer of the group, or of the user, is applied again
+/// rather than answered 412, a status RFC 7232 §3.1 keeps for a condition the client sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_patches_without_if_match_all_apply() {
+    let s = Scim::start("");
+    let (status, group) = s
+        .post(
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Crowd"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    let gid = group["id"].as_str().unwrap().to_owned();
+    let mut ids = Vec::new();
+    for i in 0..24 {
+        ids.push(s.user(&format!("crowd{i}"), true).await);
+    }
+    let group_path = format!("/Groups/{gid}");
+    let first_path = format!("/Users/{}", ids[0]);
+    let adds = ids.iter().map(|id| {
+        s.patch(
+            &group_path,
+            json!([{"op": "Add", "path": "members", "value": [{"value": id}]}]),
+        )
+    });
+    let titles = (0..12).map(|i| {
+        s.patch(
+            &first_path,
+            json!([{"op": "Replace", "path": "title", "value": format!("title {i}")}]),
+        )
+    });
+    let (added, titled) = futures::join!(
+        futures::future::join_all(adds),
+        futures::future::join_all(titles)
+    );
+    for (status, body) in added.iter().chain(&titled) {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+    }
+    let (_, group) = s.get(&group_path).await;
+    let mut members: Vec<&str> = group["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    members.sort();
+    let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+    expected.sort();
+    assert_eq!(members, expected);
+    let (_, first) = s.get(&first_path).await;
+    assert!(
+        first["title"].as_str().unwrap().starts_with("title "),
+        "{first}"
+    );
+    assert_eq!(first["groups"][0]["value"], gid.as_str(), "{first}");
+}

@@ -15,8 +15,25 @@ use crate::patch::PatchRequest;
 use crate::provider::{ListQuery, Provider, Resource};
 use crate::schema::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, Schemas, USER_SCHEMA, get_ci};
 
-/// How many times a PATCH without `If-Match` re-reads and re-applies after losing a race.
-const PATCH_ATTEMPTS: usize = 5;
+/// How long a PATCH without `If-Match` goes on re-reading and re-applying after losing races
+/// to other writers of the record (a group that many clients add members to at once, a user
+/// whose groups change while it is patched). The client set no precondition, so a lost race is
+/// the server's to resolve: answering it with 412 would fail a push no retry of the client's
+/// expects to make.
+const PATCH_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The pause before the `attempt`th re-application: growing to about 16 ms, spread so that
+/// the writers that lost one race do not all meet again in the next.
+fn patch_backoff(attempt: u32) -> std::time::Duration {
+    let ceiling_us = 250u64 << attempt.min(6);
+    let spread = u64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos(),
+    ) % ceiling_us;
+    std::time::Duration::from_micros(ceiling_us / 2 + spread / 2)
+}
 
 /// A parsed `If-Match` / `If-None-Match` header (or Bulk `version`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,9 +169,9 @@ impl<P: Provider> Ctx<'_, P> {
     ) -> Result<Resource, ScimError> {
         let ep = self.endpoint(endpoint)?;
         let request = PatchRequest::parse(body)?;
-        let mut attempt = 0;
+        let started = std::time::Instant::now();
+        let mut attempt = 0u32;
         loop {
-            attempt += 1;
             let current = self.provider.get(self.who, &ep, id)?;
             if let Some(c) = cond
                 && !c.matches(current.version)
@@ -171,7 +188,18 @@ impl<P: Provider> Ctx<'_, P> {
                 .provider
                 .replace(self.who, &ep, id, body, Some(current.version))
             {
-                Err(e) if e.status == 412 && cond.is_none() && attempt < PATCH_ATTEMPTS => continue,
+                Err(e) if e.status == 412 && cond.is_none() => {
+                    if started.elapsed() >= PATCH_RETRY_FOR {
+                        return Err(ScimError::new(
+                            503,
+                            None,
+                            "the record is changed by other clients faster than this PATCH \
+                             could be applied: try again",
+                        ));
+                    }
+                    attempt += 1;
+                    std::thread::sleep(patch_backoff(attempt));
+                }
                 other => return other,
             }
         }
