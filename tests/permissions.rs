@@ -723,6 +723,17 @@ fn nobody_gains_a_role_by_changing_someone_who_holds_it() {
         .set_password(&ivy, api.id, "Taken-Over-Pass-9")
         .unwrap_err();
     assert!(
+        matches!(&err, ServiceError::Forbidden(why) if why.contains("service accounts")),
+        "{err}"
+    );
+    // A person holding the role is as far out of the helpdesk's reach.
+    let mut pia = person("pia", LicenseType::Employee, true);
+    pia.roles = vec![provisioning.id];
+    let pia = create_with(&s, pia, Some(PW));
+    let err = s
+        .set_password(&ivy, pia.id, "Taken-Over-Pass-9")
+        .unwrap_err();
+    assert!(
         matches!(&err, ServiceError::Forbidden(why) if why.contains("holds role \"Provisioning\"")),
         "{err}"
     );
@@ -950,4 +961,64 @@ fn a_group_put_leaves_members_out_of_sight_alone() {
     for id in [lead.id, peer.id, hidden.id] {
         assert!(members.contains(&id), "{members:?}");
     }
+}
+
+/// Service accounts take no license seat, so a role that manages the people of an account
+/// must not mint them: logins past the license limit. They are the administrators' (seed 002:
+/// API users are managed under Administration), to create, change or remove.
+#[test]
+fn only_administrators_manage_service_accounts() {
+    use rollcall::model::PrincipalKind;
+    let (_d, s) = service_with(LicenseLimits::default());
+    let acme = account(&s, "Acme", false);
+    let partner_admin = role(&s, "Partner admin", RoleType::Partner, |r| {
+        r.permissions.user = EntityPermissions::uniform(L::Account);
+    });
+    let mut pam = person("pam", LicenseType::Partner, true);
+    pam.account = Some(acme.id);
+    pam.roles = vec![partner_admin.id];
+    let pam = Actor::user(create(&s, pam).id, Source::Scim, None);
+    for kind in [PrincipalKind::Api, PrincipalKind::Bind] {
+        let mut service = person(&format!("svc-{kind}"), LicenseType::Partner, true);
+        service.kind = kind;
+        service.account = Some(acme.id);
+        let err = s
+            .create_user(
+                &pam,
+                NewUser {
+                    user: service.clone(),
+                    password: Some("Service-Pass-123".into()),
+                },
+            )
+            .unwrap_err();
+        assert!(
+            matches!(&err, ServiceError::Forbidden(why) if why.contains("service accounts")),
+            "{err}"
+        );
+        // One an administrator made in the account is not the partner's to change either.
+        let made = create(&s, service);
+        let err = s
+            .update_user(&pam, made.id, None, |u| {
+                u.title = Some("renamed".into());
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(
+            matches!(&err, ServiceError::Forbidden(why) if why.contains("service accounts")),
+            "{err}"
+        );
+        assert!(s.anonymise_user(&pam, made.id, None).is_err());
+        assert_eq!(s.user(&pam, made.id).unwrap().title, None, "still readable");
+    }
+    // People of the account are still the partner's to make.
+    let mut colleague = person("paula", LicenseType::Partner, false);
+    colleague.account = Some(acme.id);
+    s.create_user(
+        &pam,
+        NewUser {
+            user: colleague,
+            password: None,
+        },
+    )
+    .expect("a person in its own account");
 }

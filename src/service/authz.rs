@@ -21,8 +21,8 @@ use std::sync::Arc;
 
 use super::{Actor, Plan, Principal, Result, Service, ServiceError, UserLookup};
 use crate::model::{
-    Account, AccountId, Action, Entity, LicenseType, PermissionLevel, Role, RoleId, RoleType, User,
-    UserId,
+    Account, AccountId, Action, Entity, LicenseType, PermissionLevel, PrincipalKind, Role, RoleId,
+    RoleType, User, UserId,
 };
 use crate::store::UserKey;
 
@@ -429,7 +429,25 @@ impl Service {
         action: Action,
         user: &User,
     ) -> Result<()> {
-        if subject.is_administrator() || reaches_for(records, subject, action, user)? {
+        if subject.is_administrator() {
+            return Ok(());
+        }
+        let own = subject.user.as_ref().is_some_and(|me| me.id == user.id);
+        if user.kind != PrincipalKind::Person && action != Action::Read && !own {
+            // A service account signs in without a license seat (DESIGN §2), so a role that
+            // may create or edit people in its scope must not make logins that escape the
+            // license limits; the seeds keep API users to the administrators.
+            if action != Action::Create && !reaches_for(records, subject, Action::Read, user)? {
+                return Err(ServiceError::not_found(Entity::User, user.id));
+            }
+            return Err(ServiceError::Forbidden(format!(
+                "only administrators {} service accounts ({:?} is {})",
+                verb(action),
+                user.user_name,
+                user.kind
+            )));
+        }
+        if reaches_for(records, subject, action, user)? {
             return Ok(());
         }
         // A user the subject cannot read is not there, to it: changing or removing one is
