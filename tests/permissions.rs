@@ -521,6 +521,40 @@ fn users_cannot_change_their_own_protected_fields() {
         .unwrap_err();
     assert!(matches!(err, ServiceError::Forbidden(_)), "{err}");
     assert!(!org.visible(&org.actor("p_parent")).contains("p_other"));
+
+    // Nor change their own roles through the role: leaving a role that requires MFA would
+    // drop the requirement, joining one would take its rights.
+    let mut leads = Role::new("Leads", Some(RoleType::Employee));
+    leads.permissions.role = EntityPermissions::uniform(L::All);
+    leads.permissions.user = EntityPermissions {
+        read: L::Private,
+        create: L::None,
+        edit: L::Private,
+        delete: L::None,
+    };
+    leads.settings.mfa_required = true;
+    let leads = org.service.create_role(&admin(), leads).unwrap();
+    let lunch = org
+        .service
+        .create_role(&admin(), Role::new("Lunch", None))
+        .unwrap();
+    let eng2 = org.ids["eng2"];
+    org.service.add_member(&admin(), leads.id, eng2).unwrap();
+    let as_eng2 = org.actor("eng2");
+    for err in [
+        org.service.remove_member(&as_eng2, leads.id, eng2),
+        org.service.add_member(&as_eng2, lunch.id, eng2),
+    ] {
+        let err = err.unwrap_err();
+        assert!(
+            matches!(&err, ServiceError::Forbidden(why) if why.contains("own roles")),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        org.service.user(&admin(), eng2).unwrap().roles,
+        vec![leads.id]
+    );
 }
 
 /// DESIGN §2: Delete on Role and Account is a permission like the others; roles that grant

@@ -424,6 +424,9 @@ impl Service {
             } else {
                 new.roles.retain(|r| *r != role.id);
             }
+            // Through the role or through the user, one's own roles are not one's own to
+            // change (an MFA role left is MFA dropped).
+            self.authorize_own_change(subject, &old, &new)?;
             new.version = old.version + 1;
             new.modified = OffsetDateTime::now_utc();
             tx.put_user(&new)?;
