@@ -4406,3 +4406,114 @@ async fn parallel_guesses_are_no_more_than_the_lockout_allows() {
         .await;
     assert!(sessions.is_empty(), "{sessions:?}");
 }
+
+/// DESIGN §2: deactivation revokes a user's sessions, for good: reactivated, the user signs
+/// in again, and neither an old token nor an LDAP connection bound before works once more.
+/// The same for an administrator who stops being one: the act-as sessions it opened end and
+/// stay ended if it is made an administrator again.
+#[tokio::test(flavor = "multi_thread")]
+async fn deactivation_and_a_lost_administrator_role_end_sessions_for_good() {
+    let d = Directory::start("");
+    let admin = d.admin_token().await;
+    let reads_itself = d.role("Reads itself", json!({})).await;
+    let lee = d
+        .user("lee", Some("Lee-Pass-123456"), &[&reads_itself])
+        .await;
+    let token = d.token("lee", "Lee-Pass-123456", None).await;
+    let own_sessions = |token: String| {
+        let d = &d;
+        async move {
+            d.call(Method::GET, "/auth/sessions", Some(&token), None)
+                .await
+                .0
+        }
+    };
+    assert_eq!(own_sessions(token.clone()).await, StatusCode::OK);
+    let (conn, mut bound) = LdapConnAsync::new(&format!("ldap://{}", d.server.ldap))
+        .await
+        .unwrap();
+    ldap3::drive!(conn);
+    bound
+        .simple_bind(&format!("uid=lee,{PEOPLE}"), "Lee-Pass-123456")
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let own_entry = |ldap: &mut ldap3::Ldap| {
+        let mut ldap = ldap.clone();
+        async move {
+            ldap.search(
+                &format!("uid=lee,{PEOPLE}"),
+                ldap3::Scope::Base,
+                "(objectClass=*)",
+                vec!["uid"],
+            )
+            .await
+            .unwrap()
+            .1
+            .rc
+        }
+    };
+    assert_eq!(own_entry(&mut bound).await, 0);
+    d.replace_attribute(&lee, "active", json!(false)).await;
+    assert_eq!(own_sessions(token.clone()).await, StatusCode::UNAUTHORIZED);
+    d.replace_attribute(&lee, "active", json!(true)).await;
+    assert_eq!(
+        own_sessions(token.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "a session from before the deactivation stays ended"
+    );
+    assert_ne!(own_entry(&mut bound).await, 0, "so does an LDAP connection");
+    let again = d.token("lee", "Lee-Pass-123456", None).await;
+    assert_eq!(own_sessions(again).await, StatusCode::OK);
+
+    // An administrator's act-as session ends with its role, and stays ended.
+    let (_, found) = d
+        .call(
+            Method::GET,
+            "/scim/v2/Groups?filter=displayName+eq+%22Administrators%22",
+            Some(&admin),
+            None,
+        )
+        .await;
+    let administrators = found["Resources"][0]["id"].as_str().unwrap().to_string();
+    let ada = d.user("ada", Some("Ada-Pass-123456"), &[]).await;
+    let membership = |op: &'static str| {
+        let d = &d;
+        let (admin, administrators, ada) = (admin.clone(), administrators.clone(), ada.clone());
+        async move {
+            let (status, body) = d
+                .call(
+                    Method::PATCH,
+                    &format!("/scim/v2/Groups/{administrators}"),
+                    Some(&admin),
+                    Some(json!({"schemas": [PATCH_OP], "Operations": [
+                        {"op": op, "path": "members", "value": [{"value": ada}]}
+                    ]})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    };
+    membership("add").await;
+    let ada_token = d.token("ada", "Ada-Pass-123456", None).await;
+    let (status, body) = d
+        .call(
+            Method::POST,
+            "/auth/act-as",
+            Some(&ada_token),
+            Some(json!({"user": "lee", "password": "Ada-Pass-123456"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let acting = body["access_token"].as_str().unwrap().to_string();
+    assert_eq!(own_sessions(acting.clone()).await, StatusCode::OK);
+    membership("remove").await;
+    assert_eq!(own_sessions(acting.clone()).await, StatusCode::UNAUTHORIZED);
+    membership("add").await;
+    assert_eq!(
+        own_sessions(acting).await,
+        StatusCode::UNAUTHORIZED,
+        "made an administrator again, its old act-as session stays ended"
+    );
+}

@@ -217,6 +217,7 @@ impl Service {
         if old.administrator && !new.administrator {
             let what = format!("taking the administrator flag off role {:?}", old.name);
             self.keep_an_administrator(tx, &what, &|r, _| r == id)?;
+            self.end_former_administrators(tx, members, id)?;
         }
         tx.put_role(&new)?;
         self.notify_role_raised(tx, actor, old, &new, members.len())?;
@@ -253,6 +254,9 @@ impl Service {
                 self.keep_an_administrator(tx, &what, &|r, _| r == id)?;
             }
             check_version(expected_version, old.version)?;
+            if old.administrator {
+                self.end_former_administrators(tx, members, id)?;
+            }
             for member in members {
                 if let Some(mut user) = tx.user(*member)? {
                     user.roles.retain(|r| *r != id);
@@ -423,6 +427,9 @@ impl Service {
                 new.roles.push(role.id);
             } else {
                 new.roles.retain(|r| *r != role.id);
+                if super::users::lost_administrator(tx, &old, &new)? {
+                    new.sessions_revoked = Some(OffsetDateTime::now_utc());
+                }
             }
             // Through the role or through the user, one's own roles are not one's own to
             // change (an MFA role left is MFA dropped).
@@ -455,6 +462,30 @@ impl Service {
             None,
         )?;
         Ok(bumped)
+    }
+
+    /// Ends the sessions of the `members` of administrator role `role` that it is about to stop
+    /// making administrators (its flag taken off, or the role deleted), as for one removed
+    /// from it (see [`super::users::lost_administrator`]).
+    fn end_former_administrators(
+        &self,
+        tx: &mut dyn Txn,
+        members: &[UserId],
+        role: RoleId,
+    ) -> Result<()> {
+        let now = OffsetDateTime::now_utc();
+        for member in members {
+            let Some(mut user) = tx.user(*member)? else {
+                continue;
+            };
+            let mut without = user.clone();
+            without.roles.retain(|r| *r != role);
+            if super::users::lost_administrator(tx, &user, &without)? {
+                user.sessions_revoked = Some(now);
+                super::users::put_server_managed(tx, &mut user, now)?;
+            }
+        }
+        Ok(())
     }
 
     /// Runs `body` with the role and a member list that is current inside the transaction: the

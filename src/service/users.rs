@@ -523,6 +523,13 @@ impl Service {
         self.check_custom(old, &new)?;
         self.check_references(tx, old, &new)?;
         self.take_seat(tx, old, &new)?;
+        if let Some(old) = old
+            && (old.active && !new.active || lost_administrator(tx, old, &new)?)
+        {
+            // Deactivation ends sign-ins for good: reactivated, the user signs in again
+            // rather than finding old sessions and LDAP connections working once more.
+            new.sessions_revoked = Some(OffsetDateTime::now_utc());
+        }
         self.notify_activation(tx, old, &mut new)?;
         if let Some(old) = old {
             self.notify_security_changes(tx, actor, old, &new)?;
@@ -716,6 +723,22 @@ pub(super) fn check_version(expected: Option<u64>, current: u64) -> Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// Whether the change takes `old`'s last administrator role away. Its sessions then end, the
+/// act-as sessions it opened among them, which would otherwise work again the moment it were
+/// made an administrator again.
+pub(super) fn lost_administrator(tx: &mut dyn Txn, old: &User, new: &User) -> Result<bool> {
+    let mut held = false;
+    for id in &old.roles {
+        if tx.role(*id)?.is_some_and(|r| r.administrator) {
+            if new.roles.contains(id) {
+                return Ok(false);
+            }
+            held = true;
+        }
+    }
+    Ok(held)
 }
 
 /// Refuses a manager that is missing, anonymised, or would close a loop in the hierarchy.
