@@ -390,11 +390,39 @@ fn limited_administrators_cannot_escalate() {
         org.service.replace_role(&vp_b, hr.id, wider, None),
         Err(ServiceError::Forbidden(_))
     ));
+    // Nor rename one that grants anything: applications grant by name, and a plain group
+    // could then take the name (`memberOf=cn=Readers,…`). A plain group is theirs to rename.
     let mut renamed = readers.clone();
     renamed.name = "Employee Readers".into();
-    org.service
+    let err = org
+        .service
         .replace_role(&vp_b, readers.id, renamed, None)
+        .unwrap_err();
+    assert!(
+        matches!(&err, ServiceError::Forbidden(why) if why.contains("rename")),
+        "{err}"
+    );
+    let lunch = org
+        .service
+        .create_role(&admin(), Role::new("Lunch", None))
         .unwrap();
+    let mut renamed = lunch.clone();
+    renamed.name = "Lunch Club".into();
+    org.service
+        .replace_role(&vp_b, lunch.id, renamed, None)
+        .unwrap();
+    // Nor grant API access, which only administrators hand out, though it gives no level.
+    let mut api = Role::new("API users", Some(RoleType::Employee));
+    api.settings.api_access = true;
+    let api = org.service.create_role(&admin(), api).unwrap();
+    let err = org
+        .service
+        .add_member(&vp_b, api.id, org.ids["eng3"])
+        .unwrap_err();
+    assert!(
+        matches!(&err, ServiceError::Forbidden(why) if why.contains("API access")),
+        "{err}"
+    );
 
     let ceo = org.service.user(&admin(), org.ids["ceo"]).unwrap();
     assert_eq!(ceo.title, None);

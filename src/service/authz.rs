@@ -644,7 +644,34 @@ impl Service {
                 "only administrators can change a role's type, permissions or settings".into(),
             ));
         }
+        // Applications grant by name (`memberOf=cn=Administrators,…`): a role that grants
+        // something renamed, or a plain group named as it was, would pass for the other.
+        if let Some(old) = old
+            && old.name != new.name
+            && defines_rights(old)
+        {
+            return Err(ServiceError::Forbidden(format!(
+                "only administrators can rename role {:?}: it grants permissions, settings or \
+                 the administrator flag",
+                old.name
+            )));
+        }
         Ok(())
+    }
+
+    /// Giving someone a role that enables API access (SCIM and `/admin/` with their rights)
+    /// is the administrators' alone, whatever else the giver may grant: a group an identity
+    /// provider pushes under the name `Provisioning` would otherwise hand its members the
+    /// provisioning account's rights. Taking the role away, or changing its holders, is not
+    /// limited by this.
+    pub fn authorize_api_grant(&self, subject: &Subject, role: &Role) -> Result<()> {
+        if subject.is_administrator() || !role.settings.api_access {
+            return Ok(());
+        }
+        Err(ServiceError::Forbidden(format!(
+            "only administrators can grant {:?}: it enables API access",
+            role.name
+        )))
     }
 
     pub fn authorize_grant(&self, subject: &Subject, role: &Role) -> Result<()> {

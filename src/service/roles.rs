@@ -414,6 +414,7 @@ impl Service {
             }
             let mut new = old.clone();
             if adding {
+                self.authorize_api_grant(subject, role)?;
                 if let Some(role_type) = role.role_type
                     && !role.admits(new.license)
                 {

@@ -487,15 +487,16 @@ impl Service {
         old: &[crate::model::RoleId],
         new: &[crate::model::RoleId],
     ) -> Result<()> {
-        let changed = new
-            .iter()
-            .filter(|r| !old.contains(r))
-            .chain(old.iter().filter(|r| !new.contains(r)));
-        for role_id in changed {
+        let granted = new.iter().filter(|r| !old.contains(r)).map(|r| (r, true));
+        let dropped = old.iter().filter(|r| !new.contains(r)).map(|r| (r, false));
+        for (role_id, granting) in granted.chain(dropped) {
             let role = records
                 .role(*role_id)?
                 .ok_or_else(|| ServiceError::UnknownRole(role_id.to_string()))?;
             self.authorize_grant(subject, &role)?;
+            if granting {
+                self.authorize_api_grant(subject, &role)?;
+            }
         }
         Ok(())
     }
