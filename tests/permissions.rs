@@ -676,6 +676,18 @@ fn deleting_roles_and_accounts_and_licensing_accounts_need_the_rights() {
         .replace_account(&partner, child_co.id, moved, None)
         .unwrap_err();
     assert!(matches!(err, ServiceError::UnknownAccount(_)), "{err}");
+    // Nor take it from under its parent: a top-level account is out of every role's reach
+    // that went through the parent, and only those who create top-level accounts make one.
+    let mut detached = child_co.clone();
+    detached.parent = None;
+    let err = org
+        .service
+        .replace_account(&partner, child_co.id, detached, None)
+        .unwrap_err();
+    assert!(
+        matches!(&err, ServiceError::Forbidden(why) if why.contains("top-level")),
+        "{err}"
+    );
     let mut new_child = rollcall::model::Account::new("Licensed Child");
     new_child.parent = Some(parent_co.id);
     new_child.licensed = true;

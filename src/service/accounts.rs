@@ -97,6 +97,7 @@ impl Service {
         // listed from the index outside the transaction; the reference count, read before the
         // list and again inside, shows whether anyone moved in or out meanwhile.
         let edits_all = self.account_scope(&subject, Action::Edit)?.all;
+        let creates_top_level = self.account_scope(&subject, Action::Create)?.all;
         let per_account = self.policy.licenses.partner_model == PartnerModel::PerAccount;
         let members = if per_account && !replacement.licensed {
             let refs = self.transact(|tx| Ok(tx.account_refs(id)?))?;
@@ -142,6 +143,15 @@ impl Service {
                         ServiceError::NotFound { .. } => unknown(),
                         e => e,
                     })?;
+            }
+            // Taken from under its parent, an account is a top-level one, which only a
+            // subject that may create those makes: it would otherwise leave the reach of every
+            // role that reaches it through the parent.
+            if old.parent.is_some() && replacement.parent.is_none() && !creates_top_level {
+                return Err(ServiceError::Forbidden(format!(
+                    "making {:?} a top-level account needs Create on Account at level all",
+                    old.name
+                )));
             }
             check_version(expected_version, old.version)?;
             let mut new = replacement.clone();
