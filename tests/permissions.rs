@@ -915,6 +915,69 @@ fn writes_to_users_out_of_sight_answer_as_for_missing_ones() {
             assert!(!err.to_string().contains("secret.ceo"), "{err}");
         }
     }
+    // Nor is one a manager to name: the answer is as for a missing id, and nothing is made.
+    let acme = account(&s, "Acme", false);
+    let partner_admin = role(&s, "Partner admin", RoleType::Partner, |r| {
+        r.permissions.user = EntityPermissions::uniform(L::Account);
+    });
+    let mut pam = person("pam", LicenseType::Partner, true);
+    pam.account = Some(acme.id);
+    pam.roles = vec![partner_admin.id];
+    let pam_id = create(&s, pam).id;
+    let pam = Actor::user(pam_id, Source::Scim, None);
+    for manager in [secret.id, missing] {
+        let mut report = person("report", LicenseType::Partner, false);
+        report.account = Some(acme.id);
+        report.manager = Some(manager);
+        let err = s
+            .create_user(
+                &pam,
+                NewUser {
+                    user: report,
+                    password: None,
+                },
+            )
+            .unwrap_err();
+        assert!(matches!(err, ServiceError::UnknownManager(_)), "{err}");
+        let err = s
+            .update_user(&pam, pam_id, None, |u| {
+                u.title = Some("lead".into());
+                u.manager = Some(manager);
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ServiceError::UnknownManager(_) | ServiceError::Forbidden(_)
+            ),
+            "{err}"
+        );
+    }
+    assert!(s.user_by_name(&admin(), "report").is_err());
+    let mut colleague = person("colleague", LicenseType::Partner, false);
+    colleague.account = Some(acme.id);
+    let colleague = s
+        .create_user(
+            &pam,
+            NewUser {
+                user: colleague,
+                password: None,
+            },
+        )
+        .unwrap();
+    let err = s
+        .update_user(&pam, colleague.id, None, |u| {
+            u.manager = Some(secret.id);
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::UnknownManager(_)), "{err}");
+    s.update_user(&pam, colleague.id, None, |u| {
+        u.manager = Some(pam_id);
+        Ok(())
+    })
+    .expect("a manager it sees");
 }
 
 /// A user's own password is changed with the current one, under the self-service rules, by

@@ -466,6 +466,37 @@ impl Service {
         })
     }
 
+    /// A manager the subject cannot read is, to it, no user at all: naming one would tell it
+    /// that the id exists, and put the user in a reporting line the subject does not see.
+    pub fn authorize_manager(
+        &self,
+        records: &mut dyn Records,
+        subject: &Subject,
+        old: Option<&User>,
+        new: &User,
+    ) -> Result<()> {
+        let Some(manager) = new
+            .manager
+            .filter(|m| old.and_then(|o| o.manager) != Some(*m))
+        else {
+            return Ok(());
+        };
+        if subject.is_administrator() {
+            return Ok(());
+        }
+        let seen = match records.user(manager)? {
+            Some(found) if !found.anonymised => {
+                reaches_for(records, subject, Action::Read, &found)?
+            }
+            _ => false,
+        };
+        if seen {
+            Ok(())
+        } else {
+            Err(ServiceError::UnknownManager(manager.to_string()))
+        }
+    }
+
     /// Refuses unless the record `user` would be after a change is still within `subject`'s
     /// Edit reach: nobody moves a user out of its own reach (into another account, or into
     /// an employee seat through an account). The record as stored was authorised before.

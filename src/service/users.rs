@@ -82,6 +82,7 @@ impl Service {
         normalise(&mut user)?;
         let subject = self.subject(actor)?;
         self.authorize_user(&mut self.records(), &subject, Action::Create, &user)?;
+        self.authorize_manager(&mut self.records(), &subject, None, &user)?;
         self.authorize_roles_granted(&mut self.records(), &subject, &[], &user.roles)?;
         // Checked again in the transaction; here it spares the argon2 work, and a taken name
         // is the error that matters when the password is also unacceptable.
@@ -236,6 +237,7 @@ impl Service {
             new.anonymised = false;
             normalise(&mut new)?;
             self.authorize_user_outcome(&mut InTx(tx), &subject, &new)?;
+            self.authorize_manager(&mut InTx(tx), &subject, Some(&old), &new)?;
             self.authorize_own_change(&subject, &old, &new)?;
             if self.is_active_administrator(&old)? {
                 let keeps = |role: RoleId| new.active && new.roles.contains(&role);
