@@ -4543,3 +4543,68 @@ async fn deactivation_and_a_lost_administrator_role_end_sessions_for_good() {
         "made an administrator again, its old act-as session stays ended"
     );
 }
+
+/// A role that comes to require MFA after its members signed in limits their sign-ins as it
+/// would limit new ones: a session made with a password alone may enrol an authenticator and
+/// nothing else, and an LDAP connection bound without a code does nothing more; the role's
+/// rights never come without the second factor.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_that_comes_to_require_mfa_limits_sign_ins_made_without_it() {
+    let d = Directory::start("");
+    let admin = d.admin_token().await;
+    let staff = d.role("Staff", json!({"apiAccess": true})).await;
+    d.user("mo", Some("Mo-Pass-1234567"), &[&staff]).await;
+    let token = d.token("mo", "Mo-Pass-1234567", None).await;
+    let (status, _) = d.call(Method::GET, "/scim/v2/Me", Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (conn, mut bound) = LdapConnAsync::new(&format!("ldap://{}", d.server.ldap))
+        .await
+        .unwrap();
+    ldap3::drive!(conn);
+    bound
+        .simple_bind(&format!("uid=mo,{PEOPLE}"), "Mo-Pass-1234567")
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let search = |ldap: &mut ldap3::Ldap| {
+        let mut ldap = ldap.clone();
+        async move {
+            ldap.search(
+                &format!("uid=mo,{PEOPLE}"),
+                ldap3::Scope::Base,
+                "(objectClass=*)",
+                vec!["uid"],
+            )
+            .await
+            .unwrap()
+            .1
+            .rc
+        }
+    };
+    assert_eq!(search(&mut bound).await, 0);
+
+    let (status, body) = d
+        .call(
+            Method::PATCH,
+            &format!("/scim/v2/Groups/{staff}"),
+            Some(&admin),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "replace", "path": format!("{ROLE}:settings.mfaRequired"), "value": true}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = d.call(Method::GET, "/scim/v2/Me", Some(&token), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.to_string().contains("MFA"), "{body}");
+    let (status, body) = d
+        .call(Method::POST, "/auth/totp/enroll", Some(&token), None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "enrolling is what it may do: {body}"
+    );
+    assert_eq!(search(&mut bound).await, 50, "insufficientAccessRights");
+}

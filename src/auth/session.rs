@@ -31,6 +31,10 @@ pub struct Session {
     /// Good only for replacing a temporary password (`[password] reset_must_change`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub change_only: bool,
+    /// Signed in with a password alone: should the user's roles come to require MFA, the
+    /// session is good for enrolling only, as a new sign-in would be.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub single_factor: bool,
     /// The client's `User-Agent` at sign-in, so that a user or an administrator can tell the
     /// devices holding sessions apart before ending one (seed 003: "device tracking").
     #[serde(default)]

@@ -211,6 +211,13 @@ impl Service {
                     .into(),
             ));
         }
+        if actor.single_factor && subject.roles.iter().any(|r| r.settings.mfa_required) {
+            return Err(ServiceError::Forbidden(
+                "your roles now require MFA and this connection signed in with a password \
+                 alone: bind again with your code appended"
+                    .into(),
+            ));
+        }
         Ok(subject)
     }
 

@@ -86,6 +86,8 @@ pub struct LoggedIn {
     /// The roles require MFA and no authenticator is enrolled: the session may enrol one and
     /// do nothing else. Never the case for LDAP binds, which are refused instead.
     pub enrol_only: bool,
+    /// A second factor was verified (an authenticator's code, or a mailed one).
+    pub second_factor: bool,
     pub password: PasswordStanding,
 }
 
@@ -96,6 +98,7 @@ impl LoggedIn {
         Actor {
             password_change_only: self.password.must_change,
             signed_in: Some(OffsetDateTime::now_utc()),
+            single_factor: !self.second_factor,
             ..Actor::user(self.user.id, source, client)
         }
     }
@@ -341,6 +344,7 @@ impl Service {
                     user,
                     settings,
                     enrol_only,
+                    second_factor: checked.totp_step.is_some() || checked.email_code,
                     password: standing,
                 };
                 let accepted = self.accept(&actor, &logged, password, code, &checked, on_success);

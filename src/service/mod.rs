@@ -79,6 +79,9 @@ pub struct Actor {
     /// password or a sign-out everywhere since then ends what the connection may do, as it
     /// ends sessions (see [`Service::subject`]).
     pub signed_in: Option<time::OffsetDateTime>,
+    /// That sign-in gave a password alone: should the roles come to require MFA, the
+    /// connection does nothing more until it binds again with a code.
+    pub single_factor: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -105,6 +108,7 @@ impl Actor {
             acting_admin: None,
             password_change_only: false,
             signed_in: None,
+            single_factor: false,
         }
     }
 
@@ -116,6 +120,7 @@ impl Actor {
             acting_admin: None,
             password_change_only: false,
             signed_in: None,
+            single_factor: false,
         }
     }
 
@@ -128,6 +133,7 @@ impl Actor {
             acting_admin: None,
             password_change_only: false,
             signed_in: None,
+            single_factor: false,
         }
     }
 

@@ -37,6 +37,8 @@ struct Limited {
     enrol_only: bool,
     /// Replacing a temporary password.
     change_only: bool,
+    /// Signed in without a second factor.
+    single_factor: bool,
 }
 
 /// Who a presented session token speaks for.
@@ -94,7 +96,12 @@ impl Service {
                 super::login::TEMPORARY_PASSWORD.into(),
             ));
         }
-        if principal.session.enrol_only
+        // A role that came to require MFA after a sign-in with a password alone limits the
+        // session as it would limit a new sign-in: it would otherwise have the role's rights
+        // without the second factor the role asks for.
+        let enrol_only = principal.session.enrol_only
+            || (principal.session.single_factor && principal.settings.mfa_required);
+        if enrol_only
             && !(matches!(usage, SessionUse::Enrolment | SessionUse::SignOut)
                 || (usage == SessionUse::PasswordChange && principal.session.change_only))
         {
@@ -240,6 +247,7 @@ impl Service {
                         Limited {
                             enrol_only: logged.enrol_only,
                             change_only: logged.password.must_change,
+                            single_factor: !logged.second_factor,
                         },
                         user_agent.clone(),
                     )?),
@@ -268,6 +276,7 @@ impl Service {
         let Limited {
             enrol_only,
             change_only,
+            single_factor,
         } = limited;
         let ring = self.key_ring()?;
         let now = OffsetDateTime::now_utc();
@@ -289,6 +298,7 @@ impl Service {
             client: actor.client,
             enrol_only,
             change_only,
+            single_factor,
             user_agent,
         };
         let claims = Claims {
