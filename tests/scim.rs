@@ -1260,3 +1260,50 @@ async fn parallel_patches_without_if_match_all_apply() {
     );
     assert_eq!(first["groups"][0]["value"], gid.as_str(), "{first}");
 }
+
+/// Names are stored without the spaces around them; an identity provider that created one
+/// with a trailing space filters on the value it sent (Entra's "query, then create", Okta's
+/// "Determine if the User already exists") and must find it, not create it again into a 409.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_sent_with_spaces_around_it_is_found_as_sent() {
+    let s = Scim::start("");
+    let (status, group) = s
+        .post(
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Trail bed "}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    assert_eq!(group["displayName"], "Trail bed");
+    let (status, user) = s
+        .post(
+            "/Users",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": " sp@example.com ",
+                "emails": [{"value": " sp@example.com ", "type": "work"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    for (path, id) in [
+        (
+            "/Groups?excludedAttributes=members&filter=displayName+eq+%22Trail+bed+%22",
+            &group["id"],
+        ),
+        (
+            "/Users?filter=userName+eq+%22+sp%40example.com+%22",
+            &user["id"],
+        ),
+        (
+            "/Users?filter=emails%5Btype+eq+%22work%22%5D.value+eq+%22sp%40example.com+%22",
+            &user["id"],
+        ),
+    ] {
+        let (status, found) = s.get(path).await;
+        assert_eq!(status, StatusCode::OK, "{found}");
+        assert_eq!(found["totalResults"], 1, "{path}: {found}");
+        assert_eq!(&found["Resources"][0]["id"], id, "{path}");
+    }
+    // Substring filters keep the spaces they are given.
+    let (_, found) = s.get("/Groups?filter=displayName+co+%22bed+%22").await;
+    assert_eq!(found["totalResults"], 0, "{found}");
+}

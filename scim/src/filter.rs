@@ -1163,8 +1163,12 @@ fn compare_one(v: &Value, op: CompareOp, lit: &CompValue, def: Option<&Attribute
             }
             let (a, b) = if case_exact {
                 (s.clone(), l.clone())
-            } else {
+            } else if matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) {
                 (fold(s), fold(l))
+            } else {
+                // Names are stored without the spaces around them: a client filtering on the
+                // value it sent (`displayName eq "Sales "`) finds what it created.
+                (fold(s.trim()), fold(l.trim()))
             };
             match op {
                 CompareOp::Co => a.contains(&b),
