@@ -31,8 +31,19 @@ fn anonymise_erases_data_hides_the_user_frees_the_name_and_the_license() {
         )
         .unwrap();
     service.add_member(&admin(), staff.id, jane.id).unwrap();
+    let mut report = person("rex", LicenseType::Employee, false);
+    report.manager = Some(jane.id);
+    let rex = create(&service, report);
 
     service.anonymise_user(&admin(), jane.id, None).unwrap();
+
+    // Her reports are left without a manager, not pointing at someone who is gone.
+    let rex = service.user(&admin(), rex.id).unwrap();
+    assert_eq!(rex.manager, None);
+    assert!(service.audit_events().unwrap().iter().any(|e| {
+        e.target.as_deref() == Some(&rex.id.to_string())
+            && e.detail.as_deref() == Some("its manager was anonymised")
+    }));
 
     // Not readable by id, name, or any index.
     assert!(matches!(
@@ -44,6 +55,7 @@ fn anonymise_erases_data_hides_the_user_frees_the_name_and_the_license() {
         UserLookup::ExternalId("okta-123".into()),
         UserLookup::Email("jane.doe@example.com".into()),
         UserLookup::Role(staff.id),
+        UserLookup::Manager(jane.id),
     ] {
         let mut found = 0;
         service

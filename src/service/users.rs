@@ -11,7 +11,7 @@ use super::{
 };
 use crate::audit::AuditKind;
 use crate::model::{Action, Entity, PrincipalKind, RoleId, User, UserId, fold};
-use crate::store::Txn;
+use crate::store::{Txn, UserKey};
 
 /// Longest chain of managers followed when checking for cycles; deeper organisations than this
 /// are refused rather than walked forever.
@@ -296,6 +296,7 @@ impl Service {
         expected_version: Option<u64>,
     ) -> Result<()> {
         let subject = self.subject(actor)?;
+        let reports = self.store.users_by(&UserKey::Manager(id))?;
         self.transact(|tx| {
             let old = readable(tx, id)?;
             self.authorize_user_change(&mut InTx(tx), &subject, Action::Delete, &old)?;
@@ -332,6 +333,7 @@ impl Service {
             tx.erase_audit_of(&old.user_name, &subject_id)?;
             tx.erase_outbox_of(id)?;
             self.forget_activity(tx, id)?;
+            self.detach_reports(tx, actor, id, &reports)?;
             self.audit(
                 tx,
                 actor,
@@ -340,7 +342,44 @@ impl Service {
                 None,
                 None,
             )
-        })
+        })?;
+        // A report given this manager after the list above was read, before the anonymised
+        // record was stored, is detached now: no one can name the manager any more.
+        let late = self.store.users_by(&UserKey::Manager(id))?;
+        if !late.is_empty() {
+            self.transact(|tx| self.detach_reports(tx, actor, id, &late))?;
+        }
+        Ok(())
+    }
+
+    /// The direct reports of `manager`, anonymised, left without a manager (audited as a
+    /// change of each): a reference to someone who is gone would read as a `404` to every
+    /// client, and keep them in a reporting line that no longer exists.
+    fn detach_reports(
+        &self,
+        tx: &mut dyn Txn,
+        actor: &Actor,
+        manager: UserId,
+        reports: &[UserId],
+    ) -> Result<()> {
+        let now = OffsetDateTime::now_utc();
+        for report in reports {
+            let Some(old) = tx.user(*report)?.filter(|u| u.manager == Some(manager)) else {
+                continue;
+            };
+            let mut new = old.clone();
+            new.manager = None;
+            put_server_managed(tx, &mut new, now)?;
+            self.audit(
+                tx,
+                actor,
+                AuditKind::UserChanged,
+                Some(report.to_string()),
+                Some("its manager was anonymised".into()),
+                Some(crate::audit::diff(redacted(&old), redacted(&new))),
+            )?;
+        }
+        Ok(())
     }
 
     /// Streams the users among the plan's candidates that the actor may read, in creation
