@@ -16,6 +16,7 @@ mod last_admin;
 mod license;
 mod lockout;
 mod login;
+mod membership;
 mod mfa;
 mod notice;
 mod origin;

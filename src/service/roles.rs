@@ -491,7 +491,7 @@ impl Service {
 
     /// Runs `body` with the role and a member list that is current inside the transaction: the
     /// list is read from the index first, and the body only commits if the role's version (which
-    /// every membership change bumps) has not moved since.
+    /// every change of who holds the role moves, see [`super::membership`]) has not moved since.
     fn with_members<T>(
         &self,
         id: RoleId,

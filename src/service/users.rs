@@ -317,13 +317,7 @@ impl Service {
             new.version = old.version + 1;
             new.modified = OffsetDateTime::now_utc();
             tx.put_user(&new)?;
-            for role_id in &old.roles {
-                if let Some(mut role) = tx.role(*role_id)? {
-                    role.version += 1;
-                    role.modified = new.modified;
-                    tx.put_role(&role)?;
-                }
-            }
+            self.note_roles_changed(tx, &old.roles, &new.roles, new.modified)?;
             // Earlier events about the user lose their snapshots (refused activations name
             // the user by userName: they are renamed to the id), messages to the user lose
             // address and content, and this event has none: the point is that the personal
@@ -580,10 +574,8 @@ impl Service {
         new.modified = OffsetDateTime::now_utc();
         tx.put_user(&new)?;
         let before: &[RoleId] = old.map_or(&[], |o| &o.roles);
-        for id in new.roles.iter().filter(|r| !before.contains(r)) {
-            if let Some(role) = tx.role(*id)? {
-                self.notify_role_granted(tx, actor, &new, before, &role)?;
-            }
+        for role in self.note_roles_changed(tx, before, &new.roles, new.modified)? {
+            self.notify_role_granted(tx, actor, &new, before, &role)?;
         }
         if new.active && !new.anonymised && !old.is_some_and(|o| o.active) {
             self.note_activated(tx, new.id)?;
