@@ -308,7 +308,8 @@ fn restore(
     let entries = rollcall::store::restore(&dir, &mut input, &store_options(config))
         .with_context(|| format!("restoring {}", file.display()))?;
     println!(
-        "restored {entries} entries into {}; every index and counter agrees with the records",
+        "restored {entries} entries into {}; every index and counter agrees with the records, \
+         and every reference between them holds",
         dir.display()
     );
     Ok(())

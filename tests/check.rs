@@ -1,14 +1,23 @@
 //! `rollcall check` on a store that is being written: it cross-checks one moment, so commits
 //! that land while it reads are never reported as disagreements, and they do not wait for it.
+//! And on stores whose records disagree with each other (written past the service, as a bug or
+//! a hand edit would): each finding is a line naming the records, and the check fails, as does
+//! a restore of a backup of such a store.
 
 mod common;
 
+use std::path::Path;
+use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use rollcall::audit::Source;
-use rollcall::model::{LicenseLimits, LicenseType, MultiValue, User};
-use rollcall::service::{Actor, NewUser};
+use rollcall::model::{
+    Account, AccountId, LicenseLimits, LicenseType, MultiValue, Role, RoleType, User, UserId,
+};
+use rollcall::service::{Actor, NewUser, Policy, Service};
+use rollcall::store::{SledStore, Store, StoreOptions, TxError, Txn};
 
 fn user(name: String, i: usize) -> User {
     let mut user = User::new(name.clone());
@@ -122,4 +131,259 @@ fn a_check_sees_one_moment_while_commits_go_on() {
         "writes acknowledged while a check ran: {during:?}"
     );
     assert_eq!(service.verify().unwrap(), Vec::<String>::new());
+}
+
+/// A data directory whose records `build` made through the service and then broke through the
+/// store itself (as a bug or a hand edit would), closed again for `rollcall check`.
+fn broken(
+    build: impl FnOnce(&Service, &dyn Fn(&mut dyn FnMut(&mut dyn Txn))),
+) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store =
+            Arc::new(SledStore::open(&dir.path().join("store"), &StoreOptions::default()).unwrap());
+        let service = Service::new(
+            Arc::clone(&store) as Arc<dyn Store>,
+            Policy {
+                argon2: common::fast_argon2(),
+                ..Policy::default()
+            },
+        );
+        let past_the_service = |change: &mut dyn FnMut(&mut dyn Txn)| {
+            store
+                .write(&mut |tx| -> Result<(), TxError> {
+                    change(tx);
+                    Ok(())
+                })
+                .unwrap();
+        };
+        build(&service, &past_the_service);
+    }
+    dir
+}
+
+/// `rollcall` on `data`, once this process's store has let go of it.
+fn rollcall(data: &Path, args: &[&str]) -> Output {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = common::run(data, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !stderr.contains("in use by another rollcall process") || Instant::now() > deadline {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs `rollcall check` on `data`: it must fail and report each of `findings` as a line.
+#[track_caller]
+fn check_reports(data: &Path, findings: &[String]) {
+    let out = rollcall(data, &["check"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "check passed: {stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    for finding in findings {
+        assert!(
+            lines.contains(&finding.as_str()),
+            "{finding:?} not among {lines:#?}"
+        );
+    }
+    assert_eq!(lines.len(), findings.len(), "nothing else: {lines:#?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains(&format!("{} inconsistencies", findings.len())),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn cli() -> Actor {
+    Actor::system(Source::Cli)
+}
+
+fn employee(service: &Service, name: &str) -> User {
+    common::create(service, common::person(name, LicenseType::Employee, false))
+}
+
+fn role(service: &Service, name: &str, role_type: Option<RoleType>) -> Role {
+    service
+        .create_role(&cli(), Role::new(name, role_type))
+        .unwrap()
+}
+
+fn account(service: &Service, name: &str) -> Account {
+    service.create_account(&cli(), Account::new(name)).unwrap()
+}
+
+#[test]
+fn a_user_holding_a_role_that_does_not_exist_is_reported() {
+    let mut gone = None;
+    let dir = broken(|service, write| {
+        let temp = role(service, "Temp", Some(RoleType::Employee));
+        let ada = employee(service, "ada");
+        service.add_member(&cli(), temp.id, ada.id).unwrap();
+        // Deleted without taking it from its member first.
+        write(&mut |tx| tx.delete_role(temp.id).unwrap());
+        gone = Some(temp.id);
+    });
+    let gone = gone.unwrap();
+    check_reports(
+        dir.path(),
+        &[format!(
+            "user \"ada\" holds role {gone}, which does not exist"
+        )],
+    );
+}
+
+#[test]
+fn a_member_without_the_license_its_role_type_admits_is_reported() {
+    let dir = broken(|service, write| {
+        let crew = role(service, "Crew", Some(RoleType::Employee));
+        let eve = employee(service, "eve");
+        service.add_member(&cli(), crew.id, eve.id).unwrap();
+        let mut partner = crew.clone();
+        partner.role_type = Some(RoleType::Partner);
+        write(&mut |tx| tx.put_role(&partner).unwrap());
+    });
+    check_reports(
+        dir.path(),
+        &["user \"eve\" holds partner role \"Crew\" but has license employee".to_string()],
+    );
+}
+
+#[test]
+fn a_manager_that_does_not_exist_is_reported() {
+    let missing = UserId(uuid::Uuid::now_v7());
+    let dir = broken(|service, write| {
+        let mut ada = employee(service, "ada");
+        ada.manager = Some(missing);
+        write(&mut |tx| tx.put_user(&ada).unwrap());
+    });
+    check_reports(
+        dir.path(),
+        &[format!(
+            "user \"ada\" has manager {missing}, which does not exist"
+        )],
+    );
+}
+
+/// Anonymising a manager keeps its record and leaves its reports pointing at it (shown as
+/// gone): a state the service makes, not a finding.
+#[test]
+fn an_anonymised_manager_is_no_finding() {
+    let dir = broken(|service, _| {
+        let boss = employee(service, "boss");
+        let mut ada = common::person("ada", LicenseType::Employee, false);
+        ada.manager = Some(boss.id);
+        common::create(service, ada);
+        service.anonymise_user(&cli(), boss.id, None).unwrap();
+    });
+    let out = rollcall(dir.path(), &["check"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn managers_in_a_loop_are_reported() {
+    let dir = broken(|service, write| {
+        let mut ada = employee(service, "ada");
+        let mut bob = employee(service, "bob");
+        let cy = employee(service, "cy");
+        ada.manager = Some(bob.id);
+        bob.manager = Some(ada.id);
+        let mut dee = employee(service, "dee");
+        dee.manager = Some(cy.id);
+        write(&mut |tx| {
+            tx.put_user(&ada).unwrap();
+            tx.put_user(&bob).unwrap();
+            tx.put_user(&dee).unwrap();
+        });
+        // A user who is its own manager is a loop too.
+        let mut eve = employee(service, "eve");
+        eve.manager = Some(eve.id);
+        write(&mut |tx| tx.put_user(&eve).unwrap());
+    });
+    check_reports(
+        dir.path(),
+        &[
+            "managers go round in a loop: \"ada\" → \"bob\" → \"ada\"".to_string(),
+            "managers go round in a loop: \"eve\" → \"eve\"".to_string(),
+        ],
+    );
+}
+
+#[test]
+fn parent_accounts_in_a_loop_are_reported() {
+    let dir = broken(|service, write| {
+        let mut north = account(service, "North");
+        let mut south = account(service, "South");
+        north.parent = Some(south.id);
+        south.parent = Some(north.id);
+        write(&mut |tx| {
+            tx.put_account(&north).unwrap();
+            tx.put_account(&south).unwrap();
+        });
+    });
+    check_reports(
+        dir.path(),
+        &["parent accounts go round in a loop: \"North\" → \"South\" → \"North\"".to_string()],
+    );
+}
+
+#[test]
+fn accounts_that_do_not_exist_are_reported() {
+    let missing = AccountId(uuid::Uuid::now_v7());
+    let dir = broken(|service, write| {
+        let mut branch = account(service, "Branch");
+        branch.parent = Some(missing);
+        let mut ada = employee(service, "ada");
+        ada.account = Some(missing);
+        write(&mut |tx| {
+            tx.put_account(&branch).unwrap();
+            tx.put_user(&ada).unwrap();
+        });
+    });
+    check_reports(
+        dir.path(),
+        &[
+            format!("user \"ada\" belongs to account {missing}, which does not exist"),
+            format!("account \"Branch\" has parent {missing}, which does not exist"),
+        ],
+    );
+}
+
+/// A restore runs the same check: a backup of a store whose records disagree is refused with
+/// the finding, and leaves no store behind.
+#[test]
+fn a_restore_of_a_store_that_does_not_check_out_is_refused() {
+    let dir = broken(|service, write| {
+        let mut ada = employee(service, "ada");
+        let bob = employee(service, "bob");
+        ada.manager = Some(bob.id);
+        let mut bob = bob;
+        bob.manager = Some(ada.id);
+        write(&mut |tx| {
+            tx.put_user(&ada).unwrap();
+            tx.put_user(&bob).unwrap();
+        });
+    });
+    let file = dir.path().join("broken.backup");
+    let out = rollcall(dir.path(), &["backup", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let target = dir.path().join("restored");
+    let out = rollcall(&target, &["restore", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "restored: {stderr}");
+    assert!(
+        stderr.contains("managers go round in a loop: \"ada\" → \"bob\" → \"ada\""),
+        "{stderr}"
+    );
+    assert!(!target.join("store").exists());
 }

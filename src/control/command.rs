@@ -801,7 +801,11 @@ pub fn execute(
                 }
                 return Err(ControlError::Inconsistent(problems.len()));
             }
-            writeln!(out, "ok: every index and counter agrees with the records")?;
+            writeln!(
+                out,
+                "ok: every index and counter agrees with the records, and every reference \
+                 between them holds"
+            )?;
         }
         Command::Export => {
             crate::transfer::export(service, &actor, out, progress)?;

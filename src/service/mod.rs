@@ -323,7 +323,8 @@ impl Service {
         Ok(self.store.probe()?)
     }
 
-    /// Cross-checks indexes and counters against records (`rollcall check`).
+    /// Cross-checks indexes and counters against records, and the references records make to
+    /// each other (`rollcall check`; a restore runs the same check).
     pub fn verify(&self) -> Result<Vec<String>> {
         Ok(self.store.verify()?)
     }

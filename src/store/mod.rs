@@ -9,6 +9,7 @@ mod codec;
 mod combine;
 mod commit;
 mod frozen;
+mod references;
 mod sled;
 mod snapshot;
 
@@ -163,7 +164,8 @@ pub trait Store: Send + Sync + 'static {
     /// (see `snapshot`). Returns the number of entries.
     fn backup(&self, out: &mut dyn std::io::Write) -> Result<u64, BackupError>;
 
-    /// Cross-checks every index and counter against the records as they are when the check
+    /// Cross-checks every index and counter against the records, and the references records
+    /// make to each other (roles, accounts, managers, parents), as they are when the check
     /// starts; commits go on meanwhile (see `snapshot`). Returns what disagrees.
     fn verify(&self) -> Result<Vec<String>, StoreError>;
 }

@@ -16,6 +16,7 @@ use super::codec::{decode, encode};
 use super::combine::{Combiner, Outcome};
 use super::commit::GroupCommit;
 use super::frozen::Frozen;
+use super::references::References;
 use super::snapshot::{Reader, Snapshot};
 use super::{Iter, Store, StoreError, TxError, Txn, UserKey};
 use crate::audit::AuditEvent;
@@ -1018,17 +1019,22 @@ impl Store for SledStore {
     }
 }
 
-/// Cross-checks every index and counter against the records, as `view` sees them.
+/// Cross-checks every index and counter against the records, and the records' references
+/// among themselves ([`References`]), as `view` sees them.
 fn verify(view: &Frozen<'_>) -> Result<Vec<String>, StoreError> {
     let scan = |t: T| view.scan(t as usize).map(|kv| kv.map_err(engine));
     let get = |t: T, key: &[u8]| view.get(t as usize, key).map_err(engine);
     let mut problems = Vec::new();
+    let roles: Vec<Role> = records(view, T::Roles).collect::<Result<_, _>>()?;
+    let accounts: Vec<Account> = records(view, T::Accounts).collect::<Result<_, _>>()?;
+    let mut references = References::new(&roles, &accounts);
     let mut expected: BTreeSet<(T, Vec<u8>)> = BTreeSet::new();
     let mut names: BTreeMap<Vec<u8>, UserId> = BTreeMap::new();
     let mut seats: BTreeMap<LicenseType, u64> = BTreeMap::new();
     let mut refs: BTreeMap<AccountId, u64> = BTreeMap::new();
     for user in records::<User>(view, T::Users) {
         let user = user?;
+        references.user(&user);
         expected.extend(user_index_entries(&user));
         if !user.anonymised
             && names
@@ -1112,14 +1118,12 @@ fn verify(view: &Frozen<'_>) -> Result<Vec<String>, StoreError> {
             ));
         }
     }
-    for role in records::<Role>(view, T::Roles) {
-        let role = role?;
+    for role in &roles {
         let indexed = get(T::RoleNames, fold(&role.name).as_bytes())?;
         if indexed.and_then(|v| RoleId::from_slice(&v)) != Some(role.id) {
             problems.push(format!("role name {:?} is not indexed", role.name));
         }
     }
-    let accounts: Vec<Account> = records(view, T::Accounts).collect::<Result<_, _>>()?;
     for account in &accounts {
         if let Some(p) = account.parent {
             *refs.entry(p).or_default() += 1;
@@ -1139,6 +1143,7 @@ fn verify(view: &Frozen<'_>) -> Result<Vec<String>, StoreError> {
             ));
         }
     }
+    problems.extend(references.finish());
     Ok(problems)
 }
 
