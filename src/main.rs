@@ -305,13 +305,28 @@ fn restore(
     rollcall::data_dir::ensure(&config.data)
         .with_context(|| format!("creating {}", config.data.display()))?;
     let dir = config.store_dir();
-    let entries = rollcall::store::restore(&dir, &mut input, &store_options(config))
+    let restored = rollcall::store::restore(&dir, &mut input, &store_options(config))
         .with_context(|| format!("restoring {}", file.display()))?;
-    println!(
-        "restored {entries} entries into {}; every index and counter agrees with the records, \
-         and every reference between them holds",
-        dir.display()
-    );
+    let entries = restored.entries;
+    if restored.findings.is_empty() {
+        println!(
+            "restored {entries} entries into {}; every index and counter agrees with the \
+             records, and every reference between them holds",
+            dir.display()
+        );
+    } else {
+        // Kept as the directory had them: refusing would leave no directory at all.
+        for finding in &restored.findings {
+            eprintln!("warning: {finding}");
+        }
+        println!(
+            "restored {entries} entries into {}; every index and counter agrees with the \
+             records, but {} reference finding(s) came with them (above; `rollcall check` \
+             lists them until they are mended)",
+            dir.display(),
+            restored.findings.len()
+        );
+    }
     Ok(())
 }
 

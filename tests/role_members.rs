@@ -182,8 +182,8 @@ impl Store for Interleaved {
     fn backup(&self, out: &mut dyn std::io::Write) -> Result<u64, BackupError> {
         self.inner.backup(out)
     }
-    fn verify(&self) -> Result<Vec<String>, StoreError> {
-        self.inner.verify()
+    fn findings(&self) -> Result<rollcall::store::Findings, StoreError> {
+        self.inner.findings()
     }
 }
 

@@ -123,13 +123,21 @@ pub(super) fn backup(
     Ok(entries)
 }
 
-/// Restores a backup read from `input` into the new store directory `dir`; returns the number
-/// of entries.
+/// What a restore brought back.
+#[derive(Debug)]
+pub struct Restored {
+    pub entries: u64,
+    /// What `rollcall check` will say of the records: references that do not hold, kept as
+    /// the directory had them (see [`super::Findings`]).
+    pub findings: Vec<String>,
+}
+
+/// Restores a backup read from `input` into the new store directory `dir`.
 pub fn restore(
     dir: &Path,
     input: &mut dyn BufRead,
     options: &StoreOptions,
-) -> Result<u64, BackupError> {
+) -> Result<Restored, BackupError> {
     if dir.exists() {
         return Err(BackupError::Exists(dir.to_path_buf()));
     }
@@ -139,12 +147,12 @@ pub fn restore(
     }
     let result = restore_into(&staging, input, options);
     match result {
-        Ok(entries) => {
+        Ok(restored) => {
             std::fs::rename(&staging, dir)?;
             if let Some(parent) = dir.parent() {
                 std::fs::File::open(parent)?.sync_all()?;
             }
-            Ok(entries)
+            Ok(restored)
         }
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staging);
@@ -199,7 +207,7 @@ fn restore_into(
     staging: &Path,
     input: &mut dyn BufRead,
     options: &StoreOptions,
-) -> Result<u64, BackupError> {
+) -> Result<Restored, BackupError> {
     let mut lines = Lines {
         input,
         hash: Sha256::new(),
@@ -294,12 +302,15 @@ fn restore_into(
 
     // Opening upgrades an older format; the cross-check proves indexes and counters agree.
     let store = SledStore::open(staging, options)?;
-    let problems = store.verify()?;
-    if !problems.is_empty() {
-        return Err(BackupError::Inconsistent(problems.join("; ")));
+    let findings = store.findings()?;
+    if !findings.indexes.is_empty() {
+        return Err(BackupError::Inconsistent(findings.indexes.join("; ")));
     }
     store.flush()?;
-    Ok(entries)
+    Ok(Restored {
+        entries,
+        findings: findings.references,
+    })
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -310,7 +321,7 @@ fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    fn restore_text(text: &str) -> Result<u64, BackupError> {
+    fn restore_text(text: &str) -> Result<Restored, BackupError> {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("store");
         let result = restore(&target, &mut text.as_bytes(), &StoreOptions::default());
@@ -353,6 +364,6 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(store.backup(&mut out).unwrap(), 0);
         let text = String::from_utf8(out).unwrap();
-        assert_eq!(restore_text(&text).unwrap(), 0);
+        assert_eq!(restore_text(&text).unwrap().entries, 0);
     }
 }

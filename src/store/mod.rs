@@ -20,7 +20,7 @@ use crate::model::{Account, AccountId, LicenseType, Role, RoleId, User, UserId};
 use crate::outbox::OutboxMessage;
 use crate::token::{ApiToken, OneTimeLink, SecretDigest};
 
-pub use self::backup::{BackupError, restore};
+pub use self::backup::{BackupError, Restored, restore};
 pub use self::sled::{SledStore, StoreOptions};
 
 #[derive(Clone, Debug, thiserror::Error)]
@@ -166,8 +166,33 @@ pub trait Store: Send + Sync + 'static {
 
     /// Cross-checks every index and counter against the records, and the references records
     /// make to each other (roles, accounts, managers, parents), as they are when the check
-    /// starts; commits go on meanwhile (see `snapshot`). Returns what disagrees.
-    fn verify(&self) -> Result<Vec<String>, StoreError>;
+    /// starts; commits go on meanwhile (see `snapshot`).
+    fn findings(&self) -> Result<Findings, StoreError>;
+
+    /// Every finding of [`Self::findings`], of both kinds.
+    fn verify(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.findings()?.all())
+    }
+}
+
+/// What a cross-check found, in two kinds that call for different answers.
+#[derive(Debug, Default)]
+pub struct Findings {
+    /// Indexes or counters that disagree with the records: the store would answer lookups
+    /// and enforce limits wrongly, so a restore of one is refused.
+    pub indexes: Vec<String>,
+    /// Records that name what is not there, or break a rule among themselves (a role type,
+    /// a loop of managers): the directory serves them as they are, and they are its own to
+    /// mend, so a restore keeps them and says so.
+    pub references: Vec<String>,
+}
+
+impl Findings {
+    pub fn all(self) -> Vec<String> {
+        let mut all = self.indexes;
+        all.extend(self.references);
+        all
+    }
 }
 
 /// Point reads and writes inside one transaction. No range scans: engines with optimistic

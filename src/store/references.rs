@@ -5,8 +5,8 @@
 //! where something else did: a bug, a store edited by hand, or a backup of either.
 //!
 //! A manager that was anonymised is not a finding: anonymisation keeps the record (so that
-//! references and the audit trail still resolve) and leaves its reports pointing at it, and
-//! front ends show such a manager as gone.
+//! references and the audit trail still resolve), and a release before this one left its
+//! reports pointing at it; front ends show such a manager as gone.
 
 use std::collections::BTreeMap;
 

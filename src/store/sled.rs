@@ -18,7 +18,7 @@ use super::commit::GroupCommit;
 use super::frozen::Frozen;
 use super::references::References;
 use super::snapshot::{Reader, Snapshot};
-use super::{Iter, Store, StoreError, TxError, Txn, UserKey};
+use super::{Findings, Iter, Store, StoreError, TxError, Txn, UserKey};
 use crate::audit::AuditEvent;
 use crate::auth::lockout::LoginState;
 use crate::auth::session::Session;
@@ -1007,11 +1007,11 @@ impl Store for SledStore {
         self.db.size_on_disk().map_err(engine)
     }
 
-    fn verify(&self) -> Result<Vec<String>, StoreError> {
+    fn findings(&self) -> Result<Findings, StoreError> {
         let reading = self.start_reading(Reader::Check);
         let problems = verify(&reading.frozen())?;
         tracing::info!(
-            problems = problems.len(),
+            problems = problems.indexes.len() + problems.references.len(),
             changed_meanwhile = reading.snapshot.total(),
             "check read; keys that commits changed while it ran were checked as they were at its start"
         );
@@ -1021,7 +1021,7 @@ impl Store for SledStore {
 
 /// Cross-checks every index and counter against the records, and the records' references
 /// among themselves ([`References`]), as `view` sees them.
-fn verify(view: &Frozen<'_>) -> Result<Vec<String>, StoreError> {
+fn verify(view: &Frozen<'_>) -> Result<Findings, StoreError> {
     let scan = |t: T| view.scan(t as usize).map(|kv| kv.map_err(engine));
     let get = |t: T, key: &[u8]| view.get(t as usize, key).map_err(engine);
     let mut problems = Vec::new();
@@ -1143,8 +1143,10 @@ fn verify(view: &Frozen<'_>) -> Result<Vec<String>, StoreError> {
             ));
         }
     }
-    problems.extend(references.finish());
-    Ok(problems)
+    Ok(Findings {
+        indexes: problems,
+        references: references.finish(),
+    })
 }
 
 /// The records of tree `t` as `view` sees them.
