@@ -42,19 +42,60 @@ pub fn ensure_material(config: &Config) -> Result<(PathBuf, PathBuf), TlsError> 
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
     crate::data_dir::private(&dir).map_err(|e| file_error(&dir, e))?;
+    let now = OffsetDateTime::now_utc();
     if cert.exists() && key.exists() {
-        return Ok((cert, key));
+        match generated_ending(&cert) {
+            Some(ends) if ends - now < GENERATED_RENEW_WITHIN => {
+                tracing::warn!(cert = %cert.display(), ends = %ends,
+                    "the generated self-signed certificate is about to end: generating a new one \
+                     (configure [tls] cert and key for a certificate clients can trust)");
+            }
+            _ => return Ok((cert, key)),
+        }
     }
-    let generated = rcgen::generate_simple_self_signed(vec![
+    generate(&cert, &key, now)?;
+    tracing::info!(cert = %cert.display(), "generated a self-signed TLS certificate");
+    Ok((cert, key))
+}
+
+/// The common name of the certificates Rollcall generates: a placeholder that clients are not
+/// meant to trust, named so that an administrator (and [`generated_ending`]) can tell it.
+const GENERATED_NAME: &str = "Rollcall self-signed placeholder";
+
+/// How long a generated certificate lasts. Short enough that the expiry metric and warning
+/// remind an administrator still relying on it (one valid until the year 4096 never would);
+/// a start within [`GENERATED_RENEW_WITHIN`] of its end makes a new one.
+const GENERATED_DAYS: i64 = 397;
+const GENERATED_RENEW_WITHIN: time::Duration = time::Duration::days(30);
+
+fn generate(cert: &Path, key: &Path, now: OffsetDateTime) -> Result<(), TlsError> {
+    let failed = |e: rcgen::Error| TlsError::Generate(e.to_string());
+    let mut params = rcgen::CertificateParams::new(vec![
         "localhost".to_string(),
         "127.0.0.1".to_string(),
         "::1".to_string(),
     ])
-    .map_err(|e| TlsError::Generate(e.to_string()))?;
-    write_private(&key, generated.signing_key.serialize_pem().as_bytes())?;
-    std::fs::write(&cert, generated.cert.pem()).map_err(|e| file_error(&cert, e))?;
-    tracing::info!(cert = %cert.display(), "generated a self-signed TLS certificate");
-    Ok((cert, key))
+    .map_err(failed)?;
+    let mut name = rcgen::DistinguishedName::new();
+    name.push(rcgen::DnType::CommonName, GENERATED_NAME);
+    params.distinguished_name = name;
+    // A day back, for clients whose clocks lag the server's.
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(GENERATED_DAYS);
+    let key_pair = rcgen::KeyPair::generate().map_err(failed)?;
+    let generated = params.self_signed(&key_pair).map_err(failed)?;
+    write_private(key, key_pair.serialize_pem().as_bytes())?;
+    std::fs::write(cert, generated.pem()).map_err(|e| file_error(cert, e))
+}
+
+/// When the certificate at `path` ends, if it is one Rollcall generated (a certificate put
+/// there by hand is never replaced).
+fn generated_ending(path: &Path) -> Option<OffsetDateTime> {
+    let der = CertificateDer::from_pem_file(path).ok()?;
+    let info = certificate_info(&der).ok()?;
+    info.subject
+        .contains(GENERATED_NAME)
+        .then_some(info.not_after)
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
@@ -221,6 +262,51 @@ mod tests {
 
     fn pem_der(path: &Path) -> Vec<u8> {
         CertificateDer::from_pem_file(path).unwrap().to_vec()
+    }
+
+    /// A generated certificate lasts a year or so, is named as the placeholder it is, and
+    /// is made again at a start close to its end; one put there by hand never is.
+    #[test]
+    fn a_generated_certificate_is_renewed_near_its_end_and_no_other_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let now = OffsetDateTime::now_utc();
+        generate(&cert, &key, now).unwrap();
+        let info = Certificates::load(&cert, &key).unwrap().info();
+        assert!(info.subject.contains(GENERATED_NAME), "{info:?}");
+        let days = (info.not_after - now).whole_days();
+        assert!((396..=397).contains(&days), "{days}");
+        assert_eq!(generated_ending(&cert), Some(info.not_after));
+
+        // One made long ago ends within the renewal window: a start makes a new one.
+        generate(&cert, &key, now - time::Duration::days(380)).unwrap();
+        let config = crate::config::Config {
+            data: dir.path().to_path_buf(),
+            ..crate::config::Config::default()
+        };
+        std::fs::create_dir_all(dir.path().join("tls")).unwrap();
+        let (tls_cert, tls_key) = (
+            dir.path().join("tls/cert.pem"),
+            dir.path().join("tls/key.pem"),
+        );
+        std::fs::copy(&cert, &tls_cert).unwrap();
+        std::fs::copy(&key, &tls_key).unwrap();
+        let old_end = generated_ending(&tls_cert).unwrap();
+        assert!(old_end - now < GENERATED_RENEW_WITHIN);
+        ensure_material(&config).unwrap();
+        let renewed = generated_ending(&tls_cert).unwrap();
+        assert!(renewed - now > time::Duration::days(390), "{renewed}");
+        assert!(
+            Certificates::load(&tls_cert, &tls_key).is_ok(),
+            "key matches"
+        );
+
+        // Someone else's certificate in the same place stays, whatever its end.
+        let (other_cert, other_key) = pair(dir.path(), "own.example");
+        std::fs::copy(&other_cert, &tls_cert).unwrap();
+        std::fs::copy(&other_key, &tls_key).unwrap();
+        ensure_material(&config).unwrap();
+        assert_eq!(pem_der(&tls_cert), pem_der(&other_cert));
     }
 
     #[test]
