@@ -395,6 +395,13 @@ async fn the_activation_notice_is_mailed_to_the_users_work_address() {
         .expect("alice's notice");
     assert!(sent.sent && sent.sent_at.is_some(), "{sent:?}");
     assert_eq!(sent.attempts, 0, "{sent:?}");
+    // RFC 5322 §3.6.4: the outbox message's own id, at the sender's domain, so that a retry
+    // carries the same one.
+    let domain = FROM.rsplit_once('@').unwrap().1.trim_end_matches('>');
+    assert_eq!(
+        mail.header("Message-ID"),
+        Some(format!("<{}@{domain}>", sent.id))
+    );
     let unaddressed = outbox
         .iter()
         .find(|m| m.kind == MessageKind::Activation && m.to.is_none())

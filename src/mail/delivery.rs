@@ -178,6 +178,7 @@ async fn send_to_each(
         match mailer
             .send(
                 std::slice::from_ref(recipient),
+                &message.id.to_string(),
                 &message.subject,
                 &message.body,
             )

@@ -110,13 +110,23 @@ impl Mailer {
         &self.relay
     }
 
-    /// Sends one plain-text message to `to` (all recipients on one message).
-    pub async fn send(&self, to: &[String], subject: &str, body: &str) -> Result<(), SendError> {
+    /// Sends one plain-text message to `to` (all recipients on one message). `id` is the
+    /// outbox message's: its `Message-ID` (RFC 5322 §3.6.4, which relays and mailbox providers
+    /// expect) is the same on every attempt, so a retry after a lost answer is known for the
+    /// same message.
+    pub async fn send(
+        &self,
+        to: &[String],
+        id: &str,
+        subject: &str,
+        body: &str,
+    ) -> Result<(), SendError> {
         if to.is_empty() {
             return Err(SendError::Invalid("no recipient".into()));
         }
         let mut builder = Message::builder()
             .from(self.from.clone())
+            .message_id(Some(format!("<{id}@{}>", self.from.email.domain())))
             .subject(subject)
             .header(ContentType::TEXT_PLAIN);
         for address in to {
