@@ -270,6 +270,12 @@ fn inactive_creation_past_the_limit_is_allowed_but_activation_is_refused_and_rep
         "every refused activation notifies the admins"
     );
     assert!(refusals[0].body.contains("1/1"), "{}", refusals[0].body);
+    assert_eq!(refusals[0].user, Some(late.id), "about the user refused");
+    assert_eq!(
+        refusals[1].user, None,
+        "a refused create made no user to name"
+    );
+    assert!(refusals[1].body.contains("eager"), "{}", refusals[1].body);
     assert!(
         outbox
             .iter()

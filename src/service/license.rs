@@ -80,13 +80,15 @@ impl Service {
     ) {
         let detail = refusal.to_string();
         let result = self.transact(|tx| {
+            // A refused creation made no user: the message names none by id.
+            let about = tx.user(user)?.map(|_| user);
             tx.push_outbox(
                 &self.admin_notice(
                     MessageKind::LicenseRefused,
                     Vars::new()
                         .with(Var::UserName, user_name)
                         .with(Var::Detail, &detail),
-                    Some(user),
+                    about,
                 ),
             )?;
             self.audit(
