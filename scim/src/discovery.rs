@@ -15,6 +15,9 @@ pub struct Capabilities {
     pub max_results: usize,
     pub bulk_max_operations: usize,
     pub bulk_max_payload: usize,
+    /// Whether a client may set a password (RFC 7643 §5 `changePassword`): the User schema
+    /// has a writable `password`.
+    pub change_password: bool,
 }
 
 pub fn service_provider_config(caps: Capabilities, base_url: &str) -> Value {
@@ -28,7 +31,7 @@ pub fn service_provider_config(caps: Capabilities, base_url: &str) -> Value {
             "maxPayloadSize": caps.bulk_max_payload,
         },
         "filter": {"supported": true, "maxResults": caps.max_results},
-        "changePassword": {"supported": false},
+        "changePassword": {"supported": caps.change_password},
         "sort": {"supported": true},
         "etag": {"supported": true},
         "authenticationSchemes": [{
@@ -101,9 +104,11 @@ mod tests {
             max_results: 10,
             bulk_max_operations: 5,
             bulk_max_payload: 100,
+            change_password: true,
         };
         let spc = service_provider_config(caps, "https://h/scim/v2/");
         assert_eq!(spc["bulk"]["maxOperations"], 5);
+        assert_eq!(spc["changePassword"]["supported"], true);
         assert_eq!(
             spc["meta"]["location"],
             "https://h/scim/v2/ServiceProviderConfig"

@@ -371,18 +371,22 @@ fn header_cond(headers: &HeaderMap, name: header::HeaderName) -> Option<ETagCond
 // ---------------------------------------------------------------------------------------------
 // Discovery
 
-fn caps(c: &RouterConfig) -> Capabilities {
+fn caps(c: &RouterConfig, schemas: &Schemas) -> Capabilities {
     Capabilities {
         max_results: c.max_results,
         bulk_max_operations: c.bulk_max_operations,
         bulk_max_payload: c.bulk_max_payload,
+        change_password: schemas
+            .schema(crate::schema::USER_SCHEMA)
+            .and_then(|user| user.attribute("password"))
+            .is_some_and(|password| password.mutability != crate::schema::Mutability::ReadOnly),
     }
 }
 
 async fn service_provider_config<P: Provider>(State(st): St<P>) -> Response {
     scim_json(
         StatusCode::OK,
-        &discovery::service_provider_config(caps(&st.config), &st.config.base_url),
+        &discovery::service_provider_config(caps(&st.config, &st.schemas), &st.config.base_url),
     )
 }
 

@@ -1123,7 +1123,8 @@ async fn discovery_documents() {
         r.body["filter"],
         json!({"supported": true, "maxResults": 50})
     );
-    assert_eq!(r.body["changePassword"]["supported"], false);
+    // The core User schema's `password` is writeOnly: clients may set one.
+    assert_eq!(r.body["changePassword"]["supported"], true);
     assert_eq!(r.body["sort"]["supported"], true);
     assert_eq!(r.body["etag"]["supported"], true);
     assert_eq!(
