@@ -1306,4 +1306,191 @@ async fn a_name_sent_with_spaces_around_it_is_found_as_sent() {
     // Substring filters keep the spaces they are given.
     let (_, found) = s.get("/Groups?filter=displayName+co+%22bed+%22").await;
     assert_eq!(found["totalResults"], 0, "{found}");
+
+/// RFC 7643 §4.1 attributes `/Schemas` lists as readWrite that no rule of the directory reads:
+/// stored as sent and returned (Entra ID, "Tutorial: Develop and plan provisioning for a SCIM
+/// endpoint": "Values sent should be stored in the same format they were sent"), written by
+/// POST, PUT and every PATCH form as emails are. SCIM `roles` are the identity provider's
+/// values (Entra's app roles), not Rollcall roles: no Group comes of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_attributes_an_idp_sends_are_stored_and_returned() {
+    use base64::Engine;
+    let s = Scim::start("");
+    let cert = rcgen::generate_simple_self_signed(vec!["dana.example".into()]).unwrap();
+    let cert = base64::engine::general_purpose::STANDARD.encode(cert.cert.der());
+    let entra_role = |primary: &str, value: &str| json!({"primary": primary, "type": "WindowsAzureActiveDirectoryRole", "value": value});
+    let (status, created) = s
+        .post(
+            "/Users",
+            json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "dana",
+                "profileUrl": "https://people.example/dana",
+                "ims": [{"value": "dana@xmpp.example", "type": "xmpp"}],
+                "photos": [{"value": "https://photos.example/dana.jpg", "type": "photo", "primary": true}],
+                "entitlements": [{"value": "E5", "display": "Office E5"}],
+                "roles": [entra_role("False", "R")],
+                "x509Certificates": [{"value": cert}],
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let user = format!("/Users/{id}");
+    let (_, got) = s.get(&user).await;
+    for body in [&created, &got] {
+        assert_eq!(body["profileUrl"], "https://people.example/dana", "{body}");
+        assert_eq!(
+            body["ims"],
+            json!([{"value": "dana@xmpp.example", "type": "xmpp"}])
+        );
+        assert_eq!(body["photos"][0]["primary"], true, "{body}");
+        assert_eq!(body["entitlements"][0]["display"], "Office E5", "{body}");
+        assert_eq!(
+            body["roles"],
+            json!([{"value": "R", "type": "WindowsAzureActiveDirectoryRole"}])
+        );
+        assert_eq!(body["x509Certificates"][0]["value"], cert.as_str());
+        assert!(body.get("groups").is_none(), "no Rollcall role: {body}");
+    }
+    let (_, groups) = s.get("/Groups?filter=displayName+eq+%22R%22").await;
+    assert_eq!(groups["totalResults"], 0, "{groups}");
+
+    // Entra adds a role as a PATCH; the new primary one takes primary from the others.
+    let (status, body) = s
+        .patch(
+            &user,
+            json!([{"op": "Add", "path": "roles", "value": [entra_role("True", "Admin")]}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["roles"],
+        json!([
+            {"value": "R", "type": "WindowsAzureActiveDirectoryRole"},
+            {"value": "Admin", "type": "WindowsAzureActiveDirectoryRole", "primary": true},
+        ])
+    );
+    let (status, body) = s
+        .patch(
+            &user,
+            json!([
+                {"op": "remove", "path": "roles[value eq \"R\"]"},
+                {"op": "Replace", "path": "roles[type eq \"WindowsAzureActiveDirectoryRole\"].display", "value": "Administrator"},
+                {"op": "Add", "path": "entitlements[type eq \"license\"].value", "value": "Visio"},
+                {"op": "Replace", "path": "photos[type eq \"photo\"].value", "value": "https://photos.example/new.jpg"},
+                {"op": "Replace", "value": {"profileUrl": "https://people.example/d"}},
+                {"op": "remove", "path": "ims"},
+            ]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["roles"],
+        json!([{"value": "Admin", "type": "WindowsAzureActiveDirectoryRole", "primary": true, "display": "Administrator"}])
+    );
+    assert_eq!(
+        body["entitlements"],
+        json!([{"value": "E5", "display": "Office E5"}, {"value": "Visio", "type": "license"}])
+    );
+    assert_eq!(body["photos"][0]["value"], "https://photos.example/new.jpg");
+    assert_eq!(body["profileUrl"], "https://people.example/d");
+    assert!(body.get("ims").is_none(), "{body}");
+    // Filters reach them like any other attribute.
+    let (_, found) = s
+        .get(&format!(
+            "/Users?filter={}",
+            urlencode("roles[type eq \"WindowsAzureActiveDirectoryRole\" and value eq \"admin\"]")
+        ))
+        .await;
+    assert_eq!(resource_ids(&found), [id.as_str()], "{found}");
+
+    // The resource sent back as read is no change: the version holds.
+    let (_, before) = s.get(&user).await;
+    let (status, body) = s.call(Method::PUT, &user, Some(before.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["meta"]["version"], before["meta"]["version"], "{body}");
+
+    // Checked as other text is, and a certificate must be one.
+    let two = {
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(&cert)
+            .unwrap();
+        base64::engine::general_purpose::STANDARD.encode([der.clone(), der].concat())
+    };
+    for (op, named) in [
+        (
+            json!({"op": "add", "path": "x509Certificates", "value": [{"value": "not base64!"}]}),
+            "x509Certificates",
+        ),
+        (
+            json!({"op": "add", "path": "x509Certificates", "value": [{"value": "TWFu"}]}),
+            "x509Certificates",
+        ),
+        (
+            json!({"op": "add", "path": "x509Certificates", "value": [{"value": two}]}),
+            "x509Certificates",
+        ),
+        (
+            json!({"op": "add", "path": "roles", "value": [{"value": "a\u{1b}[31mb"}]}),
+            "roles",
+        ),
+    ] {
+        let (status, body) = s.patch(&user, json!([op])).await;
+        assert_error(status, &body, 400, Some("invalidValue"));
+        assert!(body["detail"].as_str().unwrap().contains(named), "{body}");
+    }
+    let (_, after) = s.get(&user).await;
+    assert_eq!(after["meta"]["version"], before["meta"]["version"]);
+
+    // They leave with an export and come back with an import.
+    let exported = common::run(&s.server.data, &["export"]);
+    assert!(exported.status.success(), "{exported:?}");
+    let line = String::from_utf8(exported.stdout)
+        .unwrap()
+        .lines()
+        .find(|l| l.contains("\"dana\""))
+        .unwrap()
+        .to_owned();
+    let other = tempfile::tempdir().unwrap();
+    let target = other.path().join("data");
+    let imported = common::output_with_stdin(&mut common::import_command(&target), line.as_bytes());
+    assert!(imported.status.success(), "{imported:?}");
+    let again = common::run(&target, &["export"]);
+    let again = String::from_utf8(again.stdout).unwrap();
+    let again: Value = again
+        .lines()
+        .find(|l| l.contains("\"dana\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .unwrap();
+    let line: Value = serde_json::from_str(&line).unwrap();
+    for field in [
+        "profile_url",
+        "photos",
+        "entitlements",
+        "scim_roles",
+        "x509_certificates",
+    ] {
+        assert_eq!(again[field], line[field], "{field}");
+        assert!(!line[field].is_null(), "{field} exported: {line}");
+    }
+
+    // A PUT replaces them with what it sends: none.
+    let (status, body) = s
+        .call(
+            Method::PUT,
+            &user,
+            Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "dana"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for gone in [
+        "profileUrl",
+        "photos",
+        "entitlements",
+        "roles",
+        "x509Certificates",
+    ] {
+        assert!(body.get(gone).is_none(), "{gone}: {body}");
+    }
 }

@@ -82,6 +82,9 @@ pub(crate) fn coerce_single(
         (AttrType::Decimal, _) => return Err(wrong("a number")),
         (AttrType::DateTime, Value::String(s)) if parse_datetime(&s).is_some() => Value::String(s),
         (AttrType::DateTime, _) => return Err(wrong("an RFC 3339 date-time string")),
+        (AttrType::Binary, Value::String(s)) if !is_base64(&s) => {
+            return Err(wrong("base64 (RFC 4648 §4)"));
+        }
         (AttrType::String | AttrType::Reference | AttrType::Binary, Value::String(s)) => {
             Value::String(s)
         }
@@ -295,6 +298,18 @@ pub fn check_immutables(
     Ok(())
 }
 
+/// Whether `s` is base64 as RFC 4648 §4 has it (the `binary` type's encoding, RFC 7643
+/// §2.3.6): the standard alphabet, padded to a multiple of four, no line breaks (§3.1 forbids
+/// them unless the referring specification allows them, which SCIM does not).
+fn is_base64(s: &str) -> bool {
+    let data = s.trim_end_matches('=');
+    s.len().is_multiple_of(4)
+        && s.len() - data.len() <= 2
+        && data
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
 pub(crate) fn present(v: &Value) -> bool {
     match v {
         Value::Null => false,
@@ -352,6 +367,19 @@ mod tests {
             json!({"value": "m1"})
         );
         assert_eq!(out["schemas"], json!([USER_SCHEMA, ENTERPRISE_USER_SCHEMA]));
+    }
+
+    #[test]
+    fn binary_values_are_base64() {
+        let s = Schemas::builtin();
+        let with = |cert: &str| json!({"userName": "a", "x509Certificates": [{"value": cert}]});
+        for good in ["MIIB", "MIIBAA==", "TWE=", ""] {
+            normalize_input(with(good), &s, "Users").expect(good);
+        }
+        for bad in ["MIIB AA==", "MII", "MIIB\nAA==", "M-_B", "MI=B", "===="] {
+            let e = normalize_input(with(bad), &s, "Users").expect_err(bad);
+            assert_eq!(e.scim_type, Some(ScimType::InvalidValue), "{bad}");
+        }
     }
 
     #[test]

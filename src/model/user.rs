@@ -130,6 +130,26 @@ pub struct User {
     pub phone_numbers: Vec<MultiValue>,
     #[serde(default)]
     pub addresses: Vec<Address>,
+    /// What identity providers say of a person besides the above, kept as sent (RFC 7643
+    /// §4.1: `profileUrl`, `ims`, `photos`, `entitlements`, `roles`, `x509Certificates`). No
+    /// rule here reads them; they are the provider's to send and the applications' to read.
+    /// Left out of records that have none, so that those read as they always did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ims: Vec<MultiValue>,
+    /// URLs of pictures of the person.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub photos: Vec<MultiValue>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entitlements: Vec<MultiValue>,
+    /// SCIM `roles`: free-form values an identity provider assigns (Entra ID's app roles).
+    /// They are not Rollcall roles (`roles`, which SCIM shows as Groups) and grant nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scim_roles: Vec<MultiValue>,
+    /// DER X.509 certificates, each base64 as RFC 7643 §4.1.2 has it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub x509_certificates: Vec<MultiValue>,
     #[serde(default)]
     pub employee_number: Option<String>,
     #[serde(default)]
@@ -210,6 +230,12 @@ impl User {
             emails: Vec::new(),
             phone_numbers: Vec::new(),
             addresses: Vec::new(),
+            profile_url: None,
+            ims: Vec::new(),
+            photos: Vec::new(),
+            entitlements: Vec::new(),
+            scim_roles: Vec::new(),
+            x509_certificates: Vec::new(),
             employee_number: None,
             cost_center: None,
             organization: None,

@@ -23,6 +23,7 @@ mod origin;
 mod outbox;
 mod password_expiry;
 mod passwords;
+mod profile;
 mod query;
 mod recovery;
 mod refs;

@@ -562,6 +562,7 @@ impl Service {
         reason: Option<String>,
     ) -> Result<User> {
         self.check_custom(old, &new)?;
+        super::profile::check_profile(old, &new)?;
         self.check_references(tx, old, &new)?;
         self.take_seat(tx, old, &new)?;
         if let Some(old) = old

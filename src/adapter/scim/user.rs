@@ -44,6 +44,7 @@ pub fn user_to_scim(user: &User, ctx: &UserContext) -> Value {
     }
     put(&mut out, "displayName", user.display_name.clone());
     put(&mut out, "nickName", user.nick_name.clone());
+    put(&mut out, "profileUrl", user.profile_url.clone());
     put(&mut out, "title", user.title.clone());
     put(&mut out, "userType", user.user_type.clone());
     put(
@@ -57,8 +58,14 @@ pub fn user_to_scim(user: &User, ctx: &UserContext) -> Value {
     if !user.emails.is_empty() {
         out.insert("emails".into(), multi_values(&user.emails));
     }
-    if !user.phone_numbers.is_empty() {
-        out.insert("phoneNumbers".into(), multi_values(&user.phone_numbers));
+    for (name, values) in [
+        ("phoneNumbers", &user.phone_numbers),
+        ("ims", &user.ims),
+        ("photos", &user.photos),
+    ] {
+        if !values.is_empty() {
+            out.insert(name.into(), multi_values(values));
+        }
     }
     if !user.addresses.is_empty() {
         out.insert(
@@ -75,6 +82,15 @@ pub fn user_to_scim(user: &User, ctx: &UserContext) -> Value {
             })
             .collect();
         out.insert("groups".into(), Value::Array(groups));
+    }
+    for (name, values) in [
+        ("entitlements", &user.entitlements),
+        ("roles", &user.scim_roles),
+        ("x509Certificates", &user.x509_certificates),
+    ] {
+        if !values.is_empty() {
+            out.insert(name.into(), multi_values(values));
+        }
     }
 
     let mut enterprise = Object::new();
@@ -198,6 +214,7 @@ pub fn user_from_scim(resource: &Value) -> Result<(User, Option<String>), ScimEr
     }
     user.display_name = json::string(obj, "displayName")?;
     user.nick_name = json::string(obj, "nickName")?;
+    user.profile_url = json::string(obj, "profileUrl")?;
     user.title = json::string(obj, "title")?;
     user.user_type = json::string(obj, "userType")?;
     user.preferred_language = json::string(obj, "preferredLanguage")?;
@@ -209,6 +226,12 @@ pub fn user_from_scim(resource: &Value) -> Result<(User, Option<String>), ScimEr
     user.active = json::boolean(obj, "active")?.unwrap_or(true);
     user.emails = multi_values_from(obj, "emails")?;
     user.phone_numbers = multi_values_from(obj, "phoneNumbers")?;
+    user.ims = multi_values_from(obj, "ims")?;
+    user.photos = multi_values_from(obj, "photos")?;
+    user.entitlements = multi_values_from(obj, "entitlements")?;
+    // The identity provider's role values, not the directory's roles (those are Groups).
+    user.scim_roles = multi_values_from(obj, "roles")?;
+    user.x509_certificates = multi_values_from(obj, "x509Certificates")?;
     user.addresses = json::array(obj, "addresses")?
         .iter()
         .map(address_from_scim)
@@ -446,6 +469,42 @@ mod tests {
         assert!(
             user_from_scim(&json!({"displayName": "x"})).is_err(),
             "userName is required"
+        );
+    }
+
+    #[test]
+    fn idp_profile_attributes_round_trip_and_scim_roles_are_not_rollcall_roles() {
+        let body = json!({
+            "userName": "dana",
+            "profileUrl": "https://p.example/dana",
+            "ims": [{"value": "dana@xmpp", "type": "xmpp"}],
+            "photos": [{"value": "https://p.example/d.jpg", "type": "photo"}],
+            "entitlements": [{"value": "E5", "display": "Office"}],
+            "roles": [{"primary": "True", "type": "WindowsAzureActiveDirectoryRole", "value": "Admin"}],
+            "x509Certificates": [{"value": "TWFu"}]
+        });
+        let (user, _) = user_from_scim(&body).unwrap();
+        assert!(user.roles.is_empty(), "no Rollcall role");
+        assert_eq!(user.scim_roles[0].value, "Admin");
+        assert!(user.scim_roles[0].primary);
+        let out = user_to_scim(&user, &UserContext::default());
+        for name in [
+            "profileUrl",
+            "ims",
+            "photos",
+            "entitlements",
+            "x509Certificates",
+        ] {
+            assert_eq!(out[name], body[name], "{name}");
+        }
+        assert_eq!(
+            out["roles"],
+            json!([{"value": "Admin", "type": "WindowsAzureActiveDirectoryRole", "primary": true}])
+        );
+        let (again, _) = user_from_scim(&out).unwrap();
+        assert_eq!(
+            (again.profile_url, again.scim_roles, again.x509_certificates),
+            (user.profile_url, user.scim_roles, user.x509_certificates)
         );
     }
 }
