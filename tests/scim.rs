@@ -1494,3 +1494,97 @@ async fn profile_attributes_an_idp_sends_are_stored_and_returned() {
         assert!(body.get(gone).is_none(), "{gone}: {body}");
     }
 }
+
+/// An attribute the schemas do not define is refused by POST and PUT, naming it, as PATCH
+/// refuses it, rather than dropped while the client is told it was stored. Unknown URIs in the
+/// `schemas` list, read-only attributes sent back and nulls are still taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attributes_the_schemas_do_not_define_are_refused_not_dropped() {
+    let s = Scim::start(&format!(
+        "[custom_attributes]\nschema = \"{ACME}\"\n\
+         [[custom_attributes.attributes]]\nname = \"costCenterCode\"\n"
+    ));
+    const CUSTOM: &str = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User";
+    let core = "urn:ietf:params:scim:schemas:core:2.0:User";
+    for (body, named) in [
+        (
+            json!({"schemas": [core, CUSTOM], "userName": "eve", CUSTOM: {"tag": "701984"}}),
+            format!("{CUSTOM}:tag"),
+        ),
+        (
+            json!({"schemas": [core], "userName": "eve", "someUnknownAttr": "x"}),
+            "someUnknownAttr".to_owned(),
+        ),
+        (
+            json!({"schemas": [core, ACME], "userName": "eve", ACME: {"costCenterCode": "CC-1", "undeclared": 1}}),
+            format!("{ACME}:undeclared"),
+        ),
+        (
+            json!({"schemas": [core], "userName": "eve", "name": {"givenName": "Eve", "nickname": "E"}}),
+            "name.nickname".to_owned(),
+        ),
+    ] {
+        let (status, got) = s.post("/Users", body.clone()).await;
+        assert_error(status, &got, 400, Some("invalidValue"));
+        let detail = got["detail"].as_str().unwrap();
+        assert!(detail.contains(&named), "{named}: {detail}");
+    }
+    let (_, list) = s.get("/Users?filter=userName+eq+%22eve%22").await;
+    assert_eq!(list["totalResults"], 0, "nothing created: {list}");
+
+    // Still taken: an unknown URI in `schemas` alone, read-only attributes, nulls.
+    let (status, created) = s
+        .post(
+            "/Users",
+            json!({"schemas": [core, CUSTOM], "userName": "eve", "id": "mine",
+                   "meta": {"resourceType": "User"}, "groups": [], "someUnknownAttr": null,
+                   CUSTOM: {"tag": null}, ACME: {"costCenterCode": "CC-1"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let user = format!("/Users/{}", created["id"].as_str().unwrap());
+
+    // PUT: the same refusal, and nothing changes.
+    let mut put = created.clone();
+    put["title"] = json!("Changed");
+    put[CUSTOM] = json!({"tag": "701984"});
+    let (status, body) = s.call(Method::PUT, &user, Some(put)).await;
+    assert_error(status, &body, 400, Some("invalidValue"));
+    assert!(body["detail"].as_str().unwrap().contains("tag"), "{body}");
+    let (_, now) = s.get(&user).await;
+    assert_eq!(now["meta"]["version"], created["meta"]["version"], "{now}");
+    assert!(now.get("title").is_none(), "{now}");
+
+    // PATCH: a path that names no attribute is a wrong path; a key of a path-less value that
+    // names none is a wrong value, as in a POST body.
+    let (status, body) = s
+        .patch(
+            &user,
+            json!([{"op": "Add", "path": format!("{CUSTOM}:tag"), "value": "701984"}]),
+        )
+        .await;
+    assert_error(status, &body, 400, Some("invalidPath"));
+    assert!(body["detail"].as_str().unwrap().contains("tag"), "{body}");
+    let (status, body) = s
+        .patch(
+            &user,
+            json!([{"op": "Add", "value": {"someUnknownAttr": "x", "title": "T"}}]),
+        )
+        .await;
+    assert_error(status, &body, 400, Some("invalidValue"));
+    assert!(
+        body["detail"].as_str().unwrap().contains("someUnknownAttr"),
+        "{body}"
+    );
+
+    // Groups too; Entra's extra URIs in `schemas` stay welcome.
+    let (status, body) = s
+        .post(
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", "urn:unknown:entra:extension"],
+                   "displayName": "Ops", "owner": "eve"}),
+        )
+        .await;
+    assert_error(status, &body, 400, Some("invalidValue"));
+    assert!(body["detail"].as_str().unwrap().contains("owner"), "{body}");
+}

@@ -3,7 +3,10 @@
 //!
 //! IdPs are loose: Entra sends `"False"` for booleans and unknown schema URIs, Okta and Entra
 //! send back `id`, `meta` and `groups` on PUT. RFC 7643 §2.2 says readOnly values in requests
-//! are ignored, so they are dropped here rather than rejected.
+//! are ignored, so they are dropped here rather than rejected; so are unknown URIs in the
+//! `schemas` list, which only name schemas. An attribute the schemas do not define, though, is
+//! refused (400 `invalidValue`, "not compatible with the ... resource schema", RFC 7644 §3.12),
+//! naming it: dropped, the client would take it for stored, and PATCH already refuses it.
 
 use serde_json::{Map, Number, Value};
 
@@ -95,8 +98,12 @@ pub(crate) fn coerce_single(
             let mut out = Map::new();
             for (k, v) in obj {
                 let Some(sub) = def.sub(&k) else {
-                    // Unknown sub-attributes are not part of the resource; ignore them.
-                    continue;
+                    if holds_nothing(&v) {
+                        continue;
+                    }
+                    return Err(ScimError::invalid_value(format!(
+                        "'{name}.{k}' is not an attribute: '{name}' has no sub-attribute '{k}'"
+                    )));
                 };
                 if sub.mutability == Mutability::ReadOnly {
                     continue;
@@ -126,8 +133,10 @@ pub(crate) fn coerce_single(
 }
 
 /// Normalises a POST/PUT body for `resource_type`: canonical attribute names, typed values
-/// (string booleans coerced), readOnly and unknown attributes dropped, nulls dropped (they mean
+/// (string booleans coerced), readOnly attributes dropped, nulls dropped (they mean
 /// "unassigned"), `schemas` rebuilt from what is present, required attributes checked.
+/// An attribute the resource type's schemas do not define is refused, unless its value would
+/// store nothing anyway (null, an empty array): `400 invalidValue` naming it.
 /// A resource type the registry does not describe passes through unchanged.
 pub fn normalize_input(
     value: Value,
@@ -181,7 +190,14 @@ pub fn normalize_input(
             };
             for (k2, v2) in inner {
                 let Some(def) = ext.attribute(&k2) else {
-                    continue;
+                    if holds_nothing(&v2) {
+                        continue;
+                    }
+                    return Err(unknown_attribute(
+                        schemas,
+                        resource_type,
+                        &format!("{}:{k2}", ext.id),
+                    ));
                 };
                 if def.mutability == Mutability::ReadOnly {
                     continue;
@@ -192,13 +208,14 @@ pub fn normalize_input(
             }
             continue;
         }
-        let Ok(path) = AttrPath::parse(&key) else {
-            continue;
-        };
-        if path.sub.is_some() {
-            continue;
-        }
-        let Some(r) = schemas.resolve(resource_type, path.urn.as_deref(), &path.name) else {
+        let resolved = AttrPath::parse(&key)
+            .ok()
+            .filter(|path| path.sub.is_none())
+            .and_then(|path| schemas.resolve(resource_type, path.urn.as_deref(), &path.name));
+        let Some(r) = resolved else {
+            if !holds_nothing(&v) {
+                return Err(unknown_in_body(schemas, resource_type, &key, &v));
+            }
             continue;
         };
         if r.attr.mutability == Mutability::ReadOnly {
@@ -298,6 +315,56 @@ pub fn check_immutables(
     Ok(())
 }
 
+/// The error for an attribute `path` that `resource_type` does not have: `invalidValue`, the
+/// body's value not being compatible with the resource schema (RFC 7644 §3.12). PATCH says
+/// `invalidPath` instead when the name is its `path`.
+pub(crate) fn unknown_attribute(schemas: &Schemas, resource_type: &str, path: &str) -> ScimError {
+    ScimError::invalid_value(not_an_attribute(schemas, resource_type, path))
+}
+
+/// Why `path` names nothing: "'x' is not an attribute of User (see /Schemas)".
+pub(crate) fn not_an_attribute(schemas: &Schemas, resource_type: &str, path: &str) -> String {
+    let name = type_name(schemas, resource_type);
+    format!("'{path}' is not an attribute of {name} (see /Schemas and /ResourceTypes)")
+}
+
+fn type_name<'a>(schemas: &'a Schemas, resource_type: &'a str) -> &'a str {
+    schemas
+        .resource_type(resource_type)
+        .map_or(resource_type, |rt| rt.name.as_str())
+}
+
+/// A top-level key of a body that names no attribute. An object under a schema URN that is not
+/// one of the resource type's (a client's own extension) is named by its first attribute, which
+/// is what would be lost.
+fn unknown_in_body(schemas: &Schemas, resource_type: &str, key: &str, v: &Value) -> ScimError {
+    let urn = key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"));
+    let first = v
+        .as_object()
+        .filter(|_| urn)
+        .and_then(|o| o.iter().find(|(_, v)| !holds_nothing(v)).map(|(k, _)| k));
+    match first {
+        Some(attribute) => ScimError::invalid_value(format!(
+            "'{key}:{attribute}' is not an attribute of {name}: '{key}' is not one of its \
+             schemas (see /ResourceTypes)",
+            name = type_name(schemas, resource_type)
+        )),
+        None => unknown_attribute(schemas, resource_type, key),
+    }
+}
+
+/// A value that would leave the attribute unassigned: null or an empty array (RFC 7643 §2.5
+/// holds them the same as unassigned), or an object of such (an extension sent empty).
+/// Refusing it for an attribute that does not exist would guard nothing: nothing is lost.
+fn holds_nothing(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.values().all(holds_nothing),
+        _ => false,
+    }
+}
+
 /// Whether `s` is base64 as RFC 4648 §4 has it (the `binary` type's encoding, RFC 7643
 /// §2.3.6): the standard alphabet, padded to a multiple of four, no line breaks (§3.1 forbids
 /// them unless the referring specification allows them, which SCIM does not).
@@ -350,7 +417,9 @@ mod tests {
             "active": "False",
             "nickName": null,
             "emails": [{"value": "b@x", "primary": "True", "type": "work"}],
-            "unknownThing": 1,
+            "unknownThing": null,
+            "unknownList": [],
+            "urn:ietf:params:scim:schemas:extension:unknown": {"x": null},
             ENTERPRISE_USER_SCHEMA: {"manager": "m1", "department": "R&D"}
         });
         let out = normalize_input(body, &s, "Users").expect("ok");
@@ -367,6 +436,42 @@ mod tests {
             json!({"value": "m1"})
         );
         assert_eq!(out["schemas"], json!([USER_SCHEMA, ENTERPRISE_USER_SCHEMA]));
+    }
+
+    #[test]
+    fn attributes_the_schemas_do_not_define_are_refused_by_name() {
+        let s = Schemas::builtin();
+        let custom = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User";
+        for (body, named) in [
+            (
+                json!({"userName": "a", "someUnknownAttr": "x"}),
+                "someUnknownAttr",
+            ),
+            (json!({"userName": "a", custom: {"tag": "701984"}}), "tag"),
+            (
+                json!({"userName": "a", ENTERPRISE_USER_SCHEMA: {"badge": 1}}),
+                "badge",
+            ),
+            (
+                json!({"userName": "a", "name": {"givenName": "A", "nick": "x"}}),
+                "name.nick",
+            ),
+            (
+                json!({"userName": "a", "emails": [{"value": "a@x", "label": "x"}]}),
+                "emails.label",
+            ),
+            (
+                json!({"userName": "a", "name.givenName": "A"}),
+                "name.givenName",
+            ),
+        ] {
+            let e = normalize_input(body.clone(), &s, "Users").expect_err(&body.to_string());
+            assert_eq!(e.scim_type, Some(ScimType::InvalidValue), "{body}");
+            assert!(e.detail.contains(named), "{named}: {}", e.detail);
+        }
+        let e = normalize_input(json!({"displayName": "G", "userName": "x"}), &s, "Groups")
+            .expect_err("userName on a Group");
+        assert!(e.detail.contains("Group"), "{}", e.detail);
     }
 
     #[test]

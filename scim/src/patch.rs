@@ -8,9 +8,11 @@
 
 use serde_json::{Map, Value};
 
-use crate::error::ScimError;
+use crate::error::{ScimError, ScimType};
 use crate::filter::{CompValue, CompareOp, Filter};
-use crate::input::{canonicalize_key, coerce, coerce_single, present};
+use crate::input::{
+    canonicalize_key, coerce, coerce_single, not_an_attribute, present, unknown_attribute,
+};
 use crate::path::{AttrPath, PatchPath};
 use crate::schema::{AttributeDef, Mutability, Resolved, Schemas, find_key, get_ci};
 
@@ -198,9 +200,10 @@ impl<'a> Patcher<'a> {
                             filter_sub: None,
                         }
                     } else {
-                        PatchPath::parse(key)?
+                        PatchPath::parse(key).map_err(|_| self.unknown_key(key))?
                     };
-                    self.apply_path(doc, op.op, &path, Some(v.clone()))?;
+                    self.apply_path(doc, op.op, &path, Some(v.clone()))
+                        .map_err(in_value)?;
                 }
                 Ok(())
             }
@@ -216,7 +219,14 @@ impl<'a> Patcher<'a> {
         self.schemas
             .resolve(self.rt, path.urn.as_deref(), &path.name)
             .map(Target::Attr)
-            .ok_or_else(|| ScimError::invalid_path(format!("unknown attribute '{path}'")))
+            .ok_or_else(|| {
+                ScimError::invalid_path(not_an_attribute(self.schemas, self.rt, &path.to_string()))
+            })
+    }
+
+    /// A key of a value that names no attribute: a wrong value, as in a POST body.
+    fn unknown_key(&self, key: &str) -> ScimError {
+        unknown_attribute(self.schemas, self.rt, key)
     }
 
     fn apply_path(
@@ -233,7 +243,8 @@ impl<'a> Patcher<'a> {
         let def = r.attr;
         let sub_def = match path.sub() {
             Some(s) => Some(def.sub(s).ok_or_else(|| {
-                ScimError::invalid_path(format!("unknown sub-attribute '{s}' of '{}'", def.name))
+                let path = format!("{}.{s}", def.name);
+                ScimError::invalid_path(not_an_attribute(self.schemas, self.rt, &path))
             })?),
             None => None,
         };
@@ -345,8 +356,9 @@ impl<'a> Patcher<'a> {
                     }
                 };
                 for (k, v) in obj {
-                    let path = PatchPath::parse(&format!("{urn}:{k}"))?;
-                    self.apply_path(doc, op, &path, Some(v))?;
+                    let key = format!("{urn}:{k}");
+                    let path = PatchPath::parse(&key).map_err(|_| self.unknown_key(&key))?;
+                    self.apply_path(doc, op, &path, Some(v)).map_err(in_value)?;
                 }
                 Ok(())
             }
@@ -684,6 +696,17 @@ impl<'a> Patcher<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// An error about a name that came as a key of an operation's value rather than as its `path`:
+/// an attribute that does not exist is then a wrong value (`invalidValue`, as in a POST or
+/// PUT body), not a wrong path.
+fn in_value(e: ScimError) -> ScimError {
+    if e.scim_type == Some(ScimType::InvalidPath) {
+        ScimError::invalid_value(e.detail)
+    } else {
+        e
     }
 }
 
@@ -1045,7 +1068,35 @@ mod tests {
                 ScimType::Mutability,
             ),
         ];
-        for (o, t) in cases {
+        // An attribute named by a key of the value rather than by the path is a wrong value,
+        // as in a POST body.
+        let by_key = [
+            (
+                json!([{"op": "add", "value": {"nope": 1}}]),
+                ScimType::InvalidValue,
+            ),
+            (
+                json!([{"op": "add", "value": {"name.nope": 1}}]),
+                ScimType::InvalidValue,
+            ),
+            (
+                json!([{"op": "add", "path": ENTERPRISE_USER_SCHEMA, "value": {"nope": 1}}]),
+                ScimType::InvalidValue,
+            ),
+            (
+                json!([{"op": "add", "value": {ENTERPRISE_USER_SCHEMA: {"nope": 1}}}]),
+                ScimType::InvalidValue,
+            ),
+            (
+                json!([{"op": "add", "path": "emails", "value": [{"value": "x", "nope": 1}]}]),
+                ScimType::InvalidValue,
+            ),
+            (
+                json!([{"op": "add", "path": format!("{ENTERPRISE_USER_SCHEMA}:nope"), "value": 1}]),
+                ScimType::InvalidPath,
+            ),
+        ];
+        for (o, t) in cases.into_iter().chain(by_key) {
             let e = run(&user(), "Users", o.clone()).expect_err(&o.to_string());
             assert_eq!(e.scim_type, Some(t), "{o}: {e}");
         }
