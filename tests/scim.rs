@@ -1588,3 +1588,44 @@ async fn attributes_the_schemas_do_not_define_are_refused_not_dropped() {
     assert_error(status, &body, 400, Some("invalidValue"));
     assert!(body["detail"].as_str().unwrap().contains("owner"), "{body}");
 }
+
+/// `/Schemas` says what the server enforces: a second Group (role) or Account of a name is
+/// `409 uniqueness`, so their names are `uniqueness: server`, not RFC 7643's `none`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_advertises_the_uniqueness_the_server_enforces() {
+    let s = Scim::start("");
+    let attribute = |schema: &Value, name: &str| {
+        schema["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {schema}"))
+    };
+    let (_, group) = s
+        .get("/Schemas/urn:ietf:params:scim:schemas:core:2.0:Group")
+        .await;
+    assert_eq!(attribute(&group, "displayName")["uniqueness"], "server");
+    let (_, account) = s
+        .get("/Schemas/urn:rollcall:scim:schemas:2.0:Account")
+        .await;
+    assert_eq!(attribute(&account, "name")["uniqueness"], "server");
+    for (endpoint, schema, name) in [
+        (
+            "/Groups",
+            "urn:ietf:params:scim:schemas:core:2.0:Group",
+            "displayName",
+        ),
+        ("/Accounts", "urn:rollcall:scim:schemas:2.0:Account", "name"),
+    ] {
+        let (status, body) = s
+            .post(endpoint, json!({"schemas": [schema], name: "Twins"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = s
+            .post(endpoint, json!({"schemas": [schema], name: "TWINS"}))
+            .await;
+        assert_error(status, &body, 409, Some("uniqueness"));
+    }
+}

@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 use rollcall_scim::filter::Plan as ScimPlan;
 use rollcall_scim::{
     AttrPath, AttributeDef, ClientInfo, Endpoint, ListQuery, Provider, Resource, ResourceTypeDef,
-    SchemaDef, ScimError,
+    SchemaDef, ScimError, Uniqueness,
 };
 use serde_json::Value;
 
@@ -233,7 +233,8 @@ impl Provider for ScimDirectory {
     }
 
     fn schemas(&self) -> Vec<SchemaDef> {
-        let mut all = schemas();
+        let mut all = vec![group_schema()];
+        all.extend(schemas());
         all.extend(custom_schema(&self.service.policy().custom));
         all
     }
@@ -461,6 +462,19 @@ impl Provider for ScimDirectory {
     }
 }
 
+/// The core Group schema as the directory keeps it: a role's name is unique in any case (a
+/// second "Sales" is `409 uniqueness`), which RFC 7643's `none` for `displayName` would hide
+/// from a client deciding whether to look before it creates.
+fn group_schema() -> SchemaDef {
+    let mut group = SchemaDef::core_group();
+    for attribute in &mut group.attributes {
+        if attribute.name == "displayName" {
+            attribute.uniqueness = Uniqueness::Server;
+        }
+    }
+    group
+}
+
 /// The Rollcall extension schemas and the Account resource schema (DESIGN §7).
 fn schemas() -> Vec<SchemaDef> {
     use rollcall_scim::Mutability;
@@ -556,7 +570,9 @@ fn schemas() -> Vec<SchemaDef> {
             "Account",
             "An organisation of partner or customer users",
             vec![
-                AttributeDef::string("name").required(),
+                AttributeDef::string("name")
+                    .required()
+                    .uniqueness(Uniqueness::Server),
                 AttributeDef::string("externalId").case_exact(),
                 reference("parent", "The parent account"),
                 AttributeDef::boolean("licensed"),
