@@ -1629,3 +1629,57 @@ async fn discovery_advertises_the_uniqueness_the_server_enforces() {
         assert_error(status, &body, 409, Some("uniqueness"));
     }
 }
+
+/// Endpoint names match in any case, discovery's as resource types' always have (`/users`
+/// worked while `/schemas` was 404); the canonical spelling Okta and Entra use still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_names_match_in_any_case() {
+    let s = Scim::start("");
+    for (path, expect) in [
+        ("/serviceproviderconfig", "ServiceProviderConfig"),
+        ("/SERVICEPROVIDERCONFIG", "ServiceProviderConfig"),
+        ("/ServiceProviderConfig", "ServiceProviderConfig"),
+        ("/schemas", "Schema"),
+        ("/resourcetypes", "ResourceType"),
+        ("/resourcetypes/user", "ResourceType"),
+        (
+            "/schemas/urn:ietf:params:scim:schemas:core:2.0:user",
+            "Schema",
+        ),
+        ("/users", "User"),
+        ("/groups", "Group"),
+        ("/Users", "User"),
+    ] {
+        let (status, body) = s.get(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        let kind = body["meta"]["resourceType"]
+            .as_str()
+            .or_else(|| body["Resources"][0]["meta"]["resourceType"].as_str());
+        assert_eq!(kind, Some(expect), "{path}: {body}");
+    }
+    let id = s.user("casey", true).await;
+    let (status, body) = s.get(&format!("/USERS/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["meta"]["location"],
+        s.url(&format!("/Users/{id}")),
+        "the canonical spelling in what is returned"
+    );
+    let (status, body) = s
+        .post("/users/.SEARCH", json!({"filter": "userName eq \"casey\""}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(resource_ids(&body), [id.as_str()]);
+    let (status, body) = s
+        .post(
+            "/bulk",
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                   "Operations": [{"method": "PATCH", "path": format!("/users/{id}"),
+                                   "data": {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "Lead"}]}}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["Operations"][0]["status"], "200", "{body}");
+    let (status, body) = s.get("/nosuchendpoint").await;
+    assert_error(status, &body, 404, None);
+}

@@ -93,12 +93,13 @@ struct Who<T>(T);
 /// Builds the SCIM router. Schemas and resource types are read from the provider once, here.
 pub fn router<P: Provider>(provider: Arc<P>, config: RouterConfig) -> Router {
     let schemas = Schemas::new(provider.schemas(), provider.resource_types());
+    let names = Arc::new(EndpointNames::of(&schemas));
     let state = Arc::new(AppState {
         provider,
         config,
         schemas,
     });
-    Router::new()
+    let routes = Router::new()
         .route("/ServiceProviderConfig", get(service_provider_config::<P>))
         .route("/ResourceTypes", get(resource_types::<P>))
         .route("/ResourceTypes/{id}", get(resource_type::<P>))
@@ -125,8 +126,89 @@ pub fn router<P: Provider>(provider: Arc<P>, config: RouterConfig) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), auth::<P>))
-        .with_state(state)
+        .with_state(state);
+    // Before routing, which matches paths as written: endpoint names in any case.
+    let canonical = tower::util::MapRequest::new(routes, move |req| names.canonical(req));
+    Router::new().fallback_service(canonical)
 }
+
+/// The endpoint names, to match in any case: `/users`, `/schemas` and `/serviceproviderconfig`
+/// are `/Users`, `/Schemas` and `/ServiceProviderConfig`. RFC 7644 does not say whether paths
+/// are case-sensitive; it makes attribute names and schema URIs case-insensitive, resource
+/// types have always been matched in any case here (`/users` worked), and an endpoint that
+/// answers one spelling but 404 to another of the same family would be the odd one out. The
+/// canonical spelling is what discovery advertises and what `meta.location` uses.
+struct EndpointNames(Vec<String>);
+
+impl EndpointNames {
+    /// The fixed endpoints of RFC 7644 §3.2 and the provider's resource types.
+    fn of(schemas: &Schemas) -> Self {
+        let fixed = [
+            "ServiceProviderConfig",
+            "ResourceTypes",
+            "Schemas",
+            "Bulk",
+            "Me",
+        ];
+        let types = schemas.resource_types().iter().map(|rt| rt.endpoint_name());
+        Self(fixed.into_iter().chain(types).map(str::to_string).collect())
+    }
+
+    /// `req` with the endpoint segment of its path (and a `.search` right after it, or at the
+    /// root) in canonical spelling.
+    fn canonical(&self, mut req: Request) -> Request {
+        let uri = req.uri();
+        let Some(path) = self.canonical_path(uri.path()) else {
+            return req;
+        };
+        let target = match uri.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        };
+        if let Ok(pq) = target.parse::<axum::http::uri::PathAndQuery>() {
+            let mut parts = uri.clone().into_parts();
+            parts.path_and_query = Some(pq);
+            if let Ok(rewritten) = axum::http::Uri::from_parts(parts) {
+                *req.uri_mut() = rewritten;
+            }
+        }
+        req
+    }
+
+    /// The path in canonical spelling, or `None` when it already is (the common case, which
+    /// allocates nothing).
+    fn canonical_path(&self, path: &str) -> Option<String> {
+        let rest = path.strip_prefix('/')?;
+        let (first, tail) = match rest.split_once('/') {
+            Some((first, tail)) => (first, Some(tail)),
+            None => (rest, None),
+        };
+        let first_fixed = if first.eq_ignore_ascii_case(SEARCH) {
+            SEARCH
+        } else {
+            self.0
+                .iter()
+                .find(|n| n.eq_ignore_ascii_case(first))
+                .map_or(first, String::as_str)
+        };
+        let tail_fixed = tail.map(|t| {
+            if t.eq_ignore_ascii_case(SEARCH) {
+                SEARCH
+            } else {
+                t
+            }
+        });
+        if first_fixed == first && tail_fixed == tail {
+            return None;
+        }
+        Some(match tail_fixed {
+            Some(tail) => format!("/{first_fixed}/{tail}"),
+            None => format!("/{first_fixed}"),
+        })
+    }
+}
+
+const SEARCH: &str = ".search";
 
 async fn not_found() -> Response {
     ScimError::not_found("no such SCIM endpoint").into_response()
@@ -783,4 +865,31 @@ async fn bulk<P: Provider>(State(st): St<P>, req: Request) -> Response {
         }
         .await,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_names_are_put_in_canonical_spelling() {
+        let names = EndpointNames::of(&Schemas::builtin());
+        for (path, canonical) in [
+            ("/users", Some("/Users")),
+            ("/USERS/abc", Some("/Users/abc")),
+            ("/groups/.SEARCH", Some("/Groups/.search")),
+            ("/.Search", Some("/.search")),
+            ("/serviceproviderconfig", Some("/ServiceProviderConfig")),
+            ("/schemas/urn:x:User", Some("/Schemas/urn:x:User")),
+            ("/resourcetypes/user", Some("/ResourceTypes/user")),
+            ("/me", Some("/Me")),
+            ("/bulk", Some("/Bulk")),
+            ("/Users", None),
+            ("/Users/Abc/xyz", None),
+            ("/nothing", None),
+            ("/", None),
+        ] {
+            assert_eq!(names.canonical_path(path).as_deref(), canonical, "{path}");
+        }
+    }
 }
