@@ -457,6 +457,7 @@ fn manager_cycles_are_refused_on_write_and_never_loop_on_read() {
 
 /// Seed 002: users edit their own record except their userName, emails, teams, roles and
 /// whether they are active; a partner may not move itself into another company's account.
+/// Nor what the identity provider grants them (entitlements, SCIM roles, certificates).
 #[test]
 fn users_cannot_change_their_own_protected_fields() {
     let org = org();
@@ -475,7 +476,13 @@ fn users_cannot_change_their_own_protected_fields() {
         })
         .unwrap();
     type Change = fn(&mut User);
-    let changes: [(&str, Change); 5] = [
+    fn idp_value() -> Vec<rollcall::model::MultiValue> {
+        vec![rollcall::model::MultiValue {
+            value: "Admin".into(),
+            ..Default::default()
+        }]
+    }
+    let changes: [(&str, Change); 8] = [
         ("userName", |u| u.user_name = "eng1-renamed".into()),
         ("externalId", |u| {
             u.external_id = Some("someone-elses".into())
@@ -490,6 +497,10 @@ fn users_cannot_change_their_own_protected_fields() {
                 display: None,
             }]
         }),
+        // What the identity provider grants: not the user's to give itself.
+        ("entitlements", |u| u.entitlements = idp_value()),
+        ("SCIM roles", |u| u.scim_roles = idp_value()),
+        ("x509Certificates", |u| u.x509_certificates = idp_value()),
     ];
     for (field, change) in changes {
         let err = org

@@ -627,6 +627,14 @@ impl Service {
             ("account", old.account != new.account),
             ("licenseType", old.license != new.license),
             ("roles", old.roles != new.roles),
+            // What the identity provider grants, and what applications may authenticate the
+            // person by: the provider's to set, as the roles above are an administrator's.
+            ("entitlements", old.entitlements != new.entitlements),
+            ("SCIM roles", old.scim_roles != new.scim_roles),
+            (
+                "x509Certificates",
+                old.x509_certificates != new.x509_certificates,
+            ),
         ]
         .into_iter()
         .filter_map(|(name, changed)| changed.then_some(name))
