@@ -1306,6 +1306,7 @@ async fn a_name_sent_with_spaces_around_it_is_found_as_sent() {
     // Substring filters keep the spaces they are given.
     let (_, found) = s.get("/Groups?filter=displayName+co+%22bed+%22").await;
     assert_eq!(found["totalResults"], 0, "{found}");
+}
 
 /// RFC 7643 §4.1 attributes `/Schemas` lists as readWrite that no rule of the directory reads:
 /// stored as sent and returned (Entra ID, "Tutorial: Develop and plan provisioning for a SCIM
