@@ -194,6 +194,20 @@ impl Directory {
 
     /// A SCIM PATCH `replace` of one attribute of user `id`, as the provisioning client;
     /// the user as it is now.
+    /// A connection bound as `user_name`, kept open.
+    async fn bound(&self, user_name: &str, password: &str) -> ldap3::Ldap {
+        let (conn, mut ldap) = LdapConnAsync::new(&format!("ldap://{}", self.server.ldap))
+            .await
+            .unwrap();
+        ldap3::drive!(conn);
+        ldap.simple_bind(&format!("uid={user_name},{PEOPLE}"), password)
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+        ldap
+    }
+
     async fn replace_attribute(&self, id: &str, path: impl Into<String>, value: Value) -> Value {
         let (status, body) = self
             .call(
@@ -4354,15 +4368,7 @@ async fn leaving_a_role_is_not_a_members_own_change() {
         body["detail"].as_str().unwrap().contains("own roles"),
         "{body}"
     );
-    let (conn, mut ldap) = LdapConnAsync::new(&format!("ldap://{}", d.server.ldap))
-        .await
-        .unwrap();
-    ldap3::drive!(conn);
-    ldap.simple_bind(&format!("uid=nell,{PEOPLE}"), "Nell-Pass-123456")
-        .await
-        .unwrap()
-        .success()
-        .unwrap();
+    let mut ldap = d.bound("nell", "Nell-Pass-123456").await;
     let nell_dn = format!("uid=nell,{PEOPLE}");
     let res = ldap
         .modify(
@@ -4433,6 +4439,21 @@ async fn parallel_guesses_are_no_more_than_the_lockout_allows() {
     assert!(sessions.is_empty(), "{sessions:?}");
 }
 
+/// The result code of a base search of `user_name`'s own entry on `ldap`.
+async fn own_entry_rc(ldap: &ldap3::Ldap, user_name: &str) -> u32 {
+    let mut ldap = ldap.clone();
+    ldap.search(
+        &format!("uid={user_name},{PEOPLE}"),
+        ldap3::Scope::Base,
+        "(objectClass=*)",
+        vec!["uid"],
+    )
+    .await
+    .unwrap()
+    .1
+    .rc
+}
+
 /// DESIGN §2: deactivation revokes a user's sessions, for good: reactivated, the user signs
 /// in again, and neither an old token nor an LDAP connection bound before works once more.
 /// The same for an administrator who stops being one: the act-as sessions it opened end and
@@ -4455,32 +4476,8 @@ async fn deactivation_and_a_lost_administrator_role_end_sessions_for_good() {
         }
     };
     assert_eq!(own_sessions(token.clone()).await, StatusCode::OK);
-    let (conn, mut bound) = LdapConnAsync::new(&format!("ldap://{}", d.server.ldap))
-        .await
-        .unwrap();
-    ldap3::drive!(conn);
-    bound
-        .simple_bind(&format!("uid=lee,{PEOPLE}"), "Lee-Pass-123456")
-        .await
-        .unwrap()
-        .success()
-        .unwrap();
-    let own_entry = |ldap: &mut ldap3::Ldap| {
-        let mut ldap = ldap.clone();
-        async move {
-            ldap.search(
-                &format!("uid=lee,{PEOPLE}"),
-                ldap3::Scope::Base,
-                "(objectClass=*)",
-                vec!["uid"],
-            )
-            .await
-            .unwrap()
-            .1
-            .rc
-        }
-    };
-    assert_eq!(own_entry(&mut bound).await, 0);
+    let bound = d.bound("lee", "Lee-Pass-123456").await;
+    assert_eq!(own_entry_rc(&bound, "lee").await, 0);
     d.replace_attribute(&lee, "active", json!(false)).await;
     assert_eq!(own_sessions(token.clone()).await, StatusCode::UNAUTHORIZED);
     d.replace_attribute(&lee, "active", json!(true)).await;
@@ -4489,7 +4486,11 @@ async fn deactivation_and_a_lost_administrator_role_end_sessions_for_good() {
         StatusCode::UNAUTHORIZED,
         "a session from before the deactivation stays ended"
     );
-    assert_ne!(own_entry(&mut bound).await, 0, "so does an LDAP connection");
+    assert_ne!(
+        own_entry_rc(&bound, "lee").await,
+        0,
+        "so does an LDAP connection"
+    );
     let again = d.token("lee", "Lee-Pass-123456", None).await;
     assert_eq!(own_sessions(again).await, StatusCode::OK);
 
@@ -4557,32 +4558,8 @@ async fn a_role_that_comes_to_require_mfa_limits_sign_ins_made_without_it() {
     let token = d.token("mo", "Mo-Pass-1234567", None).await;
     let (status, _) = d.call(Method::GET, "/scim/v2/Me", Some(&token), None).await;
     assert_eq!(status, StatusCode::OK);
-    let (conn, mut bound) = LdapConnAsync::new(&format!("ldap://{}", d.server.ldap))
-        .await
-        .unwrap();
-    ldap3::drive!(conn);
-    bound
-        .simple_bind(&format!("uid=mo,{PEOPLE}"), "Mo-Pass-1234567")
-        .await
-        .unwrap()
-        .success()
-        .unwrap();
-    let search = |ldap: &mut ldap3::Ldap| {
-        let mut ldap = ldap.clone();
-        async move {
-            ldap.search(
-                &format!("uid=mo,{PEOPLE}"),
-                ldap3::Scope::Base,
-                "(objectClass=*)",
-                vec!["uid"],
-            )
-            .await
-            .unwrap()
-            .1
-            .rc
-        }
-    };
-    assert_eq!(search(&mut bound).await, 0);
+    let bound = d.bound("mo", "Mo-Pass-1234567").await;
+    assert_eq!(own_entry_rc(&bound, "mo").await, 0);
 
     let (status, body) = d
         .call(
@@ -4606,5 +4583,9 @@ async fn a_role_that_comes_to_require_mfa_limits_sign_ins_made_without_it() {
         StatusCode::OK,
         "enrolling is what it may do: {body}"
     );
-    assert_eq!(search(&mut bound).await, 50, "insufficientAccessRights");
+    assert_eq!(
+        own_entry_rc(&bound, "mo").await,
+        50,
+        "insufficientAccessRights"
+    );
 }
