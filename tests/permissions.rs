@@ -768,6 +768,19 @@ fn role(service: &Service, name: &str, role_type: RoleType, shape: impl Fn(&mut 
     service.create_role(&admin(), role).unwrap()
 }
 
+/// Account "Acme" and "pam", a partner in it whose role reaches the account's users for every
+/// action (and nobody else).
+fn partner_administrator(s: &Service) -> (rollcall::model::Account, UserId) {
+    let acme = account(s, "Acme", false);
+    let partner_admin = role(s, "Partner admin", RoleType::Partner, |r| {
+        r.permissions.user = EntityPermissions::uniform(L::Account);
+    });
+    let mut pam = person("pam", LicenseType::Partner, true);
+    pam.account = Some(acme.id);
+    pam.roles = vec![partner_admin.id];
+    (acme, create(s, pam).id)
+}
+
 fn rest_login() -> rollcall::service::LoginSource {
     rollcall::service::LoginSource {
         source: Source::Rest,
@@ -927,14 +940,7 @@ fn writes_to_users_out_of_sight_answer_as_for_missing_ones() {
         }
     }
     // Nor is one a manager to name: the answer is as for a missing id, and nothing is made.
-    let acme = account(&s, "Acme", false);
-    let partner_admin = role(&s, "Partner admin", RoleType::Partner, |r| {
-        r.permissions.user = EntityPermissions::uniform(L::Account);
-    });
-    let mut pam = person("pam", LicenseType::Partner, true);
-    pam.account = Some(acme.id);
-    pam.roles = vec![partner_admin.id];
-    let pam_id = create(&s, pam).id;
+    let (acme, pam_id) = partner_administrator(&s);
     let pam = Actor::user(pam_id, Source::Scim, None);
     for manager in [secret.id, missing] {
         let mut report = person("report", LicenseType::Partner, false);
@@ -1118,14 +1124,8 @@ fn a_group_put_leaves_members_out_of_sight_alone() {
 fn only_administrators_manage_service_accounts() {
     use rollcall::model::PrincipalKind;
     let (_d, s) = service_with(LicenseLimits::default());
-    let acme = account(&s, "Acme", false);
-    let partner_admin = role(&s, "Partner admin", RoleType::Partner, |r| {
-        r.permissions.user = EntityPermissions::uniform(L::Account);
-    });
-    let mut pam = person("pam", LicenseType::Partner, true);
-    pam.account = Some(acme.id);
-    pam.roles = vec![partner_admin.id];
-    let pam = Actor::user(create(&s, pam).id, Source::Scim, None);
+    let (acme, pam) = partner_administrator(&s);
+    let pam = Actor::user(pam, Source::Scim, None);
     for kind in [PrincipalKind::Api, PrincipalKind::Bind] {
         let mut service = person(&format!("svc-{kind}"), LicenseType::Partner, true);
         service.kind = kind;
