@@ -376,8 +376,9 @@ impl SmtpConfig {
         if self.username.is_some() != self.password.is_some() {
             return invalid("needs both username and password, or neither".into());
         }
-        if self.timeout_seconds == 0 {
-            return invalid("timeout_seconds must be at least 1".into());
+        // Longer, and a relay that stops answering holds up every message behind it.
+        if !(1..=3_600).contains(&self.timeout_seconds) {
+            return invalid("timeout_seconds must be between 1 and 3600".into());
         }
         if self.port == Some(0) {
             return invalid("port 0 is not a port".into());
@@ -490,6 +491,18 @@ impl Default for StoreConfig {
         }
     }
 }
+
+/// Connections one listener holds at most (`max_connections`): far past any file-descriptor
+/// limit, and within what the listeners' counters take.
+pub const MAX_CONNECTIONS: usize = 1 << 20;
+
+/// The smallest `[ldap] max_request_bytes`: a bind or a search with a long DN still fits.
+pub const MIN_LDAP_REQUEST_BYTES: usize = 1024;
+/// The largest `[ldap] max_request_bytes`: each connection may buffer one request this big.
+pub const MAX_LDAP_REQUEST_BYTES: usize = 64 * 1024 * 1024;
+
+/// The largest `[store] cache_mb`, 1 TiB.
+pub const MAX_CACHE_MB: u64 = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -604,6 +617,7 @@ impl Config {
             ),
             ("[lockout] window_seconds", self.lockout.window_seconds),
             ("[lockout] duration_seconds", self.lockout.duration_seconds),
+            ("[ldap] time_limit_seconds", self.ldap.time_limit_seconds),
             (
                 "[backup] interval_hours",
                 u64::from(self.backup.interval_hours) * hour,
@@ -614,28 +628,43 @@ impl Config {
                 "{key} is longer than a hundred years; where 0 is allowed, it means for ever"
             )));
         }
-        if self.http.max_connections == 0
+        if !(1..=MAX_CONNECTIONS).contains(&self.http.max_connections)
             || self.http.max_connections_per_ip == 0
             || !(1..=86_400).contains(&self.http.idle_timeout_seconds)
             || !(1..=3_600).contains(&self.http.header_timeout_seconds)
         {
-            return Err(ConfigError::Invalid(
-                "[http] max_connections and max_connections_per_ip must be at least 1, \
-                 idle_timeout_seconds between 1 and 86400, and header_timeout_seconds between \
-                 1 and 3600"
-                    .into(),
-            ));
+            return Err(ConfigError::Invalid(format!(
+                "[http] max_connections must be between 1 and {MAX_CONNECTIONS}, \
+                 max_connections_per_ip at least 1, idle_timeout_seconds between 1 and 86400, \
+                 and header_timeout_seconds between 1 and 3600"
+            )));
         }
-        if self.ldap.max_connections == 0 || self.ldap.max_connections_per_ip == 0 {
-            return Err(ConfigError::Invalid(
-                "[ldap] max_connections and max_connections_per_ip must be at least 1".into(),
-            ));
+        if !(1..=MAX_CONNECTIONS).contains(&self.ldap.max_connections)
+            || self.ldap.max_connections_per_ip == 0
+        {
+            return Err(ConfigError::Invalid(format!(
+                "[ldap] max_connections must be between 1 and {MAX_CONNECTIONS}, and \
+                 max_connections_per_ip at least 1"
+            )));
         }
-        if self.store.cache_mb == 0 {
-            return Err(ConfigError::Invalid(
-                "[store] cache_mb must be at least 1".into(),
-            ));
+        // A request larger than this closes the connection, unanswered: too small a limit
+        // shuts out every client (a bind alone takes a few hundred bytes).
+        if !(MIN_LDAP_REQUEST_BYTES..=MAX_LDAP_REQUEST_BYTES).contains(&self.ldap.max_request_bytes)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "[ldap] max_request_bytes must be between {MIN_LDAP_REQUEST_BYTES} and \
+                 {MAX_LDAP_REQUEST_BYTES} (is {}): a larger request closes the connection",
+                self.ldap.max_request_bytes
+            )));
         }
+        // The engine's cache is this many MiB in bytes: past the bound the product would not
+        // fit in 64 bits.
+        if !(1..=MAX_CACHE_MB).contains(&self.store.cache_mb) {
+            return Err(ConfigError::Invalid(format!(
+                "[store] cache_mb must be between 1 and {MAX_CACHE_MB} (1 TiB)"
+            )));
+        }
+        self.lockout_bounds()?;
         // Every sign-in takes this much memory while it verifies; past 1 GiB a handful of
         // concurrent ones would exhaust most machines.
         const MAX_ARGON2_KIB: u32 = 1024 * 1024;
@@ -643,6 +672,17 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "[argon2] memory_kib is at most {MAX_ARGON2_KIB} (1 GiB, taken by every sign-in \
                  while it verifies); OWASP's recommendation is 19456"
+            )));
+        }
+        // Time grows with the passes: past this a sign-in takes seconds of CPU, and clients
+        // give up on binds before they are answered.
+        const MAX_ARGON2_ITERATIONS: u32 = 64;
+        if self.argon2.iterations > MAX_ARGON2_ITERATIONS {
+            return Err(ConfigError::Invalid(format!(
+                "[argon2] iterations must be between 1 and {MAX_ARGON2_ITERATIONS} (is {}): \
+                 every sign-in takes that many passes over memory_kib; OWASP's recommendation \
+                 is 2",
+                self.argon2.iterations
             )));
         }
         if let Some(url) = &self.public_url {
@@ -670,6 +710,13 @@ impl Config {
         if self.recovery.link_ttl_minutes == 0 {
             return Err(ConfigError::Invalid(
                 "[recovery] link_ttl_minutes must be at least 1".into(),
+            ));
+        }
+        if self.activation.link_ttl_hours == 0 {
+            return Err(ConfigError::Invalid(
+                "[activation] link_ttl_hours must be at least 1: a link that expires as it is \
+                 made activates no one"
+                    .into(),
             ));
         }
         self.smtp.validate()?;
@@ -706,7 +753,8 @@ impl Config {
                 self.activity.warn_days_before, self.activity.deactivate_after_days
             )));
         }
-        if self.mfa.email_codes && !(1..=60).contains(&self.mfa.email_code_ttl_minutes) {
+        // Checked whether codes are on or not, so that turning them on later is no surprise.
+        if !(1..=60).contains(&self.mfa.email_code_ttl_minutes) {
             return Err(ConfigError::Invalid(format!(
                 "[mfa] email_code_ttl_minutes must be between 1 and 60 (is {}): a code is a \
                  second factor for one sign-in, not a standing password",
@@ -716,6 +764,35 @@ impl Config {
         if self.backup.keep == 0 {
             return Err(ConfigError::Invalid(
                 "[backup] keep must be at least 1 (the newest backup is never removed)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Lockout and spraying need a window to count in and a lock that lasts: either at 0
+    /// would look on (audit entries, mail to the administrators, sessions ended) while
+    /// stopping nothing. `threshold = 0` is how lockout is turned off.
+    fn lockout_bounds(&self) -> Result<(), ConfigError> {
+        let lockout = &self.lockout;
+        if lockout.window_seconds == 0 {
+            return Err(ConfigError::Invalid(
+                "[lockout] window_seconds must be at least 1: failed sign-ins count within it \
+                 (threshold = 0 turns lockout off)"
+                    .into(),
+            ));
+        }
+        if lockout.duration_seconds == 0 {
+            return Err(ConfigError::Invalid(
+                "[lockout] duration_seconds must be at least 1: a lock of 0 seconds would \
+                 let the right password in at once (threshold = 0 turns lockout off)"
+                    .into(),
+            ));
+        }
+        if lockout.spray_threshold == 1 {
+            return Err(ConfigError::Invalid(
+                "[lockout] spray_threshold must be 0 (off) or at least 2: it counts different \
+                 userNames failing from one address, and 1 would flag every mistyped password"
+                    .into(),
             ));
         }
         Ok(())
@@ -933,6 +1010,92 @@ mod tests {
         assert!(Config::load(Some(&path), &Overrides::default()).is_ok());
     }
 
+    /// Values that a start used to take and then quietly ran without the feature (a lock of
+    /// no time, links already expired, an LDAP server that closes every connection) or never
+    /// finished with are refused, naming the key and what it may be.
+    #[test]
+    fn values_that_would_quietly_disable_a_feature_are_refused_with_their_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bounds.toml");
+        let load = |toml: &str| {
+            std::fs::write(&path, toml).unwrap();
+            Config::load(Some(&path), &Overrides::default())
+        };
+        for (toml, says) in [
+            (
+                "[lockout]\nwindow_seconds = 0",
+                "[lockout] window_seconds must be at least 1",
+            ),
+            (
+                "[lockout]\nduration_seconds = 0",
+                "[lockout] duration_seconds must be at least 1",
+            ),
+            (
+                "[lockout]\nspray_threshold = 1",
+                "[lockout] spray_threshold must be 0 (off) or at least 2",
+            ),
+            (
+                "[activation]\nlink_ttl_hours = 0",
+                "[activation] link_ttl_hours must be at least 1",
+            ),
+            (
+                "[ldap]\nmax_request_bytes = 0",
+                "[ldap] max_request_bytes must be between 1024 and 67108864 (is 0)",
+            ),
+            (
+                "[ldap]\nmax_request_bytes = 1000000000",
+                "[ldap] max_request_bytes must be between 1024 and 67108864",
+            ),
+            (
+                "[ldap]\ntime_limit_seconds = 18446744073709551615",
+                "[ldap] time_limit_seconds is longer than a hundred years",
+            ),
+            (
+                "[ldap]\nmax_connections = 18446744073709551615",
+                "[ldap] max_connections must be between 1 and 1048576",
+            ),
+            (
+                "[http]\nmax_connections = 18446744073709551615",
+                "[http] max_connections must be between 1 and 1048576",
+            ),
+            (
+                "[password]\nmin_length = 100000",
+                "[password]: min_length must be between 0 and 128 (is 100000)",
+            ),
+            (
+                "[password]\nhistory = 100000",
+                "[password]: history must be between 0 and 100 (is 100000)",
+            ),
+            (
+                "[store]\ncache_mb = 17592186044416",
+                "[store] cache_mb must be between 1 and 1048576",
+            ),
+            (
+                "[argon2]\niterations = 1000000",
+                "[argon2] iterations must be between 1 and 64 (is 1000000)",
+            ),
+            (
+                "[smtp]\nhost = \"m.example.com\"\nfrom = \"d@example.com\"\ntimeout_seconds = 86400",
+                "[smtp] timeout_seconds must be between 1 and 3600",
+            ),
+        ] {
+            let err = load(toml).unwrap_err().to_string();
+            assert!(err.contains(says), "{toml}: {err}");
+        }
+        // The bounds themselves, and the zeros that mean something, are taken.
+        for toml in [
+            "[lockout]\nthreshold = 0\nspray_threshold = 0\nwindow_seconds = 1\nduration_seconds = 1",
+            "[activation]\nlink_ttl_hours = 1",
+            "[ldap]\nmax_request_bytes = 1024\nsize_limit = 0\ntime_limit_seconds = 0",
+            "[ldap]\nmax_request_bytes = 67108864",
+            "[password]\nmin_length = 128\nhistory = 100",
+            "[password]\nmin_length = 0\nhistory = 0",
+            "[argon2]\niterations = 64",
+        ] {
+            assert!(load(toml).is_ok(), "{toml}: {:?}", load(toml).err());
+        }
+    }
+
     #[test]
     fn email_codes_are_off_by_default_and_their_lifetime_is_bounded() {
         assert_eq!(Config::default().policy().email_codes, None);
@@ -955,6 +1118,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("(is 1440)"), "{err}");
+        // Checked with codes off too: the README's range holds whatever else is set.
+        for ttl in [0, 61] {
+            let err = load(&format!("email_code_ttl_minutes = {ttl}"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("email_code_ttl_minutes must be between 1 and 60"),
+                "{err}"
+            );
+        }
         assert!(
             load("email_codes = \"yes\"").is_err(),
             "a boolean, not a string"

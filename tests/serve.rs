@@ -885,3 +885,37 @@ fn a_start_with_more_licenses_in_use_than_allowed_says_so() {
         "{stderr}"
     );
 }
+
+/// A minimum password length past what one generated password used to hold (25 characters)
+/// is met by the passwords Rollcall generates: the first start ends, and its admin password is
+/// as long as the policy asks.
+#[test]
+fn generated_passwords_meet_a_long_minimum_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rollcall.toml");
+    std::fs::write(
+        &config,
+        "[password]\nmin_length = 128\nrequired_classes = 4\n",
+    )
+    .unwrap();
+    let mut child = clean_env(Command::new(BIN).args(["init", "--data"]))
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let Some(status) = wait_timeout(&mut child, Duration::from_secs(60)) else {
+        let _ = child.kill();
+        panic!("the first start did not end");
+    };
+    let out = child.wait_with_output().unwrap();
+    assert!(status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let password = printed(&lines, "admin password").unwrap();
+    assert!(password.chars().count() >= 128, "{password}");
+}

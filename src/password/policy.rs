@@ -80,8 +80,31 @@ pub enum Violation {
     SelfServiceDisabled,
 }
 
+/// The longest `min_length` may ask for. NIST SP 800-63B has verifiers accept passwords of at
+/// least 64 characters; a minimum past what people and password managers make would refuse
+/// every new password, and the generated ones (first start, resets) must still meet it.
+pub const MAX_MIN_LENGTH: usize = 128;
+
+/// The most earlier passwords `history` may keep. Every one is verified against each new
+/// password (an argon2 computation apiece), so a longer history only makes changes slow.
+pub const MAX_HISTORY: usize = 100;
+
 impl PasswordPolicy {
     pub fn validate(&self) -> Result<(), String> {
+        if self.min_length > MAX_MIN_LENGTH {
+            return Err(format!(
+                "min_length must be between 0 and {MAX_MIN_LENGTH} (is {}): a longer minimum \
+                 would refuse every password people and password managers make",
+                self.min_length
+            ));
+        }
+        if self.history > MAX_HISTORY {
+            return Err(format!(
+                "history must be between 0 and {MAX_HISTORY} (is {}): each new password is \
+                 verified against every earlier one kept",
+                self.history
+            ));
+        }
         if self.required_classes > 4 {
             return Err(format!(
                 "required_classes is {}; there are only 4 classes",

@@ -60,11 +60,18 @@ impl Service {
     }
 
     /// A password that satisfies the policy, for Password Modify without a new password and
-    /// for the first admin.
+    /// for the first admin: groups of 12 random characters joined by `-`, at least two of
+    /// them and as many as `[password] min_length` asks for (a minimum longer than two groups
+    /// would otherwise never be met, and the first start would never end).
     pub fn generate_password(&self) -> String {
+        const GROUP: usize = 12;
+        let min_length = self.policy.password.min_length;
+        let groups = (min_length + 1).div_ceil(GROUP + 1).max(2);
         loop {
-            let secret = crate::token::random_secret();
-            let candidate = format!("{}-{}", &secret[..12], &secret[12..24]);
+            let candidate = (0..groups)
+                .map(|_| crate::token::random_secret()[..GROUP].to_string())
+                .collect::<Vec<_>>()
+                .join("-");
             if self.policy.password.check_strength(&candidate).is_ok() {
                 return candidate;
             }
