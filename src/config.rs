@@ -387,6 +387,21 @@ impl SmtpConfig {
     }
 }
 
+/// This machine's host name, for a public URL on an unspecified address; `localhost` when it
+/// has none that can go in a URL.
+fn host_name() -> String {
+    hostname::get()
+        .ok()
+        .and_then(|name| name.into_string().ok())
+        .filter(|name| {
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        })
+        .unwrap_or_else(|| "localhost".into())
+}
+
 /// `localhost` or a loopback address: the only places mail may go unencrypted.
 fn is_loopback(host: &str) -> bool {
     let host = host.trim();
@@ -798,15 +813,31 @@ impl Config {
         Ok(())
     }
 
+    /// The base of links in messages and the issuer of session tokens: `public_url`, else
+    /// the HTTP address. An unspecified address (0.0.0.0, ::) is where the server listens,
+    /// not where anyone reaches it, so the machine's host name stands in for it (the start
+    /// warns to set `public_url`, see [`Config::public_url_is_guessed`]).
     pub fn public_url(&self) -> String {
         self.public_url
             .clone()
             .unwrap_or_else(|| {
                 let scheme = if self.http.tls { "https" } else { "http" };
-                format!("{scheme}://{}", self.http.addr)
+                let addr = self.http.addr;
+                if addr.ip().is_unspecified() {
+                    format!("{scheme}://{}:{}", host_name(), addr.port())
+                } else {
+                    format!("{scheme}://{addr}")
+                }
             })
             .trim_end_matches('/')
             .to_string()
+    }
+
+    /// Whether the public URL is made up from an address other machines reach the server
+    /// at: by what name they do is not Rollcall's to know, and a wrong guess mails links
+    /// nobody can open.
+    pub fn public_url_is_guessed(&self) -> bool {
+        self.public_url.is_none() && !self.http.addr.ip().is_loopback()
     }
 
     /// The rules the core service takes from configuration (templates are loaded apart, from
@@ -1094,6 +1125,34 @@ mod tests {
         ] {
             assert!(load(toml).is_ok(), "{toml}: {:?}", load(toml).err());
         }
+    }
+
+    /// With no `public_url`, links and the token issuer name the HTTP address, except an
+    /// unspecified one (0.0.0.0, ::), which no client can reach: the machine's name stands in.
+    #[test]
+    fn the_default_public_url_never_names_an_unspecified_address() {
+        let mut config = Config::default();
+        assert_eq!(config.public_url(), "http://127.0.0.1:8080");
+        assert!(!config.public_url_is_guessed());
+        for addr in ["0.0.0.0:8443", "[::]:8443"] {
+            config.http.addr = addr.parse().unwrap();
+            config.http.tls = true;
+            let url = config.public_url();
+            assert!(url.starts_with("https://"), "{url}");
+            assert!(url.ends_with(":8443"), "{url}");
+            assert!(!url.contains("0.0.0.0") && !url.contains("[::]"), "{url}");
+            assert!(config.public_url_is_guessed());
+        }
+        config.http.addr = "192.0.2.7:8080".parse().unwrap();
+        config.http.tls = false;
+        assert_eq!(config.public_url(), "http://192.0.2.7:8080");
+        assert!(
+            config.public_url_is_guessed(),
+            "other machines may know it by another name"
+        );
+        config.public_url = Some("https://directory.example.com/".into());
+        assert_eq!(config.public_url(), "https://directory.example.com");
+        assert!(!config.public_url_is_guessed());
     }
 
     #[test]

@@ -886,6 +886,131 @@ fn a_start_with_more_licenses_in_use_than_allowed_says_so() {
     );
 }
 
+/// `rollcall serve` on the given addresses with the log at `filter` into a file; returns the
+/// child and the log's path once `/healthz` answers at `probe`.
+fn serve_logged(
+    dir: &Path,
+    listen: [String; 3],
+    probe: std::net::SocketAddr,
+    extra: &[&str],
+    filter: &str,
+) -> (std::process::Child, std::path::PathBuf) {
+    let log = dir.join("stderr.log");
+    let [http, ldap, ldaps] = listen;
+    let child = clean_env(Command::new(BIN).args(["serve", "--data"]))
+        .arg(dir.join("data"))
+        .args(["--http", &http, "--ldap", &ldap, "--ldaps", &ldaps])
+        .args(extra)
+        .env("ROLLCALL_LOG", filter)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !healthy(probe) && !healthy_tls(probe) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, log)
+}
+
+/// Listening where other machines reach it, a server says at start what that exposes: plain
+/// HTTP, plain LDAP binds (without `require_tls`), and links and a token issuer made up from
+/// the address when `public_url` is not set. An unspecified address (0.0.0.0) is where it
+/// listens, not where anyone reaches it, so links never name it.
+#[test]
+fn a_server_other_machines_reach_says_what_that_exposes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (http, ldap) = (free_addr(), free_addr());
+    let (mut child, log) = serve_logged(
+        dir.path(),
+        [
+            format!("0.0.0.0:{}", http.port()),
+            format!("0.0.0.0:{}", ldap.port()),
+            free_addr().to_string(),
+        ],
+        http,
+        &[],
+        "warn",
+    );
+    let data = dir.path().join("data");
+    let out = run(
+        &data,
+        &[
+            "user",
+            "create",
+            "carol",
+            "--email",
+            "carol@example.com",
+            "--active",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(
+        &data,
+        &["outbox", "--user", "carol", "--kind", "activation"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let message: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let body = message["body"].as_str().unwrap();
+    assert!(body.contains("/auth/activate?token="), "{body}");
+    assert!(!body.contains("0.0.0.0"), "a link nobody can open: {body}");
+    assert!(
+        body.contains(&format!(":{}/auth/activate", http.port())),
+        "{body}"
+    );
+    signal(&child, "TERM");
+    assert!(child.wait().unwrap().success());
+    let said = std::fs::read_to_string(&log).unwrap();
+    for warning in [
+        "HTTP without TLS on a non-loopback address",
+        "no public_url for a non-loopback [http] addr",
+        "set public_url",
+        "LDAP without require_tls on a non-loopback address",
+        "[ldap] require_tls = true",
+    ] {
+        assert!(said.contains(warning), "{warning:?} in {said}");
+    }
+
+    // On loopback (the defaults), or with the settings made, none of it is said.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rollcall.toml");
+    std::fs::write(
+        &config,
+        "public_url = \"https://directory.example.com\"\n[ldap]\nrequire_tls = true\n",
+    )
+    .unwrap();
+    let http = free_addr();
+    let (mut child, log) = serve_logged(
+        dir.path(),
+        [
+            http.to_string(),
+            format!("0.0.0.0:{}", free_addr().port()),
+            free_addr().to_string(),
+        ],
+        http,
+        &["--config", config.to_str().unwrap()],
+        "warn",
+    );
+    signal(&child, "TERM");
+    assert!(child.wait().unwrap().success());
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(!said.contains("public_url"), "{said}");
+    assert!(!said.contains("require_tls"), "{said}");
+    assert!(!said.contains("HTTP without TLS"), "{said}");
+}
+
 /// A minimum password length past what one generated password used to hold (25 characters)
 /// is met by the passwords Rollcall generates: the first start ends, and its admin password is
 /// as long as the policy asks.

@@ -73,6 +73,44 @@ fn backup_dir(config: &crate::config::BackupConfig) -> Result<(), ServerError> {
     std::fs::remove_file(&probe).map_err(failed)
 }
 
+/// What listening beyond loopback exposes, said at every start: the defaults are loopback
+/// only, so these follow from an address the administrator chose.
+fn warn_about_exposure(config: &Config) {
+    let http = config.http.addr;
+    if config.http.metrics && config.http.metrics_token.is_none() && !http.ip().is_loopback() {
+        tracing::warn!(
+            addr = %http,
+            "/metrics answers anyone who reaches a non-loopback address; set [http] \
+             metrics_token (or metrics = false)"
+        );
+    }
+    if !config.http.tls && !http.ip().is_loopback() {
+        tracing::warn!(
+            addr = %http,
+            "HTTP without TLS on a non-loopback address: bearer tokens and passwords cross the \
+             network in clear; set [http] tls = true or put a TLS proxy in front"
+        );
+    }
+    if config.public_url_is_guessed() {
+        tracing::warn!(
+            addr = %http,
+            public_url = %config.public_url(),
+            "no public_url for a non-loopback [http] addr: activation and reset links and the \
+             session tokens' issuer use a URL made up from the address, which other machines \
+             may not reach; set public_url to the URL people and clients use"
+        );
+    }
+    let ldap = config.ldap.addr;
+    if !config.ldap.require_tls && !ldap.ip().is_loopback() {
+        tracing::warn!(
+            addr = %ldap,
+            "LDAP without require_tls on a non-loopback address: simple binds and password \
+             changes may cross the network in clear; set [ldap] require_tls = true (clients \
+             then use StartTLS or LDAPS)"
+        );
+    }
+}
+
 async fn listen(addr: SocketAddr) -> Result<TcpListener, ServerError> {
     TcpListener::bind(addr)
         .await
@@ -122,23 +160,7 @@ pub async fn run(
         exposed: config.http.metrics,
         token: config.http.metrics_token.clone(),
     });
-    if config.http.metrics
-        && config.http.metrics_token.is_none()
-        && !config.http.addr.ip().is_loopback()
-    {
-        tracing::warn!(
-            addr = %config.http.addr,
-            "/metrics answers anyone who reaches a non-loopback address; set [http] \
-             metrics_token (or metrics = false)"
-        );
-    }
-    if !config.http.tls && !config.http.addr.ip().is_loopback() {
-        tracing::warn!(
-            addr = %config.http.addr,
-            "HTTP without TLS on a non-loopback address: bearer tokens and passwords cross the \
-             network in clear; set [http] tls = true or put a TLS proxy in front"
-        );
-    }
+    warn_about_exposure(&config);
     let http = tokio::spawn(http::serve(
         http_listener,
         http::Listening {
