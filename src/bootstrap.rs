@@ -6,6 +6,7 @@ use crate::audit::Source;
 use crate::model::{
     EntityPermissions, PermissionLevel, Permissions, PrincipalKind, Role, RoleType, User,
 };
+use crate::password::policy::PasswordPolicy;
 use crate::service::{Actor, NewUser, Result, Service, ServiceError};
 
 const DONE: &str = "bootstrapped";
@@ -14,11 +15,50 @@ pub const ADMIN_ROLE: &str = "Administrators";
 pub const PROVISIONING_ROLE: &str = "Provisioning";
 pub const PROVISIONING_ACCOUNT: &str = "provisioning";
 
+/// The variable that chooses the first admin password.
+pub const ADMIN_PASSWORD_VAR: &str = "ROLLCALL_BOOTSTRAP_ADMIN_PASSWORD";
+/// The variable that chooses the first provisioning token.
+pub const TOKEN_VAR: &str = "ROLLCALL_BOOTSTRAP_TOKEN";
+
 /// Secrets chosen by automation instead of generated (`ROLLCALL_BOOTSTRAP_*`).
 #[derive(Clone, Debug, Default)]
 pub struct Seed {
     pub admin_password: Option<String>,
     pub token: Option<String>,
+}
+
+impl Seed {
+    /// The secrets set (and not empty) in the environment.
+    pub fn from_env() -> Self {
+        let var = |name| std::env::var(name).ok().filter(|s: &String| !s.is_empty());
+        Self {
+            admin_password: var(ADMIN_PASSWORD_VAR),
+            token: var(TOKEN_VAR),
+        }
+    }
+
+    /// Whether the chosen secrets can be used: a token as every API token is made, a
+    /// password under `policy`. Checked before anything is written (the binary checks before
+    /// a new store is even created), so that a refused first start leaves nothing behind
+    /// that a later one, or a restore, would trip over. The error names the variable.
+    pub fn check(&self, policy: &PasswordPolicy) -> Result<()> {
+        let named = |field: &'static str, e: ServiceError| match e {
+            ServiceError::Invalid { reason, .. } => ServiceError::invalid(field, reason),
+            ServiceError::PasswordPolicy(violation) => {
+                ServiceError::invalid(field, violation.to_string())
+            }
+            e => e,
+        };
+        if let Some(token) = &self.token {
+            crate::service::check_token_secret(token).map_err(|e| named(TOKEN_VAR, e))?;
+        }
+        if let Some(password) = &self.admin_password {
+            policy
+                .check_strength(password)
+                .map_err(|e| named(ADMIN_PASSWORD_VAR, e.into()))?;
+        }
+        Ok(())
+    }
 }
 
 /// What the operator must be told once.
@@ -32,13 +72,14 @@ pub struct Credentials {
 
 /// Returns the credentials when this call did the bootstrap, `None` when it was done before.
 pub fn ensure(service: &Service, seed: Seed) -> Result<Option<Credentials>> {
-    service.ensure_signing_keys()?;
-    if service.meta(DONE)?.is_some() {
-        return Ok(None);
+    let done = service.meta(DONE)?.is_some();
+    // Chosen secrets are checked before anything is written; once done, they are not read.
+    if !done {
+        seed.check(&service.policy().password)?;
     }
-    // Chosen secrets are checked before anything is written.
-    if let Some(token) = &seed.token {
-        crate::service::check_token_secret(token)?;
+    service.ensure_signing_keys()?;
+    if done {
+        return Ok(None);
     }
     let actor = Actor::system(Source::System);
     let admin_role = find_or_create_role(service, &actor, ADMIN_ROLE, |role| {

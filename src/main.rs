@@ -213,8 +213,9 @@ fn main() -> anyhow::Result<()> {
             serve(config)
         }
         Command::Init => {
+            let seed = bootstrap_seed(&config)?;
             let service = open(&config)?;
-            match initialise(&service, &config)? {
+            match initialise(&service, &config, seed)? {
                 Some(credentials) => {
                     print_credentials(&mut std::io::stdout(), &config, &credentials)
                 }
@@ -390,16 +391,19 @@ fn operate(config: &Config, command: control::Command, initialise: bool) -> anyh
     if control::send(&config.data, &command, &mut out)? {
         return Ok(());
     }
-    if !initialise && !config.store_dir().join("db").exists() {
+    if !initialise && !has_store(config) {
         bail!(
             "no store in {}: start the server there or run `rollcall init` first",
             config.data.display()
         );
     }
+    let seed = initialise.then(|| bootstrap_seed(config)).transpose()?;
     let service = open(config)?;
     // `token create` on a fresh directory sets it up first: the first credentials go to
     // stderr, since stdout is for the new token alone.
-    if initialise && let Some(credentials) = self::initialise(&service, config)? {
+    if let Some(seed) = seed
+        && let Some(credentials) = self::initialise(&service, config, seed)?
+    {
         print_credentials(&mut std::io::stderr(), config, &credentials);
     }
     let mut progress = progress::Progress::on_stderr("exported");
@@ -424,15 +428,28 @@ fn open(config: &Config) -> anyhow::Result<Service> {
     Ok(Service::new(Arc::new(store), policy))
 }
 
-fn initialise(service: &Service, config: &Config) -> anyhow::Result<Option<Credentials>> {
-    let seed = Seed {
-        admin_password: std::env::var("ROLLCALL_BOOTSTRAP_ADMIN_PASSWORD")
-            .ok()
-            .filter(|s| !s.is_empty()),
-        token: std::env::var("ROLLCALL_BOOTSTRAP_TOKEN")
-            .ok()
-            .filter(|s| !s.is_empty()),
-    };
+/// Whether the data directory has a store (a first start creates one).
+fn has_store(config: &Config) -> bool {
+    config.store_dir().join("db").exists()
+}
+
+/// The first credentials automation chose (`ROLLCALL_BOOTSTRAP_*`). When there is no store
+/// yet they are checked here, before it is created: a refused first start then leaves no
+/// empty store behind for later commands to run on and a restore to refuse. Once there is
+/// one, they are read only if its bootstrap never finished, and checked then.
+fn bootstrap_seed(config: &Config) -> anyhow::Result<Seed> {
+    let seed = Seed::from_env();
+    if !has_store(config) {
+        seed.check(&config.password)?;
+    }
+    Ok(seed)
+}
+
+fn initialise(
+    service: &Service,
+    config: &Config,
+    seed: Seed,
+) -> anyhow::Result<Option<Credentials>> {
     let credentials = bootstrap::ensure(service, seed).context("initialising the directory")?;
     rollcall::tls::ensure_material(config)?;
     Ok(credentials)
@@ -462,6 +479,7 @@ fn print_credentials(out: &mut dyn Write, config: &Config, c: &Credentials) {
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {
+    let seed = bootstrap_seed(&config)?;
     let service = open(&config)?;
     // Seats taken past a limit (by commands run on the stopped store without this config, or
     // a limit lowered since): nothing is deactivated, but the admins should know.
@@ -480,7 +498,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
     if !languages.is_empty() {
         tracing::info!(?languages, "message templates in other languages");
     }
-    if let Some(credentials) = initialise(&service, &config)? {
+    if let Some(credentials) = initialise(&service, &config, seed)? {
         print_credentials(&mut std::io::stdout(), &config, &credentials);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -1011,6 +1011,75 @@ fn a_server_other_machines_reach_says_what_that_exposes() {
     assert!(!said.contains("HTTP without TLS"), "{said}");
 }
 
+/// Automation's first credentials are checked before the store is made: a refused first start
+/// leaves nothing that later commands would run on or a restore would refuse.
+#[test]
+fn a_refused_first_start_leaves_no_store_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("bt");
+    for (variable, value, says) in [
+        (
+            "ROLLCALL_BOOTSTRAP_TOKEN",
+            "short",
+            "at least 20 characters",
+        ),
+        (
+            "ROLLCALL_BOOTSTRAP_ADMIN_PASSWORD",
+            "short",
+            "at least 12 characters",
+        ),
+    ] {
+        for command in [
+            &["serve"][..],
+            &["init"],
+            &["token", "create", "--name", "ci"],
+        ] {
+            let out = clean_env(Command::new(BIN).args(command).arg("--data").arg(&data))
+                .args(["--http", &free_addr().to_string()])
+                .args(["--ldap", &free_addr().to_string()])
+                .args(["--ldaps", &free_addr().to_string()])
+                .env(variable, value)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{command:?}: {stderr}");
+            assert!(
+                stderr.contains(variable) && stderr.contains(says),
+                "{command:?}: {stderr}"
+            );
+            assert!(!data.exists(), "{command:?} left a data directory");
+        }
+    }
+    let out = run(&data, &["licenses"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no store in"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Once the directory is set up, the variables are not read again.
+    let out = run(&data, &["init"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = clean_env(Command::new(BIN).args(["init", "--data"]).arg(&data))
+        .env("ROLLCALL_BOOTSTRAP_TOKEN", "short")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is already initialised"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A minimum password length past what one generated password used to hold (25 characters)
 /// is met by the passwords Rollcall generates: the first start ends, and its admin password is
 /// as long as the policy asks.
