@@ -3,7 +3,7 @@
 //! every start.
 
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Creates `dir` (and missing parents) with mode 0700; warns when an existing one is open to
 /// the group or others. An existing directory's mode is the administrator's to change, not
@@ -46,4 +46,37 @@ fn created_private(dir: &Path) -> std::io::Result<u32> {
         .mode(0o700)
         .create(dir)?;
     Ok(std::fs::metadata(dir)?.permissions().mode())
+}
+
+/// The directories a command made for a data directory, so that it can take them away again
+/// if it fails: a refused restore leaves no empty data directory behind for the next attempt to
+/// find. Only directories that were not there before are listed.
+#[derive(Debug, Default)]
+#[must_use = "removed only by `undo`"]
+pub struct Made {
+    /// Deepest first.
+    dirs: Vec<PathBuf>,
+}
+
+impl Made {
+    /// Removes the directories made, deepest first, each only while it is empty: what anyone
+    /// (this command included) has put in one keeps it, and every directory above it.
+    pub fn undo(self) {
+        for dir in &self.dirs {
+            if std::fs::remove_dir(dir).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// [`ensure`], telling which directories it made.
+pub fn ensure_made(dir: &Path) -> std::io::Result<Made> {
+    let dirs = dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    ensure(dir)?;
+    Ok(Made { dirs })
 }

@@ -303,11 +303,17 @@ fn restore(
     // An encrypted backup that cannot be opened is refused before anything is created.
     let mut input = rollcall::sealed::open(std::io::BufReader::new(input), identity)
         .with_context(|| format!("restoring {}", file.display()))?;
-    rollcall::data_dir::ensure(&config.data)
+    let made = rollcall::data_dir::ensure_made(&config.data)
         .with_context(|| format!("creating {}", config.data.display()))?;
     let dir = config.store_dir();
-    let restored = rollcall::store::restore(&dir, &mut input, &store_options(config))
-        .with_context(|| format!("restoring {}", file.display()))?;
+    let restored = match rollcall::store::restore(&dir, &mut input, &store_options(config)) {
+        Ok(restored) => restored,
+        Err(e) => {
+            // The store's staging is gone already; so goes a data directory made for it.
+            made.undo();
+            return Err(e).with_context(|| format!("restoring {}", file.display()));
+        }
+    };
     let entries = restored.entries;
     if restored.findings.is_empty() {
         println!(

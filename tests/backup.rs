@@ -149,11 +149,21 @@ async fn a_backup_restores_into_a_directory_that_serves_the_same_data() {
     ] {
         let copy = dir.path().join(format!("{name}.backup"));
         std::fs::write(&copy, content).unwrap();
-        let target = dir.path().join(name);
+        let target = dir.path().join(name).join("data");
         let out = run(&target, &["restore", copy.to_str().unwrap()]);
         assert!(!out.status.success(), "{name}: {}", text(&out));
         assert!(
-            !target.join("store").exists() && !target.join("store.restoring").exists(),
+            !dir.path().join(name).exists(),
+            "{name}: a failed restore left the directories it made behind"
+        );
+        // Into a data directory that was there before: it stays, and stays empty.
+        std::fs::create_dir_all(&target).unwrap();
+        let out = run(&target, &["restore", copy.to_str().unwrap()]);
+        assert!(!out.status.success(), "{name}: {}", text(&out));
+        assert!(target.is_dir(), "{name}: a directory made before is kept");
+        assert_eq!(
+            std::fs::read_dir(&target).unwrap().count(),
+            0,
             "{name}: a failed restore left a store behind"
         );
     }
