@@ -66,7 +66,7 @@ fn users_roles_and_accounts_are_managed_from_the_command_line_under_the_rules() 
     let listed = ok(run(&data, &["user", "list"]));
     for line in [
         "admin\tperson\temployee\tactive",
-        "provisioning\tapi\temployee\tactive",
+        "provisioning\tapi\t-\tactive",
         "alice\tperson\temployee\tinactive",
         "bob\tperson\temployee\tinactive",
     ] {
@@ -101,7 +101,8 @@ fn users_roles_and_accounts_are_managed_from_the_command_line_under_the_rules() 
     assert_eq!(shown["user_name"], "alice");
     assert_eq!(shown["active"], true);
     assert_eq!(shown["role_names"], json!(["Ops"]));
-    assert_eq!(shown["password_hash"], Value::Null);
+    assert!(shown.get("password_hash").is_none(), "{shown}");
+    assert_eq!(shown["password"], "none");
 
     let accounts = ok(run(&data, &["account", "list"]));
     assert_eq!(accounts, "Acme\t-\t-\nAcme EU\tAcme\tlicensed\n");
@@ -462,4 +463,64 @@ fn commands_on_a_directory_that_is_not_there_do_not_make_one() {
     ok(run(&data, &["init"]));
     refused(run(&data, &["backup", "-"]), "GET /admin/backup");
     assert!(!std::path::Path::new("-").exists());
+}
+
+/// What the command line prints says what is so: whether a password or an authenticator is
+/// set (never a secret's emptied field), which principals hold licenses, what was and was not
+/// done, in words that agree with their numbers; and filters it cannot honour are refused
+/// rather than answered with nothing.
+#[test]
+fn what_the_command_line_prints_says_what_is_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::spawn(&data, &[], &[]);
+    ok(run(
+        &data,
+        &[
+            "user",
+            "create",
+            "carol",
+            "--email",
+            "carol@example.com",
+            "--active",
+        ],
+    ));
+
+    let admin: Value = serde_json::from_str(&ok(run(&data, &["user", "show", "admin"]))).unwrap();
+    assert_eq!(admin["password"], "set", "{admin}");
+    assert_eq!(admin["authenticator"], "none", "{admin}");
+    for secret in ["password_hash", "password_history", "totp"] {
+        assert!(admin.get(secret).is_none(), "{secret} in {admin}");
+    }
+    let carol: Value = serde_json::from_str(&ok(run(&data, &["user", "show", "carol"]))).unwrap();
+    assert_eq!(carol["password"], "none", "{carol}");
+
+    // Service accounts hold no license.
+    let listed = ok(run(&data, &["user", "list"]));
+    for line in [
+        "provisioning\tapi\t-\tactive",
+        "carol\tperson\temployee\tactive",
+    ] {
+        assert!(listed.lines().any(|l| l == line), "{line:?} in {listed}");
+    }
+
+    assert_eq!(
+        ok(run(&data, &["user", "set-license", "carol", "employee"])),
+        "carol holds an employee license\n"
+    );
+    // No authenticator to remove: said, and nothing is audited.
+    assert_eq!(
+        ok(run(&data, &["user", "remove-mfa", "carol"])),
+        "carol has no authenticator: nothing was removed\n"
+    );
+    assert_eq!(ok(run(&data, &["audit", "--kind", "mfa_removed"])), "");
+    let mut announce = std::process::Command::new(BIN);
+    announce
+        .args(["announce", "--subject", "Hello", "--everyone", "--data"])
+        .arg(&data)
+        .env("ROLLCALL_LOG", "warn");
+    let out = output_with_stdin(&mut announce, b"Welcome.\n");
+    assert!(ok(out).starts_with("1 message queued\n"));
+
+    assert!(server.terminate().success());
 }

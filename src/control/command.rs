@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::Source;
 use crate::model::{
-    Account, AccountId, LicenseType, MultiValue, Network, PermissionGrant, Role, RoleSettings,
-    RoleType, User,
+    Account, AccountId, LicenseType, MultiValue, Network, PermissionGrant, PrincipalKind, Role,
+    RoleSettings, RoleType, User,
 };
 use crate::service::{Actor, Announcement, Audience, NewUser, Plan, Service, ServiceError};
 use crate::transfer::{Importer, without_secrets};
@@ -481,7 +481,12 @@ pub fn execute(
                 }
                 Ok(())
             })?;
-            writeln!(out, "{} holds a {} license", user.user_name, user.license)?;
+            writeln!(
+                out,
+                "{} holds {} license",
+                user.user_name,
+                with_article(&user.license.to_string())
+            )?;
         }
         Command::User(UserCommand::Anonymise { user_name, yes }) => {
             if !yes {
@@ -570,7 +575,12 @@ pub fn execute(
         Command::Role(RoleCommand::SignOut { role }) => {
             let role = service.role_by_name(&actor, &role)?;
             let n = service.sign_out_members(&actor, role.id)?;
-            writeln!(out, "signed out {n} members of {}", role.name)?;
+            writeln!(
+                out,
+                "signed out {} of {}",
+                counted(n, "member", "members"),
+                role.name
+            )?;
         }
         Command::Role(RoleCommand::ResetPasswords { role, yes }) => {
             if !yes {
@@ -582,8 +592,10 @@ pub fn execute(
             let reset = service.reset_member_passwords(&actor, role.id)?;
             writeln!(
                 out,
-                "{}: {} passwords cleared, {} links sent",
-                role.name, reset.cleared, reset.linked
+                "{}: {} cleared, {} sent",
+                role.name,
+                counted(reset.cleared, "password", "passwords"),
+                counted(reset.linked, "link", "links")
             )?;
             for name in &reset.unreachable {
                 writeln!(
@@ -625,7 +637,11 @@ pub fn execute(
                     audience,
                 },
             )?;
-            writeln!(out, "{} messages queued", announced.queued)?;
+            writeln!(
+                out,
+                "{} queued",
+                counted(announced.queued, "message", "messages")
+            )?;
             for name in &announced.without_address {
                 writeln!(out, "no email address: {name}")?;
             }
@@ -714,8 +730,16 @@ pub fn execute(
         }
         Command::User(UserCommand::RemoveMfa { user_name }) => {
             let user = service.user_by_name(&actor, &user_name)?;
-            service.remove_totp(&actor, Some(user.id), None)?;
-            writeln!(out, "removed the authenticator of {}", user.user_name)?;
+            // As `DELETE /auth/totp`, none to remove is no failure; but it is said.
+            if service.remove_totp(&actor, Some(user.id), None)? {
+                writeln!(out, "removed the authenticator of {}", user.user_name)?;
+            } else {
+                writeln!(
+                    out,
+                    "{} has no authenticator: nothing was removed",
+                    user.user_name
+                )?;
+            }
         }
         Command::Token(TokenCommand::Create {
             name,
@@ -828,7 +852,20 @@ pub fn execute(
     Ok(())
 }
 
-/// Says which name a lookup was for, when a command takes several.
+/// `n` with the noun that goes with it: `1 message`, `2 messages`.
+fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `word` after `a` or `an`, as its first letter asks (license types: `an employee`).
+fn with_article(word: &str) -> String {
+    let vowel = word
+        .chars()
+        .next()
+        .is_some_and(|c| "aeiouAEIOU".contains(c));
+    format!("{} {word}", if vowel { "an" } else { "a" })
+}
+
 /// A `--since` time.
 fn since(text: &str) -> Result<time::OffsetDateTime, ControlError> {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|e| {
@@ -895,10 +932,15 @@ fn list_users(
         if user.locked_until.is_some_and(|t| t > now) {
             status.push_str(",locked");
         }
+        // Service accounts take no seat: the license a record carries means nothing for them.
+        let license = match user.kind {
+            PrincipalKind::Person => user.license.to_string(),
+            PrincipalKind::Api | PrincipalKind::Bind | PrincipalKind::System => "-".to_string(),
+        };
         writeln!(
             out,
-            "{}\t{}\t{}\t{status}",
-            user.user_name, user.kind, user.license
+            "{}\t{}\t{license}\t{status}",
+            user.user_name, user.kind
         )?;
         Ok::<(), ControlError>(())
     })
@@ -913,6 +955,25 @@ fn show_user(
     out: &mut dyn Write,
 ) -> Result<(), ControlError> {
     let mut shown = serde_json::to_value(without_secrets(user))?;
+    // The secrets' fields are left out rather than shown emptied (a `null` hash read as "no
+    // password"); what an operator needs is whether there is one.
+    if let Some(fields) = shown.as_object_mut() {
+        for secret in ["password_hash", "password_history", "totp"] {
+            fields.remove(secret);
+        }
+    }
+    shown["password"] = if user.password_hash.is_some() {
+        "set"
+    } else {
+        "none"
+    }
+    .into();
+    shown["authenticator"] = match &user.totp {
+        Some(totp) if totp.confirmed => "enrolled",
+        Some(_) => "unconfirmed",
+        None => "none",
+    }
+    .into();
     let mut roles = Vec::with_capacity(user.roles.len());
     for id in &user.roles {
         roles.push(service.role(actor, *id)?.name);

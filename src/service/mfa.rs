@@ -85,12 +85,14 @@ impl Service {
     /// Removes the authenticator of `target` (the caller's own when `None`). One's own working
     /// authenticator goes only with one's current `password`: a session token alone (left on
     /// a shared machine, or stolen) must not be enough to take the second factor off.
+    /// Returns whether there was one (confirmed or being enrolled) to remove: removing none
+    /// changes nothing, audits nothing, and is no error (REST answers `204` either way).
     pub fn remove_totp(
         &self,
         actor: &Actor,
         target: Option<UserId>,
         password: Option<&str>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let id = match target {
             Some(id) => id,
             None => own_user(actor)?,
@@ -114,7 +116,7 @@ impl Service {
                 self.authorize_user_change(&mut super::InTx(tx), &subject, Action::Edit, &user)?;
             }
             if user.totp.is_none() {
-                return Ok(());
+                return Ok(false);
             }
             let confirmed = user.has_mfa();
             user.totp = None;
@@ -129,7 +131,8 @@ impl Service {
                 Some(id.to_string()),
                 None,
                 None,
-            )
+            )?;
+            Ok(true)
         })
     }
 }

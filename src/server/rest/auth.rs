@@ -547,6 +547,7 @@ async fn totp_remove(
         None => SessionUse::OwnAccount,
     };
     as_caller(service, &headers, peer.0, usage, move |s, actor| {
+        // Idempotent, as a DELETE is: none to remove is no error.
         s.remove_totp(actor, target, removal.password.as_deref())?;
         Ok(StatusCode::NO_CONTENT)
     })
