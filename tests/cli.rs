@@ -524,3 +524,42 @@ fn what_the_command_line_prints_says_what_is_so() {
 
     assert!(server.terminate().success());
 }
+
+/// `audit` and `outbox` filters they cannot honour are refused rather than answered with
+/// nothing: a count of none or past the most one query returns, an actor or target that
+/// names no one.
+#[test]
+fn filters_that_cannot_match_are_refused_not_answered_with_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::spawn(&data, &[], &[]);
+    ok(run(&data, &["user", "create", "carol"]));
+    for count in ["0", "10001"] {
+        refused(run(&data, &["audit", "--count", count]), "1..=10000");
+        refused(run(&data, &["outbox", "--count", count]), "1..=10000");
+    }
+    assert_eq!(
+        ok(run(&data, &["audit", "--count", "1"])).lines().count(),
+        1
+    );
+    refused(
+        run(&data, &["audit", "--actor", "nosuch"]),
+        "actor \"nosuch\": User nosuch not found",
+    );
+    refused(
+        run(&data, &["audit", "--target", "nosuch"]),
+        "target \"nosuch\": no user or role has that name",
+    );
+    ok(run(&data, &["audit", "--actor", "admin"]));
+    for (filter, value) in [
+        ("--actor", "system"),
+        ("--target", "carol"),
+        ("--target", "Administrators"),
+    ] {
+        assert!(
+            !ok(run(&data, &["audit", filter, value])).is_empty(),
+            "{filter} {value}"
+        );
+    }
+    assert!(server.terminate().success());
+}

@@ -267,9 +267,15 @@ pub struct AuditArgs {
     /// Of this kind, e.g. login_failed.
     #[arg(long)]
     pub kind: Option<String>,
-    /// At most this many, oldest first (at most 10 000).
-    #[arg(long)]
+    /// At most this many, oldest first (1 to 10 000).
+    #[arg(long, value_parser = count_parser(crate::service::MAX_AUDIT_COUNT))]
     pub count: Option<usize>,
+}
+
+/// `--count`: from 1 to `max`. A count of 0 would print nothing and one past `max` would be cut
+/// to it, both without a word.
+fn count_parser(max: usize) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..=max as u64)
 }
 
 /// Which outbox messages `rollcall outbox` prints (as `GET /admin/outbox` takes them).
@@ -287,8 +293,8 @@ pub struct OutboxArgs {
     /// Only those not yet sent nor given up.
     #[arg(long)]
     pub waiting: bool,
-    /// At most this many, oldest first (at most 10 000).
-    #[arg(long)]
+    /// At most this many, oldest first (1 to 10 000).
+    #[arg(long, value_parser = count_parser(crate::service::MAX_OUTBOX_COUNT))]
     pub count: Option<usize>,
 }
 
@@ -782,6 +788,9 @@ pub fn execute(
             }
         }
         Command::Audit(args) => {
+            if let Some(name) = args.actor.as_deref() {
+                check_actor(service, &actor, name)?;
+            }
             let query = crate::service::AuditQuery {
                 since: args.since.as_deref().map(since).transpose()?,
                 actor: args.actor,
@@ -793,7 +802,13 @@ pub fn execute(
                     .transpose()?,
                 count: args.count,
             };
-            for event in service.audit_query(&actor, &query)? {
+            let events = service.audit_query(&actor, &query)?;
+            if events.is_empty()
+                && let Some(target) = query.target.as_deref()
+            {
+                check_target(service, &actor, target)?;
+            }
+            for event in events {
                 writeln!(out, "{}", serde_json::to_string(&event)?)?;
             }
         }
@@ -850,6 +865,42 @@ pub fn execute(
         }
     }
     Ok(())
+}
+
+/// An `audit --actor` is an id, `system`, `anonymous` or a userName: events record actors by
+/// id, so a userName that names no one can match nothing, and is refused as `outbox --user`
+/// refuses it rather than printing an empty trail.
+fn check_actor(service: &Service, actor: &Actor, name: &str) -> Result<(), ControlError> {
+    if name.parse::<uuid::Uuid>().is_ok() || matches!(name, "system" | "anonymous") {
+        return Ok(());
+    }
+    named(service.user_by_name(actor, name), "actor", name).map(drop)
+}
+
+/// An `audit --target` that found nothing: a userName or role name that names no one is
+/// refused, said as for an unknown actor. Only then: events also name what no record is
+/// (a refused activation names a user that was never created, a flagged address is a
+/// target), and those are found by what they name.
+fn check_target(service: &Service, actor: &Actor, target: &str) -> Result<(), ControlError> {
+    let is_name = target.parse::<uuid::Uuid>().is_err()
+        && target.parse::<std::net::IpAddr>().is_err()
+        && !target.contains(':');
+    if !is_name {
+        return Ok(());
+    }
+    let found = |found: Result<(), ServiceError>| match found {
+        Ok(()) => Ok(true),
+        Err(ServiceError::NotFound { .. }) => Ok(false),
+        Err(e) => Err(ControlError::from(e)),
+    };
+    if found(service.user_by_name(actor, target).map(drop))?
+        || found(service.role_by_name(actor, target).map(drop))?
+    {
+        return Ok(());
+    }
+    Err(ControlError::Refused(format!(
+        "target {target:?}: no user or role has that name, and no event names it"
+    )))
 }
 
 /// `n` with the noun that goes with it: `1 message`, `2 messages`.
