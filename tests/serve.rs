@@ -1011,6 +1011,54 @@ fn a_server_other_machines_reach_says_what_that_exposes() {
     assert!(!said.contains("HTTP without TLS"), "{said}");
 }
 
+/// Operator commands are logged by what they are, never with their arguments: those name
+/// people and carry their addresses.
+#[test]
+fn operator_commands_are_logged_without_personal_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = free_addr();
+    let (mut child, log) = serve_logged(
+        dir.path(),
+        [
+            http.to_string(),
+            free_addr().to_string(),
+            free_addr().to_string(),
+        ],
+        http,
+        &[],
+        "info",
+    );
+    let data = dir.path().join("data");
+    let out = run(
+        &data,
+        &[
+            "user",
+            "create",
+            "zed.private",
+            "--email",
+            "zed.private@example.com",
+            "--given-name",
+            "Zedediah",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    signal(&child, "TERM");
+    assert!(child.wait().unwrap().success());
+    let said = std::fs::read_to_string(&log).unwrap();
+    let line = said
+        .lines()
+        .find(|l| l.contains("control socket command"))
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(line.contains("user create"), "{line}");
+    for personal in ["zed.private", "Zedediah"] {
+        assert!(!said.contains(personal), "{personal} in {said}");
+    }
+}
+
 /// Automation's first credentials are checked before the store is made: a refused first start
 /// leaves nothing that later commands would run on or a restore would refuse.
 #[test]

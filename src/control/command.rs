@@ -51,6 +51,57 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// What the command is, as typed (`user create`), without its arguments: names, addresses
+    /// and announcement texts are personal data and stay out of the log.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::User(command) => match command {
+                UserCommand::List { .. } => "user list",
+                UserCommand::Create { .. } => "user create",
+                UserCommand::SetLicense { .. } => "user set-license",
+                UserCommand::Anonymise { .. } => "user anonymise",
+                UserCommand::Show { .. } => "user show",
+                UserCommand::Activate { .. } => "user activate",
+                UserCommand::Deactivate { .. } => "user deactivate",
+                UserCommand::Unlock { .. } => "user unlock",
+                UserCommand::Sessions { .. } => "user sessions",
+                UserCommand::SignOut { .. } => "user sign-out",
+                UserCommand::ResetPassword { .. } => "user reset-password",
+                UserCommand::RemoveMfa { .. } => "user remove-mfa",
+            },
+            Self::Role(command) => match command {
+                RoleCommand::List { .. } => "role list",
+                RoleCommand::Create { .. } => "role create",
+                RoleCommand::Delete { .. } => "role delete",
+                RoleCommand::Members { .. } => "role members",
+                RoleCommand::SignOut { .. } => "role sign-out",
+                RoleCommand::ResetPasswords { .. } => "role reset-passwords",
+                RoleCommand::AddMember { .. } => "role add-member",
+                RoleCommand::RemoveMember { .. } => "role remove-member",
+            },
+            Self::Account(command) => match command {
+                AccountCommand::Create { .. } => "account create",
+                AccountCommand::List { .. } => "account list",
+            },
+            Self::Token(command) => match command {
+                TokenCommand::Create { .. } => "token create",
+                TokenCommand::List => "token list",
+                TokenCommand::Revoke { .. } => "token revoke",
+            },
+            Self::Report(ReportCommand::Access { .. }) => "report access",
+            Self::Licenses => "licenses",
+            Self::Audit(_) => "audit",
+            Self::Outbox(_) => "outbox",
+            Self::Check => "check",
+            Self::Export => "export",
+            Self::Import => "import",
+            Self::Announce { .. } => "announce",
+            Self::Backup { .. } => "backup",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Subcommand)]
 pub enum UserCommand {
     /// One line per user: userName, kind, license type, status (tab-separated).
