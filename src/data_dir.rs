@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// the group or others. An existing directory's mode is the administrator's to change, not
 /// ours: it may be shared on purpose (a backup agent's group).
 pub fn ensure(dir: &Path) -> std::io::Result<()> {
-    let mode = created_private(dir)?;
+    let (mode, _) = created_private(dir)?;
     if mode & 0o077 != 0 {
         tracing::warn!(
             dir = %dir.display(),
@@ -26,26 +26,31 @@ pub fn ensure(dir: &Path) -> std::io::Result<()> {
 /// existing one closed to 0700. Its files are made with the process's umask, so a data
 /// directory made beforehand with 0755 (`install -d`, systemd's `StateDirectory=`) would
 /// otherwise let any local user read the password hashes and the session signing key.
+/// Closing one that was there before is logged; one made here is private from the start.
 pub fn private(dir: &Path) -> std::io::Result<()> {
-    let mode = created_private(dir)?;
+    let (mode, existed) = created_private(dir)?;
     if mode & 0o077 != 0 {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        tracing::info!(
-            dir = %dir.display(),
-            was = format!("{:o}", mode & 0o777),
-            "closed to other users (mode 700): it holds password hashes and keys"
-        );
+        if existed {
+            tracing::info!(
+                dir = %dir.display(),
+                was = format!("{:o}", mode & 0o777),
+                "closed to other users (mode 700): it holds password hashes and keys"
+            );
+        }
     }
     Ok(())
 }
 
-/// Creates `dir` (and missing parents) with mode 0700 if it is not there; returns its mode.
-fn created_private(dir: &Path) -> std::io::Result<u32> {
+/// Creates `dir` (and missing parents) with mode 0700 if it is not there; returns its mode and
+/// whether it was there before.
+fn created_private(dir: &Path) -> std::io::Result<(u32, bool)> {
+    let existed = dir.is_dir();
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)?;
-    Ok(std::fs::metadata(dir)?.permissions().mode())
+    Ok((std::fs::metadata(dir)?.permissions().mode(), existed))
 }
 
 /// The directories a command made for a data directory, so that it can take them away again

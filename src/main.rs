@@ -424,9 +424,8 @@ fn open(config: &Config) -> anyhow::Result<Service> {
     let templates = Templates::load(&config.data.join("templates"))?;
     rollcall::data_dir::ensure(&config.data)
         .with_context(|| format!("creating {}", config.data.display()))?;
-    let dir = config.store_dir();
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let store = SledStore::open(&dir, &store_options(config))?;
+    // The store makes its own directory, private from the start.
+    let store = SledStore::open(&config.store_dir(), &store_options(config))?;
     let policy = Policy {
         templates: Arc::new(templates),
         ..config.policy()

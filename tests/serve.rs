@@ -669,26 +669,44 @@ fn the_data_directory_is_private_to_its_owner() {
 
     // A data directory made beforehand with 0755 (`install -d`, systemd's StateDirectory=):
     // what Rollcall makes inside it is private all the same, and an open store is closed.
+    // Directories Rollcall makes are private from the start: nothing to close, nothing said.
+    let init_logged = |data: &Path| {
+        let out = clean_env(Command::new(BIN).args(["init", "--data"]).arg(data))
+            .env("ROLLCALL_LOG", "info")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
     let made = dir.path().join("made");
     std::fs::create_dir(&made).unwrap();
     std::fs::set_permissions(&made, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = run(&made, &["init"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = init_logged(&made);
+    assert!(!said.contains("closed to other users"), "{said}");
     assert_eq!(
         mode(&made.join("store")),
         0o700,
         "the store holds hashes and keys"
     );
+    assert_eq!(mode(&made.join("tls")), 0o700, "the TLS key");
     std::fs::set_permissions(made.join("store"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = run(&made, &["licenses"]);
+    let out = clean_env(Command::new(BIN).args(["licenses", "--data"]).arg(&made))
+        .env("ROLLCALL_LOG", "info")
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("closed to other users") && said.contains("was=\"755\""),
+        "one found open is closed, and said: {said}"
     );
     assert_eq!(
         mode(&made.join("store")),
