@@ -1029,6 +1029,43 @@ fn a_server_other_machines_reach_says_what_that_exposes() {
     assert!(!said.contains("HTTP without TLS"), "{said}");
 }
 
+/// The start line names the HTTP address for what it serves.
+#[test]
+fn the_start_line_says_https_under_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rollcall.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[http]\ntls = true\n[tls]\ncert = {:?}\nkey = {:?}\n",
+            cert_path("server.pem"),
+            cert_path("server.key")
+        ),
+    )
+    .unwrap();
+    let http = free_addr();
+    let (mut child, log) = serve_logged(
+        dir.path(),
+        [
+            http.to_string(),
+            free_addr().to_string(),
+            free_addr().to_string(),
+        ],
+        http,
+        &["--config", config.to_str().unwrap()],
+        "info",
+    );
+    signal(&child, "TERM");
+    assert!(child.wait().unwrap().success());
+    let said = std::fs::read_to_string(&log).unwrap();
+    let serving = said
+        .lines()
+        .find(|l| l.contains("rollcall is serving"))
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(serving.contains(&format!("https={http}")), "{serving}");
+    assert!(!serving.contains(" http="), "{serving}");
+}
+
 /// Operator commands are logged by what they are, never with their arguments: those name
 /// people and carry their addresses.
 #[test]

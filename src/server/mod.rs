@@ -73,6 +73,16 @@ fn backup_dir(config: &crate::config::BackupConfig) -> Result<(), ServerError> {
     std::fs::remove_file(&probe).map_err(failed)
 }
 
+/// The start line, naming each address for what it serves (so `https` with `[http] tls`).
+fn log_serving(config: &Config) {
+    let (http, ldap, ldaps) = (config.http.addr, config.ldap.addr, config.ldap.ldaps_addr);
+    if config.http.tls {
+        tracing::info!(https = %http, %ldap, %ldaps, "rollcall is serving");
+    } else {
+        tracing::info!(%http, %ldap, %ldaps, "rollcall is serving");
+    }
+}
+
 /// What listening beyond loopback exposes, said at every start: the defaults are loopback
 /// only, so these follow from an address the administrator chose.
 fn warn_about_exposure(config: &Config) {
@@ -135,12 +145,7 @@ pub async fn run(
     let http_listener = listen(config.http.addr).await?;
     let ldap_listener = listen(config.ldap.addr).await?;
     let ldaps_listener = listen(config.ldap.ldaps_addr).await?;
-    tracing::info!(
-        http = %config.http.addr,
-        ldap = %config.ldap.addr,
-        ldaps = %config.ldap.ldaps_addr,
-        "rollcall is serving"
-    );
+    log_serving(&config);
 
     let tracker = TaskTracker::new();
     let ldap = ldap::server(&config, service.clone(), Arc::clone(&tls))
