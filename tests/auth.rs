@@ -752,6 +752,15 @@ async fn lockout_counts_failures_survives_restart_and_admins_unlock() {
         .audit(&admin, &format!("kind=user_locked&target={id}"))
         .await;
     assert_eq!(locked.len(), 1);
+    // When the lock ends, as an RFC 3339 time to the second like every other time shown.
+    let detail = locked[0]["detail"].as_str().unwrap();
+    let until = detail
+        .split_once("locked until ")
+        .map(|(_, until)| until)
+        .unwrap_or_else(|| panic!("{detail}"));
+    let until = time::OffsetDateTime::parse(until, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{detail}: {e}"));
+    assert_eq!(until.nanosecond(), 0, "{detail}");
     assert!(
         d.outbox(&admin)
             .await

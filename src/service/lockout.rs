@@ -93,8 +93,14 @@ impl Service {
         user.locked_until = Some(until);
         user.sessions_revoked = Some(now);
         super::users::put_server_managed(tx, &mut user, now)?;
+        // RFC 3339 to the second, as every other time the audit trail shows.
+        let shown = until
+            .replace_nanosecond(0)
+            .unwrap_or(until)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| until.to_string());
         let detail = format!(
-            "{} failed logins within {} s; locked until {until}",
+            "{} failed logins within {} s; locked until {shown}",
             failures, self.policy.lockout.window_seconds
         );
         self.audit(
