@@ -2,6 +2,7 @@
 //! goes through the core service.
 
 mod progress;
+mod report;
 
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
@@ -168,7 +169,17 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match rollcall() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("Error: {}", report::report(&error));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn rollcall() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let (filter, refused) = log_filter(std::env::var("ROLLCALL_LOG").ok());
     use std::io::IsTerminal;

@@ -533,6 +533,34 @@ fn an_unwritable_backup_directory_stops_the_start() {
         said.contains("[backup] dir /proc/rollcall-backups"),
         "{said}"
     );
+    // The cause is said once, in the message that carries it, not again after it.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let error = &stderr[stderr.find("Error: ").unwrap_or_else(|| panic!("{stderr}"))..];
+    assert!(!error.contains("Caused by"), "{error}");
+
+    // Not a directory at all: the same.
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    std::fs::write(
+        &config,
+        format!("[backup]\ndir = {:?}\n", file.join("backups")),
+    )
+    .unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .args(["serve", "--config", config.to_str().unwrap(), "--data"])
+        .arg(tmp.path().join("data"))
+        .args(["--http", &http.to_string(), "--ldap", &ldap.to_string()])
+        .args(["--ldaps", &ldaps.to_string()])
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.matches("Not a directory").count(),
+        1,
+        "said once: {stderr}"
+    );
 }
 
 /// Output that stops after its first few KiB until told to go on: a backup caught half-way
