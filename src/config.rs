@@ -593,6 +593,16 @@ impl Config {
                 "[tls] needs both cert and key, or neither".into(),
             ));
         }
+        // Lanes argon2 fills at once; more than the cores there are only slows each sign-in,
+        // and argon2 itself refuses more than 2^24 - 1.
+        const MAX_ARGON2_PARALLELISM: u32 = 64;
+        if !(1..=MAX_ARGON2_PARALLELISM).contains(&self.argon2.parallelism) {
+            return Err(ConfigError::Invalid(format!(
+                "[argon2] parallelism must be between 1 and {MAX_ARGON2_PARALLELISM} (is {}); \
+                 OWASP's recommendation is 1",
+                self.argon2.parallelism
+            )));
+        }
         self.argon2
             .validate()
             .map_err(|e| ConfigError::Invalid(format!("[argon2]: {e}")))?;
@@ -1106,6 +1116,14 @@ mod tests {
                 "[argon2] iterations must be between 1 and 64 (is 1000000)",
             ),
             (
+                "[argon2]\nparallelism = 100000",
+                "[argon2] parallelism must be between 1 and 64 (is 100000)",
+            ),
+            (
+                "[password]\ngrace_logins = 1000000",
+                "[password]: grace_logins must be between 0 and 100 (is 1000000)",
+            ),
+            (
                 "[smtp]\nhost = \"m.example.com\"\nfrom = \"d@example.com\"\ntimeout_seconds = 86400",
                 "[smtp] timeout_seconds must be between 1 and 3600",
             ),
@@ -1121,7 +1139,8 @@ mod tests {
             "[ldap]\nmax_request_bytes = 67108864",
             "[password]\nmin_length = 128\nhistory = 100",
             "[password]\nmin_length = 0\nhistory = 0",
-            "[argon2]\niterations = 64",
+            "[argon2]\niterations = 64\nparallelism = 64",
+            "[password]\ngrace_logins = 100",
         ] {
             assert!(load(toml).is_ok(), "{toml}: {:?}", load(toml).err());
         }

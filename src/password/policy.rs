@@ -89,6 +89,9 @@ pub const MAX_MIN_LENGTH: usize = 128;
 /// password (an argon2 computation apiece), so a longer history only makes changes slow.
 pub const MAX_HISTORY: usize = 100;
 
+/// The most sign-ins an expired password may still make.
+pub const MAX_GRACE_LOGINS: u32 = 100;
+
 impl PasswordPolicy {
     pub fn validate(&self) -> Result<(), String> {
         if self.min_length > MAX_MIN_LENGTH {
@@ -103,6 +106,14 @@ impl PasswordPolicy {
                 "history must be between 0 and {MAX_HISTORY} (is {}): each new password is \
                  verified against every earlier one kept",
                 self.history
+            ));
+        }
+        // A grace login is a sign-in on an expired password: past a few, expiry means nothing.
+        if self.grace_logins > MAX_GRACE_LOGINS {
+            return Err(format!(
+                "grace_logins must be between 0 and {MAX_GRACE_LOGINS} (is {}): each is a \
+                 sign-in on an expired password",
+                self.grace_logins
             ));
         }
         if self.required_classes > 4 {
