@@ -563,3 +563,73 @@ fn filters_that_cannot_match_are_refused_not_answered_with_nothing() {
     }
     assert!(server.terminate().success());
 }
+
+/// The operator's everyday edits from the command line: a service account for an application
+/// (and a token for the `api` one), and an address, names and title set or cleared, such as
+/// the first administrator's address, where administrators' notices go.
+#[test]
+fn service_accounts_and_contact_details_are_managed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::spawn(&data, &[], &[]);
+    assert_eq!(
+        ok(run(
+            &data,
+            &["user", "create", "ci-bot", "--kind", "api", "--active"]
+        )),
+        "created ci-bot (api service account, active)\n"
+    );
+    assert_eq!(
+        ok(run(&data, &["user", "create", "wiki", "--kind", "bind"])),
+        "created wiki (bind service account, inactive)\n"
+    );
+    refused(
+        run(&data, &["user", "create", "root", "--kind", "system"]),
+        "the system principal is the server's own",
+    );
+    let token = ok(run(
+        &data,
+        &["token", "create", "--name", "ci", "--account", "ci-bot"],
+    ));
+    assert!(token.starts_with("rc_"), "{token}");
+    let listed = ok(run(&data, &["user", "list"]));
+    assert!(
+        listed.lines().any(|l| l == "ci-bot\tapi\t-\tactive"),
+        "{listed}"
+    );
+
+    assert_eq!(
+        ok(run(
+            &data,
+            &[
+                "user",
+                "set",
+                "admin",
+                "--email",
+                "it@example.com",
+                "--given-name",
+                "Ida",
+                "--title",
+                "Directory admin",
+            ]
+        )),
+        "changed admin\n"
+    );
+    let admin: Value = serde_json::from_str(&ok(run(&data, &["user", "show", "admin"]))).unwrap();
+    assert_eq!(admin["emails"][0]["value"], "it@example.com", "{admin}");
+    assert_eq!(admin["emails"][0]["primary"], true, "{admin}");
+    assert_eq!(admin["name"]["given_name"], "Ida", "{admin}");
+    assert_eq!(admin["title"], "Directory admin", "{admin}");
+    assert_eq!(
+        ok(run(
+            &data,
+            &["user", "set", "admin", "--title", "Directory admin"]
+        )),
+        "admin already had that: nothing changed\n"
+    );
+    ok(run(&data, &["user", "set", "admin", "--title", ""]));
+    let admin: Value = serde_json::from_str(&ok(run(&data, &["user", "show", "admin"]))).unwrap();
+    assert!(admin["title"].is_null(), "{admin}");
+    refused(run(&data, &["user", "set", "admin"]), "nothing to set");
+    assert!(server.terminate().success());
+}

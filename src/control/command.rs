@@ -59,6 +59,7 @@ impl Command {
             Self::User(command) => match command {
                 UserCommand::List { .. } => "user list",
                 UserCommand::Create { .. } => "user create",
+                UserCommand::Set { .. } => "user set",
                 UserCommand::SetLicense { .. } => "user set-license",
                 UserCommand::Anonymise { .. } => "user anonymise",
                 UserCommand::Show { .. } => "user show",
@@ -117,6 +118,11 @@ pub enum UserCommand {
     Create {
         /// userName of the new user (unique, case-insensitive).
         user_name: String,
+        /// What it is: a `person`, or a service account: `api` (API tokens; see `token
+        /// create --account`) or `bind` (an application's LDAP bind DN, under ou=services).
+        /// Service accounts take no license seat.
+        #[arg(long, default_value = "person")]
+        kind: PrincipalKind,
         /// License type: employee, partner or customer.
         #[arg(long, default_value = "employee")]
         license: LicenseType,
@@ -144,6 +150,23 @@ pub enum UserCommand {
         /// Set a generated password (under the password policy) and print only it, once.
         #[arg(long)]
         generate_password: bool,
+    },
+    /// Change a user's address, names or title: each option given replaces what the user has
+    /// (an empty value clears it); the others stay. `--email` sets the primary work address,
+    /// where activation and recovery messages, and an administrator's notices, go.
+    Set {
+        /// userName of the user.
+        user_name: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        given_name: Option<String>,
+        #[arg(long)]
+        family_name: Option<String>,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        title: Option<String>,
     },
     /// Move a user to another license type; an active user's license moves in the same
     /// transaction (refused when the new type has no room). Roles of the old type must be
@@ -470,6 +493,7 @@ pub fn execute(
         }
         Command::User(UserCommand::Create {
             user_name,
+            kind,
             license,
             account,
             email,
@@ -481,7 +505,15 @@ pub fn execute(
             active,
             generate_password,
         }) => {
+            if kind == PrincipalKind::System {
+                return Err(ControlError::Refused(
+                    "the system principal is the server's own: create a person, an api or a \
+                     bind account"
+                        .into(),
+                ));
+            }
             let mut user = User::new(user_name);
+            user.kind = kind;
             user.license = license;
             user.account = account_id(service, &actor, account, "account")?;
             user.manager = manager
@@ -492,15 +524,7 @@ pub fn execute(
                 user.roles
                     .push(named(service.role_by_name(&actor, name), "role", name)?.id);
             }
-            user.emails = email
-                .map(|value| MultiValue {
-                    value,
-                    kind: Some("work".into()),
-                    primary: true,
-                    display: None,
-                })
-                .into_iter()
-                .collect();
+            user.emails = email.map(work_address).into_iter().collect();
             user.name.given_name = given_name;
             user.name.family_name = family_name;
             user.display_name = display_name;
@@ -519,9 +543,64 @@ pub fn execute(
                     out,
                     "created {} ({}, {})",
                     user.user_name,
-                    user.license,
+                    match user.kind {
+                        PrincipalKind::Person => user.license.to_string(),
+                        other => format!("{other} service account"),
+                    },
                     if user.active { "active" } else { "inactive" }
                 )?,
+            }
+        }
+        Command::User(UserCommand::Set {
+            user_name,
+            email,
+            given_name,
+            family_name,
+            display_name,
+            title,
+        }) => {
+            if [&email, &given_name, &family_name, &display_name, &title]
+                .iter()
+                .all(|v| v.is_none())
+            {
+                return Err(ControlError::Refused(
+                    "nothing to set: give --email, --given-name, --family-name, --display-name \
+                     or --title"
+                        .into(),
+                ));
+            }
+            let found = service.user_by_name(&actor, &user_name)?;
+            let cleared = |v: &Option<String>| {
+                v.as_ref()
+                    .map(|v| Some(v.clone()).filter(|v| !v.is_empty()))
+            };
+            let user = service.update_user(&actor, found.id, None, |u| {
+                if let Some(email) = cleared(&email) {
+                    // The primary address is replaced; other addresses stay.
+                    u.emails.retain(|e| !e.primary);
+                    if let Some(address) = email {
+                        u.emails.iter_mut().for_each(|e| e.primary = false);
+                        u.emails.insert(0, work_address(address));
+                    }
+                }
+                if let Some(v) = cleared(&given_name) {
+                    u.name.given_name = v;
+                }
+                if let Some(v) = cleared(&family_name) {
+                    u.name.family_name = v;
+                }
+                if let Some(v) = cleared(&display_name) {
+                    u.display_name = v;
+                }
+                if let Some(v) = cleared(&title) {
+                    u.title = v;
+                }
+                Ok(())
+            })?;
+            if user.version == found.version {
+                writeln!(out, "{} already had that: nothing changed", user.user_name)?;
+            } else {
+                writeln!(out, "changed {}", user.user_name)?;
             }
         }
         Command::User(UserCommand::SetLicense {
@@ -960,6 +1039,16 @@ fn counted(n: usize, one: &str, many: &str) -> String {
 }
 
 /// `word` after `a` or `an`, as its first letter asks (license types: `an employee`).
+/// A primary work address, as `--email` gives one.
+fn work_address(value: String) -> MultiValue {
+    MultiValue {
+        value,
+        kind: Some("work".into()),
+        primary: true,
+        display: None,
+    }
+}
+
 fn with_article(word: &str) -> String {
     let vowel = word
         .chars()
