@@ -544,11 +544,11 @@ fn filters_that_cannot_match_are_refused_not_answered_with_nothing() {
     );
     refused(
         run(&data, &["audit", "--actor", "nosuch"]),
-        "actor \"nosuch\": User nosuch not found",
+        "invalid actor: \"nosuch\": no user has that name",
     );
     refused(
         run(&data, &["audit", "--target", "nosuch"]),
-        "target \"nosuch\": no user or role has that name",
+        "invalid target: \"nosuch\": no user or role has that name",
     );
     ok(run(&data, &["audit", "--actor", "admin"]));
     for (filter, value) in [

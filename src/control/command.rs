@@ -918,9 +918,6 @@ pub fn execute(
             }
         }
         Command::Audit(args) => {
-            if let Some(name) = args.actor.as_deref() {
-                check_actor(service, &actor, name)?;
-            }
             let query = crate::service::AuditQuery {
                 since: args.since.as_deref().map(since).transpose()?,
                 actor: args.actor,
@@ -932,13 +929,7 @@ pub fn execute(
                     .transpose()?,
                 count: args.count,
             };
-            let events = service.audit_query(&actor, &query)?;
-            if events.is_empty()
-                && let Some(target) = query.target.as_deref()
-            {
-                check_target(service, &actor, target)?;
-            }
-            for event in events {
+            for event in service.audit_query(&actor, &query)? {
                 writeln!(out, "{}", serde_json::to_string(&event)?)?;
             }
         }
@@ -995,42 +986,6 @@ pub fn execute(
         }
     }
     Ok(())
-}
-
-/// An `audit --actor` is an id, `system`, `anonymous` or a userName: events record actors by
-/// id, so a userName that names no one can match nothing, and is refused as `outbox --user`
-/// refuses it rather than printing an empty trail.
-fn check_actor(service: &Service, actor: &Actor, name: &str) -> Result<(), ControlError> {
-    if name.parse::<uuid::Uuid>().is_ok() || matches!(name, "system" | "anonymous") {
-        return Ok(());
-    }
-    named(service.user_by_name(actor, name), "actor", name).map(drop)
-}
-
-/// An `audit --target` that found nothing: a userName or role name that names no one is
-/// refused, said as for an unknown actor. Only then: events also name what no record is
-/// (a refused activation names a user that was never created, a flagged address is a
-/// target), and those are found by what they name.
-fn check_target(service: &Service, actor: &Actor, target: &str) -> Result<(), ControlError> {
-    let is_name = target.parse::<uuid::Uuid>().is_err()
-        && target.parse::<std::net::IpAddr>().is_err()
-        && !target.contains(':');
-    if !is_name {
-        return Ok(());
-    }
-    let found = |found: Result<(), ServiceError>| match found {
-        Ok(()) => Ok(true),
-        Err(ServiceError::NotFound { .. }) => Ok(false),
-        Err(e) => Err(ControlError::from(e)),
-    };
-    if found(service.user_by_name(actor, target).map(drop))?
-        || found(service.role_by_name(actor, target).map(drop))?
-    {
-        return Ok(());
-    }
-    Err(ControlError::Refused(format!(
-        "target {target:?}: no user or role has that name, and no event names it"
-    )))
 }
 
 /// `n` with the noun that goes with it: `1 message`, `2 messages`.

@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 
-use super::{Actor, Result, Service};
+use super::{Actor, Result, Service, ServiceError};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::model::fold;
 
@@ -58,6 +58,18 @@ impl Service {
             actors: self.with_named_ids(query.actor.as_deref(), false)?,
             targets: self.with_named_ids(query.target.as_deref(), true)?,
         };
+        // Events record actors by id: an actor's name that names no one can match nothing,
+        // and is said to, rather than answered with an empty trail.
+        if let Some(name) = query.actor.as_deref()
+            && resolved.actors.len() == 1
+            && is_name(name)
+            && !matches!(name, "system" | "anonymous")
+        {
+            return Err(ServiceError::invalid(
+                "actor",
+                format!("{name:?}: no user has that name"),
+            ));
+        }
         let events: crate::store::Iter<'_, AuditEvent> = match (&query.target, query.since) {
             (Some(_), _) if resolved.targets.len() > 1 => {
                 // Each target's events, merged back into time order (event ids sort by time).
@@ -96,6 +108,19 @@ impl Service {
                 }
             }
         }
+        // A target is also found by what events name that no record is (a refused activation
+        // of a user never created, a flagged address), so a name is refused only when neither
+        // a record nor an event has it.
+        if out.is_empty()
+            && let Some(name) = query.target.as_deref()
+            && resolved.targets.len() == 1
+            && is_name(name)
+        {
+            return Err(ServiceError::invalid(
+                "target",
+                format!("{name:?}: no user or role has that name, and no event names it"),
+            ));
+        }
         Ok(out)
     }
 
@@ -117,4 +142,12 @@ impl Service {
         }
         Ok(ids)
     }
+}
+
+/// Whether an actor or target asked for is a name (to be found as a user or role) rather than
+/// an id, an address or another kind of key.
+fn is_name(asked: &str) -> bool {
+    asked.parse::<uuid::Uuid>().is_err()
+        && asked.parse::<std::net::IpAddr>().is_err()
+        && !asked.contains(':')
 }
