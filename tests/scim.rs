@@ -1684,3 +1684,82 @@ async fn endpoint_names_match_in_any_case() {
     let (status, body) = s.get("/nosuchendpoint").await;
     assert_error(status, &body, 404, None);
 }
+
+/// The same over SCIM, where a PATCH is applied to the whole resource as read: one that leaves
+/// a custom attribute stored under its old type alone goes through; one that sets it is
+/// checked against the new type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patch_leaving_a_retyped_custom_attribute_alone_goes_through() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let start = |kind: &str| {
+        let config = dir.path().join(format!("{kind}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[argon2]\nmemory_kib = 1024\niterations = 1\nparallelism = 1\n\n\
+                 [custom_attributes]\nschema = \"{ACME}\"\n\
+                 [[custom_attributes.attributes]]\nname = \"costCenterCode\"\ntype = \"{kind}\"\n"
+            ),
+        )
+        .unwrap();
+        common::Server::spawn(
+            &data,
+            &["--config", config.to_str().unwrap()],
+            &[("ROLLCALL_BOOTSTRAP_TOKEN", TOKEN)],
+        )
+    };
+    let http = Client::new();
+    let call = |server: &common::Server, method: Method, path: &str, body: Value| {
+        http.request(method, server.url(&format!("/scim/v2{path}")))
+            .bearer_auth(TOKEN)
+            .header("content-type", SCIM)
+            .body(body.to_string())
+            .send()
+    };
+    let mut server = start("string");
+    let res = call(
+        &server,
+        Method::POST,
+        "/Users",
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ACME],
+            "userName": "alice", ACME: {"costCenterCode": "CC-42"}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(server.terminate().success());
+
+    let mut server = start("integer");
+    let patch = |ops: Value| {
+        call(
+            &server,
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            json!({"schemas": [PATCH_OP], "Operations": ops}),
+        )
+    };
+    let res = patch(json!([{"op": "replace", "path": "title", "value": "Engineer"}]))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body[ACME]["costCenterCode"], "CC-42", "{body}");
+    let res = patch(
+        json!([{"op": "replace", "path": format!("{ACME}:costCenterCode"), "value": "CC-43"}]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res =
+        patch(json!([{"op": "replace", "path": format!("{ACME}:costCenterCode"), "value": 43}]))
+            .await
+            .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(server.terminate().success());
+}

@@ -143,6 +143,28 @@ pub fn normalize_input(
     schemas: &Schemas,
     resource_type: &str,
 ) -> Result<Value, ScimError> {
+    normalize(value, schemas, resource_type, None)
+}
+
+/// [`normalize_input`] for a resource a PATCH made of `current` (as the provider returned
+/// it): an attribute the PATCH left as it was is taken as it is, not checked again. A value
+/// stored before the schema changed (a custom attribute the configuration retyped) then does
+/// not refuse every PATCH of the resource, only one that sets it.
+pub fn normalize_patched(
+    value: Value,
+    current: &Value,
+    schemas: &Schemas,
+    resource_type: &str,
+) -> Result<Value, ScimError> {
+    normalize(value, schemas, resource_type, Some(current))
+}
+
+fn normalize(
+    value: Value,
+    schemas: &Schemas,
+    resource_type: &str,
+    kept: Option<&Value>,
+) -> Result<Value, ScimError> {
     let Value::Object(obj) = value else {
         return Err(ScimError::invalid_syntax(
             "the request body must be a JSON object",
@@ -200,6 +222,14 @@ pub fn normalize_input(
                     ));
                 };
                 if def.mutability == Mutability::ReadOnly {
+                    continue;
+                }
+                let as_it_was = kept
+                    .and_then(|c| c.get(&ext.id))
+                    .and_then(|e| e.get(&def.name))
+                    .is_some_and(|old| *old == v2);
+                if as_it_was {
+                    put(Some(ext.id.as_str()), def.name.clone(), v2, &mut out);
                     continue;
                 }
                 if let Some(v2) = coerce(def, v2, &format!("{}:{}", ext.id, def.name), false)? {

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::bulk::{BulkExecutor, BulkMethod, BulkOutcome};
 use crate::error::ScimError;
-use crate::input::normalize_input;
+use crate::input::{normalize_input, normalize_patched};
 use crate::list::{ListParams, Projection, page, sort_resources};
 use crate::patch::PatchRequest;
 use crate::provider::{ListQuery, Provider, Resource};
@@ -183,7 +183,7 @@ impl<P: Provider> Ctx<'_, P> {
                 return Ok(current);
             }
             explicit_removals(&current.json, &mut patched);
-            let body = normalize_input(patched, self.schemas, &ep)?;
+            let body = normalize_patched(patched, &current.json, self.schemas, &ep)?;
             match self
                 .provider
                 .replace(self.who, &ep, id, body, Some(current.version))
