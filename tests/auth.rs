@@ -1538,19 +1538,12 @@ async fn act_as_needs_the_admin_password_and_audits_both() {
         .expect("the act-as session's own action");
     assert_eq!(revoked["actor"], jo.as_str());
     assert_eq!(revoked["acting_admin"], admin_id.as_str());
-    // A name that names no one is said to, over REST as on the command line.
-    for query in ["actor=nosuch", "target=nosuch"] {
-        let (status, body) = d
-            .call(
-                Method::GET,
-                &format!("/admin/audit?{query}"),
-                Some(&admin),
-                None,
-            )
-            .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
-        assert!(body.to_string().contains("no user"), "{body}");
-    }
+    // An actor's name that names no one is said to, over REST as on the command line.
+    let (status, body) = d
+        .call(Method::GET, "/admin/audit?actor=nosuch", Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("no user has that name"), "{body}");
     // JSON lines export of the same query.
     let res = d
         .http

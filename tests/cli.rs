@@ -548,7 +548,7 @@ fn filters_that_cannot_match_are_refused_not_answered_with_nothing() {
     );
     refused(
         run(&data, &["audit", "--target", "nosuch"]),
-        "invalid target: \"nosuch\": no user or role has that name",
+        "target \"nosuch\": no user or role has that name",
     );
     ok(run(&data, &["audit", "--actor", "admin"]));
     for (filter, value) in [

@@ -929,7 +929,13 @@ pub fn execute(
                     .transpose()?,
                 count: args.count,
             };
-            for event in service.audit_query(&actor, &query)? {
+            let events = service.audit_query(&actor, &query)?;
+            if events.is_empty()
+                && let Some(target) = query.target.as_deref()
+            {
+                check_target(service, &actor, target)?;
+            }
+            for event in events {
                 writeln!(out, "{}", serde_json::to_string(&event)?)?;
             }
         }
@@ -986,6 +992,33 @@ pub fn execute(
         }
     }
     Ok(())
+}
+
+/// An `audit --target` that found nothing: a userName or role name that names no one is
+/// refused, so that a typo is not read as a quiet trail. Only then: events also name what no
+/// record is (a refused activation names a user that was never created, a flagged address is
+/// a target), and those are found by what they name. (Over REST the empty list is the answer:
+/// a name an anonymisation erased is found in no event either.)
+fn check_target(service: &Service, actor: &Actor, target: &str) -> Result<(), ControlError> {
+    let is_name = target.parse::<uuid::Uuid>().is_err()
+        && target.parse::<std::net::IpAddr>().is_err()
+        && !target.contains(':');
+    if !is_name {
+        return Ok(());
+    }
+    let found = |found: Result<(), ServiceError>| match found {
+        Ok(()) => Ok(true),
+        Err(ServiceError::NotFound { .. }) => Ok(false),
+        Err(e) => Err(ControlError::from(e)),
+    };
+    if found(service.user_by_name(actor, target).map(drop))?
+        || found(service.role_by_name(actor, target).map(drop))?
+    {
+        return Ok(());
+    }
+    Err(ControlError::Refused(format!(
+        "target {target:?}: no user or role has that name, and no event names it"
+    )))
 }
 
 /// `n` with the noun that goes with it: `1 message`, `2 messages`.

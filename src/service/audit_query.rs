@@ -108,19 +108,6 @@ impl Service {
                 }
             }
         }
-        // A target is also found by what events name that no record is (a refused activation
-        // of a user never created, a flagged address), so a name is refused only when neither
-        // a record nor an event has it.
-        if out.is_empty()
-            && let Some(name) = query.target.as_deref()
-            && resolved.targets.len() == 1
-            && is_name(name)
-        {
-            return Err(ServiceError::invalid(
-                "target",
-                format!("{name:?}: no user or role has that name, and no event names it"),
-            ));
-        }
         Ok(out)
     }
 
@@ -144,8 +131,8 @@ impl Service {
     }
 }
 
-/// Whether an actor or target asked for is a name (to be found as a user or role) rather than
-/// an id, an address or another kind of key.
+/// Whether an actor asked for is a name (to be found as a user) rather than an id or another
+/// kind of key.
 fn is_name(asked: &str) -> bool {
     asked.parse::<uuid::Uuid>().is_err()
         && asked.parse::<std::net::IpAddr>().is_err()
