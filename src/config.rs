@@ -823,8 +823,8 @@ impl Config {
         Ok(())
     }
 
-    /// The base of links in messages and the issuer of session tokens: `public_url`, else
-    /// the HTTP address. An unspecified address (0.0.0.0, ::) is where the server listens,
+    /// The base of links in messages: `public_url`, else the HTTP address. An unspecified
+    /// address (0.0.0.0, ::) is where the server listens,
     /// not where anyone reaches it, so the machine's host name stands in for it (the start
     /// warns to set `public_url`, see [`Config::public_url_is_guessed`]).
     pub fn public_url(&self) -> String {
@@ -838,6 +838,21 @@ impl Config {
                 } else {
                     format!("{scheme}://{addr}")
                 }
+            })
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// The issuer session tokens carry and are checked against: `public_url`, else the HTTP
+    /// address as it is, an unspecified one included. Never the host name [`Self::public_url`]
+    /// guesses for links: a container gets a new one at every start, and every session would
+    /// end with it.
+    pub fn token_issuer(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| {
+                let scheme = if self.http.tls { "https" } else { "http" };
+                format!("{scheme}://{}", self.http.addr)
             })
             .trim_end_matches('/')
             .to_string()
@@ -857,6 +872,7 @@ impl Config {
             templates: std::sync::Arc::default(),
             licenses: self.licenses,
             public_url: self.public_url(),
+            token_issuer: self.token_issuer(),
             activation_link_ttl: time::Duration::hours(self.activation.link_ttl_hours.into()),
             argon2: self.argon2,
             password: self.password,
@@ -1146,12 +1162,15 @@ mod tests {
         }
     }
 
-    /// With no `public_url`, links and the token issuer name the HTTP address, except an
-    /// unspecified one (0.0.0.0, ::), which no client can reach: the machine's name stands in.
+    /// With no `public_url`, links name the HTTP address, except an unspecified one (0.0.0.0,
+    /// ::), which no client can reach: the machine's name stands in. The token issuer never
+    /// takes the machine's name, which a container changes at every start: it is the address
+    /// as configured, so sessions outlive a restart.
     #[test]
     fn the_default_public_url_never_names_an_unspecified_address() {
         let mut config = Config::default();
         assert_eq!(config.public_url(), "http://127.0.0.1:8080");
+        assert_eq!(config.token_issuer(), "http://127.0.0.1:8080");
         assert!(!config.public_url_is_guessed());
         for addr in ["0.0.0.0:8443", "[::]:8443"] {
             config.http.addr = addr.parse().unwrap();
@@ -1161,6 +1180,7 @@ mod tests {
             assert!(url.ends_with(":8443"), "{url}");
             assert!(!url.contains("0.0.0.0") && !url.contains("[::]"), "{url}");
             assert!(config.public_url_is_guessed());
+            assert_eq!(config.token_issuer(), format!("https://{addr}"));
         }
         config.http.addr = "192.0.2.7:8080".parse().unwrap();
         config.http.tls = false;
@@ -1171,6 +1191,7 @@ mod tests {
         );
         config.public_url = Some("https://directory.example.com/".into());
         assert_eq!(config.public_url(), "https://directory.example.com");
+        assert_eq!(config.token_issuer(), "https://directory.example.com");
         assert!(!config.public_url_is_guessed());
     }
 

@@ -182,6 +182,8 @@ pub struct Policy {
     pub licenses: LicenseLimits,
     /// Base of links put in messages, e.g. `https://directory.example.com`.
     pub public_url: String,
+    /// The `iss` of session tokens (see `Config::token_issuer`).
+    pub token_issuer: String,
     /// How long a set-password link in an activation notice works.
     pub activation_link_ttl: time::Duration,
     pub argon2: crate::password::Argon2Params,
@@ -218,6 +220,7 @@ impl Default for Policy {
         Self {
             licenses: LicenseLimits::default(),
             public_url: "http://127.0.0.1:8080".into(),
+            token_issuer: "http://127.0.0.1:8080".into(),
             activation_link_ttl: time::Duration::hours(72),
             argon2: crate::password::Argon2Params::default(),
             password: crate::password::policy::PasswordPolicy::default(),

@@ -302,7 +302,7 @@ impl Service {
             user_agent,
         };
         let claims = Claims {
-            iss: self.policy.public_url.clone(),
+            iss: self.policy.token_issuer.clone(),
             aud: AUDIENCE.into(),
             sub: user.id.to_string(),
             jti: session.jti.to_string(),
@@ -417,7 +417,7 @@ impl Service {
     /// signature or claims, unknown or revoked session, or a user who may no longer hold it.
     pub fn authenticate_session(&self, token: &str) -> Result<Option<SessionPrincipal>> {
         let ring = self.key_ring()?;
-        let Ok(claims) = ring.verify(token, &self.policy.public_url) else {
+        let Ok(claims) = ring.verify(token, &self.policy.token_issuer) else {
             return Ok(None);
         };
         let (Ok(user_id), Ok(jti)) = (claims.sub.parse::<UserId>(), claims.jti.parse::<Uuid>())
