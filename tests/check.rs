@@ -220,8 +220,13 @@ fn a_user_holding_a_role_that_does_not_exist_is_reported() {
     let mut gone = None;
     let dir = broken(|service, write| {
         let temp = role(service, "Temp", Some(RoleType::Employee));
-        let ada = employee(service, "ada");
+        let mut own = Role::new("Own record", Some(RoleType::Employee));
+        own.permissions.user.read = rollcall::model::PermissionLevel::Private;
+        own.permissions.user.edit = rollcall::model::PermissionLevel::Private;
+        let own = service.create_role(&cli(), own).unwrap();
+        let ada = common::create(service, common::person("ada", LicenseType::Employee, true));
         service.add_member(&cli(), temp.id, ada.id).unwrap();
+        service.add_member(&cli(), own.id, ada.id).unwrap();
         // Deleted without taking it from its member first.
         write(&mut |tx| tx.delete_role(temp.id).unwrap());
         gone = Some(temp.id);
@@ -233,16 +238,23 @@ fn a_user_holding_a_role_that_does_not_exist_is_reported() {
             "user \"ada\" holds role {gone}, which does not exist"
         )],
     );
-    // The user's next change drops it, and is not refused over it.
+    // The user's next change drops it, and is not refused over it: not even the user's own
+    // change, though users do not change their own roles.
     let service = common::open_service(dir.path(), LicenseLimits::default());
     let ada = service.user_by_name(&cli(), "ada").unwrap();
+    let own = service.role_by_name(&cli(), "Own record").unwrap();
     let changed = service
-        .update_user(&cli(), ada.id, None, |u| {
-            u.title = Some("Engineer".into());
-            Ok(())
-        })
+        .update_user(
+            &Actor::user(ada.id, Source::Scim, None),
+            ada.id,
+            None,
+            |u| {
+                u.title = Some("Engineer".into());
+                Ok(())
+            },
+        )
         .unwrap();
-    assert!(changed.roles.is_empty(), "{:?}", changed.roles);
+    assert_eq!(changed.roles, vec![own.id]);
     assert_eq!(service.verify().unwrap(), Vec::<String>::new());
 }
 

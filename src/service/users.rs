@@ -70,6 +70,22 @@ impl Service {
         )
     }
 
+    /// A role the user held that no longer exists (deleted while the user was being given it,
+    /// by a release before role versions stood for their members; `rollcall check` names it)
+    /// is dropped at the user's next change, so that one is not refused over it. The audit
+    /// entry's diff shows it go. Read outside the transaction: reading every role of every
+    /// user changed in it would make each conflict with any change of those roles' members.
+    fn drop_deleted_roles(&self, old: &User, new: &mut User) -> Result<()> {
+        let mut deleted = Vec::new();
+        for id in old.roles.iter().filter(|r| new.roles.contains(r)) {
+            if self.store.role(*id)?.is_none() {
+                deleted.push(*id);
+            }
+        }
+        new.roles.retain(|r| !deleted.contains(r));
+        Ok(())
+    }
+
     /// Creates a user of either origin: one [`Origin::Moved`] keeps when it was created and
     /// first activated in the directory it comes from.
     pub fn create_user_from(
@@ -236,7 +252,6 @@ impl Service {
             new.created = old.created;
             new.anonymised = false;
             normalise(&mut new)?;
-            drop_deleted_roles(tx, &old, &mut new)?;
             self.authorize_user_outcome(&mut InTx(tx), &subject, &new)?;
             self.authorize_manager(&mut InTx(tx), &subject, Some(&old), &new)?;
             self.authorize_own_change(&subject, &old, &new)?;
@@ -252,6 +267,8 @@ impl Service {
             if same_record(&old, &new) {
                 return Ok(old);
             }
+            // After the checks: the repair is the server's, not a change the actor asks for.
+            self.drop_deleted_roles(&old, &mut new)?;
             self.commit_user(tx, actor, Some(&old), new)
         });
         self.after_write(actor, id, &user_name, result)
@@ -765,25 +782,15 @@ pub(super) fn check_version(expected: Option<u64>, current: u64) -> Result<()> {
     }
 }
 
-/// A role the user held that no longer exists (deleted while the user was being given it, by
-/// a release before role versions stood for their members; `rollcall check` names it) is
-/// dropped at the user's next change, so that one is not refused over it. The audit entry's
-/// diff shows it go.
-fn drop_deleted_roles(tx: &mut dyn Txn, old: &User, new: &mut User) -> Result<()> {
-    let mut deleted = Vec::new();
-    for id in old.roles.iter().filter(|r| new.roles.contains(r)) {
-        if tx.role(*id)?.is_none() {
-            deleted.push(*id);
-        }
-    }
-    new.roles.retain(|r| !deleted.contains(r));
-    Ok(())
-}
-
 /// Whether the change takes `old`'s last administrator role away. Its sessions then end, the
 /// act-as sessions it opened among them, which would otherwise work again the moment it were
 /// made an administrator again.
 pub(super) fn lost_administrator(tx: &mut dyn Txn, old: &User, new: &User) -> Result<bool> {
+    // Roles are read only when some are taken away: a read in the transaction makes it
+    // conflict with every change of that role's members.
+    if old.roles.iter().all(|r| new.roles.contains(r)) {
+        return Ok(false);
+    }
     let mut held = false;
     for id in &old.roles {
         if tx.role(*id)?.is_some_and(|r| r.administrator) {
