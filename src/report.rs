@@ -6,12 +6,17 @@
 //! (`[backup] dir /x: Not a directory (os error 20)`, then `Caused by: Not a directory (os
 //! error 20)`).
 
-/// `error` with the causes whose text an earlier line does not already hold.
+/// `error` with the causes an earlier line does not already end with (a message that carries
+/// its cause carries it last, after `: `). A short cause that only appears inside an earlier
+/// line (`invalid` in `invalid actor: …`) is still said.
 pub fn report(error: &anyhow::Error) -> String {
     let mut said = vec![error.to_string()];
     for cause in error.chain().skip(1) {
         let cause = cause.to_string();
-        if !said.iter().any(|line| line.contains(&cause)) {
+        let already = said
+            .iter()
+            .any(|line| *line == cause || line.ends_with(&format!(": {cause}")));
+        if !already {
             said.push(cause);
         }
     }
@@ -58,5 +63,12 @@ mod tests {
         );
         let error = anyhow::anyhow!("plain");
         assert_eq!(report(&error), "plain");
+        // Said inside a line, not as its cause: still said.
+        let error = anyhow::Error::new(std::io::Error::other("backup"))
+            .context("backup dir is full: writing the backup file");
+        assert_eq!(
+            report(&error),
+            "backup dir is full: writing the backup file\n\nCaused by:\n    backup"
+        );
     }
 }

@@ -22,6 +22,10 @@ use crate::schema::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, Schemas, USER_SCHEMA, 
 /// expects to make.
 const PATCH_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// And at most this many times: each attempt reads the whole resource again (a group, all its
+/// members), so a record that keeps changing costs a bounded amount of work per PATCH.
+const PATCH_ATTEMPTS: u32 = 64;
+
 /// The pause before the `attempt`th re-application: growing to about 16 ms, spread so that
 /// the writers that lost one race do not all meet again in the next.
 fn patch_backoff(attempt: u32) -> std::time::Duration {
@@ -189,7 +193,7 @@ impl<P: Provider> Ctx<'_, P> {
                 .replace(self.who, &ep, id, body, Some(current.version))
             {
                 Err(e) if e.status == 412 && cond.is_none() => {
-                    if started.elapsed() >= PATCH_RETRY_FOR {
+                    if started.elapsed() >= PATCH_RETRY_FOR || attempt >= PATCH_ATTEMPTS {
                         return Err(ScimError::new(
                             503,
                             None,

@@ -357,9 +357,19 @@ impl Service {
         })?;
         // A report given this manager after the list above was read, before the anonymised
         // record was stored, is detached now: no one can name the manager any more.
-        let late = self.store.users_by(&UserKey::Manager(id))?;
-        if !late.is_empty() {
-            self.transact(|tx| self.detach_reports(tx, actor, id, &late))?;
+        // The anonymisation has committed: a failure here is logged, not answered, or the
+        // client would retry a DELETE that already happened.
+        let late = self
+            .store
+            .users_by(&UserKey::Manager(id))
+            .map_err(ServiceError::from)
+            .and_then(|late| match late.is_empty() {
+                true => Ok(()),
+                false => self.transact(|tx| self.detach_reports(tx, actor, id, &late)),
+            });
+        if let Err(e) = late {
+            tracing::error!(user = %id, error = %e,
+                "anonymised, but reports given it as manager meanwhile still name it");
         }
         Ok(())
     }
