@@ -1000,10 +1000,7 @@ pub fn execute(
 /// a target), and those are found by what they name. (Over REST the empty list is the answer:
 /// a name an anonymisation erased is found in no event either.)
 fn check_target(service: &Service, actor: &Actor, target: &str) -> Result<(), ControlError> {
-    let is_name = target.parse::<uuid::Uuid>().is_err()
-        && target.parse::<std::net::IpAddr>().is_err()
-        && !target.contains(':');
-    if !is_name {
+    if !crate::service::is_audit_name(target) {
         return Ok(());
     }
     let found = |found: Result<(), ServiceError>| match found {

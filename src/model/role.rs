@@ -89,7 +89,7 @@ pub struct EffectiveSettings {
 impl EffectiveSettings {
     pub fn of<'a>(roles: impl IntoIterator<Item = &'a Role>) -> Self {
         let mut out = Self::default();
-        for role in roles.into_iter().filter(|r| r.role_type.is_some()) {
+        for role in roles.into_iter().filter(|r| sets_anything(r)) {
             let s = &role.settings;
             out.session_timeout_minutes =
                 match (out.session_timeout_minutes, s.session_timeout_minutes) {
@@ -104,6 +104,14 @@ impl EffectiveSettings {
             }
         }
         out
+    }
+
+    /// Whether `roles` require MFA: [`Self::of`]'s `mfa_required`, without the rest (asked on
+    /// every operation of an LDAP connection bound without a code).
+    pub fn require_mfa<'a>(roles: impl IntoIterator<Item = &'a Role>) -> bool {
+        roles
+            .into_iter()
+            .any(|r| sets_anything(r) && r.settings.mfa_required)
     }
 
     /// Whether a client at `client` may sign in or use a session. A client whose address is
@@ -162,6 +170,11 @@ impl Role {
             Some(rt) => rt.license() == Some(license),
         }
     }
+}
+
+/// Plain groups (no role type) carry no settings, whatever their record says.
+fn sets_anything(role: &Role) -> bool {
+    role.role_type.is_some()
 }
 
 #[cfg(test)]

@@ -62,7 +62,7 @@ impl Service {
         // and is said to, rather than answered with an empty trail.
         if let Some(name) = query.actor.as_deref()
             && resolved.actors.len() == 1
-            && is_name(name)
+            && is_audit_name(name)
             && !matches!(name, "system" | "anonymous")
         {
             return Err(ServiceError::invalid(
@@ -131,9 +131,9 @@ impl Service {
     }
 }
 
-/// Whether an actor asked for is a name (to be found as a user) rather than an id or another
-/// kind of key.
-fn is_name(asked: &str) -> bool {
+/// Whether an actor or target asked of the audit trail is a name (to be found as a user or
+/// role) rather than an id, an address or another kind of key.
+pub fn is_audit_name(asked: &str) -> bool {
     asked.parse::<uuid::Uuid>().is_err()
         && asked.parse::<std::net::IpAddr>().is_err()
         && !asked.contains(':')

@@ -211,7 +211,7 @@ impl Service {
                     .into(),
             ));
         }
-        if actor.single_factor && subject.roles.iter().any(|r| r.settings.mfa_required) {
+        if actor.single_factor && crate::model::EffectiveSettings::require_mfa(&subject.roles) {
             return Err(ServiceError::Forbidden(
                 "your roles now require MFA and this connection signed in with a password \
                  alone: bind again with your code appended"

@@ -49,7 +49,7 @@ use crate::store::{Store, StoreError, TxError, Txn};
 pub use activity::{Activity, DormancyPolicy, Dormant};
 pub use admin::{MAX_OUTBOX_COUNT, OutboxQuery};
 pub use announce::{Announced, Announcement, Audience};
-pub use audit_query::{AuditQuery, MAX_AUDIT_COUNT};
+pub use audit_query::{AuditQuery, MAX_AUDIT_COUNT, is_audit_name};
 pub use authz::{IdScope, InTx, Records, Subject, UserScope};
 pub use batch::RoleReset;
 pub use error::{Result, ServiceError};

@@ -73,18 +73,14 @@ pub(super) fn modify(
     name: &str,
     changes: &[Modification],
 ) -> Result<(), LdapError> {
-    for _ in 1..MODIFY_TRIES {
+    let mut tries = 1;
+    loop {
         let (role, add, remove) = planned(dir, actor, name, changes)?;
         match dir.service.change_role(actor, role.id, role, &add, &remove) {
-            Err(ServiceError::VersionConflict { .. }) => continue,
+            Err(ServiceError::VersionConflict { .. }) if tries < MODIFY_TRIES => tries += 1,
             result => return result.map(drop).map_err(ldap_error),
         }
     }
-    let (role, add, remove) = planned(dir, actor, name, changes)?;
-    dir.service
-        .change_role(actor, role.id, role, &add, &remove)
-        .map(drop)
-        .map_err(ldap_error)
 }
 
 /// The role as `changes` leave it, with the members they add and remove.
