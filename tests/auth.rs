@@ -1697,6 +1697,231 @@ async fn lifetimes_past_the_calendar_and_unparsable_parameters_are_refused() {
     }
 }
 
+/// A request as a client that sends whatever it likes: `content_type` and `body` as given.
+async fn raw_request(
+    d: &Directory,
+    method: Method,
+    path: &str,
+    bearer: Option<&str>,
+    content_type: Option<&str>,
+    body: &str,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut req = d.http.request(method, d.server.url(path));
+    if let Some(b) = bearer {
+        req = req.bearer_auth(b);
+    }
+    if let Some(kind) = content_type {
+        req = req.header("content-type", kind);
+    }
+    let res = req.body(body.to_string()).send().await.expect("request");
+    let (status, headers) = (res.status(), res.headers().clone());
+    let text = res.text().await.unwrap_or_default();
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, headers, value)
+}
+
+/// Asserts a REST refusal: `status`, a JSON body `{"error": error, "detail": …}` with a detail.
+fn assert_refused(
+    what: &str,
+    (status, headers, body): &(StatusCode, reqwest::header::HeaderMap, Value),
+    expected: StatusCode,
+    error: &str,
+) {
+    assert_eq!(*status, expected, "{what}: {body}");
+    assert_eq!(
+        headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/json"),
+        "{what}: {body}"
+    );
+    assert_eq!(body["error"], error, "{what}: {body}");
+    assert!(
+        !body["detail"].as_str().unwrap_or_default().is_empty(),
+        "{what}: {body}"
+    );
+    if expected == StatusCode::UNAUTHORIZED {
+        assert!(headers.contains_key("www-authenticate"), "{what}");
+    }
+}
+
+/// Credentials are asked for before anything else in a request to an endpoint that needs them,
+/// and every refusal under /auth and /admin, of parameters, bodies, content types, paths and
+/// methods, is a JSON `{"error", "detail"}` with the status a client acts on.
+#[tokio::test(flavor = "multi_thread")]
+async fn rest_refusals_ask_for_credentials_first_and_are_json() {
+    let d = Directory::start("");
+    let admin = d.admin_token().await;
+    d.user("nell", Some("Nell-Pass-1234"), &[]).await;
+    let nell = d.token("nell", "Nell-Pass-1234", None).await;
+    // A token that was good once: its session has ended.
+    let ended = d.admin_token().await;
+    let (status, _) = d
+        .call(Method::POST, "/auth/logout", Some(&ended), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let json = Some("application/json");
+
+    // Malformed parameters and bodies, each refused as such when the caller is known...
+    let malformed: [(Method, &str, Option<&str>, &str); 8] = [
+        (Method::GET, "/admin/audit?since=garbage", None, ""),
+        (Method::GET, "/admin/sessions?bogus=1", None, ""),
+        (Method::POST, "/admin/users/not-an-id/unlock", None, ""),
+        (Method::POST, "/admin/tokens", json, "{}"),
+        (Method::POST, "/admin/announcements", json, "{\"subject\":"),
+        (
+            Method::POST,
+            "/auth/password",
+            json,
+            "{\"old_password\": 1}",
+        ),
+        (Method::DELETE, "/auth/sessions/not-a-session", None, ""),
+        (Method::POST, "/auth/act-as", json, "[]"),
+    ];
+    for (method, path, kind, body) in &malformed {
+        let what = format!("{method} {path} {body}");
+        let answer = raw_request(&d, method.clone(), path, Some(&admin), *kind, body).await;
+        assert_refused(&what, &answer, StatusCode::BAD_REQUEST, "invalid_request");
+        // ...and without credentials, or with ones that are no good, for the credentials
+        // alone: nobody learns how a request would have been read before saying who it is.
+        let mut bearers = vec![None, Some("not-a-token"), Some(ended.as_str())];
+        // At the user's own account an API token, known or not, is refused as one (403).
+        if path.starts_with("/admin/") {
+            bearers.push(Some("rc_unknown"));
+        }
+        for bearer in bearers {
+            let what = format!("{what} as {bearer:?}");
+            let answer = raw_request(&d, method.clone(), path, bearer, *kind, body).await;
+            assert_refused(
+                &what,
+                &answer,
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+            );
+        }
+    }
+    // Credentials that do not reach the endpoint (a session without API access at /admin/)
+    // are refused before the parameters too; what a caller may do with a well-formed request
+    // is decided on it.
+    let answer = raw_request(
+        &d,
+        Method::GET,
+        "/admin/audit?since=garbage",
+        Some(&nell),
+        None,
+        "",
+    )
+    .await;
+    assert_refused("nell's audit", &answer, StatusCode::FORBIDDEN, "forbidden");
+    // Someone else's authenticator is admin work, held to the API rules whatever the id says.
+    let answer = raw_request(
+        &d,
+        Method::DELETE,
+        "/auth/totp?user=zz",
+        Some(&nell),
+        None,
+        "",
+    )
+    .await;
+    assert_refused(
+        "nell's removal",
+        &answer,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+
+    // A JSON endpoint sent something else.
+    for (path, bearer) in [
+        ("/admin/tokens", Some(admin.as_str())),
+        ("/auth/token", None),
+        ("/auth/totp/confirm", Some(&admin)),
+    ] {
+        for kind in [None, Some("text/plain")] {
+            let body = "{\"name\": \"x\"}";
+            let answer = raw_request(&d, Method::POST, path, bearer, kind, body).await;
+            let what = format!("POST {path} as {kind:?}");
+            assert_refused(
+                &what,
+                &answer,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+            );
+        }
+    }
+    let answer = raw_request(&d, Method::POST, "/admin/tokens", None, None, "x").await;
+    assert_refused(
+        "POST /admin/tokens as text, anonymously",
+        &answer,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    );
+
+    // Paths no endpoint answers: under /admin only for those who may be told.
+    for path in [
+        "/admin/nothing",
+        "/admin/",
+        "/admin",
+        "/admin/users/x/nothing",
+    ] {
+        let answer = raw_request(&d, Method::GET, path, Some(&admin), None, "").await;
+        assert_refused(path, &answer, StatusCode::NOT_FOUND, "not_found");
+        let answer = raw_request(&d, Method::GET, path, None, None, "").await;
+        assert_refused(
+            path,
+            &answer,
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+        );
+    }
+    for path in ["/auth/nothing", "/auth/", "/auth"] {
+        let answer = raw_request(&d, Method::GET, path, None, None, "").await;
+        assert_refused(path, &answer, StatusCode::NOT_FOUND, "not_found");
+    }
+
+    // Methods a path does not take, with the ones it does.
+    for (method, path, bearer, allowed) in [
+        (
+            Method::PUT,
+            "/admin/tokens",
+            Some(admin.as_str()),
+            "GET,HEAD,POST",
+        ),
+        (Method::GET, "/admin/keys/rotate", Some(&admin), "POST"),
+        (Method::GET, "/auth/logout", None, "POST"),
+        (Method::PATCH, "/auth/token", None, "POST"),
+    ] {
+        let what = format!("{method} {path}");
+        let answer = raw_request(&d, method.clone(), path, bearer, None, "").await;
+        assert_refused(
+            &what,
+            &answer,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        );
+        assert_eq!(
+            answer.1.get("allow").and_then(|v| v.to_str().ok()),
+            Some(allowed),
+            "{what}"
+        );
+    }
+    let answer = raw_request(&d, Method::PUT, "/admin/tokens", None, None, "").await;
+    assert_refused(
+        "PUT /admin/tokens anonymously",
+        &answer,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    );
+
+    // The refusals changed nothing, and the callers' sessions go on.
+    let (status, tokens) = d
+        .call(Method::GET, "/admin/tokens", Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(tokens.as_array().map(Vec::len), Some(1), "{tokens}");
+    let (status, _) = d
+        .call(Method::GET, "/auth/sessions", Some(&nell), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn api_tokens_are_created_listed_and_revoked_by_admins() {
     let mut d = Directory::start("");

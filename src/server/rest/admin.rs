@@ -1,11 +1,9 @@
 //! `/admin/`: licenses, audit, outbox, sessions, API tokens, unlocking users and rotating the
 //! session signing key. Callers authenticate with a session token of a user whose roles enable
-//! API access, or with an API token; what each may do is the core service's decision.
+//! API access, or with an API token, before any of this router's handlers runs (see
+//! [`super::router`]); what each may do is the core service's decision.
 
-use std::net::SocketAddr;
-
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, Path, Query, RawQuery, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -13,11 +11,12 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{RestError, RestResult, body};
+use super::bearer::Caller;
+use super::{Checked, RestError, RestResult};
 use crate::audit::AuditKind;
 use crate::model::UserId;
 use crate::sealed::Recipient;
-use crate::service::{Actor, AuditQuery, Service, SessionUse};
+use crate::service::{Actor, AuditQuery, Service};
 
 pub fn router() -> Router<Service> {
     Router::new()
@@ -131,18 +130,18 @@ impl std::io::Write for ToBody {
 /// and `rollcall restore` refuses a file without its last line.
 async fn backup(
     State(service): State<Service>,
-    headers: HeaderMap,
-    peer: Peer,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> RestResult<Response> {
     let recipients = recipients_in(query.as_deref())?;
     let sealed = !recipients.is_empty();
-    // Authorised first, so that a refusal is an ordinary error response.
-    let actor = as_caller(service.clone(), &headers, peer, |s, actor| {
-        s.authorize_backup(actor)?;
-        Ok(actor.clone())
-    })
-    .await?;
+    // Authorised before the body starts, so that a refusal is an ordinary error response.
+    let actor = caller
+        .run(service.clone(), |s, actor| {
+            s.authorize_backup(actor)?;
+            Ok(actor.clone())
+        })
+        .await?;
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     tokio::task::spawn_blocking(move || {
         let mut out = ToBody {
@@ -181,32 +180,17 @@ async fn backup(
         .into_response())
 }
 
-type Peer = ConnectInfo<SocketAddr>;
-
-/// Runs `f` as the authenticated API caller.
-async fn as_caller<T: Send + 'static>(
-    service: Service,
-    headers: &HeaderMap,
-    ConnectInfo(peer): Peer,
-    f: impl FnOnce(&Service, &Actor) -> RestResult<T> + Send + 'static,
-) -> RestResult<T> {
-    super::as_caller(service, headers, peer, SessionUse::Api, f).await
-}
-
 fn user_id(text: &str) -> RestResult<UserId> {
     text.parse()
         .map_err(|_| RestError::bad_request(format!("{text:?} is not a user id")))
 }
 
-async fn licenses(
-    State(service): State<Service>,
-    headers: HeaderMap,
-    peer: Peer,
-) -> RestResult<Json<Value>> {
-    as_caller(service, &headers, peer, |s, actor| {
-        Ok(Json(json!(s.license_report(actor)?)))
-    })
-    .await
+async fn licenses(State(service): State<Service>, caller: Caller) -> RestResult<Json<Value>> {
+    caller
+        .run(service, |s, actor| {
+            Ok(Json(json!(s.license_report(actor)?)))
+        })
+        .await
 }
 
 #[derive(Deserialize)]
@@ -223,11 +207,10 @@ struct AuditParams {
 
 async fn audit(
     State(service): State<Service>,
+    caller: Caller,
     headers: HeaderMap,
-    peer: Peer,
-    params: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
+    Checked(Query(params)): Checked<Query<AuditParams>>,
 ) -> RestResult<Response> {
-    let params = query(params)?;
     let since = params.since.as_deref().map(rfc3339).transpose()?;
     let kind = params
         .kind
@@ -255,10 +238,9 @@ async fn audit(
         kind,
         count: params.count,
     };
-    let events = as_caller(service, &headers, peer, move |s, actor| {
-        Ok(s.audit_query(actor, &query)?)
-    })
-    .await?;
+    let events = caller
+        .run(service, move |s, actor| Ok(s.audit_query(actor, &query)?))
+        .await?;
     if lines {
         let mut out = String::new();
         for event in &events {
@@ -287,12 +269,10 @@ struct AccessParams {
 /// An access review (see [`Service::access_review`]): JSON lines, or CSV as a file download.
 async fn access_review(
     State(service): State<Service>,
-    headers: HeaderMap,
-    peer: Peer,
-    params: Result<Query<AccessParams>, axum::extract::rejection::QueryRejection>,
+    caller: Caller,
+    Checked(Query(params)): Checked<Query<AccessParams>>,
 ) -> RestResult<Response> {
     use crate::review::{Format, Writer};
-    let params = query(params)?;
     let format = match params.format.as_deref() {
         None | Some("jsonl" | "json") => Format::Json,
         Some("csv") => Format::Csv,
@@ -305,16 +285,17 @@ async fn access_review(
     let filter = crate::service::ReviewFilter {
         idle_days: params.idle_days,
     };
-    let body = as_caller(service, &headers, peer, move |s, actor| {
-        let mut writer = Writer::new(Vec::new(), format);
-        s.access_review(actor, filter, &mut |row| {
-            // Writing to memory cannot fail.
-            writer.row(&row).expect("in-memory report");
-            Ok::<(), RestError>(())
-        })?;
-        Ok(writer.finish().expect("in-memory report"))
-    })
-    .await?;
+    let body = caller
+        .run(service, move |s, actor| {
+            let mut writer = Writer::new(Vec::new(), format);
+            s.access_review(actor, filter, &mut |row| {
+                // Writing to memory cannot fail.
+                writer.row(&row).expect("in-memory report");
+                Ok::<(), RestError>(())
+            })?;
+            Ok(writer.finish().expect("in-memory report"))
+        })
+        .await?;
     let response = if format == Format::Csv {
         let today = time::OffsetDateTime::now_utc().date();
         let name = format!(
@@ -357,29 +338,30 @@ fn role_id(text: &str) -> RestResult<crate::model::RoleId> {
 
 async fn sign_out_role(
     State(service): State<Service>,
-    headers: HeaderMap,
-    peer: Peer,
-    Path(role): Path<String>,
+    caller: Caller,
+    Checked(Path(role)): Checked<Path<String>>,
 ) -> RestResult<Json<Value>> {
     let role = role_id(&role)?;
-    let n = as_caller(service, &headers, peer, move |s, actor| {
-        Ok(s.sign_out_members(actor, role)?)
-    })
-    .await?;
+    let n = caller
+        .run(
+            service,
+            move |s, actor| Ok(s.sign_out_members(actor, role)?),
+        )
+        .await?;
     Ok(Json(json!({"signed_out": n})))
 }
 
 async fn reset_role_passwords(
     State(service): State<Service>,
-    headers: HeaderMap,
-    peer: Peer,
-    Path(role): Path<String>,
+    caller: Caller,
+    Checked(Path(role)): Checked<Path<String>>,
 ) -> RestResult<Json<crate::service::RoleReset>> {
     let role = role_id(&role)?;
-    let reset = as_caller(service, &headers, peer, move |s, actor| {
-        Ok(s.reset_member_passwords(actor, role)?)
-    })
-    .await?;
+    let reset = caller
+        .run(service, move |s, actor| {
+            Ok(s.reset_member_passwords(actor, role)?)
+        })
+        .await?;
     Ok(Json(reset))
 }
 
@@ -398,11 +380,9 @@ struct NewAnnouncement {
 
 async fn announce(
     State(service): State<Service>,
-    headers: HeaderMap,
-    peer: Peer,
-    json: Result<Json<NewAnnouncement>, JsonRejection>,
+    caller: Caller,
+    Checked(Json(request)): Checked<Json<NewAnnouncement>>,
 ) -> RestResult<Json<crate::service::Announced>> {
-    let request = body(json)?;
     let audience = match (request.everyone, request.roles.is_empty()) {
         (true, true) => None,
         (false, false) => Some(request.roles),
@@ -417,29 +397,30 @@ async fn announce(
             ));
         }
     };
-    let announced = as_caller(service, &headers, peer, move |s, actor| {
-        let audience = match audience {
-            None => crate::service::Audience::Everyone,
-            Some(roles) => crate::service::Audience::Roles(
-                roles
-                    .iter()
-                    .map(|r| match r.parse() {
-                        Ok(id) => Ok(id),
-                        Err(_) => s.role_by_name(actor, r).map(|role| role.id),
-                    })
-                    .collect::<Result<_, _>>()?,
-            ),
-        };
-        Ok(s.announce(
-            actor,
-            &crate::service::Announcement {
-                subject: request.subject,
-                body: request.text,
-                audience,
-            },
-        )?)
-    })
-    .await?;
+    let announced = caller
+        .run(service, move |s, actor| {
+            let audience = match audience {
+                None => crate::service::Audience::Everyone,
+                Some(roles) => crate::service::Audience::Roles(
+                    roles
+                        .iter()
+                        .map(|r| match r.parse() {
+                            Ok(id) => Ok(id),
+                            Err(_) => s.role_by_name(actor, r).map(|role| role.id),
+                        })
+                        .collect::<Result<_, _>>()?,
+                ),
+            };
+            Ok(s.announce(
+                actor,
+                &crate::service::Announcement {
+                    subject: request.subject,
+                    body: request.text,
+                    audience,
+                },
+            )?)
+        })
+        .await?;
     Ok(Json(announced))
 }
 
@@ -456,11 +437,9 @@ struct OutboxParams {
 
 async fn outbox(
     State(service): State<Service>,
-    headers: HeaderMap,
-    peer: Peer,
-    params: Result<Query<OutboxParams>, axum::extract::rejection::QueryRejection>,
+    caller: Caller,
+    Checked(Query(params)): Checked<Query<OutboxParams>>,
 ) -> RestResult<Json<Value>> {
-    let params = query(params)?;
     let query = crate::service::OutboxQuery {
         since: params.since.as_deref().map(rfc3339).transpose()?,
         user: params.user.as_deref().map(user_id).transpose()?,
@@ -472,17 +451,11 @@ async fn outbox(
         waiting: params.waiting,
         count: params.count,
     };
-    as_caller(service, &headers, peer, move |s, actor| {
-        Ok(Json(json!(s.outbox_report(actor, &query)?)))
-    })
-    .await
-}
-
-/// Query parameters, or a 400 that says what is wrong with them.
-fn query<T>(params: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> RestResult<T> {
-    params
-        .map(|Query(p)| p)
-        .map_err(|e| RestError::bad_request(e.body_text()))
+    caller
+        .run(service, move |s, actor| {
+            Ok(Json(json!(s.outbox_report(actor, &query)?)))
+        })
+        .await
 }
 
 fn rfc3339(text: &str) -> RestResult<time::OffsetDateTime> {
@@ -498,89 +471,84 @@ struct SessionParams {
 
 async fn sessions(
     State(service): State<Service>,
-    headers: HeaderMap,
-    peer: Peer,
-    Query(params): Query<SessionParams>,
+    caller: Caller,
+    Checked(Query(params)): Checked<Query<SessionParams>>,
 ) -> RestResult<Json<Value>> {
     let user = params.user.as_deref().map(user_id).transpose()?;
-    as_caller(service, &headers, peer, move |s, actor| {
-        Ok(Json(json!(s.sessions(actor, user)?)))
-    })
-    .await
+    caller
+        .run(service, move |s, actor| {
+            Ok(Json(json!(s.sessions(actor, user)?)))
+        })
+        .await
 }
 
 async fn revoke_session(
     State(service): State<Service>,
-    headers: HeaderMap,
-    peer: Peer,
-    Path((user, jti)): Path<(String, String)>,
+    caller: Caller,
+    Checked(Path((user, jti))): Checked<Path<(String, String)>>,
 ) -> RestResult<StatusCode> {
     let user = user_id(&user)?;
     let jti = jti
         .parse()
         .map_err(|_| RestError::bad_request(format!("{jti:?} is not a session id")))?;
-    as_caller(service, &headers, peer, move |s, actor| {
-        s.revoke_session(actor, user, jti)?;
-        Ok(StatusCode::NO_CONTENT)
-    })
-    .await
+    caller
+        .run(service, move |s, actor| {
+            s.revoke_session(actor, user, jti)?;
+            Ok(StatusCode::NO_CONTENT)
+        })
+        .await
 }
 
 async fn sign_out(
     State(service): State<Service>,
-    headers: HeaderMap,
-    peer: Peer,
-    Path(user): Path<String>,
+    caller: Caller,
+    Checked(Path(user)): Checked<Path<String>>,
 ) -> RestResult<StatusCode> {
     let user = user_id(&user)?;
-    as_caller(service, &headers, peer, move |s, actor| {
-        s.revoke_all_sessions(actor, user)?;
-        Ok(StatusCode::NO_CONTENT)
-    })
-    .await
+    caller
+        .run(service, move |s, actor| {
+            s.revoke_all_sessions(actor, user)?;
+            Ok(StatusCode::NO_CONTENT)
+        })
+        .await
 }
 
 async fn unlock(
     State(service): State<Service>,
-    headers: HeaderMap,
-    peer: Peer,
-    Path(user): Path<String>,
+    caller: Caller,
+    Checked(Path(user)): Checked<Path<String>>,
 ) -> RestResult<StatusCode> {
     let user = user_id(&user)?;
-    as_caller(service, &headers, peer, move |s, actor| {
-        s.unlock_user(actor, user)?;
-        Ok(StatusCode::NO_CONTENT)
-    })
-    .await
+    caller
+        .run(service, move |s, actor| {
+            s.unlock_user(actor, user)?;
+            Ok(StatusCode::NO_CONTENT)
+        })
+        .await
 }
 
 /// Queues a password change link for the user (seed 002), answered with when it expires.
 async fn password_link(
     State(service): State<Service>,
-    headers: HeaderMap,
-    peer: Peer,
-    Path(user): Path<String>,
+    caller: Caller,
+    Checked(Path(user)): Checked<Path<String>>,
 ) -> RestResult<(StatusCode, Json<Value>)> {
     let user = user_id(&user)?;
-    as_caller(service, &headers, peer, move |s, actor| {
-        let expires = s.send_password_link(actor, user)?;
-        let expires = expires
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        Ok((StatusCode::ACCEPTED, Json(json!({"expires": expires}))))
-    })
-    .await
+    caller
+        .run(service, move |s, actor| {
+            let expires = s.send_password_link(actor, user)?;
+            let expires = expires
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            Ok((StatusCode::ACCEPTED, Json(json!({"expires": expires}))))
+        })
+        .await
 }
 
-async fn tokens(
-    State(service): State<Service>,
-    headers: HeaderMap,
-    peer: Peer,
-) -> RestResult<Json<Value>> {
-    as_caller(service, &headers, peer, |s, actor| {
-        Ok(Json(json!(s.api_tokens(actor)?)))
-    })
-    .await
+async fn tokens(State(service): State<Service>, caller: Caller) -> RestResult<Json<Value>> {
+    caller
+        .run(service, |s, actor| Ok(Json(json!(s.api_tokens(actor)?))))
+        .await
 }
 
 #[derive(Deserialize)]
@@ -596,51 +564,47 @@ struct NewToken {
 
 async fn create_token(
     State(service): State<Service>,
-    headers: HeaderMap,
-    peer: Peer,
-    json: Result<Json<NewToken>, JsonRejection>,
+    caller: Caller,
+    Checked(Json(request)): Checked<Json<NewToken>>,
 ) -> RestResult<(StatusCode, Json<Value>)> {
-    let request = body(json)?;
-    as_caller(service, &headers, peer, move |s, actor| {
-        let account = request
-            .account
-            .as_deref()
-            .unwrap_or(crate::bootstrap::PROVISIONING_ACCOUNT);
-        let principal = s.user_by_name(actor, account)?;
-        let expires = request
-            .expires_days
-            .map(crate::service::token_expiry)
-            .transpose()?;
-        let token = s.create_api_token(actor, &request.name, principal.id, None, expires)?;
-        Ok((
-            StatusCode::CREATED,
-            Json(json!({"token": token, "name": request.name, "account": principal.user_name})),
-        ))
-    })
-    .await
+    caller
+        .run(service, move |s, actor| {
+            let account = request
+                .account
+                .as_deref()
+                .unwrap_or(crate::bootstrap::PROVISIONING_ACCOUNT);
+            let principal = s.user_by_name(actor, account)?;
+            let expires = request
+                .expires_days
+                .map(crate::service::token_expiry)
+                .transpose()?;
+            let token = s.create_api_token(actor, &request.name, principal.id, None, expires)?;
+            Ok((
+                StatusCode::CREATED,
+                Json(json!({"token": token, "name": request.name, "account": principal.user_name})),
+            ))
+        })
+        .await
 }
 
 async fn revoke_token(
     State(service): State<Service>,
-    headers: HeaderMap,
-    peer: Peer,
-    Path(token): Path<String>,
+    caller: Caller,
+    Checked(Path(token)): Checked<Path<String>>,
 ) -> RestResult<StatusCode> {
-    as_caller(service, &headers, peer, move |s, actor| {
-        s.revoke_api_token(actor, &token)?;
-        Ok(StatusCode::NO_CONTENT)
-    })
-    .await
+    caller
+        .run(service, move |s, actor| {
+            s.revoke_api_token(actor, &token)?;
+            Ok(StatusCode::NO_CONTENT)
+        })
+        .await
 }
 
-async fn rotate_keys(
-    State(service): State<Service>,
-    headers: HeaderMap,
-    peer: Peer,
-) -> RestResult<StatusCode> {
-    as_caller(service, &headers, peer, |s, actor| {
-        s.rotate_signing_key(actor)?;
-        Ok(StatusCode::NO_CONTENT)
-    })
-    .await
+async fn rotate_keys(State(service): State<Service>, caller: Caller) -> RestResult<StatusCode> {
+    caller
+        .run(service, |s, actor| {
+            s.rotate_signing_key(actor)?;
+            Ok(StatusCode::NO_CONTENT)
+        })
+        .await
 }

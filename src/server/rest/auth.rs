@@ -1,10 +1,11 @@
 //! `/auth/`: sign-in, the signed-in user's own sessions, password and authenticator, password
-//! recovery and first passwords, and act-as.
+//! recovery and first passwords, and act-as. The endpoints for the signed-in authenticate their
+//! caller, each for its own use of the session, before their handlers run.
 
 use std::net::SocketAddr;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, Form, FromRequest, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -12,9 +13,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::bearer::Bearer;
+use super::bearer::{Bearer, Caller, UsageOf, signed_in};
 use super::link_page::{Forgot as ForgotPage, Outcome, forgot_page as forgot_html, page};
-use super::{RestError, RestResult, as_caller, blocking, body};
+use super::{Checked, RestError, RestResult, blocking};
 use crate::audit::Source;
 use crate::auth::session::Session;
 use crate::model::UserId;
@@ -24,27 +25,52 @@ use crate::service::{
 };
 use crate::token::LinkPurpose;
 
-pub fn router() -> Router<Service> {
+pub fn router(service: &Service) -> Router<Service> {
+    // On the signed-in methods alone: these paths are public knowledge, so a method a path
+    // does not take is `405` to anyone.
+    let session = |usage: UsageOf| signed_in(service, usage);
     Router::new()
         .route("/token", post(token))
-        .route("/logout", post(logout))
-        .route("/sessions", get(my_sessions).delete(end_all_my_sessions))
-        .route("/sessions/{jti}", delete(end_my_session))
-        .route("/password", post(change_password))
+        .route(
+            "/logout",
+            post(logout).route_layer(session(|_| SessionUse::SignOut)),
+        )
+        .route(
+            "/sessions",
+            get(my_sessions)
+                .delete(end_all_my_sessions)
+                .route_layer(session(|_| SessionUse::OwnAccount)),
+        )
+        .route(
+            "/sessions/{jti}",
+            delete(end_my_session).route_layer(session(|_| SessionUse::OwnAccount)),
+        )
+        .route(
+            "/password",
+            post(change_password).route_layer(session(|_| SessionUse::PasswordChange)),
+        )
         .route("/password/forgot", get(forgot_page).post(forgot))
         .route("/password/reset", get(reset_page).post(reset))
         .route("/activate", get(activate_page).post(activate))
-        .route("/totp/enroll", post(totp_enroll))
-        .route("/totp/confirm", post(totp_confirm))
-        .route("/totp", delete(totp_remove))
-        .route("/act-as", post(act_as))
+        .route(
+            "/totp/enroll",
+            post(totp_enroll).route_layer(session(|_| SessionUse::Enrolment)),
+        )
+        .route(
+            "/totp/confirm",
+            post(totp_confirm).route_layer(session(|_| SessionUse::Enrolment)),
+        )
+        .route(
+            "/totp",
+            delete(totp_remove).route_layer(session(totp_removal_use)),
+        )
+        .route(
+            "/act-as",
+            post(act_as).route_layer(session(|_| SessionUse::Api)),
+        )
 }
 
 type Peer = ConnectInfo<SocketAddr>;
-
-fn bearer(headers: &HeaderMap, peer: Peer) -> Bearer {
-    Bearer::from_request(headers, Some(peer))
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -92,9 +118,8 @@ async fn token(
     State(service): State<Service>,
     ConnectInfo(peer): Peer,
     headers: HeaderMap,
-    json: Result<Json<TokenRequest>, JsonRejection>,
+    Checked(Json(request)): Checked<Json<TokenRequest>>,
 ) -> RestResult<Json<Value>> {
-    let request = body(json)?;
     let user_agent = user_agent(&headers);
     let from = LoginSource {
         source: Source::Rest,
@@ -123,19 +148,15 @@ fn current_session(service: &Service, bearer: &Bearer) -> RestResult<Session> {
         .ok_or_else(RestError::unauthorized)
 }
 
-async fn logout(
-    State(service): State<Service>,
-    headers: HeaderMap,
-    peer: Peer,
-) -> RestResult<StatusCode> {
-    let bearer = bearer(&headers, peer);
-    blocking(move || {
-        let actor = bearer.actor(&service, SessionUse::SignOut)?;
-        let session = current_session(&service, &bearer)?;
-        service.revoke_session(&actor, session.user, session.jti)?;
-        Ok(StatusCode::NO_CONTENT)
-    })
-    .await
+async fn logout(State(service): State<Service>, caller: Caller) -> RestResult<StatusCode> {
+    let bearer = caller.bearer().clone();
+    caller
+        .run(service, move |s, actor| {
+            let session = current_session(s, &bearer)?;
+            s.revoke_session(actor, session.user, session.jti)?;
+            Ok(StatusCode::NO_CONTENT)
+        })
+        .await
 }
 
 fn own_id(actor: &crate::service::Actor) -> RestResult<UserId> {
@@ -147,57 +168,41 @@ fn own_id(actor: &crate::service::Actor) -> RestResult<UserId> {
 
 async fn my_sessions(
     State(service): State<Service>,
-    headers: HeaderMap,
-    peer: Peer,
+    caller: Caller,
 ) -> RestResult<Json<Vec<Session>>> {
-    as_caller(
-        service,
-        &headers,
-        peer.0,
-        SessionUse::OwnAccount,
-        |s, actor| Ok(Json(s.sessions(actor, Some(own_id(actor)?))?)),
-    )
-    .await
+    caller
+        .run(service, |s, actor| {
+            Ok(Json(s.sessions(actor, Some(own_id(actor)?))?))
+        })
+        .await
 }
 
 async fn end_my_session(
     State(service): State<Service>,
-    headers: HeaderMap,
-    peer: Peer,
-    Path(jti): Path<String>,
+    caller: Caller,
+    Checked(Path(jti)): Checked<Path<String>>,
 ) -> RestResult<StatusCode> {
     let jti = jti
         .parse()
         .map_err(|_| RestError::bad_request(format!("{jti:?} is not a session id")))?;
-    as_caller(
-        service,
-        &headers,
-        peer.0,
-        SessionUse::OwnAccount,
-        move |s, actor| {
+    caller
+        .run(service, move |s, actor| {
             s.revoke_session(actor, own_id(actor)?, jti)?;
             Ok(StatusCode::NO_CONTENT)
-        },
-    )
-    .await
+        })
+        .await
 }
 
 async fn end_all_my_sessions(
     State(service): State<Service>,
-    headers: HeaderMap,
-    peer: Peer,
+    caller: Caller,
 ) -> RestResult<StatusCode> {
-    as_caller(
-        service,
-        &headers,
-        peer.0,
-        SessionUse::OwnAccount,
-        |s, actor| {
+    caller
+        .run(service, |s, actor| {
             s.revoke_all_sessions(actor, own_id(actor)?)?;
             Ok(StatusCode::NO_CONTENT)
-        },
-    )
-    .await
+        })
+        .await
 }
 
 #[derive(Deserialize)]
@@ -209,22 +214,15 @@ struct PasswordChange {
 
 async fn change_password(
     State(service): State<Service>,
-    headers: HeaderMap,
-    peer: Peer,
-    json: Result<Json<PasswordChange>, JsonRejection>,
+    caller: Caller,
+    Checked(Json(request)): Checked<Json<PasswordChange>>,
 ) -> RestResult<StatusCode> {
-    let request = body(json)?;
-    as_caller(
-        service,
-        &headers,
-        peer.0,
-        SessionUse::PasswordChange,
-        move |s, actor| {
+    caller
+        .run(service, move |s, actor| {
             s.change_own_password(actor, &request.old_password, &request.new_password)?;
             Ok(StatusCode::NO_CONTENT)
-        },
-    )
-    .await
+        })
+        .await
 }
 
 #[derive(Deserialize)]
@@ -253,8 +251,7 @@ async fn forgot(
     request: Request,
 ) -> Response {
     if !is_form(&request) {
-        let json = Json::<Forgot>::from_request(request, &()).await;
-        return forgot_json(service, peer, json).await.into_response();
+        return forgot_json(service, peer, request).await.into_response();
     }
     if !service.policy().recovery {
         return forgot_html(FORGOT, StatusCode::NOT_FOUND, ForgotPage::Disabled);
@@ -303,9 +300,9 @@ fn is_form(request: &Request) -> bool {
 async fn forgot_json(
     service: Service,
     peer: SocketAddr,
-    json: Result<Json<Forgot>, JsonRejection>,
+    request: Request,
 ) -> RestResult<(StatusCode, Json<Value>)> {
-    let request = body(json)?;
+    let Checked(Json(request)) = Checked::<Json<Forgot>>::from_request(request, &()).await?;
     if !service.policy().recovery {
         return Err(RestError::new(
             StatusCode::NOT_FOUND,
@@ -340,9 +337,9 @@ async fn redeem(
     service: Service,
     purpose: LinkPurpose,
     peer: SocketAddr,
-    json: Result<Json<Redeem>, JsonRejection>,
+    request: Request,
 ) -> RestResult<StatusCode> {
-    let request = body(json)?;
+    let Checked(Json(request)) = Checked::<Json<Redeem>>::from_request(request, &()).await?;
     blocking(move || {
         service.redeem_link(purpose, &request.token, &request.password, Some(peer.ip()))?;
         Ok(StatusCode::NO_CONTENT)
@@ -359,8 +356,9 @@ async fn redeem_either(
     request: Request,
 ) -> Response {
     if !is_form(&request) {
-        let json = Json::<Redeem>::from_request(request, &()).await;
-        return redeem(service, purpose, peer, json).await.into_response();
+        return redeem(service, purpose, peer, request)
+            .await
+            .into_response();
     }
     let Ok(Form(filled)) = Form::<RedeemForm>::from_request(request, &()).await else {
         return page(purpose, action, StatusCode::BAD_REQUEST, Outcome::Dead);
@@ -431,11 +429,17 @@ async fn link_form(
     page(purpose, action, StatusCode::OK, outcome)
 }
 
-async fn reset_page(State(service): State<Service>, Query(q): Query<LinkQuery>) -> Response {
+async fn reset_page(
+    State(service): State<Service>,
+    Checked(Query(q)): Checked<Query<LinkQuery>>,
+) -> Response {
     link_form(service, LinkPurpose::ResetPassword, RESET, q.token).await
 }
 
-async fn activate_page(State(service): State<Service>, Query(q): Query<LinkQuery>) -> Response {
+async fn activate_page(
+    State(service): State<Service>,
+    Checked(Query(q)): Checked<Query<LinkQuery>>,
+) -> Response {
     link_form(service, LinkPurpose::SetPassword, ACTIVATE, q.token).await
 }
 
@@ -458,25 +462,16 @@ async fn activate(
     redeem_either(service, LinkPurpose::SetPassword, ACTIVATE, peer, request).await
 }
 
-async fn totp_enroll(
-    State(service): State<Service>,
-    headers: HeaderMap,
-    peer: Peer,
-) -> RestResult<Json<Value>> {
-    as_caller(
-        service,
-        &headers,
-        peer.0,
-        SessionUse::Enrolment,
-        |s, actor| {
+async fn totp_enroll(State(service): State<Service>, caller: Caller) -> RestResult<Json<Value>> {
+    caller
+        .run(service, |s, actor| {
             let enrolment = s.enrol_totp(actor)?;
             Ok(Json(json!({
                 "secret": enrolment.secret,
                 "otpauth_uri": enrolment.otpauth_uri,
             })))
-        },
-    )
-    .await
+        })
+        .await
 }
 
 #[derive(Deserialize)]
@@ -487,22 +482,15 @@ struct Confirm {
 
 async fn totp_confirm(
     State(service): State<Service>,
-    headers: HeaderMap,
-    peer: Peer,
-    json: Result<Json<Confirm>, JsonRejection>,
+    caller: Caller,
+    Checked(Json(request)): Checked<Json<Confirm>>,
 ) -> RestResult<StatusCode> {
-    let request = body(json)?;
-    as_caller(
-        service,
-        &headers,
-        peer.0,
-        SessionUse::Enrolment,
-        move |s, actor| {
+    caller
+        .run(service, move |s, actor| {
             s.confirm_totp(actor, &request.code)?;
             Ok(StatusCode::NO_CONTENT)
-        },
-    )
-    .await
+        })
+        .await
 }
 
 #[derive(Deserialize)]
@@ -519,12 +507,23 @@ struct TotpRemoval {
     password: Option<String>,
 }
 
+/// Someone else's authenticator (`?user=ID`) is admin work, under the API rules; one's own is
+/// one's own account's. Any `user` parameter, valid or not, asks for the former.
+fn totp_removal_use(request: &Parts) -> SessionUse {
+    let names_user = Query::<Vec<(String, String)>>::try_from_uri(&request.uri)
+        .is_ok_and(|Query(pairs)| pairs.iter().any(|(name, _)| name == "user"));
+    if names_user {
+        SessionUse::Api
+    } else {
+        SessionUse::OwnAccount
+    }
+}
+
 async fn totp_remove(
     State(service): State<Service>,
-    headers: HeaderMap,
-    peer: Peer,
-    Query(target): Query<TotpTarget>,
-    body: axum::body::Bytes,
+    caller: Caller,
+    Checked(Query(target)): Checked<Query<TotpTarget>>,
+    Checked(body): Checked<axum::body::Bytes>,
 ) -> RestResult<StatusCode> {
     // Optional, as an administrator's removal (`?user=ID`) sends none.
     let removal: TotpRemoval = if body.is_empty() {
@@ -541,17 +540,13 @@ async fn totp_remove(
                 .map_err(|_| RestError::bad_request(format!("{u:?} is not a user id")))
         })
         .transpose()?;
-    // Someone else's authenticator is admin work, under the API rules.
-    let usage = match target {
-        Some(_) => SessionUse::Api,
-        None => SessionUse::OwnAccount,
-    };
-    as_caller(service, &headers, peer.0, usage, move |s, actor| {
-        // Idempotent, as a DELETE is: none to remove is no error.
-        s.remove_totp(actor, target, removal.password.as_deref())?;
-        Ok(StatusCode::NO_CONTENT)
-    })
-    .await
+    caller
+        .run(service, move |s, actor| {
+            // Idempotent, as a DELETE is: none to remove is no error.
+            s.remove_totp(actor, target, removal.password.as_deref())?;
+            Ok(StatusCode::NO_CONTENT)
+        })
+        .await
 }
 
 #[derive(Deserialize)]
@@ -565,21 +560,15 @@ struct ActAs {
 
 async fn act_as(
     State(service): State<Service>,
+    caller: Caller,
     headers: HeaderMap,
-    peer: Peer,
-    json: Result<Json<ActAs>, JsonRejection>,
+    Checked(Json(request)): Checked<Json<ActAs>>,
 ) -> RestResult<Json<Value>> {
-    let request = body(json)?;
     let user_agent = user_agent(&headers);
-    let issued = as_caller(
-        service,
-        &headers,
-        peer.0,
-        SessionUse::Api,
-        move |s, actor| {
+    let issued = caller
+        .run(service, move |s, actor| {
             Ok(s.act_as(actor, &request.password, &request.user, user_agent.clone())?)
-        },
-    )
-    .await?;
+        })
+        .await?;
     Ok(token_response(&issued))
 }

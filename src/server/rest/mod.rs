@@ -1,6 +1,12 @@
 //! The REST API beside SCIM: sign-in and the user's own account under `/auth/`, and admin work
 //! under `/admin/`. Handlers only translate HTTP to service calls; every decision is the core
 //! service's. Errors are JSON `{"error", "detail"}` with the status a client acts on.
+//!
+//! An endpoint that needs a caller is reached only through [`bearer::signed_in`], which
+//! authenticates before the handler runs and so before any of its extractors: a request without
+//! valid credentials learns nothing of how its parameters or body would have been read.
+//! Extractors are wrapped in [`Checked`], so that what they refuse is a [`RestError`] like the
+//! rest.
 
 mod admin;
 mod auth;
@@ -9,70 +15,65 @@ mod link_page;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::de::DeserializeOwned;
 
-use crate::service::{Service, ServiceError};
+use crate::service::{Service, ServiceError, SessionUse};
 
 /// Largest request body the REST endpoints read; their bodies are a few fields.
 const BODY_LIMIT: usize = 64 * 1024;
 
 pub fn router(service: Service) -> Router {
+    // Nothing under `/admin` is for anyone without credentials, not even the knowledge of
+    // which paths and methods exist there; `/auth` has public endpoints, so only its
+    // signed-in ones are guarded, each for its own use of the session.
+    let admin = json_misses(admin::router())
+        .layer(bearer::signed_in(&service, |_| SessionUse::Api))
+        .with_state(service.clone());
+    let auth = json_misses(auth::router(&service)).with_state(service);
+    // Nested as services, so that `/admin/` and `/auth/` reach their own fallbacks too.
     Router::new()
-        .nest("/auth", auth::router())
-        .nest(
-            "/admin",
-            admin::router().layer(axum::middleware::from_fn(credentials_first)),
-        )
+        .nest_service("/auth", auth)
+        .nest_service("/admin", admin)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(refuse_oversized))
-        .layer(axum::middleware::from_fn(json_refusals))
-        .with_state(service)
 }
 
-/// Every `/admin` endpoint needs credentials: a request without any is `401` before its query
-/// string, path or body is looked at, so that nobody learns an endpoint's parameters without
-/// credentials. (Credentials that fail are refused when the handler checks them.)
-async fn credentials_first(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    if bearer::Bearer::from_request(request.headers(), None)
-        .token()
-        .is_none()
-    {
-        return RestError::unauthorized().into_response();
-    }
-    next.run(request).await
+/// Paths and methods no endpoint answers get the REST errors' shape too, where axum's own
+/// answers are empty. Added last, so that every route of `router` is covered.
+fn json_misses(router: Router<Service>) -> Router<Service> {
+    router
+        .method_not_allowed_fallback(wrong_method)
+        .fallback(no_endpoint)
 }
 
-/// Refusals axum's extractors write as plain text (a query string or path segment that does
-/// not parse: `?count=x`, `%FF` in an id) answered as every other REST error, `{"error",
-/// "detail"}`, so that clients read one shape.
-async fn json_refusals(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let response = next.run(request).await;
-    let plain = response
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("text/plain"));
-    if !response.status().is_client_error() || !plain {
-        return response;
-    }
-    let status = response.status();
-    // The extractors' messages are one line; anything longer is cut, not read whole.
-    let detail = match axum::body::to_bytes(response.into_body(), 4096).await {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_string(),
-        Err(_) => String::new(),
-    };
-    RestError::new(status, "invalid_request", detail).into_response()
+async fn no_endpoint(OriginalUri(uri): OriginalUri) -> RestError {
+    RestError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no endpoint at {}", uri.path()),
+    )
+}
+
+/// axum still adds the `Allow` header to this answer.
+async fn wrong_method(method: Method, OriginalUri(uri): OriginalUri) -> RestError {
+    RestError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{method} is not allowed at {}; the Allow header lists what is",
+            uri.path()
+        ),
+    )
 }
 
 /// Reads the body before any handler does, so that one over [`BODY_LIMIT`] (declared or
 /// chunked) is a `413` the client reads: the rest of what it sends is taken in and discarded
-/// first, where an unread body would reset the connection under the answer.
+/// first, where an unread body would reset the connection under the answer. This is before
+/// credentials are checked, for the same reason, and says nothing about any one endpoint.
 async fn refuse_oversized(
     request: axum::extract::Request,
     next: axum::middleware::Next,
@@ -127,6 +128,31 @@ impl RestError {
             "invalid credentials",
         )
     }
+
+    /// The server's own fault: the client is told no more than that (the caller logs why).
+    fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
+    }
+
+    /// What an axum extractor refused, by the status it gave. A body that parses but does not
+    /// fit (axum's `422`) is as malformed to a client as one that does not parse: `400`.
+    fn refused(status: StatusCode, detail: String) -> Self {
+        match status {
+            StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                Self::new(status, "unsupported_media_type", detail)
+            }
+            s if s.is_server_error() => {
+                tracing::error!(%status, detail, "an extractor failed on the server's side");
+                Self::internal()
+            }
+            _ => Self::bad_request(detail),
+        }
+    }
 }
 
 impl IntoResponse for RestError {
@@ -164,11 +190,7 @@ impl From<ServiceError> for RestError {
             }
             E::Store(_) | E::Backup(_) => {
                 tracing::error!(error = %e, "store failure during a REST request");
-                return Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error; see the server log",
-                );
+                return Self::internal();
             }
             _ => (StatusCode::BAD_REQUEST, "invalid_request"),
         };
@@ -176,33 +198,49 @@ impl From<ServiceError> for RestError {
     }
 }
 
+/// The rejections of the extractors the REST endpoints use, each by its own status.
+macro_rules! refusals {
+    ($($rejection:ty),*) => {$(
+        impl From<$rejection> for RestError {
+            fn from(e: $rejection) -> Self {
+                Self::refused(e.status(), e.body_text())
+            }
+        }
+    )*};
+}
+
+refusals!(JsonRejection, QueryRejection, PathRejection, BytesRejection);
+
 pub type RestResult<T> = Result<T, RestError>;
 
-/// A JSON body, or a 400 that says what is wrong with it.
-fn body<T: DeserializeOwned>(json: Result<Json<T>, JsonRejection>) -> RestResult<T> {
-    match json {
-        Ok(Json(v)) => Ok(v),
-        Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            Err(too_large())
-        }
-        Err(e) => Err(RestError::bad_request(e.body_text())),
+/// An axum extractor (`Query`, `Path`, `Json`, …) whose refusal is a [`RestError`], where
+/// axum's own is plain text: clients read one shape of error from every endpoint.
+pub struct Checked<E>(pub E);
+
+impl<S, E> FromRequestParts<S> for Checked<E>
+where
+    S: Send + Sync,
+    E: FromRequestParts<S>,
+    RestError: From<E::Rejection>,
+{
+    type Rejection = RestError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> RestResult<Self> {
+        Ok(Self(E::from_request_parts(parts, state).await?))
     }
 }
 
-/// Runs `f` off the async workers as the actor behind the request's credentials, for `usage`.
-async fn as_caller<T: Send + 'static>(
-    service: Service,
-    headers: &axum::http::HeaderMap,
-    peer: std::net::SocketAddr,
-    usage: crate::service::SessionUse,
-    f: impl FnOnce(&Service, &crate::service::Actor) -> RestResult<T> + Send + 'static,
-) -> RestResult<T> {
-    let bearer = bearer::Bearer::from_request(headers, Some(axum::extract::ConnectInfo(peer)));
-    blocking(move || {
-        let actor = bearer.actor(&service, usage)?;
-        f(&service, &actor)
-    })
-    .await
+impl<S, E> FromRequest<S> for Checked<E>
+where
+    S: Send + Sync,
+    E: FromRequest<S>,
+    RestError: From<E::Rejection>,
+{
+    type Rejection = RestError;
+
+    async fn from_request(request: Request, state: &S) -> RestResult<Self> {
+        Ok(Self(E::from_request(request, state).await?))
+    }
 }
 
 /// Runs a service call off the async workers: argon2 and durable writes block.
@@ -211,10 +249,6 @@ async fn blocking<T: Send + 'static>(
 ) -> RestResult<T> {
     tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
         tracing::error!(error = %e, "a REST handler panicked");
-        Err(RestError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error; see the server log",
-        ))
+        Err(RestError::internal())
     })
 }
