@@ -72,6 +72,8 @@ pub enum AuditKind {
     AnnouncementSent,
     /// A sign-in code was mailed to a user who gave the right password (`[mfa] email_codes`).
     SignInCodeSent,
+    /// An administrator cancelled messages still waiting in the outbox.
+    OutboxCancelled,
 }
 
 impl std::str::FromStr for AuditKind {

@@ -132,8 +132,9 @@ enum Command {
     Licenses,
     /// The audit trail as JSON lines, oldest first (as GET /admin/audit).
     Audit(control::AuditArgs),
-    /// The outbox (queued and sent messages) as JSON lines, oldest first (as GET /admin/outbox).
-    Outbox(control::OutboxArgs),
+    /// The outbox (queued and sent messages) as JSON lines, oldest first (as GET /admin/outbox);
+    /// `outbox cancel` stops messages still waiting.
+    Outbox(OutboxCli),
     /// Create accounts, roles and users from JSON lines on stdin (the `export` format; a user
     /// may add "password" or an exported "password_hash"), or people from a CSV sheet; prints
     /// a line per record once it is durably stored.
@@ -167,6 +168,27 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         identity: Option<std::path::PathBuf>,
     },
+}
+
+/// `rollcall outbox [--since …]` lists, as it always has; `rollcall outbox cancel …` cancels.
+/// The listing's options belong to the listing alone, so they conflict with the subcommand.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct OutboxCli {
+    #[command(subcommand)]
+    command: Option<OutboxCommand>,
+    #[command(flatten)]
+    list: control::OutboxArgs,
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// Cancel messages still waiting: kept in the outbox, marked cancelled, never sent.
+    ///
+    /// Messages sent or given up on are left as they are. Give at least one of --id, --kind,
+    /// --user and --since; a message must match every one given. Prints how many were
+    /// cancelled (as POST /admin/outbox/cancel).
+    Cancel(control::CancelArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -275,7 +297,14 @@ fn rollcall() -> anyhow::Result<()> {
         Command::Check => operate(&config, control::Command::Check, false),
         Command::Licenses => operate(&config, control::Command::Licenses, false),
         Command::Audit(args) => operate(&config, control::Command::Audit(args), false),
-        Command::Outbox(args) => operate(&config, control::Command::Outbox(args), false),
+        Command::Outbox(OutboxCli {
+            command: None,
+            list,
+        }) => operate(&config, control::Command::Outbox(list), false),
+        Command::Outbox(OutboxCli {
+            command: Some(OutboxCommand::Cancel(selection)),
+            ..
+        }) => operate(&config, control::Command::OutboxCancel(selection), false),
         Command::Import { format, update } => import(&config, format, update),
         Command::Backup { file, recipients } => {
             if file.as_os_str() == "-" {
@@ -695,5 +724,76 @@ fn log_filter(spec: Option<String>) -> (tracing_subscriber::EnvFilter, Option<St
         Some(Ok(filter)) => (filter, None),
         Some(Err(e)) => (EnvFilter::new(quiet("info")), Some(e.to_string())),
         None => (EnvFilter::new(quiet("info")), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::{Cli, Command, OutboxCli, OutboxCommand};
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn outbox_lists_with_its_options_and_cancels_with_a_subcommand() {
+        let parsed =
+            Cli::try_parse_from(["rollcall", "outbox", "--waiting", "--kind", "activation"])
+                .unwrap();
+        let Command::Outbox(OutboxCli {
+            command: None,
+            list,
+        }) = parsed.command
+        else {
+            panic!("a listing");
+        };
+        assert!(list.waiting);
+        assert_eq!(list.kind.as_deref(), Some("activation"));
+
+        let parsed = Cli::try_parse_from([
+            "rollcall",
+            "outbox",
+            "cancel",
+            "--kind",
+            "announcement",
+            "--since",
+            "2026-12-01T00:00:00Z",
+            "--id",
+            "0190b6a4-0000-7000-8000-000000000000",
+        ])
+        .unwrap();
+        let Command::Outbox(OutboxCli {
+            command: Some(OutboxCommand::Cancel(selection)),
+            ..
+        }) = parsed.command
+        else {
+            panic!("a cancellation");
+        };
+        assert_eq!(
+            selection.kind,
+            Some(rollcall::outbox::MessageKind::Announcement)
+        );
+        assert_eq!(selection.ids.len(), 1);
+        assert!(selection.since.is_some());
+
+        for refused in [
+            &["rollcall", "outbox", "cancel"][..],
+            &["rollcall", "outbox", "cancel", "--kind", "postcard"],
+            &["rollcall", "outbox", "cancel", "--since", "yesterday"],
+            &["rollcall", "outbox", "cancel", "--id", "42"],
+            &[
+                "rollcall",
+                "outbox",
+                "--waiting",
+                "cancel",
+                "--kind",
+                "announcement",
+            ],
+        ] {
+            assert!(Cli::try_parse_from(refused).is_err(), "{refused:?}");
+        }
     }
 }

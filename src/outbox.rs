@@ -141,6 +141,20 @@ pub struct OutboxMessage {
     /// Address, subject and body were erased when the user it was for was anonymised.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub erased: bool,
+    /// An administrator stopped it before it went out (an announcement to the wrong people,
+    /// a backlog queued while the relay was misconfigured). Kept for the record, never sent.
+    /// Defaults, so records written before cancellation existed still decode.
+    #[serde(default)]
+    pub cancelled: bool,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cancelled_at: Option<OffsetDateTime>,
+    /// Who cancelled it, as the audit trail names actors: a user id, or `system` (the CLI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<String>,
 }
 
 impl OutboxMessage {
@@ -168,6 +182,9 @@ impl OutboxMessage {
             sent_at: None,
             undeliverable: false,
             erased: false,
+            cancelled: false,
+            cancelled_at: None,
+            cancelled_by: None,
         }
     }
 
@@ -181,7 +198,8 @@ impl OutboxMessage {
         self.subject = String::new();
         self.body = String::new();
         self.link_expires = None;
-        if !self.sent {
+        // A cancelled message keeps saying why it never went out.
+        if !self.sent && !self.cancelled {
             self.undeliverable = true;
             self.next_attempt = None;
             self.last_error = Some("the recipient was anonymised".into());
@@ -190,9 +208,22 @@ impl OutboxMessage {
         true
     }
 
+    /// Neither sent, nor given up on, nor cancelled: delivery still owes it.
+    pub fn is_waiting(&self) -> bool {
+        !self.sent && !self.undeliverable && !self.cancelled
+    }
+
     /// Waiting for delivery and due at `now`.
     pub fn is_due(&self, now: OffsetDateTime) -> bool {
-        !self.sent && !self.undeliverable && self.next_attempt.is_none_or(|at| at <= now)
+        self.is_waiting() && self.next_attempt.is_none_or(|at| at <= now)
+    }
+
+    /// Stops a waiting message for good; `by` names the actor as the audit trail does.
+    pub fn cancel(&mut self, by: String, at: OffsetDateTime) {
+        self.cancelled = true;
+        self.cancelled_at = Some(at);
+        self.cancelled_by = Some(by);
+        self.next_attempt = None;
     }
 }
 
@@ -215,6 +246,9 @@ impl fmt::Debug for OutboxMessage {
             .field("next_attempt", &self.next_attempt)
             .field("sent_at", &self.sent_at)
             .field("undeliverable", &self.undeliverable)
+            .field("cancelled", &self.cancelled)
+            .field("cancelled_at", &self.cancelled_at)
+            .field("cancelled_by", &self.cancelled_by)
             .finish()
     }
 }
@@ -232,6 +266,42 @@ mod tests {
         assert_eq!((m.attempts, m.undeliverable), (0, false));
         assert!(m.last_error.is_none() && m.next_attempt.is_none() && m.sent_at.is_none());
         assert!(m.is_due(OffsetDateTime::now_utc()));
+    }
+
+    #[test]
+    fn records_written_before_cancellation_existed_still_decode() {
+        let old = r#"{"id":"0190b6a4-0000-7000-8000-000000000000","created":"2024-07-01T10:00:00Z",
+            "kind":"announcement","to":"a@example.com","user":null,"subject":"s","body":"b",
+            "link_expires":null,"sent":false,"attempts":2,"last_error":"451 later",
+            "next_attempt":null,"sent_at":null,"undeliverable":false}"#;
+        let m: OutboxMessage = serde_json::from_str(old).unwrap();
+        assert!(!m.cancelled && m.cancelled_at.is_none() && m.cancelled_by.is_none());
+        assert!(m.is_waiting() && m.is_due(OffsetDateTime::now_utc()));
+    }
+
+    #[test]
+    fn a_cancelled_message_is_done_and_says_when_and_by_whom() {
+        let mut m = OutboxMessage::new(
+            MessageKind::Announcement,
+            Some("a@example.com".into()),
+            None,
+            "s".into(),
+            "b".into(),
+        );
+        m.next_attempt = Some(OffsetDateTime::now_utc());
+        let at = time::macros::datetime!(2026-12-01 10:00 UTC);
+        m.cancel("system".into(), at);
+        assert!(!m.is_waiting() && !m.is_due(OffsetDateTime::now_utc() + time::Duration::DAY));
+        assert!(m.next_attempt.is_none());
+        let shown = serde_json::to_value(&m).unwrap();
+        assert_eq!(shown["cancelled"], true);
+        assert_eq!(shown["cancelled_at"], "2026-12-01T10:00:00Z");
+        assert_eq!(shown["cancelled_by"], "system");
+        let back: OutboxMessage = serde_json::from_value(shown).unwrap();
+        assert_eq!(back, m);
+        // Anonymising its recipient later does not rewrite why it never went out.
+        m.erase_personal_data();
+        assert!(m.cancelled && !m.undeliverable && m.last_error.is_none());
     }
 
     #[test]

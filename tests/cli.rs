@@ -633,3 +633,146 @@ fn service_accounts_and_contact_details_are_managed_from_the_command_line() {
     refused(run(&data, &["user", "set", "admin"]), "nothing to set");
     assert!(server.terminate().success());
 }
+
+/// `rollcall outbox cancel` stops messages still waiting, through a running server's control
+/// socket and on a stopped store, and says how many; `rollcall outbox` with its options lists
+/// as it always has. A selection that names nothing, a user or message that is not there, is
+/// refused rather than cancelling nothing unnoticed.
+#[test]
+fn waiting_messages_are_cancelled_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::spawn(&data, &[], &[]);
+    for name in ["ann", "bob"] {
+        ok(run(
+            &data,
+            &[
+                "user",
+                "create",
+                name,
+                "--email",
+                &format!("{name}@example.com"),
+                "--active",
+            ],
+        ));
+    }
+    ok(run(&data, &["role", "create", "Support"]));
+    ok(run(&data, &["role", "add-member", "Support", "ann", "bob"]));
+    let mut announce = std::process::Command::new(BIN);
+    announce
+        .args(["announce", "--subject", "Wrong people", "--role", "Support"])
+        .arg("--data")
+        .arg(&data)
+        .env("ROLLCALL_LOG", "warn");
+    assert_eq!(
+        ok(output_with_stdin(&mut announce, b"Not for you.\n")),
+        "2 messages queued\n"
+    );
+    let lines = |out: Output| -> Vec<Value> {
+        ok(out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let announcements = |messages: &[Value]| -> Vec<Value> {
+        messages
+            .iter()
+            .filter(|m| m["kind"] == "announcement")
+            .cloned()
+            .collect()
+    };
+    // The listing's own flags, as before there was a subcommand.
+    assert_eq!(
+        announcements(&lines(run(&data, &["outbox", "--waiting"]))).len(),
+        2
+    );
+
+    refused(
+        run(&data, &["outbox", "cancel"]),
+        "required arguments were not provided",
+    );
+    refused(
+        run(&data, &["outbox", "cancel", "--kind", "postcard"]),
+        "unknown message kind",
+    );
+    refused(
+        run(&data, &["outbox", "cancel", "--user", "nobody"]),
+        "not found",
+    );
+    let unknown = uuid::Uuid::now_v7().to_string();
+    refused(
+        run(&data, &["outbox", "cancel", "--id", &unknown]),
+        &format!("no outbox message {unknown} (nothing was cancelled)"),
+    );
+    refused(
+        run(
+            &data,
+            &["outbox", "--waiting", "cancel", "--kind", "announcement"],
+        ),
+        "cannot be used with",
+    );
+
+    // On the running server: ann's announcement.
+    assert_eq!(
+        ok(run(
+            &data,
+            &[
+                "outbox",
+                "cancel",
+                "--kind",
+                "announcement",
+                "--user",
+                "ann"
+            ]
+        )),
+        "1 message cancelled\n"
+    );
+    let waiting = announcements(&lines(run(
+        &data,
+        &["outbox", "--waiting", "--kind", "announcement"],
+    )));
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(waiting[0]["to"], "bob@example.com");
+    let ann: Value = serde_json::from_str(&ok(run(&data, &["user", "show", "ann"]))).unwrap();
+    let events = lines(run(&data, &["audit", "--kind", "outbox_cancelled"]));
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["actor"], "system");
+    assert_eq!(events[0]["source"], "cli");
+    assert_eq!(events[0]["target"], ann["id"]);
+    assert_eq!(
+        events[0]["detail"],
+        format!(
+            "kind announcement, user {}: 1 cancelled",
+            ann["id"].as_str().unwrap()
+        )
+    );
+    assert!(server.terminate().success());
+
+    // On the stopped store: bob's, by id and a time; again, it is no longer waiting.
+    let bobs = waiting[0]["id"].as_str().unwrap();
+    let created = waiting[0]["created"].as_str().unwrap();
+    assert_eq!(
+        ok(run(
+            &data,
+            &["outbox", "cancel", "--id", bobs, "--since", created]
+        )),
+        "1 message cancelled\n"
+    );
+    assert_eq!(
+        ok(run(&data, &["outbox", "cancel", "--id", bobs])),
+        format!("0 messages cancelled\nnot waiting, left as it was: {bobs}\n")
+    );
+    let all = announcements(&lines(run(&data, &["outbox", "--kind", "announcement"])));
+    assert_eq!(all.len(), 2, "kept for the record: {all:?}");
+    assert!(
+        all.iter()
+            .all(|m| m["cancelled"] == true && m["cancelled_by"] == "system" && m["sent"] == false),
+        "{all:?}"
+    );
+    assert!(announcements(&lines(run(&data, &["outbox", "--waiting"]))).is_empty());
+    assert_eq!(
+        lines(run(&data, &["audit", "--kind", "outbox_cancelled"])).len(),
+        2,
+        "one event per cancellation that cancelled something"
+    );
+}

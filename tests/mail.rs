@@ -890,3 +890,338 @@ fn old_audit_events_are_pruned_with_their_index() {
         "nothing left to remove"
     );
 }
+
+/// A JSON call to the running server with `bearer` (an API or session token).
+async fn call(
+    server: &Server,
+    method: reqwest::Method,
+    path: &str,
+    bearer: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = Client::new()
+        .request(method, server.url(path))
+        .bearer_auth(bearer);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// An administrator stops what waits in the outbox: an announcement queued to the wrong people
+/// is cancelled by kind, one message of the next by id. Cancelled messages stay, marked with
+/// when and by whom, out of `waiting=true`, with one audit event per cancellation, and never
+/// reach the relay, while the rest goes out as usual. Only administrators cancel, and only
+/// what they name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_messages_stay_in_the_outbox_and_are_never_mailed() {
+    use reqwest::Method;
+    // No relay at first: every message waits.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = start_on(&data, dir.path(), "");
+    for (name, address) in [("ann", "ann@example.com"), ("bob", "bob@example.com")] {
+        let (status, body) = create_user(&server, person(name, Some(address), name)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    for args in [
+        &["role", "create", "Support"][..],
+        &["role", "add-member", "Support", "ann", "bob"],
+    ] {
+        let out = common::run(&data, args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let admin = common::admin_session(&Client::new(), &server.url("")).await;
+    let announce = |subject: &'static str| {
+        let (server, admin) = (&server, admin.clone());
+        async move {
+            let (status, body) = call(
+                server,
+                Method::POST,
+                "/admin/announcements",
+                &admin,
+                Some(
+                    json!({"subject": subject, "text": "Down on Saturday.", "roles": ["Support"]}),
+                ),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(body["queued"], 2, "{body}");
+        }
+    };
+    let outbox = |query: &'static str| {
+        let (server, admin) = (&server, admin.clone());
+        async move {
+            let (status, body) = call(
+                server,
+                Method::GET,
+                &format!("/admin/outbox?{query}"),
+                &admin,
+                None,
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body.as_array().unwrap().clone()
+        }
+    };
+    let cancel = |body: Value, bearer: &str| {
+        let (server, bearer) = (&server, bearer.to_string());
+        async move {
+            call(
+                server,
+                Method::POST,
+                "/admin/outbox/cancel",
+                &bearer,
+                Some(body),
+            )
+            .await
+        }
+    };
+    announce("Wrong people").await;
+
+    // Refused, and nothing cancelled: not an administrator, no selector, selectors that do
+    // not parse, a field it does not know, an id that is not in the outbox.
+    let (status, body) = cancel(json!({"kind": "announcement"}), TOKEN).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let unknown = uuid::Uuid::now_v7().to_string();
+    for (request, fragment) in [
+        (json!({}), "name the messages to cancel"),
+        (json!({"ids": []}), "name the messages to cancel"),
+        (json!({"kind": "postcard"}), "postcard"),
+        (json!({"since": "yesterday"}), "since"),
+        (json!({"ids": ["42"]}), "ids"),
+        (json!({"user": "nobody"}), "user"),
+        (json!({"user": uuid::Uuid::now_v7().to_string()}), "no user"),
+        (json!({"kind": "announcement", "colour": "red"}), "colour"),
+        (json!({"ids": [unknown]}), "nothing was cancelled"),
+    ] {
+        let (status, body) = cancel(request.clone(), &admin).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{request}: {body}");
+        assert_eq!(body["error"], "invalid_request", "{request}: {body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains(fragment),
+            "{request}: {body}"
+        );
+    }
+    assert!(
+        outbox("kind=announcement")
+            .await
+            .iter()
+            .all(|m| m["cancelled"] == false),
+        "nothing refused cancelled anything"
+    );
+
+    // By kind: both messages of the announcement, and nothing else.
+    let (status, body) = cancel(json!({"kind": "announcement"}), &admin).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"cancelled": 2, "not_cancelled": []}));
+    let wrong = outbox("kind=announcement").await;
+    assert_eq!(wrong.len(), 2, "kept for the record: {wrong:?}");
+    let by = wrong[0]["cancelled_by"].as_str().unwrap().to_string();
+    for message in &wrong {
+        assert_eq!(message["cancelled"], true, "{message}");
+        assert_eq!(message["sent"], false, "{message}");
+        assert_eq!(message["cancelled_by"], by.as_str(), "{message}");
+        assert!(message["cancelled_at"].is_string(), "{message}");
+    }
+    let waiting = outbox("waiting=true").await;
+    assert!(
+        waiting.iter().all(|m| m["kind"] != "announcement"),
+        "{waiting:?}"
+    );
+    assert_eq!(
+        waiting.iter().filter(|m| m["kind"] == "activation").count(),
+        3,
+        "the activation notices still wait (ann's, bob's, the first admin's): {waiting:?}"
+    );
+    let (status, body) = cancel(json!({"kind": "announcement"}), &admin).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["cancelled"], 0, "already cancelled: {body}");
+
+    // By id: ann's message of the next announcement; an id already cancelled is named back.
+    announce("Right people").await;
+    let right = outbox("kind=announcement&waiting=true").await;
+    let anns = right.iter().find(|m| m["to"] == "ann@example.com").unwrap()["id"].clone();
+    let (status, body) = cancel(json!({"ids": [anns, wrong[1]["id"]]}), &admin).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["cancelled"], 1, "{body}");
+    assert_eq!(body["not_cancelled"], json!([wrong[1]["id"]]), "{body}");
+
+    // One event per cancellation that cancelled something, by the administrator who did.
+    let (status, events) = call(
+        &server,
+        Method::GET,
+        "/admin/audit?kind=outbox_cancelled",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{events}");
+    let events = events.as_array().unwrap();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0]["detail"], "kind announcement: 2 cancelled");
+    assert_eq!(events[0]["actor"], by.as_str());
+    assert_eq!(events[0]["source"], "rest");
+    let detail = events[1]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(anns.as_str().unwrap()) && detail.ends_with(": 1 cancelled"),
+        "{detail}"
+    );
+
+    // With a relay: what waits goes out, oldest first; the cancelled messages never do. A user
+    // created now is mailed last, so by then everything older has had its turn.
+    assert!(server.terminate().success());
+    let mut relay = FakeSmtp::start().await;
+    let mut server = start_on(&data, dir.path(), &smtp_config(relay.addr.port()));
+    let (status, body) =
+        create_user(&server, person("late", Some("late@example.com"), "Late")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let mut mailed = Vec::new();
+    loop {
+        let mail = relay.next(Duration::from_secs(60)).await;
+        let last = mail.to == ["late@example.com"];
+        mailed.push((
+            mail.to.join(","),
+            mail.header("Subject").unwrap_or_default(),
+        ));
+        if last {
+            break;
+        }
+    }
+    mailed.sort();
+    assert_eq!(
+        mailed,
+        [
+            ("ann@example.com".into(), "Your account is active".into()),
+            ("bob@example.com".into(), "Right people".into()),
+            ("bob@example.com".into(), "Your account is active".into()),
+            ("late@example.com".into(), "Your account is active".into()),
+        ],
+        "never the cancelled ones"
+    );
+    let stored = outbox_after_stop(&mut server);
+    let cancelled: Vec<_> = stored.iter().filter(|m| m.cancelled).collect();
+    assert_eq!(cancelled.len(), 3, "{stored:?}");
+    assert!(
+        cancelled
+            .iter()
+            .all(|m| !m.sent && m.attempts == 0 && m.cancelled_at.is_some()),
+        "{cancelled:?}"
+    );
+}
+
+/// Delivery reads each message again right before it hands it to the relay: one cancelled
+/// after a pass read the outbox is not sent, and no longer holds back where passes start
+/// reading. A cancellation that commits while a message is being handed over is too late
+/// for that one message, which is then recorded as both.
+#[test]
+fn a_message_cancelled_after_a_pass_read_it_is_not_handed_over() {
+    use rollcall::service::{CancelSelection, OutboxMark};
+    let (_dir, service) = common::service_with(LicenseLimits::default());
+    let (_empty_dir, empty) = common::service_with(LicenseLimits::default());
+    for name in ["ann", "bob"] {
+        common::create(
+            &service,
+            common::person(name, rollcall::model::LicenseType::Employee, true),
+        );
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let (due, _) = service
+        .pending_messages_from(OutboxMark::default(), now)
+        .unwrap();
+    assert_eq!(due.len(), 2, "{due:?}");
+    let (ann, bob) = (due[0].id, due[1].id);
+    // ann's is being handed over: its check is done when the cancellation commits.
+    assert!(service.still_due(ann, now).unwrap().is_some());
+    let selection = CancelSelection {
+        kind: Some(MessageKind::Activation),
+        ..Default::default()
+    };
+    let anonymous = rollcall::service::Actor::anonymous(rollcall::audit::Source::Rest, None);
+    assert!(matches!(
+        service.cancel_messages(&anonymous, &selection),
+        Err(rollcall::service::ServiceError::Forbidden(_))
+    ));
+    let done = service
+        .cancel_messages(&common::admin(), &selection)
+        .unwrap();
+    assert_eq!(done.cancelled, 2);
+    assert!(
+        service.still_due(bob, now).unwrap().is_none(),
+        "bob's is not handed over"
+    );
+    assert!(
+        service.mark_sent(ann).unwrap(),
+        "ann's went out all the same"
+    );
+    let stored = service.outbox().unwrap();
+    let ann = stored.iter().find(|m| m.id == ann).unwrap();
+    assert!(ann.cancelled && ann.sent, "{ann:?}");
+    let bob = stored.iter().find(|m| m.id == bob).unwrap();
+    assert!(bob.cancelled && !bob.sent && bob.cancelled_by.as_deref() == Some("system"));
+
+    // Nothing waits: the next pass starts where it would in an empty outbox.
+    let (due, mark) = service
+        .pending_messages_from(OutboxMark::default(), now)
+        .unwrap();
+    assert!(due.is_empty(), "{due:?}");
+    let (_, empty_mark) = empty
+        .pending_messages_from(OutboxMark::default(), now)
+        .unwrap();
+    assert_eq!(mark, empty_mark);
+}
+
+/// A backlog larger than one transaction takes is cancelled whole, with one audit event; a
+/// `since` leaves what was queued before it alone.
+#[test]
+fn a_large_backlog_is_cancelled_whole_and_audited_once() {
+    use rollcall::service::CancelSelection;
+    let (_dir, service) = common::service_with(LicenseLimits::default());
+    let queue = |name: String| {
+        common::create(
+            &service,
+            common::person(&name, rollcall::model::LicenseType::Employee, true),
+        );
+    };
+    queue("early".into());
+    std::thread::sleep(Duration::from_millis(5));
+    let since = time::OffsetDateTime::now_utc();
+    for i in 0..150 {
+        queue(format!("u{i}"));
+    }
+    let done = service
+        .cancel_messages(
+            &common::admin(),
+            &CancelSelection {
+                kind: Some(MessageKind::Activation),
+                since: Some(since),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(done.cancelled, 150);
+    let outbox = service.outbox().unwrap();
+    let waiting: Vec<_> = outbox.iter().filter(|m| m.is_waiting()).collect();
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(waiting[0].to.as_deref(), Some("early@example.com"));
+    let events: Vec<_> = service
+        .audit_events()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == rollcall::audit::AuditKind::OutboxCancelled)
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(
+        events[0].detail.as_deref().is_some_and(
+            |d| d.starts_with("kind activation, since ") && d.ends_with(": 150 cancelled")
+        ),
+        "{events:?}"
+    );
+    assert_eq!(service.verify().unwrap(), Vec::<String>::new());
+}

@@ -125,6 +125,9 @@ impl Store for Interleaved {
     fn outbox(&self) -> Iter<'_, OutboxMessage> {
         self.inner.outbox()
     }
+    fn outbox_message(&self, id: uuid::Uuid) -> Result<Option<OutboxMessage>, StoreError> {
+        self.inner.outbox_message(id)
+    }
     fn outbox_from(&self, from: uuid::Uuid) -> Iter<'_, OutboxMessage> {
         self.inner.outbox_from(from)
     }

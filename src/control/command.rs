@@ -11,7 +11,9 @@ use crate::model::{
     Account, AccountId, LicenseType, MultiValue, Network, PermissionGrant, PrincipalKind, Role,
     RoleSettings, RoleType, User,
 };
-use crate::service::{Actor, Announcement, Audience, NewUser, Plan, Service, ServiceError};
+use crate::service::{
+    Actor, Announcement, Audience, CancelSelection, NewUser, Plan, Service, ServiceError,
+};
 use crate::transfer::{Importer, without_secrets};
 
 /// An operator command, as the CLI parses it and the socket carries it.
@@ -27,6 +29,8 @@ pub enum Command {
     Audit(AuditArgs),
     /// Outbox messages as JSON lines.
     Outbox(OutboxArgs),
+    /// Cancels waiting outbox messages.
+    OutboxCancel(CancelArgs),
     /// Cross-check every index and counter against the records.
     Check,
     /// Every account, role and readable user as JSON lines.
@@ -94,6 +98,7 @@ impl Command {
             Self::Licenses => "licenses",
             Self::Audit(_) => "audit",
             Self::Outbox(_) => "outbox",
+            Self::OutboxCancel(_) => "outbox cancel",
             Self::Check => "check",
             Self::Export => "export",
             Self::Import => "import",
@@ -364,12 +369,39 @@ pub struct OutboxArgs {
     /// Of this kind, e.g. password_reset.
     #[arg(long)]
     pub kind: Option<String>,
-    /// Only those not yet sent nor given up.
+    /// Only those not yet sent, given up on or cancelled.
     #[arg(long)]
     pub waiting: bool,
     /// At most this many, oldest first (1 to 10 000).
     #[arg(long, value_parser = count_parser(crate::service::MAX_OUTBOX_COUNT))]
     pub count: Option<usize>,
+}
+
+/// Which waiting messages `rollcall outbox cancel` cancels (as `POST /admin/outbox/cancel`):
+/// those matching every option given, and at least one must be.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Args)]
+#[group(required = true, multiple = true)]
+pub struct CancelArgs {
+    /// This message, by id (as `rollcall outbox` prints it); repeat for several. An id that is
+    /// not in the outbox refuses the command.
+    #[arg(long = "id", value_name = "ID")]
+    pub ids: Vec<uuid::Uuid>,
+    /// Of this kind, e.g. announcement.
+    #[arg(long)]
+    pub kind: Option<crate::outbox::MessageKind>,
+    /// For this user, by userName.
+    #[arg(long, value_name = "USERNAME")]
+    pub user: Option<String>,
+    /// Created from this time on (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+    #[arg(long, value_name = "TIME", value_parser = rfc3339_time)]
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub since: Option<time::OffsetDateTime>,
+}
+
+/// A `--since` time, checked as it is typed.
+fn rfc3339_time(text: &str) -> Result<time::OffsetDateTime, String> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("not an RFC 3339 time (e.g. 2026-12-01T00:00:00Z): {e}"))
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Subcommand)]
@@ -957,6 +989,30 @@ pub fn execute(
             };
             for message in service.outbox_report(&actor, &query)? {
                 writeln!(out, "{}", serde_json::to_string(&message)?)?;
+            }
+        }
+        Command::OutboxCancel(args) => {
+            let user = args
+                .user
+                .map(|name| named(service.user_by_name(&actor, &name), "user", &name))
+                .transpose()?
+                .map(|u| u.id);
+            let done = service.cancel_messages(
+                &actor,
+                &CancelSelection {
+                    ids: args.ids,
+                    kind: args.kind,
+                    user,
+                    since: args.since,
+                },
+            )?;
+            writeln!(
+                out,
+                "{} cancelled",
+                counted(done.cancelled, "message", "messages")
+            )?;
+            for id in &done.not_cancelled {
+                writeln!(out, "not waiting, left as it was: {id}")?;
             }
         }
         Command::Check => {

@@ -22,8 +22,8 @@ mod server;
 
 pub use client::{ImportSession, send};
 pub use command::{
-    AccountCommand, AuditArgs, Command, ControlError, OutboxArgs, ReportCommand, RoleCommand,
-    TokenCommand, UserCommand, execute, import_finish, import_line,
+    AccountCommand, AuditArgs, CancelArgs, Command, ControlError, OutboxArgs, ReportCommand,
+    RoleCommand, TokenCommand, UserCommand, execute, import_finish, import_line,
 };
 pub use server::serve;
 

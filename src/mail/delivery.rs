@@ -3,6 +3,11 @@
 //! attempt after an exponential backoff; a message that can never go (no address) is marked
 //! undeliverable instead of being retried forever. Delivery is at least once: a crash between
 //! the relay's acceptance and the mark sends that message again on the next start.
+//!
+//! An administrator may cancel waiting messages while a pass runs. Each message is read again
+//! right before it is handed to the relay, so a cancellation stops every message from the next
+//! one on; the one message being handed over at that moment (its check done, the relay not
+//! yet done) still goes out, and is then recorded as both cancelled and sent.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -134,12 +139,24 @@ async fn pass(
             }
             Some(address) => vec![address.to_string()],
         };
+        let id = message.id;
+        let Some(message) =
+            blocking(service, move |s| s.still_due(id, OffsetDateTime::now_utc())).await?
+        else {
+            tracing::info!(message_id = %id, kind = %message.kind,
+                "message cancelled or given up on since the pass began; not sent");
+            continue;
+        };
         match send_to_each(mailer, &recipients, &message).await {
             Ok(()) => {
-                let id = message.id;
-                blocking(service, move |s| s.mark_sent(id)).await?;
+                let cancelled = blocking(service, move |s| s.mark_sent(id)).await?;
                 DeliveryStats::count(&stats.sent);
-                tracing::info!(message_id = %id, kind = %message.kind, "message sent");
+                if cancelled {
+                    tracing::warn!(message_id = %id, kind = %message.kind,
+                        "message sent: it was cancelled while being handed to the relay");
+                } else {
+                    tracing::info!(message_id = %id, kind = %message.kind, "message sent");
+                }
             }
             Err(SendError::Invalid(reason)) => {
                 undeliverable(service, stats, &message, &reason).await?

@@ -15,7 +15,7 @@ pub struct OutboxQuery {
     /// For (or, for an admin notice, about) this user.
     pub user: Option<crate::model::UserId>,
     pub kind: Option<crate::outbox::MessageKind>,
-    /// Only those not yet sent nor given up.
+    /// Only those not yet sent, given up on or cancelled.
     pub waiting: bool,
     /// At most this many, oldest first; default and ceiling [`MAX_OUTBOX_COUNT`].
     pub count: Option<usize>,
@@ -48,7 +48,7 @@ impl Service {
             if query.since.is_some_and(|since| message.created < since)
                 || query.user.is_some_and(|user| message.user != Some(user))
                 || query.kind.is_some_and(|kind| message.kind != kind)
-                || (query.waiting && (message.sent || message.undeliverable))
+                || (query.waiting && !message.is_waiting())
             {
                 continue;
             }

@@ -141,16 +141,17 @@ impl Service {
         self.in_batches(&members, each)
     }
 
-    /// Runs `each` for `users`, [`BATCH`] to a transaction, so that acting on many users never
-    /// becomes one huge commit; returns what it returned for the users it acted on, from the
-    /// committed runs only (the engine runs a transaction again after a conflict).
-    pub(super) fn in_batches<T>(
+    /// Runs `each` for `items` (users, outbox messages), [`BATCH`] to a transaction, so that
+    /// acting on many never becomes one huge commit; returns what it returned for the items it
+    /// acted on, from the committed runs only (the engine runs a transaction again after a
+    /// conflict).
+    pub(super) fn in_batches<I: Copy, T>(
         &self,
-        users: &[UserId],
-        each: impl Fn(&mut dyn Txn, UserId) -> Result<Option<T>>,
+        items: &[I],
+        each: impl Fn(&mut dyn Txn, I) -> Result<Option<T>>,
     ) -> Result<Vec<T>> {
         let mut acted = Vec::new();
-        for batch in users.chunks(BATCH) {
+        for batch in items.chunks(BATCH) {
             acted.extend(self.transact(|tx| {
                 let mut done = Vec::new();
                 for id in batch {

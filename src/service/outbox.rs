@@ -15,9 +15,10 @@ use crate::store::UserKey;
 /// longer than any transaction runs.
 const SETTLE: time::Duration = time::Duration::minutes(5);
 
-/// Where a delivery pass starts reading the outbox: every message before it is sent or
-/// undeliverable, so a pass reads the messages still waiting and the last few minutes', not
-/// every message ever sent. Held by the delivery loop; the default reads everything.
+/// Where a delivery pass starts reading the outbox: every message before it is sent,
+/// undeliverable or cancelled, so a pass reads the messages still waiting and the last few
+/// minutes', not every message ever sent. Held by the delivery loop; the default reads
+/// everything.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OutboxMark(Uuid);
 
@@ -57,7 +58,7 @@ impl Service {
         let mut next = OutboxMark::at(now - SETTLE);
         for message in self.store.outbox_from(mark.0) {
             let message = message?;
-            if !message.sent && !message.undeliverable && message.id < next.0 {
+            if message.is_waiting() && message.id < next.0 {
                 next = OutboxMark(message.id);
             }
             if message.is_due(now) {
@@ -67,12 +68,23 @@ impl Service {
         Ok((due, next))
     }
 
-    pub fn mark_sent(&self, id: Uuid) -> Result<()> {
-        self.update_message(id, |m| {
+    /// The message as stored now, if it is still due at `now`. Delivery asks right before it
+    /// hands a message to the relay, so that one cancelled (or erased by an anonymisation)
+    /// since the pass read the outbox is not sent: only a message already being handed over
+    /// when a cancellation commits can still go out.
+    pub fn still_due(&self, id: Uuid, now: OffsetDateTime) -> Result<Option<OutboxMessage>> {
+        Ok(self.store.outbox_message(id)?.filter(|m| m.is_due(now)))
+    }
+
+    /// Records that the relay has the message. Returns whether it had been cancelled while it
+    /// was being handed over: it went out all the same, and says both.
+    pub fn mark_sent(&self, id: Uuid) -> Result<bool> {
+        let message = self.update_message(id, |m| {
             m.sent = true;
             m.sent_at = Some(OffsetDateTime::now_utc());
             m.next_attempt = None;
-        })
+        })?;
+        Ok(message.cancelled)
     }
 
     /// Records a failed attempt; the message is retried from `next_attempt` on.
@@ -82,6 +94,7 @@ impl Service {
             m.last_error = Some(error.to_string());
             m.next_attempt = Some(next_attempt);
         })
+        .map(drop)
     }
 
     /// Gives up on a message that no retry can deliver; it stays for the admins to read.
@@ -91,16 +104,22 @@ impl Service {
             m.last_error = Some(reason.to_string());
             m.next_attempt = None;
         })
+        .map(drop)
     }
 
-    fn update_message(&self, id: Uuid, change: impl Fn(&mut OutboxMessage)) -> Result<()> {
+    /// Applies `change` to the stored message; returns the message as stored.
+    fn update_message(
+        &self,
+        id: Uuid,
+        change: impl Fn(&mut OutboxMessage),
+    ) -> Result<OutboxMessage> {
         self.transact(|tx| {
             let mut message = tx.outbox_message(id)?.ok_or_else(|| {
                 ServiceError::invalid("message", format!("no outbox message {id}"))
             })?;
             change(&mut message);
             tx.push_outbox(&message)?;
-            Ok(())
+            Ok(message)
         })
     }
 

@@ -117,6 +117,8 @@ pub trait Store: Send + Sync + 'static {
     fn seats(&self, license: LicenseType) -> Result<u64, StoreError>;
 
     fn outbox(&self) -> Iter<'_, OutboxMessage>;
+    /// One outbox message, as last committed.
+    fn outbox_message(&self, id: uuid::Uuid) -> Result<Option<OutboxMessage>, StoreError>;
     /// Outbox messages from `from` on (message ids are time-ordered UUIDv7s), oldest first.
     fn outbox_from(&self, from: uuid::Uuid) -> Iter<'_, OutboxMessage>;
     fn audit(&self) -> Iter<'_, AuditEvent>;

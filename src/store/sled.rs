@@ -820,6 +820,10 @@ impl Store for SledStore {
         self.records(T::Outbox)
     }
 
+    fn outbox_message(&self, id: uuid::Uuid) -> Result<Option<OutboxMessage>, StoreError> {
+        self.get(T::Outbox, id.as_bytes())
+    }
+
     fn audit(&self) -> Iter<'_, AuditEvent> {
         self.records(T::Audit)
     }

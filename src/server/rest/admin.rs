@@ -1,7 +1,8 @@
-//! `/admin/`: licenses, audit, outbox, sessions, API tokens, unlocking users and rotating the
-//! session signing key. Callers authenticate with a session token of a user whose roles enable
-//! API access, or with an API token, before any of this router's handlers runs (see
-//! [`super::router`]); what each may do is the core service's decision.
+//! `/admin/`: licenses, audit, outbox (and cancelling what waits there), sessions, API tokens,
+//! unlocking users and rotating the session signing key. Callers authenticate with a session
+//! token of a user whose roles enable API access, or with an API token, before any of this
+//! router's handlers runs (see [`super::router`]); what each may do is the core service's
+//! decision.
 
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -23,6 +24,7 @@ pub fn router() -> Router<Service> {
         .route("/licenses", get(licenses))
         .route("/audit", get(audit))
         .route("/outbox", get(outbox))
+        .route("/outbox/cancel", post(cancel_messages))
         .route("/sessions", get(sessions))
         .route("/sessions/{user}/{jti}", delete(revoke_session))
         .route("/users/{user}/sign-out", post(sign_out))
@@ -456,6 +458,39 @@ async fn outbox(
             Ok(Json(json!(s.outbox_report(actor, &query)?)))
         })
         .await
+}
+
+/// `POST /admin/outbox/cancel`: the selectors narrow each other; see
+/// [`crate::service::CancelSelection`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CancelRequest {
+    #[serde(default)]
+    ids: Vec<uuid::Uuid>,
+    kind: Option<crate::outbox::MessageKind>,
+    user: Option<UserId>,
+    /// Created at or after this (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    since: Option<time::OffsetDateTime>,
+}
+
+async fn cancel_messages(
+    State(service): State<Service>,
+    caller: Caller,
+    Checked(Json(request)): Checked<Json<CancelRequest>>,
+) -> RestResult<Json<crate::service::Cancelled>> {
+    let selection = crate::service::CancelSelection {
+        ids: request.ids,
+        kind: request.kind,
+        user: request.user,
+        since: request.since,
+    };
+    let cancelled = caller
+        .run(service, move |s, actor| {
+            Ok(s.cancel_messages(actor, &selection)?)
+        })
+        .await?;
+    Ok(Json(cancelled))
 }
 
 fn rfc3339(text: &str) -> RestResult<time::OffsetDateTime> {
