@@ -64,8 +64,11 @@ impl PartialOrd for Norm {
 
 fn normalize(rule: MatchingRule, v: &[u8], schema: &Schema) -> Option<Norm> {
     use MatchingRule::*;
-    if rule == OctetString {
-        return Some(Norm::Bytes(v.to_vec()));
+    match rule {
+        OctetString => return Some(Norm::Bytes(v.to_vec())),
+        // A certificate is DER, not text: only its assertion is.
+        CertificateExact => return crate::certificate::exact_key(v, schema).map(Norm::Str),
+        _ => {}
     }
     let s = std::str::from_utf8(v).ok()?;
     Some(match rule {
@@ -91,7 +94,7 @@ fn normalize(rule: MatchingRule, v: &[u8], schema: &Schema) -> Option<Norm> {
         ObjectIdentifier => Norm::Str(schema.normalize_oid_value(s)),
         NumericString => Norm::Str(s.chars().filter(|c| !c.is_whitespace()).collect()),
         Uuid => Norm::Str(s.trim().to_ascii_lowercase()),
-        OctetString => Norm::Bytes(v.to_vec()),
+        OctetString | CertificateExact => return None,
     })
 }
 
@@ -405,6 +408,20 @@ impl Filter {
         }
     }
 
+    /// The equality item `(attr=value)` for a value given as octets, which a filter's text
+    /// cannot carry but a compare can (a certificate's DER).
+    pub fn equality(attr: &str, value: &[u8], schema: &Schema) -> Filter {
+        let attr = AttrRef::new(attr, schema);
+        let root = match attr.equality {
+            Some(rule) => match normalize(rule, value, schema) {
+                Some(value) => Node::Equal { attr, rule, value },
+                None => Node::Constant(Truth::Undefined),
+            },
+            None => Node::Constant(Truth::Undefined),
+        };
+        Filter { root }
+    }
+
     /// True if the entry matches: the filter evaluates to TRUE.
     pub fn matches(&self, entry: &Entry, schema: &Schema) -> bool {
         self.evaluate(entry, schema) == Truth::True
@@ -430,16 +447,7 @@ fn compile(f: &LdapFilter, schema: &Schema) -> Node {
                 Node::Present(AttrRef::new(a, schema))
             }
         }
-        LdapFilter::Equality(a, v) => {
-            let attr = AttrRef::new(a, schema);
-            let Some(rule) = attr.equality else {
-                return undefined;
-            };
-            match normalize(rule, v.as_bytes(), schema) {
-                Some(value) => Node::Equal { attr, rule, value },
-                None => undefined,
-            }
-        }
+        LdapFilter::Equality(a, v) => Filter::equality(a, v.as_bytes(), schema).root,
         LdapFilter::GreaterOrEqual(a, v) | LdapFilter::LessOrEqual(a, v) => {
             let attr = AttrRef::new(a, schema);
             let Some(rule) = attr.ordering else {

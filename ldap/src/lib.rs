@@ -25,6 +25,7 @@
 //! ```
 
 mod ber;
+mod certificate;
 mod codec;
 mod constraints;
 pub mod directory;

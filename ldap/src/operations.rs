@@ -24,7 +24,7 @@ use crate::entry::{Attribute, Entry, Selection};
 use crate::filter::{Filter, Truth};
 use crate::paging::{PageState, PagedSearches, Resume};
 use crate::ppolicy::PolicyResponse;
-use crate::schema::MatchingRule;
+use crate::schema::{MatchingRule, Schema};
 use crate::search::{FirstEntry, LimitKind, Outcome, Output, ServerSink};
 use crate::server::Shared;
 
@@ -489,18 +489,16 @@ fn compare_result<D: Directory>(
                 LdapResultCode::CompareFalse
             }
         }
-        (Some(_), Err(_)) => LdapResultCode::InvalidAttributeSyntax,
-        (Some(_), Ok(v)) => {
-            let f = Filter::compile(
-                &LdapFilter::Equality(req.atype.clone(), v.to_string()),
-                schema,
-            );
+        // A certificate is compared as the DER it is; every other value is text.
+        (Some(MatchingRule::CertificateExact), _) | (Some(_), Ok(_)) => {
+            let f = Filter::equality(&req.atype, &req.val, schema);
             match f.evaluate(&entry, schema) {
                 Truth::True => LdapResultCode::CompareTrue,
                 Truth::False => LdapResultCode::CompareFalse,
                 Truth::Undefined => LdapResultCode::InvalidAttributeSyntax,
             }
         }
+        (Some(_), Err(_)) => LdapResultCode::InvalidAttributeSyntax,
     };
     Ok(result(code, ""))
 }
@@ -509,14 +507,24 @@ fn parse_dn(s: &str) -> Result<Dn, LdapError> {
     Dn::parse(s).map_err(|e| LdapError::new(LdapResultCode::InvalidDNSyntax, e.to_string()))
 }
 
-fn attribute(name: String, values: Vec<Vec<u8>>) -> Result<Attribute, LdapError> {
-    if !valid_type(name.split(';').next().unwrap_or("")) {
-        return Err(LdapError::new(
-            LdapResultCode::UndefinedAttributeType,
-            format!("invalid attribute description {name:?}"),
-        ));
+/// An attribute of a write, its description checked. RFC 4522 as OpenLDAP applies it: a
+/// value of a syntax with no LDAP string form (a certificate) is written with the `;binary`
+/// option, and no other value is, so a client never stores a certificate it meant as text.
+fn attribute(schema: &Schema, name: String, values: Vec<Vec<u8>>) -> Result<Attribute, LdapError> {
+    let undefined = |why: String| LdapError::new(LdapResultCode::UndefinedAttributeType, why);
+    let mut parts = name.split(';');
+    if !valid_type(parts.next().unwrap_or("")) {
+        return Err(undefined(format!("invalid attribute description {name:?}")));
     }
-    Ok(Attribute { name, values })
+    let binary = parts.any(|option| option.eq_ignore_ascii_case("binary"));
+    match schema
+        .attribute(&name)
+        .map(|at| at.requires_binary_transfer())
+    {
+        Some(true) if !binary => Err(undefined(format!("{name}: requires ;binary transfer"))),
+        Some(false) if binary => Err(undefined(format!("{name}: disallows ;binary transfer"))),
+        _ => Ok(Attribute { name, values }),
+    }
 }
 
 fn write_result(r: Result<(), LdapError>) -> LdapResult {
@@ -527,12 +535,13 @@ fn write_result(r: Result<(), LdapError>) -> LdapResult {
 }
 
 pub(crate) fn add<D: Directory>(ctx: &OpContext<D>, req: LdapAddRequest) -> LdapMsg {
+    let schema = &ctx.shared.config.schema;
     let r = (|| {
         let dn = parse_dn(&req.dn)?;
         let attributes = req
             .attributes
             .into_iter()
-            .map(|a| attribute(a.atype, a.vals))
+            .map(|a| attribute(schema, a.atype, a.vals))
             .collect::<Result<Vec<_>, _>>()?;
         ctx.shared
             .directory
@@ -542,6 +551,7 @@ pub(crate) fn add<D: Directory>(ctx: &OpContext<D>, req: LdapAddRequest) -> Ldap
 }
 
 pub(crate) fn modify<D: Directory>(ctx: &OpContext<D>, req: LdapModifyRequest) -> LdapMsg {
+    let schema = &ctx.shared.config.schema;
     let r = (|| {
         let dn = parse_dn(&req.dn)?;
         let changes = req
@@ -556,7 +566,7 @@ pub(crate) fn modify<D: Directory>(ctx: &OpContext<D>, req: LdapModifyRequest) -
                 };
                 Ok(Modification {
                     op,
-                    attribute: attribute(m.modification.atype, m.modification.vals)?,
+                    attribute: attribute(schema, m.modification.atype, m.modification.vals)?,
                 })
             })
             .collect::<Result<Vec<_>, LdapError>>()?;

@@ -27,6 +27,9 @@ pub enum MatchingRule {
     /// Ignores spaces.
     NumericString,
     Uuid,
+    /// RFC 4523 certificateExactMatch: a certificate is its issuer and serial number, so that
+    /// a filter can name one in text (a CertificateExactAssertion) when its DER cannot travel.
+    CertificateExact,
 }
 
 impl MatchingRule {
@@ -56,6 +59,7 @@ impl MatchingRule {
             (NumericString, Role::Substrings) => "numericStringSubstringsMatch",
             (Uuid, Role::Equality) => "UUIDMatch",
             (Uuid, Role::Ordering) => "UUIDOrderingMatch",
+            (CertificateExact, Role::Equality) => "certificateExactMatch",
             _ => return None,
         })
     }
@@ -81,6 +85,7 @@ impl MatchingRule {
             "objectidentifiermatch" | "2.5.13.0" => ObjectIdentifier,
             "numericstringmatch" | "2.5.13.8" => NumericString,
             "uuidmatch" | "1.3.6.1.1.16.2" => Uuid,
+            "certificateexactmatch" | "2.5.13.34" => CertificateExact,
             _ => return None,
         })
     }
@@ -127,8 +132,19 @@ pub mod syntax {
     pub const TELEPHONE_NUMBER: &str = "1.3.6.1.4.1.1466.115.121.1.50";
     pub const NUMERIC_STRING: &str = "1.3.6.1.4.1.1466.115.121.1.36";
     pub const UUID: &str = "1.3.6.1.1.16.1";
+    /// RFC 4523 §2.1: an X.509 certificate, in DER.
+    pub const CERTIFICATE: &str = "1.3.6.1.4.1.1466.115.121.1.8";
     pub const ATTRIBUTE_TYPE_DESCRIPTION: &str = "1.3.6.1.4.1.1466.115.121.1.3";
     pub const OBJECT_CLASS_DESCRIPTION: &str = "1.3.6.1.4.1.1466.115.121.1.37";
+
+    /// RFC 4523's Certificate, CertificateList and CertificatePair: values that have no
+    /// LDAP-specific encoding and travel only with the `;binary` option (RFC 4522).
+    pub fn requires_binary_transfer(syntax: &str) -> bool {
+        matches!(
+            syntax,
+            CERTIFICATE | "1.3.6.1.4.1.1466.115.121.1.9" | "1.3.6.1.4.1.1466.115.121.1.10"
+        )
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -165,6 +181,7 @@ impl AttributeType {
                 Some(NumericString),
             ),
             syntax::UUID => (Some(Uuid), Some(Uuid), None),
+            syntax::CERTIFICATE => (Some(CertificateExact), None, None),
             _ => (Some(OctetString), Some(OctetString), None),
         };
         AttributeType {
@@ -219,6 +236,10 @@ impl AttributeType {
 
     pub fn is_operational(&self) -> bool {
         self.usage != Usage::UserApplications
+    }
+
+    pub fn requires_binary_transfer(&self) -> bool {
+        syntax::requires_binary_transfer(&self.syntax)
     }
 
     /// The RFC 4512 AttributeTypeDescription published in the subschema entry.
@@ -539,6 +560,8 @@ fn standard_attribute_types() -> Vec<AttributeType> {
         AttributeType::new("2.5.4.32", &["owner"], DN),
         AttributeType::new("2.5.4.34", &["seeAlso"], DN),
         AttributeType::new("2.5.4.35", &["userPassword"], OCTET_STRING).ordering(None),
+        AttributeType::new("2.5.4.36", &["userCertificate"], CERTIFICATE)
+            .description("X.509 user certificate"),
         AttributeType::new("2.5.4.41", &["name"], ds),
         AttributeType::new("2.5.4.42", &["givenName", "gn"], ds),
         AttributeType::new("2.5.4.43", &["initials"], ds),
@@ -557,6 +580,11 @@ fn standard_attribute_types() -> Vec<AttributeType> {
         )
         .single_value(),
         AttributeType::new("0.9.2342.19200300.100.1.41", &["mobile"], TELEPHONE_NUMBER),
+        // RFC 2079, as OpenLDAP's core schema defines it: the URI is case-sensitive.
+        AttributeType::new("1.3.6.1.4.1.250.1.57", &["labeledURI"], ds)
+            .description("RFC2079: Uniform Resource Identifier with optional label")
+            .equality(Some(CaseExact))
+            .substrings(Some(CaseExact)),
         AttributeType::new("2.16.840.1.113730.3.1.2", &["departmentNumber"], ds),
         AttributeType::new("2.16.840.1.113730.3.1.3", &["employeeNumber"], ds).single_value(),
         AttributeType::new("2.16.840.1.113730.3.1.4", &["employeeType"], ds),
@@ -727,12 +755,14 @@ fn standard_object_classes() -> Vec<ObjectClass> {
                 "employeeType",
                 "givenName",
                 "initials",
+                "labeledURI",
                 "mail",
                 "manager",
                 "mobile",
                 "o",
                 "preferredLanguage",
                 "uid",
+                "userCertificate",
             ]),
         ObjectClass::new("2.5.6.9", "groupOfNames", Structural)
             .sup("top")

@@ -830,6 +830,92 @@ async fn writes_reach_the_directory() {
     assert_eq!(ldap.delete(new).await.expect("delete").rc, 32);
 }
 
+/// RFC 4523: a certificate has no string form, so it is written with `;binary` (OpenLDAP
+/// refuses a write without it, and `;binary` on anything else, as undefinedAttributeType),
+/// read back as `userCertificate;binary` whether or not the client asked with the option,
+/// found by certificateExactMatch assertions and compared as DER.
+#[tokio::test]
+async fn certificates_travel_with_the_binary_option() {
+    let srv = start().await;
+    let mut ldap = connect(srv.addr).await;
+    ldap.simple_bind("uid=user00,ou=people,dc=example,dc=com", "secret")
+        .await
+        .expect("bind");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(vec!["cert.example".into()]).expect("params");
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Test CA");
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x01, 0x00]));
+    let der = params
+        .self_signed(&key)
+        .expect("certificate")
+        .der()
+        .to_vec();
+    let who = "uid=cert,ou=people,dc=example,dc=com";
+    let attrs = |certificate: &str| {
+        vec![
+            (b"objectClass".to_vec(), [b"inetOrgPerson".to_vec()].into()),
+            (b"uid".to_vec(), [b"cert".to_vec()].into()),
+            (certificate.as_bytes().to_vec(), [der.clone()].into()),
+        ]
+    };
+    for refused in ["userCertificate", "cn;binary"] {
+        let r = ldap.add(who, attrs(refused)).await.expect("add");
+        assert_eq!(r.rc, 17, "{refused}: {r:?}");
+        assert!(r.text.contains("binary transfer"), "{r:?}");
+    }
+    let r = ldap.add(who, attrs("userCertificate;binary")).await;
+    assert_eq!(r.expect("add").rc, 0);
+    for asked in ["userCertificate", "userCertificate;binary", "*"] {
+        let (entries, _) = ldap
+            .search(who, Scope::Base, "(objectClass=*)", vec![asked])
+            .await
+            .expect("search")
+            .success()
+            .expect("ok");
+        let e = SearchEntry::construct(entries.into_iter().next().expect("entry"));
+        assert_eq!(
+            e.bin_attrs.get("userCertificate;binary"),
+            Some(&vec![der.clone()]),
+            "{asked}: {e:?}"
+        );
+    }
+    for (filter, found) in [
+        ("(userCertificate;binary=*)", true),
+        ("(userCertificate=*)", true),
+        (
+            r#"(userCertificate={ serialNumber 256, issuer rdnSequence:"CN=test ca" })"#,
+            true,
+        ),
+        (
+            r#"(userCertificate:certificateExactMatch:={ serialNumber '0100'H, issuer rdnSequence:"cn=Test CA" })"#,
+            true,
+        ),
+        (
+            r#"(userCertificate={ serialNumber 257, issuer rdnSequence:"cn=Test CA" })"#,
+            false,
+        ),
+        ("(userCertificate=not an assertion)", false),
+    ] {
+        let dns = search_dns(&mut ldap, who, Scope::Base, filter).await;
+        assert_eq!(dns.len(), usize::from(found), "{filter}");
+    }
+    let res = ldap
+        .compare(who, "userCertificate;binary", der.clone())
+        .await
+        .expect("compare")
+        .0;
+    assert_eq!(res.rc, 6, "{res:?}");
+    let res = ldap
+        .compare(who, "userCertificate", vec![0x30, 0x00])
+        .await
+        .expect("compare")
+        .0;
+    assert_eq!(res.rc, 21, "not a certificate: {res:?}");
+}
+
 #[tokio::test]
 async fn root_dse_and_subschema() {
     let srv = start().await;
