@@ -1761,3 +1761,361 @@ async fn operational_attributes_are_no_user_modification() {
         .unwrap();
     assert_eq!(res.rc, 19, "{res:?}");
 }
+
+/// `Mod::Add`, `Mod::Replace` or `Mod::Delete` with octet values.
+type OctetsMod = fn(Vec<u8>, std::collections::HashSet<Vec<u8>>) -> Mod<Vec<u8>>;
+
+/// A self-signed certificate named `cn` with `serial`, as DER.
+fn certificate(cn: &str, serial: &[u8]) -> Vec<u8> {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec![format!("{cn}.example")]).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(serial));
+    params.self_signed(&key).unwrap().der().to_vec()
+}
+
+/// A modification of `userCertificate;binary` with DER values, as ldap3 sends octets.
+fn certificates(op: OctetsMod, der: &[&[u8]]) -> Mod<Vec<u8>> {
+    op(
+        b"userCertificate;binary".to_vec(),
+        der.iter().map(|d| d.to_vec()).collect(),
+    )
+}
+
+/// A text modification in the octet form `certificates` uses, so both go in one request.
+fn octets(op: OctetsMod, attr: &str, values: &[&str]) -> Mod<Vec<u8>> {
+    op(
+        attr.as_bytes().to_vec(),
+        values.iter().map(|v| v.as_bytes().to_vec()).collect(),
+    )
+}
+
+/// SCIM's `profileUrl` and `x509Certificates` are a person's `labeledURI` and
+/// `userCertificate` (RFC 2798's inetOrgPerson allows both): returned as DER with `;binary`
+/// (RFC 4523) whether asked with it or not, found by presence, equality and (for the URI)
+/// substrings, written by add and modify under the service's rules and SCIM's checks, and a
+/// value that is not one certificate is invalidAttributeSyntax with nothing changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scim_profile_url_and_certificates_are_labeled_uri_and_user_certificate() {
+    use base64::Engine;
+    const TOKEN: &str = "rc_test_provisioning_token_0123456789";
+    let b64 = |der: &[u8]| base64::engine::general_purpose::STANDARD.encode(der);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let s = common::start_directory_with_env("", &[("ROLLCALL_BOOTSTRAP_TOKEN", TOKEN)]);
+    let http = reqwest::Client::new();
+    let scim_user = |name: &str| {
+        let (http, base) = (http.clone(), s.url(""));
+        let name = name.to_owned();
+        async move { common::scim_user_named(&http, &base, TOKEN, &name).await }
+    };
+    let first = certificate("Rollcall Test CA", &[0x01, 0x00]);
+    let url = "https://people.example/dana";
+    let created = http
+        .post(s.url("/scim/v2/Users"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "dana",
+            "profileUrl": url,
+            "x509Certificates": [{"value": b64(&first), "type": "work", "primary": true}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), reqwest::StatusCode::CREATED);
+    let dana = format!("uid=dana,ou=people,{BASE}");
+    let mut ldap = admin_connection(s.ldap).await;
+
+    // Read: by name with or without the option, and as user attributes under `*`.
+    for asked in [
+        vec!["labeledURI", "userCertificate;binary"],
+        vec!["labeledURI", "userCertificate"],
+        vec!["*"],
+    ] {
+        let ldap3::SearchResult(entries, res) = ldap
+            .search(&dana, Scope::Base, "(objectClass=*)", asked.clone())
+            .await
+            .unwrap();
+        assert_eq!(res.rc, 0, "{res:?}");
+        let e = SearchEntry::construct(entries.into_iter().next().unwrap());
+        assert_eq!(e.attrs["labeledURI"], [url], "{asked:?}: {e:?}");
+        assert_eq!(
+            e.bin_attrs["userCertificate;binary"],
+            std::slice::from_ref(&first),
+            "{asked:?}"
+        );
+    }
+    // ldapsearch prints the DER in base64: SCIM's very value.
+    for asked in ["userCertificate;binary", "userCertificate"] {
+        let Some(out) = ldapsearch(
+            &s,
+            Some((ADMIN_DN, ADMIN_PASSWORD)),
+            &["-b", &dana, "-s", "base", "(objectClass=*)", asked],
+        ) else {
+            break;
+        };
+        assert!(out.status.success(), "{}", text(&out));
+        let line = format!("userCertificate;binary:: {}", b64(&first));
+        assert!(text(&out).lines().any(|l| l == line), "{}", text(&out));
+    }
+
+    // Filters: presence of either, the URI as caseExactMatch compares it, a certificate by its
+    // issuer and serial number (certificateExactMatch).
+    let found = |filter: String| {
+        let mut ldap = ldap.clone();
+        async move {
+            let ldap3::SearchResult(entries, res) = ldap
+                .search(BASE, Scope::Subtree, &filter, vec!["1.1"])
+                .await
+                .unwrap();
+            assert_eq!(res.rc, 0, "{filter}: {res:?}");
+            let mut dns: Vec<String> = entries
+                .into_iter()
+                .map(|e| SearchEntry::construct(e).dn.to_lowercase())
+                .collect();
+            dns.sort();
+            dns
+        }
+    };
+    let only_dana = vec![dana.clone()];
+    for filter in [
+        "(userCertificate;binary=*)".to_owned(),
+        "(userCertificate=*)".to_owned(),
+        format!("(labeledURI={url})"),
+        "(&(labeledURI=*)(objectClass=inetOrgPerson))".to_owned(),
+        "(labeledURI=https://people.example/*)".to_owned(),
+        r#"(userCertificate={ serialNumber 256, issuer rdnSequence:"cn=Rollcall Test CA" })"#
+            .to_owned(),
+    ] {
+        assert_eq!(found(filter.clone()).await, only_dana, "{filter}");
+    }
+    for filter in [
+        "(labeledURI=HTTPS://PEOPLE.EXAMPLE/DANA)",
+        r#"(userCertificate={ serialNumber 257, issuer rdnSequence:"cn=Rollcall Test CA" })"#,
+        "(!(userCertificate=not an assertion))",
+    ] {
+        assert!(found(filter.to_owned()).await.is_empty(), "{filter}");
+    }
+    if let Some(out) = ldapsearch(
+        &s,
+        Some((ADMIN_DN, ADMIN_PASSWORD)),
+        &["-b", BASE, "(userCertificate;binary=*)", "1.1"],
+    ) {
+        assert_eq!(dns(&out), only_dana, "{}", text(&out));
+    }
+
+    // Write over LDAP, read over SCIM: a certificate that stays keeps what SCIM said of it.
+    let second = certificate("Second", &[0x02]);
+    let new_url = "https://people.example/~dana";
+    let res = ldap
+        .modify(
+            &dana,
+            vec![
+                octets(Mod::Replace, "labeledURI", &[new_url]),
+                certificates(Mod::Add, &[&second]),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    let user = scim_user("dana").await;
+    assert_eq!(user["profileUrl"], new_url, "{user}");
+    assert_eq!(
+        user["x509Certificates"],
+        serde_json::json!([
+            {"value": b64(&first), "type": "work", "primary": true},
+            {"value": b64(&second)},
+        ]),
+        "{user}"
+    );
+
+    // Refused whole, with RFC 4511's code for the reason; nothing changes.
+    let chain = [first.clone(), second.clone()].concat();
+    let refusals: Vec<(Vec<Mod<Vec<u8>>>, u32)> = vec![
+        // Not one certificate: invalidAttributeSyntax, as OpenLDAP answers.
+        (
+            vec![
+                octets(Mod::Replace, "labeledURI", &["https://elsewhere.example"]),
+                certificates(Mod::Add, &[b"not a certificate"]),
+            ],
+            21,
+        ),
+        (vec![certificates(Mod::Replace, &[&second, &chain])], 21),
+        (
+            vec![certificates(Mod::Add, &[&first[..first.len() - 1]])],
+            21,
+        ),
+        // A certificate is written with `;binary` (RFC 4523), as OpenLDAP requires.
+        (
+            vec![Mod::Add(
+                b"userCertificate".to_vec(),
+                [certificate("Third", &[3])].into(),
+            )],
+            17,
+        ),
+        (
+            vec![octets(
+                Mod::Add,
+                "labeledURI;binary",
+                &["https://x.example"],
+            )],
+            17,
+        ),
+        // There already, or not there: compared as certificateExactMatch compares.
+        (vec![certificates(Mod::Add, &[&first])], 20),
+        (
+            vec![certificates(
+                Mod::Add,
+                &[&certificate("Rollcall Test CA", &[0x01, 0x00])],
+            )],
+            20,
+        ),
+        (
+            vec![certificates(Mod::Delete, &[&certificate("Third", &[3])])],
+            16,
+        ),
+        // Rollcall keeps one profile URL.
+        (
+            vec![octets(Mod::Add, "labeledURI", &["https://x.example"])],
+            19,
+        ),
+    ];
+    for (mods, code) in refusals {
+        let res = ldap.modify(&dana, mods).await.unwrap();
+        assert_eq!(res.rc, code, "{res:?}");
+    }
+    assert_eq!(scim_user("dana").await, user);
+
+    // Deleting a value, by its DER.
+    let res = ldap
+        .modify(&dana, vec![certificates(Mod::Delete, &[&first])])
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    assert_eq!(
+        scim_user("dana").await["x509Certificates"],
+        serde_json::json!([{"value": b64(&second)}])
+    );
+
+    // An add over LDAP, read over SCIM.
+    let erin = format!("uid=erin,ou=people,{BASE}");
+    let res = ldap
+        .add(
+            &erin,
+            vec![
+                (b"objectClass".to_vec(), [b"inetOrgPerson".to_vec()].into()),
+                (b"uid".to_vec(), [b"erin".to_vec()].into()),
+                (b"sn".to_vec(), [b"Evans".to_vec()].into()),
+                (
+                    b"labeledURI".to_vec(),
+                    [b"https://people.example/erin".to_vec()].into(),
+                ),
+                (b"userCertificate;binary".to_vec(), [second.clone()].into()),
+                (b"userPassword".to_vec(), [b"Erin-Pass-123".to_vec()].into()),
+                (b"active".to_vec(), [b"TRUE".to_vec()].into()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    let user = scim_user("erin").await;
+    assert_eq!(user["profileUrl"], "https://people.example/erin", "{user}");
+    assert_eq!(
+        user["x509Certificates"],
+        serde_json::json!([{"value": b64(&second)}])
+    );
+
+    // The service's rules hold: a person who may edit its own record changes its profile URL
+    // but not the certificates applications may authenticate it by.
+    let session = common::admin_session(&http, &s.url("")).await;
+    let role = "urn:rollcall:scim:schemas:extension:2.0:Role";
+    let created = http
+        .post(s.url("/scim/v2/Groups"))
+        .bearer_auth(session)
+        .json(&serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", role],
+            "displayName": "Self service",
+            "members": [{"value": user["id"]}],
+            role: {
+                "roleType": "employee",
+                "permissions": {"user": {"read": "private", "edit": "private"}},
+            },
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), reqwest::StatusCode::CREATED);
+    let mut own = admin_connection(s.ldap).await;
+    own.simple_bind(&erin, "Erin-Pass-123")
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let res = own
+        .modify(&erin, vec![certificates(Mod::Add, &[&first])])
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 50, "{res:?}");
+    let res = own
+        .modify(
+            &erin,
+            vec![octets(
+                Mod::Replace,
+                "labeledURI",
+                &["https://erin.example"],
+            )],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    let user = scim_user("erin").await;
+    assert_eq!(user["profileUrl"], "https://erin.example", "{user}");
+    assert_eq!(user["x509Certificates"].as_array().map(Vec::len), Some(1));
+
+    // A service account's classes allow neither.
+    let service = format!("cn=provisioning,ou=services,{BASE}");
+    for m in [
+        octets(Mod::Replace, "labeledURI", &["https://x.example"]),
+        certificates(Mod::Replace, &[&second]),
+    ] {
+        let res = ldap.modify(&service, vec![m]).await.unwrap();
+        assert_eq!(res.rc, 65, "{res:?}");
+    }
+
+    // The subschema says so.
+    let ldap3::SearchResult(entries, res) = ldap
+        .search(
+            "cn=subschema",
+            Scope::Base,
+            "(objectClass=*)",
+            vec!["attributeTypes", "objectClasses"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    let schema = SearchEntry::construct(entries.into_iter().next().unwrap()).attrs;
+    for expected in [
+        "( 2.5.4.36 NAME 'userCertificate' DESC 'X.509 user certificate' \
+         EQUALITY certificateExactMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.8 )",
+        "( 1.3.6.1.4.1.250.1.57 NAME 'labeledURI' DESC 'RFC2079: Uniform Resource Identifier \
+         with optional label' EQUALITY caseExactMatch SUBSTR caseExactSubstringsMatch \
+         SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 )",
+    ] {
+        assert!(
+            schema["attributeTypes"].iter().any(|t| t == expected),
+            "{expected} not in {:?}",
+            schema["attributeTypes"]
+        );
+    }
+    let person = schema["objectClasses"]
+        .iter()
+        .find(|c| c.contains("NAME 'inetOrgPerson'"))
+        .unwrap();
+    assert!(
+        person.contains("$ labeledURI $") && person.contains("$ userCertificate )"),
+        "{person}"
+    );
+}

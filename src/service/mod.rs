@@ -61,6 +61,7 @@ pub use mfa::Enrolment;
 pub use origin::Origin;
 pub use outbox::OutboxMark;
 pub use password_expiry::PasswordAge;
+pub use profile::certificate_problem;
 pub use query::{Candidates, Plan, UserLookup};
 pub use refs::{References, UserRef};
 pub use review::{AccessRow, ReviewFilter};

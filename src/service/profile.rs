@@ -71,21 +71,23 @@ fn check_text(attribute: &'static str, value: &MultiValue) -> Result<()> {
     Ok(())
 }
 
-/// One certificate, whole: a chain or trailing bytes are refused, as RFC 7643 §4.1.2 says a
-/// value "MUST NOT contain multiple certificates".
 fn check_certificate(value: &str) -> Result<()> {
     let invalid = |reason: String| ServiceError::invalid("x509Certificates", reason);
     let der = base64::engine::general_purpose::STANDARD
         .decode(value)
         .map_err(|e| invalid(format!("a value is not base64: {e}")))?;
-    match x509_parser::parse_x509_certificate(&der) {
-        Ok(([], _)) => Ok(()),
-        Ok(_) => Err(invalid(
-            "a value holds more than one certificate, or bytes after it".into(),
-        )),
-        Err(e) => Err(invalid(format!(
-            "a value is not a DER X.509 certificate: {e}"
-        ))),
+    certificate_problem(&der).map_or(Ok(()), |why| Err(invalid(format!("a value {why}"))))
+}
+
+/// Why `der` is not what an `x509Certificates` value holds once decoded, if it is not: one
+/// certificate, whole (a chain or trailing bytes are refused, as RFC 7643 §4.1.2 says a value
+/// "MUST NOT contain multiple certificates"). LDAP, which carries the DER itself, asks before
+/// it writes, so that its clients get its own result code for a value of the wrong syntax.
+pub fn certificate_problem(der: &[u8]) -> Option<String> {
+    match x509_parser::parse_x509_certificate(der) {
+        Ok(([], _)) => None,
+        Ok(_) => Some("holds more than one certificate, or bytes after it".into()),
+        Err(e) => Some(format!("is not a DER X.509 certificate: {e}")),
     }
 }
 

@@ -4,6 +4,7 @@ use rollcall_ldap::{Dn, Entry};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
+use super::profile;
 use super::schema::{SERVICE_CLASS, branch_classes};
 use super::tree::{Branch, Tree};
 use crate::model::{Account, CustomAttributes, PrincipalKind, Role, User};
@@ -59,6 +60,8 @@ pub const USER_ATTRIBUTES: &[&str] = &[
     "departmentnumber",
     "o",
     "preferredlanguage",
+    "labeleduri",
+    "usercertificate",
     "manager",
     "licensetype",
     "account",
@@ -87,10 +90,12 @@ pub enum Attributes<'a> {
 }
 
 impl Attributes<'_> {
+    /// `name` may carry options (`userCertificate;binary`): a filter names the type.
     fn wants(self, name: &str) -> bool {
+        let base = name.split(';').next().unwrap_or(name);
         match self {
             Attributes::All => true,
-            Attributes::Only(names) => names.iter().any(|n| n.eq_ignore_ascii_case(name)),
+            Attributes::Only(names) => names.iter().any(|n| n.eq_ignore_ascii_case(base)),
         }
     }
 }
@@ -247,6 +252,10 @@ pub fn user_entry(
         e.add("preferredLanguage", || {
             user.preferred_language.iter().map(String::as_str)
         });
+        e.add(profile::PROFILE_URL, || {
+            user.profile_url.iter().map(String::as_str)
+        });
+        e.add(profile::CERTIFICATE, || profile::certificates(user));
         e.add_looked_up("manager", || {
             Ok(match user.manager {
                 Some(manager) => refs

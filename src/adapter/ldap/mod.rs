@@ -4,6 +4,7 @@
 
 mod entry;
 mod error;
+mod profile;
 mod schema;
 mod search;
 mod tree;

@@ -6,6 +6,7 @@ use rollcall_ldap::{Attribute, LdapError, LdapResultCode as Code, Modification, 
 
 use super::super::LdapDirectory;
 use super::super::error::ldap_error;
+use super::super::profile;
 use super::super::tree::Branch;
 use super::classes::{object_class_change, rdn_change};
 use super::reference::{Reference, reference, single_reference};
@@ -158,6 +159,22 @@ fn user_changes(
     let mut out = Vec::new();
     for Modification { op, attribute } in changes {
         let name = attribute.name.as_str();
+        let person_only = schema.same_attribute(name, profile::CERTIFICATE)
+            || schema.same_attribute(name, profile::PROFILE_URL);
+        if person_only && branch != Branch::People {
+            return Err(unwritable(schema, branch, name));
+        }
+        if schema.same_attribute(name, profile::CERTIFICATE) {
+            // DER, not text: checked as SCIM checks a certificate, then kept as SCIM keeps it.
+            let values = attribute
+                .values
+                .iter()
+                .enumerate()
+                .map(|(i, der)| profile::scim_certificate(name, i, der))
+                .collect::<Result<_, _>>()?;
+            out.push((*op, UserChange::Set(UserField::Certificates, values)));
+            continue;
+        }
         let values = text(&attribute.values, name)?;
         let change = match name.to_ascii_lowercase().as_str() {
             "uid" => {
@@ -251,8 +268,16 @@ fn apply_user_changes(
                 let name = field_attribute(*field);
                 let current = current_values(user, *field);
                 let single = !multi_valued(*field);
-                let new =
-                    modified_values(name, current, *op, values, single, &equality(schema, name))?;
+                let new = match field {
+                    UserField::Certificates => {
+                        let same = profile::same_certificate(schema);
+                        modified_values(name, current, *op, values, single, &same)?
+                    }
+                    _ => {
+                        let same = equality(schema, name);
+                        modified_values(name, current, *op, values, single, &same)?
+                    }
+                };
                 set_field(user, *field, &new).map_err(ldap_error)?;
             }
         }

@@ -17,6 +17,10 @@ pub(super) enum UserField {
     Department,
     Organization,
     PreferredLanguage,
+    /// SCIM `profileUrl`.
+    ProfileUrl,
+    /// SCIM `x509Certificates`, each value in base64 as SCIM stores it.
+    Certificates,
     LicenseType,
     Active,
 }
@@ -36,6 +40,7 @@ pub(super) fn user_field(attr: &str) -> Option<UserField> {
         "departmentnumber" => F::Department,
         "o" => F::Organization,
         "preferredlanguage" => F::PreferredLanguage,
+        "labeleduri" => F::ProfileUrl,
         "licensetype" => F::LicenseType,
         "active" => F::Active,
         _ => return None,
@@ -58,6 +63,8 @@ pub(super) fn field_attribute(field: UserField) -> &'static str {
         F::Department => "departmentNumber",
         F::Organization => "o",
         F::PreferredLanguage => "preferredLanguage",
+        F::ProfileUrl => super::super::profile::PROFILE_URL,
+        F::Certificates => super::super::profile::CERTIFICATE,
         F::LicenseType => "licenseType",
         F::Active => "active",
     }
@@ -67,7 +74,7 @@ pub(super) fn field_attribute(field: UserField) -> &'static str {
 pub(super) fn multi_valued(field: UserField) -> bool {
     matches!(
         field,
-        UserField::Mail | UserField::Telephone | UserField::Mobile
+        UserField::Mail | UserField::Telephone | UserField::Mobile | UserField::Certificates
     )
 }
 
@@ -94,7 +101,7 @@ pub(super) fn set_field(
         field,
         reason: reason.into(),
     };
-    if values.len() > 1 && !matches!(field, F::Mail | F::Telephone | F::Mobile) {
+    if values.len() > 1 && !multi_valued(field) {
         return Err(invalid("attribute", "is single-valued"));
     }
     match field {
@@ -119,6 +126,24 @@ pub(super) fn set_field(
         F::Department => user.department = one(),
         F::Organization => user.organization = one(),
         F::PreferredLanguage => user.preferred_language = one(),
+        F::ProfileUrl => user.profile_url = one(),
+        F::Certificates => {
+            // A certificate that stays keeps what SCIM says of it (type, display, primary).
+            let before = std::mem::take(&mut user.x509_certificates);
+            user.x509_certificates = values
+                .iter()
+                .map(|v| {
+                    before
+                        .iter()
+                        .find(|c| c.value == *v)
+                        .cloned()
+                        .unwrap_or_else(|| MultiValue {
+                            value: v.clone(),
+                            ..MultiValue::default()
+                        })
+                })
+                .collect();
+        }
         F::LicenseType => {
             user.license = match one() {
                 None => LicenseType::Employee,
@@ -166,6 +191,12 @@ pub(super) fn current_values(user: &User, field: UserField) -> Vec<String> {
         F::Department => opt(&user.department),
         F::Organization => opt(&user.organization),
         F::PreferredLanguage => opt(&user.preferred_language),
+        F::ProfileUrl => opt(&user.profile_url),
+        F::Certificates => user
+            .x509_certificates
+            .iter()
+            .map(|c| c.value.clone())
+            .collect(),
         F::LicenseType => vec![user.license.as_str().to_owned()],
         F::Active => vec![if user.active { "TRUE" } else { "FALSE" }.to_owned()],
     }
