@@ -2119,3 +2119,262 @@ async fn scim_profile_url_and_certificates_are_labeled_uri_and_user_certificate(
         "{person}"
     );
 }
+
+/// The attributes the subschema's classes `names` allow (MUST and MAY), read from
+/// `cn=subschema` as a client would.
+async fn class_attributes(ldap: &mut ldap3::Ldap, names: &[&str]) -> Vec<String> {
+    let ldap3::SearchResult(entries, res) = ldap
+        .search(
+            "cn=subschema",
+            Scope::Base,
+            "(objectClass=*)",
+            vec!["objectClasses"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    let schema = SearchEntry::construct(entries.into_iter().next().unwrap()).attrs;
+    let mut out = Vec::new();
+    for name in names {
+        let class = schema["objectClasses"]
+            .iter()
+            .find(|c| c.contains(&format!("NAME '{name}'")))
+            .unwrap_or_else(|| panic!("{name} not in the subschema"));
+        // `( oid NAME 'x' … MUST ( a $ b ) MAY c )`: the names after MUST and MAY.
+        let after = |keyword: &str| -> Vec<String> {
+            let Some((_, rest)) = class.split_once(&format!(" {keyword} ")) else {
+                return Vec::new();
+            };
+            let list = match rest.strip_prefix("( ") {
+                Some(list) => list.split(" )").next().unwrap_or_default(),
+                None => rest.split(' ').next().unwrap_or_default(),
+            };
+            list.split(" $ ").map(|a| a.trim().to_owned()).collect()
+        };
+        out.extend(after("MUST"));
+        out.extend(after("MAY"));
+    }
+    out
+}
+
+/// A service account's entry is an `applicationProcess` and a `rollcallPerson`, as the
+/// subschema publishes them: a write of an attribute those classes do not allow (a person's
+/// `mail`, `title`, …, which the record has fields for) is objectClassViolation and stores
+/// nothing, one they allow that Rollcall does not keep (`description`) unwillingToPerform, and
+/// what they allow and Rollcall keeps is written and shown. People keep all of theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_account_is_written_only_what_its_classes_allow() {
+    const TOKEN: &str = "rc_test_provisioning_token_0123456789";
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let s = common::start_directory_with_env("", &[("ROLLCALL_BOOTSTRAP_TOKEN", TOKEN)]);
+    let http = reqwest::Client::new();
+    let scim_user = |name: &str| {
+        let (http, base) = (http.clone(), s.url(""));
+        let name = name.to_owned();
+        async move { common::scim_user_named(&http, &base, TOKEN, &name).await }
+    };
+    let mut ldap = admin_connection(s.ldap).await;
+    let robot = format!("cn=robot,ou=services,{BASE}");
+    let res = add_entry(
+        &mut ldap,
+        &robot,
+        &[
+            ("objectClass", &["applicationProcess"]),
+            ("cn", &["robot"]),
+            ("principalKind", &["bind"]),
+        ],
+    )
+    .await;
+    assert_eq!(res.rc, 0, "{res:?}");
+    let before = scim_user("robot").await;
+    assert_eq!(before["userName"], "robot", "{before}");
+
+    // A person's attributes: not in the entry's classes.
+    for (attr, value) in [
+        ("mail", "robot@example.com"),
+        ("title", "Robot"),
+        ("givenName", "Rob"),
+        ("sn", "Robot"),
+        ("displayName", "The robot"),
+        ("telephoneNumber", "+1 555 0100"),
+        ("mobile", "+1 555 0101"),
+        ("employeeNumber", "42"),
+        ("o", "Example"),
+        ("preferredLanguage", "en"),
+        ("manager", ADMIN_DN),
+        ("uid", "robot"),
+    ] {
+        for m in [
+            Mod::Replace(attr, vals(&[value])),
+            Mod::Add(attr, vals(&[value])),
+        ] {
+            let res = ldap.modify(&robot, vec![m.clone()]).await.unwrap();
+            assert_eq!(res.rc, 65, "objectClassViolation: {m:?}: {res:?}");
+            assert!(res.text.contains("applicationProcess"), "{res:?}");
+        }
+    }
+    // Refused whole: an allowed change beside it is not made either.
+    let res = ldap
+        .modify(
+            &robot,
+            vec![
+                Mod::Replace("active", vals(&["FALSE"])),
+                Mod::Replace("mail", vals(&["robot@example.com"])),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 65, "{res:?}");
+    // Allowed by applicationProcess, but not stored.
+    for attr in ["description", "l", "ou", "seeAlso"] {
+        let res = ldap
+            .modify(&robot, vec![Mod::Replace(attr, vals(&["cn=x"]))])
+            .await
+            .unwrap();
+        assert_eq!(res.rc, 53, "unwillingToPerform: {attr}: {res:?}");
+    }
+    // Nothing stored: the record and its version are as they were.
+    let after = scim_user("robot").await;
+    assert_eq!(after, before);
+    assert_eq!(after["meta"]["version"], before["meta"]["version"]);
+
+    // An add carrying a person's attribute creates nothing.
+    let droid = format!("cn=droid,ou=services,{BASE}");
+    for (extra, code) in [
+        (("title", &["Droid"][..]), 65),
+        (("mail", &["droid@example.com"][..]), 65),
+        (("givenName", &["Dee"][..]), 65),
+        (("description", &["a droid"][..]), 53),
+    ] {
+        let attrs = [
+            ("objectClass", &["applicationProcess"][..]),
+            ("cn", &["droid"][..]),
+            extra,
+        ];
+        let res = add_entry(&mut ldap, &droid, &attrs).await;
+        assert_eq!(res.rc, code, "{extra:?}: {res:?}");
+        assert!(read_entry(&mut ldap, &droid, &["cn"]).await.is_none());
+        assert!(scim_user("droid").await.is_null(), "{extra:?}");
+    }
+    // Its cn is its name, as the DN gives it: the record keeps no other.
+    let res = add_entry(
+        &mut ldap,
+        &droid,
+        &[
+            ("objectClass", &["applicationProcess"]),
+            ("cn", &["droid", "android"]),
+        ],
+    )
+    .await;
+    assert_eq!(res.rc, 67, "notAllowedOnRDN: {res:?}");
+    assert!(scim_user("droid").await.is_null());
+
+    // What the classes allow and the record keeps is written, and shown.
+    let res = ldap
+        .modify(
+            &robot,
+            vec![
+                Mod::Replace("licenseType", vals(&["partner"])),
+                Mod::Replace("active", vals(&["FALSE"])),
+                Mod::Replace("cn", vals(&["ROBOT"])),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    let entry = read_entry(&mut ldap, &robot, &["*"]).await.unwrap();
+    let mut shown: Vec<&str> = entry.keys().map(String::as_str).collect();
+    shown.sort_unstable();
+    assert_eq!(
+        shown,
+        [
+            "active",
+            "cn",
+            "licenseType",
+            "objectClass",
+            "principalKind"
+        ],
+        "{entry:?}"
+    );
+    assert_eq!(entry["licenseType"], ["partner"]);
+    assert_eq!(entry["active"], ["FALSE"]);
+    let user = scim_user("robot").await;
+    assert_eq!(
+        user["urn:rollcall:scim:schemas:extension:2.0:User"]["licenseType"], "partner",
+        "{user}"
+    );
+    assert_eq!(user["active"], false, "{user}");
+    // Everything a service entry shows is allowed by its classes.
+    let allowed =
+        class_attributes(&mut ldap, &["top", "applicationProcess", "rollcallPerson"]).await;
+    for attr in &shown {
+        assert!(
+            allowed.iter().any(|a| a.eq_ignore_ascii_case(attr)),
+            "{attr} not in {allowed:?}"
+        );
+    }
+    let res = add_entry(
+        &mut ldap,
+        &droid,
+        &[
+            ("objectClass", &["applicationProcess", "rollcallPerson"]),
+            ("cn", &["droid"]),
+            ("licenseType", &["customer"]),
+            ("active", &["TRUE"]),
+        ],
+    )
+    .await;
+    assert_eq!(res.rc, 0, "{res:?}");
+    let entry = read_entry(&mut ldap, &droid, &["licenseType", "active"])
+        .await
+        .unwrap();
+    assert_eq!(entry["licenseType"], ["customer"]);
+    assert_eq!(entry["active"], ["TRUE"]);
+
+    // A person takes the same attributes as before.
+    let ann = format!("uid=ann,ou=people,{BASE}");
+    let res = add_entry(
+        &mut ldap,
+        &ann,
+        &[
+            ("objectClass", &["inetOrgPerson"]),
+            ("uid", &["ann"]),
+            ("sn", &["Archer"]),
+            ("title", &["Engineer"]),
+            ("mail", &["ann@example.com"]),
+        ],
+    )
+    .await;
+    assert_eq!(res.rc, 0, "{res:?}");
+    let res = ldap
+        .modify(
+            &ann,
+            vec![
+                Mod::Replace("title", vals(&["Architect"])),
+                Mod::Add("mail", vals(&["a.archer@example.com"])),
+                Mod::Replace("givenName", vals(&["Ann"])),
+                Mod::Replace("telephoneNumber", vals(&["+1 555 0102"])),
+                Mod::Replace("manager", vals(&[ADMIN_DN])),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    let entry = read_entry(
+        &mut ldap,
+        &ann,
+        &["title", "mail", "givenName", "telephoneNumber", "manager"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(entry["title"], ["Architect"]);
+    assert_eq!(entry["mail"], ["a.archer@example.com", "ann@example.com"]);
+    assert_eq!(entry["givenName"], ["Ann"]);
+    assert_eq!(entry["telephoneNumber"], ["+1 555 0102"]);
+    assert_eq!(entry["manager"], [ADMIN_DN]);
+    let res = ldap
+        .modify(&ann, vec![Mod::Replace("description", vals(&["x"]))])
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 53, "{res:?}");
+}

@@ -264,8 +264,10 @@ pub fn user_entry(
                 None => None,
             })
         })?;
-        e.add("licenseType", || [user.license.as_str()]);
     }
+    // rollcallPerson's, on service accounts too: their license type decides which roles they
+    // may hold and who may read them, SCIM shows it, and an LDAP write may change it.
+    e.add("licenseType", || [user.license.as_str()]);
     e.add_looked_up("account", || {
         Ok(match user.account {
             Some(account) => refs

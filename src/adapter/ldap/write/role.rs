@@ -127,8 +127,10 @@ fn planned(
     Ok((replaced, add, remove))
 }
 
-/// The Administrator System Role flag is set where administrators are managed (SCIM, the
-/// admin UI), never over LDAP: a write may only say it again.
+/// The Administrator System Role flag is set where administrators are managed, never over
+/// LDAP: with SCIM (`POST`, `PUT` or `PATCH` on `/Groups`) or when `rollcall role create
+/// --administrator` makes the role (no command changes it later). A write may only say it
+/// again.
 fn role_administrator(
     schema: &Schema,
     current: bool,
@@ -146,14 +148,15 @@ fn role_administrator(
             LdapError::new(
                 Code::ConstraintViolation,
                 "administrator cannot be changed over LDAP: make a role the Administrator System \
-             Role with SCIM or the admin UI",
+             Role with SCIM (/Groups), or create it so with rollcall role create --administrator",
             )
         },
     )
 }
 
 /// A role's type decides who may hold it and what it may be granted, so it is set when the
-/// role is created (or with SCIM), not by an LDAP modify: a modify may only say it again.
+/// role is created (an LDAP add, SCIM, `rollcall role create --type`) and changed only with
+/// SCIM (`PUT` or `PATCH` on `/Groups/{id}`): an LDAP modify may only say it again.
 fn role_type(
     schema: &Schema,
     current: Option<RoleType>,
@@ -165,8 +168,8 @@ fn role_type(
     restated(attr, &current, op, values, &equality(schema, attr), || {
         LdapError::new(
             Code::ConstraintViolation,
-            "roleType cannot be changed over LDAP: it is set when the role is created (or \
-             with SCIM)",
+            "roleType cannot be changed over LDAP: it is set when the role is created and \
+             changed with SCIM (PUT or PATCH /Groups/{id})",
         )
     })
 }

@@ -13,7 +13,7 @@ use super::reference::{Reference, reference, single_reference};
 use super::user_fields::{
     UserField, current_values, custom_value, field_attribute, multi_valued, set_field, user_field,
 };
-use super::values::{equality, modified_values, restated, single, text, unwritable};
+use super::values::{allowed, equality, modified_values, restated, single, text, unwritable};
 use crate::model::{AccountId, CustomAttribute, CustomAttributes, PrincipalKind, User, UserId};
 use crate::service::{Actor, NewUser, ServiceError};
 
@@ -48,7 +48,9 @@ pub(super) fn add<'a>(
                     ));
                 }
             };
-        } else if !(branch == Branch::Services && a.name.eq_ignore_ascii_case("cn")) {
+        } else {
+            // A service's `cn` too: it must say the name the DN gives (the record keeps no
+            // other value), as a modify may.
             changes.push(Modification {
                 op: ModifyOp::Replace,
                 attribute: a.clone(),
@@ -159,9 +161,13 @@ fn user_changes(
     let mut out = Vec::new();
     for Modification { op, attribute } in changes {
         let name = attribute.name.as_str();
-        let person_only = schema.same_attribute(name, profile::CERTIFICATE)
-            || schema.same_attribute(name, profile::PROFILE_URL);
-        if person_only && branch != Branch::People {
+        // The record has fields for a person's mail, title, phones, … that a service account
+        // may hold too (SCIM writes them), but its entry's classes (applicationProcess,
+        // rollcallPerson) allow none of them, so the entry would never show what was written.
+        // What the classes allow is what the subschema publishes; `userPassword` is the one
+        // exception, written on its own (see `modify` and `add`), since a bind account needs
+        // one.
+        if !schema.same_attribute(name, "userPassword") && !allowed(schema, branch, name) {
             return Err(unwritable(schema, branch, name));
         }
         if schema.same_attribute(name, profile::CERTIFICATE) {

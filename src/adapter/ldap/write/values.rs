@@ -97,6 +97,17 @@ pub(super) fn equality<'a>(schema: &'a Schema, attr: &'a str) -> impl Fn(&str, &
     move |a, b| values_equal(schema, attr, a.as_bytes(), b.as_bytes())
 }
 
+/// Whether the object classes of `branch`'s entries allow `attr` (a MUST or MAY of one of
+/// them), as the subschema entry publishes the classes: what a schema-aware client checks
+/// before it writes, so the server answers by the same lists rather than a list of its own.
+pub(super) fn allowed(schema: &Schema, branch: Branch, attr: &str) -> bool {
+    branch_classes(branch)
+        .iter()
+        .filter_map(|c| schema.object_class(c))
+        .flat_map(|c| c.must.iter().chain(&c.may))
+        .any(|n| schema.same_attribute(n, attr))
+}
+
 /// Why an attribute an entry does not take from clients is refused, by what the subschema
 /// says of it: one the server maintains is constraintViolation ("no user modification", as
 /// OpenLDAP words it), one no class of the entry allows objectClassViolation, one that is
@@ -112,12 +123,7 @@ pub(super) fn unwritable(schema: &Schema, branch: Branch, attr: &str) -> LdapErr
             format!("{attr} is maintained by the server: no user modification allowed"),
         );
     }
-    let allowed = branch_classes(branch)
-        .iter()
-        .filter_map(|c| schema.object_class(c))
-        .flat_map(|c| c.must.iter().chain(&c.may))
-        .any(|n| schema.same_attribute(n, attr));
-    if allowed {
+    if allowed(schema, branch, attr) {
         LdapError::unwilling(format!(
             "{attr} is not stored by Rollcall on entries under ou={}",
             branch.ou()
