@@ -2378,3 +2378,126 @@ async fn a_service_account_is_written_only_what_its_classes_allow() {
         .unwrap();
     assert_eq!(res.rc, 53, "{res:?}");
 }
+
+/// A user's entry is in one branch, by its kind: a write to the same name under the other
+/// branch names no entry (noSuchObject, matchedDN the branch) and reaches no record, so a
+/// person's attributes are never written through a service DN, nor a person renamed,
+/// anonymised or given a password there.
+#[tokio::test]
+async fn a_write_under_the_other_branch_reaches_no_record() {
+    let s = start_directory("");
+    let mut ldap = admin_connection(s.ldap).await;
+    let ann = format!("uid=ann,ou=people,{BASE}");
+    let res = add_entry(
+        &mut ldap,
+        &ann,
+        &[
+            ("objectClass", &["inetOrgPerson"]),
+            ("uid", &["ann"]),
+            ("sn", &["Archer"]),
+        ],
+    )
+    .await;
+    assert_eq!(res.rc, 0, "{res:?}");
+    let before = read_entry(&mut ldap, &ann, &["*", "+"]).await.unwrap();
+    let as_service = format!("cn=ann,ou=services,{BASE}");
+    let services = format!("ou=services,{BASE}");
+    let res = ldap
+        .modify(&as_service, vec![Mod::Replace("active", vals(&["FALSE"]))])
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 32, "noSuchObject: {res:?}");
+    assert_eq!(res.matched, services, "{res:?}");
+    let res = ldap
+        .modify(
+            &as_service,
+            vec![Mod::Replace("userPassword", vals(&["Ann-Pass-12345"]))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 32, "{res:?}");
+    let res = ldap
+        .modifydn(&as_service, "cn=anna", true, None)
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 32, "{res:?}");
+    let res = ldap.delete(&as_service).await.unwrap();
+    assert_eq!(res.rc, 32, "{res:?}");
+    let res = ldap
+        .extended(ldap3::exop::PasswordModify {
+            user_id: Some(&as_service),
+            old_pass: None,
+            new_pass: Some("Ann-Pass-12345"),
+        })
+        .await
+        .unwrap();
+    assert_eq!(res.1.rc, 32, "{res:?}");
+    assert_eq!(
+        read_entry(&mut ldap, &ann, &["*", "+"]).await.unwrap(),
+        before
+    );
+    // Nor does that DN, as a value, name her.
+    let team = format!("cn=Team,ou=roles,{BASE}");
+    let res = add_entry(
+        &mut ldap,
+        &team,
+        &[
+            ("objectClass", &["groupOfNames"]),
+            ("cn", &["Team"]),
+            ("member", &[&as_service]),
+        ],
+    )
+    .await;
+    assert_eq!(res.rc, 19, "constraintViolation: {res:?}");
+    let res = add_entry(
+        &mut ldap,
+        &team,
+        &[
+            ("objectClass", &["groupOfNames"]),
+            ("cn", &["Team"]),
+            ("member", &[&ann]),
+        ],
+    )
+    .await;
+    assert_eq!(res.rc, 0, "{res:?}");
+    let res = ldap
+        .modify(&team, vec![Mod::Delete("member", vals(&[&as_service]))])
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 16, "noSuchAttribute: {res:?}");
+    let res = ldap
+        .modify(
+            ADMIN_DN,
+            vec![Mod::Replace("manager", vals(&[&as_service]))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 19, "constraintViolation: {res:?}");
+    let ldap3::SearchResult(found, res) = ldap
+        .search(
+            &format!("ou=roles,{BASE}"),
+            Scope::OneLevel,
+            &format!("(member={as_service})"),
+            vec!["member"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    assert!(found.is_empty(), "{found:?}");
+
+    // And a service account is not reached as a person.
+    let as_person = format!("uid=provisioning,ou=people,{BASE}");
+    let service = format!("cn=provisioning,ou=services,{BASE}");
+    let before = read_entry(&mut ldap, &service, &["*", "+"]).await.unwrap();
+    let res = ldap
+        .modify(&as_person, vec![Mod::Replace("active", vals(&["FALSE"]))])
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 32, "{res:?}");
+    let res = ldap.delete(&as_person).await.unwrap();
+    assert_eq!(res.rc, 32, "{res:?}");
+    assert_eq!(
+        read_entry(&mut ldap, &service, &["*", "+"]).await.unwrap(),
+        before
+    );
+}

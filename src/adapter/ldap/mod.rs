@@ -22,7 +22,8 @@ pub use self::entry::USER_ATTRIBUTES as USER_ATTRIBUTE_NAMES;
 pub use self::schema::schema;
 use self::tree::{Branch, Target, Tree};
 use crate::audit::Source;
-use crate::service::{Actor, Expected, LoginSource, SecondFactor, Service};
+use crate::model::{Entity, User};
+use crate::service::{Actor, Expected, LoginSource, SecondFactor, Service, ServiceError};
 
 /// The identity of an LDAP connection.
 #[derive(Clone, Debug)]
@@ -70,12 +71,25 @@ impl LdapDirectory {
         }
     }
 
+    /// The user named `name` under `branch` (people or services). A user's entry is in the
+    /// branch of its kind only: the same name under the other branch names no entry, so it
+    /// reads as missing there, and a write, a DN value or a filter given that DN reaches no
+    /// record (`cn=ann,ou=services` is not the person `ann`).
+    fn user_in(&self, actor: &Actor, branch: Branch, name: &str) -> crate::service::Result<User> {
+        let user = self.service.user_by_name(actor, name)?;
+        if entry::user_branch(&user) == branch {
+            Ok(user)
+        } else {
+            Err(ServiceError::not_found(Entity::User, name))
+        }
+    }
+
     /// The noSuchObject for a DN below record `name` of `branch` (RFC 4511 §4.1.9: matchedDN
     /// names the deepest entry that exists): the record when `actor` may read it, else its
     /// branch, so the answer says nothing of records out of reach.
     fn below_record(&self, actor: &Actor, branch: Branch, name: &str) -> LdapError {
         let readable = match branch {
-            Branch::People | Branch::Services => self.service.user_by_name(actor, name).is_ok(),
+            Branch::People | Branch::Services => self.user_in(actor, branch, name).is_ok(),
             Branch::Roles => self.service.role_by_name(actor, name).is_ok(),
             Branch::Accounts => self.service.account_by_name(actor, name).is_ok(),
         };

@@ -438,12 +438,12 @@ impl Search<'_> {
         let Ok(dn) = Dn::parse(value) else {
             return missing();
         };
-        let Target::Record(Branch::People | Branch::Services, name) =
+        let Target::Record(branch @ (Branch::People | Branch::Services), name) =
             self.directory.tree.resolve(&dn)
         else {
             return missing();
         };
-        match self.directory.service.user_by_name(self.actor, &name) {
+        match self.directory.user_in(self.actor, branch, &name) {
             Ok(user) => Ok(Some(user)),
             Err(ServiceError::NotFound { .. } | ServiceError::Forbidden(_)) => missing(),
             Err(e) => Err(ldap_error(e)),

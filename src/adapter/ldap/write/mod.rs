@@ -43,8 +43,10 @@ fn record(dir: &LdapDirectory, actor: &Actor, dn: &Dn) -> Result<(Branch, String
 }
 
 impl LdapDirectory {
-    fn user_named(&self, actor: &Actor, name: &str) -> Result<User, LdapError> {
-        self.service.user_by_name(actor, name).map_err(ldap_error)
+    /// The user a write names by its DN: `name` under `branch`, so that a write under the
+    /// other branch changes no record (see [`LdapDirectory::user_in`]).
+    fn user_named(&self, actor: &Actor, branch: Branch, name: &str) -> Result<User, LdapError> {
+        self.user_in(actor, branch, name).map_err(ldap_error)
     }
 
     fn role_named(&self, actor: &Actor, name: &str) -> Result<Role, LdapError> {
@@ -87,7 +89,9 @@ pub(super) fn modify(
     let (branch, name) = record(dir, actor, &request.dn)?;
     check_modifications(&request.changes)?;
     match branch {
-        Branch::People | Branch::Services => user::modify(dir, actor, &name, &request.changes),
+        Branch::People | Branch::Services => {
+            user::modify(dir, actor, branch, &name, &request.changes)
+        }
         Branch::Roles => role::modify(dir, actor, &name, &request.changes),
         Branch::Accounts => account::modify(dir, actor, &name, &request.changes),
     }
@@ -106,11 +110,13 @@ fn in_branch(dir: &LdapDirectory, branch: Branch) -> impl FnOnce(LdapError) -> L
 pub(super) fn delete(dir: &LdapDirectory, actor: &Actor, dn: &Dn) -> Result<(), LdapError> {
     let (branch, name) = record(dir, actor, dn)?;
     let deleted = match branch {
-        Branch::People | Branch::Services => dir.user_named(actor, &name).and_then(|user| {
-            dir.service
-                .anonymise_user(actor, user.id, None)
-                .map_err(ldap_error)
-        }),
+        Branch::People | Branch::Services => {
+            dir.user_named(actor, branch, &name).and_then(|user| {
+                dir.service
+                    .anonymise_user(actor, user.id, None)
+                    .map_err(ldap_error)
+            })
+        }
         Branch::Roles => dir.role_named(actor, &name).and_then(|role| {
             dir.service
                 .delete_role(actor, role.id, None)
@@ -165,7 +171,7 @@ fn rename(
 ) -> Result<(), LdapError> {
     match branch {
         Branch::People | Branch::Services => {
-            let user = dir.user_named(actor, name)?;
+            let user = dir.user_named(actor, branch, name)?;
             dir.service
                 .update_user(actor, user.id, None, |u| {
                     u.user_name.clone_from(&new_name);
@@ -216,7 +222,11 @@ pub(super) fn password_modify(
         .unwrap_or_else(|| dir.service.generate_password());
     let target = match &request.user {
         Some(dn) => match record(dir, actor, dn)? {
-            (Branch::People | Branch::Services, name) => dir.user_named(actor, &name)?.id,
+            (branch @ (Branch::People | Branch::Services), name) => {
+                dir.user_named(actor, branch, &name)
+                    .map_err(in_branch(dir, branch))?
+                    .id
+            }
             _ => return Err(LdapError::unwilling("only users have passwords")),
         },
         None => match actor.principal {

@@ -33,8 +33,9 @@ impl LdapDirectory {
             e => ldap_error(e),
         };
         Ok(match want {
+            // The user of the DN's own branch: `cn=ann,ou=services` names no person.
             Branch::People | Branch::Services => {
-                DnRef::User(self.service.user_by_name(actor, &name).map_err(unknown)?.id)
+                DnRef::User(self.user_in(actor, b, &name).map_err(unknown)?.id)
             }
             Branch::Roles => return Err(bad()),
             Branch::Accounts => DnRef::Account(

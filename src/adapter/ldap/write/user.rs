@@ -69,16 +69,17 @@ pub(super) fn add<'a>(
     .map_err(ldap_error)
 }
 
-/// Modifies the person or service account `name`. A modify that only sets `userPassword` sets
+/// Modifies the person or service account `name` of `branch`. A modify that only sets `userPassword` sets
 /// the password, one that only deletes `pwdAccountLockedTime` unlocks the account.
 pub(super) fn modify(
     dir: &LdapDirectory,
     actor: &Actor,
+    branch: Branch,
     name: &str,
     changes: &[Modification],
 ) -> Result<(), LdapError> {
     let schema = &*dir.schema;
-    let user = dir.user_named(actor, name)?;
+    let user = dir.user_named(actor, branch, name)?;
     if let [
         Modification {
             op: ModifyOp::Replace | ModifyOp::Add,
