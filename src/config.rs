@@ -376,12 +376,19 @@ impl SmtpConfig {
         if self.username.is_some() != self.password.is_some() {
             return invalid("needs both username and password, or neither".into());
         }
-        // Longer, and a relay that stops answering holds up every message behind it.
-        if !(1..=3_600).contains(&self.timeout_seconds) {
-            return invalid("timeout_seconds must be between 1 and 3600".into());
-        }
-        if self.port == Some(0) {
-            return invalid("port 0 is not a port".into());
+        within(
+            "[smtp] timeout_seconds",
+            self.timeout_seconds,
+            1..=3_600,
+            Some("a relay that stops answering holds up every message behind it"),
+        )?;
+        if let Some(port) = self.port {
+            within(
+                "[smtp] port",
+                u64::from(port),
+                1..=u64::from(u16::MAX),
+                None,
+            )?;
         }
         Ok(())
     }
@@ -528,8 +535,60 @@ pub enum ConfigError {
     },
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
+    #[error(transparent)]
+    OutOfRange(#[from] OutOfRange),
     #[error("{0}")]
     Invalid(String),
+}
+
+/// A setting outside the values it may take. Every such refusal is said the one way, key,
+/// value and range, so that whoever reads it knows what to write without the README at hand.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutOfRange {
+    /// As written in the file: `[section] name`.
+    pub key: &'static str,
+    pub value: u64,
+    pub range: std::ops::RangeInclusive<u64>,
+    /// Why the range is what it is, where that is not plain.
+    pub why: Option<&'static str>,
+}
+
+impl std::fmt::Display for OutOfRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} = {} is out of range {}–{}",
+            self.key,
+            self.value,
+            self.range.start(),
+            self.range.end()
+        )?;
+        match self.why {
+            Some(why) => write!(f, ": {why}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for OutOfRange {}
+
+/// Refuses `value` of `key` outside `range` (see [`OutOfRange`]).
+pub(crate) fn within(
+    key: &'static str,
+    value: u64,
+    range: std::ops::RangeInclusive<u64>,
+    why: Option<&'static str>,
+) -> Result<(), OutOfRange> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(OutOfRange {
+            key,
+            value,
+            range,
+            why,
+        })
+    }
 }
 
 /// Values given on the command line or in `ROLLCALL_*` variables; they win over the file.
@@ -593,122 +652,24 @@ impl Config {
                 "[tls] needs both cert and key, or neither".into(),
             ));
         }
-        // Lanes argon2 fills at once; more than the cores there are only slows each sign-in,
-        // and argon2 itself refuses more than 2^24 - 1.
-        const MAX_ARGON2_PARALLELISM: u32 = 64;
-        if !(1..=MAX_ARGON2_PARALLELISM).contains(&self.argon2.parallelism) {
-            return Err(ConfigError::Invalid(format!(
-                "[argon2] parallelism must be between 1 and {MAX_ARGON2_PARALLELISM} (is {}); \
-                 OWASP's recommendation is 1",
-                self.argon2.parallelism
-            )));
-        }
-        self.argon2
-            .validate()
-            .map_err(|e| ConfigError::Invalid(format!("[argon2]: {e}")))?;
-        self.password
-            .validate()
-            .map_err(|e| ConfigError::Invalid(format!("[password]: {e}")))?;
-        // Lifetimes and ages are added to (or taken from) today's date: one past what the
-        // calendar holds would not be a setting but a crash at the first use.
-        const CENTURY_SECONDS: u64 = 100 * 366 * 86_400;
-        let (day, hour, minute) = (86_400u64, 3_600u64, 60u64);
-        let spans = [
-            (
-                "[activation] link_ttl_hours",
-                u64::from(self.activation.link_ttl_hours) * hour,
-            ),
-            (
-                "[recovery] link_ttl_minutes",
-                u64::from(self.recovery.link_ttl_minutes) * minute,
-            ),
-            ("[outbox] keep_days", u64::from(self.outbox.keep_days) * day),
-            ("[audit] keep_days", u64::from(self.audit.keep_days) * day),
-            (
-                "[activity] deactivate_after_days",
-                u64::from(self.activity.deactivate_after_days) * day,
-            ),
-            (
-                "[activity] warn_days_before",
-                u64::from(self.activity.warn_days_before) * day,
-            ),
-            (
-                "[password] max_age_days",
-                u64::from(self.password.max_age_days) * day,
-            ),
-            (
-                "[password] expiry_warning_days",
-                u64::from(self.password.expiry_warning_days) * day,
-            ),
-            ("[lockout] window_seconds", self.lockout.window_seconds),
-            ("[lockout] duration_seconds", self.lockout.duration_seconds),
-            ("[ldap] time_limit_seconds", self.ldap.time_limit_seconds),
-            (
-                "[backup] interval_hours",
-                u64::from(self.backup.interval_hours) * hour,
-            ),
-        ];
-        if let Some((key, _)) = spans.iter().find(|(_, seconds)| *seconds > CENTURY_SECONDS) {
-            return Err(ConfigError::Invalid(format!(
-                "{key} is longer than a hundred years; where 0 is allowed, it means for ever"
-            )));
-        }
-        if !(1..=MAX_CONNECTIONS).contains(&self.http.max_connections)
-            || self.http.max_connections_per_ip == 0
-            || !(1..=86_400).contains(&self.http.idle_timeout_seconds)
-            || !(1..=3_600).contains(&self.http.header_timeout_seconds)
-        {
-            return Err(ConfigError::Invalid(format!(
-                "[http] max_connections must be between 1 and {MAX_CONNECTIONS}, \
-                 max_connections_per_ip at least 1, idle_timeout_seconds between 1 and 86400, \
-                 and header_timeout_seconds between 1 and 3600"
-            )));
-        }
-        if !(1..=MAX_CONNECTIONS).contains(&self.ldap.max_connections)
-            || self.ldap.max_connections_per_ip == 0
-        {
-            return Err(ConfigError::Invalid(format!(
-                "[ldap] max_connections must be between 1 and {MAX_CONNECTIONS}, and \
-                 max_connections_per_ip at least 1"
-            )));
-        }
-        // A request larger than this closes the connection, unanswered: too small a limit
-        // shuts out every client (a bind alone takes a few hundred bytes).
-        if !(MIN_LDAP_REQUEST_BYTES..=MAX_LDAP_REQUEST_BYTES).contains(&self.ldap.max_request_bytes)
-        {
-            return Err(ConfigError::Invalid(format!(
-                "[ldap] max_request_bytes must be between {MIN_LDAP_REQUEST_BYTES} and \
-                 {MAX_LDAP_REQUEST_BYTES} (is {}): a larger request closes the connection",
-                self.ldap.max_request_bytes
-            )));
-        }
+        self.argon2_bounds()?;
+        self.password.validate()?;
+        self.lifetime_bounds()?;
+        self.connection_bounds()?;
         // The engine's cache is this many MiB in bytes: past the bound the product would not
         // fit in 64 bits.
-        if !(1..=MAX_CACHE_MB).contains(&self.store.cache_mb) {
-            return Err(ConfigError::Invalid(format!(
-                "[store] cache_mb must be between 1 and {MAX_CACHE_MB} (1 TiB)"
-            )));
-        }
-        self.lockout_bounds()?;
-        // Every sign-in takes this much memory while it verifies; past 1 GiB a handful of
-        // concurrent ones would exhaust most machines.
-        const MAX_ARGON2_KIB: u32 = 1024 * 1024;
-        if self.argon2.memory_kib > MAX_ARGON2_KIB {
-            return Err(ConfigError::Invalid(format!(
-                "[argon2] memory_kib is at most {MAX_ARGON2_KIB} (1 GiB, taken by every sign-in \
-                 while it verifies); OWASP's recommendation is 19456"
-            )));
-        }
-        // Time grows with the passes: past this a sign-in takes seconds of CPU, and clients
-        // give up on binds before they are answered.
-        const MAX_ARGON2_ITERATIONS: u32 = 64;
-        if self.argon2.iterations > MAX_ARGON2_ITERATIONS {
-            return Err(ConfigError::Invalid(format!(
-                "[argon2] iterations must be between 1 and {MAX_ARGON2_ITERATIONS} (is {}): \
-                 every sign-in takes that many passes over memory_kib; OWASP's recommendation \
-                 is 2",
-                self.argon2.iterations
-            )));
+        within(
+            "[store] cache_mb",
+            self.store.cache_mb,
+            1..=MAX_CACHE_MB,
+            Some("1 TiB at most"),
+        )?;
+        if self.lockout.spray_threshold == 1 {
+            return Err(ConfigError::Invalid(
+                "[lockout] spray_threshold must be 0 (off) or at least 2: it counts different \
+                 userNames failing from one address, and 1 would flag every mistyped password"
+                    .into(),
+            ));
         }
         if let Some(url) = &self.public_url {
             let rest = url
@@ -724,26 +685,12 @@ impl Config {
                 )));
             }
         }
-        if !(1..=crate::auth::session::MAX_TIMEOUT_MINUTES)
-            .contains(&self.sessions.default_timeout_minutes)
-        {
-            return Err(ConfigError::Invalid(format!(
-                "[sessions] default_timeout_minutes must be between 1 and {} (a year)",
-                crate::auth::session::MAX_TIMEOUT_MINUTES
-            )));
-        }
-        if self.recovery.link_ttl_minutes == 0 {
-            return Err(ConfigError::Invalid(
-                "[recovery] link_ttl_minutes must be at least 1".into(),
-            ));
-        }
-        if self.activation.link_ttl_hours == 0 {
-            return Err(ConfigError::Invalid(
-                "[activation] link_ttl_hours must be at least 1: a link that expires as it is \
-                 made activates no one"
-                    .into(),
-            ));
-        }
+        within(
+            "[sessions] default_timeout_minutes",
+            u64::from(self.sessions.default_timeout_minutes),
+            1..=u64::from(crate::auth::session::MAX_TIMEOUT_MINUTES),
+            Some("a year at most"),
+        )?;
         self.smtp.validate()?;
         if self
             .http
@@ -755,71 +702,228 @@ impl Config {
                 "[http] metrics_token must be at least 20 characters".into(),
             ));
         }
-        if self.backup.interval_hours == 0 {
-            return Err(ConfigError::Invalid(
-                "[backup] interval_hours must be at least 1".into(),
-            ));
-        }
         self.custom_attributes
             .validate(crate::adapter::ldap::USER_ATTRIBUTE_NAMES)
             .map_err(|e| ConfigError::Invalid(format!("[custom_attributes]: {e}")))?;
-        if self.activity.deactivate_after_days > 0 && self.activity.deactivate_per_run == 0 {
-            return Err(ConfigError::Invalid(
-                "[activity] deactivate_per_run must be at least 1 when deactivate_after_days is set"
-                    .into(),
-            ));
-        }
-        if self.activity.deactivate_after_days > 0
-            && self.activity.warn_days_before >= self.activity.deactivate_after_days
-        {
-            return Err(ConfigError::Invalid(format!(
-                "[activity] warn_days_before ({}) must be less than deactivate_after_days ({}); \
-                 0 sends no warning",
-                self.activity.warn_days_before, self.activity.deactivate_after_days
-            )));
+        if self.activity.deactivate_after_days > 0 {
+            within(
+                "[activity] deactivate_per_run",
+                u64::from(self.activity.deactivate_per_run),
+                1..=u64::from(u32::MAX),
+                Some("deactivate_after_days is set"),
+            )?;
+            if self.activity.warn_days_before >= self.activity.deactivate_after_days {
+                return Err(ConfigError::Invalid(format!(
+                    "[activity] warn_days_before ({}) must be less than deactivate_after_days \
+                     ({}); 0 sends no warning",
+                    self.activity.warn_days_before, self.activity.deactivate_after_days
+                )));
+            }
         }
         // Checked whether codes are on or not, so that turning them on later is no surprise.
-        if !(1..=60).contains(&self.mfa.email_code_ttl_minutes) {
-            return Err(ConfigError::Invalid(format!(
-                "[mfa] email_code_ttl_minutes must be between 1 and 60 (is {}): a code is a \
-                 second factor for one sign-in, not a standing password",
-                self.mfa.email_code_ttl_minutes
-            )));
-        }
-        if self.backup.keep == 0 {
-            return Err(ConfigError::Invalid(
-                "[backup] keep must be at least 1 (the newest backup is never removed)".into(),
-            ));
+        within(
+            "[mfa] email_code_ttl_minutes",
+            u64::from(self.mfa.email_code_ttl_minutes),
+            1..=60,
+            Some("a code is a second factor for one sign-in, not a standing password"),
+        )?;
+        within(
+            "[backup] keep",
+            self.backup.keep as u64,
+            1..=u64::from(u32::MAX),
+            Some("the newest backup is never removed"),
+        )?;
+        Ok(())
+    }
+
+    /// argon2id's cost: what argon2 itself refuses (no pass, fewer than 8 KiB a lane) and what
+    /// would make every sign-in too slow or too big.
+    fn argon2_bounds(&self) -> Result<(), ConfigError> {
+        let argon2 = &self.argon2;
+        // Lanes argon2 fills at once; more than the cores there are only slows each sign-in,
+        // and argon2 itself refuses more than 2^24 - 1.
+        const MAX_ARGON2_PARALLELISM: u64 = 64;
+        within(
+            "[argon2] parallelism",
+            u64::from(argon2.parallelism),
+            1..=MAX_ARGON2_PARALLELISM,
+            Some("OWASP's recommendation is 1"),
+        )?;
+        // Time grows with the passes: past this a sign-in takes seconds of CPU, and clients
+        // give up on binds before they are answered.
+        const MAX_ARGON2_ITERATIONS: u64 = 64;
+        within(
+            "[argon2] iterations",
+            u64::from(argon2.iterations),
+            1..=MAX_ARGON2_ITERATIONS,
+            Some(
+                "every sign-in takes that many passes over memory_kib; OWASP's recommendation is 2",
+            ),
+        )?;
+        // Every sign-in takes this much memory while it verifies; past 1 GiB a handful of
+        // concurrent ones would exhaust most machines. argon2 needs 8 KiB per lane.
+        const MAX_ARGON2_KIB: u64 = 1024 * 1024;
+        within(
+            "[argon2] memory_kib",
+            u64::from(argon2.memory_kib),
+            8 * u64::from(argon2.parallelism)..=MAX_ARGON2_KIB,
+            Some(
+                "8 per lane of parallelism at least, 1 GiB at most (every sign-in takes it \
+                 while it verifies); OWASP's recommendation is 19456",
+            ),
+        )?;
+        // Whatever else argon2 might refuse, refused at start rather than at the first sign-in.
+        argon2
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("[argon2]: {e}")))
+    }
+
+    /// Lifetimes and ages are added to (or taken from) today's date: one past a hundred years
+    /// would not be a setting but a crash at the first use. Some must be at least 1, or the
+    /// feature would look on while doing nothing (a lock of no time, links already expired).
+    fn lifetime_bounds(&self) -> Result<(), ConfigError> {
+        const DAYS: u64 = 100 * 366;
+        const HOURS: u64 = DAYS * 24;
+        const MINUTES: u64 = HOURS * 60;
+        const SECONDS: u64 = MINUTES * 60;
+        let (activation, recovery, activity, password, lockout) = (
+            &self.activation,
+            &self.recovery,
+            &self.activity,
+            &self.password,
+            &self.lockout,
+        );
+        let lifetimes = [
+            (
+                "[activation] link_ttl_hours",
+                u64::from(activation.link_ttl_hours),
+                1..=HOURS,
+                "a link that expires as it is made activates no one; a hundred years at most",
+            ),
+            (
+                "[recovery] link_ttl_minutes",
+                u64::from(recovery.link_ttl_minutes),
+                1..=MINUTES,
+                "a hundred years at most",
+            ),
+            (
+                "[outbox] keep_days",
+                u64::from(self.outbox.keep_days),
+                0..=DAYS,
+                "0 keeps them for ever; a hundred years at most",
+            ),
+            (
+                "[audit] keep_days",
+                u64::from(self.audit.keep_days),
+                0..=DAYS,
+                "0 keeps them for ever; a hundred years at most",
+            ),
+            (
+                "[activity] deactivate_after_days",
+                u64::from(activity.deactivate_after_days),
+                0..=DAYS,
+                "0 deactivates no one; a hundred years at most",
+            ),
+            (
+                "[activity] warn_days_before",
+                u64::from(activity.warn_days_before),
+                0..=DAYS,
+                "a hundred years at most",
+            ),
+            (
+                "[password] max_age_days",
+                u64::from(password.max_age_days),
+                0..=DAYS,
+                "0: passwords never expire; a hundred years at most",
+            ),
+            (
+                "[password] expiry_warning_days",
+                u64::from(password.expiry_warning_days),
+                0..=DAYS,
+                "a hundred years at most",
+            ),
+            (
+                "[lockout] window_seconds",
+                lockout.window_seconds,
+                1..=SECONDS,
+                "failed sign-ins count within it (threshold = 0 turns lockout off); a hundred \
+                 years at most",
+            ),
+            (
+                "[lockout] duration_seconds",
+                lockout.duration_seconds,
+                1..=SECONDS,
+                "a lock of 0 seconds would let the right password in at once (threshold = 0 \
+                 turns lockout off); a hundred years at most",
+            ),
+            (
+                "[ldap] time_limit_seconds",
+                self.ldap.time_limit_seconds,
+                0..=SECONDS,
+                "0: none; a hundred years at most",
+            ),
+            (
+                "[backup] interval_hours",
+                u64::from(self.backup.interval_hours),
+                1..=HOURS,
+                "a hundred years at most",
+            ),
+        ];
+        for (key, value, range, why) in lifetimes {
+            within(key, value, range, Some(why))?;
         }
         Ok(())
     }
 
-    /// Lockout and spraying need a window to count in and a lock that lasts: either at 0
-    /// would look on (audit entries, mail to the administrators, sessions ended) while
-    /// stopping nothing. `threshold = 0` is how lockout is turned off.
-    fn lockout_bounds(&self) -> Result<(), ConfigError> {
-        let lockout = &self.lockout;
-        if lockout.window_seconds == 0 {
-            return Err(ConfigError::Invalid(
-                "[lockout] window_seconds must be at least 1: failed sign-ins count within it \
-                 (threshold = 0 turns lockout off)"
-                    .into(),
-            ));
-        }
-        if lockout.duration_seconds == 0 {
-            return Err(ConfigError::Invalid(
-                "[lockout] duration_seconds must be at least 1: a lock of 0 seconds would \
-                 let the right password in at once (threshold = 0 turns lockout off)"
-                    .into(),
-            ));
-        }
-        if lockout.spray_threshold == 1 {
-            return Err(ConfigError::Invalid(
-                "[lockout] spray_threshold must be 0 (off) or at least 2: it counts different \
-                 userNames failing from one address, and 1 would flag every mistyped password"
-                    .into(),
-            ));
-        }
+    /// What each listener holds: the counters take [`MAX_CONNECTIONS`], a connection that
+    /// times out at once serves nothing, and an LDAP request larger than the limit closes its
+    /// connection unanswered, so too small a limit shuts out every client (a bind alone takes
+    /// a few hundred bytes).
+    fn connection_bounds(&self) -> Result<(), ConfigError> {
+        let connections = 1..=MAX_CONNECTIONS as u64;
+        let (http, ldap) = (&self.http, &self.ldap);
+        within(
+            "[http] max_connections",
+            http.max_connections as u64,
+            connections.clone(),
+            None,
+        )?;
+        within(
+            "[http] max_connections_per_ip",
+            http.max_connections_per_ip as u64,
+            connections.clone(),
+            None,
+        )?;
+        within(
+            "[http] idle_timeout_seconds",
+            http.idle_timeout_seconds,
+            1..=86_400,
+            Some("a day at most"),
+        )?;
+        within(
+            "[http] header_timeout_seconds",
+            http.header_timeout_seconds,
+            1..=3_600,
+            Some("an hour at most"),
+        )?;
+        within(
+            "[ldap] max_connections",
+            ldap.max_connections as u64,
+            connections.clone(),
+            None,
+        )?;
+        within(
+            "[ldap] max_connections_per_ip",
+            ldap.max_connections_per_ip as u64,
+            connections,
+            None,
+        )?;
+        within(
+            "[ldap] max_request_bytes",
+            ldap.max_request_bytes as u64,
+            MIN_LDAP_REQUEST_BYTES as u64..=MAX_LDAP_REQUEST_BYTES as u64,
+            Some("a larger request closes the connection"),
+        )?;
         Ok(())
     }
 
@@ -993,7 +1097,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("deactivate_per_run must be at least 1"),
+            err.contains("[activity] deactivate_per_run = 0 is out of range 1–4294967295"),
             "{err}"
         );
         std::fs::write(&path, "[activity]\ndeactivate_after_days = 5\n").unwrap();
@@ -1081,11 +1185,11 @@ mod tests {
         for (toml, says) in [
             (
                 "[lockout]\nwindow_seconds = 0",
-                "[lockout] window_seconds must be at least 1",
+                "[lockout] window_seconds = 0 is out of range 1–3162240000: failed sign-ins",
             ),
             (
                 "[lockout]\nduration_seconds = 0",
-                "[lockout] duration_seconds must be at least 1",
+                "[lockout] duration_seconds = 0 is out of range 1–3162240000: a lock of 0",
             ),
             (
                 "[lockout]\nspray_threshold = 1",
@@ -1093,55 +1197,120 @@ mod tests {
             ),
             (
                 "[activation]\nlink_ttl_hours = 0",
-                "[activation] link_ttl_hours must be at least 1",
+                "[activation] link_ttl_hours = 0 is out of range 1–878400",
+            ),
+            (
+                "[recovery]\nlink_ttl_minutes = 0",
+                "[recovery] link_ttl_minutes = 0 is out of range 1–52704000",
+            ),
+            (
+                "[backup]\ninterval_hours = 0",
+                "[backup] interval_hours = 0 is out of range 1–878400",
+            ),
+            (
+                "[backup]\nkeep = 0",
+                "[backup] keep = 0 is out of range 1–4294967295: the newest backup",
             ),
             (
                 "[ldap]\nmax_request_bytes = 0",
-                "[ldap] max_request_bytes must be between 1024 and 67108864 (is 0)",
+                "[ldap] max_request_bytes = 0 is out of range 1024–67108864",
             ),
             (
                 "[ldap]\nmax_request_bytes = 1000000000",
-                "[ldap] max_request_bytes must be between 1024 and 67108864",
+                "[ldap] max_request_bytes = 1000000000 is out of range 1024–67108864",
             ),
             (
                 "[ldap]\ntime_limit_seconds = 18446744073709551615",
-                "[ldap] time_limit_seconds is longer than a hundred years",
+                "[ldap] time_limit_seconds = 18446744073709551615 is out of range 0–3162240000: \
+                 0: none; a hundred years at most",
             ),
             (
                 "[ldap]\nmax_connections = 18446744073709551615",
-                "[ldap] max_connections must be between 1 and 1048576",
+                "[ldap] max_connections = 18446744073709551615 is out of range 1–1048576",
+            ),
+            (
+                "[ldap]\nmax_connections_per_ip = 0",
+                "[ldap] max_connections_per_ip = 0 is out of range 1–1048576",
             ),
             (
                 "[http]\nmax_connections = 18446744073709551615",
-                "[http] max_connections must be between 1 and 1048576",
+                "[http] max_connections = 18446744073709551615 is out of range 1–1048576",
+            ),
+            (
+                "[http]\nmax_connections = 1048577",
+                "[http] max_connections = 1048577 is out of range 1–1048576",
+            ),
+            (
+                "[http]\nmax_connections = 0",
+                "[http] max_connections = 0 is out of range 1–1048576",
+            ),
+            (
+                "[http]\nmax_connections_per_ip = 0",
+                "[http] max_connections_per_ip = 0 is out of range 1–1048576",
+            ),
+            (
+                "[http]\nidle_timeout_seconds = 0",
+                "[http] idle_timeout_seconds = 0 is out of range 1–86400",
+            ),
+            (
+                "[http]\nheader_timeout_seconds = 0",
+                "[http] header_timeout_seconds = 0 is out of range 1–3600",
             ),
             (
                 "[password]\nmin_length = 100000",
-                "[password]: min_length must be between 0 and 128 (is 100000)",
+                "[password] min_length = 100000 is out of range 0–128",
             ),
             (
                 "[password]\nhistory = 100000",
-                "[password]: history must be between 0 and 100 (is 100000)",
+                "[password] history = 100000 is out of range 0–100",
             ),
             (
-                "[store]\ncache_mb = 17592186044416",
-                "[store] cache_mb must be between 1 and 1048576",
-            ),
-            (
-                "[argon2]\niterations = 1000000",
-                "[argon2] iterations must be between 1 and 64 (is 1000000)",
-            ),
-            (
-                "[argon2]\nparallelism = 100000",
-                "[argon2] parallelism must be between 1 and 64 (is 100000)",
+                "[password]\nrequired_classes = 5",
+                "[password] required_classes = 5 is out of range 0–4",
             ),
             (
                 "[password]\ngrace_logins = 1000000",
-                "[password]: grace_logins must be between 0 and 100 (is 1000000)",
+                "[password] grace_logins = 1000000 is out of range 0–100",
+            ),
+            (
+                "[store]\ncache_mb = 17592186044416",
+                "[store] cache_mb = 17592186044416 is out of range 1–1048576",
+            ),
+            (
+                "[argon2]\niterations = 1000000",
+                "[argon2] iterations = 1000000 is out of range 1–64",
+            ),
+            (
+                "[argon2]\niterations = 0",
+                "[argon2] iterations = 0 is out of range 1–64",
+            ),
+            (
+                "[argon2]\nparallelism = 100000",
+                "[argon2] parallelism = 100000 is out of range 1–64",
+            ),
+            (
+                "[argon2]\nparallelism = 0",
+                "[argon2] parallelism = 0 is out of range 1–64",
+            ),
+            (
+                "[argon2]\nmemory_kib = 0",
+                "[argon2] memory_kib = 0 is out of range 8–1048576",
+            ),
+            (
+                "[argon2]\nmemory_kib = 64\nparallelism = 16",
+                "[argon2] memory_kib = 64 is out of range 128–1048576",
+            ),
+            (
+                "[sessions]\ndefault_timeout_minutes = 0",
+                "[sessions] default_timeout_minutes = 0 is out of range 1–527040",
             ),
             (
                 "[smtp]\nhost = \"m.example.com\"\nfrom = \"d@example.com\"\ntimeout_seconds = 86400",
-                "[smtp] timeout_seconds must be between 1 and 3600",
+                "[smtp] timeout_seconds = 86400 is out of range 1–3600",
+            ),
+            (
+                "[smtp]\nhost = \"m.example.com\"\nfrom = \"d@example.com\"\nport = 0",
+                "[smtp] port = 0 is out of range 1–65535",
             ),
         ] {
             let err = load(toml).unwrap_err().to_string();
@@ -1149,6 +1318,11 @@ mod tests {
         }
         // The bounds themselves, and the zeros that mean something, are taken.
         for toml in [
+            "[http]\nmax_connections = 1048576\nidle_timeout_seconds = 86400\nheader_timeout_seconds = 3600",
+            "[http]\nmax_connections = 1\nmax_connections_per_ip = 1\nidle_timeout_seconds = 1\nheader_timeout_seconds = 1",
+            "[argon2]\nmemory_kib = 8\niterations = 1\nparallelism = 1",
+            "[argon2]\nmemory_kib = 1048576",
+            "[audit]\nkeep_days = 36600",
             "[lockout]\nthreshold = 0\nspray_threshold = 0\nwindow_seconds = 1\nduration_seconds = 1",
             "[activation]\nlink_ttl_hours = 1",
             "[ldap]\nmax_request_bytes = 1024\nsize_limit = 0\ntime_limit_seconds = 0",
@@ -1210,20 +1384,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("email_code_ttl_minutes must be between 1 and 60"),
+            err.contains("[mfa] email_code_ttl_minutes = 0 is out of range 1–60"),
             "{err}"
         );
         let err = load("email_codes = true\nemail_code_ttl_minutes = 1440")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("(is 1440)"), "{err}");
+        assert!(
+            err.contains("[mfa] email_code_ttl_minutes = 1440 is out of range 1–60"),
+            "{err}"
+        );
         // Checked with codes off too: the README's range holds whatever else is set.
         for ttl in [0, 61] {
             let err = load(&format!("email_code_ttl_minutes = {ttl}"))
                 .unwrap_err()
                 .to_string();
             assert!(
-                err.contains("email_code_ttl_minutes must be between 1 and 60"),
+                err.contains(&format!(
+                    "[mfa] email_code_ttl_minutes = {ttl} is out of range 1–60"
+                )),
                 "{err}"
             );
         }

@@ -259,6 +259,59 @@ fn config_file_then_environment_then_flags() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("licences"));
 }
 
+/// A value out of its range stops the start with one line that names the key, the value and
+/// the range, whichever key it is, rather than a sentence about several keys or the hashing
+/// library's own words; nothing is created in the data directory.
+#[test]
+fn a_value_out_of_range_stops_the_start_naming_the_key_the_value_and_the_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rollcall.toml");
+    let data = dir.path().join("data");
+    for (toml, says) in [
+        (
+            "[http]\nmax_connections = 1048577",
+            "[http] max_connections = 1048577 is out of range 1–1048576",
+        ),
+        (
+            "[http]\nmax_connections = 0",
+            "[http] max_connections = 0 is out of range 1–1048576",
+        ),
+        (
+            "[http]\nidle_timeout_seconds = 0",
+            "[http] idle_timeout_seconds = 0 is out of range 1–86400",
+        ),
+        (
+            "[http]\nheader_timeout_seconds = 0",
+            "[http] header_timeout_seconds = 0 is out of range 1–3600",
+        ),
+        (
+            "[argon2]\niterations = 0",
+            "[argon2] iterations = 0 is out of range 1–64",
+        ),
+        (
+            "[argon2]\niterations = 65",
+            "[argon2] iterations = 65 is out of range 1–64",
+        ),
+    ] {
+        std::fs::write(&config, toml).unwrap();
+        let out = clean_env(&mut Command::new(BIN))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .arg("--data")
+            .arg(&data)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{toml}: {stderr}");
+        assert!(stderr.contains(says), "{toml}: {stderr}");
+        assert!(
+            !stderr.contains("argon2 parameters") && stderr.matches(" = ").count() == 1,
+            "one key, said once: {stderr}"
+        );
+        assert!(!data.exists(), "{toml}: nothing made");
+    }
+}
+
 #[test]
 fn bootstrap_secrets_can_come_from_the_environment() {
     let token = "rc_automation-chosen-token-0123456789";

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{ConfigError, within};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PasswordPolicy {
@@ -93,41 +95,39 @@ pub const MAX_HISTORY: usize = 100;
 pub const MAX_GRACE_LOGINS: u32 = 100;
 
 impl PasswordPolicy {
-    pub fn validate(&self) -> Result<(), String> {
-        if self.min_length > MAX_MIN_LENGTH {
-            return Err(format!(
-                "min_length must be between 0 and {MAX_MIN_LENGTH} (is {}): a longer minimum \
-                 would refuse every password people and password managers make",
-                self.min_length
-            ));
-        }
-        if self.history > MAX_HISTORY {
-            return Err(format!(
-                "history must be between 0 and {MAX_HISTORY} (is {}): each new password is \
-                 verified against every earlier one kept",
-                self.history
-            ));
-        }
+    /// The bounds of `[password]`, refused at start (see [`crate::config::OutOfRange`]).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        within(
+            "[password] min_length",
+            self.min_length as u64,
+            0..=MAX_MIN_LENGTH as u64,
+            Some("a longer minimum would refuse every password people and password managers make"),
+        )?;
+        within(
+            "[password] history",
+            self.history as u64,
+            0..=MAX_HISTORY as u64,
+            Some("each new password is verified against every earlier one kept"),
+        )?;
         // A grace login is a sign-in on an expired password: past a few, expiry means nothing.
-        if self.grace_logins > MAX_GRACE_LOGINS {
-            return Err(format!(
-                "grace_logins must be between 0 and {MAX_GRACE_LOGINS} (is {}): each is a \
-                 sign-in on an expired password",
-                self.grace_logins
-            ));
-        }
-        if self.required_classes > 4 {
-            return Err(format!(
-                "required_classes is {}; there are only 4 classes",
-                self.required_classes
-            ));
-        }
+        within(
+            "[password] grace_logins",
+            u64::from(self.grace_logins),
+            0..=u64::from(MAX_GRACE_LOGINS),
+            Some("each is a sign-in on an expired password"),
+        )?;
+        within(
+            "[password] required_classes",
+            u64::from(self.required_classes),
+            0..=4,
+            Some("there are only 4 classes"),
+        )?;
         if self.max_age_days > 0 && self.expiry_warning_days >= self.max_age_days {
-            return Err(format!(
-                "expiry_warning_days ({}) must be less than max_age_days ({}): a reminder \
-                 would go out as soon as a password is set",
+            return Err(ConfigError::Invalid(format!(
+                "[password] expiry_warning_days ({}) must be less than max_age_days ({}): a \
+                 reminder would go out as soon as a password is set",
                 self.expiry_warning_days, self.max_age_days
-            ));
+            )));
         }
         Ok(())
     }
@@ -277,6 +277,7 @@ mod tests {
         assert!(
             late.validate()
                 .unwrap_err()
+                .to_string()
                 .contains("must be less than max_age_days")
         );
         assert!(
