@@ -423,10 +423,24 @@ fn operator_commands_run_in_the_server_or_on_a_stopped_store() {
             .any(|l| l.contains(r#""user_name":"admin""#)),
         "{exported}"
     );
-    // Init and restore still need the server stopped.
+    // Init and restore still need the server stopped, and say that it runs: for a restore,
+    // that there is a store already would send the operator looking for the wrong thing.
     let out = run(&data, &["init"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another rollcall process"));
+    let backup = dir.path().join("served.backup");
+    let out = run(&data, &["backup", backup.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let out = run(&data, &["restore", backup.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "the data directory {} is in use by another rollcall process",
+            data.join("store").display()
+        )) && !stderr.contains("already exists"),
+        "{stderr}"
+    );
 
     // Killed, the server leaves its socket behind; nobody listens, so the store is used.
     server.child.kill().unwrap();

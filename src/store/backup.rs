@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::frozen::Frozen;
-use super::sled::{STORE_FORMAT, TREES};
+use super::sled::{STORE_FORMAT, TREES, ensure_unheld};
 use super::{SledStore, Store, StoreError, StoreOptions};
 
 /// Version of the file layout (not of the store inside it).
@@ -138,6 +138,8 @@ pub fn restore(
     input: &mut dyn BufRead,
     options: &StoreOptions,
 ) -> Result<Restored, BackupError> {
+    // A server's store exists too; that it is in use is what the operator needs to hear.
+    ensure_unheld(dir)?;
     if dir.exists() {
         return Err(BackupError::Exists(dir.to_path_buf()));
     }

@@ -345,6 +345,33 @@ fn open_engine(dir: &Path, options: &StoreOptions) -> Result<::sled::Db, StoreEr
 /// How long a held store lock is waited for (see [`open_engine`]).
 const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Refuses the store in `dir` while another process holds its engine's lock (a running
+/// server), as [`open_engine`] does, without opening (and perhaps upgrading) it: for commands
+/// that must not open it at all, such as a restore, which would otherwise only say that the
+/// store exists. No store there is nobody's.
+pub(super) fn ensure_unheld(dir: &Path) -> Result<(), StoreError> {
+    // The file the engine locks (`sled::Config::open`).
+    let file = match std::fs::File::open(dir.join("db")) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(engine(e)),
+    };
+    let deadline = std::time::Instant::now() + LOCK_PATIENCE;
+    loop {
+        // Taken and let go at once (when `file` is dropped): only whether it is free matters.
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(StoreError::Locked(dir.display().to_string()));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(engine(e)),
+        }
+    }
+}
+
 impl SledStore {
     pub fn open(dir: &Path, options: &StoreOptions) -> Result<Self, StoreError> {
         let db = open_engine(dir, options)?;
