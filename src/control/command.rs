@@ -351,10 +351,15 @@ pub struct AuditArgs {
     pub count: Option<usize>,
 }
 
-/// `--count`: from 1 to `max`. A count of 0 would print nothing and one past `max` would be cut
-/// to it, both without a word.
-fn count_parser(max: usize) -> clap::builder::RangedU64ValueParser<usize> {
-    clap::builder::RangedU64ValueParser::new().range(1..=max as u64)
+/// `--count`: refused on the command line as the service refuses it (see
+/// [`crate::service::listing_count`]), before anything is sent to a server.
+fn count_parser(max: usize) -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync {
+    move |text| {
+        let count = text
+            .parse()
+            .map_err(|e| format!("{text:?} is not a count: {e}"))?;
+        crate::service::listing_count(Some(count), max).map_err(|e| e.to_string())
+    }
 }
 
 /// Which outbox messages `rollcall outbox` prints (as `GET /admin/outbox` takes them).

@@ -1,11 +1,37 @@
 //! Reads reserved for administrators: license usage and the outbox.
 
-use super::{Actor, Result, Service};
+use super::{Actor, Result, Service, ServiceError};
 use crate::model::LicenseUsage;
 use crate::outbox::OutboxMessage;
 
 /// Most messages one outbox query returns.
 pub const MAX_OUTBOX_COUNT: usize = 10_000;
+
+/// A listing's `count` (audit trail, outbox) outside 1 to the most one query returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{count} is out of range 1–{max}")]
+pub struct CountOutOfRange {
+    pub count: usize,
+    pub max: usize,
+}
+
+impl From<CountOutOfRange> for ServiceError {
+    fn from(e: CountOutOfRange) -> Self {
+        ServiceError::invalid("count", e.to_string())
+    }
+}
+
+/// How many entries a listing returns: `count`, from 1 to `max`, or `max` when none is asked
+/// for. The one check for `GET /admin/audit` and `/admin/outbox` and for `rollcall audit` and
+/// `outbox --count`: a count of 0 would answer nothing and one past `max` would be cut to it,
+/// both without a word.
+pub fn listing_count(count: Option<usize>, max: usize) -> Result<usize, CountOutOfRange> {
+    match count {
+        None => Ok(max),
+        Some(count) if (1..=max).contains(&count) => Ok(count),
+        Some(count) => Err(CountOutOfRange { count, max }),
+    }
+}
 
 /// Which outbox messages `GET /admin/outbox` returns.
 #[derive(Clone, Debug, Default)]
@@ -17,7 +43,7 @@ pub struct OutboxQuery {
     pub kind: Option<crate::outbox::MessageKind>,
     /// Only those not yet sent, given up on or cancelled.
     pub waiting: bool,
-    /// At most this many, oldest first; default and ceiling [`MAX_OUTBOX_COUNT`].
+    /// At most this many (1 to [`MAX_OUTBOX_COUNT`], the default), oldest first.
     pub count: Option<usize>,
 }
 
@@ -32,10 +58,7 @@ impl Service {
     /// hence administrators only.
     pub fn outbox_report(&self, actor: &Actor, query: &OutboxQuery) -> Result<Vec<OutboxMessage>> {
         self.require_administrator(actor, "read the outbox")?;
-        let limit = query
-            .count
-            .unwrap_or(MAX_OUTBOX_COUNT)
-            .min(MAX_OUTBOX_COUNT);
+        let limit = listing_count(query.count, MAX_OUTBOX_COUNT)?;
         let from = query
             .since
             .map_or(uuid::Uuid::nil(), super::outbox::first_id_at);

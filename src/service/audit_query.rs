@@ -6,7 +6,7 @@ use super::{Actor, Result, Service, ServiceError};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::model::fold;
 
-/// Most events one query returns, whatever is asked.
+/// Most events one query returns.
 pub const MAX_AUDIT_COUNT: usize = 10_000;
 
 #[derive(Clone, Debug, Default)]
@@ -18,7 +18,7 @@ pub struct AuditQuery {
     /// What the events are about: an id, or a userName or role name (taken as its id too).
     pub target: Option<String>,
     pub kind: Option<AuditKind>,
-    /// At most this many (oldest first from `since`); default and ceiling [`MAX_AUDIT_COUNT`].
+    /// At most this many (1 to [`MAX_AUDIT_COUNT`], the default), oldest first from `since`.
     pub count: Option<usize>,
 }
 
@@ -52,7 +52,7 @@ impl Service {
     /// place instead of reading the whole trail.
     pub fn audit_query(&self, actor: &Actor, query: &AuditQuery) -> Result<Vec<AuditEvent>> {
         self.require_administrator(actor, "read the audit trail")?;
-        let limit = query.count.unwrap_or(MAX_AUDIT_COUNT).min(MAX_AUDIT_COUNT);
+        let limit = super::listing_count(query.count, MAX_AUDIT_COUNT)?;
         let resolved = Resolved {
             query,
             actors: self.with_named_ids(query.actor.as_deref(), false)?,

@@ -48,7 +48,7 @@ use crate::model::{LicenseLimits, UserId};
 use crate::store::{Store, StoreError, TxError, Txn};
 
 pub use activity::{Activity, DormancyPolicy, Dormant};
-pub use admin::{MAX_OUTBOX_COUNT, OutboxQuery};
+pub use admin::{CountOutOfRange, MAX_OUTBOX_COUNT, OutboxQuery, listing_count};
 pub use announce::{Announced, Announcement, Audience};
 pub use audit_query::{AuditQuery, MAX_AUDIT_COUNT, is_audit_name};
 pub use authz::{IdScope, InTx, Records, Subject, UserScope};
