@@ -189,10 +189,13 @@ fn check_reports(data: &Path, findings: &[String]) {
         );
     }
     assert_eq!(lines.len(), findings.len(), "nothing else: {lines:#?}");
+    let said = match findings.len() {
+        1 => "Error: 1 inconsistency\n".to_string(),
+        n => format!("Error: {n} inconsistencies\n"),
+    };
     assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains(&format!("{} inconsistencies", findings.len())),
-        "{}",
+        String::from_utf8_lossy(&out.stderr).contains(&said),
+        "{said:?} in {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -89,6 +89,14 @@ fn users_roles_and_accounts_are_managed_from_the_command_line_under_the_rules() 
     );
     ok(run(&data, &["role", "add-member", "Ops", "alice"]));
     assert_eq!(ok(run(&data, &["role", "members", "Ops"])), "alice\n");
+    ok(run(
+        &data,
+        &["role", "create", "Resellers", "--type", "partner"],
+    ));
+    refused(
+        run(&data, &["role", "add-member", "Resellers", "alice"]),
+        "role \"Resellers\" is a partner role; user \"alice\" holds an employee license",
+    );
     let roles = ok(run(&data, &["role", "list"]));
     assert!(roles.lines().any(|l| l == "Ops\temployee\t-\t1"), "{roles}");
     assert!(

@@ -12,6 +12,7 @@ const SCIM: &str = "application/scim+json";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 const ROLLCALL: &str = "urn:rollcall:scim:schemas:extension:2.0:User";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const ROLE: &str = "urn:rollcall:scim:schemas:extension:2.0:Role";
 
 struct Scim {
     server: Server,
@@ -828,6 +829,80 @@ async fn put_without_the_rollcall_extension_or_active_keeps_them() {
     let (_, stored) = s.get(&format!("/Users/{id}")).await;
     assert_eq!(stored[ROLLCALL]["kind"], "person", "{stored}");
     assert_eq!(stored["meta"]["version"], version, "{stored}");
+}
+
+/// A role's members hold the license its type names: one of another type is a bad value
+/// (400 `invalidValue`) that names both types, each with the article it takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_of_another_license_type_is_refused_naming_both_types() {
+    let s = Scim::start("");
+    let (status, account) = s
+        .post(
+            "/Accounts",
+            json!({"schemas": ["urn:rollcall:scim:schemas:2.0:Account"], "name": "Acme"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{account}");
+    let (status, pat) = s
+        .post(
+            "/Users",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "pat",
+                   "active": true,
+                   ROLLCALL: {"licenseType": "partner", "account": {"value": account["id"]}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{pat}");
+    let ann = s.user("ann", true).await;
+    // Typed roles are the administrators' to make.
+    let admin = common::admin_session(&s.http, &s.server.url("")).await;
+    for (name, role_type, member, says) in [
+        (
+            "Staff",
+            "employee",
+            pat["id"].as_str().unwrap(),
+            "role \"Staff\" is an employee role; user \"pat\" holds a partner license",
+        ),
+        (
+            "Resellers",
+            "partner",
+            ann.as_str(),
+            "role \"Resellers\" is a partner role; user \"ann\" holds an employee license",
+        ),
+    ] {
+        let res = s
+            .http
+            .post(s.url("/Groups"))
+            .bearer_auth(&admin)
+            .header("content-type", SCIM)
+            .body(
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", ROLE],
+                       "displayName": name, ROLE: {"roleType": role_type}})
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let role: Value = res.json().await.unwrap();
+        let res = s
+            .http
+            .patch(s.url(&format!("/Groups/{}", role["id"].as_str().unwrap())))
+            .bearer_auth(&admin)
+            .header("content-type", SCIM)
+            .body(
+                json!({"schemas": [PATCH_OP], "Operations": [
+                    {"op": "add", "path": "members", "value": [{"value": member}]}
+                ]})
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let body: Value = res.json().await.unwrap();
+        assert_error(status, &body, 400, Some("invalidValue"));
+        assert!(body["detail"].as_str().unwrap().contains(says), "{body}");
+    }
 }
 
 /// A Group PUT is one change: a member that does not exist is a bad value (400

@@ -483,7 +483,7 @@ pub enum ControlError {
     Transfer(#[from] crate::transfer::TransferError),
     #[error(transparent)]
     Backup(#[from] crate::backups::BackupFileError),
-    #[error("{0} inconsistencies")]
+    #[error("{}", counted(*.0, "inconsistency", "inconsistencies"))]
     Inconsistent(usize),
     #[error("writing the output: {0}")]
     Output(std::io::Error),
@@ -656,9 +656,10 @@ pub fn execute(
             })?;
             writeln!(
                 out,
-                "{} holds {} license",
+                "{} holds {} {} license",
                 user.user_name,
-                with_article(&user.license.to_string())
+                user.license.article(),
+                user.license
             )?;
         }
         Command::User(UserCommand::Anonymise { user_name, yes }) => {
@@ -1084,7 +1085,6 @@ fn counted(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// `word` after `a` or `an`, as its first letter asks (license types: `an employee`).
 /// A primary work address, as `--email` gives one.
 fn work_address(value: String) -> MultiValue {
     MultiValue {
@@ -1093,14 +1093,6 @@ fn work_address(value: String) -> MultiValue {
         primary: true,
         display: None,
     }
-}
-
-fn with_article(word: &str) -> String {
-    let vowel = word
-        .chars()
-        .next()
-        .is_some_and(|c| "aeiouAEIOU".contains(c));
-    format!("{} {word}", if vowel { "an" } else { "a" })
 }
 
 /// A `--since` time.

@@ -29,6 +29,15 @@ impl LicenseType {
         }
     }
 
+    /// The indefinite article before its name in messages (`an employee license`, `a partner
+    /// license`), chosen by the name, not guessed from its first letter.
+    pub fn article(self) -> &'static str {
+        match self {
+            Self::Employee => "an",
+            Self::Partner | Self::Customer => "a",
+        }
+    }
+
     /// Partner and customer data is filtered by account, so such a user without one would see
     /// either nothing or everything; both are wrong, hence the requirement.
     pub fn requires_account(self) -> bool {

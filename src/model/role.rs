@@ -28,6 +28,15 @@ impl RoleType {
         }
     }
 
+    /// The indefinite article before its name in messages (`an employee role`, `a guest
+    /// role`), chosen by the name, not guessed from its first letter.
+    pub fn article(self) -> &'static str {
+        match self {
+            Self::Employee => "an",
+            Self::Partner | Self::Customer | Self::Guest => "a",
+        }
+    }
+
     /// The license a member must hold; `None` for guest, which nobody can be a member of.
     pub fn license(self) -> Option<LicenseType> {
         match self {

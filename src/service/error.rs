@@ -39,7 +39,11 @@ pub enum ServiceError {
     ManagerCycle(String),
     #[error("setting this parent would make account {0} its own ancestor")]
     AccountCycle(String),
-    #[error("role {role:?} is a {role_type} role; user {user:?} holds a {license} license")]
+    #[error(
+        "role {role:?} is {} {role_type} role; user {user:?} holds {} {license} license",
+        role_type.article(),
+        license.article()
+    )]
     RoleTypeMismatch {
         role: String,
         role_type: RoleType,
