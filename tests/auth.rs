@@ -2229,7 +2229,7 @@ fn expired_passwords_refuse_logins_but_can_be_changed() {
         .unwrap();
     assert!(matches!(
         login("Olga-Pass-12345"),
-        Err(ServiceError::PasswordExpired)
+        Err(ServiceError::PasswordExpired(_))
     ));
     assert!(
         matches!(
@@ -2249,6 +2249,72 @@ fn expired_passwords_refuse_logins_but_can_be_changed() {
         .change_own_password(&actor, "Olga-Pass-12345", "Olga-Pass-67890")
         .unwrap();
     assert!(login("Olga-Pass-67890").is_ok());
+}
+
+/// An expired password is told how to get a new one that works: a reset link only where one
+/// asked for would come; with `[recovery] enabled = false` (whose page is not there), or for
+/// someone with no address to send it to, an administrator. The store is made with the
+/// password set long ago, then served.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_password_is_pointed_only_to_a_way_that_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    {
+        let service = common::open_service(&data, rollcall::model::LicenseLimits::default());
+        let long_ago = time::OffsetDateTime::now_utc() - time::Duration::days(31);
+        for (name, mailed) in [("ada", true), ("bea", false)] {
+            let mut user = common::person(name, rollcall::model::LicenseType::Employee, true);
+            if !mailed {
+                user.emails.clear();
+            }
+            let user = common::create_with(&service, user, Some("Expired-Pass-123"));
+            service
+                .update_user(&common::admin(), user.id, None, |u| {
+                    u.password_changed = Some(long_ago);
+                    Ok(())
+                })
+                .unwrap();
+        }
+    }
+    const LINK: &str = "the password has expired: set a new one with a reset link (forgotten \
+                        password), or ask an administrator";
+    const ADMINISTRATOR: &str = "the password has expired: ask an administrator to set a new one";
+    let config = dir.path().join("rollcall.toml");
+    let http = Client::new();
+    for (recovery, ada, bea) in [
+        (true, LINK, ADMINISTRATOR),
+        (false, ADMINISTRATOR, ADMINISTRATOR),
+    ] {
+        std::fs::write(
+            &config,
+            format!("[password]\nmax_age_days = 30\n\n[recovery]\nenabled = {recovery}\n"),
+        )
+        .unwrap();
+        let mut server = Server::spawn(&data, &["--config", config.to_str().unwrap()], &[]);
+        for (name, told) in [("ada", ada), ("bea", bea)] {
+            let res = http
+                .post(server.url("/auth/token"))
+                .json(&json!({"username": name, "password": "Expired-Pass-123"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["error"], "password_expired", "{body}");
+            assert_eq!(body["detail"], told, "{name}, recovery {recovery}: {body}");
+        }
+        let page = http
+            .get(server.url("/auth/password/forgot"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            page.status().is_success(),
+            recovery,
+            "the page a link is asked for at"
+        );
+        assert!(server.terminate().success());
+    }
 }
 
 /// `[password] grace_logins`: an expired password still signs in that many times (so that its
@@ -2291,7 +2357,7 @@ fn grace_logins_are_counted_exactly_under_concurrency() {
                             .lock()
                             .unwrap()
                             .push(l.password.grace_remaining.unwrap()),
-                        Err(ServiceError::PasswordExpired) => {
+                        Err(ServiceError::PasswordExpired(_)) => {
                             refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
                         Err(e) => panic!("{e}"),

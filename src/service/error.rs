@@ -76,12 +76,9 @@ pub enum ServiceError {
     InvalidCredentials,
     /// A login with the right password, refused because the password is past
     /// `[password] max_age_days`. Said only to a caller who proved the password, so it tells
-    /// a guesser nothing; the user can still change it.
-    #[error(
-        "the password has expired: set a new one with a reset link (forgotten password), or \
-         ask an administrator"
-    )]
-    PasswordExpired,
+    /// a guesser nothing; the user learns how to get a new one.
+    #[error("the password has expired: {0}")]
+    PasswordExpired(NewPassword),
     /// A login with the right password by someone whose roles require MFA and who signs in
     /// with mailed codes (`[mfa] email_codes`): a code is on its way, and the login is to be
     /// sent again with it. Said only to a caller who proved the password.
@@ -95,6 +92,29 @@ pub enum ServiceError {
     /// A backup could not be written out (the reader went away, the disk is full, …).
     #[error("backup: {0}")]
     Backup(String),
+}
+
+/// How someone whose password has expired gets a new one, as the refusal tells them: a reset
+/// link only where one asked for would come, or they would be sent to a page that is not
+/// there (`[recovery] enabled = false`) or wait for a link that never comes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NewPassword {
+    /// `POST /auth/password/forgot` sends this user a link.
+    ResetLink,
+    /// No link would come (recovery is off, or not for such users, or there is no address to
+    /// send it to): an administrator sets it.
+    FromAdministrator,
+}
+
+impl std::fmt::Display for NewPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::ResetLink => {
+                "set a new one with a reset link (forgotten password), or ask an administrator"
+            }
+            Self::FromAdministrator => "ask an administrator to set a new one",
+        })
+    }
 }
 
 impl From<crate::store::BackupError> for ServiceError {

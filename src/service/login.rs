@@ -323,7 +323,7 @@ impl Service {
             // learns what to do.
             Some(Refusal::PasswordExpired) => {
                 self.refuse(&actor, &user, Refusal::PasswordExpired, now)?;
-                Err(ServiceError::PasswordExpired)
+                Err(ServiceError::PasswordExpired(self.new_password_for(&user)?))
             }
             Some(Refusal::EmailCodeNeeded) => {
                 self.send_email_code(&actor, &user, now)?;
@@ -353,10 +353,12 @@ impl Service {
                         logged.password.grace_remaining = grace_remaining;
                         Ok(logged)
                     }
-                    Err(refused @ (ServiceError::Forbidden(_) | ServiceError::PasswordExpired)) => {
+                    Err(
+                        refused @ (ServiceError::Forbidden(_) | ServiceError::PasswordExpired(_)),
+                    ) => {
                         // The refused transaction wrote nothing; the trail still says why.
                         let detail = match refused {
-                            ServiceError::PasswordExpired => {
+                            ServiceError::PasswordExpired(_) => {
                                 Refusal::PasswordExpired.as_str().to_string()
                             }
                             _ => refused.to_string(),
@@ -577,8 +579,14 @@ impl Service {
         checked: &Checked,
         on_success: OnSuccess<'_>,
     ) -> Result<Option<u32>> {
-        let (totp_step, grace) = (checked.totp_step, checked.grace);
+        let totp_step = checked.totp_step;
         let user = &logged.user;
+        // What the refusal tells, should the grace logins run out meanwhile: read before the
+        // transaction, whose body reads only through it.
+        let grace = checked
+            .grace
+            .then(|| self.new_password_for(user))
+            .transpose()?;
         let target = user.id.to_string();
         let now = OffsetDateTime::now_utc();
         let limit = self.policy.password.grace_logins;
@@ -594,10 +602,10 @@ impl Service {
             let mut state = tx.login_state(user.id)?.unwrap_or_default();
             let mut changed = state.note_login(now);
             let mut remaining = None;
-            if grace {
+            if let Some(new_password) = grace {
                 let used = state.grace_used_by(user.password_changed);
                 if used >= limit {
-                    return Err(ServiceError::PasswordExpired);
+                    return Err(ServiceError::PasswordExpired(new_password));
                 }
                 state.grace_for = user.password_changed;
                 state.grace_used = used + 1;

@@ -54,7 +54,7 @@ pub use audit_query::{AuditQuery, MAX_AUDIT_COUNT, is_audit_name};
 pub use authz::{IdScope, InTx, Records, Subject, UserScope};
 pub use batch::RoleReset;
 pub use cancel::{CancelSelection, Cancelled};
-pub use error::{Result, ServiceError};
+pub use error::{NewPassword, Result, ServiceError};
 pub use expiry::Swept;
 pub use login::{Expected, LoggedIn, LoginSource, PasswordStanding, SecondFactor};
 pub use mfa::Enrolment;

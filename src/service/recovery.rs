@@ -4,7 +4,7 @@
 
 use time::OffsetDateTime;
 
-use super::{Actor, Result, Service, ServiceError};
+use super::{Actor, NewPassword, Result, Service, ServiceError};
 use crate::audit::{AuditKind, Source};
 use crate::mail::Var;
 use crate::model::{Action, PrincipalKind, User, UserId, fold};
@@ -34,12 +34,7 @@ impl Service {
         };
         let actor = Actor::anonymous(Source::Rest, client);
         let administrator = self.is_active_administrator(&user)?;
-        let allowed = if administrator {
-            self.policy.recovery_for.administrators
-        } else {
-            self.policy.recovery_for.regular_users
-        };
-        if !allowed {
+        if !self.recovery_for(administrator) {
             // The caller gets the same answer; the administrators see the attempt.
             let whom = if administrator {
                 "administrators"
@@ -184,6 +179,31 @@ impl Service {
             None,
         )?;
         Ok(expires)
+    }
+
+    /// Whether `[recovery]` lets users of this kind (administrators or not) ask for a link.
+    fn recovery_for(&self, administrator: bool) -> bool {
+        if administrator {
+            self.policy.recovery_for.administrators
+        } else {
+            self.policy.recovery_for.regular_users
+        }
+    }
+
+    /// How `user`, whose password has expired, gets a new one: by a reset link only if one
+    /// asked for at `POST /auth/password/forgot` would come.
+    pub(super) fn new_password_for(&self, user: &User) -> Result<NewPassword> {
+        let links = self.policy.recovery
+            && user.active
+            && !user.anonymised
+            && user.kind == PrincipalKind::Person
+            && user.contact_email().is_some()
+            && self.recovery_for(self.is_active_administrator(user)?);
+        Ok(if links {
+            NewPassword::ResetLink
+        } else {
+            NewPassword::FromAdministrator
+        })
     }
 
     fn recoverable(&self, name_or_email: &str) -> Result<Option<User>> {

@@ -19,7 +19,7 @@ pub fn ldap_error(e: ServiceError) -> LdapError {
         E::PasswordPolicy(Violation::SelfServiceDisabled) => {
             Some(PolicyError::PasswordModNotAllowed)
         }
-        E::PasswordExpired => Some(PolicyError::PasswordExpired),
+        E::PasswordExpired(_) => Some(PolicyError::PasswordExpired),
         _ => None,
     };
     let code = match &e {
@@ -46,7 +46,9 @@ pub fn ldap_error(e: ServiceError) -> LdapError {
         E::VersionConflict { .. } | E::Busy(_) => Code::Busy,
         E::AccountInUse(_) => Code::NotAllowedOnNonLeaf,
         E::Forbidden(_) => Code::InsufficentAccessRights,
-        E::InvalidCredentials | E::PasswordExpired | E::SignInCodeSent => Code::InvalidCredentials,
+        E::InvalidCredentials | E::PasswordExpired(_) | E::SignInCodeSent => {
+            Code::InvalidCredentials
+        }
         E::Store(_) | E::Backup(_) => {
             tracing::error!(error = %e, "store failure during an LDAP operation");
             return LdapError::other("internal error; see the server log");

@@ -177,7 +177,7 @@ impl From<ServiceError> for RestError {
         use ServiceError as E;
         let (status, error) = match &e {
             E::InvalidCredentials => return Self::unauthorized(),
-            E::PasswordExpired => (StatusCode::UNAUTHORIZED, "password_expired"),
+            E::PasswordExpired(_) => (StatusCode::UNAUTHORIZED, "password_expired"),
             E::SignInCodeSent => (StatusCode::UNAUTHORIZED, "mfa_code_sent"),
             E::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
             E::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
