@@ -17,8 +17,9 @@ pub const DIGITS: u32 = 6;
 /// Wrong tries that spend a code.
 pub const MAX_TRIES: u8 = 3;
 
-/// Least time between two codes mailed to one person: a sign-in in between is told that the
-/// last code is on its way, so that whoever holds a password cannot flood the mailbox.
+/// Least time between two codes mailed to one person, counted from the last one sent whatever
+/// became of it: a sign-in in between is told that the last code is on its way (or, used up
+/// already, when to ask again), so that whoever holds a password cannot flood the mailbox.
 pub const RESEND_AFTER: Duration = Duration::seconds(60);
 
 /// The code last mailed to a user, kept in its login state.
@@ -33,6 +34,39 @@ pub struct EmailCode {
     pub expires: OffsetDateTime,
     /// Wrong tries so far; [`MAX_TRIES`] once spent (used, or guessed at too often).
     tries: u8,
+}
+
+/// What a sign-in that needs a mailed code is told, having proved the password.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeMailing {
+    /// A new code was mailed just now.
+    Sent,
+    /// The last code, mailed less than [`RESEND_AFTER`] ago, still works: it is on its way.
+    OnItsWay,
+    /// The last code, mailed less than [`RESEND_AFTER`] ago, has been used up since (it signed
+    /// someone in, or wrong tries spent it): none is mailed for another `seconds`. Said apart
+    /// from [`Self::OnItsWay`], as no code in the mailbox works now.
+    UsedUp { seconds: u64 },
+}
+
+impl std::fmt::Display for CodeMailing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sent => f.write_str(
+                "a sign-in code was sent to your email address: sign in again with it as \"code\"",
+            ),
+            Self::OnItsWay => f.write_str(
+                "a sign-in code was sent to your email address less than a minute ago and is on \
+                 its way: sign in again with it as \"code\"",
+            ),
+            Self::UsedUp { seconds } => write!(
+                f,
+                "the last sign-in code sent to your email address has been used up, and a new \
+                 one is sent at most once a minute: sign in again in {seconds} second{}",
+                if *seconds == 1 { "" } else { "s" }
+            ),
+        }
+    }
 }
 
 /// What a presented code came to.
@@ -61,10 +95,28 @@ impl EmailCode {
         self.tries < MAX_TRIES && now < self.expires
     }
 
-    /// Whether another code may be mailed: this one is no longer live, or was sent long enough
-    /// ago.
+    /// Whether another code may be mailed: this one was sent at least [`RESEND_AFTER`] ago.
+    /// Whether it still works does not matter: one used up by a sign-in or by wrong tries
+    /// would otherwise let every request with the password mail another at once.
     pub fn may_resend(&self, now: OffsetDateTime) -> bool {
-        !self.is_live(now) || now - self.sent >= RESEND_AFTER
+        now - self.sent >= RESEND_AFTER
+    }
+
+    /// What a sign-in asking for a code is told while this one holds the next back (`None`
+    /// once [`Self::may_resend`]).
+    pub fn held_back(&self, now: OffsetDateTime) -> Option<CodeMailing> {
+        if self.may_resend(now) {
+            None
+        } else if self.is_live(now) {
+            Some(CodeMailing::OnItsWay)
+        } else {
+            // Whole seconds, rounded up: "0 seconds" would send the caller back too soon.
+            let left = self.sent + RESEND_AFTER - now;
+            let seconds = left.whole_seconds() + i64::from(left.subsec_nanoseconds() > 0);
+            Some(CodeMailing::UsedUp {
+                seconds: seconds.max(1).unsigned_abs(),
+            })
+        }
     }
 
     /// Compares in constant time; spends nothing (see [`Self::note_wrong`], [`Self::spend`]).
@@ -146,7 +198,12 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let (mut record, code) = EmailCode::issue(ann, Duration::minutes(10), now);
         assert!(!record.may_resend(now + Duration::seconds(59)));
+        assert_eq!(
+            record.held_back(now + Duration::seconds(59)),
+            Some(CodeMailing::OnItsWay)
+        );
         assert!(record.may_resend(now + RESEND_AFTER));
+        assert_eq!(record.held_back(now + RESEND_AFTER), None);
         for _ in 1..MAX_TRIES {
             record.note_wrong();
             assert_eq!(record.check(ann, &code, now), CodeCheck::Accepted);
@@ -154,9 +211,36 @@ mod tests {
         record.note_wrong();
         assert_eq!(record.check(ann, &code, now), CodeCheck::NoLiveCode);
         assert!(
-            record.may_resend(now),
-            "a spent code may be replaced at once"
+            !record.may_resend(now + Duration::seconds(59)),
+            "guessed at until spent, it still holds the next one back for the minute"
         );
+        assert_eq!(
+            record.held_back(now + Duration::milliseconds(300)),
+            Some(CodeMailing::UsedUp { seconds: 60 })
+        );
+        assert_eq!(
+            record.held_back(now + Duration::milliseconds(59_500)),
+            Some(CodeMailing::UsedUp { seconds: 1 })
+        );
+        assert!(record.may_resend(now + RESEND_AFTER));
+    }
+
+    #[test]
+    fn a_code_used_to_sign_in_holds_the_next_one_back_for_the_minute() {
+        let ann = user();
+        let now = OffsetDateTime::now_utc();
+        let (mut record, code) = EmailCode::issue(ann, Duration::minutes(10), now);
+        assert_eq!(record.check(ann, &code, now), CodeCheck::Accepted);
+        record.spend();
+        let soon = now + Duration::milliseconds(300);
+        assert_eq!(record.check(ann, &code, soon), CodeCheck::NoLiveCode);
+        assert!(!record.may_resend(soon));
+        assert_eq!(
+            record.held_back(now + Duration::seconds(20)),
+            Some(CodeMailing::UsedUp { seconds: 40 })
+        );
+        assert!(record.may_resend(now + RESEND_AFTER));
+        assert_eq!(record.held_back(now + RESEND_AFTER), None);
     }
 
     #[test]

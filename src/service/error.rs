@@ -80,10 +80,11 @@ pub enum ServiceError {
     #[error("the password has expired: {0}")]
     PasswordExpired(NewPassword),
     /// A login with the right password by someone whose roles require MFA and who signs in
-    /// with mailed codes (`[mfa] email_codes`): a code is on its way, and the login is to be
-    /// sent again with it. Said only to a caller who proved the password.
-    #[error("a sign-in code was sent to your email address: sign in again with it as \"code\"")]
-    SignInCodeSent,
+    /// with mailed codes (`[mfa] email_codes`): the login is to be sent again with the code
+    /// mailed, now or less than a minute ago (or, that one used up, once the minute is over).
+    /// Said only to a caller who proved the password.
+    #[error("{0}")]
+    SignInCode(crate::auth::email_code::CodeMailing),
     /// A record kept changing while a multi-step change read it; the caller may try again.
     #[error("{0} is changing concurrently; try again")]
     Busy(String),

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::{Actor, Result, Service, ServiceError};
 use crate::audit::{AuditKind, Source};
-use crate::auth::email_code::{CodeCheck, EmailCode};
+use crate::auth::email_code::{CodeCheck, CodeMailing, EmailCode};
 use crate::auth::totp;
 use crate::mail::Var;
 use crate::model::{EffectiveSettings, PrincipalKind, User, UserId, fold};
@@ -325,10 +325,9 @@ impl Service {
                 self.refuse(&actor, &user, Refusal::PasswordExpired, now)?;
                 Err(ServiceError::PasswordExpired(self.new_password_for(&user)?))
             }
-            Some(Refusal::EmailCodeNeeded) => {
-                self.send_email_code(&actor, &user, now)?;
-                Err(ServiceError::SignInCodeSent)
-            }
+            Some(Refusal::EmailCodeNeeded) => Err(ServiceError::SignInCode(
+                self.send_email_code(&actor, &user, now)?,
+            )),
             Some(refusal) => {
                 self.refuse(&actor, &user, refusal, now)?;
                 self.count_spray(&actor, user_name)?;
@@ -511,21 +510,24 @@ impl Service {
             && user.contact_email().is_some()
     }
 
-    /// Mails `user` a new sign-in code, unless the last one is still live and was sent less
-    /// than [`email_code::RESEND_AFTER`] ago (then that one is on its way). The code, its
-    /// message and the audit entry are one transaction.
-    fn send_email_code(&self, actor: &Actor, user: &User, now: OffsetDateTime) -> Result<()> {
+    /// Mails `user` a new sign-in code, unless the last one was sent less than
+    /// [`email_code::RESEND_AFTER`] ago, whether or not it has been used up since: then says
+    /// what the caller is to do (see [`CodeMailing`]). The code, its message and the audit
+    /// entry are one transaction.
+    fn send_email_code(
+        &self,
+        actor: &Actor,
+        user: &User,
+        now: OffsetDateTime,
+    ) -> Result<CodeMailing> {
+        // Both are there: `mails_codes_to` asked for them.
         let (Some(ttl), Some(to)) = (self.policy.email_codes, user.contact_email()) else {
-            return Ok(());
+            return Ok(CodeMailing::Sent);
         };
-        let sent = self.transact(|tx| {
+        let mailing = self.transact(|tx| {
             let mut state = tx.login_state(user.id)?.unwrap_or_default();
-            if state
-                .email_code
-                .as_ref()
-                .is_some_and(|c| !c.may_resend(now))
-            {
-                return Ok(false);
+            if let Some(held) = state.email_code.as_ref().and_then(|c| c.held_back(now)) {
+                return Ok(held);
             }
             let (record, code) = EmailCode::issue(user.id, ttl, now);
             let vars = self.user_vars(user).with(Var::Code, code).with(
@@ -545,12 +547,12 @@ impl Service {
                 None,
                 None,
             )?;
-            Ok(true)
+            Ok(CodeMailing::Sent)
         })?;
-        if sent {
+        if mailing == CodeMailing::Sent {
             self.urgent_mail.notify_one();
         }
-        Ok(())
+        Ok(mailing)
     }
 
     /// The strictest settings of the user's roles.

@@ -46,7 +46,7 @@ pub fn ldap_error(e: ServiceError) -> LdapError {
         E::VersionConflict { .. } | E::Busy(_) => Code::Busy,
         E::AccountInUse(_) => Code::NotAllowedOnNonLeaf,
         E::Forbidden(_) => Code::InsufficentAccessRights,
-        E::InvalidCredentials | E::PasswordExpired(_) | E::SignInCodeSent => {
+        E::InvalidCredentials | E::PasswordExpired(_) | E::SignInCode(_) => {
             Code::InvalidCredentials
         }
         E::Store(_) | E::Backup(_) => {

@@ -33,7 +33,7 @@ pub fn failure(e: ServiceError) -> ScimError {
         E::PasswordPolicy(_) => (400, Some(ScimType::InvalidValue)),
         E::VersionConflict { .. } => (412, None),
         E::Forbidden(_) => (403, None),
-        E::InvalidCredentials | E::PasswordExpired(_) | E::SignInCodeSent => (401, None),
+        E::InvalidCredentials | E::PasswordExpired(_) | E::SignInCode(_) => (401, None),
         E::Store(_) | E::Backup(_) => {
             tracing::error!(error = %e, "store failure during a SCIM request");
             return ScimError::internal("internal error; see the server log");

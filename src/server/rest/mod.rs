@@ -178,7 +178,7 @@ impl From<ServiceError> for RestError {
         let (status, error) = match &e {
             E::InvalidCredentials => return Self::unauthorized(),
             E::PasswordExpired(_) => (StatusCode::UNAUTHORIZED, "password_expired"),
-            E::SignInCodeSent => (StatusCode::UNAUTHORIZED, "mfa_code_sent"),
+            E::SignInCode(_) => (StatusCode::UNAUTHORIZED, "mfa_code_sent"),
             E::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
             E::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             E::PasswordPolicy(crate::password::policy::Violation::SelfServiceDisabled) => {
