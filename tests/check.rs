@@ -416,3 +416,89 @@ fn a_restore_keeps_records_whose_references_do_not_hold_and_says_so() {
     );
     check_reports(&target, &[finding.to_string()]);
 }
+
+/// `file`, a backup, with its entries changed by `edit` (tree, key, value; `None` drops the
+/// entry) and `added` appended, its count and digest made again so that `restore` reads it.
+fn edit_backup(file: &Path, edit: impl Fn(&str, &[u8]) -> bool, added: &[(&str, Vec<u8>)]) {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as B64;
+    use sha2::Digest as _;
+    let text = std::fs::read_to_string(file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let (last, entries) = lines.split_last().unwrap();
+    let (header, entries) = entries.split_first().unwrap();
+    let mut out = format!("{header}\n");
+    let mut count = 0u64;
+    for line in entries {
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+        let key = B64.decode(entry["k"].as_str().unwrap()).unwrap();
+        if edit(entry["t"].as_str().unwrap(), &key) {
+            out.push_str(line);
+            out.push('\n');
+            count += 1;
+        }
+    }
+    for (tree, key) in added {
+        let entry = serde_json::json!({"t": tree, "k": B64.encode(key), "v": ""});
+        out.push_str(&format!("{entry}\n"));
+        count += 1;
+    }
+    let digest: String = sha2::Sha256::digest(out.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut end: serde_json::Value = serde_json::from_str(last).unwrap();
+    end["end"]["sha256"] = digest.into();
+    end["end"]["entries"] = count.into();
+    out.push_str(&format!("{end}\n"));
+    std::fs::write(file, out).unwrap();
+}
+
+/// A backup whose indexes disagree with its records is refused, each finding on a line of its
+/// own naming the records as a reference finding does (userNames, role names) and the index
+/// by its tree and what it is for, never the raw bytes of its key.
+#[test]
+fn a_restore_refused_over_an_index_names_the_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bob, ada, gone_role) = {
+        let service = common::open_service(dir.path(), LicenseLimits::default());
+        let bob = employee(&service, "bob");
+        let mut ada = common::person("ada", LicenseType::Employee, false);
+        ada.manager = Some(bob.id);
+        let ada = common::create(&service, ada);
+        (bob, ada, rollcall::model::RoleId::new())
+    };
+    let file = dir.path().join("good.backup");
+    let out = rollcall(dir.path(), &["backup", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // ada's entry under bob in the index of reports goes; one that makes ada a member of a
+    // role that is not there comes.
+    let manager_key = [bob.id.as_bytes().as_slice(), ada.id.as_bytes()].concat();
+    let member_key = [gone_role.as_bytes().as_slice(), ada.id.as_bytes()].concat();
+    edit_backup(
+        &file,
+        |tree, key| !(tree == "idx_user_manager" && key == manager_key),
+        &[("idx_role_members", member_key)],
+    );
+    let target = dir.path().join("restored");
+    let out = rollcall(&target, &["restore", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "restored: {stderr}");
+    let lines: Vec<&str> = stderr.lines().map(str::trim).collect();
+    for finding in [
+        "idx_user_manager (users by manager): missing entry: user \"ada\" reports to \"bob\""
+            .to_string(),
+        format!(
+            "idx_role_members (members by role): stale entry (no record says so): user \"ada\" \
+             holds role {gone_role} (no such role)"
+        ),
+    ] {
+        assert!(lines.contains(&finding.as_str()), "{finding:?} in {stderr}");
+    }
+    assert!(!stderr.contains("[1, "), "no raw key bytes: {stderr}");
+    assert!(!target.join("store").exists(), "nothing restored");
+}

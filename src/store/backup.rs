@@ -37,8 +37,14 @@ pub enum BackupError {
     Truncated,
     #[error("{0} already exists: restore only into a new data directory")]
     Exists(PathBuf),
-    #[error("the restored store does not check out: {0}")]
-    Inconsistent(String),
+    /// Indexes or counters that disagree with the records, a finding a line (as `rollcall
+    /// check` prints them).
+    #[error(
+        "the restored store does not check out: its indexes or counters disagree with its \
+         records:\n{}",
+        .0.join("\n")
+    )]
+    Inconsistent(Vec<String>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -306,7 +312,7 @@ fn restore_into(
     let store = SledStore::open(staging, options)?;
     let findings = store.findings()?;
     if !findings.indexes.is_empty() {
-        return Err(BackupError::Inconsistent(findings.indexes.join("; ")));
+        return Err(BackupError::Inconsistent(findings.indexes));
     }
     store.flush()?;
     Ok(Restored {

@@ -12,6 +12,63 @@ use std::collections::BTreeMap;
 
 use crate::model::{Account, AccountId, Role, RoleId, User, UserId};
 
+/// One entry of an index over users, read back into what it says of the records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum UserIndexEntry {
+    ExternalId {
+        user: UserId,
+        external_id: String,
+    },
+    /// The address as the index keeps it (case-folded).
+    Email {
+        user: UserId,
+        address: String,
+    },
+    Manager {
+        user: UserId,
+        manager: UserId,
+    },
+    Account {
+        user: UserId,
+        account: AccountId,
+    },
+    RoleMember {
+        user: UserId,
+        role: RoleId,
+    },
+}
+
+impl UserIndexEntry {
+    /// What the index is for, as an operator would name it.
+    fn index_meaning(&self) -> &'static str {
+        match self {
+            Self::ExternalId { .. } => "users by externalId",
+            Self::Email { .. } => "users by email address",
+            Self::Manager { .. } => "users by manager",
+            Self::Account { .. } => "users by account",
+            Self::RoleMember { .. } => "members by role",
+        }
+    }
+}
+
+/// How an index disagrees with the records at one entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Drift {
+    /// The records say it; the index lacks it (a lookup by it misses the user).
+    Missing,
+    /// The index has it; no record says it (a lookup by it finds a user it should not).
+    Stale,
+}
+
+impl Drift {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::Stale => "stale",
+        }
+    }
+}
+
 /// Followed references, gathered user by user so that a check holds a few bytes per user
 /// rather than every record.
 pub(super) struct References<'a> {
@@ -66,6 +123,74 @@ impl<'a> References<'a> {
                 "user {:?} belongs to account {account}, which does not exist",
                 user.user_name
             ));
+        }
+    }
+
+    /// An index finding, naming the records its entry is about as the reference findings
+    /// name them (`user "eve"`, `role "Crew"`), and the index by its tree and its meaning:
+    /// `idx_user_manager (users by manager): missing entry: user "eve" reports to "bob"`.
+    /// Call it once every user has been seen.
+    pub(super) fn index_finding(
+        &self,
+        index: &str,
+        drift: Drift,
+        entry: &UserIndexEntry,
+    ) -> String {
+        let says = match entry {
+            UserIndexEntry::ExternalId { user, external_id } => {
+                format!(
+                    "user {} has externalId {external_id:?}",
+                    self.user_named(*user)
+                )
+            }
+            UserIndexEntry::Email { user, address } => {
+                format!("user {} has address {address:?}", self.user_named(*user))
+            }
+            UserIndexEntry::Manager { user, manager } => format!(
+                "user {} reports to {}",
+                self.user_named(*user),
+                self.user_named(*manager)
+            ),
+            UserIndexEntry::Account { user, account } => format!(
+                "user {} belongs to account {}",
+                self.user_named(*user),
+                self.account_named(*account)
+            ),
+            UserIndexEntry::RoleMember { user, role } => format!(
+                "user {} holds role {}",
+                self.user_named(*user),
+                self.role_named(*role)
+            ),
+        };
+        let meaning = entry.index_meaning();
+        let drift_said = drift.as_str();
+        match drift {
+            Drift::Missing => format!("{index} ({meaning}): {drift_said} entry: {says}"),
+            Drift::Stale => {
+                format!("{index} ({meaning}): {drift_said} entry (no record says so): {says}")
+            }
+        }
+    }
+
+    /// A user as findings name it: its userName, or its id when there is no such record.
+    fn user_named(&self, id: UserId) -> String {
+        match self.users.get(&id) {
+            Some((name, _)) => format!("{name:?}"),
+            None => format!("{id} (no such user)"),
+        }
+    }
+
+    fn role_named(&self, id: RoleId) -> String {
+        match self.roles.get(&id) {
+            Some(role) => format!("{:?}", role.name),
+            None => format!("{id} (no such role)"),
+        }
+    }
+
+    fn account_named(&self, id: AccountId) -> String {
+        match self.accounts.get(&id) {
+            Some(account) => format!("{:?}", account.name),
+            None => format!("{id} (no such account)"),
         }
     }
 

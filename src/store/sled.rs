@@ -16,7 +16,7 @@ use super::codec::{decode, encode};
 use super::combine::{Combiner, Outcome};
 use super::commit::GroupCommit;
 use super::frozen::Frozen;
-use super::references::References;
+use super::references::{Drift, References, UserIndexEntry};
 use super::snapshot::{Reader, Snapshot};
 use super::{Findings, Iter, Store, StoreError, TxError, Txn, UserKey};
 use crate::audit::AuditEvent;
@@ -715,6 +715,60 @@ fn user_index_entries(user: &User) -> BTreeSet<(T, Vec<u8>)> {
     out
 }
 
+/// What an entry of the index `t` over users says, read back from its key (see
+/// [`user_index_entries`]); `None` for a key that index never makes.
+fn user_index_entry(t: T, key: &[u8]) -> Option<UserIndexEntry> {
+    // Text first, a zero byte, then the user's id.
+    let text = || {
+        let (text, rest) = key.split_at(key.len().checked_sub(17)?);
+        let (&zero, id) = rest.split_first()?;
+        if zero != 0 {
+            return None;
+        }
+        Some((
+            String::from_utf8(text.to_vec()).ok()?,
+            UserId::from_slice(id)?,
+        ))
+    };
+    // The record's id, then the user's.
+    let pair = || {
+        let (a, b) = key.split_at_checked(16).filter(|(_, b)| b.len() == 16)?;
+        Some((a, UserId::from_slice(b)?))
+    };
+    Some(match t {
+        T::UserExternal => {
+            let (external_id, user) = text()?;
+            UserIndexEntry::ExternalId { user, external_id }
+        }
+        T::UserEmail => {
+            let (address, user) = text()?;
+            UserIndexEntry::Email { user, address }
+        }
+        T::UserManager => {
+            let (manager, user) = pair()?;
+            UserIndexEntry::Manager {
+                user,
+                manager: UserId::from_slice(manager)?,
+            }
+        }
+        T::UserAccount => {
+            let (account, user) = pair()?;
+            UserIndexEntry::Account {
+                user,
+                account: AccountId::from_slice(account)?,
+            }
+        }
+        T::RoleMembers => {
+            let (role, user) = pair()?;
+            UserIndexEntry::RoleMember {
+                user,
+                role: RoleId::from_slice(role)?,
+            }
+        }
+        _ => return None,
+    })
+}
+
 fn seat_key(license: LicenseType) -> &'static [u8] {
     license.as_str().as_bytes()
 }
@@ -1100,11 +1154,24 @@ fn verify(view: &Frozen<'_>) -> Result<Findings, StoreError> {
             .filter(|(tt, _)| *tt == t)
             .cloned()
             .collect();
-        for missing in wanted.difference(&actual) {
-            problems.push(format!("{}: missing entry {:?}", tree_name(t), missing.1));
-        }
-        for stale in actual.difference(&wanted) {
-            problems.push(format!("{}: stale entry {:?}", tree_name(t), stale.1));
+        let drifts = wanted
+            .difference(&actual)
+            .map(|missing| (Drift::Missing, &missing.1))
+            .chain(
+                actual
+                    .difference(&wanted)
+                    .map(|stale| (Drift::Stale, &stale.1)),
+            );
+        for (drift, key) in drifts {
+            problems.push(match user_index_entry(t, key) {
+                Some(entry) => references.index_finding(tree_name(t), drift, &entry),
+                // Not even a key this index makes: said as it is.
+                None => format!(
+                    "{}: {} entry that is not an index key: {key:?}",
+                    tree_name(t),
+                    drift.as_str()
+                ),
+            });
         }
     }
     problems.extend(index_disagrees(
