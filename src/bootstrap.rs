@@ -1,13 +1,13 @@
 //! First start: the roles, the `admin` user and the provisioning service account with its token,
-//! so a fresh directory can be administered and provisioned at once. Idempotent: an interrupted
-//! bootstrap completes on the next start, and a finished one never runs again.
+//! so a fresh directory can be administered and provisioned at once. One transaction (see
+//! [`Service::first_start`]): a refused or interrupted bootstrap leaves nothing of itself, the
+//! next start does it all, and a finished one never runs again.
 
-use crate::audit::Source;
 use crate::model::{
     EntityPermissions, PermissionLevel, Permissions, PrincipalKind, Role, RoleType, User,
 };
 use crate::password::policy::PasswordPolicy;
-use crate::service::{Actor, NewUser, Result, Service, ServiceError};
+use crate::service::{FirstStart, Result, Service, ServiceError};
 
 const DONE: &str = "bootstrapped";
 pub const ADMIN_USER: &str = "admin";
@@ -70,8 +70,25 @@ pub struct Credentials {
     pub token_generated: bool,
 }
 
+/// Why a first start did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    /// Every employee license is taken (by an import before the first start), so the first
+    /// administrator, who needs one, cannot be made; nothing of the first start was written.
+    #[error(
+        "the first administrator, {ADMIN_USER:?}, needs an employee license, and all {limit} \
+         are in use ({used}/{limit}): raise [licenses] employee to at least {needed}, or \
+         deactivate an employee (`rollcall user deactivate USERNAME`), then start again; \
+         nothing of the first start was written"
+    )]
+    NoLicenseForAdmin { used: u64, limit: u64, needed: u64 },
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
 /// Returns the credentials when this call did the bootstrap, `None` when it was done before.
-pub fn ensure(service: &Service, seed: Seed) -> Result<Option<Credentials>> {
+/// The bootstrap is one transaction: refused, it leaves nothing of itself behind.
+pub fn ensure(service: &Service, seed: Seed) -> Result<Option<Credentials>, BootstrapError> {
     let done = service.meta(DONE)?.is_some();
     // Chosen secrets are checked before anything is written; once done, they are not read.
     if !done {
@@ -81,70 +98,58 @@ pub fn ensure(service: &Service, seed: Seed) -> Result<Option<Credentials>> {
     if done {
         return Ok(None);
     }
-    let actor = Actor::system(Source::System);
-    let admin_role = find_or_create_role(service, &actor, ADMIN_ROLE, |role| {
-        role.administrator = true;
-        role.permissions = Permissions {
-            user: EntityPermissions::uniform(PermissionLevel::All),
-            role: EntityPermissions::uniform(PermissionLevel::All),
-            account: EntityPermissions::uniform(PermissionLevel::All),
-        };
-        role.settings.api_access = true;
-        role.settings.description = Some("Administrator System Role: everything".into());
-    })?;
-    let provisioning_role = find_or_create_role(service, &actor, PROVISIONING_ROLE, |role| {
-        role.permissions = Permissions {
-            user: EntityPermissions::uniform(PermissionLevel::All),
-            role: EntityPermissions::uniform(PermissionLevel::All),
-            account: EntityPermissions::uniform(PermissionLevel::All),
-        };
-        role.settings.api_access = true;
-        role.settings.description =
-            Some("Identity-provider provisioning: users, groups and accounts".into());
-    })?;
+    let mut admin_role = Role::new(ADMIN_ROLE, Some(RoleType::Employee));
+    admin_role.administrator = true;
+    admin_role.permissions = everything();
+    admin_role.settings.api_access = true;
+    admin_role.settings.description = Some("Administrator System Role: everything".into());
+    let mut provisioning_role = Role::new(PROVISIONING_ROLE, Some(RoleType::Employee));
+    provisioning_role.permissions = everything();
+    provisioning_role.settings.api_access = true;
+    provisioning_role.settings.description =
+        Some("Identity-provider provisioning: users, groups and accounts".into());
 
     let admin_password_generated = seed.admin_password.is_none();
     let admin_password = seed
         .admin_password
         .unwrap_or_else(|| service.generate_password());
-    if let Err(ServiceError::NotFound { .. }) = service.user_by_name(&actor, ADMIN_USER) {
-        let mut admin = User::new(ADMIN_USER);
-        admin.display_name = Some("Administrator".into());
-        admin.active = true;
-        admin.roles = vec![admin_role.id];
-        service.create_user(
-            &actor,
-            NewUser {
-                user: admin,
-                password: Some(admin_password.clone()),
-            },
-        )?;
-    } else {
-        let admin = service.user_by_name(&actor, ADMIN_USER)?;
-        service.set_password(&actor, admin.id, &admin_password)?;
-    }
-
-    let account = match service.user_by_name(&actor, PROVISIONING_ACCOUNT) {
-        Ok(user) => user,
-        Err(ServiceError::NotFound { .. }) => {
-            let mut account = User::new(PROVISIONING_ACCOUNT);
-            account.kind = PrincipalKind::Api;
-            account.display_name = Some("Provisioning service account".into());
-            account.active = true;
-            account.roles = vec![provisioning_role.id];
-            service.create_user(
-                &actor,
-                NewUser {
-                    user: account,
-                    password: None,
-                },
-            )?
-        }
-        Err(e) => return Err(e),
-    };
+    let mut admin = User::new(ADMIN_USER);
+    admin.display_name = Some("Administrator".into());
+    admin.active = true;
+    let mut account = User::new(PROVISIONING_ACCOUNT);
+    account.kind = PrincipalKind::Api;
+    account.display_name = Some("Provisioning service account".into());
+    account.active = true;
     let token_generated = seed.token.is_none();
-    let token = service.create_api_token(&actor, "bootstrap", account.id, seed.token, None)?;
-    service.set_meta(DONE, b"1")?;
+    let token = seed.token.unwrap_or_else(crate::token::new_api_token);
+
+    let started = service
+        .first_start(FirstStart {
+            admin_role,
+            provisioning_role,
+            admin,
+            admin_password: admin_password.clone(),
+            provisioning: account,
+            token_name: "bootstrap".into(),
+            token: token.clone(),
+            done: DONE,
+        })
+        .map_err(|e| match e {
+            // Only the administrator, a new active employee, takes a license here.
+            ServiceError::LicenseLimit { used, limit, .. } => BootstrapError::NoLicenseForAdmin {
+                used,
+                limit,
+                needed: used + 1,
+            },
+            e => e.into(),
+        })?;
+    if !started.provisioning_active {
+        tracing::warn!(
+            account = PROVISIONING_ACCOUNT,
+            "the imported provisioning account is inactive: the printed token works once it \
+             is activated (`rollcall user activate {PROVISIONING_ACCOUNT}`)"
+        );
+    }
     Ok(Some(Credentials {
         admin_password,
         admin_password_generated,
@@ -153,19 +158,11 @@ pub fn ensure(service: &Service, seed: Seed) -> Result<Option<Credentials>> {
     }))
 }
 
-fn find_or_create_role(
-    service: &Service,
-    actor: &Actor,
-    name: &str,
-    shape: impl Fn(&mut Role),
-) -> Result<Role> {
-    match service.role_by_name(actor, name) {
-        Ok(role) => Ok(role),
-        Err(ServiceError::NotFound { .. }) => {
-            let mut role = Role::new(name, Some(RoleType::Employee));
-            shape(&mut role);
-            service.create_role(actor, role)
-        }
-        Err(e) => Err(e),
+/// Full user, group and account management.
+fn everything() -> Permissions {
+    Permissions {
+        user: EntityPermissions::uniform(PermissionLevel::All),
+        role: EntityPermissions::uniform(PermissionLevel::All),
+        account: EntityPermissions::uniform(PermissionLevel::All),
     }
 }

@@ -766,3 +766,103 @@ fn an_import_line_with_a_field_records_do_not_have_is_refused_naming_it() {
     );
     assert!(stderr.contains("imported 1 record, 2 failed"), "{stderr}");
 }
+
+/// An import before the first start can take every employee license, and the first start
+/// then has none for the administrator. It is refused as a whole, saying what to do, and
+/// leaves no role or user of its own behind; with room made, the next start does it all.
+#[test]
+fn a_first_start_without_a_license_for_the_administrator_writes_nothing_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("rollcall.toml");
+    let limit = |n: u32| {
+        std::fs::write(
+            &config,
+            format!(
+                "[licenses]\nemployee = {n}\n\n[argon2]\nmemory_kib = 1024\niterations = 1\nparallelism = 1\n"
+            ),
+        )
+        .unwrap();
+    };
+    limit(4);
+    let people: String = (1..=4)
+        .map(|i| {
+            let person = serde_json::json!({"id": uuid::Uuid::now_v7(), "user_name": format!("e{i}"),
+                "active": true, "created": "2026-01-01T00:00:00Z",
+                "modified": "2026-01-01T00:00:00Z", "version": 3});
+            format!("{person}\n")
+        })
+        .collect();
+    let mut import = import_command(&data);
+    import.args(["--config", config.to_str().unwrap()]);
+    let out = output_with_stdin(&mut import, people.as_bytes());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = "the first administrator, \"admin\", needs an employee license, and all 4 are in \
+                use (4/4): raise [licenses] employee to at least 5, or deactivate an employee";
+    let first_start = |command: &str| {
+        let (http, ldap, ldaps) = (free_addr(), free_addr(), free_addr());
+        Command::new(BIN)
+            .arg(command)
+            .args(["--data", data.to_str().unwrap()])
+            .args(["--config", config.to_str().unwrap()])
+            .args(["--http", &http.to_string(), "--ldap", &ldap.to_string()])
+            .args(["--ldaps", &ldaps.to_string()])
+            .env("ROLLCALL_LOG", "warn")
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LIB_BACKTRACE")
+            .output()
+            .unwrap()
+    };
+    for command in ["serve", "init"] {
+        let out = first_start(command);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{command}: {stderr}");
+        assert!(stderr.contains(said), "{command}: {stderr}");
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("admin password"),
+            "{command}: no credentials"
+        );
+        let roles = run(&data, &["role", "list"]);
+        assert!(roles.status.success());
+        assert_eq!(
+            String::from_utf8_lossy(&roles.stdout),
+            "",
+            "{command}: no role of the first start"
+        );
+        let users = run(&data, &["user", "list"]);
+        let users = String::from_utf8_lossy(&users.stdout);
+        assert_eq!(
+            users
+                .lines()
+                .map(|l| l.split('\t').next().unwrap())
+                .collect::<Vec<_>>(),
+            ["e1", "e2", "e3", "e4"],
+            "{command}: no admin or provisioning account"
+        );
+    }
+    limit(5);
+    let out = first_start("init");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("admin password"));
+    let roles = run(&data, &["role", "list"]);
+    let roles = String::from_utf8_lossy(&roles.stdout);
+    assert!(
+        roles.starts_with(
+            "Administrators\temployee\tadministrator\t1\nProvisioning\temployee\t-\t1\n"
+        ),
+        "{roles}"
+    );
+    let licenses = run(&data, &["licenses", "--config", config.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&licenses.stdout).starts_with("employee  5/5"),
+        "{licenses:?}"
+    );
+}

@@ -52,27 +52,33 @@ impl Service {
         role.modified = now;
         role.version = 1;
         self.transact(|tx| {
-            if tx.role(role.id)?.is_some() {
-                return Err(ServiceError::invalid(
-                    "id",
-                    format!("{} already exists", role.id),
-                ));
-            }
-            if tx.role_by_name(&fold(&role.name))?.is_some() {
-                return Err(ServiceError::RoleNameTaken(role.name.clone()));
-            }
-            tx.put_role(&role)?;
-            let after = serde_json::to_value(&role).unwrap_or_default();
-            self.audit(
-                tx,
-                actor,
-                AuditKind::RoleCreated,
-                Some(role.id.to_string()),
-                None,
-                Some((serde_json::Value::Null, after)),
-            )?;
+            self.put_new_role(tx, actor, &role)?;
             self.apply_membership(tx, actor, &subject, &role, members, &[])
         })
+    }
+
+    /// In a transaction: stores a new role (validated and authorised by the caller) under
+    /// a name and id nobody has, and audits it.
+    pub(super) fn put_new_role(&self, tx: &mut dyn Txn, actor: &Actor, role: &Role) -> Result<()> {
+        if tx.role(role.id)?.is_some() {
+            return Err(ServiceError::invalid(
+                "id",
+                format!("{} already exists", role.id),
+            ));
+        }
+        if tx.role_by_name(&fold(&role.name))?.is_some() {
+            return Err(ServiceError::RoleNameTaken(role.name.clone()));
+        }
+        tx.put_role(role)?;
+        let after = serde_json::to_value(role).unwrap_or_default();
+        self.audit(
+            tx,
+            actor,
+            AuditKind::RoleCreated,
+            Some(role.id.to_string()),
+            None,
+            Some((serde_json::Value::Null, after)),
+        )
     }
 
     pub fn role(&self, actor: &Actor, id: RoleId) -> Result<Role> {
@@ -521,7 +527,7 @@ impl Service {
     }
 }
 
-fn validate_role(role: &mut Role) -> Result<()> {
+pub(super) fn validate_role(role: &mut Role) -> Result<()> {
     role.name = role.name.trim().to_string();
     if !crate::model::is_visible_name(&role.name) {
         return Err(ServiceError::invalid(

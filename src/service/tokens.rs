@@ -8,7 +8,8 @@ use super::users::readable;
 use super::{Actor, Result, Service, ServiceError};
 use crate::audit::AuditKind;
 use crate::model::{PrincipalKind, User, UserId};
-use crate::token::{self, ApiToken};
+use crate::store::Txn;
+use crate::token::{self, ApiToken, SecretDigest};
 
 /// Who a presented token acts as.
 #[derive(Clone, Debug)]
@@ -62,23 +63,36 @@ impl Service {
         }
         self.transact(|tx| {
             let account = readable(tx, principal)?;
-            if account.kind != PrincipalKind::Api {
-                return Err(ServiceError::invalid(
-                    "principal",
-                    format!("{} is not an api service account", account.user_name),
-                ));
-            }
-            tx.put_api_token(&digest, &record)?;
-            self.audit(
-                tx,
-                actor,
-                AuditKind::TokenCreated,
-                Some(principal.to_string()),
-                Some(format!("token {:?} ({})", record.name, record.id)),
-                None,
-            )
+            self.put_new_token(tx, actor, &account, &digest, &record)
         })?;
         Ok(secret)
+    }
+
+    /// In a transaction: stores a token for `account`, which must be an `api` service
+    /// account, and audits it.
+    pub(super) fn put_new_token(
+        &self,
+        tx: &mut dyn Txn,
+        actor: &Actor,
+        account: &User,
+        digest: &SecretDigest,
+        record: &ApiToken,
+    ) -> Result<()> {
+        if account.kind != PrincipalKind::Api {
+            return Err(ServiceError::invalid(
+                "principal",
+                format!("{} is not an api service account", account.user_name),
+            ));
+        }
+        tx.put_api_token(digest, record)?;
+        self.audit(
+            tx,
+            actor,
+            AuditKind::TokenCreated,
+            Some(account.id.to_string()),
+            Some(format!("token {:?} ({})", record.name, record.id)),
+            None,
+        )
     }
 
     /// The service account a bearer token acts as, if the token is known, not revoked, and its

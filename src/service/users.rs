@@ -840,7 +840,7 @@ fn check_manager_chain(tx: &mut dyn Txn, user: UserId, manager: UserId) -> Resul
 }
 
 /// Trims and checks the attributes every front end must agree on.
-fn normalise(user: &mut User) -> Result<()> {
+pub(super) fn normalise(user: &mut User) -> Result<()> {
     let name = user.user_name.trim();
     if name.is_empty() {
         return Err(ServiceError::invalid("userName", "must not be empty"));
