@@ -1299,3 +1299,119 @@ async fn a_server_warns_of_expiring_passwords_and_says_when_one_has_expired() {
         );
     }
 }
+
+/// `rollcall user show NAME` on `data`, as JSON.
+#[track_caller]
+fn shown(data: &std::path::Path, name: &str) -> serde_json::Value {
+    let out = common::run(data, &["user", "show", name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A migration keeps when people last signed in (an export carries it, an import takes it),
+/// but not their idle time: importing an active person activates it here, and idle time runs
+/// from the import (or, imported before the first start, from that start, when sign-ins begin
+/// to be counted). So a migrated directory is not deactivated at its first run of the
+/// dormant rule, and its access reviews still show who has not signed in for long.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_import_keeps_the_last_sign_in_and_idle_time_starts_at_the_migration() {
+    use serde_json::json;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("source");
+    let config = dir.path().join("rollcall.toml");
+    std::fs::write(
+        &config,
+        "[activity]\ndeactivate_after_days = 30\n\n[argon2]\nmemory_kib = 1024\niterations = 1\nparallelism = 1\n",
+    )
+    .unwrap();
+    let start = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let stamp = |days: i64| {
+        (start - Duration::days(days))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    // Another directory's export: a person who last signed in 200 days ago.
+    let line = json!({"user_name": "old", "active": true, "created": stamp(400),
+        "first_activated": stamp(300), "last_login": stamp(200)});
+    let out = common::output_with_stdin(
+        &mut common::import_command(&data),
+        format!("{line}\n").as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let old = shown(&data, "old");
+    assert_eq!(old["last_login"], stamp(200), "{old}");
+    assert_eq!(old["first_activated"], stamp(300), "{old}");
+    assert_eq!(old["idle_days"], 0, "idle from the import: {old}");
+
+    // The first start counts sign-ins from now and runs the rule at once: `old` stays.
+    let mut server = common::Server::spawn(
+        &data,
+        &["--config", config.to_str().unwrap()],
+        &[("ROLLCALL_BOOTSTRAP_ADMIN_PASSWORD", common::ADMIN_PASSWORD)],
+    );
+    let http = reqwest::Client::new();
+    common::admin_session(&http, &format!("http://{}", server.http)).await;
+    let review = common::run(&data, &["report", "access", "--idle-days", "30"]);
+    assert_eq!(
+        String::from_utf8_lossy(&review.stdout).lines().count(),
+        1,
+        "nobody the rule would deactivate: {review:?}"
+    );
+    std::thread::sleep(StdDuration::from_millis(1500));
+    let old = shown(&data, "old");
+    assert_eq!(
+        (&old["active"], &old["idle_days"]),
+        (&json!(true), &json!(0))
+    );
+    let csv = common::run(&data, &["report", "access", "--format", "csv"]);
+    let rows = csv_rows(&String::from_utf8_lossy(&csv.stdout));
+    assert_eq!(rows["old"]["lastLogin"], stamp(200), "reviews show it");
+    assert_eq!(rows["old"]["idleDays"], "0");
+
+    // An export carries the last sign-in of everyone who has one, and an import keeps it.
+    let export = common::run(&data, &["export"]);
+    assert!(export.status.success());
+    let export = String::from_utf8(export.stdout).unwrap();
+    let last_login = |export: &str, name: &str| -> serde_json::Value {
+        export
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|r| r["user_name"] == name)
+            .unwrap()["last_login"]
+            .clone()
+    };
+    assert_eq!(last_login(&export, "old"), stamp(200));
+    let admin_signed_in = last_login(&export, "admin");
+    assert!(
+        recent(admin_signed_in.as_str().unwrap()),
+        "{admin_signed_in}"
+    );
+    assert!(server.terminate().success());
+    let copy = dir.path().join("copy");
+    let out = common::output_with_stdin(&mut common::import_command(&copy), export.as_bytes());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = common::run(&copy, &["export"]);
+    let again = String::from_utf8(again.stdout).unwrap();
+    for name in ["old", "admin"] {
+        assert_eq!(
+            last_login(&again, name),
+            last_login(&export, name),
+            "{name}"
+        );
+    }
+    assert_eq!(last_login(&again, "provisioning"), serde_json::Value::Null);
+    assert_eq!(shown(&copy, "old")["idle_days"], 0);
+}

@@ -113,6 +113,30 @@ impl Service {
         Ok(self.activity_of(&user, state.as_ref(), self.activity_tracked_since()?))
     }
 
+    /// When a readable user last signed in, if it has: what an export carries to the
+    /// directory it is imported into.
+    pub fn last_login(&self, actor: &Actor, id: UserId) -> Result<Option<OffsetDateTime>> {
+        self.user(actor, id)?;
+        Ok(self.store.login_state(id)?.and_then(|s| s.last_login))
+    }
+
+    /// In the transaction that creates a user moved from another directory: its last
+    /// sign-in there. It shows as the last sign-in (reviews, `authTimestamp`, `lastLogin`),
+    /// but the creation made it active here (if it is), which counts as activity: idle time
+    /// starts at the import, so that a migrated directory is not found dormant, and
+    /// deactivated, at its first run of the rule.
+    pub(super) fn carry_last_login(
+        &self,
+        tx: &mut dyn Txn,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        let mut state = tx.login_state(user)?.unwrap_or_default();
+        state.last_login = Some(at);
+        tx.put_login_state(user, &state)?;
+        Ok(())
+    }
+
     /// In the transaction that makes `user` active: records when.
     pub(super) fn note_activated(&self, tx: &mut dyn Txn, user: UserId) -> Result<()> {
         let mut state = tx.login_state(user)?.unwrap_or_default();

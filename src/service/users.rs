@@ -54,6 +54,7 @@ impl Service {
             user,
             password.map_or(Credential::None, Credential::Clear),
             Origin::New,
+            None,
         )
     }
 
@@ -67,6 +68,7 @@ impl Service {
             user,
             Credential::Exported(exported.to_string()),
             Origin::New,
+            None,
         )
     }
 
@@ -87,13 +89,16 @@ impl Service {
     }
 
     /// Creates a user of either origin: one [`Origin::Moved`] keeps when it was created and
-    /// first activated in the directory it comes from.
+    /// first activated in the directory it comes from, and `last_login`, when it last signed
+    /// in there (shown as its last sign-in; its idle time still starts here, see
+    /// [`Self::carry_last_login`]).
     pub fn create_user_from(
         &self,
         actor: &Actor,
         mut user: User,
         credential: Credential,
         origin: Origin,
+        last_login: Option<OffsetDateTime>,
     ) -> Result<User> {
         normalise(&mut user)?;
         let subject = self.subject(actor)?;
@@ -134,6 +139,7 @@ impl Service {
         user.created = origin.since(user.created, now);
         user.anonymised = false;
         user.first_activated = origin.kept(user.first_activated, now);
+        let last_login = origin.kept(last_login, now);
         // A hash brought from another directory keeps the age it had there (an import line's
         // `password_changed`), so that `[password] max_age_days` does not start again at a
         // migration; a time in the future is not believed.
@@ -150,6 +156,9 @@ impl Service {
                 ));
             }
             let created = self.commit_user(tx, actor, None, user.clone())?;
+            if let Some(at) = last_login {
+                self.carry_last_login(tx, created.id, at)?;
+            }
             if let Some(v) = &dropped {
                 self.audit_dropped_password(tx, actor, created.id, v)?;
             }

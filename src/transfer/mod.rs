@@ -3,12 +3,15 @@
 //! `{"account": {…}}`, then roles and plain groups as `{"role": {…}}`, then users, one bare user
 //! object per line (the format older exports have). Secrets stay behind: no password hashes,
 //! TOTP secrets or tokens; a user line may carry a clear `password` or a `password_hash`
-//! exported by another directory instead.
+//! exported by another directory instead. A user line carries the user's last sign-in as
+//! `last_login` (kept apart from the record in the store), so that a migration keeps it.
 //!
-//! On import, records keep their ids. An account or role whose name the directory already has
-//! is not created again: references to it are pointed at the one there (the `Administrators`
-//! and `Provisioning` roles of a bootstrapped directory, say). A user whose manager comes later
-//! in the file gets the manager once every line has been read.
+//! On import, records keep their ids. A line written by hand may leave out what only a
+//! directory can say (id, times, version): see `with_directory_fields`. An account or role
+//! whose name the directory already has is not created again: references to it are pointed at
+//! the one there (the `Administrators` and `Provisioning` roles of a bootstrapped directory,
+//! say). A user whose manager comes later in the file gets the manager once every line has
+//! been read.
 //!
 //! A third kind of line, `{"row": {…}}`, is a person from a CSV sheet (see [`sheet`]): no ids,
 //! its account, roles and manager by name. `{"update": {…}}` is the same row from a sheet
@@ -73,7 +76,12 @@ pub fn export(
         line(out, &json!({ "role": role }))?;
     }
     service.try_list_users(actor, &Plan::Scan, &mut |user| {
-        line(out, &serde_json::to_value(without_secrets(user))?)
+        let mut record = serde_json::to_value(without_secrets(user))?;
+        // Kept apart from the record (a sign-in does not change it), carried next to it.
+        if let Some(at) = service.last_login(actor, user.id)? {
+            record[LAST_LOGIN] = json!(rfc3339(at));
+        }
+        line(out, &record)
     })?;
     Ok(written)
 }
@@ -111,10 +119,25 @@ fn parents_first(accounts: Vec<Account>) -> Vec<Account> {
     ordered
 }
 
+/// The field of a user line that says when the user last signed in, in the directory the
+/// line comes from: not part of the record (sign-ins are kept apart from it), but exported
+/// with it so that a migration between Rollcall directories keeps it.
+const LAST_LOGIN: &str = "last_login";
+
+/// The field of a user line with a clear-text first password (never exported).
+const PASSWORD: &str = "password";
+
+fn rfc3339(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| at.to_string())
+}
+
 struct UserLine {
     user: User,
     /// In clear text, checked against the password policy.
     password: Option<String>,
+    /// When it last signed in where it comes from.
+    last_login: Option<time::OffsetDateTime>,
 }
 
 /// A value a field left out of a written record reads as (`null`, `false`, `0`, `""`, `[]`,
@@ -130,36 +153,119 @@ fn is_empty_value(value: &Value) -> bool {
     }
 }
 
+/// The names of the fields `T` (a struct with named fields) reads, as its derived
+/// `Deserialize` declares them: asked of a deserializer that only takes note of them.
+fn field_names<T: serde::de::DeserializeOwned>() -> &'static [&'static str] {
+    /// Carries the names out of the deserializer, the only way out it has.
+    #[derive(Debug)]
+    struct Named(&'static [&'static str]);
+    impl std::fmt::Display for Named {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("not a struct")
+        }
+    }
+    impl std::error::Error for Named {}
+    impl serde::de::Error for Named {
+        fn custom<M: std::fmt::Display>(_: M) -> Self {
+            Self(&[])
+        }
+    }
+    struct Probe;
+    impl<'de> serde::Deserializer<'de> for Probe {
+        type Error = Named;
+        fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Named> {
+            Err(Named(&[]))
+        }
+        fn deserialize_struct<V: serde::de::Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Named> {
+            Err(Named(fields))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+    match T::deserialize(Probe) {
+        Err(Named(fields)) => fields,
+        Ok(_) => &[],
+    }
+}
+
 /// `record` as a `T`, refusing fields `T` does not have (besides `extra`): a field an import
 /// would drop (a typo, another tool's name for it) is said, not lost in silence, as unknown
-/// config keys are. Found by reading the record back: a field with a value that does not come
-/// back is not one of `T`'s.
-fn known_fields_only<T: serde::de::DeserializeOwned + serde::Serialize>(
+/// config keys are. Said before the record is read, so that a line with `userName` hears of
+/// that rather than of the `user_name` it lacks. A field with an empty value (`null`, `""`)
+/// stores nothing either way and is let through.
+fn known_fields_only<T: serde::de::DeserializeOwned>(
     record: &Value,
     extra: &[&str],
 ) -> Result<T, TransferError> {
-    let parsed: T = serde_json::from_value(record.clone())?;
-    let read_back = serde_json::to_value(&parsed)?;
+    let fields = field_names::<T>();
     let unknown: Vec<&str> = record
         .as_object()
         .into_iter()
         .flatten()
         .filter(|(key, value)| {
             !extra.contains(&key.as_str())
-                && read_back.get(key.as_str()).is_none()
+                && !fields.contains(&key.as_str())
                 && !is_empty_value(value)
         })
         .map(|(key, _)| key.as_str())
         .collect();
-    if unknown.is_empty() {
-        Ok(parsed)
-    } else {
-        Err(TransferError::Unknown(format!(
+    if !unknown.is_empty() {
+        return Err(TransferError::Unknown(format!(
             "unknown field{} {} (the export format's names, e.g. user_name, display_name)",
             if unknown.len() == 1 { "" } else { "s" },
             unknown.join(", ")
-        )))
+        )));
     }
+    Ok(serde_json::from_value(record.clone())?)
+}
+
+/// A record line as the store's record needs it, for a line written by hand: what only the
+/// directory can say is filled in where the line leaves it out. A new `id` (so importing the
+/// line again finds the name taken rather than the record there), `created` and `modified`
+/// the import's time, `version` 0 (the directory counts its own). A user line that leaves
+/// out `active` makes a service account active, as `user create` does: it takes no license,
+/// and its application expects it to work; a person stays inactive. An export carries every
+/// one of these, so what it says is kept.
+fn with_directory_fields(record: &Value, new_id: impl serde::Serialize) -> Value {
+    let mut record = record.clone();
+    let Some(fields) = record.as_object_mut() else {
+        return record;
+    };
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_or(Value::Null, Value::String);
+    let missing = |fields: &serde_json::Map<String, Value>, key: &str| {
+        fields.get(key).is_none_or(Value::is_null)
+    };
+    if missing(fields, "id") {
+        fields.insert("id".into(), json!(new_id));
+    }
+    for stamp in ["created", "modified"] {
+        if missing(fields, stamp) {
+            fields.insert(stamp.into(), now.clone());
+        }
+    }
+    if missing(fields, "version") {
+        fields.insert("version".into(), json!(0));
+    }
+    if missing(fields, "active") {
+        let kind = fields
+            .get("kind")
+            .and_then(Value::as_str)
+            .and_then(|k| k.parse::<crate::model::PrincipalKind>().ok());
+        if kind.is_some_and(crate::model::PrincipalKind::is_service_account) {
+            fields.insert("active".into(), json!(true));
+        }
+    }
+    record
 }
 
 /// What one line became.
@@ -251,12 +357,14 @@ impl<'a> Importer<'a> {
             .and_then(|o| o.iter().next())
             .filter(|(_, inner)| inner.is_object());
         match wrapped {
-            Some((kind, inner)) if kind == "account" => {
-                self.account(known_fields_only::<Account>(inner, &[])?)
-            }
-            Some((kind, inner)) if kind == "role" => {
-                self.role(known_fields_only::<Role>(inner, &[])?)
-            }
+            Some((kind, inner)) if kind == "account" => self.account(known_fields_only::<Account>(
+                &with_directory_fields(inner, AccountId::new()),
+                &[],
+            )?),
+            Some((kind, inner)) if kind == "role" => self.role(known_fields_only::<Role>(
+                &with_directory_fields(inner, RoleId::new()),
+                &[],
+            )?),
             Some((kind, inner)) if kind == "row" => {
                 self.row(serde_json::from_value(inner.clone())?)
             }
@@ -264,13 +372,34 @@ impl<'a> Importer<'a> {
                 self.update(serde_json::from_value(inner.clone())?)
             }
             _ => {
-                let user: User = known_fields_only(&value, &["password"])?;
-                let password = match value.get("password") {
-                    None | Some(Value::Null) => None,
-                    Some(Value::String(p)) => Some(p.clone()),
-                    Some(_) => return Err(TransferError::Unknown("password is text".into())),
+                let user: User = known_fields_only(
+                    &with_directory_fields(&value, UserId::new()),
+                    &[PASSWORD, LAST_LOGIN],
+                )?;
+                let text = |field: &str, what: &str| match value.get(field) {
+                    None | Some(Value::Null) => Ok(None),
+                    Some(Value::String(p)) => Ok(Some(p.clone())),
+                    Some(_) => Err(TransferError::Unknown(format!("{field} is {what}"))),
                 };
-                self.user(UserLine { user, password })
+                let password = text(PASSWORD, "text")?;
+                let last_login = text(LAST_LOGIN, "an RFC 3339 time")?
+                    .map(|at| {
+                        time::OffsetDateTime::parse(
+                            &at,
+                            &time::format_description::well_known::Rfc3339,
+                        )
+                        .map_err(|e| {
+                            TransferError::Unknown(format!(
+                                "{LAST_LOGIN} {at:?} is not an RFC 3339 time: {e}"
+                            ))
+                        })
+                    })
+                    .transpose()?;
+                self.user(UserLine {
+                    user,
+                    password,
+                    last_login,
+                })
             }
         }
     }
@@ -316,7 +445,11 @@ impl<'a> Importer<'a> {
     }
 
     fn user(&mut self, line: UserLine) -> Result<Imported, TransferError> {
-        let UserLine { mut user, password } = line;
+        let UserLine {
+            mut user,
+            password,
+            last_login,
+        } = line;
         // An import run again after it stopped part way goes past what it already did.
         if let Some(found) = self.existing(self.service.user(&self.actor, user.id))? {
             // Its manager may have been a line the stopped run never reached: set at the end,
@@ -355,9 +488,13 @@ impl<'a> Importer<'a> {
             (None, Some(clear)) => Credential::Clear(clear),
             (None, None) => Credential::None,
         };
-        let created =
-            self.service
-                .create_user_from(&self.actor, user, credential, Origin::Moved)?;
+        let created = self.service.create_user_from(
+            &self.actor,
+            user,
+            credential,
+            Origin::Moved,
+            last_login,
+        )?;
         if let Some(manager) = deferred {
             self.managers.push((created.id, manager));
         }
