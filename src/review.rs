@@ -126,7 +126,9 @@ fn fields(row: &AccessRow, roles_sep: &str, list_sep: &str) -> [String; 20] {
         row.user_name.clone(),
         row.display_name.clone().unwrap_or_default(),
         row.kind.to_string(),
-        row.license.to_string(),
+        // As `user list` shows it: a service account takes no license.
+        row.license
+            .map_or_else(|| "-".to_string(), |l| l.to_string()),
         row.account.clone().unwrap_or_default(),
         flag(row.active),
         flag(row.locked),
@@ -160,8 +162,9 @@ fn rfc3339(t: OffsetDateTime) -> String {
 /// A CSV cell: quoted when it holds a separator, a quote or a line break. A cell a
 /// spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) is prefixed with
 /// `'`: names come from identity providers and users, and a review is opened by an auditor.
+/// A lone `-` (a service account's license) is no formula: spreadsheets keep it as text.
 fn csv_cell(value: &str) -> String {
-    let guarded = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    let guarded = if value != "-" && value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{value}")
     } else {
         value.to_string()
@@ -188,7 +191,7 @@ mod tests {
             user_name: "alice".into(),
             display_name: Some("=HYPERLINK(\"http://x\",\"Alice, A.\")".into()),
             kind: PrincipalKind::Person,
-            license: LicenseType::Employee,
+            license: Some(LicenseType::Employee),
             account: None,
             active: true,
             locked: false,

@@ -590,7 +590,7 @@ fn service_accounts_and_contact_details_are_managed_from_the_command_line() {
     );
     assert_eq!(
         ok(run(&data, &["user", "create", "wiki", "--kind", "bind"])),
-        "created wiki (bind service account, inactive)\n"
+        "created wiki (bind service account, active)\n"
     );
     refused(
         run(&data, &["user", "create", "root", "--kind", "system"]),
@@ -784,4 +784,206 @@ fn waiting_messages_are_cancelled_from_the_command_line() {
         2,
         "one event per cancellation that cancelled something"
     );
+}
+
+/// A service account is made to be used: `user create --kind api|bind` makes it active, since
+/// it takes no license, and `--inactive` (for one whose application is not ready) does not.
+/// A token for an inactive api account is refused rather than printed to fail with a 401, and
+/// what the command line and access reviews say of service accounts names no license. LDAP
+/// adds under `ou=services` make them active as well, and SCIM creates users active anyway.
+#[tokio::test(flavor = "multi_thread")]
+async fn service_accounts_are_created_active_and_shown_without_a_license() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // The administrator holds the only employee license: service accounts need none.
+    let mut server = start_directory("[licenses]\nemployee = 1\n");
+    let data = server.data.clone();
+    let base = "dc=example,dc=com";
+    let bind = |ldap: std::net::SocketAddr, dn: String, password: String| async move {
+        let (conn, mut ldap) = ldap3::LdapConnAsync::new(&format!("ldap://{ldap}"))
+            .await
+            .unwrap();
+        ldap3::drive!(conn);
+        ldap.simple_bind(&dn, &password).await.unwrap().rc
+    };
+
+    let password = ok(run(
+        &data,
+        &[
+            "user",
+            "create",
+            "binder",
+            "--kind",
+            "bind",
+            "--generate-password",
+        ],
+    ));
+    let password = password.trim().to_string();
+    assert_eq!(
+        bind(
+            server.ldap,
+            format!("cn=binder,ou=services,{base}"),
+            password
+        )
+        .await,
+        0,
+        "the new bind account binds at once"
+    );
+
+    assert_eq!(
+        ok(run(&data, &["user", "create", "svc1", "--kind", "api"])),
+        "created svc1 (api service account, active)\n"
+    );
+    let token = ok(run(
+        &data,
+        &["token", "create", "--name", "t5", "--account", "svc1"],
+    ));
+    let http = reqwest::Client::new();
+    let scim = |bearer: String| {
+        let http = http.clone();
+        let url = server.url("/scim/v2/Users?count=1");
+        async move {
+            http.get(url)
+                .bearer_auth(bearer)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(scim(token.trim().to_string()).await, 200, "the token works");
+
+    // Made inactive on purpose: said so, no token for it, and activation names no license.
+    assert_eq!(
+        ok(run(
+            &data,
+            &["user", "create", "svc2", "--kind", "api", "--inactive"]
+        )),
+        "created svc2 (api service account, inactive)\n"
+    );
+    refused(
+        run(
+            &data,
+            &["token", "create", "--name", "t6", "--account", "svc2"],
+        ),
+        "svc2 is inactive, and an inactive account's tokens are refused: activate it first",
+    );
+    assert_eq!(
+        ok(run(&data, &["token", "list"])).matches("\"t6\"").count(),
+        0
+    );
+    assert_eq!(
+        ok(run(&data, &["user", "activate", "svc2"])),
+        "activated svc2 (api service account)\n"
+    );
+    let token = ok(run(
+        &data,
+        &["token", "create", "--name", "t6", "--account", "svc2"],
+    ));
+    assert_eq!(scim(token.trim().to_string()).await, 200);
+    // A person is still created inactive, and takes its license only when activated.
+    assert_eq!(
+        ok(run(&data, &["user", "create", "pat"])),
+        "created pat (employee, inactive)\n"
+    );
+    refused(
+        run(&data, &["user", "create", "both", "--active", "--inactive"]),
+        "cannot be used with",
+    );
+    assert_eq!(
+        ok(run(&data, &["licenses"])).lines().next(),
+        Some("employee  1/1")
+    );
+
+    // The access review shows a service account's license as `user list` does.
+    let listed = ok(run(&data, &["user", "list"]));
+    assert!(
+        listed.lines().any(|l| l == "provisioning\tapi\t-\tactive"),
+        "{listed}"
+    );
+    let review = ok(run(&data, &["report", "access"]));
+    let row = |name: &str| -> Vec<String> {
+        review
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}\t")))
+            .unwrap_or_else(|| panic!("{name} in {review}"))
+            .split('\t')
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(row("provisioning")[2..4], ["api", "-"], "{review}");
+    assert_eq!(row("binder")[2..4], ["bind", "-"], "{review}");
+    assert_eq!(row("admin")[2..4], ["person", "employee"], "{review}");
+    let csv = ok(run(&data, &["report", "access", "--format", "csv"]));
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("provisioning,") && l.contains(",api,-,")),
+        "{csv}"
+    );
+    let json = ok(run(&data, &["report", "access", "--format", "json"]));
+    let provisioning: Value = json
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| r["user_name"] == "provisioning")
+        .unwrap();
+    assert_eq!(provisioning["license"], Value::Null, "{provisioning}");
+
+    // Over LDAP: an add under ou=services is active unless it says `active: FALSE`.
+    let mut ldap = admin_connection(server.ldap).await;
+    let add = |dn: String, attrs: Vec<(&'static str, Vec<&'static str>)>| {
+        let attrs: Vec<(&str, std::collections::HashSet<&str>)> = attrs
+            .into_iter()
+            .map(|(a, v)| (a, v.into_iter().collect()))
+            .collect();
+        (dn, attrs)
+    };
+    let (dn, attrs) = add(
+        format!("cn=wiki,ou=services,{base}"),
+        vec![
+            ("objectClass", vec!["applicationProcess"]),
+            ("cn", vec!["wiki"]),
+            ("userPassword", vec!["Wiki-Bind-Secret-42"]),
+        ],
+    );
+    assert_eq!(ldap.add(&dn, attrs).await.unwrap().rc, 0);
+    assert_eq!(
+        bind(server.ldap, dn, "Wiki-Bind-Secret-42".into()).await,
+        0,
+        "an application's DN added over LDAP binds at once"
+    );
+    let (dn, attrs) = add(
+        format!("cn=later,ou=services,{base}"),
+        vec![
+            ("objectClass", vec!["applicationProcess"]),
+            ("cn", vec!["later"]),
+            ("active", vec!["FALSE"]),
+        ],
+    );
+    assert_eq!(ldap.add(&dn, attrs).await.unwrap().rc, 0);
+    let listed = ok(run(&data, &["user", "list"]));
+    for line in ["wiki\tbind\t-\tactive", "later\tbind\t-\tinactive"] {
+        assert!(listed.lines().any(|l| l == line), "{line} in {listed}");
+    }
+    // SCIM: a service account created without `active` is active, as any user is there.
+    let session = admin_session(&http, &format!("http://{}", server.http)).await;
+    let created: Value = http
+        .post(server.url("/scim/v2/Users"))
+        .bearer_auth(session)
+        .json(&json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "idp-sync",
+            "urn:rollcall:scim:schemas:extension:2.0:User": {"kind": "api"}
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["active"], true, "{created}");
+    assert_eq!(
+        ok(run(&data, &["licenses"])).lines().next(),
+        Some("employee  1/1"),
+        "still only the administrator's"
+    );
+    assert!(server.terminate().success());
 }

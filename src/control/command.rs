@@ -116,10 +116,11 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Create a person user, inactive unless `--active` (which takes a license under the rules
-    /// and queues the activation message, with a link to choose a password when it has none).
-    /// Prints `created USERNAME (LICENSE, active|inactive)`, or with `--generate-password` only
-    /// the password.
+    /// Create a user. A person is inactive unless `--active` (which takes a license under the
+    /// rules and queues the activation message, with a link to choose a password when it has
+    /// none); a service account (`--kind api|bind`) takes no license and is active unless
+    /// `--inactive`. Prints `created USERNAME (LICENSE, active|inactive)` (`KIND service
+    /// account` in place of a license), or with `--generate-password` only the password.
     Create {
         /// userName of the new user (unique, case-insensitive).
         user_name: String,
@@ -149,9 +150,15 @@ pub enum UserCommand {
         /// A role to grant, by name; repeat for several.
         #[arg(long = "role", value_name = "ROLE")]
         roles: Vec<String>,
-        /// Create it active.
-        #[arg(long)]
+        /// Create it active (a person takes a license under the rules). What a service
+        /// account is made anyway: its use is an application's, which expects it to work.
+        #[arg(long, conflicts_with = "inactive")]
         active: bool,
+        /// Create it inactive: for a service account, which is otherwise created active
+        /// (its binds and tokens are refused until `user activate`). What a person is anyway.
+        #[arg(long)]
+        #[serde(default)]
+        inactive: bool,
         /// Set a generated password (under the password policy) and print only it, once.
         #[arg(long)]
         generate_password: bool,
@@ -540,6 +547,7 @@ pub fn execute(
             manager,
             roles,
             active,
+            inactive,
             generate_password,
         }) => {
             if kind == PrincipalKind::System {
@@ -565,7 +573,7 @@ pub fn execute(
             user.name.given_name = given_name;
             user.name.family_name = family_name;
             user.display_name = display_name;
-            user.active = active;
+            user.active = created_active(kind, active, inactive);
             let password = generate_password.then(|| service.generate_password());
             let user = service.create_user(
                 &actor,
@@ -580,10 +588,7 @@ pub fn execute(
                     out,
                     "created {} ({}, {})",
                     user.user_name,
-                    match user.kind {
-                        PrincipalKind::Person => user.license.to_string(),
-                        other => format!("{other} service account"),
-                    },
+                    license_held(&user),
                     if user.active { "active" } else { "inactive" }
                 )?,
             }
@@ -679,7 +684,12 @@ pub fn execute(
         Command::User(UserCommand::Activate { user_name }) => {
             let user = service.user_by_name(&actor, &user_name)?;
             let user = service.set_active(&actor, user.id, true, None)?;
-            writeln!(out, "activated {} ({})", user.user_name, user.license)?;
+            writeln!(
+                out,
+                "activated {} ({})",
+                user.user_name,
+                license_held(&user)
+            )?;
         }
         Command::User(UserCommand::Deactivate { user_name }) => {
             let user = service.user_by_name(&actor, &user_name)?;
@@ -1126,6 +1136,25 @@ fn users_named(
     Ok(users)
 }
 
+/// Whether `user create` makes the user active: a person only when asked (activation takes
+/// a license and mails the person), a service account unless asked not to (it takes no
+/// license, and an application that was given its credentials expects them to work).
+fn created_active(kind: PrincipalKind, active: bool, inactive: bool) -> bool {
+    match kind {
+        PrincipalKind::Person => active,
+        PrincipalKind::Api | PrincipalKind::Bind | PrincipalKind::System => !inactive,
+    }
+}
+
+/// What a user holds, as `user create` and `user activate` say it: a person's license type,
+/// or what kind of service account it is (which takes no license).
+fn license_held(user: &User) -> String {
+    match user.license_type() {
+        Some(license) => license.to_string(),
+        None => format!("{} service account", user.kind),
+    }
+}
+
 fn named<T>(found: Result<T, ServiceError>, what: &str, name: &str) -> Result<T, ControlError> {
     found.map_err(|error| ControlError::Service {
         context: format!("{what} {name:?}: "),
@@ -1162,10 +1191,9 @@ fn list_users(
             status.push_str(",locked");
         }
         // Service accounts take no seat: the license a record carries means nothing for them.
-        let license = match user.kind {
-            PrincipalKind::Person => user.license.to_string(),
-            PrincipalKind::Api | PrincipalKind::Bind | PrincipalKind::System => "-".to_string(),
-        };
+        let license = user
+            .license_type()
+            .map_or_else(|| "-".to_string(), |l| l.to_string());
         writeln!(
             out,
             "{}\t{}\t{license}\t{status}",

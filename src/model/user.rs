@@ -268,6 +268,13 @@ impl User {
             .then_some(self.license)
     }
 
+    /// The license type this record is under: a person's. Service accounts (and the system
+    /// principal) take no license, so the type their record carries means nothing and is not
+    /// shown as theirs (`-` in listings and reviews).
+    pub fn license_type(&self) -> Option<LicenseType> {
+        (self.kind == PrincipalKind::Person).then_some(self.license)
+    }
+
     /// Whether failed logins have locked the user at `now`.
     pub fn is_locked(&self, now: OffsetDateTime) -> bool {
         self.locked_until.is_some_and(|until| until > now)

@@ -19,7 +19,8 @@ pub struct AccessRow {
     pub user_name: String,
     pub display_name: Option<String>,
     pub kind: PrincipalKind,
-    pub license: LicenseType,
+    /// A person's license type; none for a service account, which takes no license.
+    pub license: Option<LicenseType>,
     pub account: Option<String>,
     pub active: bool,
     pub locked: bool,
@@ -113,7 +114,7 @@ impl Service {
                 user_name: user.user_name.clone(),
                 display_name: user.display_name.clone(),
                 kind: user.kind,
-                license: user.license,
+                license: user.license_type(),
                 account,
                 active: user.active,
                 locked: user.is_locked(now),

@@ -22,8 +22,10 @@ pub struct TokenPrincipal {
 const MAX_TOKEN_NAME: usize = 128;
 
 impl Service {
-    /// Issues a token for an `api` service account. Returns the secret, which is shown once:
-    /// only its digest is kept. `secret` lets automation choose it (bootstrap).
+    /// Issues a token for an active `api` service account. Returns the secret, which is shown
+    /// once: only its digest is kept. `secret` lets automation choose it. An inactive
+    /// account's tokens are refused at every request, so a token for one is refused here
+    /// rather than handed out to fail later with a bare 401.
     pub fn create_api_token(
         &self,
         actor: &Actor,
@@ -63,6 +65,16 @@ impl Service {
         }
         self.transact(|tx| {
             let account = readable(tx, principal)?;
+            if account.kind == PrincipalKind::Api && !account.active {
+                return Err(ServiceError::invalid(
+                    "principal",
+                    format!(
+                        "{} is inactive, and an inactive account's tokens are refused: \
+                         activate it first",
+                        account.user_name
+                    ),
+                ));
+            }
             self.put_new_token(tx, actor, &account, &digest, &record)
         })?;
         Ok(secret)

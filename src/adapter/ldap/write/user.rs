@@ -30,6 +30,10 @@ pub(super) fn add<'a>(
     let mut user = User::new(name);
     if branch == Branch::Services {
         user.kind = PrincipalKind::Bind;
+        // A service account takes no license, and the application given its DN expects to
+        // bind with it: active unless the add says `active: FALSE` (a person is inactive
+        // unless it says TRUE, since activation takes a license).
+        user.active = true;
     }
     let mut password = None;
     let mut changes = Vec::new();
