@@ -6,6 +6,10 @@
 //! otherwise long form with as few length octets as possible, and integers in their minimal
 //! two's-complement octets. Lengths are computed before writing so that a caller can size its
 //! buffer once.
+//!
+//! What a received message's BER must keep before it is read is [`check`]'s.
+
+pub mod check;
 
 use bytes::{BufMut, BytesMut};
 

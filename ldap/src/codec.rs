@@ -7,6 +7,10 @@
 //! for the typed message. A request that is well framed but has a bad body becomes
 //! [`Frame::Malformed`] and gets a protocolError answer on a connection that stays usable; a
 //! broken envelope is fatal (RFC 4511 §4.1.1: notice of disconnection, then close).
+//!
+//! Before the library reads a message, its BER is checked ([`ber::check`]: definite lengths,
+//! whole elements) and its requests held to their shapes ([`shape`]), so that what the library
+//! is lenient about cannot make a request mean something other than what was sent.
 
 use bytes::{Buf, Bytes, BytesMut};
 use ldap3_lber::common::TagClass;
@@ -15,7 +19,7 @@ use ldap3_lber::universal::Types;
 use ldap3_proto::proto::LdapMsg;
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::constraints;
+use crate::{ber, constraints, shape};
 
 /// BER nesting depth accepted; LDAP requests need a handful of levels plus filter nesting.
 const MAX_DEPTH: usize = 64;
@@ -155,58 +159,74 @@ impl Decoder for Codec {
             return Ok(None);
         }
         let raw = buf.split_to(total);
-        let mut parser = ldap3_lber::Parser::new(MAX_DEPTH);
-        let tag = match parser.parse(&raw) {
-            Ok(([], tag)) => tag,
-            _ => return Err(CodecError::Malformed("invalid BER")),
-        };
-        let PL::C(parts) = &tag.payload else {
-            return Err(CodecError::Malformed("message is not constructed"));
-        };
-        let msgid = match parts.first() {
-            Some(StructureTag {
-                class: TagClass::Universal,
-                id,
-                payload: PL::P(b),
-            }) if *id == Types::Integer as u64 => constraints::integer(b),
-            _ => None,
+        let Envelope { msgid, op } = envelope(&raw)?;
+        let malformed = |reason: String| Ok(Some(Frame::Malformed { msgid, op, reason }));
+        if let Err(violation) = ber::check::check(&raw, MAX_DEPTH) {
+            return malformed(violation.to_string());
         }
+        let mut parser = ldap3_lber::Parser::new(MAX_DEPTH);
+        let mut tag = match parser.parse(&raw) {
+            Ok(([], tag)) => tag,
+            // Not expected once the BER is checked; the envelope is whole either way.
+            _ => return malformed("invalid BER".into()),
+        };
+        let op_is_primitive = match &tag.payload {
+            PL::C(parts) => matches!(parts.get(1).map(|t| &t.payload), Some(PL::P(_))),
+            PL::P(_) => return malformed("invalid BER".into()),
+        };
+        if op_is_primitive != is_primitive_request(op) {
+            return malformed(
+                "the operation is not encoded in its form (primitive or constructed)".into(),
+            );
+        }
+        if let Err(reason) = shape::check(&mut tag) {
+            return malformed(reason);
+        }
+        let PL::C(parts) = &tag.payload else {
+            return malformed("invalid BER".into());
+        };
+        let controls = controls_of(parts.get(2));
+        if let Some(Err(reason)) = parts.get(1).map(|t| constraints::check(t, parts.get(2))) {
+            return malformed(reason.into());
+        }
+        match LdapMsg::try_from(tag) {
+            Ok(msg) => Ok(Some(Frame::Msg { msg, controls })),
+            Err(e) => malformed(e.to_string()),
+        }
+    }
+}
+
+/// What a protocolError answer needs of a message: its id and its operation.
+struct Envelope {
+    msgid: i32,
+    /// Application tag number of the request operation.
+    op: u64,
+}
+
+/// Reads the envelope from the message's first octets, strictly and before anything else:
+/// when it is broken there is no request to answer, and the connection ends (RFC 4511
+/// §4.1.1). A message whose envelope is whole is answered whatever is wrong after it.
+fn envelope(raw: &[u8]) -> Result<Envelope, CodecError> {
+    let (message, _) = ber::check::read(raw).map_err(|_| CodecError::Malformed("invalid BER"))?;
+    let (id, rest) = ber::check::read(message.content)
+        .map_err(|_| CodecError::Malformed("invalid message id"))?;
+    if id.identifier != ber::INTEGER {
+        return Err(CodecError::Malformed("invalid message id"));
+    }
+    let msgid = constraints::integer(id.content)
         // 0 is the unsolicited notifications' (RFC 4511 §4.1.1.1), never a request's.
         .filter(|id| (1..=i64::from(i32::MAX)).contains(id))
         .ok_or(CodecError::Malformed("invalid message id"))? as i32;
-        let op = match parts.get(1) {
-            Some(t) if t.class == TagClass::Application && is_request(t.id) => t,
-            _ => return Err(CodecError::Malformed("not a request operation")),
-        };
-        if parts.len() > 3 {
-            return Err(CodecError::Malformed("too many message elements"));
-        }
-        let controls = controls_of(parts.get(2));
-        if matches!(op.payload, PL::P(_)) != is_primitive_request(op.id) {
-            return Ok(Some(Frame::Malformed {
-                msgid,
-                op: op.id,
-                reason: "the operation is not encoded in its form (primitive or constructed)"
-                    .into(),
-            }));
-        }
-        if let Err(reason) = constraints::check(op, parts.get(2)) {
-            return Ok(Some(Frame::Malformed {
-                msgid,
-                op: op.id,
-                reason: reason.into(),
-            }));
-        }
-        let op = op.id;
-        match LdapMsg::try_from(tag) {
-            Ok(msg) => Ok(Some(Frame::Msg { msg, controls })),
-            Err(e) => Ok(Some(Frame::Malformed {
-                msgid,
-                op,
-                reason: e.to_string(),
-            })),
-        }
+    // Class bits 01: application; the tag number in the low five bits (a high-tag-number form
+    // has them all set, which is no request).
+    let op = match rest.first() {
+        Some(&identifier) if identifier & 0xc0 == 0x40 => u64::from(identifier & 0x1f),
+        _ => return Err(CodecError::Malformed("not a request operation")),
+    };
+    if !is_request(op) {
+        return Err(CodecError::Malformed("not a request operation"));
     }
+    Ok(Envelope { msgid, op })
 }
 
 /// BER-encodes a message. Done by whoever produces it (a search's blocking thread), so that the
@@ -292,6 +312,54 @@ pub(crate) mod tests {
             "{frames:?}"
         );
         assert!(matches!(&frames[2], Ok(Frame::Msg { .. })), "{frames:?}");
+    }
+
+    #[test]
+    fn an_indefinite_length_inside_is_malformed_and_the_next_one_decodes() {
+        // A compare (APPLICATION 14) whose assertion is an indefinite-length SEQUENCE, which
+        // the library would read as empty.
+        let mut bytes = vec![
+            0x30, 0x13, 0x02, 0x01, 0x04, 0x6e, 0x0e, 0x04, 0x01, b'x', 0x30, 0x80, 0x04, 0x02,
+            b'c', b'n', 0x04, 0x01, b'v', 0x00, 0x00,
+        ];
+        bytes.extend_from_slice(&encode(search(5, LdapFilter::Present("cn".into()))));
+        let frames = decode_all(&bytes, 1024);
+        assert_eq!(frames.len(), 2, "{frames:?}");
+        assert!(
+            matches!(&frames[0], Ok(Frame::Malformed { msgid: 4, op: 14, reason }) if reason.contains("indefinite")),
+            "{frames:?}"
+        );
+        assert!(matches!(&frames[1], Ok(Frame::Msg { msg, .. }) if msg.msgid == 5));
+    }
+
+    #[test]
+    fn trailing_message_components_are_ignored_unless_their_tag_is_known() {
+        let search = encode(search(5, LdapFilter::Present("cn".into())));
+        let with = |extra: &[u8]| {
+            let mut bytes = search.to_vec();
+            bytes.extend_from_slice(extra);
+            bytes[1] += extra.len() as u8;
+            bytes
+        };
+        // RFC 4511 §4: a context tag [7] the LDAPMessage does not have.
+        let frames = decode_all(&with(&[0x87, 0x00]), 1024);
+        assert!(
+            matches!(frames.as_slice(), [Ok(Frame::Msg { msg, .. })] if msg.msgid == 5),
+            "{frames:?}"
+        );
+        // A second set of controls after the first: refused, the connection kept.
+        let frames = decode_all(&with(&[0xa0, 0x00, 0xa0, 0x00]), 1024);
+        assert!(
+            matches!(
+                frames.as_slice(),
+                [Ok(Frame::Malformed {
+                    msgid: 5,
+                    op: 3,
+                    ..
+                })]
+            ),
+            "{frames:?}"
+        );
     }
 
     #[test]

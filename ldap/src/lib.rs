@@ -40,6 +40,7 @@ pub mod schema;
 mod search;
 pub mod server;
 mod session;
+mod shape;
 pub mod stats;
 pub mod tls;
 

@@ -1295,3 +1295,410 @@ async fn extended_operations_without_values_and_unbind_with_controls() {
     sock.send(&unbind).await;
     assert!(sock.read().await.is_none(), "the connection ends");
 }
+
+// Requests whose BER or shape is not RFC 4511's: refused whole with protocolError on a
+// connection that goes on serving, never read as something else.
+
+/// A BER element with a definite length.
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let n = content.len();
+    let mut v = vec![tag];
+    match n {
+        0..0x80 => v.push(n as u8),
+        0x80..0x100 => v.extend([0x81, n as u8]),
+        _ => v.extend([0x82, (n >> 8) as u8, n as u8]),
+    }
+    v.extend_from_slice(content);
+    v
+}
+
+fn octets(s: &str) -> Vec<u8> {
+    tlv(0x04, s.as_bytes())
+}
+
+/// An LDAPMessage from its parts after the message id (the operation, controls, whatever).
+fn message(msgid: u8, parts: &[&[u8]]) -> Vec<u8> {
+    tlv(0x30, &[&[0x02, 0x01, msgid][..], &parts.concat()].concat())
+}
+
+/// A ModifyRequest's change: `replace` (2) of `attr` with `value`.
+fn replace(attr: &str, value: &str) -> Vec<u8> {
+    let modification = tlv(0x30, &[octets(attr), tlv(0x31, &octets(value))].concat());
+    tlv(0x30, &[&[0x0a, 0x01, 0x02][..], &modification].concat())
+}
+
+fn modify_op(dn: &str, changes: &[u8]) -> Vec<u8> {
+    tlv(0x66, &[octets(dn), changes.to_vec()].concat())
+}
+
+/// A base search of `base` for `attrs`, with `filter`'s bytes.
+fn search_op(base: &str, filter: &[u8], attrs: &[&str]) -> Vec<u8> {
+    let attrs: Vec<u8> = attrs.iter().flat_map(|a| octets(a)).collect();
+    let fixed = [
+        0x0a, 0x01, 0x00, 0x0a, 0x01, 0x00, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00, 0x01, 0x01, 0x00,
+    ];
+    tlv(
+        0x63,
+        &[
+            octets(base),
+            fixed.to_vec(),
+            filter.to_vec(),
+            tlv(0x30, &attrs),
+        ]
+        .concat(),
+    )
+}
+
+fn present(attr: &str) -> Vec<u8> {
+    tlv(0x87, attr.as_bytes())
+}
+
+/// The message id of a message [`message`] built: one octet, after the outer header.
+fn msgid_of(message: &[u8]) -> i32 {
+    let header = match message[1] {
+        0..0x80 => 2,
+        long => 2 + usize::from(long & 0x7f),
+    };
+    i32::from(message[header + 2])
+}
+
+const USER00: &str = "uid=user00,ou=people,dc=example,dc=com";
+const USER02: &str = "uid=user02,ou=people,dc=example,dc=com";
+
+impl Raw {
+    /// A connection bound as `dn` at message id 1.
+    async fn bound(addr: SocketAddr, dn: &str, password: &str) -> Raw {
+        let mut sock = Raw::connect(addr).await;
+        sock.send(&encode(LdapMsg::new(
+            1,
+            LdapOp::BindRequest(LdapBindRequest {
+                version: 3,
+                dn: dn.into(),
+                cred: LdapBindCred::Simple(password.into()),
+            }),
+        )))
+        .await;
+        let m = sock.read().await.expect("bind answer");
+        assert!(
+            matches!(m.op, LdapOp::BindResponse(ref r) if r.res.code == LdapResultCode::Success),
+            "{m:?}"
+        );
+        sock
+    }
+
+    /// The result code of the answer to `msgid`, skipping search entries.
+    async fn result_of(&mut self, msgid: i32) -> LdapResultCode {
+        loop {
+            let m = self.read().await.expect("answer");
+            assert_eq!(m.msgid, msgid, "{m:?}");
+            return match m.op {
+                LdapOp::SearchResultEntry(_) => continue,
+                LdapOp::BindResponse(r) => r.res.code,
+                LdapOp::ExtendedResponse(r) => r.res.code,
+                LdapOp::SearchResultDone(r)
+                | LdapOp::ModifyResponse(r)
+                | LdapOp::AddResponse(r)
+                | LdapOp::CompareResult(r)
+                | LdapOp::DelResponse(r)
+                | LdapOp::ModifyDNResponse(r) => r.code,
+                other => panic!("unexpected {other:?}"),
+            };
+        }
+    }
+
+    /// The values of `attr` on the entry at `dn`, read on this connection at `msgid`.
+    async fn values(&mut self, msgid: u8, dn: &str, attr: &str) -> Vec<String> {
+        self.send(&message(
+            msgid,
+            &[&search_op(dn, &present("objectClass"), &[attr])],
+        ))
+        .await;
+        let mut values = Vec::new();
+        loop {
+            let m = self.read().await.expect("answer");
+            match m.op {
+                LdapOp::SearchResultEntry(e) => values.extend(
+                    e.attributes
+                        .into_iter()
+                        .filter(|a| a.atype.eq_ignore_ascii_case(attr))
+                        .flat_map(|a| a.vals)
+                        .map(|v| String::from_utf8(v).expect("utf-8")),
+                ),
+                LdapOp::SearchResultDone(r) => {
+                    assert_eq!(r.code, LdapResultCode::Success, "{r:?}");
+                    return values;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_indefinite_length_anywhere_is_a_protocol_error_and_the_connection_stays_usable() {
+    let srv = start().await;
+    let mut sock = Raw::bound(srv.addr, USER00, "secret").await;
+    let indefinite = |tag: u8, content: &[u8]| [&[tag, 0x80][..], content, &[0, 0]].concat();
+    let change = replace("title", "Indefinite");
+    let whoami = octets("1.3.6.1.4.1.4203.1.11.3");
+    let requests: Vec<(&str, Vec<u8>)> = vec![
+        // The fuzzer's: a modify whose changes are an indefinite-length SEQUENCE.
+        (
+            "modify changes",
+            message(2, &[&modify_op(USER02, &indefinite(0x30, &change))]),
+        ),
+        // One change of a definite list, itself indefinite.
+        (
+            "modify change",
+            message(
+                3,
+                &[&modify_op(
+                    USER02,
+                    &tlv(0x30, &indefinite(0x30, &change[2..])),
+                )],
+            ),
+        ),
+        // An add whose attributes are indefinite.
+        (
+            "add attributes",
+            message(
+                4,
+                &[&tlv(
+                    0x68,
+                    &[
+                        octets("uid=new,ou=people,dc=example,dc=com"),
+                        indefinite(
+                            0x30,
+                            &tlv(0x30, &[octets("uid"), tlv(0x31, &octets("new"))].concat()),
+                        ),
+                    ]
+                    .concat(),
+                )],
+            ),
+        ),
+        // A search whose filter is an indefinite-length AND.
+        (
+            "search filter",
+            message(
+                5,
+                &[&search_op(
+                    BASE,
+                    &indefinite(0xa0, &present("cn")),
+                    &["1.1"],
+                )],
+            ),
+        ),
+        // A compare whose assertion is indefinite.
+        (
+            "compare assertion",
+            message(
+                6,
+                &[&tlv(
+                    0x6e,
+                    &[
+                        octets(USER02),
+                        indefinite(0x30, &[octets("cn"), octets("User 02")].concat()),
+                    ]
+                    .concat(),
+                )],
+            ),
+        ),
+        // The operation itself: a WhoAmI extended request of indefinite length.
+        (
+            "extended operation",
+            message(7, &[&indefinite(0x77, &tlv(0x80, &whoami[2..]))]),
+        ),
+        // Controls of indefinite length on a search.
+        (
+            "controls",
+            message(
+                8,
+                &[
+                    &search_op(BASE, &present("objectClass"), &["1.1"]),
+                    &indefinite(0xa0, &tlv(0x30, &octets("1.2.3.4"))),
+                ],
+            ),
+        ),
+        // An element longer than its parent: the modify's change runs past the changes.
+        (
+            "element past its parent",
+            message(
+                9,
+                &[&modify_op(
+                    USER02,
+                    &[&[0x30, change.len() as u8 - 1][..], &change].concat(),
+                )],
+            ),
+        ),
+    ];
+    for (what, request) in requests {
+        let msgid = msgid_of(&request);
+        sock.send(&request).await;
+        assert_eq!(
+            sock.result_of(msgid).await,
+            LdapResultCode::ProtocolError,
+            "{what}"
+        );
+    }
+    // Nothing was written, and the connection still serves.
+    assert!(sock.values(20, USER02, "title").await.is_empty());
+    let new = search_op("uid=new,ou=people,dc=example,dc=com", &present("uid"), &[]);
+    sock.send(&message(21, &[&new])).await;
+    assert_eq!(sock.result_of(21).await, LdapResultCode::NoSuchObject);
+}
+
+#[tokio::test]
+async fn a_broken_envelope_still_ends_the_connection() {
+    let srv = start().await;
+    // The message itself of indefinite length: there is no request to answer.
+    let mut sock = Raw::bound(srv.addr, USER00, "secret").await;
+    let search = search_op(BASE, &present("objectClass"), &["1.1"]);
+    sock.send(&[&[0x30, 0x80, 0x02, 0x01, 0x02][..], &search, &[0, 0]].concat())
+        .await;
+    let m = sock.read().await.expect("notice");
+    assert_eq!(m.msgid, 0);
+    assert!(
+        matches!(m.op, LdapOp::ExtendedResponse(ref r) if r.res.code == LdapResultCode::ProtocolError),
+        "{m:?}"
+    );
+    assert!(sock.read().await.is_none(), "connection must be closed");
+    // A message id of indefinite length.
+    let mut sock = Raw::bound(srv.addr, USER00, "secret").await;
+    sock.send(&tlv(
+        0x30,
+        &[&[0x02, 0x80, 0x02, 0x00, 0x00][..], &search].concat(),
+    ))
+    .await;
+    let m = sock.read().await.expect("notice");
+    assert_eq!(m.msgid, 0, "{m:?}");
+    assert!(sock.read().await.is_none(), "connection must be closed");
+}
+
+/// A component a SEQUENCE already has, given again or out of place, is no extension (RFC 4511
+/// §4): the request is refused rather than read as its first part.
+#[tokio::test]
+async fn repeated_or_misplaced_components_are_a_protocol_error_and_change_nothing() {
+    let srv = start().await;
+    let mut sock = Raw::bound(srv.addr, USER00, "secret").await;
+    let change = replace("title", "Sibling");
+    let requests = [
+        // The fuzzer's: an empty list of changes, then the change as a sibling of the list.
+        message(
+            2,
+            &[&modify_op(
+                USER02,
+                &[tlv(0x30, &[]), tlv(0x30, &change)].concat(),
+            )],
+        ),
+        // A change whose operation comes again after its modification.
+        message(
+            3,
+            &[&modify_op(
+                USER02,
+                &tlv(
+                    0x30,
+                    &tlv(0x30, &[&change[2..], &[0x0a, 0x01, 0x00]].concat()),
+                ),
+            )],
+        ),
+        // An equality filter with three elements.
+        message(
+            4,
+            &[&search_op(
+                BASE,
+                &tlv(0xa3, &[octets("cn"), octets("x"), octets("y")].concat()),
+                &["1.1"],
+            )],
+        ),
+        // A compare whose assertion has a second value.
+        message(
+            5,
+            &[&tlv(
+                0x6e,
+                &[
+                    octets(USER02),
+                    tlv(
+                        0x30,
+                        &[octets("cn"), octets("User 02"), octets("x")].concat(),
+                    ),
+                ]
+                .concat(),
+            )],
+        ),
+        // A modify DN whose newSuperior is constructed (read as absent by the library).
+        message(
+            6,
+            &[&tlv(
+                0x6c,
+                &[
+                    octets(USER02),
+                    octets("uid=moved"),
+                    vec![0x01, 0x01, 0xff],
+                    tlv(0xa0, &octets("ou=roles,dc=example,dc=com")),
+                ]
+                .concat(),
+            )],
+        ),
+        // Two operations in one message.
+        message(
+            7,
+            &[
+                &search_op(BASE, &present("objectClass"), &["1.1"]),
+                &search_op(BASE, &present("cn"), &["1.1"]),
+            ],
+        ),
+    ];
+    for request in requests {
+        let msgid = msgid_of(&request);
+        sock.send(&request).await;
+        assert_eq!(
+            sock.result_of(msgid).await,
+            LdapResultCode::ProtocolError,
+            "{request:02x?}"
+        );
+    }
+    assert!(sock.values(20, USER02, "title").await.is_empty());
+}
+
+/// RFC 4511 §4: "clients and servers MUST (unless otherwise specified) ignore trailing SEQUENCE
+/// components whose tags they do not recognize". A request that carries a later version's
+/// extension is served as if it were not there.
+#[tokio::test]
+async fn unknown_trailing_components_are_ignored() {
+    let srv = start().await;
+    let mut sock = Raw::bound(srv.addr, USER00, "secret").await;
+    let search = search_op(USER02, &present("objectClass"), &["1.1"]);
+    // After the message's controls, and after the message's operation when it has none.
+    let control = tlv(0x30, &octets("1.2.3.4"));
+    sock.send(&message(
+        2,
+        &[&search, &tlv(0xa0, &control), &tlv(0x87, b"x")],
+    ))
+    .await;
+    assert_eq!(sock.result_of(2).await, LdapResultCode::Success);
+    sock.send(&message(3, &[&search, &tlv(0xa5, &octets("x"))]))
+        .await;
+    assert_eq!(sock.result_of(3).await, LdapResultCode::Success);
+    // After a control's value.
+    let control = tlv(
+        0x30,
+        &[
+            octets("1.2.3.4"),
+            vec![0x01, 0x01, 0x00],
+            octets("value"),
+            tlv(0x85, b"x"),
+        ]
+        .concat(),
+    );
+    sock.send(&message(4, &[&search, &tlv(0xa0, &control)]))
+        .await;
+    assert_eq!(sock.result_of(4).await, LdapResultCode::Success);
+    // After a change's modification: the fuzzer's OCTET STRING "junk" is of no tag a change
+    // has, so the change is made.
+    let change = replace("title", "Extended");
+    let change = tlv(0x30, &[&change[2..], &octets("junk")[..]].concat());
+    sock.send(&message(5, &[&modify_op(USER02, &tlv(0x30, &change))]))
+        .await;
+    assert_eq!(sock.result_of(5).await, LdapResultCode::Success);
+    assert_eq!(sock.values(6, USER02, "title").await, ["Extended"]);
+}
