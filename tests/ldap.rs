@@ -1096,6 +1096,78 @@ async fn a_failed_bind_of_any_kind_leaves_the_connection_anonymous() {
     }
 }
 
+/// A Password Modify whose request value is not exactly RFC 3062's (the fuzzer's: an
+/// indefinite-length SEQUENCE naming another user and a new password) is a protocolError and
+/// changes no password: not the named user's, and not the bound administrator's, which the
+/// value read as empty would have had generated anew.
+#[tokio::test]
+async fn a_malformed_password_modify_changes_neither_the_callers_nor_the_targets_password() {
+    use futures::{SinkExt, StreamExt};
+    use ldap3_proto::proto::{LdapBindCred, LdapBindRequest, LdapMsg, LdapOp};
+    use tokio::io::AsyncWriteExt;
+    let s = start_directory("");
+    let mut ldap = admin_connection(s.ldap).await;
+    let target = format!("uid=pmtarget,ou=people,{BASE}");
+    let res = add_entry(
+        &mut ldap,
+        &target,
+        &[
+            ("objectClass", &["inetOrgPerson"]),
+            ("uid", &["pmtarget"]),
+            ("sn", &["Target"]),
+            ("userPassword", &["Target-Pass-123"]),
+            ("active", &["TRUE"]),
+        ],
+    )
+    .await;
+    assert_eq!(res.rc, 0, "{res:?}");
+    let binds = |dn: String, password: &'static str| async move {
+        let (conn, mut ldap) = LdapConnAsync::new(&format!("ldap://{}", s.ldap))
+            .await
+            .unwrap();
+        ldap3::drive!(conn);
+        ldap.simple_bind(&dn, password).await.unwrap().rc
+    };
+    assert_eq!(binds(target.clone(), "Target-Pass-123").await, 0);
+
+    let stream = tokio::net::TcpStream::connect(s.ldap).await.unwrap();
+    let mut conn = tokio_util::codec::Framed::new(stream, ldap3_proto::LdapCodec::default());
+    let bind = LdapOp::BindRequest(LdapBindRequest {
+        version: 3,
+        dn: ADMIN_DN.into(),
+        cred: LdapBindCred::Simple(ADMIN_PASSWORD.into()),
+    });
+    conn.send(LdapMsg::new(1, bind)).await.unwrap();
+    assert!(matches!(
+        conn.next().await.unwrap().unwrap().op,
+        LdapOp::BindResponse(r) if r.res.code == LdapResultCode::Success
+    ));
+    // BER with definite lengths (all short here).
+    let tlv = |tag: u8, content: &[u8]| [&[tag, content.len() as u8][..], content].concat();
+    let fields = [tlv(0x80, target.as_bytes()), tlv(0x82, b"Target-Taken-123")].concat();
+    let values = [
+        [&[0x30, 0x80][..], &fields, &[0, 0]].concat(),
+        vec![0x30, 0x80],
+        vec![0x30, 0x80, 0x00],
+        [tlv(0x30, &fields), vec![0x00]].concat(),
+    ];
+    for (msgid, value) in (2u8..).zip(values) {
+        let op = [tlv(0x80, b"1.3.6.1.4.1.4203.1.11.1"), tlv(0x81, &value)].concat();
+        let message = tlv(0x30, &[vec![0x02, 0x01, msgid], tlv(0x77, &op)].concat());
+        conn.get_mut().write_all(&message).await.unwrap();
+        let answer = conn.next().await.unwrap().unwrap();
+        assert_eq!(answer.msgid, i32::from(msgid), "{answer:?}");
+        assert!(
+            matches!(answer.op, LdapOp::ExtendedResponse(ref r) if r.res.code == LdapResultCode::ProtocolError),
+            "{value:02x?}: {answer:?}"
+        );
+    }
+    // Both passwords are what they were; the one asked for was not set.
+    assert_eq!(binds(ADMIN_DN.to_string(), ADMIN_PASSWORD).await, 0);
+    assert_eq!(binds(target.clone(), "Target-Pass-123").await, 0);
+    assert_eq!(binds(target, "Target-Taken-123").await, 49);
+}
+
 /// A set of attribute values, as ldap3's add and modify take them.
 fn vals<'a>(values: &[&'a str]) -> std::collections::HashSet<&'a str> {
     values.iter().copied().collect()

@@ -34,6 +34,7 @@ pub mod entry;
 pub mod filter;
 mod operations;
 mod paging;
+mod password_modify;
 pub mod ppolicy;
 pub mod proxy;
 pub mod schema;

@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use ldap3_proto::control::LdapControl;
 use ldap3_proto::proto::{
-    LdapAddRequest, LdapBindCred, LdapBindRequest, LdapCompareRequest, LdapExtendedRequest,
-    LdapExtendedResponse, LdapFilter, LdapModifyDNRequest, LdapModifyRequest, LdapModifyType,
-    LdapMsg, LdapOp, LdapPasswordModifyRequest, LdapPasswordModifyResponse, LdapResult,
-    LdapResultCode, LdapSearchRequest, LdapSearchScope,
+    LdapAddRequest, LdapBindCred, LdapBindRequest, LdapCompareRequest, LdapExtendedResponse,
+    LdapFilter, LdapModifyDNRequest, LdapModifyRequest, LdapModifyType, LdapMsg, LdapOp,
+    LdapPasswordModifyResponse, LdapResult, LdapResultCode, LdapSearchRequest, LdapSearchScope,
 };
 use tokio::sync::mpsc;
 
@@ -23,6 +22,7 @@ use crate::dn::{Dn, Rdn, valid_type};
 use crate::entry::{Attribute, Entry, Selection};
 use crate::filter::{Filter, Truth};
 use crate::paging::{PageState, PagedSearches, Resume};
+use crate::password_modify::PasswdModifyRequest;
 use crate::ppolicy::PolicyResponse;
 use crate::schema::{MatchingRule, Schema};
 use crate::search::{FirstEntry, LimitKind, Outcome, Output, ServerSink};
@@ -606,7 +606,7 @@ pub(crate) fn modify_dn<D: Directory>(ctx: &OpContext<D>, req: LdapModifyDNReque
 /// when the change lifted a limit on it.
 pub(crate) fn password_modify<D: Directory>(
     ctx: &OpContext<D>,
-    req: &LdapExtendedRequest,
+    req: PasswdModifyRequest,
     wants_policy: bool,
 ) -> (LdapMsg, Option<D::Session>) {
     match password_modify_result(ctx, req) {
@@ -653,7 +653,7 @@ fn password_modify_reply(msgid: i32, res: LdapResult, generated: Option<String>)
 /// RFC 3062: the generated password, if one was asked for, or the refusal.
 fn password_modify_result<D: Directory>(
     ctx: &OpContext<D>,
-    req: &LdapExtendedRequest,
+    req: PasswdModifyRequest,
 ) -> Result<PasswordModified<D::Session>, LdapError> {
     if ctx.shared.config.require_tls_for_passwords && !ctx.client.tls {
         return Err(LdapError::new(
@@ -661,30 +661,18 @@ fn password_modify_result<D: Directory>(
             "TLS is required to change passwords",
         ));
     }
-    let parsed = match &req.value {
-        // RFC 3062: the value is optional; without it, the bound user gets a generated password.
-        None => PasswordModify {
-            user: None,
-            old_password: None,
-            new_password: None,
-        },
-        Some(_) => {
-            let p = LdapPasswordModifyRequest::try_from(req)
-                .map_err(|e| LdapError::new(LdapResultCode::ProtocolError, e.to_string()))?;
-            let user = match p.user_identity.as_deref().map(str::trim) {
-                None | Some("") => None,
-                Some(u) => {
-                    Some(Dn::parse(u.strip_prefix("dn:").unwrap_or(u)).map_err(|e| {
-                        LdapError::new(LdapResultCode::InvalidDNSyntax, e.to_string())
-                    })?)
-                }
-            };
-            PasswordModify {
-                user,
-                old_password: p.old_password,
-                new_password: p.new_password.filter(|n| !n.is_empty()),
-            }
-        }
+    // Without a userIdentity (or the value altogether), the bound user's password.
+    let user = match req.user_identity.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(u) => Some(
+            Dn::parse(u.strip_prefix("dn:").unwrap_or(u))
+                .map_err(|e| LdapError::new(LdapResultCode::InvalidDNSyntax, e.to_string()))?,
+        ),
+    };
+    let parsed = PasswordModify {
+        user,
+        old_password: req.old_password,
+        new_password: req.new_password.filter(|n| !n.is_empty()),
     };
     ctx.shared.directory.password_modify(&ctx.session, parsed)
 }

@@ -25,10 +25,10 @@ use crate::codec::{Codec, CodecError, ControlInfo, Frame, encode};
 use crate::directory::{CancelFlag, ClientInfo, Directory};
 use crate::operations::{self, OpContext, op_tag, response, result};
 use crate::paging::{OID_PAGED_RESULTS, PagedSearches};
-use crate::ppolicy;
 use crate::search::Output;
 use crate::server::{Io, OID_MANAGE_DSA_IT, Shared};
 use crate::tls::OID_STARTTLS;
+use crate::{password_modify, ppolicy};
 
 const OID_NOTICE_OF_DISCONNECTION: &str = "1.3.6.1.4.1.1466.20036";
 /// Encoded responses buffered per connection before the producers wait for the socket.
@@ -485,12 +485,22 @@ impl<D: Directory> Connection<D> {
                 self.reply(io, m).await
             }
             OID_PASSWORD_MODIFY => {
+                let request = match password_modify::parse(req.value.as_deref()) {
+                    Ok(request) => request,
+                    Err(reason) => {
+                        let refusal = result(LdapResultCode::ProtocolError, reason);
+                        return match response(23, msgid, refusal) {
+                            Some(m) => self.reply(io, m).await,
+                            None => Next::Continue,
+                        };
+                    }
+                };
                 // Run in turn, not alongside: a change may lift a limit on the connection's
                 // identity, which the requests after it must see.
                 let ctx = self.context(msgid, CancelFlag::default());
                 let calls = Arc::clone(&self.shared.calls);
                 let Some(ran) = Self::in_turn(calls, move || {
-                    operations::password_modify(&ctx, &req, wants_policy)
+                    operations::password_modify(&ctx, request, wants_policy)
                 })
                 .await
                 else {

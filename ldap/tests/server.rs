@@ -1362,7 +1362,15 @@ fn msgid_of(message: &[u8]) -> i32 {
     i32::from(message[header + 2])
 }
 
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
 const USER00: &str = "uid=user00,ou=people,dc=example,dc=com";
+const USER01: &str = "uid=user01,ou=people,dc=example,dc=com";
 const USER02: &str = "uid=user02,ou=people,dc=example,dc=com";
 
 impl Raw {
@@ -1572,6 +1580,69 @@ async fn a_broken_envelope_still_ends_the_connection() {
     let m = sock.read().await.expect("notice");
     assert_eq!(m.msgid, 0, "{m:?}");
     assert!(sock.read().await.is_none(), "connection must be closed");
+}
+
+/// RFC 3062's value read strictly: what does not parse exactly is refused and changes no
+/// password, neither the named user's nor (as an empty value would ask) the caller's.
+#[tokio::test]
+async fn a_malformed_password_modify_value_is_a_protocol_error_and_changes_nothing() {
+    let srv = start().await;
+    let mut sock = Raw::bound(srv.addr, USER00, "secret").await;
+    let oid = tlv(0x80, b"1.3.6.1.4.1.4203.1.11.1");
+    let fields = [tlv(0x80, USER01.as_bytes()), tlv(0x82, b"Target-Passw0rd!")].concat();
+    let extended = |msgid: u8, value: &[u8]| {
+        message(
+            msgid,
+            &[&tlv(0x77, &[oid.clone(), value.to_vec()].concat())],
+        )
+    };
+    let requests = [
+        // The fuzzer's, as sent: userIdentity and newPasswd in an indefinite-length SEQUENCE.
+        hex(concat!(
+            "3062020102775d8017312e332e362e312e342e312e343230332e312e31312e3181423080",
+            "80277569643d757365723038362c6f753d70656f706c652c64633d6578616d706c652c64",
+            "633d636f6d82135461726765742d50617373773072642d3836210000"
+        )),
+        hex("3022020103771d8017312e332e362e312e342e312e343230332e312e31312e3181023080"),
+        extended(4, &tlv(0x81, &[0x30, 0x80, 0x00])),
+        extended(
+            5,
+            &tlv(0x81, &[&[0x30, 0x80][..], &fields, &[0, 0]].concat()),
+        ),
+        // Trailing octets after the SEQUENCE, a field out of order, an unknown field.
+        extended(6, &tlv(0x81, &[tlv(0x30, &fields), vec![0x00]].concat())),
+        extended(
+            7,
+            &tlv(
+                0x81,
+                &tlv(
+                    0x30,
+                    &[tlv(0x82, b"Target-Passw0rd!"), tlv(0x80, USER01.as_bytes())].concat(),
+                ),
+            ),
+        ),
+        extended(8, &tlv(0x81, &tlv(0x30, &tlv(0x83, b"x")))),
+        // The value in the constructed form, which the library read as no value at all.
+        extended(9, &tlv(0xa1, &tlv(0x30, &fields))),
+    ];
+    for request in requests {
+        let msgid = msgid_of(&request);
+        sock.send(&request).await;
+        assert_eq!(
+            sock.result_of(msgid).await,
+            LdapResultCode::ProtocolError,
+            "{request:02x?}"
+        );
+    }
+    // Both passwords are what they were.
+    Raw::bound(srv.addr, USER00, "secret").await;
+    Raw::bound(srv.addr, USER01, "pw1").await;
+    // And a well-formed request on the same connection does what it says.
+    sock.send(&extended(10, &tlv(0x81, &tlv(0x30, &fields))))
+        .await;
+    assert_eq!(sock.result_of(10).await, LdapResultCode::Success);
+    Raw::bound(srv.addr, USER01, "Target-Passw0rd!").await;
+    Raw::bound(srv.addr, USER00, "secret").await;
 }
 
 /// A component a SEQUENCE already has, given again or out of place, is no extension (RFC 4511
