@@ -763,6 +763,116 @@ async fn the_ldap3_client_library_searches_with_every_filter_kind() {
     ldap.unbind().await.unwrap();
 }
 
+/// A value assertion whose value is not valid for its attribute's syntax (or its matching
+/// rule's) is Undefined (RFC 4511 §4.5.1.7), and so is its negation: `(!(entryUUID=notuuid))`
+/// matches nothing rather than every entry, in every filter kind and whether or not the entry
+/// has the attribute, and however the index plan treats the equality.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_negated_assertion_the_syntax_refuses_matches_nothing() {
+    let s = start_directory(
+        "[custom_attributes]\n\
+         [[custom_attributes.attributes]]\nname = \"level\"\ntype = \"integer\"\nldap = \"acmeLevel\"\n\
+         [[custom_attributes.attributes]]\nname = \"remote\"\ntype = \"boolean\"\nldap = \"acmeRemote\"\n",
+    );
+    let mut ldap = admin_connection(s.ldap).await;
+    let people = format!("ou=people,{BASE}");
+    let ann = format!("uid=ann,{people}");
+    let attrs: Vec<(&str, std::collections::HashSet<&str>)> = vec![
+        ("objectClass", ["inetOrgPerson"].into()),
+        ("uid", ["ann"].into()),
+        ("sn", ["Archer"].into()),
+        ("acmeLevel", ["3"].into()),
+        ("acmeRemote", ["TRUE"].into()),
+    ];
+    ldap.add(&ann, attrs).await.unwrap().success().unwrap();
+    // Ben has a manager, Ann has none: an item on `manager` meets both kinds of entry.
+    let attrs: Vec<(&str, std::collections::HashSet<&str>)> = vec![
+        ("objectClass", ["inetOrgPerson"].into()),
+        ("uid", ["ben"].into()),
+        ("sn", ["Baker"].into()),
+        ("manager", [ann.as_str()].into()),
+    ];
+    ldap.add(&format!("uid=ben,{people}"), attrs)
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let search = |filter: &'static str| {
+        let mut ldap = ldap.clone();
+        async move {
+            let (entries, res) = ldap
+                .search(BASE, Scope::Subtree, filter, vec!["1.1"])
+                .await
+                .unwrap()
+                .success()
+                .unwrap();
+            assert_eq!(res.rc, 0, "{filter}");
+            entries
+                .into_iter()
+                .map(|e| SearchEntry::construct(e).dn)
+                .collect::<Vec<_>>()
+        }
+    };
+    for filter in [
+        "(!(entryUUID=notuuid))",
+        "(!(entryUUID=0d9e6a3c8b7e4a539d4f2f6c1c7e9a10))",
+        "(!(entryUUID>=notuuid))",
+        "(!(entryUUID<=notuuid))",
+        "(!(entryUUID~=notuuid))",
+        "(!(entryUUID:=notuuid))",
+        "(!(entryUUID:uuidMatch:=notuuid))",
+        "(!(:1.3.6.1.1.16.2:=notuuid))",
+        "(!(|(entryUUID=notuuid)(uid=nobody)))",
+        "(!(createTimestamp=yesterday))",
+        "(!(modifyTimestamp<=yesterday))",
+        "(!(authTimestamp>=yesterday))",
+        "(!(pwdChangedTime=yesterday))",
+        "(!(createTimestamp:=yesterday))",
+        "(!(active=maybe))",
+        "(!(active:=maybe))",
+        "(!(acmeRemote=maybe))",
+        "(!(acmeRemote:booleanMatch:=maybe))",
+        "(!(acmeLevel=ten))",
+        "(!(acmeLevel>=ten))",
+        "(!(acmeLevel:=ten))",
+        "(!(:integerMatch:=ten))",
+        "(!(acmeLevel:1.2.840.113556.1.4.803:=ten))",
+        "(!(manager=junk))",
+        "(!(manager:=junk))",
+        "(!(manager:distinguishedNameMatch:=junk))",
+        "(!(account=junk))",
+        "(!(memberOf=junk))",
+        "(!(objectClass=not a class))",
+    ] {
+        assert_eq!(search(filter).await, Vec::<String>::new(), "{filter}");
+    }
+    // A valid value that no entry holds still negates to every entry, and the index still
+    // serves a valid one.
+    assert!(
+        search("(!(entryUUID=00000000-0000-0000-0000-000000000000))")
+            .await
+            .contains(&ann)
+    );
+    assert!(search("(!(:integerMatch:=10))").await.contains(&ann));
+    assert!(search("(!(objectClass=computer))").await.contains(&ann));
+    let (entries, _) = ldap
+        .search(&ann, Scope::Base, "(objectClass=*)", vec!["entryUUID"])
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let uuid = SearchEntry::construct(entries[0].clone()).attrs["entryUUID"][0].clone();
+    let by_uuid = format!("(entryUUID={})", uuid.to_uppercase());
+    let (entries, _) = ldap
+        .search(BASE, Scope::Subtree, &by_uuid, vec!["1.1"])
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    assert_eq!(entries.len(), 1, "{by_uuid}");
+    ldap.unbind().await.unwrap();
+}
+
 /// A filter that no index serves is first tried on an entry with only the attributes it names,
 /// and the rest is built only for the users that pass. So every attribute a user entry carries,
 /// operational ones included, must find that user when a scan's filter asks for its value (and

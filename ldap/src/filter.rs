@@ -91,11 +91,41 @@ fn normalize(rule: MatchingRule, v: &[u8], schema: &Schema) -> Option<Norm> {
                 .flat_map(char::to_lowercase)
                 .collect(),
         ),
-        ObjectIdentifier => Norm::Str(schema.normalize_oid_value(s)),
-        NumericString => Norm::Str(s.chars().filter(|c| !c.is_whitespace()).collect()),
-        Uuid => Norm::Str(s.trim().to_ascii_lowercase()),
+        ObjectIdentifier if is_oid(s.trim()) => Norm::Str(schema.normalize_oid_value(s)),
+        NumericString if s.chars().all(|c| c.is_ascii_digit() || c == ' ') => {
+            Norm::Str(s.chars().filter(|c| *c != ' ').collect())
+        }
+        Uuid if is_uuid(s.trim()) => Norm::Str(s.trim().to_ascii_lowercase()),
+        // Not a value of the syntax: an assertion of it is Undefined, a stored one matches
+        // nothing.
+        ObjectIdentifier | NumericString | Uuid => return None,
         OctetString | CertificateExact => return None,
     })
+}
+
+/// RFC 4512 §1.4 `oid`: a descriptor (`inetOrgPerson`) or a numeric OID (`2.5.6.6`).
+fn is_oid(s: &str) -> bool {
+    let descr = |s: &str| {
+        let mut chars = s.chars();
+        chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    let number = |n: &str| {
+        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && (n == "0" || !n.starts_with('0'))
+    };
+    descr(s) || (s.contains('.') && s.split('.').all(number))
+}
+
+/// RFC 4530 §2.1: the UUID's string form, `8-4-4-4-12` hexadecimal digits. Anything else is
+/// no entry's `entryUUID`, and saying so (Undefined rather than FALSE) keeps
+/// `(!(entryUUID=x))` from matching every entry.
+fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
 }
 
 /// Whether two values of `attribute` are the same value under its equality rule (RFC 4512
@@ -348,12 +378,53 @@ impl AttrRef {
     }
 }
 
+/// An extensible match's rule with its assertion value already in the rule's form, so that a
+/// search normalises the value once rather than once for every value of every entry: a
+/// 250 KB `(:caseIgnoreMatch:=…)` was case-folded tens of thousands of times.
 #[derive(Debug, Clone)]
-enum ExtRule {
-    Rule(MatchingRule),
+enum ExtMatcher {
+    Rule(MatchingRule, Norm),
     /// Active Directory's LDAP_MATCHING_RULE_BIT_AND / _OR on integers.
-    BitAnd,
-    BitOr,
+    BitAnd(i64),
+    BitOr(i64),
+}
+
+impl ExtMatcher {
+    /// The rule named `rule` (else `attr`'s equality rule) with `assertion` in its form; `None`
+    /// when there is no such rule or the value is not valid for it: the item is Undefined,
+    /// whatever the entry (RFC 4511 §4.5.1.7).
+    fn prepare(
+        rule: Option<&str>,
+        attr: Option<&AttrRef>,
+        assertion: &str,
+        schema: &Schema,
+    ) -> Option<ExtMatcher> {
+        let bits = || assertion.trim().parse::<i64>().ok();
+        let rule = match rule {
+            Some("1.2.840.113556.1.4.803") => return bits().map(ExtMatcher::BitAnd),
+            Some("1.2.840.113556.1.4.804") => return bits().map(ExtMatcher::BitOr),
+            Some(name) => MatchingRule::lookup(name)?,
+            None => attr?.equality?,
+        };
+        let value = normalize(rule, assertion.as_bytes(), schema)?;
+        Some(ExtMatcher::Rule(rule, value))
+    }
+
+    /// Whether a stored value matches; one the rule cannot read does not.
+    fn matches(&self, value: &[u8], schema: &Schema) -> bool {
+        let integer = || {
+            std::str::from_utf8(value)
+                .ok()
+                .and_then(|s| s.trim().parse::<i64>().ok())
+        };
+        match self {
+            ExtMatcher::Rule(rule, assertion) => {
+                normalize(*rule, value, schema).as_ref() == Some(assertion)
+            }
+            ExtMatcher::BitAnd(a) => integer().is_some_and(|v| v & a == *a),
+            ExtMatcher::BitOr(a) => integer().is_some_and(|v| v & a != 0),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -388,9 +459,9 @@ enum Node {
         key: String,
     },
     Extensible {
+        /// Without a type, every attribute of the entry.
         attr: Option<AttrRef>,
-        rule: Option<ExtRule>,
-        value: String,
+        matcher: ExtMatcher,
         dn_attributes: bool,
     },
 }
@@ -516,24 +587,15 @@ fn compile(f: &LdapFilter, schema: &Schema) -> Node {
             match_value,
             dn_attributes,
         }) => {
-            let rule = match matching_rule.as_deref() {
-                None => None,
-                Some("1.2.840.113556.1.4.803") => Some(ExtRule::BitAnd),
-                Some("1.2.840.113556.1.4.804") => Some(ExtRule::BitOr),
-                Some(name) => match MatchingRule::lookup(name) {
-                    Some(r) => Some(ExtRule::Rule(r)),
-                    None => return undefined,
-                },
-            };
             let attr = type_.as_deref().map(|t| AttrRef::new(t, schema));
-            if attr.is_none() && rule.is_none() {
-                return undefined;
-            }
-            Node::Extensible {
-                attr,
-                rule,
-                value: match_value.clone(),
-                dn_attributes: *dn_attributes,
+            match ExtMatcher::prepare(matching_rule.as_deref(), attr.as_ref(), match_value, schema)
+            {
+                Some(matcher) => Node::Extensible {
+                    attr,
+                    matcher,
+                    dn_attributes: *dn_attributes,
+                },
+                None => undefined,
             }
         }
     }
@@ -633,110 +695,44 @@ fn eval(node: &Node, entry: &Entry, schema: &Schema) -> Truth {
         }),
         Node::Extensible {
             attr,
-            rule,
-            value,
+            matcher,
             dn_attributes,
-        } => eval_extensible(
+        } => Truth::from_bool(extensible_matches(
             attr.as_ref(),
-            rule.as_ref(),
-            value,
+            matcher,
             *dn_attributes,
             entry,
             schema,
-        ),
+        )),
     }
 }
 
-fn ext_match(rule: &ExtRule, value: &[u8], assertion: &str, schema: &Schema) -> Truth {
-    match rule {
-        ExtRule::Rule(r) => {
-            let Some(a) = normalize(*r, assertion.as_bytes(), schema) else {
-                return Truth::Undefined;
-            };
-            Truth::from_bool(normalize(*r, value, schema).as_ref() == Some(&a))
-        }
-        ExtRule::BitAnd | ExtRule::BitOr => {
-            let Ok(a) = assertion.trim().parse::<i64>() else {
-                return Truth::Undefined;
-            };
-            let Some(v) = std::str::from_utf8(value)
-                .ok()
-                .and_then(|s| s.trim().parse::<i64>().ok())
-            else {
-                return Truth::False;
-            };
-            Truth::from_bool(if matches!(rule, ExtRule::BitAnd) {
-                v & a == a
-            } else {
-                v & a != 0
-            })
-        }
-    }
-}
-
-fn eval_extensible(
+/// An extensible match whose assertion is valid for its rule is TRUE or FALSE, never
+/// Undefined: a stored value the rule cannot read simply does not match.
+fn extensible_matches(
     attr: Option<&AttrRef>,
-    rule: Option<&ExtRule>,
-    assertion: &str,
+    matcher: &ExtMatcher,
     dn_attributes: bool,
     entry: &Entry,
     schema: &Schema,
-) -> Truth {
-    let rule_for = |a: &AttrRef| -> Option<ExtRule> {
-        rule.cloned().or_else(|| a.equality.map(ExtRule::Rule))
+) -> bool {
+    let found = match attr {
+        Some(a) => a.values(entry).any(|v| matcher.matches(v, schema)),
+        // No type: every attribute of the entry to which the rule applies.
+        None => entry
+            .attributes()
+            .iter()
+            .flat_map(|at| &at.values)
+            .any(|v| matcher.matches(v, schema)),
     };
-    let mut result = Truth::False;
-    let mut consider = |t: Truth| match t {
-        Truth::True => true,
-        Truth::Undefined => {
-            result = Truth::Undefined;
-            false
-        }
-        Truth::False => false,
-    };
-    match attr {
-        Some(a) => {
-            let Some(r) = rule_for(a) else {
-                return Truth::Undefined;
-            };
-            for v in a.values(entry) {
-                if consider(ext_match(&r, v, assertion, schema)) {
-                    return Truth::True;
-                }
-            }
-        }
-        None => {
-            // No type: every attribute of the entry to which the rule applies.
-            let Some(r) = rule else {
-                return Truth::Undefined;
-            };
-            for at in entry.attributes() {
-                for v in &at.values {
-                    if ext_match(r, v, assertion, schema) == Truth::True {
-                        return Truth::True;
-                    }
-                }
-            }
-        }
-    }
-    if dn_attributes {
-        for rdn in entry.dn().rdns() {
-            for ava in rdn.avas() {
-                let r = match attr {
-                    Some(a) if !a.is(ava.attr()) => continue,
-                    Some(a) => rule_for(a),
-                    None => rule
-                        .cloned()
-                        .or_else(|| AttrRef::new(ava.attr(), schema).equality.map(ExtRule::Rule)),
-                };
-                let Some(r) = r else { continue };
-                if consider(ext_match(&r, ava.value().as_bytes(), assertion, schema)) {
-                    return Truth::True;
-                }
-            }
-        }
-    }
-    result
+    found
+        || (dn_attributes
+            && entry.dn().rdns().iter().any(|rdn| {
+                rdn.avas().iter().any(|ava| {
+                    attr.is_none_or(|a| a.is(ava.attr()))
+                        && matcher.matches(ava.value().as_bytes(), schema)
+                })
+            }))
 }
 
 fn substring_match(s: &str, initial: Option<&str>, any: &[String], final_: Option<&str>) -> bool {
@@ -748,6 +744,11 @@ fn substring_match(s: &str, initial: Option<&str>, any: &[String], final_: Optio
         }
     }
     for a in any {
+        // `find` first prepares a searcher over the whole fragment: for a fragment longer than
+        // the value that would cost its full length for every value of every entry.
+        if a.len() > rest.len() {
+            return false;
+        }
         match rest.find(a.as_str()) {
             Some(pos) => rest = &rest[pos + a.len()..],
             None => return false,
@@ -1334,6 +1335,162 @@ mod tests {
         yes("(x-level:1.2.840.113556.1.4.803:=3)");
         no("(x-level:1.2.840.113556.1.4.803:=8)");
         yes("(x-level:1.2.840.113556.1.4.804:=9)");
+    }
+
+    /// An entry whose values need RFC 4518's preparation: composed and decomposed accents,
+    /// fullwidth letters, runs of spaces, a case-sensitive URI.
+    fn rene() -> Entry {
+        Entry::new(Dn::parse("uid=rene,ou=Staff,dc=example,dc=com").expect("dn"))
+            .with("objectClass", ["inetOrgPerson"])
+            .with("uid", ["rene"])
+            .with("cn", ["René  Dupont"])
+            .with("sn", ["Dupont"])
+            .with("givenName", ["\u{ff32}\u{ff45}\u{ff4e}\u{ff45}"])
+            .with("description", ["e\u{301}cole  Normale"])
+            .with("labeledURI", ["http://Example.com/X"])
+            .with("mobile", ["+33 6-12-34"])
+            .with("x-level", ["12"])
+            .with("modifyTimestamp", ["20240601120000Z"])
+    }
+
+    /// Every filter kind that prepares its assertion value once per search, with the answers
+    /// the evaluator gave when it prepared it for every value instead.
+    #[test]
+    fn prepared_assertions_answer_as_per_value_preparation_did() {
+        use Truth::{False as F, True as T, Undefined as U};
+        let s = schema();
+        let table: &[(&str, Truth)] = &[
+            // Equality: case-folded, spaces collapsed, NFKC.
+            ("(cn=rené dupont)", T),
+            ("(cn=  RENÉ   DUPONT )", T),
+            ("(cn=rene\\cc\\81 dupont)", T),
+            ("(cn=rene dupont)", F),
+            ("(givenName=rene)", T),
+            ("(givenName=RENE)", T),
+            ("(description=école normale)", T),
+            ("(labeledURI=http://Example.com/X)", T),
+            ("(labeledURI=http://example.com/x)", F),
+            ("(mobile=+336 1234)", T),
+            ("(x-level=12)", T),
+            ("(x-level= 12 )", T),
+            ("(modifyTimestamp=20240601140000+0200)", T),
+            // Substrings: fragments prepared alike, end spaces kept.
+            ("(cn=*É D*)", T),
+            ("(cn=rené *)", T),
+            ("(cn=*ené  dup*)", T),
+            ("(cn=*ené  d)", F),
+            ("(givenName=R*E)", T),
+            ("(description=*COLE N*)", T),
+            ("(labeledURI=*Example*)", T),
+            ("(labeledURI=*example*)", F),
+            ("(mobile=*6 12*)", T),
+            ("(mobile=+3*4)", T),
+            // Ordering.
+            ("(x-level>=9)", T),
+            ("(x-level<=9)", F),
+            ("(x-level>=+12)", T),
+            ("(modifyTimestamp>=20240601115959Z)", T),
+            ("(modifyTimestamp<=2024060111Z)", F),
+            // Approx: equality, else the sound of each word.
+            ("(cn~=RENÉ DUPONT)", T),
+            ("(cn~=rene dupond)", T),
+            ("(sn~=Dupin)", F),
+            ("(x-level~=12)", T),
+            ("(x-level~=13)", F),
+            // Extensible: by rule name or OID, with and without a type, on the DN's values.
+            ("(cn:caseExactMatch:=René Dupont)", T),
+            ("(cn:caseExactMatch:=rené dupont)", F),
+            ("(cn:2.5.13.2:=RENÉ DUPONT)", T),
+            ("(cn:=RENÉ DUPONT)", T),
+            ("(givenName:caseIgnoreIA5Match:=rene)", T),
+            ("(:caseIgnoreMatch:=RENE)", T),
+            ("(:2.5.13.2:=école normale)", T),
+            ("(:caseExactMatch:=rene)", T),
+            ("(:caseExactMatch:=Rene)", F),
+            ("(:caseIgnoreMatch:=nobody)", F),
+            ("(labeledURI:caseIgnoreMatch:=HTTP://EXAMPLE.COM/X)", T),
+            ("(labeledURI:=http://example.com/X)", F),
+            ("(mobile:telephoneNumberMatch:=+33612 34)", T),
+            ("(x-level:integerMatch:=12)", T),
+            ("(x-level:1.2.840.113556.1.4.803:=4)", T),
+            ("(x-level:1.2.840.113556.1.4.803:=5)", F),
+            ("(x-level:1.2.840.113556.1.4.804:=5)", T),
+            ("(:1.2.840.113556.1.4.804:=3)", F),
+            ("(modifyTimestamp:generalizedTimeMatch:=202406011200Z)", T),
+            ("(ou:dn:=STAFF)", T),
+            ("(ou:=staff)", F),
+            ("(:dn:caseIgnoreMatch:=staff)", T),
+            ("(:dn:caseExactMatch:=staff)", F),
+            ("(:dn:caseExactMatch:=Staff)", T),
+            ("(uid:dn:caseExactMatch:=rene)", T),
+            ("(sn:dn:=rene)", F),
+            ("(cn:1.2.3.4:=x)", U),
+            ("(nosuch:=x)", U),
+        ];
+        for (filter, expected) in table {
+            let f = parse_filter(filter).unwrap_or_else(|e| panic!("{filter}: {e:?}"));
+            let got = Filter::compile(&f, &s).evaluate(&rene(), &s);
+            assert_eq!(got, *expected, "{filter}");
+        }
+    }
+
+    /// RFC 4511 §4.5.1.7: an assertion value its attribute's syntax (or the named rule) cannot
+    /// read is Undefined for every entry, those without the attribute too, so that NOT of it
+    /// matches nothing.
+    #[test]
+    fn assertions_the_syntax_refuses_are_undefined_and_so_is_their_negation() {
+        let s = schema();
+        let bare = Entry::new(Dn::parse("cn=bare,dc=example,dc=com").expect("dn"))
+            .with("objectClass", ["top"])
+            .with("cn", ["bare"]);
+        for filter in [
+            "(entryUUID=notuuid)",
+            "(entryUUID=0d9e6a3c8b7e4a539d4f2f6c1c7e9a10)",
+            "(entryUUID={0d9e6a3c-8b7e-4a53-9d4f-2f6c1c7e9a10})",
+            "(entryUUID=0d9e6a3c-8b7e-4a53-9d4f-2f6c1c7e9a1g)",
+            "(entryUUID>=notuuid)",
+            "(entryUUID~=notuuid)",
+            "(entryUUID:=notuuid)",
+            "(:uuidMatch:=notuuid)",
+            "(createTimestamp=yesterday)",
+            "(createTimestamp:=yesterday)",
+            "(hasSubordinates=maybe)",
+            "(hasSubordinates:booleanMatch:=maybe)",
+            "(x-level=ten)",
+            "(x-level:=ten)",
+            "(:integerMatch:=ten)",
+            "(x-level:1.2.840.113556.1.4.803:=ten)",
+            "(:1.2.840.113556.1.4.804:=ten)",
+            "(manager=junk)",
+            "(manager:=junk)",
+            "(:distinguishedNameMatch:=junk)",
+            "(objectClass=not a class)",
+            "(objectClass=1..2)",
+            "(objectClass:=#person)",
+        ] {
+            let f = parse_filter(filter).unwrap_or_else(|e| panic!("{filter}: {e:?}"));
+            let not = Filter::compile(&LdapFilter::Not(Box::new(f.clone())), &s);
+            let f = Filter::compile(&f, &s);
+            for entry in [alice(), bare.clone()] {
+                assert_eq!(f.evaluate(&entry, &s), Truth::Undefined, "{filter}");
+                assert_eq!(not.evaluate(&entry, &s), Truth::Undefined, "!{filter}");
+            }
+        }
+        // Valid values that are not there: FALSE, so their negation matches.
+        for filter in [
+            "(entryUUID=00000000-0000-0000-0000-000000000000)",
+            "(:integerMatch:=10)",
+            "(objectClass=computer)",
+            "(objectClass=1.2.3)",
+            "(manager:=cn=nobody)",
+        ] {
+            let f = parse_filter(filter).unwrap_or_else(|e| panic!("{filter}: {e:?}"));
+            let f = Filter::compile(&f, &s);
+            assert_eq!(f.evaluate(&alice(), &s), Truth::False, "{filter}");
+        }
+        yes("(entryUUID=0D9E6A3C-8B7E-4A53-9D4F-2F6C1C7E9A10)");
+        yes("(entryUUID>=0d9e6a3c-0000-0000-0000-000000000000)");
+        yes("(objectClass=inetOrgPerson)");
     }
 
     #[test]
