@@ -48,6 +48,11 @@ pub struct Limits {
     pub tls_handshake_timeout: Duration,
     /// Paged-search cookies remembered per connection.
     pub max_paged_searches: usize,
+    /// Bytes the requests of those paged searches may take together per connection (each
+    /// cookie keeps its request to check the next page's); the oldest are forgotten first,
+    /// the newest always kept. Without it a client could hold `max_paged_searches` requests
+    /// of `max_request_size` on every connection.
+    pub max_paged_bytes: usize,
 }
 
 impl Default for Limits {
@@ -63,6 +68,7 @@ impl Default for Limits {
             idle_timeout: Some(Duration::from_secs(15 * 60)),
             tls_handshake_timeout: Duration::from_secs(10),
             max_paged_searches: 16,
+            max_paged_bytes: 256 * 1024,
         }
     }
 }

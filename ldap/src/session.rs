@@ -90,7 +90,8 @@ impl<D: Directory> Connection<D> {
         let session = shared.directory.anonymous(&client);
         let (out_tx, out_rx) = mpsc::channel(OUTPUT_QUEUE);
         let codec = Codec::new(shared.config.limits.max_request_size);
-        let paged = PagedSearches::new(shared.config.limits.max_paged_searches);
+        let limits = &shared.config.limits;
+        let paged = PagedSearches::new(limits.max_paged_searches, limits.max_paged_bytes);
         Connection {
             io: Some(Framed::new(io, codec)),
             client,

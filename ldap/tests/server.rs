@@ -671,6 +671,62 @@ async fn paged_results_across_requests() {
     assert_eq!(r.1.rc, 53);
 }
 
+/// Paged searches kept on one connection hold their requests, within a byte bound: a client
+/// that starts many with large filters loses the oldest (its cookie is then an unknown one,
+/// unwillingToPerform), not the server its memory; ordinary paged searches carry on.
+#[tokio::test]
+async fn paged_searches_with_large_filters_are_kept_within_a_byte_bound() {
+    let srv = start_with(|c| {
+        c.limits.max_request_size = 64 * 1024;
+        c.limits.max_paged_bytes = 64 * 1024;
+    })
+    .await;
+    let mut ldap = connect(srv.addr).await;
+    let people = "ou=people,dc=example,dc=com";
+    let large = format!(
+        "(|(objectClass=person)(description={}))",
+        "x".repeat(20_000)
+    );
+    let page = |filter: String, cookie: Vec<u8>| {
+        let mut ldap = ldap.clone();
+        async move {
+            let ldap3::SearchResult(entries, res) = ldap
+                .with_controls(PagedResults { size: 1, cookie })
+                .search(people, Scope::OneLevel, &filter, vec!["1.1"])
+                .await
+                .expect("search");
+            let cookie = (res.rc == 0).then(|| paged_cookie(&res));
+            (entries.len(), res.rc, cookie)
+        }
+    };
+    let mut cookies = Vec::new();
+    for _ in 0..4 {
+        let (n, rc, cookie) = page(large.clone(), Vec::new()).await;
+        assert_eq!((n, rc), (1, 0));
+        cookies.push(cookie.expect("more to come"));
+    }
+    // Four requests of 20 KB do not fit in 64 KiB: the first was forgotten.
+    let (n, rc, _) = page(large.clone(), cookies[0].clone()).await;
+    assert_eq!((n, rc), (0, 53), "the oldest cookie is unknown");
+    let (n, rc, next) = page(large.clone(), cookies[3].clone()).await;
+    assert_eq!((n, rc), (1, 0), "the newest goes on");
+    assert!(next.is_some_and(|c| !c.is_empty()));
+    // An ordinary paged search runs to its end, page after page.
+    let mut cookie = Vec::new();
+    let mut seen = 0;
+    for _ in 0..40 {
+        let (n, rc, next) = page("(objectClass=person)".into(), cookie).await;
+        assert_eq!(rc, 0);
+        seen += n;
+        cookie = next.expect("cookie");
+        if cookie.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(seen, 25);
+    ldap.unbind().await.expect("unbind");
+}
+
 #[tokio::test]
 async fn critical_controls() {
     let srv = start().await;

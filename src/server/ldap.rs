@@ -36,6 +36,9 @@ pub fn server(
         max_connections: l.max_connections,
         max_connections_per_ip: l.max_connections_per_ip,
         max_request_size: l.max_request_bytes,
+        // Unfinished paged searches keep their requests: together no more than one request
+        // of the largest size, the memory a connection may already take for one in flight.
+        max_paged_bytes: l.max_request_bytes,
         size_limit: l.size_limit,
         time_limit: (l.time_limit_seconds > 0).then(|| Duration::from_secs(l.time_limit_seconds)),
         ..Limits::default()
