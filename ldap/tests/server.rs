@@ -1206,6 +1206,37 @@ async fn non_utf8_filter_gets_protocol_error_and_connection_survives() {
     assert!(matches!(m.op, LdapOp::SearchResultEntry(_)), "{m:?}");
 }
 
+/// A filter nested deeper than the decoder goes is a request the server refuses with
+/// protocolError, on a connection that stays usable, not a broken stream.
+#[tokio::test]
+async fn a_filter_nested_too_deep_gets_protocol_error_and_the_connection_survives() {
+    let srv = start().await;
+    let mut sock = Raw::connect(srv.addr).await;
+    let mut filter = PFilter::Equality("cn".into(), "x".into());
+    for i in 0..80 {
+        filter = match i % 3 {
+            0 => PFilter::Not(Box::new(filter)),
+            1 => PFilter::And(vec![filter]),
+            _ => PFilter::Or(vec![filter]),
+        };
+    }
+    sock.send(&encode(search_req(5, filter))).await;
+    let m = sock.read().await.expect("answer");
+    assert_eq!(m.msgid, 5);
+    assert!(
+        matches!(m.op, LdapOp::SearchResultDone(ref r) if r.code == LdapResultCode::ProtocolError),
+        "{m:?}"
+    );
+    sock.send(&encode(search_req(
+        6,
+        PFilter::Present("objectClass".into()),
+    )))
+    .await;
+    let m = sock.read().await.expect("entry");
+    assert_eq!(m.msgid, 6);
+    assert!(matches!(m.op, LdapOp::SearchResultEntry(_)), "{m:?}");
+}
+
 #[tokio::test]
 async fn garbage_gets_notice_of_disconnection() {
     let srv = start().await;
