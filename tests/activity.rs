@@ -732,7 +732,6 @@ async fn sign_ins_show_in_access_reviews_from_the_cli_rest_and_ldap() {
 fn age_backup(file: &std::path::Path, days: i64, keep: &[uuid::Uuid]) {
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD as B64;
-    use sha2::Digest as _;
     let shift = |t: &str| {
         let t = OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).unwrap()
             - Duration::days(days);
@@ -789,15 +788,7 @@ fn age_backup(file: &std::path::Path, days: i64, keep: &[uuid::Uuid]) {
         changed >= 2,
         "the backup has the start of tracking and login states"
     );
-    let digest: String = sha2::Sha256::digest(out.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let mut end: serde_json::Value = serde_json::from_str(last).unwrap();
-    end["end"]["sha256"] = digest.into();
-    out.push_str(&end.to_string());
-    out.push('\n');
-    std::fs::write(file, out).unwrap();
+    std::fs::write(file, common::sealed_backup(out, last, None)).unwrap();
 }
 
 /// `first`'s store made `days` older (see [`age_backup`]): backed up, `first` stopped, the

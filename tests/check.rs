@@ -422,7 +422,6 @@ fn a_restore_keeps_records_whose_references_do_not_hold_and_says_so() {
 fn edit_backup(file: &Path, edit: impl Fn(&str, &[u8]) -> bool, added: &[(&str, Vec<u8>)]) {
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD as B64;
-    use sha2::Digest as _;
     let text = std::fs::read_to_string(file).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let (last, entries) = lines.split_last().unwrap();
@@ -443,15 +442,7 @@ fn edit_backup(file: &Path, edit: impl Fn(&str, &[u8]) -> bool, added: &[(&str, 
         out.push_str(&format!("{entry}\n"));
         count += 1;
     }
-    let digest: String = sha2::Sha256::digest(out.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let mut end: serde_json::Value = serde_json::from_str(last).unwrap();
-    end["end"]["sha256"] = digest.into();
-    end["end"]["entries"] = count.into();
-    out.push_str(&format!("{end}\n"));
-    std::fs::write(file, out).unwrap();
+    std::fs::write(file, common::sealed_backup(out, last, Some(count))).unwrap();
 }
 
 /// A backup whose indexes disagree with its records is refused, each finding on a line of its

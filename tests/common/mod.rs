@@ -598,3 +598,21 @@ pub async fn raw_post_status(addr: SocketAddr, path: &str, headers: &str, body: 
     .expect("an answer, not a reset");
     line.trim_end().to_owned()
 }
+
+/// A backup's `body` (header and entries, one per line) with its end line `last` made right
+/// again after a test edited the entries: the digest of the body and, when given, the count of
+/// entries, so that `restore` reads the edited file as a whole one.
+pub fn sealed_backup(mut body: String, last: &str, entries: Option<u64>) -> String {
+    use sha2::Digest as _;
+    let digest: String = sha2::Sha256::digest(body.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut end: serde_json::Value = serde_json::from_str(last).unwrap();
+    end["end"]["sha256"] = digest.into();
+    if let Some(count) = entries {
+        end["end"]["entries"] = count.into();
+    }
+    body.push_str(&format!("{end}\n"));
+    body
+}
