@@ -191,15 +191,12 @@ impl Gser<'_> {
 
     /// The serial number as two's complement octets, as a certificate holds it.
     fn serial(&mut self) -> Option<Vec<u8>> {
-        let end = self
-            .s
-            .find([' ', ','])
-            .unwrap_or(self.s.len())
-            .min(MAX_SERIAL_CHARS + 1);
-        let (token, rest) = self.s.split_at(end);
-        if token.len() > MAX_SERIAL_CHARS {
+        let end = self.s.find([' ', ',']).unwrap_or(self.s.len());
+        // Measured before slicing: a client's text may put a multi-byte character anywhere.
+        if end > MAX_SERIAL_CHARS {
             return None;
         }
+        let (token, rest) = self.s.split_at(end);
         self.s = rest;
         if let Some(hex) = token.strip_prefix('\'').and_then(|t| t.strip_suffix("'H")) {
             if hex.is_empty() || hex.len() % 2 != 0 {
@@ -385,6 +382,14 @@ mod tests {
             "9".repeat(MAX_SERIAL_CHARS + 1)
         );
         assert_eq!(exact_key(long.as_bytes(), &s), None);
+        // Multi-byte characters across the length bound are refused, not sliced through.
+        for filler in ["é", "€", "9é"] {
+            let wide = format!(
+                r#"{{ serialNumber {}, issuer rdnSequence:"cn=CA" }}"#,
+                filler.repeat(MAX_SERIAL_CHARS)
+            );
+            assert_eq!(exact_key(wide.as_bytes(), &s), None, "{filler}");
+        }
         // A quote in the issuer is doubled (and escaped, as RFC 4514 has it in a DN).
         let quoted = r#"{ serialNumber 1, issuer rdnSequence:"cn=\""Q\"" CA" }"#;
         assert_eq!(
