@@ -2682,4 +2682,33 @@ async fn a_write_under_the_other_branch_reaches_no_record() {
         read_entry(&mut ldap, &service, &["*", "+"]).await.unwrap(),
         before
     );
+
+    // A manager's DN names the user of its branch only, in the index plan as in the entry: a
+    // person managed by the service account is found by the service DN, never by the same
+    // name under ou=people.
+    let res = ldap
+        .modify(&ann, vec![Mod::Replace("manager", vals(&[&service]))])
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    let managed_by = |dn: &str| format!("(manager={dn})");
+    for (filter, expected) in [
+        (managed_by(&service), vec![ann.clone()]),
+        (managed_by(&as_person), vec![]),
+        (
+            format!("(&(objectClass=*){})", managed_by(&as_person)),
+            vec![],
+        ),
+    ] {
+        let ldap3::SearchResult(found, res) = ldap
+            .search(BASE, Scope::Subtree, &filter, vec!["1.1"])
+            .await
+            .unwrap();
+        assert_eq!(res.rc, 0, "{filter}: {res:?}");
+        let dns: Vec<String> = found
+            .into_iter()
+            .map(|e| SearchEntry::construct(e).dn)
+            .collect();
+        assert_eq!(dns, expected, "{filter}");
+    }
 }

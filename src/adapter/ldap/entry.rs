@@ -258,9 +258,10 @@ pub fn user_entry(
         e.add(profile::CERTIFICATE, || profile::certificates(user));
         e.add_looked_up("manager", || {
             Ok(match user.manager {
-                Some(manager) => refs
-                    .user(manager)?
-                    .map(|m| tree.record_dn(Branch::People, &m.user_name).to_string()),
+                Some(manager) => refs.user(manager)?.map(|m| {
+                    tree.record_dn(kind_branch(m.kind), &m.user_name)
+                        .to_string()
+                }),
                 None => None,
             })
         })?;

@@ -396,8 +396,10 @@ impl Search<'_> {
         };
         let service = &self.directory.service;
         let found = match (attr, self.directory.tree.resolve(&dn)) {
-            ("manager", Target::Record(Branch::People, name)) => service
-                .user_by_name(self.actor, &name)
+            // A manager's DN names a user of its own branch only, as the scan's match does.
+            ("manager", Target::Record(branch @ (Branch::People | Branch::Services), name)) => self
+                .directory
+                .user_in(self.actor, branch, &name)
                 .map(|u| UserLookup::Manager(u.id)),
             ("memberof", Target::Record(Branch::Roles, name)) => service
                 .role_by_name(self.actor, &name)
