@@ -115,6 +115,16 @@ async fn pass(
         if shutdown.is_cancelled() {
             break;
         }
+        // Read again before anything is decided about it, so that a message cancelled since
+        // the pass began is neither sent nor marked undeliverable.
+        let id = message.id;
+        let Some(message) =
+            blocking(service, move |s| s.still_due(id, OffsetDateTime::now_utc())).await?
+        else {
+            tracing::info!(message_id = %id, kind = %message.kind,
+                "message cancelled or given up on since the pass began; not sent");
+            continue;
+        };
         let recipients = match message.to.as_deref() {
             None => {
                 undeliverable(service, stats, &message, "the user has no email address").await?;
@@ -138,14 +148,6 @@ async fn pass(
                 addresses
             }
             Some(address) => vec![address.to_string()],
-        };
-        let id = message.id;
-        let Some(message) =
-            blocking(service, move |s| s.still_due(id, OffsetDateTime::now_utc())).await?
-        else {
-            tracing::info!(message_id = %id, kind = %message.kind,
-                "message cancelled or given up on since the pass began; not sent");
-            continue;
         };
         match send_to_each(mailer, &recipients, &message).await {
             Ok(()) => {

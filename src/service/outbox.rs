@@ -87,9 +87,14 @@ impl Service {
         Ok(message.cancelled)
     }
 
-    /// Records a failed attempt; the message is retried from `next_attempt` on.
+    /// Records a failed attempt; the message is retried from `next_attempt` on. A message
+    /// cancelled while the attempt ran keeps only its cancellation, which says why it never
+    /// went out (as for [`Self::mark_undeliverable`]).
     pub fn mark_failed(&self, id: Uuid, error: &str, next_attempt: OffsetDateTime) -> Result<()> {
         self.update_message(id, |m| {
+            if m.cancelled {
+                return;
+            }
             m.attempts = m.attempts.saturating_add(1);
             m.last_error = Some(error.to_string());
             m.next_attempt = Some(next_attempt);
@@ -100,6 +105,9 @@ impl Service {
     /// Gives up on a message that no retry can deliver; it stays for the admins to read.
     pub fn mark_undeliverable(&self, id: Uuid, reason: &str) -> Result<()> {
         self.update_message(id, |m| {
+            if m.cancelled {
+                return;
+            }
             m.undeliverable = true;
             m.last_error = Some(reason.to_string());
             m.next_attempt = None;
