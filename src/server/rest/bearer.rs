@@ -82,13 +82,10 @@ impl FromRequestParts<Guard> for Authenticated {
         let usage = (guard.usage)(parts);
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied();
         let bearer = Bearer::from_request(&parts.headers, peer);
-        let service = guard.service.clone();
-        let caller = blocking(move || {
-            let actor = bearer.actor(&service, usage)?;
-            Ok(Caller { actor, bearer })
-        })
-        .await?;
-        parts.extensions.insert(caller);
+        // Point reads only, as SCIM's bearer check: no hand-off to the blocking pool, which
+        // the handler then takes once for its own work.
+        let actor = bearer.actor(&guard.service, usage)?;
+        parts.extensions.insert(Caller { actor, bearer });
         Ok(Self)
     }
 }
