@@ -180,7 +180,7 @@ impl Decoder for Codec {
             );
         }
         if let Err(reason) = shape::check(&mut tag) {
-            return malformed(reason);
+            return malformed(reason.to_string());
         }
         let PL::C(parts) = &tag.payload else {
             return malformed("invalid BER".into());

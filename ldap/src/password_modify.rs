@@ -40,19 +40,40 @@ const SEQUENCE: u8 = 0x30;
 /// Context-specific, primitive: `[0]` is 0x80, `[1]` 0x81, `[2]` 0x82.
 const CONTEXT_PRIMITIVE: u8 = 0x80;
 
+/// How a PasswdModifyRequestValue (RFC 3062 §2) breaks its definition; shown as the
+/// protocolError's text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MalformedValue {
+    #[error("the request value is not BER")]
+    NotBer,
+    #[error("the request value is not a PasswdModifyRequestValue SEQUENCE")]
+    NotASequence,
+    #[error("the request value has octets after its SEQUENCE")]
+    Trailing,
+    #[error("the request value's fields are not BER")]
+    FieldsNotBer,
+    #[error(
+        "the request value holds a field other than userIdentity [0], oldPasswd [1] and \
+         newPasswd [2], each primitive, once and in order"
+    )]
+    UnknownField,
+    #[error("a field is not UTF-8")]
+    NotUtf8,
+}
+
 /// Reads the request value; `None` (RFC 3062 lets it be absent) asks everything of the
-/// defaults. `Err` is the protocolError's text.
-pub fn parse(value: Option<&[u8]>) -> Result<PasswdModifyRequest, &'static str> {
+/// defaults.
+pub fn parse(value: Option<&[u8]>) -> Result<PasswdModifyRequest, MalformedValue> {
     let mut request = PasswdModifyRequest::default();
     let Some(value) = value else {
         return Ok(request);
     };
-    let (sequence, rest) = check::read(value).map_err(|_| "the request value is not BER")?;
+    let (sequence, rest) = check::read(value).map_err(|_| MalformedValue::NotBer)?;
     if sequence.identifier != SEQUENCE {
-        return Err("the request value is not a PasswdModifyRequestValue SEQUENCE");
+        return Err(MalformedValue::NotASequence);
     }
     if !rest.is_empty() {
-        return Err("the request value has octets after its SEQUENCE");
+        return Err(MalformedValue::Trailing);
     }
     let mut fields = sequence.content;
     // The tag number the next field must be above: each at most once, in order.
@@ -64,7 +85,7 @@ pub fn parse(value: Option<&[u8]>) -> Result<PasswdModifyRequest, &'static str> 
                 content,
             },
             rest,
-        ) = check::read(fields).map_err(|_| "the request value's fields are not BER")?;
+        ) = check::read(fields).map_err(|_| MalformedValue::FieldsNotBer)?;
         fields = rest;
         let slot = match identifier.checked_sub(CONTEXT_PRIMITIVE) {
             Some(n @ 0..=2) if n >= next => {
@@ -76,13 +97,10 @@ pub fn parse(value: Option<&[u8]>) -> Result<PasswdModifyRequest, &'static str> 
                 }
             }
             _ => {
-                return Err(
-                    "the request value holds a field other than userIdentity [0], oldPasswd [1] \
-                     and newPasswd [2], each primitive, once and in order",
-                );
+                return Err(MalformedValue::UnknownField);
             }
         };
-        let text = std::str::from_utf8(content).map_err(|_| "a field is not UTF-8")?;
+        let text = std::str::from_utf8(content).map_err(|_| MalformedValue::NotUtf8)?;
         *slot = Some(text.to_owned());
     }
     Ok(request)

@@ -489,7 +489,7 @@ impl<D: Directory> Connection<D> {
                 let request = match password_modify::parse(req.value.as_deref()) {
                     Ok(request) => request,
                     Err(reason) => {
-                        let refusal = result(LdapResultCode::ProtocolError, reason);
+                        let refusal = result(LdapResultCode::ProtocolError, reason.to_string());
                         return match response(23, msgid, refusal) {
                             Some(m) => self.reply(io, m).await,
                             None => Next::Continue,

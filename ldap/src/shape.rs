@@ -336,23 +336,59 @@ static EXTENDED: Sequence = Sequence {
     ],
 };
 
+/// How a request breaks the shape RFC 4511 gives it; shown as the protocolError's text.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ShapeError {
+    #[error("{0} is encoded constructed, not primitive")]
+    NotPrimitive(&'static str),
+    #[error("{0} is encoded primitive, not constructed")]
+    NotConstructed(&'static str),
+    #[error("{element} holds something other than {what}")]
+    Foreign {
+        element: &'static str,
+        what: &'static str,
+    },
+    #[error("{sequence}'s {component} is missing or out of place")]
+    Missing {
+        sequence: &'static str,
+        component: &'static str,
+    },
+    #[error(
+        "{sequence} repeats or misplaces its {component} (RFC 4511 §4 ignores only trailing \
+         components whose tags are not known)"
+    )]
+    Repeated {
+        sequence: &'static str,
+        component: &'static str,
+    },
+    #[error("a filter holds something other than filters")]
+    NotAFilter,
+}
+
 /// Holds `message`, a whole LDAPMessage as `ldap3_lber` read it, to its shape, removing the
-/// unknown trailing components RFC 4511 §4 says to ignore. `Err` is the protocolError's text.
-pub fn check(message: &mut StructureTag) -> Result<(), String> {
+/// unknown trailing components RFC 4511 §4 says to ignore.
+pub fn check(message: &mut StructureTag) -> Result<(), ShapeError> {
     content(message, Content::Sequence(&MESSAGE), "an LDAPMessage")
 }
 
-fn content(element: &mut StructureTag, content: Content, name: &str) -> Result<(), String> {
+fn content(
+    element: &mut StructureTag,
+    content: Content,
+    name: &'static str,
+) -> Result<(), ShapeError> {
     match content {
         Content::Primitive => match element.payload {
             PL::P(_) => Ok(()),
-            PL::C(_) => Err(format!("{name} is encoded constructed, not primitive")),
+            PL::C(_) => Err(ShapeError::NotPrimitive(name)),
         },
         Content::Sequence(sequence) => self::sequence(constructed(element, name)?, sequence),
         Content::Of(what, tag, inner) => {
             for element in constructed(element, name)? {
                 if !tag.fits(element) {
-                    return Err(format!("{name} holds something other than {what}"));
+                    return Err(ShapeError::Foreign {
+                        element: name,
+                        what,
+                    });
                 }
                 self::content(element, *inner, what)?;
             }
@@ -366,15 +402,15 @@ fn content(element: &mut StructureTag, content: Content, name: &str) -> Result<(
 
 fn constructed<'a>(
     element: &'a mut StructureTag,
-    name: &str,
-) -> Result<&'a mut Vec<StructureTag>, String> {
+    name: &'static str,
+) -> Result<&'a mut Vec<StructureTag>, ShapeError> {
     match &mut element.payload {
         PL::C(inner) => Ok(inner),
-        PL::P(_) => Err(format!("{name} is encoded primitive, not constructed")),
+        PL::P(_) => Err(ShapeError::NotConstructed(name)),
     }
 }
 
-fn sequence(parts: &mut Vec<StructureTag>, sequence: &Sequence) -> Result<(), String> {
+fn sequence(parts: &mut Vec<StructureTag>, sequence: &Sequence) -> Result<(), ShapeError> {
     let mut taken = 0;
     for component in sequence.components {
         match parts.get_mut(taken) {
@@ -384,10 +420,10 @@ fn sequence(parts: &mut Vec<StructureTag>, sequence: &Sequence) -> Result<(), St
             }
             _ if component.optional => {}
             _ => {
-                return Err(format!(
-                    "{}'s {} is missing or out of place",
-                    sequence.name, component.name
-                ));
+                return Err(ShapeError::Missing {
+                    sequence: sequence.name,
+                    component: component.name,
+                });
             }
         }
     }
@@ -397,18 +433,17 @@ fn sequence(parts: &mut Vec<StructureTag>, sequence: &Sequence) -> Result<(), St
         .iter()
         .find(|c| trailing.iter().any(|part| c.tag.knows(part)))
     {
-        return Err(format!(
-            "{} repeats or misplaces its {} (RFC 4511 §4 ignores only trailing components \
-             whose tags are not known)",
-            sequence.name, known.name
-        ));
+        return Err(ShapeError::Repeated {
+            sequence: sequence.name,
+            component: known.name,
+        });
     }
     // RFC 4511 §4: an extension this server does not know, ignored.
     parts.truncate(taken);
     Ok(())
 }
 
-fn operation(op: &mut StructureTag) -> Result<(), String> {
+fn operation(op: &mut StructureTag) -> Result<(), ShapeError> {
     let sequence = match op.id {
         0 => &BIND,
         3 => &SEARCH,
@@ -424,7 +459,7 @@ fn operation(op: &mut StructureTag) -> Result<(), String> {
     content(op, Content::Sequence(sequence), sequence.name)
 }
 
-fn authentication(choice: &mut StructureTag) -> Result<(), String> {
+fn authentication(choice: &mut StructureTag) -> Result<(), ShapeError> {
     match choice.id {
         0 => content(choice, Content::Primitive, "a simple bind's password"),
         3 => content(choice, Content::Sequence(&SASL), SASL.name),
@@ -434,12 +469,12 @@ fn authentication(choice: &mut StructureTag) -> Result<(), String> {
 }
 
 /// RFC 4511 §4.5.1.7. The filters' other constraints are [`crate::constraints`]'s.
-fn filter(f: &mut StructureTag) -> Result<(), String> {
+fn filter(f: &mut StructureTag) -> Result<(), ShapeError> {
     let sequence = match f.id {
         0..=2 => {
             for inner in constructed(f, "an and, or or not filter")? {
                 if inner.class != TagClass::Context {
-                    return Err("a filter holds something other than filters".into());
+                    return Err(ShapeError::NotAFilter);
                 }
                 filter(inner)?;
             }
@@ -533,14 +568,14 @@ mod tests {
         // A compare's assertion with a third value.
         let mut m = compare();
         children(&mut op(&mut m)[1]).push(octets(b"w"));
-        let e = check(&mut m).unwrap_err();
+        let e = check(&mut m).unwrap_err().to_string();
         assert!(e.contains("AttributeValueAssertion"), "{e}");
         // A modify with a second list of changes after the (emptied) first.
         let mut m = modify();
         let changes = op(&mut m)[1].clone();
         children(&mut op(&mut m)[1]).clear();
         op(&mut m).push(changes);
-        let e = check(&mut m).unwrap_err();
+        let e = check(&mut m).unwrap_err().to_string();
         assert!(
             e.contains("ModifyRequest repeats or misplaces its changes"),
             "{e}"
@@ -553,6 +588,7 @@ mod tests {
         assert!(
             check(&mut m)
                 .unwrap_err()
+                .to_string()
                 .contains("change repeats or misplaces its operation")
         );
     }
@@ -582,7 +618,12 @@ mod tests {
             }),
         ));
         op(&mut m)[3].payload = PL::C(vec![octets(b"dc=y")]);
-        assert!(check(&mut m).unwrap_err().contains("newSuperior"));
+        assert!(
+            check(&mut m)
+                .unwrap_err()
+                .to_string()
+                .contains("newSuperior")
+        );
         // An extended request's value in the constructed form.
         let mut m = tag_of(LdapMsg::new(
             5,
@@ -592,7 +633,12 @@ mod tests {
             }),
         ));
         op(&mut m)[1].payload = PL::C(vec![]);
-        assert!(check(&mut m).unwrap_err().contains("requestValue"));
+        assert!(
+            check(&mut m)
+                .unwrap_err()
+                .to_string()
+                .contains("requestValue")
+        );
         // An extensible match with matchValue before matchingRule.
         let mut m = tag_of(crate::codec::tests::search(
             6,
@@ -604,7 +650,12 @@ mod tests {
             }),
         ));
         children(&mut op(&mut m)[6]).reverse();
-        assert!(check(&mut m).unwrap_err().contains("MatchingRuleAssertion"));
+        assert!(
+            check(&mut m)
+                .unwrap_err()
+                .to_string()
+                .contains("MatchingRuleAssertion")
+        );
     }
 
     #[test]
@@ -625,6 +676,7 @@ mod tests {
         assert!(
             check(&mut m)
                 .unwrap_err()
+                .to_string()
                 .contains("AttributeValueAssertion")
         );
     }
