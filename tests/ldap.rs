@@ -2712,3 +2712,61 @@ async fn a_write_under_the_other_branch_reaches_no_record() {
         assert_eq!(dns, expected, "{filter}");
     }
 }
+
+/// A role's `cn` and an account's `o` are their entry's name: an add may say the name again
+/// (in any case, as the attribute's equality rule compares), but a second or other value is
+/// notAllowedOnRDN and nothing is created, rather than the value being dropped unsaid.
+#[tokio::test]
+async fn an_add_names_a_role_or_an_account_by_its_dn_only() {
+    let s = start_directory("");
+    let mut ldap = admin_connection(s.ldap).await;
+    let team = format!("cn=Team,ou=roles,{BASE}");
+    let acme = format!("o=Acme,ou=accounts,{BASE}");
+    type Add<'a> = (&'a str, &'a [(&'a str, &'a [&'a str])]);
+    let refused: [Add; 4] = [
+        (
+            &team,
+            &[
+                ("objectClass", &["groupOfNames"]),
+                ("cn", &["Team", "Crew"]),
+            ],
+        ),
+        (
+            &team,
+            &[("objectClass", &["groupOfNames"]), ("cn", &["Crew"])],
+        ),
+        (
+            &acme,
+            &[
+                ("objectClass", &["organization"]),
+                ("o", &["Acme", "Acme Ltd"]),
+            ],
+        ),
+        (
+            &acme,
+            &[("objectClass", &["organization"]), ("o", &["Other"])],
+        ),
+    ];
+    for (dn, attrs) in refused {
+        let res = add_entry(&mut ldap, dn, attrs).await;
+        assert_eq!(res.rc, 67, "notAllowedOnRDN for {attrs:?}: {res:?}");
+        assert!(read_entry(&mut ldap, dn, &["*"]).await.is_none(), "{dn}");
+    }
+    for (dn, attrs) in [
+        (
+            &team,
+            &[
+                ("objectClass", &["groupOfNames"][..]),
+                ("cn", &["team"][..]),
+            ][..],
+        ),
+        (
+            &acme,
+            &[("objectClass", &["organization"][..]), ("o", &["ACME"][..])][..],
+        ),
+    ] {
+        let res = add_entry(&mut ldap, dn, attrs).await;
+        assert_eq!(res.rc, 0, "{attrs:?}: {res:?}");
+        assert!(read_entry(&mut ldap, dn, &["*"]).await.is_some(), "{dn}");
+    }
+}

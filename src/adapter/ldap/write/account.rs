@@ -1,6 +1,6 @@
 //! The accounts branch: an account's parent and whether it is licensed.
 
-use rollcall_ldap::{Attribute, LdapError, Modification};
+use rollcall_ldap::{Attribute, LdapError, Modification, ModifyOp};
 
 use super::super::LdapDirectory;
 use super::super::error::ldap_error;
@@ -32,7 +32,8 @@ pub(super) fn add<'a>(
             "licensed" => {
                 account.licensed = boolean(single(&values, &a.name)?, &a.name)?.unwrap_or(false)
             }
-            "o" => {}
+            // The name is the DN's: the add may say it again, not give the account another.
+            "o" => rdn_change(schema, &a.name, &account.name, ModifyOp::Replace, &values)?,
             _ => return Err(unwritable(schema, Branch::Accounts, &a.name)),
         }
     }

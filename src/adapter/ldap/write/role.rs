@@ -51,7 +51,8 @@ pub(super) fn add<'a>(
             }
             // A new role is not the Administrator System Role: saying so is harmless.
             "administrator" => role_administrator(schema, false, ModifyOp::Replace, &values)?,
-            "cn" => {}
+            // The name is the DN's: the add may say it again, not give the role another.
+            "cn" => rdn_change(schema, &a.name, &role.name, ModifyOp::Replace, &values)?,
             _ => return Err(unwritable(schema, Branch::Roles, &a.name)),
         }
     }
