@@ -80,33 +80,19 @@ fn is_primitive_request(op: u64) -> bool {
     matches!(op, 2 | 10 | 16)
 }
 
-/// Reads the BER header: total length of the element (header + content), or None if more
-/// bytes are needed.
+/// The whole message's length (header and content) from its first octets, or `None` until
+/// they have arrived: [`ber::check::header`] read as a stream needs it.
 fn envelope_len(buf: &[u8]) -> Result<Option<usize>, CodecError> {
-    let Some(&tag) = buf.first() else {
-        return Ok(None);
-    };
-    if tag != 0x30 {
+    if buf.first().is_some_and(|&tag| tag != ber::SEQUENCE) {
         return Err(CodecError::Malformed("message is not a SEQUENCE"));
     }
-    let Some(&first) = buf.get(1) else {
-        return Ok(None);
-    };
-    if first < 0x80 {
-        return Ok(Some(2 + first as usize));
+    match ber::check::header(buf) {
+        Ok(found) => Ok(found.map(|(_, header, content)| header.saturating_add(content))),
+        Err(ber::check::Violation::IndefiniteLength) => {
+            Err(CodecError::Malformed("indefinite length"))
+        }
+        Err(_) => Err(CodecError::Malformed("invalid BER")),
     }
-    let n = (first & 0x7f) as usize;
-    if n == 0 {
-        return Err(CodecError::Malformed("indefinite length"));
-    }
-    if n > 4 {
-        return Err(CodecError::Malformed("length field too long"));
-    }
-    let Some(bytes) = buf.get(2..2 + n) else {
-        return Ok(None);
-    };
-    let len = bytes.iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
-    Ok(Some(2 + n + len))
 }
 
 fn controls_of(tag: Option<&StructureTag>) -> Vec<ControlInfo> {

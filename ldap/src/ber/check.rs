@@ -55,24 +55,28 @@ pub enum Violation {
     TooDeep,
 }
 
-/// Reads the element at the front of `buf`: its identifier and content, and the octets after
-/// it.
-pub fn read(buf: &[u8]) -> Result<(Element<'_>, &[u8]), Violation> {
-    let (&identifier, rest) = buf.split_first().ok_or(Violation::TruncatedHeader)?;
+/// The header at the front of `buf`: its identifier octet, its own length and the length of
+/// the content after it; `None` when `buf` ends inside the header, which a stream may yet
+/// bring (the codec frames messages with this before it has them whole).
+pub fn header(buf: &[u8]) -> Result<Option<(u8, usize, usize)>, Violation> {
+    let Some(&identifier) = buf.first() else {
+        return Ok(None);
+    };
     if identifier & TAG_NUMBER == TAG_NUMBER {
         return Err(Violation::HighTagNumber);
     }
-    let (&first, rest) = rest.split_first().ok_or(Violation::TruncatedHeader)?;
-    let (len, rest) = match first {
-        0..0x80 => (usize::from(first), rest),
-        0x80 => return Err(Violation::IndefiniteLength),
-        0xff => return Err(Violation::ReservedLength),
+    let Some(&first) = buf.get(1) else {
+        return Ok(None);
+    };
+    match first {
+        0..0x80 => Ok(Some((identifier, 2, usize::from(first)))),
+        0x80 => Err(Violation::IndefiniteLength),
+        0xff => Err(Violation::ReservedLength),
         _ => {
             let n = usize::from(first & 0x7f);
-            if rest.len() < n {
-                return Err(Violation::TruncatedHeader);
-            }
-            let (octets, rest) = rest.split_at(n);
+            let Some(octets) = buf.get(2..2 + n) else {
+                return Ok(None);
+            };
             // Leading zero octets are allowed in BER; a length that needs more than a usize
             // cannot fit in the message anyway.
             let len = octets.iter().try_fold(0usize, |acc, b| {
@@ -80,9 +84,16 @@ pub fn read(buf: &[u8]) -> Result<(Element<'_>, &[u8]), Violation> {
                     .map(|v| v | usize::from(*b))
                     .ok_or(Violation::Overrun)
             })?;
-            (len, rest)
+            Ok(Some((identifier, 2 + n, len)))
         }
-    };
+    }
+}
+
+/// Reads the element at the front of `buf`: its identifier and content, and the octets after
+/// it.
+pub fn read(buf: &[u8]) -> Result<(Element<'_>, &[u8]), Violation> {
+    let (identifier, header_len, len) = header(buf)?.ok_or(Violation::TruncatedHeader)?;
+    let rest = &buf[header_len..];
     if rest.len() < len {
         return Err(Violation::Overrun);
     }
