@@ -55,18 +55,15 @@ pub fn user_to_scim(user: &User, ctx: &UserContext) -> Value {
     put(&mut out, "locale", user.locale.clone());
     put(&mut out, "timezone", user.timezone.clone());
     out.insert("active".into(), json!(user.active));
-    if !user.emails.is_empty() {
-        out.insert("emails".into(), multi_values(&user.emails));
-    }
-    for (name, values) in [
-        ("phoneNumbers", &user.phone_numbers),
-        ("ims", &user.ims),
-        ("photos", &user.photos),
-    ] {
-        if !values.is_empty() {
-            out.insert(name.into(), multi_values(values));
-        }
-    }
+    put_multi_values(
+        &mut out,
+        [
+            ("emails", &user.emails),
+            ("phoneNumbers", &user.phone_numbers),
+            ("ims", &user.ims),
+            ("photos", &user.photos),
+        ],
+    );
     if !user.addresses.is_empty() {
         out.insert(
             "addresses".into(),
@@ -83,15 +80,14 @@ pub fn user_to_scim(user: &User, ctx: &UserContext) -> Value {
             .collect();
         out.insert("groups".into(), Value::Array(groups));
     }
-    for (name, values) in [
-        ("entitlements", &user.entitlements),
-        ("roles", &user.scim_roles),
-        ("x509Certificates", &user.x509_certificates),
-    ] {
-        if !values.is_empty() {
-            out.insert(name.into(), multi_values(values));
-        }
-    }
+    put_multi_values(
+        &mut out,
+        [
+            ("entitlements", &user.entitlements),
+            ("roles", &user.scim_roles),
+            ("x509Certificates", &user.x509_certificates),
+        ],
+    );
 
     let mut enterprise = Object::new();
     put(
@@ -312,6 +308,16 @@ fn parse_id<I: std::str::FromStr>(id: &str, attribute: &str) -> Result<I, ScimEr
             "{attribute}: {id:?} is not an id of this directory"
         ))
     })
+}
+
+/// Each of `attributes` that has values, in the order given (RFC 7643 leaves an attribute
+/// with none out rather than empty).
+fn put_multi_values<const N: usize>(out: &mut Object, attributes: [(&str, &Vec<MultiValue>); N]) {
+    for (name, values) in attributes {
+        if !values.is_empty() {
+            out.insert(name.into(), multi_values(values));
+        }
+    }
 }
 
 fn multi_values(values: &[MultiValue]) -> Value {
