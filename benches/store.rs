@@ -129,6 +129,8 @@ fn measure(n: usize, mut op: impl FnMut(usize)) -> (f64, Duration) {
 }
 
 fn main() {
+    // As the server does at start, so that the figures are the server's.
+    rollcall::process::prefer_small_pages().expect("transparent huge pages off");
     let quick = std::env::args().any(|a| a == "--quick");
     // `--creates N [--writers W]`: only N creates by W writers (default 1), for profiling.
     let option = |name: &str| {

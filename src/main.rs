@@ -202,6 +202,8 @@ fn main() -> std::process::ExitCode {
 }
 
 fn rollcall() -> anyhow::Result<()> {
+    // Before the store or the runtime allocates anything of size.
+    let small_pages = rollcall::process::prefer_small_pages();
     let cli = Cli::parse();
     let (filter, refused) = log_filter(std::env::var("ROLLCALL_LOG").ok());
     use std::io::IsTerminal;
@@ -226,6 +228,11 @@ fn rollcall() -> anyhow::Result<()> {
     }
     if let Some(why) = refused {
         tracing::warn!("ROLLCALL_LOG is not a log filter ({why}); logging at info");
+    }
+    if let Err(error) = small_pages {
+        tracing::warn!(
+            "transparent huge pages stay on for this process ({error}): commits cost more CPU"
+        );
     }
     let overrides = Overrides {
         data: cli.global.data.clone(),

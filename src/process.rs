@@ -23,6 +23,28 @@ pub struct ProcessStats {
     pub max_fds: Option<u64>,
 }
 
+/// Asks Linux not to back this process's memory with transparent huge pages.
+///
+/// The store's engine seals its log buffer at every flush and allocates a fresh one for the
+/// next, so a server that commits often frees and allocates half a megabyte hundreds of times a
+/// second. Where huge pages back the heap, the allocator hands such memory back and takes it
+/// again as whole 2 MiB pages, which the kernel zeroes on first touch: in the store benchmark
+/// that zeroing was a sixth of the CPU of 16 concurrent writers. Without huge pages (five
+/// interleaved pairs, 2 cores) 16 writers made 19% more durable creates per second, resident
+/// memory was 99 MB rather than 173 MB, and cached reads were no slower. Child processes
+/// inherit the setting. Elsewhere than Linux there is nothing to ask.
+pub fn prefer_small_pages() -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: PR_SET_THP_DISABLE takes one integer argument and touches no memory of ours.
+        let done = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+        if done != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// This process now; `None` where `/proc` is not there to read.
 pub fn current() -> Option<ProcessStats> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;

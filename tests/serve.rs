@@ -1285,3 +1285,18 @@ fn generated_passwords_meet_a_long_minimum_length() {
     let password = printed(&lines, "admin password").unwrap();
     assert!(password.chars().count() >= 128, "{password}");
 }
+
+/// The store's engine allocates a fresh log buffer at every flush; backed by transparent huge
+/// pages each one cost the zeroing of whole 2 MiB pages (see `process::prefer_small_pages`).
+#[test]
+#[cfg(target_os = "linux")]
+fn the_server_runs_without_transparent_huge_pages() {
+    let mut server = Server::start();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
+    let thp = status
+        .lines()
+        .find_map(|line| line.strip_prefix("THP_enabled:"))
+        .map(str::trim);
+    assert_eq!(thp, Some("0"), "{status}");
+    assert!(server.terminate().success());
+}
