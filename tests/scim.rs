@@ -1187,11 +1187,16 @@ async fn custom_attributes_are_typed_extension_attributes_over_scim_and_ldap() {
     let (_, user) = s.get(&format!("/Users/{id}")).await;
     assert_eq!(user[ACME]["costCenterCode"], "CC-3");
     assert_eq!(user[ACME]["badgeNumbers"], json!([7, 9, 42, 5]));
-    let res = ldap
-        .modify(dn, vec![ldap3::Mod::Add("badgeNumbers", ["five"].into())])
-        .await
-        .unwrap();
-    assert_eq!(res.rc, 19, "constraintViolation: {res:?}");
+    // RFC 4517's Integer: no sign but `-`, no leading zeros, no spaces; what is written is
+    // what is read back.
+    for bad in ["five", "+6", "06", " 6", "-0"] {
+        let res = ldap
+            .modify(dn, vec![ldap3::Mod::Add("badgeNumbers", [bad].into())])
+            .await
+            .unwrap();
+        assert_eq!(res.rc, 19, "constraintViolation for {bad:?}: {res:?}");
+        assert!(res.text.contains("is not an integer"), "{res:?}");
+    }
     let res = ldap
         .modify(
             dn,

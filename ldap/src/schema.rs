@@ -137,6 +137,22 @@ pub mod syntax {
     pub const ATTRIBUTE_TYPE_DESCRIPTION: &str = "1.3.6.1.4.1.1466.115.121.1.3";
     pub const OBJECT_CLASS_DESCRIPTION: &str = "1.3.6.1.4.1.1466.115.121.1.37";
 
+    /// A value of RFC 4517 §3.3.16's Integer syntax: digits with an optional leading `-`, no
+    /// `+`, no leading zeros, no spaces (`0`, `-12`; not `007`, `+5`, `-0`). Written values are
+    /// held to it, so that what is stored reads back as it was written; filter assertions are
+    /// read leniently (`+12`, ` 12 `), which can only find what the client meant.
+    pub fn integer<T: std::str::FromStr>(value: &str) -> Option<T> {
+        let digits = value.strip_prefix('-').unwrap_or(value);
+        let canonical = match digits.as_bytes() {
+            [] => false,
+            [b'0'] => digits.len() == value.len(),
+            [first, rest @ ..] => {
+                (b'1'..=b'9').contains(first) && rest.iter().all(u8::is_ascii_digit)
+            }
+        };
+        if canonical { value.parse().ok() } else { None }
+    }
+
     /// RFC 4523's Certificate, CertificateList and CertificatePair: values that have no
     /// LDAP-specific encoding and travel only with the `;binary` option (RFC 4522).
     pub fn requires_binary_transfer(syntax: &str) -> bool {
@@ -144,6 +160,34 @@ pub mod syntax {
             syntax,
             CERTIFICATE | "1.3.6.1.4.1.1466.115.121.1.9" | "1.3.6.1.4.1.1466.115.121.1.10"
         )
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn integers_are_read_in_their_one_canonical_form() {
+            for (text, read) in [
+                ("0", Some(0)),
+                ("-12", Some(-12)),
+                ("9223372036854775807", Some(i64::MAX)),
+            ] {
+                assert_eq!(super::integer::<i64>(text), read, "{text}");
+            }
+            for text in [
+                "",
+                "-",
+                "007",
+                "+5",
+                "-0",
+                " 5",
+                "5 ",
+                "1e3",
+                "9223372036854775808",
+                "--1",
+            ] {
+                assert_eq!(super::integer::<i64>(text), None, "{text:?}");
+            }
+        }
     }
 }
 

@@ -212,9 +212,16 @@ pub(super) fn custom_value(
         ServiceError::invalid(
             "custom attribute",
             format!(
-                "{}: {v:?} is not a {:?}",
+                "{}: {v:?} is not {}",
                 attribute.ldap_name(),
-                attribute.kind
+                match attribute.kind {
+                    CustomType::String => "a string",
+                    CustomType::Boolean => "a boolean (TRUE or FALSE)",
+                    CustomType::Integer =>
+                        "an integer (digits, a leading - for a negative one, no leading zeros)",
+                    CustomType::Decimal => "a decimal number",
+                    CustomType::DateTime => "a date and time",
+                }
             ),
         )
     };
@@ -226,7 +233,9 @@ pub(super) fn custom_value(
                 "FALSE" => Value::Bool(false),
                 _ => return Err(invalid(v)),
             },
-            CustomType::Integer => Value::from(v.trim().parse::<i64>().map_err(|_| invalid(v))?),
+            CustomType::Integer => Value::from(
+                rollcall_ldap::schema::syntax::integer::<i64>(v).ok_or_else(|| invalid(v))?,
+            ),
             CustomType::Decimal => {
                 serde_json::Number::from_f64(v.trim().parse::<f64>().map_err(|_| invalid(v))?)
                     .map(Value::Number)
