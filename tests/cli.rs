@@ -46,7 +46,7 @@ fn directory() -> String {
         json!({"account": record(json!({"name": "Acme EU", "parent": acme, "licensed": true}))}),
         json!({"role": record(json!({"name": "Ops", "role_type": "employee"}))}),
         record(json!({"user_name": "alice", "active": false})),
-        record(json!({"user_name": "bob", "active": false})),
+        record(json!({"user_name": "bob", "active": false, "last_login": "2025-12-24T08:30:00Z"})),
     ]
     .iter()
     .map(|line| format!("{line}\n"))
@@ -197,6 +197,10 @@ fn users_roles_and_accounts_are_managed_from_the_command_line_under_the_rules() 
     assert_eq!(users.len(), 4);
     let bob = users.iter().find(|u| u["user_name"] == "bob").unwrap();
     assert_eq!(bob["active"], true);
+    // As an export line: the last sign-in travels with the record (here, from the import).
+    assert_eq!(bob["last_login"], "2025-12-24T08:30:00Z");
+    let alice = users.iter().find(|u| u["user_name"] == "alice").unwrap();
+    assert!(alice.get("last_login").is_none(), "{alice}");
     assert!(users.iter().all(|u| u["password_hash"].is_null()));
     assert!(
         users

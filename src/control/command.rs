@@ -1183,7 +1183,7 @@ fn list_users(
     let now = time::OffsetDateTime::now_utc();
     service.try_list_users(actor, &Plan::Scan, &mut |user| {
         if json {
-            writeln!(out, "{}", serde_json::to_string(&without_secrets(user))?)?;
+            writeln!(out, "{}", crate::transfer::user_line(service, actor, user)?)?;
             return Ok(());
         }
         let mut status = if user.active { "active" } else { "inactive" }.to_string();

@@ -76,14 +76,20 @@ pub fn export(
         line(out, &json!({ "role": role }))?;
     }
     service.try_list_users(actor, &Plan::Scan, &mut |user| {
-        let mut record = serde_json::to_value(without_secrets(user))?;
-        // Kept apart from the record (a sign-in does not change it), carried next to it.
-        if let Some(at) = service.last_login(actor, user.id)? {
-            record[LAST_LOGIN] = json!(rfc3339(at));
-        }
-        line(out, &record)
+        line(out, &user_line(service, actor, user)?)
     })?;
     Ok(written)
+}
+
+/// A user's line of an export (and of `user list --json`): the record without its secrets,
+/// and its last sign-in, which is kept apart from the record (a sign-in does not change it)
+/// and carried next to it.
+pub fn user_line(service: &Service, actor: &Actor, user: &User) -> Result<Value, TransferError> {
+    let mut record = serde_json::to_value(without_secrets(user))?;
+    if let Some(at) = service.last_login(actor, user.id)? {
+        record[LAST_LOGIN] = json!(rfc3339(at));
+    }
+    Ok(record)
 }
 
 /// The user as an operator may see it: secrets never leave the server, not even to its own
