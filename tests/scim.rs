@@ -1843,3 +1843,150 @@ async fn a_patch_leaving_a_retyped_custom_attribute_alone_goes_through() {
     assert_eq!(res.status(), StatusCode::OK);
     assert!(server.terminate().success());
 }
+
+/// Entra ID and Okta push membership as PATCHes that only add and remove members. Those are
+/// applied to the members they name, not to a read and rewrite of the whole list (a group of
+/// 100k members), with the outcome the whole-list PATCH has: adding a member is a no-op,
+/// removing a value that is no member removes nothing, a bad member changes nothing, and
+/// `excludedAttributes=members` leaves the list out of the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_patch_changes_only_the_members_it_names() {
+    let s = Scim::start("");
+    let (ann, ben, cy, dee) = (
+        s.user("ann", true).await,
+        s.user("ben", true).await,
+        s.user("cy", true).await,
+        s.user("dee", true).await,
+    );
+    let (status, group) = s
+        .post(
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Crew",
+                   "members": [{"value": ann}, {"value": ben}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    let gid = group["id"].as_str().unwrap().to_owned();
+    let path = format!("/Groups/{gid}");
+    use std::collections::BTreeSet;
+    let members = |g: &Value| -> BTreeSet<String> {
+        g["members"]
+            .as_array()
+            .map(|m| {
+                m.iter()
+                    .map(|m| m["value"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let current = || async {
+        let (status, g) = s.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{g}");
+        g
+    };
+    let set = |ids: &[&String]| ids.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+
+    // One add without the list in the answer; the version moves.
+    let (status, body) = s
+        .call(
+            Method::PATCH,
+            &format!("{path}?excludedAttributes=members"),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "Add", "path": "members", "value": [{"value": cy, "$ref": null}]}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.get("members").is_none(), "{body}");
+    assert_eq!(body["displayName"], "Crew");
+    assert_ne!(body["meta"]["version"], group["meta"]["version"]);
+    let g = current().await;
+    assert_eq!(members(&g), set(&[&ann, &ben, &cy]));
+    assert_eq!(g["meta"]["version"], body["meta"]["version"]);
+
+    // Adding a member again changes nothing, not even the version; the answer lists members.
+    let (status, body) = s
+        .patch(
+            &path,
+            json!([{"op": "add", "path": "members", "value": [{"value": ann}]}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(members(&body), set(&[&ann, &ben, &cy]));
+    assert_eq!(body["meta"]["version"], g["meta"]["version"]);
+
+    // Removals of values that are no member (an unknown id, no id at all, a user who is not
+    // in the group) remove nothing and are no error, as a filter that matches nothing.
+    let (status, body) = s
+        .patch(
+            &path,
+            json!([
+                {"op": "remove", "path": "members[value eq \"0196a3b4-0000-7000-8000-00000000beef\"]"},
+                {"op": "remove", "path": "members[value eq \"not-an-id\"]"},
+                {"op": "Remove", "path": "members", "value": [{"value": dee}]},
+            ]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(members(&body), set(&[&ann, &ben, &cy]));
+
+    // A removal (Okta's and Entra's forms) and an add in one request, keys in any case.
+    let (status, body) = s
+        .patch(
+            &path,
+            json!([
+                {"op": "remove", "path": format!("members[value eq \"{ann}\"]")},
+                {"op": "Remove", "path": "members", "value": [{"Value": ben}]},
+                {"op": "Add", "path": "members", "value": {"Value": dee, "type": "User"}},
+            ]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(members(&body), set(&[&cy, &dee]));
+    let (_, ann_user) = s.get(&format!("/Users/{ann}")).await;
+    assert!(
+        ann_user["groups"].as_array().is_none_or(|g| g.is_empty()),
+        "{ann_user}"
+    );
+
+    // A bad member refuses the whole request: an unknown user, a group as a member.
+    let before = current().await;
+    for (ops, detail) in [
+        (
+            json!([
+                {"op": "add", "path": "members", "value": [{"value": ann}]},
+                {"op": "add", "path": "members", "value": [{"value": "0196a3b4-0000-7000-8000-00000000beef"}]},
+            ]),
+            "no user",
+        ),
+        (
+            json!([{"op": "add", "path": "members", "value": [{"value": ann}, {"value": gid, "type": "Group"}]}]),
+            "only users can be members",
+        ),
+    ] {
+        let (status, body) = s.patch(&path, ops).await;
+        assert_error(status, &body, 400, Some("invalidValue"));
+        assert!(body["detail"].as_str().unwrap().contains(detail), "{body}");
+    }
+    assert_eq!(current().await, before);
+
+    // If-Match: a stale version is 412 and changes nothing; the current one goes through.
+    let stale = group["meta"]["version"].as_str().unwrap();
+    let fresh = before["meta"]["version"].as_str().unwrap();
+    let add_ann = json!({"schemas": [PATCH_OP], "Operations": [
+        {"op": "add", "path": "members", "value": [{"value": ann}]}]});
+    let (status, body) = s
+        .call_with(
+            Method::PATCH,
+            &path,
+            &[("if-match", stale)],
+            Some(add_ann.clone()),
+        )
+        .await;
+    assert_error(status, &body, 412, None);
+    assert_eq!(current().await, before);
+    let (status, body) = s
+        .call_with(Method::PATCH, &path, &[("if-match", fresh)], Some(add_ann))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(members(&body), set(&[&ann, &cy, &dee]));
+}

@@ -25,7 +25,7 @@ pub use list::{ListParams, Projection, SortOrder};
 pub use operations::{ETagCondition, etag};
 pub use patch::{OpKind, PatchOperation, PatchRequest, apply_patch};
 pub use path::{AttrPath, PatchPath};
-pub use provider::{ClientInfo, Endpoint, ListQuery, Provider, Resource};
+pub use provider::{ClientInfo, Endpoint, ListQuery, MemberChanges, Provider, Resource};
 pub use router::{RouterConfig, router};
 pub use schema::{
     AttrType, AttributeDef, Mutability, ResourceTypeDef, Returned, SchemaDef, Schemas, Uniqueness,

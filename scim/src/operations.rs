@@ -164,15 +164,30 @@ impl<P: Provider> Ctx<'_, P> {
         self.provider.replace(self.who, &ep, id, body, if_version)
     }
 
+    /// `unused`: top-level attributes the answer will not show (see [`ListQuery::unused`]).
     pub fn patch(
         &self,
         endpoint: &str,
         id: &str,
         body: &Value,
         cond: Option<&ETagCondition>,
+        unused: &[String],
     ) -> Result<Resource, ScimError> {
         let ep = self.endpoint(endpoint)?;
         let request = PatchRequest::parse(body)?;
+        let is_group = self
+            .schemas
+            .resource_type(&ep)
+            .is_some_and(|rt| rt.schema == GROUP_SCHEMA);
+        if is_group && let Some(changes) = request.member_changes() {
+            let if_version = self.if_version(&ep, id, cond)?;
+            if let Some(done) = self
+                .provider
+                .change_members(self.who, &ep, id, &changes, if_version, unused)
+            {
+                return done;
+            }
+        }
         let started = std::time::Instant::now();
         let mut attempt = 0u32;
         loop {
@@ -391,8 +406,15 @@ impl<P: Provider> BulkExecutor for Ctx<'_, P> {
                 self.replace(&ep, id, data.unwrap_or(Value::Null), cond.as_ref())?,
                 200,
             )),
+            // A Bulk answer carries no resource.
             BulkMethod::Patch => Ok(done(
-                self.patch(&ep, id, &data.unwrap_or(Value::Null), cond.as_ref())?,
+                self.patch(
+                    &ep,
+                    id,
+                    &data.unwrap_or(Value::Null),
+                    cond.as_ref(),
+                    &costly_unused(None, |_| false),
+                )?,
                 200,
             )),
             BulkMethod::Delete => {
@@ -411,18 +433,33 @@ impl<P: Provider> BulkExecutor for Ctx<'_, P> {
 /// Costly attributes a list request neither returns nor reads. Only `members` is worth it
 /// today (a group's member list can be long); the rule is general.
 fn unused_attributes(params: &ListParams) -> Vec<String> {
+    let reads = |name: &str| {
+        params.filter.as_ref().is_some_and(|f| f.mentions(name))
+            || params
+                .sort_by
+                .as_ref()
+                .is_some_and(|a| a.urn.is_none() && a.name.eq_ignore_ascii_case(name))
+    };
+    costly_unused(Some(&params.projection), reads)
+}
+
+/// The costly attributes that `projection` hides (all of them for an answer that shows no
+/// resource, `None`) and that nothing else `reads`.
+pub(crate) fn costly_unused(
+    projection: Option<&Projection>,
+    reads: impl Fn(&str) -> bool,
+) -> Vec<String> {
     const COSTLY: [&str; 1] = ["members"];
-    let p = &params.projection;
     COSTLY
         .iter()
         .filter(|name| {
             let is =
                 |a: &crate::path::AttrPath| a.urn.is_none() && a.name.eq_ignore_ascii_case(name);
-            let hidden = p.excluded.iter().any(is)
-                || (!p.attributes.is_empty() && !p.attributes.iter().any(is));
-            let read = params.filter.as_ref().is_some_and(|f| f.mentions(name))
-                || params.sort_by.as_ref().is_some_and(is);
-            hidden && !read
+            let hidden = projection.is_none_or(|p| {
+                p.excluded.iter().any(is)
+                    || (!p.attributes.is_empty() && !p.attributes.iter().any(is))
+            });
+            hidden && !reads(name)
         })
         .map(|name| name.to_string())
         .collect()

@@ -14,7 +14,8 @@ use crate::input::{
     canonicalize_key, coerce, coerce_single, not_an_attribute, present, unknown_attribute,
 };
 use crate::path::{AttrPath, PatchPath};
-use crate::schema::{AttributeDef, Mutability, Resolved, Schemas, find_key, get_ci};
+use crate::provider::MemberChanges;
+use crate::schema::{AttributeDef, GROUP_SCHEMA, Mutability, Resolved, Schemas, find_key, get_ci};
 
 pub const PATCH_OP_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
@@ -119,6 +120,41 @@ impl PatchRequest {
             });
         }
         Ok(Self { operations })
+    }
+
+    /// The request as member additions and removals, when that is all it does: `add` of
+    /// `members` with member objects, and `remove` of `members` with member objects (Entra ID)
+    /// or of `members[value eq "…"]` (Okta). Anything else (a replace, a removal of every
+    /// member, another attribute in the same request) is `None`.
+    pub fn member_changes(&self) -> Option<MemberChanges> {
+        let mut changes = MemberChanges::default();
+        for op in &self.operations {
+            let path = op.path.as_ref()?;
+            let members = &path.attr;
+            if !members.name.eq_ignore_ascii_case("members")
+                || members.sub.is_some()
+                || path.filter_sub.is_some()
+                || members
+                    .urn
+                    .as_deref()
+                    .is_some_and(|urn| !urn.eq_ignore_ascii_case(GROUP_SCHEMA))
+            {
+                return None;
+            }
+            match (op.op, &path.filter, &op.value) {
+                (OpKind::Add, None, Some(value)) => changes.add.extend(member_objects(value)?),
+                (OpKind::Remove, None, Some(value)) => {
+                    for member in member_objects(value)? {
+                        changes.remove.push(member_value(&member)?.to_owned());
+                    }
+                }
+                (OpKind::Remove, Some(filter), None) => {
+                    changes.remove.push(value_equality(filter)?.to_owned());
+                }
+                _ => return None,
+            }
+        }
+        Some(changes)
     }
 
     /// Applies every operation to a copy of `resource`; the first failure aborts and the
@@ -845,6 +881,54 @@ fn creatable(filter: &Filter, def: &AttributeDef) -> Option<Map<String, Value>> 
     walk(filter, def, &mut out).then_some(out)
 }
 
+/// The member objects of an `add` or `remove` value (an array of objects with a string
+/// `value`, or one such object), each as `{"value", "type"}` under the schema's names: the
+/// other sub-attributes (`$ref`, `display`) are the server's to fill in.
+fn member_objects(value: &Value) -> Option<Vec<Value>> {
+    let members = match value {
+        Value::Array(items) => items.as_slice(),
+        Value::Object(_) => std::slice::from_ref(value),
+        _ => return None,
+    };
+    members
+        .iter()
+        .map(|member| {
+            let member = member.as_object()?;
+            let mut canonical = Map::new();
+            canonical.insert("value".into(), get_ci(member, "value")?.as_str()?.into());
+            match get_ci(member, "type") {
+                None | Some(Value::Null) => {}
+                Some(Value::String(kind)) => {
+                    canonical.insert("type".into(), kind.as_str().into());
+                }
+                Some(_) => return None,
+            }
+            Some(Value::Object(canonical))
+        })
+        .collect()
+}
+
+fn member_value(member: &Value) -> Option<&str> {
+    member.get("value")?.as_str()
+}
+
+/// The `…` of a `value eq "…"` filter.
+fn value_equality(filter: &Filter) -> Option<&str> {
+    match filter {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value,
+        } if path.urn.is_none()
+            && path.sub.is_none()
+            && path.name.eq_ignore_ascii_case("value") =>
+        {
+            value.as_str()
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -996,6 +1080,43 @@ mod tests {
         ]))
         .expect("ok");
         assert_eq!(out["members"], json!([{"value": "u3"}]));
+    }
+
+    #[test]
+    fn member_only_requests_are_told_apart() {
+        let changes = |ops: Value| {
+            PatchRequest::parse(&json!({"schemas": [PATCH_OP_SCHEMA], "Operations": ops}))
+                .unwrap()
+                .member_changes()
+        };
+        let got = changes(json!([
+            {"op": "Add", "path": "members", "value": [{"Value": "a", "$ref": null, "display": "A"}]},
+            {"op": "add", "path": "urn:ietf:params:scim:schemas:core:2.0:Group:members", "value": {"value": "b", "type": "User"}},
+            {"op": "remove", "path": "members[value eq \"c\"]"},
+            {"op": "Remove", "path": "members", "value": [{"value": "d"}]},
+        ]))
+        .unwrap();
+        assert_eq!(
+            got.add,
+            vec![json!({"value": "a"}), json!({"value": "b", "type": "User"})]
+        );
+        assert_eq!(got.remove, vec!["c".to_string(), "d".to_string()]);
+        for ops in [
+            json!([{"op": "replace", "path": "members", "value": [{"value": "a"}]}]),
+            json!([{"op": "remove", "path": "members"}]),
+            json!([{"op": "remove", "path": "members[display eq \"A\"]"}]),
+            json!([{"op": "remove", "path": "members[value co \"a\"]"}]),
+            json!([{"op": "remove", "path": "members[value eq \"a\"].display"}]),
+            json!([{"op": "add", "path": "members", "value": [{"display": "no value"}]}]),
+            json!([{"op": "add", "path": "members", "value": ["a"]}]),
+            json!([{"op": "add", "path": "members", "value": [{"value": "a", "type": 3}]}]),
+            json!([{"op": "add", "path": "members", "value": [{"value": "a"}]},
+                   {"op": "replace", "path": "displayName", "value": "x"}]),
+            json!([{"op": "add", "value": {"members": [{"value": "a"}]}}]),
+            json!([{"op": "add", "path": "urn:other:Group:members", "value": [{"value": "a"}]}]),
+        ] {
+            assert_eq!(changes(ops.clone()), None, "{ops}");
+        }
     }
 
     #[test]

@@ -50,6 +50,15 @@ impl ListQuery {
     }
 }
 
+/// A PATCH of a Group that only adds and removes members (as Entra ID and Okta push
+/// membership): the member objects to add as the client sent them, and the `value`s of the
+/// members to remove.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemberChanges {
+    pub add: Vec<Value>,
+    pub remove: Vec<String>,
+}
+
 pub trait Provider: Send + Sync + 'static {
     type Principal: Clone + Send + Sync + 'static;
 
@@ -139,6 +148,28 @@ pub trait Provider: Send + Sync + 'static {
         body: Value,
         if_version: Option<u64>,
     ) -> Result<Resource, ScimError>;
+
+    /// Applies `changes` to the members of Group `id` without the rest of its member list, so
+    /// that adding one member to a group of 100k costs one member's work, not a read and a
+    /// rewrite of all of them. The outcome must be the one applying the PATCH to the whole
+    /// resource would have: adding a member is a no-op, and removing a value that is not in the
+    /// member list the principal is shown removes nothing. Answers the group as
+    /// [`Provider::get`] would, less the top-level attributes in `unused` (the response will
+    /// not show them). `if_version` as for [`Provider::replace`].
+    ///
+    /// `None` (the default): not supported, and the router applies the PATCH to the whole
+    /// resource.
+    fn change_members(
+        &self,
+        _who: &Self::Principal,
+        _endpoint: &Endpoint,
+        _id: &str,
+        _changes: &MemberChanges,
+        _if_version: Option<u64>,
+        _unused: &[String],
+    ) -> Option<Result<Resource, ScimError>> {
+        None
+    }
 
     /// DELETE.
     fn delete(

@@ -20,7 +20,7 @@ use crate::bulk::BulkRequest;
 use crate::discovery::{self, Capabilities};
 use crate::error::{SCIM_CONTENT_TYPE, ScimError};
 use crate::list::{ListParams, Projection, list_response};
-use crate::operations::{Ctx, ETagCondition, etag};
+use crate::operations::{Ctx, ETagCondition, costly_unused, etag};
 use crate::provider::{ClientInfo, Provider, Resource};
 use crate::schema::{Schemas, USER_SCHEMA};
 
@@ -691,7 +691,10 @@ async fn do_write<P: Provider>(
         }
         let r = match kind {
             Write::Put => ctx.replace(&ep, &id, json, cond.as_ref())?,
-            Write::Patch => ctx.patch(&ep, &id, &json, cond.as_ref())?,
+            Write::Patch => {
+                let unused = costly_unused(Some(&projection), |_| false);
+                ctx.patch(&ep, &id, &json, cond.as_ref(), &unused)?
+            }
         };
         Ok(single(ctx, &ep, &r, &projection))
     })

@@ -10,7 +10,7 @@ mod user;
 
 pub use account::{account_from_scim, account_to_scim};
 pub use error::failure;
-pub use group::{GroupMembers, role_from_scim, role_to_scim};
+pub use group::{GroupMembers, member_ids, role_from_scim, role_to_scim};
 pub use provider::ScimDirectory;
 pub use user::{UserContext, keep_unasserted, unlock_requested, user_from_scim, user_to_scim};
 

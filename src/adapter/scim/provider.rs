@@ -6,8 +6,8 @@ use std::ops::ControlFlow;
 
 use rollcall_scim::filter::Plan as ScimPlan;
 use rollcall_scim::{
-    AttrPath, AttributeDef, ClientInfo, Endpoint, ListQuery, Provider, Resource, ResourceTypeDef,
-    SchemaDef, ScimError, Uniqueness,
+    AttrPath, AttributeDef, ClientInfo, Endpoint, ListQuery, MemberChanges, Provider, Resource,
+    ResourceTypeDef, SchemaDef, ScimError, Uniqueness,
 };
 use serde_json::Value;
 
@@ -15,7 +15,7 @@ use super::user::custom_from_scim;
 use super::{
     ACCOUNT_SCHEMA, ENTERPRISE_USER, GROUP_SCHEMA, GroupMembers, ROLLCALL_ROLE, ROLLCALL_USER,
     USER_SCHEMA, UserContext, account_from_scim, account_to_scim, failure, keep_unasserted,
-    role_from_scim, role_to_scim, unlock_requested, user_from_scim, user_to_scim,
+    member_ids, role_from_scim, role_to_scim, unlock_requested, user_from_scim, user_to_scim,
 };
 use crate::audit::Source;
 use crate::model::{Account, AccountId, Role, RoleId, User, UserId};
@@ -435,6 +435,40 @@ impl Provider for ScimDirectory {
             }
             other => Err(unknown_endpoint(other)),
         }
+    }
+
+    fn change_members(
+        &self,
+        who: &Actor,
+        endpoint: &Endpoint,
+        id: &str,
+        changes: &MemberChanges,
+        if_version: Option<u64>,
+        unused: &[String],
+    ) -> Option<Result<Resource, ScimError>> {
+        if endpoint != "Groups" {
+            return None;
+        }
+        let changed = || {
+            let id: RoleId = parse_id(id)?;
+            let add = member_ids(&changes.add)?;
+            // A value that is no user id is in no member list: its removal removes nothing.
+            let remove: Vec<UserId> = changes
+                .remove
+                .iter()
+                .filter_map(|value| value.parse().ok())
+                .collect();
+            let role = self
+                .service
+                .patch_members(who, id, if_version, &add, &remove)
+                .map_err(failure)?;
+            if unused.iter().any(|a| a.eq_ignore_ascii_case("members")) {
+                self.role_with_members(who, &role, None)
+            } else {
+                self.written_role_resource(who, &role)
+            }
+        };
+        Some(changed())
     }
 
     fn delete(
