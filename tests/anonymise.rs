@@ -172,8 +172,8 @@ fn anonymise_erases_personal_data_from_earlier_audit_events() {
 }
 
 /// A data directory from before the audit trail was indexed by target and the outbox by user
-/// (format 1) is upgraded on open: the indexes are built, and anonymisation then finds the old
-/// events and messages.
+/// (format 1) is upgraded on open, through every later format: the indexes are built (that of
+/// employee numbers, format 4, too), and anonymisation then finds the old events and messages.
 #[test]
 fn a_format_1_store_gets_its_new_indexes_on_open() {
     let dir = tempfile::tempdir().unwrap();
@@ -181,6 +181,7 @@ fn a_format_1_store_gets_its_new_indexes_on_open() {
         let service = open_service(dir.path(), LicenseLimits::default());
         let mut u = person("Old.Timer", LicenseType::Employee, true);
         u.title = Some("Archivist".into());
+        u.employee_number = Some("OT-1".into());
         create(&service, u).id
     };
     {
@@ -188,6 +189,7 @@ fn a_format_1_store_gets_its_new_indexes_on_open() {
         let db = when_released(|| sled::open(dir.path().join("store")));
         db.drop_tree("idx_audit_target").unwrap();
         db.drop_tree("idx_outbox_user").unwrap();
+        db.drop_tree("idx_user_employee_number").unwrap();
         db.insert("store_format", &1u32.to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
@@ -210,7 +212,7 @@ fn a_format_1_store_gets_its_new_indexes_on_open() {
     let db = when_released(|| sled::open(dir.path().join("store")));
     assert_eq!(
         db.get("store_format").unwrap().unwrap().as_ref(),
-        &3u32.to_be_bytes()
+        &4u32.to_be_bytes()
     );
 }
 
@@ -263,8 +265,9 @@ fn a_format_2_store_with_look_alike_names_is_not_upgraded() {
 }
 
 /// Names are folded with their compatibility forms since format 3 (a fullwidth `Ｊo` is `jo`).
-/// A format 2 directory, whose index keys were only lower-cased, is re-keyed on open: the
-/// user is found by any spelling, and a look-alike can no longer be created.
+/// A format 2 directory, whose index keys were only lower-cased, is re-keyed on open (and gets
+/// the index of employee numbers of format 4): the user is found by any spelling, and a
+/// look-alike can no longer be created.
 #[test]
 fn a_format_2_store_refolds_its_names_on_open() {
     let dir = tempfile::tempdir().unwrap();
@@ -272,6 +275,7 @@ fn a_format_2_store_refolds_its_names_on_open() {
         let service = open_service(dir.path(), LicenseLimits::default());
         let mut u = person("\u{FF2A}o.Wide", LicenseType::Employee, true);
         u.emails[0].value = "\u{FF2A}o@example.com".into();
+        u.employee_number = Some("\u{FF2A}O 7".into());
         create(&service, u)
     };
     {
@@ -292,6 +296,7 @@ fn a_format_2_store_refolds_its_names_on_open() {
             .unwrap()
             .expect("indexed");
         emails.insert(key("\u{FF4A}o@example.com"), &[]).unwrap();
+        db.drop_tree("idx_user_employee_number").unwrap();
         db.insert("store_format", &2u32.to_be_bytes()).unwrap();
         db.flush().unwrap();
     }

@@ -862,3 +862,68 @@ fn encrypted_backups_are_age_files_the_age_tool_reads_and_writes() {
         text(&listed)
     );
 }
+
+/// An import writes the index of employee numbers with the records; a backup carries it and a
+/// restore brings it back as it was. A backup the release before wrote (store format 3, no such
+/// index) restores too: the restore upgrades it, building the index from the records, and the
+/// directory checks out.
+#[test]
+fn the_employee_number_index_is_restored_and_built_for_a_format_3_backup() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as B64;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let user = json!({"id": uuid::Uuid::now_v7(), "user_name": "dana", "active": false,
+        "employee_number": "D 9", "created": "2026-01-01T00:00:00Z",
+        "modified": "2026-01-01T00:00:00Z", "version": 0});
+    let out = common::output_with_stdin(
+        &mut common::import_command(&data),
+        format!("{user}\n").as_bytes(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let current = dir.path().join("current.backup");
+    let out = run(&data, &["backup", current.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // What the format 3 release wrote of the same directory.
+    let text_of = std::fs::read_to_string(&current).unwrap();
+    let lines: Vec<&str> = text_of.lines().collect();
+    let (last, entries) = lines.split_last().unwrap();
+    let (header, entries) = entries.split_first().unwrap();
+    let mut header: Value = serde_json::from_str(header).unwrap();
+    assert_eq!(header["store_format"], 4);
+    header["store_format"] = 3.into();
+    let mut body = format!("{header}\n");
+    let mut count = 0u64;
+    let mut dropped = 0;
+    for line in entries {
+        let entry: Value = serde_json::from_str(line).unwrap();
+        if entry["t"] == "idx_user_employee_number" {
+            let key = B64.decode(entry["k"].as_str().unwrap()).unwrap();
+            assert!(key.starts_with(b"d 9\0"), "{key:?}");
+            dropped += 1;
+            continue;
+        }
+        body.push_str(line);
+        body.push('\n');
+        count += 1;
+    }
+    assert_eq!(dropped, 1);
+    let older = dir.path().join("format-3.backup");
+    std::fs::write(&older, common::sealed_backup(body, last, Some(count))).unwrap();
+
+    for (file, target) in [(&current, "restored"), (&older, "restored-3")] {
+        let target = dir.path().join(target);
+        let out = run(&target, &["restore", file.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out));
+        let out = run(&target, &["check"]);
+        assert!(out.status.success(), "{}", text(&out));
+        let db = common::when_released(|| sled::open(target.join("store")));
+        assert_eq!(
+            db.get("store_format").unwrap().unwrap().as_ref(),
+            &4u32.to_be_bytes()
+        );
+        let index = db.open_tree("idx_user_employee_number").unwrap();
+        assert_eq!(index.len(), 1, "{}", target.display());
+    }
+}

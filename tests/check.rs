@@ -493,3 +493,39 @@ fn a_restore_refused_over_an_index_names_the_records() {
     assert!(!stderr.contains("[1, "), "no raw key bytes: {stderr}");
     assert!(!target.join("store").exists(), "nothing restored");
 }
+
+/// The index of users by employee number is checked as the others are: an entry the record
+/// makes that is not there, and one no record makes, are each a finding naming the user and
+/// the number as the index keeps it (folded).
+#[test]
+fn a_missing_or_stale_employee_number_entry_is_reported() {
+    let mut ada = None;
+    let dir = broken(|service, _| {
+        let mut user = common::person("ada", LicenseType::Employee, false);
+        user.employee_number = Some("E  42".into());
+        ada = Some(common::create(service, user));
+    });
+    let ada = ada.unwrap();
+    {
+        let db = common::when_released(|| sled::open(dir.path().join("store")));
+        let index = db.open_tree("idx_user_employee_number").unwrap();
+        let key = |number: &str| [number.as_bytes(), &[0], ada.id.as_bytes()].concat();
+        index
+            .remove(key("e 42"))
+            .unwrap()
+            .expect("indexed as folded");
+        index.insert(key("e 7"), &[]).unwrap();
+        db.flush().unwrap();
+    }
+    check_reports(
+        dir.path(),
+        &[
+            "idx_user_employee_number (users by employee number): missing entry: user \"ada\" \
+             has employee number \"e 42\""
+                .to_string(),
+            "idx_user_employee_number (users by employee number): stale entry (no record says \
+             so): user \"ada\" has employee number \"e 7\""
+                .to_string(),
+        ],
+    );
+}

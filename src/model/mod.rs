@@ -37,6 +37,24 @@ pub fn fold(name: &str) -> String {
     }
 }
 
+/// The index key of a value that SCIM compares as `caseExact: false` ([`fold`] of it, spaces
+/// around it ignored) and LDAP as `caseIgnoreMatch` (white space inside collapsed, each
+/// character lower-cased on its own): one key for every value either protocol calls equal to
+/// another, so that a lookup by it is a superset of both protocols' matches. Hence the runs
+/// of white space made one space, and a final sigma (`ς`, which only the whole-string lower
+/// case makes) made `σ`, which is what LDAP's lower case makes of every `Σ`.
+pub fn fold_words(value: &str) -> String {
+    let folded = fold(value);
+    let mut out = String::with_capacity(folded.len());
+    for word in folded.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.extend(word.chars().map(|c| if c == 'ς' { 'σ' } else { c }));
+    }
+    out
+}
+
 /// What [`fold`] was before it folded compatibility forms (store format 2 and earlier): index
 /// keys written then are found by it, to be re-keyed on upgrade.
 pub fn fold_before_nfkc(name: &str) -> String {
@@ -59,4 +77,28 @@ pub fn is_invisible(c: char) -> bool {
         | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
         | '\u{FFA0}' | '\u{FFF0}'..='\u{FFFB}' | '\u{1BCA0}'..='\u{1BCA3}'
         | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fold_words;
+
+    #[test]
+    fn fold_words_makes_one_key_of_what_either_protocol_calls_equal() {
+        // SCIM: case and compatibility forms, spaces around. LDAP: also spaces inside.
+        for (a, b) in [
+            ("E-42", "e-42"),
+            ("  e-42 ", "E-42"),
+            ("E 42", "e   42"),
+            ("E\t42", "e 42"),
+            ("\u{FF25}-42", "e-42"),
+            ("e\u{3000}42", "E 42"),
+            ("ΑΣ", "ασ"),
+            ("ΑΣ", "ας"),
+        ] {
+            assert_eq!(fold_words(a), fold_words(b), "{a:?} and {b:?}");
+        }
+        assert_ne!(fold_words("e-42"), fold_words("e-43"));
+        assert_ne!(fold_words("e42"), fold_words("e 42"));
+    }
 }

@@ -77,6 +77,8 @@ pub struct CommitStats {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UserKey {
     ExternalId(String),
+    /// Folded by [`crate::model::fold_words`].
+    EmployeeNumber(String),
     /// Case-folded address.
     Email(String),
     Manager(UserId),

@@ -19,6 +19,11 @@ pub(super) enum UserIndexEntry {
         user: UserId,
         external_id: String,
     },
+    /// The number as the index keeps it (see [`crate::model::fold_words`]).
+    EmployeeNumber {
+        user: UserId,
+        number: String,
+    },
     /// The address as the index keeps it (case-folded).
     Email {
         user: UserId,
@@ -43,6 +48,7 @@ impl UserIndexEntry {
     fn index_meaning(&self) -> &'static str {
         match self {
             Self::ExternalId { .. } => "users by externalId",
+            Self::EmployeeNumber { .. } => "users by employee number",
             Self::Email { .. } => "users by email address",
             Self::Manager { .. } => "users by manager",
             Self::Account { .. } => "users by account",
@@ -140,6 +146,12 @@ impl<'a> References<'a> {
             UserIndexEntry::ExternalId { user, external_id } => {
                 format!(
                     "user {} has externalId {external_id:?}",
+                    self.user_named(*user)
+                )
+            }
+            UserIndexEntry::EmployeeNumber { user, number } => {
+                format!(
+                    "user {} has employee number {number:?}",
                     self.user_named(*user)
                 )
             }

@@ -22,15 +22,16 @@ use super::{Findings, Iter, Store, StoreError, TxError, Txn, UserKey};
 use crate::audit::AuditEvent;
 use crate::auth::lockout::LoginState;
 use crate::auth::session::Session;
-use crate::model::{Account, AccountId, LicenseType, Role, RoleId, User, UserId, fold};
+use crate::model::{Account, AccountId, LicenseType, Role, RoleId, User, UserId, fold, fold_words};
 use crate::outbox::OutboxMessage;
 use crate::token::{ApiToken, OneTimeLink, SecretDigest};
 
 /// Layout version of the data directory as a whole (tree names and key shapes). Format 2 added
 /// the indexes of the audit trail by target and of the outbox by user; format 3 folds
-/// compatibility forms in names and addresses (see [`fold`]). An older directory is upgraded
-/// in place on open.
-pub(super) const STORE_FORMAT: u32 = 3;
+/// compatibility forms in names and addresses (see [`fold`]); format 4 added the index of users
+/// by employee number. An older directory is upgraded in place on open (see [`upgrade`]); an
+/// older binary refuses a newer one.
+pub(super) const STORE_FORMAT: u32 = 4;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum T {
@@ -57,9 +58,10 @@ pub(super) enum T {
     Sessions,
     AuditTargets,
     OutboxUsers,
+    UserEmployeeNumber,
 }
 
-pub(super) const TREES: [(T, &str); 23] = [
+pub(super) const TREES: [(T, &str); 24] = [
     (T::Users, "users"),
     (T::UserNames, "idx_user_name"),
     (T::UserExternal, "idx_user_external_id"),
@@ -83,6 +85,7 @@ pub(super) const TREES: [(T, &str); 23] = [
     (T::Sessions, "sessions"),
     (T::AuditTargets, "idx_audit_target"),
     (T::OutboxUsers, "idx_outbox_user"),
+    (T::UserEmployeeNumber, "idx_user_employee_number"),
 ];
 
 fn tree_name(t: T) -> &'static str {
@@ -142,9 +145,30 @@ fn set_format(db: &Db) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Format 1 → 2: indexes the existing records of `records` into `index`. Idempotent, so an
-/// upgrade cut short simply runs again on the next open; the format moves only once it is
-/// flushed.
+/// Brings a directory of format `from` to [`STORE_FORMAT`], step after step. Every step is
+/// idempotent and the format moves only once the last one is flushed ([`set_format`]), so an
+/// upgrade cut short (a crash, a refusal) runs again from `from` on the next open, and no index
+/// is ever marked done half built.
+fn upgrade(trees: &[Tree], from: u32) -> Result<(), StoreError> {
+    if from < 2 {
+        index_records(trees, T::Audit, T::AuditTargets, audit_target_key)?;
+        index_records(trees, T::Outbox, T::OutboxUsers, outbox_user_key)?;
+    }
+    if from < 3 {
+        refold(trees)?;
+    }
+    if from < 4 {
+        // Emptied first: nothing but this step writes the tree before format 4.
+        trees[T::UserEmployeeNumber as usize]
+            .clear()
+            .map_err(engine)?;
+        index_records(trees, T::Users, T::UserEmployeeNumber, employee_number_key)?;
+    }
+    Ok(())
+}
+
+/// Indexes the existing records of `records` into `index` (format 1 → 2, 3 → 4). Idempotent, so
+/// an upgrade cut short simply runs again on the next open.
 fn index_records<V: serde::de::DeserializeOwned>(
     trees: &[Tree],
     records: T,
@@ -311,6 +335,16 @@ fn audit_target_key(event: &AuditEvent) -> Option<Vec<u8>> {
     Some(text_key(&fold(target), event.id.as_bytes()))
 }
 
+/// Folded so that one key serves SCIM's `caseExact: false` and LDAP's caseIgnoreMatch alike
+/// (see [`fold_words`]); anonymised users are in no index.
+fn employee_number_key(user: &User) -> Option<Vec<u8>> {
+    let number = user
+        .employee_number
+        .as_deref()
+        .filter(|_| !user.anonymised)?;
+    Some(text_key(&fold_words(number), user.id.as_bytes()))
+}
+
 fn outbox_user_key(message: &OutboxMessage) -> Option<Vec<u8>> {
     Some(pair_key(message.user?.as_bytes(), message.id.as_bytes()))
 }
@@ -383,14 +417,8 @@ impl SledStore {
             None => set_format(&db)?,
             Some(v) => match u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 4])) {
                 STORE_FORMAT => {}
-                1 => {
-                    index_records(&trees, T::Audit, T::AuditTargets, audit_target_key)?;
-                    index_records(&trees, T::Outbox, T::OutboxUsers, outbox_user_key)?;
-                    refold(&trees)?;
-                    set_format(&db)?;
-                }
-                2 => {
-                    refold(&trees)?;
+                found @ 1..STORE_FORMAT => {
+                    upgrade(&trees, found)?;
                     set_format(&db)?;
                 }
                 found => {
@@ -700,6 +728,9 @@ fn user_index_entries(user: &User) -> BTreeSet<(T, Vec<u8>)> {
     if let Some(ext) = &user.external_id {
         out.insert((T::UserExternal, text_key(ext, id)));
     }
+    if let Some(key) = employee_number_key(user) {
+        out.insert((T::UserEmployeeNumber, key));
+    }
     for email in &user.emails {
         out.insert((T::UserEmail, text_key(&fold(&email.value), id)));
     }
@@ -739,6 +770,10 @@ fn user_index_entry(t: T, key: &[u8]) -> Option<UserIndexEntry> {
         T::UserExternal => {
             let (external_id, user) = text()?;
             UserIndexEntry::ExternalId { user, external_id }
+        }
+        T::UserEmployeeNumber => {
+            let (number, user) = text()?;
+            UserIndexEntry::EmployeeNumber { user, number }
         }
         T::UserEmail => {
             let (address, user) = text()?;
@@ -804,6 +839,9 @@ impl Store for SledStore {
     fn users_by(&self, key: &UserKey) -> Result<Vec<UserId>, StoreError> {
         match key {
             UserKey::ExternalId(ext) => self.ids_under(T::UserExternal, &text_prefix(ext)),
+            UserKey::EmployeeNumber(number) => {
+                self.ids_under(T::UserEmployeeNumber, &text_prefix(number))
+            }
             UserKey::Email(email) => self.ids_under(T::UserEmail, &text_prefix(email)),
             UserKey::Manager(m) => self.ids_under(T::UserManager, m.as_bytes()),
             UserKey::Account(a) => self.ids_under(T::UserAccount, a.as_bytes()),
@@ -1140,6 +1178,7 @@ fn verify(view: &Frozen<'_>) -> Result<Findings, StoreError> {
     }
     for t in [
         T::UserExternal,
+        T::UserEmployeeNumber,
         T::UserEmail,
         T::UserManager,
         T::UserAccount,
@@ -1701,5 +1740,89 @@ impl Txn for SledTxn<'_> {
     fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), TxError> {
         self.set(T::Meta, key.as_bytes(), Some(value.to_vec()));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numbered(name: &str, number: &str) -> User {
+        let mut user = User::new(name);
+        user.employee_number = Some(number.into());
+        user
+    }
+
+    fn put(store: &SledStore, user: &User) {
+        store.write(&mut |tx| tx.put_user(user)).unwrap();
+    }
+
+    fn by_number(store: &SledStore, number: &str) -> Vec<UserId> {
+        store
+            .users_by(&UserKey::EmployeeNumber(fold_words(number)))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_employee_number_index_follows_every_write_of_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), &StoreOptions::default()).unwrap();
+        let mut ann = numbered("ann", "E 42");
+        put(&store, &ann);
+        put(&store, &numbered("bob", "E 420"));
+        assert_eq!(by_number(&store, "e   42 "), vec![ann.id]);
+        ann.employee_number = Some("E-43".into());
+        put(&store, &ann);
+        assert!(by_number(&store, "E 42").is_empty());
+        assert_eq!(by_number(&store, "e-43"), vec![ann.id]);
+        ann.erase_personal_data();
+        ann.employee_number = Some("E-43".into());
+        put(&store, &ann);
+        assert!(
+            by_number(&store, "E-43").is_empty(),
+            "anonymised: in no index"
+        );
+        assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+    }
+
+    /// What a crash halfway through the upgrade of a format 3 directory leaves (the format
+    /// still 3, some entries written) is finished on the next open, and only then is the
+    /// format moved.
+    #[test]
+    fn an_upgrade_from_format_3_cut_short_is_finished_on_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ann, bob) = (numbered("ann", "A-1"), numbered("bob", "B-2"));
+        {
+            let store = SledStore::open(dir.path(), &StoreOptions::default()).unwrap();
+            put(&store, &ann);
+            put(&store, &bob);
+            let index = store.tree(T::UserEmployeeNumber);
+            index.remove(employee_number_key(&ann).unwrap()).unwrap();
+            index
+                .insert(text_key("z-9", ann.id.as_bytes()), &[])
+                .unwrap();
+            store
+                .db
+                .insert("store_format", &3u32.to_be_bytes())
+                .unwrap();
+            store.flush().unwrap();
+            let findings = store.verify().unwrap();
+            assert!(
+                findings.contains(
+                    &"idx_user_employee_number (users by employee number): missing entry: \
+                      user \"ann\" has employee number \"a-1\""
+                        .to_string()
+                ),
+                "{findings:#?}"
+            );
+            assert_eq!(findings.len(), 2, "{findings:#?}");
+        }
+        let store = SledStore::open(dir.path(), &StoreOptions::default()).unwrap();
+        assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+        assert_eq!(by_number(&store, "a-1"), vec![ann.id]);
+        assert_eq!(
+            store.db.get("store_format").unwrap().unwrap().as_ref(),
+            &STORE_FORMAT.to_be_bytes()
+        );
     }
 }
