@@ -2770,3 +2770,75 @@ async fn an_add_names_a_role_or_an_account_by_its_dn_only() {
         assert!(read_entry(&mut ldap, dn, &["*"]).await.is_some(), "{dn}");
     }
 }
+
+/// `(employeeNumber=…)`, alone or in an `&`, is served by the index of employee numbers: it
+/// finds a person as caseIgnoreMatch compares (any case, a run of spaces inside as one), never
+/// one deleted (anonymised), and follows a change of the number.
+#[tokio::test]
+async fn people_are_found_by_employee_number_as_case_ignore_match_compares() {
+    let s = start_directory("");
+    let mut ldap = admin_connection(s.ldap).await;
+    let people = format!("ou=people,{BASE}");
+    for (uid, number) in [
+        ("ann", "E-100"),
+        ("bob", "E 200"),
+        ("cy", "E-1000"),
+        ("gone", "E-300"),
+    ] {
+        let res = add_entry(
+            &mut ldap,
+            &format!("uid={uid},{people}"),
+            &[
+                ("objectClass", &["inetOrgPerson"]),
+                ("uid", &[uid]),
+                ("sn", &[uid]),
+                ("employeeNumber", &[number]),
+            ],
+        )
+        .await;
+        assert_eq!(res.rc, 0, "{res:?}");
+    }
+    let searcher = ldap.clone();
+    let search = |filter: &'static str| {
+        let people = people.clone();
+        let mut ldap = searcher.clone();
+        async move {
+            let (entries, _) = ldap
+                .search(&people, Scope::OneLevel, filter, vec!["uid"])
+                .await
+                .unwrap()
+                .success()
+                .unwrap();
+            let mut uids: Vec<String> = entries
+                .into_iter()
+                .map(|e| SearchEntry::construct(e).attrs["uid"][0].clone())
+                .collect();
+            uids.sort();
+            uids
+        }
+    };
+    assert_eq!(search("(employeeNumber=e-100)").await, ["ann"]);
+    assert_eq!(search("(employeeNumber=E-1000)").await, ["cy"]);
+    assert_eq!(search("(employeeNumber= e   200 )").await, ["bob"]);
+    assert_eq!(search("(&(employeeNumber=E-100)(uid=ann))").await, ["ann"]);
+    assert_eq!(
+        search("(&(objectClass=inetOrgPerson)(employeeNumber=E-100))").await,
+        ["ann"]
+    );
+    assert!(search("(&(employeeNumber=E-100)(sn=bob))").await.is_empty());
+
+    let res = ldap.delete(&format!("uid=gone,{people}")).await.unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    assert!(search("(employeeNumber=E-300)").await.is_empty());
+
+    let res = ldap
+        .modify(
+            &format!("uid=ann,{people}"),
+            vec![Mod::Replace("employeeNumber", ["E-101"].into())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    assert!(search("(employeeNumber=E-100)").await.is_empty());
+    assert_eq!(search("(employeeNumber=e-101)").await, ["ann"]);
+}

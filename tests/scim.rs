@@ -1990,3 +1990,170 @@ async fn a_member_patch_changes_only_the_members_it_names() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(members(&body), set(&[&ann, &cy, &dee]));
 }
+
+/// The ids of the users `filter` finds, sorted.
+async fn found_ids(s: &Scim, filter: &str) -> Vec<String> {
+    let (status, body) = s.get(&format!("/Users?filter={}", urlencode(filter))).await;
+    assert_eq!(status, StatusCode::OK, "{filter}: {body}");
+    let mut ids: Vec<String> = body["Resources"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .map(|u| u["id"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+/// A user with `number` as its enterprise employeeNumber; its id.
+async fn numbered_user(s: &Scim, user_name: &str, number: &str) -> String {
+    let (status, body) = s
+        .post(
+            "/Users",
+            json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
+                "userName": user_name,
+                ENTERPRISE: {"employeeNumber": number},
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+/// HR-driven provisioning matches users on the employee number, one lookup per user of a sync,
+/// which an index serves. The filter finds a user in any case and with the spaces around the
+/// value ignored (`caseExact: false`), by the full URN or the short name, alone or in an `and`;
+/// the index's key, which also collapses spaces inside for LDAP, never makes SCIM find what it
+/// does not call equal. A deleted (anonymised) user is found by nobody, and a changed number
+/// finds the user by the new one only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_are_found_by_employee_number_as_the_attribute_compares() {
+    let s = Scim::start("");
+    let ann = numbered_user(&s, "ann", "E-100").await;
+    let bob = numbered_user(&s, "bob", "E 200").await;
+    let cy = numbered_user(&s, "cy", "E-1000").await;
+    let gone = numbered_user(&s, "gone", "E-300").await;
+    let full = |number: &str| format!("{ENTERPRISE}:employeeNumber eq \"{number}\"");
+    assert_eq!(found_ids(&s, &full("E-100")).await, [ann.as_str()]);
+    assert_eq!(found_ids(&s, &full("e-100")).await, [ann.as_str()]);
+    assert_eq!(
+        found_ids(&s, "employeeNumber eq \" e-100 \"").await,
+        [ann.as_str()]
+    );
+    assert_eq!(found_ids(&s, &full("e-1000")).await, [cy]);
+    assert_eq!(
+        found_ids(&s, &format!("{} and userName eq \"ann\"", full("E-100"))).await,
+        [ann.as_str()]
+    );
+    assert!(
+        found_ids(&s, &format!("{} and userName eq \"bob\"", full("E-100")))
+            .await
+            .is_empty()
+    );
+    assert_eq!(found_ids(&s, &full("e 200")).await, [bob]);
+    assert!(
+        found_ids(&s, &full("e  200")).await.is_empty(),
+        "SCIM keeps the spaces inside a value"
+    );
+
+    let (status, body) = s
+        .call(Method::DELETE, &format!("/Users/{gone}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert!(found_ids(&s, &full("E-300")).await.is_empty());
+
+    let (status, body) = s
+        .patch(
+            &format!("/Users/{ann}"),
+            json!([{"op": "replace", "path": format!("{ENTERPRISE}:employeeNumber"), "value": "E-101"}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(found_ids(&s, &full("E-100")).await.is_empty());
+    assert_eq!(found_ids(&s, &full("e-101")).await, [ann]);
+}
+
+/// The uids LDAP's `(employeeNumber=number)` finds under `ou=people`, sorted.
+async fn ldap_uids_numbered(ldap: std::net::SocketAddr, number: &str) -> Vec<String> {
+    let mut ldap = common::admin_connection(ldap).await;
+    let (entries, _) = ldap
+        .search(
+            "ou=people,dc=example,dc=com",
+            ldap3::Scope::OneLevel,
+            &format!("(employeeNumber={number})"),
+            vec!["uid"],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let mut uids: Vec<String> = entries
+        .into_iter()
+        .map(|e| ldap3::SearchEntry::construct(e).attrs["uid"][0].clone())
+        .collect();
+    uids.sort();
+    uids
+}
+
+/// A directory of store format 3 (the release before the index of employee numbers) is
+/// upgraded in place on its first start: the index is built from the records, and SCIM and
+/// LDAP lookups by employee number find the users made before. Both lookups go through the
+/// index: a current store that lacks its entries finds nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_format_3_directory_gets_its_employee_number_index_on_first_start() {
+    let mut first = Scim::start("");
+    let ann = numbered_user(&first, "ann", "E-100").await;
+    first.server.terminate();
+    let data = first.server.data.clone();
+    let config = data.parent().unwrap().join("rollcall.toml");
+    let store = data.join("store");
+    let format_without_index = |format: u32| {
+        let db = common::when_released(|| sled::open(&store));
+        db.drop_tree("idx_user_employee_number").unwrap();
+        db.insert("store_format", &format.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    };
+    let restart = || Scim {
+        server: Server::spawn(
+            &data,
+            &["--config", config.to_str().unwrap()],
+            &[
+                ("ROLLCALL_BOOTSTRAP_ADMIN_PASSWORD", common::ADMIN_PASSWORD),
+                ("ROLLCALL_BOOTSTRAP_TOKEN", TOKEN),
+            ],
+        ),
+        http: Client::new(),
+    };
+    let filter = format!("{ENTERPRISE}:employeeNumber eq \"e-100\"");
+
+    format_without_index(4);
+    let mut torn = restart();
+    assert!(found_ids(&torn, &filter).await.is_empty());
+    assert!(
+        ldap_uids_numbered(torn.server.ldap, "E-100")
+            .await
+            .is_empty()
+    );
+    torn.server.terminate();
+
+    format_without_index(3);
+    let mut upgraded = restart();
+    assert_eq!(found_ids(&upgraded, &filter).await, [ann]);
+    assert_eq!(
+        ldap_uids_numbered(upgraded.server.ldap, "e-100").await,
+        ["ann"]
+    );
+    upgraded.server.terminate();
+    {
+        let db = common::when_released(|| sled::open(&store));
+        assert_eq!(
+            db.get("store_format").unwrap().unwrap().as_ref(),
+            &4u32.to_be_bytes()
+        );
+    }
+    let out = common::run(&data, &["check"]);
+    assert!(out.status.success(), "{out:?}");
+}

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::model::{AccountId, RoleId, UserId, fold};
+use crate::model::{AccountId, RoleId, UserId, fold, fold_words};
 use crate::store::{Store, StoreError, UserKey};
 
 /// An attribute value the store can look up directly.
@@ -14,6 +14,8 @@ pub enum UserLookup {
     /// Any case.
     UserName(String),
     ExternalId(String),
+    /// Any case, and any spacing LDAP's caseIgnoreMatch ignores.
+    EmployeeNumber(String),
     /// Any case.
     Email(String),
     Manager(UserId),
@@ -78,6 +80,9 @@ fn lookup_ids(store: &dyn Store, lookup: &UserLookup) -> Result<BTreeSet<UserId>
         UserLookup::Id(id) => vec![*id],
         UserLookup::UserName(name) => store.user_by_name(&fold(name))?.into_iter().collect(),
         UserLookup::ExternalId(ext) => store.users_by(&UserKey::ExternalId(ext.clone()))?,
+        UserLookup::EmployeeNumber(number) => {
+            store.users_by(&UserKey::EmployeeNumber(fold_words(number)))?
+        }
         UserLookup::Email(email) => store.users_by(&UserKey::Email(fold(email)))?,
         UserLookup::Manager(m) => store.users_by(&UserKey::Manager(*m))?,
         UserLookup::Account(a) => store.users_by(&UserKey::Account(*a))?,

@@ -236,7 +236,13 @@ impl Search<'_> {
                 let indexed = |a: &str| {
                     matches!(
                         a,
-                        "uid" | "mail" | "entryuuid" | "manager" | "memberof" | "account"
+                        "uid"
+                            | "mail"
+                            | "employeenumber"
+                            | "entryuuid"
+                            | "manager"
+                            | "memberof"
+                            | "account"
                     )
                 };
                 self.user_plan(&self.query.plan(&self.directory.schema, &indexed))?
@@ -377,6 +383,7 @@ impl Search<'_> {
             LdapPlan::Equal { attr, value } => match attr.as_str() {
                 "uid" => Plan::Lookup(UserLookup::UserName(value.clone())),
                 "mail" => Plan::Lookup(UserLookup::Email(value.clone())),
+                "employeenumber" => Plan::Lookup(UserLookup::EmployeeNumber(value.clone())),
                 "entryuuid" => match value.parse() {
                     Ok(id) => Plan::Lookup(UserLookup::Id(UserId(id))),
                     Err(_) => nothing(),

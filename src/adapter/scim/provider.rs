@@ -164,6 +164,9 @@ impl ScimDirectory {
                     },
                     Some(Index::UserName) => Plan::Lookup(UserLookup::UserName(v.to_owned())),
                     Some(Index::ExternalId) => Plan::Lookup(UserLookup::ExternalId(v.to_owned())),
+                    Some(Index::EmployeeNumber) => {
+                        Plan::Lookup(UserLookup::EmployeeNumber(v.to_owned()))
+                    }
                     Some(Index::Email) => Plan::Lookup(UserLookup::Email(v.to_owned())),
                     Some(Index::Manager) => match v.parse() {
                         Ok(id) => Plan::Lookup(UserLookup::Manager(UserId(id))),
@@ -184,6 +187,7 @@ enum Index {
     Id,
     UserName,
     ExternalId,
+    EmployeeNumber,
     Email,
     Manager,
     Group,
@@ -203,6 +207,8 @@ fn user_index(path: &AttrPath) -> Option<Index> {
         ("emails", Some("value")) if core => Some(Index::Email),
         ("groups", Some("value")) if core => Some(Index::Group),
         ("manager", Some("value")) if enterprise || urn.is_none() => Some(Index::Manager),
+        // The short name resolves to the enterprise extension's before any custom schema's.
+        ("employeenumber", None) if enterprise || urn.is_none() => Some(Index::EmployeeNumber),
         _ => None,
     }
 }
@@ -275,7 +281,13 @@ impl Provider for ScimDirectory {
             && filter.equalities().iter().any(|(path, _)| {
                 matches!(
                     user_index(path),
-                    Some(Index::Id | Index::UserName | Index::ExternalId | Index::Email)
+                    Some(
+                        Index::Id
+                            | Index::UserName
+                            | Index::ExternalId
+                            | Index::EmployeeNumber
+                            | Index::Email
+                    )
                 )
             })
     }
