@@ -1828,14 +1828,15 @@ async fn rest_refusals_ask_for_credentials_first_and_are_json() {
         let what = format!("{method} {path} {body}");
         let answer = raw_request(&d, method.clone(), path, Some(&admin), *kind, body).await;
         assert_refused(&what, &answer, StatusCode::BAD_REQUEST, "invalid_request");
-        // ...and without credentials, or with ones that are no good, for the credentials
-        // alone: nobody learns how a request would have been read before saying who it is.
-        let mut bearers = vec![None, Some("not-a-token"), Some(ended.as_str())];
-        // At the user's own account an API token, known or not, is refused as one (403).
-        if path.starts_with("/admin/") {
-            bearers.push(Some("rc_unknown"));
-        }
-        for bearer in bearers {
+        // ...and without credentials, or with ones that are no good (an API token that
+        // names none included, wherever it is sent), for the credentials alone: nobody learns
+        // how a request would have been read before saying who it is.
+        for bearer in [
+            None,
+            Some("not-a-token"),
+            Some(ended.as_str()),
+            Some("rc_unknown"),
+        ] {
             let what = format!("{what} as {bearer:?}");
             let answer = raw_request(&d, method.clone(), path, bearer, *kind, body).await;
             assert_refused(
@@ -1871,6 +1872,22 @@ async fn rest_refusals_ask_for_credentials_first_and_are_json() {
     .await;
     assert_refused(
         "nell's removal",
+        &answer,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    // A real API token at the user's own account is known, and refused as one.
+    let answer = raw_request(
+        &d,
+        Method::POST,
+        "/auth/password",
+        Some(TOKEN),
+        json,
+        "{\"old_password\": 1}",
+    )
+    .await;
+    assert_refused(
+        "the provisioning token's password",
         &answer,
         StatusCode::FORBIDDEN,
         "forbidden",
@@ -1966,6 +1983,160 @@ async fn rest_refusals_ask_for_credentials_first_and_are_json() {
     assert_eq!(tokens.as_array().map(Vec::len), Some(1), "{tokens}");
     let (status, _) = d
         .call(Method::GET, "/auth/sessions", Some(&nell), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// A bearer credential that names no one (missing, garbage, an unknown, revoked or expired API
+/// token, an unknown or ended session token) is an authentication failure at every endpoint
+/// that needs one: `401` with `WWW-Authenticate: Bearer`, in the REST error shape under /auth
+/// and /admin and the SCIM error shape under /scim/v2. `403` is only for a caller who is known
+/// and not allowed: the provisioning token at the user's own account endpoints.
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_that_name_no_one_are_401_at_every_endpoint() {
+    let d = Directory::start("");
+    let admin = d.admin_token().await;
+    // An API token that worked once and was revoked; a session that ended.
+    let (status, created) = d
+        .call(
+            Method::POST,
+            "/admin/tokens",
+            Some(&admin),
+            Some(json!({"name": "gone"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let revoked = created["token"].as_str().unwrap().to_string();
+    let (status, body) = d
+        .call(Method::DELETE, "/admin/tokens/gone", Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let ended = d.admin_token().await;
+    let (status, _) = d
+        .call(Method::POST, "/auth/logout", Some(&ended), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // Well-formed but never issued: an API token of the right length, a session token with
+    // a claim set of the right shape signed by no key of this server.
+    let unknown_api = format!("rc_{}", "A".repeat(43));
+    let forged_session = {
+        let payload = URL_SAFE_NO_PAD.encode(claims_of(&admin).to_string());
+        let mut parts: Vec<&str> = admin.split('.').collect();
+        parts[1] = &payload;
+        parts[2] = "c2lnbmVkIGJ5IG5vIGtleQ";
+        parts.join(".")
+    };
+    let nobodies: [Option<&str>; 7] = [
+        None,
+        Some("garbage"),
+        Some("rc_unknown"),
+        Some(&unknown_api),
+        Some(&revoked),
+        Some(&ended),
+        Some(&forged_session),
+    ];
+
+    let json = Some("application/json");
+    let any = uuid::Uuid::now_v7().to_string();
+    let rest: Vec<(Method, String)> = [
+        (Method::POST, "/auth/logout"),
+        (Method::GET, "/auth/sessions"),
+        (Method::DELETE, "/auth/sessions"),
+        (Method::DELETE, "/auth/sessions/{any}"),
+        (Method::POST, "/auth/password"),
+        (Method::POST, "/auth/totp/enroll"),
+        (Method::POST, "/auth/totp/confirm"),
+        (Method::DELETE, "/auth/totp"),
+        (Method::DELETE, "/auth/totp?user={any}"),
+        (Method::POST, "/auth/act-as"),
+        (Method::GET, "/admin/licenses"),
+        (Method::GET, "/admin/audit"),
+        (Method::GET, "/admin/outbox"),
+        (Method::POST, "/admin/outbox/cancel"),
+        (Method::GET, "/admin/sessions"),
+        (Method::DELETE, "/admin/sessions/{any}/{any}"),
+        (Method::POST, "/admin/users/{any}/sign-out"),
+        (Method::POST, "/admin/users/{any}/unlock"),
+        (Method::POST, "/admin/users/{any}/password-link"),
+        (Method::GET, "/admin/tokens"),
+        (Method::POST, "/admin/tokens"),
+        (Method::DELETE, "/admin/tokens/{any}"),
+        (Method::POST, "/admin/keys/rotate"),
+        (Method::GET, "/admin/backup"),
+        (Method::GET, "/admin/reports/access"),
+        (Method::POST, "/admin/roles/{any}/sign-out"),
+        (Method::POST, "/admin/roles/{any}/reset-passwords"),
+        (Method::POST, "/admin/announcements"),
+        (Method::GET, "/admin/nothing"),
+    ]
+    .into_iter()
+    .map(|(method, path)| (method, path.replace("{any}", &any)))
+    .collect();
+    for (method, path) in &rest {
+        for bearer in nobodies {
+            let what = format!("{method} {path} as {bearer:?}");
+            let answer = raw_request(&d, method.clone(), path, bearer, json, "{}").await;
+            assert_refused(
+                &what,
+                &answer,
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+            );
+            let challenge = answer.1.get("www-authenticate").unwrap().to_str().unwrap();
+            assert!(challenge.starts_with("Bearer "), "{what}: {challenge}");
+        }
+    }
+
+    let scim = [
+        (Method::GET, "/scim/v2/Users".to_string()),
+        (Method::POST, "/scim/v2/Users".to_string()),
+        (Method::GET, format!("/scim/v2/Users/{any}")),
+        (Method::PATCH, format!("/scim/v2/Users/{any}")),
+        (Method::DELETE, format!("/scim/v2/Groups/{any}")),
+        (Method::GET, "/scim/v2/Me".to_string()),
+        (Method::DELETE, "/scim/v2/Me".to_string()),
+        (Method::POST, "/scim/v2/Bulk".to_string()),
+        (Method::POST, "/scim/v2/.search".to_string()),
+        (Method::GET, "/scim/v2/ServiceProviderConfig".to_string()),
+        (Method::GET, "/scim/v2/Schemas".to_string()),
+    ];
+    for (method, path) in &scim {
+        for bearer in nobodies {
+            let what = format!("{method} {path} as {bearer:?}");
+            let (status, headers, body) =
+                raw_request(&d, method.clone(), path, bearer, Some(SCIM), "{}").await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {body}");
+            assert_eq!(
+                headers.get("content-type").and_then(|v| v.to_str().ok()),
+                Some(SCIM),
+                "{what}"
+            );
+            let challenge = headers.get("www-authenticate").unwrap().to_str().unwrap();
+            assert!(challenge.starts_with("Bearer "), "{what}: {challenge}");
+            assert_eq!(
+                body["schemas"],
+                json!(["urn:ietf:params:scim:api:messages:2.0:Error"]),
+                "{what}: {body}"
+            );
+            assert_eq!(body["status"], "401", "{what}: {body}");
+        }
+    }
+
+    // The provisioning token is known: at the user's own account it is refused as an API
+    // token (403), not as no credential at all. (Someone else's authenticator, `?user=`, is
+    // API work: there the service judges the request.)
+    for (method, path) in &rest[..8] {
+        let what = format!("{method} {path} with the provisioning token");
+        let answer = raw_request(&d, method.clone(), path, Some(TOKEN), json, "{}").await;
+        assert_refused(&what, &answer, StatusCode::FORBIDDEN, "forbidden");
+    }
+    // And the refusals ended nothing that was good.
+    let (status, _) = d
+        .call(Method::GET, "/scim/v2/Users", Some(TOKEN), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = d
+        .call(Method::GET, "/auth/sessions", Some(&admin), None)
         .await;
     assert_eq!(status, StatusCode::OK);
 }

@@ -122,7 +122,11 @@ impl Service {
 
     /// The actor behind any bearer credential: a provisioning API token (`rc_…`), which acts
     /// for its service account and only at the API, or a session token (see
-    /// [`Service::session_actor`]).
+    /// [`Service::session_actor`]). As for session tokens, a token that names no one (unknown,
+    /// revoked, expired) is [`ServiceError::InvalidCredentials`] wherever it is presented,
+    /// and only a live one used beyond its reach is [`ServiceError::Forbidden`]: the prefix
+    /// alone proves nothing, and a client told "forbidden" would look for a missing right
+    /// where it should look for a new token.
     pub fn bearer_actor(
         &self,
         token: &str,
@@ -133,14 +137,14 @@ impl Service {
         if !token.starts_with(crate::token::API_TOKEN_PREFIX) {
             return self.session_actor(token, usage, source, client);
         }
+        let found = self
+            .authenticate_token(token)?
+            .ok_or(ServiceError::InvalidCredentials)?;
         if usage != SessionUse::Api {
             return Err(ServiceError::Forbidden(
                 "API tokens act for service accounts; this endpoint is for signed-in users".into(),
             ));
         }
-        let found = self
-            .authenticate_token(token)?
-            .ok_or(ServiceError::InvalidCredentials)?;
         let actor = Actor::user(found.account.id, source, client);
         // From the subject cached for authorisation: no role is read again per request.
         let settings = EffectiveSettings::of(&self.subject(&actor)?.roles);
