@@ -302,6 +302,45 @@ async fn mailed_codes(d: &Directory, admin: &str, id: &str, name: &str) -> Vec<S
         .collect()
 }
 
+/// `POST /auth/token` as `user`, with the answer's headers.
+async fn sign_in_for_code(
+    d: &Directory,
+    user: &str,
+    password: &str,
+    code: Option<&str>,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut body = json!({"username": user, "password": password});
+    if let Some(code) = code {
+        body["code"] = json!(code);
+    }
+    let body = body.to_string();
+    let kind = Some("application/json");
+    raw_request(d, Method::POST, "/auth/token", None, kind, &body).await
+}
+
+/// Asserts that a sign-in of `user` with the right password is refused because a new code is
+/// held back: `401 mfa_code_held_back` (still a sign-in to finish, so `WWW-Authenticate`),
+/// with the whole seconds left of the pause in `Retry-After` and as `retry_after`. Returns the
+/// detail.
+async fn held_back(d: &Directory, user: &str, password: &str, code: Option<&str>) -> String {
+    let answer = sign_in_for_code(d, user, password, code).await;
+    assert_refused(
+        user,
+        &answer,
+        StatusCode::UNAUTHORIZED,
+        "mfa_code_held_back",
+    );
+    let (_, headers, body) = answer;
+    let retry_after: u64 = headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("whole seconds in Retry-After: {headers:?}"));
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_eq!(body["retry_after"], retry_after, "{body}");
+    body["detail"].as_str().unwrap().to_string()
+}
+
 fn claims_of(token: &str) -> Value {
     let payload = token.split('.').nth(1).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
@@ -1073,19 +1112,20 @@ async fn people_without_an_authenticator_sign_in_with_a_mailed_code_where_mfa_is
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"], "invalid_credentials", "{body}");
     assert!(codes().await.is_empty(), "a wrong password mails nothing");
-    let (status, body) = d.login("ivy", "Ivy-Pass-12345", None).await;
+    let (status, headers, body) = sign_in_for_code(&d, "ivy", "Ivy-Pass-12345", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"], "mfa_code_sent", "{body}");
+    assert!(
+        headers.get("retry-after").is_none() && body.get("retry_after").is_none(),
+        "a code was mailed: nothing to wait for: {body}"
+    );
     let sent = codes().await;
     assert_eq!(sent.len(), 1);
     let code = sent[0].clone();
-    // Asked again within the minute: that code is on its way; no second one.
-    let (_, body) = d.login("ivy", "Ivy-Pass-12345", None).await;
-    assert_eq!(body["error"], "mfa_code_sent", "{body}");
-    assert!(
-        body["detail"].as_str().unwrap().contains("on its way"),
-        "{body}"
-    );
+    // Asked again within the minute: that code is on its way; no second one, and the answer
+    // says so apart from a code sent, with when a new one can be asked for.
+    let detail = held_back(&d, "ivy", "Ivy-Pass-12345", None).await;
+    assert!(detail.contains("on its way"), "{detail}");
     assert_eq!(codes().await.len(), 1);
 
     // A wrong code fails like a wrong password; the right one opens a whole session, once.
@@ -1102,13 +1142,10 @@ async fn people_without_an_authenticator_sign_in_with_a_mailed_code_where_mfa_is
     // Used, the code is spent; but the minute since it was sent still holds the next one
     // back, however the sign-in is asked for again: the answer says so, and when to come.
     for again in [Some(code.as_str()), None] {
-        let (status, body) = d.login("ivy", "Ivy-Pass-12345", again).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
-        assert_eq!(body["error"], "mfa_code_sent", "{body}");
-        let detail = body["detail"].as_str().unwrap();
+        let detail = held_back(&d, "ivy", "Ivy-Pass-12345", again).await;
         assert!(
             detail.contains("has been used up") && detail.contains("sign in again in "),
-            "{body}"
+            "{detail}"
         );
     }
     assert_eq!(codes().await.len(), 1, "no second code within the minute");
@@ -1135,15 +1172,8 @@ async fn people_without_an_authenticator_sign_in_with_a_mailed_code_where_mfa_is
         let (_, body) = d.login("kim", "Kim-Pass-12345", Some(wrong)).await;
         assert_eq!(body["error"], "invalid_credentials", "{body}");
     }
-    let (_, body) = d.login("kim", "Kim-Pass-12345", Some(&fresh)).await;
-    assert_eq!(body["error"], "mfa_code_sent", "{body}");
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("has been used up"),
-        "{body}"
-    );
+    let detail = held_back(&d, "kim", "Kim-Pass-12345", Some(&fresh)).await;
+    assert!(detail.contains("has been used up"), "{detail}");
     assert_eq!(mailed_codes(&d, &admin, &kim, "kim").await.len(), 1);
 
     let trail = |kind: &'static str, who: &str| {

@@ -36,34 +36,51 @@ pub struct EmailCode {
     tries: u8,
 }
 
-/// What a sign-in that needs a mailed code is told, having proved the password.
+/// What a sign-in that needs a mailed code is told, having proved the password. While the
+/// next code is held back, `seconds` is how long is left of the pause (whole seconds, rounded
+/// up, at least 1): the caller is told when to ask again rather than left to guess, and to
+/// hammer the sign-in meanwhile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CodeMailing {
     /// A new code was mailed just now.
     Sent,
     /// The last code, mailed less than [`RESEND_AFTER`] ago, still works: it is on its way.
-    OnItsWay,
+    OnItsWay { seconds: u64 },
     /// The last code, mailed less than [`RESEND_AFTER`] ago, has been used up since (it signed
-    /// someone in, or wrong tries spent it): none is mailed for another `seconds`. Said apart
-    /// from [`Self::OnItsWay`], as no code in the mailbox works now.
+    /// someone in, or wrong tries spent it). Said apart from [`Self::OnItsWay`], as no code in
+    /// the mailbox works now.
     UsedUp { seconds: u64 },
+}
+
+impl CodeMailing {
+    /// Seconds until a new code may be mailed, when none was mailed now.
+    pub fn held_back_for(self) -> Option<u64> {
+        match self {
+            Self::Sent => None,
+            Self::OnItsWay { seconds } | Self::UsedUp { seconds } => Some(seconds),
+        }
+    }
 }
 
 impl std::fmt::Display for CodeMailing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural = |seconds: &u64| if *seconds == 1 { "" } else { "s" };
         match self {
             Self::Sent => f.write_str(
                 "a sign-in code was sent to your email address: sign in again with it as \"code\"",
             ),
-            Self::OnItsWay => f.write_str(
+            Self::OnItsWay { seconds } => write!(
+                f,
                 "a sign-in code was sent to your email address less than a minute ago and is on \
-                 its way: sign in again with it as \"code\"",
+                 its way: sign in again with it as \"code\" (a new one can be sent in {seconds} \
+                 second{})",
+                plural(seconds)
             ),
             Self::UsedUp { seconds } => write!(
                 f,
                 "the last sign-in code sent to your email address has been used up, and a new \
                  one is sent at most once a minute: sign in again in {seconds} second{}",
-                if *seconds == 1 { "" } else { "s" }
+                plural(seconds)
             ),
         }
     }
@@ -106,17 +123,17 @@ impl EmailCode {
     /// once [`Self::may_resend`]).
     pub fn held_back(&self, now: OffsetDateTime) -> Option<CodeMailing> {
         if self.may_resend(now) {
-            None
-        } else if self.is_live(now) {
-            Some(CodeMailing::OnItsWay)
-        } else {
-            // Whole seconds, rounded up: "0 seconds" would send the caller back too soon.
-            let left = self.sent + RESEND_AFTER - now;
-            let seconds = left.whole_seconds() + i64::from(left.subsec_nanoseconds() > 0);
-            Some(CodeMailing::UsedUp {
-                seconds: seconds.max(1).unsigned_abs(),
-            })
+            return None;
         }
+        // Whole seconds, rounded up: "0 seconds" would send the caller back too soon.
+        let left = self.sent + RESEND_AFTER - now;
+        let seconds = left.whole_seconds() + i64::from(left.subsec_nanoseconds() > 0);
+        let seconds = seconds.max(1).unsigned_abs();
+        Some(if self.is_live(now) {
+            CodeMailing::OnItsWay { seconds }
+        } else {
+            CodeMailing::UsedUp { seconds }
+        })
     }
 
     /// Compares in constant time; spends nothing (see [`Self::note_wrong`], [`Self::spend`]).
@@ -200,8 +217,22 @@ mod tests {
         assert!(!record.may_resend(now + Duration::seconds(59)));
         assert_eq!(
             record.held_back(now + Duration::seconds(59)),
-            Some(CodeMailing::OnItsWay)
+            Some(CodeMailing::OnItsWay { seconds: 1 })
         );
+        assert_eq!(
+            record.held_back(now + Duration::milliseconds(1)),
+            Some(CodeMailing::OnItsWay { seconds: 60 })
+        );
+        assert_eq!(
+            record.held_back(now + Duration::milliseconds(59_999)),
+            Some(CodeMailing::OnItsWay { seconds: 1 }),
+            "never 0: that would send the caller back too soon"
+        );
+        assert_eq!(
+            record.held_back(now).and_then(CodeMailing::held_back_for),
+            Some(60)
+        );
+        assert_eq!(CodeMailing::Sent.held_back_for(), None);
         assert!(record.may_resend(now + RESEND_AFTER));
         assert_eq!(record.held_back(now + RESEND_AFTER), None);
         for _ in 1..MAX_TRIES {

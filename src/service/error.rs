@@ -81,8 +81,9 @@ pub enum ServiceError {
     PasswordExpired(NewPassword),
     /// A login with the right password by someone whose roles require MFA and who signs in
     /// with mailed codes (`[mfa] email_codes`): the login is to be sent again with the code
-    /// mailed, now or less than a minute ago (or, that one used up, once the minute is over).
-    /// Said only to a caller who proved the password.
+    /// mailed, now or less than a minute ago (or, that one used up, once the minute is over;
+    /// the service counts the seconds left, so that every front end tells the same). Said only
+    /// to a caller who proved the password.
     #[error("{0}")]
     SignInCode(crate::auth::email_code::CodeMailing),
     /// A record kept changing while a multi-step change read it; the caller may try again.

@@ -106,6 +106,10 @@ pub struct RestError {
     status: StatusCode,
     error: &'static str,
     detail: String,
+    /// Whole seconds before the same request can succeed, as the service counted them: sent
+    /// as `Retry-After` for clients and proxies that wait on it, and in the body for those
+    /// that read only the body.
+    retry_after: Option<u64>,
 }
 
 impl RestError {
@@ -114,6 +118,7 @@ impl RestError {
             status,
             error,
             detail: detail.into(),
+            retry_after: None,
         }
     }
 
@@ -157,11 +162,16 @@ impl RestError {
 
 impl IntoResponse for RestError {
     fn into_response(self) -> Response {
-        let mut response = (
-            self.status,
-            Json(serde_json::json!({"error": self.error, "detail": self.detail})),
-        )
-            .into_response();
+        let mut body = serde_json::json!({"error": self.error, "detail": self.detail});
+        if let Some(seconds) = self.retry_after {
+            body["retry_after"] = seconds.into();
+        }
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
@@ -178,7 +188,21 @@ impl From<ServiceError> for RestError {
         let (status, error) = match &e {
             E::InvalidCredentials => return Self::unauthorized(),
             E::PasswordExpired(_) => (StatusCode::UNAUTHORIZED, "password_expired"),
-            E::SignInCode(_) => (StatusCode::UNAUTHORIZED, "mfa_code_sent"),
+            // Inside the pause between mailed codes nothing was mailed: told apart from a code
+            // sent, with how long is left. Still `401`, as the sign-in is still to be finished.
+            E::SignInCode(mailing) => match mailing.held_back_for() {
+                Some(seconds) => {
+                    return Self {
+                        retry_after: Some(seconds),
+                        ..Self::new(
+                            StatusCode::UNAUTHORIZED,
+                            "mfa_code_held_back",
+                            e.to_string(),
+                        )
+                    };
+                }
+                None => (StatusCode::UNAUTHORIZED, "mfa_code_sent"),
+            },
             E::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
             E::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             E::PasswordPolicy(crate::password::policy::Violation::SelfServiceDisabled) => {
