@@ -912,9 +912,9 @@ async fn call(
 
 /// An administrator stops what waits in the outbox: an announcement queued to the wrong people
 /// is cancelled by kind, one message of the next by id. Cancelled messages stay, marked with
-/// when and by whom, out of `waiting=true`, with one audit event per cancellation, and never
-/// reach the relay, while the rest goes out as usual. Only administrators cancel, and only
-/// what they name.
+/// when and by whom, out of `waiting=true`, with one audit event per (small) cancellation, and
+/// never reach the relay, while the rest goes out as usual. Only administrators cancel, and
+/// only what they name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_messages_stay_in_the_outbox_and_are_never_mailed() {
     use reqwest::Method;
@@ -1177,10 +1177,102 @@ fn a_message_cancelled_after_a_pass_read_it_is_not_handed_over() {
     assert_eq!(mark, empty_mark);
 }
 
-/// A backlog larger than one transaction takes is cancelled whole, with one audit event; a
-/// `since` leaves what was queued before it alone.
+/// The count an audit detail ends with before `what` (`…: 64 cancelled`, `…: 64 queued, 0
+/// without an address`).
+fn counted(detail: &str, what: &str) -> usize {
+    let before = detail
+        .find(what)
+        .unwrap_or_else(|| panic!("{what:?} in {detail:?}"));
+    detail[..before]
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a count before {what:?} in {detail:?}"))
+}
+
+/// On the running server, an announcement and a cancellation larger than one transaction takes
+/// are audited with each transaction: their entries add up to exactly the messages queued and
+/// cancelled, and every message the cancellation counts is cancelled in the outbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_announcements_and_cancellations_are_audited_with_each_batch() {
+    use reqwest::Method;
+    let server = start("");
+    for i in 0..70 {
+        let (name, address) = (format!("p{i}"), format!("p{i}@example.com"));
+        let (status, body) = create_user(&server, person(&name, Some(&address), &name)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (http, base) = (Client::new(), server.url(""));
+    let admin = common::admin_session(&http, &base).await;
+    let (status, body) = call(
+        &server,
+        Method::POST,
+        "/admin/announcements",
+        &admin,
+        Some(json!({"subject": "Office move", "text": "We move on Monday.", "everyone": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let queued = body["queued"].as_u64().unwrap() as usize;
+    assert!(queued >= 70, "{body}");
+    let events = common::admin_audit(&http, &base, "kind=announcement_sent").await;
+    assert!(events.len() >= 2, "more than one transaction: {events:?}");
+    let mut total = 0;
+    for event in &events {
+        let detail = event["detail"].as_str().unwrap();
+        assert!(
+            detail.starts_with("\"Office move\" to everyone: "),
+            "{detail}"
+        );
+        total += counted(detail, "queued");
+    }
+    assert_eq!(total, queued, "{events:?}");
+
+    let (status, body) = call(
+        &server,
+        Method::POST,
+        "/admin/outbox/cancel",
+        &admin,
+        Some(json!({"kind": "announcement"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["cancelled"], queued, "{body}");
+    let events = common::admin_audit(&http, &base, "kind=outbox_cancelled").await;
+    assert!(events.len() >= 2, "more than one transaction: {events:?}");
+    let mut total = 0;
+    for event in &events {
+        let detail = event["detail"].as_str().unwrap();
+        assert!(detail.starts_with("kind announcement: "), "{detail}");
+        assert_eq!(event["source"], "rest", "{event}");
+        total += counted(detail, "cancelled");
+    }
+    assert_eq!(total, queued, "{events:?}");
+    let (status, outbox) = call(
+        &server,
+        Method::GET,
+        "/admin/outbox?kind=announcement",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{outbox}");
+    let outbox = outbox.as_array().unwrap();
+    assert_eq!(outbox.len(), queued);
+    assert!(
+        outbox
+            .iter()
+            .all(|m| m["cancelled"] == true && m["sent"] == false),
+        "{outbox:?}"
+    );
+}
+
+/// A backlog larger than one transaction takes is cancelled whole, with an audit event for each
+/// transaction whose counts add up to the messages cancelled; a `since` leaves what was queued
+/// before it alone.
 #[test]
-fn a_large_backlog_is_cancelled_whole_and_audited_once() {
+fn a_large_backlog_is_cancelled_whole_and_audited_batch_by_batch() {
     use rollcall::service::CancelSelection;
     let (_dir, service) = common::service_with(LicenseLimits::default());
     let queue = |name: String| {
@@ -1210,18 +1302,29 @@ fn a_large_backlog_is_cancelled_whole_and_audited_once() {
     let waiting: Vec<_> = outbox.iter().filter(|m| m.is_waiting()).collect();
     assert_eq!(waiting.len(), 1, "{waiting:?}");
     assert_eq!(waiting[0].to.as_deref(), Some("early@example.com"));
+    let cancelled: Vec<_> = outbox.iter().filter(|m| m.cancelled).collect();
+    assert_eq!(cancelled.len(), 150);
+    assert!(
+        cancelled
+            .iter()
+            .all(|m| !m.sent && m.cancelled_at.is_some() && m.cancelled_by.is_some()),
+        "{cancelled:?}"
+    );
     let events: Vec<_> = service
         .audit_events()
         .unwrap()
         .into_iter()
         .filter(|e| e.kind == rollcall::audit::AuditKind::OutboxCancelled)
         .collect();
-    assert_eq!(events.len(), 1, "{events:?}");
-    assert!(
-        events[0].detail.as_deref().is_some_and(
-            |d| d.starts_with("kind activation, since ") && d.ends_with(": 150 cancelled")
-        ),
-        "{events:?}"
-    );
+    assert_eq!(events.len(), 3, "64 to a transaction: {events:?}");
+    let mut total = 0;
+    for event in &events {
+        let detail = event.detail.as_deref().unwrap();
+        assert!(detail.starts_with("kind activation, since "), "{detail}");
+        let count = counted(detail, "cancelled");
+        assert!((1..=64).contains(&count), "{detail}");
+        total += count;
+    }
+    assert_eq!(total, 150, "{events:?}");
     assert_eq!(service.verify().unwrap(), Vec::<String>::new());
 }

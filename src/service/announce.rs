@@ -46,7 +46,9 @@ pub struct Announced {
 
 impl Service {
     /// Queues `announcement` for every active person it is for who has an address. Inactive,
-    /// anonymised and service accounts are left out: they read no mail here.
+    /// anonymised and service accounts are left out: they read no mail here. Each batch of
+    /// people is audited in its own transaction, with its own counts, so that the entries of
+    /// one announcement add up to the messages queued, even if it stops part way.
     pub fn announce(&self, actor: &Actor, announcement: &Announcement) -> Result<Announced> {
         self.require_administrator(actor, "send announcements")?;
         let subject = announcement.subject.trim();
@@ -92,28 +94,34 @@ impl Service {
             ))?;
             Ok(Some(Ok(())))
         };
-        let mut outcome = Announced::default();
-        for reached in self.in_batches(&ids, each)? {
-            match reached {
-                Ok(()) => outcome.queued += 1,
-                Err(name) => outcome.without_address.push(name),
-            }
-        }
-        let detail = format!(
-            "{subject:?} to {to}: {} queued, {} without an address",
-            outcome.queued,
-            outcome.without_address.len()
-        );
-        self.transact(|tx| {
+        let record = |tx: &mut dyn crate::store::Txn, queued: usize, without: usize| {
+            let detail =
+                format!("{subject:?} to {to}: {queued} queued, {without} without an address");
             self.audit(
                 tx,
                 actor,
                 AuditKind::AnnouncementSent,
                 None,
-                Some(detail.clone()),
+                Some(detail),
                 None,
             )
+        };
+        // Each batch's messages and the entry that counts them commit together.
+        let reached = self.in_recorded_batches(&ids, each, |tx, done| {
+            let queued = done.iter().filter(|r| r.is_ok()).count();
+            record(tx, queued, done.len() - queued)
         })?;
+        let mut outcome = Announced::default();
+        for person in reached {
+            match person {
+                Ok(()) => outcome.queued += 1,
+                Err(name) => outcome.without_address.push(name),
+            }
+        }
+        // An announcement that reached no one changed nothing, and is still recorded as sent.
+        if outcome.queued == 0 && outcome.without_address.is_empty() {
+            self.transact(|tx| record(tx, 0, 0))?;
+        }
         Ok(outcome)
     }
 }

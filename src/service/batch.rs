@@ -150,12 +150,30 @@ impl Service {
         items: &[I],
         each: impl Fn(&mut dyn Txn, I) -> Result<Option<T>>,
     ) -> Result<Vec<T>> {
+        self.in_recorded_batches(items, each, |_, _| Ok(()))
+    }
+
+    /// As [`Service::in_batches`], and `record` writes the audit entry of what a batch did
+    /// (called only when it did something) last in that batch's own transaction. An entry
+    /// written after all the batches, in a transaction of its own, would be lost to a crash
+    /// (or a failed write) after changes that were made, or would tell of changes that a
+    /// failed batch never made; this way the trail accounts for exactly what was committed,
+    /// and a batch whose entry cannot be written is not committed either.
+    pub(super) fn in_recorded_batches<I: Copy, T>(
+        &self,
+        items: &[I],
+        each: impl Fn(&mut dyn Txn, I) -> Result<Option<T>>,
+        record: impl Fn(&mut dyn Txn, &[T]) -> Result<()>,
+    ) -> Result<Vec<T>> {
         let mut acted = Vec::new();
         for batch in items.chunks(BATCH) {
             acted.extend(self.transact(|tx| {
                 let mut done = Vec::new();
                 for id in batch {
                     done.extend(each(tx, *id)?);
+                }
+                if !done.is_empty() {
+                    record(tx, &done)?;
                 }
                 Ok(done)
             })?);

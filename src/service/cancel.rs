@@ -14,6 +14,7 @@ use super::{Actor, Result, Service, ServiceError};
 use crate::audit::AuditKind;
 use crate::model::UserId;
 use crate::outbox::{MessageKind, OutboxMessage};
+use crate::store::Txn;
 
 /// Ids named in an audit event's detail; past this many, only their number.
 const IDS_IN_DETAIL: usize = 10;
@@ -96,7 +97,9 @@ impl Service {
     /// (as announcements are queued), so that cancelling a large backlog never becomes one
     /// huge commit. Each message is read again in its transaction: one that went out or was
     /// given up on meanwhile is left as it is. Delivery looks at each message again right
-    /// before it hands it to the relay (see [`Service::still_due`]).
+    /// before it hands it to the relay (see [`Service::still_due`]). Each batch that cancels
+    /// something is audited in its own transaction, with its own count: the entries of one
+    /// cancellation add up to the messages it cancelled, even if it stops part way.
     pub fn cancel_messages(&self, actor: &Actor, selection: &CancelSelection) -> Result<Cancelled> {
         self.require_administrator(actor, "cancel outbox messages")?;
         if selection.is_empty() {
@@ -118,40 +121,60 @@ impl Service {
         let candidates = self.messages_to_cancel(selection)?;
         let by = actor.name();
         let at = OffsetDateTime::now_utc();
-        let cancelled = self.in_batches(&candidates, |tx, id| {
-            let Some(mut message) = tx.outbox_message(id)? else {
-                // Removed by retention meanwhile.
-                return Ok(None);
-            };
-            if !selection.takes(&message) {
-                return Ok(None);
-            }
-            message.cancel(by.clone(), at);
-            tx.push_outbox(&message)?;
-            Ok(Some(id))
-        })?;
+        let target = selection.user.map(|user| user.to_string());
+        let cancelled = self.in_recorded_batches(
+            &candidates,
+            |tx, id| self.cancel_one(tx, selection, id, &by, at),
+            // A batch that cancelled nothing is not audited (as a removal of an authenticator
+            // that is not there).
+            |tx, done| self.record_cancelled(tx, actor, selection, target.clone(), done.len()),
+        )?;
         let done: BTreeSet<Uuid> = cancelled.iter().copied().collect();
         let given: BTreeSet<Uuid> = selection.ids.iter().copied().collect();
-        let outcome = Cancelled {
+        Ok(Cancelled {
             cancelled: done.len(),
             not_cancelled: given.difference(&done).copied().collect(),
+        })
+    }
+
+    /// Cancels message `id` if `selection` still takes it; its id, if it was cancelled.
+    fn cancel_one(
+        &self,
+        tx: &mut dyn Txn,
+        selection: &CancelSelection,
+        id: Uuid,
+        by: &str,
+        at: OffsetDateTime,
+    ) -> Result<Option<Uuid>> {
+        let Some(mut message) = tx.outbox_message(id)? else {
+            // Removed by retention meanwhile.
+            return Ok(None);
         };
-        // Nothing changed, nothing to audit (as a removal of an authenticator that is not there).
-        if outcome.cancelled > 0 {
-            let detail = format!("{selection}: {} cancelled", outcome.cancelled);
-            let target = selection.user.map(|user| user.to_string());
-            self.transact(|tx| {
-                self.audit(
-                    tx,
-                    actor,
-                    AuditKind::OutboxCancelled,
-                    target.clone(),
-                    Some(detail.clone()),
-                    None,
-                )
-            })?;
+        if !selection.takes(&message) {
+            return Ok(None);
         }
-        Ok(outcome)
+        message.cancel(by.to_string(), at);
+        tx.push_outbox(&message)?;
+        Ok(Some(id))
+    }
+
+    /// The audit entry of `count` messages cancelled in the transaction `tx`.
+    fn record_cancelled(
+        &self,
+        tx: &mut dyn Txn,
+        actor: &Actor,
+        selection: &CancelSelection,
+        target: Option<String>,
+        count: usize,
+    ) -> Result<()> {
+        self.audit(
+            tx,
+            actor,
+            AuditKind::OutboxCancelled,
+            target,
+            Some(format!("{selection}: {count} cancelled")),
+            None,
+        )
     }
 
     /// The ids of the waiting messages `selection` takes, oldest first. Named ids are read
@@ -199,7 +222,75 @@ impl Service {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
+    use std::sync::Arc;
+
     use super::*;
+    use crate::store::{SledStore, StoreError, StoreOptions};
+
+    /// A cancellation whose audit entry cannot be written for its second batch stops there:
+    /// the first batch is cancelled and recorded, the second neither cancelled nor recorded,
+    /// so the trail accounts for exactly the messages that were cancelled.
+    #[test]
+    fn a_batch_is_cancelled_only_with_its_audit_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(&dir.path().join("store"), &StoreOptions::default()).unwrap();
+        let service = Service::new(Arc::new(store), super::super::Policy::default());
+        let messages: Vec<OutboxMessage> = (0..100)
+            .map(|i| {
+                let to = Some(format!("u{i}@example.com"));
+                OutboxMessage::new(MessageKind::Announcement, to, None, "s".into(), "b".into())
+            })
+            .collect();
+        service
+            .transact(|tx| {
+                for message in &messages {
+                    tx.push_outbox(message)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let selection = CancelSelection {
+            kind: Some(MessageKind::Announcement),
+            ..Default::default()
+        };
+        let actor = Actor::system(crate::audit::Source::Cli);
+        let ids = service.messages_to_cancel(&selection).unwrap();
+        assert_eq!(ids.len(), 100);
+        let recorded = Cell::new(0);
+        let failed = service.in_recorded_batches(
+            &ids,
+            |tx, id| service.cancel_one(tx, &selection, id, "system", OffsetDateTime::now_utc()),
+            |tx, done| {
+                service.record_cancelled(tx, &actor, &selection, None, done.len())?;
+                recorded.set(recorded.get() + 1);
+                match recorded.get() {
+                    1 => Ok(()),
+                    _ => Err(ServiceError::Store(StoreError::Engine(
+                        "no space left on device".into(),
+                    ))),
+                }
+            },
+        );
+        assert!(matches!(failed, Err(ServiceError::Store(_))), "{failed:?}");
+
+        let events: Vec<_> = service
+            .audit_events()
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == AuditKind::OutboxCancelled)
+            .collect();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(
+            events[0].detail.as_deref(),
+            Some("kind announcement: 64 cancelled")
+        );
+        for (i, id) in ids.iter().enumerate() {
+            let message = service.store.outbox_message(*id).unwrap().unwrap();
+            assert_eq!(message.cancelled, i < 64, "message {i}");
+        }
+        assert_eq!(service.verify().unwrap(), Vec::<String>::new());
+    }
 
     #[test]
     fn the_audit_detail_names_the_selection_and_at_most_ten_ids() {
