@@ -764,3 +764,77 @@ impl Org {
         list["Resources"][0]["id"].as_str().unwrap().to_string()
     }
 }
+
+/// A PATCH that only removes members is applied to the member list its caller is shown: a
+/// member out of the caller's sight is in no list it was shown, so removing it by id removes
+/// nothing (and says nothing of it), as the whole-list PATCH would.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_removal_reaches_only_members_the_caller_can_see() {
+    let org = Org::build().await;
+    // mgr_a1 edits roles and sees only the people under it (eng1, eng2), not eng3.
+    org.created(
+        "/scim/v2/Groups",
+        &org.admin,
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", ROLE],
+            "displayName": "Team leads",
+            "members": [{"value": org.ids["mgr_a1"]}],
+            ROLE: {
+                "roleType": "employee",
+                "settings": {"apiAccess": true},
+                "permissions": {
+                    "user": {"read": "subordinates_all", "create": "none", "edit": "subordinates_all", "delete": "none"},
+                    "role": {"read": "all", "create": "none", "edit": "all", "delete": "none"},
+                },
+            },
+        }),
+    )
+    .await;
+    let crew = org
+        .created(
+            "/scim/v2/Groups",
+            &org.admin,
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Crew",
+                   "members": [{"value": org.ids["eng1"]}, {"value": org.ids["eng3"]}]}),
+        )
+        .await;
+    let path = format!("/scim/v2/Groups/{crew}");
+    let members = |g: &Value| -> BTreeSet<String> {
+        g["members"]
+            .as_array()
+            .map(|m| {
+                m.iter()
+                    .map(|m| m["value"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let remove = |who: &str| {
+        json!({"schemas": [PATCH_OP], "Operations": [
+            {"op": "remove", "path": format!("members[value eq \"{}\"]", org.ids[who])}
+        ]})
+    };
+    let lead = org.session("mgr_a1").await;
+    let (_, shown) = org.call(Method::GET, &path, &lead, None).await;
+    assert_eq!(members(&shown), BTreeSet::from([org.ids["eng1"].clone()]));
+
+    let (status, body) = org
+        .call(Method::PATCH, &path, &lead, Some(remove("eng3")))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(members(&body), BTreeSet::from([org.ids["eng1"].clone()]));
+    let (_, all) = org.call(Method::GET, &path, &org.admin, None).await;
+    assert_eq!(
+        members(&all),
+        BTreeSet::from([org.ids["eng1"].clone(), org.ids["eng3"].clone()]),
+        "a member out of sight stays"
+    );
+
+    let (status, body) = org
+        .call(Method::PATCH, &path, &lead, Some(remove("eng1")))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(members(&body), BTreeSet::new());
+    let (_, all) = org.call(Method::GET, &path, &org.admin, None).await;
+    assert_eq!(members(&all), BTreeSet::from([org.ids["eng3"].clone()]));
+}
