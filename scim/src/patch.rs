@@ -154,6 +154,16 @@ impl PatchRequest {
                 _ => return None,
             }
         }
+        // A member both added and removed: which comes last decides, and an add of a user
+        // that does not exist is refused even when a later remove drops it. The whole-resource
+        // PATCH keeps that order; the member changes do not.
+        if changes
+            .remove
+            .iter()
+            .any(|v| member_value_in(&changes.add, v))
+        {
+            return None;
+        }
         Some(changes)
     }
 
@@ -912,6 +922,13 @@ fn member_value(member: &Value) -> Option<&str> {
     member.get("value")?.as_str()
 }
 
+/// Whether `members` holds `value` (ids compared as the schema compares them, in any case).
+fn member_value_in(members: &[Value], value: &str) -> bool {
+    members
+        .iter()
+        .any(|m| member_value(m).is_some_and(|v| v.eq_ignore_ascii_case(value)))
+}
+
 /// The `…` of a `value eq "…"` filter.
 fn value_equality(filter: &Filter) -> Option<&str> {
     match filter {
@@ -1114,6 +1131,10 @@ mod tests {
                    {"op": "replace", "path": "displayName", "value": "x"}]),
             json!([{"op": "add", "value": {"members": [{"value": "a"}]}}]),
             json!([{"op": "add", "path": "urn:other:Group:members", "value": [{"value": "a"}]}]),
+            json!([{"op": "add", "path": "members", "value": [{"value": "a"}]},
+                   {"op": "remove", "path": "members[value eq \"A\"]"}]),
+            json!([{"op": "remove", "path": "members", "value": [{"value": "a"}]},
+                   {"op": "add", "path": "members", "value": [{"value": "a"}]}]),
         ] {
             assert_eq!(changes(ops.clone()), None, "{ops}");
         }
