@@ -1097,6 +1097,16 @@ mod tests {
         ]))
         .expect("ok");
         assert_eq!(out["members"], json!([{"value": "u3"}]));
+        let out = run(
+            &g,
+            "Groups",
+            json!([{"op": "add", "path": "members", "value": []}]),
+        );
+        assert_eq!(
+            out.expect("ok")["members"],
+            g["members"],
+            "an add of no members"
+        );
     }
 
     #[test]
