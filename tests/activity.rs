@@ -718,12 +718,7 @@ async fn sign_ins_show_in_access_reviews_from_the_cli_rest_and_ldap() {
         .unwrap()
         .success()
         .unwrap();
-    let mut signed_in: Vec<String> = found
-        .into_iter()
-        .map(|e| ldap3::SearchEntry::construct(e).attrs["uid"][0].clone())
-        .collect();
-    signed_in.sort();
-    assert_eq!(signed_in, ["admin", "carol"], "{filter}");
+    assert_eq!(common::sorted_uids(found), ["admin", "carol"], "{filter}");
 }
 
 /// Rewrites the backup `file` as if it had been taken `days` ago: the start of tracking and

@@ -598,12 +598,7 @@ async fn the_ldap3_client_library_searches_with_every_filter_kind() {
                 .success()
                 .unwrap();
             assert_eq!(res.rc, 0);
-            let mut uids: Vec<String> = entries
-                .into_iter()
-                .map(|e| SearchEntry::construct(e).attrs["uid"][0].clone())
-                .collect();
-            uids.sort();
-            uids
+            common::sorted_uids(entries)
         }
     };
     assert_eq!(search("(uid=ANN)").await, ["ann"]);
@@ -2809,12 +2804,7 @@ async fn people_are_found_by_employee_number_as_case_ignore_match_compares() {
                 .unwrap()
                 .success()
                 .unwrap();
-            let mut uids: Vec<String> = entries
-                .into_iter()
-                .map(|e| SearchEntry::construct(e).attrs["uid"][0].clone())
-                .collect();
-            uids.sort();
-            uids
+            common::sorted_uids(entries)
         }
     };
     assert_eq!(search("(employeeNumber=e-100)").await, ["ann"]);

@@ -1869,16 +1869,7 @@ async fn a_member_patch_changes_only_the_members_it_names() {
     let gid = group["id"].as_str().unwrap().to_owned();
     let path = format!("/Groups/{gid}");
     use std::collections::BTreeSet;
-    let members = |g: &Value| -> BTreeSet<String> {
-        g["members"]
-            .as_array()
-            .map(|m| {
-                m.iter()
-                    .map(|m| m["value"].as_str().unwrap().to_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let members = common::group_member_ids;
     let current = || async {
         let (status, g) = s.get(&path).await;
         assert_eq!(status, StatusCode::OK, "{g}");
@@ -2090,12 +2081,7 @@ async fn ldap_uids_numbered(ldap: std::net::SocketAddr, number: &str) -> Vec<Str
         .unwrap()
         .success()
         .unwrap();
-    let mut uids: Vec<String> = entries
-        .into_iter()
-        .map(|e| ldap3::SearchEntry::construct(e).attrs["uid"][0].clone())
-        .collect();
-    uids.sort();
-    uids
+    common::sorted_uids(entries)
 }
 
 /// A directory of store format 3 (the release before the index of employee numbers) is

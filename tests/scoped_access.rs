@@ -799,16 +799,7 @@ async fn a_member_removal_reaches_only_members_the_caller_can_see() {
         )
         .await;
     let path = format!("/scim/v2/Groups/{crew}");
-    let members = |g: &Value| -> BTreeSet<String> {
-        g["members"]
-            .as_array()
-            .map(|m| {
-                m.iter()
-                    .map(|m| m["value"].as_str().unwrap().to_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let members = common::group_member_ids;
     let remove = |who: &str| {
         json!({"schemas": [PATCH_OP], "Operations": [
             {"op": "remove", "path": format!("members[value eq \"{}\"]", org.ids[who])}

@@ -616,3 +616,25 @@ pub fn sealed_backup(mut body: String, last: &str, entries: Option<u64>) -> Stri
     body.push_str(&format!("{end}\n"));
     body
 }
+
+/// The `uid`s of LDAP search entries, sorted: who a search found, whatever order it answered in.
+pub fn sorted_uids(entries: Vec<ldap3::ResultEntry>) -> Vec<String> {
+    let mut uids: Vec<String> = entries
+        .into_iter()
+        .map(|e| ldap3::SearchEntry::construct(e).attrs["uid"][0].clone())
+        .collect();
+    uids.sort();
+    uids
+}
+
+/// The member ids a SCIM Group lists (none when it lists no `members`).
+pub fn group_member_ids(group: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    group["members"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .map(|m| m["value"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
