@@ -1980,6 +1980,161 @@ async fn a_member_patch_changes_only_the_members_it_names() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(members(&body), set(&[&ann, &cy, &dee]));
+    let before = current().await;
+
+    // The order of the operations decides for a member both removed and added.
+    let (status, body) = s
+        .patch(
+            &path,
+            json!([
+                {"op": "remove", "path": format!("members[value eq \"{cy}\"]")},
+                {"op": "add", "path": "members", "value": [{"value": cy}]},
+            ]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(members(&body), set(&[&ann, &cy, &dee]));
+    assert_eq!(body["meta"]["version"], before["meta"]["version"]);
+    let (status, body) = s
+        .patch(
+            &path,
+            json!([
+                {"op": "add", "path": "members", "value": [{"value": ben}]},
+                {"op": "remove", "path": format!("members[value eq \"{ben}\"]")},
+            ]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(members(&body), set(&[&ann, &cy, &dee]));
+
+    // A removal names a value as SCIM compares it: spaces around, case and compatibility
+    // forms aside in a filter, ASCII case aside in a value list; an id written another way
+    // (no hyphens, a URN) is no member's value.
+    let fullwidth: String = ann
+        .chars()
+        .map(|c| match c {
+            '0'..='9' => char::from_u32(c as u32 - '0' as u32 + 0xFF10).unwrap(),
+            c => c,
+        })
+        .collect();
+    for (ops, gone) in [
+        (
+            json!([{"op": "remove", "path": format!("members[value eq \"{}\"]", ann.replace('-', ""))}]),
+            None,
+        ),
+        (
+            json!([{"op": "remove", "path": format!("members[value eq \"urn:uuid:{ann}\"]")}]),
+            None,
+        ),
+        (
+            json!([{"op": "remove", "path": "members", "value": [{"value": format!(" {ann}")}]}]),
+            None,
+        ),
+        (
+            json!([{"op": "remove", "path": format!("members[value eq \" {} \"]", ann.to_uppercase())}]),
+            Some(&ann),
+        ),
+        (
+            json!([{"op": "remove", "path": format!("members[value eq \"{fullwidth}\"]")}]),
+            Some(&ann),
+        ),
+        (
+            json!([{"op": "remove", "path": "members", "value": [{"value": cy.to_uppercase()}]}]),
+            Some(&cy),
+        ),
+    ] {
+        let (status, body) = s.patch(&path, ops.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{ops}: {body}");
+        let mut expected = set(&[&ann, &cy, &dee]);
+        if let Some(gone) = gone {
+            expected.remove(gone.as_str());
+        }
+        assert_eq!(members(&body), expected, "{ops}");
+        if let Some(gone) = gone {
+            let (status, body) = s
+                .patch(
+                    &path,
+                    json!([{"op": "add", "path": "members", "value": [{"value": gone}]}]),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    }
+
+    // A member object the schema refuses is refused as the whole-resource PATCH refuses it.
+    let (status, body) = s
+        .patch(
+            &path,
+            json!([{"op": "add", "path": "members", "value": [{"value": ben, "bogus": 1}]}]),
+        )
+        .await;
+    assert_error(status, &body, 400, Some("invalidValue"));
+    assert!(body["detail"].as_str().unwrap().contains("bogus"), "{body}");
+
+    // The list is left out only when the answer would not show it, however it is named.
+    let members_urn = "urn:ietf:params:scim:schemas:core:2.0:Group:members";
+    let (status, body) = s
+        .call(
+            Method::PATCH,
+            &format!("{path}?attributes={members_urn}"),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": ann}]}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(members(&body), set(&[&ann, &cy, &dee]));
+    let (status, body) = s.get(&format!("/Groups?attributes={members_urn}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let listed = body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == gid.as_str())
+        .unwrap();
+    assert_eq!(members(listed), set(&[&ann, &cy, &dee]));
+    let (status, body) = s
+        .call(
+            Method::PATCH,
+            &format!("{path}?excludedAttributes={members_urn}"),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": ann}]}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.get("members").is_none(), "{body}");
+
+    // Conditions answer as for any PATCH: no such group is 404 whatever the tag, a stale
+    // one 412 in the same words.
+    let nowhere = "/Groups/0196a3b4-0000-7000-8000-00000000beef";
+    for tag in ["\"xyz\"", "W/\"3\"", "*"] {
+        let (status, body) = s
+            .call_with(
+                Method::PATCH,
+                nowhere,
+                &[("if-match", tag)],
+                Some(json!({"schemas": [PATCH_OP], "Operations": [
+                    {"op": "add", "path": "members", "value": [{"value": ann}]}]})),
+            )
+            .await;
+        assert_error(status, &body, 404, None);
+    }
+    let (status, body) = s
+        .call_with(
+            Method::PATCH,
+            &path,
+            &[("if-match", stale)],
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": ben}]}]})),
+        )
+        .await;
+    assert_error(status, &body, 412, None);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ETag does not match"),
+        "{body}"
+    );
 }
 
 /// The ids of the users `filter` finds, sorted.

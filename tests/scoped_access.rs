@@ -828,4 +828,41 @@ async fn a_member_removal_reaches_only_members_the_caller_can_see() {
     assert_eq!(members(&body), BTreeSet::new());
     let (_, all) = org.call(Method::GET, &path, &org.admin, None).await;
     assert_eq!(members(&all), BTreeSet::from([org.ids["eng3"].clone()]));
+
+    // One who may read the role but not change it: adding a member it is shown changes
+    // nothing and is no error; adding anyone else is refused.
+    org.created(
+        "/scim/v2/Groups",
+        &org.admin,
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", ROLE],
+            "displayName": "Auditors",
+            "members": [{"value": org.ids["vp_b"]}],
+            ROLE: {
+                "roleType": "employee",
+                "settings": {"apiAccess": true},
+                "permissions": {
+                    "user": {"read": "all_employees", "create": "none", "edit": "none", "delete": "none"},
+                    "role": {"read": "all", "create": "none", "edit": "none", "delete": "none"},
+                },
+            },
+        }),
+    )
+    .await;
+    let auditor = org.session("vp_b").await;
+    let add = |who: &str| {
+        json!({"schemas": [PATCH_OP], "Operations": [
+            {"op": "add", "path": "members", "value": [{"value": org.ids[who]}]}
+        ]})
+    };
+    let (status, body) = org
+        .call(Method::PATCH, &path, &auditor, Some(add("eng3")))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(members(&body), BTreeSet::from([org.ids["eng3"].clone()]));
+    assert_eq!(body["meta"]["version"], all["meta"]["version"]);
+    let (status, body) = org
+        .call(Method::PATCH, &path, &auditor, Some(add("eng2")))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
 }

@@ -1113,7 +1113,7 @@ fn compare_all(found: &Found<'_, '_>, op: CompareOp, lit: &CompValue) -> bool {
 /// How a `caseExact: false` string compares: case-folded and in NFKC, so that a name matches
 /// whatever Unicode form a client sends it in (`e\u{301}` and `é`, fullwidth and ASCII), as
 /// the directory's own uniqueness does.
-fn fold(s: &str) -> String {
+pub(crate) fn fold(s: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
     let lower = s.to_lowercase();
     if lower.is_ascii() {

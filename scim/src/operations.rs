@@ -175,18 +175,8 @@ impl<P: Provider> Ctx<'_, P> {
     ) -> Result<Resource, ScimError> {
         let ep = self.endpoint(endpoint)?;
         let request = PatchRequest::parse(body)?;
-        let is_group = self
-            .schemas
-            .resource_type(&ep)
-            .is_some_and(|rt| rt.schema == GROUP_SCHEMA);
-        if is_group && let Some(changes) = request.member_changes() {
-            let if_version = self.if_version(&ep, id, cond)?;
-            if let Some(done) = self
-                .provider
-                .change_members(self.who, &ep, id, &changes, if_version, unused)
-            {
-                return done;
-            }
+        if let Some(done) = self.patch_members(&ep, id, &request, cond, unused) {
+            return done;
         }
         let started = std::time::Instant::now();
         let mut attempt = 0u32;
@@ -222,6 +212,46 @@ impl<P: Provider> Ctx<'_, P> {
                 other => return other,
             }
         }
+    }
+
+    /// A PATCH that only adds and removes a Group's members, given to the provider to apply
+    /// to those members alone (see [`Provider::change_members`]); `None` when it is not such
+    /// a PATCH or the provider does not take it. A condition that needs the group read first
+    /// (several tags, or none of ours) leaves it to the whole-resource PATCH, which reads it.
+    fn patch_members(
+        &self,
+        ep: &str,
+        id: &str,
+        request: &PatchRequest,
+        cond: Option<&ETagCondition>,
+        unused: &[String],
+    ) -> Option<Result<Resource, ScimError>> {
+        let if_version = match cond {
+            None | Some(ETagCondition::Any) => None,
+            Some(ETagCondition::Versions(v)) if v.len() == 1 => v.first().copied(),
+            Some(_) => return None,
+        };
+        if self.schemas.resource_type(ep)?.schema != GROUP_SCHEMA {
+            return None;
+        }
+        let members = self
+            .schemas
+            .schema(GROUP_SCHEMA)?
+            .attributes
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case("members"))?;
+        let changes = request.member_changes(members)?;
+        let done = self
+            .provider
+            .change_members(self.who, ep, id, &changes, if_version, unused)?;
+        // Said as the whole-resource PATCH says it.
+        Some(done.map_err(|e| {
+            if e.status == 412 {
+                precondition_failed()
+            } else {
+                e
+            }
+        }))
     }
 
     pub fn delete(
@@ -449,19 +479,24 @@ pub(crate) fn costly_unused(
     projection: Option<&Projection>,
     reads: impl Fn(&str) -> bool,
 ) -> Vec<String> {
-    const COSTLY: [&str; 1] = ["members"];
+    /// (schema, attribute)
+    const COSTLY: [(&str, &str); 1] = [(GROUP_SCHEMA, "members")];
     COSTLY
         .iter()
-        .filter(|name| {
-            let is =
-                |a: &crate::path::AttrPath| a.urn.is_none() && a.name.eq_ignore_ascii_case(name);
+        .filter(|(schema, name)| {
+            let is = |a: &crate::path::AttrPath| {
+                a.urn
+                    .as_deref()
+                    .is_none_or(|u| u.eq_ignore_ascii_case(schema))
+                    && a.name.eq_ignore_ascii_case(name)
+            };
             let hidden = projection.is_none_or(|p| {
                 p.excluded.iter().any(is)
                     || (!p.attributes.is_empty() && !p.attributes.iter().any(is))
             });
             hidden && !reads(name)
         })
-        .map(|name| name.to_string())
+        .map(|(_, name)| name.to_string())
         .collect()
 }
 

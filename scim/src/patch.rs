@@ -124,17 +124,24 @@ impl PatchRequest {
 
     /// The request as member additions and removals, when that is all it does: `add` of
     /// `members` with member objects, and `remove` of `members` with member objects (Entra ID)
-    /// or of `members[value eq "…"]` (Okta). Anything else (a replace, a removal of every
-    /// member, another attribute in the same request) is `None`.
-    pub fn member_changes(&self) -> Option<MemberChanges> {
+    /// or of `members[value eq "…"]` (Okta). `members` is the Group schema's attribute. Anything
+    /// else is `None`, and so is a request whose outcome the changes could not give exactly:
+    /// a replace, a removal of every member, another attribute, a member object the schema
+    /// refuses (the whole-resource PATCH says why), or a member both added and removed (there
+    /// the order of the operations decides).
+    pub fn member_changes(&self, members: &AttributeDef) -> Option<MemberChanges> {
+        let value_def = members.sub("value")?;
         let mut changes = MemberChanges::default();
+        // What each value was compared as by the whole-resource PATCH, and in the widest of
+        // those comparisons, to find a member both added and removed.
+        let mut removed_loosely = Vec::new();
         for op in &self.operations {
             let path = op.path.as_ref()?;
-            let members = &path.attr;
-            if !members.name.eq_ignore_ascii_case("members")
-                || members.sub.is_some()
+            let attr = &path.attr;
+            if !attr.name.eq_ignore_ascii_case(&members.name)
+                || attr.sub.is_some()
                 || path.filter_sub.is_some()
-                || members
+                || attr
                     .urn
                     .as_deref()
                     .is_some_and(|urn| !urn.eq_ignore_ascii_case(GROUP_SCHEMA))
@@ -142,29 +149,58 @@ impl PatchRequest {
                 return None;
             }
             match (op.op, &path.filter, &op.value) {
-                (OpKind::Add, None, Some(value)) => changes.add.extend(member_objects(value)?),
-                (OpKind::Remove, None, Some(value)) => {
-                    for member in member_objects(value)? {
-                        changes.remove.push(member_value(&member)?.to_owned());
+                (OpKind::Add, None, Some(value)) => {
+                    let Value::Array(added) =
+                        coerce(members, value.clone(), "members", true).ok()??
+                    else {
+                        return None;
+                    };
+                    for member in added {
+                        let member = member.as_object()?;
+                        let mut canonical = Map::new();
+                        canonical.insert("value".into(), get_ci(member, "value")?.as_str()?.into());
+                        if let Some(kind) = get_ci(member, "type").filter(|t| !t.is_null()) {
+                            canonical.insert("type".into(), kind.as_str()?.into());
+                        }
+                        changes.add.push(Value::Object(canonical));
                     }
                 }
+                // As `set_whole` compares a value list: the `value`s, ASCII case aside.
+                (OpKind::Remove, None, Some(value)) => {
+                    let listed = match value {
+                        Value::Array(items) => items.as_slice(),
+                        Value::Object(_) => std::slice::from_ref(value),
+                        _ => return None,
+                    };
+                    for member in listed {
+                        let v = get_ci(member.as_object()?, "value")?.as_str()?;
+                        removed_loosely.push(loose(v));
+                        changes.remove.push(if value_def.case_exact {
+                            v.to_owned()
+                        } else {
+                            v.to_ascii_lowercase()
+                        });
+                    }
+                }
+                // As the filter compares a string equality.
                 (OpKind::Remove, Some(filter), None) => {
-                    changes.remove.push(value_equality(filter)?.to_owned());
+                    let v = value_equality(filter)?;
+                    removed_loosely.push(loose(v));
+                    changes.remove.push(if value_def.case_exact {
+                        v.to_owned()
+                    } else {
+                        crate::filter::fold(v.trim())
+                    });
                 }
                 _ => return None,
             }
         }
-        // A member both added and removed: which comes last decides, and an add of a user
-        // that does not exist is refused even when a later remove drops it. The whole-resource
-        // PATCH keeps that order; the member changes do not.
-        if changes
-            .remove
-            .iter()
-            .any(|v| member_value_in(&changes.add, v))
-        {
-            return None;
-        }
-        Some(changes)
+        let both = changes.add.iter().any(|m| {
+            m["value"]
+                .as_str()
+                .is_some_and(|v| removed_loosely.contains(&loose(v)))
+        });
+        (!both).then_some(changes)
     }
 
     /// Applies every operation to a copy of `resource`; the first failure aborts and the
@@ -891,42 +927,9 @@ fn creatable(filter: &Filter, def: &AttributeDef) -> Option<Map<String, Value>> 
     walk(filter, def, &mut out).then_some(out)
 }
 
-/// The member objects of an `add` or `remove` value (an array of objects with a string
-/// `value`, or one such object), each as `{"value", "type"}` under the schema's names: the
-/// other sub-attributes (`$ref`, `display`) are the server's to fill in.
-fn member_objects(value: &Value) -> Option<Vec<Value>> {
-    let members = match value {
-        Value::Array(items) => items.as_slice(),
-        Value::Object(_) => std::slice::from_ref(value),
-        _ => return None,
-    };
-    members
-        .iter()
-        .map(|member| {
-            let member = member.as_object()?;
-            let mut canonical = Map::new();
-            canonical.insert("value".into(), get_ci(member, "value")?.as_str()?.into());
-            match get_ci(member, "type") {
-                None | Some(Value::Null) => {}
-                Some(Value::String(kind)) => {
-                    canonical.insert("type".into(), kind.as_str().into());
-                }
-                Some(_) => return None,
-            }
-            Some(Value::Object(canonical))
-        })
-        .collect()
-}
-
-fn member_value(member: &Value) -> Option<&str> {
-    member.get("value")?.as_str()
-}
-
-/// Whether `members` holds `value` (ids compared as the schema compares them, in any case).
-fn member_value_in(members: &[Value], value: &str) -> bool {
-    members
-        .iter()
-        .any(|m| member_value(m).is_some_and(|v| v.eq_ignore_ascii_case(value)))
+/// A member value as loosely as any comparison of the whole-resource PATCH reads it.
+fn loose(value: &str) -> String {
+    crate::filter::fold(value.trim())
 }
 
 /// The `…` of a `value eq "…"` filter.
@@ -1111,23 +1114,38 @@ mod tests {
 
     #[test]
     fn member_only_requests_are_told_apart() {
+        let schemas = Schemas::builtin();
+        let members = schemas
+            .schema(GROUP_SCHEMA)
+            .unwrap()
+            .attributes
+            .iter()
+            .find(|a| a.name == "members")
+            .unwrap();
         let changes = |ops: Value| {
             PatchRequest::parse(&json!({"schemas": [PATCH_OP_SCHEMA], "Operations": ops}))
                 .unwrap()
-                .member_changes()
+                .member_changes(members)
         };
         let got = changes(json!([
             {"op": "Add", "path": "members", "value": [{"Value": "a", "$ref": null, "display": "A"}]},
             {"op": "add", "path": "urn:ietf:params:scim:schemas:core:2.0:Group:members", "value": {"value": "b", "type": "User"}},
-            {"op": "remove", "path": "members[value eq \"c\"]"},
-            {"op": "Remove", "path": "members", "value": [{"value": "d"}]},
+            {"op": "remove", "path": "members[value eq \" C\u{FF10} \"]"},
+            {"op": "Remove", "path": "members", "value": [{"value": "D"}]},
         ]))
         .unwrap();
         assert_eq!(
             got.add,
             vec![json!({"value": "a"}), json!({"value": "b", "type": "User"})]
         );
-        assert_eq!(got.remove, vec!["c".to_string(), "d".to_string()]);
+        // As the filter compares (spaces around, case, NFKC) and as a value list does (ASCII
+        // case only).
+        assert_eq!(got.remove, vec!["c0".to_string(), "d".to_string()]);
+        let got = changes(json!([
+            {"op": "Remove", "path": "members", "value": [{"value": " E\u{FF10}"}]},
+        ]))
+        .unwrap();
+        assert_eq!(got.remove, vec![" e\u{FF10}".to_string()]);
         for ops in [
             json!([{"op": "replace", "path": "members", "value": [{"value": "a"}]}]),
             json!([{"op": "remove", "path": "members"}]),
@@ -1137,6 +1155,11 @@ mod tests {
             json!([{"op": "add", "path": "members", "value": [{"display": "no value"}]}]),
             json!([{"op": "add", "path": "members", "value": ["a"]}]),
             json!([{"op": "add", "path": "members", "value": [{"value": "a", "type": 3}]}]),
+            json!([{"op": "add", "path": "members", "value": [{"value": "a", "bogus": 1}]}]),
+            json!([{"op": "add", "path": "members", "value": [{"value": "a", "$ref": 5}]}]),
+            json!([{"op": "add", "path": "members", "value": [{"value": "a", "display": 5}]}]),
+            json!([{"op": "add", "path": "members", "value": [{"value": " A "}]},
+                   {"op": "remove", "path": "members", "value": [{"value": "a"}]}]),
             json!([{"op": "add", "path": "members", "value": [{"value": "a"}]},
                    {"op": "replace", "path": "displayName", "value": "x"}]),
             json!([{"op": "add", "value": {"members": [{"value": "a"}]}}]),

@@ -51,11 +51,15 @@ impl ListQuery {
 }
 
 /// A PATCH of a Group that only adds and removes members (as Entra ID and Okta push
-/// membership): the member objects to add as the client sent them, and the `value`s of the
-/// members to remove.
+/// membership).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MemberChanges {
+    /// The members to add, checked against the schema, as `{"value", "type"}`.
     pub add: Vec<Value>,
+    /// The values to remove, each as the SCIM comparison of `members.value` reads it (case
+    /// folded unless the schema makes it case-exact). A member is removed when its value reads
+    /// the same: for a provider whose values read as they are written (lower-case ids), when
+    /// its value equals one of these.
     pub remove: Vec<String>,
 }
 

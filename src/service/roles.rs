@@ -391,24 +391,33 @@ impl Service {
                 self.authorize_role(&subject, Action::Read, &old)?;
             }
             check_version(expected_version, old.version)?;
-            let listed;
-            let remove = match removal {
-                Removal::Named => remove,
+            match removal {
+                Removal::Named => self.apply_membership(tx, actor, &subject, &old, add, remove),
                 Removal::AsListed => {
+                    // The list the caller was shown: the members it may read.
                     let visible = self.user_scope(&subject, Action::Read)?;
-                    let mut members = Vec::with_capacity(remove.len());
-                    for id in remove {
-                        if tx.user(*id)?.is_some_and(|u| {
+                    let mut listed = |id: &UserId| -> Result<bool> {
+                        Ok(tx.user(*id)?.is_some_and(|u| {
                             u.roles.contains(&role) && (visible.all || visible.contains(&u))
-                        }) {
-                            members.push(*id);
+                        }))
+                    };
+                    // Adding a member it was shown changes nothing, and asks for no right to
+                    // change anything; removing a value not in the list removes nothing.
+                    let mut adding = Vec::with_capacity(add.len());
+                    for id in add {
+                        if !listed(id)? {
+                            adding.push(*id);
                         }
                     }
-                    listed = members;
-                    &listed
+                    let mut removing = Vec::with_capacity(remove.len());
+                    for id in remove {
+                        if listed(id)? {
+                            removing.push(*id);
+                        }
+                    }
+                    self.apply_membership(tx, actor, &subject, &old, &adding, &removing)
                 }
-            };
-            self.apply_membership(tx, actor, &subject, &old, add, remove)
+            }
         })
     }
 

@@ -464,11 +464,16 @@ impl Provider for ScimDirectory {
         let changed = || {
             let id: RoleId = parse_id(id)?;
             let add = member_ids(&changes.add)?;
-            // A value that is no user id is in no member list: its removal removes nothing.
+            // A member's value is its id as `Display` writes it (lower case, hyphens), which
+            // reads the same however SCIM compares it: a value that reads otherwise (no id,
+            // an id written another way) names no member, and its removal removes nothing.
             let remove: Vec<UserId> = changes
                 .remove
                 .iter()
-                .filter_map(|value| value.parse().ok())
+                .filter_map(|value| {
+                    let id: UserId = value.parse().ok()?;
+                    (id.to_string() == *value).then_some(id)
+                })
                 .collect();
             let role = self
                 .service
