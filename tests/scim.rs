@@ -1197,6 +1197,22 @@ async fn custom_attributes_are_typed_extension_attributes_over_scim_and_ldap() {
         assert_eq!(res.rc, 19, "constraintViolation for {bad:?}: {res:?}");
         assert!(res.text.contains("is not an integer"), "{res:?}");
     }
+    // An integer of the syntax (which has no bound) that the store cannot hold says so.
+    let res = ldap
+        .modify(
+            dn,
+            vec![ldap3::Mod::Add(
+                "badgeNumbers",
+                ["9223372036854775808"].into(),
+            )],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 19, "constraintViolation: {res:?}");
+    assert!(
+        res.text.contains("is out of range") && res.text.contains("9223372036854775807"),
+        "{res:?}"
+    );
     let res = ldap
         .modify(
             dn,

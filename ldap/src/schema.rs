@@ -142,15 +142,24 @@ pub mod syntax {
     /// held to it, so that what is stored reads back as it was written; filter assertions are
     /// read leniently (`+12`, ` 12 `), which can only find what the client meant.
     pub fn integer<T: std::str::FromStr>(value: &str) -> Option<T> {
+        if is_integer(value) {
+            value.parse().ok()
+        } else {
+            None
+        }
+    }
+
+    /// Whether `value` is written as [`integer`] reads it, whatever its size: the syntax has
+    /// no bound, a server's storage does.
+    pub fn is_integer(value: &str) -> bool {
         let digits = value.strip_prefix('-').unwrap_or(value);
-        let canonical = match digits.as_bytes() {
+        match digits.as_bytes() {
             [] => false,
             [b'0'] => digits.len() == value.len(),
             [first, rest @ ..] => {
                 (b'1'..=b'9').contains(first) && rest.iter().all(u8::is_ascii_digit)
             }
-        };
-        if canonical { value.parse().ok() } else { None }
+        }
     }
 
     /// RFC 4523's Certificate, CertificateList and CertificatePair: values that have no

@@ -233,9 +233,24 @@ pub(super) fn custom_value(
                 "FALSE" => Value::Bool(false),
                 _ => return Err(invalid(v)),
             },
-            CustomType::Integer => Value::from(
-                rollcall_ldap::schema::syntax::integer::<i64>(v).ok_or_else(|| invalid(v))?,
-            ),
+            CustomType::Integer => {
+                use rollcall_ldap::schema::syntax;
+                match syntax::integer::<i64>(v) {
+                    Some(n) => Value::from(n),
+                    None if syntax::is_integer(v) => {
+                        return Err(ServiceError::invalid(
+                            "custom attribute",
+                            format!(
+                                "{}: {v} is out of range: integers here are from {} to {}",
+                                attribute.ldap_name(),
+                                i64::MIN,
+                                i64::MAX
+                            ),
+                        ));
+                    }
+                    None => return Err(invalid(v)),
+                }
+            }
             CustomType::Decimal => {
                 serde_json::Number::from_f64(v.trim().parse::<f64>().map_err(|_| invalid(v))?)
                     .map(Value::Number)
