@@ -415,3 +415,82 @@ fn a_user_created_with_a_role_deleted_meanwhile_is_refused() {
     assert!(d.service.user_by_name(&cli(), "late").is_err());
     assert_eq!(d.service.verify().unwrap(), Vec::<String>::new());
 }
+
+/// A role of more members than one transaction detaches is deleted a batch at a time: every
+/// member ends without it, each batch is audited and the last entry counts them all, and the
+/// store agrees with itself. A member who comes to hold the role once the deletion has read
+/// its member list is detached too.
+#[test]
+fn a_large_role_is_deleted_a_batch_at_a_time_and_nobody_keeps_it() {
+    use rollcall::audit::AuditKind;
+    use rollcall::service::AuditQuery;
+    let d = directory();
+    let crowd = role(&d.service, "Crowd", None);
+    let mut ids: Vec<UserId> = (0..1100)
+        .map(|i| {
+            create_holding(
+                &d.service,
+                &format!("p{i:04}"),
+                LicenseType::Employee,
+                crowd.id,
+            )
+            .id
+        })
+        .collect();
+    let service = Arc::clone(&d.service);
+    let late = Arc::new(Mutex::new(None));
+    let late_id = Arc::clone(&late);
+    d.store.after_members_read(crowd.id, move || {
+        let user = create_holding(&service, "late", LicenseType::Employee, crowd.id);
+        *late_id.lock().unwrap() = Some(user.id);
+    });
+    d.service.delete_role(&cli(), crowd.id, None).unwrap();
+    ids.push(late.lock().unwrap().expect("the late member was created"));
+
+    assert!(matches!(
+        d.service.role(&cli(), crowd.id),
+        Err(ServiceError::NotFound { .. })
+    ));
+    assert!(
+        d.store
+            .users_by(&UserKey::Role(crowd.id))
+            .unwrap()
+            .is_empty()
+    );
+    for id in &ids {
+        let user = d.service.user(&cli(), *id).unwrap();
+        assert!(!user.roles.contains(&crowd.id), "{}", user.user_name);
+    }
+    let events = d
+        .service
+        .audit_query(
+            &cli(),
+            &AuditQuery {
+                target: Some(crowd.id.to_string()),
+                ..AuditQuery::default()
+            },
+        )
+        .unwrap();
+    let details: Vec<(AuditKind, String)> = events
+        .into_iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                AuditKind::MembershipChanged | AuditKind::RoleDeleted
+            )
+        })
+        .map(|e| (e.kind, e.detail.unwrap_or_default()))
+        .filter(|(kind, detail)| *kind == AuditKind::RoleDeleted || detail.contains("deletion"))
+        .collect();
+    assert_eq!(
+        details,
+        [
+            (
+                AuditKind::MembershipChanged,
+                "1024 members detached for the role's deletion".to_string()
+            ),
+            (AuditKind::RoleDeleted, "1101 members detached".to_string()),
+        ]
+    );
+    assert_eq!(d.service.verify().unwrap(), Vec::<String>::new());
+}

@@ -15,6 +15,9 @@ use crate::store::{Txn, UserKey};
 /// the role keeps changing underneath it.
 const MEMBER_SNAPSHOT_TRIES: usize = 8;
 
+/// Members detached per transaction when a role is deleted (see [`Service::delete_role`]).
+const DETACH_BATCH: usize = 1024;
+
 impl Service {
     pub fn create_role(&self, actor: &Actor, role: Role) -> Result<Role> {
         self.create_role_with_members(actor, role, &[])
@@ -246,6 +249,13 @@ impl Service {
     }
 
     /// Deletes a role after detaching its members (roles, unlike users, may be deleted).
+    ///
+    /// Members are detached [`DETACH_BATCH`] at a time, each batch in its own transaction,
+    /// and the last transaction deletes the role with the members left: a role of 100k
+    /// members is not one commit holding 100k changed records in memory. Each batch moves the
+    /// role's version (its members changed) and is audited; `expected_version` is checked by
+    /// the first. A deletion cut short leaves the role with the members not yet detached, and
+    /// deleting it again finishes the job.
     pub fn delete_role(
         &self,
         actor: &Actor,
@@ -253,35 +263,66 @@ impl Service {
         expected_version: Option<u64>,
     ) -> Result<()> {
         let subject = self.subject(actor)?;
-        self.with_members(id, |tx, old, members| {
-            self.authorize_role_deletion(&subject, old)?;
-            if old.administrator {
-                let what = format!("deleting role {:?}", old.name);
-                self.keep_an_administrator(tx, &what, &|r, _| r == id)?;
-            }
-            check_version(expected_version, old.version)?;
-            if old.administrator {
-                self.end_former_administrators(tx, members, id)?;
-            }
-            for member in members {
-                if let Some(mut user) = tx.user(*member)? {
-                    user.roles.retain(|r| *r != id);
-                    user.version += 1;
-                    user.modified = OffsetDateTime::now_utc();
-                    tx.put_user(&user)?;
+        let mut detached = 0usize;
+        loop {
+            let more = self.with_members(id, |tx, old, members| {
+                self.authorize_role_deletion(&subject, old)?;
+                if old.administrator {
+                    let what = format!("deleting role {:?}", old.name);
+                    self.keep_an_administrator(tx, &what, &|r, _| r == id)?;
                 }
+                if detached == 0 {
+                    check_version(expected_version, old.version)?;
+                }
+                let last = members.len() <= DETACH_BATCH;
+                let batch = &members[..members.len().min(DETACH_BATCH)];
+                if old.administrator {
+                    self.end_former_administrators(tx, batch, id)?;
+                }
+                let now = OffsetDateTime::now_utc();
+                for member in batch {
+                    if let Some(mut user) = tx.user(*member)? {
+                        user.roles.retain(|r| *r != id);
+                        user.version += 1;
+                        user.modified = now;
+                        tx.put_user(&user)?;
+                    }
+                }
+                if last {
+                    tx.delete_role(id)?;
+                    let before = serde_json::to_value(old).unwrap_or_default();
+                    self.audit(
+                        tx,
+                        actor,
+                        AuditKind::RoleDeleted,
+                        Some(id.to_string()),
+                        Some(format!("{} members detached", detached + batch.len())),
+                        Some((before, serde_json::Value::Null)),
+                    )?;
+                    return Ok(None);
+                }
+                let mut bumped = old.clone();
+                bumped.version += 1;
+                bumped.modified = now;
+                tx.put_role(&bumped)?;
+                self.audit(
+                    tx,
+                    actor,
+                    AuditKind::MembershipChanged,
+                    Some(id.to_string()),
+                    Some(format!(
+                        "{} members detached for the role's deletion",
+                        batch.len()
+                    )),
+                    None,
+                )?;
+                Ok(Some(batch.len()))
+            })?;
+            match more {
+                Some(n) => detached += n,
+                None => return Ok(()),
             }
-            tx.delete_role(id)?;
-            let before = serde_json::to_value(old).unwrap_or_default();
-            self.audit(
-                tx,
-                actor,
-                AuditKind::RoleDeleted,
-                Some(id.to_string()),
-                Some(format!("{} members detached", members.len())),
-                Some((before, serde_json::Value::Null)),
-            )
-        })
+        }
     }
 
     /// Adds `user` to the role; adding a current member is a no-op.
