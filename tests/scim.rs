@@ -2314,3 +2314,172 @@ async fn a_format_3_directory_gets_its_employee_number_index_on_first_start() {
     let out = common::run(&data, &["check"]);
     assert!(out.status.success(), "{out:?}");
 }
+
+/// Each SCIM phone type is its own LDAP attribute (Entra ID sends a fax as
+/// `phoneNumbers[type eq "fax"]`), a `home` address is not published as `mail`, and an LDAP
+/// write of one attribute replaces only the numbers or addresses it shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_and_email_types_keep_to_their_own_ldap_attributes() {
+    use std::collections::BTreeSet;
+    let s = Scim::start("");
+    let (status, body) = s
+        .post(
+            "/Users",
+            json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "kim",
+                "emails": [
+                    {"value": "kim@work.example", "type": "work", "primary": true},
+                    {"value": "kim@home.example", "type": "home"},
+                ],
+                "phoneNumbers": [
+                    {"value": "+1 425 555 0100", "type": "work", "primary": true},
+                    {"value": "+1 425 555 0199", "type": "mobile"},
+                ],
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let (status, body) = s
+        .patch(
+            &format!("/Users/{id}"),
+            json!([
+                {"op": "Add", "path": "phoneNumbers[type eq \"fax\"].value", "value": "+1 425 555 0111"},
+                {"op": "Add", "path": "phoneNumbers[type eq \"pager\"].value", "value": "+1 425 555 0122"},
+                {"op": "Add", "path": "phoneNumbers[type eq \"home\"].value", "value": "+1 425 555 0133"},
+            ]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let mut ldap = common::admin_connection(s.server.ldap).await;
+    let dn = "uid=kim,ou=people,dc=example,dc=com";
+    let read = |ldap: &mut ldap3::Ldap| {
+        let mut ldap = ldap.clone();
+        async move {
+            let (entries, _) = ldap
+                .search(dn, ldap3::Scope::Base, "(objectClass=*)", vec!["*"])
+                .await
+                .unwrap()
+                .success()
+                .unwrap();
+            ldap3::SearchEntry::construct(entries.into_iter().next().unwrap()).attrs
+        }
+    };
+    let entry = read(&mut ldap).await;
+    let values = |name: &str| entry.get(name).cloned().unwrap_or_default();
+    assert_eq!(values("telephoneNumber"), ["+1 425 555 0100"]);
+    assert_eq!(values("mobile"), ["+1 425 555 0199"]);
+    assert_eq!(values("facsimileTelephoneNumber"), ["+1 425 555 0111"]);
+    assert_eq!(values("pager"), ["+1 425 555 0122"]);
+    assert_eq!(values("homePhone"), ["+1 425 555 0133"]);
+    assert_eq!(values("mail"), ["kim@work.example"]);
+    for (filter, found) in [
+        ("(telephoneNumber=+14255550111)", false),
+        ("(telephoneNumber=+14255550100)", true),
+        ("(pager=+1 425 555 0122)", true),
+        ("(homePhone=+14255550133)", true),
+        ("(mail=kim@home.example)", false),
+        ("(mail=KIM@work.example)", true),
+    ] {
+        let (entries, _) = ldap
+            .search(
+                "ou=people,dc=example,dc=com",
+                ldap3::Scope::OneLevel,
+                filter,
+                vec!["1.1"],
+            )
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+        assert_eq!(entries.len(), usize::from(found), "{filter}");
+    }
+
+    // An LDAP write of telephoneNumber and of mail replaces what each shows, nothing else;
+    // one number and one address stay primary.
+    let res = ldap
+        .modify(
+            dn,
+            vec![
+                ldap3::Mod::Replace("telephoneNumber", ["+1 425 555 0101"].into()),
+                ldap3::Mod::Replace("mail", ["kim@new.example"].into()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    let (_, user) = s.get(&format!("/Users/{id}")).await;
+    let typed = |list: &str| -> BTreeSet<(String, String, bool)> {
+        user[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                (
+                    v["type"].as_str().unwrap().to_owned(),
+                    v["value"].as_str().unwrap().to_owned(),
+                    v["primary"].as_bool().unwrap_or(false),
+                )
+            })
+            .collect()
+    };
+    let owned = |items: &[(&str, &str, bool)]| {
+        items
+            .iter()
+            .map(|(t, v, p)| (t.to_string(), v.to_string(), *p))
+            .collect::<BTreeSet<_>>()
+    };
+    assert_eq!(
+        typed("phoneNumbers"),
+        owned(&[
+            ("work", "+1 425 555 0101", true),
+            ("mobile", "+1 425 555 0199", false),
+            ("fax", "+1 425 555 0111", false),
+            ("pager", "+1 425 555 0122", false),
+            ("home", "+1 425 555 0133", false),
+        ])
+    );
+    assert_eq!(
+        typed("emails"),
+        owned(&[
+            ("work", "kim@new.example", true),
+            ("home", "kim@home.example", false),
+        ])
+    );
+    let entry = read(&mut ldap).await;
+    assert_eq!(entry["facsimileTelephoneNumber"], ["+1 425 555 0111"]);
+
+    // The subschema describes the new attributes, and a person may hold them.
+    let (entries, _) = ldap
+        .search(
+            "cn=subschema",
+            ldap3::Scope::Base,
+            "(objectClass=*)",
+            vec!["attributeTypes", "objectClasses"],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let schema = ldap3::SearchEntry::construct(entries.into_iter().next().unwrap()).attrs;
+    for name in ["'facsimileTelephoneNumber'", "'pager'", "'homePhone'"] {
+        assert!(
+            schema["attributeTypes"].iter().any(|t| t.contains(name)),
+            "{name}"
+        );
+    }
+    let res = ldap
+        .modify(
+            dn,
+            vec![ldap3::Mod::Add("homePhone", ["+1 425 555 0144"].into())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    assert_eq!(
+        read(&mut ldap).await["homePhone"],
+        ["+1 425 555 0133", "+1 425 555 0144"]
+    );
+}

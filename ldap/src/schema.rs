@@ -130,6 +130,7 @@ pub mod syntax {
     pub const BOOLEAN: &str = "1.3.6.1.4.1.1466.115.121.1.7";
     pub const OID: &str = "1.3.6.1.4.1.1466.115.121.1.38";
     pub const TELEPHONE_NUMBER: &str = "1.3.6.1.4.1.1466.115.121.1.50";
+    pub const FACSIMILE_TELEPHONE_NUMBER: &str = "1.3.6.1.4.1.1466.115.121.1.22";
     pub const NUMERIC_STRING: &str = "1.3.6.1.4.1.1466.115.121.1.36";
     pub const UUID: &str = "1.3.6.1.1.16.1";
     /// RFC 4523 §2.1: an X.509 certificate, in DER.
@@ -609,6 +610,15 @@ fn standard_attribute_types() -> Vec<AttributeType> {
         AttributeType::new("2.5.4.16", &["postalAddress"], ds),
         AttributeType::new("2.5.4.17", &["postalCode"], ds),
         AttributeType::new("2.5.4.20", &["telephoneNumber"], TELEPHONE_NUMBER),
+        // As OpenLDAP's core schema: a fax number's syntax (RFC 4517 §3.3.11) has no
+        // matching rule.
+        AttributeType::new(
+            "2.5.4.23",
+            &["facsimileTelephoneNumber"],
+            syntax::FACSIMILE_TELEPHONE_NUMBER,
+        )
+        .equality(None)
+        .ordering(None),
         AttributeType::new("2.5.4.31", &["member"], DN),
         AttributeType::new("2.5.4.32", &["owner"], DN),
         AttributeType::new("2.5.4.34", &["seeAlso"], DN),
@@ -632,7 +642,17 @@ fn standard_attribute_types() -> Vec<AttributeType> {
             IA5_STRING,
         )
         .single_value(),
+        AttributeType::new(
+            "0.9.2342.19200300.100.1.20",
+            &["homePhone", "homeTelephoneNumber"],
+            TELEPHONE_NUMBER,
+        ),
         AttributeType::new("0.9.2342.19200300.100.1.41", &["mobile"], TELEPHONE_NUMBER),
+        AttributeType::new(
+            "0.9.2342.19200300.100.1.42",
+            &["pager", "pagerTelephoneNumber"],
+            TELEPHONE_NUMBER,
+        ),
         // RFC 2079, as OpenLDAP's core schema defines it: the URI is case-sensitive.
         AttributeType::new("1.3.6.1.4.1.250.1.57", &["labeledURI"], ds)
             .description("RFC2079: Uniform Resource Identifier with optional label")
@@ -798,6 +818,7 @@ fn standard_object_classes() -> Vec<ObjectClass> {
                 "street",
                 "postalAddress",
                 "postalCode",
+                "facsimileTelephoneNumber",
             ]),
         ObjectClass::new("2.16.840.1.113730.3.2.2", "inetOrgPerson", Structural)
             .sup("organizationalPerson")
@@ -807,12 +828,14 @@ fn standard_object_classes() -> Vec<ObjectClass> {
                 "employeeNumber",
                 "employeeType",
                 "givenName",
+                "homePhone",
                 "initials",
                 "labeledURI",
                 "mail",
                 "manager",
                 "mobile",
                 "o",
+                "pager",
                 "preferredLanguage",
                 "uid",
                 "userCertificate",

@@ -4,9 +4,9 @@ use rollcall_ldap::{Dn, Entry};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::profile;
 use super::schema::{SERVICE_CLASS, branch_classes};
 use super::tree::{Branch, Tree};
+use super::{contact, profile};
 use crate::model::{Account, CustomAttributes, PrincipalKind, Role, User};
 use crate::service::{References, Result};
 
@@ -223,23 +223,17 @@ pub fn user_entry(
         e.add("displayName", || {
             user.display_name.iter().map(String::as_str)
         });
-        e.add("mail", || user.emails.iter().map(|m| m.value.as_str()));
-        let is_mobile = |kind: &Option<String>| {
-            kind.as_deref()
-                .is_some_and(|t| t.eq_ignore_ascii_case("mobile"))
-        };
-        e.add("telephoneNumber", || {
-            user.phone_numbers
+        e.add("mail", || {
+            user.emails
                 .iter()
-                .filter(|p| !is_mobile(&p.kind))
-                .map(|p| p.value.as_str())
+                .filter(|m| contact::is_mail(m))
+                .map(|m| m.value.as_str())
         });
-        e.add("mobile", || {
-            user.phone_numbers
-                .iter()
-                .filter(|p| is_mobile(&p.kind))
-                .map(|p| p.value.as_str())
-        });
+        for (attribute, _) in contact::PHONES {
+            e.add(attribute, || {
+                contact::phones(&user.phone_numbers, attribute)
+            });
+        }
         e.add("title", || user.title.iter().map(String::as_str));
         e.add("employeeNumber", || {
             user.employee_number.iter().map(String::as_str)

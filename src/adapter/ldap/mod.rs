@@ -2,6 +2,7 @@
 //! [`rollcall_ldap::Directory`]. It maps DNs and attributes and plans searches on the store's
 //! indexes; who may see or change what is decided by the service it calls.
 
+mod contact;
 mod entry;
 mod error;
 mod profile;

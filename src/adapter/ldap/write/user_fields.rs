@@ -1,5 +1,6 @@
 //! Which field of the user record (or custom attribute) a person's attribute is, and its values.
 
+use super::super::contact;
 use crate::model::{CustomAttribute, CustomType, LicenseType, MultiValue, User};
 use crate::service::ServiceError;
 
@@ -9,8 +10,8 @@ pub(super) enum UserField {
     Sn,
     DisplayName,
     Mail,
-    Telephone,
-    Mobile,
+    /// A phone attribute of [`contact::PHONES`], by its LDAP name.
+    Phone(&'static str),
     Title,
     EmployeeNumber,
     EmployeeType,
@@ -32,8 +33,8 @@ pub(super) fn user_field(attr: &str) -> Option<UserField> {
         "sn" | "surname" => F::Sn,
         "displayname" | "cn" | "commonname" => F::DisplayName,
         "mail" => F::Mail,
-        "telephonenumber" => F::Telephone,
-        "mobile" => F::Mobile,
+        "pagertelephonenumber" => F::Phone("pager"),
+        "hometelephonenumber" => F::Phone("homePhone"),
         "title" => F::Title,
         "employeenumber" => F::EmployeeNumber,
         "employeetype" => F::EmployeeType,
@@ -43,7 +44,12 @@ pub(super) fn user_field(attr: &str) -> Option<UserField> {
         "labeleduri" => F::ProfileUrl,
         "licensetype" => F::LicenseType,
         "active" => F::Active,
-        _ => return None,
+        name => {
+            let (ldap, _) = contact::PHONES
+                .iter()
+                .find(|(ldap, _)| ldap.eq_ignore_ascii_case(name))?;
+            F::Phone(ldap)
+        }
     })
 }
 
@@ -55,8 +61,7 @@ pub(super) fn field_attribute(field: UserField) -> &'static str {
         F::Sn => "sn",
         F::DisplayName => "displayName",
         F::Mail => "mail",
-        F::Telephone => "telephoneNumber",
-        F::Mobile => "mobile",
+        F::Phone(attribute) => attribute,
         F::Title => "title",
         F::EmployeeNumber => "employeeNumber",
         F::EmployeeType => "employeeType",
@@ -74,7 +79,7 @@ pub(super) fn field_attribute(field: UserField) -> &'static str {
 pub(super) fn multi_valued(field: UserField) -> bool {
     matches!(
         field,
-        UserField::Mail | UserField::Telephone | UserField::Mobile | UserField::Certificates
+        UserField::Mail | UserField::Phone(_) | UserField::Certificates
     )
 }
 
@@ -85,18 +90,6 @@ pub(super) fn set_field(
 ) -> crate::service::Result<()> {
     use UserField as F;
     let one = || values.first().cloned();
-    let multi = |kind: Option<&str>| -> Vec<MultiValue> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| MultiValue {
-                value: v.clone(),
-                kind: kind.map(str::to_owned),
-                primary: i == 0,
-                display: None,
-            })
-            .collect()
-    };
     let invalid = |field, reason: &str| ServiceError::Invalid {
         field,
         reason: reason.into(),
@@ -108,18 +101,8 @@ pub(super) fn set_field(
         F::GivenName => user.name.given_name = one(),
         F::Sn => user.name.family_name = one(),
         F::DisplayName => user.display_name = one(),
-        F::Mail => user.emails = multi(Some("work")),
-        F::Telephone | F::Mobile => {
-            let mobile = matches!(field, F::Mobile);
-            user.phone_numbers.retain(|p| {
-                p.kind
-                    .as_deref()
-                    .is_some_and(|k| k.eq_ignore_ascii_case("mobile"))
-                    != mobile
-            });
-            user.phone_numbers
-                .extend(multi(Some(if mobile { "mobile" } else { "work" })));
-        }
+        F::Mail => contact::set_mail(&mut user.emails, values),
+        F::Phone(attribute) => contact::set_phones(&mut user.phone_numbers, attribute, values),
         F::Title => user.title = one(),
         F::EmployeeNumber => user.employee_number = one(),
         F::EmployeeType => user.user_type = one(),
@@ -166,25 +149,19 @@ pub(super) fn set_field(
 pub(super) fn current_values(user: &User, field: UserField) -> Vec<String> {
     use UserField as F;
     let opt = |o: &Option<String>| o.iter().cloned().collect::<Vec<_>>();
-    let phones = |mobile: bool| {
-        user.phone_numbers
-            .iter()
-            .filter(|p| {
-                p.kind
-                    .as_deref()
-                    .is_some_and(|k| k.eq_ignore_ascii_case("mobile"))
-                    == mobile
-            })
-            .map(|p| p.value.clone())
-            .collect()
-    };
     match field {
         F::GivenName => opt(&user.name.given_name),
         F::Sn => opt(&user.name.family_name),
         F::DisplayName => opt(&user.display_name),
-        F::Mail => user.emails.iter().map(|m| m.value.clone()).collect(),
-        F::Telephone => phones(false),
-        F::Mobile => phones(true),
+        F::Mail => user
+            .emails
+            .iter()
+            .filter(|m| contact::is_mail(m))
+            .map(|m| m.value.clone())
+            .collect(),
+        F::Phone(attribute) => contact::phones(&user.phone_numbers, attribute)
+            .map(str::to_owned)
+            .collect(),
         F::Title => opt(&user.title),
         F::EmployeeNumber => opt(&user.employee_number),
         F::EmployeeType => opt(&user.user_type),
