@@ -2507,6 +2507,24 @@ async fn a_service_account_is_written_only_what_its_classes_allow() {
         .unwrap();
     assert_eq!(entry["licenseType"], ["customer"]);
     assert_eq!(entry["active"], ["TRUE"]);
+    // A bind account's password is written as the subschema allows, and signs it in.
+    assert!(allowed.iter().any(|a| a == "userPassword"), "{allowed:?}");
+    for change in [
+        Mod::Replace("active", vals(&["TRUE"])),
+        Mod::Replace("userPassword", vals(&["Robot-Password-2026!"])),
+    ] {
+        let res = ldap.modify(&robot, vec![change]).await.unwrap();
+        assert_eq!(res.rc, 0, "{res:?}");
+    }
+    let (conn, mut as_robot) = ldap3::LdapConnAsync::new(&format!("ldap://{}", s.ldap))
+        .await
+        .unwrap();
+    ldap3::drive!(conn);
+    let res = as_robot
+        .simple_bind(&robot, "Robot-Password-2026!")
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
 
     // A person takes the same attributes as before.
     let ann = format!("uid=ann,ou=people,{BASE}");

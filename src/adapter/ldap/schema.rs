@@ -94,7 +94,15 @@ pub fn schema(custom: &CustomAttributes) -> Schema {
             .single_value()
             .description("under per-account partner licensing, admits unlimited partners"),
     );
-    let mut person = vec!["licenseType", "account", "active", "principalKind"];
+    // `userPassword`: a bind service account's entry has no class of its own that allows it
+    // (`applicationProcess` does not), yet it signs in with one.
+    let mut person = vec![
+        "licenseType",
+        "account",
+        "active",
+        "principalKind",
+        "userPassword",
+    ];
     for attribute in &custom.attributes {
         let syntax = match attribute.kind {
             CustomType::Boolean => syntax::BOOLEAN,

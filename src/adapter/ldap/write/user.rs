@@ -169,10 +169,9 @@ fn user_changes(
         // The record has fields for a person's mail, title, phones, … that a service account
         // may hold too (SCIM writes them), but its entry's classes (applicationProcess,
         // rollcallPerson) allow none of them, so the entry would never show what was written.
-        // What the classes allow is what the subschema publishes; `userPassword` is the one
-        // exception, written on its own (see `modify` and `add`), since a bind account needs
-        // one.
-        if !schema.same_attribute(name, "userPassword") && !allowed(schema, branch, name) {
+        // What the classes allow is what the subschema publishes (`userPassword` among it,
+        // written on its own: see `modify` and `add`).
+        if !allowed(schema, branch, name) {
             return Err(unwritable(schema, branch, name));
         }
         if schema.same_attribute(name, profile::CERTIFICATE) {
