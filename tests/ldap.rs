@@ -2850,3 +2850,108 @@ async fn people_are_found_by_employee_number_as_case_ignore_match_compares() {
     assert!(search("(employeeNumber=E-100)").await.is_empty());
     assert_eq!(search("(employeeNumber=e-101)").await, ["ann"]);
 }
+
+/// A person whose roles give no read on users (no role, or only plain groups: the default)
+/// changes its own password with Password Modify naming its own DN, as SSSD and nslcd send it
+/// (RFC 3062's userIdentity). A write of its own entry that it may not make is
+/// insufficientAccessRights, not noSuchObject: it signed in as that entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ones_own_dn_names_oneself_whatever_ones_roles_let_one_read() {
+    let s = start_directory("");
+    let mut admin = admin_connection(s.ldap).await;
+    let pat = format!("uid=pat,ou=people,{BASE}");
+    let res = add_entry(
+        &mut admin,
+        &pat,
+        &[
+            ("objectClass", &["inetOrgPerson"]),
+            ("uid", &["pat"]),
+            ("sn", &["Pat"]),
+            ("userPassword", &["Pat-Password-123"]),
+            ("active", &["TRUE"]),
+        ],
+    )
+    .await;
+    assert_eq!(res.rc, 0, "{res:?}");
+    let connect = |password: &'static str| {
+        let (addr, pat) = (s.ldap, pat.clone());
+        async move {
+            let (conn, mut ldap) = LdapConnAsync::new(&format!("ldap://{addr}")).await.unwrap();
+            ldap3::drive!(conn);
+            let rc = ldap.simple_bind(&pat, password).await.unwrap().rc;
+            (ldap, rc)
+        }
+    };
+    let (mut ldap, rc) = connect("Pat-Password-123").await;
+    assert_eq!(rc, 0);
+    // Its roles let it read nobody, itself included.
+    let res = ldap
+        .search(&pat, Scope::Base, "(objectClass=*)", vec!["1.1"])
+        .await
+        .unwrap();
+    assert_eq!(res.1.rc, 32, "{res:?}");
+
+    // Writes it may not make: refused as such.
+    for changes in [
+        vec![Mod::Replace("userPassword", vals(&["Pat-Password-456"]))],
+        vec![Mod::Replace("title", vals(&["Boss"]))],
+    ] {
+        let res = ldap.modify(&pat, changes.clone()).await.unwrap();
+        assert_eq!(res.rc, 50, "insufficientAccessRights: {changes:?}: {res:?}");
+        assert!(!res.text.contains("not found"), "{res:?}");
+    }
+    let res = ldap
+        .extended(ldap3::exop::PasswordModify {
+            user_id: Some(&pat),
+            old_pass: None,
+            new_pass: Some("Pat-Password-456"),
+        })
+        .await
+        .unwrap();
+    assert_eq!(res.1.rc, 50, "without the old password: {res:?}");
+
+    // Its own password, with the old one, naming its own DN (in another spelling too).
+    for (dn, old, new) in [
+        (pat.clone(), "Pat-Password-123", "Pat-Password-456"),
+        (
+            format!("UID=Pat, OU=People, {BASE}"),
+            "Pat-Password-456",
+            "Pat-Password-789",
+        ),
+    ] {
+        let res = ldap
+            .extended(ldap3::exop::PasswordModify {
+                user_id: Some(&dn),
+                old_pass: Some(old),
+                new_pass: Some(new),
+            })
+            .await
+            .unwrap();
+        assert_eq!(res.1.rc, 0, "{dn}: {res:?}");
+    }
+    assert_eq!(connect("Pat-Password-123").await.1, 49);
+    assert_eq!(connect("Pat-Password-789").await.1, 0);
+
+    // A member is a person or a service account: a DN naming anything else (a group, nothing
+    // at all, as Keycloak's placeholder) is a value the attribute cannot take, which is
+    // constraintViolation; only what is no DN is invalidAttributeSyntax.
+    let crew = format!("cn=Crew,ou=roles,{BASE}");
+    let res = add_entry(
+        &mut admin,
+        &crew,
+        &[("objectClass", &["groupOfNames"]), ("cn", &["Crew"])],
+    )
+    .await;
+    assert_eq!(res.rc, 0, "{res:?}");
+    for (member, code) in [
+        ("cn=empty-membership-placeholder", 19),
+        (crew.as_str(), 19),
+        ("not a dn", 21),
+    ] {
+        let res = admin
+            .modify(&crew, vec![Mod::Add("member", vals(&[member]))])
+            .await
+            .unwrap();
+        assert_eq!(res.rc, code, "{member}: {res:?}");
+    }
+}

@@ -2482,4 +2482,42 @@ async fn phone_and_email_types_keep_to_their_own_ldap_attributes() {
         read(&mut ldap).await["homePhone"],
         ["+1 425 555 0133", "+1 425 555 0144"]
     );
+
+    // The primary address and number come first, whatever their order in the record:
+    // applications take the first `mail` as the address.
+    let (status, body) = s
+        .post(
+            "/Users",
+            json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "multi",
+                "emails": [
+                    {"value": "zz-secondary@example.com", "type": "other"},
+                    {"value": "aa-primary@example.com", "type": "work", "primary": true},
+                ],
+                "phoneNumbers": [
+                    {"value": "+1 555 0001", "type": "other"},
+                    {"value": "+1 555 0002", "type": "work", "primary": true},
+                ],
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (entries, _) = ldap
+        .search(
+            "uid=multi,ou=people,dc=example,dc=com",
+            ldap3::Scope::Base,
+            "(objectClass=*)",
+            vec!["mail", "telephoneNumber"],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let multi = ldap3::SearchEntry::construct(entries.into_iter().next().unwrap()).attrs;
+    assert_eq!(
+        multi["mail"],
+        ["aa-primary@example.com", "zz-secondary@example.com"]
+    );
+    assert_eq!(multi["telephoneNumber"], ["+1 555 0002", "+1 555 0001"]);
 }

@@ -179,6 +179,21 @@ impl Service {
         Ok(user)
     }
 
+    /// The kind of the acting user when `name` is its own userName, in any case: what a client
+    /// signed in as that user knows already, so that a front end may answer "not allowed"
+    /// where its roles hide the record, rather than "no such user".
+    pub fn names_self(&self, actor: &Actor, name: &str) -> Option<PrincipalKind> {
+        let Principal::User(id) = actor.principal else {
+            return None;
+        };
+        self.store
+            .user(id)
+            .ok()
+            .flatten()
+            .filter(|u| !u.anonymised && fold(&u.user_name) == fold(name))
+            .map(|u| u.kind)
+    }
+
     /// By userName, in any case.
     pub fn user_by_name(&self, actor: &Actor, name: &str) -> Result<User> {
         let id = self

@@ -36,19 +36,34 @@ fn phone_type(attribute: &str) -> &'static str {
 }
 
 /// Whether an email address is one of the entry's `mail` values.
-pub fn is_mail(email: &MultiValue) -> bool {
+fn is_mail(email: &MultiValue) -> bool {
     !email
         .kind
         .as_deref()
         .is_some_and(|k| k.eq_ignore_ascii_case("home"))
 }
 
-/// The user's phone numbers that LDAP attribute `attribute` shows.
-pub fn phones<'a>(numbers: &'a [MultiValue], attribute: &str) -> impl Iterator<Item = &'a str> {
-    numbers
-        .iter()
-        .filter(move |p| phone_attribute(p.kind.as_deref()).eq_ignore_ascii_case(attribute))
-        .map(|p| p.value.as_str())
+/// The user's phone numbers that LDAP attribute `attribute` shows, the primary one first.
+pub fn phones<'a>(numbers: &'a [MultiValue], attribute: &str) -> Vec<&'a str> {
+    primary_first(
+        numbers
+            .iter()
+            .filter(|p| phone_attribute(p.kind.as_deref()).eq_ignore_ascii_case(attribute)),
+    )
+}
+
+/// The user's `mail` values, the primary address first.
+pub fn mail(emails: &[MultiValue]) -> Vec<&str> {
+    primary_first(emails.iter().filter(|m| is_mail(m)))
+}
+
+/// Values in their stored order, but the primary one first: LDAP gives values no order (RFC
+/// 4511 §4.1.7), yet applications take the first `mail` as the address (Grafana, GitLab,
+/// Keycloak's email mapper), and SCIM's primary is the one meant.
+fn primary_first<'a>(values: impl Iterator<Item = &'a MultiValue>) -> Vec<&'a str> {
+    let mut values: Vec<&MultiValue> = values.collect();
+    values.sort_by_key(|m| !m.primary);
+    values.into_iter().map(|m| m.value.as_str()).collect()
 }
 
 /// `values` written as LDAP phone attribute `attribute`: the numbers it shows are replaced,
@@ -135,6 +150,19 @@ mod tests {
         ] {
             assert_eq!(phone_attribute(kind), attribute, "{kind:?}");
         }
+    }
+
+    #[test]
+    fn the_primary_value_comes_first() {
+        let emails = vec![
+            number("z@other", Some("other"), false),
+            number("a@work", Some("work"), true),
+            number("me@home", Some("home"), false),
+            number("y@work", Some("work"), false),
+        ];
+        assert_eq!(mail(&emails), ["a@work", "z@other", "y@work"]);
+        let phones_of = vec![number("1", None, false), number("2", Some("work"), true)];
+        assert_eq!(phones(&phones_of, "telephoneNumber"), ["2", "1"]);
     }
 
     #[test]

@@ -223,12 +223,7 @@ pub fn user_entry(
         e.add("displayName", || {
             user.display_name.iter().map(String::as_str)
         });
-        e.add("mail", || {
-            user.emails
-                .iter()
-                .filter(|m| contact::is_mail(m))
-                .map(|m| m.value.as_str())
-        });
+        e.add("mail", || contact::mail(&user.emails));
         for (attribute, _) in contact::PHONES {
             e.add(attribute, || {
                 contact::phones(&user.phone_numbers, attribute)

@@ -45,8 +45,24 @@ fn record(dir: &LdapDirectory, actor: &Actor, dn: &Dn) -> Result<(Branch, String
 impl LdapDirectory {
     /// The user a write names by its DN: `name` under `branch`, so that a write under the
     /// other branch changes no record (see [`LdapDirectory::user_in`]).
+    ///
+    /// One's own entry, when one's roles do not let one read it, is insufficientAccessRights,
+    /// not noSuchObject: one signed in as it, so it is no secret that it exists.
     fn user_named(&self, actor: &Actor, branch: Branch, name: &str) -> Result<User, LdapError> {
-        self.user_in(actor, branch, name).map_err(ldap_error)
+        self.user_in(actor, branch, name).map_err(|e| match e {
+            ServiceError::NotFound { .. }
+                if self
+                    .service
+                    .names_self(actor, name)
+                    .is_some_and(|kind| super::entry::kind_branch(kind) == branch) =>
+            {
+                LdapError::new(
+                    Code::InsufficentAccessRights,
+                    "your roles do not let you read or change your own entry",
+                )
+            }
+            e => ldap_error(e),
+        })
     }
 
     fn role_named(&self, actor: &Actor, name: &str) -> Result<Role, LdapError> {
@@ -221,6 +237,12 @@ pub(super) fn password_modify(
         .clone()
         .unwrap_or_else(|| dir.service.generate_password());
     let target = match &request.user {
+        // One's own entry is named by one's own DN (SSSD and nslcd always send it, as RFC
+        // 3062's userIdentity), whatever one's roles let one read: as if it were left out.
+        Some(_) if own => match actor.principal {
+            crate::service::Principal::User(id) => id,
+            _ => return Err(LdapError::insufficient_access()),
+        },
         Some(dn) => match record(dir, actor, dn)? {
             (branch @ (Branch::People | Branch::Services), name) => {
                 dir.user_named(actor, branch, &name)
@@ -248,6 +270,11 @@ pub(super) fn password_modify(
         ServiceError::InvalidCredentials => {
             LdapError::new(Code::InvalidCredentials, "the old password is not correct")
         }
+        // Refused for one whose roles hide its own record: not "no such user" to itself.
+        ServiceError::NotFound { .. } if own => LdapError::new(
+            Code::InsufficentAccessRights,
+            "your roles do not let you set your own password without the current one",
+        ),
         e => ldap_error(e),
     })?;
     Ok(PasswordModified {

@@ -11,13 +11,21 @@ use crate::service::{Actor, ServiceError};
 
 impl LdapDirectory {
     fn dn_reference(&self, actor: &Actor, value: &str, want: Branch) -> Result<DnRef, LdapError> {
+        // A DN (RFC 4517's syntax) that names no record of the branch: a value the attribute
+        // cannot take, as one naming nobody (a group for a group's member, Keycloak's
+        // `cn=empty-membership-placeholder`).
         let bad = || {
             LdapError::new(
-                Code::InvalidAttributeSyntax,
+                Code::ConstraintViolation,
                 format!("{value:?} is not an entry under ou={}", want.ou()),
             )
         };
-        let dn = Dn::parse(value).map_err(|_| bad())?;
+        let dn = Dn::parse(value).map_err(|_| {
+            LdapError::new(
+                Code::InvalidAttributeSyntax,
+                format!("{value:?} is not a DN"),
+            )
+        })?;
         let Target::Record(b, name) = self.tree.resolve(&dn) else {
             return Err(bad());
         };

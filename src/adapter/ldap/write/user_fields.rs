@@ -153,13 +153,12 @@ pub(super) fn current_values(user: &User, field: UserField) -> Vec<String> {
         F::GivenName => opt(&user.name.given_name),
         F::Sn => opt(&user.name.family_name),
         F::DisplayName => opt(&user.display_name),
-        F::Mail => user
-            .emails
-            .iter()
-            .filter(|m| contact::is_mail(m))
-            .map(|m| m.value.clone())
+        F::Mail => contact::mail(&user.emails)
+            .into_iter()
+            .map(str::to_owned)
             .collect(),
         F::Phone(attribute) => contact::phones(&user.phone_numbers, attribute)
+            .into_iter()
             .map(str::to_owned)
             .collect(),
         F::Title => opt(&user.title),
