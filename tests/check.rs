@@ -529,3 +529,39 @@ fn a_missing_or_stale_employee_number_entry_is_reported() {
         ],
     );
 }
+
+/// A role whose member index names more users that do not exist than one batch of its
+/// deletion detaches is refused as corrupt, pointing at `rollcall check`, rather than read
+/// again and again: the deletion ends.
+#[test]
+fn deleting_a_role_whose_member_index_names_nobody_ends_with_an_error() {
+    let mut crowd = None;
+    let dir = broken(|service, _| {
+        crowd = Some(
+            service
+                .create_role(&Actor::system(Source::Cli), Role::new("Crowd", None))
+                .unwrap(),
+        );
+    });
+    let crowd = crowd.unwrap();
+    {
+        let db = common::when_released(|| sled::open(dir.path().join("store")));
+        let index = db.open_tree("idx_role_members").unwrap();
+        for _ in 0..1100 {
+            let nobody = UserId::new();
+            index
+                .insert(
+                    [&crowd.id.as_bytes()[..], &nobody.as_bytes()[..]].concat(),
+                    &[],
+                )
+                .unwrap();
+        }
+        db.flush().unwrap();
+    }
+    let service = common::open_service(dir.path(), LicenseLimits::default());
+    let err = service
+        .delete_role(&Actor::system(Source::Cli), crowd.id, None)
+        .unwrap_err();
+    assert!(err.to_string().contains("rollcall check"), "{err}");
+    assert!(service.role(&Actor::system(Source::Cli), crowd.id).is_ok());
+}

@@ -280,13 +280,28 @@ impl Service {
                     self.end_former_administrators(tx, batch, id)?;
                 }
                 let now = OffsetDateTime::now_utc();
+                let mut found = 0usize;
                 for member in batch {
                     if let Some(mut user) = tx.user(*member)? {
                         user.roles.retain(|r| *r != id);
                         user.version += 1;
                         user.modified = now;
                         tx.put_user(&user)?;
+                        found += 1;
                     }
+                }
+                if !last && found == 0 {
+                    // A batch of index entries naming no record would be read again and
+                    // again: the deletion would never end.
+                    return Err(crate::store::StoreError::Corrupt {
+                        tree: "idx_role_members",
+                        detail: format!(
+                            "role {:?} lists {} members that do not exist: run rollcall check",
+                            old.name,
+                            batch.len()
+                        ),
+                    }
+                    .into());
                 }
                 if last {
                     tx.delete_role(id)?;
