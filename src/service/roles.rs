@@ -400,16 +400,24 @@ impl Service {
         add: &[UserId],
         remove: &[UserId],
     ) -> Result<()> {
-        self.members_changed(actor, role, expected_version, add, remove, Removal::Named)
-            .map(drop)
+        let subject = self.subject(actor)?;
+        self.transact(|tx| {
+            let old = tx
+                .role(role)?
+                .ok_or_else(|| ServiceError::not_found(Entity::Role, role))?;
+            check_version(expected_version, old.version)?;
+            self.apply_membership(tx, actor, &subject, &old, add, remove)
+                .map(drop)
+        })
     }
 
     /// A SCIM PATCH that adds and removes members of a Group, without the rest of its member
     /// list (a group of 100k members costs what its changed members cost). It does what
-    /// applying the PATCH to the member list `actor` is shown would do: adding a member is a
-    /// no-op, and a removal names a value of that list, so one naming a user that does not
-    /// exist, that `actor` cannot see or that does not hold the role removes nothing. Returns
-    /// the role as stored after the change.
+    /// applying the PATCH to the member list `actor` is shown would do: adding a member on
+    /// that list changes nothing (and asks for no right to change anything), and a removal
+    /// names a value of that list, so one naming a user that does not exist, that `actor`
+    /// cannot see or that does not hold the role removes nothing. Returns the role as stored
+    /// after the change.
     pub fn patch_members(
         &self,
         actor: &Actor,
@@ -418,62 +426,32 @@ impl Service {
         add: &[UserId],
         remove: &[UserId],
     ) -> Result<Role> {
-        self.members_changed(
-            actor,
-            role,
-            expected_version,
-            add,
-            remove,
-            Removal::AsListed,
-        )
-    }
-
-    fn members_changed(
-        &self,
-        actor: &Actor,
-        role: RoleId,
-        expected_version: Option<u64>,
-        add: &[UserId],
-        remove: &[UserId],
-        removal: Removal,
-    ) -> Result<Role> {
         let subject = self.subject(actor)?;
         self.transact(|tx| {
             let old = tx
                 .role(role)?
                 .ok_or_else(|| ServiceError::not_found(Entity::Role, role))?;
-            if removal == Removal::AsListed {
-                // The group was never shown to a caller who may not read it.
-                self.authorize_role(&subject, Action::Read, &old)?;
-            }
+            // The group was never shown to a caller who may not read it.
+            self.authorize_role(&subject, Action::Read, &old)?;
             check_version(expected_version, old.version)?;
-            match removal {
-                Removal::Named => self.apply_membership(tx, actor, &subject, &old, add, remove),
-                Removal::AsListed => {
-                    // The list the caller was shown: the members it may read.
-                    let visible = self.user_scope(&subject, Action::Read)?;
-                    let mut listed = |id: &UserId| -> Result<bool> {
-                        Ok(tx.user(*id)?.is_some_and(|u| {
-                            u.roles.contains(&role) && (visible.all || visible.contains(&u))
-                        }))
-                    };
-                    // Adding a member it was shown changes nothing, and asks for no right to
-                    // change anything; removing a value not in the list removes nothing.
-                    let mut adding = Vec::with_capacity(add.len());
-                    for id in add {
-                        if !listed(id)? {
-                            adding.push(*id);
-                        }
-                    }
-                    let mut removing = Vec::with_capacity(remove.len());
-                    for id in remove {
-                        if listed(id)? {
-                            removing.push(*id);
-                        }
-                    }
-                    self.apply_membership(tx, actor, &subject, &old, &adding, &removing)
+            let visible = self.user_scope(&subject, Action::Read)?;
+            let mut listed = |id: UserId| -> Result<bool> {
+                Ok(tx.user(id)?.is_some_and(|u| {
+                    u.roles.contains(&role) && (visible.all || visible.contains(&u))
+                }))
+            };
+            let (mut adding, mut removing) = (Vec::new(), Vec::new());
+            for &id in add {
+                if !listed(id)? {
+                    adding.push(id);
                 }
             }
+            for &id in remove {
+                if listed(id)? {
+                    removing.push(id);
+                }
+            }
+            self.apply_membership(tx, actor, &subject, &old, &adding, &removing)
         })
     }
 
@@ -707,14 +685,4 @@ fn same_definition(old: &Role, replacement: &Role) -> bool {
         && replacement.administrator == old.administrator
         && replacement.permissions == old.permissions
         && replacement.settings == old.settings
-}
-
-/// What a removal of a user who is not a member the caller can see means.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Removal {
-    /// The user is named: one that does not exist, or that the caller may not change, is
-    /// refused.
-    Named,
-    /// The user is a value of the member list the caller was shown: any other removes nothing.
-    AsListed,
 }
