@@ -189,7 +189,7 @@ impl PatchRequest {
                     changes.remove.push(if value_def.case_exact {
                         v.to_owned()
                     } else {
-                        crate::filter::fold(v.trim())
+                        loose(v)
                     });
                 }
                 _ => return None,
@@ -927,7 +927,8 @@ fn creatable(filter: &Filter, def: &AttributeDef) -> Option<Map<String, Value>> 
     walk(filter, def, &mut out).then_some(out)
 }
 
-/// A member value as loosely as any comparison of the whole-resource PATCH reads it.
+/// A member value as the filter's equality of a string that is not case-exact reads it, the
+/// loosest comparison the whole-resource PATCH makes of a member value.
 fn loose(value: &str) -> String {
     crate::filter::fold(value.trim())
 }
