@@ -44,26 +44,30 @@ fn is_mail(email: &MultiValue) -> bool {
 }
 
 /// The user's phone numbers that LDAP attribute `attribute` shows, the primary one first.
-pub fn phones<'a>(numbers: &'a [MultiValue], attribute: &str) -> Vec<&'a str> {
+pub fn phones<'a>(numbers: &'a [MultiValue], attribute: &'a str) -> impl Iterator<Item = &'a str> {
     primary_first(
         numbers
             .iter()
-            .filter(|p| phone_attribute(p.kind.as_deref()).eq_ignore_ascii_case(attribute)),
+            .filter(move |p| phone_attribute(p.kind.as_deref()).eq_ignore_ascii_case(attribute)),
     )
 }
 
 /// The user's `mail` values, the primary address first.
-pub fn mail(emails: &[MultiValue]) -> Vec<&str> {
+pub fn mail(emails: &[MultiValue]) -> impl Iterator<Item = &str> {
     primary_first(emails.iter().filter(|m| is_mail(m)))
 }
 
 /// Values in their stored order, but the primary one first: LDAP gives values no order (RFC
 /// 4511 §4.1.7), yet applications take the first `mail` as the address (Grafana, GitLab,
-/// Keycloak's email mapper), and SCIM's primary is the one meant.
-fn primary_first<'a>(values: impl Iterator<Item = &'a MultiValue>) -> Vec<&'a str> {
-    let mut values: Vec<&MultiValue> = values.collect();
-    values.sort_by_key(|m| !m.primary);
-    values.into_iter().map(|m| m.value.as_str()).collect()
+/// Keycloak's email mapper), and SCIM's primary is the one meant. Two passes over the
+/// values rather than a sorted copy: every entry a search returns reads these.
+fn primary_first<'a>(
+    values: impl Iterator<Item = &'a MultiValue> + Clone,
+) -> impl Iterator<Item = &'a str> {
+    let first = values.clone().filter(|m| m.primary);
+    first
+        .chain(values.filter(|m| !m.primary))
+        .map(|m| m.value.as_str())
 }
 
 /// `values` written as LDAP phone attribute `attribute`: the numbers it shows are replaced,
@@ -160,9 +164,15 @@ mod tests {
             number("me@home", Some("home"), false),
             number("y@work", Some("work"), false),
         ];
-        assert_eq!(mail(&emails), ["a@work", "z@other", "y@work"]);
+        assert_eq!(
+            mail(&emails).collect::<Vec<_>>(),
+            ["a@work", "z@other", "y@work"]
+        );
         let phones_of = vec![number("1", None, false), number("2", Some("work"), true)];
-        assert_eq!(phones(&phones_of, "telephoneNumber"), ["2", "1"]);
+        assert_eq!(
+            phones(&phones_of, "telephoneNumber").collect::<Vec<_>>(),
+            ["2", "1"]
+        );
     }
 
     #[test]

@@ -153,12 +153,8 @@ pub(super) fn current_values(user: &User, field: UserField) -> Vec<String> {
         F::GivenName => opt(&user.name.given_name),
         F::Sn => opt(&user.name.family_name),
         F::DisplayName => opt(&user.display_name),
-        F::Mail => contact::mail(&user.emails)
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
+        F::Mail => contact::mail(&user.emails).map(str::to_owned).collect(),
         F::Phone(attribute) => contact::phones(&user.phone_numbers, attribute)
-            .into_iter()
             .map(str::to_owned)
             .collect(),
         F::Title => opt(&user.title),
